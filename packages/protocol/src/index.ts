@@ -1,0 +1,5 @@
+export * from './limits.ts';
+export * from './errors.ts';
+export * from './status.ts';
+export * from './messages.ts';
+export * from './codec.ts';

