@@ -2,3 +2,4 @@ export * from './app-error.ts';
 export * from './backoff.ts';
 export * from './versions.ts';
 export * from './logger.ts';
+export * from './ca-hash.ts';

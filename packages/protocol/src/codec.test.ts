@@ -8,24 +8,8 @@ import {
   encode,
   negotiateVersion,
   PROTOCOL_VERSION,
-  type NodeReport,
 } from './index.ts';
-
-const at = '2026-11-24T02:00:00.000Z';
-export const sampleReport: NodeReport = {
-  identity: { machineId: 'abc123', hostname: 'node-1', addresses: ['10.0.0.1'], zone: 'z1', labels: { pool: 'a' } },
-  kubelet: { health: 'healthy', reason: 'HealthzOk', message: 'ok', version: { raw: 'Kubernetes v1.31.2', semver: '1.31.2', source: 'binary' }, observedAt: at, service: null },
-  runtime: {
-    health: 'healthy', reason: 'RuntimeReady', message: '', observedAt: at,
-    version: { raw: '1.6.20~ds1', semver: '1.6.20', source: 'cri' }, runtimeName: 'containerd', runtimeApiVersion: 'v1',
-    conditions: [{ type: 'RuntimeReady', status: true, reason: '', message: '' }], service: null,
-  },
-  cni: { health: 'healthy', reason: 'ConfigValid', message: '', observedAt: at, version: null, configFile: '/etc/cni/net.d/10-bridge.conflist', networkName: 'nk', cniVersion: '1.0.0', plugins: [] },
-  host: {
-    health: 'healthy', reason: 'NoPressure', message: '', observedAt: at, version: null, os: 'Debian 12', kernel: '6.1', arch: 'x64',
-    cpus: 2, memoryTotalBytes: 1, memoryAvailableBytes: 1, uptimeSeconds: 5, disks: [], pressure: { disk: false, memory: false, pid: false },
-  },
-};
+import { sampleReport } from './testing.ts';
 
 test('a full report round-trips through encode and decode', () => {
   const msg = { type: 'report', seq: 1, full: true, report: sampleReport } as const;

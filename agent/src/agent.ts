@@ -1,0 +1,191 @@
+/**
+ * The agent's loop: probe on a jittered interval, send what changed, heartbeat on the
+ * coordinator's interval, refresh a full report every few minutes, answer resyncs.
+ * Probes keep running while disconnected, so the first report after a reconnect is
+ * fresh, and a node fault never waits for the coordinator.
+ */
+import { jittered, type Logger } from '@nodekeeper/common';
+import {
+  MIN_PROTOCOL_VERSION,
+  PROTOCOL_VERSION,
+  errorFrame,
+  ProtocolErrorCode,
+  type CoordinatorMessage,
+  type Hello,
+  type MachineIdentity,
+  type NodeReport,
+} from '@nodekeeper/protocol';
+import type { AgentConfig } from './config.ts';
+import { CoordinatorConnection } from './connection.ts';
+import { readIdentity } from './identity.ts';
+import { probeCni } from './probes/cni.ts';
+import { createProbeContext, type ProbeContext } from './probes/context.ts';
+import { probeRuntime } from './probes/cri.ts';
+import { probeHost } from './probes/host.ts';
+import { probeKubelet } from './probes/kubelet.ts';
+import { reportDelta } from './report-diff.ts';
+
+export const AGENT_VERSION = '0.1.0';
+/** A full report this often even when nothing changed (Kubernetes: node status every 5 min). */
+const FULL_REPORT_EVERY_MS = 5 * 60_000;
+
+export class Agent {
+  private readonly config: AgentConfig;
+  private readonly log: Logger;
+  private readonly ctx: ProbeContext;
+  private readonly connection: CoordinatorConnection;
+  private latest: NodeReport | null = null;
+  /** What the coordinator has from us on this connection. */
+  private sent: NodeReport | null = null;
+  private seq = 0;
+  private lastFullAt = 0;
+  private probing: Promise<void> | null = null;
+  private probeTimer: NodeJS.Timeout | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(config: AgentConfig, state: { credential: string; caPem: string | null }, log: Logger) {
+    this.config = config;
+    this.log = log;
+    this.ctx = createProbeContext(config.probes);
+    this.connection = new CoordinatorConnection({
+      server: config.server,
+      credential: state.credential,
+      caPem: state.caPem,
+      backoff: config.backoff,
+      log: log.child({ component: 'connection' }),
+      hello: () => this.hello(),
+      onReady: (welcome) => this.onReady(welcome.heartbeatIntervalMs),
+      onMessage: (msg) => this.onMessage(msg),
+      onLost: () => this.onLost(),
+    });
+  }
+
+  /** Reads this node's identity as configured. */
+  identity(): Promise<MachineIdentity> {
+    return readIdentity({
+      hostRoot: this.config.probes.hostRoot,
+      ...(this.config.hostname === null ? {} : { hostname: this.config.hostname }),
+      ...(this.config.zone === null ? {} : { zone: this.config.zone }),
+      labels: this.config.labels,
+    });
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.connection.start();
+    void this.probeLoop();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.probeTimer !== null) clearTimeout(this.probeTimer);
+    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+    this.connection.stop();
+  }
+
+  private async hello(): Promise<Hello> {
+    return {
+      type: 'hello',
+      minProtocolVersion: MIN_PROTOCOL_VERSION,
+      maxProtocolVersion: PROTOCOL_VERSION,
+      agentVersion: AGENT_VERSION,
+      identity: await this.identity(),
+    };
+  }
+
+  /** Runs every probe once, in parallel. Probes report faults as results; they do not throw. */
+  async probeAll(): Promise<NodeReport> {
+    const [identity, kubelet, runtime, cni, host] = await Promise.all([
+      this.identity(),
+      probeKubelet(this.ctx),
+      probeRuntime(this.ctx),
+      probeCni(this.ctx),
+      probeHost(this.ctx),
+    ]);
+    return { identity, kubelet, runtime, cni, host };
+  }
+
+  private async probeLoop(): Promise<void> {
+    if (this.stopped) return;
+    this.probing = this.probeOnce();
+    await this.probing;
+    if (!this.stopped) this.probeTimer = setTimeout(() => void this.probeLoop(), jittered(this.config.probeIntervalMs, 0.1));
+  }
+
+  private async probeOnce(): Promise<void> {
+    try {
+      const report = await this.probeAll();
+      const before = this.latest;
+      this.latest = report;
+      for (const section of ['kubelet', 'runtime', 'cni'] as const) {
+        const was = before?.[section];
+        const now = report[section];
+        if (was === undefined || was.health !== now.health || was.reason !== now.reason) {
+          this.log[now.health === 'healthy' ? 'info' : 'warn']({ component: section, health: now.health, reason: now.reason }, now.message || `${section} ${now.health}`);
+        }
+      }
+      this.sendChanges();
+    } catch (err) {
+      this.log.error({ err }, 'probing failed');
+    }
+  }
+
+  private sendChanges(): void {
+    if (this.latest === null || !this.connection.isReady) return;
+    if (this.sent === null || Date.now() - this.lastFullAt >= FULL_REPORT_EVERY_MS) {
+      this.sendFull();
+      return;
+    }
+    const delta = reportDelta(this.sent, this.latest);
+    if (delta === null) return;
+    if (this.connection.send({ type: 'report', seq: ++this.seq, full: false, report: delta })) this.sent = this.latest;
+  }
+
+  private sendFull(): void {
+    if (this.latest === null) return;
+    if (this.connection.send({ type: 'report', seq: ++this.seq, full: true, report: this.latest })) {
+      this.sent = this.latest;
+      this.lastFullAt = Date.now();
+    }
+  }
+
+  private onReady(heartbeatIntervalMs: number): void {
+    this.sent = null;
+    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = setInterval(() => {
+      this.connection.send({ type: 'heartbeat', seq: this.seq });
+    }, heartbeatIntervalMs);
+    if (this.latest !== null) this.sendFull();
+    else void this.probing?.then(() => this.sendChanges());
+  }
+
+  private onLost(): void {
+    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = null;
+    this.sent = null;
+  }
+
+  private onMessage(msg: CoordinatorMessage): void {
+    switch (msg.type) {
+      case 'resync':
+        this.sendFull();
+        return;
+      case 'command':
+        // Commands (install, restart, repair) arrive with rollouts and remediation.
+        this.connection.send({
+          type: 'command.result',
+          commandId: msg.commandId,
+          ok: false,
+          error: { code: 'NK_AGENT_COMMAND_UNSUPPORTED', message: `this agent does not support command "${msg.kind}"` },
+        });
+        return;
+      case 'error':
+        this.log.warn({ code: msg.code }, `coordinator: ${msg.message}`);
+        return;
+      case 'welcome':
+        this.connection.send(errorFrame(ProtocolErrorCode.unexpectedMessage, 'welcome received twice'));
+        return;
+    }
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * The agent's configuration: defaults, then a YAML config file, then NODEKEEPER_*
+ * environment variables, then flags. Parsed once, validated, frozen and passed down;
+ * nothing else reads process.env.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { AppError } from '@nodekeeper/common';
+import { defaultProbeConfig, type ProbeConfig } from './probes/config.ts';
+
+export interface AgentConfig {
+  /** Coordinator base URL: https://host:port (http:// only with insecure). */
+  readonly server: string;
+  /** Bootstrap token, needed only until the agent holds a machine credential. */
+  readonly token: string | null;
+  /** `sha256:<hex>` pin of the coordinator's CA (kubeadm style), for the first contact. */
+  readonly discoveryCaHash: string | null;
+  /** A CA file to trust instead of discovering and pinning one. */
+  readonly caFile: string | null;
+  readonly insecure: boolean;
+  /** Where the credential and the pinned CA are kept (mode 0700). */
+  readonly stateDir: string;
+  readonly hostname: string | null;
+  readonly zone: string | null;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly probeIntervalMs: number;
+  readonly probes: ProbeConfig;
+  readonly backoff: { readonly baseMs: number; readonly capMs: number };
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const usage = `Usage: nodekeeper-agent --server URL [options]
+
+The nodekeeper node agent. Dials out to the coordinator (it never listens), reports
+the health and versions of the kubelet, the container runtime and the CNI plugins,
+and runs the coordinator's commands. First start: give --token and
+--discovery-ca-hash (from 'nkctl token create'); the agent enrolls, keeps its machine
+credential in --state-dir (mode 0600) and needs neither again.
+
+Options (env NODEKEEPER_<NAME>, e.g. NODEKEEPER_SERVER; or a YAML --config file):
+  --config FILE               YAML file with any option below (camelCase keys)
+  --server URL                coordinator URL, https://host:port
+  --token TOKEN               bootstrap token (first start only)
+  --token-file FILE           read the bootstrap token from a file
+  --discovery-ca-hash HASH    sha256:<hex> of the coordinator CA's public key
+  --ca-file FILE              trust this CA file instead of discovering one
+  --insecure                  allow a plain http:// server (tests, demos)
+  --state-dir DIR             credential and CA (default /var/lib/nodekeeper-agent)
+  --host-root DIR             where the host's filesystem is (default /)
+  --hostname NAME             machine name (default: the host's hostname)
+  --zone ZONE                 zone / IDC of this machine
+  --label KEY=VALUE           machine label (repeatable)
+  --probe-interval MS         how often probes run (default 10000)
+  --kubelet-healthz-url URL   default ${defaultProbeConfig.kubelet.healthzUrl}
+  --kubelet-binary PATH       default ${defaultProbeConfig.kubelet.binary}
+  --runtime-socket PATH       default ${defaultProbeConfig.runtime.socket}
+  --cni-conf-dir PATH         default ${defaultProbeConfig.cni.confDir}
+  --cni-bin-dir PATH          CNI plugin dir (repeatable; default ${defaultProbeConfig.cni.binDirs.join(',')})
+  --log-level LEVEL           ${LOG_LEVELS.join('|')} (default info)
+  -h, --help                  this text
+`;
+
+const flagSpec = {
+  config: { type: 'string' },
+  server: { type: 'string' },
+  token: { type: 'string' },
+  'token-file': { type: 'string' },
+  'discovery-ca-hash': { type: 'string' },
+  'ca-file': { type: 'string' },
+  insecure: { type: 'boolean' },
+  'state-dir': { type: 'string' },
+  'host-root': { type: 'string' },
+  hostname: { type: 'string' },
+  zone: { type: 'string' },
+  label: { type: 'string', multiple: true },
+  'probe-interval': { type: 'string' },
+  'kubelet-healthz-url': { type: 'string' },
+  'kubelet-binary': { type: 'string' },
+  'runtime-socket': { type: 'string' },
+  'cni-conf-dir': { type: 'string' },
+  'cni-bin-dir': { type: 'string', multiple: true },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const MULTIPLE = new Set(['label', 'cniBinDir']);
+const camel = (k: string) => k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+const bad = (message: string) => new AppError('NK_CONFIG_INVALID', message);
+
+function str(name: string, v: unknown): string {
+  if (typeof v !== 'string' || v.trim() === '') throw bad(`${name} must be a non-empty string`);
+  return v.trim();
+}
+
+function list(name: string, v: unknown): string[] {
+  const items = typeof v === 'string' ? v.split(',') : v;
+  if (!Array.isArray(items) || !items.every((i) => typeof i === 'string')) throw bad(`${name} must be a list of strings`);
+  return items.map((i: string) => i.trim()).filter((i) => i !== '');
+}
+
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+
+/** Kubernetes label syntax (https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#syntax-and-character-set). */
+function labels(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  const entries: Array<[string, unknown]> =
+    typeof v === 'object' && v !== null && !Array.isArray(v)
+      ? Object.entries(v)
+      : list('label', v).map((kv) => {
+          const i = kv.indexOf('=');
+          if (i <= 0) throw bad(`label "${kv}" must be KEY=VALUE`);
+          return [kv.slice(0, i), kv.slice(i + 1)];
+        });
+  for (const [k, value] of entries) {
+    if (!LABEL_KEY.test(k)) throw bad(`label key "${k}" is not a valid Kubernetes label key`);
+    if (typeof value !== 'string' || !LABEL_VALUE.test(value)) throw bad(`label "${k}" has an invalid value ${JSON.stringify(value)}`);
+    out[k] = value;
+  }
+  return out;
+}
+
+/** Builds the frozen configuration, or throws NK_CONFIG_INVALID naming the bad option. */
+export function loadConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): { config: AgentConfig; help: boolean } {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options: flagSpec, strict: true, allowPositionals: false });
+  } catch (err) {
+    throw bad(`${(err as Error).message}\n\n${usage}`);
+  }
+  if (parsed.values.help === true) return { config: undefined as unknown as AgentConfig, help: true };
+  const raw: Record<string, unknown> = {};
+  const file = parsed.values.config ?? env['NODEKEEPER_CONFIG'];
+  if (file !== undefined) {
+    let doc: unknown;
+    try {
+      doc = parseYaml(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new AppError('NK_CONFIG_INVALID', `cannot read config file ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    if (doc != null && (typeof doc !== 'object' || Array.isArray(doc))) throw bad(`config file ${file} must be a YAML mapping`);
+    Object.assign(raw, doc ?? {});
+  }
+  for (const key of Object.keys(flagSpec)) {
+    if (key === 'config' || key === 'help') continue;
+    const v = env[`NODEKEEPER_${key.toUpperCase().replace(/-/g, '_')}`];
+    if (v !== undefined) raw[camel(key)] = MULTIPLE.has(camel(key)) ? v.split(',') : v;
+  }
+  for (const [key, value] of Object.entries(parsed.values)) {
+    if (key !== 'config' && key !== 'help' && value !== undefined) raw[camel(key)] = value;
+  }
+  const known = new Set(Object.keys(flagSpec).map(camel));
+  for (const key of Object.keys(raw)) if (!known.has(key) || key === 'config' || key === 'help') throw bad(`unknown option "${key}"`);
+
+  const server = str('server', raw['server'] ?? '');
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch {
+    throw bad(`server "${server}" is not a URL (want https://host:port)`);
+  }
+  const insecure = raw['insecure'] === true || raw['insecure'] === 'true';
+  if (url.protocol === 'http:' && !insecure) throw bad(`server ${server} is plain http; use https, or pass --insecure for a test setup`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw bad(`server must be an https:// URL, got ${url.protocol}`);
+
+  let token = raw['token'] === undefined ? null : str('token', raw['token']);
+  if (token === null && raw['tokenFile'] !== undefined) {
+    try {
+      token = readFileSync(str('tokenFile', raw['tokenFile']), 'utf8').trim();
+    } catch (err) {
+      throw new AppError('NK_CONFIG_INVALID', `cannot read token file: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  const caHash = raw['discoveryCaHash'] === undefined ? null : str('discoveryCaHash', raw['discoveryCaHash']).toLowerCase();
+  if (caHash !== null && !/^sha256:[0-9a-f]{64}$/.test(caHash)) throw bad('discovery CA hash must look like sha256:<64 hex digits>');
+  const level = raw['logLevel'] ?? 'info';
+  if (!LOG_LEVELS.includes(level as (typeof LOG_LEVELS)[number])) throw bad(`log level must be one of ${LOG_LEVELS.join(', ')}`);
+  const interval = raw['probeInterval'] === undefined ? 10_000 : Number(raw['probeInterval']);
+  if (!Number.isInteger(interval) || interval < 100 || interval > 3_600_000) throw bad('probe interval must be an integer from 100 to 3600000 ms');
+
+  const d = defaultProbeConfig;
+  const probes: ProbeConfig = {
+    hostRoot: raw['hostRoot'] === undefined ? d.hostRoot : str('hostRoot', raw['hostRoot']),
+    kubelet: {
+      ...d.kubelet,
+      healthzUrl: raw['kubeletHealthzUrl'] === undefined ? d.kubelet.healthzUrl : str('kubeletHealthzUrl', raw['kubeletHealthzUrl']),
+      binary: raw['kubeletBinary'] === undefined ? d.kubelet.binary : str('kubeletBinary', raw['kubeletBinary']),
+    },
+    runtime: { ...d.runtime, socket: raw['runtimeSocket'] === undefined ? d.runtime.socket : str('runtimeSocket', raw['runtimeSocket']) },
+    cni: {
+      ...d.cni,
+      confDir: raw['cniConfDir'] === undefined ? d.cni.confDir : str('cniConfDir', raw['cniConfDir']),
+      binDirs: raw['cniBinDir'] === undefined ? d.cni.binDirs : list('cniBinDir', raw['cniBinDir']),
+    },
+    host: d.host,
+  };
+  if (!probes.hostRoot.startsWith('/')) throw bad('host root must be an absolute path');
+
+  const config: AgentConfig = {
+    server: server.replace(/\/+$/, ''),
+    token,
+    discoveryCaHash: caHash,
+    caFile: raw['caFile'] === undefined ? null : str('caFile', raw['caFile']),
+    insecure,
+    stateDir: raw['stateDir'] === undefined ? '/var/lib/nodekeeper-agent' : str('stateDir', raw['stateDir']),
+    hostname: raw['hostname'] === undefined ? null : str('hostname', raw['hostname']),
+    zone: raw['zone'] === undefined ? null : str('zone', raw['zone']),
+    labels: raw['label'] === undefined ? {} : labels(raw['label']),
+    probeIntervalMs: interval,
+    probes,
+    backoff: { baseMs: 500, capMs: 30_000 },
+    logLevel: level as AgentConfig['logLevel'],
+  };
+  return { config: Object.freeze(config), help: false };
+}

@@ -1,0 +1,225 @@
+/**
+ * The agent's one connection to the coordinator. It dials out (the agent never
+ * listens), authenticates with its machine credential, says hello, and keeps the
+ * connection alive:
+ * - reconnects with exponential backoff and full jitter, capped, and honours a server's
+ *   Retry-After (HTTP 503 at upgrade) or retryAfterMs (error frame);
+ * - a watchdog redials a connection on which nothing (no frame, no pong) arrived for
+ *   `watchdogMs`, which catches half-open TCP connections and a wedged coordinator.
+ */
+import { WebSocket, type RawData } from 'ws';
+import { backoffDelay, type BackoffPolicy, type Logger } from '@nodekeeper/common';
+import {
+  CloseCode,
+  MAX_FRAME_BYTES,
+  decodeCoordinatorMessage,
+  encode,
+  errorFrame,
+  type AgentMessage,
+  type CoordinatorMessage,
+  type Hello,
+  type Welcome,
+} from '@nodekeeper/protocol';
+
+export const AGENT_PATH = '/v1/agent/connect';
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+export interface ConnectionOptions {
+  readonly server: string;
+  readonly credential: string;
+  readonly caPem: string | null;
+  readonly backoff: BackoffPolicy;
+  readonly log: Logger;
+  /** Builds the hello for each new connection (identity may have changed). */
+  readonly hello: () => Promise<Hello>;
+  /** Called once a connection is welcomed; the caller starts reporting. */
+  readonly onReady: (welcome: Welcome) => void;
+  /** Called for every later valid message (command, resync, error). */
+  readonly onMessage: (msg: CoordinatorMessage) => void;
+  /** Called when a ready connection is lost. */
+  readonly onLost: () => void;
+  /** Called when the coordinator refuses the credential itself (revoked, unknown). */
+  readonly onRefused?: (code: string, message: string) => void;
+  readonly random?: () => number;
+}
+
+export class CoordinatorConnection {
+  private readonly opts: ConnectionOptions;
+  private ws: WebSocket | null = null;
+  private ready = false;
+  private stopped = false;
+  private attempt = 0;
+  private retryAfterMs = 0;
+  private lastHeard = 0;
+  private heartbeatMs = 10_000;
+  private redialTimer: NodeJS.Timeout | null = null;
+  private watchdogTimer: NodeJS.Timeout | null = null;
+
+  constructor(opts: ConnectionOptions) {
+    this.opts = opts;
+  }
+
+  get isReady(): boolean {
+    return this.ready;
+  }
+
+  start(): void {
+    this.stopped = false;
+    void this.dial();
+  }
+
+  /** Sends a message if a welcomed connection is up; false otherwise. */
+  send(msg: AgentMessage): boolean {
+    if (!this.ready || this.ws === null || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(encode(msg));
+    return true;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.redialTimer !== null) clearTimeout(this.redialTimer);
+    this.stopWatchdog();
+    this.ws?.close(CloseCode.goingAway, 'agent stopping');
+    this.ws = null;
+  }
+
+  private url(): string {
+    const u = new URL(AGENT_PATH, this.opts.server);
+    u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+    return u.toString();
+  }
+
+  private async dial(): Promise<void> {
+    if (this.stopped) return;
+    const { log } = this.opts;
+    let hello: Hello;
+    try {
+      hello = await this.opts.hello();
+    } catch (err) {
+      log.error({ err }, 'cannot build hello; retrying');
+      this.scheduleRedial();
+      return;
+    }
+    const ws = new WebSocket(this.url(), {
+      headers: { Authorization: `Bearer ${this.opts.credential}` },
+      maxPayload: MAX_FRAME_BYTES,
+      perMessageDeflate: false,
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      ...(this.opts.caPem === null ? {} : { ca: this.opts.caPem }),
+    });
+    this.ws = ws;
+    let welcomed = false;
+    const welcomeTimer = setTimeout(() => {
+      if (!welcomed) {
+        log.warn('no welcome from the coordinator in time; redialling');
+        ws.terminate();
+      }
+    }, HANDSHAKE_TIMEOUT_MS);
+
+    ws.on('unexpected-response', (_req, res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.length < 16 && chunks.push(c));
+      res.on('end', () => {
+        let code = `HTTP_${res.statusCode}`;
+        let message = res.statusMessage ?? '';
+        try {
+          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { code?: unknown; message?: unknown };
+          if (typeof body.code === 'string') code = body.code;
+          if (typeof body.message === 'string') message = body.message;
+        } catch {
+          // not our JSON error body: keep the HTTP status
+        }
+        const retryAfter = Number(res.headers['retry-after']);
+        if (Number.isFinite(retryAfter) && retryAfter > 0) this.retryAfterMs = Math.min(retryAfter, 3600) * 1000;
+        if (res.statusCode === 401 || res.statusCode === 403) {
+          log.error({ code, status: res.statusCode }, `coordinator refused this machine's credential: ${message}`);
+          this.opts.onRefused?.(code, message);
+        } else {
+          log.warn({ code, status: res.statusCode }, `connection refused: ${message}`);
+        }
+        ws.terminate();
+      });
+    });
+    ws.on('open', () => {
+      this.lastHeard = Date.now();
+      ws.send(encode(hello));
+    });
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      this.lastHeard = Date.now();
+      if (isBinary) return;
+      const decoded = decodeCoordinatorMessage(Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer));
+      if (!decoded.ok) {
+        // The coordinator is the trusted side, but its frames are validated all the same.
+        log.warn({ code: decoded.error.code }, `invalid frame from coordinator: ${decoded.error.message}`);
+        ws.send(encode(errorFrame(decoded.error.code, decoded.error.message)));
+        return;
+      }
+      const msg = decoded.message;
+      if (msg.type === 'error' && msg.retryAfterMs !== undefined) this.retryAfterMs = msg.retryAfterMs;
+      if (!welcomed) {
+        if (msg.type === 'welcome') {
+          welcomed = true;
+          clearTimeout(welcomeTimer);
+          this.ready = true;
+          this.attempt = 0;
+          this.retryAfterMs = 0;
+          this.heartbeatMs = msg.heartbeatIntervalMs;
+          this.startWatchdog(ws);
+          log.info({ machine: msg.machine, protocol: msg.protocolVersion }, 'connected to coordinator');
+          this.opts.onReady(msg);
+        } else if (msg.type === 'error') {
+          log.error({ code: msg.code }, `coordinator refused the hello: ${msg.message}`);
+        }
+        return;
+      }
+      this.opts.onMessage(msg);
+    });
+    ws.on('pong', () => {
+      this.lastHeard = Date.now();
+    });
+    ws.on('error', (err) => {
+      log.warn({ err: { message: err.message } }, 'connection error');
+    });
+    ws.on('close', (code, reason) => {
+      clearTimeout(welcomeTimer);
+      this.stopWatchdog();
+      const wasReady = this.ready;
+      this.ready = false;
+      if (this.ws === ws) this.ws = null;
+      if (wasReady) {
+        log.warn({ code, reason: reason.toString() }, 'connection to coordinator lost');
+        this.opts.onLost();
+      }
+      if (code === CloseCode.revoked) this.opts.onRefused?.('NK_MACHINE_REVOKED', reason.toString());
+      this.scheduleRedial();
+    });
+  }
+
+  private scheduleRedial(): void {
+    if (this.stopped) return;
+    const delay = backoffDelay(this.opts.backoff, this.attempt, this.opts.random, this.retryAfterMs);
+    this.attempt += 1;
+    this.retryAfterMs = 0;
+    this.opts.log.debug({ delayMs: delay, attempt: this.attempt }, 'redialling');
+    this.redialTimer = setTimeout(() => void this.dial(), delay);
+  }
+
+  /** Pings every heartbeat; terminates the socket when nothing was heard for 3 of them. */
+  private startWatchdog(ws: WebSocket): void {
+    this.stopWatchdog();
+    const watchdogMs = Math.max(3 * this.heartbeatMs, 3000);
+    this.watchdogTimer = setInterval(() => {
+      if (Date.now() - this.lastHeard > watchdogMs) {
+        this.opts.log.warn({ silentMs: Date.now() - this.lastHeard }, 'coordinator stopped answering; redialling');
+        ws.terminate();
+        return;
+      }
+      if (ws.readyState === WebSocket.OPEN) ws.ping();
+    }, this.heartbeatMs);
+  }
+
+  private stopWatchdog(): void {
+    if (this.watchdogTimer !== null) clearInterval(this.watchdogTimer);
+    this.watchdogTimer = null;
+  }
+}

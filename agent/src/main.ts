@@ -1,0 +1,70 @@
+/**
+ * `nodekeeper-agent`: loads the configuration, enrolls on first start (CA discovery
+ * pinned by hash, bootstrap token traded for a machine credential), then runs the
+ * agent until SIGTERM/SIGINT.
+ */
+import { AppError, createLogger, type Logger } from '@nodekeeper/common';
+import { Agent, AGENT_VERSION } from './agent.ts';
+import { loadConfig, usage, type AgentConfig } from './config.ts';
+import { discoverCa, enroll, loadState, saveState, type AgentState } from './enrollment.ts';
+import { readFileSync } from 'node:fs';
+
+/** Loads the saved credential, or enrolls with the bootstrap token. */
+async function credentials(config: AgentConfig, agent: Agent, log: Logger): Promise<AgentState> {
+  const saved = loadState(config.stateDir);
+  if (saved !== null) {
+    if (config.caFile !== null) return { ...saved, caPem: readFileSync(config.caFile, 'utf8') };
+    return saved;
+  }
+  if (config.token === null) {
+    throw new AppError('NK_AGENT_NOT_ENROLLED', `no machine credential in ${config.stateDir}; start once with --token and --discovery-ca-hash (see 'nkctl token create')`);
+  }
+  let caPem: string | null = null;
+  if (config.server.startsWith('https:')) {
+    if (config.caFile !== null) caPem = readFileSync(config.caFile, 'utf8');
+    else if (config.discoveryCaHash !== null) caPem = await discoverCa(config.server, config.discoveryCaHash);
+    else throw new AppError('NK_CONFIG_INVALID', 'an https server needs --discovery-ca-hash (or --ca-file) to be trusted on first contact');
+  }
+  const identity = await agent.identity();
+  const { machine, credential } = await enroll(config.server, caPem, config.token, identity, AGENT_VERSION);
+  const state = { credential, caPem };
+  saveState(config.stateDir, state);
+  log.info({ machine }, 'enrolled; the bootstrap token is no longer needed');
+  return state;
+}
+
+async function main(): Promise<number> {
+  let config: AgentConfig;
+  try {
+    const loaded = loadConfig(process.argv.slice(2), process.env);
+    if (loaded.help) {
+      process.stdout.write(usage);
+      return 0;
+    }
+    config = loaded.config;
+  } catch (err) {
+    process.stderr.write(`nodekeeper-agent: ${(err as Error).message}${err instanceof AppError ? ` (${err.code})` : ''}\n`);
+    return 2;
+  }
+  const log = createLogger({ name: 'nodekeeper-agent', level: config.logLevel });
+  // A placeholder state lets identity() run before enrollment; the real one replaces it.
+  const probe = new Agent(config, { credential: '', caPem: null }, log);
+  let state: AgentState;
+  try {
+    state = await credentials(config, probe, log);
+  } catch (err) {
+    log.fatal({ err, code: err instanceof AppError ? err.code : undefined }, (err as Error).message);
+    return 1;
+  }
+  const agent = new Agent(config, state, log);
+  agent.start();
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+  log.info('stopping');
+  agent.stop();
+  return 0;
+}
+
+process.exitCode = await main();

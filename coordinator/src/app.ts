@@ -1,0 +1,123 @@
+/**
+ * Wires the coordinator together: store, fleet view, agent gateway, HTTP API, TLS.
+ * Start-up begins with recovery: the store is opened (migrations run), the fleet view
+ * is loaded from it, and only then are connections accepted.
+ */
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { stringify as toYaml } from 'yaml';
+import type { Logger } from '@nodekeeper/common';
+import { monotonicClock, type Clock } from './clock.ts';
+import { certificateNames, paths, type CoordinatorConfig } from './config.ts';
+import { FleetView } from './fleet/fleet-view.ts';
+import { AGENT_PATH, AgentGateway } from './gateway/agent-gateway.ts';
+import { createMetrics } from './metrics.ts';
+import { createApi } from './server/http-api.ts';
+import { openStore, type Store } from './store/db.ts';
+import { WriteBatcher } from './store/write-batcher.ts';
+import { ensurePki, loadPki, type TlsMaterial } from './tls/pki.ts';
+
+export interface RunningCoordinator {
+  /** Base URL of the API and the agent endpoint, e.g. https://127.0.0.1:7443. */
+  readonly url: string;
+  readonly port: number;
+  readonly caHash: string | null;
+  readonly store: Store;
+  readonly fleet: FleetView;
+  close(): Promise<void>;
+}
+
+/** On first start: an admin and a read-only API credential, and an nkctl config. */
+function ensureApiCredentials(store: Store, config: CoordinatorConfig, url: string, tls: TlsMaterial | null, log: Logger): void {
+  const p = paths(config);
+  if (store.countApiCredentials() > 0 && existsSync(p.adminCredential)) return;
+  const admin = store.createApiCredential({ role: 'admin', description: 'created at first start' });
+  const readOnly = store.createApiCredential({ role: 'read-only', description: 'created at first start' });
+  writeFileSync(p.adminCredential, `${admin.credential}\n`, { mode: 0o600 });
+  writeFileSync(`${config.dataDir}/read-only.credential`, `${readOnly.credential}\n`, { mode: 0o600 });
+  const nkctl: Record<string, string> = { server: url, tokenFile: p.adminCredential };
+  if (tls !== null) {
+    writeFileSync(`${config.dataDir}/ca.crt`, tls.caPem, { mode: 0o644 });
+    nkctl['ca'] = `${config.dataDir}/ca.crt`;
+  }
+  writeFileSync(p.nkctlConfig, toYaml(nkctl), { mode: 0o600 });
+  log.info({ nkctlConfig: p.nkctlConfig }, 'created API credentials (root-only files) and an nkctl config');
+}
+
+/** Starts a coordinator; resolves once it is listening. */
+export async function startCoordinator(config: CoordinatorConfig, log: Logger, clock: Clock = monotonicClock): Promise<RunningCoordinator> {
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(config.dataDir, 0o700);
+  const p = paths(config);
+
+  const tls = config.insecure ? null : config.tls !== null ? loadPki(config.tls) : await ensurePki(p.pki, certificateNames(config));
+  const store = openStore(p.db, { now: clock, log: log.child({ component: 'store' }) });
+  const metrics = createMetrics();
+  const batcher = new WriteBatcher(store, { intervalMs: config.flushIntervalMs, log: log.child({ component: 'batcher' }) });
+  const fleet = new FleetView(
+    { store, batcher, clock, log: log.child({ component: 'fleet' }) },
+    { livenessGraceMs: config.livenessGraceMs, livenessRecoverMs: config.livenessRecoverMs },
+  );
+  const gateway = new AgentGateway(
+    { store, fleet, clock, log: log.child({ component: 'gateway' }), metrics },
+    {
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      rateLimit: config.rateLimit,
+      maxInvalidFrames: config.maxInvalidFrames,
+      maxConnections: config.maxConnections,
+    },
+  );
+  const api = createApi({
+    store, fleet, clock, metrics,
+    log: log.child({ component: 'api' }),
+    caPem: tls?.caPem ?? null,
+    caHash: tls?.caHash ?? null,
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+  });
+
+  const server = tls === null ? http.createServer(api) : https.createServer({ cert: tls.certPem, key: tls.keyPem }, api);
+  server.on('upgrade', (req, socket, head) => {
+    socket.on('error', () => socket.destroy());
+    if (new URL(req.url ?? '/', 'http://x').pathname !== AGENT_PATH) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    gateway.handleUpgrade(req, socket, head);
+  });
+  server.on('clientError', (_err, socket) => socket.destroy());
+  server.keepAliveTimeout = 65_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const shownHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const url = config.advertiseUrl ?? `${tls === null ? 'http' : 'https'}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
+  ensureApiCredentials(store, config, url, tls, log);
+
+  const ticker = setInterval(() => fleet.tick(), Math.min(1000, Math.max(50, Math.floor(config.livenessGraceMs / 10))));
+  ticker.unref();
+  log.info({ url, caHash: tls?.caHash ?? null, machines: fleet.list().length }, 'coordinator listening');
+
+  let closed = false;
+  return {
+    url, port, store, fleet,
+    caHash: tls?.caHash ?? null,
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(ticker);
+      gateway.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      batcher.close();
+      store.close();
+    },
+  };
+}

@@ -1,0 +1,213 @@
+/**
+ * The coordinator's configuration: defaults, then a YAML config file, then
+ * NODEKEEPER_* environment variables, then flags. Parsed once, validated, frozen and
+ * passed down; nothing else reads process.env.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { AppError } from '@nodekeeper/common';
+
+export interface CoordinatorConfig {
+  /** Address to listen on for the API and agent connections. */
+  readonly host: string;
+  readonly port: number;
+  /** Where the SQLite file, TLS material and the admin credential live. */
+  readonly dataDir: string;
+  /** Serve plain http/ws. Only for tests and demos behind an explicit flag. */
+  readonly insecure: boolean;
+  /** Operator-provided TLS files (all three), instead of the generated CA. */
+  readonly tls: { readonly certFile: string; readonly keyFile: string; readonly caFile: string } | null;
+  /** Extra DNS names / IPs for the generated serving certificate. */
+  readonly tlsNames: readonly string[];
+  /** Public URL agents and nkctl use (printed in join hints); derived when unset. */
+  readonly advertiseUrl: string | null;
+  readonly heartbeatIntervalMs: number;
+  /** Silence after which a machine is Unknown (Kubernetes uses 40 s for node leases). */
+  readonly livenessGraceMs: number;
+  /** Contact that must be sustained before leaving Unknown (hysteresis). */
+  readonly livenessRecoverMs: number;
+  /** How often in-memory last-seen times and status changes are flushed to SQLite. */
+  readonly flushIntervalMs: number;
+  /** Per-connection message budget: sustained rate and burst. */
+  readonly rateLimit: { readonly perSecond: number; readonly burst: number };
+  /** Invalid frames tolerated on one connection before it is closed. */
+  readonly maxInvalidFrames: number;
+  readonly maxConnections: number;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export const defaults: CoordinatorConfig = Object.freeze({
+  host: '0.0.0.0',
+  port: 7443,
+  dataDir: '/var/lib/nodekeeper-coordinator',
+  insecure: false,
+  tls: null,
+  tlsNames: [],
+  advertiseUrl: null,
+  heartbeatIntervalMs: 10_000,
+  livenessGraceMs: 40_000,
+  livenessRecoverMs: 10_000,
+  flushIntervalMs: 1_000,
+  rateLimit: { perSecond: 20, burst: 100 },
+  maxInvalidFrames: 10,
+  maxConnections: 60_000,
+  logLevel: 'info',
+});
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const usage = `Usage: nodekeeper-coordinator [options]
+
+Runs the nodekeeper coordinator: accepts agents over wss, keeps Machines in SQLite,
+serves the HTTP API for nkctl. On first start it creates a CA, a serving certificate
+and an admin API credential under --data-dir (nkctl.yaml there is ready for nkctl).
+
+Options (env NODEKEEPER_<NAME>, e.g. NODEKEEPER_PORT; or a YAML --config file):
+  --config FILE                 YAML file with any of the options below (camelCase keys)
+  --host ADDR                   listen address (default ${defaults.host})
+  --port N                      listen port; 0 picks a free one (default ${defaults.port})
+  --data-dir DIR                state directory (default ${defaults.dataDir})
+  --insecure                    serve plain http/ws instead of https/wss (tests, demos)
+  --tls-cert FILE --tls-key FILE --tls-ca FILE   use these instead of the generated CA
+  --tls-name NAME               extra DNS name or IP for the generated certificate (repeatable)
+  --advertise-url URL           URL agents and nkctl should use (default: derived)
+  --heartbeat-interval MS       agent heartbeat interval (default ${defaults.heartbeatIntervalMs})
+  --liveness-grace MS           silence before Unknown (default ${defaults.livenessGraceMs})
+  --liveness-recover MS         contact needed to leave Unknown (default ${defaults.livenessRecoverMs})
+  --flush-interval MS           batched write interval (default ${defaults.flushIntervalMs})
+  --log-level LEVEL             ${LOG_LEVELS.join('|')} (default ${defaults.logLevel})
+  -h, --help                    this text
+`;
+
+const flagSpec = {
+  config: { type: 'string' },
+  host: { type: 'string' },
+  port: { type: 'string' },
+  'data-dir': { type: 'string' },
+  insecure: { type: 'boolean' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-ca': { type: 'string' },
+  'tls-name': { type: 'string', multiple: true },
+  'advertise-url': { type: 'string' },
+  'heartbeat-interval': { type: 'string' },
+  'liveness-grace': { type: 'string' },
+  'liveness-recover': { type: 'string' },
+  'flush-interval': { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const bad = (message: string, context: Record<string, unknown> = {}) =>
+  new AppError('NK_CONFIG_INVALID', message, { context });
+
+function int(name: string, raw: unknown, min: number, max: number): number {
+  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+  if (!Number.isInteger(n) || n < min || n > max) throw bad(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function bool(name: string, raw: unknown): boolean {
+  if (typeof raw === 'boolean') return raw;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0' || raw === '') return false;
+  throw bad(`${name} must be true or false, got ${JSON.stringify(raw)}`);
+}
+
+function str(name: string, raw: unknown): string {
+  if (typeof raw !== 'string' || raw.trim() === '') throw bad(`${name} must be a non-empty string`);
+  return raw;
+}
+
+type Raw = Record<string, unknown>;
+
+/** camelCase option -> value, from the three sources in order of precedence. */
+function collect(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): { raw: Raw; help: boolean } {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options: flagSpec, strict: true, allowPositionals: false });
+  } catch (err) {
+    throw bad(`${(err as Error).message}\n\n${usage}`);
+  }
+  const flags = parsed.values;
+  const camel = (k: string) => k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+  const raw: Raw = {};
+  const configFile = flags.config ?? env['NODEKEEPER_CONFIG'];
+  if (configFile !== undefined) {
+    let doc: unknown;
+    try {
+      doc = parseYaml(readFileSync(configFile, 'utf8'));
+    } catch (err) {
+      throw new AppError('NK_CONFIG_INVALID', `cannot read config file ${configFile}: ${(err as Error).message}`, { cause: err });
+    }
+    if (doc !== null && doc !== undefined) {
+      if (typeof doc !== 'object' || Array.isArray(doc)) throw bad(`config file ${configFile} must be a YAML mapping`);
+      Object.assign(raw, doc);
+    }
+  }
+  for (const key of Object.keys(flagSpec)) {
+    if (key === 'config' || key === 'help') continue;
+    const envValue = env[`NODEKEEPER_${key.toUpperCase().replace(/-/g, '_')}`];
+    if (envValue !== undefined) raw[camel(key)] = key === 'tls-name' ? envValue.split(',') : envValue;
+  }
+  for (const [key, value] of Object.entries(flags)) {
+    if (key !== 'config' && key !== 'help' && value !== undefined) raw[camel(key)] = value;
+  }
+  return { raw, help: flags.help === true };
+}
+
+/** Builds the frozen configuration, or throws NK_CONFIG_INVALID naming the bad option. */
+export function loadConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): { config: CoordinatorConfig; help: boolean } {
+  const { raw, help } = collect(argv, env);
+  const known = new Set(Object.keys(flagSpec).filter((k) => k !== 'config' && k !== 'help').map((k) => k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())));
+  for (const key of Object.keys(raw)) if (!known.has(key)) throw bad(`unknown option "${key}" (config file keys are the flags in camelCase)`);
+
+  const given = [raw['tlsCert'], raw['tlsKey'], raw['tlsCa']].filter((v) => v !== undefined).length;
+  if (given !== 0 && given !== 3) throw bad('--tls-cert, --tls-key and --tls-ca go together');
+  const level = raw['logLevel'] ?? defaults.logLevel;
+  if (!LOG_LEVELS.includes(level as (typeof LOG_LEVELS)[number])) throw bad(`log level must be one of ${LOG_LEVELS.join(', ')}`);
+  const names = raw['tlsName'] ?? [];
+  if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) throw bad('tls names must be a list of strings');
+  const opt = <T>(key: string, fallback: T, read: (name: string, v: unknown) => T): T =>
+    raw[key] === undefined ? fallback : read(key, raw[key]);
+  const ms = (min: number, max: number) => (name: string, v: unknown) => int(name, v, min, max);
+
+  const config: CoordinatorConfig = {
+    host: opt('host', defaults.host, str),
+    port: opt('port', defaults.port, ms(0, 65535)),
+    dataDir: opt('dataDir', defaults.dataDir, str),
+    insecure: opt('insecure', defaults.insecure, bool),
+    tls: given === 3 ? { certFile: str('tlsCert', raw['tlsCert']), keyFile: str('tlsKey', raw['tlsKey']), caFile: str('tlsCa', raw['tlsCa']) } : null,
+    tlsNames: Object.freeze([...(names as string[])]),
+    advertiseUrl: opt('advertiseUrl', defaults.advertiseUrl, str),
+    heartbeatIntervalMs: opt('heartbeatInterval', defaults.heartbeatIntervalMs, ms(100, 3_600_000)),
+    livenessGraceMs: opt('livenessGrace', defaults.livenessGraceMs, ms(100, 86_400_000)),
+    livenessRecoverMs: opt('livenessRecover', defaults.livenessRecoverMs, ms(0, 86_400_000)),
+    flushIntervalMs: opt('flushInterval', defaults.flushIntervalMs, ms(10, 60_000)),
+    rateLimit: defaults.rateLimit,
+    maxInvalidFrames: defaults.maxInvalidFrames,
+    maxConnections: defaults.maxConnections,
+    logLevel: level as CoordinatorConfig['logLevel'],
+  };
+  if (config.livenessGraceMs <= config.heartbeatIntervalMs) {
+    throw bad(`liveness grace (${config.livenessGraceMs} ms) must exceed the heartbeat interval (${config.heartbeatIntervalMs} ms)`);
+  }
+  return { config: Object.freeze(config), help };
+}
+
+/** Default names for the generated serving certificate. */
+export function certificateNames(config: CoordinatorConfig): string[] {
+  const names = new Set(['localhost', '127.0.0.1', '::1', hostname(), ...config.tlsNames]);
+  if (config.host !== '0.0.0.0' && config.host !== '::') names.add(config.host);
+  return [...names];
+}
+
+export const paths = (config: CoordinatorConfig) => ({
+  db: join(config.dataDir, 'state.db'),
+  pki: join(config.dataDir, 'pki'),
+  adminCredential: join(config.dataDir, 'admin.credential'),
+  nkctlConfig: join(config.dataDir, 'nkctl.yaml'),
+});

@@ -1,0 +1,254 @@
+/**
+ * The in-memory fleet: every enrolled machine's latest report, liveness and conditions,
+ * and its live connection if any. Heartbeats touch memory only; status changes and
+ * last-seen times reach SQLite through the write batcher. On start it is loaded from
+ * the store, so a restart loses nothing that was flushed, and silence is counted from
+ * the coordinator's start (a restart cannot mark the fleet Unknown).
+ */
+import type { Logger } from '@nodekeeper/common';
+import type { NodeReport, NodeReportDelta } from '@nodekeeper/protocol';
+import type { Clock } from '../clock.ts';
+import type { Store } from '../store/db.ts';
+import type { WriteBatcher } from '../store/write-batcher.ts';
+import type { Condition, Liveness, MachineRecord } from '../store/types.ts';
+import { deriveConditions, nodeHealth } from './conditions.ts';
+import { nextLiveness } from './liveness.ts';
+import { mergeReport } from './merge-report.ts';
+
+/** What the fleet needs of a live agent connection. */
+export interface AgentLink {
+  /** Asks the agent for a full report. */
+  resync(): void;
+  /** Closes the connection with a close code and reason. */
+  close(code: number, reason: string): void;
+}
+
+interface MachineState {
+  record: MachineRecord;
+  report: NodeReport | null;
+  reportChangedAt: number | null;
+  liveness: Liveness;
+  conditions: readonly Condition[];
+  agentVersion: string | null;
+  /** Last message received, on our clock; null when never heard from since we started. */
+  lastMessageAt: number | null;
+  /** Start of the current unbroken contact; null while disconnected. */
+  contactSince: number | null;
+  link: AgentLink | null;
+}
+
+export interface FleetOptions {
+  readonly livenessGraceMs: number;
+  readonly livenessRecoverMs: number;
+}
+
+export class FleetView {
+  private readonly machines = new Map<string, MachineState>();
+  private readonly store: Store;
+  private readonly batcher: WriteBatcher;
+  private readonly clock: Clock;
+  private readonly opts: FleetOptions;
+  private readonly log: Logger;
+  private readonly startedAt: number;
+
+  constructor(deps: { store: Store; batcher: WriteBatcher; clock: Clock; log: Logger }, opts: FleetOptions) {
+    this.store = deps.store;
+    this.batcher = deps.batcher;
+    this.clock = deps.clock;
+    this.log = deps.log;
+    this.opts = opts;
+    this.startedAt = this.clock();
+    for (const record of this.store.listMachines()) this.load(record);
+  }
+
+  private load(record: MachineRecord): MachineState {
+    const state: MachineState = {
+      record,
+      report: record.report,
+      reportChangedAt: record.reportChangedAt,
+      liveness: record.liveness,
+      conditions: record.conditions,
+      agentVersion: record.agentVersion,
+      // Silence is counted from our own start, never from a persisted time (invariant 8).
+      lastMessageAt: record.liveness.state === 'Pending' ? null : this.startedAt,
+      contactSince: null,
+      link: null,
+    };
+    this.machines.set(record.name, state);
+    return state;
+  }
+
+  /** Picks up a machine the store just enrolled (or re-enrolled). */
+  enrolled(record: MachineRecord): void {
+    const existing = this.machines.get(record.name);
+    existing?.link?.close(4003, 'credential replaced by a new enrollment');
+    this.load(record);
+  }
+
+  /** Registers a live connection; an older one for the same machine is closed. */
+  attach(name: string, link: AgentLink, agentVersion: string): void {
+    const m = this.mustGet(name);
+    if (m.link !== null && m.link !== link) m.link.close(4009, 'superseded by a newer connection');
+    const now = this.clock();
+    m.link = link;
+    m.contactSince = now;
+    m.lastMessageAt = now;
+    if (m.agentVersion !== agentVersion) {
+      m.agentVersion = agentVersion;
+      this.persist(m);
+    }
+  }
+
+  /** Forgets a connection that closed (only if it is still the current one). */
+  detach(name: string, link: AgentLink): void {
+    const m = this.machines.get(name);
+    if (m === undefined || m.link !== link) return;
+    m.link = null;
+    m.contactSince = null;
+  }
+
+  /** Any message from the agent: contact, on our clock. Memory only. */
+  touch(name: string): void {
+    const m = this.machines.get(name);
+    if (m === undefined) return;
+    const now = this.clock();
+    m.lastMessageAt = now;
+    this.batcher.lastSeen(name, now);
+  }
+
+  /** Applies a report; returns false when a delta arrived without a base (resync asked). */
+  report(name: string, full: boolean, report: NodeReport | NodeReportDelta): boolean {
+    const m = this.mustGet(name);
+    const merged = mergeReport(m.report, { full, report });
+    if (merged.needsResync) {
+      m.link?.resync();
+      return false;
+    }
+    if (merged.changed && merged.report !== null) {
+      m.report = merged.report;
+      m.reportChangedAt = this.clock();
+      this.evaluate(m);
+      this.persist(m);
+    }
+    return true;
+  }
+
+  /** Re-judges liveness for every machine; call on a timer. */
+  tick(): void {
+    for (const m of this.machines.values()) {
+      if (this.evaluate(m)) this.persist(m);
+    }
+  }
+
+  /** Closes the live connection of a revoked machine and drops it from the view. */
+  revoked(name: string): void {
+    const m = this.machines.get(name);
+    if (m === undefined) return;
+    m.link?.close(4003, 'machine revoked');
+    m.link = null;
+    m.record = { ...m.record, revokedAt: this.clock() };
+  }
+
+  isConnected(name: string): boolean {
+    return this.machines.get(name)?.link != null;
+  }
+
+  connectedCount(): number {
+    let n = 0;
+    for (const m of this.machines.values()) if (m.link !== null) n += 1;
+    return n;
+  }
+
+  /** The current view of one machine, as a record (memory is fresher than the store). */
+  get(name: string): MachineRecord | undefined {
+    const m = this.machines.get(name);
+    return m === undefined ? undefined : this.snapshot(m);
+  }
+
+  list(): MachineRecord[] {
+    return [...this.machines.values()].map((m) => this.snapshot(m)).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  private snapshot(m: MachineState): MachineRecord {
+    return {
+      ...m.record,
+      report: m.report,
+      reportChangedAt: m.reportChangedAt,
+      liveness: m.liveness,
+      conditions: m.conditions,
+      agentVersion: m.agentVersion,
+      lastSeenAt: m.lastMessageAt ?? m.record.lastSeenAt,
+    };
+  }
+
+  private mustGet(name: string): MachineState {
+    const m = this.machines.get(name);
+    if (m === undefined) throw new TypeError(`machine ${name} is not in the fleet view`);
+    return m;
+  }
+
+  /** Recomputes liveness and conditions; true when anything changed. */
+  private evaluate(m: MachineState): boolean {
+    const now = this.clock();
+    const health = nodeHealth(m.report);
+    const liveness = nextLiveness(
+      m.liveness,
+      {
+        now,
+        lastMessageAt: m.lastMessageAt,
+        contactSince: m.contactSince,
+        nodeHealthy: health.healthy,
+        nodeReason: health.reason,
+        nodeMessage: health.message,
+      },
+      { graceMs: this.opts.livenessGraceMs, recoverMs: this.opts.livenessRecoverMs },
+    );
+    const conditions = deriveConditions(m.conditions, m.report, liveness, now);
+    const livenessChanged = liveness.state !== m.liveness.state;
+    const changed = livenessChanged || !sameConditions(conditions, m.conditions);
+    if (livenessChanged) {
+      const warning = liveness.state === 'Unknown' || liveness.state === 'NotReady';
+      this.log[warning ? 'warn' : 'info']({ machine: m.record.name, from: m.liveness.state, to: liveness.state, reason: liveness.reason }, 'liveness changed');
+      this.store.recordEvent({
+        object: `machine/${m.record.name}`,
+        type: warning ? 'Warning' : 'Normal',
+        reason: `Machine${liveness.state}`,
+        message: `${m.liveness.state} -> ${liveness.state}: ${liveness.reason}${liveness.message ? `: ${liveness.message}` : ''}`,
+      });
+    }
+    for (const c of conditions) {
+      const before = m.conditions.find((p) => p.type === c.type);
+      if (before !== undefined && before.status !== c.status && c.type !== 'Ready') {
+        this.store.recordEvent({
+          object: `machine/${m.record.name}`,
+          type: c.status === 'True' === isPositive(c.type) ? 'Normal' : 'Warning',
+          reason: c.reason || c.type,
+          message: `${c.type} ${before.status} -> ${c.status}${c.message ? `: ${c.message}` : ''}`,
+        });
+      }
+    }
+    m.liveness = liveness;
+    m.conditions = conditions;
+    return changed;
+  }
+
+  private persist(m: MachineState): void {
+    this.batcher.status(m.record.name, {
+      report: m.report,
+      reportChangedAt: m.reportChangedAt,
+      liveness: m.liveness,
+      conditions: m.conditions,
+      agentVersion: m.agentVersion,
+    });
+  }
+}
+
+/** Conditions where True is good (the pressure conditions are the other way round). */
+const isPositive = (type: string) => !type.endsWith('Pressure');
+
+function sameConditions(a: readonly Condition[], b: readonly Condition[]): boolean {
+  return a.length === b.length && a.every((c, i) => {
+    const d = b[i];
+    return d !== undefined && c.type === d.type && c.status === d.status && c.reason === d.reason && c.message === d.message;
+  });
+}

@@ -1,0 +1,28 @@
+/**
+ * A token bucket per connection: `perSecond` sustained, `burst` at once. Pure apart
+ * from the clock it is given, so tests drive it with explicit times.
+ */
+export class TokenBucket {
+  private readonly perSecond: number;
+  private readonly burst: number;
+  private tokens: number;
+  private last: number;
+
+  constructor(perSecond: number, burst: number, now: number) {
+    if (!(perSecond > 0) || !(burst >= 1)) throw new RangeError('rate limit needs perSecond > 0 and burst >= 1');
+    this.perSecond = perSecond;
+    this.burst = burst;
+    this.tokens = burst;
+    this.last = now;
+  }
+
+  /** Takes one token if there is one; false means the caller is over its rate. */
+  take(now: number): boolean {
+    const elapsed = Math.max(0, now - this.last) / 1000;
+    this.last = now;
+    this.tokens = Math.min(this.burst, this.tokens + elapsed * this.perSecond);
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * `nodekeeper-coordinator`: parses the configuration, starts the coordinator, and
+ * shuts it down cleanly on SIGTERM/SIGINT (flushing batched writes).
+ */
+import { AppError, createLogger } from '@nodekeeper/common';
+import { startCoordinator } from './app.ts';
+import { loadConfig, usage } from './config.ts';
+
+async function main(): Promise<number> {
+  let loaded;
+  try {
+    loaded = loadConfig(process.argv.slice(2), process.env);
+  } catch (err) {
+    process.stderr.write(`nodekeeper-coordinator: ${(err as Error).message}${err instanceof AppError ? ` (${err.code})` : ''}\n`);
+    return 2;
+  }
+  if (loaded.help) {
+    process.stdout.write(usage);
+    return 0;
+  }
+  const { config } = loaded;
+  const log = createLogger({ name: 'nodekeeper-coordinator', level: config.logLevel });
+  let running;
+  try {
+    running = await startCoordinator(config, log);
+  } catch (err) {
+    log.fatal({ err, code: err instanceof AppError ? err.code : undefined }, 'coordinator failed to start');
+    return 1;
+  }
+  // A single line on stdout that scripts (the demo, tests) can wait for.
+  process.stdout.write(`${JSON.stringify({ listening: running.url, port: running.port, caHash: running.caHash })}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'shutting down');
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await running.close();
+  return 0;
+}
+
+process.exitCode = await main();

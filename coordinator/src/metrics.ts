@@ -1,0 +1,22 @@
+/**
+ * Prometheus metrics, on a registry of the coordinator instance's own (no globals, so
+ * several coordinators can run in one test process).
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'nodekeeper_coordinator_' });
+  return {
+    registry,
+    connectedAgents: new Gauge({ name: 'nodekeeper_connected_agents', help: 'Agents connected now', registers: [registry] }),
+    machines: new Gauge({ name: 'nodekeeper_machines', help: 'Enrolled machines by liveness state', labelNames: ['state'], registers: [registry] }),
+    framesReceived: new Counter({ name: 'nodekeeper_agent_frames_received_total', help: 'Frames received from agents, by message type', labelNames: ['type'], registers: [registry] }),
+    framesRejected: new Counter({ name: 'nodekeeper_agent_frames_rejected_total', help: 'Frames refused, by error code', labelNames: ['code'], registers: [registry] }),
+    upgradesRejected: new Counter({ name: 'nodekeeper_agent_upgrades_rejected_total', help: 'WebSocket upgrades refused, by error code', labelNames: ['code'], registers: [registry] }),
+    enrollments: new Counter({ name: 'nodekeeper_enrollments_total', help: 'Enrollment attempts, by result', labelNames: ['result'], registers: [registry] }),
+    apiRequests: new Counter({ name: 'nodekeeper_api_requests_total', help: 'HTTP API requests, by route and status', labelNames: ['route', 'status'], registers: [registry] }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,84 @@
+/**
+ * The coordinator's records as the store keeps them. Times are milliseconds since the
+ * epoch on the coordinator's own clock (never an agent's).
+ */
+import type { NodeReport } from '@nodekeeper/protocol';
+
+/** Connection-level liveness, judged on the coordinator's clock (see fleet/liveness.ts). */
+export type LivenessState = 'Pending' | 'Ready' | 'NotReady' | 'Unknown';
+
+export interface Liveness {
+  readonly state: LivenessState;
+  /** When the state last changed. */
+  readonly since: number;
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** A Kubernetes-style condition (metav1.Condition without observedGeneration). */
+export interface Condition {
+  readonly type: string;
+  readonly status: 'True' | 'False' | 'Unknown';
+  readonly reason: string;
+  readonly message: string;
+  /** Only moves when `status` changes. */
+  readonly lastTransitionTime: number;
+}
+
+export interface MachineRecord {
+  /** The Machine's name: the node's hostname, as Kubernetes names the Node. */
+  readonly name: string;
+  /** /etc/machine-id of the node. */
+  readonly machineId: string;
+  /** Public part of the machine's credential (the secret is stored hashed only). */
+  readonly credentialId: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly zone: string | null;
+  readonly addresses: readonly string[];
+  readonly enrolledAt: number;
+  /** Set when revoked: the credential is refused from then on. */
+  readonly revokedAt: number | null;
+  /** Last full picture the agent reported (deltas merged in), or null before the first. */
+  readonly report: NodeReport | null;
+  /** When `report` last changed. */
+  readonly reportChangedAt: number | null;
+  /** Last message of any kind received (flushed in batches, so may lag by a flush interval). */
+  readonly lastSeenAt: number | null;
+  readonly liveness: Liveness;
+  readonly conditions: readonly Condition[];
+  readonly agentVersion: string | null;
+}
+
+export interface TokenRecord {
+  /** Public id: the part before the dot of `<id>.<secret>` (kubeadm's bootstrap token form). */
+  readonly id: string;
+  readonly description: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  /** How many enrollments it allows in all. */
+  readonly maxUses: number;
+  readonly used: number;
+  readonly revokedAt: number | null;
+}
+
+/** Roles for the HTTP API's bearer credentials. */
+export type ApiRole = 'admin' | 'read-only';
+
+export interface ApiCredentialRecord {
+  readonly id: string;
+  readonly role: ApiRole;
+  readonly description: string;
+  readonly createdAt: number;
+  readonly revokedAt: number | null;
+}
+
+export interface EventRecord {
+  readonly id: number;
+  readonly at: number;
+  /** The object it is about, e.g. `machine/node-1`, `token/abcdef`. */
+  readonly object: string;
+  readonly type: 'Normal' | 'Warning';
+  /** CamelCase, e.g. `Enrolled`, `LivenessChanged`, `KubeletUnhealthy`. */
+  readonly reason: string;
+  readonly message: string;
+}
