@@ -29,21 +29,26 @@ export interface RunningCoordinator {
   close(): Promise<void>;
 }
 
-/** On first start: an admin and a read-only API credential, and an nkctl config. */
-function ensureApiCredentials(store: Store, config: CoordinatorConfig, url: string, tls: TlsMaterial | null, log: Logger): void {
+/** On first start: an admin and a read-only API credential (root-only files). */
+function ensureApiCredentials(store: Store, config: CoordinatorConfig, log: Logger): void {
   const p = paths(config);
   if (store.countApiCredentials() > 0 && existsSync(p.adminCredential)) return;
   const admin = store.createApiCredential({ role: 'admin', description: 'created at first start' });
   const readOnly = store.createApiCredential({ role: 'read-only', description: 'created at first start' });
   writeFileSync(p.adminCredential, `${admin.credential}\n`, { mode: 0o600 });
-  writeFileSync(`${config.dataDir}/read-only.credential`, `${readOnly.credential}\n`, { mode: 0o600 });
+  writeFileSync(p.readOnlyCredential, `${readOnly.credential}\n`, { mode: 0o600 });
+  log.info({ adminCredential: p.adminCredential }, 'created API credentials');
+}
+
+/** An nkctl config for this coordinator's current address, written at every start. */
+function writeNkctlConfig(config: CoordinatorConfig, url: string, tls: TlsMaterial | null): void {
+  const p = paths(config);
   const nkctl: Record<string, string> = { server: url, tokenFile: p.adminCredential };
   if (tls !== null) {
-    writeFileSync(`${config.dataDir}/ca.crt`, tls.caPem, { mode: 0o644 });
-    nkctl['ca'] = `${config.dataDir}/ca.crt`;
+    writeFileSync(p.caCert, tls.caPem, { mode: 0o644 });
+    nkctl['ca'] = p.caCert;
   }
   writeFileSync(p.nkctlConfig, toYaml(nkctl), { mode: 0o600 });
-  log.info({ nkctlConfig: p.nkctlConfig }, 'created API credentials (root-only files) and an nkctl config');
 }
 
 /** Starts a coordinator; resolves once it is listening. */
@@ -54,6 +59,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
 
   const tls = config.insecure ? null : config.tls !== null ? loadPki(config.tls) : await ensurePki(p.pki, certificateNames(config));
   const store = openStore(p.db, { now: clock, log: log.child({ component: 'store' }) });
+  ensureApiCredentials(store, config, log);
   const metrics = createMetrics();
   const batcher = new WriteBatcher(store, { intervalMs: config.flushIntervalMs, log: log.child({ component: 'batcher' }) });
   const fleet = new FleetView(
@@ -99,7 +105,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   const port = (server.address() as AddressInfo).port;
   const shownHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = config.advertiseUrl ?? `${tls === null ? 'http' : 'https'}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
-  ensureApiCredentials(store, config, url, tls, log);
+  writeNkctlConfig(config, url, tls);
 
   const ticker = setInterval(() => fleet.tick(), Math.min(1000, Math.max(50, Math.floor(config.livenessGraceMs / 10))));
   ticker.unref();

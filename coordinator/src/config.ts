@@ -209,5 +209,7 @@ export const paths = (config: CoordinatorConfig) => ({
   db: join(config.dataDir, 'state.db'),
   pki: join(config.dataDir, 'pki'),
   adminCredential: join(config.dataDir, 'admin.credential'),
+  readOnlyCredential: join(config.dataDir, 'read-only.credential'),
+  caCert: join(config.dataDir, 'ca.crt'),
   nkctlConfig: join(config.dataDir, 'nkctl.yaml'),
 });

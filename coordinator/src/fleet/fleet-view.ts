@@ -12,7 +12,7 @@ import type { Store } from '../store/db.ts';
 import type { WriteBatcher } from '../store/write-batcher.ts';
 import type { Condition, Liveness, MachineRecord } from '../store/types.ts';
 import { deriveConditions, nodeHealth } from './conditions.ts';
-import { nextLiveness } from './liveness.ts';
+import { contactAfterRestart, contactOnDisconnect, contactOnMessage, nextLiveness } from './liveness.ts';
 import { mergeReport } from './merge-report.ts';
 
 /** What the fleet needs of a live agent connection. */
@@ -70,8 +70,7 @@ export class FleetView {
       conditions: record.conditions,
       agentVersion: record.agentVersion,
       // Silence is counted from our own start, never from a persisted time (invariant 8).
-      lastMessageAt: record.liveness.state === 'Pending' ? null : this.startedAt,
-      contactSince: null,
+      ...contactAfterRestart(record, this.startedAt),
       link: null,
     };
     this.machines.set(record.name, state);
@@ -89,10 +88,8 @@ export class FleetView {
   attach(name: string, link: AgentLink, agentVersion: string): void {
     const m = this.mustGet(name);
     if (m.link !== null && m.link !== link) m.link.close(4009, 'superseded by a newer connection');
-    const now = this.clock();
     m.link = link;
-    m.contactSince = now;
-    m.lastMessageAt = now;
+    Object.assign(m, contactOnMessage(contactOnDisconnect(m), this.clock(), { graceMs: this.opts.livenessGraceMs }));
     if (m.agentVersion !== agentVersion) {
       m.agentVersion = agentVersion;
       this.persist(m);
@@ -104,7 +101,7 @@ export class FleetView {
     const m = this.machines.get(name);
     if (m === undefined || m.link !== link) return;
     m.link = null;
-    m.contactSince = null;
+    Object.assign(m, contactOnDisconnect(m));
   }
 
   /** Any message from the agent: contact, on our clock. Memory only. */
@@ -112,7 +109,7 @@ export class FleetView {
     const m = this.machines.get(name);
     if (m === undefined) return;
     const now = this.clock();
-    m.lastMessageAt = now;
+    Object.assign(m, contactOnMessage(m, now, { graceMs: this.opts.livenessGraceMs }));
     this.batcher.lastSeen(name, now);
   }
 

@@ -1,0 +1,130 @@
+/**
+ * Liveness of a machine, judged on the coordinator's own clock only: the time since the
+ * last message we received. An agent's timestamps are never compared with ours
+ * (architecture invariant 8), so a skewed node clock cannot make a node look alive or
+ * dead. Modelled on the Kubernetes node lifecycle controller, which marks a Node
+ * Unknown when its kubelet has not renewed its Lease within the grace period
+ * (node-monitor-grace-period, 40 s by default):
+ * https://kubernetes.io/docs/concepts/architecture/nodes/#node-controller
+ *
+ *   Pending   enrolled, never heard from
+ *   Ready     heard within the grace period, and the node reports healthy
+ *   NotReady  heard within the grace period, but kubelet, runtime or CNI is unhealthy
+ *   Unknown   silent for longer than the grace period
+ *
+ * Hysteresis: leaving Unknown takes `recoverMs` of unbroken contact, so a flapping
+ * connection holds the machine at Unknown instead of flapping it. Pure.
+ */
+import type { Liveness, LivenessState } from '../store/types.ts';
+
+export interface LivenessInput {
+  /** Coordinator clock. */
+  readonly now: number;
+  /** When we last received any message from the agent (our clock), or null if never. */
+  readonly lastMessageAt: number | null;
+  /** Start of the current unbroken run of contact (our clock), or null while there is none. */
+  readonly contactSince: number | null;
+  /** From nodeHealth(report): true healthy, false unhealthy, null not known yet. */
+  readonly nodeHealthy: boolean | null;
+  readonly nodeReason: string;
+  readonly nodeMessage: string;
+}
+
+export interface LivenessConfig {
+  /** Silence longer than this makes a machine Unknown. */
+  readonly graceMs: number;
+  /** Unbroken contact needed to leave Unknown. */
+  readonly recoverMs: number;
+}
+
+/** Kubernetes' node-monitor-grace-period, and a recovery window of a few heartbeats. */
+export const defaultLivenessConfig: LivenessConfig = Object.freeze({ graceMs: 40_000, recoverMs: 15_000 });
+
+/** Which state may follow which; anything else is a bug in nextLiveness. */
+export const LIVENESS_TRANSITIONS: Readonly<Record<LivenessState, readonly LivenessState[]>> = Object.freeze({
+  Pending: ['Ready', 'NotReady', 'Unknown'],
+  Ready: ['NotReady', 'Unknown'],
+  NotReady: ['Ready', 'Unknown'],
+  Unknown: ['Ready', 'NotReady'],
+});
+
+/** The liveness of a machine just enrolled. */
+export function initialLiveness(now: number): Liveness {
+  return { state: 'Pending', since: now, reason: 'AwaitingFirstReport', message: 'enrolled; no message received yet' };
+}
+
+/**
+ * The next liveness from the previous one and what we know now. `since` moves only when
+ * the state changes; reason and message may be refreshed within a state.
+ */
+export function nextLiveness(prev: Liveness, input: LivenessInput, cfg: LivenessConfig): Liveness {
+  if (!(cfg.graceMs > 0)) throw new RangeError(`graceMs must be > 0, got ${cfg.graceMs}`);
+  if (!(cfg.recoverMs >= 0)) throw new RangeError(`recoverMs must be >= 0, got ${cfg.recoverMs}`);
+  const next = judge(prev, input, cfg);
+  if (next.state === prev.state) {
+    return next.reason === prev.reason && next.message === prev.message ? prev : { ...next, since: prev.since };
+  }
+  if (!LIVENESS_TRANSITIONS[prev.state].includes(next.state)) {
+    throw new Error(`liveness: no transition ${prev.state} -> ${next.state}`); // unreachable by construction
+  }
+  return { ...next, since: input.now };
+}
+
+type Judgement = Omit<Liveness, 'since'>;
+
+function judge(prev: Liveness, input: LivenessInput, cfg: LivenessConfig): Judgement {
+  const { now, lastMessageAt, contactSince } = input;
+  if (lastMessageAt === null) {
+    if (prev.state === 'Pending') return { state: 'Pending', reason: 'AwaitingFirstReport', message: 'enrolled; no message received yet' };
+    return { state: 'Unknown', reason: 'AgentSilent', message: 'no message received from the agent' };
+  }
+  if (now - lastMessageAt > cfg.graceMs) {
+    // The message is fixed (no running duration) so a silent machine is not rewritten every tick.
+    return { state: 'Unknown', reason: 'AgentSilent', message: `no message for more than ${seconds(cfg.graceMs)}` };
+  }
+  if (prev.state === 'Unknown') {
+    if (contactSince === null) return prev; // heard within grace, but the contact is gone again
+    if (now - contactSince < cfg.recoverMs) {
+      return { state: 'Unknown', reason: 'ContactRecovering', message: `in contact again; waiting for ${seconds(cfg.recoverMs)} of steady contact` };
+    }
+  }
+  if (input.nodeHealthy === true) return { state: 'Ready', reason: 'AgentHeartbeat', message: 'agent is reporting and the node is healthy' };
+  if (input.nodeHealthy === false) return { state: 'NotReady', reason: 'NodeUnhealthy', message: `${input.nodeReason}: ${input.nodeMessage}` };
+  if (prev.state === 'Pending') return { state: 'Pending', reason: 'AwaitingFirstReport', message: 'agent connected; no report received yet' };
+  return { state: 'NotReady', reason: 'NodeHealthUnknown', message: `${input.nodeReason}: ${input.nodeMessage}` };
+}
+
+function seconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10}s`;
+}
+
+/** What the coordinator tracks about contact with one agent, on its own clock. */
+export interface Contact {
+  readonly lastMessageAt: number | null;
+  readonly contactSince: number | null;
+}
+
+/**
+ * Contact after a coordinator restart: silence is counted from our start, not from a
+ * persisted last-seen time, so a restart (however long the coordinator was down) cannot
+ * mark the fleet Unknown; agents get a full grace period to reconnect. Machines never
+ * heard from stay never heard from.
+ */
+export function contactAfterRestart(persisted: { liveness: Liveness; lastSeenAt: number | null }, startedAt: number): Contact {
+  const neverHeard = persisted.liveness.state === 'Pending' && persisted.lastSeenAt === null;
+  return { lastMessageAt: neverHeard ? null : startedAt, contactSince: null };
+}
+
+/**
+ * Contact after a message arrives at `now`. A gap longer than the grace period breaks
+ * the run of contact, even on one connection (it had stalled).
+ */
+export function contactOnMessage(c: Contact, now: number, cfg: Pick<LivenessConfig, 'graceMs'>): Contact {
+  const broken = c.contactSince === null || c.lastMessageAt === null || now - c.lastMessageAt > cfg.graceMs;
+  return { lastMessageAt: now, contactSince: broken ? now : c.contactSince };
+}
+
+/** Contact after the connection closed: the run of contact ends; the last message stays. */
+export function contactOnDisconnect(c: Contact): Contact {
+  return { lastMessageAt: c.lastMessageAt, contactSince: null };
+}

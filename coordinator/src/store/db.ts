@@ -1,0 +1,214 @@
+/**
+ * The coordinator's SQLite store. One file, WAL, `synchronous=FULL`: once a call
+ * returns, what it wrote survives a kill -9 or a power cut (architecture invariant 6).
+ * Every operation is synchronous and one transaction. Heartbeats do not come through
+ * here one by one: see write-batcher.ts.
+ */
+import { chmodSync, existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { AppError, type Logger } from '@nodekeeper/common';
+import type { MachineIdentity } from '@nodekeeper/protocol';
+import type { ApiCredentialRecord, ApiRole, EventRecord, MachineRecord, TokenRecord } from './types.ts';
+import { createContext, type StoreContext, type StoreCounters } from './context.ts';
+import { StoreErrorCode } from './errors.ts';
+import { migrate, type Migration, migrations } from './migrations.ts';
+import * as tokens from './tokens.ts';
+import * as machines from './machines.ts';
+import * as events from './events.ts';
+import * as api from './api-credentials.ts';
+import * as status from './status.ts';
+
+export interface StoreOptions {
+  /** The coordinator's clock, ms since the epoch. */
+  readonly now?: () => number;
+  readonly log?: Logger;
+  /** How long a writer waits for another process's lock before failing. */
+  readonly busyTimeoutMs?: number;
+  /** For tests of the migration runner only. */
+  readonly migrations?: readonly Migration[];
+}
+
+/** The store's operations. Obtain one with openStore(); call close() when done. */
+export class Store {
+  readonly file: string;
+  readonly #ctx: StoreContext;
+
+  constructor(file: string, ctx: StoreContext) {
+    this.file = file;
+    this.#ctx = ctx;
+  }
+
+  /** Transactions committed by this connection (for metrics and tests). */
+  get counters(): Readonly<StoreCounters> {
+    return this.#ctx.counters;
+  }
+
+  // --- bootstrap tokens
+
+  /** Makes a bootstrap token (RangeError on ttlMs <= 0 or maxUses < 1). The token string is shown once. */
+  createToken(t: tokens.NewToken): { token: string; record: TokenRecord } {
+    return tokens.createToken(this.#ctx, t);
+  }
+
+  /** Every bootstrap token, oldest first. */
+  listTokens(): TokenRecord[] {
+    return tokens.listTokens(this.#ctx);
+  }
+
+  /** Revokes a bootstrap token (NK_TOKEN_NOT_FOUND). */
+  revokeToken(id: string): TokenRecord {
+    return tokens.revokeToken(this.#ctx, id);
+  }
+
+  // --- machines
+
+  /** Enrolls or re-enrolls a machine with a bootstrap token; all or nothing. See machines.enroll. */
+  enroll(req: { token: string; identity: MachineIdentity; agentVersion: string }): { machine: MachineRecord; credential: string } {
+    return machines.enroll(this.#ctx, req);
+  }
+
+  /** The machine a credential speaks for (NK_AUTH_CREDENTIAL_INVALID, NK_MACHINE_REVOKED). */
+  authenticateMachine(credential: unknown): MachineRecord {
+    return machines.authenticateMachine(this.#ctx, credential);
+  }
+
+  /** Revokes a machine (NK_MACHINE_NOT_FOUND); records an event. */
+  revokeMachine(name: string): MachineRecord {
+    return machines.revokeMachine(this.#ctx, name);
+  }
+
+  /** The machine of that name, or null. */
+  getMachine(name: string): MachineRecord | null {
+    return machines.getMachine(this.#ctx, name);
+  }
+
+  /** Every machine, sorted by name. */
+  listMachines(): MachineRecord[] {
+    return machines.listMachines(this.#ctx);
+  }
+
+  // --- events
+
+  /** The latest `limit` events about one machine, oldest first. */
+  machineEvents(name: string, limit: number): EventRecord[] {
+    return events.listEvents(this.#ctx, { object: `machine/${name}`, limit });
+  }
+
+  /** Events, oldest first; see events.EventQuery. */
+  listEvents(q: events.EventQuery): EventRecord[] {
+    return events.listEvents(this.#ctx, q);
+  }
+
+  /** Appends an event to the audit trail. */
+  recordEvent(e: events.NewEvent): EventRecord {
+    return this.#ctx.tx(() => events.recordEvent(this.#ctx, e));
+  }
+
+  // --- API credentials
+
+  /** Makes an API credential; the credential string is shown once. */
+  createApiCredential(req: { role: ApiRole; description: string }): { credential: string; record: ApiCredentialRecord } {
+    return api.createApiCredential(this.#ctx, req);
+  }
+
+  /** The record of a presented API credential (NK_AUTH_CREDENTIAL_INVALID). */
+  authenticateApi(credential: unknown): ApiCredentialRecord {
+    return api.authenticateApi(this.#ctx, credential);
+  }
+
+  /** API credentials ever made, revoked ones included. */
+  countApiCredentials(): number {
+    return api.countApiCredentials(this.#ctx);
+  }
+
+  // --- status
+
+  /** Writes one machine's status and appends observations for changed components (NK_MACHINE_NOT_FOUND). */
+  saveStatus(name: string, s: status.StatusWrite): { observationRows: number } {
+    return status.saveStatus(this.#ctx, name, s);
+  }
+
+  /** Writes last-seen times in one transaction; returns rows updated (unknown names are skipped). */
+  saveLastSeen(entries: Iterable<readonly [string, number]>): number {
+    return status.saveLastSeen(this.#ctx, entries);
+  }
+
+  /** Writes a batch of last-seen times and statuses in one transaction (the batcher's flush). */
+  writeBatch(batch: { lastSeen: Iterable<readonly [string, number]>; statuses: Iterable<status.QueuedStatus> }): status.BatchResult {
+    return status.writeBatch(this.#ctx, batch);
+  }
+
+  /** A machine's observation history, oldest first (the latest `limit` rows). */
+  machineObservations(name: string, limit: number, component?: status.ObservedComponent): status.ObservationRecord[] {
+    return status.machineObservations(this.#ctx, name, limit, component);
+  }
+
+  /** The coordinator's clock, as the store reads it. */
+  now(): number {
+    return this.#ctx.now();
+  }
+
+  /** The connection's durability settings, as SQLite reports them (for /readyz and tests). */
+  settings(): { journalMode: string; synchronous: 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA'; foreignKeys: boolean; busyTimeoutMs: number } {
+    const db = this.#ctx.db;
+    const sync = Number(db.pragma('synchronous', { simple: true }));
+    return {
+      journalMode: String(db.pragma('journal_mode', { simple: true })),
+      synchronous: (['OFF', 'NORMAL', 'FULL', 'EXTRA'] as const)[sync] ?? 'OFF',
+      foreignKeys: Number(db.pragma('foreign_keys', { simple: true })) === 1,
+      busyTimeoutMs: Number(db.pragma('busy_timeout', { simple: true })),
+    };
+  }
+
+  get isOpen(): boolean {
+    return this.#ctx.db.open;
+  }
+
+  /** Closes the connection (idempotent). Flush any WriteBatcher first. */
+  close(): void {
+    if (this.#ctx.db.open) this.#ctx.db.close();
+  }
+}
+
+/**
+ * Opens (creating if needed) the store at `file` and brings its schema up to date.
+ * NK_STORE_OPEN_FAILED when the file cannot be opened or is not a database;
+ * NK_STORE_SCHEMA_TOO_NEW when a newer coordinator wrote it.
+ */
+export function openStore(file: string, opts: StoreOptions = {}): Store {
+  if (typeof file !== 'string' || file === '') throw new TypeError('store file must be a non-empty path');
+  const created = file !== ':memory:' && !existsSync(file);
+  let db: Database.Database;
+  try {
+    db = new Database(file);
+  } catch (err) {
+    throw openFailed(file, err);
+  }
+  try {
+    // Any of these fails on a file that is not a database ("file is not a database").
+    const mode = String(db.pragma('journal_mode = WAL', { simple: true }));
+    if (mode !== 'wal' && file !== ':memory:') opts.log?.warn({ file, mode }, 'store is not in WAL mode');
+    // FULL: with WAL, NORMAL may lose the last commits on power loss; we acknowledge
+    // enrollments and must not forget them.
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    db.pragma(`busy_timeout = ${Math.max(0, Math.round(opts.busyTimeoutMs ?? 5000))}`);
+    if (created) chmodSync(file, 0o600); // hashes and node reports: root's business only
+  } catch (err) {
+    db.close();
+    throw openFailed(file, err);
+  }
+  try {
+    const applied = migrate(db, opts.migrations ?? migrations);
+    if (applied.length > 0) opts.log?.info({ file, applied }, 'store schema migrated');
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  return new Store(file, createContext(db, opts.now ?? Date.now, opts.log));
+}
+
+function openFailed(file: string, err: unknown): AppError {
+  const why = err instanceof Error ? err.message : String(err);
+  return new AppError(StoreErrorCode.openFailed, `cannot open store ${file}: ${why}`, { cause: err, context: { file } });
+}

@@ -1,0 +1,38 @@
+/**
+ * Error codes raised by the coordinator's store (enrollment, credentials, machines,
+ * the SQLite file itself). Each is listed with its meaning in docs/errors.md; codes are
+ * never reused for another meaning.
+ */
+export const StoreErrorCode = {
+  /** The SQLite file could not be opened or is not a database (see the cause). */
+  openFailed: 'NK_STORE_OPEN_FAILED',
+  /** The file was written by a newer coordinator (its schema version is above ours). */
+  schemaTooNew: 'NK_STORE_SCHEMA_TOO_NEW',
+  /** A schema migration failed and was rolled back (see the cause). */
+  migrationFailed: 'NK_STORE_MIGRATION_FAILED',
+  /** A batched write (last-seen times, status) could not be committed; it stays queued. */
+  writeFailed: 'NK_STORE_WRITE_FAILED',
+  /** A stored JSON column could not be read back. */
+  rowCorrupt: 'NK_STORE_ROW_CORRUPT',
+  /** A presented machine or API credential is malformed, unknown, wrong or revoked. */
+  credentialInvalid: 'NK_AUTH_CREDENTIAL_INVALID',
+  /** No bootstrap token with that id. */
+  tokenNotFound: 'NK_TOKEN_NOT_FOUND',
+  /** The presented bootstrap token is malformed, unknown or its secret is wrong. */
+  tokenInvalid: 'NK_TOKEN_INVALID',
+  /** The bootstrap token's time to live has passed. */
+  tokenExpired: 'NK_TOKEN_EXPIRED',
+  /** The bootstrap token was revoked. */
+  tokenRevoked: 'NK_TOKEN_REVOKED',
+  /** Every use the bootstrap token allowed has been spent. */
+  tokenExhausted: 'NK_TOKEN_EXHAUSTED',
+  /** A machine of that name is enrolled with a different machine id. */
+  machineNameConflict: 'NK_MACHINE_NAME_CONFLICT',
+  /** The hostname is not a valid Machine name (an RFC 1123 subdomain, as Node names are). */
+  machineNameInvalid: 'NK_MACHINE_NAME_INVALID',
+  /** The machine was revoked: it can neither connect nor re-enroll. */
+  machineRevoked: 'NK_MACHINE_REVOKED',
+  /** No machine of that name. */
+  machineNotFound: 'NK_MACHINE_NOT_FOUND',
+} as const;
+export type StoreErrorCode = (typeof StoreErrorCode)[keyof typeof StoreErrorCode];

@@ -1,0 +1,92 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { statSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { hasCode } from '@nodekeeper/common';
+import { openStore } from './db.ts';
+import { StoreErrorCode } from './errors.ts';
+import { migrate, migrations, SCHEMA_VERSION, userVersion, type Migration } from './migrations.ts';
+import { dumpTables, tempDir } from './test-support.ts';
+
+const tmp = tempDir();
+after(() => tmp.remove());
+
+test('a new file gets the whole schema, WAL, FULL sync, foreign keys, mode 0600', () => {
+  const file = tmp.file('new.db');
+  const store = openStore(file);
+  store.close();
+  const db = new Database(file);
+  try {
+    assert.equal(userVersion(db), SCHEMA_VERSION);
+    assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+    const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>).map((t) => t.name);
+    for (const t of ['api_credentials', 'events', 'machines', 'observations', 'tokens']) assert.ok(tables.includes(t), t);
+  } finally {
+    db.close();
+  }
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+});
+
+test('the connection runs with WAL, synchronous=FULL, foreign keys and a busy timeout', () => {
+  const store = openStore(tmp.file('pragmas.db'), { busyTimeoutMs: 1234 });
+  try {
+    assert.deepEqual(store.settings(), { journalMode: 'wal', synchronous: 'FULL', foreignKeys: true, busyTimeoutMs: 1234 });
+    // A status for a machine that does not exist is refused, not silently dropped.
+    assert.throws(() => store.saveStatus('ghost', { report: null, reportChangedAt: null, liveness: { state: 'Ready', since: 1, reason: 'X', message: '' }, conditions: [], agentVersion: null }), (err) => hasCode(err, StoreErrorCode.machineNotFound));
+  } finally {
+    store.close();
+  }
+});
+
+test('migrating twice changes nothing', () => {
+  const file = tmp.file('twice.db');
+  const s1 = openStore(file, { now: () => 5 });
+  s1.createToken({ ttlMs: 1000, maxUses: 1, description: 'keep me' });
+  s1.close();
+  const before = dumpTables(file);
+  openStore(file).close();
+  assert.deepEqual(dumpTables(file), before);
+  const db = new Database(file);
+  assert.deepEqual(migrate(db), []);
+  db.close();
+});
+
+test('a file from a newer coordinator is refused with NK_STORE_SCHEMA_TOO_NEW and left untouched', () => {
+  const file = tmp.file('newer.db');
+  openStore(file).close();
+  const db = new Database(file);
+  db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+  db.close();
+  const before = dumpTables(file);
+  assert.throws(() => openStore(file), (err) => hasCode(err, StoreErrorCode.schemaTooNew) && /newer/.test(err.message));
+  assert.deepEqual(dumpTables(file), before);
+});
+
+test('a failing migration is rolled back whole and reported with its cause', () => {
+  const file = tmp.file('broken.db');
+  const broken: Migration[] = [
+    ...migrations,
+    { version: SCHEMA_VERSION + 1, name: 'half good', sql: 'CREATE TABLE extra (x INTEGER); INSERT INTO nowhere VALUES (1);' },
+  ];
+  assert.throws(() => openStore(file, { migrations: broken }), (err) => hasCode(err, StoreErrorCode.migrationFailed) && err.cause instanceof Error);
+  const db = new Database(file);
+  assert.equal(userVersion(db), SCHEMA_VERSION);
+  assert.deepEqual(db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'extra'").get(), { n: 0 });
+  db.close();
+  // Fixed code can still open it.
+  openStore(file).close();
+});
+
+test('migrations out of order are a programming error', () => {
+  const db = new Database(':memory:');
+  assert.throws(() => migrate(db, [{ version: 2, name: 'skips one', sql: '' }]), RangeError);
+  db.close();
+});
+
+test('a file that cannot be opened, or is not a database, is NK_STORE_OPEN_FAILED with the cause', () => {
+  const missingDir = tmp.file('no/such/dir/store.db');
+  assert.throws(() => openStore(missingDir), (err) => hasCode(err, StoreErrorCode.openFailed) && err.cause !== undefined);
+  const garbage = tmp.file('garbage.db');
+  writeFileSync(garbage, 'this is not sqlite, not at all, and it is long enough to have a header'.repeat(20));
+  assert.throws(() => openStore(garbage), (err) => hasCode(err, StoreErrorCode.openFailed) && /not a database/.test(String((err.cause as Error).message)));
+});

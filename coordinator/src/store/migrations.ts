@@ -1,0 +1,139 @@
+/**
+ * The store's schema, as an ordered list of migrations. `PRAGMA user_version` records
+ * the last one applied; each runs in its own IMMEDIATE transaction together with the
+ * version bump, so a crash mid-migration leaves the file at the previous version.
+ * Append new migrations; never edit one that has shipped.
+ */
+import type Database from 'better-sqlite3';
+import { AppError } from '@nodekeeper/common';
+import { StoreErrorCode } from './errors.ts';
+
+export interface Migration {
+  /** 1, 2, 3, ... in order, no gaps. */
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const migrations: readonly Migration[] = Object.freeze([
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+      CREATE TABLE tokens (
+        id          TEXT PRIMARY KEY,
+        secret_hash BLOB NOT NULL,
+        description TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL,
+        max_uses    INTEGER NOT NULL CHECK (max_uses >= 1),
+        used        INTEGER NOT NULL DEFAULT 0 CHECK (used >= 0 AND used <= max_uses),
+        revoked_at  INTEGER
+      ) STRICT;
+
+      CREATE TABLE machines (
+        name              TEXT PRIMARY KEY,
+        machine_id        TEXT NOT NULL,
+        credential_id     TEXT NOT NULL UNIQUE,
+        credential_hash   BLOB NOT NULL,
+        labels            TEXT NOT NULL,  -- JSON object
+        zone              TEXT,
+        addresses         TEXT NOT NULL,  -- JSON array
+        enrolled_at       INTEGER NOT NULL,
+        enrolled_by_token TEXT REFERENCES tokens(id),
+        revoked_at        INTEGER,
+        -- status
+        report            TEXT,           -- JSON NodeReport
+        report_changed_at INTEGER,
+        last_seen_at      INTEGER,
+        liveness_state    TEXT NOT NULL CHECK (liveness_state IN ('Pending', 'Ready', 'NotReady', 'Unknown')),
+        liveness_since    INTEGER NOT NULL,
+        liveness_reason   TEXT NOT NULL,
+        liveness_message  TEXT NOT NULL,
+        conditions        TEXT NOT NULL DEFAULT '[]',  -- JSON Condition[]
+        agent_version     TEXT,
+        status_updated_at INTEGER
+      ) STRICT;
+
+      CREATE TABLE api_credentials (
+        id          TEXT PRIMARY KEY,
+        secret_hash BLOB NOT NULL,
+        role        TEXT NOT NULL CHECK (role IN ('admin', 'read-only')),
+        description TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        revoked_at  INTEGER
+      ) STRICT;
+
+      CREATE TABLE events (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        at      INTEGER NOT NULL,
+        object  TEXT NOT NULL,
+        type    TEXT NOT NULL CHECK (type IN ('Normal', 'Warning')),
+        reason  TEXT NOT NULL,
+        message TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX events_by_object ON events (object, id);
+      -- The audit trail is append-only: the database itself refuses edits.
+      CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+      CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+
+      CREATE TABLE observations (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        machine     TEXT NOT NULL REFERENCES machines (name),
+        at          INTEGER NOT NULL,
+        component   TEXT NOT NULL,
+        health      TEXT NOT NULL,
+        version_raw TEXT,
+        reason      TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX observations_by_component ON observations (machine, component, id);
+    `,
+  },
+]);
+
+/** The schema version this code writes. */
+export const SCHEMA_VERSION: number = migrations.at(-1)?.version ?? 0;
+
+/**
+ * Brings the file up to SCHEMA_VERSION. Idempotent; safe when two processes race
+ * (the version is re-read inside each IMMEDIATE transaction). Returns the versions applied.
+ */
+export function migrate(db: Database.Database, list: readonly Migration[] = migrations): number[] {
+  list.forEach((m, i) => {
+    if (m.version !== i + 1) throw new RangeError(`migration ${i} has version ${m.version}, expected ${i + 1}`);
+  });
+  const latest = list.at(-1)?.version ?? 0;
+  const found = userVersion(db);
+  if (found > latest) {
+    throw new AppError(
+      StoreErrorCode.schemaTooNew,
+      `store schema version ${found} is newer than this coordinator understands (${latest}): run a newer coordinator`,
+      { context: { found, supported: latest } },
+    );
+  }
+  const applied: number[] = [];
+  for (const m of list) {
+    if (m.version <= found) continue;
+    try {
+      db.transaction(() => {
+        if (userVersion(db) >= m.version) return; // another process got there first
+        db.exec(m.sql);
+        db.pragma(`user_version = ${m.version}`);
+        applied.push(m.version);
+      }).immediate();
+    } catch (err) {
+      throw new AppError(StoreErrorCode.migrationFailed, `store migration ${m.version} (${m.name}) failed: ${String(err)}`, {
+        cause: err,
+        context: { version: m.version },
+      });
+    }
+  }
+  return applied;
+}
+
+/** The schema version recorded in the file (0 for a new file). */
+export function userVersion(db: Database.Database): number {
+  return Number(db.pragma('user_version', { simple: true }));
+}

@@ -1,0 +1,66 @@
+/**
+ * Helpers shared by the store and fleet tests: temp dirs for real SQLite files, a table
+ * dump to prove "nothing changed", and sample identities and reports.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { MachineIdentity, NodeReport } from '@nodekeeper/protocol';
+
+/** A fresh temp dir and a function that removes it. */
+export function tempDir(prefix = 'nk-store-'): { dir: string; file: (name?: string) => string; remove: () => void } {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  return { dir, file: (name = 'store.db') => path.join(dir, name), remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Every row of every table (and the autoincrement counters), read through a second connection. */
+export function dumpTables(file: string): Record<string, unknown[]> {
+  const db = new Database(file, { readonly: true });
+  try {
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>;
+    const out: Record<string, unknown[]> = {};
+    for (const { name } of tables) out[name] = db.prepare(`SELECT * FROM "${name}" ORDER BY rowid`).all();
+    return out;
+  } finally {
+    db.close();
+  }
+}
+
+/** A machine identity for tests. */
+export function identity(hostname: string, machineId = `mid-${hostname}`): MachineIdentity {
+  return { machineId, hostname, addresses: ['10.0.0.1'], zone: 'zone-a', labels: { pool: 'workers' } };
+}
+
+const at = '2026-11-24T02:00:00.000Z';
+
+/** A healthy report for `hostname`. */
+export function sampleReport(hostname = 'node-1'): NodeReport {
+  return {
+    identity: identity(hostname),
+    kubelet: {
+      health: 'healthy', reason: 'HealthzOk', message: 'ok', observedAt: at, service: null,
+      version: { raw: 'Kubernetes v1.31.2', semver: '1.31.2', source: 'binary' },
+    },
+    runtime: {
+      health: 'healthy', reason: 'RuntimeReady', message: '', observedAt: at,
+      version: { raw: '1.6.20~ds1', semver: '1.6.20', source: 'cri' }, runtimeName: 'containerd', runtimeApiVersion: 'v1',
+      conditions: [
+        { type: 'RuntimeReady', status: true, reason: '', message: '' },
+        { type: 'NetworkReady', status: true, reason: '', message: '' },
+      ],
+      service: null,
+    },
+    cni: {
+      health: 'healthy', reason: 'ConfigValid', message: 'config 10-bridge.conflist is valid', observedAt: at,
+      version: { raw: '1.1.1', semver: '1.1.1', source: 'dpkg' },
+      configFile: '/etc/cni/net.d/10-bridge.conflist', networkName: 'nk', cniVersion: '1.0.0', plugins: [],
+    },
+    host: {
+      health: 'healthy', reason: 'NoPressure', message: '', observedAt: at, version: null, os: 'Debian 12', kernel: '6.1', arch: 'x64',
+      cpus: 2, memoryTotalBytes: 2 ** 31, memoryAvailableBytes: 2 ** 30, uptimeSeconds: 5,
+      disks: [{ path: '/var/lib/kubelet', totalBytes: 100, usedBytes: 50, usedPercent: 50 }],
+      pressure: { disk: false, memory: false, pid: false },
+    },
+  };
+}

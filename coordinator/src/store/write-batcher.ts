@@ -1,0 +1,163 @@
+/**
+ * Keeps heartbeats and status changes in memory and writes them in ONE transaction per
+ * interval, so a fleet's heartbeats cost one fsync per interval instead of one each.
+ * Last-seen times keep the latest per machine; statuses keep the latest per machine,
+ * plus every distinct component observation seen since the last flush (so a component
+ * that flapped between two flushes still leaves its trace in the history).
+ *
+ * What is pending when the process dies is lost by design: last-seen times are
+ * re-learned from the next message, and status is recomputed from the next report.
+ * Acknowledged operations (enrollment, revocation) never go through here.
+ */
+import { AppError, jittered, type Logger } from '@nodekeeper/common';
+import type { Store } from './db.ts';
+import { StoreErrorCode } from './errors.ts';
+import { observationsOf, sameObservation, type BatchResult, type Observation, type StatusWrite } from './status.ts';
+
+export interface WriteBatcherOptions {
+  /** Mean time between flushes. */
+  readonly intervalMs: number;
+  /** Spread of each interval, as a fraction (default 0.2: +-20 %). */
+  readonly jitter?: number;
+  readonly random?: () => number;
+  readonly log?: Logger;
+  /** Clock for observation times when a status has no reportChangedAt (default: the store's). */
+  readonly now?: () => number;
+  /** Start the timer at once (default true). Tests that flush by hand pass false. */
+  readonly autoStart?: boolean;
+}
+
+/** Counters for /metrics. */
+export interface BatcherCounters {
+  /** Flush transactions committed. */
+  flushes: number;
+  /** Flushes that failed (their writes stay queued and are retried). */
+  failedFlushes: number;
+  /** Rows written in all: last-seen + status + observation rows. */
+  rowsWritten: number;
+  lastSeenRows: number;
+  statusRows: number;
+  observationRows: number;
+}
+
+/** Bound on observations kept per machine between flushes; the oldest go first. */
+const MAX_PENDING_OBSERVATIONS = 64;
+
+interface PendingStatus {
+  status: StatusWrite;
+  observations: Observation[];
+}
+
+export class WriteBatcher {
+  readonly counters: BatcherCounters = { flushes: 0, failedFlushes: 0, rowsWritten: 0, lastSeenRows: 0, statusRows: 0, observationRows: 0 };
+  readonly #store: Store;
+  readonly #opts: WriteBatcherOptions;
+  readonly #lastSeen = new Map<string, number>();
+  readonly #statuses = new Map<string, PendingStatus>();
+  #timer: NodeJS.Timeout | null = null;
+  #closed = false;
+
+  constructor(store: Store, opts: WriteBatcherOptions) {
+    if (!Number.isFinite(opts.intervalMs) || opts.intervalMs <= 0) throw new RangeError(`intervalMs must be > 0, got ${opts.intervalMs}`);
+    const jitter = opts.jitter ?? 0.2;
+    if (!(jitter >= 0 && jitter < 1)) throw new RangeError(`jitter must be in [0, 1), got ${jitter}`);
+    this.#store = store;
+    this.#opts = opts;
+    if (opts.autoStart !== false) this.start();
+  }
+
+  /** Starts the flush timer (idempotent). */
+  start(): void {
+    if (this.#closed) throw new TypeError('write batcher is closed');
+    if (this.#timer === null) this.#schedule();
+  }
+
+  /** Records that a message from `name` arrived at `at` (coordinator clock). Memory only. */
+  lastSeen(name: string, at: number): void {
+    this.#assertOpen();
+    const before = this.#lastSeen.get(name);
+    if (before === undefined || at > before) this.#lastSeen.set(name, at);
+  }
+
+  /** Queues a machine's status; the latest one wins, its observations accumulate. */
+  status(name: string, status: StatusWrite): void {
+    this.#assertOpen();
+    const at = status.reportChangedAt ?? (this.#opts.now ?? (() => this.#store.now()))();
+    const pending = this.#statuses.get(name) ?? { status, observations: [] };
+    pending.status = status;
+    for (const o of observationsOf(status.report, at)) {
+      const last = pending.observations.findLast((p) => p.component === o.component);
+      if (last !== undefined && sameObservation(last, o)) continue;
+      pending.observations.push(o);
+    }
+    if (pending.observations.length > MAX_PENDING_OBSERVATIONS) {
+      pending.observations.splice(0, pending.observations.length - MAX_PENDING_OBSERVATIONS);
+    }
+    this.#statuses.set(name, pending);
+  }
+
+  /** How many machines have a pending last-seen time or status. */
+  get pending(): { lastSeen: number; statuses: number } {
+    return { lastSeen: this.#lastSeen.size, statuses: this.#statuses.size };
+  }
+
+  /**
+   * Writes everything pending in one transaction and clears it. Returns null when there
+   * was nothing to write. On failure the writes stay queued and NK_STORE_WRITE_FAILED
+   * is thrown with the cause.
+   */
+  flush(): BatchResult | null {
+    if (this.#lastSeen.size === 0 && this.#statuses.size === 0) return null;
+    let result: BatchResult;
+    try {
+      result = this.#store.writeBatch({
+        lastSeen: this.#lastSeen,
+        statuses: [...this.#statuses].map(([name, p]) => ({ name, status: p.status, observations: p.observations })),
+      });
+    } catch (err) {
+      this.counters.failedFlushes += 1;
+      throw new AppError(StoreErrorCode.writeFailed, `batched store write failed, ${this.#lastSeen.size + this.#statuses.size} machine(s) still queued: ${String(err)}`, { cause: err });
+    }
+    // Synchronous from read to here: nothing can have been queued in between.
+    this.#lastSeen.clear();
+    this.#statuses.clear();
+    const c = this.counters;
+    c.flushes += 1;
+    c.lastSeenRows += result.lastSeenRows;
+    c.statusRows += result.statusRows;
+    c.observationRows += result.observationRows;
+    c.rowsWritten += result.lastSeenRows + result.statusRows + result.observationRows;
+    if (result.missing.length > 0) this.#opts.log?.warn({ machines: result.missing }, 'status queued for machines the store does not have');
+    return result;
+  }
+
+  /** Flushes what is pending and stops the timer. Idempotent. Call before Store.close(). */
+  close(): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    if (this.#closed) return;
+    this.#closed = true;
+    this.flush();
+  }
+
+  #schedule(): void {
+    const delay = jittered(this.#opts.intervalMs, this.#opts.jitter ?? 0.2, this.#opts.random);
+    this.#timer = setTimeout(() => this.#tick(), delay);
+    this.#timer.unref(); // a pending flush never keeps the process alive: close() flushes
+  }
+
+  #tick(): void {
+    this.#timer = null;
+    if (this.#closed) return;
+    try {
+      this.flush();
+    } catch (err) {
+      this.#opts.log?.error({ err }, 'batched store write failed; will retry');
+    }
+    if (!this.#closed) this.#schedule();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new TypeError('write batcher is closed');
+  }
+}
