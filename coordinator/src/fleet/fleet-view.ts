@@ -81,7 +81,9 @@ export class FleetView {
   enrolled(record: MachineRecord): void {
     const existing = this.machines.get(record.name);
     existing?.link?.close(4003, 'credential replaced by a new enrollment');
-    this.load(record);
+    const m = this.load(record);
+    this.evaluate(m);
+    this.persist(m);
   }
 
   /** Registers a live connection; an older one for the same machine is closed. */

@@ -1,0 +1,80 @@
+/**
+ * The service manager's view of a unit (kubelet.service, containerd.service). Where
+ * systemd runs we ask `systemctl show`; elsewhere (containers, the test machine) the
+ * state is "no service manager", which is not a fault of the node.
+ */
+import { access } from 'node:fs/promises';
+import type { ServiceState } from '@nodekeeper/protocol';
+import { resolveHostPath } from './config.ts';
+import type { ProbeContext } from './context.ts';
+
+const SHOW_PROPERTIES = ['ActiveState', 'SubState', 'NRestarts'] as const;
+const SYSTEMCTL = '/usr/bin/systemctl';
+const SYSTEMCTL_TIMEOUT_MS = 3000;
+
+/**
+ * True when systemd is the running init of the host: sd_booted(3) checks that
+ * /run/systemd/system exists, and so do we (under the host root).
+ */
+export async function systemdBooted(hostRoot: string): Promise<boolean> {
+  try {
+    await access(resolveHostPath(hostRoot, '/run/systemd/system'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Parses `systemctl show --property=...` output (`Key=Value` lines, in systemd's own
+ * order). Unknown keys are kept; a value may itself contain '='.
+ */
+export function parseSystemctlShow(text: string): Map<string, string> {
+  const props = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq <= 0) continue;
+    props.set(line.slice(0, eq).trim(), line.slice(eq + 1).trim());
+  }
+  return props;
+}
+
+/** Turns parsed properties into a ServiceState; missing or odd values become null. */
+export function serviceStateFromProps(unit: string, props: Map<string, string>): ServiceState {
+  const text = (key: string): string | null => {
+    const v = props.get(key);
+    return v === undefined || v === '' ? null : v.slice(0, 256);
+  };
+  // NRestarts appeared in systemd 235; older managers do not report it.
+  const rawRestarts = text('NRestarts');
+  const restarts = rawRestarts !== null && /^\d+$/.test(rawRestarts) ? Number(rawRestarts) : null;
+  return {
+    unit,
+    manager: 'systemd',
+    activeState: text('ActiveState'),
+    subState: text('SubState'),
+    restarts: restarts !== null && Number.isSafeInteger(restarts) ? restarts : null,
+  };
+}
+
+/**
+ * The unit's state. Never throws for node faults: when systemctl fails, the manager
+ * is still 'systemd' but every field is null (unknown).
+ *
+ * In a container the host's /run/systemd must be mounted at <hostRoot>/run/systemd and
+ * reachable by systemctl, or the answer would be the container's own manager's.
+ */
+export async function probeService(unit: string, ctx: ProbeContext): Promise<ServiceState> {
+  if (!(await systemdBooted(ctx.config.hostRoot))) {
+    return { unit, manager: 'none', activeState: null, subState: null, restarts: null };
+  }
+  const result = await ctx.run(
+    SYSTEMCTL,
+    ['show', `--property=${SHOW_PROPERTIES.join(',')}`, '--', unit],
+    { timeoutMs: SYSTEMCTL_TIMEOUT_MS, env: { SYSTEMD_PAGER: '', LC_ALL: 'C' } },
+  );
+  if (result.code !== 0 || result.spawnError !== null) {
+    return { unit, manager: 'systemd', activeState: null, subState: null, restarts: null };
+  }
+  return serviceStateFromProps(unit, parseSystemctlShow(result.stdout));
+}

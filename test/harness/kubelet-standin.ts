@@ -1,0 +1,143 @@
+/**
+ * A stand-in for the kubelet binary, honouring the part of its contract nodekeeper
+ * probes: `kubelet --version` prints `Kubernetes v<version>`, and the daemon, started
+ * with the real flags `--healthz-bind-address` and `--healthz-port`, answers
+ * GET /healthz with 200 `ok`. There is no kubelet binary on the test machine.
+ *
+ * As a script:  NK_KUBELET_STANDIN_VERSION=1.31.2 node kubelet-standin.ts --version
+ *               node kubelet-standin.ts --healthz-bind-address=127.0.0.1 --healthz-port=0
+ * The daemon prints `healthz listening on http://<addr>:<port>/healthz` once it serves
+ * (so port 0 can be used), and exits on SIGTERM or SIGINT.
+ *
+ * As a module: installKubeletStandin() writes `<hostRoot>/usr/bin/kubelet`, a #!/bin/sh
+ * wrapper with the version baked in; startKubeletStandin() runs that wrapper as a daemon.
+ */
+import { spawn } from 'node:child_process';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** The env var the wrapper sets; `--standin-version=X` overrides it. */
+export const VERSION_ENV = 'NK_KUBELET_STANDIN_VERSION';
+const SCRIPT = fileURLToPath(import.meta.url);
+const LISTENING = /healthz listening on (http:\/\/\S+:(\d+)\/healthz)/;
+
+/** Reads `--name=value` or `--name value`. */
+function flag(argv: readonly string[], name: string): string | undefined {
+  for (const [i, arg] of argv.entries()) {
+    if (arg === `--${name}`) return argv[i + 1];
+    if (arg.startsWith(`--${name}=`)) return arg.slice(name.length + 3);
+  }
+  return undefined;
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  const version = flag(argv, 'standin-version') ?? process.env[VERSION_ENV] ?? '0.0.0';
+  if (argv.includes('--version') || argv.includes('--version=true')) {
+    process.stdout.write(`Kubernetes v${version.replace(/^v/, '')}\n`);
+    return;
+  }
+  const address = flag(argv, 'healthz-bind-address') ?? '127.0.0.1';
+  const port = Number(flag(argv, 'healthz-port') ?? '10248');
+  const server = http.createServer((req, res) => {
+    if (req.method === 'GET' && req.url?.split('?')[0] === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end('ok');
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('404 page not found\n');
+    }
+  });
+  server.listen(port, address, () => {
+    const actual = (server.address() as { port: number }).port;
+    process.stdout.write(`healthz listening on http://${address}:${actual}/healthz\n`);
+  });
+  const shutdown = (): void => {
+    server.close(() => process.exit(0));
+    server.closeAllConnections();
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+}
+
+/**
+ * Writes an executable `<hostRoot>/usr/bin/kubelet` that runs this stand-in with
+ * `version` baked in. Returns the wrapper's path.
+ */
+export async function installKubeletStandin(hostRoot: string, opts: { version: string }): Promise<string> {
+  if (!/^v?\d+\.\d+\.\d+[0-9A-Za-z.+-]*$/.test(opts.version)) throw new TypeError(`not a kubelet version: ${opts.version}`);
+  const file = path.join(hostRoot, 'usr/bin/kubelet');
+  await mkdir(path.dirname(file), { recursive: true });
+  const sq = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
+  await writeFile(
+    file,
+    `#!/bin/sh\n# nodekeeper test stand-in for the kubelet (test/harness/kubelet-standin.ts)\n` +
+      `${VERSION_ENV}=${sq(opts.version)} exec ${sq(process.execPath)} --disable-warning=ExperimentalWarning ${sq(SCRIPT)} "$@"\n`,
+  );
+  await chmod(file, 0o755);
+  return file;
+}
+
+export interface RunningKubeletStandin {
+  /** The healthz URL, with the actual port. */
+  readonly url: string;
+  readonly port: number;
+  readonly pid: number;
+  /** SIGTERM, SIGKILL if it lingers; resolves when it is gone. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs `<hostRoot>/usr/bin/kubelet` (see installKubeletStandin) as a daemon on
+ * 127.0.0.1:`port` (0: any free port) and waits until it serves.
+ */
+export async function startKubeletStandin(hostRoot: string, opts: { port: number }): Promise<RunningKubeletStandin> {
+  const file = path.join(hostRoot, 'usr/bin/kubelet');
+  const child = spawn(file, ['--healthz-bind-address=127.0.0.1', `--healthz-port=${opts.port}`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => { stderr = (stderr + c.toString('utf8')).slice(-4000); });
+
+  const listening = await new Promise<{ url: string; port: number }>((resolve, reject) => {
+    let out = '';
+    const onData = (c: Buffer): void => {
+      out += c.toString('utf8');
+      const m = LISTENING.exec(out);
+      if (m !== null && m[1] !== undefined && m[2] !== undefined) {
+        child.stdout.off('data', onData);
+        child.stdout.resume();
+        resolve({ url: m[1], port: Number(m[2]) });
+      }
+    };
+    child.stdout.on('data', onData);
+    child.once('error', reject);
+    child.once('exit', (code, signal) => reject(new Error(`kubelet stand-in exited (${code ?? signal}) before serving: ${stderr}`)));
+  });
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const gone = await exitsWithin(exited, 5000);
+      if (!gone) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    })());
+  return { ...listening, pid: child.pid ?? -1, stop };
+}
+
+if (import.meta.main) await main(process.argv.slice(2));
+
+/** True when `exited` settles within `ms`; the grace timer never outlives the wait. */
+async function exitsWithin(exited: Promise<void>, ms: number): Promise<boolean> {
+  const grace = new AbortController();
+  try {
+    return await Promise.race([exited.then(() => true), sleep(ms, false, { signal: grace.signal })]);
+  } finally {
+    grace.abort();
+  }
+}

@@ -1,0 +1,232 @@
+/**
+ * Hostile and broken input against a real coordinator process: every bad frame, body or
+ * credential gets its specific error code, the server stays up, and the SQLite file is
+ * byte-for-byte the same story afterwards (compared table by table).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { WebSocket } from 'ws';
+import { MAX_FRAME_BYTES, ProtocolErrorCode, type MachineIdentity } from '@nodekeeper/protocol';
+import { sampleReport } from '@nodekeeper/protocol/testing';
+import { createToken, nkctl, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
+
+const identity = (n: number): MachineIdentity => ({ machineId: `${n}`.repeat(32), hostname: `node-${n}`, addresses: [], zone: null, labels: {} });
+
+describe('hostile input', { timeout: 120_000 }, () => {
+  let dir: string;
+  let coord: CoordinatorProc;
+  let ca: string;
+  const creds: Record<number, string> = {};
+
+  async function post(pathname: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+    // node's fetch has no per-request CA option; the CA is passed through NODE_EXTRA_CA_CERTS-free https instead.
+    const https = await import('node:https');
+    return new Promise((resolve, reject) => {
+      const data = typeof body === 'string' ? body : JSON.stringify(body);
+      const req = https.request(new URL(pathname, coord.url), { method: 'POST', ca, headers: { 'Content-Type': 'application/json', ...headers } }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString('utf8')));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
+      });
+      req.on('error', reject);
+      req.end(data);
+    });
+  }
+
+  /** Every row of every table, except the batched last-seen column (heartbeats move it). */
+  function dump(): string {
+    const db = new Database(path.join(coord.dataDir, 'state.db'), { readonly: true, fileMustExist: true });
+    try {
+      const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>;
+      const rows = (name: string) => (db.prepare(`SELECT * FROM "${name}"`).all() as Array<Record<string, unknown>>).map(({ last_seen_at: _seen, ...rest }) => rest);
+      return JSON.stringify(tables.map(({ name }) => [name, rows(name)]));
+    } finally {
+      db.close();
+    }
+  }
+
+  /** A connected, welcomed agent session speaking for machine `n`. */
+  async function connect(n: number, credential = creds[n]!): Promise<{ ws: WebSocket; frames: any[]; closed: Promise<{ code: number; reason: string }> }> {
+    const ws = new WebSocket(`${coord.url.replace('https', 'wss')}/v1/agent/connect`, { ca, headers: { Authorization: `Bearer ${credential}` } });
+    const frames: any[] = [];
+    ws.on('message', (d) => frames.push(JSON.parse(String(d))));
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })));
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    return { ws, frames, closed };
+  }
+
+  async function hello(s: { ws: WebSocket; frames: any[] }, id: MachineIdentity): Promise<void> {
+    s.ws.send(JSON.stringify({ type: 'hello', minProtocolVersion: 1, maxProtocolVersion: 1, agentVersion: 'test', identity: id }));
+    await waitFor('a welcome or an error', () => s.frames.length > 0);
+  }
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'nk-hostile-'));
+    coord = await startCoordinator(path.join(dir, 'coordinator'), ['--liveness-grace', '600000', '--flush-interval', '50']);
+    ca = await readFile(path.join(coord.dataDir, 'ca.crt'), 'utf8');
+    const { token } = await createToken(coord.nkctlConfig, 2);
+    for (const n of [1, 2]) {
+      const r = await post('/v1/enroll', { token, identity: identity(n), agentVersion: 'test' });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      creds[n] = r.body.credential;
+    }
+    // Machine 1 reports once, so its state is settled (Ready) before the comparisons.
+    const s = await connect(1);
+    await hello(s, identity(1));
+    s.ws.send(JSON.stringify({ type: 'report', seq: 1, full: true, report: { ...sampleReport, identity: identity(1) } }));
+    await waitFor('node-1 Ready', async () => JSON.parse((await nkctl(coord.nkctlConfig, ['get', 'machine', 'node-1', '-o', 'json'])).stdout).status.phase === 'Ready');
+    s.ws.close();
+    await s.closed;
+  });
+
+  after(async () => {
+    await coord?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const frameCases: Array<[string, string | Buffer, string]> = [
+    ['bad JSON', '{"type":', ProtocolErrorCode.badJson],
+    ['not an object', '"hello"', ProtocolErrorCode.badEnvelope],
+    ['unknown type', '{"type":"shell","cmd":"rm -rf /"}', ProtocolErrorCode.unknownType],
+    ['wrong types', '{"type":"report","seq":"two","full":true,"report":{}}', ProtocolErrorCode.invalidMessage],
+    ['hostile report values', JSON.stringify({ type: 'report', seq: 2, full: true, report: { ...sampleReport, kubelet: { ...sampleReport.kubelet, health: 'great' } } }), ProtocolErrorCode.invalidMessage],
+    ['a binary frame', Buffer.from([1, 2, 3]), ProtocolErrorCode.binaryFrame],
+    ['a second hello', JSON.stringify({ type: 'hello', minProtocolVersion: 1, maxProtocolVersion: 1, agentVersion: 'x', identity: identity(1) }), ProtocolErrorCode.unexpectedMessage],
+    ['a result for no command', '{"type":"command.result","commandId":"c1","ok":true}', ProtocolErrorCode.unexpectedMessage],
+  ];
+  for (const [name, frame, code] of frameCases) {
+    test(`frame: ${name} -> ${code}, nothing stored`, async () => {
+      const before = dump();
+      const s = await connect(1);
+      await hello(s, identity(1));
+      s.frames.length = 0;
+      s.ws.send(frame);
+      await waitFor(`error ${code}`, () => s.frames.find((f) => f.type === 'error'));
+      assert.equal(s.frames[0].code, code);
+      assert.equal(s.frames[0].fatal, false);
+      s.ws.close();
+      await s.closed;
+      await new Promise((r) => setTimeout(r, 200)); // several flush intervals
+      assert.equal(dump(), before);
+    });
+  }
+
+  test('a report before hello is refused', async () => {
+    const s = await connect(1);
+    s.ws.send(JSON.stringify({ type: 'heartbeat', seq: 1 }));
+    await waitFor('error', () => s.frames[0]);
+    assert.equal(s.frames[0].code, ProtocolErrorCode.unexpectedMessage);
+    s.ws.close();
+  });
+
+  test('an oversize frame closes the connection with 1009', async () => {
+    const before = dump();
+    const s = await connect(1);
+    await hello(s, identity(1));
+    s.ws.send('x'.repeat(MAX_FRAME_BYTES + 1));
+    assert.equal((await s.closed).code, 1009);
+    assert.equal(dump(), before);
+  });
+
+  test("machine 1's credential cannot speak for machine 2, in hello or in a report", async () => {
+    const before = dump();
+    const s = await connect(1);
+    await hello(s, identity(2));
+    assert.equal(s.frames[0].code, ProtocolErrorCode.identityMismatch);
+    assert.equal(s.frames[0].fatal, true);
+    assert.equal((await s.closed).code, 4000);
+
+    const t = await connect(1);
+    await hello(t, identity(1));
+    t.ws.send(JSON.stringify({ type: 'report', seq: 5, full: true, report: { ...sampleReport, identity: identity(2) } }));
+    assert.equal((await t.closed).code, 4000);
+    assert.equal(t.frames.find((f) => f.type === 'error')?.code, ProtocolErrorCode.identityMismatch);
+    const m2 = JSON.parse((await nkctl(coord.nkctlConfig, ['get', 'machine', 'node-2', '-o', 'json'])).stdout);
+    assert.equal(m2.status.phase, 'Pending', 'node-2 never reported');
+    assert.equal(dump(), before);
+  });
+
+  test('a flood is rate-limited, then cut off', async () => {
+    const s = await connect(2);
+    await hello(s, identity(2));
+    for (let i = 0; i < 2000 && s.ws.readyState === WebSocket.OPEN; i++) s.ws.send(JSON.stringify({ type: 'heartbeat', seq: i }));
+    const closed = await s.closed;
+    assert.ok(s.frames.some((f) => f.code === ProtocolErrorCode.rateLimited), 'a rate-limit error frame was sent');
+    assert.equal(closed.code, 4029);
+  });
+
+  test('a wrong, malformed or missing credential is refused at the upgrade', async () => {
+    for (const [credential, code] of [
+      [`${creds[1]!.slice(0, -2)}xx`, 'NK_AUTH_CREDENTIAL_INVALID'],
+      ['nkm.nope', 'NK_AUTH_CREDENTIAL_INVALID'],
+      ['', 'NK_AUTH_CREDENTIAL_MISSING'],
+    ] as const) {
+      const ws = new WebSocket(`${coord.url.replace('https', 'wss')}/v1/agent/connect`, { ca, headers: credential ? { Authorization: `Bearer ${credential}` } : {} });
+      const status = await new Promise<{ status: number; body: string }>((resolve) => {
+        ws.on('unexpected-response', (_req, res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+      });
+      assert.equal(status.status, 401);
+      assert.equal(JSON.parse(status.body).code, code);
+    }
+  });
+
+  test('expired, revoked and garbage tokens are refused with their codes, nothing enrolled', async () => {
+    const before = dump();
+    const expired = JSON.parse((await nkctl(coord.nkctlConfig, ['token', 'create', '--ttl', '1s', '-o', 'json'])).stdout);
+    const revoked = JSON.parse((await nkctl(coord.nkctlConfig, ['token', 'create', '-o', 'json'])).stdout);
+    assert.equal((await nkctl(coord.nkctlConfig, ['token', 'revoke', revoked.id])).code, 0);
+    await new Promise((r) => setTimeout(r, 1200));
+    const afterTokens = dump();
+    for (const [token, code] of [
+      [expired.token, 'NK_TOKEN_EXPIRED'],
+      [revoked.token, 'NK_TOKEN_REVOKED'],
+      ['abcdef.0123456789abcdef', 'NK_TOKEN_INVALID'],
+      ['not a token', 'NK_TOKEN_INVALID'],
+    ]) {
+      const r = await post('/v1/enroll', { token, identity: identity(3), agentVersion: 'test' });
+      assert.equal(r.status, 401);
+      assert.equal(r.body.code, code);
+    }
+    for (const [body, code] of [
+      ['{', 'NK_HTTP_BAD_REQUEST'],
+      [{ token: 'x', identity: { machineId: '../../etc' }, agentVersion: 'x' }, 'NK_HTTP_BAD_REQUEST'],
+      ['x'.repeat(70_000), 'NK_HTTP_BODY_TOO_LARGE'],
+    ] as const) {
+      const r = await post('/v1/enroll', body);
+      assert.equal(r.body.code, code);
+    }
+    assert.notEqual(afterTokens, before, 'creating tokens is a change');
+    assert.equal(dump(), afterTokens, 'refused enrollments change nothing');
+  });
+
+  test('a revoked machine is disconnected at once and refused afterwards', async () => {
+    const s = await connect(2);
+    await hello(s, identity(2));
+    const r = await nkctl(coord.nkctlConfig, ['machine', 'revoke', 'node-2']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await s.closed).code, 4003);
+    const ws = new WebSocket(`${coord.url.replace('https', 'wss')}/v1/agent/connect`, { ca, headers: { Authorization: `Bearer ${creds[2]}` } });
+    const status = await new Promise<number>((resolve) => ws.on('unexpected-response', (_q, res) => resolve(res.statusCode ?? 0)));
+    assert.equal(status, 403);
+  });
+
+  test('the API refuses missing, wrong and read-only credentials for writes', async () => {
+    const ro = (await readFile(path.join(coord.dataDir, 'read-only.credential'), 'utf8')).trim();
+    assert.equal((await post('/v1/tokens', {})).body.code, 'NK_AUTH_CREDENTIAL_MISSING');
+    assert.equal((await post('/v1/tokens', {}, { Authorization: 'Bearer nka.x.y' })).body.code, 'NK_AUTH_CREDENTIAL_INVALID');
+    const forbidden = await post('/v1/tokens', {}, { Authorization: `Bearer ${ro}` });
+    assert.equal(forbidden.status, 403);
+    assert.equal(forbidden.body.code, 'NK_AUTH_FORBIDDEN');
+  });
+});
