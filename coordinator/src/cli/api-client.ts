@@ -1,0 +1,222 @@
+/**
+ * nkctl's HTTP client for the coordinator API (docs/nkctl.md, "API"). Node's own
+ * http/https, a bearer credential, a CA of our choosing, one deadline per request.
+ * Every failure becomes one AppError with a code a script can act on: server errors
+ * keep the server's code and carry the HTTP status; network and TLS faults get one
+ * clear line each instead of a stack of socket errors.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { AppError } from '@nodekeeper/common';
+import type { EventList, MachineList, MachineObject, TokenCreated, TokenList } from '../api/objects.ts';
+import { CliErrorCode } from './cli-errors.ts';
+import type { ConnectionConfig } from './config.ts';
+
+/** Largest response body nkctl reads: a MachineList of ~10k machines at ~4 KiB each. */
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+// Node's certificate verification codes (from OpenSSL) and TLS handshake failures.
+const TLS_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'EPROTO',
+]);
+
+export interface RequestOptions {
+  readonly method: 'GET' | 'POST' | 'DELETE';
+  readonly path: string;
+  readonly body?: unknown;
+}
+
+export interface ClientDeps {
+  /** Sent as User-Agent (`nkctl/<version>`), so server logs say who called. */
+  readonly userAgent: string;
+}
+
+export class ApiClient {
+  readonly #cfg: ConnectionConfig;
+  readonly #userAgent: string;
+
+  constructor(cfg: ConnectionConfig, deps: ClientDeps) {
+    this.#cfg = cfg;
+    this.#userAgent = deps.userAgent;
+  }
+
+  /** GET /v1/machines */
+  async listMachines(): Promise<MachineList> {
+    return expectKind<MachineList>(await this.request({ method: 'GET', path: '/v1/machines' }), 'MachineList', 'GET /v1/machines');
+  }
+
+  /** GET /v1/machines/{name} */
+  async getMachine(name: string): Promise<MachineObject> {
+    const path = `/v1/machines/${encodeURIComponent(name)}`;
+    return expectKind<MachineObject>(await this.request({ method: 'GET', path }), 'Machine', `GET ${path}`);
+  }
+
+  /** GET /v1/machines/{name}/events?limit=N */
+  async machineEvents(name: string, limit: number): Promise<EventList> {
+    const path = `/v1/machines/${encodeURIComponent(name)}/events?limit=${limit}`;
+    return expectKind<EventList>(await this.request({ method: 'GET', path }), 'EventList', `GET ${path}`);
+  }
+
+  /** POST /v1/machines/{name}/revoke */
+  async revokeMachine(name: string): Promise<MachineObject> {
+    const path = `/v1/machines/${encodeURIComponent(name)}/revoke`;
+    return expectKind<MachineObject>(await this.request({ method: 'POST', path }), 'Machine', `POST ${path}`);
+  }
+
+  /** POST /v1/tokens */
+  async createToken(body: { ttlSeconds: number; uses: number; description: string }): Promise<TokenCreated> {
+    const res = await this.request({ method: 'POST', path: '/v1/tokens', body });
+    if (!isObject(res) || typeof res['token'] !== 'string' || typeof res['id'] !== 'string') {
+      throw badResponse('POST /v1/tokens', 'expected an object with "token" and "id"');
+    }
+    return res as unknown as TokenCreated;
+  }
+
+  /** GET /v1/tokens */
+  async listTokens(): Promise<TokenList> {
+    return expectKind<TokenList>(await this.request({ method: 'GET', path: '/v1/tokens' }), 'TokenList', 'GET /v1/tokens');
+  }
+
+  /** DELETE /v1/tokens/{id} */
+  async revokeToken(id: string): Promise<{ id: string; revoked: true }> {
+    const res = await this.request({ method: 'DELETE', path: `/v1/tokens/${encodeURIComponent(id)}` });
+    if (!isObject(res) || res['revoked'] !== true) throw badResponse(`DELETE /v1/tokens/${id}`, 'expected {"id", "revoked": true}');
+    return res as { id: string; revoked: true };
+  }
+
+  /** One API call: JSON in, JSON out, or an AppError. */
+  request(opts: RequestOptions): Promise<unknown> {
+    const url = new URL(this.#cfg.server + opts.path);
+    const secure = url.protocol === 'https:';
+    const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      authorization: `Bearer ${this.#cfg.token}`,
+      'user-agent': this.#userAgent,
+    };
+    if (payload !== undefined) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = String(Buffer.byteLength(payload));
+    }
+    const what = `${opts.method} ${url.pathname}`;
+    return new Promise((resolvePromise, reject) => {
+      let settled = false;
+      const fail = (err: AppError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        req.destroy();
+        reject(err);
+      };
+      const reqOpts: https.RequestOptions = { method: opts.method, headers, agent: false };
+      if (secure) {
+        if (this.#cfg.ca !== null) reqOpts.ca = this.#cfg.ca;
+        reqOpts.rejectUnauthorized = !this.#cfg.insecureSkipTlsVerify;
+      }
+      const req = (secure ? https : http).request(url, reqOpts, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_BODY_BYTES) fail(badResponse(what, `response larger than ${MAX_BODY_BYTES} bytes`));
+          else chunks.push(chunk);
+        });
+        res.on('error', (cause) => fail(networkError(cause, this.#cfg)));
+        res.on('end', () => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          try {
+            resolvePromise(interpret(what, res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8')));
+          } catch (err) {
+            reject(err);
+          }
+        });
+      });
+      // 0 means no deadline, as kubectl's --request-timeout=0.
+      const timer = this.#cfg.timeoutMs > 0
+        ? setTimeout(() => fail(new AppError(CliErrorCode.timeout, `no response from ${this.#cfg.server} within ${this.#cfg.timeoutMs / 1000}s (${what})`)), this.#cfg.timeoutMs)
+        : undefined;
+      req.on('error', (cause) => fail(networkError(cause, this.#cfg)));
+      req.end(payload);
+    });
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function badResponse(what: string, why: string, cause?: unknown): AppError {
+  return new AppError(CliErrorCode.badResponse, `unexpected response to ${what}: ${why}`, cause === undefined ? {} : { cause });
+}
+
+/** Check the documented shape just enough that the renderers can trust it. */
+function expectKind<T>(body: unknown, kind: string, what: string): T {
+  if (!isObject(body) || body['kind'] !== kind) {
+    throw badResponse(what, `expected kind ${kind}, got ${isObject(body) ? JSON.stringify(body['kind'] ?? null) : typeof body}`);
+  }
+  if (kind.endsWith('List') && !Array.isArray(body['items'])) throw badResponse(what, `${kind} without an items array`);
+  if (kind === 'Machine' && (!isObject(body['metadata']) || !isObject(body['status']) || !isObject(body['spec']))) {
+    throw badResponse(what, 'Machine without metadata, spec and status');
+  }
+  return body as T;
+}
+
+/** Turn a status and body into the parsed JSON or an AppError carrying the status. */
+function interpret(what: string, status: number, text: string): unknown {
+  let body: unknown = undefined;
+  let parseError: unknown = null;
+  try {
+    body = text === '' ? null : JSON.parse(text);
+  } catch (err) {
+    parseError = err;
+  }
+  if (status >= 200 && status < 300) {
+    if (parseError !== null) throw badResponse(what, 'body is not JSON', parseError);
+    return body;
+  }
+  const context = { status };
+  if (isObject(body) && typeof body['code'] === 'string' && typeof body['message'] === 'string') {
+    throw new AppError(body['code'], body['message'], { context });
+  }
+  // A proxy or a foreign server: say what we got, briefly.
+  const snippet = text.replace(/\s+/g, ' ').trim().slice(0, 120);
+  throw new AppError(CliErrorCode.serverError, `${what} failed with HTTP ${status}${snippet === '' ? '' : `: ${snippet}`}`, { context });
+}
+
+/** One clear line for a socket or TLS failure. */
+function networkError(cause: unknown, cfg: ConnectionConfig): AppError {
+  const code = (cause as NodeJS.ErrnoException).code ?? '';
+  // One line: Node appends advice about its own flags (--use-system-ca) that means nothing
+  // to nkctl users, and OpenSSL errors come as `...:SSL routines:<func>:<reason>:<file>:<line>`.
+  const raw = (cause as Error).message.split('; if the root CA')[0] ?? '';
+  const ssl = /SSL routines:[^:]*:([^:]+)/.exec(raw)?.[1];
+  const msg = ssl !== undefined ? ssl : raw.replace(/\s+/g, ' ').trim();
+  const ctx = { context: { server: cfg.server, errno: code }, cause };
+  if (code === 'ECONNREFUSED') {
+    return new AppError(CliErrorCode.connectionRefused, `cannot connect to ${cfg.server}: connection refused (is the coordinator running?)`, ctx);
+  }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return new AppError(CliErrorCode.unreachable, `cannot resolve the host of ${cfg.server}`, ctx);
+  }
+  if (TLS_CODES.has(code) || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) {
+    const hint = code === 'EPROTO' || code.startsWith('ERR_SSL_')
+      ? ' (is the server speaking TLS? use http:// for a coordinator started with plain http)'
+      : cfg.ca === null
+        ? ' (pass --ca with the coordinator\'s CA certificate, or --insecure-skip-tls-verify)'
+        : ' (is --ca the coordinator\'s CA, and the server name in its certificate?)';
+    return new AppError(CliErrorCode.tlsFailed, `TLS handshake with ${cfg.server} failed: ${msg}${hint}`, ctx);
+  }
+  return new AppError(CliErrorCode.unreachable, `cannot reach ${cfg.server}: ${msg}`, ctx);
+}

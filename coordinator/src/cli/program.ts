@@ -1,0 +1,176 @@
+/**
+ * nkctl's command tree (commander) and what each command does: resolve the connection,
+ * call the API, render. Connection settings are resolved lazily, once, so `version`
+ * and `--help` work without a server.
+ */
+import { Command } from 'commander';
+import type { MachineObject } from '../api/objects.ts';
+import { API_VERSION } from '../api/objects.ts';
+import { ApiClient } from './api-client.ts';
+import { CliErrorCode, usageError } from './cli-errors.ts';
+import { resolveConnection, type ConnectionConfig, type ConnectionFlags } from './config.ts';
+import { describeMachine } from './describe-machine.ts';
+import { parseDuration } from './duration.ts';
+import { renderMachines } from './machines-view.ts';
+import { parseOutput, toJson, toYaml, type OutputFormat } from './output.ts';
+import { matches, parseSelector } from './selector.ts';
+import { joinCommand, renderTokenCreated, renderTokens } from './tokens-view.ts';
+
+/** Everything nkctl touches outside itself, injected so tests can run it in-process too. */
+export interface CliIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string;
+  readonly now: () => number;
+  /** `nkctl`, or `kubectl nodekeeper` when run as a kubectl plugin. */
+  readonly programName: string;
+  readonly version: string;
+}
+
+/** How many events `describe` shows, newest last. */
+const DESCRIBE_EVENTS = 20;
+
+/** Build the command tree; actions write through `io`. */
+export function buildProgram(io: CliIo): Command {
+  let connection: ConnectionConfig | null = null;
+  const program = new Command(io.programName);
+  const client = (cmd: Command): { api: ApiClient; cfg: ConnectionConfig } => {
+    connection ??= resolveConnection(cmd.optsWithGlobals<ConnectionFlags>(), io.env, io.cwd);
+    return { api: new ApiClient(connection, { userAgent: `nkctl/${io.version}` }), cfg: connection };
+  };
+
+  program
+    .description('Operate a nodekeeper fleet: machines, their kubelet, containerd and CNI health, and enrollment tokens.')
+    .option('-s, --server <url>', 'coordinator URL, e.g. https://10.0.0.1:8443 (env NODEKEEPER_SERVER)')
+    .option('--token <token>', 'API credential (env NODEKEEPER_TOKEN)')
+    .option('--token-file <file>', 'read the API credential from a file')
+    .option('--ca <file>', 'PEM CA certificate to trust for the server (env NODEKEEPER_CA)')
+    .option('--insecure-skip-tls-verify', 'do not verify the server certificate (unsafe)')
+    .option('--config <file>', 'nkctl config file (env NODEKEEPER_CONFIG; default ~/.config/nodekeeper/nkctl.yaml)')
+    .option('--request-timeout <duration>', 'give up on a request after this long, 0 for never', '30s')
+    .showSuggestionAfterError(true);
+
+  const get = program.command('get').description('List resources in a table or as API objects.');
+  get
+    .command('machines')
+    .aliases(['machine', 'm'])
+    .argument('[name]', 'one machine by name')
+    .description('List machines with their kubelet, containerd and CNI versions.')
+    .option('-o, --output <format>', 'wide, json, yaml or name')
+    .option('-l, --selector <selector>', 'filter by labels: key=value, key!=value, key, !key (comma-separated)')
+    .action(async (name: string | undefined, opts: { output?: string; selector?: string }, cmd: Command) => {
+      const format = parseOutput(opts.output, ['table', 'wide', 'json', 'yaml', 'name']);
+      const selector = parseSelector(opts.selector ?? '');
+      if (name !== undefined && selector.length > 0) throw usageError(CliErrorCode.usage, 'a machine name and a label selector (-l) cannot be combined');
+      const { api } = client(cmd);
+      if (name !== undefined) {
+        printMachines(io, format, [await api.getMachine(name)], false);
+        return;
+      }
+      const list = await api.listMachines();
+      const items = list.items.filter((m) => matches(selector, m.metadata.labels ?? {}));
+      printMachines(io, format, items, true);
+    });
+
+  const describe = program.command('describe').description('Show everything known about one resource.');
+  describe
+    .command('machine')
+    .aliases(['machines', 'm'])
+    .argument('<name>', 'machine name')
+    .description('Conditions, component versions and health with reasons, CNI plugins, host, recent events.')
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const { api } = client(cmd);
+      const machine = await api.getMachine(name);
+      const events = await api.machineEvents(name, DESCRIBE_EVENTS);
+      io.stdout(describeMachine(machine, events.items, io.now()));
+    });
+
+  const token = program.command('token').description('Manage bootstrap tokens that enroll new machines.');
+  token
+    .command('create')
+    .description('Create a bootstrap token and print the command that joins a node with it.')
+    .option('--ttl <duration>', 'how long the token is valid, e.g. 30m, 1h, 24h', '1h')
+    .option('--uses <n>', 'how many machines may enroll with it', '1')
+    .option('--description <text>', 'what the token is for', '')
+    .option('-o, --output <format>', 'json or yaml')
+    .action(async (opts: { ttl: string; uses: string; description: string; output?: string }, cmd: Command) => {
+      const format = parseOutput(opts.output, ['table', 'json', 'yaml']);
+      const ttlMs = parseDuration(opts.ttl, '--ttl');
+      if (ttlMs < 1000) throw usageError(CliErrorCode.badDuration, `invalid --ttl "${opts.ttl}": must be at least 1s`);
+      if (!/^\d+$/.test(opts.uses) || Number(opts.uses) < 1 || !Number.isSafeInteger(Number(opts.uses))) {
+        throw usageError(CliErrorCode.usage, `invalid --uses "${opts.uses}": must be a whole number of at least 1`);
+      }
+      const { api, cfg } = client(cmd);
+      const created = await api.createToken({ ttlSeconds: Math.floor(ttlMs / 1000), uses: Number(opts.uses), description: opts.description });
+      if (format === 'table') io.stdout(renderTokenCreated(cfg.server, created, io.now()));
+      else print(io, format, { ...created, joinCommand: joinCommand(cfg.server, created) });
+    });
+  token
+    .command('list')
+    .alias('ls')
+    .description('List bootstrap tokens (never their secrets).')
+    .option('-o, --output <format>', 'json or yaml')
+    .action(async (opts: { output?: string }, cmd: Command) => {
+      const format = parseOutput(opts.output, ['table', 'json', 'yaml']);
+      const list = await client(cmd).api.listTokens();
+      if (format !== 'table') print(io, format, list);
+      else if (list.items.length === 0) io.stderr('No tokens found.\n');
+      else io.stdout(renderTokens(list.items, io.now()));
+    });
+  token
+    .command('revoke')
+    .alias('delete')
+    .argument('<id>', 'token id (the part before the dot)')
+    .description('Revoke a bootstrap token: no more machines enroll with it.')
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      // Accept the whole token too, and never send its secret: only the id part.
+      const res = await client(cmd).api.revokeToken(id.split('.')[0] ?? id);
+      io.stdout(`token/${res.id} revoked\n`);
+    });
+
+  const machine = program.command('machine').description('Act on one machine.');
+  machine
+    .command('revoke')
+    .argument('<name>', 'machine name')
+    .description("Revoke a machine's credential: its agent is disconnected and refused.")
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const m = await client(cmd).api.revokeMachine(name);
+      io.stdout(`machine/${m.metadata.name} revoked\n`);
+    });
+
+  program
+    .command('version')
+    .description('Print the nkctl version.')
+    .option('-o, --output <format>', 'json or yaml')
+    .action((opts: { output?: string }) => {
+      const format = parseOutput(opts.output, ['table', 'json', 'yaml']);
+      const info = { clientVersion: io.version, apiVersion: API_VERSION };
+      if (format === 'table') io.stdout(`nkctl ${io.version} (API ${API_VERSION})\n`);
+      else print(io, format, info);
+    });
+
+  return program;
+}
+
+function print(io: CliIo, format: OutputFormat, obj: unknown): void {
+  io.stdout(format === 'yaml' ? toYaml(obj) : toJson(obj));
+}
+
+/** Machines in the chosen format; a list prints as a MachineList, one name as the Machine itself (like kubectl). */
+function printMachines(io: CliIo, format: OutputFormat, items: readonly MachineObject[], asList: boolean): void {
+  if (format === 'json' || format === 'yaml') {
+    print(io, format, asList ? { apiVersion: API_VERSION, kind: 'MachineList', items } : items[0]);
+    return;
+  }
+  if (format === 'name') {
+    io.stdout(items.map((m) => `machine/${m.metadata.name}\n`).join(''));
+    return;
+  }
+  if (items.length === 0) {
+    // As kubectl: the note goes to stderr so scripts reading stdout see an empty table.
+    io.stderr('No machines found.\n');
+    return;
+  }
+  io.stdout(renderMachines(items, io.now(), format === 'wide'));
+}
