@@ -217,7 +217,8 @@ export class FleetView {
     }
     for (const c of conditions) {
       const before = m.conditions.find((p) => p.type === c.type);
-      if (before !== undefined && before.status !== c.status && c.type !== 'Ready') {
+      // Unknown <-> known is the first report or silence; MachineReady/MachineUnknown tell that story.
+      if (before !== undefined && before.status !== c.status && c.type !== 'Ready' && before.status !== 'Unknown' && c.status !== 'Unknown') {
         this.store.recordEvent({
           object: `machine/${m.record.name}`,
           type: c.status === 'True' === isPositive(c.type) ? 'Normal' : 'Warning',

@@ -1,0 +1,151 @@
+/**
+ * The nodekeeper demo (run it with scripts/demo): a coordinator, four nodes on this one
+ * machine (each with its own host root, kubelet stand-in and real CNI config), one real
+ * containerd shared by them, and the real nkctl. Enrolls the nodes with a bootstrap
+ * token, shows their real versions, then breaks two nodes and shows the coordinator
+ * notice within seconds, with the reasons.
+ *
+ *   scripts/demo          the story, then clean up and exit 0
+ *   scripts/demo --keep   the story, then keep the fleet running until Ctrl-C
+ */
+import { mkdir, rm, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { startContainerd, type RunningContainerd } from '../test/harness/containerd.ts';
+import { CNI_CONFIG_NAME, bridgeConflist, makeHostRoot } from '../test/harness/host-root.ts';
+import { installKubeletStandin, startKubeletStandin, type RunningKubeletStandin } from '../test/harness/kubelet-standin.ts';
+import { BIN, REPO, createToken, nkctl, startAgent, startCoordinator, waitFor, type CoordinatorProc, type Proc } from '../test/harness/processes.ts';
+
+const { values: flags } = parseArgs({ options: { keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+if (flags.help) {
+  process.stdout.write('Usage: scripts/demo [--keep]\n  --keep  leave the fleet running (until Ctrl-C) and print how to use nkctl against it\n');
+  process.exit(0);
+}
+
+const NODES = [
+  { name: 'node-a', kubelet: 'v1.31.2', zone: 'zone-1' },
+  { name: 'node-b', kubelet: 'v1.31.2', zone: 'zone-1' },
+  { name: 'node-c', kubelet: 'v1.31.1', zone: 'zone-2' },
+  { name: 'node-d', kubelet: 'v1.31.2', zone: 'zone-2' },
+] as const;
+const DIR = path.join(REPO, '.nk', 'demo');
+const color = process.stdout.isTTY ? (c: number, s: string) => `\x1b[${c}m${s}\x1b[0m` : (_: number, s: string) => s;
+let step = 0;
+const say = (s: string) => process.stdout.write(`\n${color(1, `[${++step}] ${s}`)}\n`);
+const show = (s: string) => process.stdout.write(s.replace(/^/gm, '    ').replace(/ +$/gm, '') + (s.endsWith('\n') ? '' : '\n'));
+
+let containerd: RunningContainerd | undefined;
+let coord: CoordinatorProc | undefined;
+const kubelets: RunningKubeletStandin[] = [];
+const agents: Proc[] = [];
+
+async function cleanup(): Promise<void> {
+  await Promise.all(agents.map((a) => a.stop()));
+  await Promise.all(kubelets.map((k) => k.stop()));
+  await coord?.stop();
+  await containerd?.stop();
+}
+
+async function nk(args: string[]): Promise<string> {
+  const r = await nkctl(coord!.nkctlConfig, args);
+  if (r.code !== 0) throw new Error(`nkctl ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+  return r.stdout;
+}
+
+type Machine = { metadata: { name: string }; status: { phase: string; conditions: Array<{ type: string; status: string; reason: string; message: string }> } };
+const getMachine = async (name: string) => JSON.parse(await nk(['get', 'machine', name, '-o', 'json'])) as Machine;
+
+async function main(): Promise<void> {
+  await rm(DIR, { recursive: true, force: true });
+  await mkdir(DIR, { recursive: true });
+
+  say('Starting a real containerd (Debian package) with its own root, state and socket');
+  const runtimeNet = path.join(DIR, 'containerd-net.d');
+  await mkdir(runtimeNet, { recursive: true });
+  await writeFile(path.join(runtimeNet, CNI_CONFIG_NAME), bridgeConflist());
+  containerd = await startContainerd({ dir: path.join(DIR, 'containerd'), cniConfDir: runtimeNet, cniBinDir: '/usr/lib/cni' });
+  show(`socket ${containerd.socket}`);
+
+  say('Starting the coordinator (https/wss with its own CA, SQLite state in .nk/demo/coordinator)');
+  coord = await startCoordinator(path.join(DIR, 'coordinator'), ['--heartbeat-interval', '2000', '--liveness-grace', '8000', '--liveness-recover', '2000']);
+  show(`listening on ${coord.url}\nCA pin ${coord.caHash}`);
+
+  say('Creating a bootstrap token: nkctl token create --uses 4 --ttl 1h');
+  const token = await createToken(coord.nkctlConfig, NODES.length);
+  show(`token ${token.token.slice(0, 7)}… (printed in full by nkctl; agents trade it for a per-machine credential)`);
+
+  say(`Starting ${NODES.length} nodes: own host root, kubelet stand-in, real CNI config and plugins, one agent each`);
+  for (const [i, n] of NODES.entries()) {
+    const { root } = await makeHostRoot(path.join(DIR, n.name), { machineId: `${i + 1}${'0'.repeat(31)}`, hostname: n.name, runtimeSocket: containerd.socket, podSubnet: `10.88.${i + 1}.0/24` });
+    await installKubeletStandin(root, { version: n.kubelet });
+    const kubelet = await startKubeletStandin(root, { port: 0 });
+    kubelets.push(kubelet);
+    agents.push(
+      startAgent({
+        server: coord.url,
+        stateDir: path.join(DIR, `${n.name}-state`),
+        hostRoot: root,
+        kubeletHealthzUrl: kubelet.url,
+        token: token.token,
+        caHash: token.caCertHash,
+        extraArgs: ['--zone', n.zone, '--label', `pool=${i < 2 ? 'general' : 'batch'}`],
+      }),
+    );
+    show(`${n.name}: kubelet stand-in ${n.kubelet} on ${kubelet.url}, host root .nk/demo/${n.name}`);
+  }
+
+  say('Waiting for every machine to enroll and report Ready');
+  const started = Date.now();
+  await waitFor('all machines Ready', async () => {
+    const list = JSON.parse(await nk(['get', 'machines', '-o', 'json'])) as { items: Machine[] };
+    return list.items.length === NODES.length && list.items.every((m) => m.status.phase === 'Ready');
+  }, 60_000, 250);
+  show(`all ${NODES.length} Ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+  say('nkctl get machines');
+  show(await nk(['get', 'machines']));
+  say('nkctl get machines -o wide -l pool=batch');
+  show(await nk(['get', 'machines', '-o', 'wide', '-l', 'pool=batch']));
+
+  say("Breaking two nodes: deleting node-b's CNI config, stopping node-c's kubelet");
+  const broken = Date.now();
+  await unlink(path.join(DIR, 'node-b', 'etc/cni/net.d', CNI_CONFIG_NAME));
+  await kubelets[2]!.stop();
+  const seen = async (name: string, type: string) => {
+    const m = await waitFor(`${name} ${type}=False`, async () => {
+      const m = await getMachine(name);
+      return m.status.conditions.find((c) => c.type === type)?.status === 'False' && m;
+    }, 30_000, 100);
+    const c = m.status.conditions.find((x) => x.type === type)!;
+    show(`${name}: ${type}=False (${c.reason}: ${c.message}) seen after ${((Date.now() - broken) / 1000).toFixed(1)} s`);
+  };
+  await Promise.all([seen('node-b', 'NetworkReady'), seen('node-c', 'KubeletHealthy')]);
+
+  say('nkctl get machines');
+  show(await nk(['get', 'machines']));
+  say('nkctl describe machine node-c');
+  show(await nk(['describe', 'machine', 'node-c']));
+
+  if (flags.keep) {
+    const env = `export PATH="${path.join(REPO, '.tools/node/bin')}:${path.dirname(BIN.nkctl)}:$PATH" NODEKEEPER_CONFIG="${coord.nkctlConfig}"`;
+    say('The fleet keeps running. In another shell:');
+    show(`${env}\nnkctl get machines -o wide
+nkctl describe machine node-b
+nkctl get machine node-c -o yaml\nkubectl nodekeeper get machines   # nkctl as a kubectl plugin\n\nLogs are in ${DIR}/*.log. Press Ctrl-C here to stop everything.`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+  }
+  say('Stopping the fleet');
+  await cleanup();
+  show('done');
+}
+
+try {
+  await main();
+} catch (err) {
+  process.stderr.write(`\ndemo failed: ${(err as Error).stack ?? String(err)}\nlogs: ${DIR}/*.log\n`);
+  await cleanup();
+  process.exitCode = 1;
+}
