@@ -107,7 +107,7 @@ function handle(data: FixtureData, req: http.IncomingMessage, body: unknown, res
   const machine = (name: string | undefined) => data.machines.find((m) => m.metadata.name === name);
   const notFound = (name: string | undefined) => apiError(res, 404, 'NK_MACHINE_NOT_FOUND', `machine "${name}" not found`);
 
-  if (parts[0] !== 'v1') return apiError(res, 404, 'NK_API_NOT_FOUND', `no route ${url.pathname}`);
+  if (parts[0] !== 'v1') return apiError(res, 404, 'NK_HTTP_NOT_FOUND', `no route ${url.pathname}`);
   if (parts[1] === 'machines') {
     if (parts.length === 2 && method === 'GET') return send(res, 200, { apiVersion: API_VERSION, kind: 'MachineList', items: data.machines });
     const m = machine(parts[2]);
@@ -139,7 +139,7 @@ function handle(data: FixtureData, req: http.IncomingMessage, body: unknown, res
       return send(res, 200, { id: t.id, revoked: true });
     }
   }
-  return apiError(res, 404, 'NK_API_NOT_FOUND', `no route ${method} ${url.pathname}`);
+  return apiError(res, 404, 'NK_HTTP_NOT_FOUND', `no route ${method} ${url.pathname}`);
 }
 
 /** Start a fixture server on 127.0.0.1, on a free port; https when `tls` is given. */
