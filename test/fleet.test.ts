@@ -106,6 +106,22 @@ describe('a fleet of real agents and a real coordinator', { timeout: 120_000 }, 
     assert.equal(cred.mode & 0o777, 0o600);
   });
 
+  test('/metrics counts the machines by state and the connected agents', async () => {
+    const https = await import('node:https');
+    const { readFile } = await import('node:fs/promises');
+    const ca = await readFile(path.join(coord.dataDir, 'ca.crt'), 'utf8');
+    const text = await new Promise<string>((resolve, reject) => {
+      https.get(new URL('/metrics', coord.url), { ca }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString('utf8')));
+        res.on('end', () => resolve(body));
+      }).on('error', reject);
+    });
+    assert.match(text, /^nodekeeper_machines\{state="Ready"\} 3$/m);
+    assert.match(text, /^nodekeeper_connected_agents 3$/m);
+    assert.match(text, /^nodekeeper_enrollments_total\{result="ok"\} 3$/m);
+  });
+
   test('the table view shows the versions', async () => {
     const r = await nkctl(coord.nkctlConfig, ['get', 'machines']);
     assert.equal(r.code, 0, r.stderr);

@@ -228,7 +228,7 @@ export function createApi(deps: ApiDeps): (req: IncomingMessage, res: ServerResp
         return;
       }
       if (err instanceof AppError) {
-        const status = STATUS_BY_CODE[err.code] ?? (err.code.endsWith('_NOT_FOUND') ? 404 : 400);
+        const status = STATUS_BY_CODE[err.code] ?? (err.code.startsWith('NK_STORE_') ? 503 : err.code.endsWith('_NOT_FOUND') ? 404 : 400);
         send(res, status, { code: err.code, message: err.message });
         return;
       }
