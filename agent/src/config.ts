@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { AppError } from '@nodekeeper/common';
+import { MAX_LABELS, MAX_NAME } from '@nodekeeper/protocol';
 import { defaultProbeConfig, type ProbeConfig } from './probes/config.ts';
 
 export interface AgentConfig {
@@ -95,6 +96,13 @@ function str(name: string, v: unknown): string {
   return v.trim();
 }
 
+function bool(name: string, v: unknown): boolean {
+  if (typeof v === 'boolean') return v;
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0' || v === '') return false;
+  throw bad(`${name} must be true or false, got ${JSON.stringify(v)}`);
+}
+
 function list(name: string, v: unknown): string[] {
   const items = typeof v === 'string' ? v.split(',') : v;
   if (!Array.isArray(items) || !items.every((i) => typeof i === 'string')) throw bad(`${name} must be a list of strings`);
@@ -115,8 +123,11 @@ function labels(v: unknown): Record<string, string> {
           if (i <= 0) throw bad(`label "${kv}" must be KEY=VALUE`);
           return [kv.slice(0, i), kv.slice(i + 1)];
         });
+  // More labels, or longer keys, than a hello may carry would keep the agent from ever connecting.
+  if (entries.length > MAX_LABELS) throw bad(`at most ${MAX_LABELS} labels are allowed, got ${entries.length}`);
   for (const [k, value] of entries) {
-    if (!LABEL_KEY.test(k)) throw bad(`label key "${k}" is not a valid Kubernetes label key`);
+    // The length bound also covers the DNS-subdomain prefix's limit of 253.
+    if (!LABEL_KEY.test(k) || k.length > MAX_NAME) throw bad(`label key "${k}" is not a valid Kubernetes label key`);
     if (typeof value !== 'string' || !LABEL_VALUE.test(value)) throw bad(`label "${k}" has an invalid value ${JSON.stringify(value)}`);
     out[k] = value;
   }
@@ -162,7 +173,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   } catch {
     throw bad(`server "${server}" is not a URL (want https://host:port)`);
   }
-  const insecure = raw['insecure'] === true || raw['insecure'] === 'true';
+  const insecure = raw['insecure'] === undefined ? false : bool('insecure', raw['insecure']);
   if (url.protocol === 'http:' && !insecure) throw bad(`server ${server} is plain http; use https, or pass --insecure for a test setup`);
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw bad(`server must be an https:// URL, got ${url.protocol}`);
 

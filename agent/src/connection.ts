@@ -12,6 +12,7 @@ import { backoffDelay, type BackoffPolicy, type Logger } from '@nodekeeper/commo
 import {
   CloseCode,
   MAX_FRAME_BYTES,
+  ProtocolErrorCode,
   decodeCoordinatorMessage,
   encode,
   errorFrame,
@@ -100,6 +101,8 @@ export class CoordinatorConnection {
       this.scheduleRedial();
       return;
     }
+    // stop() may have come while the hello was being built.
+    if (this.stopped) return;
     const ws = new WebSocket(this.url(), {
       headers: { Authorization: `Bearer ${this.opts.credential}` },
       maxPayload: MAX_FRAME_BYTES,
@@ -146,7 +149,10 @@ export class CoordinatorConnection {
     });
     ws.on('message', (data: RawData, isBinary: boolean) => {
       this.lastHeard = Date.now();
-      if (isBinary) return;
+      if (isBinary) {
+        ws.send(encode(errorFrame(ProtocolErrorCode.binaryFrame, 'binary frames are not part of the protocol')));
+        return;
+      }
       const decoded = decodeCoordinatorMessage(Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer));
       if (!decoded.ok) {
         // The coordinator is the trusted side, but its frames are validated all the same.

@@ -192,10 +192,23 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     maxConnections: defaults.maxConnections,
     logLevel: level as CoordinatorConfig['logLevel'],
   };
+  if (config.advertiseUrl !== null) checkAdvertiseUrl(config.advertiseUrl, config.insecure);
   if (config.livenessGraceMs <= config.heartbeatIntervalMs) {
     throw bad(`liveness grace (${config.livenessGraceMs} ms) must exceed the heartbeat interval (${config.heartbeatIntervalMs} ms)`);
   }
   return { config: Object.freeze(config), help };
+}
+
+/** Agents and nkctl dial what is advertised: a URL of the scheme this coordinator serves. */
+function checkAdvertiseUrl(url: string, insecure: boolean): void {
+  const want = insecure ? 'http:' : 'https:';
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (err) {
+    throw new AppError('NK_CONFIG_INVALID', `advertise URL "${url}" is not a URL (want ${want}//host:port)`, { cause: err });
+  }
+  if (parsed.protocol !== want) throw bad(`advertise URL ${url} must start with ${want}// (the coordinator serves ${insecure ? 'plain http' : 'https'})`);
 }
 
 /** Default names for the generated serving certificate. */

@@ -9,7 +9,10 @@ export class TokenBucket {
   private last: number;
 
   constructor(perSecond: number, burst: number, now: number) {
-    if (!(perSecond > 0) || !(burst >= 1)) throw new RangeError('rate limit needs perSecond > 0 and burst >= 1');
+    // Infinity would turn 0 elapsed * rate into NaN tokens, and NaN < 1 admits everything.
+    if (!(perSecond > 0) || !(burst >= 1) || !Number.isFinite(perSecond) || !Number.isFinite(burst)) {
+      throw new RangeError('rate limit needs a finite perSecond > 0 and burst >= 1');
+    }
     this.perSecond = perSecond;
     this.burst = burst;
     this.tokens = burst;
@@ -19,7 +22,8 @@ export class TokenBucket {
   /** Takes one token if there is one; false means the caller is over its rate. */
   take(now: number): boolean {
     const elapsed = Math.max(0, now - this.last) / 1000;
-    this.last = now;
+    // Keep the latest time seen: after a step back, the same interval must not be paid twice.
+    this.last = Math.max(this.last, now);
     this.tokens = Math.min(this.burst, this.tokens + elapsed * this.perSecond);
     if (this.tokens < 1) return false;
     this.tokens -= 1;

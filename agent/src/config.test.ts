@@ -1,0 +1,192 @@
+/**
+ * The agent's configuration: flags over env over file over defaults, and every bad
+ * value refused as NK_CONFIG_INVALID with a message that names the option.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AppError } from '@nodekeeper/common';
+import { MAX_LABELS, MAX_NAME } from '@nodekeeper/protocol';
+import { loadConfig } from './config.ts';
+import { defaultProbeConfig } from './probes/config.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'nk-agent-config-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+/** Writes a config file and returns its path. */
+function file(text: string): string {
+  const p = join(dir, `config-${files++}.yaml`);
+  writeFileSync(p, text);
+  return p;
+}
+
+const SERVER = ['--server', 'https://coordinator.example:7443'];
+const HASH = `sha256:${'ab'.repeat(32)}`;
+
+/** Asserts that loading fails with NK_CONFIG_INVALID and a message matching `names`. */
+function refused(argv: string[], env: Record<string, string>, names: RegExp): void {
+  assert.throws(
+    () => loadConfig(argv, env),
+    (err: unknown) => {
+      assert.ok(err instanceof AppError, `not an AppError: ${String(err)}`);
+      assert.equal(err.code, 'NK_CONFIG_INVALID');
+      assert.match(err.message, names);
+      return true;
+    },
+  );
+}
+
+test('defaults fill everything but the server; the result is frozen', () => {
+  const { config, help } = loadConfig(SERVER, {});
+  assert.equal(help, false);
+  assert.ok(Object.isFrozen(config));
+  assert.equal(config.server, 'https://coordinator.example:7443');
+  assert.equal(config.token, null);
+  assert.equal(config.insecure, false);
+  assert.equal(config.stateDir, '/var/lib/nodekeeper-agent');
+  assert.equal(config.probeIntervalMs, 10_000);
+  assert.equal(config.logLevel, 'info');
+  assert.deepEqual(config.labels, {});
+  assert.deepEqual(config.probes, defaultProbeConfig);
+});
+
+test('--help is reported without validating anything else', () => {
+  assert.equal(loadConfig(['--help'], {}).help, true);
+  assert.equal(loadConfig(['-h', '--probe-interval', 'nonsense'], {}).help, true);
+});
+
+test('precedence: flags over env over file over defaults', () => {
+  const cfg = file('server: https://from-file:1\nzone: file-zone\nhostname: file-host\nstateDir: /file/state\nprobeInterval: 5000\n');
+  const env = { NODEKEEPER_ZONE: 'env-zone', NODEKEEPER_HOSTNAME: 'env-host', NODEKEEPER_CONFIG: '/does/not/matter' };
+  const { config } = loadConfig(['--config', cfg, '--zone', 'flag-zone'], env);
+  assert.equal(config.zone, 'flag-zone', 'flag beats env and file');
+  assert.equal(config.hostname, 'env-host', 'env beats file');
+  assert.equal(config.stateDir, '/file/state', 'file beats default');
+  assert.equal(config.probeIntervalMs, 5000);
+  assert.equal(config.server, 'https://from-file:1');
+  assert.equal(config.logLevel, 'info', 'default when nobody says');
+});
+
+test('the config file may also be named by NODEKEEPER_CONFIG', () => {
+  const cfg = file('server: https://env-named:2\nlabel:\n  pool: a\n');
+  const { config } = loadConfig([], { NODEKEEPER_CONFIG: cfg });
+  assert.equal(config.server, 'https://env-named:2');
+  assert.deepEqual(config.labels, { pool: 'a' });
+});
+
+test('repeatable options: flags repeat, env splits on commas, files give lists or mappings', () => {
+  const flags = loadConfig([...SERVER, '--label', 'pool=a', '--label', 'example.com/tier=', '--cni-bin-dir', '/a', '--cni-bin-dir', '/b'], {});
+  assert.deepEqual(flags.config.labels, { pool: 'a', 'example.com/tier': '' });
+  assert.deepEqual(flags.config.probes.cni.binDirs, ['/a', '/b']);
+  const env = loadConfig(SERVER, { NODEKEEPER_LABEL: 'pool=b,zone=z1', NODEKEEPER_CNI_BIN_DIR: '/x, /y' });
+  assert.deepEqual(env.config.labels, { pool: 'b', zone: 'z1' });
+  assert.deepEqual(env.config.probes.cni.binDirs, ['/x', '/y']);
+  const fromFile = loadConfig(['--config', file('cniBinDir: [/p, /q]\nlabel: [a=1, b=2]\n'), ...SERVER], {});
+  assert.deepEqual(fromFile.config.probes.cni.binDirs, ['/p', '/q']);
+  assert.deepEqual(fromFile.config.labels, { a: '1', b: '2' });
+});
+
+test('values are normalised: trailing slashes, CA hash case, token file contents', () => {
+  const tokenFile = join(dir, 'token');
+  writeFileSync(tokenFile, '  abcdef.0123456789abcdef\n');
+  const { config } = loadConfig(
+    ['--server', 'https://c:1//', '--discovery-ca-hash', HASH.toUpperCase().replace('SHA256', 'sha256'), '--token-file', tokenFile],
+    {},
+  );
+  assert.equal(config.server, 'https://c:1');
+  assert.equal(config.discoveryCaHash, HASH);
+  assert.equal(config.token, 'abcdef.0123456789abcdef');
+  // An explicit token wins over the file.
+  assert.equal(loadConfig([...SERVER, '--token', 't1', '--token-file', tokenFile], {}).config.token, 't1');
+});
+
+test('plain http needs --insecure (flag, env or file)', () => {
+  refused(['--server', 'http://c:1'], {}, /server .*plain http.*--insecure/);
+  assert.equal(loadConfig(['--server', 'http://c:1', '--insecure'], {}).config.insecure, true);
+  assert.equal(loadConfig(['--server', 'http://c:1'], { NODEKEEPER_INSECURE: 'true' }).config.insecure, true);
+  assert.equal(loadConfig(['--server', 'http://c:1'], { NODEKEEPER_INSECURE: '1' }).config.insecure, true);
+  assert.equal(loadConfig(['--config', file('server: http://c:1\ninsecure: true\n')], {}).config.insecure, true);
+  assert.equal(loadConfig(SERVER, { NODEKEEPER_INSECURE: 'false' }).config.insecure, false);
+});
+
+test('an unreadable insecure value is refused, not taken as false', () => {
+  refused(SERVER, { NODEKEEPER_INSECURE: 'yes' }, /insecure/);
+  refused(['--config', file('server: https://c:1\ninsecure: 3\n')], {}, /insecure/);
+});
+
+test('unknown options are refused: flags, file keys, positionals', () => {
+  refused([...SERVER, '--bogus'], {}, /bogus/);
+  refused([...SERVER, 'stray'], {}, /stray/);
+  refused(['--config', file('server: https://c:1\nbogus: 1\n')], {}, /unknown option "bogus"/);
+  refused(['--config', file('server: https://c:1\nhelp: true\n')], {}, /unknown option "help"/);
+  refused(['--config', file('server: https://c:1\nconfig: other.yaml\n')], {}, /unknown option "config"/);
+});
+
+test('bad config files are refused and say which file', () => {
+  refused(['--config', join(dir, 'missing.yaml')], {}, /cannot read config file .*missing\.yaml/);
+  refused(['--config', file('server: [unclosed\n')], {}, /cannot read config file/);
+  refused(['--config', file('- a\n- b\n')], {}, /must be a YAML mapping/);
+  refused(['--config', file('just a string\n')], {}, /must be a YAML mapping/);
+  // An empty file is an empty mapping: only the server is then missing.
+  refused(['--config', file('')], {}, /server/);
+});
+
+test('every bad value is refused with a message naming its option', () => {
+  const cases: Array<[string[], Record<string, string>, RegExp]> = [
+    [[], {}, /server/],
+    [['--server', 'not a url'], {}, /server "not a url" is not a URL/],
+    [['--server', 'ftp://c:1'], {}, /server must be an https:\/\/ URL/],
+    [['--config', file('server: 42\n')], {}, /server must be a non-empty string/],
+    [[...SERVER, '--token', ' '], {}, /token must be/],
+    [[...SERVER, '--token-file', join(dir, 'nope')], {}, /token file/],
+    [[...SERVER, '--discovery-ca-hash', 'sha256:abc'], {}, /discovery CA hash/],
+    [[...SERVER, '--discovery-ca-hash', `md5:${'ab'.repeat(32)}`], {}, /discovery CA hash/],
+    [[...SERVER, '--discovery-ca-hash', `sha256:${'zz'.repeat(32)}`], {}, /discovery CA hash/],
+    [[...SERVER, '--discovery-ca-hash', `${HASH}00`], {}, /discovery CA hash/],
+    [[...SERVER, '--log-level', 'loud'], {}, /log level/],
+    [[...SERVER, '--probe-interval', '99'], {}, /probe interval/],
+    [[...SERVER, '--probe-interval', '1.5e3x'], {}, /probe interval/],
+    [SERVER, { NODEKEEPER_PROBE_INTERVAL: '3600001' }, /probe interval/],
+    [[...SERVER, '--host-root', 'relative/dir'], {}, /host root/],
+    [[...SERVER, '--hostname', ''], {}, /hostname/],
+    [[...SERVER, '--state-dir', '  '], {}, /stateDir/],
+    [[...SERVER, '--runtime-socket', ''], {}, /runtimeSocket/],
+    [['--config', file('server: https://c:1\ncniBinDir: 7\n')], {}, /cniBinDir must be a list of strings/],
+    [['--config', file('server: https://c:1\nzone: [a]\n')], {}, /zone/],
+  ];
+  for (const [argv, env, names] of cases) refused(argv, env, names);
+});
+
+test('labels follow the Kubernetes label syntax', () => {
+  const ok = ['a=b', 'app.kubernetes.io/name=nodekeeper', 'x=', 'A_b-c.d=Z_9', `${'k'.repeat(63)}=${'v'.repeat(63)}`];
+  for (const l of ok) assert.doesNotThrow(() => loadConfig([...SERVER, '--label', l], {}), l);
+  const bad: Array<[string, RegExp]> = [
+    ['novalue', /label "novalue" must be KEY=VALUE/],
+    ['=v', /must be KEY=VALUE/],
+    ['-a=b', /label key "-a"/],
+    ['a-=b', /label key "a-"/],
+    [`${'k'.repeat(64)}=v`, /label key/],
+    ['Example.com/a=b', /label key/],
+    ['/a=b', /label key/],
+    ['a/b/c=d', /label key/],
+    ['a=b c', /label "a" has an invalid value/],
+    ['a=-b', /label "a" has an invalid value/],
+    [`a=${'v'.repeat(64)}`, /label "a" has an invalid value/],
+    // The prefix is a DNS subdomain: at most 253 characters.
+    [`${'p'.repeat(254)}/a=b`, /label key/],
+  ];
+  for (const [l, names] of bad) refused([...SERVER, `--label=${l}`], {}, names);
+  refused(['--config', file('server: https://c:1\nlabel:\n  tier: 1\n')], {}, /label "tier" has an invalid value 1/);
+  refused(['--config', file('server: https://c:1\nlabel: 5\n')], {}, /label must be a list of strings/);
+});
+
+test('labels the wire protocol would refuse are refused at start-up', () => {
+  // Too many labels, or a key longer than the protocol allows, would make every hello
+  // invalid: the agent would never connect. Better to say so at once.
+  const many = Array.from({ length: MAX_LABELS + 1 }, (_, i) => `l${i}=v`).join(',');
+  refused(SERVER, { NODEKEEPER_LABEL: many }, /labels/);
+  const longKey = `${'p'.repeat(MAX_NAME - 2)}/ab=v`;
+  refused([...SERVER, '--label', longKey], {}, /label key/);
+});

@@ -1,0 +1,146 @@
+/**
+ * The coordinator's configuration: flags over env over file over defaults, and every
+ * bad value refused as NK_CONFIG_INVALID with a message that names the option.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AppError } from '@nodekeeper/common';
+import { certificateNames, defaults, loadConfig, paths } from './config.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'nk-coordinator-config-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+/** Writes a config file and returns its path. */
+function file(text: string): string {
+  const p = join(dir, `config-${files++}.yaml`);
+  writeFileSync(p, text);
+  return p;
+}
+
+/** Asserts that loading fails with NK_CONFIG_INVALID and a message matching `names`. */
+function refused(argv: string[], env: Record<string, string>, names: RegExp): void {
+  assert.throws(
+    () => loadConfig(argv, env),
+    (err: unknown) => {
+      assert.ok(err instanceof AppError, `not an AppError: ${String(err)}`);
+      assert.equal(err.code, 'NK_CONFIG_INVALID');
+      assert.match(err.message, names);
+      return true;
+    },
+  );
+}
+
+test('no options at all gives the defaults, frozen', () => {
+  const { config, help } = loadConfig([], {});
+  assert.equal(help, false);
+  assert.deepEqual(config, defaults);
+  assert.ok(Object.isFrozen(config));
+  assert.equal(config.insecure, false, 'TLS unless asked otherwise');
+  assert.equal(loadConfig(['--help'], {}).help, true);
+});
+
+test('precedence: flags over env over file over defaults', () => {
+  const cfg = file('port: 1000\nhost: 127.0.0.2\ndataDir: /file/data\nheartbeatInterval: 2000\n');
+  const { config } = loadConfig(['--config', cfg, '--port', '3000'], { NODEKEEPER_PORT: '2000', NODEKEEPER_HOST: '127.0.0.3' });
+  assert.equal(config.port, 3000, 'flag beats env and file');
+  assert.equal(config.host, '127.0.0.3', 'env beats file');
+  assert.equal(config.dataDir, '/file/data', 'file beats default');
+  assert.equal(config.heartbeatIntervalMs, 2000);
+  assert.equal(config.livenessGraceMs, defaults.livenessGraceMs, 'default when nobody says');
+  const viaEnv = loadConfig([], { NODEKEEPER_CONFIG: cfg, NODEKEEPER_PORT: '2000' });
+  assert.equal(viaEnv.config.port, 2000);
+  assert.equal(viaEnv.config.dataDir, '/file/data');
+});
+
+test('numbers come from flags, env strings or YAML numbers; port 0 picks a free one', () => {
+  assert.equal(loadConfig(['--port', '0'], {}).config.port, 0);
+  assert.equal(loadConfig([], { NODEKEEPER_FLUSH_INTERVAL: ' 250 ' }).config.flushIntervalMs, 250);
+  assert.equal(loadConfig(['--config', file('livenessRecover: 0\n')], {}).config.livenessRecoverMs, 0);
+});
+
+test('insecure accepts true/false/1/0 from any source and refuses anything else', () => {
+  assert.equal(loadConfig(['--insecure'], {}).config.insecure, true);
+  assert.equal(loadConfig([], { NODEKEEPER_INSECURE: '1' }).config.insecure, true);
+  assert.equal(loadConfig([], { NODEKEEPER_INSECURE: 'false' }).config.insecure, false);
+  assert.equal(loadConfig(['--config', file('insecure: true\n')], {}).config.insecure, true);
+  refused([], { NODEKEEPER_INSECURE: 'yes' }, /insecure must be true or false/);
+  refused(['--config', file('insecure: 2\n')], {}, /insecure must be true or false/);
+});
+
+test('TLS files go together; names come from flags, env or file', () => {
+  const { config } = loadConfig(['--tls-cert', '/c.pem', '--tls-key', '/k.pem', '--tls-ca', '/ca.pem', '--tls-name', 'a.example', '--tls-name', '10.0.0.9'], {});
+  assert.deepEqual(config.tls, { certFile: '/c.pem', keyFile: '/k.pem', caFile: '/ca.pem' });
+  assert.deepEqual(config.tlsNames, ['a.example', '10.0.0.9']);
+  assert.deepEqual(loadConfig([], { NODEKEEPER_TLS_NAME: 'x.example,y.example' }).config.tlsNames, ['x.example', 'y.example']);
+  assert.deepEqual(loadConfig(['--config', file('tlsName: [f.example]\n')], {}).config.tlsNames, ['f.example']);
+  refused(['--tls-cert', '/c.pem'], {}, /--tls-cert, --tls-key and --tls-ca go together/);
+  refused(['--tls-cert', '/c.pem', '--tls-key', '/k.pem'], {}, /--tls-ca/);
+  refused(['--config', file('tlsName: one.example\n')], {}, /tls names must be a list of strings/);
+  refused(['--config', file('tlsName: [1, 2]\n')], {}, /tls names/);
+  refused(['--tls-cert', '', '--tls-key', '/k', '--tls-ca', '/ca'], {}, /tlsCert/);
+});
+
+test('the advertised URL must be a URL of the scheme the coordinator serves', () => {
+  assert.equal(loadConfig(['--advertise-url', 'https://nk.example:7443'], {}).config.advertiseUrl, 'https://nk.example:7443');
+  assert.equal(loadConfig(['--insecure', '--advertise-url', 'http://127.0.0.1:8080'], {}).config.advertiseUrl, 'http://127.0.0.1:8080');
+  refused(['--advertise-url', 'nk.example:7443'], {}, /advertise URL/);
+  refused(['--advertise-url', 'not a url'], {}, /advertise URL/);
+  // Agents would speak plain ws to a TLS port, or TLS to a plain one.
+  refused(['--advertise-url', 'http://nk.example:7443'], {}, /advertise URL .*https/);
+  refused(['--insecure', '--advertise-url', 'https://nk.example:7443'], {}, /advertise URL .*http:/);
+});
+
+test('unknown options are refused: flags, file keys, positionals', () => {
+  refused(['--bogus'], {}, /bogus/);
+  refused(['stray'], {}, /stray/);
+  refused(['--config', file('bogus: 1\n')], {}, /unknown option "bogus"/);
+  refused(['--config', file('heartbeat-interval: 1000\n')], {}, /unknown option "heartbeat-interval"/);
+  refused(['--config', file('config: other.yaml\n')], {}, /unknown option "config"/);
+  refused(['--config', file('help: true\n')], {}, /unknown option "help"/);
+});
+
+test('bad config files are refused and say which file', () => {
+  refused(['--config', join(dir, 'missing.yaml')], {}, /cannot read config file .*missing\.yaml/);
+  refused(['--config', file('port: [unclosed\n')], {}, /cannot read config file/);
+  refused(['--config', file('- a\n')], {}, /must be a YAML mapping/);
+  refused(['--config', file('42\n')], {}, /must be a YAML mapping/);
+  assert.deepEqual(loadConfig(['--config', file('')], {}).config, defaults, 'an empty file changes nothing');
+});
+
+test('every bad value is refused with a message naming its option', () => {
+  const cases: Array<[string[], Record<string, string>, RegExp]> = [
+    [['--port', 'abc'], {}, /port must be an integer from 0 to 65535, got "abc"/],
+    [['--port', '65536'], {}, /port must be/],
+    [['--port', '-1'], {}, /port/],
+    [['--port', '80.5'], {}, /port/],
+    [['--config', file('port: 80.5\n')], {}, /port/],
+    [['--config', file('port: true\n')], {}, /port/],
+    [[], { NODEKEEPER_PORT: '' }, /port/],
+    [['--host', ' '], {}, /host must be a non-empty string/],
+    [['--data-dir', ''], {}, /dataDir/],
+    [['--heartbeat-interval', '99'], {}, /heartbeatInterval must be an integer from 100/],
+    [['--liveness-grace', '1e5'], {}, /livenessGrace/],
+    [['--liveness-recover', '86400001'], {}, /livenessRecover/],
+    [['--flush-interval', '9'], {}, /flushInterval/],
+    [['--log-level', 'chatty'], {}, /log level must be one of/],
+    [['--config', file('logLevel: 3\n')], {}, /log level/],
+  ];
+  for (const [argv, env, names] of cases) refused(argv, env, names);
+});
+
+test('the liveness grace must exceed the heartbeat interval', () => {
+  refused(['--heartbeat-interval', '5000', '--liveness-grace', '5000'], {}, /liveness grace \(5000 ms\) must exceed the heartbeat interval \(5000 ms\)/);
+  assert.equal(loadConfig(['--heartbeat-interval', '5000', '--liveness-grace', '5001'], {}).config.livenessGraceMs, 5001);
+});
+
+test('certificate names and state paths follow the config', () => {
+  const { config } = loadConfig(['--host', '10.1.2.3', '--tls-name', 'nk.example', '--data-dir', '/d'], {});
+  const names = certificateNames(config);
+  for (const n of ['localhost', '127.0.0.1', '::1', 'nk.example', '10.1.2.3']) assert.ok(names.includes(n), n);
+  assert.ok(!certificateNames(defaults).includes('0.0.0.0'), 'a wildcard listen address is not a name');
+  assert.equal(paths(config).db, '/d/state.db');
+  assert.equal(paths(config).adminCredential, '/d/admin.credential');
+});
