@@ -3,3 +3,4 @@ export * from './errors.ts';
 export * from './status.ts';
 export * from './messages.ts';
 export * from './codec.ts';
+export * from './packages.ts';

@@ -1,0 +1,100 @@
+/**
+ * On-host packages: what a package is (its manifest), where its artifact is and how it
+ * is verified, and the `package.install` command with its result. Shared by the
+ * coordinator (which sends installs) and the agent (which runs them).
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { MAX_SHORT, MAX_TEXT } from './limits.ts';
+
+/** A package name: `kubelet`, `containerd`, `cni-plugins`, or any other on-host package. */
+export const PackageName = Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z][a-z0-9-]*$' });
+
+/** A version as published for a package (semver, with a leading v allowed). */
+export const PackageVersion = Type.String({ minLength: 1, maxLength: 64, pattern: '^v?[0-9]+\\.[0-9]+\\.[0-9]+([-+~][0-9A-Za-z.~+-]*)?$' });
+
+/** The packages nodekeeper knows how to probe, in the order a rollout changes them. */
+export const COMPONENT_ORDER = ['containerd', 'kubelet', 'cni-plugins'] as const;
+
+export const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$' });
+
+/** Where an artifact is and what it must hash (and, optionally, be signed) to. */
+export const ArtifactRef = Type.Object(
+  {
+    /** https:// URL (coordinator artifact store or external), or http:// on an insecure setup. */
+    url: Type.String({ minLength: 1, maxLength: 2048, pattern: '^https?://' }),
+    sha256: Sha256,
+    /** Size in bytes; downloads larger than this are cut off. */
+    size: Type.Integer({ minimum: 1, maximum: 4 * 1024 ** 3 }),
+    /** base64 ed25519 signature over the 32 raw bytes of the sha256 digest, when signed. */
+    signature: Type.Optional(Type.String({ maxLength: 256, pattern: '^[A-Za-z0-9+/]+={0,2}$' })),
+  },
+  { additionalProperties: false },
+);
+export type ArtifactRef = Static<typeof ArtifactRef>;
+
+/** A file or directory on the host that points into the package's active version. */
+export const PackageLink = Type.Object(
+  {
+    /** Host path, e.g. /usr/bin/kubelet or /opt/cni/bin. */
+    path: Type.String({ minLength: 2, maxLength: 512, pattern: '^/' }),
+    /** Path inside the version directory, e.g. `kubelet`, or `.` for the whole directory. */
+    target: Type.String({ minLength: 1, maxLength: 512, pattern: '^[^/]' }),
+  },
+  { additionalProperties: false },
+);
+
+/** How a package installs on a node. */
+export const PackageManifest = Type.Object(
+  {
+    name: PackageName,
+    /** `tar.gz`: an archive unpacked into the version dir; `binary`: one file, named `binaryName`. */
+    format: Type.Union([Type.Literal('tar.gz'), Type.Literal('binary')]),
+    binaryName: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._-]+$' })),
+    links: Type.Array(PackageLink, { minItems: 1, maxItems: 64 }),
+    /** The service restarted after the switch (a systemd unit), or null. */
+    service: Type.Union([Type.String({ maxLength: MAX_SHORT }), Type.Null()]),
+    /** Which probe decides the package is healthy after the switch. */
+    healthProbe: Type.Union([Type.Literal('kubelet'), Type.Literal('runtime'), Type.Literal('cni'), Type.Literal('none')]),
+    /** How long the probe may take to say healthy before the install rolls back. */
+    healthTimeoutMs: Type.Integer({ minimum: 1000, maximum: 3_600_000 }),
+  },
+  { additionalProperties: false },
+);
+export type PackageManifest = Static<typeof PackageManifest>;
+
+/** Params of the `package.install` command (also used to roll back: an install of the old version). */
+export const InstallParams = Type.Object(
+  {
+    package: PackageName,
+    version: PackageVersion,
+    artifact: ArtifactRef,
+    manifest: PackageManifest,
+  },
+  { additionalProperties: false },
+);
+export type InstallParams = Static<typeof InstallParams>;
+
+/** The steps of an install, in order; a failure names the step. */
+export const INSTALL_STEPS = ['download', 'verify', 'stage', 'switch', 'restart', 'health', 'commit'] as const;
+export type InstallStep = (typeof INSTALL_STEPS)[number];
+
+/** The `result` of a `package.install` command. */
+export const InstallResult = Type.Object(
+  {
+    package: PackageName,
+    /** The version active on the node now. */
+    activeVersion: Type.Union([Type.String({ maxLength: 64 }), Type.Null()]),
+    previousVersion: Type.Union([Type.String({ maxLength: 64 }), Type.Null()]),
+    outcome: Type.Union([Type.Literal('installed'), Type.Literal('already-installed'), Type.Literal('rolled-back'), Type.Literal('refused')]),
+    failedStep: Type.Optional(Type.String({ maxLength: 32 })),
+    message: Type.String({ maxLength: MAX_TEXT }),
+  },
+  { additionalProperties: false },
+);
+export type InstallResult = Static<typeof InstallResult>;
+
+/** Command kinds the agent understands. */
+export const CommandKind = {
+  install: 'package.install',
+  probeNow: 'probe.now',
+} as const;
