@@ -14,6 +14,7 @@ import { certificateNames, paths, type CoordinatorConfig } from './config.ts';
 import { FleetView } from './fleet/fleet-view.ts';
 import { AGENT_PATH, AgentGateway } from './gateway/agent-gateway.ts';
 import { createMetrics } from './metrics.ts';
+import { ArtifactStore } from './artifacts/artifact-store.ts';
 import { createApi } from './server/http-api.ts';
 import { openStore, type Store } from './store/db.ts';
 import { WriteBatcher } from './store/write-batcher.ts';
@@ -75,12 +76,16 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       maxConnections: config.maxConnections,
     },
   );
+  let url = '';
   const api = createApi({
     store, fleet, clock, metrics,
+    artifacts: new ArtifactStore(p.artifacts),
     log: log.child({ component: 'api' }),
     caPem: tls?.caPem ?? null,
     caHash: tls?.caHash ?? null,
+    url: () => url,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
+    maxArtifactBytes: config.maxArtifactBytes,
   });
 
   const server = tls === null ? http.createServer(api) : https.createServer({ cert: tls.certPem, key: tls.keyPem }, api);
@@ -104,7 +109,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   });
   const port = (server.address() as AddressInfo).port;
   const shownHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  const url = config.advertiseUrl ?? `${tls === null ? 'http' : 'https'}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
+  url = config.advertiseUrl ?? `${tls === null ? 'http' : 'https'}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
   writeNkctlConfig(config, url, tls);
 
   const ticker = setInterval(() => fleet.tick(), Math.min(1000, Math.max(50, Math.floor(config.livenessGraceMs / 10))));

@@ -36,6 +36,8 @@ export interface CoordinatorConfig {
   /** Invalid frames tolerated on one connection before it is closed. */
   readonly maxInvalidFrames: number;
   readonly maxConnections: number;
+  /** Largest artifact `nkctl artifact push` may upload. */
+  readonly maxArtifactBytes: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -54,6 +56,7 @@ export const defaults: CoordinatorConfig = Object.freeze({
   rateLimit: { perSecond: 20, burst: 100 },
   maxInvalidFrames: 10,
   maxConnections: 60_000,
+  maxArtifactBytes: 2 * 1024 ** 3,
   logLevel: 'info',
 });
 
@@ -190,6 +193,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     rateLimit: defaults.rateLimit,
     maxInvalidFrames: defaults.maxInvalidFrames,
     maxConnections: defaults.maxConnections,
+    maxArtifactBytes: defaults.maxArtifactBytes,
     logLevel: level as CoordinatorConfig['logLevel'],
   };
   if (config.advertiseUrl !== null) checkAdvertiseUrl(config.advertiseUrl, config.insecure);
@@ -224,5 +228,6 @@ export const paths = (config: CoordinatorConfig) => ({
   adminCredential: join(config.dataDir, 'admin.credential'),
   readOnlyCredential: join(config.dataDir, 'read-only.credential'),
   caCert: join(config.dataDir, 'ca.crt'),
+  artifacts: join(config.dataDir, 'artifacts'),
   nkctlConfig: join(config.dataDir, 'nkctl.yaml'),
 });

@@ -8,7 +8,9 @@ import { chmodSync, existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { AppError, type Logger } from '@nodekeeper/common';
 import type { MachineIdentity } from '@nodekeeper/protocol';
-import type { ApiCredentialRecord, ApiRole, EventRecord, MachineRecord, TokenRecord } from './types.ts';
+import type {
+  ApiCredentialRecord, ApiRole, ArtifactRecord, ClusterPackageVersionRecord, CommandRecord, EventRecord, MachineRecord, PackageDefault, RolloutRecord, TokenRecord,
+} from './types.ts';
 import { createContext, type StoreContext, type StoreCounters } from './context.ts';
 import { StoreErrorCode } from './errors.ts';
 import { migrate, type Migration, migrations } from './migrations.ts';
@@ -17,6 +19,9 @@ import * as machines from './machines.ts';
 import * as events from './events.ts';
 import * as api from './api-credentials.ts';
 import * as status from './status.ts';
+import * as packages from './packages.ts';
+import * as commands from './commands.ts';
+import * as rollouts from './rollouts.ts';
 
 export interface StoreOptions {
   /** The coordinator's clock, ms since the epoch. */
@@ -141,6 +146,83 @@ export class Store {
   /** A machine's observation history, oldest first (the latest `limit` rows). */
   machineObservations(name: string, limit: number, component?: status.ObservedComponent): status.ObservationRecord[] {
     return status.machineObservations(this.#ctx, name, limit, component);
+  }
+
+  // --- packages and artifacts
+
+  /** The cluster's desired package versions, or null before the first apply. */
+  getClusterPackageVersion(): ClusterPackageVersionRecord | null {
+    return packages.getClusterPackageVersion(this.#ctx);
+  }
+
+  /** Replaces the desired package versions (validated by the caller). */
+  putClusterPackageVersion(p: readonly PackageDefault[]): ClusterPackageVersionRecord {
+    return packages.putClusterPackageVersion(this.#ctx, p);
+  }
+
+  addArtifact(a: Omit<ArtifactRecord, 'createdAt'>): ArtifactRecord {
+    return packages.addArtifact(this.#ctx, a);
+  }
+
+  getArtifact(sha256: string): ArtifactRecord | null {
+    return packages.getArtifact(this.#ctx, sha256);
+  }
+
+  listArtifacts(): ArtifactRecord[] {
+    return packages.listArtifacts(this.#ctx);
+  }
+
+  // --- commands
+
+  createCommand(c: Parameters<typeof commands.createCommand>[1]): CommandRecord {
+    return commands.createCommand(this.#ctx, c);
+  }
+
+  getCommand(id: string): CommandRecord | null {
+    return commands.getCommand(this.#ctx, id);
+  }
+
+  openCommands(machine?: string): CommandRecord[] {
+    return commands.openCommands(this.#ctx, machine);
+  }
+
+  commandsByOwner(owner: string): CommandRecord[] {
+    return commands.commandsByOwner(this.#ctx, owner);
+  }
+
+  markCommandSent(id: string): void {
+    commands.markSent(this.#ctx, id);
+  }
+
+  markCommandProgress(id: string, step: string, message: string): void {
+    commands.markProgress(this.#ctx, id, step, message);
+  }
+
+  finishCommand(id: string, end: Parameters<typeof commands.finishCommand>[2]): boolean {
+    return commands.finishCommand(this.#ctx, id, end);
+  }
+
+  // --- rollouts
+
+  createRollout(r: { name: string; spec: unknown; state: unknown }): RolloutRecord {
+    return rollouts.createRollout(this.#ctx, r);
+  }
+
+  getRollout(name: string): RolloutRecord | null {
+    return rollouts.getRollout(this.#ctx, name);
+  }
+
+  listRollouts(): RolloutRecord[] {
+    return rollouts.listRollouts(this.#ctx);
+  }
+
+  saveRolloutState(name: string, state: unknown): void {
+    rollouts.saveRolloutState(this.#ctx, name, state);
+  }
+
+  /** Runs several store calls as one transaction (all or nothing). */
+  transaction<T>(fn: () => T): T {
+    return this.#ctx.tx(fn);
   }
 
   /** The coordinator's clock, as the store reads it. */

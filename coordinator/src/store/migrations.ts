@@ -91,6 +91,59 @@ export const migrations: readonly Migration[] = Object.freeze([
       CREATE INDEX observations_by_component ON observations (machine, component, id);
     `,
   },
+  {
+    version: 2,
+    name: 'packages, artifacts, commands, rollouts',
+    sql: `
+      -- The cluster's ClusterPackageVersion: one object, kept whole (spec as JSON).
+      CREATE TABLE cluster_package_version (
+        name       TEXT PRIMARY KEY CHECK (name = 'cluster'),
+        spec       TEXT NOT NULL,   -- JSON {packages: [...]}
+        generation INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+
+      -- Content-addressed artifacts; the bytes live in <dataDir>/artifacts/sha256/<hex>.
+      CREATE TABLE artifacts (
+        sha256     TEXT PRIMARY KEY,
+        package    TEXT NOT NULL,
+        version    TEXT NOT NULL,
+        size       INTEGER NOT NULL,
+        signature  TEXT,
+        created_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX artifacts_by_package ON artifacts (package, version);
+
+      -- What the coordinator asked one agent to do; executed at most once per id.
+      CREATE TABLE commands (
+        id          TEXT PRIMARY KEY,
+        machine     TEXT NOT NULL REFERENCES machines (name),
+        kind        TEXT NOT NULL,
+        params      TEXT NOT NULL,  -- JSON
+        owner       TEXT,           -- e.g. rollout/<name>
+        state       TEXT NOT NULL CHECK (state IN ('Pending', 'Sent', 'Running', 'Succeeded', 'Failed', 'TimedOut')),
+        step        TEXT,
+        message     TEXT NOT NULL DEFAULT '',
+        result      TEXT,           -- JSON
+        error       TEXT,           -- JSON {code, message}
+        timeout_ms  INTEGER NOT NULL,
+        created_at  INTEGER NOT NULL,
+        sent_at     INTEGER,
+        finished_at INTEGER
+      ) STRICT;
+      CREATE INDEX commands_by_machine ON commands (machine, state);
+      CREATE INDEX commands_by_owner ON commands (owner);
+
+      CREATE TABLE rollouts (
+        name       TEXT PRIMARY KEY,
+        spec       TEXT NOT NULL,   -- JSON RolloutSpec (defaults applied)
+        state      TEXT NOT NULL,   -- JSON RolloutState (the planner's)
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ]);
 
 /** The schema version this code writes. */

@@ -82,3 +82,61 @@ export interface EventRecord {
   readonly reason: string;
   readonly message: string;
 }
+
+/** One package's cluster-wide default, as the ClusterPackageVersion holds it. */
+export interface PackageDefault {
+  readonly name: string;
+  readonly version: string;
+  readonly artifact: { readonly url: string; readonly sha256: string; readonly size: number; readonly signature?: string };
+  /** How it installs; the coordinator's built-in manifest for known packages when absent. */
+  readonly manifest?: import('@nodekeeper/protocol').PackageManifest;
+  readonly parameters?: Readonly<Record<string, string>>;
+}
+
+export interface ClusterPackageVersionRecord {
+  readonly packages: readonly PackageDefault[];
+  /** Moves by one each time the packages change. */
+  readonly generation: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export interface ArtifactRecord {
+  readonly sha256: string;
+  readonly package: string;
+  readonly version: string;
+  readonly size: number;
+  /** base64 ed25519 signature over the raw sha256 digest, or null. */
+  readonly signature: string | null;
+  readonly createdAt: number;
+}
+
+export type CommandState = 'Pending' | 'Sent' | 'Running' | 'Succeeded' | 'Failed' | 'TimedOut';
+
+export interface CommandRecord {
+  readonly id: string;
+  readonly machine: string;
+  readonly kind: string;
+  readonly params: Readonly<Record<string, unknown>>;
+  /** Who asked, e.g. `rollout/web-kubelet`. */
+  readonly owner: string | null;
+  readonly state: CommandState;
+  readonly step: string | null;
+  readonly message: string;
+  readonly result: Readonly<Record<string, unknown>> | null;
+  readonly error: { readonly code: string; readonly message: string } | null;
+  readonly timeoutMs: number;
+  readonly createdAt: number;
+  readonly sentAt: number | null;
+  readonly finishedAt: number | null;
+}
+
+export interface RolloutRecord {
+  readonly name: string;
+  /** coordinator/src/rollout's spec type, defaults applied. */
+  readonly spec: unknown;
+  /** coordinator/src/rollout's state type. */
+  readonly state: unknown;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}

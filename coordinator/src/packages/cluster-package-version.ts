@@ -1,0 +1,117 @@
+/**
+ * The ClusterPackageVersion object: validation at the API edge, and its status: how
+ * many machines run each desired version, from what the agents report.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { AppError, toSemver } from '@nodekeeper/common';
+import { ArtifactRef, PackageManifest, PackageName, PackageVersion, type NodeReport } from '@nodekeeper/protocol';
+import type { ClusterPackageVersionRecord, MachineRecord, PackageDefault } from '../store/types.ts';
+import { manifestFor } from './manifests.ts';
+
+export const API_VERSION = 'nodekeeper.io/v1alpha1';
+
+const CpvObject = Type.Object({
+  apiVersion: Type.Literal(API_VERSION),
+  kind: Type.Literal('ClusterPackageVersion'),
+  metadata: Type.Optional(Type.Object({ name: Type.Optional(Type.Literal('cluster')) })),
+  spec: Type.Object(
+    {
+      packages: Type.Array(
+        Type.Object(
+          {
+            name: PackageName,
+            version: PackageVersion,
+            artifact: ArtifactRef,
+            manifest: Type.Optional(PackageManifest),
+            parameters: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 1024 }), { maxProperties: 64 })),
+          },
+          { additionalProperties: false },
+        ),
+        { maxItems: 64 },
+      ),
+    },
+    { additionalProperties: false },
+  ),
+  status: Type.Optional(Type.Unknown()),
+});
+const check = TypeCompiler.Compile(CpvObject);
+
+const invalid = (message: string) => new AppError('NK_CPV_INVALID', message);
+
+/** Validates an applied ClusterPackageVersion; NK_CPV_INVALID names the first problem. */
+export function parseClusterPackageVersion(value: unknown): PackageDefault[] {
+  if (!check.Check(value)) {
+    const e = check.Errors(value).First();
+    throw invalid(`invalid ClusterPackageVersion at ${e?.path || '/'}: ${e?.message ?? 'does not match the schema'}`);
+  }
+  const obj = value as Static<typeof CpvObject>;
+  const seen = new Set<string>();
+  for (const [i, p] of obj.spec.packages.entries()) {
+    if (seen.has(p.name)) throw invalid(`/spec/packages/${i}: package "${p.name}" is listed twice`);
+    seen.add(p.name);
+    if (p.manifest !== undefined && p.manifest.name !== p.name) throw invalid(`/spec/packages/${i}/manifest/name must be "${p.name}"`);
+    if (manifestFor(p.name, p.manifest) === null) throw invalid(`/spec/packages/${i}: "${p.name}" is not a built-in package; give it a manifest`);
+  }
+  return obj.spec.packages.map((p) => ({ ...p }));
+}
+
+/** The version a machine runs of a package, as its agent reported it (raw), or null. */
+export function observedVersion(report: NodeReport | null, pkg: string): { raw: string; healthy: boolean } | null {
+  if (report === null) return null;
+  const section = pkg === 'kubelet' ? report.kubelet : pkg === 'containerd' ? report.runtime : pkg === 'cni-plugins' ? report.cni : null;
+  if (section === null || section.version === null) return null;
+  return { raw: section.version.raw, healthy: section.health === 'healthy' };
+}
+
+/** Versions are equal when their semver readings are (`Kubernetes v1.31.2` = `1.31.2`). */
+export function sameVersion(a: string, b: string): boolean {
+  const sa = toSemver(a);
+  return sa !== null ? sa === toSemver(b) : a === b;
+}
+
+export interface PackageSummary {
+  readonly name: string;
+  readonly desiredVersion: string | null;
+  readonly machines: number;
+  readonly atDesired: number;
+  readonly healthy: number;
+  readonly versions: Record<string, number>;
+}
+
+/** Per package: desired version, and how the fleet's machines stand against it. */
+export function summarizePackages(cpv: ClusterPackageVersionRecord | null, machines: readonly MachineRecord[]): PackageSummary[] {
+  const names = new Set<string>(['kubelet', 'containerd', 'cni-plugins', ...(cpv?.packages.map((p) => p.name) ?? [])]);
+  return [...names].sort().map((name) => {
+    const desired = cpv?.packages.find((p) => p.name === name)?.version ?? null;
+    const versions: Record<string, number> = {};
+    let count = 0;
+    let atDesired = 0;
+    let healthy = 0;
+    for (const m of machines) {
+      const seen = observedVersion(m.report, name);
+      if (seen === null) continue;
+      count += 1;
+      const key = toSemver(seen.raw) ?? seen.raw;
+      versions[key] = (versions[key] ?? 0) + 1;
+      if (desired !== null && sameVersion(seen.raw, desired)) atDesired += 1;
+      if (seen.healthy) healthy += 1;
+    }
+    return { name, desiredVersion: desired, machines: count, atDesired, healthy, versions };
+  });
+}
+
+/** The Kubernetes-style object. */
+export function toCpvObject(cpv: ClusterPackageVersionRecord | null, machines: readonly MachineRecord[]) {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'ClusterPackageVersion',
+    metadata: {
+      name: 'cluster',
+      generation: cpv?.generation ?? 0,
+      ...(cpv === null ? {} : { creationTimestamp: new Date(cpv.createdAt).toISOString() }),
+    },
+    spec: { packages: cpv?.packages ?? [] },
+    status: { packages: summarizePackages(cpv, machines) },
+  };
+}

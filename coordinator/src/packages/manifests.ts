@@ -1,0 +1,41 @@
+/**
+ * How the packages nodekeeper knows install on a node, used when a ClusterPackageVersion
+ * entry gives no manifest of its own. Layouts follow the upstream release archives:
+ * containerd's `bin/` directory, the CNI plugins' flat archive, a kubelet binary.
+ */
+import type { PackageManifest } from '@nodekeeper/protocol';
+
+export const builtinManifests: Readonly<Record<string, PackageManifest>> = Object.freeze({
+  kubelet: {
+    name: 'kubelet',
+    format: 'tar.gz',
+    links: [{ path: '/usr/bin/kubelet', target: 'kubelet' }],
+    service: 'kubelet.service',
+    healthProbe: 'kubelet',
+    healthTimeoutMs: 120_000,
+  },
+  containerd: {
+    name: 'containerd',
+    format: 'tar.gz',
+    links: [
+      { path: '/usr/bin/containerd', target: 'bin/containerd' },
+      { path: '/usr/bin/containerd-shim-runc-v2', target: 'bin/containerd-shim-runc-v2' },
+    ],
+    service: 'containerd.service',
+    healthProbe: 'runtime',
+    healthTimeoutMs: 120_000,
+  },
+  'cni-plugins': {
+    name: 'cni-plugins',
+    format: 'tar.gz',
+    links: [{ path: '/opt/cni/bin', target: '.' }],
+    service: null,
+    healthProbe: 'cni',
+    healthTimeoutMs: 60_000,
+  },
+});
+
+/** The manifest for a package: its own, else the built-in one, else null (cannot install). */
+export function manifestFor(name: string, own: PackageManifest | undefined): PackageManifest | null {
+  return own ?? builtinManifests[name] ?? null;
+}

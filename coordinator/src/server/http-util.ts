@@ -1,0 +1,109 @@
+/**
+ * Pieces every API route uses: the route shape, JSON answers, bounded and validated
+ * bodies, and the mapping from error codes to HTTP statuses.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Static, TSchema } from '@sinclair/typebox';
+import type { TypeCheck } from '@sinclair/typebox/compiler';
+import { AppError, type Logger } from '@nodekeeper/common';
+import type { ArtifactStore } from '../artifacts/artifact-store.ts';
+import type { Clock } from '../clock.ts';
+import type { FleetView } from '../fleet/fleet-view.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Store } from '../store/db.ts';
+import type { ApiRole } from '../store/types.ts';
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export interface ApiDeps {
+  readonly store: Store;
+  readonly fleet: FleetView;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly artifacts: ArtifactStore;
+  readonly caPem: string | null;
+  readonly caHash: string | null;
+  /** Base URL agents reach the coordinator at (for artifact URLs). */
+  readonly url: () => string;
+  readonly heartbeatIntervalMs: number;
+  readonly maxArtifactBytes: number;
+}
+
+/**
+ * Who may call a route: nobody needs a credential (null), an API role, or `agent`:
+ * a machine credential or any API credential (artifact downloads).
+ */
+export type RouteAccess = ApiRole | 'agent' | null;
+
+export interface RouteContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly params: string[];
+  readonly url: URL;
+}
+
+export interface Route {
+  readonly method: string;
+  readonly pattern: RegExp;
+  readonly name: string;
+  readonly access: RouteAccess;
+  readonly handler: (ctx: RouteContext) => Promise<void> | void;
+}
+
+/** A path segment that is a valid object name (Kubernetes-style). */
+export const NAME = '([a-z0-9A-Z][a-zA-Z0-9._-]{0,252})';
+
+export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
+  NK_HTTP_BAD_REQUEST: 400,
+  NK_HTTP_BODY_TOO_LARGE: 413,
+  NK_HTTP_NOT_FOUND: 404,
+  NK_HTTP_METHOD_NOT_ALLOWED: 405,
+  NK_AUTH_CREDENTIAL_MISSING: 401,
+  NK_AUTH_CREDENTIAL_INVALID: 401,
+  NK_AUTH_FORBIDDEN: 403,
+  NK_TOKEN_INVALID: 401,
+  NK_TOKEN_EXPIRED: 401,
+  NK_TOKEN_REVOKED: 401,
+  NK_TOKEN_EXHAUSTED: 401,
+  NK_MACHINE_REVOKED: 403,
+  NK_MACHINE_NAME_CONFLICT: 409,
+  NK_ARTIFACT_TOO_LARGE: 413,
+  NK_ROLLOUT_EXISTS: 409,
+  NK_ROLLOUT_BAD_TRANSITION: 409,
+};
+
+/** The status for an error code: the table, then *_NOT_FOUND 404, store faults 503, else 400. */
+export function statusFor(code: string): number {
+  return STATUS_BY_CODE[code] ?? (code.startsWith('NK_STORE_') ? 503 : code.endsWith('_NOT_FOUND') ? 404 : 400);
+}
+
+export const httpError = (code: string, message: string) => new AppError(code, message);
+
+export function send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
+  const text = contentType === 'application/json' ? `${JSON.stringify(body, null, 2)}\n` : String(body);
+  res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+  res.end(text);
+}
+
+/** Reads a JSON body of at most MAX_BODY_BYTES and checks it against a compiled schema. */
+export async function readJson<S extends TSchema>(req: IncomingMessage, check: TypeCheck<S> | null): Promise<Static<S>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw httpError('NK_HTTP_BODY_TOO_LARGE', `request body exceeds ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+  } catch (err) {
+    throw httpError('NK_HTTP_BAD_REQUEST', `request body is not valid JSON: ${(err as Error).message}`);
+  }
+  if (check !== null && !check.Check(value)) {
+    const first = check.Errors(value).First();
+    throw httpError('NK_HTTP_BAD_REQUEST', `invalid request body at ${first?.path || '/'}: ${first?.message ?? 'does not match the schema'}`);
+  }
+  return value as Static<S>;
+}
