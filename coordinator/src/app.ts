@@ -11,6 +11,7 @@ import { stringify as toYaml } from 'yaml';
 import type { Logger } from '@nodekeeper/common';
 import { monotonicClock, type Clock } from './clock.ts';
 import { certificateNames, paths, type CoordinatorConfig } from './config.ts';
+import { CommandDispatcher } from './commands/dispatcher.ts';
 import { FleetView } from './fleet/fleet-view.ts';
 import { AGENT_PATH, AgentGateway } from './gateway/agent-gateway.ts';
 import { createMetrics } from './metrics.ts';
@@ -27,6 +28,7 @@ export interface RunningCoordinator {
   readonly caHash: string | null;
   readonly store: Store;
   readonly fleet: FleetView;
+  readonly commands: CommandDispatcher;
   close(): Promise<void>;
 }
 
@@ -67,8 +69,10 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     { store, batcher, clock, log: log.child({ component: 'fleet' }) },
     { livenessGraceMs: config.livenessGraceMs, livenessRecoverMs: config.livenessRecoverMs },
   );
+  const commands = new CommandDispatcher({ store, clock, log: log.child({ component: 'commands' }) });
+  commands.setTransport((machine, command) => fleet.deliver(machine, command));
   const gateway = new AgentGateway(
-    { store, fleet, clock, log: log.child({ component: 'gateway' }), metrics },
+    { store, fleet, clock, log: log.child({ component: 'gateway' }), metrics, commands },
     {
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       rateLimit: config.rateLimit,
@@ -112,13 +116,16 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   url = config.advertiseUrl ?? `${tls === null ? 'http' : 'https'}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
   writeNkctlConfig(config, url, tls);
 
-  const ticker = setInterval(() => fleet.tick(), Math.min(1000, Math.max(50, Math.floor(config.livenessGraceMs / 10))));
+  const ticker = setInterval(() => {
+    fleet.tick();
+    commands.expire();
+  }, Math.min(1000, Math.max(50, Math.floor(config.livenessGraceMs / 10))));
   ticker.unref();
   log.info({ url, caHash: tls?.caHash ?? null, machines: fleet.list().length }, 'coordinator listening');
 
   let closed = false;
   return {
-    url, port, store, fleet,
+    url, port, store, fleet, commands,
     caHash: tls?.caHash ?? null,
     async close() {
       if (closed) return;

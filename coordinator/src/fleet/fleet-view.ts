@@ -6,7 +6,7 @@
  * the coordinator's start (a restart cannot mark the fleet Unknown).
  */
 import type { Logger } from '@nodekeeper/common';
-import type { NodeReport, NodeReportDelta } from '@nodekeeper/protocol';
+import type { Command, NodeReport, NodeReportDelta } from '@nodekeeper/protocol';
 import type { Clock } from '../clock.ts';
 import type { Store } from '../store/db.ts';
 import type { WriteBatcher } from '../store/write-batcher.ts';
@@ -21,6 +21,8 @@ export interface AgentLink {
   resync(): void;
   /** Closes the connection with a close code and reason. */
   close(code: number, reason: string): void;
+  /** Sends a command frame; false when the connection is not ready. */
+  sendCommand(command: Command): boolean;
 }
 
 interface MachineState {
@@ -146,6 +148,11 @@ export class FleetView {
     m.link?.close(4003, 'machine revoked');
     m.link = null;
     m.record = { ...m.record, revokedAt: this.clock() };
+  }
+
+  /** Delivers a command to the machine's live connection; false when it has none. */
+  deliver(name: string, command: Command): boolean {
+    return this.machines.get(name)?.link?.sendCommand(command) ?? false;
   }
 
   isConnected(name: string): boolean {

@@ -17,10 +17,12 @@ import {
   errorFrame,
   negotiateVersion,
   type AgentMessage,
+  type Command,
   type CoordinatorMessage,
   type MachineIdentity,
 } from '@nodekeeper/protocol';
 import type { Clock } from '../clock.ts';
+import type { CommandDispatcher } from '../commands/dispatcher.ts';
 import type { FleetView, AgentLink } from '../fleet/fleet-view.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Store } from '../store/db.ts';
@@ -45,6 +47,7 @@ interface GatewayDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly metrics: Metrics;
+  readonly commands: CommandDispatcher;
 }
 
 /** Reads `Authorization: Bearer <credential>`; null when absent or malformed. */
@@ -174,6 +177,12 @@ class AgentSession implements AgentLink {
     this.send({ type: 'resync' });
   }
 
+  sendCommand(command: Command): boolean {
+    if (this.phase !== 'ready' || this.ws.readyState !== this.ws.OPEN) return false;
+    this.send(command);
+    return true;
+  }
+
   close(code: number, reason: string): void {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
@@ -263,6 +272,7 @@ class AgentSession implements AgentLink {
         heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
         coordinatorVersion: COORDINATOR_VERSION,
       });
+      this.deps.commands.machineConnected(this.machine.name);
       return;
     }
     fleet.touch(this.machine.name);
@@ -293,10 +303,12 @@ class AgentSession implements AgentLink {
         return;
       }
       case 'command.progress':
-      case 'command.result':
-        // Commands arrive with rollouts and remediation; until then nothing is outstanding.
-        this.reject(ProtocolErrorCode.unexpectedMessage, `no command ${msg.commandId} is outstanding for this machine`);
+      case 'command.result': {
+        // Only this machine's own commands: a connection cannot answer for another (invariant 4).
+        const known = msg.type === 'command.progress' ? this.deps.commands.progress(this.machine.name, msg) : this.deps.commands.result(this.machine.name, msg);
+        if (!known) this.reject(ProtocolErrorCode.unexpectedMessage, `no command ${msg.commandId} was sent to this machine`);
         return;
+      }
       case 'error':
         this.log.warn({ code: msg.code }, `agent reported an error: ${msg.message}`);
         return;

@@ -1,0 +1,114 @@
+/**
+ * Commands to agents. A command is recorded in the store before it is sent, so a
+ * coordinator restart knows what is in flight; it is (re)delivered whenever its machine
+ * connects, and agents run each id at most once, answering a re-delivery with the
+ * recorded result. A connection may only report on its own machine's commands
+ * (architecture invariant 4).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '@nodekeeper/common';
+import type { Command, CommandProgress, CommandResult } from '@nodekeeper/protocol';
+import type { Clock } from '../clock.ts';
+import type { Store } from '../store/db.ts';
+import type { CommandRecord } from '../store/types.ts';
+
+/** Extra time past a command's own timeout before the coordinator gives up on hearing back. */
+const RESULT_GRACE_MS = 30_000;
+
+/** Delivers a command frame to a machine's live connection; false when it has none. */
+export type Deliver = (machine: string, command: Command) => boolean;
+
+export type CommandListener = (command: CommandRecord) => void;
+
+export class CommandDispatcher {
+  private readonly store: Store;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private deliver: Deliver = () => false;
+  private readonly listeners = new Set<CommandListener>();
+
+  constructor(deps: { store: Store; clock: Clock; log: Logger }) {
+    this.store = deps.store;
+    this.clock = deps.clock;
+    this.log = deps.log;
+  }
+
+  /** Wires the transport (the gateway) in; set once at start-up. */
+  setTransport(deliver: Deliver): void {
+    this.deliver = deliver;
+  }
+
+  /** Called with every command that finished (succeeded, failed or timed out). */
+  onFinished(listener: CommandListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Records a command, then sends it if the machine is connected (else on its next connect). */
+  issue(c: { machine: string; kind: string; params: Record<string, unknown>; owner: string | null; timeoutMs: number }): CommandRecord {
+    const id = `c-${this.clock().toString(36)}-${randomBytes(5).toString('hex')}`;
+    const record = this.store.createCommand({ id, ...c });
+    this.send(record);
+    return this.store.getCommand(id) ?? record;
+  }
+
+  /** Re-delivers every open command of a machine that just connected. */
+  machineConnected(machine: string): void {
+    for (const c of this.store.openCommands(machine)) this.send(c);
+  }
+
+  /** A progress frame from `machine`'s connection; false when it is not that machine's command. */
+  progress(machine: string, msg: CommandProgress): boolean {
+    const c = this.store.getCommand(msg.commandId);
+    if (c === null || c.machine !== machine) return false;
+    this.store.markCommandProgress(c.id, msg.step, msg.message);
+    return true;
+  }
+
+  /** A result frame from `machine`'s connection; false when it is not that machine's command. */
+  result(machine: string, msg: CommandResult): boolean {
+    const c = this.store.getCommand(msg.commandId);
+    if (c === null || c.machine !== machine) return false;
+    const finished = this.store.finishCommand(c.id, {
+      state: msg.ok ? 'Succeeded' : 'Failed',
+      result: msg.result ?? null,
+      error: msg.error ?? null,
+      message: msg.error?.message ?? (typeof msg.result?.['message'] === 'string' ? (msg.result['message'] as string) : ''),
+    });
+    if (finished) this.notify(c.id);
+    return true;
+  }
+
+  /** Gives up on commands whose result is overdue; call on a timer. */
+  expire(): void {
+    const now = this.clock();
+    for (const c of this.store.openCommands()) {
+      const since = c.sentAt ?? c.createdAt;
+      // Pending commands wait for their machine to connect: only sent ones can be overdue.
+      if (c.sentAt !== null && now - since > c.timeoutMs + RESULT_GRACE_MS) {
+        const message = `no result within ${Math.round((c.timeoutMs + RESULT_GRACE_MS) / 1000)} s of sending`;
+        if (this.store.finishCommand(c.id, { state: 'TimedOut', error: { code: 'NK_COMMAND_TIMED_OUT', message }, message })) {
+          this.log.warn({ command: c.id, machine: c.machine }, message);
+          this.notify(c.id);
+        }
+      }
+    }
+  }
+
+  private send(c: CommandRecord): void {
+    const frame: Command = { type: 'command', commandId: c.id, kind: c.kind, params: { ...c.params }, timeoutMs: c.timeoutMs };
+    if (this.deliver(c.machine, frame)) this.store.markCommandSent(c.id);
+  }
+
+  private notify(id: string): void {
+    const done = this.store.getCommand(id);
+    if (done === null) return;
+    for (const l of this.listeners) {
+      try {
+        l(done);
+      } catch (err) {
+        this.log.error({ err, command: id }, 'command listener failed');
+      }
+    }
+  }
+}
