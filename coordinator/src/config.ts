@@ -36,6 +36,13 @@ export interface CoordinatorConfig {
   /** Invalid frames tolerated on one connection before it is closed. */
   readonly maxInvalidFrames: number;
   readonly maxConnections: number;
+  /**
+   * The member cluster's control-plane (kube-apiserver) version, which bounds kubelet
+   * upgrades (version-skew policy); null until known (flag, or the host sync later).
+   */
+  readonly controlPlaneVersion: string | null;
+  /** Cluster-wide cap on machines nodekeeper makes unavailable at once (absolute or N%). */
+  readonly maxUnavailable: string;
   /** Largest artifact `nkctl artifact push` may upload. */
   readonly maxArtifactBytes: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -56,6 +63,8 @@ export const defaults: CoordinatorConfig = Object.freeze({
   rateLimit: { perSecond: 20, burst: 100 },
   maxInvalidFrames: 10,
   maxConnections: 60_000,
+  controlPlaneVersion: null,
+  maxUnavailable: '10%',
   maxArtifactBytes: 2 * 1024 ** 3,
   logLevel: 'info',
 });
@@ -81,6 +90,8 @@ Options (env NODEKEEPER_<NAME>, e.g. NODEKEEPER_PORT; or a YAML --config file):
   --liveness-grace MS           silence before Unknown (default ${defaults.livenessGraceMs})
   --liveness-recover MS         contact needed to leave Unknown (default ${defaults.livenessRecoverMs})
   --flush-interval MS           batched write interval (default ${defaults.flushIntervalMs})
+  --control-plane-version V     the cluster's kube-apiserver version; kubelet upgrades never pass it
+  --max-unavailable N|P%        cluster-wide cap on machines made unavailable at once (default ${defaults.maxUnavailable})
   --log-level LEVEL             ${LOG_LEVELS.join('|')} (default ${defaults.logLevel})
   -h, --help                    this text
 `;
@@ -100,6 +111,8 @@ const flagSpec = {
   'liveness-grace': { type: 'string' },
   'liveness-recover': { type: 'string' },
   'flush-interval': { type: 'string' },
+  'control-plane-version': { type: 'string' },
+  'max-unavailable': { type: 'string' },
   'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -193,6 +206,18 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     rateLimit: defaults.rateLimit,
     maxInvalidFrames: defaults.maxInvalidFrames,
     maxConnections: defaults.maxConnections,
+    controlPlaneVersion: opt('controlPlaneVersion', defaults.controlPlaneVersion, (n, v) => {
+      const text = str(n, v);
+      if (!/^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/.test(text)) throw bad(`control plane version must look like v1.31.2, got ${JSON.stringify(text)}`);
+      return text;
+    }),
+    maxUnavailable: opt('maxUnavailable', defaults.maxUnavailable, (n, v) => {
+      const text = String(v).trim();
+      if (!/^(\d{1,6}|\d{1,3}%)$/.test(text) || text === '0' || text === '0%' || (text.endsWith('%') && Number(text.slice(0, -1)) > 100)) {
+        throw bad(`${n} must be a positive count or a percentage from 1% to 100%, got ${JSON.stringify(v)}`);
+      }
+      return text;
+    }),
     maxArtifactBytes: defaults.maxArtifactBytes,
     logLevel: level as CoordinatorConfig['logLevel'],
   };
