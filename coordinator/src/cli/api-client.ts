@@ -7,10 +7,13 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import type { Readable } from 'node:stream';
 import { AppError } from '@nodekeeper/common';
 import type { EventList, MachineList, MachineObject, TokenCreated, TokenList } from '../api/objects.ts';
 import { CliErrorCode } from './cli-errors.ts';
 import type { ConnectionConfig } from './config.ts';
+import type { ArtifactList, ArtifactObject, ClusterPackageVersionObject, PackageList } from './package-objects.ts';
+import type { RolloutAction, RolloutList, RolloutObject } from './rollout-objects.ts';
 
 /** Largest response body nkctl reads: a MachineList of ~10k machines at ~4 KiB each. */
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
@@ -31,9 +34,21 @@ const TLS_CODES = new Set([
 ]);
 
 export interface RequestOptions {
-  readonly method: 'GET' | 'POST' | 'DELETE';
+  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   readonly path: string;
   readonly body?: unknown;
+  /** A streamed binary body (an artifact) instead of a JSON one. */
+  readonly upload?: Upload;
+}
+
+/** A body streamed from a file: never held in memory whole. */
+export interface Upload {
+  /** A fresh stream of exactly `size` bytes. */
+  readonly open: () => Readable;
+  readonly size: number;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Called with the bytes handed to the socket so far. */
+  readonly onProgress?: (sent: number) => void;
 }
 
 export interface ClientDeps {
@@ -94,6 +109,63 @@ export class ApiClient {
     return res as { id: string; revoked: true };
   }
 
+  /** PUT /v1/artifacts?package=P&version=V with the bytes streamed from `upload`. */
+  async pushArtifact(pkg: string, version: string, upload: Upload): Promise<ArtifactObject> {
+    const path = `/v1/artifacts?package=${encodeURIComponent(pkg)}&version=${encodeURIComponent(version)}`;
+    const res = await this.request({ method: 'PUT', path, upload });
+    return expectKind<ArtifactObject>(res, 'Artifact', 'PUT /v1/artifacts');
+  }
+
+  /** GET /v1/artifacts */
+  async listArtifacts(): Promise<ArtifactList> {
+    return expectKind<ArtifactList>(await this.request({ method: 'GET', path: '/v1/artifacts' }), 'ArtifactList', 'GET /v1/artifacts');
+  }
+
+  /** GET /v1/packages */
+  async listPackages(): Promise<PackageList> {
+    return expectKind<PackageList>(await this.request({ method: 'GET', path: '/v1/packages' }), 'PackageList', 'GET /v1/packages');
+  }
+
+  /** GET /v1/clusterpackageversion */
+  async getClusterPackageVersion(): Promise<ClusterPackageVersionObject> {
+    const path = '/v1/clusterpackageversion';
+    return expectKind<ClusterPackageVersionObject>(await this.request({ method: 'GET', path }), 'ClusterPackageVersion', `GET ${path}`);
+  }
+
+  /** PUT /v1/clusterpackageversion */
+  async putClusterPackageVersion(obj: unknown): Promise<ClusterPackageVersionObject> {
+    const path = '/v1/clusterpackageversion';
+    return expectKind<ClusterPackageVersionObject>(await this.request({ method: 'PUT', path, body: obj }), 'ClusterPackageVersion', `PUT ${path}`);
+  }
+
+  /** POST /v1/rollouts */
+  async createRollout(obj: unknown): Promise<RolloutObject> {
+    return expectKind<RolloutObject>(await this.request({ method: 'POST', path: '/v1/rollouts', body: obj }), 'Rollout', 'POST /v1/rollouts');
+  }
+
+  /** GET /v1/rollouts */
+  async listRollouts(): Promise<RolloutList> {
+    return expectKind<RolloutList>(await this.request({ method: 'GET', path: '/v1/rollouts' }), 'RolloutList', 'GET /v1/rollouts');
+  }
+
+  /** GET /v1/rollouts/{name} */
+  async getRollout(name: string): Promise<RolloutObject> {
+    const path = `/v1/rollouts/${encodeURIComponent(name)}`;
+    return expectKind<RolloutObject>(await this.request({ method: 'GET', path }), 'Rollout', `GET ${path}`);
+  }
+
+  /** GET /v1/rollouts/{name}/events?limit=N */
+  async rolloutEvents(name: string, limit: number): Promise<EventList> {
+    const path = `/v1/rollouts/${encodeURIComponent(name)}/events?limit=${limit}`;
+    return expectKind<EventList>(await this.request({ method: 'GET', path }), 'EventList', `GET ${path}`);
+  }
+
+  /** POST /v1/rollouts/{name}/{pause|resume|abort|rollback} */
+  async rolloutAction(name: string, action: RolloutAction): Promise<RolloutObject> {
+    const path = `/v1/rollouts/${encodeURIComponent(name)}/${action}`;
+    return expectKind<RolloutObject>(await this.request({ method: 'POST', path }), 'Rollout', `POST ${path}`);
+  }
+
   /** One API call: JSON in, JSON out, or an AppError. */
   request(opts: RequestOptions): Promise<unknown> {
     const url = new URL(this.#cfg.server + opts.path);
@@ -108,15 +180,37 @@ export class ApiClient {
       headers['content-type'] = 'application/json';
       headers['content-length'] = String(Buffer.byteLength(payload));
     }
+    const upload = opts.upload;
+    if (upload !== undefined) {
+      Object.assign(headers, upload.headers);
+      headers['content-type'] = 'application/octet-stream';
+      headers['content-length'] = String(upload.size);
+    }
     const what = `${opts.method} ${url.pathname}`;
+    const timeoutMs = this.#cfg.timeoutMs;
     return new Promise((resolvePromise, reject) => {
       let settled = false;
+      let responded = false;
+      let source: Readable | undefined;
+      let timer: NodeJS.Timeout | undefined;
       const fail = (err: AppError) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        source?.destroy();
         req.destroy();
         reject(err);
+      };
+      // 0 means no deadline, as kubectl's --request-timeout=0. An upload may take longer
+      // than any sane deadline, so for uploads the deadline is on silence: it restarts
+      // whenever bytes move.
+      const arm = () => {
+        if (timeoutMs <= 0 || settled) return;
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          const idle = upload !== undefined ? ' without progress' : '';
+          fail(new AppError(CliErrorCode.timeout, `no response from ${this.#cfg.server} within ${timeoutMs / 1000}s${idle} (${what})`));
+        }, timeoutMs);
       };
       const reqOpts: https.RequestOptions = { method: opts.method, headers, agent: false };
       if (secure) {
@@ -124,9 +218,16 @@ export class ApiClient {
         reqOpts.rejectUnauthorized = !this.#cfg.insecureSkipTlsVerify;
       }
       const req = (secure ? https : http).request(url, reqOpts, (res) => {
+        responded = true;
+        // The server may answer before it read everything (413, 401): stop sending.
+        if (source !== undefined && !source.readableEnded) {
+          source.unpipe(req);
+          source.destroy();
+        }
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (chunk: Buffer) => {
+          if (upload !== undefined) arm();
           size += chunk.length;
           if (size > MAX_BODY_BYTES) fail(badResponse(what, `response larger than ${MAX_BODY_BYTES} bytes`));
           else chunks.push(chunk);
@@ -136,6 +237,7 @@ export class ApiClient {
           if (settled) return;
           settled = true;
           clearTimeout(timer);
+          if (upload !== undefined) req.destroy();
           try {
             resolvePromise(interpret(what, res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8')));
           } catch (err) {
@@ -143,12 +245,28 @@ export class ApiClient {
           }
         });
       });
-      // 0 means no deadline, as kubectl's --request-timeout=0.
-      const timer = this.#cfg.timeoutMs > 0
-        ? setTimeout(() => fail(new AppError(CliErrorCode.timeout, `no response from ${this.#cfg.server} within ${this.#cfg.timeoutMs / 1000}s (${what})`)), this.#cfg.timeoutMs)
-        : undefined;
-      req.on('error', (cause) => fail(networkError(cause, this.#cfg)));
-      req.end(payload);
+      arm();
+      req.on('error', (cause) => {
+        // A write that fails after the server answered (it closed early) is not the
+        // story: the answer is, and 'end' or the response's own error will settle.
+        if (!responded) fail(networkError(cause, this.#cfg));
+      });
+      if (upload === undefined) {
+        req.end(payload);
+        return;
+      }
+      const stream = upload.open();
+      source = stream;
+      let sent = 0;
+      stream.on('data', (chunk: Buffer | string) => {
+        sent += chunk.length;
+        arm();
+        upload.onProgress?.(sent);
+      });
+      stream.on('error', (cause) => {
+        if (!responded) fail(new AppError(CliErrorCode.fileUnreadable, `cannot read the upload: ${(cause as Error).message}`, { cause }));
+      });
+      stream.pipe(req);
     });
   }
 }

@@ -3,7 +3,9 @@
  * `error: <message> (<NK_CODE>)`, and an exit code a script can branch on:
  *   0 ok; 1 usage (bad flag, duration, selector, config); 2 not found;
  *   3 unauthorized or forbidden; 4 server unreachable, TLS failure, timeout;
- *   5 any other server error or a response nkctl cannot read.
+ *   5 any other server error or a response nkctl cannot read;
+ *   6 a rollout that `rollout status` watched stopped short of Completed (Paused,
+ *     Failed or RolledBack).
  */
 import { AppError } from '@nodekeeper/common';
 
@@ -34,6 +36,14 @@ export const CliErrorCode = {
   badResponse: 'NK_CLI_BAD_RESPONSE',
   /** The server failed without a code of its own in the body. */
   serverError: 'NK_CLI_SERVER_ERROR',
+  /** A manifest for apply/create -f is not YAML/JSON, or a document has no known kind or name. */
+  badManifest: 'NK_CLI_BAD_MANIFEST',
+  /** The --sign key is not a PEM ed25519 private key. */
+  badKey: 'NK_CLI_BAD_KEY',
+  /** The server stored an artifact whose digest or size differs from the file's (the file changed during the push?). */
+  digestMismatch: 'NK_CLI_DIGEST_MISMATCH',
+  /** A rollout stopped short of Completed: Paused, Failed or RolledBack. */
+  rolloutStopped: 'NK_CLI_ROLLOUT_STOPPED',
 } as const;
 export type CliErrorCode = (typeof CliErrorCode)[keyof typeof CliErrorCode];
 
@@ -44,6 +54,7 @@ export const ExitCode = {
   unauthorized: 3,
   unreachable: 4,
   serverError: 5,
+  rolloutStopped: 6,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -55,6 +66,8 @@ const USAGE: ReadonlySet<string> = new Set([
   CliErrorCode.fileUnreadable,
   CliErrorCode.badServer,
   CliErrorCode.noCredential,
+  CliErrorCode.badManifest,
+  CliErrorCode.badKey,
 ]);
 const UNREACHABLE: ReadonlySet<string> = new Set([
   CliErrorCode.connectionRefused,
@@ -81,6 +94,7 @@ export function exitCodeFor(err: unknown): ExitCode {
     return ExitCode.serverError;
   }
   if (USAGE.has(err.code)) return ExitCode.usage;
+  if (err.code === CliErrorCode.rolloutStopped) return ExitCode.rolloutStopped;
   if (UNREACHABLE.has(err.code)) return ExitCode.unreachable;
   return ExitCode.serverError;
 }

@@ -9,10 +9,11 @@ import type { ServiceState } from '@nodekeeper/protocol';
 import { ageSince } from './machines-view.ts';
 import { renderTable } from './table.ts';
 
-type Line = readonly [key: string, value: string] | string;
+/** A `Key: value` pair, or a pre-rendered nested block. */
+export type Line = readonly [key: string, value: string] | string;
 
 /** Aligned `Key:  value` lines; a plain string is emitted as is (nested blocks). Multi-line values hang under the value column. */
-function block(lines: readonly Line[], indent: number): string {
+export function block(lines: readonly Line[], indent: number): string {
   const pairs = lines.filter((l): l is readonly [string, string] => typeof l !== 'string');
   const width = Math.max(0, ...pairs.map(([k]) => k.length + 1));
   const pad = ' '.repeat(indent);
@@ -27,7 +28,8 @@ function block(lines: readonly Line[], indent: number): string {
     .join('\n');
 }
 
-function timeAndAge(time: string | null | undefined, now: number): string {
+/** `<time> (<age> ago)`, or `<never>`. */
+export function timeAndAge(time: string | null | undefined, now: number): string {
   if (time === null || time === undefined) return '<never>';
   return `${time} (${ageSince(time, now)} ago)`;
 }

@@ -8,11 +8,15 @@
 import 'reflect-metadata';
 import http from 'node:http';
 import https from 'node:https';
-import { webcrypto } from 'node:crypto';
+import { createHash, webcrypto } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import * as x509 from '@peculiar/x509';
+import semver from 'semver';
 import type { EventObject, MachineObject, TokenObject } from '../api/objects.ts';
 import { API_VERSION } from '../api/objects.ts';
+import { actOnFixtureRollout, advanceFixtureRollout, fixtureRolloutObject, newFixtureRollout, type FixtureRollout } from './fixture-rollouts.ts';
+import type { ArtifactObject, ClusterPackageVersionObject, PackageSummary } from './package-objects.ts';
+import { ROLLOUT_ACTIONS, type RolloutAction, type RolloutSpec } from './rollout-objects.ts';
 
 export interface RecordedRequest {
   readonly method: string;
@@ -28,12 +32,30 @@ export interface FixtureData {
   /** Bearer credential -> role. */
   credentials: Record<string, 'admin' | 'read-only'>;
   caCertHash: string | null;
+  artifacts?: ArtifactObject[];
+  cpv?: ClusterPackageVersionObject;
+  packages?: PackageSummary[];
+  rollouts?: FixtureRollout[];
+  /** Versions whose installs fail their health check in the rollout simulation. */
+  failVersions?: string[];
+  /** Uploads over this many bytes are refused with 413 before the body is read. */
+  maxArtifactBytes?: number;
+}
+
+/** What an artifact upload delivered, byte for byte. */
+export interface RecordedUpload {
+  readonly package: string;
+  readonly version: string;
+  readonly bytes: Buffer;
+  readonly signature: string | undefined;
+  readonly contentType: string | undefined;
 }
 
 export interface FixtureServer {
   readonly url: string;
   readonly port: number;
   readonly requests: RecordedRequest[];
+  readonly uploads: RecordedUpload[];
   readonly data: FixtureData;
   close(): Promise<void>;
 }
@@ -95,19 +117,157 @@ function apiError(res: http.ServerResponse, status: number, code: string, messag
   send(res, status, { code, message });
 }
 
-/** Route one request by the documented contract. */
-function handle(data: FixtureData, req: http.IncomingMessage, body: unknown, res: http.ServerResponse): void {
+/** The bearer credential's role, or an error sent (and undefined). */
+function authorize(data: FixtureData, req: http.IncomingMessage, res: http.ServerResponse): 'admin' | 'read-only' | undefined {
   const auth = req.headers.authorization ?? '';
   const role = auth.startsWith('Bearer ') ? data.credentials[auth.slice(7)] : undefined;
-  if (role === undefined) return apiError(res, 401, 'NK_AUTH_CREDENTIAL_INVALID', 'missing or unknown API credential');
+  if (role === undefined) apiError(res, 401, 'NK_AUTH_CREDENTIAL_INVALID', 'missing or unknown API credential');
+  else if ((req.method ?? 'GET') !== 'GET' && role !== 'admin') apiError(res, 403, 'NK_AUTH_FORBIDDEN', `role ${role} may not ${req.method ?? ''}`);
+  else return role;
+  return undefined;
+}
+
+/** PUT /v1/artifacts: the body streamed, hashed and kept for the test to compare. */
+function receiveArtifact(data: FixtureData, uploads: RecordedUpload[], server: () => string, req: http.IncomingMessage, res: http.ServerResponse): void {
+  const fail = (status: number, code: string, message: string) => {
+    // Answer before reading the body (as the coordinator does for 413) and close.
+    res.setHeader('connection', 'close');
+    apiError(res, status, code, message);
+    req.resume();
+  };
+  if (authorize(data, req, res) === undefined) {
+    req.resume();
+    return;
+  }
+  const url = new URL(req.url ?? '/', 'http://x');
+  const pkg = url.searchParams.get('package') ?? '';
+  const version = url.searchParams.get('version') ?? '';
+  if (!/^[a-z][a-z0-9-]*$/.test(pkg) || semver.valid(semver.coerce(version)) === null) return fail(400, 'NK_HTTP_BAD_REQUEST', 'package and version query parameters are required');
+  const declared = Number(req.headers['content-length']);
+  const max = data.maxArtifactBytes ?? 64 * 1024 * 1024;
+  if (declared > max) return fail(413, 'NK_ARTIFACT_TOO_LARGE', `artifact of ${declared} bytes exceeds the limit of ${max}`);
+  const signature = req.headers['x-nodekeeper-signature'];
+  const hash = createHash('sha256');
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => {
+    hash.update(c);
+    chunks.push(c);
+  });
+  req.on('end', () => {
+    const bytes = Buffer.concat(chunks);
+    uploads.push({ package: pkg, version, bytes, signature: typeof signature === 'string' ? signature : undefined, contentType: req.headers['content-type'] });
+    const digest = hash.digest('hex');
+    const artifact: ArtifactObject = {
+      kind: 'Artifact', package: pkg, version, sha256: digest, size: bytes.length, signature: typeof signature === 'string' ? signature : null,
+      url: `${server()}/v1/artifacts/sha256/${digest}`, createdAt: new Date().toISOString(),
+    };
+    data.artifacts = [...(data.artifacts ?? []).filter((a) => a.sha256 !== digest), artifact];
+    send(res, 201, artifact);
+  });
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The checks of POST /v1/rollouts the tests exercise, with the documented codes. */
+function checkRollout(data: FixtureData, body: unknown): { status: number; code: string; message: string } | null {
+  const invalid = (path: string, why: string) => ({ status: 400, code: 'NK_ROLLOUT_INVALID', message: `invalid Rollout at ${path}: ${why}` });
+  if (!isObject(body) || body['kind'] !== 'Rollout' || body['apiVersion'] !== API_VERSION) return invalid('/', 'expected a nodekeeper.io/v1alpha1 Rollout');
+  const meta = body['metadata'];
+  if (!isObject(meta) || typeof meta['name'] !== 'string') return invalid('/metadata/name', 'required');
+  const spec = body['spec'];
+  if (!isObject(spec) || !Array.isArray(spec['packages']) || spec['packages'].length === 0) return invalid('/spec/packages', 'must list at least one package');
+  if (!isObject(spec['selector'])) return invalid('/spec/selector', 'required');
+  if (!isObject(spec['strategy'])) return invalid('/spec/strategy', 'required');
+  if ((data.rollouts ?? []).some((r) => r.name === meta['name'])) return { status: 409, code: 'NK_ROLLOUT_EXISTS', message: `rollout "${meta['name']}" already exists` };
+  for (const [i, p] of (spec['packages'] as unknown[]).entries()) {
+    if (!isObject(p) || typeof p['package'] !== 'string' || typeof p['version'] !== 'string') return invalid(`/spec/packages/${i}`, 'must be {package, version}');
+    const { package: pkg, version } = p as { package: string; version: string };
+    if (!(data.artifacts ?? []).some((a) => a.package === pkg && a.version === version)) {
+      return { status: 400, code: 'NK_ROLLOUT_UNKNOWN_PACKAGE', message: `no artifact for ${pkg} ${version}: push one with nkctl artifact push FILE --package ${pkg} --version ${version}` };
+    }
+    const desired = data.cpv?.spec.packages.find((x) => x.name === pkg)?.version;
+    if (desired !== undefined && spec['allowDowngrade'] !== true && semver.lt(semver.coerce(version) ?? '0.0.0', semver.coerce(desired) ?? '0.0.0')) {
+      return { status: 400, code: 'NK_ROLLOUT_DOWNGRADE', message: `${pkg} ${version} is older than the cluster's ${desired}; set allowDowngrade to roll back on purpose` };
+    }
+  }
+  return null;
+}
+
+/** Routes of packages, artifacts and rollouts. True when the request was answered. */
+function handlePackages(data: FixtureData, method: string, parts: string[], url: URL, body: unknown, res: http.ServerResponse): boolean {
+  if (parts[1] === 'artifacts' && parts.length === 2 && method === 'GET') {
+    send(res, 200, { kind: 'ArtifactList', items: data.artifacts ?? [] });
+    return true;
+  }
+  if (parts[1] === 'packages' && parts.length === 2 && method === 'GET') {
+    send(res, 200, { kind: 'PackageList', items: data.packages ?? [] });
+    return true;
+  }
+  if (parts[1] === 'clusterpackageversion' && parts.length === 2) {
+    const empty: ClusterPackageVersionObject = { apiVersion: API_VERSION, kind: 'ClusterPackageVersion', metadata: { name: 'cluster', generation: 0 }, spec: { packages: [] }, status: { packages: data.packages ?? [] } };
+    const cpv = data.cpv ?? empty;
+    if (method === 'GET') send(res, 200, cpv);
+    else if (method === 'PUT') {
+      const spec = isObject(body) ? body['spec'] : undefined;
+      if (!isObject(body) || body['kind'] !== 'ClusterPackageVersion' || !isObject(spec) || !Array.isArray(spec['packages'])) {
+        apiError(res, 400, 'NK_CPV_INVALID', 'invalid ClusterPackageVersion at /spec/packages: required');
+      } else {
+        data.cpv = { ...cpv, metadata: { ...cpv.metadata, generation: cpv.metadata.generation + 1 }, spec: spec as ClusterPackageVersionObject['spec'] };
+        send(res, 200, data.cpv);
+      }
+    } else return false;
+    return true;
+  }
+  if (parts[1] !== 'rollouts') return false;
+  const rollouts = (data.rollouts ??= []);
+  if (parts.length === 2 && method === 'GET') {
+    send(res, 200, { kind: 'RolloutList', items: rollouts.map(fixtureRolloutObject) });
+    return true;
+  }
+  if (parts.length === 2 && method === 'POST') {
+    const bad = checkRollout(data, body);
+    if (bad !== null) apiError(res, bad.status, bad.code, bad.message);
+    else {
+      const obj = body as { metadata: { name: string }; spec: RolloutSpec };
+      const r = newFixtureRollout(obj.spec, obj.metadata.name, data.machines, Date.now());
+      rollouts.push(r);
+      send(res, 201, fixtureRolloutObject(r));
+    }
+    return true;
+  }
+  const r = rollouts.find((x) => x.name === parts[2]);
+  if (r === undefined) {
+    apiError(res, 404, 'NK_ROLLOUT_NOT_FOUND', `rollout "${parts[2] ?? ''}" not found`);
+    return true;
+  }
+  if (parts.length === 3 && method === 'GET') {
+    // One step per read, so a watcher sees every phase.
+    advanceFixtureRollout(r, data.failVersions ?? [], Date.now());
+    send(res, 200, fixtureRolloutObject(r));
+  } else if (parts[3] === 'events' && method === 'GET') {
+    const limit = Number(url.searchParams.get('limit') ?? '100');
+    send(res, 200, { kind: 'EventList', items: r.events.slice(-limit) });
+  } else if (parts.length === 4 && method === 'POST' && (ROLLOUT_ACTIONS as readonly string[]).includes(parts[3] ?? '')) {
+    const error = actOnFixtureRollout(r, parts[3] as RolloutAction, Date.now());
+    if (error !== null) apiError(res, 409, 'NK_ROLLOUT_BAD_TRANSITION', error);
+    else send(res, 200, fixtureRolloutObject(r));
+  } else return false;
+  return true;
+}
+
+/** Route one request by the documented contract. */
+function handle(data: FixtureData, req: http.IncomingMessage, body: unknown, res: http.ServerResponse): void {
+  if (authorize(data, req, res) === undefined) return;
   const method = req.method ?? 'GET';
-  if (method !== 'GET' && role !== 'admin') return apiError(res, 403, 'NK_AUTH_FORBIDDEN', `role ${role} may not ${method}`);
   const url = new URL(req.url ?? '/', 'http://x');
   const parts = url.pathname.split('/').filter((p) => p !== '').map(decodeURIComponent);
   const machine = (name: string | undefined) => data.machines.find((m) => m.metadata.name === name);
   const notFound = (name: string | undefined) => apiError(res, 404, 'NK_MACHINE_NOT_FOUND', `machine "${name}" not found`);
 
   if (parts[0] !== 'v1') return apiError(res, 404, 'NK_HTTP_NOT_FOUND', `no route ${url.pathname}`);
+  if (handlePackages(data, method, parts, url, body, res)) return;
   if (parts[1] === 'machines') {
     if (parts.length === 2 && method === 'GET') return send(res, 200, { apiVersion: API_VERSION, kind: 'MachineList', items: data.machines });
     const m = machine(parts[2]);
@@ -145,7 +305,14 @@ function handle(data: FixtureData, req: http.IncomingMessage, body: unknown, res
 /** Start a fixture server on 127.0.0.1, on a free port; https when `tls` is given. */
 export async function startFixtureServer(data: FixtureData, tls?: TestPki): Promise<FixtureServer> {
   const requests: RecordedRequest[] = [];
+  const uploads: RecordedUpload[] = [];
+  let base = '';
   const listener = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (req.method === 'PUT' && (req.url ?? '').split('?')[0] === '/v1/artifacts') {
+      requests.push({ method: 'PUT', url: req.url ?? '', authorization: req.headers.authorization, body: null });
+      receiveArtifact(data, uploads, () => base, req, res);
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -163,10 +330,12 @@ export async function startFixtureServer(data: FixtureData, tls?: TestPki): Prom
   const server = tls === undefined ? http.createServer(listener) : https.createServer({ cert: tls.certPem, key: tls.keyPem }, listener);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
+  base = `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`;
   return {
-    url: `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`,
+    url: base,
     port,
     requests,
+    uploads,
     data,
     close: () =>
       new Promise<void>((resolve, reject) => {

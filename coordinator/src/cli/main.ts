@@ -55,6 +55,14 @@ export async function run(): Promise<void> {
     now: () => Date.now(),
     programName: programNameFor(process.argv[1]),
     version: packageVersion(),
+    readStdin: async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    },
+    stdoutIsTty: process.stdout.isTTY === true,
+    stderrIsTty: process.stderr.isTTY === true,
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   };
   // exitCode, not exit(): let stdout drain when piped.
   process.exitCode = await main(process.argv.slice(2), io);

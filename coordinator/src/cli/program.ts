@@ -15,6 +15,8 @@ import { renderMachines } from './machines-view.ts';
 import { parseOutput, toJson, toYaml, type OutputFormat } from './output.ts';
 import { matches, parseSelector } from './selector.ts';
 import { joinCommand, renderTokenCreated, renderTokens } from './tokens-view.ts';
+import { addPackageCommands } from './package-commands.ts';
+import { addRolloutCommands } from './rollout-commands.ts';
 
 /** Everything nkctl touches outside itself, injected so tests can run it in-process too. */
 export interface CliIo {
@@ -26,6 +28,18 @@ export interface CliIo {
   /** `nkctl`, or `kubectl nodekeeper` when run as a kubectl plugin. */
   readonly programName: string;
   readonly version: string;
+  /** All of stdin, for `-f -`. */
+  readonly readStdin: () => Promise<string>;
+  /** Terminals get redrawn status and upload progress; pipes get plain lines. */
+  readonly stdoutIsTty: boolean;
+  readonly stderrIsTty: boolean;
+  readonly sleep: (ms: number) => Promise<void>;
+}
+
+/** What the command modules share: the io and the lazily resolved API client. */
+export interface CommandContext {
+  readonly io: CliIo;
+  readonly client: (cmd: Command) => { api: ApiClient; cfg: ConnectionConfig };
 }
 
 /** How many events `describe` shows, newest last. */
@@ -41,7 +55,7 @@ export function buildProgram(io: CliIo): Command {
   };
 
   program
-    .description('Operate a nodekeeper fleet: machines, their kubelet, containerd and CNI health, and enrollment tokens.')
+    .description('Operate a nodekeeper fleet: machines, their kubelet, containerd and CNI health, enrollment tokens, packages and rollouts.')
     .option('-s, --server <url>', 'coordinator URL, e.g. https://10.0.0.1:8443 (env NODEKEEPER_SERVER)')
     .option('--token <token>', 'API credential (env NODEKEEPER_TOKEN)')
     .option('--token-file <file>', 'read the API credential from a file')
@@ -138,6 +152,9 @@ export function buildProgram(io: CliIo): Command {
       const m = await client(cmd).api.revokeMachine(name);
       io.stdout(`machine/${m.metadata.name} revoked\n`);
     });
+
+  addPackageCommands(program, get, { io, client });
+  addRolloutCommands(program, { io, client });
 
   program
     .command('version')

@@ -1,0 +1,64 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, generateKeyPairSync, verify } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { artifactSize, loadSigningKey, progressReporter, sha256File, signDigest } from './artifact-file.ts';
+
+let dir: string;
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'nkctl-artifact-'));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('artifact file', () => {
+  it('hashes in a stream and signs the raw digest so node:crypto verifies it', async () => {
+    const content = Buffer.alloc(3 * 65_536 + 17, 0xab);
+    const path = join(dir, 'a.bin');
+    writeFileSync(path, content);
+    assert.equal(artifactSize(path), content.length);
+    const digest = await sha256File(path);
+    assert.ok(digest.equals(createHash('sha256').update(content).digest()));
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const keyPath = join(dir, 'k.pem');
+    writeFileSync(keyPath, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const sig = signDigest(digest, loadSigningKey(keyPath));
+    assert.match(sig, /^[A-Za-z0-9+/]{86}==$/);
+    assert.ok(verify(null, digest, publicKey, Buffer.from(sig, 'base64')));
+    assert.ok(!verify(null, createHash('sha256').update('other').digest(), publicKey, Buffer.from(sig, 'base64')));
+    assert.throws(() => signDigest(Buffer.alloc(31), loadSigningKey(keyPath)), RangeError);
+  });
+
+  it('refuses directories, empty files and non-ed25519 keys', () => {
+    assert.throws(() => artifactSize(dir), /not a regular file/);
+    writeFileSync(join(dir, 'empty'), '');
+    assert.throws(() => artifactSize(join(dir, 'empty')), /is empty/);
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' });
+    writeFileSync(join(dir, 'ec.pem'), ec);
+    assert.throws(() => loadSigningKey(join(dir, 'ec.pem')), (e: Error & { code?: string }) => e.code === 'NK_CLI_BAD_KEY' && /is ec, not ed25519/.test(e.message));
+  });
+
+  it('shows progress only on a terminal, throttled, with a final newline', () => {
+    const out: string[] = [];
+    let t = 0;
+    const quiet = progressReporter((s) => out.push(s), false, 100, () => t);
+    quiet.update(50);
+    quiet.done();
+    assert.equal(out.length, 0);
+    const p = progressReporter((s) => out.push(s), true, 4 * 1024 * 1024, () => t, 200);
+    p.update(1024 * 1024);
+    t = 100;
+    p.update(2 * 1024 * 1024); // throttled
+    t = 300;
+    p.update(3 * 1024 * 1024);
+    p.update(4 * 1024 * 1024); // the end always shows
+    p.done();
+    assert.deepEqual(out, [
+      '\rsent 1.0 MiB of 4.0 MiB (25%)\x1b[K',
+      '\rsent 3.0 MiB of 4.0 MiB (75%)\x1b[K',
+      '\rsent 4.0 MiB of 4.0 MiB (100%)\x1b[K',
+      '\n',
+    ]);
+  });
+});

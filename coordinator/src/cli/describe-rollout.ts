@@ -1,0 +1,90 @@
+/**
+ * `nkctl rollout describe NAME`, laid out like `kubectl describe`: the spec as the
+ * operator wrote it (with the strategy spelled out), the status with its reason and
+ * the command that continues it, every machine, and the rollout's events. Pure.
+ */
+import type { EventObject } from '../api/objects.ts';
+import { block, timeAndAge, type Line } from './describe-machine.ts';
+import { ageSince } from './machines-view.ts';
+import type { IntOrPercent, RolloutObject } from './rollout-objects.ts';
+import { countsText, packagesCell, progressBar, renderRolloutMachines } from './rollout-views.ts';
+import { renderTable } from './table.ts';
+
+function amount(v: IntOrPercent | undefined, unit: string): string {
+  if (v === undefined) return '<default>';
+  return typeof v === 'number' ? `${v} ${unit}${v === 1 ? '' : 's'}` : `${v} of the machines`;
+}
+
+function canaryText(c: { count?: number; percent?: number } | undefined): string {
+  if (c === undefined) return '<default>';
+  if (c.percent !== undefined) return `${c.percent}% of the machines`;
+  if (c.count === 0) return 'none';
+  return amount(c.count, 'machine');
+}
+
+function soakText(s: number | undefined): string {
+  if (s === undefined) return '<default>';
+  if (s === 0) return 'none';
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  return [h > 0 ? `${h}h` : '', m > 0 ? `${m}m` : '', sec > 0 ? `${sec}s` : ''].join('') + ' after each machine\'s install';
+}
+
+/** The whole description of a rollout, with its events (oldest first). */
+export function describeRollout(r: RolloutObject, events: readonly EventObject[], now: number): string {
+  const spec = r.spec;
+  const st = spec.strategy;
+  const sel = spec.selector;
+  const selector = [
+    ...Object.entries(sel.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`),
+    ...(sel.names === undefined ? [] : [`names: ${sel.names.join(', ')}`]),
+  ];
+  const out: string[] = [];
+  out.push(block([
+    ['Name', r.metadata.name],
+    ['Created', timeAndAge(r.metadata.creationTimestamp, now)],
+    ['Packages', packagesCell(r).split(',').join('\n')],
+    ['Selector', selector.length === 0 ? 'every machine' : selector.join('\n')],
+    ['Allow Downgrade', String(spec.allowDowngrade === true)],
+  ], 0));
+  const batches = st.batchSize !== undefined ? `${st.batchSize} machines at a time` : st.batches !== undefined ? st.batches.map((b) => `${b}%`).join(', ') : '<default>';
+  const strategy: Line[] = [
+    ['Canary', canaryText(st.canary)],
+    ['Soak', soakText(st.soakSeconds)],
+    ['Batches', batches],
+    ['Max Unavailable', amount(st.maxUnavailable, 'machine')],
+    ['Max Failures', `${amount(st.maxFailures, 'machine')}, then ${st.onFailure ?? '<default>'}`],
+    ['Max Per Zone', st.maxPerZone === undefined ? 'no limit' : String(st.maxPerZone)],
+  ];
+  if (st.window !== undefined) strategy.push(['Window', JSON.stringify(st.window)]);
+  out.push('Strategy:\n' + block(strategy, 2));
+
+  const s = r.status;
+  if (s === undefined) {
+    out.push('Status:  <none> (the coordinator has not picked it up yet)');
+  } else {
+    const lines: Line[] = [
+      ['Phase', s.phase],
+      ['Reason', s.reason],
+      ['Message', s.message],
+      ['Continue With', s.continueWith ?? ''],
+      ['Batch', s.batch.total === 0 ? '' : s.batch.index === 0 ? `canaries (before batch 1 of ${s.batch.total})` : `${s.batch.index}/${s.batch.total}`],
+      ['Progress', `${progressBar(s.counts.succeeded, s.counts.total)} ${countsText(s)}`],
+      ['Started', timeAndAge(s.startedTime, now)],
+      ['Completed', timeAndAge(s.completedTime, now)],
+    ];
+    out.push('Status:\n' + block(lines, 2));
+    out.push(s.machines.length === 0 ? 'Machines:  <none>' : 'Machines:\n' + renderRolloutMachines(s.machines, now, 2).trimEnd());
+  }
+  out.push(
+    events.length === 0
+      ? 'Events:  <none>'
+      : 'Events:\n' + renderTable(
+          ['Type', 'Reason', 'Age', 'Message'],
+          events.map((e) => [e.type, e.reason, ageSince(e.at, now, '<unknown>'), e.message]),
+          { describe: true, indent: 2 },
+        ).trimEnd(),
+  );
+  return out.map((o) => o.replace(/\n$/, '')).join('\n') + '\n';
+}

@@ -1,0 +1,90 @@
+/**
+ * The Rollout object of the API as nkctl reads it (docs/nkctl.md, "API"). The
+ * coordinator validates and drives rollouts; nkctl builds specs, renders status and
+ * asks for transitions.
+ */
+
+export const ROLLOUT_PHASES = ['Pending', 'Canary', 'Soaking', 'Progressing', 'Paused', 'Completed', 'RollingBack', 'RolledBack', 'Failed'] as const;
+export type RolloutPhase = (typeof ROLLOUT_PHASES)[number];
+
+export const MACHINE_PHASES = ['Waiting', 'Installing', 'Soaking', 'Succeeded', 'Failed', 'RollingBack', 'RolledBack', 'Skipped'] as const;
+export type RolloutMachinePhase = (typeof MACHINE_PHASES)[number];
+
+/** Phases a rollout never leaves by itself; `status -w` stops at these and at Paused. */
+export const TERMINAL_PHASES: ReadonlySet<string> = new Set<RolloutPhase>(['Completed', 'RolledBack', 'Failed']);
+
+/** An absolute number, or a percent written `"10%"` (Kubernetes' IntOrString). */
+export type IntOrPercent = number | string;
+
+export interface RolloutStrategy {
+  canary?: { count?: number; percent?: number };
+  soakSeconds?: number;
+  /** Cumulative percents of the selected machines, e.g. [10, 50, 100]. */
+  batches?: number[];
+  batchSize?: number;
+  maxUnavailable?: IntOrPercent;
+  maxFailures?: IntOrPercent;
+  onFailure?: 'Pause' | 'Rollback';
+  maxPerZone?: number;
+  window?: unknown;
+}
+
+export interface RolloutSpec {
+  packages: { package: string; version: string }[];
+  selector: { matchLabels?: Record<string, string>; names?: string[] };
+  strategy: RolloutStrategy;
+  allowDowngrade?: boolean;
+}
+
+export interface RolloutMachineStatus {
+  readonly name: string;
+  readonly phase: RolloutMachinePhase | string;
+  readonly package: string;
+  readonly fromVersion: string | null;
+  readonly toVersion: string;
+  readonly step: string | null;
+  readonly reason: string;
+  readonly message: string;
+  readonly since: string | null;
+}
+
+export interface RolloutCounts {
+  readonly total: number;
+  readonly waiting: number;
+  readonly inProgress: number;
+  readonly succeeded: number;
+  readonly failed: number;
+  readonly rollingBack: number;
+  readonly rolledBack: number;
+  readonly skipped: number;
+}
+
+export interface RolloutStatus {
+  readonly phase: RolloutPhase | string;
+  readonly reason: string;
+  readonly message: string;
+  /** The nkctl command that moves a stopped rollout on, or null. */
+  readonly continueWith: string | null;
+  readonly batch: { readonly index: number; readonly total: number };
+  readonly counts: RolloutCounts;
+  readonly machines: RolloutMachineStatus[];
+  readonly startedTime: string | null;
+  readonly completedTime: string | null;
+}
+
+export interface RolloutObject {
+  readonly apiVersion: string;
+  readonly kind: 'Rollout';
+  readonly metadata: { readonly name: string; readonly creationTimestamp?: string };
+  readonly spec: RolloutSpec;
+  readonly status?: RolloutStatus;
+}
+
+export interface RolloutList {
+  readonly kind: 'RolloutList';
+  readonly items: RolloutObject[];
+}
+
+/** The transitions an operator can ask for: `POST /v1/rollouts/{name}/{action}`. */
+export const ROLLOUT_ACTIONS = ['pause', 'resume', 'abort', 'rollback'] as const;
+export type RolloutAction = (typeof ROLLOUT_ACTIONS)[number];

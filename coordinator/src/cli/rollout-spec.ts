@@ -1,0 +1,141 @@
+/**
+ * `nkctl rollout create NAME --package kubelet=1.31.3 ...`: flags to a Rollout object.
+ * Pure, so every flag's parsing and error can be tested without a server. Unset
+ * strategy fields get the defaults documented in docs/nkctl.md, so the object nkctl
+ * sends (and `--dry-run` prints) says exactly what will happen.
+ */
+import { PackageName, PackageVersion } from '@nodekeeper/protocol';
+import { API_VERSION } from '../api/objects.ts';
+import { CliErrorCode, usageError } from './cli-errors.ts';
+import { parseDuration } from './duration.ts';
+import type { IntOrPercent, RolloutObject, RolloutStrategy } from './rollout-objects.ts';
+import { parseSelector } from './selector.ts';
+
+export interface RolloutFlags {
+  readonly package: readonly string[];
+  readonly selector?: string;
+  readonly names?: string;
+  readonly canary?: string;
+  readonly soak?: string;
+  readonly batches?: string;
+  readonly batchSize?: string;
+  readonly maxUnavailable?: string;
+  readonly maxFailures?: string;
+  readonly onFailure?: string;
+  readonly maxPerZone?: string;
+  readonly allowDowngrade?: boolean;
+}
+
+/** The flag form's defaults: one canary, 5 minutes' soak, 10% then 50% then all, one at a time, pause on the first failure. */
+export const ROLLOUT_DEFAULTS = {
+  canary: '1',
+  soak: '5m',
+  batches: '10,50,100',
+  maxUnavailable: '1',
+  maxFailures: '1',
+  onFailure: 'pause',
+} as const;
+
+const PACKAGE_RE = new RegExp(PackageName.pattern ?? '^[a-z][a-z0-9-]*$');
+const VERSION_RE = new RegExp(PackageVersion.pattern ?? '^v?[0-9]+\\.[0-9]+\\.[0-9]+');
+const NAME_RE = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+const usage = (message: string) => usageError(CliErrorCode.usage, message);
+
+/** `kubelet=1.31.3` -> { package, version }. */
+export function parsePackagePin(value: string): { package: string; version: string } {
+  const at = value.indexOf('=');
+  const pkg = at < 0 ? value : value.slice(0, at);
+  const version = at < 0 ? '' : value.slice(at + 1);
+  if (at < 0 || version === '') throw usage(`invalid --package "${value}": expected NAME=VERSION, e.g. kubelet=1.31.3`);
+  if (!PACKAGE_RE.test(pkg)) throw usage(`invalid --package "${value}": "${pkg}" is not a package name (lower case, e.g. kubelet, containerd, cni-plugins)`);
+  if (!VERSION_RE.test(version)) throw usage(`invalid --package "${value}": "${version}" is not a version such as 1.31.3`);
+  return { package: pkg, version };
+}
+
+/** A whole number of at least `min`. */
+export function parseCount(value: string, flag: string, min: number): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min) throw usage(`invalid ${flag} "${value}": must be a whole number of at least ${min}`);
+  return n;
+}
+
+/** `3` -> 3; `10%` -> "10%" (1..100). */
+export function parseIntOrPercent(value: string, flag: string, min: number): IntOrPercent {
+  if (value.endsWith('%')) {
+    const p = value.slice(0, -1);
+    const n = Number(p);
+    if (!/^\d+$/.test(p) || n < 1 || n > 100) throw usage(`invalid ${flag} "${value}": a percent must be 1% to 100%`);
+    return `${n}%`;
+  }
+  if (!/^\d+$/.test(value)) throw usage(`invalid ${flag} "${value}": expected a number or a percent, e.g. 1 or 10%`);
+  return parseCount(value, flag, min);
+}
+
+/** `10,50,100`: cumulative percents, strictly increasing, ending at 100. */
+export function parseBatches(value: string): number[] {
+  const parts = value.split(',').map((p) => p.trim().replace(/%$/, ''));
+  const out: number[] = [];
+  for (const p of parts) {
+    const n = Number(p);
+    if (!/^\d+$/.test(p) || n < 1 || n > 100) throw usage(`invalid --batches "${value}": "${p}" is not a percent from 1 to 100`);
+    if (out.length > 0 && n <= (out.at(-1) ?? 0)) throw usage(`invalid --batches "${value}": percents are cumulative and must increase`);
+    out.push(n);
+  }
+  if (out.at(-1) !== 100) throw usage(`invalid --batches "${value}": the last batch must be 100 (every selected machine)`);
+  return out;
+}
+
+/** Build the Rollout object the flags describe. */
+export function rolloutFromFlags(name: string, flags: RolloutFlags): RolloutObject {
+  if (!NAME_RE.test(name)) throw usage(`invalid rollout name "${name}": lower case letters, digits, "-" and ".", e.g. web-kubelet`);
+  if (flags.package.length === 0) throw usage('at least one --package NAME=VERSION is required');
+  const packages = flags.package.map(parsePackagePin);
+  const seen = new Set<string>();
+  for (const p of packages) {
+    if (seen.has(p.package)) throw usage(`--package ${p.package} is given twice`);
+    seen.add(p.package);
+  }
+
+  const selector: RolloutObject['spec']['selector'] = {};
+  const requirements = parseSelector(flags.selector ?? '');
+  if (requirements.length > 0) {
+    const matchLabels: Record<string, string> = {};
+    for (const r of requirements) {
+      // The coordinator selects by equality only (matchLabels), as a Deployment does.
+      if (r.op !== 'eq') throw usageError(CliErrorCode.badSelector, `invalid --selector "${flags.selector ?? ''}": only key=value requirements select machines for a rollout`);
+      matchLabels[r.key] = r.value;
+    }
+    selector.matchLabels = matchLabels;
+  }
+  if (flags.names !== undefined) {
+    const names = flags.names.split(',').map((n) => n.trim()).filter((n) => n !== '');
+    if (names.length === 0) throw usage('--names needs at least one machine name');
+    selector.names = names;
+  }
+
+  if (flags.batches !== undefined && flags.batchSize !== undefined) throw usage('--batches and --batch-size cannot be combined');
+  const canary = parseIntOrPercent(flags.canary ?? ROLLOUT_DEFAULTS.canary, '--canary', 0);
+  const soakMs = parseDuration(flags.soak ?? ROLLOUT_DEFAULTS.soak, '--soak');
+  if (soakMs < 0 || soakMs % 1000 !== 0) throw usageError(CliErrorCode.badDuration, `invalid --soak "${flags.soak ?? ''}": must be whole seconds, 0 or more`);
+  const onFailure = (flags.onFailure ?? ROLLOUT_DEFAULTS.onFailure).toLowerCase();
+  if (onFailure !== 'pause' && onFailure !== 'rollback') throw usage(`invalid --on-failure "${flags.onFailure ?? ''}": pause or rollback`);
+
+  const strategy: RolloutStrategy = {
+    canary: typeof canary === 'number' ? { count: canary } : { percent: Number(canary.slice(0, -1)) },
+    soakSeconds: soakMs / 1000,
+    ...(flags.batchSize !== undefined
+      ? { batchSize: parseCount(flags.batchSize, '--batch-size', 1) }
+      : { batches: parseBatches(flags.batches ?? ROLLOUT_DEFAULTS.batches) }),
+    maxUnavailable: parseIntOrPercent(flags.maxUnavailable ?? ROLLOUT_DEFAULTS.maxUnavailable, '--max-unavailable', 1),
+    maxFailures: parseIntOrPercent(flags.maxFailures ?? ROLLOUT_DEFAULTS.maxFailures, '--max-failures', 1),
+    onFailure: onFailure === 'pause' ? 'Pause' : 'Rollback',
+    ...(flags.maxPerZone !== undefined ? { maxPerZone: parseCount(flags.maxPerZone, '--max-per-zone', 1) } : {}),
+  };
+  return {
+    apiVersion: API_VERSION,
+    kind: 'Rollout',
+    metadata: { name },
+    spec: { packages, selector, strategy, ...(flags.allowDowngrade === true ? { allowDowngrade: true } : {}) },
+  };
+}
