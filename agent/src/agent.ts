@@ -16,7 +16,15 @@ import {
   type NodeReport,
 } from '@nodekeeper/protocol';
 import type { AgentConfig } from './config.ts';
+import { CommandExecutor } from './commands/executor.ts';
+import { CommandStore } from './commands/command-store.ts';
 import { CoordinatorConnection } from './connection.ts';
+import { probeHealthCheck } from './install/health.ts';
+import { Installer } from './install/installer.ts';
+import { Journal } from './install/journal.ts';
+import { loadTrustedKeys } from './install/verify.ts';
+import { runCommand } from './probes/run-command.ts';
+import { createServiceManager } from './services/service-manager.ts';
 import { readIdentity } from './identity.ts';
 import { probeCni } from './probes/cni.ts';
 import { createProbeContext, type ProbeContext } from './probes/context.ts';
@@ -43,6 +51,7 @@ export class Agent {
   private probeTimer: NodeJS.Timeout | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private stopped = false;
+  private readonly commands: CommandExecutor;
 
   constructor(config: AgentConfig, state: { credential: string; caPem: string | null }, log: Logger) {
     this.config = config;
@@ -59,6 +68,20 @@ export class Agent {
       onMessage: (msg) => this.onMessage(msg),
       onLost: () => this.onLost(),
     });
+    const journal = new Journal(config.stateDir);
+    const installer = new Installer({
+      hostRoot: config.probes.hostRoot,
+      packagesDir: config.packagesDir,
+      recordedVersionsFile: config.probes.cni.recordedVersionsFile,
+      journal,
+      services: createServiceManager(config.serviceManager, { hostRoot: config.probes.hostRoot, run: runCommand }),
+      health: probeHealthCheck(this.ctx),
+      trustedKeys: loadTrustedKeys(config.trustedKeys),
+      // Artifacts on the coordinator are checked against its pinned CA; others against the system's.
+      download: { timeoutMs: 30 * 60_000, idleTimeoutMs: 60_000, allowHttp: config.insecure, coordinator: { origin: new URL(config.server).origin, caPem: state.caPem } },
+      log: log.child({ component: 'installer' }),
+    });
+    this.commands = new CommandExecutor({ installer, journal, store: new CommandStore(config.stateDir), log: log.child({ component: 'commands' }), send: (m) => this.connection.send(m) });
   }
 
   /** Reads this node's identity as configured. */
@@ -73,6 +96,8 @@ export class Agent {
 
   start(): void {
     this.stopped = false;
+    // Recovery first: an install a kill interrupted is finished or undone before any new command runs.
+    void this.commands.recover().catch((err: unknown) => this.log.error({ err }, 'install recovery failed'));
     this.connection.start();
     void this.probeLoop();
   }
@@ -158,6 +183,7 @@ export class Agent {
     }, heartbeatIntervalMs);
     if (this.latest !== null) this.sendFull();
     else void this.probing?.then(() => this.sendChanges());
+    this.commands.flush();
   }
 
   private onLost(): void {
@@ -172,13 +198,8 @@ export class Agent {
         this.sendFull();
         return;
       case 'command':
-        // Commands (install, restart, repair) arrive with rollouts and remediation.
-        this.connection.send({
-          type: 'command.result',
-          commandId: msg.commandId,
-          ok: false,
-          error: { code: 'NK_AGENT_COMMAND_UNSUPPORTED', message: `this agent does not support command "${msg.kind}"` },
-        });
+        // Installs take minutes: run them beside the loop; results go out when they finish.
+        void this.commands.handle(msg).catch((err: unknown) => this.log.error({ err, command: msg.commandId }, 'command failed'));
         return;
       case 'error':
         this.log.warn({ code: msg.code }, `coordinator: ${msg.message}`);

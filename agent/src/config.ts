@@ -29,6 +29,11 @@ export interface AgentConfig {
   readonly probes: ProbeConfig;
   readonly backoff: { readonly baseMs: number; readonly capMs: number };
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** ed25519 public key files (PEM); when any is given, unsigned artifacts are refused. */
+  readonly trustedKeys: readonly string[];
+  /** Host path of the installed packages tree. */
+  readonly packagesDir: string;
+  readonly serviceManager: 'systemd' | 'supervisor' | 'auto';
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -61,6 +66,9 @@ Options (env NODEKEEPER_<NAME>, e.g. NODEKEEPER_SERVER; or a YAML --config file)
   --cni-conf-dir PATH         default ${defaultProbeConfig.cni.confDir}
   --cni-bin-dir PATH          CNI plugin dir (repeatable; default ${defaultProbeConfig.cni.binDirs.join(',')})
   --log-level LEVEL           ${LOG_LEVELS.join('|')} (default info)
+  --trusted-key FILE          ed25519 public key (PEM) artifacts must be signed with (repeatable)
+  --packages-dir PATH         installed packages (host path, default /var/lib/nodekeeper/packages)
+  --service-manager KIND      systemd|supervisor|auto (default auto: systemd when it runs)
   -h, --help                  this text
 `;
 
@@ -84,10 +92,13 @@ const flagSpec = {
   'cni-conf-dir': { type: 'string' },
   'cni-bin-dir': { type: 'string', multiple: true },
   'log-level': { type: 'string' },
+  'trusted-key': { type: 'string', multiple: true },
+  'packages-dir': { type: 'string' },
+  'service-manager': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const MULTIPLE = new Set(['label', 'cniBinDir']);
+const MULTIPLE = new Set(['label', 'cniBinDir', 'trustedKey']);
 const camel = (k: string) => k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 const bad = (message: string) => new AppError('NK_CONFIG_INVALID', message);
 
@@ -209,6 +220,10 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     host: d.host,
   };
   if (!probes.hostRoot.startsWith('/')) throw bad('host root must be an absolute path');
+  const packagesDir = raw['packagesDir'] === undefined ? '/var/lib/nodekeeper/packages' : str('packagesDir', raw['packagesDir']);
+  if (!packagesDir.startsWith('/')) throw bad('packages dir must be an absolute (host) path');
+  const serviceManager = raw['serviceManager'] ?? 'auto';
+  if (serviceManager !== 'systemd' && serviceManager !== 'supervisor' && serviceManager !== 'auto') throw bad('service manager must be systemd, supervisor or auto');
 
   const config: AgentConfig = {
     server: server.replace(/\/+$/, ''),
@@ -224,6 +239,9 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     probes,
     backoff: { baseMs: 500, capMs: 30_000 },
     logLevel: level as AgentConfig['logLevel'],
+    trustedKeys: raw['trustedKey'] === undefined ? [] : list('trustedKey', raw['trustedKey']),
+    packagesDir,
+    serviceManager,
   };
   return { config: Object.freeze(config), help: false };
 }

@@ -56,7 +56,13 @@ async function main(): Promise<number> {
     log.fatal({ err, code: err instanceof AppError ? err.code : undefined }, (err as Error).message);
     return 1;
   }
-  const agent = new Agent(config, state, log);
+  let agent: Agent;
+  try {
+    agent = new Agent(config, state, log);
+  } catch (err) {
+    log.fatal({ err, code: err instanceof AppError ? err.code : undefined }, (err as Error).message);
+    return 1;
+  }
   agent.start();
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve());

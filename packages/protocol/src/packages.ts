@@ -4,6 +4,7 @@
  * coordinator (which sends installs) and the agent (which runs them).
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { MAX_SHORT, MAX_TEXT } from './limits.ts';
 
 /** A package name: `kubelet`, `containerd`, `cni-plugins`, or any other on-host package. */
@@ -98,3 +99,15 @@ export const CommandKind = {
   install: 'package.install',
   probeNow: 'probe.now',
 } as const;
+
+const installParamsCheck = TypeCompiler.Compile(InstallParams);
+
+/**
+ * Validates a `package.install` command's params against InstallParams: the params, or
+ * the first problem (path and message) for the agent's NK_INSTALL_BAD_PARAMS answer.
+ */
+export function checkInstallParams(value: unknown): { ok: true; params: InstallParams } | { ok: false; message: string } {
+  if (installParamsCheck.Check(value)) return { ok: true, params: value };
+  const first = installParamsCheck.Errors(value).First();
+  return { ok: false, message: `params${first?.path ?? ''}: ${first?.message ?? 'do not match InstallParams'}` };
+}

@@ -1,0 +1,290 @@
+/**
+ * One package install as a journaled state machine:
+ *
+ *   download -> verify -> stage -> switch -> restart -> health -> commit
+ *
+ * The journal is written before each step acts. A failure before the switch changes
+ * nothing the node runs (`refused`); a failure after it switches back, restarts and
+ * waits for health (`rolled-back`). On start, recover() finishes or undoes whatever a
+ * killed agent left, so the package is wholly at the old version or wholly at the new
+ * one (architecture invariant 3), and the outcome says which.
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { AppError, type Logger } from '@nodekeeper/common';
+import type { InstallParams, InstallResult, InstallStep } from '@nodekeeper/protocol';
+import type { ServiceManager } from '../services/service-manager.ts';
+import { InstallErrorCode } from './codes.ts';
+import { downloadArtifact, type DownloadOptions } from './download.ts';
+import { waitHealthy, type HealthCheck } from './health.ts';
+import { Journal, type JournalRecord, type JournalStep, type StepFailure } from './journal.ts';
+import { adoptExisting, ensureLinks, packageLayout, readCurrent, stagingDir, switchCurrent, versionDigest, type PackageLayout } from './layout.ts';
+import { recordVersion } from './recorded-versions.ts';
+import { stageVersion } from './stage.ts';
+import { verifyArtifact, type TrustedKey } from './verify.ts';
+
+/** What an install ends with: the protocol's result, plus the error when it did not succeed. */
+export interface InstallOutcome {
+  readonly result: InstallResult;
+  readonly error: { readonly code: string; readonly message: string } | null;
+}
+
+export interface InstallHooks {
+  /** Called after the journal records `step` and before the step acts (the kill test's hook). */
+  beforeStep?(step: JournalStep): void | Promise<void>;
+  /** Called after `step` acted, before the next journal record. */
+  afterStep?(step: JournalStep): void | Promise<void>;
+}
+
+export interface InstallerDeps {
+  readonly hostRoot: string;
+  /** Host path of the packages tree (default /var/lib/nodekeeper/packages). */
+  readonly packagesDir: string;
+  /** Host path of the probes' recordedVersionsFile. */
+  readonly recordedVersionsFile: string;
+  readonly journal: Journal;
+  readonly services: ServiceManager;
+  readonly health: HealthCheck;
+  readonly trustedKeys: readonly TrustedKey[];
+  readonly download: Omit<DownloadOptions, 'timeoutMs'> & { readonly timeoutMs: number };
+  readonly healthIntervalMs?: number;
+  readonly hooks?: InstallHooks;
+  readonly log: Logger;
+}
+
+export type Progress = (step: JournalStep, message: string) => void;
+
+const errorOf = (err: unknown, fallback: string): { code: string; message: string } =>
+  err instanceof AppError ? { code: err.code, message: err.message } : { code: fallback, message: (err as Error)?.message ?? String(err) };
+
+export class Installer {
+  private readonly d: InstallerDeps;
+
+  constructor(deps: InstallerDeps) {
+    this.d = deps;
+  }
+
+  private layout(pkg: string): PackageLayout {
+    return packageLayout(this.d.hostRoot, this.d.packagesDir, pkg);
+  }
+
+  private async enter(rec: JournalRecord | null, base: Omit<JournalRecord, 'history' | 'step'>, step: JournalStep, progress: Progress, message: string): Promise<JournalRecord> {
+    const next = await this.d.journal.enter(base, rec, step);
+    await this.d.hooks?.beforeStep?.(step);
+    progress(step, message);
+    return next;
+  }
+
+  private async after(step: JournalStep): Promise<void> {
+    await this.d.hooks?.afterStep?.(step);
+  }
+
+  /** Runs the install of `params` for command `commandId`. Never throws for node faults. */
+  async install(commandId: string, params: InstallParams, progress: Progress = () => {}, opts: { downloadTimeoutMs?: number } = {}): Promise<InstallOutcome> {
+    const l = this.layout(params.package);
+    const { manifest, version } = params;
+    const log = this.d.log.child({ command: commandId, pkg: params.package, version });
+    let previous = await readCurrent(l);
+
+    if (previous === version) return this.alreadyCurrent(commandId, l, params, progress);
+
+    const base = { commandId, params, previousVersion: previous };
+    let rec: JournalRecord | null = null;
+    let step: InstallStep = 'download';
+    const partial = path.join(l.incoming, `${params.artifact.sha256}.partial`);
+    try {
+      // A version unpacked earlier from this very artifact (a rollback target) is reused.
+      const reusable = (await versionDigest(l, version)) === params.artifact.sha256;
+      rec = await this.enter(rec, base, 'download', progress, reusable ? `version ${version} already unpacked` : `fetching ${params.artifact.size} bytes`);
+      if (!reusable) {
+        await rm(l.incoming, { recursive: true, force: true });
+        await mkdir(l.incoming, { recursive: true });
+        const timeoutMs = Math.min(this.d.download.timeoutMs, opts.downloadTimeoutMs ?? Number.POSITIVE_INFINITY);
+        const got = await downloadArtifact(params.artifact, partial, { ...this.d.download, timeoutMs });
+        await this.after('download');
+        step = 'verify';
+        rec = await this.enter(rec, base, 'verify', progress, 'checking sha256 and signature');
+        const { signedBy } = verifyArtifact(params.artifact, got.sha256, this.d.trustedKeys);
+        log.info({ signedBy }, 'artifact verified');
+        await this.after('verify');
+      }
+      step = 'stage';
+      rec = await this.enter(rec, base, 'stage', progress, `unpacking into versions/${version}`);
+      if (!reusable) await stageVersion(l, params, partial);
+      // Adopting what apt put at the link paths changes no content that runs, only where it lives.
+      const adopted = await adoptExisting(l, manifest).catch((err: unknown) => {
+        throw new AppError(InstallErrorCode.stageFailed, `adopting the files at ${manifest.links.map((k) => k.path).join(', ')} failed: ${(err as Error).message}`, { cause: err });
+      });
+      if (adopted !== null) {
+        previous = adopted;
+        log.info({ adopted }, 'adopted the files installed before nodekeeper');
+      }
+      await this.after('stage');
+    } catch (err) {
+      await this.cleanup(l, version);
+      const e = errorOf(err, InstallErrorCode.stageFailed);
+      log.warn({ err, step }, 'install refused before the switch');
+      return this.refused(params, previous, step, e);
+    }
+
+    const switched = { commandId, params, previousVersion: previous };
+    try {
+      rec = await this.enter(rec, switched, 'switch', progress, `switching ${params.package} from ${previous ?? 'nothing'} to ${version}`);
+      await switchCurrent(l, version);
+    } catch (err) {
+      await this.cleanup(l, version);
+      return this.refused(params, previous, 'switch', { code: InstallErrorCode.switchFailed, message: `switching to ${version} failed: ${(err as Error).message}` });
+    }
+    return this.afterSwitch(rec, progress, false);
+  }
+
+  /**
+   * From a switched state: links, restart, health, commit; on failure, roll back.
+   * `recovering`: the agent restarted mid-install; the service is restarted regardless.
+   */
+  private async afterSwitch(rec: JournalRecord, progress: Progress, recovering: boolean): Promise<InstallOutcome> {
+    const { params, previousVersion: previous } = rec;
+    const l = this.layout(params.package);
+    const { manifest, version } = params;
+    let step: InstallStep = 'switch';
+    try {
+      await ensureLinks(l, manifest).catch((err: unknown) => {
+        throw new AppError(InstallErrorCode.linkConflict, `cannot link ${manifest.links.map((k) => k.path).join(', ')}: ${(err as Error).message}`, { cause: err });
+      });
+      if (!recovering) await this.after('switch');
+      step = 'restart';
+      rec = await this.enter(rec, rec, 'restart', progress, manifest.service === null ? 'no service to restart' : `restarting ${manifest.service}`);
+      if (manifest.service !== null) {
+        await this.d.services.restart(manifest.service).catch((err: unknown) => {
+          throw new AppError(InstallErrorCode.restartFailed, `restarting ${manifest.service} failed: ${(err as Error).message}`, { cause: err });
+        });
+      }
+      await this.after('restart');
+      step = 'health';
+      rec = await this.enter(rec, rec, 'health', progress, `waiting up to ${manifest.healthTimeoutMs} ms for the ${manifest.healthProbe} probe`);
+      const verdict = await waitHealthy(this.d.health, manifest.healthProbe, version, manifest.healthTimeoutMs, this.d.healthIntervalMs);
+      if (!verdict.healthy) throw new AppError(InstallErrorCode.healthTimeout, `not healthy within ${manifest.healthTimeoutMs} ms: ${verdict.message}`);
+      await this.after('health');
+      step = 'commit';
+      rec = await this.enter(rec, rec, 'commit', progress, `recording ${version} as installed`);
+      await recordVersion(this.d.hostRoot, this.d.recordedVersionsFile, params.package, version).catch((err: unknown) => {
+        throw new AppError(InstallErrorCode.commitFailed, `recording the installed version failed: ${(err as Error).message}`, { cause: err });
+      });
+      await rm(l.incoming, { recursive: true, force: true });
+      await this.after('commit');
+      return {
+        result: { package: params.package, activeVersion: version, previousVersion: previous, outcome: 'installed', message: `${params.package} ${version} installed and healthy (was ${previous ?? 'not installed'})` },
+        error: null,
+      };
+    } catch (err) {
+      const e = errorOf(err, InstallErrorCode.restartFailed);
+      this.d.log.warn({ err, step, command: rec.commandId }, 'install failed after the switch; rolling back');
+      return this.rollback(rec, { step, ...e }, progress);
+    }
+  }
+
+  /** Switches back to the previous version, restarts it and waits for its health. Idempotent. */
+  private async rollback(rec: JournalRecord, failure: StepFailure, progress: Progress): Promise<InstallOutcome> {
+    const { params, previousVersion: previous } = rec;
+    const l = this.layout(params.package);
+    const { manifest } = params;
+    const base = { commandId: rec.commandId, params, previousVersion: previous, failure };
+    const rolledBack = (message: string): InstallResult => ({
+      package: params.package,
+      activeVersion: previous,
+      previousVersion: previous,
+      outcome: 'rolled-back',
+      failedStep: failure.step,
+      message,
+    });
+    try {
+      rec = await this.enter(rec, base, 'rollback-switch', progress, `switching back to ${previous ?? 'nothing'}`);
+      await switchCurrent(l, previous);
+      await this.after('rollback-switch');
+      rec = await this.enter(rec, base, 'rollback-restart', progress, manifest.service === null ? 'no service to restart' : `restarting ${manifest.service}`);
+      if (manifest.service !== null) {
+        // With nothing to go back to, the service is stopped rather than left running the failed version.
+        if (previous === null) await this.d.services.stop(manifest.service);
+        else await this.d.services.restart(manifest.service);
+      }
+      await this.after('rollback-restart');
+      rec = await this.enter(rec, base, 'rollback-health', progress, `waiting for ${previous ?? 'nothing'} to be healthy`);
+      if (previous !== null) {
+        const verdict = await waitHealthy(this.d.health, manifest.healthProbe, previous, manifest.healthTimeoutMs, this.d.healthIntervalMs);
+        if (!verdict.healthy) {
+          return {
+            result: rolledBack(`${failure.step} failed (${failure.message}); switched back to ${previous}, which is not healthy either: ${verdict.message}`),
+            error: { code: InstallErrorCode.rollbackFailed, message: `rolled back to ${previous}, but it is not healthy: ${verdict.message}; the install had failed at ${failure.step}: ${failure.message}` },
+          };
+        }
+      }
+      await recordVersion(this.d.hostRoot, this.d.recordedVersionsFile, params.package, previous?.startsWith('adopted-') ? null : previous);
+      await this.after('rollback-health');
+      return { result: rolledBack(`${failure.step} failed: ${failure.message}; rolled back to ${previous ?? 'nothing'}`), error: { code: failure.code, message: failure.message } };
+    } catch (err) {
+      const e = errorOf(err, InstallErrorCode.rollbackFailed);
+      const active = await readCurrent(l).catch(() => null);
+      return {
+        result: { ...rolledBack(`${failure.step} failed (${failure.message}); rolling back failed: ${e.message}`), activeVersion: active, outcome: active === previous ? 'rolled-back' : 'refused' },
+        error: { code: InstallErrorCode.rollbackFailed, message: `rolling back to ${previous ?? 'nothing'} failed: ${e.message}` },
+      };
+    }
+  }
+
+  private async alreadyCurrent(commandId: string, l: PackageLayout, params: InstallParams, progress: Progress): Promise<InstallOutcome> {
+    const { manifest, version } = params;
+    const digest = await versionDigest(l, version);
+    if (digest !== params.artifact.sha256 && digest !== 'unknown') {
+      return this.refused(params, version, 'stage', { code: InstallErrorCode.versionConflict, message: `${version} is active with artifact ${digest}, not ${params.artifact.sha256}` });
+    }
+    progress('health', `${version} is already active; checking its health`);
+    const verdict = await this.d.health(manifest.healthProbe, version);
+    if (verdict.healthy) {
+      return { result: { package: params.package, activeVersion: version, previousVersion: version, outcome: 'already-installed', message: `${params.package} ${version} is already active and healthy` }, error: null };
+    }
+    // Active but unhealthy: restarting is the one repair an install can offer.
+    const rec = await this.d.journal.enter({ commandId, params, previousVersion: version }, null, 'switch');
+    return this.afterSwitch(rec, progress, true);
+  }
+
+  private refused(params: InstallParams, active: string | null, step: InstallStep, e: { code: string; message: string }): InstallOutcome {
+    return {
+      result: { package: params.package, activeVersion: active, previousVersion: active, outcome: 'refused', failedStep: step, message: `${step} failed: ${e.message}; nothing was changed` },
+      error: e,
+    };
+  }
+
+  /** Removes what a refused install left (downloads, staging); never a complete version. */
+  private async cleanup(l: PackageLayout, version: string): Promise<void> {
+    await rm(l.incoming, { recursive: true, force: true }).catch(() => {});
+    await rm(stagingDir(l, version), { recursive: true, force: true }).catch(() => {});
+  }
+
+  /**
+   * Finishes or undoes an install a killed agent left in `rec`: before the switch,
+   * clean up and refuse; after it, restart and decide by health; mid-rollback, roll back.
+   */
+  async recover(rec: JournalRecord, progress: Progress = () => {}): Promise<InstallOutcome> {
+    const l = this.layout(rec.params.package);
+    const { version } = rec.params;
+    if (rec.failure !== undefined) return this.rollback(rec, rec.failure, progress);
+    const interrupted = (step: InstallStep): InstallOutcome =>
+      this.refused(rec.params, rec.previousVersion, step, { code: InstallErrorCode.interrupted, message: `the agent stopped during ${step}` });
+    switch (rec.step) {
+      case 'download':
+      case 'verify':
+      case 'stage':
+        await this.cleanup(l, version);
+        return interrupted(rec.step);
+      case 'switch':
+        // rename(2) is atomic: either current points at the target or it does not.
+        if ((await readCurrent(l)) !== version) {
+          await this.cleanup(l, version);
+          return interrupted('switch');
+        }
+        return this.afterSwitch(rec, progress, true);
+      default:
+        return this.afterSwitch(rec, progress, true);
+    }
+  }
+}

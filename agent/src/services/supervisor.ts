@@ -1,0 +1,164 @@
+/**
+ * A small process supervisor for machines without systemd (tests, the demo, minimal
+ * containers), behind the same interface as systemd. A unit is described by
+ * `<hostRoot>/etc/nodekeeper/supervise/<unit>.json`: `{"argv": [...], "env": {...}}`,
+ * argv[0] a host path resolved under the host root. The running process is recorded in
+ * `<hostRoot>/run/nodekeeper/<unit>.pid` with its kernel start time, so a recycled pid
+ * is never signalled; output goes to `<hostRoot>/var/log/nodekeeper/<unit>.log`.
+ * Processes are started detached (their own session), so they outlive the agent, as
+ * services outlive systemctl.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AppError } from '@nodekeeper/common';
+import type { ServiceState } from '@nodekeeper/protocol';
+import { resolveHostPath } from '../probes/config.ts';
+import { MINIMAL_PATH } from '../probes/run-command.ts';
+import { writeFileDurable } from '../install/durable-file.ts';
+import type { ServiceManager } from './service-manager.ts';
+
+export const SUPERVISE_DIR = '/etc/nodekeeper/supervise';
+const RUN_DIR = '/run/nodekeeper';
+const LOG_DIR = '/var/log/nodekeeper';
+const STOP_GRACE_MS = 10_000;
+const UNIT_NAME = /^[A-Za-z0-9@._-]{1,128}$/;
+
+export interface SupervisedUnit {
+  readonly argv: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+interface PidRecord {
+  readonly pid: number;
+  /** Field 22 of /proc/<pid>/stat: identifies this process among pid reuses. */
+  readonly startTime: string;
+}
+
+/** The start time of a live (non-zombie) process, or null when it is gone. */
+async function processStart(pid: number): Promise<string | null> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // comm (field 2) may hold spaces and parentheses: split after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z' || fields[0] === 'X') return null;
+    return fields[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export class SupervisorServiceManager implements ServiceManager {
+  readonly kind = 'supervisor' as const;
+  private readonly hostRoot: string;
+
+  constructor(hostRoot: string) {
+    this.hostRoot = hostRoot;
+  }
+
+  private file(dir: string, unit: string, ext: string): string {
+    if (!UNIT_NAME.test(unit)) throw new TypeError(`not a unit name: ${JSON.stringify(unit)}`);
+    return resolveHostPath(this.hostRoot, path.posix.join(dir, `${unit}${ext}`));
+  }
+
+  /** Writes a unit description (tests, the demo, scripts/install-agent on systemd-less hosts). */
+  async define(unit: string, desc: SupervisedUnit): Promise<void> {
+    const file = this.file(SUPERVISE_DIR, unit, '.json');
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFileDurable(file, `${JSON.stringify(desc, null, 2)}\n`);
+  }
+
+  async restart(unit: string): Promise<void> {
+    const desc = await this.readUnit(unit);
+    await this.stop(unit);
+    await this.start(unit, desc);
+  }
+
+  async stop(unit: string): Promise<void> {
+    const rec = await this.running(unit);
+    if (rec !== null) {
+      try {
+        process.kill(rec.pid, 'SIGTERM');
+      } catch {
+        // Gone between the check and the signal: stopped, which is what we want.
+      }
+      if (!(await this.exitsWithin(rec, STOP_GRACE_MS))) {
+        try {
+          process.kill(rec.pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+        await this.exitsWithin(rec, STOP_GRACE_MS);
+      }
+    }
+    await rm(this.file(RUN_DIR, unit, '.pid'), { force: true });
+  }
+
+  async state(unit: string): Promise<ServiceState> {
+    const rec = await this.running(unit);
+    return { unit, manager: 'none', activeState: rec === null ? 'inactive' : 'active', subState: rec === null ? 'dead' : 'running', restarts: null };
+  }
+
+  /** The recorded process when it is still the one we started, else null. */
+  async running(unit: string): Promise<PidRecord | null> {
+    let rec: PidRecord;
+    try {
+      rec = JSON.parse(await readFile(this.file(RUN_DIR, unit, '.pid'), 'utf8')) as PidRecord;
+    } catch {
+      return null;
+    }
+    if (!Number.isInteger(rec.pid) || rec.pid <= 1) return null;
+    return (await processStart(rec.pid)) === rec.startTime ? rec : null;
+  }
+
+  private async exitsWithin(rec: PidRecord, ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      if ((await processStart(rec.pid)) !== rec.startTime) return true;
+      await sleep(25);
+    }
+    return false;
+  }
+
+  private async readUnit(unit: string): Promise<SupervisedUnit> {
+    const file = this.file(SUPERVISE_DIR, unit, '.json');
+    let desc: unknown;
+    try {
+      desc = JSON.parse(await readFile(file, 'utf8'));
+    } catch (err) {
+      throw new AppError('NK_SERVICE_UNIT_INVALID', `cannot read supervised unit ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    const d = desc as Partial<SupervisedUnit> | null;
+    const argvOk = Array.isArray(d?.argv) && d.argv.length > 0 && d.argv.every((a) => typeof a === 'string') && d.argv[0]?.startsWith('/') === true;
+    const envOk = d?.env === undefined || (typeof d.env === 'object' && d.env !== null && Object.values(d.env).every((v) => typeof v === 'string'));
+    if (!argvOk || !envOk) throw new AppError('NK_SERVICE_UNIT_INVALID', `${file} must be {"argv": ["/absolute/host/path", ...], "env"?: {...}}`);
+    return d as SupervisedUnit;
+  }
+
+  private async start(unit: string, desc: SupervisedUnit): Promise<void> {
+    const [bin, ...args] = desc.argv;
+    const exe = resolveHostPath(this.hostRoot, bin ?? '/');
+    const logFile = this.file(LOG_DIR, unit, '.log');
+    const pidFile = this.file(RUN_DIR, unit, '.pid');
+    await mkdir(path.dirname(logFile), { recursive: true });
+    await mkdir(path.dirname(pidFile), { recursive: true });
+    const log = await open(logFile, 'a');
+    let pid: number;
+    try {
+      const child = spawn(exe, args, { detached: true, stdio: ['ignore', log.fd, log.fd], env: { PATH: MINIMAL_PATH, ...desc.env } });
+      pid = await new Promise<number>((resolve, reject) => {
+        child.once('spawn', () => resolve(child.pid ?? -1));
+        child.once('error', reject);
+      });
+      child.unref();
+    } catch (err) {
+      throw new AppError('NK_SERVICE_START_FAILED', `cannot start ${unit} (${exe}): ${(err as Error).message}`, { cause: err });
+    } finally {
+      await log.close();
+    }
+    const startTime = await processStart(pid);
+    if (startTime === null) throw new AppError('NK_SERVICE_START_FAILED', `${unit} (${exe}) exited at once; see ${logFile}`);
+    await writeFileDurable(pidFile, `${JSON.stringify({ pid, startTime } satisfies PidRecord)}\n`);
+  }
+}
