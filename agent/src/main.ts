@@ -47,10 +47,10 @@ async function main(): Promise<number> {
     return 2;
   }
   const log = createLogger({ name: 'nodekeeper-agent', level: config.logLevel });
-  // A placeholder state lets identity() run before enrollment; the real one replaces it.
-  const probe = new Agent(config, { credential: '', caPem: null }, log);
   let state: AgentState;
   try {
+    // A placeholder state lets identity() run before enrollment; the real one replaces it.
+    const probe = new Agent(config, { credential: '', caPem: null }, log);
     state = await credentials(config, probe, log);
   } catch (err) {
     log.fatal({ err, code: err instanceof AppError ? err.code : undefined }, (err as Error).message);
