@@ -97,8 +97,34 @@ export type InstallResult = Static<typeof InstallResult>;
 /** Command kinds the agent understands. */
 export const CommandKind = {
   install: 'package.install',
+  rollback: 'package.rollback',
   probeNow: 'probe.now',
 } as const;
+
+/**
+ * Params of `package.rollback`: switch the package back to the version that was active
+ * before its most recent committed install (the agent knows which directory that is,
+ * including an adopted one), restart, wait for health. No download.
+ */
+export const RollbackParams = Type.Object(
+  {
+    package: PackageName,
+    manifest: PackageManifest,
+    /** The version the coordinator expects to return to, as the agent last reported it (informational). */
+    expectedVersion: Type.Union([Type.String({ maxLength: 256 }), Type.Null()]),
+  },
+  { additionalProperties: false },
+);
+export type RollbackParams = Static<typeof RollbackParams>;
+
+const rollbackParamsCheck = TypeCompiler.Compile(RollbackParams);
+
+/** Validates `package.rollback` params (the agent checks them before acting). */
+export function checkRollbackParams(value: unknown): { ok: true; params: RollbackParams } | { ok: false; message: string } {
+  if (rollbackParamsCheck.Check(value)) return { ok: true, params: value };
+  const first = rollbackParamsCheck.Errors(value).First();
+  return { ok: false, message: `params${first?.path ?? ''}: ${first?.message ?? 'do not match RollbackParams'}` };
+}
 
 const installParamsCheck = TypeCompiler.Compile(InstallParams);
 
