@@ -1,0 +1,312 @@
+/**
+ * The rollout planner: a pure function of (persisted state, fleet view, results,
+ * operator request, now) -> (actions, next state). No I/O, no clock, no hidden state:
+ * a restarted coordinator calls it with the persisted state and carries on exactly
+ * where it was. The controller persists `state` and records the commands of the
+ * install/rollback actions in one transaction, then sends them (docs/rollouts.md).
+ *
+ * Architecture invariants kept here: 1 (availability budget: this rollout plus
+ * everyone else never exceeds min(spec.maxUnavailable, the cluster's budget) because of
+ * something this planner started) and 7 (version skew and component order).
+ */
+import { DEFAULT_SILENCE_TIMEOUT_MS, Draft, isSilent } from './draft.ts';
+import { applyResult, continueInstall, continueRollback, isHeld, judgeSoak, packagesToChange, startInstall } from './machine-steps.ts';
+import { checkSkew } from './skew.ts';
+import { resolveIntOrPercent } from './spec.ts';
+import type { MachineView, OperatorRequest, PlanInput, PlanResult, WaitingReason } from './types.ts';
+import { IN_FLIGHT, SETTLED, TERMINAL_PHASES, requestAllowed } from './types.ts';
+import { describeWindow, windowOpen } from './window.ts';
+
+/**
+ * Plans one step of a rollout. Same input, same output: planning twice on the same
+ * input yields the same actions and state.
+ */
+export function planStep(input: PlanInput): PlanResult {
+  const d = new Draft(input);
+  for (const ev of input.events ?? []) applyResult(d, ev);
+  if (input.request !== undefined && input.request !== null) applyRequest(d, input.request);
+  if (!TERMINAL_PHASES.has(d.phase) && d.phase !== 'RollingBack') {
+    releaseHeld(d);
+    for (const name of d.state.candidates) judgeSoak(d, name);
+    applyFailurePolicy(d);
+  }
+  if (d.phase === 'RollingBack') planRollback(d);
+  else if (d.phase === 'Pending' || d.phase === 'Canary' || d.phase === 'Soaking' || d.phase === 'Progressing') planForward(d);
+  if (TERMINAL_PHASES.has(d.phase)) settleLeftovers(d);
+  return d.finish();
+}
+
+/**
+ * Machines held between two packages (kubelet no longer allowed by the skew policy) go
+ * on once it allows them; while one is held the rollout pauses with the reason.
+ */
+function releaseHeld(d: Draft): void {
+  for (const name of d.state.candidates) {
+    const step = d.progress(name).step;
+    if (!isHeld(d, name) || step === null || continueInstall(d, name, step.package)) continue;
+    if (d.phase !== 'Paused') {
+      d.transition('Paused', 'SkewViolation', `${d.progress(name).message}. Fix it, then ${d.command('resume')}`, d.command('resume'), true);
+    }
+  }
+}
+
+/** The availability limit of this rollout: min(spec.maxUnavailable, the cluster's budget). */
+export function unavailableLimit(input: Pick<PlanInput, 'rollout' | 'budget'>): number {
+  const own = resolveIntOrPercent(input.rollout.spec.strategy.maxUnavailable, input.rollout.state.candidates.length, false);
+  return Math.max(0, Math.min(own, input.budget.maxUnavailable));
+}
+
+function applyRequest(d: Draft, request: OperatorRequest): void {
+  if (!requestAllowed(d.phase, request)) {
+    d.event('Warning', 'RequestIgnored', `"${request}" does nothing in phase ${d.phase}`);
+    return;
+  }
+  if (request === 'pause') {
+    d.transition('Paused', 'PausedByOperator', 'paused by an operator; machines in flight finish their step', d.command('resume'));
+  } else if (request === 'resume') {
+    // Failures so far are accepted: the threshold counts new ones from here.
+    for (const [name, p] of d.machines) if (p.phase === 'Failed' && !p.counted) d.machines.set(name, { ...p, counted: true });
+    d.state = { ...d.state, resumedAt: d.now };
+    d.transition(d.state.resumeTo ?? 'Progressing', 'Resumed', 'resumed by an operator', null);
+  } else if (request === 'abort') {
+    d.transition('Failed', 'Aborted', `aborted by an operator; nothing new starts. To undo what was done: ${d.command('rollback')}`, d.command('rollback'), true);
+  } else {
+    d.transition('RollingBack', 'RollbackRequested', 'rollback requested by an operator', null, true);
+  }
+}
+
+/** In the canary wave (or paused in it)? */
+function inCanaryWave(d: Draft): boolean {
+  if (d.state.canaryCount === 0) return false;
+  const phase = d.phase === 'Paused' ? d.state.resumeTo : d.phase;
+  return phase === 'Pending' || phase === 'Canary' || phase === 'Soaking';
+}
+
+/** A failed canary, or maxFailures reached: the spec's onFailure (Pause or Rollback). */
+function applyFailurePolicy(d: Draft): void {
+  const failed = d.state.candidates.filter((n) => {
+    const p = d.progress(n);
+    return p.phase === 'Failed' && !p.counted;
+  });
+  // Paused on the way back: the rollback resumes; new failures change nothing.
+  if (failed.length === 0 || (d.phase === 'Paused' && d.state.resumeTo === 'RollingBack')) return;
+  const canaries = new Set(d.state.candidates.slice(0, d.state.canaryCount));
+  const canaryFailed = inCanaryWave(d) && failed.some((n) => canaries.has(n));
+  const max = resolveIntOrPercent(d.spec.strategy.maxFailures, d.state.candidates.length, true);
+  if (!canaryFailed && failed.length < max) return;
+  const reason = canaryFailed ? 'CanaryFailed' : 'FailureThreshold';
+  const detail = failed.slice(0, 3).map((n) => `${n}: ${d.progress(n).message}`).join('; ');
+  const head = canaryFailed ? 'a canary failed' : `${failed.length} machine(s) failed (maxFailures ${max})`;
+  if (d.spec.strategy.onFailure === 'Rollback') {
+    d.transition('RollingBack', reason, `${head}; rolling back (${detail})`, null, true);
+  } else if (d.phase !== 'Paused') {
+    d.transition('Paused', reason, `${head}; paused (${detail}). Continue with ${d.command('resume')} or undo with ${d.command('rollback')}`, d.command('resume'), true);
+  }
+}
+
+/** Index range [start, end) of wave `w` in the candidate order. */
+function waveRange(d: Draft, w: number): [number, number] {
+  return [w === 0 ? 0 : (d.state.waves[w - 1] ?? 0), d.state.waves[w] ?? d.state.candidates.length];
+}
+
+function planForward(d: Draft): void {
+  if (d.phase === 'Pending') {
+    d.state = { ...d.state, startedAt: d.now };
+    d.transition(d.state.canaryCount > 0 ? 'Canary' : 'Progressing', 'Started', `started on ${d.state.candidates.length} machine(s)`, null);
+  }
+  // The running wave: the first with an unsettled machine. Earlier waves are all settled.
+  let w = 0;
+  while (w < d.state.waves.length) {
+    const [s, e] = waveRange(d, w);
+    if (!d.state.candidates.slice(s, e).every((n) => SETTLED.has(d.progress(n).phase))) break;
+    w++;
+  }
+  d.state = { ...d.state, wave: Math.min(w, Math.max(0, d.state.waves.length - 1)) };
+  if (w >= d.state.waves.length) {
+    const failed = d.state.candidates.filter((n) => d.progress(n).phase === 'Failed').length;
+    const msg = failed > 0 ? `done; ${failed} machine(s) failed and were accepted` : 'every selected machine is at the target version or skipped';
+    d.transition('Completed', failed > 0 ? 'CompletedWithFailures' : 'Completed', msg, null);
+    return;
+  }
+  const [s, e] = waveRange(d, w);
+  const wave = d.state.candidates.slice(s, e);
+  const canaryWave = w === 0 && d.state.canaryCount > 0;
+  if (!canaryWave && d.phase !== 'Progressing') {
+    d.transition('Progressing', d.state.canaryCount > 0 ? 'CanariesSucceeded' : 'Progressing', `wave ${w + 1} of ${d.state.waves.length} starting`, null);
+  }
+  const progress = startWave(d, wave.filter((n) => d.progress(n).phase === 'Waiting'));
+  if (canaryWave && (d.phase === 'Canary' || d.phase === 'Soaking')) {
+    const soaking = wave.some((n) => d.progress(n).phase === 'Soaking') && !wave.some((n) => ['Waiting', 'Installing'].includes(d.progress(n).phase));
+    if (soaking && d.phase === 'Canary') d.transition('Soaking', 'CanariesInstalled', `canaries installed; soaking for ${d.spec.strategy.soakSeconds}s`, null);
+    if (!soaking && d.phase === 'Soaking') d.transition('Canary', 'CanariesInstalling', 'canaries installing', null);
+  }
+  pauseIfSilent(d, progress);
+}
+
+/** What stopped a machine from starting this step. */
+interface Blocked {
+  readonly machine: string;
+  readonly why: WaitingReason;
+}
+
+/**
+ * Starts what may start from `waiting` (in candidate order): skips machines already
+ * at the target or that would be downgraded, pauses on a skew violation, and starts the
+ * rest while the maintenance window, the availability budget and maxPerZone allow.
+ * Returns the machines that were blocked.
+ */
+function startWave(d: Draft, waiting: readonly string[]): { started: number; blocked: Blocked[] } {
+  const limit = unavailableLimit(d.input);
+  const others = d.others();
+  const unavailable = new Set([...d.ownUnavailable(), ...others]);
+  const zoneLoad = new Map<string, number>();
+  for (const [name, p] of d.machines) {
+    const zone = d.views.get(name)?.zone ?? null;
+    if (IN_FLIGHT.has(p.phase) && zone !== null) zoneLoad.set(zone, (zoneLoad.get(zone) ?? 0) + 1);
+  }
+  const open = windowOpen(d.spec.strategy.window, d.now);
+  const blocked: Blocked[] = [];
+  let started = 0;
+  for (const name of waiting) {
+    const view = d.views.get(name);
+    if (view === undefined) {
+      d.setMachine(name, { phase: 'Skipped', reason: 'MachineGone', message: `${name} is no longer enrolled` }, true);
+      continue;
+    }
+    const todo = packagesToChange(d, view);
+    if (todo.length === 0) {
+      d.setMachine(name, { phase: 'Skipped', reason: 'AlreadyAtVersion', message: 'already at the target version(s)' });
+      continue;
+    }
+    const targets = Object.fromEntries(d.spec.packages.filter((p) => todo.includes(p.package)).map((p) => [p.package, p.version]));
+    const problems = checkSkew({ controlPlane: d.input.controlPlaneVersion, targets, current: view.versions, allowDowngrade: d.spec.allowDowngrade });
+    const skew = problems.find((r) => r.reason === 'KubeletSkew');
+    if (skew !== undefined) {
+      d.transition('Paused', 'SkewViolation', `${skew.message}. Fix it, then ${d.command('resume')}`, d.command('resume'), true);
+      return { started, blocked };
+    }
+    if (problems.length > 0) {
+      d.setMachine(name, { phase: 'Skipped', reason: problems[0]?.reason === 'Downgrade' ? 'DowngradeRefused' : 'UnreadableVersion', message: problems.map((r) => r.message).join('; ') }, true);
+      continue;
+    }
+    if (!open && d.spec.strategy.window !== undefined) {
+      blocked.push({ machine: name, why: { reason: 'OutsideWindow', message: `outside the maintenance window (${describeWindow(d.spec.strategy.window)})` } });
+      continue;
+    }
+    if (isSilent(view) || !view.connected) {
+      blocked.push({ machine: name, why: { reason: 'MachineUnreachable', message: `${name} is not connected (liveness ${view.liveness.state})` } });
+      continue;
+    }
+    if (others.has(name)) {
+      blocked.push({ machine: name, why: { reason: 'BusyElsewhere', message: `${name} is being changed by another rollout or a remediation` } });
+      continue;
+    }
+    if (unavailable.size + 1 > limit) {
+      blocked.push({ machine: name, why: { reason: 'BudgetExhausted', message: `${unavailable.size} machine(s) unavailable of at most ${limit}` } });
+      continue;
+    }
+    const max = d.spec.strategy.maxPerZone;
+    if (max !== undefined && view.zone !== null && (zoneLoad.get(view.zone) ?? 0) >= max) {
+      blocked.push({ machine: name, why: { reason: 'ZoneLimit', message: `zone ${view.zone} already has ${max} machine(s) in progress` } });
+      continue;
+    }
+    const previous = Object.fromEntries(d.spec.packages.map((p) => [p.package, view.versions[p.package] ?? null]));
+    startInstall(d, name, todo[0] ?? '', { previous });
+    unavailable.add(name);
+    if (view.zone !== null) zoneLoad.set(view.zone, (zoneLoad.get(view.zone) ?? 0) + 1);
+    started++;
+  }
+  d.setWaiting(blocked[0]?.why ?? null);
+  return { started, blocked };
+}
+
+/**
+ * Rolls back, in candidate order and within the budget, every machine this rollout
+ * changed; machines not yet started are skipped. Ends RolledBack, or Failed when a
+ * rollback failed. Machines still installing finish first and are then rolled back.
+ */
+function planRollback(d: Draft): void {
+  for (const name of d.state.candidates) {
+    if (d.progress(name).phase === 'Waiting') d.setMachine(name, { phase: 'Skipped', reason: 'RolloutRolledBack', message: 'not started: the rollout is rolling back' });
+  }
+  const limit = unavailableLimit(d.input);
+  const others = d.others();
+  const own = d.ownUnavailable();
+  const unavailable = new Set([...own, ...others]);
+  const blocked: Blocked[] = [];
+  let started = 0;
+  for (const name of d.state.candidates) {
+    const p = d.progress(name);
+    const rollable = ['Succeeded', 'Soaking', 'Failed', 'Skipped'].includes(p.phase) || isHeld(d, name);
+    if (!rollable || p.reason === 'RollbackFailed') continue;
+    if (p.phase === 'Skipped' && p.changed.length === 0) continue;
+    if (p.changed.length === 0) {
+      if (p.phase === 'Installing') d.setMachine(name, { phase: 'Failed', step: null, counted: true, reason: 'HeldForSkew', message: p.message });
+      d.setMachine(name, { phase: 'RolledBack', reason: 'NothingToRollBack', message: 'this rollout left nothing switched on the machine' });
+      continue;
+    }
+    const view = d.views.get(name);
+    if (isSilent(view) || view?.connected !== true) {
+      blocked.push({ machine: name, why: { reason: 'MachineUnreachable', message: `${name} is not connected; its rollback waits` } });
+      continue;
+    }
+    if (others.has(name)) {
+      blocked.push({ machine: name, why: { reason: 'BusyElsewhere', message: `${name} is being changed by another rollout or a remediation; its rollback waits` } });
+      continue;
+    }
+    // Rolling back a machine that already counts (soaking, failed, silent) adds nothing.
+    if (!own.has(name) && unavailable.size + 1 > limit) {
+      blocked.push({ machine: name, why: { reason: 'BudgetExhausted', message: `${unavailable.size} machine(s) unavailable of at most ${limit}` } });
+      continue;
+    }
+    continueRollback(d, name);
+    unavailable.add(name);
+    started++;
+  }
+  d.setWaiting(blocked[0]?.why ?? null);
+  const busy = d.state.candidates.some((n) => ['Installing', 'RollingBack'].includes(d.progress(n).phase) && !isHeld(d, n));
+  if (!busy && blocked.length === 0 && started === 0) {
+    const failed = d.state.candidates.filter((n) => d.progress(n).reason === 'RollbackFailed');
+    if (failed.length > 0) d.transition('Failed', 'RollbackFailed', `rolling back failed on ${failed.join(', ')}; see "nkctl describe machine" for each`, null, true);
+    else d.transition('RolledBack', 'RolledBack', 'every machine this rollout changed is back at its earlier version', null);
+    return;
+  }
+  pauseIfSilent(d, { started, blocked });
+}
+
+/**
+ * A silent machine counts against the budget and keeps the rollout waiting; once it has
+ * been silent for the timeout while the rollout needs it (in flight, next to start, or
+ * holding budget that a start needs), the rollout pauses with the reason rather than
+ * exceed the budget or wait without saying why.
+ */
+function pauseIfSilent(d: Draft, progress: { started: number; blocked: readonly Blocked[] }): void {
+  if (d.phase === 'Paused' || TERMINAL_PHASES.has(d.phase)) return;
+  const timeout = d.input.options?.silenceTimeoutMs ?? DEFAULT_SILENCE_TIMEOUT_MS;
+  const silentLong = (name: string): boolean => {
+    const v: MachineView | undefined = d.views.get(name);
+    if (!isSilent(v)) return false;
+    const since = Math.max(v?.liveness.since ?? d.progress(name).since, d.state.resumedAt ?? -Infinity);
+    return d.now - since >= timeout;
+  };
+  const culprits = new Set<string>();
+  for (const [name, p] of d.machines) if (IN_FLIGHT.has(p.phase) && silentLong(name)) culprits.add(name);
+  if (progress.started === 0) {
+    for (const b of progress.blocked) {
+      if (b.why.reason === 'MachineUnreachable' && silentLong(b.machine)) culprits.add(b.machine);
+      if (b.why.reason === 'BudgetExhausted') for (const n of d.ownUnavailable()) if (silentLong(n)) culprits.add(n);
+    }
+  }
+  if (culprits.size === 0) return;
+  const names = [...culprits].sort();
+  d.transition('Paused', 'MachineSilent', `${names.slice(0, 5).join(', ')} silent for ${Math.round(timeout / 1000)}s or more; a silent machine counts against the availability budget, so the rollout pauses rather than exceed it. When the machine is back (or removed): ${d.command('resume')}`, d.command('resume'), true);
+}
+
+/** A rollout that stopped leaves no machine waiting without a reason. */
+function settleLeftovers(d: Draft): void {
+  for (const name of d.state.candidates) {
+    const p = d.progress(name);
+    if (p.phase === 'Waiting') d.setMachine(name, { phase: 'Skipped', reason: d.state.reason === 'Aborted' ? 'Aborted' : `Rollout${d.phase}`, message: `not started: the rollout is ${d.phase} (${d.state.reason})` });
+    else if (p.phase === 'Soaking' || isHeld(d, name)) d.setMachine(name, { phase: 'Skipped', step: null, soakFrom: null, reason: 'Aborted', message: `partly or wholly installed, but the rollout stopped (${d.state.reason}) before its soak ended` });
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * The Rollout object an operator writes (`nkctl rollout create -f rollout.yaml`):
+ * schema, validation and defaults. Validation answers every problem with its path, so
+ * nothing is half-applied; the result has every default filled in, so the stored spec
+ * says exactly what will happen. Defaults match nkctl's flag form (cli/rollout-spec.ts).
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { AppError } from '@nodekeeper/common';
+import { PackageName, PackageVersion } from '@nodekeeper/protocol';
+
+export const ROLLOUT_API_VERSION = 'nodekeeper.io/v1alpha1';
+
+/** Defaults applied to fields the spec leaves out (docs/rollouts.md). */
+export const SPEC_DEFAULTS = Object.freeze({
+  canary: { count: 1 },
+  soakSeconds: 300,
+  batches: [10, 50, 100],
+  maxUnavailable: 1,
+  maxFailures: 1,
+  onFailure: 'Pause',
+  allowDowngrade: false,
+} as const);
+
+const IntOrPercentSchema = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: '^[0-9]{1,3}%$' })]);
+const DAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'] as const;
+const HHMM = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' });
+const NAME = Type.String({ minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' });
+
+const WindowSchema = Type.Object(
+  {
+    days: Type.Optional(Type.Array(Type.Union(DAYS.map((d) => Type.Literal(d))), { minItems: 1, maxItems: 7 })),
+    start: HHMM,
+    end: HHMM,
+    timeZone: Type.Optional(Type.Literal('UTC')),
+  },
+  { additionalProperties: false },
+);
+
+const StrategySchema = Type.Object(
+  {
+    canary: Type.Optional(Type.Object({ count: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000 })), percent: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })) }, { additionalProperties: false })),
+    soakSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 7 * 24 * 3600 })),
+    batches: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: 100 }), { minItems: 1, maxItems: 100 })),
+    batchSize: Type.Optional(Type.Integer({ minimum: 1 })),
+    maxUnavailable: Type.Optional(IntOrPercentSchema),
+    maxFailures: Type.Optional(IntOrPercentSchema),
+    onFailure: Type.Optional(Type.Union([Type.Literal('Pause'), Type.Literal('Rollback')])),
+    maxPerZone: Type.Optional(Type.Integer({ minimum: 1 })),
+    window: Type.Optional(WindowSchema),
+  },
+  { additionalProperties: false },
+);
+
+/** The spec as written: most fields optional. */
+export const RolloutSpecInputSchema = Type.Object(
+  {
+    packages: Type.Array(Type.Object({ package: PackageName, version: PackageVersion }, { additionalProperties: false }), { minItems: 1, maxItems: 16 }),
+    selector: Type.Object(
+      {
+        matchLabels: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 317 }), Type.String({ maxLength: 63 }))),
+        names: Type.Optional(Type.Array(NAME, { minItems: 1, maxItems: 100_000 })),
+      },
+      { additionalProperties: false },
+    ),
+    strategy: Type.Optional(StrategySchema),
+    allowDowngrade: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type RolloutSpecInput = Static<typeof RolloutSpecInputSchema>;
+
+/** The whole object, Kubernetes-style. */
+export const RolloutObjectInputSchema = Type.Object(
+  {
+    apiVersion: Type.Literal(ROLLOUT_API_VERSION),
+    kind: Type.Literal('Rollout'),
+    metadata: Type.Object({ name: NAME }, { additionalProperties: true }),
+    spec: RolloutSpecInputSchema,
+  },
+  { additionalProperties: true },
+);
+
+/** An absolute number, or a percent written "10%". */
+export type IntOrPercent = number | `${number}%`;
+
+export interface MaintenanceWindow {
+  readonly days?: readonly (typeof DAYS)[number][];
+  /** HH:MM, inclusive. */
+  readonly start: string;
+  /** HH:MM, exclusive; earlier than `start` means the window runs past midnight. */
+  readonly end: string;
+  readonly timeZone: 'UTC';
+}
+
+/** The spec with every default applied: what the planner reads and the store keeps. */
+export interface RolloutSpec {
+  readonly packages: readonly { readonly package: string; readonly version: string }[];
+  readonly selector: { readonly matchLabels: Readonly<Record<string, string>>; readonly names?: readonly string[] };
+  readonly strategy: {
+    readonly canary: { readonly count: number } | { readonly percent: number };
+    readonly soakSeconds: number;
+    /** Exactly one of `batches` (cumulative percents ending at 100) and `batchSize`. */
+    readonly batches?: readonly number[];
+    readonly batchSize?: number;
+    readonly maxUnavailable: IntOrPercent;
+    readonly maxFailures: IntOrPercent;
+    readonly onFailure: 'Pause' | 'Rollback';
+    readonly maxPerZone?: number;
+    readonly window?: MaintenanceWindow;
+  };
+  readonly allowDowngrade: boolean;
+}
+
+export interface SpecError {
+  /** JSON pointer into the object, e.g. `/spec/strategy/batches/1`. */
+  readonly path: string;
+  readonly message: string;
+}
+
+export type SpecValidation = { readonly ok: true; readonly spec: RolloutSpec } | { readonly ok: false; readonly errors: readonly SpecError[] };
+
+const specCheck = TypeCompiler.Compile(RolloutSpecInputSchema);
+const objectCheck = TypeCompiler.Compile(RolloutObjectInputSchema);
+
+function percentErrors(value: IntOrPercent | number | string | undefined, path: string, min: number): SpecError[] {
+  if (typeof value === 'string') {
+    const n = Number(value.slice(0, -1));
+    if (n < Math.max(min, 1) || n > 100) return [{ path, message: `must be ${Math.max(min, 1)}% to 100%, got "${value}"` }];
+  } else if (typeof value === 'number' && value < min) {
+    return [{ path, message: `must be at least ${min}, got ${value}` }];
+  }
+  return [];
+}
+
+/** Checks the rules a schema cannot say: exclusive fields, increasing batches, unique packages. */
+function semanticErrors(s: RolloutSpecInput, base: string): SpecError[] {
+  const errors: SpecError[] = [];
+  const seen = new Set<string>();
+  s.packages.forEach((p, i) => {
+    if (seen.has(p.package)) errors.push({ path: `${base}/packages/${i}/package`, message: `package "${p.package}" is listed twice` });
+    seen.add(p.package);
+  });
+  const st = s.strategy ?? {};
+  if (st.canary?.count !== undefined && st.canary.percent !== undefined) errors.push({ path: `${base}/strategy/canary`, message: 'give count or percent, not both' });
+  if (st.batches !== undefined && st.batchSize !== undefined) errors.push({ path: `${base}/strategy`, message: 'give batches or batchSize, not both' });
+  if (st.batches !== undefined) {
+    st.batches.forEach((b, i) => {
+      if (i > 0 && b <= (st.batches?.[i - 1] ?? 0)) errors.push({ path: `${base}/strategy/batches/${i}`, message: 'batches are cumulative percents and must increase' });
+    });
+    if (st.batches.at(-1) !== 100) errors.push({ path: `${base}/strategy/batches`, message: 'the last batch must be 100 (every selected machine)' });
+  }
+  errors.push(...percentErrors(st.maxUnavailable, `${base}/strategy/maxUnavailable`, 1));
+  errors.push(...percentErrors(st.maxFailures, `${base}/strategy/maxFailures`, 1));
+  if (st.window !== undefined && st.window.start === st.window.end) errors.push({ path: `${base}/strategy/window`, message: 'start and end are equal: the window would never be open' });
+  return errors;
+}
+
+function withDefaults(s: RolloutSpecInput): RolloutSpec {
+  const st = s.strategy ?? {};
+  const canary = st.canary?.percent !== undefined ? { percent: st.canary.percent } : { count: st.canary?.count ?? SPEC_DEFAULTS.canary.count };
+  const window = st.window === undefined ? undefined : { ...(st.window.days === undefined ? {} : { days: [...st.window.days] }), start: st.window.start, end: st.window.end, timeZone: 'UTC' as const };
+  return {
+    packages: s.packages.map((p) => ({ package: p.package, version: p.version })),
+    selector: { matchLabels: { ...s.selector.matchLabels }, ...(s.selector.names === undefined ? {} : { names: [...s.selector.names] }) },
+    strategy: {
+      canary,
+      soakSeconds: st.soakSeconds ?? SPEC_DEFAULTS.soakSeconds,
+      ...(st.batchSize !== undefined ? { batchSize: st.batchSize } : { batches: [...(st.batches ?? SPEC_DEFAULTS.batches)] }),
+      maxUnavailable: (st.maxUnavailable ?? SPEC_DEFAULTS.maxUnavailable) as IntOrPercent,
+      maxFailures: (st.maxFailures ?? SPEC_DEFAULTS.maxFailures) as IntOrPercent,
+      onFailure: st.onFailure ?? SPEC_DEFAULTS.onFailure,
+      ...(st.maxPerZone === undefined ? {} : { maxPerZone: st.maxPerZone }),
+      ...(window === undefined ? {} : { window }),
+    },
+    allowDowngrade: s.allowDowngrade ?? SPEC_DEFAULTS.allowDowngrade,
+  };
+}
+
+/**
+ * Validates a Rollout spec (the `spec` field) and applies the defaults. Returns every
+ * problem found, each with its JSON-pointer path under `/spec`.
+ */
+export function validateRolloutSpec(value: unknown, base = '/spec'): SpecValidation {
+  if (!specCheck.Check(value)) {
+    return { ok: false, errors: [...specCheck.Errors(value)].slice(0, 20).map((e) => ({ path: `${base}${e.path}`, message: e.message })) };
+  }
+  const errors = semanticErrors(value, base);
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, spec: withDefaults(value) };
+}
+
+/** Validates a whole Rollout object (apiVersion, kind, metadata.name, spec). */
+export function validateRollout(value: unknown): { readonly ok: true; readonly name: string; readonly spec: RolloutSpec } | { readonly ok: false; readonly errors: readonly SpecError[] } {
+  if (!objectCheck.Check(value)) {
+    return { ok: false, errors: [...objectCheck.Errors(value)].slice(0, 20).map((e) => ({ path: e.path === '' ? '/' : e.path, message: e.message })) };
+  }
+  const r = validateRolloutSpec(value.spec);
+  return r.ok ? { ok: true, name: value.metadata.name, spec: r.spec } : r;
+}
+
+/**
+ * Like validateRollout, but throws NK_ROLLOUT_INVALID listing every problem, for callers
+ * that answer with an AppError (HTTP 400).
+ */
+export function parseRollout(value: unknown): { name: string; spec: RolloutSpec } {
+  const r = validateRollout(value);
+  if (r.ok) return { name: r.name, spec: r.spec };
+  const list = r.errors.map((e) => `${e.path}: ${e.message}`).join('; ');
+  throw new AppError('NK_ROLLOUT_INVALID', `invalid Rollout: ${list}`, { context: { errors: r.errors } });
+}
+
+/**
+ * Resolves an absolute-or-percent against `total`. Percents round down for budgets
+ * (`roundUp` false) as Kubernetes does for maxUnavailable, up for failure counts; the
+ * result is never below 1, so a rollout can always make progress and stop.
+ */
+export function resolveIntOrPercent(value: IntOrPercent, total: number, roundUp: boolean): number {
+  if (typeof value === 'number') return Math.max(1, value);
+  const pct = Number(value.slice(0, -1));
+  const raw = (pct * total) / 100;
+  return Math.max(1, roundUp ? Math.ceil(raw) : Math.floor(raw));
+}
