@@ -78,10 +78,17 @@ export class Agent {
       health: probeHealthCheck(this.ctx),
       trustedKeys: loadTrustedKeys(config.trustedKeys),
       // Artifacts on the coordinator are checked against its pinned CA; others against the system's.
-      download: { timeoutMs: 30 * 60_000, idleTimeoutMs: 60_000, allowHttp: config.insecure, coordinator: { origin: new URL(config.server).origin, caPem: state.caPem } },
+      download: { timeoutMs: 30 * 60_000, idleTimeoutMs: 60_000, allowHttp: config.insecure, coordinator: { origin: new URL(config.server).origin, caPem: state.caPem, credential: state.credential } },
       log: log.child({ component: 'installer' }),
     });
-    this.commands = new CommandExecutor({ installer, journal, store: new CommandStore(config.stateDir), log: log.child({ component: 'commands' }), send: (m) => this.connection.send(m) });
+    this.commands = new CommandExecutor({
+      installer,
+      journal,
+      store: new CommandStore(config.stateDir),
+      log: log.child({ component: 'commands' }),
+      send: (m) => this.connection.send(m),
+      probeNow: () => this.probeNow(),
+    });
   }
 
   /** Reads this node's identity as configured. */
@@ -190,6 +197,15 @@ export class Agent {
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = null;
     this.sent = null;
+  }
+
+  /** `probe.now`: every probe at once, then a full report on the normal report path. */
+  private async probeNow(): Promise<string> {
+    // Forgetting what the coordinator has makes sendChanges() send a full report, not a delta.
+    this.sent = null;
+    await this.probeOnce();
+    if (this.sent !== null) return 'probed now; a full report was sent';
+    return this.connection.isReady ? 'probed now, but the report could not be sent; see the agent log' : 'probed now; not connected, the full report goes out on the next connect';
   }
 
   private onMessage(msg: CoordinatorMessage): void {

@@ -1,11 +1,12 @@
 /**
- * Runs the coordinator's commands, each id at most once. A command's result is stored
- * durably before it is sent; a re-delivered id is answered from the store; an id still
- * running is answered with progress. Installs of one package never overlap. Recovery of
- * installs a killed agent left behind runs first, and every command waits for it.
+ * Runs the coordinator's commands (`package.install`, `package.rollback`, `probe.now`),
+ * each id at most once. A command's result is stored durably before it is sent; a
+ * re-delivered id is answered from the store; an id still running is answered with
+ * progress. Installs and rollbacks of one package never overlap. Recovery of what a
+ * killed agent left behind runs first, and every command waits for it.
  */
 import type { Logger } from '@nodekeeper/common';
-import { checkInstallParams, CommandKind, type AgentMessage, type Command, type CommandResult, type InstallParams } from '@nodekeeper/protocol';
+import { checkInstallParams, checkRollbackParams, CommandKind, type AgentMessage, type Command, type CommandResult, type InstallParams } from '@nodekeeper/protocol';
 import { InstallErrorCode } from '../install/codes.ts';
 import type { Installer, InstallOutcome } from '../install/installer.ts';
 import type { Journal } from '../install/journal.ts';
@@ -18,10 +19,19 @@ export interface ExecutorDeps {
   readonly log: Logger;
   /** Sends a frame; false when there is no ready connection (the result waits for flush()). */
   send(msg: AgentMessage): boolean;
+  /**
+   * `probe.now`: probes at once and sends a full report through the agent's report path;
+   * resolves with a message for the result. Without it, `probe.now` is unsupported.
+   */
+  probeNow?(): Promise<string>;
 }
 
+type Kind = (typeof CommandKind)[keyof typeof CommandKind];
+const KINDS: ReadonlySet<string> = new Set(Object.values(CommandKind));
+
 interface Running {
-  readonly pkg: string;
+  /** The package it changes; null for commands that change none (probe.now). */
+  readonly pkg: string | null;
   step: string;
   message: string;
   readonly done: Promise<CommandResult>;
@@ -51,10 +61,10 @@ export class CommandExecutor {
           await this.d.journal.remove(rec.commandId);
           continue;
         }
-        log.warn({ step: rec.step, rollingBack: rec.failure !== undefined }, 'recovering an install interrupted by an agent restart');
+        log.warn({ step: rec.step, rollingBack: rec.failure !== undefined }, `recovering a${rec.kind === 'rollback' ? ' rollback' : 'n install'} interrupted by an agent restart`);
         const outcome = await this.d.installer.recover(rec, (step, message) => this.progress(rec.commandId, step, message));
         log.info({ outcome: outcome.result.outcome, active: outcome.result.activeVersion }, 'recovered');
-        await this.finish(rec.commandId, outcome);
+        await this.finish(rec.commandId, outcome, rec.kind === 'rollback' ? CommandKind.rollback : CommandKind.install);
       }
     })();
     return this.recovering;
@@ -63,7 +73,7 @@ export class CommandExecutor {
   /** Handles one `command` frame. Resolves with the result frame (or null for progress only). */
   async handle(cmd: Command): Promise<CommandResult | null> {
     await this.recovering.catch(() => {});
-    if (cmd.kind !== CommandKind.install) {
+    if (!KINDS.has(cmd.kind) || (cmd.kind === CommandKind.probeNow && this.d.probeNow === undefined)) {
       const frame = fail(cmd.commandId, 'NK_AGENT_COMMAND_UNSUPPORTED', `this agent does not support command "${cmd.kind}"`);
       this.d.send(frame);
       return frame;
@@ -83,7 +93,14 @@ export class CommandExecutor {
       this.d.send({ type: 'command.progress', commandId: cmd.commandId, step: live.step, message: `still running: ${live.message}` });
       return null;
     }
-    return this.runInstall(cmd.commandId, cmd.params, cmd.timeoutMs);
+    switch (cmd.kind as Kind) {
+      case CommandKind.rollback:
+        return this.runRollback(cmd.commandId, cmd.params);
+      case CommandKind.probeNow:
+        return this.runProbeNow(cmd.commandId);
+      case CommandKind.install:
+        return this.runInstall(cmd.commandId, cmd.params, cmd.timeoutMs);
+    }
   }
 
   /** Validates and runs an install, records and sends its result. */
@@ -93,19 +110,49 @@ export class CommandExecutor {
     const params: InstallParams = checked.params;
     const problem = paramsProblem(params);
     if (problem !== null) return this.finishFrame(commandId, fail(commandId, InstallErrorCode.badParams, problem));
-    const busy = [...this.running.entries()].find(([, r]) => r.pkg === params.package);
-    if (busy !== undefined) {
-      return this.finishFrame(commandId, fail(commandId, InstallErrorCode.busy, `command ${busy[0]} is installing ${params.package}; one install per package at a time`));
+    return this.runExclusive(commandId, params.package, `install ${params.package} ${params.version}`, CommandKind.install, () =>
+      this.d.installer.install(commandId, params, (step, message) => this.progress(commandId, step, message), timeoutMs === undefined ? {} : { downloadTimeoutMs: timeoutMs }),
+    );
+  }
+
+  /** Validates and runs a `package.rollback`, records and sends its result. */
+  async runRollback(commandId: string, raw: unknown): Promise<CommandResult> {
+    const checked = checkRollbackParams(raw);
+    if (!checked.ok) return this.finishFrame(commandId, fail(commandId, InstallErrorCode.badParams, checked.message), CommandKind.rollback);
+    const params = checked.params;
+    if (params.manifest.name !== params.package) {
+      return this.finishFrame(commandId, fail(commandId, InstallErrorCode.badParams, `params.package "${params.package}" differs from manifest.name "${params.manifest.name}"`), CommandKind.rollback);
     }
-    const entry: Running = {
-      pkg: params.package,
-      step: 'accepted',
-      message: `install ${params.package} ${params.version}`,
-      done: (async () => {
-        const outcome = await this.d.installer.install(commandId, params, (step, message) => this.progress(commandId, step, message), timeoutMs === undefined ? {} : { downloadTimeoutMs: timeoutMs });
-        return this.finish(commandId, outcome);
-      })(),
-    };
+    return this.runExclusive(commandId, params.package, `roll back ${params.package}`, CommandKind.rollback, () =>
+      this.d.installer.rollbackPackage(commandId, params, (step, message) => this.progress(commandId, step, message)),
+    );
+  }
+
+  /** Probes and sends a full report now; answers ok with the agent's message. Stored like any result. */
+  private async runProbeNow(commandId: string): Promise<CommandResult> {
+    const probeNow = this.d.probeNow;
+    if (probeNow === undefined) throw new TypeError('probe.now needs ExecutorDeps.probeNow');
+    const done = probeNow().then(
+      (message): CommandResult => ({ type: 'command.result', commandId, ok: true, result: { message } }),
+      // Probes report node faults as results; a throw here is the agent's own fault, and it is answered.
+      (err: unknown) => fail(commandId, 'NK_AGENT_PROBE_FAILED', `probing failed: ${(err as Error)?.message ?? String(err)}`),
+    );
+    const entry: Running = { pkg: null, step: 'probe', message: 'probing', done: done.then((frame) => this.finishFrame(commandId, frame, CommandKind.probeNow)) };
+    this.running.set(commandId, entry);
+    try {
+      return await entry.done;
+    } finally {
+      this.running.delete(commandId);
+    }
+  }
+
+  /** Runs `work` as the one command changing `pkg` (else NK_INSTALL_BUSY), then records its outcome. */
+  private async runExclusive(commandId: string, pkg: string, what: string, kind: Kind, work: () => Promise<InstallOutcome>): Promise<CommandResult> {
+    const busy = [...this.running.entries()].find(([, r]) => r.pkg === pkg);
+    if (busy !== undefined) {
+      return this.finishFrame(commandId, fail(commandId, InstallErrorCode.busy, `command ${busy[0]} is changing ${pkg}; one install or rollback per package at a time`), kind);
+    }
+    const entry: Running = { pkg, step: 'accepted', message: what, done: work().then((outcome) => this.finish(commandId, outcome, kind)) };
     this.running.set(commandId, entry);
     try {
       return await entry.done;
@@ -128,16 +175,16 @@ export class CommandExecutor {
     this.d.send({ type: 'command.progress', commandId, step, message: message.slice(0, 4000) });
   }
 
-  private finish(commandId: string, o: InstallOutcome): Promise<CommandResult> {
+  private finish(commandId: string, o: InstallOutcome, kind: Kind): Promise<CommandResult> {
     const frame: CommandResult = o.error === null
       ? { type: 'command.result', commandId, ok: true, result: { ...o.result } }
       : { type: 'command.result', commandId, ok: false, result: { ...o.result }, error: { code: o.error.code, message: o.error.message.slice(0, 4000) } };
-    return this.finishFrame(commandId, frame);
+    return this.finishFrame(commandId, frame, kind);
   }
 
   /** Stores the result, then drops the journal, then sends: a kill between leaves a state recovery understands. */
-  private async finishFrame(commandId: string, frame: CommandResult): Promise<CommandResult> {
-    await this.d.store.put({ commandId, kind: CommandKind.install, finishedAt: new Date().toISOString(), frame });
+  private async finishFrame(commandId: string, frame: CommandResult, kind: Kind = CommandKind.install): Promise<CommandResult> {
+    await this.d.store.put({ commandId, kind, finishedAt: new Date().toISOString(), frame });
     await this.d.journal.remove(commandId);
     if (!this.d.send(frame)) this.outbox.set(commandId, frame);
     return frame;

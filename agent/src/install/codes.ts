@@ -35,8 +35,13 @@ export const InstallErrorCode = {
   healthTimeout: 'NK_INSTALL_HEALTH_TIMEOUT',
   /** Recording the installed version failed. */
   commitFailed: 'NK_INSTALL_COMMIT_FAILED',
-  /** Switching back to the previous version failed, or it did not come back healthy. */
+  /**
+   * Switching back to the previous version failed, or it did not come back healthy (after a
+   * failed install, or in a `package.rollback`, which then switches forward again).
+   */
   rollbackFailed: 'NK_INSTALL_ROLLBACK_FAILED',
+  /** `package.rollback` found no earlier version to return to (no `previous`, or its directory is gone). */
+  noPrevious: 'NK_INSTALL_NO_PREVIOUS',
   /** The agent stopped mid-install before the switch; recovery cleaned up and nothing changed. */
   interrupted: 'NK_INSTALL_INTERRUPTED',
   /** A trusted key file is missing, unreadable or not an ed25519 public key. */

@@ -23,7 +23,7 @@ export interface DownloadOptions {
    * The coordinator's CA and origin: https URLs on that origin are verified against this
    * CA (the one the agent pinned at enrollment); any other https URL uses the system CAs.
    */
-  readonly coordinator?: { readonly origin: string; readonly caPem: string | null };
+  readonly coordinator?: { readonly origin: string; readonly caPem: string | null; readonly credential?: string };
 }
 
 export interface Downloaded {
@@ -88,8 +88,12 @@ function stream(ref: ArtifactRef, url: URL, out: import('node:fs/promises').File
       settle(fail(InstallErrorCode.downloadTimeout, `download of ${where} stalled: no data for ${idleMs} ms after ${bytes} bytes`, undefined, { bytes }));
     }
     const tls = url.protocol === 'https:';
-    const onCoordinator = tls && opts.coordinator !== undefined && url.origin === opts.coordinator.origin && opts.coordinator.caPem !== null;
-    const reqOpts: https.RequestOptions = { agent: false, headers: { accept: 'application/octet-stream' } };
+    const sameOrigin = opts.coordinator !== undefined && url.origin === opts.coordinator.origin;
+    const onCoordinator = tls && sameOrigin && opts.coordinator?.caPem != null;
+    const headers: Record<string, string> = { accept: 'application/octet-stream' };
+    // The coordinator serves artifacts to its enrolled machines only; nobody else gets the credential.
+    if (sameOrigin && opts.coordinator?.credential !== undefined) headers['authorization'] = `Bearer ${opts.coordinator.credential}`;
+    const reqOpts: https.RequestOptions = { agent: false, headers };
     if (onCoordinator) reqOpts.ca = opts.coordinator?.caPem ?? undefined;
     const req = (tls ? https : http).get(url, reqOpts, (res) => {
       const status = res.statusCode ?? 0;

@@ -11,57 +11,34 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { AppError, type Logger } from '@nodekeeper/common';
-import type { InstallParams, InstallResult, InstallStep } from '@nodekeeper/protocol';
-import type { ServiceManager } from '../services/service-manager.ts';
+import { AppError } from '@nodekeeper/common';
+import type { InstallParams, InstallResult, InstallStep, RollbackParams } from '@nodekeeper/protocol';
 import { InstallErrorCode } from './codes.ts';
-import { downloadArtifact, type DownloadOptions } from './download.ts';
-import { waitHealthy, type HealthCheck } from './health.ts';
-import { Journal, type JournalRecord, type JournalStep, type StepFailure } from './journal.ts';
+import { downloadArtifact } from './download.ts';
+import { waitHealthy } from './health.ts';
+import { errorOf, type InstallerDeps, type InstallOutcome, type Progress } from './install-deps.ts';
+import type { AnyJournalRecord, JournalRecord, JournalStep, StepFailure } from './journal.ts';
 import { adoptExisting, ensureLinks, packageLayout, readCurrent, stagingDir, switchCurrent, versionDigest, type PackageLayout } from './layout.ts';
+import { PackageRollback } from './package-rollback.ts';
+import { commitPrevious } from './previous-version.ts';
 import { recordVersion } from './recorded-versions.ts';
 import { stageVersion } from './stage.ts';
-import { verifyArtifact, type TrustedKey } from './verify.ts';
+import { verifyArtifact } from './verify.ts';
 
-/** What an install ends with: the protocol's result, plus the error when it did not succeed. */
-export interface InstallOutcome {
-  readonly result: InstallResult;
-  readonly error: { readonly code: string; readonly message: string } | null;
-}
-
-export interface InstallHooks {
-  /** Called after the journal records `step` and before the step acts (the kill test's hook). */
-  beforeStep?(step: JournalStep): void | Promise<void>;
-  /** Called after `step` acted, before the next journal record. */
-  afterStep?(step: JournalStep): void | Promise<void>;
-}
-
-export interface InstallerDeps {
-  readonly hostRoot: string;
-  /** Host path of the packages tree (default /var/lib/nodekeeper/packages). */
-  readonly packagesDir: string;
-  /** Host path of the probes' recordedVersionsFile. */
-  readonly recordedVersionsFile: string;
-  readonly journal: Journal;
-  readonly services: ServiceManager;
-  readonly health: HealthCheck;
-  readonly trustedKeys: readonly TrustedKey[];
-  readonly download: Omit<DownloadOptions, 'timeoutMs'> & { readonly timeoutMs: number };
-  readonly healthIntervalMs?: number;
-  readonly hooks?: InstallHooks;
-  readonly log: Logger;
-}
-
-export type Progress = (step: JournalStep, message: string) => void;
-
-const errorOf = (err: unknown, fallback: string): { code: string; message: string } =>
-  err instanceof AppError ? { code: err.code, message: err.message } : { code: fallback, message: (err as Error)?.message ?? String(err) };
+export type { InstallerDeps, InstallHooks, InstallOutcome, Progress } from './install-deps.ts';
 
 export class Installer {
   private readonly d: InstallerDeps;
+  private readonly rollbacks: PackageRollback;
 
   constructor(deps: InstallerDeps) {
     this.d = deps;
+    this.rollbacks = new PackageRollback(deps);
+  }
+
+  /** Runs `package.rollback` (package-rollback.ts) for command `commandId`. Never throws for node faults. */
+  rollbackPackage(commandId: string, params: RollbackParams, progress: Progress = () => {}): Promise<InstallOutcome> {
+    return this.rollbacks.run(commandId, params, progress);
   }
 
   private layout(pkg: string): PackageLayout {
@@ -170,6 +147,11 @@ export class Installer {
       await recordVersion(this.d.hostRoot, this.d.recordedVersionsFile, params.package, version).catch((err: unknown) => {
         throw new AppError(InstallErrorCode.commitFailed, `recording the installed version failed: ${(err as Error).message}`, { cause: err });
       });
+      // Last act of the commit, so a failure before it leaves `previous` as it was (what the
+      // rollback below returns to). Re-running it after a kill writes the same link.
+      await commitPrevious(l, { kind: 'install', from: previous, to: version }).catch((err: unknown) => {
+        throw new AppError(InstallErrorCode.commitFailed, `recording ${previous ?? 'nothing'} as the version to roll back to failed: ${(err as Error).message}`, { cause: err });
+      });
       await rm(l.incoming, { recursive: true, force: true });
       await this.after('commit');
       return {
@@ -263,8 +245,10 @@ export class Installer {
   /**
    * Finishes or undoes an install a killed agent left in `rec`: before the switch,
    * clean up and refuse; after it, restart and decide by health; mid-rollback, roll back.
+   * A `package.rollback` record goes to PackageRollback.recover.
    */
-  async recover(rec: JournalRecord, progress: Progress = () => {}): Promise<InstallOutcome> {
+  async recover(rec: AnyJournalRecord, progress: Progress = () => {}): Promise<InstallOutcome> {
+    if (rec.kind === 'rollback') return this.rollbacks.recover(rec, progress);
     const l = this.layout(rec.params.package);
     const { version } = rec.params;
     if (rec.failure !== undefined) return this.rollback(rec, rec.failure, progress);

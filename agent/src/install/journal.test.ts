@@ -32,7 +32,9 @@ test('steps are appended, listed while unfinished, and gone once removed', async
   assert.deepEqual(open.map((r) => [r.commandId, r.step]), [['c-1', 'switch'], ['c-2', 'rollback-switch']]);
   assert.deepEqual(open[1]?.history.map((h) => h.step), ['download', 'verify', 'rollback-switch']);
   assert.equal(open[1]?.failure?.step, 'health');
-  assert.equal(open[1]?.previousVersion, '1.31.2');
+  const c2 = open[1];
+  assert.ok(c2 !== undefined && c2.kind !== 'rollback');
+  assert.equal(c2.previousVersion, '1.31.2');
   await j.remove('c-1');
   await j.remove('c-2');
   assert.deepEqual(await j.unfinished(), []);
@@ -47,4 +49,21 @@ test('a corrupt journal record is an error, not a silently skipped install', asy
   await j.enter({ commandId: 'c-1', params, previousVersion: null }, null, 'download');
   await writeFile(path.join(j.dir, 'c-1.json'), '{"commandId": "c-1", "par');
   await assert.rejects(j.unfinished(), (e) => hasCode(e, 'NK_INSTALL_STATE_FAILED'));
+});
+
+test('a rollback record lives in the same journal, told apart by its kind', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'nk-journal-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const j = new Journal(dir);
+  const rb = { kind: 'rollback' as const, commandId: 'r-1', params: { package: 'kubelet', manifest: params.manifest, expectedVersion: null }, fromVersion: '1.32.0', toVersion: 'adopted-0123456789ab' };
+  let rec = await j.enterRollback(rb, null, 'switch');
+  rec = await j.enterRollback({ ...rb, failure: { step: 'health', code: 'NK_INSTALL_HEALTH_TIMEOUT', message: 'x' } }, rec, 'rollback-switch');
+  await j.enter({ commandId: 'c-1', params, previousVersion: null }, null, 'stage');
+  const open = await j.unfinished();
+  assert.deepEqual(open.map((r) => [r.commandId, r.kind ?? 'install', r.step]), [['c-1', 'install', 'stage'], ['r-1', 'rollback', 'rollback-switch']]);
+  const r1 = open[1];
+  assert.ok(r1 !== undefined && r1.kind === 'rollback');
+  assert.equal(r1.toVersion, 'adopted-0123456789ab');
+  assert.equal(r1.fromVersion, '1.32.0');
+  assert.deepEqual(r1.history.map((h) => h.step), ['switch', 'rollback-switch']);
 });

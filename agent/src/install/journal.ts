@@ -7,7 +7,7 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError } from '@nodekeeper/common';
-import type { InstallParams, InstallStep } from '@nodekeeper/protocol';
+import type { InstallParams, InstallStep, RollbackParams } from '@nodekeeper/protocol';
 import { InstallErrorCode } from './codes.ts';
 import { fsyncPath, writeFileDurable } from './durable-file.ts';
 
@@ -21,7 +21,9 @@ export interface StepFailure {
   readonly message: string;
 }
 
+/** The record of a `package.install` (records without `kind` are installs: older agents wrote them). */
 export interface JournalRecord {
+  readonly kind?: 'install';
   readonly commandId: string;
   readonly params: InstallParams;
   readonly previousVersion: string | null;
@@ -32,6 +34,25 @@ export interface JournalRecord {
   /** Every step entered, in order, with the wall time (for operators; not for decisions). */
   readonly history: ReadonlyArray<{ readonly step: JournalStep; readonly at: string }>;
 }
+
+/**
+ * The record of a `package.rollback`: steps switch, restart, health, commit; when one
+ * fails, `failure` is set and the rollback-* steps switch forward again to `fromVersion`.
+ */
+export interface RollbackJournalRecord {
+  readonly kind: 'rollback';
+  readonly commandId: string;
+  readonly params: RollbackParams;
+  /** Active when the rollback began (what a failed rollback returns to). */
+  readonly fromVersion: string | null;
+  /** The `previous` version the rollback switches to. */
+  readonly toVersion: string;
+  readonly step: JournalStep;
+  readonly failure?: StepFailure;
+  readonly history: ReadonlyArray<{ readonly step: JournalStep; readonly at: string }>;
+}
+
+export type AnyJournalRecord = JournalRecord | RollbackJournalRecord;
 
 const ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -48,8 +69,17 @@ export class Journal {
   }
 
   /** Appends `step` to the command's record (creating it) and makes it durable. */
-  async enter(base: Omit<JournalRecord, 'history' | 'step'>, prior: JournalRecord | null, step: JournalStep, at: Date = new Date()): Promise<JournalRecord> {
-    const rec: JournalRecord = { ...base, step, history: [...(prior?.history ?? []), { step, at: at.toISOString() }] };
+  enter(base: Omit<JournalRecord, 'history' | 'step'>, prior: JournalRecord | null, step: JournalStep, at: Date = new Date()): Promise<JournalRecord> {
+    return this.write(base, prior, step, at);
+  }
+
+  /** enter() for a `package.rollback`: same file, same durability, `kind: 'rollback'`. */
+  enterRollback(base: Omit<RollbackJournalRecord, 'history' | 'step'>, prior: RollbackJournalRecord | null, step: JournalStep, at: Date = new Date()): Promise<RollbackJournalRecord> {
+    return this.write(base, prior, step, at);
+  }
+
+  private async write<R extends AnyJournalRecord>(base: Omit<R, 'history' | 'step'>, prior: R | null, step: JournalStep, at: Date): Promise<R> {
+    const rec = { ...base, step, history: [...(prior?.history ?? []), { step, at: at.toISOString() }] } as unknown as R;
     try {
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
       await writeFileDurable(this.file(base.commandId), `${JSON.stringify(rec)}\n`, 0o600);
@@ -60,7 +90,7 @@ export class Journal {
   }
 
   /** Unfinished installs, oldest command id first. A corrupt record is reported, not skipped. */
-  async unfinished(): Promise<JournalRecord[]> {
+  async unfinished(): Promise<AnyJournalRecord[]> {
     let names: string[];
     try {
       names = await readdir(this.dir);
@@ -68,11 +98,11 @@ export class Journal {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
     }
-    const out: JournalRecord[] = [];
+    const out: AnyJournalRecord[] = [];
     for (const name of names.filter((n) => n.endsWith('.json')).sort()) {
       const file = path.join(this.dir, name);
       try {
-        out.push(JSON.parse(await readFile(file, 'utf8')) as JournalRecord);
+        out.push(JSON.parse(await readFile(file, 'utf8')) as AnyJournalRecord);
       } catch (err) {
         throw new AppError(InstallErrorCode.stateFailed, `install journal ${file} is unreadable: ${(err as Error).message}`, { cause: err });
       }

@@ -4,6 +4,7 @@
  *   <packagesDir>/<pkg>/versions/<version>/      unpacked content of one version
  *   <packagesDir>/<pkg>/versions/<version>.artifact.json   its digest (written before the dir appears)
  *   <packagesDir>/<pkg>/current -> versions/<version>      THE switch: one rename(2)
+ *   <packagesDir>/<pkg>/previous -> versions/<version>     what package.rollback returns to
  *   <packagesDir>/<pkg>/incoming/<sha>.partial  downloads in flight
  *   <manifest link path> -> .../<pkg>/current/<target>     e.g. /usr/bin/kubelet
  *
@@ -23,6 +24,8 @@ export interface PackageLayout {
   readonly pkgDir: string;
   readonly versionsDir: string;
   readonly current: string;
+  /** The version a `package.rollback` returns to (see previous-version.ts). */
+  readonly previous: string;
   readonly incoming: string;
 }
 
@@ -39,6 +42,7 @@ export function packageLayout(hostRoot: string, packagesDir: string, pkg: string
     pkgDir,
     versionsDir: path.join(pkgDir, 'versions'),
     current: path.join(pkgDir, 'current'),
+    previous: path.join(pkgDir, 'previous'),
     incoming: path.join(pkgDir, 'incoming'),
   };
 }
@@ -52,9 +56,14 @@ export const stagingDir = (l: PackageLayout, v: string): string => `${versionDir
 export const artifactMetaFile = (l: PackageLayout, v: string): string => `${versionDir(l, v)}.artifact.json`;
 
 /** The active version (the name `current` points at), or null when there is none. */
-export async function readCurrent(l: PackageLayout): Promise<string | null> {
+export function readCurrent(l: PackageLayout): Promise<string | null> {
+  return readVersionLink(l.current);
+}
+
+/** The version name a `versions/<v>` symlink points at, or null when the link is absent. */
+export async function readVersionLink(link: string): Promise<string | null> {
   try {
-    const target = await readlink(l.current);
+    const target = await readlink(link);
     return path.basename(target);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;

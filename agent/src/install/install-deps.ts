@@ -1,0 +1,47 @@
+/**
+ * What the installer and the rollback share: their dependencies, hooks, progress
+ * callback and outcome type (kept apart so neither module imports the other's code).
+ */
+import { AppError, type Logger } from '@nodekeeper/common';
+import type { InstallResult } from '@nodekeeper/protocol';
+import type { ServiceManager } from '../services/service-manager.ts';
+import type { DownloadOptions } from './download.ts';
+import type { HealthCheck } from './health.ts';
+import type { Journal, JournalStep } from './journal.ts';
+import type { TrustedKey } from './verify.ts';
+
+/** What an install ends with: the protocol's result, plus the error when it did not succeed. */
+export interface InstallOutcome {
+  readonly result: InstallResult;
+  readonly error: { readonly code: string; readonly message: string } | null;
+}
+
+export interface InstallHooks {
+  /** Called after the journal records `step` and before the step acts (the kill test's hook). */
+  beforeStep?(step: JournalStep): void | Promise<void>;
+  /** Called after `step` acted, before the next journal record. */
+  afterStep?(step: JournalStep): void | Promise<void>;
+}
+
+export interface InstallerDeps {
+  readonly hostRoot: string;
+  /** Host path of the packages tree (default /var/lib/nodekeeper/packages). */
+  readonly packagesDir: string;
+  /** Host path of the probes' recordedVersionsFile. */
+  readonly recordedVersionsFile: string;
+  readonly journal: Journal;
+  readonly services: ServiceManager;
+  readonly health: HealthCheck;
+  readonly trustedKeys: readonly TrustedKey[];
+  readonly download: Omit<DownloadOptions, 'timeoutMs'> & { readonly timeoutMs: number };
+  readonly healthIntervalMs?: number;
+  readonly hooks?: InstallHooks;
+  readonly log: Logger;
+}
+
+export type Progress = (step: JournalStep, message: string) => void;
+
+/** The code and message of a failure: an AppError's own, else `fallback` with the error's message. */
+export const errorOf = (err: unknown, fallback: string): { code: string; message: string } =>
+  err instanceof AppError ? { code: err.code, message: err.message } : { code: fallback, message: (err as Error)?.message ?? String(err) };
+

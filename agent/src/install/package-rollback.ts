@@ -1,0 +1,213 @@
+/**
+ * `package.rollback`: return a package to the version its `previous` link names
+ * (previous-version.ts; the coordinator cannot name an adopted directory itself), as a
+ * journaled state machine, an install without download, verify and stage:
+ *
+ *   switch -> restart -> health -> commit
+ *
+ * The journal (same file, format and durability as an install's, `kind: 'rollback'`) is
+ * written before each step acts. When a step fails, the rollback is undone: `current`
+ * is switched forward again to the version that was active, restarted and checked
+ * (journal steps rollback-switch, rollback-restart, rollback-health), and the result is
+ * NK_INSTALL_ROLLBACK_FAILED with the version really active.
+ *
+ * Recovery after a kill -9 carries the rollback through rather than refusing it: every
+ * forward step is idempotent (the switch is a rename to the same target, restart and
+ * health are repeated, the commit rewrites the same state), and a rollback is a repair
+ * the coordinator wants finished. Killed while undoing, the undo is run again.
+ */
+import { AppError, toSemver } from '@nodekeeper/common';
+import type { InstallResult, InstallStep, RollbackParams } from '@nodekeeper/protocol';
+import { InstallErrorCode } from './codes.ts';
+import { waitHealthy } from './health.ts';
+import { errorOf, type InstallerDeps, type InstallOutcome, type Progress } from './install-deps.ts';
+import type { JournalStep, RollbackJournalRecord, StepFailure } from './journal.ts';
+import { ensureLinks, packageLayout, readCurrent, switchCurrent, versionDigest, type PackageLayout } from './layout.ts';
+import { commitPrevious, readPrevious } from './previous-version.ts';
+import { recordVersion } from './recorded-versions.ts';
+
+type Base = Omit<RollbackJournalRecord, 'history' | 'step'>;
+
+/** An adopted directory's name is not a version; the probes' recorded file gets none. */
+const recordable = (v: string | null): string | null => (v === null || v.startsWith('adopted-') ? null : v);
+
+export class PackageRollback {
+  private readonly d: InstallerDeps;
+
+  constructor(deps: InstallerDeps) {
+    this.d = deps;
+  }
+
+  private layout(pkg: string): PackageLayout {
+    return packageLayout(this.d.hostRoot, this.d.packagesDir, pkg);
+  }
+
+  private async enter(rec: RollbackJournalRecord | null, base: Base, step: JournalStep, progress: Progress, message: string): Promise<RollbackJournalRecord> {
+    const next = await this.d.journal.enterRollback(base, rec, step);
+    await this.d.hooks?.beforeStep?.(step);
+    progress(step, message);
+    return next;
+  }
+
+  private async after(step: JournalStep): Promise<void> {
+    await this.d.hooks?.afterStep?.(step);
+  }
+
+  /** Runs the rollback of `params.package` for command `commandId`. Never throws for node faults. */
+  async run(commandId: string, params: RollbackParams, progress: Progress = () => {}): Promise<InstallOutcome> {
+    const l = this.layout(params.package);
+    const log = this.d.log.child({ command: commandId, pkg: params.package });
+    let from: string | null;
+    let to: string | null;
+    try {
+      from = await readCurrent(l);
+      to = await readPrevious(l);
+    } catch (err) {
+      return refused(params.package, null, 'switch', { code: InstallErrorCode.stateFailed, message: `cannot read ${l.current} or ${l.previous}: ${(err as Error).message}` });
+    }
+    if (to === null) {
+      return refused(params.package, from, 'switch', { code: InstallErrorCode.noPrevious, message: `${params.package} has no version to return to: no committed install replaced an earlier one` });
+    }
+    if ((await versionDigest(l, to).catch(() => null)) === null) {
+      return refused(params.package, from, 'switch', { code: InstallErrorCode.noPrevious, message: `${params.package}'s previous version ${to} is gone from ${l.versionsDir}` });
+    }
+    const mismatch = expectationMismatch(params.expectedVersion, to);
+    if (mismatch !== null) log.warn({ expected: params.expectedVersion, previous: to }, mismatch);
+
+    if (to === from) {
+      progress('health', `${to} is already active; checking its health`);
+      const verdict = await this.d.health(params.manifest.healthProbe, to);
+      if (verdict.healthy) {
+        return { result: { package: params.package, activeVersion: to, previousVersion: from, outcome: 'already-installed', message: `${params.package} is already at ${to}, the version to roll back to, and healthy` }, error: null };
+      }
+      // Active but unhealthy: restart and check, as an install of the active version would.
+    }
+    const base: Base = { kind: 'rollback', commandId, params, fromVersion: from, toVersion: to };
+    let rec: RollbackJournalRecord;
+    try {
+      rec = await this.enter(null, base, 'switch', progress, `switching ${params.package} back from ${from ?? 'nothing'} to ${to}`);
+    } catch (err) {
+      return refused(params.package, from, 'switch', errorOf(err, InstallErrorCode.stateFailed));
+    }
+    log.info({ from, to }, 'rolling back');
+    return this.forward(rec, base, progress, false);
+  }
+
+  /** Finishes a rollback a killed agent left in `rec` (see the module comment). */
+  recover(rec: RollbackJournalRecord, progress: Progress = () => {}): Promise<InstallOutcome> {
+    const { history: _h, step: _s, failure, ...base } = rec;
+    if (failure !== undefined) return this.undo(rec, base, failure, progress);
+    return this.forward(rec, base, progress, true);
+  }
+
+  /** switch -> restart -> health -> commit; any failure is undone by undo(). */
+  private async forward(rec: RollbackJournalRecord, base: Base, progress: Progress, recovering: boolean): Promise<InstallOutcome> {
+    const { params, fromVersion: from, toVersion: to } = base;
+    const { manifest } = params;
+    const l = this.layout(params.package);
+    let step: InstallStep = 'switch';
+    try {
+      // The first 'switch' record was written by run(); a recovery writes its own.
+      if (recovering) rec = await this.enter(rec, base, 'switch', progress, `switching ${params.package} back to ${to}`);
+      await switchCurrent(l, to).catch((err: unknown) => {
+        throw new AppError(InstallErrorCode.switchFailed, `switching to ${to} failed: ${(err as Error).message}`, { cause: err });
+      });
+      await ensureLinks(l, manifest).catch((err: unknown) => {
+        throw new AppError(InstallErrorCode.linkConflict, `cannot link ${manifest.links.map((k) => k.path).join(', ')}: ${(err as Error).message}`, { cause: err });
+      });
+      await this.after('switch');
+      step = 'restart';
+      rec = await this.enter(rec, base, 'restart', progress, manifest.service === null ? 'no service to restart' : `restarting ${manifest.service}`);
+      if (manifest.service !== null) {
+        await this.d.services.restart(manifest.service).catch((err: unknown) => {
+          throw new AppError(InstallErrorCode.restartFailed, `restarting ${manifest.service} failed: ${(err as Error).message}`, { cause: err });
+        });
+      }
+      await this.after('restart');
+      step = 'health';
+      rec = await this.enter(rec, base, 'health', progress, `waiting up to ${manifest.healthTimeoutMs} ms for the ${manifest.healthProbe} probe`);
+      const verdict = await waitHealthy(this.d.health, manifest.healthProbe, to, manifest.healthTimeoutMs, this.d.healthIntervalMs);
+      if (!verdict.healthy) throw new AppError(InstallErrorCode.healthTimeout, `${to} not healthy within ${manifest.healthTimeoutMs} ms: ${verdict.message}`);
+      await this.after('health');
+      step = 'commit';
+      rec = await this.enter(rec, base, 'commit', progress, `recording ${to} as active`);
+      await recordVersion(this.d.hostRoot, this.d.recordedVersionsFile, params.package, recordable(to)).catch((err: unknown) => {
+        throw new AppError(InstallErrorCode.commitFailed, `recording the active version failed: ${(err as Error).message}`, { cause: err });
+      });
+      // previous := to, so a second rollback finds it active (previous-version.ts says why).
+      await commitPrevious(l, { kind: 'rollback', from, to }).catch((err: unknown) => {
+        throw new AppError(InstallErrorCode.commitFailed, `updating ${l.previous} failed: ${(err as Error).message}`, { cause: err });
+      });
+      await this.after('commit');
+      const note = expectationMismatch(params.expectedVersion, to);
+      return {
+        result: {
+          package: params.package,
+          activeVersion: to,
+          previousVersion: from,
+          outcome: from === to ? 'already-installed' : 'rolled-back',
+          message: `${params.package} rolled back from ${from ?? 'nothing'} to ${to}, healthy${note === null ? '' : ` (${note})`}`,
+        },
+        error: null,
+      };
+    } catch (err) {
+      const failure: StepFailure = { step, ...errorOf(err, InstallErrorCode.rollbackFailed) };
+      this.d.log.warn({ err, step, command: base.commandId }, 'rollback failed; switching forward again');
+      return this.undo(rec, base, failure, progress);
+    }
+  }
+
+  /** Switches forward again to `fromVersion`, restarts it and waits for its health. Idempotent. */
+  private async undo(rec: RollbackJournalRecord, base: Base, failure: StepFailure, progress: Progress): Promise<InstallOutcome> {
+    const { params, fromVersion: from, toVersion: to } = base;
+    const { manifest } = params;
+    const l = this.layout(params.package);
+    const why = `rolling back to ${to} failed at ${failure.step}: ${failure.message}`;
+    const failed = (active: string | null, message: string): InstallOutcome => ({
+      result: { package: params.package, activeVersion: active, previousVersion: from, outcome: active === to && to !== from ? 'rolled-back' : 'refused', failedStep: failure.step, message },
+      error: { code: InstallErrorCode.rollbackFailed, message },
+    });
+    // Repairing the version already active: there is nothing else to switch to.
+    if (from === to) return failed(to, why);
+    const b: Base = { ...base, failure };
+    try {
+      rec = await this.enter(rec, b, 'rollback-switch', progress, `switching forward again to ${from ?? 'nothing'}`);
+      await switchCurrent(l, from);
+      await this.after('rollback-switch');
+      rec = await this.enter(rec, b, 'rollback-restart', progress, manifest.service === null ? 'no service to restart' : `restarting ${manifest.service}`);
+      if (manifest.service !== null) {
+        if (from === null) await this.d.services.stop(manifest.service);
+        else await this.d.services.restart(manifest.service);
+      }
+      await this.after('rollback-restart');
+      rec = await this.enter(rec, b, 'rollback-health', progress, `waiting for ${from ?? 'nothing'} to be healthy`);
+      const verdict = from === null ? { healthy: true, message: '' } : await waitHealthy(this.d.health, manifest.healthProbe, from, manifest.healthTimeoutMs, this.d.healthIntervalMs);
+      // The commit may have recorded `to` before it failed.
+      await recordVersion(this.d.hostRoot, this.d.recordedVersionsFile, params.package, recordable(from));
+      await this.after('rollback-health');
+      const state = verdict.healthy ? 'healthy' : `not healthy either: ${verdict.message}`;
+      return failed(from, `${why}; switched forward again to ${from ?? 'nothing'}, ${state}`);
+    } catch (err) {
+      const e = errorOf(err, InstallErrorCode.rollbackFailed);
+      const active = await readCurrent(l).catch(() => null);
+      return failed(active, `${why}; switching forward again to ${from ?? 'nothing'} failed too: ${e.message}; ${active ?? 'nothing'} is active`);
+    }
+  }
+}
+
+function refused(pkg: string, active: string | null, step: InstallStep, e: { code: string; message: string }): InstallOutcome {
+  const result: InstallResult = { package: pkg, activeVersion: active, previousVersion: active, outcome: 'refused', failedStep: step, message: `${e.message}; nothing was changed` };
+  return { result, error: e };
+}
+
+/**
+ * The coordinator's expectedVersion is informational (a raw reported string such as
+ * `Kubernetes v1.31.2`): a clear disagreement with the agent's own record is logged and
+ * told in the result, never acted on. Adopted directories carry no version to compare.
+ */
+export function expectationMismatch(expected: string | null, previous: string): string | null {
+  if (expected === null || previous.startsWith('adopted-')) return null;
+  const want = toSemver(expected);
+  const have = toSemver(previous);
+  return want !== null && have !== null && want !== have ? `the coordinator expected ${expected}; this node's previous version is ${previous}` : null;
+}
