@@ -17,6 +17,8 @@ import { AGENT_PATH, AgentGateway } from './gateway/agent-gateway.ts';
 import { createMetrics } from './metrics.ts';
 import { ArtifactStore } from './artifacts/artifact-store.ts';
 import { createApi } from './server/http-api.ts';
+import { rolloutRoutes } from './server/rollout-routes.ts';
+import { RolloutController } from './controllers/rollout-controller.ts';
 import { openStore, type Store } from './store/db.ts';
 import { WriteBatcher } from './store/write-batcher.ts';
 import { ensurePki, loadPki, type TlsMaterial } from './tls/pki.ts';
@@ -81,7 +83,12 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     },
   );
   let url = '';
-  const api = createApi({
+  const rollouts = new RolloutController(
+    { store, fleet, commands, clock, log: log.child({ component: 'rollouts' }) },
+    { controlPlaneVersion: config.controlPlaneVersion, maxUnavailable: config.maxUnavailable },
+  );
+  rollouts.setArtifactBaseUrl(() => url);
+  const apiDeps = {
     store, fleet, clock, metrics,
     artifacts: new ArtifactStore(p.artifacts),
     log: log.child({ component: 'api' }),
@@ -90,7 +97,8 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     url: () => url,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     maxArtifactBytes: config.maxArtifactBytes,
-  });
+  };
+  const api = createApi(apiDeps, rolloutRoutes(apiDeps, rollouts));
 
   const server = tls === null ? http.createServer(api) : https.createServer({ cert: tls.certPem, key: tls.keyPem }, api);
   server.on('upgrade', (req, socket, head) => {
@@ -119,6 +127,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   const ticker = setInterval(() => {
     fleet.tick();
     commands.expire();
+    rollouts.tick();
   }, Math.min(1000, Math.max(50, Math.floor(config.livenessGraceMs / 10))));
   ticker.unref();
   log.info({ url, caHash: tls?.caHash ?? null, machines: fleet.list().length }, 'coordinator listening');

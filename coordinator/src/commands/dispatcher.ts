@@ -20,6 +20,16 @@ export type Deliver = (machine: string, command: Command) => boolean;
 
 export type CommandListener = (command: CommandRecord) => void;
 
+export interface NewCommand {
+  /** A caller-chosen id makes recording idempotent (the rollout planner's ids are deterministic). */
+  readonly id?: string;
+  readonly machine: string;
+  readonly kind: string;
+  readonly params: Record<string, unknown>;
+  readonly owner: string | null;
+  readonly timeoutMs: number;
+}
+
 export class CommandDispatcher {
   private readonly store: Store;
   private readonly clock: Clock;
@@ -45,11 +55,31 @@ export class CommandDispatcher {
   }
 
   /** Records a command, then sends it if the machine is connected (else on its next connect). */
-  issue(c: { machine: string; kind: string; params: Record<string, unknown>; owner: string | null; timeoutMs: number }): CommandRecord {
-    const id = `c-${this.clock().toString(36)}-${randomBytes(5).toString('hex')}`;
-    const record = this.store.createCommand({ id, ...c });
-    this.send(record);
-    return this.store.getCommand(id) ?? record;
+  issue(c: NewCommand): CommandRecord {
+    const record = this.record(c);
+    this.sendById(record.id);
+    return this.store.getCommand(record.id) ?? record;
+  }
+
+  /**
+   * Records a command without sending it (for callers that record it in their own
+   * transaction, then call sendById after the commit). With an explicit id it is
+   * idempotent: an existing command of that id is returned unchanged.
+   */
+  record(c: NewCommand): CommandRecord {
+    const id = c.id ?? `c-${this.clock().toString(36)}-${randomBytes(5).toString('hex')}`;
+    const existing = this.store.getCommand(id);
+    if (existing !== null) {
+      if (existing.machine !== c.machine || existing.kind !== c.kind) throw new TypeError(`command id ${id} is already used for another machine or kind`);
+      return existing;
+    }
+    return this.store.createCommand({ id, machine: c.machine, kind: c.kind, params: c.params, owner: c.owner, timeoutMs: c.timeoutMs });
+  }
+
+  /** Sends a recorded command if it is still open and its machine is connected. */
+  sendById(id: string): void {
+    const c = this.store.getCommand(id);
+    if (c !== null && (c.state === 'Pending' || c.state === 'Sent' || c.state === 'Running')) this.send(c);
   }
 
   /** Re-delivers every open command of a machine that just connected. */

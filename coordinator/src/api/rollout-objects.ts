@@ -1,0 +1,50 @@
+/**
+ * The Rollout object as the API shows it (docs/nkctl.md, "API"): the spec as stored
+ * (defaults applied) and a status built from the planner's persisted state.
+ */
+import type { RolloutSpec } from '../rollout/spec.ts';
+import type { RolloutState } from '../rollout/types.ts';
+import type { RolloutRecord } from '../store/types.ts';
+
+const API_VERSION = 'nodekeeper.io/v1alpha1';
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export function toRolloutObject(r: RolloutRecord) {
+  const spec = r.spec as RolloutSpec;
+  const state = r.state as RolloutState;
+  const targets = Object.fromEntries(spec.packages.map((p) => [p.package, p.version]));
+  return {
+    apiVersion: API_VERSION,
+    kind: 'Rollout',
+    metadata: { name: r.name, creationTimestamp: iso(r.createdAt) },
+    spec,
+    status: {
+      phase: state.phase,
+      reason: state.reason,
+      message: state.waiting === null ? state.message : `${state.message}${state.message ? '; ' : ''}waiting: ${state.waiting.message}`,
+      continueWith: state.continueWith,
+      batch: { index: state.wave, total: state.waves.length },
+      counts: state.counters,
+      canary: state.candidates.slice(0, state.canaryCount),
+      machines: state.candidates.map((name) => {
+        const p = state.machines[name];
+        const pkg = p?.step?.package ?? spec.packages[0]?.package ?? null;
+        return {
+          name,
+          phase: p?.phase ?? 'Waiting',
+          package: pkg,
+          fromVersion: pkg === null ? null : p?.previous[pkg] ?? null,
+          toVersion: p?.step?.action === 'rollback' ? p.step.version : pkg === null ? null : targets[pkg] ?? null,
+          step: p?.step === null || p?.step === undefined ? null : `${p.step.action} ${p.step.package} ${p.step.version}`,
+          failedStep: p?.failedStep ?? null,
+          reason: p?.reason ?? '',
+          message: p?.message ?? '',
+          since: iso(p?.since ?? null),
+        };
+      }),
+      startedTime: iso(state.startedAt),
+      completedTime: iso(state.completedAt),
+      lastTransitionTime: iso(state.since),
+    },
+  };
+}

@@ -1,0 +1,272 @@
+/**
+ * Applies the rollout planner (coordinator/src/rollout, pure) to the world: builds its
+ * input from the fleet view, the store and command results, persists the next state and
+ * records the commands it asks for in ONE transaction, then sends them. It holds no
+ * state a restart would lose: results are read back from the commands table, operator
+ * requests are applied at once, and the persisted rollout state is the truth.
+ */
+import { AppError, type Logger } from '@nodekeeper/common';
+import type { InstallParams, PackageManifest, RollbackParams } from '@nodekeeper/protocol';
+import { CommandKind } from '@nodekeeper/protocol';
+import type { Clock } from '../clock.ts';
+import type { CommandDispatcher } from '../commands/dispatcher.ts';
+import type { FleetView } from '../fleet/fleet-view.ts';
+import { observedVersion } from '../packages/cluster-package-version.ts';
+import { manifestFor } from '../packages/manifests.ts';
+import { newRolloutState } from '../rollout/create.ts';
+import { planStep } from '../rollout/planner.ts';
+import { parseRollout, resolveIntOrPercent, type RolloutSpec } from '../rollout/spec.ts';
+import {
+  IN_FLIGHT, TERMINAL_PHASES, requestAllowed,
+  type InstallResultEvent, type MachineView, type OperatorRequest, type PlanAction, type RolloutState,
+} from '../rollout/types.ts';
+import type { Store } from '../store/db.ts';
+import type { CommandRecord, MachineRecord, RolloutRecord } from '../store/types.ts';
+
+/** Room for the download and unpack on top of the package's own health timeout. */
+const INSTALL_ALLOWANCE_MS = 30 * 60_000;
+const PACKAGES = ['kubelet', 'containerd', 'cni-plugins'] as const;
+
+export interface RolloutControllerOptions {
+  readonly controlPlaneVersion: string | null;
+  /** Cluster-wide cap, absolute or N% of enrolled machines. */
+  readonly maxUnavailable: string;
+}
+
+interface Rollout {
+  readonly name: string;
+  readonly spec: RolloutSpec;
+  readonly state: RolloutState;
+}
+
+const owner = (name: string) => `rollout/${name}`;
+
+export class RolloutController {
+  private readonly store: Store;
+  private readonly fleet: FleetView;
+  private readonly commands: CommandDispatcher;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly opts: RolloutControllerOptions;
+  /** Finished commands not yet fed to their rollout's planner (rebuilt from the store on start). */
+  private readonly results = new Map<string, InstallResultEvent[]>();
+
+  constructor(deps: { store: Store; fleet: FleetView; commands: CommandDispatcher; clock: Clock; log: Logger }, opts: RolloutControllerOptions) {
+    this.store = deps.store;
+    this.fleet = deps.fleet;
+    this.commands = deps.commands;
+    this.clock = deps.clock;
+    this.log = deps.log;
+    this.opts = opts;
+    // Recovery: results that arrived while we were down (or before the state was saved)
+    // are still in the commands table. The planner ignores duplicates and stale ones.
+    for (const r of this.store.listRollouts()) {
+      const events = this.store.commandsByOwner(owner(r.name)).map((c) => toEvent(c)).filter((e) => e !== null);
+      if (events.length > 0) this.results.set(r.name, events);
+    }
+    this.commands.onFinished((c) => {
+      if (c.owner === null || !c.owner.startsWith('rollout/')) return;
+      const event = toEvent(c);
+      if (event === null) return;
+      const name = c.owner.slice('rollout/'.length);
+      this.results.set(name, [...(this.results.get(name) ?? []), event]);
+      this.stepOne(name, null);
+    });
+  }
+
+  /** Validates and creates a rollout (NK_ROLLOUT_INVALID, _EXISTS, _SKEW, _DOWNGRADE, _NO_MACHINES, _UNKNOWN_PACKAGE). */
+  create(object: unknown): RolloutRecord {
+    const { name, spec } = parseRollout(object);
+    for (const p of spec.packages) this.installParams(p.package, p.version); // every target must be installable
+    const state = newRolloutState({ name, spec, machines: this.machineViews(), controlPlaneVersion: this.opts.controlPlaneVersion, now: this.clock() });
+    const record = this.store.createRollout({ name, spec, state });
+    this.store.recordEvent({ object: owner(name), type: 'Normal', reason: 'Created', message: `${spec.packages.map((p) => `${p.package}=${p.version}`).join(', ')} on ${state.candidates.length} machine(s)` });
+    this.log.info({ rollout: name, machines: state.candidates.length }, 'rollout created');
+    this.stepOne(name, null);
+    return this.store.getRollout(name) ?? record;
+  }
+
+  /** An operator's pause, resume, abort or rollback (NK_ROLLOUT_NOT_FOUND, NK_ROLLOUT_BAD_TRANSITION). */
+  request(name: string, request: OperatorRequest): RolloutRecord {
+    const r = this.load(name);
+    if (!requestAllowed(r.state.phase, request)) {
+      throw new AppError('NK_ROLLOUT_BAD_TRANSITION', `cannot ${request} rollout "${name}" in phase ${r.state.phase}${r.state.continueWith ? `; try: ${r.state.continueWith}` : ''}`);
+    }
+    this.store.recordEvent({ object: owner(name), type: 'Normal', reason: `Requested${request[0]!.toUpperCase()}${request.slice(1)}`, message: `operator asked to ${request}` });
+    this.stepOne(name, request);
+    return this.store.getRollout(name)!;
+  }
+
+  /** Plans every rollout that is not finished; call on a timer and after fleet changes. */
+  tick(): void {
+    for (const r of this.store.listRollouts()) {
+      const state = r.state as RolloutState;
+      if (TERMINAL_PHASES.has(state.phase) && !this.results.has(r.name)) continue;
+      try {
+        this.stepOne(r.name, null);
+      } catch (err) {
+        // One broken rollout (say, its artifact was removed) must not stop the others.
+        this.log.error({ err, rollout: r.name }, 'rollout step failed; will retry');
+      }
+    }
+  }
+
+  /** Machines other rollouts currently make unavailable (the shared budget, invariant 1). */
+  private unavailableElsewhere(except: string): string[] {
+    const out: string[] = [];
+    for (const r of this.store.listRollouts()) {
+      if (r.name === except) continue;
+      for (const [m, p] of Object.entries((r.state as RolloutState).machines)) {
+        if (IN_FLIGHT.has(p.phase) || (p.phase === 'Failed' && p.changed.length > 0)) out.push(m);
+      }
+    }
+    return out;
+  }
+
+  private load(name: string): Rollout {
+    const r = this.store.getRollout(name);
+    if (r === null) throw new AppError('NK_ROLLOUT_NOT_FOUND', `rollout "${name}" not found`);
+    return { name, spec: r.spec as RolloutSpec, state: r.state as RolloutState };
+  }
+
+  private stepOne(name: string, request: OperatorRequest | null): void {
+    const r = this.load(name);
+    const machines = this.machineViews();
+    const events = this.results.get(name) ?? [];
+    const plan = planStep({
+      rollout: r,
+      machines,
+      budget: { maxUnavailable: resolveIntOrPercent(parseBudget(this.opts.maxUnavailable), Math.max(1, machines.length), false), unavailableNow: this.unavailableElsewhere(name) },
+      controlPlaneVersion: this.opts.controlPlaneVersion,
+      now: this.clock(),
+      events,
+      request,
+    });
+    if (plan.actions.length === 0 && JSON.stringify(plan.state) === JSON.stringify(r.state)) {
+      this.results.delete(name);
+      return; // nothing changed: no write (a quiet rollout costs no fsync per tick)
+    }
+    const toSend: string[] = [];
+    this.store.transaction(() => {
+      this.store.saveRolloutState(name, plan.state);
+      for (const a of plan.actions) {
+        const id = this.recordAction(name, a);
+        if (id !== null) toSend.push(id);
+      }
+    });
+    this.results.delete(name);
+    for (const id of toSend) this.commands.sendById(id);
+    if (plan.state.phase !== r.state.phase) {
+      this.log.info({ rollout: name, from: r.state.phase, to: plan.state.phase, reason: plan.state.reason }, 'rollout phase changed');
+    }
+  }
+
+  /** Records what an action needs; returns the id of a command to send, if any. */
+  private recordAction(name: string, a: PlanAction): string | null {
+    switch (a.kind) {
+      case 'install': {
+        const params = this.installParams(a.package, a.version);
+        this.commands.record({ id: a.commandId, machine: a.machine, kind: CommandKind.install, params: { ...params }, owner: owner(name), timeoutMs: params.manifest.healthTimeoutMs + INSTALL_ALLOWANCE_MS });
+        return a.commandId;
+      }
+      case 'rollback': {
+        const manifest = this.manifest(a.package);
+        const params: RollbackParams = { package: a.package, manifest, expectedVersion: a.version };
+        this.commands.record({ id: a.commandId, machine: a.machine, kind: CommandKind.rollback, params: { ...params }, owner: owner(name), timeoutMs: manifest.healthTimeoutMs * 2 + 60_000 });
+        return a.commandId;
+      }
+      case 'event':
+        this.store.recordEvent({ object: a.object, type: a.type, reason: a.reason, message: a.message });
+        return null;
+      case 'setPhase':
+        this.store.recordEvent({ object: owner(name), type: a.phase === 'Failed' || a.phase === 'Paused' || a.phase === 'RollingBack' ? 'Warning' : 'Normal', reason: a.reason, message: `${a.phase}: ${a.message}${a.continueWith ? ` (continue with: ${a.continueWith})` : ''}` });
+        return null;
+      case 'setMachinePhase':
+        this.store.recordEvent({ object: `machine/${a.machine}`, type: a.phase === 'Failed' ? 'Warning' : 'Normal', reason: a.reason, message: `rollout ${name}: ${a.phase}: ${a.message}` });
+        return null;
+    }
+  }
+
+  private manifest(pkg: string): PackageManifest {
+    const own = this.store.getClusterPackageVersion()?.packages.find((p) => p.name === pkg)?.manifest;
+    const m = manifestFor(pkg, own);
+    if (m === null) throw new AppError('NK_ROLLOUT_UNKNOWN_PACKAGE', `no manifest for package "${pkg}": give one in the ClusterPackageVersion`);
+    return m;
+  }
+
+  /**
+   * What an install of pkg@version sends: the ClusterPackageVersion's artifact when it
+   * names that version, else the newest pushed artifact of that version.
+   */
+  private installParams(pkg: string, version: string): InstallParams {
+    const manifest = this.manifest(pkg);
+    const cpvEntry = this.store.getClusterPackageVersion()?.packages.find((p) => p.name === pkg && p.version === version);
+    if (cpvEntry !== undefined) return { package: pkg, version, artifact: { ...cpvEntry.artifact }, manifest };
+    const pushed = this.store.listArtifacts().filter((a) => a.package === pkg && a.version === version).at(-1);
+    if (pushed === undefined) {
+      throw new AppError('NK_ROLLOUT_UNKNOWN_PACKAGE', `no artifact for ${pkg} ${version}: push one with "nkctl artifact push FILE --package ${pkg} --version ${version}" or name it in the ClusterPackageVersion`);
+    }
+    const url = `${this.fleetUrl()}/v1/artifacts/sha256/${pushed.sha256}`;
+    return { package: pkg, version, artifact: { url, sha256: pushed.sha256, size: pushed.size, ...(pushed.signature === null ? {} : { signature: pushed.signature }) }, manifest };
+  }
+
+  private fleetUrl: () => string = () => '';
+
+  /** The URL agents download pushed artifacts from (set once the server listens). */
+  setArtifactBaseUrl(url: () => string): void {
+    this.fleetUrl = url;
+  }
+
+  /** Every machine as the planner sees it. */
+  machineViews(): MachineView[] {
+    return this.fleet.list().filter((m) => m.revokedAt === null).map((m) => toView(m, this.fleet.isConnected(m.name)));
+  }
+}
+
+function parseBudget(text: string): number | `${number}%` {
+  return text.endsWith('%') ? (text as `${number}%`) : Number(text);
+}
+
+/** A finished command as the planner's input event, or null when it is not an install or rollback. */
+function toEvent(c: CommandRecord): InstallResultEvent | null {
+  if (c.kind !== CommandKind.install && c.kind !== CommandKind.rollback) return null;
+  if (c.state === 'Pending' || c.state === 'Sent' || c.state === 'Running') return null;
+  const r = c.result as { outcome?: InstallResultEvent['outcome']; activeVersion?: string | null; failedStep?: string; message?: string } | null;
+  const outcome: InstallResultEvent['outcome'] = c.state === 'TimedOut' ? 'timed-out' : r?.outcome ?? (c.state === 'Succeeded' ? 'installed' : 'failed');
+  return {
+    kind: 'installResult',
+    machine: c.machine,
+    commandId: c.id,
+    outcome,
+    activeVersion: r?.activeVersion ?? null,
+    ...(r?.failedStep === undefined ? {} : { failedStep: r.failedStep }),
+    message: c.error?.message ?? r?.message ?? c.message,
+  };
+}
+
+/** Since when all of kubelet, runtime and network have been healthy, per the conditions. */
+function healthySince(m: MachineRecord): number | null {
+  let since = 0;
+  for (const type of ['KubeletHealthy', 'RuntimeReady', 'NetworkReady']) {
+    const c = m.conditions.find((x) => x.type === type);
+    if (c === undefined || c.status !== 'True') return null;
+    since = Math.max(since, c.lastTransitionTime);
+  }
+  return since;
+}
+
+function toView(m: MachineRecord, connected: boolean): MachineView {
+  const versions: Record<string, string | null> = {};
+  for (const pkg of PACKAGES) versions[pkg] = observedVersion(m.report, pkg)?.raw ?? null;
+  const since = healthySince(m);
+  return {
+    name: m.name,
+    labels: m.labels,
+    zone: m.zone,
+    liveness: { state: m.liveness.state, since: m.liveness.since },
+    connected,
+    versions,
+    healthy: since !== null && m.liveness.state === 'Ready',
+    healthySince: since,
+  };
+}

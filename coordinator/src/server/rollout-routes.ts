@@ -1,0 +1,45 @@
+/**
+ * Routes for rollouts: create, list, show, events, and the operator's requests.
+ */
+import { toEventObject } from '../api/objects.ts';
+import { toRolloutObject } from '../api/rollout-objects.ts';
+import type { RolloutController } from '../controllers/rollout-controller.ts';
+import { OPERATOR_REQUESTS, type OperatorRequest } from '../rollout/types.ts';
+import { NAME, httpError, readJson, send, type ApiDeps, type Route } from './http-util.ts';
+
+export function rolloutRoutes(deps: ApiDeps, rollouts: RolloutController): Route[] {
+  const { store } = deps;
+  const get = (name: string) => {
+    const r = store.getRollout(name);
+    if (r === null) throw httpError('NK_ROLLOUT_NOT_FOUND', `rollout "${name}" not found`);
+    return r;
+  };
+  return [
+    {
+      method: 'POST', pattern: /^\/v1\/rollouts$/, name: 'rollout-create', access: 'admin',
+      handler: async ({ req, res }) => send(res, 201, toRolloutObject(rollouts.create(await readJson(req, null)))),
+    },
+    {
+      method: 'GET', pattern: /^\/v1\/rollouts$/, name: 'rollouts', access: 'read-only',
+      handler: ({ res }) => send(res, 200, { apiVersion: 'nodekeeper.io/v1alpha1', kind: 'RolloutList', items: store.listRollouts().map(toRolloutObject) }),
+    },
+    {
+      method: 'GET', pattern: new RegExp(`^/v1/rollouts/${NAME}$`), name: 'rollout', access: 'read-only',
+      handler: ({ res, params }) => send(res, 200, toRolloutObject(get(params[0] ?? ''))),
+    },
+    {
+      method: 'GET', pattern: new RegExp(`^/v1/rollouts/${NAME}/events$`), name: 'rollout-events', access: 'read-only',
+      handler: ({ res, params, url }) => {
+        const name = params[0] ?? '';
+        get(name);
+        const limitRaw = url.searchParams.get('limit') ?? '50';
+        if (!/^\d{1,4}$/.test(limitRaw) || Number(limitRaw) < 1) throw httpError('NK_HTTP_BAD_REQUEST', 'limit must be an integer from 1 to 9999');
+        send(res, 200, { kind: 'EventList', items: store.listEvents({ object: `rollout/${name}`, limit: Number(limitRaw) }).map(toEventObject) });
+      },
+    },
+    {
+      method: 'POST', pattern: new RegExp(`^/v1/rollouts/${NAME}/(${OPERATOR_REQUESTS.join('|')})$`), name: 'rollout-request', access: 'admin',
+      handler: ({ res, params }) => send(res, 200, toRolloutObject(rollouts.request(params[0] ?? '', params[1] as OperatorRequest))),
+    },
+  ];
+}
