@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { stringify } from 'yaml';
 import { kubeletArtifact } from './harness/artifacts.ts';
 import { startContainerd, type RunningContainerd } from './harness/containerd.ts';
@@ -17,6 +18,8 @@ import { createToken, nkctl, startCoordinator, waitFor, type CoordinatorProc } f
 import { makeSupervisedNode, startNodeAgent, stopNode, type SupervisedNode } from './harness/supervised-node.ts';
 
 type Obj = { metadata: { name: string }; status: Record<string, any> };
+
+const COORDINATOR_ARGS = ['--heartbeat-interval', '500', '--liveness-grace', '5000', '--liveness-recover', '500', '--control-plane-version', 'v1.32.1', '--max-unavailable', '2'];
 
 describe('canary rollouts of the kubelet', { timeout: 180_000 }, () => {
   let dir: string;
@@ -39,7 +42,7 @@ describe('canary rollouts of the kubelet', { timeout: 180_000 }, () => {
     await mkdir(runtimeNet, { recursive: true });
     await writeFile(path.join(runtimeNet, CNI_CONFIG_NAME), bridgeConflist());
     containerd = await startContainerd({ dir: path.join(dir, 'containerd'), cniConfDir: runtimeNet, cniBinDir: '/usr/lib/cni' });
-    coord = await startCoordinator(path.join(dir, 'coordinator'), ['--heartbeat-interval', '500', '--liveness-grace', '5000', '--liveness-recover', '500', '--control-plane-version', 'v1.32.1', '--max-unavailable', '2']);
+    coord = await startCoordinator(path.join(dir, 'coordinator'), COORDINATOR_ARGS);
     const { token, caCertHash } = await createToken(coord.nkctlConfig, 4);
     for (const [i, name] of ['node-a', 'node-b', 'node-c', 'node-d'].entries()) {
       const n = await makeSupervisedNode(dir, { name, machineId: `${i + 1}`.repeat(32), kubeletVersion: 'v1.31.2', runtimeSocket: containerd.socket });
@@ -49,7 +52,9 @@ describe('canary rollouts of the kubelet', { timeout: 180_000 }, () => {
     // Artifacts of the kubelet stand-in: a good 1.31.3 and a 1.31.4 whose healthz fails.
     const good = await kubeletArtifact(path.join(dir, 'artifacts'), { version: 'v1.31.3' });
     const bad = await kubeletArtifact(path.join(dir, 'artifacts'), { version: 'v1.31.4', healthz: 'fail' });
+    const later = await kubeletArtifact(path.join(dir, 'artifacts'), { version: 'v1.31.5' });
     await nk(['artifact', 'push', good.file, '--package', 'kubelet', '--version', '1.31.3']);
+    await nk(['artifact', 'push', later.file, '--package', 'kubelet', '--version', '1.31.5']);
     const pushed = JSON.parse(await nk(['artifact', 'push', bad.file, '--package', 'kubelet', '--version', '1.31.4', '-o', 'json']));
     // A short health timeout for the kubelet, so a bad version is judged in seconds.
     const cpv = {
@@ -102,5 +107,25 @@ describe('canary rollouts of the kubelet', { timeout: 180_000 }, () => {
     const touched = (r.status['machines'] as Array<{ phase: string }>).filter((m) => m.phase !== 'Waiting' && m.phase !== 'Skipped');
     assert.equal(touched.length, 1, 'only the canary was touched');
     await waitFor('every kubelet back at 1.31.3', async () => Object.values(await kubeletVersions()).every((v) => v === 'Kubernetes v1.31.3'), 30_000);
+  });
+
+  test('a coordinator killed mid-rollout resumes it: nothing installed twice, nothing skipped', async () => {
+    await nk(['rollout', 'create', 'kubelet-1-31-5', '--package', 'kubelet=1.31.5', '--canary', '1', '--soak', '2s', '--batches', '50,100', '--max-unavailable', '1']);
+    await waitFor('the canary done and the next batch under way', async () => {
+      const r = await rollout('kubelet-1-31-5');
+      return r.status['counts'].succeeded >= 1 && r.status['phase'] === 'Progressing';
+    }, 60_000, 200);
+    await coord.stop('SIGKILL');
+    coord = await startCoordinator(coord.dataDir, [...COORDINATOR_ARGS, '--port', String(coord.port)]);
+    const watch = await nkctl(coord.nkctlConfig, ['rollout', 'status', 'kubelet-1-31-5', '-w', '--interval', '500ms']);
+    assert.equal(watch.code, 0, `${watch.stdout}\n${watch.stderr}`);
+    assert.deepEqual(Object.values(await kubeletVersions()), Array(4).fill('Kubernetes v1.31.5'));
+    const db = new Database(path.join(coord.dataDir, 'state.db'), { readonly: true });
+    try {
+      const rows = db.prepare("SELECT machine, COUNT(*) AS n FROM commands WHERE owner = 'rollout/kubelet-1-31-5' AND kind = 'package.install' GROUP BY machine ORDER BY machine").all();
+      assert.deepEqual(rows, ['node-a', 'node-b', 'node-c', 'node-d'].map((machine) => ({ machine, n: 1 })));
+    } finally {
+      db.close();
+    }
   });
 });
