@@ -1,9 +1,10 @@
 /**
  * The nodekeeper demo (run it with scripts/demo): a coordinator, four nodes on this one
- * machine (each with its own host root, kubelet stand-in and real CNI config), one real
- * containerd shared by them, and the real nkctl. Enrolls the nodes with a bootstrap
- * token, shows their real versions, then breaks two nodes and shows the coordinator
- * notice within seconds, with the reasons.
+ * machine (each with its own host root, supervised kubelet stand-in and real CNI
+ * config), one real containerd shared by them, and the real nkctl. Enrolls the nodes
+ * with a bootstrap token, shows their real versions, breaks two nodes and shows the
+ * coordinator notice within seconds, with the reasons; then rolls a new kubelet out
+ * canary-first, and rolls a bad one back by itself when its canary fails.
  *
  *   scripts/demo          the story, then clean up and exit 0
  *   scripts/demo --keep   the story, then keep the fleet running until Ctrl-C
@@ -12,9 +13,10 @@ import { mkdir, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startContainerd, type RunningContainerd } from '../test/harness/containerd.ts';
-import { CNI_CONFIG_NAME, bridgeConflist, makeHostRoot } from '../test/harness/host-root.ts';
-import { installKubeletStandin, startKubeletStandin, type RunningKubeletStandin } from '../test/harness/kubelet-standin.ts';
-import { BIN, REPO, createToken, nkctl, startAgent, startCoordinator, waitFor, type CoordinatorProc, type Proc } from '../test/harness/processes.ts';
+import { CNI_CONFIG_NAME, bridgeConflist } from '../test/harness/host-root.ts';
+import { kubeletArtifact } from '../test/harness/artifacts.ts';
+import { BIN, REPO, createToken, nkctl, startCoordinator, waitFor, type CoordinatorProc } from '../test/harness/processes.ts';
+import { makeSupervisedNode, startNodeAgent, stopNode, type SupervisedNode } from '../test/harness/supervised-node.ts';
 
 const { values: flags } = parseArgs({ options: { keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
 if (flags.help) {
@@ -25,7 +27,7 @@ if (flags.help) {
 const NODES = [
   { name: 'node-a', kubelet: 'v1.31.2', zone: 'zone-1' },
   { name: 'node-b', kubelet: 'v1.31.2', zone: 'zone-1' },
-  { name: 'node-c', kubelet: 'v1.31.1', zone: 'zone-2' },
+  { name: 'node-c', kubelet: 'v1.31.2', zone: 'zone-2' },
   { name: 'node-d', kubelet: 'v1.31.2', zone: 'zone-2' },
 ] as const;
 const DIR = path.join(REPO, '.nk', 'demo');
@@ -36,12 +38,10 @@ const show = (s: string) => process.stdout.write(s.replace(/^/gm, '    ').replac
 
 let containerd: RunningContainerd | undefined;
 let coord: CoordinatorProc | undefined;
-const kubelets: RunningKubeletStandin[] = [];
-const agents: Proc[] = [];
+const nodes: SupervisedNode[] = [];
 
 async function cleanup(): Promise<void> {
-  await Promise.all(agents.map((a) => a.stop()));
-  await Promise.all(kubelets.map((k) => k.stop()));
+  await Promise.all(nodes.map((n) => stopNode(n)));
   await coord?.stop();
   await containerd?.stop();
 }
@@ -67,31 +67,19 @@ async function main(): Promise<void> {
   show(`socket ${containerd.socket}`);
 
   say('Starting the coordinator (https/wss with its own CA, SQLite state in .nk/demo/coordinator)');
-  coord = await startCoordinator(path.join(DIR, 'coordinator'), ['--heartbeat-interval', '2000', '--liveness-grace', '8000', '--liveness-recover', '2000']);
+  coord = await startCoordinator(path.join(DIR, 'coordinator'), ['--heartbeat-interval', '2000', '--liveness-grace', '8000', '--liveness-recover', '2000', '--control-plane-version', 'v1.32.1', '--max-unavailable', '2']);
   show(`listening on ${coord.url}\nCA pin ${coord.caHash}`);
 
   say('Creating a bootstrap token: nkctl token create --uses 4 --ttl 1h');
   const token = await createToken(coord.nkctlConfig, NODES.length);
   show(`token ${token.token.slice(0, 7)}… (printed in full by nkctl; agents trade it for a per-machine credential)`);
 
-  say(`Starting ${NODES.length} nodes: own host root, kubelet stand-in, real CNI config and plugins, one agent each`);
+  say(`Starting ${NODES.length} nodes: own host root, supervised kubelet stand-in, real CNI config and plugins, one agent each`);
   for (const [i, n] of NODES.entries()) {
-    const { root } = await makeHostRoot(path.join(DIR, n.name), { machineId: `${i + 1}${'0'.repeat(31)}`, hostname: n.name, runtimeSocket: containerd.socket, podSubnet: `10.88.${i + 1}.0/24` });
-    await installKubeletStandin(root, { version: n.kubelet });
-    const kubelet = await startKubeletStandin(root, { port: 0 });
-    kubelets.push(kubelet);
-    agents.push(
-      startAgent({
-        server: coord.url,
-        stateDir: path.join(DIR, `${n.name}-state`),
-        hostRoot: root,
-        kubeletHealthzUrl: kubelet.url,
-        token: token.token,
-        caHash: token.caCertHash,
-        extraArgs: ['--zone', n.zone, '--label', `pool=${i < 2 ? 'general' : 'batch'}`],
-      }),
-    );
-    show(`${n.name}: kubelet stand-in ${n.kubelet} on ${kubelet.url}, host root .nk/demo/${n.name}`);
+    const node = await makeSupervisedNode(DIR, { name: n.name, machineId: `${i + 1}${'0'.repeat(31)}`, kubeletVersion: n.kubelet, runtimeSocket: containerd.socket, podSubnet: `10.88.${i + 1}.0/24` });
+    startNodeAgent(node, { server: coord.url, token: token.token, caHash: token.caCertHash, extraArgs: ['--zone', n.zone, '--label', `pool=${i < 2 ? 'general' : 'batch'}`] });
+    nodes.push(node);
+    show(`${n.name}: kubelet stand-in ${n.kubelet} on ${node.kubeletUrl}, host root .nk/demo/${n.name}`);
   }
 
   say('Waiting for every machine to enroll and report Ready');
@@ -110,7 +98,7 @@ async function main(): Promise<void> {
   say("Breaking two nodes: deleting node-b's CNI config, stopping node-c's kubelet");
   const broken = Date.now();
   await unlink(path.join(DIR, 'node-b', 'etc/cni/net.d', CNI_CONFIG_NAME));
-  await kubelets[2]!.stop();
+  await nodes[2]!.services.stop('kubelet.service');
   const seen = async (name: string, type: string) => {
     const m = await waitFor(`${name} ${type}=False`, async () => {
       const m = await getMachine(name);
@@ -125,6 +113,52 @@ async function main(): Promise<void> {
   show(await nk(['get', 'machines']));
   say('nkctl describe machine node-c');
   show(await nk(['describe', 'machine', 'node-c']));
+
+  say('Repairing both by hand (automatic repair is the next milestone): config restored, kubelet restarted');
+  await writeFile(path.join(DIR, 'node-b', 'etc/cni/net.d', CNI_CONFIG_NAME), bridgeConflist({ subnet: '10.88.2.0/24' }));
+  await nodes[2]!.services.restart('kubelet.service');
+  await waitFor('all machines Ready again', async () => {
+    const list = JSON.parse(await nk(['get', 'machines', '-o', 'json'])) as { items: Machine[] };
+    return list.items.every((m) => m.status.phase === 'Ready');
+  }, 30_000, 250);
+  show('all Ready again');
+
+  say('Pushing kubelet artifacts: 1.31.3, and a 1.31.4 whose healthz fails (nkctl artifact push)');
+  const artifacts = path.join(DIR, 'artifacts');
+  const good = await kubeletArtifact(artifacts, { version: 'v1.31.3' });
+  const bad = await kubeletArtifact(artifacts, { version: 'v1.31.4', healthz: 'fail' });
+  show(await nk(['artifact', 'push', good.file, '--package', 'kubelet', '--version', '1.31.3']));
+  const pushed = JSON.parse(await nk(['artifact', 'push', bad.file, '--package', 'kubelet', '--version', '1.31.4', '-o', 'json'])) as { url: string; sha256: string; size: number };
+  show(`kubelet 1.31.4 stored as sha256:${pushed.sha256.slice(0, 16)}…`);
+
+  say('nkctl apply -f clusterpackageversion.json (the cluster default, with a 5 s health timeout for the demo)');
+  const cpvFile = path.join(DIR, 'clusterpackageversion.json');
+  await writeFile(cpvFile, JSON.stringify({
+    apiVersion: 'nodekeeper.io/v1alpha1', kind: 'ClusterPackageVersion', metadata: { name: 'cluster' },
+    spec: { packages: [{ name: 'kubelet', version: '1.31.3', artifact: { url: `${coord.url}/v1/artifacts/sha256/${good.sha256}`, sha256: good.sha256, size: good.size },
+      manifest: { name: 'kubelet', format: 'tar.gz', links: [{ path: '/usr/bin/kubelet', target: 'kubelet' }], service: 'kubelet.service', healthProbe: 'kubelet', healthTimeoutMs: 5000 } }] },
+  }, null, 2));
+  show(await nk(['apply', '-f', cpvFile]));
+
+  say('nkctl rollout create kubelet-1-31-3 --package kubelet=1.31.3 --canary 1 --soak 3s --batches 50,100 --max-unavailable 2');
+  show(await nk(['rollout', 'create', 'kubelet-1-31-3', '--package', 'kubelet=1.31.3', '--canary', '1', '--soak', '3s', '--batches', '50,100', '--max-unavailable', '2']));
+  say('nkctl rollout status kubelet-1-31-3 -w');
+  const ok = await nkctl(coord.nkctlConfig, ['rollout', 'status', 'kubelet-1-31-3', '-w', '--interval', '1s']);
+  show(ok.stdout + ok.stderr);
+  if (ok.code !== 0) throw new Error(`the good rollout did not complete (exit ${ok.code})`);
+  say('nkctl get packages');
+  show(await nk(['get', 'packages']));
+
+  say('nkctl rollout create kubelet-1-31-4 --package kubelet=1.31.4 --canary 1 --on-failure rollback (its healthz fails)');
+  show(await nk(['rollout', 'create', 'kubelet-1-31-4', '--package', 'kubelet=1.31.4', '--canary', '1', '--soak', '3s', '--batches', '100', '--on-failure', 'rollback']));
+  say('nkctl rollout status kubelet-1-31-4 -w');
+  const bad4 = await nkctl(coord.nkctlConfig, ['rollout', 'status', 'kubelet-1-31-4', '-w', '--interval', '1s']);
+  show(bad4.stdout + bad4.stderr);
+  if (bad4.code === 0) throw new Error('the failing rollout was not stopped');
+  say('nkctl rollout describe kubelet-1-31-4');
+  show(await nk(['rollout', 'describe', 'kubelet-1-31-4']));
+  say('nkctl get machines (every kubelet still at 1.31.3: the canary was rolled back in place)');
+  show(await nk(['get', 'machines']));
 
   if (flags.keep) {
     const env = `export PATH="${path.join(REPO, '.tools/node/bin')}:${path.dirname(BIN.nkctl)}:$PATH" NODEKEEPER_CONFIG="${coord.nkctlConfig}"`;

@@ -179,8 +179,7 @@ export class RolloutController {
         this.store.recordEvent({ object: a.object, type: a.type, reason: a.reason, message: a.message });
         return null;
       case 'setPhase':
-        this.store.recordEvent({ object: owner(name), type: a.phase === 'Failed' || a.phase === 'Paused' || a.phase === 'RollingBack' ? 'Warning' : 'Normal', reason: a.reason, message: `${a.phase}: ${a.message}${a.continueWith ? ` (continue with: ${a.continueWith})` : ''}` });
-        return null;
+        return null; // the planner emits the transition's event itself
       case 'setMachinePhase':
         this.store.recordEvent({ object: `machine/${a.machine}`, type: a.phase === 'Failed' ? 'Warning' : 'Normal', reason: a.reason, message: `rollout ${name}: ${a.phase}: ${a.message}` });
         return null;
