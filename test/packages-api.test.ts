@@ -10,7 +10,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createToken, startCoordinator, type CoordinatorProc } from './harness/processes.ts';
+import { createToken, nkctl, startCoordinator, type CoordinatorProc } from './harness/processes.ts';
 
 describe('packages API', { timeout: 60_000 }, () => {
   let dir: string;
@@ -117,5 +117,37 @@ describe('packages API', { timeout: 60_000 }, () => {
     const packages = json(await call('GET', '/v1/packages', { credential: admin }));
     const kubelet = packages.items.find((p: { name: string }) => p.name === 'kubelet');
     assert.equal(kubelet.desiredVersion, '1.31.3');
+  });
+
+  test('a machine pins package versions; rollouts of another version leave it out', async () => {
+    const pin = await nkctl(coord.nkctlConfig, ['machine', 'pin', 'node-a', 'containerd=1.6.20', 'kubelet=1.31.2']);
+    assert.equal(pin.code, 0, pin.stderr);
+    assert.match(pin.stdout, /pinned: containerd=1\.6\.20, kubelet=1\.31\.2/);
+    const m = JSON.parse((await nkctl(coord.nkctlConfig, ['get', 'machine', 'node-a', '-o', 'json'])).stdout);
+    assert.deepEqual(m.spec.packages, [{ name: 'containerd', version: '1.6.20' }, { name: 'kubelet', version: '1.31.2' }]);
+
+    const bad = await nkctl(coord.nkctlConfig, ['machine', 'pin', 'node-a', 'containerd']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /NK_CLI_USAGE/);
+    const body = await call('PUT', '/v1/machines/node-a/packages', { body: JSON.stringify({ packages: [{ name: 'kubelet', version: 'latest' }] }), credential: admin });
+    assert.equal(json(body).code, 'NK_HTTP_BAD_REQUEST');
+
+    const bytes = Buffer.from('not really containerd');
+    assert.equal((await call('PUT', '/v1/artifacts?package=containerd&version=1.7.0', { body: bytes, credential: admin })).status, 201);
+    const rollout = await call('POST', '/v1/rollouts', {
+      body: JSON.stringify({ apiVersion: 'nodekeeper.io/v1alpha1', kind: 'Rollout', metadata: { name: 'containerd-1-7' }, spec: { packages: [{ package: 'containerd', version: '1.7.0' }] } }),
+      credential: admin,
+    });
+    assert.equal(json(rollout).code, 'NK_ROLLOUT_NO_MACHINES', 'the only machine pins another containerd');
+
+    const unpin = await nkctl(coord.nkctlConfig, ['machine', 'unpin', 'node-a', 'containerd']);
+    assert.equal(unpin.code, 0, unpin.stderr);
+    assert.match(unpin.stdout, /still pinned: kubelet=1\.31\.2/);
+    const created = await call('POST', '/v1/rollouts', {
+      body: JSON.stringify({ apiVersion: 'nodekeeper.io/v1alpha1', kind: 'Rollout', metadata: { name: 'containerd-1-7' }, spec: { packages: [{ package: 'containerd', version: '1.7.0' }] } }),
+      credential: admin,
+    });
+    assert.equal(created.status, 201, created.body.toString());
+    assert.deepEqual(json(created).status.machines.map((x: { name: string }) => x.name), ['node-a']);
   });
 });

@@ -93,6 +93,8 @@ export interface MachineObject {
     readonly addresses: readonly string[];
     readonly zone: string | null;
     readonly labels: Readonly<Record<string, string>>;
+    /** Package versions pinned on this machine over the ClusterPackageVersion. */
+    readonly packages?: ReadonlyArray<{ readonly name: string; readonly version: string }>;
   };
   readonly status: {
     /** Connection-level liveness judged on the coordinator's clock. */
@@ -288,6 +290,9 @@ export function toMachineObject(record: MachineRecord, now: number): MachineObje
       addresses: [...record.addresses],
       zone: record.zone,
       labels: { ...labels },
+      ...(Object.keys(record.packageOverrides ?? {}).length === 0
+        ? {}
+        : { packages: Object.entries(record.packageOverrides ?? {}).map(([name, o]) => ({ name, ...o })) }),
     },
     status: status as MachineObject['status'],
   };

@@ -88,6 +88,12 @@ export class ApiClient {
     return expectKind<MachineObject>(await this.request({ method: 'POST', path }), 'Machine', `POST ${path}`);
   }
 
+  /** PUT /v1/machines/{name}/packages: replaces the machine's package pins. */
+  async setMachinePackages(name: string, packages: ReadonlyArray<{ name: string; version: string }>): Promise<MachineObject> {
+    const path = `/v1/machines/${encodeURIComponent(name)}/packages`;
+    return expectKind<MachineObject>(await this.request({ method: 'PUT', path, body: { packages } }), 'Machine', `PUT ${path}`);
+  }
+
   /** POST /v1/tokens */
   async createToken(body: { ttlSeconds: number; uses: number; description: string }): Promise<TokenCreated> {
     const res = await this.request({ method: 'POST', path: '/v1/tokens', body });

@@ -153,6 +153,39 @@ export function buildProgram(io: CliIo): Command {
       io.stdout(`machine/${m.metadata.name} revoked\n`);
     });
 
+  const pinPattern = /^([a-z][a-z0-9-]{0,62})=(v?\d+\.\d+\.\d+[0-9A-Za-z.~+-]*)$/;
+  machine
+    .command('pin')
+    .argument('<name>', 'machine name')
+    .argument('<package=version...>', 'e.g. kubelet=1.31.2')
+    .description('Pin package versions on one machine over the cluster default; rollouts of another version leave it out.')
+    .action(async (name: string, pins: string[], _opts: unknown, cmd: Command) => {
+      const api = client(cmd).api;
+      const current = (await api.getMachine(name)).spec.packages ?? [];
+      const next = new Map(current.map((p) => [p.name, p.version]));
+      for (const pin of pins) {
+        const m = pinPattern.exec(pin);
+        if (m === null) throw usageError(CliErrorCode.usage, `"${pin}" is not PACKAGE=VERSION (e.g. kubelet=1.31.2)`);
+        next.set(m[1]!, m[2]!);
+      }
+      const updated = await api.setMachinePackages(name, [...next].map(([n, v]) => ({ name: n, version: v })));
+      io.stdout(`machine/${updated.metadata.name} pinned: ${(updated.spec.packages ?? []).map((p) => `${p.name}=${p.version}`).join(', ')}\n`);
+    });
+  machine
+    .command('unpin')
+    .argument('<name>', 'machine name')
+    .argument('<package...>', 'e.g. kubelet')
+    .description('Remove package pins from one machine: the cluster default applies again.')
+    .action(async (name: string, packages: string[], _opts: unknown, cmd: Command) => {
+      const api = client(cmd).api;
+      const current = (await api.getMachine(name)).spec.packages ?? [];
+      const unknown = packages.filter((p) => !current.some((c) => c.name === p));
+      if (unknown.length > 0) throw usageError(CliErrorCode.usage, `machine ${name} does not pin ${unknown.join(', ')}`);
+      const updated = await api.setMachinePackages(name, current.filter((c) => !packages.includes(c.name)).map((c) => ({ name: c.name, version: c.version })));
+      const left = (updated.spec.packages ?? []).map((p) => `${p.name}=${p.version}`).join(', ');
+      io.stdout(`machine/${updated.metadata.name} unpinned ${packages.join(', ')}${left ? `; still pinned: ${left}` : ''}\n`);
+    });
+
   addPackageCommands(program, get, { io, client });
   addRolloutCommands(program, { io, client });
 

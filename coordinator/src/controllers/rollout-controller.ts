@@ -78,8 +78,17 @@ export class RolloutController {
   create(object: unknown): RolloutRecord {
     const { name, spec } = parseRollout(object);
     for (const p of spec.packages) this.installParams(p.package, p.version); // every target must be installable
-    const state = newRolloutState({ name, spec, machines: this.machineViews(), controlPlaneVersion: this.opts.controlPlaneVersion, now: this.clock() });
+    // A machine that pins a rollout's package to another version is left out: the pin is
+    // the operator's word for that machine, and a rollout does not overrule it.
+    const pinned = new Set(this.fleet.list().filter((m) => spec.packages.some((p) => {
+      const pin = m.packageOverrides?.[p.package];
+      return pin !== undefined && pin.version !== p.version;
+    })).map((m) => m.name));
+    const state = newRolloutState({ name, spec, machines: this.machineViews().filter((m) => !pinned.has(m.name)), controlPlaneVersion: this.opts.controlPlaneVersion, now: this.clock() });
     const record = this.store.createRollout({ name, spec, state });
+    if (pinned.size > 0) {
+      this.store.recordEvent({ object: owner(name), type: 'Normal', reason: 'PinnedMachinesLeftOut', message: `left out because they pin another version: ${[...pinned].sort().join(', ')}` });
+    }
     this.store.recordEvent({ object: owner(name), type: 'Normal', reason: 'Created', message: `${spec.packages.map((p) => `${p.package}=${p.version}`).join(', ')} on ${state.candidates.length} machine(s)` });
     this.log.info({ rollout: name, machines: state.candidates.length }, 'rollout created');
     this.stepOne(name, null);

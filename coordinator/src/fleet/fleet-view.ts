@@ -141,6 +141,12 @@ export class FleetView {
     }
   }
 
+  /** Takes a machine's new package pins (the store has them already). */
+  overridesChanged(record: MachineRecord): void {
+    const m = this.machines.get(record.name);
+    if (m !== undefined) m.record = { ...m.record, packageOverrides: record.packageOverrides ?? {} };
+  }
+
   /** Closes the live connection of a revoked machine and drops it from the view. */
   revoked(name: string): void {
     const m = this.machines.get(name);

@@ -56,13 +56,14 @@ const StrategySchema = Type.Object(
 export const RolloutSpecInputSchema = Type.Object(
   {
     packages: Type.Array(Type.Object({ package: PackageName, version: PackageVersion }, { additionalProperties: false }), { minItems: 1, maxItems: 16 }),
-    selector: Type.Object(
+    /** Absent: every machine. */
+    selector: Type.Optional(Type.Object(
       {
         matchLabels: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 317 }), Type.String({ maxLength: 63 }))),
         names: Type.Optional(Type.Array(NAME, { minItems: 1, maxItems: 100_000 })),
       },
       { additionalProperties: false },
-    ),
+    )),
     strategy: Type.Optional(StrategySchema),
     allowDowngrade: Type.Optional(Type.Boolean()),
   },
@@ -162,7 +163,7 @@ function withDefaults(s: RolloutSpecInput): RolloutSpec {
   const window = st.window === undefined ? undefined : { ...(st.window.days === undefined ? {} : { days: [...st.window.days] }), start: st.window.start, end: st.window.end, timeZone: 'UTC' as const };
   return {
     packages: s.packages.map((p) => ({ package: p.package, version: p.version })),
-    selector: { matchLabels: { ...s.selector.matchLabels }, ...(s.selector.names === undefined ? {} : { names: [...s.selector.names] }) },
+    selector: { matchLabels: { ...s.selector?.matchLabels }, ...(s.selector?.names === undefined ? {} : { names: [...s.selector.names] }) },
     strategy: {
       canary,
       soakSeconds: st.soakSeconds ?? SPEC_DEFAULTS.soakSeconds,

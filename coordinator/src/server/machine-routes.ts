@@ -4,7 +4,8 @@
 import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AppError } from '@nodekeeper/common';
-import { MachineIdentity } from '@nodekeeper/protocol';
+import { ArtifactRef, MachineIdentity, PackageName, PackageVersion } from '@nodekeeper/protocol';
+import type { PackageOverride } from '../store/types.ts';
 import { toEventObject, toMachineList, toMachineObject, toTokenObject } from '../api/objects.ts';
 import { NAME, httpError, readJson, send, type ApiDeps, type Route } from './http-util.ts';
 
@@ -20,7 +21,24 @@ const TokenBody = Type.Object(
   },
   { additionalProperties: false },
 );
-const checks = { enroll: TypeCompiler.Compile(EnrollBody), token: TypeCompiler.Compile(TokenBody) };
+const PackagesBody = Type.Object(
+  {
+    packages: Type.Array(
+      Type.Object(
+        {
+          name: PackageName,
+          version: PackageVersion,
+          artifact: Type.Optional(ArtifactRef),
+          parameters: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 1024 }), { maxProperties: 64 })),
+        },
+        { additionalProperties: false },
+      ),
+      { maxItems: 64 },
+    ),
+  },
+  { additionalProperties: false },
+);
+const checks = { enroll: TypeCompiler.Compile(EnrollBody), token: TypeCompiler.Compile(TokenBody), packages: TypeCompiler.Compile(PackagesBody) };
 
 export function machineRoutes(deps: ApiDeps): Route[] {
   const { store, fleet, clock, metrics, log } = deps;
@@ -93,6 +111,21 @@ export function machineRoutes(deps: ApiDeps): Route[] {
         store.revokeMachine(name);
         fleet.revoked(name);
         log.warn({ machine: name }, 'machine revoked');
+        send(res, 200, toMachineObject(machineOr404(name), clock()));
+      },
+    },
+    {
+      method: 'PUT', pattern: new RegExp(`^/v1/machines/${NAME}/packages$`), name: 'machine-packages', access: 'admin',
+      handler: async ({ req, res, params }) => {
+        const name = params[0] ?? '';
+        machineOr404(name);
+        const body = await readJson(req, checks.packages);
+        const overrides: Record<string, PackageOverride> = {};
+        for (const p of body.packages) {
+          if (overrides[p.name] !== undefined) throw httpError('NK_HTTP_BAD_REQUEST', `package "${p.name}" is pinned twice`);
+          overrides[p.name] = { version: p.version, ...(p.artifact === undefined ? {} : { artifact: p.artifact }), ...(p.parameters === undefined ? {} : { parameters: p.parameters }) };
+        }
+        fleet.overridesChanged(store.setPackageOverrides(name, overrides));
         send(res, 200, toMachineObject(machineOr404(name), clock()));
       },
     },

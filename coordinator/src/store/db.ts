@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { AppError, type Logger } from '@nodekeeper/common';
 import type { MachineIdentity } from '@nodekeeper/protocol';
 import type {
-  ApiCredentialRecord, ApiRole, ArtifactRecord, ClusterPackageVersionRecord, CommandRecord, EventRecord, MachineRecord, PackageDefault, RolloutRecord, TokenRecord,
+  ApiCredentialRecord, ApiRole, ArtifactRecord, ClusterPackageVersionRecord, CommandRecord, EventRecord, MachineRecord, PackageDefault, PackageOverride, RolloutRecord, TokenRecord,
 } from './types.ts';
 import { createContext, type StoreContext, type StoreCounters } from './context.ts';
 import { StoreErrorCode } from './errors.ts';
@@ -90,6 +90,11 @@ export class Store {
   /** Every machine, sorted by name. */
   listMachines(): MachineRecord[] {
     return machines.listMachines(this.#ctx);
+  }
+
+  /** Replaces a machine's package pins (NK_MACHINE_NOT_FOUND). */
+  setPackageOverrides(name: string, overrides: Readonly<Record<string, PackageOverride>>): MachineRecord {
+    return machines.setPackageOverrides(this.#ctx, name, overrides);
   }
 
   // --- events

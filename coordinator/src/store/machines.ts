@@ -4,7 +4,7 @@
  */
 import { AppError } from '@nodekeeper/common';
 import type { MachineIdentity, NodeReport } from '@nodekeeper/protocol';
-import type { Condition, Liveness, MachineRecord } from './types.ts';
+import type { Condition, Liveness, MachineRecord, PackageOverride } from './types.ts';
 import { parseJson, type StoreContext } from './context.ts';
 import { StoreErrorCode } from './errors.ts';
 import { DECOY_HASH, newCredential, parseCredential, secretMatches } from './secrets.ts';
@@ -42,6 +42,7 @@ export interface MachineRow {
   conditions: string;
   agent_version: string | null;
   status_updated_at: number | null;
+  package_overrides: string;
 }
 
 /** A row as the record everyone else sees (no secret hash). */
@@ -62,7 +63,19 @@ export function toMachineRecord(r: MachineRow): MachineRecord {
     liveness: { state: r.liveness_state, since: r.liveness_since, reason: r.liveness_reason, message: r.liveness_message },
     conditions: parseJson<Condition[]>(r.conditions, `${what} conditions`),
     agentVersion: r.agent_version,
+    packageOverrides: parseJson<Record<string, PackageOverride>>(r.package_overrides, `${what} package overrides`),
   };
+}
+
+/** Replaces a machine's package overrides (NK_MACHINE_NOT_FOUND); records an event. */
+export function setPackageOverrides(ctx: StoreContext, name: string, overrides: Readonly<Record<string, PackageOverride>>): MachineRecord {
+  return ctx.tx(() => {
+    const r = ctx.stmt('UPDATE machines SET package_overrides = ? WHERE name = ?').run(JSON.stringify(overrides), name);
+    if (r.changes !== 1) throw new AppError(StoreErrorCode.machineNotFound, `machine "${name}" not found`);
+    const pins = Object.entries(overrides).map(([p, o]) => `${p}=${o.version}`).join(', ');
+    recordEvent(ctx, { object: `machine/${name}`, type: 'Normal', reason: 'PackagesPinned', message: pins === '' ? 'no package pinned: the cluster defaults apply' : `pinned ${pins}` });
+    return getMachine(ctx, name)!;
+  });
 }
 
 function machineRow(ctx: StoreContext, name: string): MachineRow | undefined {

@@ -144,6 +144,14 @@ export const migrations: readonly Migration[] = Object.freeze([
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    name: 'per-machine package overrides',
+    sql: `
+      -- JSON {<package>: {version, artifact?, parameters?}}: this machine's pins over the cluster default.
+      ALTER TABLE machines ADD COLUMN package_overrides TEXT NOT NULL DEFAULT '{}';
+    `,
+  },
 ]);
 
 /** The schema version this code writes. */

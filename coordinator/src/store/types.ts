@@ -47,6 +47,15 @@ export interface MachineRecord {
   readonly liveness: Liveness;
   readonly conditions: readonly Condition[];
   readonly agentVersion: string | null;
+  /** Packages pinned on this machine over the cluster default (absent: none). */
+  readonly packageOverrides?: Readonly<Record<string, PackageOverride>>;
+}
+
+/** A machine's own desired version of a package, overriding the ClusterPackageVersion. */
+export interface PackageOverride {
+  readonly version: string;
+  readonly artifact?: { readonly url: string; readonly sha256: string; readonly size: number; readonly signature?: string };
+  readonly parameters?: Readonly<Record<string, string>>;
 }
 
 export interface TokenRecord {
