@@ -12,7 +12,7 @@
 import { mkdir, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { startContainerd, type RunningContainerd } from '../test/harness/containerd.ts';
+import { startContainerdWithNetwork, type RunningContainerd } from '../test/harness/containerd.ts';
 import { CNI_CONFIG_NAME, bridgeConflist } from '../test/harness/host-root.ts';
 import { kubeletArtifact } from '../test/harness/artifacts.ts';
 import { BIN, REPO, createToken, nkctl, startCoordinator, waitFor, type CoordinatorProc } from '../test/harness/processes.ts';
@@ -60,10 +60,7 @@ async function main(): Promise<void> {
   await mkdir(DIR, { recursive: true });
 
   say('Starting a real containerd (Debian package) with its own root, state and socket');
-  const runtimeNet = path.join(DIR, 'containerd-net.d');
-  await mkdir(runtimeNet, { recursive: true });
-  await writeFile(path.join(runtimeNet, CNI_CONFIG_NAME), bridgeConflist());
-  containerd = await startContainerd({ dir: path.join(DIR, 'containerd'), cniConfDir: runtimeNet, cniBinDir: '/usr/lib/cni' });
+  containerd = await startContainerdWithNetwork(path.join(DIR, 'containerd'));
   show(`socket ${containerd.socket}`);
 
   say('Starting the coordinator (https/wss with its own CA, SQLite state in .nk/demo/coordinator)');

@@ -6,11 +6,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startContainerd, type RunningContainerd } from './harness/containerd.ts';
-import { CNI_CONFIG_NAME, bridgeConflist, makeHostRoot } from './harness/host-root.ts';
+import { startContainerdWithNetwork, type RunningContainerd } from './harness/containerd.ts';
+import { CNI_CONFIG_NAME, makeHostRoot } from './harness/host-root.ts';
 import { installKubeletStandin, startKubeletStandin, type RunningKubeletStandin } from './harness/kubelet-standin.ts';
 import { createToken, nkctl, startAgent, startCoordinator, waitFor, type CoordinatorProc, type Proc } from './harness/processes.ts';
 
@@ -61,10 +61,7 @@ describe('a fleet of real agents and a real coordinator', { timeout: 120_000 }, 
     dir = await mkdtemp(path.join(tmpdir(), 'nk-fleet-'));
     // The shared runtime needs a network config too, or CRI says NetworkReady=false and
     // every node is (rightly) NotReady.
-    const runtimeNet = path.join(dir, 'containerd-net.d');
-    await mkdir(runtimeNet, { recursive: true });
-    await writeFile(path.join(runtimeNet, CNI_CONFIG_NAME), bridgeConflist());
-    containerd = await startContainerd({ dir: path.join(dir, 'containerd'), cniConfDir: runtimeNet, cniBinDir: '/usr/lib/cni' });
+    containerd = await startContainerdWithNetwork(path.join(dir, 'containerd'));
     coord = await startCoordinator(path.join(dir, 'coordinator'), COORDINATOR_ARGS);
     token = await createToken(coord.nkctlConfig, 3);
     for (const [i, name] of ['node-a', 'node-b', 'node-c'].entries()) {

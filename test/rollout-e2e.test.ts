@@ -6,14 +6,13 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { stringify } from 'yaml';
 import { kubeletArtifact } from './harness/artifacts.ts';
-import { startContainerd, type RunningContainerd } from './harness/containerd.ts';
-import { CNI_CONFIG_NAME, bridgeConflist } from './harness/host-root.ts';
+import { startContainerdWithNetwork, type RunningContainerd } from './harness/containerd.ts';
 import { createToken, nkctl, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
 import { makeSupervisedNode, startNodeAgent, stopNode, type SupervisedNode } from './harness/supervised-node.ts';
 
@@ -38,10 +37,7 @@ describe('canary rollouts of the kubelet', { timeout: 180_000 }, () => {
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'nk-rollout-'));
-    const runtimeNet = path.join(dir, 'containerd-net.d');
-    await mkdir(runtimeNet, { recursive: true });
-    await writeFile(path.join(runtimeNet, CNI_CONFIG_NAME), bridgeConflist());
-    containerd = await startContainerd({ dir: path.join(dir, 'containerd'), cniConfDir: runtimeNet, cniBinDir: '/usr/lib/cni' });
+    containerd = await startContainerdWithNetwork(path.join(dir, 'containerd'));
     coord = await startCoordinator(path.join(dir, 'coordinator'), COORDINATOR_ARGS);
     const { token, caCertHash } = await createToken(coord.nkctlConfig, 4);
     for (const [i, name] of ['node-a', 'node-b', 'node-c', 'node-d'].entries()) {

@@ -7,12 +7,13 @@
  *    per-machine credential, kept mode 0600 in the state dir. The token is not kept.
  */
 import { X509Certificate } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { AppError, caCertHash } from '@nodekeeper/common';
+import { writeFileDurable } from './durable-file.ts';
 import type { MachineIdentity } from '@nodekeeper/protocol';
 
 const REQUEST_TIMEOUT_MS = 15_000;
@@ -27,19 +28,6 @@ export interface AgentState {
 
 const files = (stateDir: string) => ({ credential: join(stateDir, 'credential'), ca: join(stateDir, 'ca.crt') });
 
-/** Writes a file durably and atomically: temp file, fsync, rename. */
-export function writeFileAtomic(path: string, data: string, mode: number): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w', mode);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}
-
 /** Reads the saved credential and CA, or null when the agent has not enrolled yet. */
 export function loadState(stateDir: string): AgentState | null {
   const f = files(stateDir);
@@ -52,10 +40,10 @@ export function loadState(stateDir: string): AgentState | null {
 }
 
 /** Saves the credential (mode 0600) and the CA durably, replacing any earlier ones. */
-export function saveState(stateDir: string, state: AgentState): void {
+export async function saveState(stateDir: string, state: AgentState): Promise<void> {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  if (state.caPem !== null) writeFileAtomic(files(stateDir).ca, state.caPem, 0o644);
-  writeFileAtomic(files(stateDir).credential, `${state.credential}\n`, 0o600);
+  if (state.caPem !== null) await writeFileDurable(files(stateDir).ca, state.caPem, 0o644);
+  await writeFileDurable(files(stateDir).credential, `${state.credential}\n`, 0o600);
 }
 
 interface Response {

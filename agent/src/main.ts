@@ -28,7 +28,7 @@ async function credentials(config: AgentConfig, agent: Agent, log: Logger): Prom
   const identity = await agent.identity();
   const { machine, credential } = await enroll(config.server, caPem, config.token, identity, AGENT_VERSION);
   const state = { credential, caPem };
-  saveState(config.stateDir, state);
+  await saveState(config.stateDir, state);
   log.info({ machine }, 'enrolled; the bootstrap token is no longer needed');
   return state;
 }

@@ -12,6 +12,7 @@ import { constants } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CNI_CONFIG_NAME, DEBIAN_CNI_BIN_DIR, bridgeConflist } from './host-root.ts';
 
 export const CONTAINERD_BIN = '/usr/bin/containerd';
 
@@ -154,4 +155,16 @@ async function exitsWithin(exited: Promise<void>, ms: number): Promise<boolean> 
   } finally {
     grace.abort();
   }
+}
+
+/**
+ * A containerd whose CRI has a valid network config (Debian's plugins), so it reports
+ * NetworkReady=true, as a node's runtime does once its CNI is installed. Used by the
+ * fleet tests and the demo, where several host roots share this one runtime.
+ */
+export async function startContainerdWithNetwork(dir: string): Promise<RunningContainerd> {
+  const netDir = path.join(dir, 'net.d');
+  await mkdir(netDir, { recursive: true });
+  await writeFile(path.join(netDir, CNI_CONFIG_NAME), bridgeConflist());
+  return startContainerd({ dir, cniConfDir: netDir, cniBinDir: DEBIAN_CNI_BIN_DIR });
 }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { AppError } from '@nodekeeper/common';
 import type { CommandResult } from '@nodekeeper/protocol';
 import { InstallErrorCode } from '../install/codes.ts';
-import { writeFileDurable } from '../install/durable-file.ts';
+import { writeFileDurable } from '../durable-file.ts';
 
 export interface StoredResult {
   readonly commandId: string;

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { AppError } from '@nodekeeper/common';
 import type { InstallParams, InstallStep, RollbackParams } from '@nodekeeper/protocol';
 import { InstallErrorCode } from './codes.ts';
-import { fsyncPath, writeFileDurable } from './durable-file.ts';
+import { fsyncPath, writeFileDurable } from '../durable-file.ts';
 
 export const ROLLBACK_STEPS = ['rollback-switch', 'rollback-restart', 'rollback-health'] as const;
 export type RollbackStep = (typeof ROLLBACK_STEPS)[number];

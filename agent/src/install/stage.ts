@@ -10,7 +10,7 @@ import * as tar from 'tar';
 import { AppError } from '@nodekeeper/common';
 import type { InstallParams } from '@nodekeeper/protocol';
 import { InstallErrorCode } from './codes.ts';
-import { fsyncPath, writeFileDurable } from './durable-file.ts';
+import { fsyncPath, writeFileDurable } from '../durable-file.ts';
 import { artifactMetaFile, fsyncTree, stagingDir, versionDir, type PackageLayout } from './layout.ts';
 
 /** Unpacks `file` (already verified) as `params.version`. Throws NK_INSTALL_STAGE_FAILED. */

@@ -16,7 +16,7 @@ import { AppError } from '@nodekeeper/common';
 import type { ServiceState } from '@nodekeeper/protocol';
 import { resolveHostPath } from '../probes/config.ts';
 import { MINIMAL_PATH } from '../probes/run-command.ts';
-import { writeFileDurable } from '../install/durable-file.ts';
+import { writeFileDurable } from '../durable-file.ts';
 import type { ServiceManager } from './service-manager.ts';
 
 export const SUPERVISE_DIR = '/etc/nodekeeper/supervise';
