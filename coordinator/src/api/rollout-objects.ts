@@ -9,7 +9,11 @@ import type { RolloutRecord } from '../store/types.ts';
 const API_VERSION = 'nodekeeper.io/v1alpha1';
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-export function toRolloutObject(r: RolloutRecord) {
+/**
+ * `current(machine, package)` gives the version a machine runs now, shown as the
+ * "from" version of machines the rollout has not started yet.
+ */
+export function toRolloutObject(r: RolloutRecord, current: (machine: string, pkg: string) => string | null = () => null) {
   const spec = r.spec as RolloutSpec;
   const state = r.state as RolloutState;
   const targets = Object.fromEntries(spec.packages.map((p) => [p.package, p.version]));
@@ -33,7 +37,7 @@ export function toRolloutObject(r: RolloutRecord) {
           name,
           phase: p?.phase ?? 'Waiting',
           package: pkg,
-          fromVersion: pkg === null ? null : p?.previous[pkg] ?? null,
+          fromVersion: pkg === null ? null : p?.previous[pkg] ?? current(name, pkg),
           toVersion: p?.step?.action === 'rollback' ? p.step.version : pkg === null ? null : targets[pkg] ?? null,
           step: p?.step === null || p?.step === undefined ? null : `${p.step.action} ${p.step.package} ${p.step.version}`,
           failedStep: p?.failedStep ?? null,

@@ -2,13 +2,17 @@
  * Routes for rollouts: create, list, show, events, and the operator's requests.
  */
 import { toEventObject } from '../api/objects.ts';
-import { toRolloutObject } from '../api/rollout-objects.ts';
+import { toRolloutObject as toObject } from '../api/rollout-objects.ts';
+import { observedVersion } from '../packages/cluster-package-version.ts';
+import type { RolloutRecord } from '../store/types.ts';
 import type { RolloutController } from '../controllers/rollout-controller.ts';
 import { OPERATOR_REQUESTS, type OperatorRequest } from '../rollout/types.ts';
 import { NAME, httpError, readJson, send, type ApiDeps, type Route } from './http-util.ts';
 
 export function rolloutRoutes(deps: ApiDeps, rollouts: RolloutController): Route[] {
-  const { store } = deps;
+  const { store, fleet } = deps;
+  const current = (machine: string, pkg: string) => observedVersion(fleet.get(machine)?.report ?? null, pkg)?.raw ?? null;
+  const toRolloutObject = (r: RolloutRecord) => toObject(r, current);
   const get = (name: string) => {
     const r = store.getRollout(name);
     if (r === null) throw httpError('NK_ROLLOUT_NOT_FOUND', `rollout "${name}" not found`);
