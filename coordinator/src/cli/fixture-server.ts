@@ -130,10 +130,10 @@ function authorize(data: FixtureData, req: http.IncomingMessage, res: http.Serve
 /** PUT /v1/artifacts: the body streamed, hashed and kept for the test to compare. */
 function receiveArtifact(data: FixtureData, uploads: RecordedUpload[], server: () => string, req: http.IncomingMessage, res: http.ServerResponse): void {
   const fail = (status: number, code: string, message: string) => {
-    // Answer before reading the body (as the coordinator does for 413) and close.
-    res.setHeader('connection', 'close');
-    apiError(res, status, code, message);
+    // Answer before reading the body, and drain it, as the coordinator does for 413
+    // (closing instead would race the client's writes: EPIPE before it reads the answer).
     req.resume();
+    apiError(res, status, code, message);
   };
   if (authorize(data, req, res) === undefined) {
     req.resume();
