@@ -1,0 +1,162 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { planRemediation, maxUnhealthyFor } from './policy.ts';
+import { defaultRules } from './rules.ts';
+import { SimFleet } from './test-support.ts';
+import { DEFAULT_REMEDIATION_SETTINGS, type RemediationAction, type RemediationInput, type RemediationState } from './types.ts';
+
+const STEP = 10_000;
+
+interface Run {
+  fleet: SimFleet;
+  state: RemediationState | null;
+  now: number;
+  log: RemediationAction[];
+  input: Partial<RemediationInput>;
+}
+
+function run(n: number, input: Partial<RemediationInput> = {}): Run {
+  return { fleet: new SimFleet(n), state: null, now: 0, log: [], input };
+}
+
+function step(r: Run): RemediationAction[] {
+  r.now += STEP;
+  const results = r.fleet.tick(r.now);
+  const out = planRemediation({
+    machines: r.fleet.views(r.now),
+    rules: defaultRules(),
+    state: r.state,
+    budget: { maxUnavailable: 10, unavailableNow: [] },
+    settings: DEFAULT_REMEDIATION_SETTINGS,
+    pause: { cluster: false, machines: [] },
+    dryRun: false,
+    results,
+    now: r.now,
+    ...r.input,
+  });
+  r.state = out.state;
+  r.fleet.apply(out.actions, r.now);
+  r.log.push(...out.actions);
+  return [...out.actions];
+}
+
+const commands = (log: readonly RemediationAction[]) => log.flatMap((a) => (a.kind === 'command' ? [`${a.machine} ${a.command}`] : []));
+
+test('a kubelet fixed by a restart: one restart, then Remediated and cooling down', () => {
+  const r = run(3);
+  r.fleet.break('n1', 'kubelet', 'service.restart');
+  for (let i = 0; i < 40; i++) step(r);
+  assert.deepEqual(commands(r.log), ['n1 service.restart']);
+  const m = r.state?.machines.n1;
+  assert.equal(m?.phase, 'Idle');
+  assert.equal(m?.reason, 'Remediated');
+  assert.ok(r.log.some((a) => a.kind === 'event' && a.reason === 'Remediated' && a.rule === 'kubelet-unhealthy'));
+});
+
+test('a crash-looping kubelet escalates step by step and stops at NeedsHuman, no loop', () => {
+  const r = run(3);
+  r.fleet.break('n0', 'kubelet', null); // nothing cures it
+  for (let i = 0; i < 600; i++) step(r);
+  assert.deepEqual(commands(r.log), ['n0 service.restart', 'n0 package.install']);
+  const cordons = r.log.filter((a) => a.kind === 'cordon');
+  assert.equal(cordons.length, 1);
+  const m = r.state?.machines.n0;
+  assert.equal(m?.phase, 'NeedsHuman');
+  assert.equal(m?.cordoned, true);
+  // The whole story is in the message: each step and its result.
+  assert.match(m?.message ?? '', /RestartService.*ReinstallPackage/s);
+  const install = r.log.find((a) => a.kind === 'command' && a.command === 'package.install');
+  assert.deepEqual(install?.kind === 'command' ? install.params : null, { package: 'kubelet', version: '1.31.2' });
+});
+
+test('a storm (60% unhealthy) starts nothing, records the reason, and resumes after the cooldown', () => {
+  const settings = { ...DEFAULT_REMEDIATION_SETTINGS, stormCooldownSeconds: 300 };
+  const r = run(10, { settings });
+  for (let i = 0; i < 6; i++) r.fleet.break(`n${i}`, 'kubelet', 'service.restart');
+  for (let i = 0; i < 30; i++) step(r);
+  assert.deepEqual(commands(r.log), []);
+  assert.equal(r.state?.storm.active, true);
+  assert.equal(r.state?.storm.reason, 'TooManyUnhealthy');
+  assert.ok(r.log.some((a) => a.kind === 'event' && a.reason === 'StormGuard'));
+  // The storm passes except for one machine: nothing until the cooldown, then it is repaired.
+  for (let i = 1; i < 6; i++) r.fleet.break(`n${i}`, null);
+  const calmAt = r.now + STEP;
+  let resumedAt = -1;
+  for (let i = 0; i < 80 && resumedAt < 0; i++) {
+    const acts = step(r);
+    if (acts.some((a) => a.kind === 'command')) resumedAt = r.now;
+  }
+  assert.ok(resumedAt - calmAt >= 300_000, `resumed ${resumedAt - calmAt} ms after calm`);
+  assert.ok(r.log.some((a) => a.kind === 'event' && a.reason === 'StormOver'));
+  assert.deepEqual(commands(r.log), ['n0 service.restart']);
+});
+
+test('many silent agents at once: partition suspected, nothing starts', () => {
+  const r = run(10);
+  r.fleet.break('n9', 'network', 'config.restore');
+  for (let i = 0; i < 3; i++) r.fleet.setSilent(`n${i}`, true, 0);
+  for (let i = 0; i < 30; i++) step(r);
+  assert.deepEqual(commands(r.log), []);
+  assert.equal(r.state?.storm.reason, 'PartitionSuspected');
+});
+
+for (const n of [3, 5000]) {
+  test(`a ${n}-node fleet with one faulty machine gets it remediated`, () => {
+    const r = run(n);
+    r.fleet.break('n2', 'network', 'config.restore');
+    for (let i = 0; i < 30; i++) step(r);
+    assert.deepEqual(commands(r.log), ['n2 config.restore']);
+    assert.equal(r.state?.machines.n2?.reason, 'Remediated');
+    assert.equal(r.state?.storm.active, false);
+  });
+}
+
+test('storm limit: max(1, 10%) is sensible on 3 nodes and on 5,000', () => {
+  assert.equal(maxUnhealthyFor(3, DEFAULT_REMEDIATION_SETTINGS.maxUnhealthy), 1);
+  assert.equal(maxUnhealthyFor(5000, DEFAULT_REMEDIATION_SETTINGS.maxUnhealthy), 500);
+});
+
+test('dry run records wouldRemediate once per episode and issues nothing', () => {
+  const r = run(3, { dryRun: true });
+  r.fleet.break('n1', 'runtime', 'service.restart');
+  for (let i = 0; i < 40; i++) step(r);
+  assert.deepEqual(commands(r.log), []);
+  assert.equal(r.log.filter((a) => a.kind === 'wouldRemediate').length, 1);
+  assert.ok(!r.log.some((a) => a.kind === 'cordon'));
+});
+
+test('paused (cluster or machine) starts nothing; a machine held by a rollout is not touched', () => {
+  for (const input of [{ pause: { cluster: true, machines: [] } }, { pause: { cluster: false, machines: ['n1'] } }, { budget: { maxUnavailable: 10, unavailableNow: ['n1'] } }]) {
+    const r = run(3, input);
+    r.fleet.break('n1', 'kubelet', 'service.restart');
+    for (let i = 0; i < 30; i++) step(r);
+    assert.deepEqual(commands(r.log), [], JSON.stringify(input));
+  }
+});
+
+test('the shared budget: others holding it leave no room, and the reason is recorded', () => {
+  const r = run(5, { budget: { maxUnavailable: 1, unavailableNow: ['n4'] } });
+  r.fleet.break('n1', 'kubelet', 'service.restart');
+  for (let i = 0; i < 30; i++) step(r);
+  assert.deepEqual(commands(r.log), []);
+  assert.equal(r.state?.machines.n1?.waiting, 'BudgetExhausted');
+});
+
+test('a fault that keeps coming back spends the attempts budget and ends NeedsHuman', () => {
+  const r = run(3);
+  for (let k = 0; k < 6; k++) {
+    r.fleet.break('n0', 'kubelet', 'service.restart');
+    for (let i = 0; i < 100; i++) step(r); // repaired, then the cooldown (600 s) passes
+  }
+  assert.equal(commands(r.log).length, 3);
+  assert.equal(r.state?.machines.n0?.phase, 'NeedsHuman');
+  assert.equal(r.state?.machines.n0?.reason, 'AttemptsExhausted');
+});
+
+test('same input, same output; command ids are stable', () => {
+  const r = run(4);
+  r.fleet.break('n3', 'kubelet', 'service.restart');
+  for (let i = 0; i < 6; i++) step(r);
+  const input: RemediationInput = { machines: r.fleet.views(r.now + STEP), rules: defaultRules(), state: r.state, budget: { maxUnavailable: 2, unavailableNow: [] }, settings: DEFAULT_REMEDIATION_SETTINGS, pause: { cluster: false, machines: [] }, dryRun: false, results: [], now: r.now + STEP };
+  assert.deepEqual(planRemediation(structuredClone(input)), planRemediation(input));
+});

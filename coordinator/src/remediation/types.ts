@@ -1,0 +1,146 @@
+/**
+ * The remediation policy's persisted state, inputs and actions. Plain JSON, so the store
+ * keeps it as is and a restarted coordinator resumes from it (docs/remediation.md).
+ */
+import type { LivenessState } from '../store/types.ts';
+import type { Fault } from './faults.ts';
+import type { LadderAction, RemediationRule } from './rules.ts';
+
+/** Phases of one machine's remediation. */
+export const REMEDIATION_PHASES = ['Idle', 'Running', 'NeedsHuman'] as const;
+export type RemediationPhase = (typeof REMEDIATION_PHASES)[number];
+
+/** Every move a machine's remediation may make (Running -> Running is the next step). */
+export const REMEDIATION_TRANSITIONS: Readonly<Record<RemediationPhase, readonly RemediationPhase[]>> = {
+  Idle: ['Running', 'NeedsHuman'],
+  Running: ['Running', 'Idle', 'NeedsHuman'],
+  NeedsHuman: ['Idle'],
+};
+
+/** One line of a machine's story (bounded; the full trail is in the events). */
+export interface HistoryEntry {
+  readonly at: number;
+  readonly rule: string;
+  readonly step: number;
+  readonly action: LadderAction | 'none';
+  readonly result: string;
+}
+
+export interface MachineRemediation {
+  readonly phase: RemediationPhase;
+  readonly reason: string;
+  readonly message: string;
+  readonly since: number;
+  /** The rule of the running (or last) ladder. */
+  readonly rule: string | null;
+  /** Index into the rule's ladder. */
+  readonly step: number;
+  /** Ladders started on this machine in all (part of the command id). */
+  readonly ladders: number;
+  /** Start times of recent ladders (for maxAttemptsPerMachine per window). */
+  readonly attempts: readonly number[];
+  readonly cooldownUntil: number;
+  /** The command the step waits on; null before it is issued (held) or for no-command steps. */
+  readonly commandId: string | null;
+  readonly stepStartedAt: number | null;
+  /** The command's outcome once known. */
+  readonly commandOutcome: CommandOutcome | null;
+  /** NeedsHuman after a cordon: counts against the availability budget until restored. */
+  readonly cordoned: boolean;
+  /** Why nothing starts on this machine now (recorded so the event fires once). */
+  readonly waiting: string | null;
+  /** Dry run: the fault episode already recorded (`rule@since`), so it is recorded once. */
+  readonly dryRunNoted: string | null;
+  readonly history: readonly HistoryEntry[];
+}
+
+export interface StormState {
+  readonly active: boolean;
+  readonly reason: string;
+  readonly message: string;
+  readonly since: number;
+  /** Start of the current calm while active, else null. */
+  readonly calmSince: number | null;
+}
+
+export interface RemediationState {
+  readonly machines: Readonly<Record<string, MachineRemediation>>;
+  readonly storm: StormState;
+}
+
+/** One machine as the policy sees it, built by the controller from the fleet view. */
+export interface RemediationMachineView {
+  readonly name: string;
+  readonly zone: string | null;
+  readonly liveness: { readonly state: LivenessState; readonly since: number };
+  readonly connected: boolean;
+  /** kubelet, runtime and CNI healthy in the last report. */
+  readonly healthy: boolean;
+  readonly faults: readonly Fault[];
+  /** Package -> desired version (ClusterPackageVersion or the machine's override). */
+  readonly desired: Readonly<Record<string, string>>;
+}
+
+export type CommandOutcome = 'succeeded' | 'failed' | 'timed-out';
+
+export interface CommandResult {
+  readonly machine: string;
+  readonly commandId: string;
+  readonly outcome: CommandOutcome;
+  readonly message: string;
+}
+
+export interface RemediationSettings {
+  /** Fleet cap on remediations in flight. */
+  readonly maxConcurrent: number;
+  /** Storm when unhealthy machines exceed max(absolute, floor(percent% of the fleet)). */
+  readonly maxUnhealthy: { readonly absolute: number; readonly percent: number };
+  /** Share (0..1) of silent agents at or above which a partition is suspected. */
+  readonly silentShareThreshold: number;
+  /** ...provided at least this many are silent (one silent agent of three is a node fault). */
+  readonly minSilentForPartition: number;
+  readonly stormCooldownSeconds: number;
+}
+
+/** Defaults: see docs/remediation.md for the reasoning. */
+export const DEFAULT_REMEDIATION_SETTINGS: RemediationSettings = Object.freeze({
+  maxConcurrent: 5,
+  maxUnhealthy: Object.freeze({ absolute: 1, percent: 10 }),
+  silentShareThreshold: 0.2,
+  minSilentForPartition: 2,
+  stormCooldownSeconds: 600,
+});
+
+export interface RemediationInput {
+  readonly machines: readonly RemediationMachineView[];
+  readonly rules: readonly RemediationRule[];
+  /** The persisted state, or null the first time. */
+  readonly state: RemediationState | null;
+  readonly budget: {
+    readonly maxUnavailable: number;
+    /** Machines others (rollouts) hold now: never touched by remediation. */
+    readonly unavailableNow: readonly string[];
+  };
+  readonly settings: RemediationSettings;
+  readonly pause: { readonly cluster: boolean; readonly machines: ReadonlySet<string> | readonly string[] };
+  readonly dryRun: boolean;
+  /** Results since the last step; duplicates and stale ones are ignored. */
+  readonly results: readonly CommandResult[];
+  readonly now: number;
+}
+
+export type AgentCommandKind = 'service.restart' | 'config.restore' | 'package.install' | 'node.reboot';
+
+/** What the controller must do, in order. Persist `state` and record commands in one transaction. */
+export type RemediationAction =
+  | { readonly kind: 'command'; readonly machine: string; readonly commandId: string; readonly command: AgentCommandKind; readonly params: Readonly<Record<string, string>>; readonly timeoutSeconds: number; readonly rule: string; readonly step: number }
+  | { readonly kind: 'cordon'; readonly machine: string; readonly rule: string; readonly message: string }
+  | { readonly kind: 'wouldRemediate'; readonly machine: string; readonly rule: string; readonly step: number; readonly action: LadderAction; readonly target: string | null; readonly message: string }
+  | { readonly kind: 'setMachine'; readonly machine: string; readonly phase: RemediationPhase; readonly reason: string; readonly message: string }
+  | { readonly kind: 'setStorm'; readonly active: boolean; readonly reason: string; readonly message: string }
+  | { readonly kind: 'event'; readonly type: 'Normal' | 'Warning'; readonly object: string; readonly reason: string; readonly message: string; readonly rule: string | null; readonly step: number | null };
+
+export interface RemediationResult {
+  readonly actions: readonly RemediationAction[];
+  readonly state: RemediationState;
+}
