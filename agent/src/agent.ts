@@ -32,6 +32,9 @@ import { probeRuntime } from './probes/cri.ts';
 import { probeHost } from './probes/host.ts';
 import { probeKubelet } from './probes/kubelet.ts';
 import { reportDelta } from './report-diff.ts';
+import { RepairLog } from './repair/repair-log.ts';
+import { Repairer } from './repair/repairer.ts';
+import { LocalRepairer, summarizeLocalRepairs } from './repair/local-repair.ts';
 
 export const AGENT_VERSION = '0.1.0';
 /** A full report this often even when nothing changed (Kubernetes: node status every 5 min). */
@@ -52,6 +55,10 @@ export class Agent {
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly commands: CommandExecutor;
+  private readonly repairs: RepairLog;
+  private readonly localRepair: LocalRepairer | null;
+  /** Last moment the coordinator was known reachable (agent start counts), on our own clock. */
+  private lastContactAt = Date.now();
 
   constructor(config: AgentConfig, state: { credential: string; caPem: string | null }, log: Logger) {
     this.config = config;
@@ -69,13 +76,31 @@ export class Agent {
       onLost: () => this.onLost(),
     });
     const journal = new Journal(config.stateDir);
+    const services = createServiceManager(config.serviceManager, { hostRoot: config.probes.hostRoot, run: runCommand });
+    const health = probeHealthCheck(this.ctx);
+    this.repairs = new RepairLog(config.stateDir);
+    const repairer = new Repairer({
+      hostRoot: config.probes.hostRoot,
+      stateDir: config.stateDir,
+      services,
+      health,
+      units: { kubelet: config.probes.kubelet.unit, runtime: config.probes.runtime.unit },
+      configDirs: config.configRestoreDirs,
+      allowReboot: config.allowReboot,
+      run: runCommand,
+      record: this.repairs,
+      log: log.child({ component: 'repair' }),
+    });
+    this.localRepair = config.localRepairAfterMs === null
+      ? null
+      : new LocalRepairer({ policy: { afterMs: config.localRepairAfterMs, budget: config.localRepairBudget }, repairer, record: this.repairs, log: log.child({ component: 'local-repair' }) });
     const installer = new Installer({
       hostRoot: config.probes.hostRoot,
       packagesDir: config.packagesDir,
       recordedVersionsFile: config.probes.cni.recordedVersionsFile,
       journal,
-      services: createServiceManager(config.serviceManager, { hostRoot: config.probes.hostRoot, run: runCommand }),
-      health: probeHealthCheck(this.ctx),
+      services,
+      health,
       trustedKeys: loadTrustedKeys(config.trustedKeys),
       // Artifacts on the coordinator are checked against its pinned CA; others against the system's.
       download: { timeoutMs: 30 * 60_000, idleTimeoutMs: 60_000, allowHttp: config.insecure, coordinator: { origin: new URL(config.server).origin, caPem: state.caPem, credential: state.credential } },
@@ -88,6 +113,7 @@ export class Agent {
       log: log.child({ component: 'commands' }),
       send: (m) => this.connection.send(m),
       probeNow: () => this.probeNow(),
+      repair: repairer,
     });
   }
 
@@ -158,6 +184,7 @@ export class Agent {
         }
       }
       this.sendChanges();
+      if (this.localRepair !== null && !this.connection.isReady) await this.localRepair.tick(report, Date.now() - this.lastContactAt);
     } catch (err) {
       this.log.error({ err }, 'probing failed');
     }
@@ -179,11 +206,32 @@ export class Agent {
     if (this.connection.send({ type: 'report', seq: ++this.seq, full: true, report: this.latest })) {
       this.sent = this.latest;
       this.lastFullAt = Date.now();
+      void this.reportLocalRepairs();
+    }
+  }
+
+  /**
+   * Tells the coordinator what the agent repaired by itself: a full report whose host
+   * message carries the summary (no protocol change), then the records are marked reported.
+   */
+  private async reportLocalRepairs(): Promise<void> {
+    if (this.localRepair === null || this.latest === null) return;
+    try {
+      const pending = await this.localRepair.unreported();
+      if (pending.length === 0) return;
+      const host = { ...this.latest.host, message: `${summarizeLocalRepairs(pending)}${this.latest.host.message ? `; ${this.latest.host.message}` : ''}`.slice(0, 4000) };
+      if (this.connection.send({ type: 'report', seq: ++this.seq, full: true, report: { ...this.latest, host } })) {
+        await this.localRepair.markReported(pending);
+        this.log.info({ count: pending.length }, 'reported local repairs');
+      }
+    } catch (err) {
+      this.log.error({ err }, 'could not report local repairs');
     }
   }
 
   private onReady(heartbeatIntervalMs: number): void {
     this.sent = null;
+    this.lastContactAt = Date.now();
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = setInterval(() => {
       this.connection.send({ type: 'heartbeat', seq: this.seq });
@@ -194,6 +242,7 @@ export class Agent {
   }
 
   private onLost(): void {
+    this.lastContactAt = Date.now();
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = null;
     this.sent = null;

@@ -34,6 +34,23 @@ export interface AgentConfig {
   /** Host path of the installed packages tree. */
   readonly packagesDir: string;
   readonly serviceManager: 'systemd' | 'supervisor' | 'auto';
+  /** `node.reboot` runs only when this is true (the coordinator cannot turn it on). */
+  readonly allowReboot: boolean;
+  /** Host dirs `config.restore` may write under (default: the CNI conf dir). */
+  readonly configRestoreDirs: readonly string[];
+  /** Local self-repair (off by default): after this long without the coordinator; null = off. */
+  readonly localRepairAfterMs: number | null;
+  /** At most `count` local restarts per `periodMs` (all units together). */
+  readonly localRepairBudget: { readonly count: number; readonly periodMs: number };
+}
+
+/** `90s`, `5m`, `1h`, or plain milliseconds. */
+function duration(name: string, v: unknown): number {
+  const m = /^(\d+)(ms|s|m|h)?$/.exec(String(v).trim());
+  if (m === null) throw bad(`${name} must be a duration like 90s, 5m or 1h, got ${JSON.stringify(v)}`);
+  const n = Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const)[(m[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h'];
+  if (!Number.isSafeInteger(n) || n < 1000 || n > 7 * 24 * 3_600_000) throw bad(`${name} must be from 1s to 7 days`);
+  return n;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -69,6 +86,11 @@ Options (env NODEKEEPER_<NAME>, e.g. NODEKEEPER_SERVER; or a YAML --config file)
   --trusted-key FILE          ed25519 public key (PEM) artifacts must be signed with (repeatable)
   --packages-dir PATH         installed packages (host path, default /var/lib/nodekeeper/packages)
   --service-manager KIND      systemd|supervisor|auto (default auto: systemd when it runs)
+  --allow-reboot              let the coordinator's node.reboot reboot this node (default off)
+  --config-restore-dir PATH   host dir config.restore may write under (repeatable; default the CNI conf dir)
+  --local-repair-after DUR    restart a dead kubelet/runtime locally after the coordinator has
+                              been unreachable this long (e.g. 5m; default off)
+  --local-repair-budget N/DUR at most N local restarts per period (default 3/1h)
   -h, --help                  this text
 `;
 
@@ -95,10 +117,14 @@ const flagSpec = {
   'trusted-key': { type: 'string', multiple: true },
   'packages-dir': { type: 'string' },
   'service-manager': { type: 'string' },
+  'allow-reboot': { type: 'boolean' },
+  'config-restore-dir': { type: 'string', multiple: true },
+  'local-repair-after': { type: 'string' },
+  'local-repair-budget': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const MULTIPLE = new Set(['label', 'cniBinDir', 'trustedKey']);
+const MULTIPLE = new Set(['label', 'cniBinDir', 'trustedKey', 'configRestoreDir']);
 const camel = (k: string) => k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 const bad = (message: string) => new AppError('NK_CONFIG_INVALID', message);
 
@@ -225,6 +251,17 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   const serviceManager = raw['serviceManager'] ?? 'auto';
   if (serviceManager !== 'systemd' && serviceManager !== 'supervisor' && serviceManager !== 'auto') throw bad('service manager must be systemd, supervisor or auto');
 
+  const configRestoreDirs = raw['configRestoreDir'] === undefined ? [probes.cni.confDir] : list('configRestoreDir', raw['configRestoreDir']);
+  for (const dir of configRestoreDirs) {
+    if (!dir.startsWith('/') || dir === '/' || dir.split('/').includes('..')) throw bad(`config restore dir "${dir}" must be an absolute host path other than /`);
+  }
+  const localRepairAfterMs = raw['localRepairAfter'] === undefined ? null : duration('local repair after', raw['localRepairAfter']);
+  const budgetText = raw['localRepairBudget'] === undefined ? '3/1h' : str('localRepairBudget', raw['localRepairBudget']);
+  const budgetMatch = /^(\d+)\/(.+)$/.exec(budgetText);
+  const budgetCount = Number(budgetMatch?.[1]);
+  if (budgetMatch === null || !Number.isInteger(budgetCount) || budgetCount < 1 || budgetCount > 100) throw bad(`local repair budget must be N/DURATION with N from 1 to 100, e.g. 3/1h; got ${JSON.stringify(budgetText)}`);
+  const localRepairBudget = { count: budgetCount, periodMs: duration('local repair budget period', budgetMatch[2]) };
+
   const config: AgentConfig = {
     server: server.replace(/\/+$/, ''),
     token,
@@ -242,6 +279,10 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     trustedKeys: raw['trustedKey'] === undefined ? [] : list('trustedKey', raw['trustedKey']),
     packagesDir,
     serviceManager,
+    allowReboot: raw['allowReboot'] === undefined ? false : bool('allowReboot', raw['allowReboot']),
+    configRestoreDirs,
+    localRepairAfterMs,
+    localRepairBudget,
   };
   return { config: Object.freeze(config), help: false };
 }

@@ -1,15 +1,28 @@
 /**
- * Runs the coordinator's commands (`package.install`, `package.rollback`, `probe.now`),
- * each id at most once. A command's result is stored durably before it is sent; a
+ * Runs the coordinator's commands (`package.install`, `package.rollback`, `probe.now`,
+ * and the repairs `service.restart`, `config.restore`, `node.reboot`), each id at most once. A command's result is stored durably before it is sent; a
  * re-delivered id is answered from the store; an id still running is answered with
  * progress. Installs and rollbacks of one package never overlap. Recovery of what a
  * killed agent left behind runs first, and every command waits for it.
  */
 import type { Logger } from '@nodekeeper/common';
-import { checkInstallParams, checkRollbackParams, CommandKind, type AgentMessage, type Command, type CommandResult, type InstallParams } from '@nodekeeper/protocol';
+import {
+  checkConfigRestoreParams,
+  checkInstallParams,
+  checkNodeRebootParams,
+  checkRollbackParams,
+  checkServiceRestartParams,
+  CommandKind,
+  type AgentMessage,
+  type Command,
+  type CommandResult,
+  type InstallParams,
+} from '@nodekeeper/protocol';
 import { InstallErrorCode } from '../install/codes.ts';
 import type { Installer, InstallOutcome } from '../install/installer.ts';
 import type { Journal } from '../install/journal.ts';
+import { RepairErrorCode } from '../repair/codes.ts';
+import type { Repairer, RepairOutcome } from '../repair/repairer.ts';
 import { CommandStore } from './command-store.ts';
 
 export interface ExecutorDeps {
@@ -24,13 +37,20 @@ export interface ExecutorDeps {
    * resolves with a message for the result. Without it, `probe.now` is unsupported.
    */
   probeNow?(): Promise<string>;
+  /** Runs the repair kinds; without it they are unsupported. */
+  readonly repair?: Repairer;
 }
 
 type Kind = (typeof CommandKind)[keyof typeof CommandKind];
+type RepairKind = typeof CommandKind.serviceRestart | typeof CommandKind.configRestore | typeof CommandKind.nodeReboot;
 const KINDS: ReadonlySet<string> = new Set(Object.values(CommandKind));
+const REPAIR_KINDS: ReadonlySet<string> = new Set([CommandKind.serviceRestart, CommandKind.configRestore, CommandKind.nodeReboot]);
 
 interface Running {
-  /** The package it changes; null for commands that change none (probe.now). */
+  /**
+   * What it changes, one command at a time: a package name (installs, rollbacks), `unit:<name>`,
+   * `path:<host path>` or `node` (repairs); null for commands that change nothing (probe.now).
+   */
   readonly pkg: string | null;
   step: string;
   message: string;
@@ -64,7 +84,7 @@ export class CommandExecutor {
         log.warn({ step: rec.step, rollingBack: rec.failure !== undefined }, `recovering a${rec.kind === 'rollback' ? ' rollback' : 'n install'} interrupted by an agent restart`);
         const outcome = await this.d.installer.recover(rec, (step, message) => this.progress(rec.commandId, step, message));
         log.info({ outcome: outcome.result.outcome, active: outcome.result.activeVersion }, 'recovered');
-        await this.finish(rec.commandId, outcome, rec.kind === 'rollback' ? CommandKind.rollback : CommandKind.install);
+        await this.finishOutcome(rec.commandId, outcome, rec.kind === 'rollback' ? CommandKind.rollback : CommandKind.install);
       }
     })();
     return this.recovering;
@@ -73,7 +93,8 @@ export class CommandExecutor {
   /** Handles one `command` frame. Resolves with the result frame (or null for progress only). */
   async handle(cmd: Command): Promise<CommandResult | null> {
     await this.recovering.catch(() => {});
-    if (!KINDS.has(cmd.kind) || (cmd.kind === CommandKind.probeNow && this.d.probeNow === undefined)) {
+    const unsupported = !KINDS.has(cmd.kind) || (cmd.kind === CommandKind.probeNow && this.d.probeNow === undefined) || (REPAIR_KINDS.has(cmd.kind) && this.d.repair === undefined);
+    if (unsupported) {
       const frame = fail(cmd.commandId, 'NK_AGENT_COMMAND_UNSUPPORTED', `this agent does not support command "${cmd.kind}"`);
       this.d.send(frame);
       return frame;
@@ -100,6 +121,48 @@ export class CommandExecutor {
         return this.runProbeNow(cmd.commandId);
       case CommandKind.install:
         return this.runInstall(cmd.commandId, cmd.params, cmd.timeoutMs);
+      case CommandKind.serviceRestart:
+      case CommandKind.configRestore:
+      case CommandKind.nodeReboot:
+        return this.runRepair(cmd.commandId, cmd.kind as RepairKind, cmd.params);
+    }
+  }
+
+  /** Validates and runs a repair command, records and sends its result (a RepairResult). */
+  async runRepair(commandId: string, kind: RepairKind, raw: unknown): Promise<CommandResult> {
+    const repair = this.d.repair;
+    if (repair === undefined) throw new TypeError(`${kind} needs ExecutorDeps.repair`);
+    const badParams = (message: string) => this.finishFrame(commandId, fail(commandId, RepairErrorCode.badParams, message), kind);
+    switch (kind) {
+      case CommandKind.serviceRestart: {
+        const c = checkServiceRestartParams(raw);
+        if (!c.ok) return badParams(c.message);
+        return this.runRepairExclusive(commandId, `unit:${c.params.unit}`, `restart ${c.params.unit}`, kind, () => repair.restartService(c.params, { commandId }));
+      }
+      case CommandKind.configRestore: {
+        const c = checkConfigRestoreParams(raw);
+        if (!c.ok) return badParams(c.message);
+        return this.runRepairExclusive(commandId, `path:${c.params.path}`, `restore ${c.params.path}`, kind, () => repair.restoreConfig(c.params, { commandId }));
+      }
+      case CommandKind.nodeReboot: {
+        const c = checkNodeRebootParams(raw);
+        if (!c.ok) return badParams(c.message);
+        return this.runRepairExclusive(commandId, 'node', 'reboot the node', kind, () => repair.reboot(commandId, c.params));
+      }
+    }
+  }
+
+  private async runRepairExclusive(commandId: string, key: string, what: string, kind: Kind, work: () => Promise<RepairOutcome>): Promise<CommandResult> {
+    const busy = [...this.running.entries()].find(([, r]) => r.pkg === key || (key === 'node' && r.pkg !== null) || r.pkg === 'node');
+    if (busy !== undefined) {
+      return this.finishFrame(commandId, fail(commandId, RepairErrorCode.busy, `command ${busy[0]} is running on ${busy[1].pkg}; one change of it at a time`), kind);
+    }
+    const entry: Running = { pkg: key, step: 'accepted', message: what, done: work().then((o) => this.finishOutcome(commandId, o, kind)) };
+    this.running.set(commandId, entry);
+    try {
+      return await entry.done;
+    } finally {
+      this.running.delete(commandId);
     }
   }
 
@@ -152,7 +215,7 @@ export class CommandExecutor {
     if (busy !== undefined) {
       return this.finishFrame(commandId, fail(commandId, InstallErrorCode.busy, `command ${busy[0]} is changing ${pkg}; one install or rollback per package at a time`), kind);
     }
-    const entry: Running = { pkg, step: 'accepted', message: what, done: work().then((outcome) => this.finish(commandId, outcome, kind)) };
+    const entry: Running = { pkg, step: 'accepted', message: what, done: work().then((outcome) => this.finishOutcome(commandId, outcome, kind)) };
     this.running.set(commandId, entry);
     try {
       return await entry.done;
@@ -175,7 +238,7 @@ export class CommandExecutor {
     this.d.send({ type: 'command.progress', commandId, step, message: message.slice(0, 4000) });
   }
 
-  private finish(commandId: string, o: InstallOutcome, kind: Kind): Promise<CommandResult> {
+  private finishOutcome(commandId: string, o: InstallOutcome | RepairOutcome, kind: Kind): Promise<CommandResult> {
     const frame: CommandResult = o.error === null
       ? { type: 'command.result', commandId, ok: true, result: { ...o.result } }
       : { type: 'command.result', commandId, ok: false, result: { ...o.result }, error: { code: o.error.code, message: o.error.message.slice(0, 4000) } };

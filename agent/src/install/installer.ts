@@ -24,6 +24,7 @@ import { commitPrevious } from './previous-version.ts';
 import { recordVersion } from './recorded-versions.ts';
 import { stageVersion } from './stage.ts';
 import { verifyArtifact } from './verify.ts';
+import { versionDamage } from '../repair/integrity.ts';
 
 export type { InstallerDeps, InstallHooks, InstallOutcome, Progress } from './install-deps.ts';
 
@@ -63,7 +64,21 @@ export class Installer {
     const log = this.d.log.child({ command: commandId, pkg: params.package, version });
     let previous = await readCurrent(l);
 
-    if (previous === version) return this.alreadyCurrent(commandId, l, params, progress);
+    // The version already active is re-verified first: deleted files are re-staged from the
+    // artifact, broken links re-made, and only a whole version can be `already-installed`.
+    let restage = false;
+    if (previous === version) {
+      const digest = await versionDigest(l, version);
+      const damage = digest === null || digest === params.artifact.sha256 || digest === 'unknown' ? await versionDamage(l, manifest, version).catch((err: unknown) => ({ kind: 'content' as const, message: (err as Error).message })) : null;
+      if (damage === null) return this.alreadyCurrent(commandId, l, params, progress);
+      log.warn({ damage: damage.kind }, `the active version is damaged (${damage.message}); repairing it`);
+      if (damage.kind === 'links') {
+        progress('switch', `repairing links: ${damage.message}`);
+        const rec = await this.d.journal.enter({ commandId, params, previousVersion: version }, null, 'switch');
+        return this.afterSwitch(rec, progress, true);
+      }
+      restage = true;
+    }
 
     const base = { commandId, params, previousVersion: previous };
     let rec: JournalRecord | null = null;
@@ -71,7 +86,7 @@ export class Installer {
     const partial = path.join(l.incoming, `${params.artifact.sha256}.partial`);
     try {
       // A version unpacked earlier from this very artifact (a rollback target) is reused.
-      const reusable = (await versionDigest(l, version)) === params.artifact.sha256;
+      const reusable = !restage && (await versionDigest(l, version)) === params.artifact.sha256;
       rec = await this.enter(rec, base, 'download', progress, reusable ? `version ${version} already unpacked` : `fetching ${params.artifact.size} bytes`);
       if (!reusable) {
         await rm(l.incoming, { recursive: true, force: true });

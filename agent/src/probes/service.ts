@@ -1,12 +1,15 @@
 /**
  * The service manager's view of a unit (kubelet.service, containerd.service). Where
- * systemd runs we ask `systemctl show`; elsewhere (containers, the test machine) the
- * state is "no service manager", which is not a fault of the node.
+ * systemd runs we ask `systemctl show`; elsewhere, a unit the agent's supervisor adapter
+ * runs (services/supervisor.ts) is reported with the supervisor's state and start count
+ * (manager 'none' on the wire); otherwise (containers, the test machine) the state is
+ * "no service manager", which is not a fault of the node.
  */
 import { access } from 'node:fs/promises';
 import type { ServiceState } from '@nodekeeper/protocol';
 import { resolveHostPath } from './config.ts';
 import type { ProbeContext } from './context.ts';
+import { SupervisorServiceManager } from '../services/supervisor.ts';
 
 const SHOW_PROPERTIES = ['ActiveState', 'SubState', 'NRestarts'] as const;
 const SYSTEMCTL = '/usr/bin/systemctl';
@@ -66,6 +69,8 @@ export function serviceStateFromProps(unit: string, props: Map<string, string>):
  */
 export async function probeService(unit: string, ctx: ProbeContext): Promise<ServiceState> {
   if (!(await systemdBooted(ctx.config.hostRoot))) {
+    const supervisor = new SupervisorServiceManager(ctx.config.hostRoot);
+    if (await supervisor.defines(unit)) return supervisor.state(unit);
     return { unit, manager: 'none', activeState: null, subState: null, restarts: null };
   }
   const result = await ctx.run(

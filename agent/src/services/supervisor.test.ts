@@ -10,6 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { hasCode } from '@nodekeeper/common';
 import { SupervisorServiceManager } from './supervisor.ts';
+import { probeService } from '../probes/service.ts';
+import { createProbeContext } from '../probes/context.ts';
+import { defaultProbeConfig } from '../probes/config.ts';
 
 test('restart starts, replaces and stop ends a supervised process; state follows', async (t) => {
   const hostRoot = await mkdtemp(path.join(os.tmpdir(), 'nk-supervise-'));
@@ -50,4 +53,28 @@ test('a pid file whose start time does not match is not signalled', async (t) =>
   assert.equal(bystander.exitCode, null);
   assert.doesNotThrow(() => process.kill(bystander.pid ?? -1, 0), 'the recycled pid was left alone');
   await assert.rejects(sup.restart('x.service'), (e) => hasCode(e, 'NK_SERVICE_START_FAILED'));
+});
+
+test('starts are counted durably; state and the service probe report restarts', async (t) => {
+  const hostRoot = await mkdtemp(path.join(os.tmpdir(), 'nk-supervise-'));
+  const sup = new SupervisorServiceManager(hostRoot);
+  t.after(async () => {
+    await sup.stop('counted.service');
+    await rm(hostRoot, { recursive: true, force: true });
+  });
+  await writeFile(path.join(hostRoot, 'sleep.sh'), '#!/bin/sh\nexec /bin/sleep 30\n', { mode: 0o755 });
+  const ctx = createProbeContext({ ...defaultProbeConfig, hostRoot });
+  // Not defined: the probe knows no manager, as before.
+  assert.deepEqual(await probeService('counted.service', ctx), { unit: 'counted.service', manager: 'none', activeState: null, subState: null, restarts: null });
+  await sup.define('counted.service', { argv: ['/sleep.sh'] });
+  assert.equal((await sup.state('counted.service')).restarts, 0);
+  await sup.restart('counted.service');
+  assert.equal((await sup.state('counted.service')).restarts, 0, 'the first start is not a restart');
+  await sup.restart('counted.service');
+  await sup.restart('counted.service');
+  // A fresh adapter (an agent restart) reads the same count.
+  assert.equal((await new SupervisorServiceManager(hostRoot).state('counted.service')).restarts, 2);
+  assert.deepEqual(await probeService('counted.service', ctx), { unit: 'counted.service', manager: 'none', activeState: 'active', subState: 'running', restarts: 2 });
+  await sup.stop('counted.service');
+  assert.equal((await probeService('counted.service', ctx)).activeState, 'inactive');
 });

@@ -6,10 +6,13 @@
  * `<hostRoot>/run/nodekeeper/<unit>.pid` with its kernel start time, so a recycled pid
  * is never signalled; output goes to `<hostRoot>/var/log/nodekeeper/<unit>.log`.
  * Processes are started detached (their own session), so they outlive the agent, as
- * services outlive systemctl.
+ * services outlive systemctl. Every start is counted in
+ * `<hostRoot>/var/lib/nodekeeper/supervise/<unit>.starts.json` (durable, survives agent
+ * restarts, like systemd's NRestarts survives daemon reloads); state() reports
+ * `restarts` = starts after the first, which feeds FrequentKubeletRestart.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { access, mkdir, open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError } from '@nodekeeper/common';
@@ -21,6 +24,8 @@ import type { ServiceManager } from './service-manager.ts';
 
 export const SUPERVISE_DIR = '/etc/nodekeeper/supervise';
 const RUN_DIR = '/run/nodekeeper';
+/** Under /var/lib, not /run: the count must outlive a reboot of the agent (not of the node). */
+const COUNT_DIR = '/var/lib/nodekeeper/supervise';
 const LOG_DIR = '/var/log/nodekeeper';
 const STOP_GRACE_MS = 10_000;
 const UNIT_NAME = /^[A-Za-z0-9@._-]{1,128}$/;
@@ -96,8 +101,41 @@ export class SupervisorServiceManager implements ServiceManager {
   }
 
   async state(unit: string): Promise<ServiceState> {
-    const rec = await this.running(unit);
-    return { unit, manager: 'none', activeState: rec === null ? 'inactive' : 'active', subState: rec === null ? 'dead' : 'running', restarts: null };
+    const [rec, starts] = await Promise.all([this.running(unit), this.starts(unit)]);
+    // manager stays 'none' on the wire (the protocol knows systemd or none); the states are the supervisor's.
+    return { unit, manager: 'none', activeState: rec === null ? 'inactive' : 'active', subState: rec === null ? 'dead' : 'running', restarts: starts === null ? null : Math.max(0, starts - 1) };
+  }
+
+  /** True when `unit` has a description here (the service probe asks before reporting our state). */
+  async defines(unit: string): Promise<boolean> {
+    try {
+      await access(this.file(SUPERVISE_DIR, unit, '.json'));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** How many times the supervisor started `unit` (0 when never); null when the count is unreadable. */
+  async starts(unit: string): Promise<number | null> {
+    try {
+      const n = (JSON.parse(await readFile(this.file(COUNT_DIR, unit, '.starts.json'), 'utf8')) as { starts?: unknown }).starts;
+      return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : null;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 0 : null;
+    }
+  }
+
+  /** Counts a start before it happens, so a start that crashes the agent midway still counts. */
+  private async countStart(unit: string): Promise<void> {
+    const file = this.file(COUNT_DIR, unit, '.starts.json');
+    const n = (await this.starts(unit)) ?? 0;
+    try {
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFileDurable(file, `${JSON.stringify({ starts: n + 1 })}\n`);
+    } catch (err) {
+      throw new AppError('NK_SERVICE_START_FAILED', `cannot record the start of ${unit} in ${file}: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   /** The recorded process when it is still the one we started, else null. */
@@ -143,6 +181,7 @@ export class SupervisorServiceManager implements ServiceManager {
     const pidFile = this.file(RUN_DIR, unit, '.pid');
     await mkdir(path.dirname(logFile), { recursive: true });
     await mkdir(path.dirname(pidFile), { recursive: true });
+    await this.countStart(unit);
     const log = await open(logFile, 'a');
     let pid: number;
     try {

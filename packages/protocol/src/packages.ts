@@ -99,6 +99,10 @@ export const CommandKind = {
   install: 'package.install',
   rollback: 'package.rollback',
   probeNow: 'probe.now',
+  /** Repairs (issue 4): params ServiceRestartParams, ConfigRestoreParams, NodeRebootParams; result RepairResult. */
+  serviceRestart: 'service.restart',
+  configRestore: 'config.restore',
+  nodeReboot: 'node.reboot',
 } as const;
 
 /**
@@ -137,3 +141,75 @@ export function checkInstallParams(value: unknown): { ok: true; params: InstallP
   const first = installParamsCheck.Errors(value).First();
   return { ok: false, message: `params${first?.path ?? ''}: ${first?.message ?? 'do not match InstallParams'}` };
 }
+
+/** A unit name as systemd and the supervisor adapter accept it. */
+export const UnitName = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9@._-]+$' });
+
+/** Params of `service.restart`: restart `unit`, then wait up to `timeoutMs` for its probe. */
+export const ServiceRestartParams = Type.Object(
+  {
+    unit: UnitName,
+    /** How long the related probe may take to say healthy after the restart (default 60 s). */
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 600_000 })),
+  },
+  { additionalProperties: false },
+);
+export type ServiceRestartParams = Static<typeof ServiceRestartParams>;
+
+/** The largest config file `config.restore` writes (CNI conflists are a few KiB). */
+export const MAX_RESTORED_CONFIG_BYTES = 64 * 1024;
+
+/** Params of `config.restore`: write `content` to `path` atomically, then wait for `healthProbe`. */
+export const ConfigRestoreParams = Type.Object(
+  {
+    /** Host path, e.g. /etc/cni/net.d/10-containerd-net.conflist; must be under an allowed config dir. */
+    path: Type.String({ minLength: 2, maxLength: 512, pattern: '^/' }),
+    /** The whole file (UTF-8), at most 64 KiB. */
+    content: Type.String({ maxLength: MAX_RESTORED_CONFIG_BYTES }),
+    /** File mode, e.g. 420 (0644); group/other write bits and special bits are refused. */
+    mode: Type.Integer({ minimum: 0, maximum: 0o755 }),
+    /** Which probe must say healthy afterwards (default none). */
+    healthProbe: Type.Optional(Type.Union([Type.Literal('kubelet'), Type.Literal('runtime'), Type.Literal('cni'), Type.Literal('none')])),
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 600_000 })),
+  },
+  { additionalProperties: false },
+);
+export type ConfigRestoreParams = Static<typeof ConfigRestoreParams>;
+
+/** Params of `node.reboot`: why (logged and recorded). Runs only where the agent's own config allows it. */
+export const NodeRebootParams = Type.Object({ reason: Type.String({ minLength: 1, maxLength: MAX_SHORT }) }, { additionalProperties: false });
+export type NodeRebootParams = Static<typeof NodeRebootParams>;
+
+/** The `result` of a repair command (service.restart, config.restore, node.reboot). */
+export const RepairResult = Type.Object(
+  {
+    /** `healthy`: done and the probe agrees; `unhealthy`: done, the probe does not agree; `refused`: nothing done; `rebooting`. */
+    outcome: Type.Union([Type.Literal('healthy'), Type.Literal('unhealthy'), Type.Literal('refused'), Type.Literal('rebooting')]),
+    /** The unit restarted or the path written. */
+    target: Type.String({ maxLength: 512 }),
+    /** The probe that decided (kubelet, runtime, cni, service, none). */
+    probe: Type.String({ maxLength: 32 }),
+    /** The probe's reason or message, or why nothing was done. */
+    message: Type.String({ maxLength: MAX_TEXT }),
+  },
+  { additionalProperties: false },
+);
+export type RepairResult = Static<typeof RepairResult>;
+
+type Checked<T> = { ok: true; params: T } | { ok: false; message: string };
+
+function checker<T extends Parameters<typeof TypeCompiler.Compile>[0]>(schema: T, name: string): (value: unknown) => Checked<Static<T>> {
+  const c = TypeCompiler.Compile(schema);
+  return (value) => {
+    if (c.Check(value)) return { ok: true, params: value as Static<T> };
+    const first = c.Errors(value).First();
+    return { ok: false, message: `params${first?.path ?? ''}: ${first?.message ?? `do not match ${name}`}` };
+  };
+}
+
+/** Validates `service.restart` params. */
+export const checkServiceRestartParams: (value: unknown) => Checked<ServiceRestartParams> = checker(ServiceRestartParams, 'ServiceRestartParams');
+/** Validates `config.restore` params (the path's allow-list is the agent's business). */
+export const checkConfigRestoreParams: (value: unknown) => Checked<ConfigRestoreParams> = checker(ConfigRestoreParams, 'ConfigRestoreParams');
+/** Validates `node.reboot` params. */
+export const checkNodeRebootParams: (value: unknown) => Checked<NodeRebootParams> = checker(NodeRebootParams, 'NodeRebootParams');
