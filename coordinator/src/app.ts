@@ -19,6 +19,8 @@ import { ArtifactStore } from './artifacts/artifact-store.ts';
 import { createApi } from './server/http-api.ts';
 import { rolloutRoutes } from './server/rollout-routes.ts';
 import { RolloutController } from './controllers/rollout-controller.ts';
+import { RemediationController } from './controllers/remediation-controller.ts';
+import { remediationRoutes } from './server/remediation-routes.ts';
 import { openStore, type Store } from './store/db.ts';
 import { WriteBatcher } from './store/write-batcher.ts';
 import { ensurePki, loadPki, type TlsMaterial } from './tls/pki.ts';
@@ -88,6 +90,11 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     { controlPlaneVersion: config.controlPlaneVersion, maxUnavailable: config.maxUnavailable },
   );
   rollouts.setArtifactBaseUrl(() => url);
+  const remediation = new RemediationController(
+    { store, fleet, commands, clock, log: log.child({ component: 'remediation' }), heldByRollouts: () => rollouts.held(), artifactBaseUrl: () => url },
+    { maxUnavailable: config.maxUnavailable, ...(config.remediation === null ? {} : config.remediation) },
+  );
+  rollouts.setOtherUsers(() => remediation.held());
   const apiDeps = {
     store, fleet, clock, metrics,
     artifacts: new ArtifactStore(p.artifacts),
@@ -97,8 +104,16 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     url: () => url,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     maxArtifactBytes: config.maxArtifactBytes,
+    machineStatusExtras: (name: string) => {
+      const m = remediation.machineState(name);
+      const faults = remediation.faults(name);
+      return {
+        ...(m === null ? {} : { remediation: { phase: m.phase, reason: m.reason, rule: m.rule, step: m.phase === 'Idle' ? null : m.step, cordoned: m.cordoned } }),
+        ...(faults.length === 0 ? {} : { faults: faults.map((f) => ({ type: f.type, status: f.status, reason: f.reason, message: f.message, since: new Date(f.since).toISOString() })) }),
+      };
+    },
   };
-  const api = createApi(apiDeps, rolloutRoutes(apiDeps, rollouts));
+  const api = createApi(apiDeps, [...rolloutRoutes(apiDeps, rollouts), ...remediationRoutes(apiDeps, remediation)]);
 
   const server = tls === null ? http.createServer(api) : https.createServer({ cert: tls.certPem, key: tls.keyPem }, api);
   server.on('upgrade', (req, socket, head) => {
@@ -128,6 +143,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     fleet.tick();
     commands.expire();
     rollouts.tick();
+    remediation.tick();
   }, Math.min(1000, Math.max(50, Math.floor(config.livenessGraceMs / 10))));
   ticker.unref();
   log.info({ url, caHash: tls?.caHash ?? null, machines: fleet.list().length }, 'coordinator listening');

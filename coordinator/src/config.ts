@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { AppError } from '@nodekeeper/common';
+import { DEFAULT_FAULT_SETTINGS, type FaultSettings } from './remediation/faults.ts';
+import { DEFAULT_REMEDIATION_SETTINGS, type RemediationSettings } from './remediation/types.ts';
 
 export interface CoordinatorConfig {
   /** Address to listen on for the API and agent connections. */
@@ -45,6 +47,8 @@ export interface CoordinatorConfig {
   readonly maxUnavailable: string;
   /** Largest artifact `nkctl artifact push` may upload. */
   readonly maxArtifactBytes: number;
+  /** Remediation timing overrides (tests and demos shorten them); null: the documented defaults. */
+  readonly remediation: { readonly settings: RemediationSettings; readonly faults: FaultSettings } | null;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -66,6 +70,7 @@ export const defaults: CoordinatorConfig = Object.freeze({
   controlPlaneVersion: null,
   maxUnavailable: '10%',
   maxArtifactBytes: 2 * 1024 ** 3,
+  remediation: null,
   logLevel: 'info',
 });
 
@@ -92,6 +97,10 @@ Options (env NODEKEEPER_<NAME>, e.g. NODEKEEPER_PORT; or a YAML --config file):
   --flush-interval MS           batched write interval (default ${defaults.flushIntervalMs})
   --control-plane-version V     the cluster's kube-apiserver version; kubelet upgrades never pass it
   --max-unavailable N|P%        cluster-wide cap on machines made unavailable at once (default ${defaults.maxUnavailable})
+  --fault-hold S                how long a fault must hold before it counts (default per fault, 30-60 s)
+  --fault-clear S               how long a fault must be healthy before it clears (default 60-300 s)
+  --storm-cooldown S            calm needed after a storm before remediation resumes (default 600)
+  --remediation-max-concurrent N   fleet cap on remediations in flight (default 5)
   --log-level LEVEL             ${LOG_LEVELS.join('|')} (default ${defaults.logLevel})
   -h, --help                    this text
 `;
@@ -113,6 +122,10 @@ const flagSpec = {
   'flush-interval': { type: 'string' },
   'control-plane-version': { type: 'string' },
   'max-unavailable': { type: 'string' },
+  'fault-hold': { type: 'string' },
+  'fault-clear': { type: 'string' },
+  'storm-cooldown': { type: 'string' },
+  'remediation-max-concurrent': { type: 'string' },
   'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -219,6 +232,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
       return text;
     }),
     maxArtifactBytes: defaults.maxArtifactBytes,
+    remediation: remediationOverrides(raw),
     logLevel: level as CoordinatorConfig['logLevel'],
   };
   if (config.advertiseUrl !== null) checkAdvertiseUrl(config.advertiseUrl, config.insecure);
@@ -238,6 +252,28 @@ function checkAdvertiseUrl(url: string, insecure: boolean): void {
     throw new AppError('NK_CONFIG_INVALID', `advertise URL "${url}" is not a URL (want ${want}//host:port)`, { cause: err });
   }
   if (parsed.protocol !== want) throw bad(`advertise URL ${url} must start with ${want}// (the coordinator serves ${insecure ? 'plain http' : 'https'})`);
+}
+
+/** Remediation timings from --fault-hold, --fault-clear, --storm-cooldown, --remediation-max-concurrent. */
+function remediationOverrides(raw: Raw): CoordinatorConfig['remediation'] {
+  const keys = ['faultHold', 'faultClear', 'stormCooldown', 'remediationMaxConcurrent'];
+  if (keys.every((k) => raw[k] === undefined)) return null;
+  const hold = raw['faultHold'] === undefined ? null : int('fault hold', raw['faultHold'], 0, 86_400);
+  const clear = raw['faultClear'] === undefined ? null : int('fault clear', raw['faultClear'], 0, 86_400);
+  const timing = Object.fromEntries(
+    Object.entries(DEFAULT_FAULT_SETTINGS.timing).map(([type, t]) => [
+      type,
+      { forSeconds: hold === null || t.forSeconds === 0 ? t.forSeconds : hold, clearSeconds: clear ?? t.clearSeconds },
+    ]),
+  ) as unknown as FaultSettings['timing'];
+  return {
+    faults: { ...DEFAULT_FAULT_SETTINGS, timing },
+    settings: {
+      ...DEFAULT_REMEDIATION_SETTINGS,
+      ...(raw['stormCooldown'] === undefined ? {} : { stormCooldownSeconds: int('storm cooldown', raw['stormCooldown'], 0, 86_400) }),
+      ...(raw['remediationMaxConcurrent'] === undefined ? {} : { maxConcurrent: int('remediation max concurrent', raw['remediationMaxConcurrent'], 1, 100_000) }),
+    },
+  };
 }
 
 /** Default names for the generated serving certificate. */

@@ -12,7 +12,7 @@ import type { Clock } from '../clock.ts';
 import type { CommandDispatcher } from '../commands/dispatcher.ts';
 import type { FleetView } from '../fleet/fleet-view.ts';
 import { observedVersion } from '../packages/cluster-package-version.ts';
-import { manifestFor } from '../packages/manifests.ts';
+import { installParamsFor, packageManifest } from '../packages/install-params.ts';
 import { newRolloutState } from '../rollout/create.ts';
 import { planStep } from '../rollout/planner.ts';
 import { parseRollout, resolveIntOrPercent, type RolloutSpec } from '../rollout/spec.ts';
@@ -120,8 +120,16 @@ export class RolloutController {
     }
   }
 
-  /** Machines other rollouts currently make unavailable (the shared budget, invariant 1). */
-  private unavailableElsewhere(except: string): string[] {
+  /** Machines others (remediation) make unavailable; set once at start-up. */
+  private heldByOthers: () => readonly string[] = () => [];
+
+  /** Wires in the other users of the availability budget (remediation). */
+  setOtherUsers(held: () => readonly string[]): void {
+    this.heldByOthers = held;
+  }
+
+  /** Machines rollouts make unavailable now (all of them, or all but one rollout). */
+  held(except: string | null = null): string[] {
     const out: string[] = [];
     for (const r of this.store.listRollouts()) {
       if (r.name === except) continue;
@@ -130,6 +138,11 @@ export class RolloutController {
       }
     }
     return out;
+  }
+
+  /** Machines other rollouts and remediation make unavailable (the shared budget, invariant 1). */
+  private unavailableElsewhere(except: string): string[] {
+    return [...new Set([...this.held(except), ...this.heldByOthers()])];
   }
 
   private load(name: string): Rollout {
@@ -196,26 +209,11 @@ export class RolloutController {
   }
 
   private manifest(pkg: string): PackageManifest {
-    const own = this.store.getClusterPackageVersion()?.packages.find((p) => p.name === pkg)?.manifest;
-    const m = manifestFor(pkg, own);
-    if (m === null) throw new AppError('NK_ROLLOUT_UNKNOWN_PACKAGE', `no manifest for package "${pkg}": give one in the ClusterPackageVersion`);
-    return m;
+    return packageManifest(this.store, pkg, 'NK_ROLLOUT_UNKNOWN_PACKAGE');
   }
 
-  /**
-   * What an install of pkg@version sends: the ClusterPackageVersion's artifact when it
-   * names that version, else the newest pushed artifact of that version.
-   */
   private installParams(pkg: string, version: string): InstallParams {
-    const manifest = this.manifest(pkg);
-    const cpvEntry = this.store.getClusterPackageVersion()?.packages.find((p) => p.name === pkg && p.version === version);
-    if (cpvEntry !== undefined) return { package: pkg, version, artifact: { ...cpvEntry.artifact }, manifest };
-    const pushed = this.store.listArtifacts().filter((a) => a.package === pkg && a.version === version).at(-1);
-    if (pushed === undefined) {
-      throw new AppError('NK_ROLLOUT_UNKNOWN_PACKAGE', `no artifact for ${pkg} ${version}: push one with "nkctl artifact push FILE --package ${pkg} --version ${version}" or name it in the ClusterPackageVersion`);
-    }
-    const url = `${this.fleetUrl()}/v1/artifacts/sha256/${pushed.sha256}`;
-    return { package: pkg, version, artifact: { url, sha256: pushed.sha256, size: pushed.size, ...(pushed.signature === null ? {} : { signature: pushed.signature }) }, manifest };
+    return installParamsFor(this.store, this.fleetUrl(), pkg, version, 'NK_ROLLOUT_UNKNOWN_PACKAGE');
   }
 
   private fleetUrl: () => string = () => '';

@@ -28,6 +28,8 @@ export interface ApiDeps {
   readonly url: () => string;
   readonly heartbeatIntervalMs: number;
   readonly maxArtifactBytes: number;
+  /** More of a Machine's status from other controllers (remediation), merged into the objects. */
+  readonly machineStatusExtras?: (name: string) => Record<string, unknown>;
 }
 
 /**

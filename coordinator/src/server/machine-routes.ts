@@ -42,6 +42,15 @@ const checks = { enroll: TypeCompiler.Compile(EnrollBody), token: TypeCompiler.C
 
 export function machineRoutes(deps: ApiDeps): Route[] {
   const { store, fleet, clock, metrics, log } = deps;
+  const extras = deps.machineStatusExtras ?? (() => ({}));
+  const machineObject = (m: Parameters<typeof toMachineObject>[0], now: number) => {
+    const o = toMachineObject(m, now);
+    return { ...o, status: { ...o.status, ...extras(m.name) } };
+  };
+  const machineList = (ms: Parameters<typeof toMachineList>[0], now: number) => {
+    const l = toMachineList(ms, now);
+    return { ...l, items: l.items.map((o) => ({ ...o, status: { ...o.status, ...extras(o.metadata.name) } })) };
+  };
   const machineOr404 = (name: string) => {
     const m = fleet.get(name);
     if (m === undefined) throw httpError('NK_MACHINE_NOT_FOUND', `machine "${name}" not found`);
@@ -89,10 +98,10 @@ export function machineRoutes(deps: ApiDeps): Route[] {
         }
       },
     },
-    { method: 'GET', pattern: /^\/v1\/machines$/, name: 'machines', access: 'read-only', handler: ({ res }) => send(res, 200, toMachineList(fleet.list(), clock())) },
+    { method: 'GET', pattern: /^\/v1\/machines$/, name: 'machines', access: 'read-only', handler: ({ res }) => send(res, 200, machineList(fleet.list(), clock())) },
     {
       method: 'GET', pattern: new RegExp(`^/v1/machines/${NAME}$`), name: 'machine', access: 'read-only',
-      handler: ({ res, params }) => send(res, 200, toMachineObject(machineOr404(params[0] ?? ''), clock())),
+      handler: ({ res, params }) => send(res, 200, machineObject(machineOr404(params[0] ?? ''), clock())),
     },
     {
       method: 'GET', pattern: new RegExp(`^/v1/machines/${NAME}/events$`), name: 'machine-events', access: 'read-only',
@@ -111,7 +120,7 @@ export function machineRoutes(deps: ApiDeps): Route[] {
         store.revokeMachine(name);
         fleet.revoked(name);
         log.warn({ machine: name }, 'machine revoked');
-        send(res, 200, toMachineObject(machineOr404(name), clock()));
+        send(res, 200, machineObject(machineOr404(name), clock()));
       },
     },
     {
@@ -126,7 +135,7 @@ export function machineRoutes(deps: ApiDeps): Route[] {
           overrides[p.name] = { version: p.version, ...(p.artifact === undefined ? {} : { artifact: p.artifact }), ...(p.parameters === undefined ? {} : { parameters: p.parameters }) };
         }
         fleet.overridesChanged(store.setPackageOverrides(name, overrides));
-        send(res, 200, toMachineObject(machineOr404(name), clock()));
+        send(res, 200, machineObject(machineOr404(name), clock()));
       },
     },
     {

@@ -22,6 +22,7 @@ import * as status from './status.ts';
 import * as packages from './packages.ts';
 import * as commands from './commands.ts';
 import * as rollouts from './rollouts.ts';
+import * as remediation from './remediation.ts';
 
 export interface StoreOptions {
   /** The coordinator's clock, ms since the epoch. */
@@ -223,6 +224,29 @@ export class Store {
 
   saveRolloutState(name: string, state: unknown): void {
     rollouts.saveRolloutState(this.#ctx, name, state);
+  }
+
+  // --- remediation
+
+  getRemediation(): remediation.RemediationRecord | null {
+    return remediation.getRemediation(this.#ctx);
+  }
+
+  saveRemediation(rec: remediation.RemediationRecord): void {
+    remediation.saveRemediation(this.#ctx, rec);
+  }
+
+  listRemediationRules(): Array<{ name: string; object: unknown }> {
+    return remediation.listRules(this.#ctx);
+  }
+
+  putRemediationRule(name: string, object: unknown): void {
+    remediation.putRule(this.#ctx, name, object);
+  }
+
+  /** NK_REMEDIATION_RULE_NOT_FOUND when no rule of that name was applied. */
+  deleteRemediationRule(name: string): void {
+    remediation.deleteRule(this.#ctx, name);
   }
 
   /** Runs several store calls as one transaction (all or nothing). */

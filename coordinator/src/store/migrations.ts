@@ -152,6 +152,28 @@ export const migrations: readonly Migration[] = Object.freeze([
       ALTER TABLE machines ADD COLUMN package_overrides TEXT NOT NULL DEFAULT '{}';
     `,
   },
+  {
+    version: 4,
+    name: 'remediation',
+    sql: `
+      -- The remediation policy's persisted state (one row): ladders, storm, faults, switches.
+      CREATE TABLE remediation (
+        name       TEXT PRIMARY KEY CHECK (name = 'cluster'),
+        state      TEXT NOT NULL,  -- JSON RemediationState
+        faults     TEXT NOT NULL,  -- JSON {machine: FaultState}
+        paused     INTEGER NOT NULL DEFAULT 0,
+        dry_run    INTEGER NOT NULL DEFAULT 0,
+        paused_machines TEXT NOT NULL DEFAULT '[]',
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+      -- Rules applied by operators; a fault without one uses the built-in default.
+      CREATE TABLE remediation_rules (
+        name       TEXT PRIMARY KEY,
+        object     TEXT NOT NULL,  -- JSON RemediationRule object as applied
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ]);
 
 /** The schema version this code writes. */

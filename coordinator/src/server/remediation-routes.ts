@@ -1,0 +1,128 @@
+/**
+ * Routes for remediation: the per-machine story, the switches (pause, resume, dry
+ * run), and the rules. The contract is in docs/nkctl.md ("API").
+ */
+import { Type } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import type { RemediationController } from '../controllers/remediation-controller.ts';
+import type { RemediationRule } from '../remediation/rules.ts';
+import type { Fault } from '../remediation/faults.ts';
+import type { MachineRemediation, RemediationState } from '../remediation/types.ts';
+import { NAME, httpError, readJson, send, type ApiDeps, type Route } from './http-util.ts';
+
+const iso = (ms: number | null | undefined) => (ms === null || ms === undefined || ms <= 0 ? null : new Date(ms).toISOString());
+const DryRunBody = TypeCompiler.Compile(Type.Object({ enabled: Type.Boolean() }, { additionalProperties: false }));
+
+/** The Remediation object of one machine. */
+export function remediationObject(name: string, m: MachineRemediation | null, faults: readonly Fault[], paused: boolean, rules: ReadonlyMap<string, { ladder: ReadonlyArray<{ action: string }> }>) {
+  const rule = m?.rule ?? null;
+  return {
+    kind: 'Remediation',
+    machine: name,
+    phase: m?.phase ?? 'Idle',
+    reason: m?.reason ?? '',
+    message: m?.message ?? '',
+    since: iso(m?.since),
+    rule,
+    step: m === null || m.phase === 'Idle' ? null : m.step,
+    action: m === null || rule === null || m.phase === 'Idle' ? null : rules.get(rule)?.ladder[m.step]?.action ?? null,
+    commandId: m?.commandId ?? null,
+    attempts: m?.attempts.length ?? 0,
+    cooldownUntil: iso(m?.cooldownUntil),
+    cordoned: m?.cordoned ?? false,
+    paused,
+    faults: faults.map((f) => ({ type: f.type, status: f.status, reason: f.reason, message: f.message, since: iso(f.since) })),
+    history: (m?.history ?? []).map((h) => ({ ...h, at: iso(h.at) })),
+  };
+}
+
+export function remediationRoutes(deps: ApiDeps, remediation: RemediationController): Route[] {
+  const { fleet } = deps;
+  const ruleMap = () => new Map(remediation.rules().map((r) => [r.rule.name, r.rule]));
+  const statusObject = () => {
+    const rec = remediation.record();
+    const state = rec.state as RemediationState | null;
+    const storm = state?.storm;
+    return {
+      paused: rec.paused,
+      dryRun: rec.dryRun,
+      storm: { active: storm?.active ?? false, reason: storm?.reason ?? '', message: storm?.message ?? '', since: iso(storm?.since) },
+      inFlight: Object.values(state?.machines ?? {}).filter((m) => m.phase === 'Running').length,
+      maxConcurrent: remediation.settingsInForce().maxConcurrent,
+    };
+  };
+  const one = (name: string) => {
+    if (fleet.get(name) === undefined) throw httpError('NK_MACHINE_NOT_FOUND', `machine "${name}" not found`);
+    return remediationObject(name, remediation.machineState(name), remediation.faults(name, true), remediation.record().pausedMachines.includes(name), ruleMap());
+  };
+  return [
+    {
+      method: 'GET', pattern: /^\/v1\/remediations$/, name: 'remediations', access: 'read-only',
+      handler: ({ res }) => {
+        const rec = remediation.record();
+        const rules = ruleMap();
+        const items = fleet.list()
+          .map((m) => remediationObject(m.name, remediation.machineState(m.name), remediation.faults(m.name), rec.pausedMachines.includes(m.name), rules))
+          .filter((o) => o.phase !== 'Idle' || o.faults.length > 0 || o.paused);
+        send(res, 200, { kind: 'RemediationList', status: statusObject(), items });
+      },
+    },
+    {
+      method: 'POST', pattern: /^\/v1\/remediations\/(pause|resume)$/, name: 'remediation-switch', access: 'admin',
+      handler: ({ res, params }) => {
+        remediation.setSwitch({ paused: params[0] === 'pause' });
+        send(res, 200, statusObject());
+      },
+    },
+    {
+      method: 'POST', pattern: /^\/v1\/remediations\/dry-run$/, name: 'remediation-dry-run', access: 'admin',
+      handler: async ({ req, res }) => {
+        const body = await readJson(req, DryRunBody);
+        remediation.setSwitch({ dryRun: body.enabled });
+        send(res, 200, statusObject());
+      },
+    },
+    {
+      method: 'GET', pattern: new RegExp(`^/v1/remediations/${NAME}$`), name: 'remediation', access: 'read-only',
+      handler: ({ res, params }) => send(res, 200, one(params[0] ?? '')),
+    },
+    {
+      method: 'POST', pattern: new RegExp(`^/v1/remediations/${NAME}/(pause|resume)$`), name: 'remediation-machine-switch', access: 'admin',
+      handler: ({ res, params }) => {
+        const name = params[0] ?? '';
+        one(name);
+        remediation.setSwitch({ machine: { name, paused: params[1] === 'pause' } });
+        send(res, 200, one(name));
+      },
+    },
+    {
+      method: 'GET', pattern: /^\/v1\/remediationrules$/, name: 'remediation-rules', access: 'read-only',
+      handler: ({ res }) => send(res, 200, {
+        kind: 'RemediationRuleList',
+        items: remediation.rules().map((r) => ({ ...((r.object as object | null) ?? toRuleObject(r.rule)), status: { source: r.source } })),
+      }),
+    },
+    {
+      method: 'PUT', pattern: new RegExp(`^/v1/remediationrules/${NAME}$`), name: 'remediation-rule-apply', access: 'admin',
+      handler: async ({ req, res, params }) => {
+        const body = await readJson(req, null) as { metadata?: { name?: unknown } };
+        if (body?.metadata?.name !== params[0]) throw httpError('NK_REMEDIATION_RULE_INVALID', `metadata.name must be "${params[0]}", the name in the URL`);
+        const rule = remediation.applyRule(body);
+        send(res, 200, { ...body, metadata: { name: rule.name }, status: { source: 'applied' } });
+      },
+    },
+    {
+      method: 'DELETE', pattern: new RegExp(`^/v1/remediationrules/${NAME}$`), name: 'remediation-rule-delete', access: 'admin',
+      handler: ({ res, params }) => {
+        deps.store.deleteRemediationRule(params[0] ?? '');
+        send(res, 200, { name: params[0], deleted: true });
+      },
+    },
+  ];
+}
+
+/** A built-in rule as an API object. */
+function toRuleObject(rule: RemediationRule) {
+  const { name, ...spec } = rule;
+  return { apiVersion: 'nodekeeper.io/v1alpha1', kind: 'RemediationRule', metadata: { name }, spec };
+}
