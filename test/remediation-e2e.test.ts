@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import Database from 'better-sqlite3';
 import path from 'node:path';
 import { startContainerdWithNetwork, type RunningContainerd } from './harness/containerd.ts';
 import { CNI_CONFIG_NAME, bridgeConflist } from './harness/host-root.ts';
@@ -153,5 +154,30 @@ describe('automatic remediation', { timeout: 180_000 }, () => {
     await waitFor('node-a repaired after the cooldown', async () => (await phase('node-a')) === 'Ready', 40_000, 250);
     const after = await remediation('node-a');
     assert.ok(after.history.some((h: { at: string; action: string }) => h.action === 'RestartService' && Date.parse(h.at) > stormSince));
+  });
+
+  test('many agents silent at once: a partition is suspected, nothing is remediated, rollouts hold', async () => {
+    const before = await Promise.all(['node-b', 'node-c'].map(async (n) => (await remediation(n)).history.length));
+    await nodes[1]!.agent?.stop('SIGKILL');
+    await nodes[2]!.agent?.stop('SIGKILL');
+    const list = await waitFor('a suspected partition', async () => {
+      const l = await api('/v1/remediations');
+      return l.status.storm.active === true && l.status.storm.reason === 'PartitionSuspected' && l;
+    }, 30_000, 250);
+    assert.match(list.status.storm.message, /2 of 3 agents silent/);
+    await new Promise((res) => setTimeout(res, 2000));
+    const after = await Promise.all(['node-b', 'node-c'].map(async (n) => (await remediation(n)).history.length));
+    assert.deepEqual(after, before, 'no remediation of silent machines');
+    const db = new Database(path.join(coord.dataDir, 'state.db'), { readonly: true });
+    try {
+      const held = db.prepare("SELECT reason FROM events WHERE object = 'rollouts/cluster' ORDER BY id").all() as Array<{ reason: string }>;
+      assert.ok(held.some((e) => e.reason === 'PartitionSuspected'), 'rollouts recorded that they hold');
+    } finally {
+      db.close();
+    }
+    // The agents come back (their credentials are saved): the partition is over.
+    startNodeAgent(nodes[1]!, { server: coord.url });
+    startNodeAgent(nodes[2]!, { server: coord.url });
+    await waitFor('the partition over', async () => (await api('/v1/remediations')).status.storm.active === false, 40_000, 250);
   });
 });

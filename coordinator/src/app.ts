@@ -95,6 +95,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     { maxUnavailable: config.maxUnavailable, ...(config.remediation === null ? {} : config.remediation) },
   );
   rollouts.setOtherUsers(() => remediation.held());
+  rollouts.setHold(() => remediation.partitionSuspected());
   const apiDeps = {
     store, fleet, clock, metrics,
     artifacts: new ArtifactStore(p.artifacts),

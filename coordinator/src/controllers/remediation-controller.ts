@@ -127,6 +127,12 @@ export class RemediationController {
     return next;
   }
 
+  /** The storm guard's reason when it suspects a partition (rollouts hold then too), else null. */
+  partitionSuspected(): { reason: string; message: string } | null {
+    const storm = (this.record().state as RemediationState | null)?.storm;
+    return storm?.active === true && storm.reason === 'PartitionSuspected' ? { reason: storm.reason, message: storm.message } : null;
+  }
+
   /** Machines remediation makes unavailable now (running a ladder step, or cordoned). */
   held(): string[] {
     const state = this.record().state as RemediationState | null;

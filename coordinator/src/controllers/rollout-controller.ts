@@ -106,8 +106,32 @@ export class RolloutController {
     return this.store.getRollout(name)!;
   }
 
+  /** While it returns a reason, rollouts make no progress on their own (a suspected partition). */
+  private holdReason: () => { reason: string; message: string } | null = () => null;
+  private held_: string | null = null;
+
+  /** Wires in the guard that holds rollouts (remediation's partition detection). */
+  setHold(reason: () => { reason: string; message: string } | null): void {
+    this.holdReason = reason;
+  }
+
   /** Plans every rollout that is not finished; call on a timer and after fleet changes. */
   tick(): void {
+    const hold = this.holdReason();
+    if (hold !== null) {
+      // Many agents silent at once is not a node fault: starting or judging machines now
+      // would act on a picture we cannot see. Operator requests still apply.
+      if (this.held_ !== hold.reason) {
+        this.held_ = hold.reason;
+        this.store.recordEvent({ object: 'rollouts/cluster', type: 'Warning', reason: hold.reason, message: `rollouts hold: ${hold.message}` });
+        this.log.warn({ reason: hold.reason }, 'rollouts held');
+      }
+      return;
+    }
+    if (this.held_ !== null) {
+      this.store.recordEvent({ object: 'rollouts/cluster', type: 'Normal', reason: 'HoldReleased', message: `rollouts continue (${this.held_} is over)` });
+      this.held_ = null;
+    }
     for (const r of this.store.listRollouts()) {
       const state = r.state as RolloutState;
       if (TERMINAL_PHASES.has(state.phase) && !this.results.has(r.name)) continue;
