@@ -131,6 +131,10 @@ describe('automatic remediation', { timeout: 180_000 }, () => {
     assert.equal(later.attempts, attempts);
     const events = await nk(['describe', 'machine', 'node-c']);
     assert.match(events, /NeedsHuman/);
+    assert.match(await nk(['remediation', 'list']), /node-c\s+NeedsHuman/);
+    assert.match(await nk(['remediation', 'describe', 'node-c']), /CordonAndNotify/);
+    assert.match(await nk(['get', 'remediationrules']), /kubelet-sick\s+KubeletUnhealthy/);
+    assert.match(await nk(['get', 'machines']), /node-c\s+NotReady.*NeedsHuman/);
   });
 
   test('a storm (most of the fleet unhealthy) starts nothing new and says why', async () => {

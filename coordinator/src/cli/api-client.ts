@@ -13,6 +13,7 @@ import type { EventList, MachineList, MachineObject, TokenCreated, TokenList } f
 import { CliErrorCode } from './cli-errors.ts';
 import type { ConnectionConfig } from './config.ts';
 import type { ArtifactList, ArtifactObject, ClusterPackageVersionObject, PackageList } from './package-objects.ts';
+import type { RemediationFleetStatus, RemediationList, RemediationObject, RemediationRuleList, RemediationRuleObject } from './remediation-objects.ts';
 import type { RolloutAction, RolloutList, RolloutObject } from './rollout-objects.ts';
 
 /** Largest response body nkctl reads: a MachineList of ~10k machines at ~4 KiB each. */
@@ -172,6 +173,56 @@ export class ApiClient {
     return expectKind<RolloutObject>(await this.request({ method: 'POST', path }), 'Rollout', `POST ${path}`);
   }
 
+  /** GET /v1/remediations */
+  async listRemediations(): Promise<RemediationList> {
+    const res = expectKind<RemediationList>(await this.request({ method: 'GET', path: '/v1/remediations' }), 'RemediationList', 'GET /v1/remediations');
+    return { ...res, status: expectFleetStatus(res.status, 'GET /v1/remediations') };
+  }
+
+  /** GET /v1/remediations/{machine} */
+  async getRemediation(machine: string): Promise<RemediationObject> {
+    const path = `/v1/remediations/${encodeURIComponent(machine)}`;
+    return expectKind<RemediationObject>(await this.request({ method: 'GET', path }), 'Remediation', `GET ${path}`);
+  }
+
+  /** POST /v1/remediations/{pause|resume}: cluster-wide; answers the fleet status. */
+  async remediationFleetAction(action: 'pause' | 'resume'): Promise<RemediationFleetStatus> {
+    const path = `/v1/remediations/${action}`;
+    return expectFleetStatus(await this.request({ method: 'POST', path }), `POST ${path}`);
+  }
+
+  /** POST /v1/remediations/{machine}/{pause|resume} */
+  async remediationMachineAction(machine: string, action: 'pause' | 'resume'): Promise<RemediationObject> {
+    const path = `/v1/remediations/${encodeURIComponent(machine)}/${action}`;
+    return expectKind<RemediationObject>(await this.request({ method: 'POST', path }), 'Remediation', `POST ${path}`);
+  }
+
+  /** POST /v1/remediations/dry-run with {enabled} */
+  async setRemediationDryRun(enabled: boolean): Promise<RemediationFleetStatus> {
+    const path = '/v1/remediations/dry-run';
+    return expectFleetStatus(await this.request({ method: 'POST', path, body: { enabled } }), `POST ${path}`);
+  }
+
+  /** GET /v1/remediationrules */
+  async listRemediationRules(): Promise<RemediationRuleList> {
+    const path = '/v1/remediationrules';
+    return expectKind<RemediationRuleList>(await this.request({ method: 'GET', path }), 'RemediationRuleList', `GET ${path}`);
+  }
+
+  /** PUT /v1/remediationrules/{name}: creates or replaces the rule. */
+  async putRemediationRule(name: string, obj: unknown): Promise<RemediationRuleObject> {
+    const path = `/v1/remediationrules/${encodeURIComponent(name)}`;
+    return expectKind<RemediationRuleObject>(await this.request({ method: 'PUT', path, body: obj }), 'RemediationRule', `PUT ${path}`);
+  }
+
+  /** DELETE /v1/remediationrules/{name}: the fault's default rule applies again. */
+  async deleteRemediationRule(name: string): Promise<{ name: string; deleted: true }> {
+    const path = `/v1/remediationrules/${encodeURIComponent(name)}`;
+    const res = await this.request({ method: 'DELETE', path });
+    if (!isObject(res) || res['deleted'] !== true) throw badResponse(`DELETE ${path}`, 'expected {"name", "deleted": true}');
+    return res as { name: string; deleted: true };
+  }
+
   /** One API call: JSON in, JSON out, or an AppError. */
   request(opts: RequestOptions): Promise<unknown> {
     const url = new URL(this.#cfg.server + opts.path);
@@ -295,6 +346,14 @@ function expectKind<T>(body: unknown, kind: string, what: string): T {
     throw badResponse(what, 'Machine without metadata, spec and status');
   }
   return body as T;
+}
+
+/** The fleet status object of the remediation API: checked because the list header reads every field. */
+function expectFleetStatus(body: unknown, what: string): RemediationFleetStatus {
+  if (!isObject(body) || typeof body['paused'] !== 'boolean' || typeof body['dryRun'] !== 'boolean' || !isObject(body['storm'])) {
+    throw badResponse(what, 'expected a remediation status {paused, dryRun, storm, inFlight, maxConcurrent}');
+  }
+  return body as unknown as RemediationFleetStatus;
 }
 
 /** Turn a status and body into the parsed JSON or an AppError carrying the status. */

@@ -1,5 +1,6 @@
 /**
- * Reading manifests for `nkctl apply -f` and `nkctl rollout create -f`: one or several
+ * Reading manifests for `nkctl apply -f` (ClusterPackageVersion, Rollout, RemediationRule)
+ * and `nkctl rollout create -f`: one or several
  * YAML (or JSON) documents separated by `---`. Everything is parsed and checked before
  * anything is sent, so a typo in the third document never leaves the first two applied
  * alone. Only the envelope is checked here (YAML syntax, apiVersion, kind, name); the
@@ -9,13 +10,13 @@ import { parseAllDocuments } from 'yaml';
 import { API_VERSION } from '../api/objects.ts';
 import { CliErrorCode, usageError } from './cli-errors.ts';
 
-export const APPLY_KINDS = ['ClusterPackageVersion', 'Rollout'] as const;
+export const APPLY_KINDS = ['ClusterPackageVersion', 'Rollout', 'RemediationRule'] as const;
 export type ApplyKind = (typeof APPLY_KINDS)[number];
 
 /** One document, checked far enough to route it. */
 export interface ApplyDocument {
   readonly kind: ApplyKind;
-  /** `cluster` for the ClusterPackageVersion, the rollout's name otherwise. */
+  /** `cluster` for the ClusterPackageVersion, the object's own name otherwise. */
   readonly name: string;
   readonly object: Record<string, unknown>;
 }
@@ -55,10 +56,13 @@ export function parseDocuments(text: string, source: string, kinds: readonly App
     const metadata = value['metadata'];
     if (metadata !== undefined && !isObject(metadata)) throw bad(n, 'metadata must be an object');
     const name = metadata?.['name'];
-    if (kind === 'Rollout') {
+    if (kind === 'Rollout' || kind === 'RemediationRule') {
       if (typeof name !== 'string' || !NAME.test(name)) {
-        throw bad(n, `a Rollout needs metadata.name, a lower-case DNS name such as web-kubelet (got ${JSON.stringify(name ?? null)})`);
+        const example = kind === 'Rollout' ? 'web-kubelet' : 'kubelet-not-running';
+        throw bad(n, `a ${kind} needs metadata.name, a lower-case DNS name such as ${example} (got ${JSON.stringify(name ?? null)})`);
       }
+      // Two documents naming one rule would apply the last silently: refuse before sending.
+      if (kind === 'RemediationRule' && out.some((d) => d.kind === kind && d.name === name)) throw bad(n, `RemediationRule ${name} appears twice`);
       out.push({ kind, name, object: value });
     } else {
       // There is one ClusterPackageVersion per cluster; its name is fixed.

@@ -7,6 +7,7 @@
 import type { EventObject, MachineObject, ProbeFields, VersionFields } from '../api/objects.ts';
 import type { ServiceState } from '@nodekeeper/protocol';
 import { ageSince } from './machines-view.ts';
+import { machineRemediation, type FaultObject, type MachineRemediationSummary } from './remediation-objects.ts';
 import { renderTable } from './table.ts';
 
 /** A `Key: value` pair, or a pre-rendered nested block. */
@@ -71,6 +72,31 @@ function uptime(seconds: number): string {
   return d > 0 ? `${d}d${h}h` : h > 0 ? `${h}h${m}m` : `${m}m`;
 }
 
+/** The faults as a describe table (indented under their section), or `<none>`. */
+export function faultsTable(title: string, faults: readonly FaultObject[], now: number, indent: number): string {
+  const pad = ' '.repeat(indent);
+  if (faults.length === 0) return `${pad}${title}:  <none>`;
+  return `${pad}${title}:\n` + renderTable(
+    ['Type', 'Status', 'Reason', 'Age', 'Message'],
+    faults.map((f) => [f.type, f.status, f.reason, ageSince(f.since, now, '<unknown>'), f.message]),
+    { describe: true, indent: indent + 2 },
+  ).trimEnd();
+}
+
+/** The Remediation section of `describe machine`, or null for a quiet machine (Idle, no fault). */
+export function machineRemediationSection(rem: MachineRemediationSummary | null, faults: readonly FaultObject[], now: number): string | null {
+  const idle = rem === null || rem.phase === 'Idle';
+  if (idle && faults.length === 0) return null;
+  const lines: Line[] = rem === null ? [['Phase', '<unknown>']] : [
+    ['Phase', rem.phase],
+    ['Reason', rem.reason],
+    ['Rule', rem.rule ?? ''],
+    ['Step', rem.step === null ? '' : String(rem.step + 1)],
+    ['Cordoned', rem.cordoned ? 'yes' : 'no'],
+  ];
+  return 'Remediation:\n' + block([...lines, faultsTable('Faults', faults, now, 2)], 2);
+}
+
 function section(title: string, body: string): string {
   return `${title}:\n${body}`;
 }
@@ -106,6 +132,10 @@ export function describeMachine(m: MachineObject, events: readonly EventObject[]
           { describe: true, indent: 2 },
         )),
   );
+
+  const rem = machineRemediation(m);
+  const remSection = machineRemediationSection(rem.remediation, rem.faults, now);
+  if (remSection !== null) out.push(remSection);
 
   if (s.kubelet === undefined) {
     out.push('Components:  <none> (no report from the agent yet)');

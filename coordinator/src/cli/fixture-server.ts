@@ -14,6 +14,7 @@ import * as x509 from '@peculiar/x509';
 import semver from 'semver';
 import type { EventObject, MachineObject, TokenObject } from '../api/objects.ts';
 import { API_VERSION } from '../api/objects.ts';
+import { handleRemediation, type FixtureRemediation } from './fixture-remediation.ts';
 import { actOnFixtureRollout, advanceFixtureRollout, fixtureRolloutObject, newFixtureRollout, type FixtureRollout } from './fixture-rollouts.ts';
 import type { ArtifactObject, ClusterPackageVersionObject, PackageSummary } from './package-objects.ts';
 import { ROLLOUT_ACTIONS, type RolloutAction, type RolloutSpec } from './rollout-objects.ts';
@@ -40,6 +41,8 @@ export interface FixtureData {
   failVersions?: string[];
   /** Uploads over this many bytes are refused with 413 before the body is read. */
   maxArtifactBytes?: number;
+  /** Remediation state; without it the remediation routes are unknown (an older coordinator). */
+  remediation?: FixtureRemediation;
 }
 
 /** What an artifact upload delivered, byte for byte. */
@@ -268,6 +271,7 @@ function handle(data: FixtureData, req: http.IncomingMessage, body: unknown, res
 
   if (parts[0] !== 'v1') return apiError(res, 404, 'NK_HTTP_NOT_FOUND', `no route ${url.pathname}`);
   if (handlePackages(data, method, parts, url, body, res)) return;
+  if (data.remediation !== undefined && handleRemediation(data.remediation, data.machines, method, parts, body, (status, b) => send(res, status, b))) return;
   if (parts[1] === 'machines') {
     if (parts.length === 2 && method === 'GET') return send(res, 200, { apiVersion: API_VERSION, kind: 'MachineList', items: data.machines });
     const m = machine(parts[2]);

@@ -4,10 +4,11 @@
  */
 import type { MachineObject, VersionFields } from '../api/objects.ts';
 import { humanDuration } from './duration.ts';
+import { machineRemediation, type FaultObject } from './remediation-objects.ts';
 import { renderTable } from './table.ts';
 
-const NARROW = ['NAME', 'STATUS', 'KUBELET', 'CONTAINERD', 'CNI', 'AGE', 'LAST-SEEN'] as const;
-const WIDE = [...NARROW, 'MACHINE-ID', 'ZONE', 'ADDRESSES', 'KUBELET-HEALTH', 'RUNTIME-HEALTH', 'CNI-HEALTH'] as const;
+const NARROW = ['NAME', 'STATUS', 'KUBELET', 'CONTAINERD', 'CNI', 'AGE', 'LAST-SEEN', 'REMEDIATION'] as const;
+const WIDE = [...NARROW, 'MACHINE-ID', 'ZONE', 'ADDRESSES', 'KUBELET-HEALTH', 'RUNTIME-HEALTH', 'CNI-HEALTH', 'FAULTS'] as const;
 
 /**
  * A version short enough for a column. Raw strings without spaces are shown as found
@@ -32,6 +33,19 @@ export function statusCell(m: MachineObject): string {
   return m.status.revoked === true ? `${m.status.phase},Revoked` : m.status.phase;
 }
 
+/** `NetworkNotReady(Active),DiskPressure(Pending)`: non-Clear faults, or `-`. */
+export function faultsCell(faults: readonly FaultObject[]): string {
+  const open = faults.filter((f) => f.status !== 'Clear');
+  return open.length === 0 ? '-' : open.map((f) => `${f.type}(${f.status})`).join(',');
+}
+
+/** REMEDIATION column: the phase (`,Cordoned` when cordoned), or `-` when the coordinator reports none. */
+export function remediationCell(m: MachineObject): string {
+  const r = machineRemediation(m).remediation;
+  if (r === null) return '-';
+  return r.cordoned ? `${r.phase},Cordoned` : r.phase;
+}
+
 function healthCell(p: { health: string; reason: string } | undefined): string {
   if (p === undefined) return '<unknown>';
   return p.health === 'healthy' || p.reason === '' ? p.health : `${p.health}:${p.reason}`;
@@ -49,6 +63,7 @@ export function renderMachines(items: readonly MachineObject[], now: number, wid
       displayVersion(s.cni),
       ageSince(m.metadata.creationTimestamp, now),
       ageSince(s.lastSeenTime, now),
+      remediationCell(m),
     ];
     if (!wide) return narrow;
     return [
@@ -59,6 +74,7 @@ export function renderMachines(items: readonly MachineObject[], now: number, wid
       healthCell(s.kubelet),
       healthCell(s.containerd),
       healthCell(s.cni),
+      faultsCell(machineRemediation(m).faults),
     ];
   });
   return renderTable(wide ? WIDE : NARROW, rows);

@@ -96,15 +96,15 @@ describe('nkctl get machines', () => {
     const r = await admin('get', 'machines');
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trimEnd().split('\n');
-    assert.match(lines[0] ?? '', /^NAME {4}STATUS {11}KUBELET {4}CONTAINERD {2}CNI {13}AGE {2}LAST-SEEN$/);
+    assert.match(lines[0] ?? '', /^NAME {4}STATUS {11}KUBELET {4}CONTAINERD {2}CNI {13}AGE {2}LAST-SEEN {2}REMEDIATION$/);
     assert.equal(lines.length, 5);
-    assert.match(lines[1] ?? '', /^node-1 {2}Ready {12}v1\.31\.2 {4}1\.6\.20~ds1 {2}1\.1\.1\+ds1-3\+b1 {2}4d {3}\d+s$/);
+    assert.match(lines[1] ?? '', /^node-1 {2}Ready {12}v1\.31\.2 {4}1\.6\.20~ds1 {2}1\.1\.1\+ds1-3\+b1 {2}4d {3}\d+s +-$/);
     assert.match(lines[2] ?? '', /^node-2 {2}Ready {12}v1\.31\.2 {4}1\.6\.20~ds1 {2}<unknown> {7}4d/);
-    assert.match(lines[3] ?? '', /^node-3 {2}Pending {10}<unknown> {2}<unknown> {3}<unknown> {7}\d+s {2,}<never>$/);
+    assert.match(lines[3] ?? '', /^node-3 {2}Pending {10}<unknown> {2}<unknown> {3}<unknown> {7}\d+s {2,}<never> {4}-$/);
     assert.match(lines[4] ?? '', /^node-4 {2}Unknown,Revoked {2}/);
     // Every column starts where its header does.
     const header = lines[0] ?? '';
-    for (const col of ['STATUS', 'KUBELET', 'CONTAINERD', 'CNI', 'AGE', 'LAST-SEEN']) {
+    for (const col of ['STATUS', 'KUBELET', 'CONTAINERD', 'CNI', 'AGE', 'LAST-SEEN', 'REMEDIATION']) {
       const at = header.indexOf(col);
       for (const line of lines.slice(1)) assert.notEqual(line[at], ' ', `${col} in ${line}`);
     }
@@ -113,8 +113,8 @@ describe('nkctl get machines', () => {
   it('-o wide adds identity and the health of each component with its reason', async () => {
     const r = await admin('get', 'm', '-o', 'wide');
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /MACHINE-ID\s+ZONE\s+ADDRESSES\s+KUBELET-HEALTH\s+RUNTIME-HEALTH\s+CNI-HEALTH\n/);
-    assert.match(r.stdout, /node-2 .* mid-node-2\s+zone-b\s+10\.0\.0\.12\s+healthy\s+healthy\s+unhealthy:NoNetworkConfig\n/);
+    assert.match(r.stdout, /MACHINE-ID\s+ZONE\s+ADDRESSES\s+KUBELET-HEALTH\s+RUNTIME-HEALTH\s+CNI-HEALTH\s+FAULTS\n/);
+    assert.match(r.stdout, /node-2 .* mid-node-2\s+zone-b\s+10\.0\.0\.12\s+healthy\s+healthy\s+unhealthy:NoNetworkConfig\s+-\n/);
   });
 
   it('-o json and -o yaml print the API objects unchanged', async () => {

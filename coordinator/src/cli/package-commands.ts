@@ -105,7 +105,7 @@ export function addPackageCommands(program: Command, get: Command, ctx: CommandC
 
   program
     .command('apply')
-    .description('Apply ClusterPackageVersion (replaced) and Rollout (created) objects from YAML or JSON, several documents separated by ---.')
+    .description('Apply ClusterPackageVersion (replaced), Rollout (created) and RemediationRule (created or replaced) objects from YAML or JSON, several documents separated by ---.')
     .requiredOption('-f, --filename <file>', 'file to apply, - for stdin')
     .action(async (opts: { filename: string }, cmd: Command) => {
       // Parse and check every document first: a bad one means nothing is sent.
@@ -115,6 +115,10 @@ export function addPackageCommands(program: Command, get: Command, ctx: CommandC
         if (doc.kind === 'ClusterPackageVersion') {
           const cpv = await api.putClusterPackageVersion(doc.object);
           io.stdout(`clusterpackageversion/cluster configured (generation ${cpv.metadata.generation})\n`);
+        } else if (doc.kind === 'RemediationRule') {
+          // PUT by name: created or replaced, as the coordinator validates it (400 with paths).
+          const rule = await api.putRemediationRule(doc.name, doc.object);
+          io.stdout(`remediationrule/${rule.metadata.name} configured\n`);
         } else {
           const r = await createRollout(api, doc);
           io.stdout(`rollout/${r.metadata.name} created\n`);

@@ -16,6 +16,7 @@ import { parseOutput, toJson, toYaml, type OutputFormat } from './output.ts';
 import { matches, parseSelector } from './selector.ts';
 import { joinCommand, renderTokenCreated, renderTokens } from './tokens-view.ts';
 import { addPackageCommands } from './package-commands.ts';
+import { addRemediationCommands } from './remediation-commands.ts';
 import { addRolloutCommands } from './rollout-commands.ts';
 
 /** Everything nkctl touches outside itself, injected so tests can run it in-process too. */
@@ -70,7 +71,7 @@ export function buildProgram(io: CliIo): Command {
     .command('machines')
     .aliases(['machine', 'm'])
     .argument('[name]', 'one machine by name')
-    .description('List machines with their kubelet, containerd and CNI versions.')
+    .description('List machines with their kubelet, containerd and CNI versions and remediation phase; -o wide adds health and open faults.')
     .option('-o, --output <format>', 'wide, json, yaml or name')
     .option('-l, --selector <selector>', 'filter by labels: key=value, key!=value, key, !key (comma-separated)')
     .action(async (name: string | undefined, opts: { output?: string; selector?: string }, cmd: Command) => {
@@ -92,7 +93,7 @@ export function buildProgram(io: CliIo): Command {
     .command('machine')
     .aliases(['machines', 'm'])
     .argument('<name>', 'machine name')
-    .description('Conditions, component versions and health with reasons, CNI plugins, host, recent events.')
+    .description('Conditions, remediation and faults, component versions and health with reasons, CNI plugins, host, recent events.')
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       const { api } = client(cmd);
       const machine = await api.getMachine(name);
@@ -188,6 +189,7 @@ export function buildProgram(io: CliIo): Command {
 
   addPackageCommands(program, get, { io, client });
   addRolloutCommands(program, { io, client });
+  addRemediationCommands(program, get, { io, client });
 
   program
     .command('version')
