@@ -14,6 +14,16 @@ import { renderTable } from './table.ts';
 export type Line = readonly [key: string, value: string] | string;
 
 /** Aligned `Key:  value` lines; a plain string is emitted as is (nested blocks). Multi-line values hang under the value column. */
+/** The "Events:" section every describe ends with. */
+export function eventsSection(events: readonly EventObject[], now: number): string {
+  if (events.length === 0) return 'Events:  <none>';
+  return 'Events:\n' + renderTable(
+    ['Type', 'Reason', 'Age', 'Message'],
+    events.map((e) => [e.type, e.reason, ageSince(e.at, now, '<unknown>'), e.message]),
+    { describe: true, indent: 2 },
+  ).trimEnd();
+}
+
 export function block(lines: readonly Line[], indent: number): string {
   const pairs = lines.filter((l): l is readonly [string, string] => typeof l !== 'string');
   const width = Math.max(0, ...pairs.map(([k]) => k.length + 1));
@@ -182,14 +192,6 @@ export function describeMachine(m: MachineObject, events: readonly EventObject[]
     ], 2)));
   }
 
-  out.push(
-    events.length === 0
-      ? 'Events:  <none>'
-      : section('Events', renderTable(
-          ['Type', 'Reason', 'Age', 'Message'],
-          events.map((e) => [e.type, e.reason, ageSince(e.at, now, '<unknown>'), e.message]),
-          { describe: true, indent: 2 },
-        )),
-  );
+  out.push(eventsSection(events, now));
   return out.map((o) => o.replace(/\n$/, '')).join('\n') + '\n';
 }

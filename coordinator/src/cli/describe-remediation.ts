@@ -7,7 +7,7 @@
 import type { EventObject } from '../api/objects.ts';
 import { RULE_DEFAULTS } from '../remediation/rules.ts';
 import { humanDuration } from './duration.ts';
-import { block, faultsTable, timeAndAge, type Line } from './describe-machine.ts';
+import { block, eventsSection, faultsTable, timeAndAge, type Line } from './describe-machine.ts';
 import { ageSince } from './machines-view.ts';
 import type { RemediationObject, RemediationRuleObject } from './remediation-objects.ts';
 import { ladderText, seconds } from './remediation-views.ts';
@@ -60,14 +60,6 @@ export function describeRemediation(r: RemediationObject, rule: RemediationRuleO
           { describe: true, indent: 2 },
         ).trimEnd(),
   );
-  out.push(
-    events.length === 0
-      ? 'Events:  <none>'
-      : 'Events:\n' + renderTable(
-          ['Type', 'Reason', 'Age', 'Message'],
-          events.map((e) => [e.type, e.reason, ageSince(e.at, now, '<unknown>'), e.message]),
-          { describe: true, indent: 2 },
-        ).trimEnd(),
-  );
+  out.push(eventsSection(events, now));
   return out.map((o) => o.replace(/\n$/, '')).join('\n') + '\n';
 }

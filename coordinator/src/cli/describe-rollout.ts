@@ -4,11 +4,9 @@
  * the command that continues it, every machine, and the rollout's events. Pure.
  */
 import type { EventObject } from '../api/objects.ts';
-import { block, timeAndAge, type Line } from './describe-machine.ts';
-import { ageSince } from './machines-view.ts';
+import { block, eventsSection, timeAndAge, type Line } from './describe-machine.ts';
 import type { IntOrPercent, RolloutObject } from './rollout-objects.ts';
 import { countsText, packagesCell, progressBar, renderRolloutMachines } from './rollout-views.ts';
-import { renderTable } from './table.ts';
 
 function amount(v: IntOrPercent | undefined, unit: string): string {
   if (v === undefined) return '<default>';
@@ -77,14 +75,6 @@ export function describeRollout(r: RolloutObject, events: readonly EventObject[]
     out.push('Status:\n' + block(lines, 2));
     out.push(s.machines.length === 0 ? 'Machines:  <none>' : 'Machines:\n' + renderRolloutMachines(s.machines, now, 2).trimEnd());
   }
-  out.push(
-    events.length === 0
-      ? 'Events:  <none>'
-      : 'Events:\n' + renderTable(
-          ['Type', 'Reason', 'Age', 'Message'],
-          events.map((e) => [e.type, e.reason, ageSince(e.at, now, '<unknown>'), e.message]),
-          { describe: true, indent: 2 },
-        ).trimEnd(),
-  );
+  out.push(eventsSection(events, now));
   return out.map((o) => o.replace(/\n$/, '')).join('\n') + '\n';
 }
