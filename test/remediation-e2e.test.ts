@@ -14,7 +14,7 @@ import path from 'node:path';
 import { startContainerdWithNetwork, type RunningContainerd } from './harness/containerd.ts';
 import { CNI_CONFIG_NAME, bridgeConflist } from './harness/host-root.ts';
 import { installKubeletStandin } from './harness/kubelet-standin.ts';
-import { createToken, nkctl, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
+import { createToken, nkctl, nkctlOk, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
 import { makeSupervisedNode, startNodeAgent, stopNode, type SupervisedNode } from './harness/supervised-node.ts';
 
 const CNI_PATH = `/etc/cni/net.d/${CNI_CONFIG_NAME}`;
@@ -25,11 +25,7 @@ describe('automatic remediation', { timeout: 180_000 }, () => {
   let containerd: RunningContainerd;
   const nodes: SupervisedNode[] = [];
 
-  const nk = async (args: string[]) => {
-    const r = await nkctl(coord.nkctlConfig, args);
-    assert.equal(r.code, 0, `nkctl ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const nk = (args: string[]) => nkctlOk(coord.nkctlConfig, args);
   const api = async (pathname: string, method = 'GET', body?: unknown) => {
     const https = await import('node:https');
     const { readFile } = await import('node:fs/promises');

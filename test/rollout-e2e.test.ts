@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import { stringify } from 'yaml';
 import { kubeletArtifact } from './harness/artifacts.ts';
 import { startContainerdWithNetwork, type RunningContainerd } from './harness/containerd.ts';
-import { createToken, nkctl, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
+import { createToken, nkctl, nkctlOk, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
 import { makeSupervisedNode, startNodeAgent, stopNode, type SupervisedNode } from './harness/supervised-node.ts';
 
 type Obj = { metadata: { name: string }; status: Record<string, any> };
@@ -26,11 +26,7 @@ describe('canary rollouts of the kubelet', { timeout: 180_000 }, () => {
   let containerd: RunningContainerd;
   const nodes: SupervisedNode[] = [];
 
-  const nk = async (args: string[]) => {
-    const r = await nkctl(coord.nkctlConfig, args);
-    assert.equal(r.code, 0, `nkctl ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const nk = (args: string[]) => nkctlOk(coord.nkctlConfig, args);
   const kubeletVersions = async () =>
     Object.fromEntries(((JSON.parse(await nk(['get', 'machines', '-o', 'json'])) as { items: Obj[] }).items).map((m) => [m.metadata.name, m.status['kubelet']?.version]));
   const rollout = async (name: string) => (JSON.parse(await nk(['rollout', 'list', '-o', 'json'])) as { items: Obj[] }).items.find((r) => r.metadata.name === name)!;

@@ -146,6 +146,13 @@ export function nkctl(config: string, args: readonly string[], env: NodeJS.Proce
   });
 }
 
+/** Runs nkctl and returns its stdout; throws with stderr when it exits non-zero. */
+export async function nkctlOk(config: string, args: readonly string[]): Promise<string> {
+  const r = await nkctl(config, args);
+  if (r.code !== 0) throw new Error(`nkctl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
 /** `nkctl token create -o json` -> the token and the CA hash to pin. */
 export async function createToken(config: string, uses = 10): Promise<{ token: string; caCertHash: string | null }> {
   const r = await nkctl(config, ['token', 'create', '--uses', String(uses), '--ttl', '1h', '-o', 'json']);
