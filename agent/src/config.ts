@@ -4,9 +4,7 @@
  * nothing else reads process.env.
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { parse as parseYaml } from 'yaml';
-import { AppError } from '@nodekeeper/common';
+import { AppError, layeredOptions } from '@nodekeeper/common';
 import { MAX_LABELS, MAX_NAME } from '@nodekeeper/protocol';
 import { defaultProbeConfig, type ProbeConfig } from './probes/config.ts';
 
@@ -124,8 +122,6 @@ const flagSpec = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const MULTIPLE = new Set(['label', 'cniBinDir', 'trustedKey', 'configRestoreDir']);
-const camel = (k: string) => k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 const bad = (message: string) => new AppError('NK_CONFIG_INVALID', message);
 
 function str(name: string, v: unknown): string {
@@ -173,35 +169,8 @@ function labels(v: unknown): Record<string, string> {
 
 /** Builds the frozen configuration, or throws NK_CONFIG_INVALID naming the bad option. */
 export function loadConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): { config: AgentConfig; help: boolean } {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: [...argv], options: flagSpec, strict: true, allowPositionals: false });
-  } catch (err) {
-    throw bad(`${(err as Error).message}\n\n${usage}`);
-  }
-  if (parsed.values.help === true) return { config: undefined as unknown as AgentConfig, help: true };
-  const raw: Record<string, unknown> = {};
-  const file = parsed.values.config ?? env['NODEKEEPER_CONFIG'];
-  if (file !== undefined) {
-    let doc: unknown;
-    try {
-      doc = parseYaml(readFileSync(file, 'utf8'));
-    } catch (err) {
-      throw new AppError('NK_CONFIG_INVALID', `cannot read config file ${file}: ${(err as Error).message}`, { cause: err });
-    }
-    if (doc != null && (typeof doc !== 'object' || Array.isArray(doc))) throw bad(`config file ${file} must be a YAML mapping`);
-    Object.assign(raw, doc ?? {});
-  }
-  for (const key of Object.keys(flagSpec)) {
-    if (key === 'config' || key === 'help') continue;
-    const v = env[`NODEKEEPER_${key.toUpperCase().replace(/-/g, '_')}`];
-    if (v !== undefined) raw[camel(key)] = MULTIPLE.has(camel(key)) ? v.split(',') : v;
-  }
-  for (const [key, value] of Object.entries(parsed.values)) {
-    if (key !== 'config' && key !== 'help' && value !== undefined) raw[camel(key)] = value;
-  }
-  const known = new Set(Object.keys(flagSpec).map(camel));
-  for (const key of Object.keys(raw)) if (!known.has(key) || key === 'config' || key === 'help') throw bad(`unknown option "${key}"`);
+  const { raw, help } = layeredOptions(flagSpec, argv, env, usage);
+  if (help) return { config: undefined as unknown as AgentConfig, help: true };
 
   const server = str('server', raw['server'] ?? '');
   let url: URL;

@@ -3,12 +3,9 @@
  * NODEKEEPER_* environment variables, then flags. Parsed once, validated, frozen and
  * passed down; nothing else reads process.env.
  */
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { parse as parseYaml } from 'yaml';
-import { AppError } from '@nodekeeper/common';
+import { AppError, layeredOptions } from '@nodekeeper/common';
 import { DEFAULT_FAULT_SETTINGS, type FaultSettings } from './remediation/faults.ts';
 import { DEFAULT_REMEDIATION_SETTINGS, type RemediationSettings } from './remediation/types.ts';
 
@@ -153,46 +150,9 @@ function str(name: string, raw: unknown): string {
 
 type Raw = Record<string, unknown>;
 
-/** camelCase option -> value, from the three sources in order of precedence. */
-function collect(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): { raw: Raw; help: boolean } {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: [...argv], options: flagSpec, strict: true, allowPositionals: false });
-  } catch (err) {
-    throw bad(`${(err as Error).message}\n\n${usage}`);
-  }
-  const flags = parsed.values;
-  const camel = (k: string) => k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-  const raw: Raw = {};
-  const configFile = flags.config ?? env['NODEKEEPER_CONFIG'];
-  if (configFile !== undefined) {
-    let doc: unknown;
-    try {
-      doc = parseYaml(readFileSync(configFile, 'utf8'));
-    } catch (err) {
-      throw new AppError('NK_CONFIG_INVALID', `cannot read config file ${configFile}: ${(err as Error).message}`, { cause: err });
-    }
-    if (doc !== null && doc !== undefined) {
-      if (typeof doc !== 'object' || Array.isArray(doc)) throw bad(`config file ${configFile} must be a YAML mapping`);
-      Object.assign(raw, doc);
-    }
-  }
-  for (const key of Object.keys(flagSpec)) {
-    if (key === 'config' || key === 'help') continue;
-    const envValue = env[`NODEKEEPER_${key.toUpperCase().replace(/-/g, '_')}`];
-    if (envValue !== undefined) raw[camel(key)] = key === 'tls-name' ? envValue.split(',') : envValue;
-  }
-  for (const [key, value] of Object.entries(flags)) {
-    if (key !== 'config' && key !== 'help' && value !== undefined) raw[camel(key)] = value;
-  }
-  return { raw, help: flags.help === true };
-}
-
 /** Builds the frozen configuration, or throws NK_CONFIG_INVALID naming the bad option. */
 export function loadConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): { config: CoordinatorConfig; help: boolean } {
-  const { raw, help } = collect(argv, env);
-  const known = new Set(Object.keys(flagSpec).filter((k) => k !== 'config' && k !== 'help').map((k) => k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())));
-  for (const key of Object.keys(raw)) if (!known.has(key)) throw bad(`unknown option "${key}" (config file keys are the flags in camelCase)`);
+  const { raw, help } = layeredOptions(flagSpec, argv, env, usage);
 
   const given = [raw['tlsCert'], raw['tlsKey'], raw['tlsCa']].filter((v) => v !== undefined).length;
   if (given !== 0 && given !== 3) throw bad('--tls-cert, --tls-key and --tls-ca go together');

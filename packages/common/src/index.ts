@@ -3,3 +3,4 @@ export * from './backoff.ts';
 export * from './versions.ts';
 export * from './logger.ts';
 export * from './ca-hash.ts';
+export * from './config-layers.ts';
