@@ -19,7 +19,7 @@ import { makeSupervisedNode, startNodeAgent, stopNode, type SupervisedNode } fro
 
 const CNI_PATH = `/etc/cni/net.d/${CNI_CONFIG_NAME}`;
 
-describe('automatic remediation', { timeout: 180_000 }, () => {
+describe('automatic remediation', { timeout: 300_000 }, () => {
   let dir: string;
   let coord: CoordinatorProc;
   let containerd: RunningContainerd;
@@ -179,5 +179,19 @@ describe('automatic remediation', { timeout: 180_000 }, () => {
     startNodeAgent(nodes[1]!, { server: coord.url });
     startNodeAgent(nodes[2]!, { server: coord.url });
     await waitFor('the partition over', async () => (await api('/v1/remediations')).status.storm.active === false, 40_000, 250);
+  });
+
+  test('dry run records what it would do and does nothing; switched off, it repairs', async () => {
+    await waitFor('all Ready', async () => (await Promise.all(nodes.map((n) => phase(n.name)))).every((p) => p === 'Ready'), 40_000, 250);
+    assert.match(await nk(['remediation', 'dry-run', 'on']), /.+/);
+    const b = nodes[1]!;
+    const before = (await remediation('node-b')).history.length;
+    await unlink(path.join(b.root, CNI_PATH));
+    await waitFor('a DryRun event', async () => /DryRun/.test(await nk(['describe', 'machine', 'node-b'])), 30_000, 250);
+    await new Promise((res) => setTimeout(res, 2000));
+    assert.equal(await phase('node-b'), 'NotReady', 'nothing was done');
+    assert.equal((await remediation('node-b')).history.length, before, 'no step ran');
+    await nk(['remediation', 'dry-run', 'off']);
+    await waitFor('node-b repaired once dry run is off', async () => (await phase('node-b')) === 'Ready', 40_000, 250);
   });
 });
