@@ -160,3 +160,22 @@ test('same input, same output; command ids are stable', () => {
   const input: RemediationInput = { machines: r.fleet.views(r.now + STEP), rules: defaultRules(), state: r.state, budget: { maxUnavailable: 2, unavailableNow: [] }, settings: DEFAULT_REMEDIATION_SETTINGS, pause: { cluster: false, machines: [] }, dryRun: false, results: [], now: r.now + STEP };
   assert.deepEqual(planRemediation(structuredClone(input)), planRemediation(input));
 });
+
+test('a fleet still enrolling (machines Pending, no report yet) is not a storm', () => {
+  const r = run(4);
+  const views = r.fleet.views(STEP).map((v) => ({ ...v, healthy: false, liveness: { state: 'Pending' as const, since: 0 } }));
+  const plan = (machines: RemediationInput['machines']) => planRemediation({
+    machines,
+    rules: defaultRules(),
+    state: null,
+    budget: { maxUnavailable: 10, unavailableNow: [] },
+    settings: DEFAULT_REMEDIATION_SETTINGS,
+    pause: { cluster: false, machines: [] },
+    dryRun: false,
+    results: [],
+    now: STEP,
+  });
+  assert.equal(plan(views).state.storm.active, false, 'Pending machines have not reported: they are not unhealthy');
+  const storm = plan(views.map((v, i) => (i < 2 ? { ...v, liveness: { state: 'NotReady' as const, since: 0 } } : v)));
+  assert.equal(storm.state.storm.active, true, 'two of four reporting NotReady is a storm');
+});

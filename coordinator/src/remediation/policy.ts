@@ -52,7 +52,12 @@ function applyResults(d: PolicyDraft): void {
 }
 
 const silent = (v: RemediationMachineView): boolean => v.liveness.state === 'Unknown';
-const faulty = (v: RemediationMachineView): boolean => !v.healthy || v.faults.some((f) => f.type !== 'AgentSilent' && f.status === 'Active');
+/**
+ * Unhealthy for the storm guard: an active fault, or reporting NotReady. A machine that
+ * has not reported yet (Pending: a fleet still enrolling) is not unhealthy.
+ */
+const faulty = (v: RemediationMachineView): boolean =>
+  (!v.healthy && v.liveness.state === 'NotReady') || v.faults.some((f) => f.type !== 'AgentSilent' && f.status === 'Active');
 
 /**
  * Storm guard (invariant 5): too many unhealthy machines at once, or too many silent
