@@ -2,9 +2,11 @@
  * The nodekeeper demo (run it with scripts/demo): a coordinator, four nodes on this one
  * machine (each with its own host root, supervised kubelet stand-in and real CNI
  * config), one real containerd shared by them, and the real nkctl. Enrolls the nodes
- * with a bootstrap token, shows their real versions, breaks two nodes and shows the
- * coordinator notice within seconds, with the reasons; then rolls a new kubelet out
- * canary-first, and rolls a bad one back by itself when its canary fails.
+ * with a bootstrap token, shows their real versions, breaks two nodes one after the
+ * other and shows the coordinator notice within seconds, with the reasons, and repair
+ * them by itself (two at once on four nodes would be a storm: it would wait); then
+ * rolls a new kubelet out canary-first, and rolls a bad one back by itself when its
+ * canary fails.
  *
  *   scripts/demo          the story, then clean up and exit 0
  *   scripts/demo --keep   the story, then keep the fleet running until Ctrl-C
@@ -14,7 +16,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startContainerdWithNetwork, type RunningContainerd } from '../test/harness/containerd.ts';
 import { CNI_CONFIG_NAME, bridgeConflist } from '../test/harness/host-root.ts';
-import { kubeletArtifact } from '../test/harness/artifacts.ts';
+import { cniPluginsArtifact, kubeletArtifact } from '../test/harness/artifacts.ts';
 import { BIN, REPO, createToken, nkctl, startCoordinator, waitFor, type CoordinatorProc } from '../test/harness/processes.ts';
 import { makeSupervisedNode, startNodeAgent, stopNode, type SupervisedNode } from '../test/harness/supervised-node.ts';
 
@@ -64,7 +66,7 @@ async function main(): Promise<void> {
   show(`socket ${containerd.socket}`);
 
   say('Starting the coordinator (https/wss with its own CA, SQLite state in .nk/demo/coordinator)');
-  coord = await startCoordinator(path.join(DIR, 'coordinator'), ['--heartbeat-interval', '2000', '--liveness-grace', '8000', '--liveness-recover', '2000', '--control-plane-version', 'v1.32.1', '--max-unavailable', '2']);
+  coord = await startCoordinator(path.join(DIR, 'coordinator'), ['--heartbeat-interval', '2000', '--liveness-grace', '8000', '--liveness-recover', '2000', '--control-plane-version', 'v1.32.1', '--max-unavailable', '2', '--fault-hold', '2', '--fault-clear', '3', '--storm-cooldown', '10']);
   show(`listening on ${coord.url}\nCA pin ${coord.caHash}`);
 
   say('Creating a bootstrap token: nkctl token create --uses 4 --ttl 1h');
@@ -92,36 +94,63 @@ async function main(): Promise<void> {
   say('nkctl get machines -o wide -l pool=batch');
   show(await nk(['get', 'machines', '-o', 'wide', '-l', 'pool=batch']));
 
-  say("Breaking two nodes: deleting node-b's CNI config, stopping node-c's kubelet");
-  const broken = Date.now();
-  await unlink(path.join(DIR, 'node-b', 'etc/cni/net.d', CNI_CONFIG_NAME));
-  await nodes[2]!.services.stop('kubelet.service');
-  const seen = async (name: string, type: string) => {
+  say("Desired state: Debian's CNI plugins pushed as cni-plugins 1.1.1, with the network config nodes should have");
+  const artifacts = path.join(DIR, 'artifacts');
+  const cni = await cniPluginsArtifact(artifacts);
+  const cniPushed = JSON.parse(await nk(['artifact', 'push', cni.file, '--package', 'cni-plugins', '--version', '1.1.1', '-o', 'json'])) as { url: string; sha256: string; size: number };
+  show(`cni-plugins 1.1.1: ${(cni.size / 1024 / 1024).toFixed(1)} MiB, sha256:${cniPushed.sha256.slice(0, 16)}…`);
+  const cniEntry = { name: 'cni-plugins', version: '1.1.1', artifact: { url: cniPushed.url, sha256: cniPushed.sha256, size: cniPushed.size },
+    parameters: { networkConfigPath: `/etc/cni/net.d/${CNI_CONFIG_NAME}`, networkConfig: bridgeConflist() } };
+  const cpvFile = path.join(DIR, 'clusterpackageversion.json');
+  const writeCpv = (packages: unknown[]) => writeFile(cpvFile, JSON.stringify({ apiVersion: 'nodekeeper.io/v1alpha1', kind: 'ClusterPackageVersion', metadata: { name: 'cluster' }, spec: { packages } }, null, 2));
+  await writeCpv([cniEntry]);
+  show(await nk(['apply', '-f', cpvFile]));
+
+  say('Remediation rules with short holds for the demo (defaults wait 60 s): nkctl apply -f rules.json');
+  const step = (action: string, target?: string) => ({ action, ...(target === undefined ? {} : { target }), timeoutSeconds: 30, successWithinSeconds: 10 });
+  const rules = [
+    { name: 'kubelet-unhealthy', fault: 'KubeletUnhealthy', ladder: [step('RestartService', 'kubelet.service'), step('CordonAndNotify')] },
+    { name: 'network-not-ready', fault: 'NetworkNotReady', ladder: [step('RestoreConfig', 'cni-plugins'), step('CordonAndNotify')] },
+  ].map((r) => ({ apiVersion: 'nodekeeper.io/v1alpha1', kind: 'RemediationRule', metadata: { name: r.name }, spec: { fault: r.fault, forSeconds: 2, ladder: r.ladder, maxAttemptsPerMachine: 3, cooldownSeconds: 10 } }));
+  const rulesFile = path.join(DIR, 'rules.json');
+  await writeFile(rulesFile, rules.map((r) => JSON.stringify(r)).join('\n---\n'));
+  show(await nk(['apply', '-f', rulesFile]));
+  show(await nk(['get', 'remediationrules']));
+
+  const allReady = async () => (JSON.parse(await nk(['get', 'machines', '-o', 'json'])) as { items: Machine[] }).items.every((m) => m.status.phase === 'Ready');
+  const seen = async (name: string, type: string, since: number) => {
     const m = await waitFor(`${name} ${type}=False`, async () => {
       const m = await getMachine(name);
       return m.status.conditions.find((c) => c.type === type)?.status === 'False' && m;
     }, 30_000, 100);
     const c = m.status.conditions.find((x) => x.type === type)!;
-    show(`${name}: ${type}=False (${c.reason}: ${c.message}) seen after ${((Date.now() - broken) / 1000).toFixed(1)} s`);
+    show(`${name}: ${type}=False (${c.reason}: ${c.message}) seen after ${((Date.now() - since) / 1000).toFixed(1)} s`);
   };
-  await Promise.all([seen('node-b', 'NetworkReady'), seen('node-c', 'KubeletHealthy')]);
+  const repairedAfter = async (since: number) => {
+    await waitFor('all machines Ready again', allReady, 60_000, 250);
+    show(`repaired automatically: all Ready again ${((Date.now() - since) / 1000).toFixed(1)} s after the fault`);
+  };
 
+  say("Breaking node-b: deleting its CNI config");
+  const cniBroken = Date.now();
+  await unlink(path.join(DIR, 'node-b', 'etc/cni/net.d', CNI_CONFIG_NAME));
+  await seen('node-b', 'NetworkReady', cniBroken);
   say('nkctl get machines');
   show(await nk(['get', 'machines']));
-  say('nkctl describe machine node-c');
-  show(await nk(['describe', 'machine', 'node-c']));
+  await repairedAfter(cniBroken);
 
-  say('Repairing both by hand (automatic repair is the next milestone): config restored, kubelet restarted');
-  await writeFile(path.join(DIR, 'node-b', 'etc/cni/net.d', CNI_CONFIG_NAME), bridgeConflist({ subnet: '10.88.2.0/24' }));
-  await nodes[2]!.services.restart('kubelet.service');
-  await waitFor('all machines Ready again', async () => {
-    const list = JSON.parse(await nk(['get', 'machines', '-o', 'json'])) as { items: Machine[] };
-    return list.items.every((m) => m.status.phase === 'Ready');
-  }, 30_000, 250);
-  show('all Ready again');
+  say("Breaking node-c: stopping its kubelet");
+  const kubeletBroken = Date.now();
+  await nodes[2]!.services.stop('kubelet.service');
+  await seen('node-c', 'KubeletHealthy', kubeletBroken);
+  say('nkctl describe machine node-c (while it is down)');
+  show(await nk(['describe', 'machine', 'node-c']));
+  await repairedAfter(kubeletBroken);
+
+  say('nkctl remediation describe node-b');
+  show(await nk(['remediation', 'describe', 'node-b']));
 
   say('Pushing kubelet artifacts: 1.31.3, and a 1.31.4 whose healthz fails (nkctl artifact push)');
-  const artifacts = path.join(DIR, 'artifacts');
   const good = await kubeletArtifact(artifacts, { version: 'v1.31.3' });
   const bad = await kubeletArtifact(artifacts, { version: 'v1.31.4', healthz: 'fail' });
   show(await nk(['artifact', 'push', good.file, '--package', 'kubelet', '--version', '1.31.3']));
@@ -129,12 +158,8 @@ async function main(): Promise<void> {
   show(`kubelet 1.31.4 stored as sha256:${pushed.sha256.slice(0, 16)}…`);
 
   say('nkctl apply -f clusterpackageversion.json (the cluster default, with a 5 s health timeout for the demo)');
-  const cpvFile = path.join(DIR, 'clusterpackageversion.json');
-  await writeFile(cpvFile, JSON.stringify({
-    apiVersion: 'nodekeeper.io/v1alpha1', kind: 'ClusterPackageVersion', metadata: { name: 'cluster' },
-    spec: { packages: [{ name: 'kubelet', version: '1.31.3', artifact: { url: `${coord.url}/v1/artifacts/sha256/${good.sha256}`, sha256: good.sha256, size: good.size },
-      manifest: { name: 'kubelet', format: 'tar.gz', links: [{ path: '/usr/bin/kubelet', target: 'kubelet' }], service: 'kubelet.service', healthProbe: 'kubelet', healthTimeoutMs: 5000 } }] },
-  }, null, 2));
+  await writeCpv([cniEntry, { name: 'kubelet', version: '1.31.3', artifact: { url: `${coord.url}/v1/artifacts/sha256/${good.sha256}`, sha256: good.sha256, size: good.size },
+    manifest: { name: 'kubelet', format: 'tar.gz', links: [{ path: '/usr/bin/kubelet', target: 'kubelet' }], service: 'kubelet.service', healthProbe: 'kubelet', healthTimeoutMs: 5000 } }]);
   show(await nk(['apply', '-f', cpvFile]));
 
   say('nkctl rollout create kubelet-1-31-3 --package kubelet=1.31.3 --canary 1 --soak 3s --batches 50,100 --max-unavailable 2');

@@ -56,6 +56,12 @@ export async function containerdArtifact(dir: string): Promise<Artifact> {
   return tarGz(path.dirname(CONTAINERD_BIN), [path.basename(CONTAINERD_BIN)], path.join(dir, 'containerd.tar.gz'));
 }
 
+/** Debian's CNI plugins (/usr/lib/cni), tarred up as a cni-plugins package (flat, as upstream ships them). */
+export async function cniPluginsArtifact(dir: string, binDir = '/usr/lib/cni'): Promise<Artifact> {
+  await mkdir(dir, { recursive: true });
+  return tarGz(binDir, ['.'], path.join(dir, 'cni-plugins.tar.gz'));
+}
+
 /** A fresh ed25519 key pair: the private key signs, the PEM public key is what agents trust. */
 export function signingKey(): { privateKey: KeyObject; publicKeyPem: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
