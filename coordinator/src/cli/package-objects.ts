@@ -4,6 +4,7 @@
  * per-package summary. nkctl only renders and forwards these; the coordinator owns
  * their validation.
  */
+import type { PackageSummary } from '../packages/cluster-package-version.ts';
 import type { ArtifactRef, PackageManifest } from '@nodekeeper/protocol';
 
 /** `PUT /v1/artifacts` answer and `ArtifactList` item. */
@@ -32,16 +33,8 @@ export interface CpvPackage {
   readonly parameters?: Record<string, string>;
 }
 
-/** How the fleet stands against one package's desired version. */
-export interface PackageSummary {
-  readonly name: string;
-  readonly desiredVersion: string | null;
-  readonly machines: number;
-  readonly atDesired: number;
-  readonly healthy: number;
-  /** Observed version -> number of machines running it. */
-  readonly versions: Record<string, number>;
-}
+/** How the fleet stands against one package's desired version (the server's shape). */
+export type { PackageSummary };
 
 export interface ClusterPackageVersionObject {
   readonly apiVersion: string;

@@ -4,11 +4,12 @@
  * asks for transitions.
  */
 
-export const ROLLOUT_PHASES = ['Pending', 'Canary', 'Soaking', 'Progressing', 'Paused', 'Completed', 'RollingBack', 'RolledBack', 'Failed'] as const;
-export type RolloutPhase = (typeof ROLLOUT_PHASES)[number];
+import type { MachinePhase, RolloutCounters, RolloutPhase } from '../rollout/types.ts';
 
-export const MACHINE_PHASES = ['Waiting', 'Installing', 'Soaking', 'Succeeded', 'Failed', 'RollingBack', 'RolledBack', 'Skipped'] as const;
-export type RolloutMachinePhase = (typeof MACHINE_PHASES)[number];
+// The phases are the planner's own (one definition, coordinator/src/rollout/types.ts).
+export { MACHINE_PHASES, ROLLOUT_PHASES } from '../rollout/types.ts';
+export type { RolloutPhase };
+export type RolloutMachinePhase = MachinePhase;
 
 /** Phases a rollout never leaves by itself; `status -w` stops at these and at Paused. */
 export const TERMINAL_PHASES: ReadonlySet<string> = new Set<RolloutPhase>(['Completed', 'RolledBack', 'Failed']);
@@ -48,16 +49,8 @@ export interface RolloutMachineStatus {
   readonly since: string | null;
 }
 
-export interface RolloutCounts {
-  readonly total: number;
-  readonly waiting: number;
-  readonly inProgress: number;
-  readonly succeeded: number;
-  readonly failed: number;
-  readonly rollingBack: number;
-  readonly rolledBack: number;
-  readonly skipped: number;
-}
+/** The server's counters, as the API sends them. */
+export type RolloutCounts = RolloutCounters;
 
 export interface RolloutStatus {
   readonly phase: RolloutPhase | string;

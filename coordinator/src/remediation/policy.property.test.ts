@@ -10,24 +10,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { prng } from '../testing/prng.ts';
 import { planRemediation } from './policy.ts';
 import { DEFAULT_RULE_OBJECTS, parseRule } from './rules.ts';
 import { SimFleet, type Breakage } from './test-support.ts';
 import type { AgentCommandKind, RemediationInput, RemediationMachineView, RemediationSettings, RemediationState } from './types.ts';
 
 const STEP = 30_000;
-
-/** mulberry32: a small seeded generator so a failing run replays exactly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const scenario = fc.record({
   size: fc.integer({ min: 1, max: 300 }),

@@ -10,6 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { prng } from '../testing/prng.ts';
 import semver from 'semver';
 import { toSemver } from '@nodekeeper/common';
 import { COMPONENT_ORDER } from '@nodekeeper/protocol';
@@ -22,18 +23,6 @@ import { OPERATOR_REQUESTS, requestAllowed, type MachineView, type OperatorReque
 const TARGETS: Record<string, string> = { containerd: '1.7.1', kubelet: '1.31.2', 'cni-plugins': '1.4.0' };
 const CP = 'v1.31.5';
 const STEP = 10_000;
-
-/** mulberry32: a small seeded generator so a failing run replays exactly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const scenario = fc.record({
   fleet: fc.integer({ min: 1, max: 200 }).chain((n) => fc.array(
