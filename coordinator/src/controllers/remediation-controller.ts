@@ -56,6 +56,7 @@ export class RemediationController {
   private saved = '';
   /** Faults of the last tick, for the API. */
   private current = new Map<string, Fault[]>();
+  private cached: RemediationRecord | null = null;
 
   constructor(deps: Deps, opts: RemediationOptions) {
     this.deps = deps;
@@ -100,8 +101,13 @@ export class RemediationController {
     return this.settings;
   }
 
+  /**
+   * The persisted record, parsed once and kept: this controller is its only writer, and
+   * the API asks for it once per machine when listing machines.
+   */
   record(): RemediationRecord {
-    return this.deps.store.getRemediation() ?? EMPTY;
+    this.cached ??= this.deps.store.getRemediation() ?? EMPTY;
+    return this.cached;
   }
 
   /** Cluster-wide or per-machine pause/resume, and dry run; recorded as events. */
@@ -123,6 +129,7 @@ export class RemediationController {
         : change.dryRun !== undefined ? `dry run ${change.dryRun ? 'on: decisions are recorded, nothing is done' : 'off'}` : `remediation ${change.paused ? 'paused' : 'resumed'} cluster-wide`;
       this.deps.store.recordEvent({ object: change.machine !== undefined ? `machine/${change.machine.name}` : 'remediation/cluster', type: 'Normal', reason: 'OperatorRequest', message: what });
     });
+    this.cached = next; // only once committed
     this.saved = '';
     return next;
   }
@@ -193,6 +200,7 @@ export class RemediationController {
       store.saveRemediation(next);
       for (const a of plan.actions) this.apply(a, toSend, failedAtOnce);
     });
+    this.cached = next; // only once committed
     this.saved = serialised;
     for (const id of toSend) this.deps.commands.sendById(id);
     this.results.push(...failedAtOnce);
