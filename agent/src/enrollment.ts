@@ -12,8 +12,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
-import { AppError, caCertHash } from '@nodekeeper/common';
-import { writeFileDurable } from './durable-file.ts';
+import { AppError, caCertHash, writeFileDurable } from '@nodekeeper/common';
 import type { MachineIdentity } from '@nodekeeper/protocol';
 
 const REQUEST_TIMEOUT_MS = 15_000;

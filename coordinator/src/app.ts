@@ -22,8 +22,17 @@ import { RolloutController } from './controllers/rollout-controller.ts';
 import { RemediationController } from './controllers/remediation-controller.ts';
 import { remediationRoutes } from './server/remediation-routes.ts';
 import { openStore, type Store } from './store/db.ts';
+import { toMachineList } from './api/objects.ts';
+import { summarizePackages } from './packages/cluster-package-version.ts';
+import { DEFAULT_HOST_SYNC } from './host/host-sync.ts';
+import { backoffDelay } from '@nodekeeper/common';
 import { WriteBatcher } from './store/write-batcher.ts';
 import { ensurePki, loadPki, type TlsMaterial } from './tls/pki.ts';
+import { HostSync } from './host/host-sync.ts';
+import { readKubeconfig } from './host/kube-client.ts';
+import { hostRoutes } from './server/host-routes.ts';
+import { MemberCluster } from './member/member-cluster.ts';
+import { packageVersion } from './cli/main.ts';
 
 export interface RunningCoordinator {
   /** Base URL of the API and the agent endpoint, e.g. https://127.0.0.1:7443. */
@@ -114,7 +123,38 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       };
     },
   };
-  const api = createApi(apiDeps, [...rolloutRoutes(apiDeps, rollouts), ...remediationRoutes(apiDeps, remediation)]);
+  const member = config.memberKubeconfig === null ? null : new MemberCluster(readKubeconfig(config.memberKubeconfig).kc, { log: log.child({ component: 'member' }), drainTimeoutMs: config.drainTimeoutMs });
+  const machineObjects = () => {
+    const now = clock();
+    return toMachineList(fleet.list(), now).items.map((o) => ({ ...o, status: { ...o.status, ...apiDeps.machineStatusExtras(o.metadata.name) } }));
+  };
+  const host = new HostSync({
+    registrationFile: p.hostRegistration,
+    log: log.child({ component: 'host' }),
+    wallClock: () => Date.now(),
+    machines: machineObjects,
+    nodeView: (name) => member?.node(name) ?? null,
+    controlPlaneVersion: () => rollouts.controlPlaneVersion(),
+    localPackages: () => store.getClusterPackageVersion()?.packages ?? [],
+    applyPackages: (packages, source) => store.transaction(() => {
+      const record = store.putClusterPackageVersion(packages);
+      store.recordEvent({ object: 'clusterpackageversion/cluster', type: 'Normal', reason: 'AppliedFromHost', message: `generation ${record.generation} from ${source}: ${packages.map((x) => `${x.name}=${x.version}`).join(', ')}` });
+      return record.generation;
+    }),
+    recordEvent: (type, reason, message) => store.recordEvent({ object: 'host/registration', type, reason, message }),
+    statusInput: () => ({
+      machines: machineObjects(),
+      connected: fleet.connectedCount(),
+      packages: summarizePackages(store.getClusterPackageVersion(), fleet.list()),
+      rolloutPhases: rollouts.phases(),
+      remediation: remediation.summary(),
+      kubernetesVersion: member?.version() ?? rollouts.controlPlaneVersion(),
+      nodesReady: member?.nodesReady() ?? null,
+      memberApiError: member?.error() ?? null,
+      coordinatorVersion: packageVersion(),
+    }),
+  }, { ...DEFAULT_HOST_SYNC, syncIntervalMs: config.hostSyncIntervalMs, tokenTtlSeconds: config.hostTokenTtlSeconds });
+  const api = createApi(apiDeps, [...rolloutRoutes(apiDeps, rollouts), ...remediationRoutes(apiDeps, remediation), ...hostRoutes(apiDeps, host, config.hostTokenTtlSeconds)]);
 
   const server = tls === null ? http.createServer(api) : https.createServer({ cert: tls.certPem, key: tls.keyPem }, api);
   server.on('upgrade', (req, socket, head) => {
@@ -147,6 +187,12 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     remediation.tick();
   }, Math.min(1000, Math.max(50, Math.floor(config.livenessGraceMs / 10))));
   ticker.unref();
+  if (member !== null) {
+    member.onVersion((v) => rollouts.setControlPlaneVersion(v));
+    member.start();
+  }
+  host.start();
+  if (config.hostRegistration !== null && !host.state().registered) registerAtStart(host, config, log);
   log.info({ url, caHash: tls?.caHash ?? null, machines: fleet.list().length }, 'coordinator listening');
 
   let closed = false;
@@ -157,6 +203,8 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       if (closed) return;
       closed = true;
       clearInterval(ticker);
+      await host.stop();
+      member?.stop();
       gateway.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -164,4 +212,24 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       store.close();
     },
   };
+}
+
+/** --host-kubeconfig and friends: register in the background, retrying with backoff until it works. */
+function registerAtStart(host: HostSync, config: CoordinatorConfig, log: Logger): void {
+  const r = config.hostRegistration!;
+  let attempt = 0;
+  const tryOnce = async () => {
+    try {
+      const kc = readKubeconfig(r.kubeconfig);
+      await host.register({
+        cluster: r.clusterName, server: kc.server, caPem: kc.caPem, caHash: r.caHash, bootstrapToken: r.token,
+        tokenTtlSeconds: config.hostTokenTtlSeconds, now: Date.now(),
+      });
+    } catch (err) {
+      const delay = Math.max(1000, backoffDelay({ baseMs: 1000, capMs: 60_000 }, attempt++));
+      log.warn({ err: (err as Error).message, code: (err as { code?: string }).code, retryInMs: delay }, 'registration with the host failed; retrying');
+      setTimeout(() => void tryOnce(), delay).unref();
+    }
+  };
+  void tryOnce();
 }

@@ -47,6 +47,21 @@ export interface CoordinatorConfig {
   /** Remediation timing overrides (tests and demos shorten them); null: the documented defaults. */
   readonly remediation: { readonly settings: RemediationSettings; readonly faults: FaultSettings } | null;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** How often the member renews its Lease and syncs with the host (jittered +-10 %). */
+  readonly hostSyncIntervalMs: number;
+  /** Lifetime of the host credential the member requests (rotated at 80 %). */
+  readonly hostTokenTtlSeconds: number;
+  /** Register at start with these, unless already registered (the same as `nkctl register`). */
+  readonly hostRegistration: {
+    readonly kubeconfig: string;
+    readonly token: string;
+    readonly caHash: string;
+    readonly clusterName: string;
+  } | null;
+  /** kubeconfig of the member cluster's own API: its version, Node readiness, cordon and drain. */
+  readonly memberKubeconfig: string | null;
+  /** How long a drain may wait on evictions (PodDisruptionBudgets) before it stops. */
+  readonly drainTimeoutMs: number;
 }
 
 export const defaults: CoordinatorConfig = Object.freeze({
@@ -69,6 +84,11 @@ export const defaults: CoordinatorConfig = Object.freeze({
   maxArtifactBytes: 2 * 1024 ** 3,
   remediation: null,
   logLevel: 'info',
+  hostSyncIntervalMs: 10_000,
+  hostTokenTtlSeconds: 86_400,
+  hostRegistration: null,
+  memberKubeconfig: null,
+  drainTimeoutMs: 300_000,
 });
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -99,6 +119,14 @@ Options (env NODEKEEPER_<NAME>, e.g. NODEKEEPER_PORT; or a YAML --config file):
   --storm-cooldown S            calm needed after a storm before remediation resumes (default 600)
   --remediation-max-concurrent N   fleet cap on remediations in flight (default 5)
   --log-level LEVEL             ${LOG_LEVELS.join('|')} (default ${defaults.logLevel})
+
+Host cluster (pull mode; see docs/host.md):
+  --host-kubeconfig FILE --host-token T --host-ca-hash sha256:... --cluster-name NAME
+                                register at start unless registered (as \`nkctl register\`)
+  --host-sync-interval MS       Lease renewal and status sync interval (default ${defaults.hostSyncIntervalMs})
+  --host-token-ttl S            lifetime of the host credential, rotated at 80 % (default ${defaults.hostTokenTtlSeconds})
+  --member-kubeconfig FILE      the member cluster's API: version, Node readiness, cordon and drain
+  --drain-timeout MS            how long a drain waits on PodDisruptionBudgets (default ${defaults.drainTimeoutMs})
   -h, --help                    this text
 `;
 
@@ -124,6 +152,14 @@ const flagSpec = {
   'storm-cooldown': { type: 'string' },
   'remediation-max-concurrent': { type: 'string' },
   'log-level': { type: 'string' },
+  'host-kubeconfig': { type: 'string' },
+  'host-token': { type: 'string' },
+  'host-ca-hash': { type: 'string' },
+  'cluster-name': { type: 'string' },
+  'host-sync-interval': { type: 'string' },
+  'host-token-ttl': { type: 'string' },
+  'member-kubeconfig': { type: 'string' },
+  'drain-timeout': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -194,12 +230,29 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     maxArtifactBytes: defaults.maxArtifactBytes,
     remediation: remediationOverrides(raw),
     logLevel: level as CoordinatorConfig['logLevel'],
+    hostSyncIntervalMs: opt('hostSyncInterval', defaults.hostSyncIntervalMs, ms(100, 600_000)),
+    hostTokenTtlSeconds: opt('hostTokenTtl', defaults.hostTokenTtlSeconds, ms(600, 31_536_000)),
+    hostRegistration: hostRegistration(raw),
+    memberKubeconfig: opt('memberKubeconfig', defaults.memberKubeconfig, str),
+    drainTimeoutMs: opt('drainTimeout', defaults.drainTimeoutMs, ms(1000, 86_400_000)),
   };
   if (config.advertiseUrl !== null) checkAdvertiseUrl(config.advertiseUrl, config.insecure);
   if (config.livenessGraceMs <= config.heartbeatIntervalMs) {
     throw bad(`liveness grace (${config.livenessGraceMs} ms) must exceed the heartbeat interval (${config.heartbeatIntervalMs} ms)`);
   }
   return { config: Object.freeze(config), help };
+}
+
+/** --host-kubeconfig, --host-token, --host-ca-hash and --cluster-name go together. */
+function hostRegistration(raw: Raw): CoordinatorConfig['hostRegistration'] {
+  const keys = ['hostKubeconfig', 'hostToken', 'hostCaHash', 'clusterName'] as const;
+  const given = keys.filter((k) => raw[k] !== undefined);
+  if (given.length === 0) return null;
+  if (given.length !== keys.length) throw bad('--host-kubeconfig, --host-token, --host-ca-hash and --cluster-name go together');
+  const caHash = str('hostCaHash', raw['hostCaHash']);
+  if (!/^sha256:[0-9a-f]{64}$/.test(caHash)) throw bad('--host-ca-hash must be sha256: and 64 hex digits');
+  if (!/^[a-z0-9]{6}\.[a-z0-9]{16}$/.test(str('hostToken', raw['hostToken']))) throw bad('--host-token must look like abcdef.0123456789abcdef');
+  return { kubeconfig: str('hostKubeconfig', raw['hostKubeconfig']), token: raw['hostToken'] as string, caHash, clusterName: str('clusterName', raw['clusterName']) };
 }
 
 /** Agents and nkctl dial what is advertised: a URL of the scheme this coordinator serves. */
@@ -251,4 +304,5 @@ export const paths = (config: CoordinatorConfig) => ({
   caCert: join(config.dataDir, 'ca.crt'),
   artifacts: join(config.dataDir, 'artifacts'),
   nkctlConfig: join(config.dataDir, 'nkctl.yaml'),
+  hostRegistration: join(config.dataDir, 'host-registration.json'),
 });

@@ -5,10 +5,9 @@
  */
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { AppError } from '@nodekeeper/common';
+import { AppError, writeFileDurable } from '@nodekeeper/common';
 import type { CommandResult } from '@nodekeeper/protocol';
 import { InstallErrorCode } from '../install/codes.ts';
-import { writeFileDurable } from '../durable-file.ts';
 
 export interface StoredResult {
   readonly commandId: string;

@@ -6,10 +6,9 @@
  */
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { AppError } from '@nodekeeper/common';
+import { AppError, fsyncPath, writeFileDurable } from '@nodekeeper/common';
 import type { InstallParams, InstallStep, RollbackParams } from '@nodekeeper/protocol';
 import { InstallErrorCode } from './codes.ts';
-import { fsyncPath, writeFileDurable } from '../durable-file.ts';
 
 export const ROLLBACK_STEPS = ['rollback-switch', 'rollback-restart', 'rollback-health'] as const;
 export type RollbackStep = (typeof ROLLBACK_STEPS)[number];

@@ -16,7 +16,7 @@ import { cp, lstat, mkdir, readdir, readFile, readlink, realpath, rename, rm, st
 import path from 'node:path';
 import type { PackageManifest } from '@nodekeeper/protocol';
 import { resolveHostPath } from '../probes/config.ts';
-import { fsyncPath, replaceSymlink } from '../durable-file.ts';
+import { fsyncPath, replaceSymlink } from '@nodekeeper/common';
 
 export interface PackageLayout {
   readonly hostRoot: string;

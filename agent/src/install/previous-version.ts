@@ -20,7 +20,7 @@
  */
 import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { fsyncPath, replaceSymlink } from '../durable-file.ts';
+import { fsyncPath, replaceSymlink } from '@nodekeeper/common';
 import { readVersionLink, versionDir, type PackageLayout } from './layout.ts';
 
 /** A commit that moves the package from `from` to `to`. */

@@ -6,7 +6,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { resolveHostPath } from '../probes/config.ts';
-import { writeFileDurable } from '../durable-file.ts';
+import { writeFileDurable } from '@nodekeeper/common';
 
 // Installs of different packages may commit at once: serialise the read-modify-write.
 let queue: Promise<unknown> = Promise.resolve();

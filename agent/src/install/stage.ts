@@ -7,10 +7,9 @@
 import { chmod, copyFile, lstat, mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import * as tar from 'tar';
-import { AppError } from '@nodekeeper/common';
+import { AppError, fsyncPath, writeFileDurable } from '@nodekeeper/common';
 import type { InstallParams } from '@nodekeeper/protocol';
 import { InstallErrorCode } from './codes.ts';
-import { fsyncPath, writeFileDurable } from '../durable-file.ts';
 import { artifactMetaFile, fsyncTree, stagingDir, versionDir, type PackageLayout } from './layout.ts';
 
 /** Unpacks `file` (already verified) as `params.version`. Throws NK_INSTALL_STAGE_FAILED. */

@@ -6,8 +6,7 @@
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { AppError } from '@nodekeeper/common';
-import { writeFileDurable } from '../durable-file.ts';
+import { AppError, writeFileDurable } from '@nodekeeper/common';
 import { RepairErrorCode } from './codes.ts';
 
 export interface RepairRecord {

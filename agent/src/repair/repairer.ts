@@ -16,7 +16,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '@nodekeeper/common';
 import type { ConfigRestoreParams, NodeRebootParams, RepairResult, ServiceRestartParams } from '@nodekeeper/protocol';
-import { writeFileDurable } from '../durable-file.ts';
+import { writeFileDurable } from '@nodekeeper/common';
 import { waitHealthy, type HealthCheck, type HealthProbeKind } from '../install/health.ts';
 import { errorOf } from '../install/install-deps.ts';
 import { describeFailure, type CommandRunner } from '../probes/run-command.ts';

@@ -15,11 +15,10 @@ import { spawn } from 'node:child_process';
 import { access, mkdir, open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AppError } from '@nodekeeper/common';
+import { AppError, writeFileDurable } from '@nodekeeper/common';
 import type { ServiceState } from '@nodekeeper/protocol';
 import { resolveHostPath } from '../probes/config.ts';
 import { MINIMAL_PATH } from '../probes/run-command.ts';
-import { writeFileDurable } from '../durable-file.ts';
 import type { ServiceManager } from './service-manager.ts';
 
 export const SUPERVISE_DIR = '/etc/nodekeeper/supervise';

@@ -7,6 +7,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import type { HostSyncState } from '../host/host-sync.ts';
 import type { Readable } from 'node:stream';
 import { AppError } from '@nodekeeper/common';
 import type { EventList, MachineList, MachineObject, TokenCreated, TokenList } from '../api/objects.ts';
@@ -215,6 +216,17 @@ export class ApiClient {
     return expectKind<RemediationRuleObject>(await this.request({ method: 'PUT', path, body: obj }), 'RemediationRule', `PUT ${path}`);
   }
 
+  /** GET /v1/host: this member's registration with a host cluster. */
+  async hostStatus(): Promise<HostRegistrationObject> {
+    return expectKind<HostRegistrationObject>(await this.request({ method: 'GET', path: '/v1/host' }), 'HostRegistration', 'GET /v1/host');
+  }
+
+  /** POST /v1/host/register, /v1/host/unregister or /v1/host/sync. */
+  async hostAction(action: 'register' | 'unregister' | 'sync', body?: unknown): Promise<HostRegistrationObject & { removed?: string[] }> {
+    const path = `/v1/host/${action}`;
+    return expectKind<HostRegistrationObject>(await this.request({ method: 'POST', path, ...(body === undefined ? {} : { body }) }), 'HostRegistration', `POST ${path}`);
+  }
+
   /** DELETE /v1/remediationrules/{name}: the fault's default rule applies again. */
   async deleteRemediationRule(name: string): Promise<{ name: string; deleted: true }> {
     const path = `/v1/remediationrules/${encodeURIComponent(name)}`;
@@ -403,3 +415,5 @@ function networkError(cause: unknown, cfg: ConnectionConfig): AppError {
   }
   return new AppError(CliErrorCode.unreachable, `cannot reach ${cfg.server}: ${msg}`, ctx);
 }
+
+export type HostRegistrationObject = HostSyncState & { readonly kind: 'HostRegistration' };

@@ -18,6 +18,7 @@ import { joinCommand, renderTokenCreated, renderTokens } from './tokens-view.ts'
 import { addPackageCommands } from './package-commands.ts';
 import { addRemediationCommands } from './remediation-commands.ts';
 import { addRolloutCommands } from './rollout-commands.ts';
+import { addHostCommands } from './host-commands.ts';
 
 /** Everything nkctl touches outside itself, injected so tests can run it in-process too. */
 export interface CliIo {
@@ -190,6 +191,7 @@ export function buildProgram(io: CliIo): Command {
   addPackageCommands(program, get, { io, client });
   addRolloutCommands(program, { io, client });
   addRemediationCommands(program, get, { io, client });
+  addHostCommands(program, { io, client });
 
   program
     .command('version')

@@ -140,6 +140,15 @@ export class RemediationController {
     return storm?.active === true && storm.reason === 'PartitionSuspected' ? { reason: storm.reason, message: storm.message } : null;
   }
 
+  /** Counts for the host's Cluster status: ladders running, machines waiting for a human, the guard in force. */
+  summary(): { active: number; needsHuman: number; guard: string } {
+    const rec = this.record();
+    const state = rec.state as RemediationState | null;
+    const machines = Object.values(state?.machines ?? {});
+    const guard = rec.paused ? 'paused' : state?.storm.active ? (state.storm.reason === 'PartitionSuspected' ? 'partition' : 'storm') : rec.dryRun ? 'dry-run' : 'none';
+    return { active: machines.filter((m) => m.phase === 'Running').length, needsHuman: machines.filter((m) => m.phase === 'NeedsHuman').length, guard };
+  }
+
   /** Machines remediation makes unavailable now (running a ladder step, or cordoned). */
   held(): string[] {
     const state = this.record().state as RemediationState | null;

@@ -48,10 +48,13 @@ export class RolloutController {
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly opts: RolloutControllerOptions;
+  /** From the flag, then from the member cluster's API once it answers. */
+  private cpVersion: string | null;
   /** Finished commands not yet fed to their rollout's planner (rebuilt from the store on start). */
   private readonly results = new Map<string, InstallResultEvent[]>();
 
   constructor(deps: { store: Store; fleet: FleetView; commands: CommandDispatcher; clock: Clock; log: Logger }, opts: RolloutControllerOptions) {
+    this.cpVersion = opts.controlPlaneVersion;
     this.store = deps.store;
     this.fleet = deps.fleet;
     this.commands = deps.commands;
@@ -84,7 +87,7 @@ export class RolloutController {
       const pin = m.packageOverrides?.[p.package];
       return pin !== undefined && pin.version !== p.version;
     })).map((m) => m.name));
-    const state = newRolloutState({ name, spec, machines: this.machineViews().filter((m) => !pinned.has(m.name)), controlPlaneVersion: this.opts.controlPlaneVersion, now: this.clock() });
+    const state = newRolloutState({ name, spec, machines: this.machineViews().filter((m) => !pinned.has(m.name)), controlPlaneVersion: this.cpVersion, now: this.clock() });
     const record = this.store.createRollout({ name, spec, state });
     if (pinned.size > 0) {
       this.store.recordEvent({ object: owner(name), type: 'Normal', reason: 'PinnedMachinesLeftOut', message: `left out because they pin another version: ${[...pinned].sort().join(', ')}` });
@@ -111,6 +114,21 @@ export class RolloutController {
   private held_: string | null = null;
 
   /** Wires in the guard that holds rollouts (remediation's partition detection). */
+  controlPlaneVersion(): string | null {
+    return this.cpVersion;
+  }
+
+  setControlPlaneVersion(version: string): void {
+    if (version === this.cpVersion) return;
+    this.log.info({ from: this.cpVersion, to: version }, 'control plane version');
+    this.cpVersion = version;
+  }
+
+  /** Every rollout's phase (for the host's Cluster status). */
+  phases(): string[] {
+    return this.store.listRollouts().map((r) => (r.state as { phase: string }).phase);
+  }
+
   setHold(reason: () => { reason: string; message: string } | null): void {
     this.holdReason = reason;
   }
@@ -183,7 +201,7 @@ export class RolloutController {
       rollout: r,
       machines,
       budget: { maxUnavailable: resolveIntOrPercent(parseBudget(this.opts.maxUnavailable), Math.max(1, machines.length), false), unavailableNow: this.unavailableElsewhere(name) },
-      controlPlaneVersion: this.opts.controlPlaneVersion,
+      controlPlaneVersion: this.cpVersion,
       now: this.clock(),
       events,
       request,

@@ -90,7 +90,10 @@ export class KubeClients {
   readonly policy: PolicyV1Api;
   readonly version: VersionApi;
 
-  constructor(readonly kc: KubeConfig) {
+  readonly kc: KubeConfig;
+
+  constructor(kc: KubeConfig) {
+    this.kc = kc;
     this.core = kc.makeApiClient(CoreV1Api);
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.coordination = kc.makeApiClient(CoordinationV1Api);

@@ -73,6 +73,17 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   NK_ARTIFACT_TOO_LARGE: 413,
   NK_ROLLOUT_EXISTS: 409,
   NK_ROLLOUT_BAD_TRANSITION: 409,
+  // The host cluster failed or refused: a bad gateway, not this API's credential.
+  NK_HOST_UNAUTHORIZED: 502,
+  NK_HOST_FORBIDDEN: 502,
+  NK_HOST_UNREACHABLE: 502,
+  NK_HOST_API_ERROR: 502,
+  NK_HOST_REJECTED: 502,
+  NK_HOST_CONFLICT: 502,
+  NK_HOST_NOT_FOUND: 502,
+  NK_HOST_CA_MISMATCH: 502,
+  NK_HOST_CA_DISCOVERY_FAILED: 502,
+  NK_HOST_NOT_REGISTERED: 409,
 };
 
 /** The status for an error code: the table, then *_NOT_FOUND 404, store faults 503, else 400. */

@@ -4,3 +4,4 @@ export * from './versions.ts';
 export * from './logger.ts';
 export * from './ca-hash.ts';
 export * from './config-layers.ts';
+export * from './durable-file.ts';

@@ -1,0 +1,208 @@
+/**
+ * The member cluster's own API, as the coordinator uses it:
+ *   - its kube-apiserver version (bounds kubelet upgrades: version-skew policy);
+ *   - each Node's readiness, shown beside the agent's view of the same machine;
+ *   - cordon and drain before a disruptive install, through the Eviction API so
+ *     PodDisruptionBudgets are honoured, and uncordon afterwards.
+ * nodekeeper marks the nodes it cordons (annotation) and uncordons only those, so it
+ * never undoes an operator's cordon, and never leaves one of its own behind.
+ */
+import { type KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import { AppError, type Logger } from '@nodekeeper/common';
+import type { NodeView } from '../host/cluster-status.ts';
+import { apiMessage, KubeClients, mergePatch, statusOf } from '../host/kube-client.ts';
+
+export const CORDONED_BY = 'nodekeeper.io/cordoned-by';
+const POLL_MS = 10_000;
+const EVICTION_RETRY_MS = 2_000;
+
+export interface DrainResult {
+  readonly evicted: readonly string[];
+  readonly skipped: readonly string[];
+}
+
+/** Pods a drain leaves alone: DaemonSet pods, static (mirror) pods, and finished ones. Pure. */
+export function drainSkipReason(pod: V1Pod): string | null {
+  if (pod.metadata?.annotations?.['kubernetes.io/config.mirror'] !== undefined) return 'static pod';
+  if (pod.metadata?.ownerReferences?.some((o) => o.kind === 'DaemonSet' && o.controller === true)) return 'DaemonSet pod';
+  if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return 'finished';
+  return null;
+}
+
+export function nodeView(node: V1Node): NodeView {
+  const ready = node.status?.conditions?.find((c) => c.type === 'Ready')?.status;
+  return {
+    name: node.metadata?.name ?? '',
+    ready: ready === 'True' || ready === 'False' ? ready : 'Unknown',
+    unschedulable: node.spec?.unschedulable === true,
+    providerID: node.spec?.providerID ?? null,
+  };
+}
+
+export class MemberCluster {
+  private readonly c: KubeClients;
+  private readonly log: Logger;
+  private readonly drainTimeoutMs: number;
+  private nodes: Map<string, NodeView> | null = null;
+  private gitVersion: string | null = null;
+  private lastError: string | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private versionListeners: Array<(v: string) => void> = [];
+
+  constructor(kc: KubeConfig, o: { log: Logger; drainTimeoutMs: number }) {
+    this.c = new KubeClients(kc);
+    this.log = o.log;
+    this.drainTimeoutMs = o.drainTimeoutMs;
+  }
+
+  start(): void {
+    const poll = async () => {
+      await this.refresh();
+      this.timer = setTimeout(() => void poll(), POLL_MS);
+      this.timer.unref();
+    };
+    void poll();
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  onVersion(listener: (v: string) => void): void {
+    this.versionListeners.push(listener);
+  }
+
+  /** Reads the version and the Nodes now. */
+  async refresh(): Promise<void> {
+    try {
+      const v = await this.c.version.getCode();
+      if (v.gitVersion !== this.gitVersion) {
+        this.gitVersion = v.gitVersion;
+        for (const l of this.versionListeners) l(v.gitVersion);
+      }
+      const list = await this.c.core.listNode();
+      this.nodes = new Map(list.items.map((n) => [n.metadata?.name ?? '', nodeView(n)]));
+      if (this.lastError !== null) this.log.info('member API reachable again');
+      this.lastError = null;
+    } catch (err) {
+      const msg = `member API: ${apiMessage(err)}`;
+      if (msg !== this.lastError) this.log.warn({ err: msg }, 'cannot read the member cluster API');
+      this.lastError = msg;
+    }
+  }
+
+  version(): string | null {
+    return this.gitVersion;
+  }
+
+  error(): string | null {
+    return this.lastError;
+  }
+
+  /** The Node of a machine: by name (the Machine's name is the node's hostname). */
+  node(machine: string): NodeView | null {
+    return this.nodes?.get(machine) ?? null;
+  }
+
+  nodesReady(): number | null {
+    return this.nodes === null ? null : [...this.nodes.values()].filter((n) => n.ready === 'True').length;
+  }
+
+  /** Marks the node unschedulable, noting who did it; a node an operator cordoned stays theirs. */
+  async cordon(node: string, by: string): Promise<'cordoned' | 'already-cordoned'> {
+    const n = await this.readNode(node);
+    if (n.spec?.unschedulable === true) return 'already-cordoned';
+    await this.patchNode(node, { metadata: { annotations: { [CORDONED_BY]: by } }, spec: { unschedulable: true } }, 'cordon');
+    return 'cordoned';
+  }
+
+  /** Uncordons a node nodekeeper cordoned (and only such a node). */
+  async uncordon(node: string): Promise<'uncordoned' | 'not-ours' | 'not-cordoned'> {
+    const n = await this.readNode(node);
+    if (n.spec?.unschedulable !== true) return 'not-cordoned';
+    if (n.metadata?.annotations?.[CORDONED_BY] === undefined) return 'not-ours';
+    await this.patchNode(node, { metadata: { annotations: { [CORDONED_BY]: null } }, spec: { unschedulable: null } }, 'uncordon');
+    return 'uncordoned';
+  }
+
+  /**
+   * Evicts every pod on the node a drain should move (the Eviction API: a
+   * PodDisruptionBudget may refuse, with 429). Refused evictions are retried until
+   * the drain timeout; then NK_DRAIN_BLOCKED names the pod and the budget's message.
+   */
+  async drain(node: string, progress: (line: string) => void = () => {}, timeoutMs = this.drainTimeoutMs): Promise<DrainResult> {
+    const deadline = Date.now() + timeoutMs;
+    const evicted: string[] = [];
+    const skipped: string[] = [];
+    let pods: V1Pod[];
+    try {
+      pods = (await this.c.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items;
+    } catch (err) {
+      throw memberError(`list pods on ${node}`, err);
+    }
+    const pending: V1Pod[] = [];
+    for (const pod of pods) {
+      const id = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+      const skip = drainSkipReason(pod);
+      if (skip !== null) skipped.push(`${id} (${skip})`);
+      else if (pod.metadata?.deletionTimestamp === undefined) pending.push(pod);
+    }
+    let blocked = '';
+    while (pending.length > 0) {
+      for (let i = pending.length - 1; i >= 0; i -= 1) {
+        const pod = pending[i]!;
+        const name = pod.metadata!.name!;
+        const namespace = pod.metadata!.namespace!;
+        try {
+          await this.c.core.createNamespacedPodEviction({ name, namespace, body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name, namespace } } });
+          evicted.push(`${namespace}/${name}`);
+          progress(`evicted ${namespace}/${name}`);
+          pending.splice(i, 1);
+        } catch (err) {
+          const status = statusOf(err);
+          if (status === 404) {
+            pending.splice(i, 1);
+          } else if (status === 429 || status === 500) {
+            // 429: a PodDisruptionBudget says no for now; 500: several budgets match the pod.
+            const msg = `eviction of ${namespace}/${name} refused: ${apiMessage(err)}`;
+            if (msg !== blocked) progress(msg);
+            blocked = msg;
+          } else {
+            throw memberError(`evict ${namespace}/${name}`, err);
+          }
+        }
+      }
+      if (pending.length === 0) break;
+      if (Date.now() + EVICTION_RETRY_MS > deadline) {
+        throw new AppError('NK_DRAIN_BLOCKED', `drain of ${node} stopped after ${Math.round(timeoutMs / 1000)} s: ${blocked || 'evictions were refused'}`, {
+          context: { node, pending: pending.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`) },
+        });
+      }
+      await new Promise((r) => setTimeout(r, EVICTION_RETRY_MS));
+    }
+    return { evicted, skipped };
+  }
+
+  private async readNode(node: string): Promise<V1Node> {
+    try {
+      return await this.c.core.readNode({ name: node });
+    } catch (err) {
+      throw memberError(`read node ${node}`, err);
+    }
+  }
+
+  private async patchNode(node: string, body: unknown, what: string): Promise<void> {
+    try {
+      await this.c.core.patchNode({ name: node, body }, mergePatch);
+    } catch (err) {
+      throw memberError(`${what} ${node}`, err);
+    }
+  }
+}
+
+function memberError(what: string, err: unknown): AppError {
+  const status = statusOf(err);
+  const code = status === 404 ? 'NK_MEMBER_NODE_NOT_FOUND' : status === 0 ? 'NK_MEMBER_UNREACHABLE' : 'NK_MEMBER_API_ERROR';
+  return new AppError(code, `${what}: ${apiMessage(err)}`, { cause: err });
+}
