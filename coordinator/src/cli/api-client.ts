@@ -222,7 +222,7 @@ export class ApiClient {
   }
 
   /** POST /v1/host/register, /v1/host/unregister or /v1/host/sync. */
-  async hostAction(action: 'register' | 'unregister' | 'sync', body?: unknown): Promise<HostRegistrationObject & { removed?: string[] }> {
+  async hostAction(action: 'register' | 'unregister' | 'sync' | 'rotate', body?: unknown): Promise<HostRegistrationObject & { removed?: string[] }> {
     const path = `/v1/host/${action}`;
     return expectKind<HostRegistrationObject>(await this.request({ method: 'POST', path, ...(body === undefined ? {} : { body }) }), 'HostRegistration', `POST ${path}`);
   }

@@ -41,7 +41,7 @@ export function addHostCommands(program: Command, ctx: CommandContext): void {
     .command('register')
     .description("Register this coordinator's member cluster with a host cluster (pull mode): trade the host bootstrap token for the member's own credential, create its Cluster object, start the Lease and status sync.")
     .requiredOption('--cluster <name>', 'the member cluster name the host token was issued for')
-    .requiredOption('--token <token>', 'host bootstrap token (from `nkctl host token create` on the host)')
+    .requiredOption('--host-token <token>', 'host bootstrap token (from `nkctl host token create` on the host)')
     .requiredOption('--discovery-ca-hash <sha256:hex>', "pin of the host's CA public key (kubeadm style)")
     .option('--host-kubeconfig <file>', 'kubeconfig naming the host server (its CA, if present, must match the pin)')
     .option('--host-server <url>', 'the host API server URL (the CA is then read from its cluster-info and checked against the pin)')
@@ -49,7 +49,7 @@ export function addHostCommands(program: Command, ctx: CommandContext): void {
     .option('--region <name>', 'region shown on the Cluster object')
     .option('--zone <name>', 'zone shown on the Cluster object')
     .option('-o, --output <format>', 'json or yaml')
-    .action(async (opts: { cluster: string; token: string; discoveryCaHash: string; hostKubeconfig?: string; hostServer?: string; provider?: string; region?: string; zone?: string; output?: string }, cmd: Command) => {
+    .action(async (opts: { cluster: string; hostToken: string; discoveryCaHash: string; hostKubeconfig?: string; hostServer?: string; provider?: string; region?: string; zone?: string; output?: string }, cmd: Command) => {
       const format = parseOutput(opts.output, ['table', 'json', 'yaml']);
       if ((opts.hostKubeconfig === undefined) === (opts.hostServer === undefined)) throw usageError(CliErrorCode.usage, 'give exactly one of --host-kubeconfig and --host-server');
       if (!/^sha256:[0-9a-f]{64}$/.test(opts.discoveryCaHash)) throw usageError(CliErrorCode.usage, '--discovery-ca-hash must be sha256: followed by 64 hex digits');
@@ -61,7 +61,7 @@ export function addHostCommands(program: Command, ctx: CommandContext): void {
         caPem = kc.caPem;
       }
       const res = await ctx.client(cmd).api.hostAction('register', {
-        cluster: opts.cluster, server, caPem, caHash: opts.discoveryCaHash, token: opts.token,
+        cluster: opts.cluster, server, caPem, caHash: opts.discoveryCaHash, token: opts.hostToken,
         ...(opts.provider ? { provider: opts.provider } : {}), ...(opts.region ? { region: opts.region } : {}), ...(opts.zone ? { zone: opts.zone } : {}),
       });
       if (format !== 'table') printObject(ctx, format, res);
@@ -90,6 +90,22 @@ export function addHostCommands(program: Command, ctx: CommandContext): void {
     });
 
   host
+    .command('rotate-credential')
+    .description("Ask the host for a fresh member credential now (it also rotates by itself at 80 % of its lifetime); no restart.")
+    .action(async (_opts: unknown, cmd: Command) => {
+      const res = await ctx.client(cmd).api.hostAction('rotate');
+      io.stdout(`host credential rotated; expires ${res.tokenExpires}\n`);
+    });
+
+  host
+    .command('sync')
+    .description('Sync with the host now: Lease, Cluster status, Machines, ClusterPackageVersions.')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const res = await ctx.client(cmd).api.hostAction('sync');
+      io.stdout(describeHost(res));
+    });
+
+  host
     .command('install')
     .description('Install nodekeeper on the host cluster: the CRDs (Cluster, Machine, ClusterPackageVersion), the viewer role, the member identity policy and the public cluster-info.')
     .option('--kubeconfig <file>', 'host admin kubeconfig (default KUBECONFIG)')
@@ -112,7 +128,7 @@ export function addHostCommands(program: Command, ctx: CommandContext): void {
       const ttlMs = parseDuration(opts.ttl, '--ttl');
       if (ttlMs < 60_000) throw usageError(CliErrorCode.badDuration, `invalid --ttl "${opts.ttl}": must be at least 1m`);
       const t = await createMemberToken(hostKubeconfig(ctx, opts.kubeconfig), { cluster: opts.cluster, ttlMs, description: opts.description, now: io.now() });
-      const command = `nkctl register --cluster ${t.cluster} --host-server ${t.server} --token ${t.token} --discovery-ca-hash ${t.caHash}`;
+      const command = `nkctl register --cluster ${t.cluster} --host-server ${t.server} --host-token ${t.token} --discovery-ca-hash ${t.caHash}`;
       if (format !== 'table') printObject(ctx, format, { ...t, registerCommand: command });
       else io.stdout(`${t.token}\n\nexpires ${t.expires}. On the member's coordinator, run:\n  ${command}\n`);
     });

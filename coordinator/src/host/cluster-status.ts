@@ -124,8 +124,11 @@ export interface NodeView {
  * health or versions change, not on every heartbeat.
  */
 export function hostMachine(m: MachineObject, cluster: string, namespace: string, node: NodeView | null) {
-  const probe = (s: { version: string | null; health: string; reason: string; message: string; versionSource?: string } | undefined) =>
-    s === undefined ? undefined : { version: s.version, health: s.health, reason: s.reason, message: s.message, ...(s.versionSource ? { versionSource: s.versionSource } : {}) };
+  // `version` is the semver reading (what printer columns and fleet views compare), `rawVersion` as found.
+  const probe = (s: { version: string | null; semver?: string; health: string; reason: string; message: string; versionSource?: string } | undefined) =>
+    s === undefined ? undefined : {
+      version: s.semver ?? s.version, rawVersion: s.version, health: s.health, reason: s.reason, message: s.message, ...(s.versionSource ? { versionSource: s.versionSource } : {}),
+    };
   const st = m.status as MachineObject['status'] & { remediation?: unknown };
   return {
     apiVersion: API_VERSION,

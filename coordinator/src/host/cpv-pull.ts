@@ -51,12 +51,12 @@ function judge(obj: HostCpv, owner: ReadonlyMap<string, string>, controlPlaneVer
   } catch (err) {
     return refuse(obj, 'Invalid', err instanceof AppError ? err.message : String(err));
   }
-  const clash = packages.find((p) => owner.has(p.name) && owner.get(p.name) !== name);
-  if (clash !== undefined) return refuse(obj, 'Conflict', `package ${clash.name} is already set by ClusterPackageVersion ${owner.get(clash.name)}`);
   const kubelet = packages.find((p) => p.name === 'kubelet');
   // An unknown control plane is not a refusal here: every rollout checks skew again.
   const skew = kubelet === undefined || controlPlaneVersion === null ? null : kubeletSkewProblem(kubelet.version, controlPlaneVersion);
   if (skew !== null) return refuse(obj, 'VersionSkew', skew);
+  const clash = packages.find((p) => owner.has(p.name) && owner.get(p.name) !== name);
+  if (clash !== undefined) return refuse(obj, 'Conflict', `package ${clash.name} is already set by ClusterPackageVersion ${owner.get(clash.name)}`);
   return { name, generation: obj.metadata.generation ?? 0, accepted: true, packages };
 }
 

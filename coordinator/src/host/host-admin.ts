@@ -59,6 +59,19 @@ export async function installHost(kc: KubeConfig, progress: InstallProgress, tim
       await new Promise((r) => setTimeout(r, 200));
     }
   }
+  // Established is not yet served everywhere: wait until each lists ("storage is (re)initializing").
+  for (const crd of crdObjects()) {
+    const plural = (crd['spec'] as { names: { plural: string } }).names.plural;
+    for (;;) {
+      try {
+        await api.list(`${GROUP}/${VERSION}`, (crd['spec'] as { names: { kind: string } }).names.kind, undefined, undefined, undefined, undefined, undefined, undefined, 1);
+        break;
+      } catch (err) {
+        if (Date.now() > deadline) throw hostError(`list ${plural}`, err);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
   progress('CRDs established');
   const clusterInfo = stringify({
     apiVersion: 'v1', kind: 'Config',

@@ -12,7 +12,6 @@
  * `nkctl host status`; it never stops the member's own work.
  */
 import os from 'node:os';
-import type { V1Lease } from '@kubernetes/client-node';
 import { AppError, type Logger } from '@nodekeeper/common';
 import type { MachineObject } from '../api/objects.ts';
 import type { PackageDefault } from '../store/types.ts';
@@ -220,9 +219,17 @@ export class HostSync {
     }
   }
 
-  private async rotateIfDue(): Promise<void> {
+  /** Rotates the host credential now (an operator's request), without a restart. */
+  async rotateNow(): Promise<HostSyncState> {
+    if (this.reg === null) throw new AppError('NK_HOST_NOT_REGISTERED', 'this coordinator is not registered with a host cluster');
+    await this.running;
+    await this.rotateIfDue(true);
+    return this.state();
+  }
+
+  private async rotateIfDue(force = false): Promise<void> {
     const reg = this.reg!;
-    if (!rotationDue(reg, this.deps.wallClock())) return;
+    if (!force && !rotationDue(reg, this.deps.wallClock())) return;
     const { token, expires } = await requestMemberToken({ server: reg.server, caPem: reg.caPem, token: reg.token }, reg.cluster, this.opts.tokenTtlSeconds);
     const next = { ...reg, token, tokenExpires: expires, tokenIssued: new Date(this.deps.wallClock()).toISOString() };
     await saveRegistration(this.deps.registrationFile, next);
@@ -233,27 +240,25 @@ export class HostSync {
 
   private async renewLease(c: KubeClients, reg: HostRegistration): Promise<void> {
     const ns = memberNamespace(reg.cluster);
-    const now = new Date(this.deps.wallClock());
-    const spec = { holderIdentity: `${reg.cluster}/${os.hostname()}`, leaseDurationSeconds: this.opts.leaseDurationSeconds, renewTime: now };
-    let lease: V1Lease | null = null;
+    const now = this.deps.wallClock();
+    // A merge patch with renewTime as the API's MicroTime text (the typed client would send milliseconds).
+    const patch = { spec: { holderIdentity: `${reg.cluster}/${os.hostname()}`, leaseDurationSeconds: this.opts.leaseDurationSeconds, renewTime: microTime(now) } };
+    const renew = () => c.coordination.patchNamespacedLease({ name: LEASE_NAME, namespace: ns, body: patch }, mergePatch);
     try {
-      lease = await c.coordination.readNamespacedLease({ name: LEASE_NAME, namespace: ns });
+      await renew();
     } catch (err) {
-      if (statusOf(err) !== 404) throw hostError('read the Lease', err);
-    }
-    try {
-      if (lease === null) {
+      if (statusOf(err) !== 404) throw hostError('renew the Lease', err);
+      try {
         await c.coordination.createNamespacedLease({
           namespace: ns,
-          body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: LEASE_NAME, namespace: ns, labels: { [CLUSTER_LABEL]: reg.cluster } }, spec: { ...spec, acquireTime: now } },
+          body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: LEASE_NAME, namespace: ns, labels: { [CLUSTER_LABEL]: reg.cluster } }, spec: {} },
         });
-      } else {
-        await c.coordination.replaceNamespacedLease({ name: LEASE_NAME, namespace: ns, body: { ...lease, spec: { ...lease.spec, ...spec } } });
+        await renew();
+      } catch (err2) {
+        throw hostError('create the Lease', err2);
       }
-    } catch (err) {
-      throw hostError('renew the Lease', err);
     }
-    this.lastLease = now.getTime();
+    this.lastLease = now;
   }
 
   private async syncCluster(c: KubeClients, reg: HostRegistration): Promise<void> {
@@ -367,6 +372,11 @@ export class HostSync {
       });
     }
   }
+}
+
+/** RFC 3339 with microseconds, as Kubernetes' MicroTime is written. */
+export function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
 function fingerprint(spec: unknown, status: unknown): string {

@@ -52,7 +52,8 @@ interface Fetched { status: number; body: string; peer: X509Certificate | null }
 /** A GET that does not verify the server yet (discovery), bounded in size and time. */
 function getUnverified(url: URL, token: string): Promise<Fetched> {
   return new Promise((resolve, reject) => {
-    const req = https.get(url, { rejectUnauthorized: false, headers: { Authorization: `Bearer ${token}` }, timeout: 10_000 }, (res) => {
+    // agent: false: a fresh connection and TLS session, so the peer certificate is always there to check.
+    const req = https.get(url, { agent: false, rejectUnauthorized: false, headers: { Authorization: `Bearer ${token}` }, timeout: 10_000 }, (res) => {
       const peer = (res.socket as TLSSocket).getPeerX509Certificate?.() ?? null;
       const chunks: Buffer[] = [];
       let size = 0;

@@ -45,6 +45,10 @@ export function hostRoutes(deps: ApiDeps, host: HostSync, tokenTtlSeconds: numbe
       },
     },
     {
+      method: 'POST', pattern: /^\/v1\/host\/rotate$/, name: 'host-rotate', access: 'admin',
+      handler: async ({ res }) => send(res, 200, { ...(await host.rotateNow()), kind: 'HostRegistration' }),
+    },
+    {
       method: 'POST', pattern: /^\/v1\/host\/sync$/, name: 'host-sync', access: 'admin',
       handler: async ({ res }) => {
         await host.syncNow();
