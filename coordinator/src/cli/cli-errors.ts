@@ -68,12 +68,16 @@ const USAGE: ReadonlySet<string> = new Set([
   CliErrorCode.noCredential,
   CliErrorCode.badManifest,
   CliErrorCode.badKey,
+  'NK_HOST_CLUSTER_NAME_INVALID',
+  'NK_HOST_TOKEN_INVALID',
+  'NK_HOST_KUBECONFIG_INVALID',
 ]);
 const UNREACHABLE: ReadonlySet<string> = new Set([
   CliErrorCode.connectionRefused,
   CliErrorCode.unreachable,
   CliErrorCode.tlsFailed,
   CliErrorCode.timeout,
+  'NK_HOST_UNREACHABLE',
 ]);
 
 /** A usage error: exit 1. */
@@ -94,6 +98,7 @@ export function exitCodeFor(err: unknown): ExitCode {
     return ExitCode.serverError;
   }
   if (USAGE.has(err.code)) return ExitCode.usage;
+  if (err.code === 'NK_HOST_UNAUTHORIZED' || err.code === 'NK_HOST_FORBIDDEN') return ExitCode.unauthorized;
   if (err.code === CliErrorCode.rolloutStopped) return ExitCode.rolloutStopped;
   if (UNREACHABLE.has(err.code)) return ExitCode.unreachable;
   return ExitCode.serverError;
