@@ -31,6 +31,7 @@ import { ensurePki, loadPki, type TlsMaterial } from './tls/pki.ts';
 import { HostSync } from './host/host-sync.ts';
 import { readKubeconfig } from './host/kube-client.ts';
 import { hostRoutes } from './server/host-routes.ts';
+import { memberRoutes } from './server/member-routes.ts';
 import { MemberCluster } from './member/member-cluster.ts';
 import { packageVersion } from './cli/main.ts';
 
@@ -94,13 +95,15 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     },
   );
   let url = '';
+  const member = config.memberKubeconfig === null ? null : new MemberCluster(readKubeconfig(config.memberKubeconfig).kc, { log: log.child({ component: 'member' }), drainTimeoutMs: config.drainTimeoutMs });
   const rollouts = new RolloutController(
     { store, fleet, commands, clock, log: log.child({ component: 'rollouts' }) },
     { controlPlaneVersion: config.controlPlaneVersion, maxUnavailable: config.maxUnavailable },
   );
   rollouts.setArtifactBaseUrl(() => url);
   const remediation = new RemediationController(
-    { store, fleet, commands, clock, log: log.child({ component: 'remediation' }), heldByRollouts: () => rollouts.held(), artifactBaseUrl: () => url },
+    { store, fleet, commands, clock, log: log.child({ component: 'remediation' }), heldByRollouts: () => rollouts.held(), artifactBaseUrl: () => url,
+      ...(member === null ? {} : { cordon: (machine: string, by: string) => member.cordon(machine, by) }) },
     { maxUnavailable: config.maxUnavailable, ...(config.remediation === null ? {} : config.remediation) },
   );
   rollouts.setOtherUsers(() => remediation.held());
@@ -123,7 +126,6 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       };
     },
   };
-  const member = config.memberKubeconfig === null ? null : new MemberCluster(readKubeconfig(config.memberKubeconfig).kc, { log: log.child({ component: 'member' }), drainTimeoutMs: config.drainTimeoutMs });
   const machineObjects = () => {
     const now = clock();
     return toMachineList(fleet.list(), now).items.map((o) => ({ ...o, status: { ...o.status, ...apiDeps.machineStatusExtras(o.metadata.name) } }));
@@ -154,7 +156,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       coordinatorVersion: packageVersion(),
     }),
   }, { ...DEFAULT_HOST_SYNC, syncIntervalMs: config.hostSyncIntervalMs, tokenTtlSeconds: config.hostTokenTtlSeconds });
-  const api = createApi(apiDeps, [...rolloutRoutes(apiDeps, rollouts), ...remediationRoutes(apiDeps, remediation), ...hostRoutes(apiDeps, host, config.hostTokenTtlSeconds)]);
+  const api = createApi(apiDeps, [...rolloutRoutes(apiDeps, rollouts), ...remediationRoutes(apiDeps, remediation), ...hostRoutes(apiDeps, host, config.hostTokenTtlSeconds), ...memberRoutes(apiDeps, member)]);
 
   const server = tls === null ? http.createServer(api) : https.createServer({ cert: tls.certPem, key: tls.keyPem }, api);
   server.on('upgrade', (req, socket, head) => {

@@ -216,6 +216,12 @@ export class ApiClient {
     return expectKind<RemediationRuleObject>(await this.request({ method: 'PUT', path, body: obj }), 'RemediationRule', `PUT ${path}`);
   }
 
+  /** POST /v1/machines/{name}/{cordon|uncordon|drain}: the machine's Node in the member cluster. */
+  async nodeAction(name: string, action: 'cordon' | 'uncordon' | 'drain', body?: unknown): Promise<NodeActionObject> {
+    const path = `/v1/machines/${encodeURIComponent(name)}/${action}`;
+    return expectKind<NodeActionObject>(await this.request({ method: 'POST', path, ...(body === undefined ? {} : { body }) }), 'NodeAction', `POST ${path}`);
+  }
+
   /** GET /v1/host: this member's registration with a host cluster. */
   async hostStatus(): Promise<HostRegistrationObject> {
     return expectKind<HostRegistrationObject>(await this.request({ method: 'GET', path: '/v1/host' }), 'HostRegistration', 'GET /v1/host');
@@ -417,3 +423,11 @@ function networkError(cause: unknown, cfg: ConnectionConfig): AppError {
 }
 
 export type HostRegistrationObject = HostSyncState & { readonly kind: 'HostRegistration' };
+
+export interface NodeActionObject {
+  readonly kind: 'NodeAction';
+  readonly machine: string;
+  readonly result: string;
+  readonly evicted?: readonly string[];
+  readonly skipped?: readonly string[];
+}

@@ -188,6 +188,31 @@ export function buildProgram(io: CliIo): Command {
       io.stdout(`machine/${updated.metadata.name} unpinned ${packages.join(', ')}${left ? `; still pinned: ${left}` : ''}\n`);
     });
 
+  for (const action of ['cordon', 'uncordon'] as const) {
+    machine
+      .command(action)
+      .argument('<name>', 'machine name (its Node in the member cluster has the same name)')
+      .description(action === 'cordon' ? "Cordon the machine's Node in the member cluster (needs the coordinator's --member-kubeconfig)." : "Uncordon the machine's Node, if nodekeeper cordoned it (an operator's own cordon is left alone).")
+      .action(async (name: string, _opts: unknown, cmd: Command) => {
+        const r = await client(cmd).api.nodeAction(name, action);
+        io.stdout(`node/${r.machine} ${r.result}\n`);
+      });
+  }
+  machine
+    .command('drain')
+    .argument('<name>', 'machine name')
+    .description("Cordon the machine's Node and evict its pods through the Eviction API (PodDisruptionBudgets honoured; DaemonSet and static pods stay). Stops at --timeout with the blocking budget's reason and uncordons.")
+    .option('--timeout <duration>', 'how long to wait on refused evictions', '5m')
+    .action(async (name: string, opts: { timeout: string }, cmd: Command) => {
+      const timeoutMs = parseDuration(opts.timeout, '--timeout');
+      if (timeoutMs < 1000) throw usageError(CliErrorCode.badDuration, `invalid --timeout "${opts.timeout}": must be at least 1s`);
+      const { cfg } = client(cmd);
+      // The drain runs inside one request: it may outlive --request-timeout by the drain's own.
+      const api = new ApiClient(cfg.timeoutMs === 0 ? cfg : { ...cfg, timeoutMs: Math.max(cfg.timeoutMs, timeoutMs + 30_000) }, { userAgent: `nkctl/${io.version}` });
+      const r = await api.nodeAction(name, 'drain', { timeoutSeconds: Math.ceil(timeoutMs / 1000) });
+      io.stdout(`node/${r.machine} drained: ${r.evicted?.length ?? 0} pods evicted${r.skipped && r.skipped.length > 0 ? `; left: ${r.skipped.join(', ')}` : ''}\n`);
+    });
+
   addPackageCommands(program, get, { io, client });
   addRolloutCommands(program, { io, client });
   addRemediationCommands(program, get, { io, client });

@@ -42,6 +42,8 @@ interface Deps {
   readonly heldByRollouts: () => readonly string[];
   /** Where agents download pushed artifacts (for reinstalls). */
   readonly artifactBaseUrl: () => string;
+  /** Cordons the machine's Node in the member cluster, when its API is configured. */
+  readonly cordon?: (machine: string, by: string) => Promise<string>;
 }
 
 const EMPTY: RemediationRecord = { state: null, faults: {}, paused: false, dryRun: false, pausedMachines: [] };
@@ -236,10 +238,20 @@ export class RemediationController {
         toSend.push(a.commandId);
         return;
       }
-      case 'cordon':
-        // Cordoning needs the member cluster's API (host registration); until then it is recorded for a human.
-        store.recordEvent({ object: `machine/${a.machine}`, type: 'Warning', reason: 'NeedsHuman', message: `rule ${a.rule}: ${a.message} (cordon it: kubectl cordon ${a.machine})` });
+      case 'cordon': {
+        const cordon = this.deps.cordon;
+        if (cordon === undefined) {
+          // No member API configured (--member-kubeconfig): a human cordons it.
+          store.recordEvent({ object: `machine/${a.machine}`, type: 'Warning', reason: 'NeedsHuman', message: `rule ${a.rule}: ${a.message} (cordon it: kubectl cordon ${a.machine})` });
+          return;
+        }
+        store.recordEvent({ object: `machine/${a.machine}`, type: 'Warning', reason: 'NeedsHuman', message: `rule ${a.rule}: ${a.message}; cordoning its Node` });
+        cordon(a.machine, `remediation/${a.rule}`).then(
+          (result) => store.recordEvent({ object: `machine/${a.machine}`, type: 'Warning', reason: 'Cordoned', message: `Node ${a.machine}: ${result}` }),
+          (err: unknown) => store.recordEvent({ object: `machine/${a.machine}`, type: 'Warning', reason: 'CordonFailed', message: `Node ${a.machine}: ${(err as Error).message}; cordon it by hand: kubectl cordon ${a.machine}` }),
+        );
         return;
+      }
       case 'wouldRemediate':
         store.recordEvent({ object: `machine/${a.machine}`, type: 'Normal', reason: 'DryRun', message: `would ${a.action}${a.target ? ` ${a.target}` : ''} (rule ${a.rule}, step ${a.step}): ${a.message}` });
         return;

@@ -84,6 +84,10 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   NK_HOST_CA_MISMATCH: 502,
   NK_HOST_CA_DISCOVERY_FAILED: 502,
   NK_HOST_NOT_REGISTERED: 409,
+  NK_MEMBER_NOT_CONFIGURED: 409,
+  NK_MEMBER_UNREACHABLE: 502,
+  NK_MEMBER_API_ERROR: 502,
+  NK_DRAIN_BLOCKED: 409,
 };
 
 /** The status for an error code: the table, then *_NOT_FOUND 404, store faults 503, else 400. */
