@@ -7,15 +7,15 @@
  * One etcd can serve several API servers (a host and a member cluster), each with its
  * own etcd prefix, so a test gets two independent clusters for the price of one etcd.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import https from 'node:https';
 import path from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { ensurePki } from '../../coordinator/src/tls/pki.ts';
-import { REPO, waitFor } from './processes.ts';
+import { REPO, spawnLogged, waitFor, type Proc } from './processes.ts';
 import { freePort } from './supervised-node.ts';
 
 let binDir: string | null = null;
@@ -31,34 +31,9 @@ export function kubeBinDir(): string {
   return (binDir = out.trim());
 }
 
-export interface BinaryProc {
-  readonly child: ChildProcess;
-  readonly logFile: string;
-  readonly exited: Promise<number | string>;
-  stop(signal?: NodeJS.Signals): Promise<number | string>;
-  log(): string;
-}
+export type BinaryProc = Proc;
 
-function runBinary(file: string, args: readonly string[], logFile: string): BinaryProc {
-  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const log = createWriteStream(logFile, { flags: 'a' });
-  child.stdout?.pipe(log);
-  child.stderr?.pipe(log);
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig ?? 'unknown')));
-  return {
-    child, logFile, exited,
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill(signal);
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
-      return exited;
-    },
-    log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
-  };
-}
+const runBinary = (file: string, args: readonly string[], logFile: string): BinaryProc => spawnLogged(file, args, logFile, { stdoutToLog: true });
 
 export interface Etcd extends BinaryProc {
   readonly url: string;
@@ -182,13 +157,11 @@ function httpsStatus(url: string, caPem: string, token: string): Promise<number>
   });
 }
 
-export interface ControllerManager extends BinaryProc {}
-
 /**
  * Starts kube-controller-manager with the controllers tests need (by default the
  * disruption controller, which keeps PodDisruptionBudget status, plus service accounts).
  */
-export async function startControllerManager(api: ApiServer, controllers = ['disruption', 'serviceaccount']): Promise<ControllerManager> {
+export async function startControllerManager(api: ApiServer, controllers = ['disruption', 'serviceaccount']): Promise<BinaryProc> {
   const kubeconfig = api.adminKubeconfig;
   const p = runBinary(path.join(kubeBinDir(), 'kube-controller-manager'), [
     `--kubeconfig=${kubeconfig}`, `--authentication-kubeconfig=${kubeconfig}`, `--authorization-kubeconfig=${kubeconfig}`,

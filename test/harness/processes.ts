@@ -41,10 +41,12 @@ export interface Proc {
   log(): string;
 }
 
-function run(file: string, args: readonly string[], logFile: string, env: NodeJS.ProcessEnv = {}): Proc {
-  const child = spawn(process.execPath, [file, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+/** Spawns `command`, appending its stderr (and, with `stdoutToLog`, its stdout) to `logFile`. */
+export function spawnLogged(command: string, args: readonly string[], logFile: string, opts: { env?: NodeJS.ProcessEnv; stdoutToLog?: boolean } = {}): Proc {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   const log = createWriteStream(logFile, { flags: 'a' });
   child.stderr?.pipe(log);
+  if (opts.stdoutToLog === true) child.stdout?.pipe(log);
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig ?? 'unknown')));
   return {
     child,
@@ -68,6 +70,9 @@ function run(file: string, args: readonly string[], logFile: string, env: NodeJS
     },
   };
 }
+
+const run = (file: string, args: readonly string[], logFile: string, env: NodeJS.ProcessEnv = {}): Proc =>
+  spawnLogged(process.execPath, [file, ...args], logFile, { env });
 
 export interface CoordinatorProc extends Proc {
   readonly url: string;

@@ -1,0 +1,41 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { judgeHostCpvs, mergePackages, type HostCpv } from './cpv-pull.ts';
+
+const artifact = { url: 'https://a.invalid/x.tgz', sha256: 'a'.repeat(64), size: 1 };
+const cpv = (name: string, packages: unknown[], generation = 1, observed?: number): HostCpv =>
+  ({ metadata: { name, generation }, spec: { packages }, ...(observed === undefined ? {} : { status: { observedGeneration: observed } }) });
+
+test('each host generation is judged once', () => {
+  const objs = [cpv('a', [{ name: 'kubelet', version: '1.35.1', artifact }], 2, 2), cpv('b', [{ name: 'containerd', version: '2.0.1', artifact }], 3, 2)];
+  const v = judgeHostCpvs(objs, 'v1.36.0');
+  assert.deepEqual(v.map((x) => [x.name, x.generation, x.accepted]), [['b', 3, true]]);
+});
+
+test('a package set by two host objects is taken from the first by name, refused in the second', () => {
+  const v = judgeHostCpvs([cpv('z', [{ name: 'kubelet', version: '1.35.2', artifact }]), cpv('a', [{ name: 'kubelet', version: '1.35.1', artifact }])], 'v1.36.0');
+  assert.equal(v[0]!.name, 'a');
+  assert.equal(v[0]!.accepted, true);
+  assert.deepEqual(v[1], { name: 'z', generation: 1, accepted: false, reason: 'Conflict', message: 'package kubelet is already set by ClusterPackageVersion a' });
+});
+
+test('an already judged object still owns its packages (a later object cannot take them over)', () => {
+  const v = judgeHostCpvs([cpv('a', [{ name: 'kubelet', version: '1.35.1', artifact }], 1, 1), cpv('b', [{ name: 'kubelet', version: '1.35.2', artifact }])], 'v1.36.0');
+  assert.equal(v.length, 1);
+  assert.equal(v[0]!.accepted, false);
+});
+
+test('refusals: invalid objects, unknown packages, version skew; an unknown control plane is not a refusal', () => {
+  const bad = judgeHostCpvs([cpv('x', [{ name: 'kubelet', version: 'latest', artifact }])], 'v1.36.0')[0]!;
+  assert.equal(bad.accepted || bad.reason, 'Invalid');
+  const unknown = judgeHostCpvs([cpv('x', [{ name: 'frob', version: '1.0.0', artifact }])], 'v1.36.0')[0]!;
+  assert.equal(unknown.accepted || unknown.reason, 'Invalid');
+  const skew = judgeHostCpvs([cpv('x', [{ name: 'kubelet', version: '1.37.0', artifact }])], 'v1.36.3')[0]!;
+  assert.equal(skew.accepted || skew.reason, 'VersionSkew');
+  assert.equal(judgeHostCpvs([cpv('x', [{ name: 'kubelet', version: '1.37.0', artifact }])], null)[0]!.accepted, true);
+});
+
+test('accepting replaces the named packages and keeps the others', () => {
+  const local = [{ name: 'kubelet', version: '1.35.0', artifact }, { name: 'containerd', version: '2.0.0', artifact }];
+  assert.deepEqual(mergePackages(local, [{ name: 'kubelet', version: '1.35.1', artifact }]).map((p) => `${p.name}=${p.version}`), ['containerd=2.0.0', 'kubelet=1.35.1']);
+});
