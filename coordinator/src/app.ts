@@ -24,16 +24,15 @@ import { remediationRoutes } from './server/remediation-routes.ts';
 import { openStore, type Store } from './store/db.ts';
 import { toMachineList } from './api/objects.ts';
 import { summarizePackages } from './packages/cluster-package-version.ts';
-import { DEFAULT_HOST_SYNC } from './host/host-sync.ts';
 import { backoffDelay } from '@nodekeeper/common';
 import { WriteBatcher } from './store/write-batcher.ts';
 import { ensurePki, loadPki, type TlsMaterial } from './tls/pki.ts';
-import { HostSync } from './host/host-sync.ts';
+import { DEFAULT_HOST_SYNC, HostSync } from './host/host-sync.ts';
 import { readKubeconfig } from './host/kube-client.ts';
 import { hostRoutes } from './server/host-routes.ts';
 import { memberRoutes } from './server/member-routes.ts';
 import { MemberCluster } from './member/member-cluster.ts';
-import { packageVersion } from './cli/main.ts';
+import { packageVersion } from './version.ts';
 
 export interface RunningCoordinator {
   /** Base URL of the API and the agent endpoint, e.g. https://127.0.0.1:7443. */

@@ -2,17 +2,11 @@
  * nkctl's entry point: run the command tree, turn every failure into one stderr line
  * `error: <message> (<NK_CODE>)` and an exit code (see cli-errors.ts, docs/nkctl.md).
  */
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { CommanderError } from 'commander';
 import { CliErrorCode, ExitCode, errorLine, exitCodeFor } from './cli-errors.ts';
 import { buildProgram, type CliIo } from './program.ts';
-
-/** The coordinator package's version, which nkctl ships with. */
-export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
-  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
-}
+import { packageVersion } from '../version.ts';
 
 /** `kubectl nodekeeper` when started through the kubectl plugin name, else `nkctl`. */
 export function programNameFor(argv1: string | undefined): string {

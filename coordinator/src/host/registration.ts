@@ -40,7 +40,7 @@ export function loadRegistration(file: string): HostRegistration | null {
     if (typeof r.cluster !== 'string' || typeof r.server !== 'string' || typeof r.token !== 'string' || typeof r.caPem !== 'string') throw new Error('missing fields');
     return r;
   } catch (err) {
-    throw new AppError('NK_HOST_REGISTRATION_CORRUPT', `host registration ${file} is unreadable (${(err as Error).message}); run nkctl unregister --local-only and register again`, { cause: err });
+    throw new AppError('NK_HOST_REGISTRATION_CORRUPT', `host registration ${file} is unreadable (${(err as Error).message}); move it aside and register again`, { cause: err });
   }
 }
 
