@@ -96,18 +96,27 @@ function healthyAt(machines: readonly MachineObject[], pkg: string, version: str
 
 /** Equal for the purpose of writing: ignores lastStatusTime and transition times. */
 export function sameClusterStatus(a: unknown, b: unknown): boolean {
-  return JSON.stringify(stripTimes(a)) === JSON.stringify(stripTimes(b));
+  return canonicalJson(a, TIMES) === canonicalJson(b, TIMES);
 }
 
-function stripTimes(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(stripTimes);
-  if (v === null || typeof v !== 'object') return v;
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(v).sort()) {
-    if (k === 'lastStatusTime' || k === 'lastTransitionTime') continue;
-    out[k] = stripTimes((v as Record<string, unknown>)[k]);
-  }
-  return out;
+const TIMES: ReadonlySet<string> = new Set(['lastStatusTime', 'lastTransitionTime']);
+
+/**
+ * JSON with sorted keys, without the `ignore`d keys and without null or undefined
+ * values (the API server may reorder keys; null means absent in a merge patch).
+ */
+export function canonicalJson(v: unknown, ignore: ReadonlySet<string> = new Set()): string {
+  const walk = (x: unknown): unknown => {
+    if (Array.isArray(x)) return x.map(walk);
+    if (x === null || typeof x !== 'object') return x;
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(x).sort()) {
+      const y = (x as Record<string, unknown>)[k];
+      if (!ignore.has(k) && y !== null && y !== undefined) out[k] = walk(y);
+    }
+    return out;
+  };
+  return JSON.stringify(walk(v));
 }
 
 /** What the host shows of a node's Node object in the member cluster. */

@@ -15,7 +15,7 @@ import os from 'node:os';
 import { AppError, type Logger } from '@nodekeeper/common';
 import type { MachineObject } from '../api/objects.ts';
 import type { PackageDefault } from '../store/types.ts';
-import { clusterStatus, hostMachine, sameClusterStatus, type ClusterStatusInput, type HostCondition, type NodeView } from './cluster-status.ts';
+import { canonicalJson, clusterStatus, hostMachine, sameClusterStatus, type ClusterStatusInput, type HostCondition, type NodeView } from './cluster-status.ts';
 import { judgeHostCpvs, mergePackages, type HostCpv } from './cpv-pull.ts';
 import { hostError, KubeClients, mergePatch, statusOf } from './kube-client.ts';
 import { API_VERSION, CLUSTER_LABEL, FIELD_MANAGER, LEASE_NAME, memberNamespace } from './names.ts';
@@ -380,19 +380,7 @@ export function microTime(ms: number): string {
 }
 
 function fingerprint(spec: unknown, status: unknown): string {
-  return JSON.stringify([canonical(spec), canonical(status)]);
-}
-
-/** Key order and nulls do not matter (the API server may reorder keys; null means absent in a merge patch). */
-function canonical(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(canonical);
-  if (v === null || typeof v !== 'object') return v;
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(v).sort()) {
-    const x = (v as Record<string, unknown>)[k];
-    if (x !== null && x !== undefined) out[k] = canonical(x);
-  }
-  return out;
+  return canonicalJson([spec, status]);
 }
 
 /** Runs tasks with at most `limit` in flight; rejects with the first failure after all settle. */
