@@ -30,6 +30,7 @@ describe('host cluster registration (pull mode)', { timeout: 300_000 }, () => {
   let node: SupervisedNode;
   let containerd: RunningContainerd;
   let hostToken = '';
+  let betaToken = '';
   let caHash = '';
 
   const coordArgs = () => ['--heartbeat-interval', '500', '--liveness-grace', '5000', '--host-sync-interval', '500', '--member-kubeconfig', member.adminKubeconfig];
@@ -86,7 +87,7 @@ describe('host cluster registration (pull mode)', { timeout: 300_000 }, () => {
     assert.equal(t.caHash, caHash);
     assert.match(t.registerCommand, /^nkctl register --cluster alpha --host-server https:\/\/127\.0\.0\.1:\d+ --host-token /);
     hostToken = t.token;
-    await hostNk(['host', 'token', 'create', '--cluster', 'beta']);
+    betaToken = JSON.parse(await hostNk(['host', 'token', 'create', '--cluster', 'beta', '-o', 'json'])).token;
     const bad = await nkctl(coord.nkctlConfig, ['host', 'token', 'create', '--cluster', 'Not_A_Name', '--kubeconfig', host.adminKubeconfig]);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /NK_HOST_CLUSTER_NAME_INVALID/);
@@ -99,7 +100,10 @@ describe('host cluster registration (pull mode)', { timeout: 300_000 }, () => {
     const wrongToken = await nkctl(coord.nkctlConfig, ['register', '--cluster', 'alpha', '--host-server', host.url, '--host-token', 'abcdef.0123456789abcdef', '--discovery-ca-hash', caHash]);
     assert.notEqual(wrongToken.code, 0);
     assert.match(wrongToken.stderr, /NK_HOST_UNAUTHORIZED/);
-    // A token issued for beta cannot register as alpha (it may only mint beta's credential).
+    // A token issued for beta cannot register as alpha: it may only mint beta's credential.
+    const crossed = await nkctl(coord.nkctlConfig, ['register', '--cluster', 'alpha', '--host-server', host.url, '--host-token', betaToken, '--discovery-ca-hash', caHash]);
+    assert.notEqual(crossed.code, 0);
+    assert.match(crossed.stderr, /NK_HOST_FORBIDDEN/);
     assert.match(await nk(['host', 'status']), /Not registered/);
   });
 

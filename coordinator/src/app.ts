@@ -144,12 +144,11 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     }),
     recordEvent: (type, reason, message) => store.recordEvent({ object: 'host/registration', type, reason, message }),
     statusInput: () => ({
-      machines: machineObjects(),
       connected: fleet.connectedCount(),
       packages: summarizePackages(store.getClusterPackageVersion(), fleet.list()),
       rolloutPhases: rollouts.phases(),
       remediation: remediation.summary(),
-      kubernetesVersion: member?.version() ?? rollouts.controlPlaneVersion(),
+      kubernetesVersion: rollouts.controlPlaneVersion(),
       nodesReady: member?.nodesReady() ?? null,
       memberApiError: member?.error() ?? null,
       coordinatorVersion: packageVersion(),
@@ -193,7 +192,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     member.start();
   }
   host.start();
-  if (config.hostRegistration !== null && !host.state().registered) registerAtStart(host, config, log);
+  const cancelRegistration = config.hostRegistration !== null && !host.state().registered ? registerAtStart(host, config, log) : () => {};
   log.info({ url, caHash: tls?.caHash ?? null, machines: fleet.list().length }, 'coordinator listening');
 
   let closed = false;
@@ -204,6 +203,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       if (closed) return;
       closed = true;
       clearInterval(ticker);
+      cancelRegistration();
       await host.stop();
       member?.stop();
       gateway.close();
@@ -215,11 +215,14 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   };
 }
 
-/** --host-kubeconfig and friends: register in the background, retrying with backoff until it works. */
-function registerAtStart(host: HostSync, config: CoordinatorConfig, log: Logger): void {
+/** --host-kubeconfig and friends: register in the background, retrying with backoff until it works; returns a cancel. */
+function registerAtStart(host: HostSync, config: CoordinatorConfig, log: Logger): () => void {
   const r = config.hostRegistration!;
   let attempt = 0;
+  let timer: NodeJS.Timeout | null = null;
+  let cancelled = false;
   const tryOnce = async () => {
+    if (cancelled) return;
     try {
       const kc = readKubeconfig(r.kubeconfig);
       await host.register({
@@ -229,8 +232,12 @@ function registerAtStart(host: HostSync, config: CoordinatorConfig, log: Logger)
     } catch (err) {
       const delay = Math.max(1000, backoffDelay({ baseMs: 1000, capMs: 60_000 }, attempt++));
       log.warn({ err: (err as Error).message, code: (err as { code?: string }).code, retryInMs: delay }, 'registration with the host failed; retrying');
-      setTimeout(() => void tryOnce(), delay).unref();
+      if (!cancelled) timer = setTimeout(() => void tryOnce(), delay).unref();
     }
   };
   void tryOnce();
+  return () => {
+    cancelled = true;
+    if (timer !== null) clearTimeout(timer);
+  };
 }

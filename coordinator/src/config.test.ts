@@ -144,3 +144,14 @@ test('certificate names and state paths follow the config', () => {
   assert.equal(paths(config).db, '/d/state.db');
   assert.equal(paths(config).adminCredential, '/d/admin.credential');
 });
+
+test('host registration options go together and are checked before anything is sent', () => {
+  const full = ['--host-kubeconfig', '/h.yaml', '--host-token', 'abcdef.0123456789abcdef', '--host-ca-hash', `sha256:${'a'.repeat(64)}`, '--cluster-name', 'alpha'];
+  const { config } = loadConfig(full, {});
+  assert.deepEqual(config.hostRegistration, { kubeconfig: '/h.yaml', token: 'abcdef.0123456789abcdef', caHash: `sha256:${'a'.repeat(64)}`, clusterName: 'alpha' });
+  refused(full.slice(0, 4), {}, /--host-kubeconfig, --host-token, --host-ca-hash and --cluster-name go together/);
+  refused([...full.slice(0, 2), '--host-token', 'nope', ...full.slice(4)], {}, /--host-token must look like/);
+  refused([...full.slice(0, 4), '--host-ca-hash', 'md5:x', ...full.slice(6)], {}, /--host-ca-hash must be sha256/);
+  refused(['--host-token-ttl', '60'], {}, /hostTokenTtl must be an integer from 600/);
+  assert.equal(loadConfig([], {}).config.hostSyncIntervalMs, 10_000);
+});

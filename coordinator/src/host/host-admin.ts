@@ -13,6 +13,9 @@ import { hostError, statusOf } from './kube-client.ts';
 import { checkClusterName, CLUSTER_LABEL, FIELD_MANAGER, GROUP, memberClusterRole, memberNamespace, VERSION } from './names.ts';
 
 /** The CRDs shipped in the repository (coordinator/deploy/host/crds.yaml). */
+/** How often `host install` checks whether the CRDs are served yet. */
+const CRD_POLL_MS = 200;
+
 export const CRDS_FILE = fileURLToPath(new URL('../../deploy/host/crds.yaml', import.meta.url));
 
 export function crdObjects(): KubeObject[] {
@@ -48,31 +51,21 @@ export async function installHost(kc: KubeConfig, progress: InstallProgress, tim
     await apply(api, crd);
     progress(`customresourcedefinition/${crd.metadata.name} applied`);
   }
+  // Served means listable: a CRD just applied answers 404, then "storage is (re)initializing", for a moment.
   const deadline = Date.now() + timeoutMs;
   for (const crd of crdObjects()) {
-    for (;;) {
-      const got = await api.read({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: crd.metadata.name } }).catch((err: unknown) => {
-        throw hostError(`read CRD ${crd.metadata.name}`, err);
-      }) as { status?: { conditions?: { type: string; status: string }[] } };
-      if (got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
-      if (Date.now() > deadline) throw new AppError('NK_HOST_API_ERROR', `CRD ${crd.metadata.name} is not Established after ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  // Established is not yet served everywhere: wait until each lists ("storage is (re)initializing").
-  for (const crd of crdObjects()) {
-    const plural = (crd['spec'] as { names: { plural: string } }).names.plural;
+    const names = (crd['spec'] as { names: { plural: string; kind: string } }).names;
     for (;;) {
       try {
-        await api.list(`${GROUP}/${VERSION}`, (crd['spec'] as { names: { kind: string } }).names.kind, undefined, undefined, undefined, undefined, undefined, undefined, 1);
+        await api.list(`${GROUP}/${VERSION}`, names.kind, undefined, undefined, undefined, undefined, undefined, undefined, 1);
         break;
       } catch (err) {
-        if (Date.now() > deadline) throw hostError(`list ${plural}`, err);
-        await new Promise((r) => setTimeout(r, 200));
+        if (Date.now() > deadline) throw hostError(`CRD ${crd.metadata.name} not served after ${timeoutMs} ms`, err);
+        await new Promise((r) => setTimeout(r, CRD_POLL_MS));
       }
     }
   }
-  progress('CRDs established');
+  progress('CRDs served');
   const clusterInfo = stringify({
     apiVersion: 'v1', kind: 'Config',
     clusters: [{ name: '', cluster: { server, 'certificate-authority-data': Buffer.from(caPem).toString('base64') } }],

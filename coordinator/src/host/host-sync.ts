@@ -37,7 +37,8 @@ export interface HostSyncDeps {
   readonly log: Logger;
   /** Wall clock, for timestamps written to the host (never for liveness). */
   readonly wallClock: () => number;
-  readonly statusInput: () => ClusterStatusInput;
+  /** The Cluster status inputs besides the machines (which the sync reads once for both uses). */
+  readonly statusInput: () => Omit<ClusterStatusInput, 'machines'>;
   readonly machines: () => readonly MachineObject[];
   readonly nodeView: (machine: string) => NodeView | null;
   readonly controlPlaneVersion: () => string | null;
@@ -201,8 +202,9 @@ export class HostSync {
       const reg = this.reg!;
       const c = this.clientsFor(reg);
       await this.renewLease(c, reg);
-      await this.syncCluster(c, reg);
-      await this.mirrorMachines(c, reg);
+      const machines = this.deps.machines();
+      await this.syncCluster(c, reg, machines);
+      await this.mirrorMachines(c, reg, machines);
       await this.pullPackages(c, reg);
       this.lastSync = this.deps.wallClock();
       if (this.lastError !== null) this.deps.log.info({ cluster: reg.cluster }, 'host sync recovered');
@@ -261,7 +263,7 @@ export class HostSync {
     this.lastLease = now;
   }
 
-  private async syncCluster(c: KubeClients, reg: HostRegistration): Promise<void> {
+  private async syncCluster(c: KubeClients, reg: HostRegistration, machines: readonly MachineObject[]): Promise<void> {
     const res = c.crd('clusters');
     let current: { status?: { conditions?: HostCondition[] } } | null = null;
     try {
@@ -282,7 +284,7 @@ export class HostSync {
       this.deps.log.info({ cluster: reg.cluster }, 'Cluster object created on the host');
     }
     const now = this.deps.wallClock();
-    const status = clusterStatus(this.deps.statusInput(), current?.status?.conditions, new Date(now).toISOString());
+    const status = clusterStatus({ ...this.deps.statusInput(), machines }, current?.status?.conditions, new Date(now).toISOString());
     if (sameClusterStatus(current?.status, status) && now - this.lastStatusWrite < this.opts.statusRefreshMs) return;
     try {
       await c.custom.patchClusterCustomObjectStatus({ ...res, name: reg.cluster, body: { status } }, mergePatch);
@@ -293,7 +295,7 @@ export class HostSync {
     this.statusWrites += 1;
   }
 
-  private async mirrorMachines(c: KubeClients, reg: HostRegistration): Promise<void> {
+  private async mirrorMachines(c: KubeClients, reg: HostRegistration, machines: readonly MachineObject[]): Promise<void> {
     const ns = memberNamespace(reg.cluster);
     const res = { ...c.crd('machines'), namespace: ns };
     if (!this.mirrorListed) {
@@ -303,7 +305,7 @@ export class HostSync {
       this.mirrored = new Map(list.items.map((m) => [m.metadata.name, fingerprint(m.spec, m.status)]));
       this.mirrorListed = true;
     }
-    const wanted = new Map(this.deps.machines().map((m) => [m.metadata.name, hostMachine(m, reg.cluster, ns, this.deps.nodeView(m.metadata.name))]));
+    const wanted = new Map(machines.map((m) => [m.metadata.name, hostMachine(m, reg.cluster, ns, this.deps.nodeView(m.metadata.name))]));
     const writes: Array<() => Promise<void>> = [];
     for (const [name, obj] of wanted) {
       const fp = fingerprint(obj.spec, obj.status);
@@ -311,12 +313,15 @@ export class HostSync {
       if (had === fp) continue;
       writes.push(async () => {
         try {
+          const patchSpec = () => c.custom.patchNamespacedCustomObject({ ...res, name, body: { metadata: { labels: obj.metadata.labels }, spec: obj.spec } }, mergePatch);
           if (had === undefined) {
+            // Already there (written before a lost answer, or by an earlier run): update it instead.
             await c.custom.createNamespacedCustomObject({ ...res, body: { apiVersion: obj.apiVersion, kind: obj.kind, metadata: obj.metadata, spec: obj.spec } }).catch((err: unknown) => {
               if (statusOf(err) !== 409) throw err;
+              return patchSpec();
             });
           } else {
-            await c.custom.patchNamespacedCustomObject({ ...res, name, body: { metadata: { labels: obj.metadata.labels }, spec: obj.spec } }, mergePatch);
+            await patchSpec();
           }
           // Merge patch of the whole status: fields that disappeared are set to null.
           await c.custom.patchNamespacedCustomObjectStatus({ ...res, name, body: { status: obj.status } }, mergePatch);

@@ -4,7 +4,7 @@
  * failures to nodekeeper error codes. No decisions here.
  */
 import {
-  ApiException, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, PolicyV1Api, VersionApi, setHeaderOptions,
+  ApiException, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, VersionApi, setHeaderOptions,
 } from '@kubernetes/client-node';
 import { AppError } from '@nodekeeper/common';
 import { GROUP, VERSION } from './names.ts';
@@ -87,7 +87,6 @@ export class KubeClients {
   readonly core: CoreV1Api;
   readonly custom: CustomObjectsApi;
   readonly coordination: CoordinationV1Api;
-  readonly policy: PolicyV1Api;
   readonly version: VersionApi;
 
   readonly kc: KubeConfig;
@@ -97,7 +96,6 @@ export class KubeClients {
     this.core = kc.makeApiClient(CoreV1Api);
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.coordination = kc.makeApiClient(CoordinationV1Api);
-    this.policy = kc.makeApiClient(PolicyV1Api);
     this.version = kc.makeApiClient(VersionApi);
   }
 

@@ -49,22 +49,26 @@ export const forgetRegistration = (file: string) => rmSync(file, { force: true }
 
 interface Fetched { status: number; body: string; peer: X509Certificate | null }
 
+/** Bounds of the unverified cluster-info read: it is a small ConfigMap. */
+const DISCOVERY_MAX_BYTES = 1 << 20;
+const DISCOVERY_TIMEOUT_MS = 10_000;
+
 /** A GET that does not verify the server yet (discovery), bounded in size and time. */
 function getUnverified(url: URL, token: string): Promise<Fetched> {
   return new Promise((resolve, reject) => {
     // agent: false: a fresh connection and TLS session, so the peer certificate is always there to check.
-    const req = https.get(url, { agent: false, rejectUnauthorized: false, headers: { Authorization: `Bearer ${token}` }, timeout: 10_000 }, (res) => {
+    const req = https.get(url, { agent: false, rejectUnauthorized: false, headers: { Authorization: `Bearer ${token}` }, timeout: DISCOVERY_TIMEOUT_MS }, (res) => {
       const peer = (res.socket as TLSSocket).getPeerX509Certificate?.() ?? null;
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (c: Buffer) => {
         size += c.length;
-        if (size > 1 << 20) req.destroy(new Error('cluster-info is larger than 1 MiB'));
+        if (size > DISCOVERY_MAX_BYTES) req.destroy(new Error(`cluster-info is larger than ${DISCOVERY_MAX_BYTES} bytes`));
         else chunks.push(c);
       });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), peer }));
     });
-    req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${DISCOVERY_TIMEOUT_MS} ms`)));
     req.on('error', reject);
   });
 }

@@ -7,13 +7,17 @@
  * nodekeeper marks the nodes it cordons (annotation) and uncordons only those, so it
  * never undoes an operator's cordon, and never leaves one of its own behind.
  */
-import { type KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import { makeInformer, type Informer, type KubeConfig, type ObjectCache, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import { AppError, type Logger } from '@nodekeeper/common';
 import type { NodeView } from '../host/cluster-status.ts';
 import { apiMessage, KubeClients, mergePatch, statusOf } from '../host/kube-client.ts';
 
 export const CORDONED_BY = 'nodekeeper.io/cordoned-by';
-const POLL_MS = 10_000;
+/** How often the member's kube-apiserver version is read (it changes only on an upgrade). */
+const VERSION_POLL_MS = 60_000;
+/** Pause before a failed Node watch is started again. */
+const WATCH_RESTART_MS = 5_000;
+/** How often a refused eviction is tried again during a drain. */
 const EVICTION_RETRY_MS = 2_000;
 
 export interface DrainResult {
@@ -43,52 +47,78 @@ export class MemberCluster {
   private readonly c: KubeClients;
   private readonly log: Logger;
   private readonly drainTimeoutMs: number;
-  private nodes: Map<string, NodeView> | null = null;
+  /** Nodes, kept by a list-and-watch (one watch, not a list of every Node each sync). */
+  private readonly nodes: Informer<V1Node> & ObjectCache<V1Node>;
+  private nodesSynced = false;
   private gitVersion: string | null = null;
-  private lastError: string | null = null;
-  private timer: NodeJS.Timeout | null = null;
+  private versionError: string | null = null;
+  private watchError: string | null = null;
+  private timers: NodeJS.Timeout[] = [];
+  private stopped = false;
   private versionListeners: Array<(v: string) => void> = [];
 
   constructor(kc: KubeConfig, o: { log: Logger; drainTimeoutMs: number }) {
     this.c = new KubeClients(kc);
     this.log = o.log;
     this.drainTimeoutMs = o.drainTimeoutMs;
+    this.nodes = makeInformer(kc, '/api/v1/nodes', () => this.c.core.listNode());
+    this.nodes.on('connect', () => {
+      this.nodesSynced = true;
+      if (this.watchError !== null) this.log.info('watching the member cluster Nodes again');
+      this.watchError = null;
+    });
+    this.nodes.on('error', (err: unknown) => {
+      const msg = `member API: watch Nodes: ${apiMessage(err)}`;
+      if (msg !== this.watchError) this.log.warn({ err: msg }, 'the member cluster Node watch failed; restarting it');
+      this.watchError = msg;
+      this.later(() => void this.nodes.start().catch(() => {}), WATCH_RESTART_MS);
+    });
   }
 
   start(): void {
+    this.stopped = false;
+    void this.nodes.start().catch(() => {}); // failures arrive as 'error' events
     const poll = async () => {
-      await this.refresh();
-      this.timer = setTimeout(() => void poll(), POLL_MS);
-      this.timer.unref();
+      await this.refreshVersion();
+      this.later(() => void poll(), VERSION_POLL_MS);
     };
     void poll();
   }
 
   stop(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers = [];
+    void this.nodes.stop().catch(() => {});
+  }
+
+  private later(fn: () => void, ms: number): void {
+    if (this.stopped) return;
+    const t = setTimeout(() => {
+      this.timers = this.timers.filter((x) => x !== t);
+      fn();
+    }, ms);
+    t.unref();
+    this.timers.push(t);
   }
 
   onVersion(listener: (v: string) => void): void {
     this.versionListeners.push(listener);
   }
 
-  /** Reads the version and the Nodes now. */
-  async refresh(): Promise<void> {
+  /** Reads the member's kube-apiserver version now. */
+  async refreshVersion(): Promise<void> {
     try {
       const v = await this.c.version.getCode();
       if (v.gitVersion !== this.gitVersion) {
         this.gitVersion = v.gitVersion;
         for (const l of this.versionListeners) l(v.gitVersion);
       }
-      const list = await this.c.core.listNode();
-      this.nodes = new Map(list.items.map((n) => [n.metadata?.name ?? '', nodeView(n)]));
-      if (this.lastError !== null) this.log.info('member API reachable again');
-      this.lastError = null;
+      this.versionError = null;
     } catch (err) {
       const msg = `member API: ${apiMessage(err)}`;
-      if (msg !== this.lastError) this.log.warn({ err: msg }, 'cannot read the member cluster API');
-      this.lastError = msg;
+      if (msg !== this.versionError) this.log.warn({ err: msg }, 'cannot read the member cluster version');
+      this.versionError = msg;
     }
   }
 
@@ -97,16 +127,17 @@ export class MemberCluster {
   }
 
   error(): string | null {
-    return this.lastError;
+    return this.versionError ?? this.watchError;
   }
 
   /** The Node of a machine: by name (the Machine's name is the node's hostname). */
   node(machine: string): NodeView | null {
-    return this.nodes?.get(machine) ?? null;
+    const n = this.nodes.get(machine);
+    return n === undefined ? null : nodeView(n);
   }
 
   nodesReady(): number | null {
-    return this.nodes === null ? null : [...this.nodes.values()].filter((n) => n.ready === 'True').length;
+    return this.nodesSynced ? this.nodes.list().filter((n) => nodeView(n).ready === 'True').length : null;
   }
 
   /** Marks the node unschedulable, noting who did it; a node an operator cordoned stays theirs. */
