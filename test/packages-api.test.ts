@@ -150,4 +150,31 @@ describe('packages API', { timeout: 60_000 }, () => {
     assert.equal(created.status, 201, created.body.toString());
     assert.deepEqual(json(created).status.machines.map((x: { name: string }) => x.name), ['node-a']);
   });
+
+  test('an upload that asks first (Expect: 100-continue) is refused before its body is sent', async () => {
+    const ro = (await readFile(path.join(coord.dataDir, 'read-only.credential'), 'utf8')).trim();
+    const ask = (credential: string, size: number) => new Promise<{ status: number; code: string; continued: boolean }>((resolve, reject) => {
+      let continued = false;
+      const req = https.request(new URL('/v1/artifacts?package=kubelet&version=9.9.9', coord.url), {
+        method: 'PUT', ca, agent: false,
+        headers: { Authorization: `Bearer ${credential}`, 'Content-Length': String(size), Expect: '100-continue' },
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, code: JSON.parse(Buffer.concat(chunks).toString('utf8')).code, continued });
+          req.destroy();
+        });
+      });
+      req.on('continue', () => {
+        continued = true;
+        req.destroy();
+      });
+      req.on('error', (err) => (continued ? undefined : reject(err)));
+      req.flushHeaders();
+    });
+    assert.deepEqual(await ask(admin, 3 * 1024 ** 3), { status: 413, code: 'NK_ARTIFACT_TOO_LARGE', continued: false });
+    assert.deepEqual(await ask(ro, 10), { status: 403, code: 'NK_AUTH_FORBIDDEN', continued: false });
+    assert.deepEqual(await ask('nka.bogus', 10), { status: 401, code: 'NK_AUTH_CREDENTIAL_INVALID', continued: false });
+  });
 });

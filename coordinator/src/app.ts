@@ -134,7 +134,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     log: log.child({ component: 'host' }),
     wallClock: () => Date.now(),
     machines: machineObjects,
-    nodeView: (name) => member?.node(name) ?? null,
+    nodeView: (name, machineId) => member?.node(name, machineId) ?? null,
     controlPlaneVersion: () => rollouts.controlPlaneVersion(),
     localPackages: () => store.getClusterPackageVersion()?.packages ?? [],
     applyPackages: (packages, source) => store.transaction(() => {
@@ -165,6 +165,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     }
     gateway.handleUpgrade(req, socket, head);
   });
+  server.on('checkContinue', api.checkContinue);
   server.on('clientError', (_err, socket) => socket.destroy());
   server.keepAliveTimeout = 65_000;
 

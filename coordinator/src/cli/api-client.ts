@@ -260,6 +260,9 @@ export class ApiClient {
       Object.assign(headers, upload.headers);
       headers['content-type'] = 'application/octet-stream';
       headers['content-length'] = String(upload.size);
+      // The server refuses (413, 401, 403) before a byte of the body is sent: streaming
+      // into a refusal races the server's close (EPIPE before the answer is read).
+      headers['expect'] = '100-continue';
     }
     const what = `${opts.method} ${url.pathname}`;
     const timeoutMs = this.#cfg.timeoutMs;
@@ -330,21 +333,35 @@ export class ApiClient {
         req.end(payload);
         return;
       }
-      const stream = upload.open();
-      source = stream;
-      let sent = 0;
-      stream.on('data', (chunk: Buffer | string) => {
-        sent += chunk.length;
-        arm();
-        upload.onProgress?.(sent);
-      });
-      stream.on('error', (cause) => {
-        if (!responded) fail(new AppError(CliErrorCode.fileUnreadable, `cannot read the upload: ${(cause as Error).message}`, { cause }));
-      });
-      stream.pipe(req);
+      // The body is opened and sent once the server says 100 Continue; a refusal arrives
+      // as the response instead, and nothing is sent.
+      let started = false;
+      const sendBody = () => {
+        if (started || responded || settled) return;
+        started = true;
+        const stream = upload.open();
+        source = stream;
+        let sent = 0;
+        stream.on('data', (chunk: Buffer | string) => {
+          sent += chunk.length;
+          arm();
+          upload.onProgress?.(sent);
+        });
+        stream.on('error', (cause) => {
+          if (!responded) fail(new AppError(CliErrorCode.fileUnreadable, `cannot read the upload: ${(cause as Error).message}`, { cause }));
+        });
+        stream.pipe(req);
+      };
+      req.on('continue', sendBody);
+      // A server (or proxy) that ignores Expect gets the body anyway after a short wait (RFC 9110, 10.1.1).
+      setTimeout(sendBody, EXPECT_CONTINUE_WAIT_MS).unref();
+      req.flushHeaders();
     });
   }
 }
+
+/** How long an upload waits for 100 Continue before sending its body regardless. */
+const EXPECT_CONTINUE_WAIT_MS = 1000;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

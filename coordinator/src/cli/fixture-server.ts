@@ -332,6 +332,16 @@ export async function startFixtureServer(data: FixtureData, tls?: TestPki): Prom
     });
   };
   const server = tls === undefined ? http.createServer(listener) : https.createServer({ cert: tls.certPem, key: tls.keyPem }, listener);
+  // As the coordinator: an upload too large is refused before its body is invited.
+  server.on('checkContinue', (req, res) => {
+    const declared = Number(req.headers['content-length']);
+    if (declared > (data.maxArtifactBytes ?? 64 * 1024 * 1024)) {
+      apiError(res, 413, 'NK_ARTIFACT_TOO_LARGE', `artifact of ${declared} bytes exceeds the limit of ${data.maxArtifactBytes ?? 64 * 1024 * 1024}`);
+      return;
+    }
+    res.writeContinue();
+    listener(req, res);
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   base = `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`;

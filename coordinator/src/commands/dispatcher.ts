@@ -20,6 +20,9 @@ export type Deliver = (machine: string, command: Command) => boolean;
 
 export type CommandListener = (command: CommandRecord) => void;
 
+/** Whether a recorded command may be delivered now (false: something must happen first, such as a drain). */
+export type DeliveryGate = (command: CommandRecord) => boolean;
+
 export interface NewCommand {
   /** A caller-chosen id makes recording idempotent (the rollout planner's ids are deterministic). */
   readonly id?: string;
@@ -35,6 +38,7 @@ export class CommandDispatcher {
   private readonly clock: Clock;
   private readonly log: Logger;
   private deliver: Deliver = () => false;
+  private gate: DeliveryGate = () => true;
   private readonly listeners = new Set<CommandListener>();
 
   constructor(deps: { store: Store; clock: Clock; log: Logger }) {
@@ -46,6 +50,18 @@ export class CommandDispatcher {
   /** Wires the transport (the gateway) in; set once at start-up. */
   setTransport(deliver: Deliver): void {
     this.deliver = deliver;
+  }
+
+  /** Holds back commands the gate does not release yet; they are sent by sendById once it does. */
+  setGate(gate: DeliveryGate): void {
+    this.gate = gate;
+  }
+
+  /** Finishes an open command as Failed without sending it (its precondition failed); listeners hear of it. */
+  fail(id: string, error: { code: string; message: string }, result: Record<string, unknown> | null = null): boolean {
+    const finished = this.store.finishCommand(id, { state: 'Failed', error, result, message: error.message });
+    if (finished) this.notify(id);
+    return finished;
   }
 
   /** Called with every command that finished (succeeded, failed or timed out). */
@@ -126,6 +142,7 @@ export class CommandDispatcher {
   }
 
   private send(c: CommandRecord): void {
+    if (!this.gate(c)) return;
     const frame: Command = { type: 'command', commandId: c.id, kind: c.kind, params: { ...c.params }, timeoutMs: c.timeoutMs };
     if (this.deliver(c.machine, frame)) this.store.markCommandSent(c.id);
   }

@@ -40,7 +40,7 @@ export interface HostSyncDeps {
   /** The Cluster status inputs besides the machines (which the sync reads once for both uses). */
   readonly statusInput: () => Omit<ClusterStatusInput, 'machines'>;
   readonly machines: () => readonly MachineObject[];
-  readonly nodeView: (machine: string) => NodeView | null;
+  readonly nodeView: (machine: string, machineId: string) => NodeView | null;
   readonly controlPlaneVersion: () => string | null;
   readonly localPackages: () => readonly PackageDefault[];
   /** Applies packages pulled from the host to the member's own record; returns its generation. */
@@ -305,7 +305,7 @@ export class HostSync {
       this.mirrored = new Map(list.items.map((m) => [m.metadata.name, fingerprint(m.spec, m.status)]));
       this.mirrorListed = true;
     }
-    const wanted = new Map(machines.map((m) => [m.metadata.name, hostMachine(m, reg.cluster, ns, this.deps.nodeView(m.metadata.name))]));
+    const wanted = new Map(machines.map((m) => [m.metadata.name, hostMachine(m, reg.cluster, ns, this.deps.nodeView(m.metadata.name, m.spec.machineId))]));
     const writes: Array<() => Promise<void>> = [];
     for (const [name, obj] of wanted) {
       const fp = fingerprint(obj.spec, obj.status);

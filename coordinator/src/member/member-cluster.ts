@@ -130,10 +130,28 @@ export class MemberCluster {
     return this.versionError ?? this.watchError;
   }
 
-  /** The Node of a machine: by name (the Machine's name is the node's hostname). */
-  node(machine: string): NodeView | null {
-    const n = this.nodes.get(machine);
-    return n === undefined ? null : nodeView(n);
+  /**
+   * The Node of a machine: by name (a Machine is named after its node's hostname), else
+   * by the kubernetes.io/hostname label, else by the machine id the kubelet reports.
+   */
+  findNode(machine: string, machineId: string | null = null): V1Node | null {
+    const byName = this.nodes.get(machine);
+    if (byName !== undefined) return byName;
+    return this.nodes.list().find((n) => n.metadata?.labels?.['kubernetes.io/hostname'] === machine
+      || (machineId !== null && n.status?.nodeInfo?.machineID === machineId)) ?? null;
+  }
+
+  node(machine: string, machineId: string | null = null): NodeView | null {
+    const n = this.findNode(machine, machineId);
+    return n === null ? null : nodeView(n);
+  }
+
+  /** Nodes nodekeeper cordoned, with who did (the annotation's value). */
+  cordonedByUs(): Array<{ node: V1Node; by: string }> {
+    return this.nodes.list().flatMap((n) => {
+      const by = n.metadata?.annotations?.[CORDONED_BY];
+      return by !== undefined && n.spec?.unschedulable === true ? [{ node: n, by }] : [];
+    });
   }
 
   nodesReady(): number | null {
@@ -143,16 +161,18 @@ export class MemberCluster {
   /** Marks the node unschedulable, noting who did it; a node an operator cordoned stays theirs. */
   async cordon(node: string, by: string): Promise<'cordoned' | 'already-cordoned'> {
     const n = await this.readNode(node);
-    if (n.spec?.unschedulable === true) return 'already-cordoned';
+    // Cordoned by the same owner before a restart counts as ours again, so it is undone later.
+    if (n.spec?.unschedulable === true) return n.metadata?.annotations?.[CORDONED_BY] === by ? 'cordoned' : 'already-cordoned';
     await this.patchNode(node, { metadata: { annotations: { [CORDONED_BY]: by } }, spec: { unschedulable: true } }, 'cordon');
     return 'cordoned';
   }
 
-  /** Uncordons a node nodekeeper cordoned (and only such a node). */
-  async uncordon(node: string): Promise<'uncordoned' | 'not-ours' | 'not-cordoned'> {
+  /** Uncordons a node nodekeeper cordoned (and only such a node; with `by`, only if that one did). */
+  async uncordon(node: string, by?: string): Promise<'uncordoned' | 'not-ours' | 'not-cordoned'> {
     const n = await this.readNode(node);
     if (n.spec?.unschedulable !== true) return 'not-cordoned';
-    if (n.metadata?.annotations?.[CORDONED_BY] === undefined) return 'not-ours';
+    const mark = n.metadata?.annotations?.[CORDONED_BY];
+    if (mark === undefined || (by !== undefined && mark !== by)) return 'not-ours';
     await this.patchNode(node, { metadata: { annotations: { [CORDONED_BY]: null } }, spec: { unschedulable: null } }, 'uncordon');
     return 'uncordoned';
   }

@@ -8,12 +8,22 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppError } from '@nodekeeper/common';
 import { httpError, send, statusFor, type ApiDeps, type Route, type RouteAccess } from './http-util.ts';
 import { machineRoutes } from './machine-routes.ts';
-import { packageRoutes } from './package-routes.ts';
+import { checkDeclaredSize, packageRoutes } from './package-routes.ts';
 
 export type { ApiDeps } from './http-util.ts';
 
+export interface ApiHandler {
+  (req: IncomingMessage, res: ServerResponse): void;
+  /**
+   * For `Expect: 100-continue`: refuses (and answers) a request whose route, credential
+   * or declared size is wrong before its body is invited; else says 100 Continue and
+   * handles it. Clients streaming a large body then never race a refusal.
+   */
+  checkContinue(req: IncomingMessage, res: ServerResponse): void;
+}
+
 /** Builds the request handler for every route but the agent WebSocket. */
-export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []): (req: IncomingMessage, res: ServerResponse) => void {
+export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []): ApiHandler {
   const { store, metrics, log } = deps;
   const routes: Route[] = [...machineRoutes(deps), ...packageRoutes(deps), ...extraRoutes];
 
@@ -29,7 +39,12 @@ export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []): (r
     if (access === 'admin' && cred.role !== 'admin') throw httpError('NK_AUTH_FORBIDDEN', 'this endpoint needs an admin credential; yours is read-only');
   };
 
-  return (req, res) => {
+  const refuse = (res: ServerResponse, err: unknown) => {
+    if (err instanceof AppError) send(res, statusFor(err.code), { code: err.code, message: err.message });
+    else send(res, 500, { code: 'NK_INTERNAL', message: 'internal error; see the coordinator log' });
+  };
+
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://coordinator');
     const candidates = routes.filter((r) => r.pattern.test(url.pathname));
     const route = candidates.find((r) => r.method === req.method);
@@ -51,12 +66,23 @@ export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []): (r
       }
       // Drain what the client still sends, so it reads our answer instead of a reset.
       req.resume();
-      if (err instanceof AppError) {
-        send(res, statusFor(err.code), { code: err.code, message: err.message });
-        return;
-      }
-      log.error({ err, route: name }, 'API request failed');
-      send(res, 500, { code: 'NK_INTERNAL', message: 'internal error; see the coordinator log' });
+      if (!(err instanceof AppError)) log.error({ err, route: name }, 'API request failed');
+      refuse(res, err);
     });
   };
+  handler.checkContinue = (req: IncomingMessage, res: ServerResponse) => {
+    try {
+      const url = new URL(req.url ?? '/', 'http://coordinator');
+      const route = routes.find((r) => r.method === req.method && r.pattern.test(url.pathname));
+      if (route?.access != null) authorize(req, route.access);
+      if (route?.name === 'artifact-push') checkDeclaredSize(req, deps.maxArtifactBytes);
+    } catch (err) {
+      res.shouldKeepAlive = false;
+      refuse(res, err);
+      return;
+    }
+    res.writeContinue();
+    handler(req, res);
+  };
+  return handler;
 }

@@ -2,6 +2,7 @@
  * Routes for artifacts, the ClusterPackageVersion and the package summary.
  * Artifacts are streamed in and out: an upload is never held in memory.
  */
+import type { IncomingMessage } from 'node:http';
 import { AppError } from '@nodekeeper/common';
 import { parseClusterPackageVersion, summarizePackages, toCpvObject } from '../packages/cluster-package-version.ts';
 import type { ArtifactRecord } from '../store/types.ts';
@@ -11,6 +12,12 @@ const VERSION = /^v?\d+\.\d+\.\d+([-+~][0-9A-Za-z.~+-]*)?$/;
 const PACKAGE = /^[a-z][a-z0-9-]{0,62}$/;
 /** base64 of a 64-byte ed25519 signature. */
 const SIGNATURE = /^[A-Za-z0-9+/]{86}==$/;
+
+/** Refuses an upload whose declared Content-Length is over the limit (before reading it). */
+export function checkDeclaredSize(req: IncomingMessage, max: number): void {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > max) throw new AppError('NK_ARTIFACT_TOO_LARGE', `artifact of ${declared} bytes exceeds the limit of ${max}`);
+}
 
 export function packageRoutes(deps: ApiDeps): Route[] {
   const { store, fleet, artifacts, log } = deps;
@@ -37,10 +44,7 @@ export function packageRoutes(deps: ApiDeps): Route[] {
         if (signature !== undefined && (typeof signature !== 'string' || !SIGNATURE.test(signature))) {
           throw httpError('NK_HTTP_BAD_REQUEST', 'X-Nodekeeper-Signature must be a base64 ed25519 signature (64 bytes)');
         }
-        const declared = Number(req.headers['content-length']);
-        if (Number.isFinite(declared) && declared > deps.maxArtifactBytes) {
-          throw new AppError('NK_ARTIFACT_TOO_LARGE', `artifact of ${declared} bytes exceeds the limit of ${deps.maxArtifactBytes}`);
-        }
+        checkDeclaredSize(req, deps.maxArtifactBytes);
         const { sha256, size } = await artifacts.put(req, deps.maxArtifactBytes);
         const record = store.addArtifact({ sha256, package: pkg, version, size, signature: signature ?? null });
         log.info({ package: pkg, version, sha256, size }, 'artifact stored');
