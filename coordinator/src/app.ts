@@ -32,6 +32,7 @@ import { readKubeconfig } from './host/kube-client.ts';
 import { hostRoutes } from './server/host-routes.ts';
 import { memberRoutes } from './server/member-routes.ts';
 import { MemberCluster } from './member/member-cluster.ts';
+import { DrainGate } from './controllers/drain-gate.ts';
 import { packageVersion } from './version.ts';
 
 export interface RunningCoordinator {
@@ -188,9 +189,16 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     remediation.tick();
   }, Math.min(1000, Math.max(50, Math.floor(config.livenessGraceMs / 10))));
   ticker.unref();
+  let drainGate: DrainGate | null = null;
   if (member !== null) {
     member.onVersion((v) => rollouts.setControlPlaneVersion(v));
     member.start();
+    if (config.drainBeforeInstall.length > 0) {
+      const gate = new DrainGate({ store, fleet, commands, member, log: log.child({ component: 'drain' }) }, config.drainBeforeInstall, config.drainTimeoutMs);
+      commands.setGate((c) => gate.allows(c));
+      gate.start();
+      drainGate = gate;
+    }
   }
   host.start();
   const cancelRegistration = config.hostRegistration !== null && !host.state().registered ? registerAtStart(host, config, log) : () => {};
@@ -205,6 +213,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       closed = true;
       clearInterval(ticker);
       cancelRegistration();
+      drainGate?.stop();
       await host.stop();
       member?.stop();
       gateway.close();

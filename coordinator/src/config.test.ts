@@ -155,3 +155,10 @@ test('host registration options go together and are checked before anything is s
   refused(['--host-token-ttl', '60'], {}, /hostTokenTtl must be an integer from 600/);
   assert.equal(loadConfig([], {}).config.hostSyncIntervalMs, 10_000);
 });
+
+test('packages drained before a rollout install: a list, or none', () => {
+  assert.deepEqual(loadConfig([], {}).config.drainBeforeInstall, ['kubelet', 'containerd']);
+  assert.deepEqual(loadConfig(['--drain-before-install', 'kubelet'], {}).config.drainBeforeInstall, ['kubelet']);
+  assert.deepEqual(loadConfig(['--drain-before-install', 'none'], {}).config.drainBeforeInstall, []);
+  refused(['--drain-before-install', 'Kubelet;rm'], {}, /drainBeforeInstall must be package names/);
+});

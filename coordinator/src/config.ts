@@ -62,6 +62,8 @@ export interface CoordinatorConfig {
   readonly memberKubeconfig: string | null;
   /** How long a drain may wait on evictions (PodDisruptionBudgets) before it stops. */
   readonly drainTimeoutMs: number;
+  /** Packages whose rollout installs cordon and drain the Node first (with the member API). */
+  readonly drainBeforeInstall: readonly string[];
 }
 
 export const defaults: CoordinatorConfig = Object.freeze({
@@ -89,6 +91,7 @@ export const defaults: CoordinatorConfig = Object.freeze({
   hostRegistration: null,
   memberKubeconfig: null,
   drainTimeoutMs: 300_000,
+  drainBeforeInstall: Object.freeze(['kubelet', 'containerd']),
 });
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -127,6 +130,8 @@ Host cluster (pull mode; see docs/host.md):
   --host-token-ttl S            lifetime of the host credential, rotated at 80 % (default ${defaults.hostTokenTtlSeconds})
   --member-kubeconfig FILE      the member cluster's API: version, Node readiness, cordon and drain
   --drain-timeout MS            how long a drain waits on PodDisruptionBudgets (default ${defaults.drainTimeoutMs})
+  --drain-before-install LIST   packages whose rollout installs drain the Node first, comma-separated,
+                                or none (default ${defaults.drainBeforeInstall.join(',')}; needs --member-kubeconfig)
   -h, --help                    this text
 `;
 
@@ -160,6 +165,7 @@ const flagSpec = {
   'host-token-ttl': { type: 'string' },
   'member-kubeconfig': { type: 'string' },
   'drain-timeout': { type: 'string' },
+  'drain-before-install': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -235,6 +241,13 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     hostRegistration: hostRegistration(raw),
     memberKubeconfig: opt('memberKubeconfig', defaults.memberKubeconfig, str),
     drainTimeoutMs: opt('drainTimeout', defaults.drainTimeoutMs, ms(1000, 86_400_000)),
+    drainBeforeInstall: opt('drainBeforeInstall', defaults.drainBeforeInstall, (n, v) => {
+      const text = String(v).trim();
+      if (text === 'none' || text === '') return Object.freeze([]);
+      const list = text.split(',').map((x) => x.trim());
+      if (!list.every((x) => /^[a-z][a-z0-9-]{0,62}$/.test(x))) throw bad(`${n} must be package names separated by commas, or none; got ${JSON.stringify(v)}`);
+      return Object.freeze(list);
+    }),
   };
   if (config.advertiseUrl !== null) checkAdvertiseUrl(config.advertiseUrl, config.insecure);
   if (config.livenessGraceMs <= config.heartbeatIntervalMs) {

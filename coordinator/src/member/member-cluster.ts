@@ -7,7 +7,7 @@
  * nodekeeper marks the nodes it cordons (annotation) and uncordons only those, so it
  * never undoes an operator's cordon, and never leaves one of its own behind.
  */
-import { makeInformer, type Informer, type KubeConfig, type ObjectCache, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import { ListWatch, Watch, type KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import { AppError, type Logger } from '@nodekeeper/common';
 import type { NodeView } from '../host/cluster-status.ts';
 import { apiMessage, KubeClients, mergePatch, statusOf } from '../host/kube-client.ts';
@@ -48,11 +48,14 @@ export class MemberCluster {
   private readonly log: Logger;
   private readonly drainTimeoutMs: number;
   /** Nodes, kept by a list-and-watch (one watch, not a list of every Node each sync). */
-  private readonly nodes: Informer<V1Node> & ObjectCache<V1Node>;
+  private readonly nodes: ListWatch<V1Node>;
   private nodesSynced = false;
+  private markSynced: () => void = () => {};
+  private readonly syncedOnce = new Promise<void>((resolve) => (this.markSynced = resolve));
   private gitVersion: string | null = null;
   private versionError: string | null = null;
   private watchError: string | null = null;
+  private watchFailures = 0;
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
   private versionListeners: Array<(v: string) => void> = [];
@@ -61,23 +64,37 @@ export class MemberCluster {
     this.c = new KubeClients(kc);
     this.log = o.log;
     this.drainTimeoutMs = o.drainTimeoutMs;
-    this.nodes = makeInformer(kc, '/api/v1/nodes', () => this.c.core.listNode());
-    this.nodes.on('connect', () => {
+    // A ListWatch (what makeInformer builds) typed as such: its resourceVersion says whether a list succeeded.
+    this.nodes = new ListWatch('/api/v1/nodes', new Watch(kc), () => this.c.core.listNode(), false);
+    this.nodes.on('error', (err: unknown) => {
+      // The informer re-watches by itself after a watch ends; an error event means its
+      // list or watch failed and it stopped: start it again (at once the first time, a
+      // cut connection is routine; later ones count as an outage of the member API).
+      this.watchFailures += 1;
+      const msg = `member API: watch Nodes: ${apiMessage(err)}`;
+      if (this.watchFailures > 1) {
+        if (msg !== this.watchError) this.log.warn({ err: msg }, 'the member cluster Node watch keeps failing; retrying');
+        this.watchError = msg;
+      }
+      this.later(() => this.startWatch(), this.watchFailures > 1 ? WATCH_RESTART_MS : 0);
+    });
+  }
+
+  /** Starts (or restarts) the Node list-and-watch; the cache counts as synced once a list succeeded. */
+  private startWatch(): void {
+    this.nodes.start().then(() => {
+      if (this.nodes.latestResourceVersion() === '') return; // the list failed: an error event follows
       this.nodesSynced = true;
+      this.markSynced();
       if (this.watchError !== null) this.log.info('watching the member cluster Nodes again');
       this.watchError = null;
-    });
-    this.nodes.on('error', (err: unknown) => {
-      const msg = `member API: watch Nodes: ${apiMessage(err)}`;
-      if (msg !== this.watchError) this.log.warn({ err: msg }, 'the member cluster Node watch failed; restarting it');
-      this.watchError = msg;
-      this.later(() => void this.nodes.start().catch(() => {}), WATCH_RESTART_MS);
-    });
+      this.watchFailures = 0;
+    }, () => {});
   }
 
   start(): void {
     this.stopped = false;
-    void this.nodes.start().catch(() => {}); // failures arrive as 'error' events
+    this.startWatch();
     const poll = async () => {
       await this.refreshVersion();
       this.later(() => void poll(), VERSION_POLL_MS);
@@ -100,6 +117,20 @@ export class MemberCluster {
     }, ms);
     t.unref();
     this.timers.push(t);
+  }
+
+  /** Resolves once the Node cache has been filled; rejects with NK_MEMBER_UNREACHABLE after `timeoutMs`. */
+  async synced(timeoutMs: number): Promise<void> {
+    if (this.nodesSynced) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new AppError('NK_MEMBER_UNREACHABLE', `the member cluster's Nodes could not be read within ${Math.round(timeoutMs / 1000)} s${this.watchError ? `: ${this.watchError}` : ''}`)), timeoutMs);
+    });
+    try {
+      await Promise.race([this.syncedOnce, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   onVersion(listener: (v: string) => void): void {

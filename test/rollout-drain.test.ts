@@ -1,0 +1,134 @@
+/**
+ * Rollouts drain before a disruptive install and uncordon after, through the member
+ * cluster's API: a real kube-apiserver and kube-controller-manager (disruption
+ * controller), a real coordinator, agents with kubelet stand-ins under the supervisor,
+ * real containerd. A node whose pods may move is cordoned, drained, upgraded and
+ * uncordoned; a node whose pod a PodDisruptionBudget protects stops at the drain: the
+ * install is never started, the rollout pauses with the budget's reason, and the node
+ * is uncordoned.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { kubeletArtifact } from './harness/artifacts.ts';
+import { startContainerdWithNetwork, type RunningContainerd } from './harness/containerd.ts';
+import { startApiServer, startControllerManager, startEtcd, type ApiServer, type BinaryProc, type Etcd } from './harness/kube.ts';
+import { createToken, nkctlOk, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
+import { makeSupervisedNode, startNodeAgent, stopNode, type SupervisedNode } from './harness/supervised-node.ts';
+
+type Obj = { metadata: { name: string }; status: Record<string, any> };
+
+describe('rollouts drain before a disruptive install', { timeout: 300_000 }, () => {
+  let dir: string;
+  let etcd: Etcd;
+  let member: ApiServer;
+  let kcm: BinaryProc;
+  let containerd: RunningContainerd;
+  let coord: CoordinatorProc;
+  const nodes: SupervisedNode[] = [];
+
+  const nk = (args: string[]) => nkctlOk(coord.nkctlConfig, args);
+  const k = (args: string[], input?: string) => member.kubectl(args, input === undefined ? {} : { input });
+  const json = (args: string[]) => JSON.parse(k([...args, '-o', 'json']));
+  const now = () => new Date().toISOString();
+  const unschedulable = (name: string) => json(['get', 'node', name]).spec.unschedulable === true;
+  const machine = async (name: string) => (JSON.parse(await nk(['get', 'machines', '-o', 'json'])) as { items: Obj[] }).items.find((m) => m.metadata.name === name)!;
+  const phaseOf = async (name: string) => ((JSON.parse(await nk(['rollout', 'list', '-o', 'json'])) as { items: Obj[] }).items.find((r) => r.metadata.name === name)?.status['phase'] as string | undefined);
+  const pod = (name: string, node: string, labels: Record<string, string>) => {
+    k(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default', labels }, spec: { nodeName: node, containers: [{ name: 'app', image: 'registry.invalid/app:1' }] } }));
+    k(['patch', 'pod', name, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: now() }] } })]);
+  };
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'nk-rollout-drain-'));
+    etcd = await startEtcd(path.join(dir, 'etcd'));
+    member = await startApiServer({ etcd, name: 'member', dir: path.join(dir, 'member') });
+    kcm = await startControllerManager(member, ['disruption']);
+    containerd = await startContainerdWithNetwork(path.join(dir, 'containerd'));
+    coord = await startCoordinator(path.join(dir, 'coordinator'), coordArgs('4000'));
+    const { token, caCertHash } = await createToken(coord.nkctlConfig, 2);
+    for (const [i, name] of ['node-a', 'node-b'].entries()) {
+      const n = await makeSupervisedNode(dir, { name, machineId: `${i + 1}`.repeat(32), kubeletVersion: 'v1.35.2', runtimeSocket: containerd.socket });
+      startNodeAgent(n, { server: coord.url, token, caHash: caCertHash });
+      nodes.push(n);
+      k(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name } }));
+      k(['patch', 'node', name, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', lastHeartbeatTime: now(), lastTransitionTime: now() }] } })]);
+    }
+    pod('web-a', 'node-a', { app: 'web' });
+    pod('db-b', 'node-b', { app: 'db' });
+    k(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'db', namespace: 'default' }, spec: { minAvailable: 1, selector: { matchLabels: { app: 'db' } } } }));
+    await waitFor('the disruption controller to protect db-b', () => json(['get', 'pdb', 'db']).status?.currentHealthy === 1, 60_000, 250);
+    const good = await kubeletArtifact(path.join(dir, 'artifacts'), { version: 'v1.35.3' });
+    await nk(['artifact', 'push', good.file, '--package', 'kubelet', '--version', '1.35.3']);
+    await waitFor('two Ready machines at 1.35.2', async () => {
+      const items = (JSON.parse(await nk(['get', 'machines', '-o', 'json'])) as { items: Obj[] }).items;
+      return items.length === 2 && items.every((m) => m.status['phase'] === 'Ready' && m.status['kubelet']?.version === 'Kubernetes v1.35.2');
+    }, 30_000);
+  });
+
+  const coordArgs = (drainTimeout: string) => [
+    '--heartbeat-interval', '500', '--liveness-grace', '5000', '--liveness-recover', '500',
+    '--member-kubeconfig', member.adminKubeconfig, '--drain-timeout', drainTimeout, '--max-unavailable', '2',
+  ];
+
+  after(async () => {
+    for (const n of nodes) await stopNode(n);
+    await coord?.stop();
+    await containerd?.stop();
+    await kcm?.stop();
+    await member?.stop();
+    await etcd?.stop();
+  });
+
+  test('a node whose pods may move is cordoned, drained, upgraded and uncordoned', async () => {
+    await nk(['rollout', 'create', 'kubelet-a', '--package', 'kubelet=1.35.3', '--names', 'node-a', '--canary', '0', '--soak', '1s', '--batches', '100']);
+    // While it runs, the node is cordoned before the install starts.
+    await waitFor('node-a cordoned', () => unschedulable('node-a'), 30_000, 100);
+    await waitFor('the rollout Completed', async () => (await phaseOf('kubelet-a')) === 'Completed', 60_000);
+    assert.equal((await machine('node-a')).status['kubelet']?.version, 'Kubernetes v1.35.3');
+    assert.ok(json(['get', 'pod', 'web-a']).metadata.deletionTimestamp, 'web-a was evicted');
+    await waitFor('node-a uncordoned after the install', () => !unschedulable('node-a'), 20_000, 100);
+    const story = await nk(['describe', 'machine', 'node-a']);
+    assert.match(story, /Drained.*rollout\/kubelet-a: Node node-a cordoned and drained before installing kubelet \(1 pods evicted\)/);
+    assert.match(story, /Uncordoned.*rollout\/kubelet-a: Node node-a uncordoned after the install \(Succeeded\)/);
+  });
+
+  test('a PodDisruptionBudget stops the drain: the install never starts, the rollout pauses with the reason, the node is uncordoned', async () => {
+    await nk(['rollout', 'create', 'kubelet-b', '--package', 'kubelet=1.35.3', '--names', 'node-b', '--canary', '0', '--soak', '1s', '--batches', '100', '--on-failure', 'pause']);
+    await waitFor('node-b cordoned for the drain', () => unschedulable('node-b'), 30_000, 100);
+    await waitFor('the rollout Paused', async () => (await phaseOf('kubelet-b')) === 'Paused', 60_000);
+    const r = JSON.parse(await nk(['rollout', 'list', '-o', 'json'])).items.find((x: Obj) => x.metadata.name === 'kubelet-b');
+    const m = r.status.machines.find((x: { name: string }) => x.name === 'node-b');
+    assert.equal(m.phase, 'Failed');
+    assert.match(m.message, /drain of node-b stopped after 4 s: eviction of default\/db-b refused: .*disruption budget.*the install was not started; node uncordoned/);
+    assert.equal(unschedulable('node-b'), false);
+    assert.equal((await machine('node-b')).status['kubelet']?.version, 'Kubernetes v1.35.2', 'the package was never touched');
+    assert.equal(json(['get', 'pod', 'db-b']).metadata.deletionTimestamp, undefined);
+  });
+
+  test('a coordinator killed mid-drain drains again after its restart, installs once, and uncordons', async () => {
+    await nk(['rollout', 'abort', 'kubelet-b']);
+    await coord.stop();
+    const restarted = Date.now();
+    coord = await startCoordinator(coord.dataDir, [...coordArgs('120000'), '--port', String(coord.port)]);
+    await waitFor('node-b connected again', async () => Date.parse((await machine('node-b')).status['lastSeenTime'] ?? '0') > restarted, 90_000);
+    await nk(['rollout', 'create', 'kubelet-b2', '--package', 'kubelet=1.35.3', '--names', 'node-b', '--canary', '0', '--soak', '1s', '--batches', '100']);
+    await waitFor('node-b cordoned for the drain', () => unschedulable('node-b'), 30_000, 100);
+    await coord.stop('SIGKILL');
+    assert.equal(unschedulable('node-b'), true, 'killed mid-drain: the cordon is still there');
+    coord = await startCoordinator(coord.dataDir, [...coordArgs('120000'), '--port', String(coord.port)]);
+    // The budget is lifted while the restarted coordinator drains again.
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.equal(unschedulable('node-b'), true);
+    k(['delete', 'pdb', 'db']);
+    await waitFor('the rollout Completed', async () => (await phaseOf('kubelet-b2')) === 'Completed', 90_000);
+    assert.equal((await machine('node-b')).status['kubelet']?.version, 'Kubernetes v1.35.3');
+    await waitFor('node-b uncordoned', () => !unschedulable('node-b'), 20_000, 100);
+    // Drained once, after the restart (the first drain was killed), and installed once.
+    const story = await nk(['describe', 'machine', 'node-b']);
+    assert.equal((story.match(/Drained.*rollout\/kubelet-b2/g) ?? []).length, 1, story);
+    assert.match(story, /Uncordoned.*rollout\/kubelet-b2: Node node-b uncordoned after the install \(Succeeded\)/);
+  });
+});
