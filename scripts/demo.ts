@@ -4,9 +4,11 @@
  * config), one real containerd shared by them, and the real nkctl. Enrolls the nodes
  * with a bootstrap token, shows their real versions, breaks two nodes one after the
  * other and shows the coordinator notice within seconds, with the reasons, and repair
- * them by itself (two at once on four nodes would be a storm: it would wait); then
- * rolls a new kubelet out canary-first, and rolls a bad one back by itself when its
- * canary fails.
+ * them by itself (two at once on four nodes would be a storm: it would wait); registers
+ * the member cluster with a host Kubernetes cluster in pull mode (real kube-apiservers
+ * built from the Go modules: a host and the member); then rolls a new kubelet out
+ * canary-first, draining each node through the member API first, and rolls a bad one
+ * back by itself when its canary fails.
  *
  *   scripts/demo          the story, then clean up and exit 0
  *   scripts/demo --keep   the story, then keep the fleet running until Ctrl-C
@@ -17,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { startContainerdWithNetwork, type RunningContainerd } from '../test/harness/containerd.ts';
 import { CNI_CONFIG_NAME, bridgeConflist } from '../test/harness/host-root.ts';
 import { cniPluginsArtifact, kubeletArtifact } from '../test/harness/artifacts.ts';
+import { startApiServer, startEtcd, type ApiServer, type Etcd } from '../test/harness/kube.ts';
 import { BIN, REPO, createToken, nkctl, startCoordinator, waitFor, type CoordinatorProc } from '../test/harness/processes.ts';
 import { makeSupervisedNode, startNodeAgent, stopNode, type SupervisedNode } from '../test/harness/supervised-node.ts';
 
@@ -27,10 +30,10 @@ if (flags.help) {
 }
 
 const NODES = [
-  { name: 'node-a', kubelet: 'v1.31.2', zone: 'zone-1' },
-  { name: 'node-b', kubelet: 'v1.31.2', zone: 'zone-1' },
-  { name: 'node-c', kubelet: 'v1.31.2', zone: 'zone-2' },
-  { name: 'node-d', kubelet: 'v1.31.2', zone: 'zone-2' },
+  { name: 'node-a', kubelet: 'v1.35.2', zone: 'zone-1' },
+  { name: 'node-b', kubelet: 'v1.35.2', zone: 'zone-1' },
+  { name: 'node-c', kubelet: 'v1.35.2', zone: 'zone-2' },
+  { name: 'node-d', kubelet: 'v1.35.2', zone: 'zone-2' },
 ] as const;
 const DIR = path.join(REPO, '.nk', 'demo');
 const color = process.stdout.isTTY ? (c: number, s: string) => `\x1b[${c}m${s}\x1b[0m` : (_: number, s: string) => s;
@@ -40,12 +43,17 @@ const show = (s: string) => process.stdout.write(s.replace(/^/gm, '    ').replac
 
 let containerd: RunningContainerd | undefined;
 let coord: CoordinatorProc | undefined;
+let etcd: Etcd | undefined;
+let host: ApiServer | undefined;
+let member: ApiServer | undefined;
 const nodes: SupervisedNode[] = [];
 
 async function cleanup(): Promise<void> {
   await Promise.all(nodes.map((n) => stopNode(n)));
   await coord?.stop();
   await containerd?.stop();
+  await Promise.all([host?.stop(), member?.stop()]);
+  await etcd?.stop();
 }
 
 async function nk(args: string[]): Promise<string> {
@@ -65,8 +73,16 @@ async function main(): Promise<void> {
   containerd = await startContainerdWithNetwork(path.join(DIR, 'containerd'));
   show(`socket ${containerd.socket}`);
 
-  say('Starting the coordinator (https/wss with its own CA, SQLite state in .nk/demo/coordinator)');
-  coord = await startCoordinator(path.join(DIR, 'coordinator'), ['--heartbeat-interval', '2000', '--liveness-grace', '8000', '--liveness-recover', '2000', '--control-plane-version', 'v1.32.1', '--max-unavailable', '2', '--fault-hold', '2', '--fault-clear', '3', '--storm-cooldown', '10']);
+  say('Starting two Kubernetes API servers (kube-apiserver and etcd built from the published Go modules): a host cluster, and the member cluster these nodes belong to');
+  etcd = await startEtcd(path.join(DIR, 'etcd'));
+  [host, member] = await Promise.all([
+    startApiServer({ etcd, name: 'host', dir: path.join(DIR, 'host') }),
+    startApiServer({ etcd, name: 'member', dir: path.join(DIR, 'member') }),
+  ]);
+  show(`host ${host.url}, member ${member.url} (${member.kubectl(['version', '-o', 'json']).match(/"gitVersion": "([^"]+)"/)?.[1] ?? '?'})`);
+
+  say('Starting the coordinator (https/wss with its own CA, SQLite state in .nk/demo/coordinator; the member API for its version, Nodes, cordon and drain)');
+  coord = await startCoordinator(path.join(DIR, 'coordinator'), ['--heartbeat-interval', '2000', '--liveness-grace', '8000', '--liveness-recover', '2000', '--member-kubeconfig', member.adminKubeconfig, '--host-sync-interval', '2000', '--max-unavailable', '2', '--fault-hold', '2', '--fault-clear', '3', '--storm-cooldown', '10']);
   show(`listening on ${coord.url}\nCA pin ${coord.caHash}`);
 
   say('Creating a bootstrap token: nkctl token create --uses 4 --ttl 1h');
@@ -78,7 +94,12 @@ async function main(): Promise<void> {
     const node = await makeSupervisedNode(DIR, { name: n.name, machineId: `${i + 1}${'0'.repeat(31)}`, kubeletVersion: n.kubelet, runtimeSocket: containerd.socket, podSubnet: `10.88.${i + 1}.0/24` });
     startNodeAgent(node, { server: coord.url, token: token.token, caHash: token.caCertHash, extraArgs: ['--zone', n.zone, '--label', `pool=${i < 2 ? 'general' : 'batch'}`] });
     nodes.push(node);
-    show(`${n.name}: kubelet stand-in ${n.kubelet} on ${node.kubeletUrl}, host root .nk/demo/${n.name}`);
+    // Its Node in the member cluster, Ready as its kubelet would report it, with one pod.
+    const now = new Date().toISOString();
+    member.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: n.name } }) });
+    member.kubectl(['patch', 'node', n.name, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', lastHeartbeatTime: now, lastTransitionTime: now }] } })]);
+    member.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: `web-${n.name}`, namespace: 'default' }, spec: { nodeName: n.name, containers: [{ name: 'web', image: 'registry.invalid/web:1' }] } }) });
+    show(`${n.name}: kubelet stand-in ${n.kubelet} on ${node.kubeletUrl}, host root .nk/demo/${n.name}, Node and pod web-${n.name} in the member cluster`);
   }
 
   say('Waiting for every machine to enroll and report Ready');
@@ -150,44 +171,63 @@ async function main(): Promise<void> {
   say('nkctl remediation describe node-b');
   show(await nk(['remediation', 'describe', 'node-b']));
 
-  say('Pushing kubelet artifacts: 1.31.3, and a 1.31.4 whose healthz fails (nkctl artifact push)');
-  const good = await kubeletArtifact(artifacts, { version: 'v1.31.3' });
-  const bad = await kubeletArtifact(artifacts, { version: 'v1.31.4', healthz: 'fail' });
-  show(await nk(['artifact', 'push', good.file, '--package', 'kubelet', '--version', '1.31.3']));
-  const pushed = JSON.parse(await nk(['artifact', 'push', bad.file, '--package', 'kubelet', '--version', '1.31.4', '-o', 'json'])) as { url: string; sha256: string; size: number };
-  show(`kubelet 1.31.4 stored as sha256:${pushed.sha256.slice(0, 16)}…`);
+  say('Registering the member cluster with the host in pull mode: nkctl host install, nkctl host token create --cluster demo, nkctl register');
+  show((await nk(['host', 'install', '--kubeconfig', host.adminKubeconfig])).trim());
+  const hostToken = JSON.parse(await nk(['host', 'token', 'create', '--cluster', 'demo', '--kubeconfig', host.adminKubeconfig, '-o', 'json'])) as { token: string; caHash: string; server: string };
+  show(await nk(['register', '--cluster', 'demo', '--host-server', hostToken.server, '--host-token', hostToken.token, '--discovery-ca-hash', hostToken.caHash, '--zone', 'eu-1']));
+  await waitFor('the host to see 4 machines', () => /demo\s+True\s+MemberReady\s+\S+\s+4\s+4/.test(host!.kubectl(['get', 'clusters.nodekeeper.io'])), 30_000, 250);
+  say('On the host: kubectl get clusters.nodekeeper.io, and the member\'s Machines in its namespace');
+  show(host.kubectl(['get', 'clusters.nodekeeper.io']));
+  show(host.kubectl(['get', 'machines.nodekeeper.io', '-n', 'nodekeeper-demo']));
+  say('On the host: nkctl clusters');
+  show(await nk(['clusters', '--kubeconfig', host.adminKubeconfig]));
+
+  say('Pushing kubelet artifacts: 1.35.3, and a 1.35.4 whose healthz fails (nkctl artifact push)');
+  const good = await kubeletArtifact(artifacts, { version: 'v1.35.3' });
+  const bad = await kubeletArtifact(artifacts, { version: 'v1.35.4', healthz: 'fail' });
+  show(await nk(['artifact', 'push', good.file, '--package', 'kubelet', '--version', '1.35.3']));
+  const pushed = JSON.parse(await nk(['artifact', 'push', bad.file, '--package', 'kubelet', '--version', '1.35.4', '-o', 'json'])) as { url: string; sha256: string; size: number };
+  show(`kubelet 1.35.4 stored as sha256:${pushed.sha256.slice(0, 16)}…`);
 
   say('nkctl apply -f clusterpackageversion.json (the cluster default, with a 5 s health timeout for the demo)');
-  await writeCpv([cniEntry, { name: 'kubelet', version: '1.31.3', artifact: { url: `${coord.url}/v1/artifacts/sha256/${good.sha256}`, sha256: good.sha256, size: good.size },
+  await writeCpv([cniEntry, { name: 'kubelet', version: '1.35.3', artifact: { url: `${coord.url}/v1/artifacts/sha256/${good.sha256}`, sha256: good.sha256, size: good.size },
     manifest: { name: 'kubelet', format: 'tar.gz', links: [{ path: '/usr/bin/kubelet', target: 'kubelet' }], service: 'kubelet.service', healthProbe: 'kubelet', healthTimeoutMs: 5000 } }]);
   show(await nk(['apply', '-f', cpvFile]));
 
-  say('nkctl rollout create kubelet-1-31-3 --package kubelet=1.31.3 --canary 1 --soak 3s --batches 50,100 --max-unavailable 2');
-  show(await nk(['rollout', 'create', 'kubelet-1-31-3', '--package', 'kubelet=1.31.3', '--canary', '1', '--soak', '3s', '--batches', '50,100', '--max-unavailable', '2']));
-  say('nkctl rollout status kubelet-1-31-3 -w');
-  const ok = await nkctl(coord.nkctlConfig, ['rollout', 'status', 'kubelet-1-31-3', '-w', '--interval', '1s']);
+  say('nkctl rollout create kubelet-1-35-3 --package kubelet=1.35.3 --canary 1 --soak 3s --batches 50,100 --max-unavailable 2 (each node is cordoned and drained first)');
+  show(await nk(['rollout', 'create', 'kubelet-1-35-3', '--package', 'kubelet=1.35.3', '--canary', '1', '--soak', '3s', '--batches', '50,100', '--max-unavailable', '2']));
+  say('nkctl rollout status kubelet-1-35-3 -w');
+  const ok = await nkctl(coord.nkctlConfig, ['rollout', 'status', 'kubelet-1-35-3', '-w', '--interval', '1s']);
   show(ok.stdout + ok.stderr);
   if (ok.code !== 0) throw new Error(`the good rollout did not complete (exit ${ok.code})`);
   say('nkctl get packages');
   show(await nk(['get', 'packages']));
+  say('What the drain did on node-a (nkctl describe machine node-a, events), and the member cluster now');
+  show((await nk(['describe', 'machine', 'node-a'])).split('\n').filter((l) => /Drained|Uncordoned/.test(l)).join('\n'));
+  show(member.kubectl(['get', 'nodes']) + member.kubectl(['get', 'pods']));
 
-  say('nkctl rollout create kubelet-1-31-4 --package kubelet=1.31.4 --canary 1 --on-failure rollback (its healthz fails)');
-  show(await nk(['rollout', 'create', 'kubelet-1-31-4', '--package', 'kubelet=1.31.4', '--canary', '1', '--soak', '3s', '--batches', '100', '--on-failure', 'rollback']));
-  say('nkctl rollout status kubelet-1-31-4 -w');
-  const bad4 = await nkctl(coord.nkctlConfig, ['rollout', 'status', 'kubelet-1-31-4', '-w', '--interval', '1s']);
+  say('nkctl rollout create kubelet-1-35-4 --package kubelet=1.35.4 --canary 1 --on-failure rollback (its healthz fails)');
+  show(await nk(['rollout', 'create', 'kubelet-1-35-4', '--package', 'kubelet=1.35.4', '--canary', '1', '--soak', '3s', '--batches', '100', '--on-failure', 'rollback']));
+  say('nkctl rollout status kubelet-1-35-4 -w');
+  const bad4 = await nkctl(coord.nkctlConfig, ['rollout', 'status', 'kubelet-1-35-4', '-w', '--interval', '1s']);
   show(bad4.stdout + bad4.stderr);
   if (bad4.code === 0) throw new Error('the failing rollout was not stopped');
-  say('nkctl rollout describe kubelet-1-31-4');
-  show(await nk(['rollout', 'describe', 'kubelet-1-31-4']));
-  say('nkctl get machines (every kubelet still at 1.31.3: the canary was rolled back in place)');
+  say('nkctl rollout describe kubelet-1-35-4');
+  show(await nk(['rollout', 'describe', 'kubelet-1-35-4']));
+  say('nkctl get machines (every kubelet still at 1.35.3: the canary was rolled back in place)');
   show(await nk(['get', 'machines']));
+  say('On the host: nkctl clusters -o wide (versions and rollouts as the member reported them)');
+  await new Promise((r) => setTimeout(r, 3000));
+  show(await nk(['clusters', '-o', 'wide', '--kubeconfig', host.adminKubeconfig]));
 
   if (flags.keep) {
     const env = `export PATH="${path.join(REPO, '.tools/node/bin')}:${path.dirname(BIN.nkctl)}:$PATH" NODEKEEPER_CONFIG="${coord.nkctlConfig}"`;
     say('The fleet keeps running. In another shell:');
     show(`${env}\nnkctl get machines -o wide
 nkctl describe machine node-b
-nkctl get machine node-c -o yaml\nkubectl nodekeeper get machines   # nkctl as a kubectl plugin\n\nLogs are in ${DIR}/*.log. Press Ctrl-C here to stop everything.`);
+nkctl get machine node-c -o yaml\nkubectl nodekeeper get machines   # nkctl as a kubectl plugin
+nkctl clusters --kubeconfig ${host.adminKubeconfig}
+# admin kubeconfigs: host ${host.adminKubeconfig}, member ${member.adminKubeconfig}\n\nLogs are in ${DIR}/*.log. Press Ctrl-C here to stop everything.`);
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);

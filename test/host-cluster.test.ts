@@ -145,7 +145,7 @@ describe('host cluster registration (pull mode)', { timeout: 300_000 }, () => {
   test('nkctl clusters shows every member from the host', async () => {
     const out = await hostNk(['clusters']);
     assert.match(out.split('\n')[0]!, /NAME\s+READY\s+REASON\s+VERSION\s+NODES\s+AGENTS\s+PACKAGES\s+AGE/);
-    assert.match(out, /alpha\s+True\s+MemberReady\s+v1\.36\.3\s+1\/1\s+1\s+\S*kubelet=-\(0\/1\)/);
+    assert.match(out, /alpha\s+True\s+MemberReady\s+v1\.36\.3\s+1\/1\s+1\s+\S*kubelet=1\.35\.2\(1\)/);
   });
 
   const artifact = { url: 'https://artifacts.invalid/kubelet.tgz', sha256: 'a'.repeat(64), size: 1 };

@@ -189,9 +189,12 @@ export function renderClusters(items: readonly ClusterObject[], now: number, wid
   const rows = [...items].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name)).map((c) => {
     const ready = condition(c, 'Ready');
     const s = c.status;
+    // With a desired version: name=desired(at it/machines); without: what machines run, most common first.
     const packages = (s?.packages ?? [])
-      .filter((p) => p.machines > 0 || p.desiredVersion !== null)
-      .map((p) => `${p.name}=${p.desiredVersion ?? '-'}(${p.atDesired}/${p.machines})`)
+      .filter((p) => p.machines > 0 || p.desiredVersion != null)
+      .map((p) => p.desiredVersion != null // absent on the host: a merge patch drops nulls
+        ? `${p.name}=${p.desiredVersion}(${p.atDesired}/${p.machines})`
+        : `${p.name}=${[...p.versions].sort((a, b) => b.machines - a.machines).map((v) => `${v.version}(${v.machines})`).join('|')}`)
       .join(',');
     return [
       c.metadata.name,
