@@ -33,7 +33,7 @@ describe('host cluster registration (pull mode)', { timeout: 300_000 }, () => {
   let betaToken = '';
   let caHash = '';
 
-  const coordArgs = () => ['--heartbeat-interval', '500', '--liveness-grace', '5000', '--host-sync-interval', '500', '--member-kubeconfig', member.adminKubeconfig];
+  const coordArgs = (syncInterval = '500') => ['--heartbeat-interval', '500', '--liveness-grace', '5000', '--host-sync-interval', syncInterval, '--member-kubeconfig', member.adminKubeconfig];
   const nk = (args: string[]) => nkctlOk(coord.nkctlConfig, args);
   const hostNk = (args: string[]) => nkctlOk(coord.nkctlConfig, [...args, '--kubeconfig', host.adminKubeconfig]);
   const kubectl = (args: string[], opts: { kubeconfig?: string; input?: string } = {}) => host.kubectl(args, opts);
@@ -224,6 +224,19 @@ describe('host cluster registration (pull mode)', { timeout: 300_000 }, () => {
     }, 20_000);
   });
 
+  test('host objects are watched: a new generation is applied long before the next sync', async () => {
+    await coord.stop();
+    coord = await startCoordinator(coord.dataDir, [...coordArgs('120000'), '--port', String(coord.port)]);
+    await waitFor('the first sync after the restart', async () => JSON.parse(await nk(['host', 'status', '-o', 'json'])).lastSyncTime !== null, 20_000);
+    kubectl(['apply', '-f', '-'], { input: JSON.stringify(hostCpv('defaults', [{ name: 'kubelet', version: '1.35.4', artifact }])) });
+    await waitFor('the member to apply generation 2 (the next sync is 2 minutes away)', async () => {
+      const local = JSON.parse(await nk(['get', 'clusterpackageversion', '-o', 'json']));
+      return local.spec.packages.some((p: { name: string; version: string }) => p.name === 'kubelet' && p.version === '1.35.4');
+    }, 20_000);
+    await coord.stop();
+    coord = await startCoordinator(coord.dataDir, [...coordArgs(), '--port', String(coord.port)]);
+  });
+
   test('a silent member turns Unknown on the host monitor\'s clock, and Ready again when it is back', async () => {
     const monitorLog = path.join(dir, 'monitor.log');
     const monitor = spawn(process.execPath, [BIN.nkctl, 'host', 'monitor', '--kubeconfig', host.adminKubeconfig, '--grace', '3s', '--interval', '300ms'], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -238,7 +251,7 @@ describe('host cluster registration (pull mode)', { timeout: 300_000 }, () => {
       const unknown = await waitFor('Unknown after the grace period', () => clusterReady()?.status === 'Unknown' && clusterReady(), 30_000);
       assert.equal(unknown.reason, 'LeaseExpired');
       assert.match(unknown.message, /not renewed for \d+s as seen by the host monitor/);
-      coord = await startCoordinator(coord.dataDir, coordArgs());
+      coord = await startCoordinator(coord.dataDir, [...coordArgs(), '--port', String(coord.port)]);
       await waitFor('Ready again after the restart', () => clusterReady()?.status === 'True', 30_000);
     } finally {
       monitor.kill();

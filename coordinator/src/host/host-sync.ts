@@ -12,6 +12,7 @@
  * `nkctl host status`; it never stops the member's own work.
  */
 import os from 'node:os';
+import { ListWatch, Watch, type KubernetesListObject } from '@kubernetes/client-node';
 import { AppError, type Logger } from '@nodekeeper/common';
 import type { MachineObject } from '../api/objects.ts';
 import type { PackageDefault } from '../store/types.ts';
@@ -65,13 +66,15 @@ export interface HostSyncState {
 export class HostSync {
   private reg: HostRegistration | null;
   private clients: KubeClients | null = null;
+  private cpvWatch: ListWatch<HostCpvObject> | null = null;
+  /** A host object changed during a sync: run again right after it. */
+  private again = false;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private stopped = false;
   /** Machine name -> JSON of what the host holds (as last written or read). */
   private mirrored = new Map<string, string>();
   private mirrorListed = false;
-  private clusterCreated = false;
   private lastStatusWrite = 0;
   private lastSync: number | null = null;
   private lastLease: number | null = null;
@@ -108,6 +111,7 @@ export class HostSync {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     await this.running;
+    this.resetClients();
   }
 
   /** Registers with a host (replacing any earlier registration) and syncs at once. */
@@ -152,7 +156,7 @@ export class HostSync {
     }
     forgetRegistration(this.deps.registrationFile);
     this.reg = null;
-    this.clients = null;
+    this.resetClients();
     this.mirrored.clear();
     this.deps.recordEvent('Normal', 'Unregistered', `left host ${reg.server} (${localOnly ? 'local registration forgotten only' : removed.join(', ')})`);
     return removed;
@@ -168,16 +172,60 @@ export class HostSync {
 
   private adopt(reg: HostRegistration): void {
     this.reg = reg;
-    this.clients = null;
+    this.resetClients();
     this.mirrored.clear();
     this.mirrorListed = false;
-    this.clusterCreated = false;
     this.lastStatusWrite = 0;
   }
 
   private clientsFor(reg: HostRegistration): KubeClients {
-    this.clients ??= KubeClients.of({ server: reg.server, caPem: reg.caPem, token: reg.token });
+    if (this.clients === null) {
+      this.clients = KubeClients.of({ server: reg.server, caPem: reg.caPem, token: reg.token });
+      this.watchPackages(this.clients, reg);
+    }
     return this.clients;
+  }
+
+  /** Drops the clients (a new credential, or none); the package watch goes with them. */
+  private resetClients(): void {
+    this.clients = null;
+    void this.cpvWatch?.stop().catch(() => {});
+    this.cpvWatch = null;
+  }
+
+  /**
+   * Watches the ClusterPackageVersions authored for this member, so a new generation is
+   * judged within moments rather than at the next sync; the sync reads the watch's
+   * cache, and lists only while the watch has not listed yet.
+   */
+  private watchPackages(c: KubeClients, reg: HostRegistration): void {
+    const ns = memberNamespace(reg.cluster);
+    const res = { ...c.crd('clusterpackageversions'), namespace: ns };
+    const watch = new ListWatch<HostCpvObject>(`/apis/${res.group}/${res.version}/namespaces/${ns}/${res.plural}`, new Watch(c.kc), () => c.custom.listNamespacedCustomObject(res) as Promise<KubernetesListObject<HostCpvObject>>, false);
+    const changed = (o: HostCpvObject) => {
+      if (o.metadata.generation !== o.status?.observedGeneration) this.soon();
+    };
+    watch.on('add', changed);
+    watch.on('update', changed);
+    watch.on('error', () => {
+      // The sync lists instead meanwhile; try the watch again after a sync interval.
+      setTimeout(() => {
+        if (this.cpvWatch === watch) void watch.start().catch(() => {});
+      }, this.opts.syncIntervalMs).unref();
+    });
+    this.cpvWatch = watch;
+    void watch.start().catch(() => {});
+  }
+
+  /** Syncs soon (a host object changed): now if idle, else right after the sync in flight. */
+  private soon(): void {
+    if (this.stopped || this.reg === null) return;
+    if (this.running !== null) {
+      this.again = true;
+      return;
+    }
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.schedule(0);
   }
 
   private schedule(delayMs: number): void {
@@ -191,7 +239,8 @@ export class HostSync {
     this.running = this.syncOnce().finally(() => {
       this.running = null;
       // 0.9x to 1.1x: members registered together do not renew in step.
-      this.schedule(this.opts.syncIntervalMs * (0.9 + Math.random() * 0.2));
+      this.schedule(this.again ? 0 : this.opts.syncIntervalMs * (0.9 + Math.random() * 0.2));
+      this.again = false;
     });
     await this.running;
   }
@@ -216,8 +265,7 @@ export class HostSync {
       if (e.code === 'NK_HOST_CONFLICT' || e.code === 'NK_HOST_NOT_FOUND') {
         // Someone else changed or removed what we hold: read it all again next time.
         this.mirrorListed = false;
-        this.clusterCreated = false;
-      }
+          }
     }
   }
 
@@ -236,7 +284,7 @@ export class HostSync {
     const next = { ...reg, token, tokenExpires: expires, tokenIssued: new Date(this.deps.wallClock()).toISOString() };
     await saveRegistration(this.deps.registrationFile, next);
     this.reg = next;
-    this.clients = null;
+    this.resetClients();
     this.deps.log.info({ expires }, 'host credential rotated');
   }
 
@@ -348,10 +396,11 @@ export class HostSync {
   private async pullPackages(c: KubeClients, reg: HostRegistration): Promise<void> {
     const ns = memberNamespace(reg.cluster);
     const res = { ...c.crd('clusterpackageversions'), namespace: ns };
-    const list = await c.custom.listNamespacedCustomObject(res).catch((err: unknown) => {
+    const watched = this.cpvWatch !== null && this.cpvWatch.latestResourceVersion() !== '' ? this.cpvWatch.list() : null;
+    const items = watched ?? (await c.custom.listNamespacedCustomObject(res).catch((err: unknown) => {
       throw hostError(`list ClusterPackageVersions in ${ns}`, err);
-    }) as { items: HostCpv[] };
-    const verdicts = judgeHostCpvs(list.items, this.deps.controlPlaneVersion());
+    }) as { items: HostCpv[] }).items;
+    const verdicts = judgeHostCpvs(items, this.deps.controlPlaneVersion());
     for (const v of verdicts) {
       const now = new Date(this.deps.wallClock()).toISOString();
       let memberGeneration: number | null = null;
@@ -383,6 +432,8 @@ export class HostSync {
 export function microTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
+
+type HostCpvObject = HostCpv & { apiVersion?: string; kind?: string; metadata: HostCpv['metadata'] & { namespace?: string } };
 
 function fingerprint(spec: unknown, status: unknown): string {
   return canonicalJson([spec, status]);
