@@ -120,7 +120,9 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     machineStatusExtras: (name: string) => {
       const m = remediation.machineState(name);
       const faults = remediation.faults(name);
+      const node = member?.node(name, fleet.get(name)?.machineId ?? null) ?? null;
       return {
+        ...(node === null ? {} : { node }),
         ...(m === null ? {} : { remediation: { phase: m.phase, reason: m.reason, rule: m.rule, step: m.phase === 'Idle' ? null : m.step, cordoned: m.cordoned } }),
         ...(faults.length === 0 ? {} : { faults: faults.map((f) => ({ type: f.type, status: f.status, reason: f.reason, message: f.message, since: new Date(f.since).toISOString() })) }),
       };
@@ -135,7 +137,6 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     log: log.child({ component: 'host' }),
     wallClock: () => Date.now(),
     machines: machineObjects,
-    nodeView: (name, machineId) => member?.node(name, machineId) ?? null,
     controlPlaneVersion: () => rollouts.controlPlaneVersion(),
     localPackages: () => store.getClusterPackageVersion()?.packages ?? [],
     applyPackages: (packages, source) => store.transaction(() => {

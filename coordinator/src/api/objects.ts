@@ -116,6 +116,8 @@ export interface MachineObject {
     readonly host?: HostObjectStatus;
     readonly revoked?: true;
     readonly revokedTime?: string;
+    /** The machine's Node in the member cluster, when the coordinator has the member API. */
+    readonly node?: { readonly name: string; readonly ready: 'True' | 'False' | 'Unknown'; readonly unschedulable: boolean; readonly providerID: string | null };
   };
 }
 

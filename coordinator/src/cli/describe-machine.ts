@@ -7,6 +7,7 @@
 import type { EventObject, MachineObject, ProbeFields, VersionFields } from '../api/objects.ts';
 import type { ServiceState } from '@nodekeeper/protocol';
 import { ageSince } from './machines-view.ts';
+import { nodeCell } from './machines-view.ts';
 import { machineRemediation, type FaultObject, type MachineRemediationSummary } from './remediation-objects.ts';
 import { renderTable } from './table.ts';
 
@@ -142,6 +143,10 @@ export function describeMachine(m: MachineObject, events: readonly EventObject[]
           { describe: true, indent: 2 },
         )),
   );
+
+  if (s.node !== undefined) {
+    out.push(section('Node', block([['Name', s.node.name], ['Status', nodeCell(s.node)], ['Provider ID', s.node.providerID ?? '<none>']], 2)));
+  }
 
   const rem = machineRemediation(m);
   const remSection = machineRemediationSection(rem.remediation, rem.faults, now);

@@ -8,7 +8,7 @@ import { machineRemediation, type FaultObject } from './remediation-objects.ts';
 import { renderTable } from './table.ts';
 
 const NARROW = ['NAME', 'STATUS', 'KUBELET', 'CONTAINERD', 'CNI', 'AGE', 'LAST-SEEN', 'REMEDIATION'] as const;
-const WIDE = [...NARROW, 'MACHINE-ID', 'ZONE', 'ADDRESSES', 'KUBELET-HEALTH', 'RUNTIME-HEALTH', 'CNI-HEALTH', 'FAULTS'] as const;
+const WIDE = [...NARROW, 'MACHINE-ID', 'ZONE', 'ADDRESSES', 'KUBELET-HEALTH', 'RUNTIME-HEALTH', 'CNI-HEALTH', 'FAULTS', 'NODE'] as const;
 
 /**
  * A version short enough for a column. Raw strings without spaces are shown as found
@@ -46,6 +46,13 @@ export function remediationCell(m: MachineObject): string {
   return r.cordoned ? `${r.phase},Cordoned` : r.phase;
 }
 
+/** NODE column: the member cluster's view of the machine's Node (kubectl's words), or `-` without the member API. */
+export function nodeCell(n: MachineObject['status']['node']): string {
+  if (n === undefined) return '-';
+  const ready = n.ready === 'True' ? 'Ready' : n.ready === 'False' ? 'NotReady' : 'Unknown';
+  return n.unschedulable ? `${ready},SchedulingDisabled` : ready;
+}
+
 function healthCell(p: { health: string; reason: string } | undefined): string {
   if (p === undefined) return '<unknown>';
   return p.health === 'healthy' || p.reason === '' ? p.health : `${p.health}:${p.reason}`;
@@ -75,6 +82,7 @@ export function renderMachines(items: readonly MachineObject[], now: number, wid
       healthCell(s.containerd),
       healthCell(s.cni),
       faultsCell(machineRemediation(m).faults),
+      nodeCell(s.node),
     ];
   });
   return renderTable(wide ? WIDE : NARROW, rows);

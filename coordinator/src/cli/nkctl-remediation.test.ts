@@ -240,8 +240,8 @@ describe('nkctl get and describe machine show remediation', () => {
     assert.match(r.stdout, /^node-5 .* NeedsHuman,Cordoned$/m);
     assert.match(r.stdout, /^node-3 .* <never> +Idle$/m);
     const w = ok(await run(['get', 'machines', '-o', 'wide']));
-    assert.match(w.stdout, /CNI-HEALTH +FAULTS$/m);
-    assert.match(w.stdout, /^node-2 .* unhealthy:NoNetworkConfig +NetworkNotReady\(Active\)$/m);
+    assert.match(w.stdout, /CNI-HEALTH +FAULTS +NODE$/m);
+    assert.match(w.stdout, /^node-2 .* unhealthy:NoNetworkConfig +NetworkNotReady\(Active\) +-$/m);
     assert.match(w.stdout, /^node-3 .* -$/m);
   });
 

@@ -132,7 +132,8 @@ export interface NodeView {
  * that change on every report (probe times, free memory), so the host is written when
  * health or versions change, not on every heartbeat.
  */
-export function hostMachine(m: MachineObject, cluster: string, namespace: string, node: NodeView | null) {
+export function hostMachine(m: MachineObject, cluster: string, namespace: string) {
+  const node = m.status.node ?? null;
   // `version` is the semver reading (what printer columns and fleet views compare), `rawVersion` as found.
   const probe = (s: { version: string | null; semver?: string; health: string; reason: string; message: string; versionSource?: string } | undefined) =>
     s === undefined ? undefined : {

@@ -16,7 +16,7 @@ import { ListWatch, Watch, type KubernetesListObject } from '@kubernetes/client-
 import { AppError, type Logger } from '@nodekeeper/common';
 import type { MachineObject } from '../api/objects.ts';
 import type { PackageDefault } from '../store/types.ts';
-import { canonicalJson, clusterStatus, hostMachine, sameClusterStatus, type ClusterStatusInput, type HostCondition, type NodeView } from './cluster-status.ts';
+import { canonicalJson, clusterStatus, hostMachine, sameClusterStatus, type ClusterStatusInput, type HostCondition } from './cluster-status.ts';
 import { judgeHostCpvs, mergePackages, type HostCpv } from './cpv-pull.ts';
 import { hostError, KubeClients, mergePatch, statusOf } from './kube-client.ts';
 import { API_VERSION, CLUSTER_LABEL, FIELD_MANAGER, LEASE_NAME, memberNamespace } from './names.ts';
@@ -41,7 +41,6 @@ export interface HostSyncDeps {
   /** The Cluster status inputs besides the machines (which the sync reads once for both uses). */
   readonly statusInput: () => Omit<ClusterStatusInput, 'machines'>;
   readonly machines: () => readonly MachineObject[];
-  readonly nodeView: (machine: string, machineId: string) => NodeView | null;
   readonly controlPlaneVersion: () => string | null;
   readonly localPackages: () => readonly PackageDefault[];
   /** Applies packages pulled from the host to the member's own record; returns its generation. */
@@ -353,7 +352,7 @@ export class HostSync {
       this.mirrored = new Map(list.items.map((m) => [m.metadata.name, fingerprint(m.spec, m.status)]));
       this.mirrorListed = true;
     }
-    const wanted = new Map(machines.map((m) => [m.metadata.name, hostMachine(m, reg.cluster, ns, this.deps.nodeView(m.metadata.name, m.spec.machineId))]));
+    const wanted = new Map(machines.map((m) => [m.metadata.name, hostMachine(m, reg.cluster, ns)]));
     const writes: Array<() => Promise<void>> = [];
     for (const [name, obj] of wanted) {
       const fp = fingerprint(obj.spec, obj.status);
