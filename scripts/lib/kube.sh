@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Reference Kubernetes control plane for tests (like controller-runtime's envtest):
 # kube-apiserver, kube-controller-manager (for the PodDisruptionBudget
-# controller), kubectl and etcd built from the published Go modules, cached by
+# controller), kubectl, the kubelet (one end-to-end test runs it in place of the
+# stand-in) and etcd built from the published Go modules, cached by
 # version under the user's cache directory. Go is used for this test
 # infrastructure only; product code is TypeScript.
 #
@@ -19,7 +20,7 @@ nk_find_go() {
   return 1
 }
 
-nk_build_kube() { # builds kube-apiserver, kube-controller-manager and kubectl from k8s.io/kubernetes into $1
+nk_build_kube() { # builds kube-apiserver, kube-controller-manager, kubectl and kubelet from k8s.io/kubernetes into $1
   local dest="$1" go src minor
   go="$(nk_find_go)"
   src="$NK_KUBE_CACHE/src/kubernetes-$NK_KUBE_VERSION"
@@ -48,11 +49,12 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 )
 GO
     GOFLAGS=-mod=mod "$go" mod tidy >&2
     CGO_ENABLED=0 "$go" build -trimpath -ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$NK_KUBE_VERSION -X k8s.io/client-go/pkg/version.gitVersion=$NK_KUBE_VERSION" \
-      -o "$dest/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl >&2
+      -o "$dest/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet >&2
   )
 }
 
@@ -84,8 +86,8 @@ GO
 
 nk_ensure_kube() {
   local dir="$NK_KUBE_CACHE/kubernetes-$NK_KUBE_VERSION-etcd-$NK_ETCD_VERSION"
-  if [ ! -x "$dir/kube-apiserver" ] || [ ! -x "$dir/kubectl" ] || [ ! -x "$dir/kube-controller-manager" ] || [ ! -x "$dir/etcd" ]; then
-    nk_say "building the reference kube-apiserver $NK_KUBE_VERSION, kube-controller-manager, kubectl and etcd $NK_ETCD_VERSION from Go modules (once; takes several minutes)"
+  if [ ! -x "$dir/kube-apiserver" ] || [ ! -x "$dir/kubectl" ] || [ ! -x "$dir/kube-controller-manager" ] || [ ! -x "$dir/kubelet" ] || [ ! -x "$dir/etcd" ]; then
+    nk_say "building the reference kube-apiserver $NK_KUBE_VERSION, kube-controller-manager, kubectl, kubelet and etcd $NK_ETCD_VERSION from Go modules (once; takes several minutes)"
     local tmp="$dir.partial"
     rm -rf "$tmp" && mkdir -p "$tmp"
     local started=$SECONDS
