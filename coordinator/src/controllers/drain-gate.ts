@@ -9,8 +9,9 @@
  *     install (the rollout counts a failure and pauses or rolls back as its spec says;
  *     this machine's package is untouched, so it has nothing to roll back);
  *   - the command finished (any outcome): the Node is uncordoned.
- * Nothing here needs persisting: after a restart, an open command is drained again
- * before it is (re)sent (cordon and drain are idempotent), and a sweep uncordons every
+ * Nothing here needs persisting: after a restart, an open command never sent is drained
+ * again before it is sent (cordon and drain are idempotent; one sent already was drained
+ * before, and is re-sent as it is), and a sweep uncordons every
  * Node a rollout cordoned that has no open install of that rollout any more, so no
  * node is ever left cordoned by nodekeeper, whatever was killed when.
  */
@@ -54,6 +55,12 @@ export class DrainGate {
   /** The dispatcher's delivery gate. */
   allows(c: CommandRecord): boolean {
     if (!this.needsDrain(c) || this.released.has(c.id)) return true;
+    // Sent before a restart: it was drained then and may be installing now; re-sending lets
+    // the agent answer with its record. A failed drain now must not call it "not started".
+    if (c.sentAt !== null) {
+      this.released.add(c.id);
+      return true;
+    }
     this.prepare(c);
     return false;
   }
@@ -64,7 +71,7 @@ export class DrainGate {
 
   start(): void {
     // Commands left open by a previous run are drained again before they are sent.
-    for (const c of this.deps.store.openCommands()) if (this.needsDrain(c) && !this.released.has(c.id)) this.prepare(c);
+    for (const c of this.deps.store.openCommands()) if (this.needsDrain(c) && c.sentAt === null && !this.released.has(c.id)) this.prepare(c);
     const sweep = () => {
       void this.sweep().finally(() => {
         if (this.sweeper !== null) this.sweeper = setTimeout(sweep, UNCORDON_SWEEP_MS).unref();
