@@ -123,7 +123,11 @@ describe('rollouts drain before a disruptive install', { timeout: 300_000 }, () 
     await new Promise((r) => setTimeout(r, 2000));
     assert.equal(unschedulable('node-b'), true);
     k(['delete', 'pdb', 'db']);
-    await waitFor('the rollout Completed', async () => (await phaseOf('kubelet-b2')) === 'Completed', 90_000);
+    // A timeout here says where it stopped: the rollout, the machine's story and the log.
+    await waitFor('the rollout Completed', async () => (await phaseOf('kubelet-b2')) === 'Completed', 90_000).catch(async (err: Error) => {
+      const story = await Promise.all([nk(['rollout', 'describe', 'kubelet-b2']), nk(['describe', 'machine', 'node-b'])]).catch((e: Error) => [e.message]);
+      throw new Error(`${err.message}\n${story.join('\n')}\ncoordinator log (tail):\n${coord.log().split('\n').filter((l) => /"level":(40|50)|drain|rollout|command/.test(l)).slice(-40).join('\n')}`);
+    });
     assert.equal((await machine('node-b')).status['kubelet']?.version, 'Kubernetes v1.35.3');
     await waitFor('node-b uncordoned', () => !unschedulable('node-b'), 20_000, 100);
     // Drained once, after the restart (the first drain was killed), and installed once.

@@ -42,6 +42,8 @@ export interface ConnectionOptions {
   /** Called when the coordinator refuses the credential itself (revoked, unknown). */
   readonly onRefused?: (code: string, message: string) => void;
   readonly random?: () => number;
+  /** Source address to dial from (the fleet simulator spreads agents over 127.0.0.x). */
+  readonly localAddress?: string;
 }
 
 export class CoordinatorConnection {
@@ -109,6 +111,7 @@ export class CoordinatorConnection {
       perMessageDeflate: false,
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       ...(this.opts.caPem === null ? {} : { ca: this.opts.caPem }),
+      ...(this.opts.localAddress === undefined ? {} : { localAddress: this.opts.localAddress }),
     });
     this.ws = ws;
     let welcomed = false;

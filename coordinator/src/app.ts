@@ -14,7 +14,7 @@ import { certificateNames, paths, type CoordinatorConfig } from './config.ts';
 import { CommandDispatcher } from './commands/dispatcher.ts';
 import { FleetView } from './fleet/fleet-view.ts';
 import { AGENT_PATH, AgentGateway } from './gateway/agent-gateway.ts';
-import { createMetrics } from './metrics.ts';
+import { createMetrics, registerBatcherMetrics } from './metrics.ts';
 import { ArtifactStore } from './artifacts/artifact-store.ts';
 import { createApi } from './server/http-api.ts';
 import { rolloutRoutes } from './server/rollout-routes.ts';
@@ -79,6 +79,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   ensureApiCredentials(store, config, log);
   const metrics = createMetrics();
   const batcher = new WriteBatcher(store, { intervalMs: config.flushIntervalMs, log: log.child({ component: 'batcher' }) });
+  registerBatcherMetrics(metrics, batcher.counters);
   const fleet = new FleetView(
     { store, batcher, clock, log: log.child({ component: 'fleet' }) },
     { livenessGraceMs: config.livenessGraceMs, livenessRecoverMs: config.livenessRecoverMs },

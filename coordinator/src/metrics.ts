@@ -3,6 +3,7 @@
  * several coordinators can run in one test process).
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { BatcherCounters } from './store/write-batcher.ts';
 
 export function createMetrics() {
   const registry = new Registry();
@@ -20,3 +21,28 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Exposes the write batcher's counters: rows written by kind, flushes, failed flushes. */
+export function registerBatcherMetrics(metrics: Metrics, counters: Readonly<BatcherCounters>): void {
+  new Gauge({
+    name: 'nodekeeper_store_rows_written_total',
+    help: 'Rows written by the batched status writer since start, by kind (a counter read at scrape time)',
+    labelNames: ['kind'],
+    registers: [metrics.registry],
+    collect() {
+      this.set({ kind: 'last_seen' }, counters.lastSeenRows);
+      this.set({ kind: 'status' }, counters.statusRows);
+      this.set({ kind: 'observation' }, counters.observationRows);
+    },
+  });
+  new Gauge({
+    name: 'nodekeeper_store_flushes_total',
+    help: 'Batched write transactions since start, by result',
+    labelNames: ['result'],
+    registers: [metrics.registry],
+    collect() {
+      this.set({ result: 'ok' }, counters.flushes);
+      this.set({ result: 'failed' }, counters.failedFlushes);
+    },
+  });
+}

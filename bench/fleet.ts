@@ -1,0 +1,227 @@
+/**
+ * Fleet benchmarks with the fleet simulator (bench/sim): one coordinator on this
+ * machine, N simulated agents in worker processes beside it, real ws connections over
+ * loopback, real enrollment. Not a test: results are printed and appended to
+ * bench/results.md with the machine described.
+ *
+ *   node bench/fleet.ts [--sizes 1000,5000,10000,19000] [--window 30] [--scenarios steady,storm,fanout,rollout]
+ *
+ * - steady: for each N, at a 10 s and a 1 s heartbeat, the coordinator and then the bare
+ *   baseline (bench/baseline-server.ts) with the same agents: CPU per agent frame, RSS
+ *   per connected agent, event-loop delay p99, SQLite rows written per second, frames
+ *   received/sent (a coordinator that keeps up receives all), and report-to-visible
+ *   latency (a report change until GET /v1/machines/NAME shows it).
+ * - storm: at the largest N, kill -9 the coordinator with every agent connected and
+ *   start it again: time until all are back and Ready, peak CPU, worst event-loop delay,
+ *   the most machines ever NotReady or Unknown, and upgrades deferred by admission control.
+ * - fanout: a rollout of one batch of 1,000 machines: time until every agent has its command.
+ * - rollout: 5,000 machines, 2 % of installs failing: where the rollout pauses, and why.
+ *
+ * The simulator shares the 2 cores with the coordinator: the coordinator's numbers are
+ * its own process's (from /proc), the simulator's CPU is reported beside them.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { createToken } from '../test/harness/processes.ts';
+import { record, percentile } from './lib/results.ts';
+import { baselineServer, coordinatorServer, cpuMs, rssBytes, type BenchServer } from './lib/servers.ts';
+import { enrollFleet, PER_WORKER, SimFleet, simName, LOCAL_ADDRESSES } from './sim/fleet.ts';
+import { defaultProfile, type SimAgentSpec, type SimProfile } from './sim/sim-agent.ts';
+
+const { values } = parseArgs({
+  options: {
+    sizes: { type: 'string', default: '1000,5000,10000,19000' },
+    window: { type: 'string', default: '30' },
+    scenarios: { type: 'string', default: 'steady,storm,fanout,rollout' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const sizes = values.sizes.split(',').map(Number);
+const windowMs = Number(values.window) * 1000;
+const scenarios = new Set(values.scenarios.split(','));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const say = (msg: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
+const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+const root = await mkdtemp(path.join(tmpdir(), 'nk-bench-fleet-'));
+say(`working in ${root}; up to ${PER_WORKER} agents per simulator process, dialling from ${LOCAL_ADDRESSES[0]}..${LOCAL_ADDRESSES.at(-1)}`);
+
+/** Admin credential and URL of a coordinator, for the API reads. */
+function api(dataDir: string, url: string) {
+  const token = readFileSync(path.join(dataDir, 'admin.credential'), 'utf8').trim();
+  return async (p: string, init: RequestInit = {}) => {
+    const res = await fetch(new URL(p, url), { ...init, headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', ...init.headers } });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${p}: ${res.status} ${text.slice(0, 300)}`);
+    return text;
+  };
+}
+
+interface Steady {
+  cpuPerFrameUs: number;
+  cpuShare: number;
+  framesPerS: number;
+  rssPerAgentKb: number;
+  loopP99Ms: number;
+  loopMaxMs: number;
+  rowsPerS: number;
+  received: number;
+  simCpuShare: number;
+}
+
+/** Measures a server with the fleet connected, over the window. */
+async function measure(server: BenchServer, fleet: SimFleet, n: number, idleRss: number, simPids: number[]): Promise<Steady> {
+  const s0 = await server.stats();
+  const f0 = await fleet.stats();
+  const c0 = cpuMs(server.pid);
+  const sim0 = simPids.reduce((a, p) => a + cpuMs(p), 0);
+  const t0 = Date.now();
+  await sleep(windowMs);
+  const s1 = await server.stats();
+  const f1 = await fleet.stats();
+  const c1 = cpuMs(server.pid);
+  const sim1 = simPids.reduce((a, p) => a + cpuMs(p), 0);
+  const elapsed = Date.now() - t0;
+  const frames = f1.frames - f0.frames;
+  return {
+    cpuPerFrameUs: ((c1 - c0) * 1000) / frames,
+    cpuShare: (c1 - c0) / elapsed,
+    framesPerS: (frames * 1000) / elapsed,
+    rssPerAgentKb: (rssBytes(server.pid) - idleRss) / n / 1024,
+    loopP99Ms: s1.loopP99Ms,
+    loopMaxMs: s1.loopMaxMs,
+    rowsPerS: ((s1.rowsWritten - s0.rowsWritten) * 1000) / elapsed,
+    received: (s1.framesReceived - s0.framesReceived) / frames,
+    simCpuShare: (sim1 - sim0) / elapsed,
+  };
+}
+
+/** Report-to-visible: a report change on one agent until the API shows it; several samples. */
+async function visibility(get: (p: string) => Promise<string>, fleet: SimFleet, n: number, samples: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < samples; i += 1) {
+    const name = simName(Math.floor(Math.random() * n));
+    const token = `visible-${Date.now()}-${i}`;
+    const { sentAt, ok } = await fleet.mark(name, token);
+    if (!ok) continue;
+    for (;;) {
+      if ((await get(`/v1/machines/${name}`)).includes(token)) {
+        out.push(Date.now() - sentAt);
+        break;
+      }
+      if (Date.now() - sentAt > 30_000) {
+        out.push(Infinity);
+        break;
+      }
+      await sleep(5);
+    }
+    await sleep(50);
+  }
+  return out;
+}
+
+const steadyLine = (s: Steady) =>
+  `CPU ${fmt(s.cpuPerFrameUs)} us/frame (${fmt(s.cpuShare * 100)} % of a core at ${fmt(s.framesPerS, 0)} frames/s), RSS ${fmt(s.rssPerAgentKb)} KB/agent, loop p99 ${fmt(s.loopP99Ms)} ms (max ${fmt(s.loopMaxMs)}), SQLite ${fmt(s.rowsPerS, 0)} rows/s, received ${fmt(s.received * 100)} % of frames sent; simulator ${fmt(s.simCpuShare * 100)} % of a core`;
+
+async function waitFleet(fleet: SimFleet, n: number, what: string): Promise<number> {
+  const ms = await fleet.waitConnected(n, 600_000, (c) => say(`  ${what}: ${c}/${n} connected`));
+  say(`  ${what}: all ${n} connected in ${fmt(ms / 1000)} s`);
+  return ms;
+}
+
+async function enrolled(n: number): Promise<{ dataDir: string; specs: SimAgentSpec[] }> {
+  const dataDir = path.join(root, `n${n}`, 'coordinator');
+  const coord = await coordinatorServer(dataDir, []);
+  const { token } = await createToken(coord.proc.nkctlConfig, n);
+  const t = Date.now();
+  const specs = await enrollFleet(coord.url, token, n, { onProgress: (d) => d % 5000 === 0 && say(`  enrolled ${d}/${n}`) });
+  say(`  enrolled ${n} machines in ${fmt((Date.now() - t) / 1000)} s (${fmt((Date.now() - t) / n, 2)} ms each, 32 at a time)`);
+  await coord.stop();
+  return { dataDir, specs };
+}
+
+const fleetPids = (fleet: SimFleet) => fleet.pids;
+
+async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promise<void> {
+  for (const hb of [10_000, 1000]) {
+    const settle = Math.max(2 * hb, 10_000);
+    const profile: SimProfile = { ...defaultProfile, probeIntervalMs: hb };
+    // The coordinator: started on the enrolled store, idle RSS taken before the fleet arrives.
+    const coord = await coordinatorServer(dataDir, ['--heartbeat-interval', String(hb), '--port', '0']);
+    await sleep(2000);
+    const idle = rssBytes(coord.pid);
+    let fleet = await SimFleet.start({ server: coord.url, specs, profile });
+    await waitFleet(fleet, n, `coordinator, heartbeat ${hb / 1000} s`);
+    await sleep(settle);
+    const c = await measure(coord, fleet, n, idle, fleetPids(fleet));
+    const lat = await visibility(api(dataDir, coord.url), fleet, n, 40);
+    await fleet.stop();
+    await coord.stop();
+    // The baseline: the same agents, the same frames.
+    const base = await baselineServer(path.join(root, `n${n}`, `baseline-${hb}`), hb);
+    await sleep(1000);
+    const baseIdle = rssBytes(base.pid);
+    fleet = await SimFleet.start({ server: base.url, specs, profile });
+    await waitFleet(fleet, n, `baseline, heartbeat ${hb / 1000} s`);
+    await sleep(settle);
+    const b = await measure(base, fleet, n, baseIdle, fleetPids(fleet));
+    await fleet.stop();
+    await base.stop();
+    const label = `steady state, N=${n}, heartbeat ${hb / 1000} s, ${windowMs / 1000} s window`;
+    record(`${label}: coordinator`, `${steadyLine(c)}; report-to-visible p50 ${fmt(percentile(lat, 50), 0)} ms, p99 ${fmt(percentile(lat, 99), 0)} ms (${lat.length} samples)`);
+    record(`${label}: bare baseline`, steadyLine(b));
+    record(`${label}: coordinator / baseline`, `CPU per frame ${fmt(c.cpuPerFrameUs / b.cpuPerFrameUs, 2)}x (target <= 1.5x), RSS per agent ${fmt(c.rssPerAgentKb, 1)} KB vs ${fmt(b.rssPerAgentKb, 1)} KB (target <= 16 KB)`);
+  }
+}
+
+async function storm(n: number, dataDir: string, specs: SimAgentSpec[]): Promise<void> {
+  let coord = await coordinatorServer(dataDir, []);
+  const port = new URL(coord.url).port;
+  const fleet = await SimFleet.start({ server: coord.url, specs, profile: defaultProfile });
+  await waitFleet(fleet, n, 'storm: before the kill');
+  await sleep(15_000);
+  const before = await coord.stats();
+  say(`  storm: ${before.states['Ready']} Ready; kill -9`);
+  await coord.stop('SIGKILL');
+  const killedAt = Date.now();
+  coord = await coordinatorServer(dataDir, ['--port', port]);
+  say(`  storm: restarted in ${fmt((Date.now() - killedAt) / 1000)} s`);
+  let peakCpu = 0;
+  let worstLoop = 0;
+  let worstNotReady = 0;
+  let worstUnknown = 0;
+  let backAt: number | null = null;
+  let readyAt: number | null = null;
+  let lastCpu = cpuMs(coord.pid);
+  let lastT = Date.now();
+  while (Date.now() - killedAt < 300_000) {
+    await sleep(1000);
+    const s = await coord.stats();
+    const cpu = cpuMs(coord.pid);
+    peakCpu = Math.max(peakCpu, (cpu - lastCpu) / (Date.now() - lastT));
+    lastCpu = cpu;
+    lastT = Date.now();
+    worstLoop = Math.max(worstLoop, s.loopMaxMs);
+    worstNotReady = Math.max(worstNotReady, s.states['NotReady'] ?? 0);
+    worstUnknown = Math.max(worstUnknown, s.states['Unknown'] ?? 0);
+    if (backAt === null && s.connected >= n) backAt = Date.now();
+    if (readyAt === null && (s.states['Ready'] ?? 0) >= n && s.connected >= n) readyAt = Date.now();
+    if (backAt !== null && readyAt !== null && Date.now() - readyAt > 10_000) break;
+  }
+  const deferred = (await (await fetch(new URL('/metrics', coord.url))).text()).split('\n').filter((l) => l.startsWith('nodekeeper_agent_upgrades_rejected_total')).map((l) => l.replace('nodekeeper_agent_upgrades_rejected_total', '')).join(' ');
+  await fleet.stop();
+  await coord.stop();
+  const secs = (t: number | null) => (t === null ? 'never (300 s)' : `${fmt((t - killedAt) / 1000)} s`);
+  record(`reconnect storm, N=${n}, kill -9 and restart`, `all back ${secs(backAt)}, all Ready ${secs(readyAt)} after the kill (target 60 s); peak CPU ${fmt(peakCpu * 100, 0)} % of a core; worst event-loop delay ${fmt(worstLoop, 0)} ms (target < 1000); most NotReady ${worstNotReady}, most Unknown ${worstUnknown} (target 0); upgrades refused ${deferred || 'none'}`);
+}
+
+for (const [i, n] of sizes.entries()) {
+  say(`N=${n}: enrolling`);
+  const { dataDir, specs } = await enrolled(n);
+  if (scenarios.has('steady')) await steady(n, dataDir, specs);
+  if (scenarios.has('storm') && i === sizes.length - 1) await storm(n, dataDir, specs);
+  if (!values.keep) await rm(path.join(root, `n${n}`), { recursive: true, force: true });
+}
+if (!values.keep) await rm(root, { recursive: true, force: true });

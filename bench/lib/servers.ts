@@ -1,0 +1,108 @@
+/**
+ * The servers the fleet benchmarks measure, behind one shape: the coordinator (started
+ * from its real launcher) and the bare baseline. Numbers come from /proc (CPU, RSS) and
+ * from what each server exposes (/metrics, /stats).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { startCoordinator, type CoordinatorProc } from '../../test/harness/processes.ts';
+import { REPO } from './results.ts';
+
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** CPU time (user + system) the process has used, in ms. */
+export function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+}
+
+/** Resident set size, in bytes. */
+export function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? 0) * 1024;
+}
+
+export interface ServerStats {
+  /** Event-loop delay since the previous call (the histogram is reset by each read). */
+  readonly loopP99Ms: number;
+  readonly loopMaxMs: number;
+  /** SQLite rows written since start. */
+  readonly rowsWritten: number;
+  readonly connected: number;
+  /** Machines by liveness state (coordinator only). */
+  readonly states: Readonly<Record<string, number>>;
+  /** Agent frames received since start. */
+  readonly framesReceived: number;
+}
+
+export interface BenchServer {
+  readonly kind: 'coordinator' | 'baseline';
+  readonly url: string;
+  readonly pid: number;
+  stats(): Promise<ServerStats>;
+  stop(signal?: NodeJS.Signals): Promise<unknown>;
+}
+
+/** Parses Prometheus text into "name{labels}" -> value. */
+export function parseMetrics(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    out.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return out;
+}
+
+const sum = (m: Map<string, number>, prefix: string) => [...m].filter(([k]) => k.startsWith(prefix)).reduce((a, [, v]) => a + v, 0);
+
+export async function coordinatorServer(dataDir: string, args: readonly string[]): Promise<BenchServer & { proc: CoordinatorProc }> {
+  const proc = await startCoordinator(dataDir, ['--insecure', ...args]);
+  return {
+    kind: 'coordinator',
+    proc,
+    url: proc.url,
+    pid: proc.child.pid!,
+    async stats() {
+      const m = parseMetrics(await (await fetch(new URL('/metrics', proc.url))).text());
+      const p = 'nodekeeper_coordinator_nodejs_eventloop_lag_';
+      const states: Record<string, number> = {};
+      for (const s of ['Pending', 'Ready', 'NotReady', 'Unknown']) states[s] = m.get(`nodekeeper_machines{state="${s}"}`) ?? 0;
+      return {
+        loopP99Ms: (m.get(`${p}p99_seconds`) ?? NaN) * 1000,
+        loopMaxMs: (m.get(`${p}max_seconds`) ?? NaN) * 1000,
+        rowsWritten: sum(m, 'nodekeeper_store_rows_written_total'),
+        connected: m.get('nodekeeper_connected_agents') ?? 0,
+        states,
+        framesReceived: sum(m, 'nodekeeper_agent_frames_received_total'),
+      };
+    },
+    stop: (signal) => proc.stop(signal),
+  };
+}
+
+export async function baselineServer(dir: string, heartbeatIntervalMs: number): Promise<BenchServer> {
+  await mkdir(dir, { recursive: true });
+  const child = spawn(process.execPath, [path.join(REPO, 'bench/baseline-server.ts'), '--db', path.join(dir, 'baseline.db'), '--heartbeat-interval', String(heartbeatIntervalMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.once('data', (c: Buffer) => resolve((JSON.parse(c.toString('utf8').split('\n')[0]!) as { listening: string }).listening));
+    child.once('exit', (code) => reject(new Error(`baseline server exited ${code}`)));
+  });
+  return {
+    kind: 'baseline',
+    url,
+    pid: child.pid!,
+    async stats() {
+      const s = (await (await fetch(new URL('/stats', url))).json()) as { rowsWritten: number; frames: number; connections: number; loopP99Ms: number; loopMaxMs: number };
+      return { loopP99Ms: s.loopP99Ms, loopMaxMs: s.loopMaxMs, rowsWritten: s.rowsWritten, connected: s.connections, states: {}, framesReceived: s.frames };
+    },
+    async stop(signal = 'SIGTERM') {
+      child.kill(signal);
+      await exited;
+    },
+  };
+}

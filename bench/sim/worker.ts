@@ -1,0 +1,70 @@
+/**
+ * A fleet-simulator process: hosts a share of the simulated agents (at most about 9,500,
+ * as a process here may hold about 20,000 open files) and talks to the benchmark over
+ * the IPC channel. Started by SimFleet (fleet.ts), never by hand.
+ */
+import { createLogger } from '@nodekeeper/common';
+import type { Command } from '@nodekeeper/protocol';
+import { SimAgent, type Role, type SimAgentSpec, type SimProfile } from './sim-agent.ts';
+import { prng } from '../../coordinator/src/testing/prng.ts';
+
+export type ToWorker =
+  | { type: 'start'; server: string; localAddresses: string[]; profile: SimProfile; agents: SimAgentSpec[]; roles: Role[]; seed: number }
+  | { type: 'mark'; name: string; token: string }
+  | { type: 'stats' }
+  | { type: 'stop' };
+
+export interface CommandSeen { readonly name: string; readonly kind: string; readonly commandId: string; readonly at: number }
+
+export type FromWorker =
+  | { type: 'started' }
+  | { type: 'marked'; token: string; sentAt: number; ok: boolean }
+  | { type: 'stats'; connected: number; frames: number; rssBytes: number }
+  | { type: 'commands'; seen: CommandSeen[] };
+
+const send = (m: FromWorker) => process.send?.(m);
+const agents = new Map<string, SimAgent>();
+let frames = 0;
+let pending: CommandSeen[] = [];
+
+// Commands are forwarded in batches: one IPC message per agent would cost more than the agent.
+setInterval(() => {
+  if (pending.length === 0) return;
+  send({ type: 'commands', seen: pending });
+  pending = [];
+}, 50).unref();
+
+process.on('message', (m: ToWorker) => {
+  switch (m.type) {
+    case 'start': {
+      const random = prng(m.seed);
+      const log = createLogger({ name: 'sim', level: 'silent' });
+      const events = {
+        framesSent: (n: number) => (frames += n),
+        command: (name: string, cmd: Command, at: number) => pending.push({ name, kind: cmd.kind, commandId: cmd.commandId, at }),
+      };
+      m.agents.forEach((spec, i) => {
+        const agent = new SimAgent(spec, m.roles[i] ?? 'healthy', m.profile, { server: m.server, localAddress: m.localAddresses[i % m.localAddresses.length]!, log, random, events });
+        agents.set(spec.name, agent);
+        agent.start();
+      });
+      send({ type: 'started' });
+      return;
+    }
+    case 'mark': {
+      const sentAt = Date.now();
+      send({ type: 'marked', token: m.token, sentAt, ok: agents.get(m.name)?.mark(m.token) ?? false });
+      return;
+    }
+    case 'stats': {
+      let connected = 0;
+      for (const a of agents.values()) if (a.connected) connected += 1;
+      send({ type: 'stats', connected, frames, rssBytes: process.memoryUsage.rss() });
+      return;
+    }
+    case 'stop':
+      for (const a of agents.values()) a.stop();
+      setTimeout(() => process.exit(0), 200);
+  }
+});
+process.on('disconnect', () => process.exit(0));
