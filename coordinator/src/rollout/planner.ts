@@ -11,7 +11,7 @@
  */
 import { DEFAULT_SILENCE_TIMEOUT_MS, Draft, isSilent } from './draft.ts';
 import { applyResult, continueInstall, continueRollback, isHeld, judgeSoak, packagesToChange, startInstall } from './machine-steps.ts';
-import { checkSkew } from './skew.ts';
+import { checkSkew, type SkewReason } from './skew.ts';
 import { resolveIntOrPercent } from './spec.ts';
 import type { MachineView, OperatorRequest, PlanInput, PlanResult, WaitingReason } from './types.ts';
 import { IN_FLIGHT, SETTLED, TERMINAL_PHASES, requestAllowed } from './types.ts';
@@ -165,6 +165,21 @@ function startWave(d: Draft, waiting: readonly string[]): { started: number; blo
     if (IN_FLIGHT.has(p.phase) && zone !== null) zoneLoad.set(zone, (zoneLoad.get(zone) ?? 0) + 1);
   }
   const open = windowOpen(d.spec.strategy.window, d.now);
+  // What a machine needs depends only on its versions of the spec's packages, and a
+  // fleet has a handful of such sets: read each once per step, not once per machine
+  // (a wave of thousands blocked by the budget is re-read on every tick).
+  const moves = new Map<string, { todo: string[]; problems: SkewReason[] }>();
+  const moveOf = (view: MachineView) => {
+    const key = JSON.stringify(d.spec.packages.map((p) => view.versions[p.package] ?? null));
+    let move = moves.get(key);
+    if (move === undefined) {
+      const todo = packagesToChange(d, view);
+      const targets = Object.fromEntries(d.spec.packages.filter((p) => todo.includes(p.package)).map((p) => [p.package, p.version]));
+      move = { todo, problems: todo.length === 0 ? [] : checkSkew({ controlPlane: d.input.controlPlaneVersion, targets, current: view.versions, allowDowngrade: d.spec.allowDowngrade }) };
+      moves.set(key, move);
+    }
+    return move;
+  };
   const blocked: Blocked[] = [];
   let started = 0;
   for (const name of waiting) {
@@ -173,13 +188,11 @@ function startWave(d: Draft, waiting: readonly string[]): { started: number; blo
       d.setMachine(name, { phase: 'Skipped', reason: 'MachineGone', message: `${name} is no longer enrolled` }, true);
       continue;
     }
-    const todo = packagesToChange(d, view);
+    const { todo, problems } = moveOf(view);
     if (todo.length === 0) {
       d.setMachine(name, { phase: 'Skipped', reason: 'AlreadyAtVersion', message: 'already at the target version(s)' });
       continue;
     }
-    const targets = Object.fromEntries(d.spec.packages.filter((p) => todo.includes(p.package)).map((p) => [p.package, p.version]));
-    const problems = checkSkew({ controlPlane: d.input.controlPlaneVersion, targets, current: view.versions, allowDowngrade: d.spec.allowDowngrade });
     const skew = problems.find((r) => r.reason === 'KubeletSkew');
     if (skew !== undefined) {
       d.transition('Paused', 'SkewViolation', `${skew.message}. Fix it, then ${d.command('resume')}`, d.command('resume'), true);
@@ -292,10 +305,14 @@ function pauseIfSilent(d: Draft, progress: { started: number; blocked: readonly 
   const culprits = new Set<string>();
   for (const [name, p] of d.machines) if (IN_FLIGHT.has(p.phase) && silentLong(name)) culprits.add(name);
   if (progress.started === 0) {
+    // Every start the budget blocked is blocked by the same machines: look at them once
+    // (once per blocked machine made a step quadratic in the fleet).
+    let budgetHolders = false;
     for (const b of progress.blocked) {
       if (b.why.reason === 'MachineUnreachable' && silentLong(b.machine)) culprits.add(b.machine);
-      if (b.why.reason === 'BudgetExhausted') for (const n of d.ownUnavailable()) if (silentLong(n)) culprits.add(n);
+      if (b.why.reason === 'BudgetExhausted') budgetHolders = true;
     }
+    if (budgetHolders) for (const n of d.ownUnavailable()) if (silentLong(n)) culprits.add(n);
   }
   if (culprits.size === 0) return;
   const names = [...culprits].sort();
