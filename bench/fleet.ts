@@ -20,12 +20,13 @@
  * The simulator shares the 2 cores with the coordinator: the coordinator's numbers are
  * its own process's (from /proc), the simulator's CPU is reported beside them.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { createToken } from '../test/harness/processes.ts';
+import { kubeletArtifact } from '../test/harness/artifacts.ts';
+import { createToken, nkctl } from '../test/harness/processes.ts';
 import { record, percentile } from './lib/results.ts';
 import { baselineServer, coordinatorServer, cpuMs, rssBytes, type BenchServer } from './lib/servers.ts';
 import { enrollFleet, PER_WORKER, SimFleet, simName, LOCAL_ADDRESSES } from './sim/fleet.ts';
@@ -217,11 +218,84 @@ async function storm(n: number, dataDir: string, specs: SimAgentSpec[]): Promise
   record(`reconnect storm, N=${n}, kill -9 and restart`, `all back ${secs(backAt)}, all Ready ${secs(readyAt)} after the kill (target 60 s); peak CPU ${fmt(peakCpu * 100, 0)} % of a core; worst event-loop delay ${fmt(worstLoop, 0)} ms (target < 1000); most NotReady ${worstNotReady}, most Unknown ${worstUnknown} (target 0); upgrades refused ${deferred || 'none'}`);
 }
 
+interface RolloutObject { status: { phase: string; reason: string; message: string; counts: Record<string, number>; batch: { index: number; total: number } } }
+
+/**
+ * A coordinator with the fleet connected and kubelet 1.35.3 pushed, ready for rollouts,
+ * on a copy of the enrolled store (each scenario starts from the same fleet).
+ */
+async function rolloutStage(enrolledDir: string, scenario: string, specs: SimAgentSpec[], profile: SimProfile, budget: string) {
+  const dataDir = `${enrolledDir}-${scenario}`;
+  await cp(enrolledDir, dataDir, { recursive: true });
+  const coord = await coordinatorServer(dataDir, ['--max-unavailable', budget, '--control-plane-version', 'v1.35.4']);
+  const artifact = await kubeletArtifact(path.join(root, 'artifacts'), { version: 'v1.35.3' });
+  const push = await nkctl(coord.proc.nkctlConfig, ['artifact', 'push', artifact.file, '--package', 'kubelet', '--version', '1.35.3']);
+  if (push.code !== 0) throw new Error(`artifact push failed: ${push.stderr}`);
+  const fleet = await SimFleet.start({ server: coord.url, specs, profile });
+  await waitFleet(fleet, specs.length, 'rollout stage');
+  await sleep(5000);
+  const get = api(dataDir, coord.url);
+  /** Creates a rollout through the API (the object nkctl's flags make); returns when the request was sent. */
+  const create = async (name: string, flags: string[]): Promise<number> => {
+    const dry = await nkctl(coord.proc.nkctlConfig, ['rollout', 'create', name, '--package', 'kubelet=1.35.3', ...flags, '--dry-run', '-o', 'json']);
+    if (dry.code !== 0) throw new Error(`rollout dry run failed: ${dry.stderr}`);
+    const sentAt = Date.now();
+    await get('/v1/rollouts', { method: 'POST', body: dry.stdout });
+    return sentAt;
+  };
+  const rollout = async (name: string) => JSON.parse(await get(`/v1/rollouts/${name}`)) as RolloutObject;
+  return { coord, fleet, create, rollout };
+}
+
+async function fanout(dataDir: string, specs: SimAgentSpec[]): Promise<void> {
+  const { coord, fleet, create } = await rolloutStage(dataDir, 'fanout', specs, { ...defaultProfile, installMs: 60_000 }, '100%');
+  const names = specs.slice(0, 1000).map((s) => s.name);
+  const sentAt = await create('fanout', ['--names', names.join(','), '--canary', '0', '--batch-size', '1000', '--max-unavailable', '1000', '--max-failures', '100%', '--soak', '1s']);
+  const arrivals = new Map<string, number>();
+  await (async () => {
+    const deadline = Date.now() + 60_000;
+    while (arrivals.size < names.length && Date.now() < deadline) {
+      for (const c of fleet.commands) if (c.kind === 'package.install' && !arrivals.has(c.name)) arrivals.set(c.name, c.at - sentAt);
+      await sleep(20);
+    }
+  })();
+  const times = [...arrivals.values()];
+  await fleet.stop();
+  await coord.stop();
+  record(`command fan-out, one batch of 1,000 of ${specs.length} machines`, `${arrivals.size}/1000 agents had their install command; from the create request: first ${fmt(Math.min(...times), 0)} ms, p50 ${fmt(percentile(times, 50), 0)} ms, last ${fmt(Math.max(...times), 0)} ms (target < 2 s)`);
+}
+
+async function fullRollout(dataDir: string, specs: SimAgentSpec[]): Promise<void> {
+  const { coord, fleet, create, rollout } = await rolloutStage(dataDir, 'rollout', specs, { ...defaultProfile, installMs: 3000, installFailRate: 0.02 }, '10%');
+  const startedAt = await create('fleet', ['--canary', '1', '--batches', '10,50,100', '--max-unavailable', '10%', '--max-failures', '1%', '--soak', '5s', '--on-failure', 'pause']);
+  const timeline: string[] = [];
+  let last = '';
+  let r: RolloutObject | null = null;
+  while (Date.now() - startedAt < 900_000) {
+    await sleep(1000);
+    r = await rollout('fleet');
+    const at = `${fmt((Date.now() - startedAt) / 1000, 0)} s`;
+    const line = `${r.status.phase} batch ${r.status.batch.index + 1}/${r.status.batch.total}`;
+    if (line !== last) timeline.push(`${at} ${line} (${r.status.counts['succeeded']} ok, ${r.status.counts['failed']} failed)`);
+    last = line;
+    if (['Paused', 'Completed', 'Failed', 'RolledBack'].includes(r.status.phase)) break;
+  }
+  const installsAtStop = fleet.commands.filter((c) => c.kind === 'package.install').length;
+  await sleep(10_000);
+  const installsLater = fleet.commands.filter((c) => c.kind === 'package.install').length;
+  await fleet.stop();
+  await coord.stop();
+  const c = r?.status.counts ?? {};
+  record(`rollout of ${specs.length} machines, 2 % of installs failing, --max-failures 1%`, `${r?.status.phase} after ${fmt((Date.now() - startedAt - 10_000) / 1000, 0)} s: ${c['succeeded']} succeeded, ${c['failed']} failed, ${c['inProgress']} in progress, ${c['waiting']} waiting; reason ${r?.status.reason}: ${r?.status.message.slice(0, 160)}; installs sent in the 10 s after the stop: ${installsLater - installsAtStop}; timeline: ${timeline.join('; ')}`);
+}
+
 for (const [i, n] of sizes.entries()) {
   say(`N=${n}: enrolling`);
   const { dataDir, specs } = await enrolled(n);
   if (scenarios.has('steady')) await steady(n, dataDir, specs);
   if (scenarios.has('storm') && i === sizes.length - 1) await storm(n, dataDir, specs);
+  if (scenarios.has('fanout') && (n === 5000 || (i === sizes.length - 1 && !sizes.includes(5000)))) await fanout(dataDir, specs);
+  if (scenarios.has('rollout') && (n === 5000 || (i === sizes.length - 1 && !sizes.includes(5000)))) await fullRollout(dataDir, specs);
   if (!values.keep) await rm(path.join(root, `n${n}`), { recursive: true, force: true });
 }
 if (!values.keep) await rm(root, { recursive: true, force: true });

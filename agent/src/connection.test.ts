@@ -148,6 +148,7 @@ function connect(server: string, opts: Partial<ConnectionOptions> = {}): Harness
     onLost: () => void events.push('lost'),
     onRefused: (code, message) => void refusals.push({ code, message }),
     random: () => 0.5,
+    minWatchdogMs: 3000,
     ...opts,
   });
   cleanup.push(() => conn.stop());

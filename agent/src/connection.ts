@@ -4,8 +4,10 @@
  * connection alive:
  * - reconnects with exponential backoff and full jitter, capped, and honours a server's
  *   Retry-After (HTTP 503 at upgrade) or retryAfterMs (error frame);
- * - a watchdog redials a connection on which nothing (no frame, no pong) arrived for
- *   `watchdogMs`, which catches half-open TCP connections and a wedged coordinator.
+ * - a watchdog redials a connection on which nothing (no frame, ping or pong) arrived
+ *   for 3 heartbeats (at least `minWatchdogMs`), which catches half-open TCP connections
+ *   and a wedged coordinator. It pings only a connection quiet for a third of that, so a
+ *   fleet's idle connections cost the coordinator one pong per agent now and then.
  */
 import { WebSocket, type RawData } from 'ws';
 import { backoffDelay, type BackoffPolicy, type Logger } from '@nodekeeper/common';
@@ -44,6 +46,11 @@ export interface ConnectionOptions {
   readonly random?: () => number;
   /** Source address to dial from (the fleet simulator spreads agents over 127.0.0.x). */
   readonly localAddress?: string;
+  /**
+   * Least silence before the watchdog redials (default 15 s): a coordinator busy for a
+   * few seconds (a restart's reconnect storm) must not make the fleet redial at once.
+   */
+  readonly minWatchdogMs?: number;
 }
 
 export class CoordinatorConnection {
@@ -183,9 +190,11 @@ export class CoordinatorConnection {
       }
       this.opts.onMessage(msg);
     });
-    ws.on('pong', () => {
+    const heard = () => {
       this.lastHeard = Date.now();
-    });
+    };
+    ws.on('pong', heard);
+    ws.on('ping', heard);
     ws.on('error', (err) => {
       log.warn({ err: { message: err.message } }, 'connection error');
     });
@@ -213,17 +222,18 @@ export class CoordinatorConnection {
     this.redialTimer = setTimeout(() => void this.dial(), delay);
   }
 
-  /** Pings every heartbeat; terminates the socket when nothing was heard for 3 of them. */
+  /** Terminates the socket when nothing was heard for 3 heartbeats; pings when quiet for one. */
   private startWatchdog(ws: WebSocket): void {
     this.stopWatchdog();
-    const watchdogMs = Math.max(3 * this.heartbeatMs, 3000);
+    const watchdogMs = Math.max(3 * this.heartbeatMs, this.opts.minWatchdogMs ?? 15_000);
     this.watchdogTimer = setInterval(() => {
-      if (Date.now() - this.lastHeard > watchdogMs) {
-        this.opts.log.warn({ silentMs: Date.now() - this.lastHeard }, 'coordinator stopped answering; redialling');
+      const silentMs = Date.now() - this.lastHeard;
+      if (silentMs > watchdogMs) {
+        this.opts.log.warn({ silentMs }, 'coordinator stopped answering; redialling');
         ws.terminate();
         return;
       }
-      if (ws.readyState === WebSocket.OPEN) ws.ping();
+      if (silentMs >= watchdogMs / 3 - this.heartbeatMs / 2 && ws.readyState === WebSocket.OPEN) ws.ping();
     }, this.heartbeatMs);
   }
 

@@ -93,6 +93,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       rateLimit: config.rateLimit,
       maxInvalidFrames: config.maxInvalidFrames,
       maxConnections: config.maxConnections,
+      admission: config.admission,
     },
   );
   let url = '';

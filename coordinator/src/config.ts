@@ -6,6 +6,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { AppError, layeredOptions } from '@nodekeeper/common';
+import { defaultAdmission, type AdmissionOptions } from './gateway/admission.ts';
 import { DEFAULT_FAULT_SETTINGS, type FaultSettings } from './remediation/faults.ts';
 import { DEFAULT_REMEDIATION_SETTINGS, type RemediationSettings } from './remediation/types.ts';
 
@@ -35,6 +36,8 @@ export interface CoordinatorConfig {
   /** Invalid frames tolerated on one connection before it is closed. */
   readonly maxInvalidFrames: number;
   readonly maxConnections: number;
+  /** Admission control on the agents' upgrade path (reconnect storms); see gateway/admission.ts. */
+  readonly admission: AdmissionOptions;
   /**
    * The member cluster's control-plane (kube-apiserver) version, which bounds kubelet
    * upgrades (version-skew policy); null until known (flag, or the host sync later).
@@ -81,6 +84,7 @@ export const defaults: CoordinatorConfig = Object.freeze({
   rateLimit: { perSecond: 20, burst: 100 },
   maxInvalidFrames: 10,
   maxConnections: 60_000,
+  admission: defaultAdmission,
   controlPlaneVersion: null,
   maxUnavailable: '10%',
   maxArtifactBytes: 2 * 1024 ** 3,
@@ -115,6 +119,9 @@ Options (env NODEKEEPER_<NAME>, e.g. NODEKEEPER_PORT; or a YAML --config file):
   --liveness-grace MS           silence before Unknown (default ${defaults.livenessGraceMs})
   --liveness-recover MS         contact needed to leave Unknown (default ${defaults.livenessRecoverMs})
   --flush-interval MS           batched write interval (default ${defaults.flushIntervalMs})
+  --max-pending-upgrades N      agent connections admitted but not yet welcomed, at most (default ${defaults.admission.maxPending})
+  --max-upgrades-per-second N   agent connections admitted per second, at most (default ${defaults.admission.perSecond});
+                                beyond either, or while the event loop lags over ${defaults.admission.maxLoopDelayMs} ms, agents get 503 and Retry-After
   --control-plane-version V     the cluster's kube-apiserver version; kubelet upgrades never pass it
   --max-unavailable N|P%        cluster-wide cap on machines made unavailable at once (default ${defaults.maxUnavailable})
   --fault-hold S                how long a fault must hold before it counts (default per fault, 30-60 s)
@@ -150,6 +157,8 @@ const flagSpec = {
   'liveness-grace': { type: 'string' },
   'liveness-recover': { type: 'string' },
   'flush-interval': { type: 'string' },
+  'max-pending-upgrades': { type: 'string' },
+  'max-upgrades-per-second': { type: 'string' },
   'control-plane-version': { type: 'string' },
   'max-unavailable': { type: 'string' },
   'fault-hold': { type: 'string' },
@@ -221,6 +230,11 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     rateLimit: defaults.rateLimit,
     maxInvalidFrames: defaults.maxInvalidFrames,
     maxConnections: defaults.maxConnections,
+    admission: Object.freeze({
+      ...defaults.admission,
+      maxPending: opt('maxPendingUpgrades', defaults.admission.maxPending, ms(1, 100_000)),
+      perSecond: opt('maxUpgradesPerSecond', defaults.admission.perSecond, ms(1, 100_000)),
+    }),
     controlPlaneVersion: opt('controlPlaneVersion', defaults.controlPlaneVersion, (n, v) => {
       const text = str(n, v);
       if (!/^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/.test(text)) throw bad(`control plane version must look like v1.31.2, got ${JSON.stringify(text)}`);

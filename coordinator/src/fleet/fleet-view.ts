@@ -1,7 +1,9 @@
 /**
  * The in-memory fleet: every enrolled machine's latest report, liveness and conditions,
- * and its live connection if any. Heartbeats touch memory only; status changes and
- * last-seen times reach SQLite through the write batcher. On start it is loaded from
+ * and its live connection if any. Heartbeats touch memory only; status changes reach
+ * SQLite through the write batcher, and so do last-seen times, at most once per
+ * LAST_SEEN_PERSIST_MS per machine and when its connection closes (a restart shows a
+ * last-seen time at most that old until the agent's next message). On start it is loaded from
  * the store, so a restart loses nothing that was flushed, and silence is counted from
  * the coordinator's start (a restart cannot mark the fleet Unknown).
  */
@@ -14,6 +16,9 @@ import type { Condition, Liveness, MachineRecord } from '../store/types.ts';
 import { deriveConditions, nodeHealth } from './conditions.ts';
 import { contactAfterRestart, contactOnDisconnect, contactOnMessage, nextLiveness } from './liveness.ts';
 import { mergeReport } from './merge-report.ts';
+
+/** How stale a persisted last-seen time may be while the agent is connected. */
+export const LAST_SEEN_PERSIST_MS = 60_000;
 
 /** What the fleet needs of a live agent connection. */
 export interface AgentLink {
@@ -36,6 +41,8 @@ interface MachineState {
   lastMessageAt: number | null;
   /** Start of the current unbroken contact; null while disconnected. */
   contactSince: number | null;
+  /** The last-seen time last queued for the store. */
+  persistedSeenAt: number | null;
   link: AgentLink | null;
 }
 
@@ -52,6 +59,7 @@ export class FleetView {
   private readonly opts: FleetOptions;
   private readonly log: Logger;
   private readonly startedAt: number;
+  private connected = 0;
 
   constructor(deps: { store: Store; batcher: WriteBatcher; clock: Clock; log: Logger }, opts: FleetOptions) {
     this.store = deps.store;
@@ -73,6 +81,7 @@ export class FleetView {
       agentVersion: record.agentVersion,
       // Silence is counted from our own start, never from a persisted time (invariant 8).
       ...contactAfterRestart(record, this.startedAt),
+      persistedSeenAt: record.lastSeenAt,
       link: null,
     };
     this.machines.set(record.name, state);
@@ -83,6 +92,7 @@ export class FleetView {
   enrolled(record: MachineRecord): void {
     const existing = this.machines.get(record.name);
     existing?.link?.close(4003, 'credential replaced by a new enrollment');
+    if (existing?.link != null) this.connected -= 1;
     const m = this.load(record);
     this.evaluate(m);
     this.persist(m);
@@ -92,6 +102,7 @@ export class FleetView {
   attach(name: string, link: AgentLink, agentVersion: string): void {
     const m = this.mustGet(name);
     if (m.link !== null && m.link !== link) m.link.close(4009, 'superseded by a newer connection');
+    if (m.link === null) this.connected += 1;
     m.link = link;
     Object.assign(m, contactOnMessage(contactOnDisconnect(m), this.clock(), { graceMs: this.opts.livenessGraceMs }));
     if (m.agentVersion !== agentVersion) {
@@ -105,7 +116,9 @@ export class FleetView {
     const m = this.machines.get(name);
     if (m === undefined || m.link !== link) return;
     m.link = null;
+    this.connected -= 1;
     Object.assign(m, contactOnDisconnect(m));
+    if (m.lastMessageAt !== null && m.lastMessageAt !== m.persistedSeenAt) this.persistSeen(m, m.lastMessageAt);
   }
 
   /** Any message from the agent: contact, on our clock. Memory only. */
@@ -114,7 +127,12 @@ export class FleetView {
     if (m === undefined) return;
     const now = this.clock();
     Object.assign(m, contactOnMessage(m, now, { graceMs: this.opts.livenessGraceMs }));
-    this.batcher.lastSeen(name, now);
+    if (m.persistedSeenAt === null || now - m.persistedSeenAt >= LAST_SEEN_PERSIST_MS) this.persistSeen(m, now);
+  }
+
+  private persistSeen(m: MachineState, at: number): void {
+    m.persistedSeenAt = at;
+    this.batcher.lastSeen(m.record.name, at);
   }
 
   /** Applies a report; returns false when a delta arrived without a base (resync asked). */
@@ -152,6 +170,7 @@ export class FleetView {
     const m = this.machines.get(name);
     if (m === undefined) return;
     m.link?.close(4003, 'machine revoked');
+    if (m.link !== null) this.connected -= 1;
     m.link = null;
     m.record = { ...m.record, revokedAt: this.clock() };
   }
@@ -166,9 +185,7 @@ export class FleetView {
   }
 
   connectedCount(): number {
-    let n = 0;
-    for (const m of this.machines.values()) if (m.link !== null) n += 1;
-    return n;
+    return this.connected;
   }
 
   /** The current view of one machine, as a record (memory is fresher than the store). */

@@ -28,6 +28,7 @@ import type { Metrics } from '../metrics.ts';
 import type { Store } from '../store/db.ts';
 import type { MachineRecord } from '../store/types.ts';
 import { TokenBucket } from './rate-limit.ts';
+import { UpgradeAdmission, type AdmissionOptions } from './admission.ts';
 
 export const AGENT_PATH = '/v1/agent/connect';
 export const COORDINATOR_VERSION = '0.1.0';
@@ -39,6 +40,7 @@ export interface GatewayOptions {
   readonly rateLimit: { readonly perSecond: number; readonly burst: number };
   readonly maxInvalidFrames: number;
   readonly maxConnections: number;
+  readonly admission: AdmissionOptions;
 }
 
 interface GatewayDeps {
@@ -73,14 +75,19 @@ export class AgentGateway {
   private readonly opts: GatewayOptions;
   private readonly sessions = new Set<AgentSession>();
   private readonly pingTimer: NodeJS.Timeout;
+  private readonly admission: UpgradeAdmission;
 
   constructor(deps: GatewayDeps, opts: GatewayOptions) {
     this.deps = deps;
     this.opts = opts;
-    // ws-level pings find dead TCP connections that never say goodbye.
+    this.admission = new UpgradeAdmission(opts.admission, deps.clock());
+    // ws-level pings find dead TCP connections that never say goodbye; a session that
+    // sent anything within the interval is alive, and is not pinged.
+    const intervalMs = Math.max(1000, opts.heartbeatIntervalMs);
     this.pingTimer = setInterval(() => {
-      for (const s of this.sessions) s.ping();
-    }, Math.max(1000, opts.heartbeatIntervalMs)).unref();
+      const quietSince = deps.clock() - intervalMs;
+      for (const s of this.sessions) s.ping(quietSince);
+    }, intervalMs).unref();
   }
 
   /** Handles an HTTP upgrade request for AGENT_PATH. */
@@ -92,6 +99,18 @@ export class AgentGateway {
       refuseUpgrade(socket, 503, ProtocolErrorCode.tryAgainLater, 'coordinator is at its connection limit', { 'Retry-After': String(retryS) });
       return;
     }
+    const verdict = this.admission.judge(this.deps.clock());
+    if (!verdict.admit) {
+      metrics.upgradesDeferred.inc({ reason: verdict.reason });
+      refuseUpgrade(socket, 503, ProtocolErrorCode.tryAgainLater, `coordinator is admitting agents gradually (${verdict.reason}); retry after ${verdict.retryAfterS} s`, { 'Retry-After': String(verdict.retryAfterS) });
+      return;
+    }
+    // From here the connection holds an admission slot until it is welcomed or gone.
+    let settled = false;
+    const settle = () => {
+      if (!settled) this.admission.settled();
+      settled = true;
+    };
     const credential = bearer(req);
     let machine: MachineRecord;
     try {
@@ -102,10 +121,12 @@ export class AgentGateway {
       metrics.upgradesRejected.inc({ code });
       log.warn({ code, remote: req.socket.remoteAddress }, 'agent connection refused');
       refuseUpgrade(socket, code === 'NK_MACHINE_REVOKED' ? 403 : 401, code, err instanceof Error ? err.message : 'authentication failed');
+      settle();
       return;
     }
+    socket.once('close', settle);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const session = new AgentSession(ws, machine, this.deps, this.opts, () => this.sessions.delete(session));
+      const session = new AgentSession(ws, machine, this.deps, this.opts, settle, () => this.sessions.delete(session));
       this.sessions.add(session);
     });
   }
@@ -113,6 +134,7 @@ export class AgentGateway {
   /** Closes every agent connection (shutdown). */
   close(): void {
     clearInterval(this.pingTimer);
+    this.admission.stop();
     for (const s of this.sessions) s.close(CloseCode.goingAway, 'coordinator shutting down');
     this.wss.close();
   }
@@ -130,11 +152,16 @@ class AgentSession implements AgentLink {
   private invalidFrames = 0;
   private lastSeq: number | null = null;
   private awaitingPong = false;
+  private lastHeardAt: number;
   private lastRateWarning = 0;
   private readonly helloTimer: NodeJS.Timeout;
+  /** Frees the admission slot: called once welcomed (or closed before). */
+  private readonly onWelcomed: () => void;
 
-  constructor(ws: WebSocket, machine: MachineRecord, deps: GatewayDeps, opts: GatewayOptions, onClose: () => void) {
+  constructor(ws: WebSocket, machine: MachineRecord, deps: GatewayDeps, opts: GatewayOptions, onWelcomed: () => void, onClose: () => void) {
     this.ws = ws;
+    this.onWelcomed = onWelcomed;
+    this.lastHeardAt = deps.clock();
     this.machine = machine;
     this.deps = deps;
     this.opts = opts;
@@ -146,6 +173,7 @@ class AgentSession implements AgentLink {
     ws.on('message', (data, isBinary) => this.onFrame(data, isBinary));
     ws.on('pong', () => {
       this.awaitingPong = false;
+      this.lastHeardAt = this.deps.clock();
     });
     ws.on('error', (err) => {
       // ws reports oversize frames here (and closes with 1009); anything else is a transport fault.
@@ -155,6 +183,7 @@ class AgentSession implements AgentLink {
     });
     ws.on('close', () => {
       clearTimeout(this.helloTimer);
+      onWelcomed();
       this.phase = 'closed';
       this.deps.fleet.detach(this.machine.name, this);
       this.deps.metrics.connectedAgents.set(this.deps.fleet.connectedCount());
@@ -162,8 +191,13 @@ class AgentSession implements AgentLink {
     });
   }
 
-  ping(): void {
+  /** Pings a session heard from last before `quietSince`; drops one that missed the last ping. */
+  ping(quietSince: number): void {
     if (this.phase === 'closed') return;
+    if (this.lastHeardAt > quietSince) {
+      this.awaitingPong = false;
+      return;
+    }
     if (this.awaitingPong) {
       this.log.warn('agent stopped answering pings; dropping the connection');
       this.ws.terminate();
@@ -215,6 +249,7 @@ class AgentSession implements AgentLink {
   private onFrame(data: RawData, isBinary: boolean): void {
     if (this.phase === 'closed') return;
     const now = this.deps.clock();
+    this.lastHeardAt = now;
     if (!this.bucket.take(now)) {
       this.deps.metrics.framesRejected.inc({ code: ProtocolErrorCode.rateLimited });
       this.invalidFrames += 1;
@@ -264,6 +299,7 @@ class AgentSession implements AgentLink {
       this.phase = 'ready';
       fleet.attach(this.machine.name, this, msg.agentVersion);
       this.deps.metrics.connectedAgents.set(fleet.connectedCount());
+      this.onWelcomed();
       this.log.info({ agentVersion: msg.agentVersion }, 'agent connected');
       this.send({
         type: 'welcome',

@@ -1,0 +1,126 @@
+/**
+ * Admission control on the agents' upgrade path. After a coordinator restart every
+ * agent dials at once; accepting them all as fast as they come stalls the event loop,
+ * handshakes and heartbeats time out, and agents redial: a storm that feeds itself.
+ * So an upgrade is admitted only while
+ *   - fewer than `maxPending` admitted connections are still between upgrade and welcome,
+ *   - the rate of admissions stays under `perSecond` (a token bucket, burst one second), and
+ *   - the event loop is keeping up (its recent delay under `maxLoopDelayMs`);
+ * otherwise it is answered 503 NK_PROTO_TRY_AGAIN_LATER with a Retry-After sized to the
+ * queue in front of it (agents add their own jitter on top), so the fleet comes back
+ * at the rate the coordinator can take, spread out rather than in waves.
+ */
+import { TokenBucket } from './rate-limit.ts';
+
+export interface AdmissionOptions {
+  readonly maxPending: number;
+  readonly perSecond: number;
+  readonly maxLoopDelayMs: number;
+}
+
+export const defaultAdmission: AdmissionOptions = Object.freeze({ maxPending: 500, perSecond: 1000, maxLoopDelayMs: 200 });
+
+/** Longest Retry-After given, in seconds (the agent waits between that and twice it). */
+export const MAX_RETRY_AFTER_S = 30;
+
+export type AdmissionVerdict =
+  | { readonly admit: true }
+  | { readonly admit: false; readonly reason: 'pending' | 'rate' | 'loop-delay'; readonly retryAfterS: number };
+
+export interface AdmissionInput {
+  readonly pending: number;
+  readonly loopDelayMs: number;
+  /** Refused in the last few seconds: the crowd at the door. */
+  readonly recentlyRefused: number;
+  /** Whether the bucket had a token (taken only when everything else allows). */
+  readonly tokenAvailable: boolean;
+}
+
+/**
+ * The decision, pure. Retry-After spreads the refused crowd over the time the
+ * coordinator needs to admit it at its rate: 1 s for the first, up to MAX_RETRY_AFTER_S.
+ */
+export function judgeUpgrade(input: AdmissionInput, opts: AdmissionOptions): AdmissionVerdict {
+  const reason = input.pending >= opts.maxPending ? 'pending' : input.loopDelayMs > opts.maxLoopDelayMs ? 'loop-delay' : !input.tokenAvailable ? 'rate' : null;
+  if (reason === null) return { admit: true };
+  const retryAfterS = Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil((input.pending + input.recentlyRefused) / Math.max(1, opts.perSecond))));
+  return { admit: false, reason, retryAfterS };
+}
+
+/** Measures event-loop delay cheaply: how late a 100 ms timer fires, worst of the last second. */
+class LoopDelay {
+  private worst = 0;
+  private current = 0;
+  private last = performance.now();
+  private ticks = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor() {
+    this.timer = setInterval(() => {
+      const now = performance.now();
+      this.current = Math.max(this.current, now - this.last - 100);
+      this.last = now;
+      if (++this.ticks % 10 === 0) {
+        this.worst = this.current;
+        this.current = 0;
+      }
+    }, 100).unref();
+  }
+
+  /** Worst delay over the last full second and the one running now. */
+  get ms(): number {
+    return Math.max(this.worst, this.current, performance.now() - this.last - 100);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+export class UpgradeAdmission {
+  private readonly opts: AdmissionOptions;
+  private readonly bucket: TokenBucket;
+  private readonly loop = new LoopDelay();
+  private pendingCount = 0;
+  /** Refusals per second over the last 4 seconds, newest last. */
+  private readonly refusals = [0, 0, 0, 0];
+  private refusalsSecond = 0;
+
+  constructor(opts: AdmissionOptions, now: number) {
+    this.opts = opts;
+    this.bucket = new TokenBucket(opts.perSecond, opts.perSecond, now);
+  }
+
+  get pending(): number {
+    return this.pendingCount;
+  }
+
+  /** Decides one upgrade; an admitted one counts as pending until `settled` is called. */
+  judge(now: number): AdmissionVerdict {
+    const second = Math.floor(now / 1000);
+    if (second !== this.refusalsSecond) {
+      const shift = Math.min(this.refusals.length, second - this.refusalsSecond);
+      for (let i = 0; i < shift; i += 1) {
+        this.refusals.shift();
+        this.refusals.push(0);
+      }
+      this.refusalsSecond = second;
+    }
+    const base = { pending: this.pendingCount, loopDelayMs: this.loop.ms, recentlyRefused: this.refusals.reduce((a, b) => a + b, 0) };
+    // The token is taken only when nothing else refuses, so a refusal costs no capacity.
+    let verdict = judgeUpgrade({ ...base, tokenAvailable: true }, this.opts);
+    if (verdict.admit && !this.bucket.take(now)) verdict = judgeUpgrade({ ...base, tokenAvailable: false }, this.opts);
+    if (verdict.admit) this.pendingCount += 1;
+    else this.refusals[this.refusals.length - 1]! += 1;
+    return verdict;
+  }
+
+  /** An admitted connection was welcomed, or closed before it was. */
+  settled(): void {
+    this.pendingCount = Math.max(0, this.pendingCount - 1);
+  }
+
+  stop(): void {
+    this.loop.stop();
+  }
+}
