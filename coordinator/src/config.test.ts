@@ -125,10 +125,18 @@ test('every bad value is refused with a message naming its option', () => {
     [['--liveness-grace', '1e5'], {}, /livenessGrace/],
     [['--liveness-recover', '86400001'], {}, /livenessRecover/],
     [['--flush-interval', '9'], {}, /flushInterval/],
+    [['--max-pending-upgrades', '0'], {}, /maxPendingUpgrades must be an integer from 1/],
+    [['--max-upgrades-per-second', 'fast'], {}, /maxUpgradesPerSecond must be an integer/],
     [['--log-level', 'chatty'], {}, /log level must be one of/],
     [['--config', file('logLevel: 3\n')], {}, /log level/],
   ];
   for (const [argv, env, names] of cases) refused(argv, env, names);
+});
+
+test('admission control on the upgrade path: defaults, flags and env', () => {
+  assert.deepEqual(loadConfig([], {}).config.admission, { maxPending: 500, perSecond: 1000, maxLoopDelayMs: 200 });
+  const { config } = loadConfig(['--max-pending-upgrades', '50'], { NODEKEEPER_MAX_UPGRADES_PER_SECOND: '200' });
+  assert.deepEqual(config.admission, { maxPending: 50, perSecond: 200, maxLoopDelayMs: 200 });
 });
 
 test('the liveness grace must exceed the heartbeat interval', () => {

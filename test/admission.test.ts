@@ -1,0 +1,90 @@
+/**
+ * Admission control on the agents' upgrade path, against a real coordinator process:
+ * a crowd arriving at once is admitted at the configured rate, the rest are told
+ * 503 NK_PROTO_TRY_AGAIN_LATER with a Retry-After, and agents using the agent's own
+ * connection code (which honours Retry-After) all get in soon after.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { WebSocket } from 'ws';
+import { createLogger } from '@nodekeeper/common';
+import type { MachineIdentity } from '@nodekeeper/protocol';
+import { CoordinatorConnection } from '../agent/src/connection.ts';
+import { enroll } from '../agent/src/enrollment.ts';
+import { createToken, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
+
+const COUNT = 8;
+const identity = (n: number): MachineIdentity => ({ machineId: `${n + 1}`.repeat(32), hostname: `node-${n}`, addresses: [], zone: null, labels: {} });
+
+describe('admission control on the upgrade path', { timeout: 120_000 }, () => {
+  let coord: CoordinatorProc;
+  const credentials: string[] = [];
+  const connections: CoordinatorConnection[] = [];
+
+  before(async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'nk-admission-'));
+    coord = await startCoordinator(path.join(dir, 'coordinator'), ['--insecure', '--max-upgrades-per-second', '2', '--heartbeat-interval', '1000']);
+    const { token } = await createToken(coord.nkctlConfig, COUNT);
+    for (let n = 0; n < COUNT; n += 1) credentials.push((await enroll(coord.url, null, token, identity(n), 'test')).credential);
+  });
+
+  after(async () => {
+    for (const c of connections) c.stop();
+    await coord?.stop();
+  });
+
+  test('a crowd at once: a second of the rate gets in, the rest are told when to come back', async () => {
+    const started = Date.now();
+    const outcomes = await Promise.all(credentials.map((credential) => new Promise<{ status: number; retryAfter: number | null; code: string | null }>((resolve, reject) => {
+      const ws = new WebSocket(`${coord.url.replace('http', 'ws')}/v1/agent/connect`, { headers: { Authorization: `Bearer ${credential}` } });
+      ws.once('open', () => {
+        ws.terminate();
+        resolve({ status: 101, retryAfter: null, code: null });
+      });
+      ws.once('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString('utf8')));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: Number(res.headers['retry-after']), code: (JSON.parse(body) as { code: string }).code }));
+      });
+      ws.once('error', (err) => (/Unexpected server response/.test(err.message) ? undefined : reject(err)));
+    })));
+    const admitted = outcomes.filter((o) => o.status === 101);
+    const deferred = outcomes.filter((o) => o.status === 503);
+    // The burst (one second of the rate), plus what the rate refilled if this machine was slow.
+    const refilled = Math.floor(((Date.now() - started) / 1000) * 2);
+    assert.ok(admitted.length >= 2 && admitted.length <= 2 + refilled, JSON.stringify(outcomes));
+    assert.equal(admitted.length + deferred.length, COUNT);
+    for (const d of deferred) {
+      assert.equal(d.code, 'NK_PROTO_TRY_AGAIN_LATER');
+      assert.ok(d.retryAfter !== null && d.retryAfter >= 1 && d.retryAfter <= 30, `Retry-After ${d.retryAfter}`);
+    }
+    const metrics = await (await fetch(new URL('/metrics', coord.url))).text();
+    assert.match(metrics, new RegExp(`nodekeeper_agent_upgrades_deferred_total\\{reason="rate"\\} ${deferred.length}\\n`));
+  });
+
+  test('agents honouring Retry-After all get in, none refused for good', async () => {
+    const log = createLogger({ name: 'test', level: 'silent' });
+    let ready = 0;
+    for (const [n, credential] of credentials.entries()) {
+      const c = new CoordinatorConnection({
+        server: coord.url,
+        credential,
+        caPem: null,
+        backoff: { baseMs: 100, capMs: 2000 },
+        log,
+        hello: async () => ({ type: 'hello', minProtocolVersion: 1, maxProtocolVersion: 1, agentVersion: 'test', identity: identity(n) }),
+        onReady: () => void (ready += 1),
+        onMessage: () => {},
+        onLost: () => {},
+        onRefused: (code) => assert.fail(`refused for good: ${code}`),
+      });
+      connections.push(c);
+      c.start();
+    }
+    await waitFor('every agent connected', () => connections.every((c) => c.isReady), 60_000);
+    assert.equal(ready, COUNT);
+  });
+});
