@@ -8,12 +8,12 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import http from 'node:http';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { AppError, caCertHash, writeFileDurable } from '@nodekeeper/common';
 import type { MachineIdentity } from '@nodekeeper/protocol';
+import { http } from './node-http.ts';
 
 const REQUEST_TIMEOUT_MS = 15_000;
 const MAX_RESPONSE_BYTES = 256 * 1024;

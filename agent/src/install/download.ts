@@ -6,11 +6,11 @@
  */
 import { createHash } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
-import http from 'node:http';
 import https from 'node:https';
 import { AppError } from '@nodekeeper/common';
 import type { ArtifactRef } from '@nodekeeper/protocol';
 import { InstallErrorCode } from './codes.ts';
+import { http } from '../node-http.ts';
 
 export interface DownloadOptions {
   /** The whole transfer must finish within this. */

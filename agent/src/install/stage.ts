@@ -6,7 +6,6 @@
  */
 import { chmod, copyFile, lstat, mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import * as tar from 'tar';
 import { AppError, fsyncPath, writeFileDurable } from '@nodekeeper/common';
 import type { InstallParams } from '@nodekeeper/protocol';
 import { InstallErrorCode } from './codes.ts';
@@ -21,7 +20,9 @@ export async function stageVersion(l: PackageLayout, params: InstallParams, file
     await mkdir(staging, { recursive: true });
     if (manifest.format === 'tar.gz') {
       // strict: a corrupt archive is an error, not a warning. tar refuses absolute paths
-      // and `..` unless preservePaths, and never chowns unless asked.
+      // and `..` unless preservePaths, and never chowns unless asked. Loaded here, not at
+      // start-up: installs are rare and the resident agent should not carry tar.
+      const tar = await import('tar');
       await tar.x({ file, cwd: staging, strict: true, preserveOwner: false, gzip: true });
     } else {
       const name = manifest.binaryName;

@@ -3,7 +3,7 @@
  * refused (nothing listens), timed out (something listens but hangs), failed (answered
  * but not ok), or another transport error.
  */
-import http from 'node:http';
+import { http } from '../node-http.ts';
 
 export type HealthzOutcome =
   | { readonly kind: 'ok'; readonly status: number }

@@ -1,11 +1,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { defaultProbeConfig, type ProbeConfig } from './config.ts';
 import { createProbeContext } from './context.ts';
-import { diskUsage, pidUsage, prettyName, probeHost } from './host.ts';
+import { diskUsage, parseMeminfo, pidUsage, prettyName, probeHost } from './host.ts';
 
 let root = '';
 before(async () => {
@@ -26,6 +26,28 @@ test('prettyName reads os-release', () => {
   assert.equal(prettyName('ID=debian\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n'), 'Debian GNU/Linux 12 (bookworm)');
   assert.equal(prettyName("PRETTY_NAME='Ubuntu 24.04 LTS'"), 'Ubuntu 24.04 LTS');
   assert.equal(prettyName('ID=alpine\n'), null);
+});
+
+test('parseMeminfo takes MemTotal and MemAvailable, in bytes', () => {
+  const text = 'MemTotal:        8041316 kB\nMemFree:          512000 kB\nMemAvailable:    6123456 kB\nBuffers:           10000 kB\nCached:          2000000 kB\nSwapCached:            0 kB\n';
+  assert.deepEqual(parseMeminfo(text), { total: 8041316 * 1024, available: 6123456 * 1024 });
+});
+
+test('parseMeminfo without MemAvailable (kernels before 3.14) counts free, buffers, page cache and slab', () => {
+  const text = 'MemTotal:  1000 kB\nMemFree:  100 kB\nBuffers:  20 kB\nCached:  300 kB\nSwapCached:  7 kB\nSlab:  40 kB\n';
+  assert.deepEqual(parseMeminfo(text), { total: 1000 * 1024, available: (100 + 20 + 300 + 40) * 1024 });
+});
+
+test('parseMeminfo falls back to os.totalmem() and os.freemem() for missing fields', () => {
+  const m = parseMeminfo('garbage\n');
+  assert.equal(m.total, os.totalmem());
+  assert.ok(m.available > 0 && m.available <= m.total);
+});
+
+test('parseMeminfo on this machine agrees with os.totalmem()', async () => {
+  const m = parseMeminfo(await readFile('/proc/meminfo', 'utf8'));
+  assert.equal(m.total, os.totalmem());
+  assert.ok(m.available > 0 && m.available <= m.total);
 });
 
 test('diskUsage is df-like for an existing dir and null for a missing one', async () => {

@@ -2,11 +2,12 @@
  * The host: OS, kernel, CPUs, memory, uptime, disk use of the data dirs, and the three
  * pressures the kubelet also evicts on (disk, memory, PIDs). It runs every probe
  * interval, so it stays cheap: statfs per data dir instead of listing every mount,
- * and the OS description read once.
+ * /proc/meminfo read directly, and the OS description read once. systeminformation is
+ * loaded only for the rare host without an os-release file: loading it costs the
+ * resident agent several MB, and its time() ran a shell (date, ls) on every probe.
  */
 import { readdir, readFile, statfs, access } from 'node:fs/promises';
 import os from 'node:os';
-import * as si from 'systeminformation';
 import type { HostStatus } from '@nodekeeper/protocol';
 import { resolveHostPath } from './config.ts';
 import { observedAt, type ProbeContext } from './context.ts';
@@ -69,8 +70,41 @@ async function describeOs(hostRoot: string): Promise<string> {
     // Fall through: a test host root has no os-release of its own.
   }
   // si.osInfo runs several lookups; the answer does not change while we run.
-  osDescription ??= si.osInfo().then((o) => `${o.distro} ${o.release}`.trim(), () => os.type());
+  osDescription ??= import('systeminformation').then((si) => si.osInfo()).then((o) => `${o.distro} ${o.release}`.trim(), () => os.type());
   return osDescription;
+}
+
+/** Memory in bytes, as systeminformation's mem() reports it on Linux. */
+export interface Memory {
+  readonly total: number;
+  readonly available: number;
+}
+
+/**
+ * Total and available memory from /proc/meminfo's text (values in kB). Available is
+ * MemAvailable, or on kernels without it (before 3.14) MemFree + Buffers + Cached + Slab;
+ * a field that is missing or zero falls back to os.totalmem() / os.freemem().
+ */
+export function parseMeminfo(text: string): Memory {
+  const kb = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^([^:\s]+):\s*(\d+)/.exec(line);
+    if (m !== null && m[1] !== undefined && !kb.has(m[1].toLowerCase())) kb.set(m[1].toLowerCase(), Number(m[2]) * 1024);
+  }
+  const field = (name: string) => kb.get(name) || 0;
+  const total = field('memtotal') || os.totalmem();
+  const free = field('memfree') || os.freemem();
+  const available = field('memavailable') || free + field('buffers') + field('cached') + field('slab');
+  return { total, available };
+}
+
+/** This machine's memory (the kernel's, so the host's even from a container). */
+async function readMemory(): Promise<Memory> {
+  try {
+    return parseMeminfo(await readFile('/proc/meminfo', 'utf8'));
+  } catch {
+    return { total: os.totalmem(), available: os.freemem() };
+  }
 }
 
 /** Probes the host. Never throws: a missing data dir is left out and named in the message. */
@@ -78,7 +112,7 @@ export async function probeHost(ctx: ProbeContext): Promise<HostStatus> {
   const { hostRoot, host } = ctx.config;
   const [osName, mem, disks, pids] = await Promise.all([
     describeOs(hostRoot),
-    si.mem(),
+    readMemory(),
     Promise.all(host.dataDirs.map((d) => diskUsage(resolveHostPath(hostRoot, d), d))),
     procDir(hostRoot).then(pidUsage),
   ]);
@@ -111,7 +145,7 @@ export async function probeHost(ctx: ProbeContext): Promise<HostStatus> {
     cpus: os.cpus().length,
     memoryTotalBytes: mem.total,
     memoryAvailableBytes: mem.available,
-    uptimeSeconds: Math.max(0, Math.floor(Number(si.time().uptime) || os.uptime())),
+    uptimeSeconds: Math.max(0, Math.floor(os.uptime())),
     disks: present.slice(0, 16),
     pressure,
   };

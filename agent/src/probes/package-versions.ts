@@ -43,7 +43,9 @@ export async function dpkgOwner(hostRoot: string, hostPath: string): Promise<Dpk
   const pkgName = await findListingPackage(resolveHostPath(hostRoot, DPKG_INFO), hostPath);
   if (pkgName !== null) {
     const version = installedVersion(await readFile(statusFile, 'utf8'), pkgName);
-    if (version !== null) owner = { pkg: pkgName, version };
+    // A copy, not the substring itself: V8 keeps a substring as a slice of its parent,
+    // so caching the slice would keep the whole status file (over 1 MB) alive per entry.
+    if (version !== null) owner = { pkg: pkgName, version: Buffer.from(version, 'utf8').toString('utf8') };
   }
   ownerCache.set(key, { mtimeMs, owner });
   return owner;

@@ -1,0 +1,172 @@
+/**
+ * Benchmark (not a test): the steady-state footprint of one agent process. One real
+ * agent with its real probes (a supervised kubelet stand-in, a real containerd, Debian's
+ * CNI plugins) at the agent's default 10 s probe interval, connected to a real
+ * coordinator. After the machine is Ready and a 20 s warm-up, the agent process's RSS
+ * (/proc/PID/status VmRSS, and RssAnon: the part that is not mapped files such as the
+ * node binary) and CPU time (utime+stime in /proc/PID/stat) are sampled every second;
+ * the result is RSS p50/max in MiB and the CPU share of one core over the window.
+ *
+ *   node bench/agent-footprint.ts [--minutes N] [--launch=production|bare|'--flag ...']
+ *
+ * `--launch production` (the default) starts the agent the way the installed systemd
+ * unit does, read from agent/systemd/nodekeeper-agent.service so the two cannot drift:
+ * its Node flags, and its Environment= (NODE_COMPILE_CACHE pointed at a cache of the
+ * bench's own, warmed first as scripts/install-agent warms it). `bare` runs plain
+ * `node`, as the test harness does; anything else is a list of Node flags. Flags reach
+ * the agent through NODE_OPTIONS, the only way the harness's launcher takes them, so
+ * they must be ones NODE_OPTIONS allows; the row names what the measured process had.
+ * Appends one row to bench/results.md.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { percentile, record } from './lib/results.ts';
+import { startContainerdWithNetwork } from '../test/harness/containerd.ts';
+import { BIN, REPO, createToken, nkctl, startCoordinator, waitFor } from '../test/harness/processes.ts';
+import { makeSupervisedNode, startNodeAgent, stopNode } from '../test/harness/supervised-node.ts';
+
+const WARM_UP_MS = 20_000;
+/** The agent's default --probe-interval (agent/src/config.ts); the harness's own is 1 s. */
+const DEFAULT_PROBE_INTERVAL_MS = 10_000;
+const MIB = 1024 * 1024;
+
+const { values } = parseArgs({ options: { minutes: { type: 'string', default: '3' }, launch: { type: 'string', default: 'production' } } });
+const minutes = Number(values.minutes);
+if (!Number.isFinite(minutes) || minutes <= 0) throw new RangeError(`--minutes must be a positive number, got ${values.minutes}`);
+
+/** How the agent is started: Node flags, and environment variables for its process alone. */
+interface Launch {
+  readonly flags: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/**
+ * The systemd unit's launch: the Node flags between `node` and the agent's launcher in
+ * ExecStart=, and its Environment= assignments, with NODE_COMPILE_CACHE moved to
+ * `cacheDir` (the unit's own dir is the host's, not the bench's).
+ */
+function productionLaunch(cacheDir: string): Launch {
+  const unit = readFileSync(path.join(REPO, 'agent/systemd/nodekeeper-agent.service'), 'utf8');
+  const exec = /^ExecStart=(.*)$/m.exec(unit)?.[1];
+  const words = exec?.trim().split(/\s+/) ?? [];
+  const launcher = words.findIndex((w) => w.endsWith('/agent/bin/nodekeeper-agent'));
+  if (launcher < 1) throw new Error(`cannot find node and the agent launcher in ExecStart=${exec ?? '(none)'}`);
+  const env: Record<string, string> = {};
+  for (const m of unit.matchAll(/^Environment=(.*)$/gm)) {
+    for (const assignment of (m[1] ?? '').trim().split(/\s+/)) {
+      const eq = assignment.indexOf('=');
+      if (eq > 0) env[assignment.slice(0, eq)] = assignment.slice(eq + 1);
+    }
+  }
+  if (env['NODE_COMPILE_CACHE'] !== undefined) env['NODE_COMPILE_CACHE'] = cacheDir;
+  return { flags: words.slice(1, launcher), env };
+}
+
+/** Environment for one child: NODE_OPTIONS carrying the flags, plus the launch's variables. */
+function childEnv(l: Launch): NodeJS.ProcessEnv {
+  return { ...process.env, NODE_OPTIONS: [process.env['NODE_OPTIONS'] ?? '', ...l.flags].join(' ').trim(), ...l.env };
+}
+
+const clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+/** Resident memory of a process in bytes: all of it (VmRSS), and the anonymous part (RssAnon). */
+function residentBytes(pid: number): { rss: number; anon: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => {
+    const v = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1];
+    if (v === undefined) throw new Error(`no ${field} for pid ${pid}`);
+    return Number(v) * 1024;
+  };
+  return { rss: kb('VmRSS'), anon: kb('RssAnon') };
+}
+
+/** utime + stime of a process (its own threads, not its children), in clock ticks. */
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]); // fields 14 and 15 of proc(5)
+}
+
+/** What the process really runs: its argv, and the NODE_* variables of its environment. */
+function describeProcess(pid: number): { argv: string[]; nodeEnv: string[] } {
+  const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
+  const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+  return { argv, nodeEnv: env.filter((e) => /^NODE_(OPTIONS|COMPILE_CACHE)=./.test(e)) };
+}
+
+const dir = await mkdtemp(path.join(tmpdir(), 'nk-bench-footprint-'));
+const launch: Launch = values.launch === 'production'
+  ? productionLaunch(path.join(dir, 'compile-cache'))
+  : { flags: values.launch === 'bare' ? [] : values.launch.split(/\s+/).filter((f) => f !== ''), env: {} };
+if (launch.env['NODE_COMPILE_CACHE'] !== undefined) {
+  // As scripts/install-agent does: the agent's own command line with --help loads every
+  // module, so the agent starts with the cache warm.
+  execFileSync(process.execPath, [BIN.agent, '--help'], { env: childEnv(launch), stdio: 'ignore' });
+}
+
+const containerd = await startContainerdWithNetwork(path.join(dir, 'containerd'));
+const coord = await startCoordinator(path.join(dir, 'coordinator'));
+const node = await makeSupervisedNode(dir, { name: 'node-a', machineId: 'a'.repeat(32), kubeletVersion: 'v1.31.2', runtimeSocket: containerd.socket });
+// A real host has an os-release; the harness's host root does not, and without one the
+// host probe falls back to loading systeminformation, which a production node never does.
+await copyFile('/etc/os-release', path.join(node.root, 'etc/os-release'));
+const { token, caCertHash } = await createToken(coord.nkctlConfig, 1);
+
+// The harness spawns children with this process's environment: set it for the agent's
+// spawn only, so the coordinator and nkctl run as they always do.
+const saved = { ...process.env };
+Object.assign(process.env, childEnv(launch));
+const agent = startNodeAgent(node, { server: coord.url, token, caHash: caCertHash, extraArgs: ['--probe-interval', String(DEFAULT_PROBE_INTERVAL_MS)] });
+for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
+Object.assign(process.env, saved);
+
+const rss: number[] = [];
+const anon: number[] = [];
+let cpuPercent = Number.NaN;
+let launched = '';
+try {
+  const pid = agent.child.pid;
+  if (pid === undefined) throw new Error('the agent did not start');
+  const { argv, nodeEnv } = describeProcess(pid);
+  // The measured process must be node running the agent, not a shell or launcher.
+  if (argv[0] !== process.execPath || !argv[1]?.endsWith('agent/bin/nodekeeper-agent')) throw new Error(`pid ${pid} is not node running the agent: ${argv.join(' ')}`);
+  launched = nodeEnv.length === 0 ? 'bare node' : nodeEnv.map((e) => (e.startsWith('NODE_COMPILE_CACHE=') ? 'NODE_COMPILE_CACHE (warm)' : e)).join(', ');
+  process.stdout.write(`agent pid ${pid}: ${argv.slice(0, 2).join(' ')} (${nodeEnv.join(' ') || 'no NODE_* variables'})\n`);
+
+  const phase = async () => JSON.parse((await nkctl(coord.nkctlConfig, ['get', 'machine', 'node-a', '-o', 'json'])).stdout).status.phase as string;
+  await waitFor('node-a Ready', async () => (await phase()) === 'Ready', 120_000, 500);
+  process.stdout.write(`node-a Ready; warming up ${WARM_UP_MS / 1000} s, then sampling for ${minutes} min\n`);
+  await sleep(WARM_UP_MS);
+
+  const t0 = performance.now();
+  const ticks0 = cpuTicks(pid);
+  const end = t0 + minutes * 60_000;
+  // Sample on a fixed one-second grid (not "sleep 1 s" after each), so drift cannot stretch the window.
+  for (let next = t0; next <= end; next += 1000) {
+    await sleep(Math.max(0, next - performance.now()));
+    if (agent.child.exitCode !== null) throw new Error(`the agent exited (${agent.child.exitCode}):\n${agent.log().slice(-2000)}`);
+    const r = residentBytes(pid);
+    rss.push(r.rss);
+    anon.push(r.anon);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  cpuPercent = ((cpuTicks(pid) - ticks0) / clockTicks / seconds) * 100;
+  if ((await phase()) !== 'Ready') throw new Error('node-a is no longer Ready: the window did not measure a healthy agent');
+} finally {
+  await stopNode(node);
+  await coord.stop();
+  await containerd.stop();
+  await rm(dir, { recursive: true, force: true });
+}
+
+const mib = (b: number) => (b / MIB).toFixed(1);
+record(
+  `agent footprint, real probes, default intervals, ${minutes} min, ${launched}`,
+  `RSS p50 ${mib(percentile(rss, 50))} MB, max ${mib(Math.max(...rss))} MB (anonymous p50 ${mib(percentile(anon, 50))} MB); CPU ${cpuPercent.toFixed(2)} % of one core (${rss.length} samples)`,
+);
