@@ -11,17 +11,19 @@ import type { Clock } from '../clock.ts';
 import type { CommandDispatcher } from '../commands/dispatcher.ts';
 import type { FleetView } from '../fleet/fleet-view.ts';
 import { installParamsFor } from '../packages/install-params.ts';
-import { deriveFaults, DEFAULT_FAULT_SETTINGS, type Fault, type FaultSettings, type FaultState } from '../remediation/faults.ts';
+import { DEFAULT_FAULT_SETTINGS, type Fault, type FaultSettings, type FaultState } from '../remediation/faults.ts';
+import { changedRecords } from '../remediation/draft.ts';
+import { MachineViews } from '../remediation/machine-views.ts';
 import { planRemediation } from '../remediation/policy.ts';
 import { checkRuleSet, defaultRules, parseRule, type RemediationRule } from '../remediation/rules.ts';
 import {
   DEFAULT_REMEDIATION_SETTINGS,
-  type CommandResult, type MachineRemediation, type RemediationAction, type RemediationSettings, type RemediationState,
+  type CommandResult, type MachineRemediation, type RemediationAction, type RemediationSettings, type RemediationState, type StormState,
 } from '../remediation/types.ts';
 import { resolveIntOrPercent } from '../rollout/spec.ts';
 import type { Store } from '../store/db.ts';
-import type { RemediationRecord } from '../store/remediation.ts';
-import type { CommandRecord, MachineRecord } from '../store/types.ts';
+import type { RemediationChanges, RemediationRecord } from '../store/remediation.ts';
+import type { CommandRecord } from '../store/types.ts';
 
 export const REMEDIATION_OWNER = 'remediation';
 
@@ -46,7 +48,14 @@ interface Deps {
   readonly cordon?: (machine: string, by: string) => Promise<string>;
 }
 
-const EMPTY: RemediationRecord = { state: null, faults: {}, paused: false, dryRun: false, pausedMachines: [] };
+/** The record as committed: the switches and the policy's state; fault states are kept by MachineViews. */
+interface Committed {
+  readonly state: RemediationState | null;
+  readonly faults: ReadonlyMap<string, FaultState>;
+  readonly paused: boolean;
+  readonly dryRun: boolean;
+  readonly pausedMachines: readonly string[];
+}
 
 export class RemediationController {
   private readonly deps: Deps;
@@ -54,18 +63,27 @@ export class RemediationController {
   private readonly faultSettings: FaultSettings;
   private readonly maxUnavailable: string;
   private results: CommandResult[] = [];
-  /** The last persisted record, serialised: a quiet fleet costs no write per tick. */
-  private saved = '';
-  /** Faults of the last tick, for the API. */
-  private current = new Map<string, Fault[]>();
-  private cached: RemediationRecord | null = null;
+  /** Read from the store once; then this controller, its only writer, keeps it. */
+  private cached: Committed;
+  /** The machines as the policy sees them, and their stored fault states (the record's `faults`). */
+  private readonly views: MachineViews;
 
   constructor(deps: Deps, opts: RemediationOptions) {
     this.deps = deps;
     this.settings = opts.settings ?? DEFAULT_REMEDIATION_SETTINGS;
     this.faultSettings = opts.faults ?? DEFAULT_FAULT_SETTINGS;
     this.maxUnavailable = opts.maxUnavailable;
-    // Recovery: results of commands that finished while we were down are still stored.
+    // Recovery: the record as stored (ladders, fault states, switches)...
+    const rec = deps.store.getRemediation();
+    this.views = new MachineViews(this.faultSettings, (rec?.faults ?? new Map()) as ReadonlyMap<string, FaultState>);
+    this.cached = {
+      state: (rec?.state ?? null) as RemediationState | null,
+      faults: this.views.saved,
+      paused: rec?.paused ?? false,
+      dryRun: rec?.dryRun ?? false,
+      pausedMachines: rec?.pausedMachines ?? [],
+    };
+    // ...and results of commands that finished while we were down are still stored.
     for (const c of deps.store.commandsByOwner(REMEDIATION_OWNER)) {
       const r = toResult(c);
       if (r !== null) this.results.push(r);
@@ -104,18 +122,17 @@ export class RemediationController {
   }
 
   /**
-   * The persisted record, parsed once and kept: this controller is its only writer, and
+   * The persisted record, read once and kept: this controller is its only writer, and
    * the API asks for it once per machine when listing machines.
    */
   record(): RemediationRecord {
-    this.cached ??= this.deps.store.getRemediation() ?? EMPTY;
     return this.cached;
   }
 
   /** Cluster-wide or per-machine pause/resume, and dry run; recorded as events. */
   setSwitch(change: { paused?: boolean; dryRun?: boolean; machine?: { name: string; paused: boolean } }): RemediationRecord {
-    const rec = this.record();
-    let next: RemediationRecord = { ...rec };
+    const rec = this.cached;
+    let next = { ...rec };
     if (change.paused !== undefined) next = { ...next, paused: change.paused };
     if (change.dryRun !== undefined) next = { ...next, dryRun: change.dryRun };
     if (change.machine !== undefined) {
@@ -125,14 +142,13 @@ export class RemediationController {
       next = { ...next, pausedMachines: [...set].sort() };
     }
     this.deps.store.transaction(() => {
-      this.deps.store.saveRemediation(next);
+      this.deps.store.saveRemediation({ cluster: { storm: next.state?.storm ?? null, paused: next.paused, dryRun: next.dryRun, pausedMachines: next.pausedMachines } });
       const what = change.machine !== undefined
         ? `remediation ${change.machine.paused ? 'paused' : 'resumed'} on ${change.machine.name}`
         : change.dryRun !== undefined ? `dry run ${change.dryRun ? 'on: decisions are recorded, nothing is done' : 'off'}` : `remediation ${change.paused ? 'paused' : 'resumed'} cluster-wide`;
       this.deps.store.recordEvent({ object: change.machine !== undefined ? `machine/${change.machine.name}` : 'remediation/cluster', type: 'Normal', reason: 'OperatorRequest', message: what });
     });
     this.cached = next; // only once committed
-    this.saved = '';
     return next;
   }
 
@@ -160,59 +176,54 @@ export class RemediationController {
 
   /** Faults of a machine as of the last tick (non-Clear ones unless `all`). */
   faults(machine: string, all = false): Fault[] {
-    return (this.current.get(machine) ?? []).filter((f) => all || f.status !== 'Clear');
+    return this.views.faults(machine).filter((f) => all || f.status !== 'Clear');
   }
 
   machineState(machine: string): MachineRemediation | null {
     return (this.record().state as RemediationState | null)?.machines[machine] ?? null;
   }
 
-  /** One step of the policy; call on a timer. */
+  /**
+   * One step of the policy; call on a timer. Cheap when little changes: a machine whose
+   * report and liveness did not change and whose faults wait on no clock is not derived
+   * again, its view is reused, and only the rows of machines whose faults or ladder moved
+   * are written (with the cluster row when the storm guard's state moved).
+   */
   tick(): void {
     const { store, fleet, clock } = this.deps;
     const now = clock();
-    const rec = this.record();
-    const machines = fleet.list().filter((m) => m.revokedAt === null);
-    const faultStates: Record<string, FaultState> = {};
-    const cpv = store.getClusterPackageVersion();
-    const views = machines.map((m) => {
-      const { faults, state } = deriveFaults((rec.faults[m.name] as FaultState | undefined) ?? null, { report: m.report, liveness: m.liveness }, now, this.faultSettings);
-      faultStates[m.name] = state;
-      this.current.set(m.name, faults);
-      return {
-        name: m.name,
-        zone: m.zone,
-        liveness: { state: m.liveness.state, since: m.liveness.since },
-        connected: fleet.isConnected(m.name),
-        healthy: isHealthy(m),
-        faults,
-        desired: desiredVersions(m, cpv?.packages ?? []),
-      };
-    });
+    const rec = this.cached;
+    const { views, faultChanges } = this.views.scan(fleet.values(), (name) => fleet.isConnected(name), store.getClusterPackageVersion()?.packages ?? [], now);
     const results = this.results;
     this.results = [];
     const plan = planRemediation({
       machines: views,
       rules: this.rules().map((r) => r.rule),
-      state: rec.state as RemediationState | null,
-      budget: { maxUnavailable: resolveIntOrPercent(budgetValue(this.maxUnavailable), Math.max(1, machines.length), false), unavailableNow: this.deps.heldByRollouts() },
+      state: rec.state,
+      budget: { maxUnavailable: resolveIntOrPercent(budgetValue(this.maxUnavailable), Math.max(1, views.length), false), unavailableNow: this.deps.heldByRollouts() },
       settings: this.settings,
       pause: { cluster: rec.paused, machines: rec.pausedMachines },
       dryRun: rec.dryRun,
       results,
       now,
     });
-    const next: RemediationRecord = { ...rec, state: plan.state, faults: faultStates };
-    const serialised = JSON.stringify(next);
-    if (plan.actions.length === 0 && serialised === this.saved) return;
+    const machineChanges = changedRecords(rec.state?.machines ?? {}, plan.state.machines);
+    const stormMoved = rec.state === null || !sameStorm(rec.state.storm, plan.state.storm);
+    if (plan.actions.length === 0 && faultChanges.size === 0 && machineChanges.size === 0 && !stormMoved) return;
+    const changes: RemediationChanges = {
+      machines: machineChanges,
+      faults: faultChanges,
+      ...(stormMoved ? { cluster: { storm: plan.state.storm, paused: rec.paused, dryRun: rec.dryRun, pausedMachines: rec.pausedMachines } } : {}),
+    };
     const toSend: string[] = [];
     const failedAtOnce: CommandResult[] = [];
     store.transaction(() => {
-      store.saveRemediation(next);
+      store.saveRemediation(changes);
       for (const a of plan.actions) this.apply(a, toSend, failedAtOnce);
     });
-    this.cached = next; // only once committed
-    this.saved = serialised;
+    // Only once committed.
+    this.views.stored(faultChanges);
+    this.cached = { ...rec, state: plan.state };
     for (const id of toSend) this.deps.commands.sendById(id);
     this.results.push(...failedAtOnce);
   }
@@ -287,21 +298,12 @@ export class RemediationController {
   }
 }
 
+function sameStorm(a: StormState, b: StormState): boolean {
+  return a.active === b.active && a.reason === b.reason && a.message === b.message && a.since === b.since && a.calmSince === b.calmSince;
+}
+
 function budgetValue(text: string): number | `${number}%` {
   return text.endsWith('%') ? (text as `${number}%`) : Number(text);
-}
-
-function isHealthy(m: MachineRecord): boolean {
-  const r = m.report;
-  return m.liveness.state === 'Ready' && r !== null && r.kubelet.health === 'healthy' && r.runtime.health === 'healthy' && r.cni.health === 'healthy';
-}
-
-/** Desired version per package: the machine's pin, else the cluster default. */
-function desiredVersions(m: MachineRecord, defaults: ReadonlyArray<{ name: string; version: string }>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const p of defaults) out[p.name] = p.version;
-  for (const [name, o] of Object.entries(m.packageOverrides ?? {})) out[name] = o.version;
-  return out;
 }
 
 /** A finished remediation command as the policy's result. */

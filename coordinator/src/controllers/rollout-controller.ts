@@ -4,6 +4,11 @@
  * records the commands it asks for in ONE transaction, then sends them. It holds no
  * state a restart would lose: results are read back from the commands table, operator
  * requests are applied at once, and the persisted rollout state is the truth.
+ *
+ * It is also the only writer of rollouts (the API creates them and passes requests
+ * through here), so it keeps what it last read or wrote of each one in memory instead of
+ * parsing megabytes of state JSON on every tick: the store is read once, at start, and
+ * written after every change; the copy is updated only once that write committed.
  */
 import { AppError, type Logger } from '@nodekeeper/common';
 import type { InstallParams, PackageManifest, RollbackParams } from '@nodekeeper/protocol';
@@ -11,21 +16,21 @@ import { CommandKind } from '@nodekeeper/protocol';
 import type { Clock } from '../clock.ts';
 import type { CommandDispatcher } from '../commands/dispatcher.ts';
 import type { FleetView } from '../fleet/fleet-view.ts';
-import { observedVersion } from '../packages/cluster-package-version.ts';
 import { installParamsFor, packageManifest } from '../packages/install-params.ts';
 import { newRolloutState } from '../rollout/create.ts';
 import { planStep } from '../rollout/planner.ts';
+import { MachineViews } from '../rollout/machine-views.ts';
+import { sameJson } from '../rollout/same-state.ts';
 import { parseRollout, resolveIntOrPercent, type RolloutSpec } from '../rollout/spec.ts';
 import {
   IN_FLIGHT, TERMINAL_PHASES, requestAllowed,
   type InstallResultEvent, type MachineView, type OperatorRequest, type PlanAction, type RolloutState,
 } from '../rollout/types.ts';
 import type { Store } from '../store/db.ts';
-import type { CommandRecord, MachineRecord, RolloutRecord } from '../store/types.ts';
+import type { CommandRecord, RolloutRecord } from '../store/types.ts';
 
 /** Room for the download and unpack on top of the package's own health timeout. */
 const INSTALL_ALLOWANCE_MS = 30 * 60_000;
-const PACKAGES = ['kubelet', 'containerd', 'cni-plugins'] as const;
 
 export interface RolloutControllerOptions {
   readonly controlPlaneVersion: string | null;
@@ -33,10 +38,26 @@ export interface RolloutControllerOptions {
   readonly maxUnavailable: string;
 }
 
+/** A stored rollout as this controller last read or wrote it. */
 interface Rollout {
   readonly name: string;
   readonly spec: RolloutSpec;
   readonly state: RolloutState;
+  readonly createdAt: number;
+  /** The machines it holds for the shared budget (see held()), derived once per state. */
+  readonly holds: readonly string[];
+}
+
+/**
+ * Machines a rollout holds for others: in flight, or Failed after it switched something
+ * (until a rollback restores them), whatever the rollout's phase.
+ */
+function holdsOf(state: RolloutState): string[] {
+  const out: string[] = [];
+  for (const [m, p] of Object.entries(state.machines)) {
+    if (IN_FLIGHT.has(p.phase) || (p.phase === 'Failed' && p.changed.length > 0)) out.push(m);
+  }
+  return out;
 }
 
 const owner = (name: string) => `rollout/${name}`;
@@ -52,6 +73,9 @@ export class RolloutController {
   private cpVersion: string | null;
   /** Finished commands not yet fed to their rollout's planner (rebuilt from the store on start). */
   private readonly results = new Map<string, InstallResultEvent[]>();
+  /** Every stored rollout, in the store's order (created, then name). */
+  private rollouts = new Map<string, Rollout>();
+  private readonly views = new MachineViews();
 
   constructor(deps: { store: Store; fleet: FleetView; commands: CommandDispatcher; clock: Clock; log: Logger }, opts: RolloutControllerOptions) {
     this.cpVersion = opts.controlPlaneVersion;
@@ -64,6 +88,7 @@ export class RolloutController {
     // Recovery: results that arrived while we were down (or before the state was saved)
     // are still in the commands table. The planner ignores duplicates and stale ones.
     for (const r of this.store.listRollouts()) {
+      this.remember({ name: r.name, spec: r.spec as RolloutSpec, state: r.state as RolloutState, createdAt: r.createdAt });
       const events = this.store.commandsByOwner(owner(r.name)).map((c) => toEvent(c)).filter((e) => e !== null);
       if (events.length > 0) this.results.set(r.name, events);
     }
@@ -89,6 +114,7 @@ export class RolloutController {
     })).map((m) => m.name));
     const state = newRolloutState({ name, spec, machines: this.machineViews().filter((m) => !pinned.has(m.name)), controlPlaneVersion: this.cpVersion, now: this.clock() });
     const record = this.store.createRollout({ name, spec, state });
+    this.remember({ name, spec, state, createdAt: record.createdAt });
     if (pinned.size > 0) {
       this.store.recordEvent({ object: owner(name), type: 'Normal', reason: 'PinnedMachinesLeftOut', message: `left out because they pin another version: ${[...pinned].sort().join(', ')}` });
     }
@@ -126,7 +152,7 @@ export class RolloutController {
 
   /** Every rollout's phase (for the host's Cluster status). */
   phases(): string[] {
-    return this.store.listRollouts().map((r) => (r.state as { phase: string }).phase);
+    return [...this.rollouts.values()].map((r) => r.state.phase);
   }
 
   setHold(reason: () => { reason: string; message: string } | null): void {
@@ -150,9 +176,8 @@ export class RolloutController {
       this.store.recordEvent({ object: 'rollouts/cluster', type: 'Normal', reason: 'HoldReleased', message: `rollouts continue (${this.held_} is over)` });
       this.held_ = null;
     }
-    for (const r of this.store.listRollouts()) {
-      const state = r.state as RolloutState;
-      if (TERMINAL_PHASES.has(state.phase) && !this.results.has(r.name)) continue;
+    for (const r of [...this.rollouts.values()]) {
+      if (TERMINAL_PHASES.has(r.state.phase) && !this.results.has(r.name)) continue;
       try {
         this.stepOne(r.name, null);
       } catch (err) {
@@ -173,11 +198,9 @@ export class RolloutController {
   /** Machines rollouts make unavailable now (all of them, or all but one rollout). */
   held(except: string | null = null): string[] {
     const out: string[] = [];
-    for (const r of this.store.listRollouts()) {
+    for (const r of this.rollouts.values()) {
       if (r.name === except) continue;
-      for (const [m, p] of Object.entries((r.state as RolloutState).machines)) {
-        if (IN_FLIGHT.has(p.phase) || (p.phase === 'Failed' && p.changed.length > 0)) out.push(m);
-      }
+      for (const m of r.holds) out.push(m);
     }
     return out;
   }
@@ -188,25 +211,34 @@ export class RolloutController {
   }
 
   private load(name: string): Rollout {
-    const r = this.store.getRollout(name);
-    if (r === null) throw new AppError('NK_ROLLOUT_NOT_FOUND', `rollout "${name}" not found`);
-    return { name, spec: r.spec as RolloutSpec, state: r.state as RolloutState };
+    const r = this.rollouts.get(name);
+    if (r === undefined) throw new AppError('NK_ROLLOUT_NOT_FOUND', `rollout "${name}" not found`);
+    return r;
+  }
+
+  /** Keeps a rollout's stored (or just committed) state, in the store's order. */
+  private remember(r: Omit<Rollout, 'holds'>): void {
+    const known = this.rollouts.has(r.name);
+    this.rollouts.set(r.name, { ...r, holds: holdsOf(r.state) });
+    if (known) return;
+    const order = [...this.rollouts.values()].sort((a, b) => a.createdAt - b.createdAt || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    this.rollouts = new Map(order.map((x) => [x.name, x]));
   }
 
   private stepOne(name: string, request: OperatorRequest | null): void {
     const r = this.load(name);
-    const machines = this.machineViews();
+    const machines = this.viewsByName();
     const events = this.results.get(name) ?? [];
     const plan = planStep({
       rollout: r,
       machines,
-      budget: { maxUnavailable: resolveIntOrPercent(parseBudget(this.opts.maxUnavailable), Math.max(1, machines.length), false), unavailableNow: this.unavailableElsewhere(name) },
+      budget: { maxUnavailable: resolveIntOrPercent(parseBudget(this.opts.maxUnavailable), Math.max(1, machines.size), false), unavailableNow: this.unavailableElsewhere(name) },
       controlPlaneVersion: this.cpVersion,
       now: this.clock(),
       events,
       request,
     });
-    if (plan.actions.length === 0 && JSON.stringify(plan.state) === JSON.stringify(r.state)) {
+    if (plan.actions.length === 0 && sameJson(plan.state, r.state)) {
       this.results.delete(name);
       return; // nothing changed: no write (a quiet rollout costs no fsync per tick)
     }
@@ -218,6 +250,7 @@ export class RolloutController {
         if (id !== null) toSend.push(id);
       }
     });
+    this.remember({ ...r, state: plan.state });
     this.results.delete(name);
     for (const id of toSend) this.commands.sendById(id);
     if (plan.state.phase !== r.state.phase) {
@@ -265,9 +298,17 @@ export class RolloutController {
     this.fleetUrl = url;
   }
 
-  /** Every machine as the planner sees it. */
+  /** Every machine as the planner sees it, by name (valid until the next call). */
+  private viewsByName(): ReadonlyMap<string, MachineView> {
+    // values(), not list(): the planner looks machines up by name, so no sorted copy.
+    return this.views.refresh(this.fleet.values(), (name) => this.fleet.isConnected(name));
+  }
+
+  /** Every machine as the planner sees it, in name order. */
   machineViews(): MachineView[] {
-    return this.fleet.list().filter((m) => m.revokedAt === null).map((m) => toView(m, this.fleet.isConnected(m.name)));
+    const list = this.fleet.list();
+    const views = this.views.refresh(list, (name) => this.fleet.isConnected(name));
+    return list.filter((m) => m.revokedAt === null).map((m) => views.get(m.name)!);
   }
 }
 
@@ -292,29 +333,3 @@ function toEvent(c: CommandRecord): InstallResultEvent | null {
   };
 }
 
-/** Since when all of kubelet, runtime and network have been healthy, per the conditions. */
-function healthySince(m: MachineRecord): number | null {
-  let since = 0;
-  for (const type of ['KubeletHealthy', 'RuntimeReady', 'NetworkReady']) {
-    const c = m.conditions.find((x) => x.type === type);
-    if (c === undefined || c.status !== 'True') return null;
-    since = Math.max(since, c.lastTransitionTime);
-  }
-  return since;
-}
-
-function toView(m: MachineRecord, connected: boolean): MachineView {
-  const versions: Record<string, string | null> = {};
-  for (const pkg of PACKAGES) versions[pkg] = observedVersion(m.report, pkg)?.raw ?? null;
-  const since = healthySince(m);
-  return {
-    name: m.name,
-    labels: m.labels,
-    zone: m.zone,
-    liveness: { state: m.liveness.state, since: m.liveness.since },
-    connected,
-    versions,
-    healthy: since !== null && m.liveness.state === 'Ready',
-    healthySince: since,
-  };
-}

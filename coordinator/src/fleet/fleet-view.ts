@@ -1,11 +1,12 @@
 /**
  * The in-memory fleet: every enrolled machine's latest report, liveness and conditions,
- * and its live connection if any. Heartbeats touch memory only; status changes reach
- * SQLite through the write batcher, and so do last-seen times, at most once per
- * LAST_SEEN_PERSIST_MS per machine and when its connection closes (a restart shows a
- * last-seen time at most that old until the agent's next message). On start it is loaded from
- * the store, so a restart loses nothing that was flushed, and silence is counted from
- * the coordinator's start (a restart cannot mark the fleet Unknown).
+ * and its live connection if any. Heartbeats touch memory only; status changes, and the
+ * events telling them, reach SQLite through the write batcher, and so do last-seen
+ * times, at most once per LAST_SEEN_PERSIST_MS per machine and when its connection
+ * closes (a restart shows a last-seen time at most that old until the agent's next
+ * message). On start it is loaded from the store, so a restart loses nothing that was
+ * flushed, and silence is counted from the coordinator's start (a restart cannot mark
+ * the fleet Unknown).
  */
 import type { Logger } from '@nodekeeper/common';
 import type { Command, NodeReport, NodeReportDelta } from '@nodekeeper/protocol';
@@ -198,6 +199,11 @@ export class FleetView {
     return [...this.machines.values()].map((m) => this.snapshot(m)).sort((a, b) => a.name.localeCompare(b.name));
   }
 
+  /** The same views as list(), in no particular order and one at a time: for scans on every tick. */
+  *values(): IterableIterator<MachineRecord> {
+    for (const m of this.machines.values()) yield this.snapshot(m);
+  }
+
   private snapshot(m: MachineState): MachineRecord {
     return {
       ...m.record,
@@ -238,7 +244,7 @@ export class FleetView {
     if (livenessChanged) {
       const warning = liveness.state === 'Unknown' || liveness.state === 'NotReady';
       this.log[warning ? 'warn' : 'info']({ machine: m.record.name, from: m.liveness.state, to: liveness.state, reason: liveness.reason }, 'liveness changed');
-      this.store.recordEvent({
+      this.batcher.event({
         object: `machine/${m.record.name}`,
         type: warning ? 'Warning' : 'Normal',
         reason: `Machine${liveness.state}`,
@@ -249,7 +255,7 @@ export class FleetView {
       const before = m.conditions.find((p) => p.type === c.type);
       // Unknown <-> known is the first report or silence; MachineReady/MachineUnknown tell that story.
       if (before !== undefined && before.status !== c.status && c.type !== 'Ready' && before.status !== 'Unknown' && c.status !== 'Unknown') {
-        this.store.recordEvent({
+        this.batcher.event({
           object: `machine/${m.record.name}`,
           type: c.status === 'True' === isPositive(c.type) ? 'Normal' : 'Warning',
           reason: c.reason || c.type,

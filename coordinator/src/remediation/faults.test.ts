@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { isDeepStrictEqual } from 'node:util';
+import fc from 'fast-check';
 import { sampleReport } from '@nodekeeper/protocol/testing';
 import type { NodeReport } from '@nodekeeper/protocol';
-import { deriveFaults, recordRestarts, restartsInWindow, type Fault, type FaultState, type FaultType } from './faults.ts';
+import { deriveFaults, isSettled, recordRestarts, restartsInWindow, type Fault, type FaultState, type FaultType } from './faults.ts';
 
 const ready = { state: 'Ready' as const, since: 0 };
 const kubeletDown = (): NodeReport => {
@@ -70,4 +72,51 @@ test('frequent restarts: N restarts in T from successive counts, history bounded
   let samples = recordRestarts([], { unit: 'k', manager: 'systemd', activeState: 'active', subState: null, restarts: 0 }, 0, 600);
   for (let i = 1; i < 100; i++) samples = recordRestarts(samples, { unit: 'k', manager: 'systemd', activeState: 'active', subState: null, restarts: i }, i * 1000_000, 600);
   assert.ok(samples.length <= 2, `kept ${samples.length} samples`);
+});
+
+/** A report with random component health, service states and restart counters. */
+const reportArb = fc.record({
+  kubelet: fc.constantFrom('healthy', 'unhealthy', 'unknown'),
+  runtime: fc.constantFrom('healthy', 'unhealthy', 'unknown'),
+  cni: fc.constantFrom('healthy', 'unhealthy', 'unknown'),
+  disk: fc.constantFrom(false, true, null),
+  kubeletService: fc.option(fc.record({ activeState: fc.constantFrom('active', 'failed', 'inactive', 'activating'), restarts: fc.option(fc.integer({ min: 0, max: 12 })) })),
+  runtimeRestarts: fc.option(fc.integer({ min: 0, max: 12 })),
+}).map((g): NodeReport => {
+  const r = structuredClone(sampleReport);
+  Object.assign(r.kubelet, { health: g.kubelet, reason: g.kubelet === 'unhealthy' ? 'HealthzRefused' : 'HealthzOk', message: g.kubelet });
+  Object.assign(r.runtime, { health: g.runtime, reason: g.runtime === 'unhealthy' ? 'CriUnavailable' : 'RuntimeReady', message: g.runtime });
+  Object.assign(r.cni, { health: g.cni, reason: g.cni === 'unhealthy' ? 'NoNetworkConfig' : 'ConfigValid', message: g.cni });
+  if (g.disk === null) Object.assign(r.host, { health: 'unknown' });
+  else r.host.pressure.disk = g.disk;
+  if (g.kubeletService !== null) r.kubelet.service = { unit: 'kubelet.service', manager: 'systemd', activeState: g.kubeletService.activeState, subState: null, restarts: g.kubeletService.restarts };
+  if (g.runtimeRestarts !== null) r.runtime.service = { unit: 'containerd.service', manager: 'systemd', activeState: 'active', subState: 'running', restarts: g.runtimeRestarts };
+  return r;
+});
+const inputArb = fc.record({
+  report: fc.option(reportArb, { freq: 8 }),
+  liveness: fc.record({ state: fc.constantFrom('Ready', 'NotReady', 'Unknown', 'Pending'), since: fc.integer({ min: 0, max: 1000 }) }),
+});
+// Steps of 0 s to 15 min, so holds, clears and restart windows all come due.
+const stepsArb = fc.array(fc.record({ input: inputArb, gapMs: fc.integer({ min: 0, max: 900_000 }), repeats: fc.integer({ min: 0, max: 3 }) }), { minLength: 1, maxLength: 40 });
+
+test('an unchanged state is the very same object, and a settled state stays put while its input does', () => {
+  // The remediation controller relies on both: identity says "no row to write", and a
+  // settled machine is not derived again until its report or liveness changes.
+  fc.assert(fc.property(stepsArb, fc.integer({ min: 1, max: 10_000_000 }), (steps, later) => {
+    let state: FaultState | null = null;
+    let now = 0;
+    for (const s of steps) {
+      for (let i = 0; i <= s.repeats; i++) {
+        now += s.gapMs;
+        const out = deriveFaults(state, s.input, now);
+        if (state !== null) assert.equal(out.state === state, isDeepStrictEqual(out.state, state), 'identical exactly when equal');
+        state = out.state;
+      }
+      if (isSettled(state!)) {
+        const again = deriveFaults(state!, s.input, now + later);
+        assert.equal(again.state, state, 'a settled state does not move with time alone');
+      }
+    }
+  }), { numRuns: 300 });
 });

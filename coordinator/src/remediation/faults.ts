@@ -128,15 +128,36 @@ export function deriveFaults(prev: FaultState | null, view: FaultInput, now: num
   };
   const facts = observe(report, view.liveness, restarts, now, settings);
   const faults = {} as Record<FaultType, Fault>;
-  for (const type of FAULT_TYPES) faults[type] = step(start.faults[type], facts[type], now, settings.timing[type]);
-  return { faults: FAULT_TYPES.map((t) => faults[t]), state: { faults, restarts } };
+  let same = prev !== null && restarts.kubelet === start.restarts.kubelet && restarts.runtime === start.restarts.runtime;
+  for (const type of FAULT_TYPES) {
+    faults[type] = step(start.faults[type], facts[type], now, settings.timing[type]);
+    same &&= faults[type] === start.faults[type];
+  }
+  // Nothing moved: the very same state, so a caller can tell "unchanged" by identity.
+  return { faults: FAULT_TYPES.map((t) => faults[t]), state: same ? start : { faults, restarts } };
+}
+
+/**
+ * True when deriving again from this state, with the same input (report and liveness)
+ * it was derived from, gives this very state at any later time: no fault is waiting on
+ * a clock (Pending, Clearing) and no restart window can move (at most one sample per
+ * service). A caller may then skip the derivation until the input changes.
+ */
+export function isSettled(state: FaultState): boolean {
+  if (state.restarts.kubelet.length > 1 || state.restarts.runtime.length > 1) return false;
+  for (const type of FAULT_TYPES) {
+    const status = state.faults[type].status;
+    if (status === 'Pending' || status === 'Clearing') return false;
+  }
+  return true;
 }
 
 function step(f: Fault, fact: Fact, now: number, t: FaultTiming): Fault {
   if (fact === null) return f;
   const to = (status: FaultStatusName, patch: Partial<Fault>): Fault => {
     if (status !== f.status && !FAULT_TRANSITIONS[f.status].includes(status)) throw new Error(`fault ${f.type}: no transition ${f.status} -> ${status}`);
-    return { ...f, ...patch, status, lastTransitionTime: status === f.status ? f.lastTransitionTime : now };
+    const next: Fault = { ...f, ...patch, status, lastTransitionTime: status === f.status ? f.lastTransitionTime : now };
+    return sameFault(next, f) ? f : next;
   };
   if (fact.bad) {
     const text = { reason: fact.reason, message: fact.message, goodSince: null };
@@ -148,6 +169,10 @@ function step(f: Fault, fact: Fact, now: number, t: FaultTiming): Fault {
   if (f.status === 'Active') return clearingOrClear(to, now, now, t);
   if (f.status === 'Clearing') return clearingOrClear(to, f.goodSince ?? now, now, t);
   return f;
+}
+
+function sameFault(a: Fault, b: Fault): boolean {
+  return a.status === b.status && a.since === b.since && a.lastTransitionTime === b.lastTransitionTime && a.goodSince === b.goodSince && a.reason === b.reason && a.message === b.message;
 }
 
 function clearingOrClear(to: (s: FaultStatusName, p: Partial<Fault>) => Fault, goodSince: number, now: number, t: FaultTiming): Fault {
@@ -204,8 +229,9 @@ function networkFact(report: NodeReport): Fact {
 /**
  * Appends a sample when the counter changed. Samples older than the window are dropped
  * except the newest of them, which is the baseline the window's restarts count from.
+ * Returns `prev` itself when nothing changed.
  */
-export function recordRestarts(prev: readonly RestartSample[], svc: ServiceState | null, now: number, windowSeconds: number): RestartSample[] {
+export function recordRestarts(prev: readonly RestartSample[], svc: ServiceState | null, now: number, windowSeconds: number): readonly RestartSample[] {
   const count = svc?.restarts ?? null;
   let out = [...prev];
   if (count !== null && out.at(-1)?.count !== count) out.push({ at: now, count });
@@ -213,7 +239,8 @@ export function recordRestarts(prev: readonly RestartSample[], svc: ServiceState
   const firstInside = out.findIndex((s) => s.at >= cutoff);
   if (firstInside > 1) out = out.slice(firstInside - 1);
   else if (firstInside === -1 && out.length > 1) out = out.slice(-1);
-  return out.slice(-MAX_RESTART_SAMPLES);
+  out = out.slice(-MAX_RESTART_SAMPLES);
+  return out.length === prev.length && out.every((s, i) => s === prev[i]) ? prev : out;
 }
 
 /**

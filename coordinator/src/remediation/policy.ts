@@ -11,6 +11,7 @@
  */
 import { FAULT_TYPES, type Fault } from './faults.ts';
 import { PolicyDraft, remediationCommandId } from './draft.ts';
+import { silent } from './view-index.ts';
 import type { RemediationRule } from './rules.ts';
 import type { AgentCommandKind, RemediationInput, RemediationMachineView, RemediationResult, RemediationSettings } from './types.ts';
 
@@ -20,9 +21,11 @@ export function planRemediation(input: RemediationInput): RemediationResult {
   const d = new PolicyDraft(input);
   applyResults(d);
   judgeStorm(d);
-  for (const [name, m] of [...d.machines]) {
-    if (m.phase === 'Running') advance(d, name);
-    else if (m.phase === 'NeedsHuman') releaseIfRestored(d, name);
+  // The machines busy before the loop; each call changes only its own machine.
+  for (const name of d.busy()) {
+    const phase = d.get(name).phase;
+    if (phase === 'Running') advance(d, name);
+    else if (phase === 'NeedsHuman') releaseIfRestored(d, name);
   }
   startNew(d);
   return d.finish();
@@ -42,22 +45,14 @@ function checkSettings(s: RemediationSettings): void {
 
 function applyResults(d: PolicyDraft): void {
   for (const r of d.input.results) {
-    const m = d.machines.get(r.machine);
+    const m = d.find(r.machine);
     if (m === undefined || m.phase !== 'Running' || m.commandId !== r.commandId || m.commandOutcome !== null) continue; // stale or duplicate
-    d.machines.set(r.machine, { ...m, commandOutcome: r.outcome });
+    d.put(r.machine, { ...m, commandOutcome: r.outcome });
     const action = d.rules.get(m.rule ?? '')?.ladder[m.step]?.action ?? 'none';
     d.history(r.machine, m.rule ?? '', m.step, action, `command ${r.outcome}: ${r.message}`);
     d.event(r.outcome === 'succeeded' ? 'Normal' : 'Warning', `machine/${r.machine}`, r.outcome === 'succeeded' ? 'StepCommandSucceeded' : 'StepCommandFailed', `${action} ${r.outcome}: ${r.message}`, m.rule, m.step);
   }
 }
-
-const silent = (v: RemediationMachineView): boolean => v.liveness.state === 'Unknown';
-/**
- * Unhealthy for the storm guard: an active fault, or reporting NotReady. A machine that
- * has not reported yet (Pending: a fleet still enrolling) is not unhealthy.
- */
-const faulty = (v: RemediationMachineView): boolean =>
-  (!v.healthy && v.liveness.state === 'NotReady') || v.faults.some((f) => f.type !== 'AgentSilent' && f.status === 'Active');
 
 /**
  * Storm guard (invariant 5): too many unhealthy machines at once, or too many silent
@@ -66,10 +61,10 @@ const faulty = (v: RemediationMachineView): boolean =>
  */
 function judgeStorm(d: PolicyDraft): void {
   const s = d.input.settings;
-  const views = [...d.views.values()].filter((v) => !d.others.has(v.name)); // a rollout's machines are expected to blink
   const n = d.views.size;
-  const quiet = views.filter((v) => silent(v)).length;
-  const unhealthy = views.filter((v) => !silent(v) && faulty(v)).length;
+  // Silent agents and unhealthy machines (view-index.ts), a rollout's excepted: they are expected to blink.
+  const quiet = d.index.silent.filter((name) => !d.others.has(name)).length;
+  const unhealthy = d.index.faulty.filter((name) => !d.others.has(name)).length;
   const limit = maxUnhealthyFor(n, s.maxUnhealthy);
   let why: { reason: string; message: string } | null = null;
   if (n > 0 && quiet >= s.minSilentForPartition && quiet / n >= s.silentShareThreshold) {
@@ -222,11 +217,12 @@ function due(d: PolicyDraft, view: RemediationMachineView): { fault: Fault; rule
 function startNew(d: PolicyDraft): void {
   if (d.storm.active || d.input.pause.cluster) return; // the storm/pause itself is the recorded reason
   const candidates: { view: RemediationMachineView; fault: Fault; rule: RemediationRule }[] = [];
-  for (const view of d.views.values()) {
+  for (const view of d.index.withActive) { // nothing is due on a machine without an Active fault
     if (d.get(view.name).phase !== 'Idle') continue;
     const hit = due(d, view);
     if (hit !== null) candidates.push({ view, ...hit });
   }
+  if (candidates.length === 0) return;
   candidates.sort((a, b) => a.fault.since - b.fault.since || (a.view.name < b.view.name ? -1 : a.view.name > b.view.name ? 1 : 0));
   const unavailable = new Set([...d.ours(), ...d.others]);
   let inFlight = d.inFlight();
@@ -252,7 +248,7 @@ function startNew(d: PolicyDraft): void {
     if (d.input.dryRun || rule.dryRun) {
       const key = `${rule.name}@${fault.since}`;
       if (m.dryRunNoted === key) continue;
-      d.machines.set(name, { ...m, dryRunNoted: key });
+      d.put(name, { ...m, dryRunNoted: key });
       d.actions.push({ kind: 'wouldRemediate', machine: name, rule: rule.name, step: 0, action: first.action, target: first.target, message: `dry run: ${rule.fault} (${fault.reason}) would start rule ${rule.name} with ${first.action}` });
       d.event('Normal', `machine/${name}`, 'WouldRemediate', `dry run: ${rule.fault} (${fault.reason}: ${fault.message}) would start rule ${rule.name} with ${first.action}`, rule.name, 0);
       continue;
@@ -265,7 +261,7 @@ function startNew(d: PolicyDraft): void {
       d.wait(name, 'BudgetExhausted', `${unavailable.size} machine(s) unavailable (remediations and rollouts together) of at most ${d.input.budget.maxUnavailable}`, rule.name);
       continue;
     }
-    d.machines.set(name, { ...m, rule: rule.name, step: 0, ladders: m.ladders + 1, attempts: [...attempts, d.now], commandId: null, stepStartedAt: null, commandOutcome: null });
+    d.put(name, { ...m, rule: rule.name, step: 0, ladders: m.ladders + 1, attempts: [...attempts, d.now], commandId: null, stepStartedAt: null, commandOutcome: null });
     d.history(name, rule.name, 0, 'none', `ladder started: ${rule.fault} (${fault.reason}: ${fault.message})`);
     unavailable.add(name);
     inFlight++;

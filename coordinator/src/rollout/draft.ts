@@ -48,6 +48,51 @@ export function countMachines(candidates: readonly string[], machines: Readonly<
   return c;
 }
 
+/**
+ * Machines records known to hold exactly their rollout's candidates, as keys in
+ * candidate order (what finish() would build): checked once per record object.
+ */
+const candidateRecords = new WeakMap<object, readonly string[]>();
+
+function holdsExactlyCandidates(machines: Readonly<Record<string, MachineProgress>>, candidates: readonly string[]): boolean {
+  if (candidateRecords.get(machines) === candidates) return true;
+  const keys = Object.keys(machines);
+  if (keys.length !== candidates.length || keys.some((k, i) => k !== candidates[i])) return false;
+  candidateRecords.set(machines, candidates);
+  return true;
+}
+
+/** Counters of a machines record built by finish(), counted once per record object. */
+const countersOf = new WeakMap<object, { candidates: readonly string[]; counters: RolloutCounters }>();
+
+function countOnce(candidates: readonly string[], machines: Readonly<Record<string, MachineProgress>>): RolloutCounters {
+  const known = countersOf.get(machines);
+  if (known?.candidates === candidates) return known.counters;
+  const counters = countMachines(candidates, machines);
+  countersOf.set(machines, { candidates, counters });
+  return counters;
+}
+
+/** A Map that counts its writes, so what is derived from it is kept until it changes. */
+class CountedMap<K, V> extends Map<K, V> {
+  writes = 0;
+
+  override set(key: K, value: V): this {
+    this.writes++;
+    return super.set(key, value);
+  }
+
+  override delete(key: K): boolean {
+    this.writes++;
+    return super.delete(key);
+  }
+
+  override clear(): void {
+    this.writes++;
+    super.clear();
+  }
+}
+
 export class Draft {
   readonly name: string;
   readonly spec: RolloutSpec;
@@ -55,7 +100,9 @@ export class Draft {
   readonly views: ReadonlyMap<string, MachineView>;
   readonly input: PlanInput;
   readonly actions: PlanAction[] = [];
-  readonly machines: Map<string, MachineProgress>;
+  readonly machines: CountedMap<string, MachineProgress>;
+  /** ownUnavailable() as of `writes` machine changes (a step asks up to twice). */
+  private own: { readonly writes: number; readonly set: ReadonlySet<string> } | null = null;
   state: Omit<RolloutState, 'machines' | 'counters'>;
 
   constructor(input: PlanInput) {
@@ -63,13 +110,17 @@ export class Draft {
     this.name = input.rollout.name;
     this.spec = input.rollout.spec;
     this.now = input.now;
-    const views = new Map<string, MachineView>();
-    const list = input.machines instanceof Map ? input.machines.values() : (input.machines as readonly MachineView[]);
-    for (const v of list) views.set(v.name, v);
-    this.views = views;
+    if (input.machines instanceof Map) {
+      // Already by name (the controller keeps one): a copy of 20,000 entries per step buys nothing.
+      this.views = input.machines as ReadonlyMap<string, MachineView>;
+    } else {
+      const views = new Map<string, MachineView>();
+      for (const v of input.machines as readonly MachineView[]) views.set(v.name, v);
+      this.views = views;
+    }
     const { machines, counters: _counters, ...rest } = input.rollout.state;
     this.state = { ...rest };
-    this.machines = new Map();
+    this.machines = new CountedMap();
     for (const name of rest.candidates) this.machines.set(name, machines[name] ?? emptyProgress(rest.createdAt));
   }
 
@@ -128,7 +179,8 @@ export class Draft {
   }
 
   /** Machines of this rollout that count against the availability budget now. */
-  ownUnavailable(): Set<string> {
+  ownUnavailable(): ReadonlySet<string> {
+    if (this.own !== null && this.own.writes === this.machines.writes) return this.own.set;
     const out = new Set<string>();
     for (const [name, p] of this.machines) {
       const v = this.views.get(name);
@@ -137,6 +189,7 @@ export class Draft {
       else if (p.phase !== 'Waiting' && p.phase !== 'Skipped' && isSilent(v)) out.add(name);
       else if (p.phase === 'Skipped' && p.changed.length > 0 && isSilent(v)) out.add(name);
     }
+    this.own = { writes: this.machines.writes, set: out };
     return out;
   }
 
@@ -146,8 +199,26 @@ export class Draft {
   }
 
   finish(): PlanResult {
-    const machines: Record<string, MachineProgress> = {};
-    for (const name of this.state.candidates) machines[name] = this.progress(name);
-    return { actions: this.actions, state: { ...this.state, machines, counters: countMachines(this.state.candidates, machines) } };
+    const candidates = this.state.candidates;
+    const before = this.input.rollout.state.machines;
+    // A step that touched no machine hands back the record it was given (the same JSON
+    // as a rebuilt one), so a quiet step builds no 20,000-key object and the caller sees
+    // at a glance that no machine changed.
+    let untouched = holdsExactlyCandidates(before, candidates);
+    if (untouched) {
+      for (const name of candidates) {
+        if (before[name] !== this.machines.get(name)) {
+          untouched = false;
+          break;
+        }
+      }
+    }
+    let machines: Readonly<Record<string, MachineProgress>> = before;
+    if (!untouched) {
+      const built: Record<string, MachineProgress> = {};
+      for (const name of candidates) built[name] = this.progress(name);
+      machines = built;
+    }
+    return { actions: this.actions, state: { ...this.state, machines, counters: countOnce(candidates, machines) } };
   }
 }

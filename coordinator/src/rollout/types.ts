@@ -200,6 +200,7 @@ export interface PlanOptions {
 
 export interface PlanInput {
   readonly rollout: { readonly name: string; readonly spec: RolloutSpec; readonly state: RolloutState };
+  /** Every machine; a Map is keyed by machine name (and used as it is, not copied). */
   readonly machines: ReadonlyMap<string, MachineView> | readonly MachineView[];
   readonly budget: BudgetView;
   /** kube-apiserver's version, or null when unknown (then no kubelet moves). */

@@ -145,7 +145,7 @@ export class Store {
   }
 
   /** Writes a batch of last-seen times and statuses in one transaction (the batcher's flush). */
-  writeBatch(batch: { lastSeen: Iterable<readonly [string, number]>; statuses: Iterable<status.QueuedStatus> }): status.BatchResult {
+  writeBatch(batch: { lastSeen: Iterable<readonly [string, number]>; statuses: Iterable<status.QueuedStatus>; events?: Iterable<status.QueuedEvent> }): status.BatchResult {
     return status.writeBatch(this.#ctx, batch);
   }
 
@@ -228,12 +228,14 @@ export class Store {
 
   // --- remediation
 
+  /** The remediation record, assembled from the cluster row and the per-machine rows; null when never saved. */
   getRemediation(): remediation.RemediationRecord | null {
     return remediation.getRemediation(this.#ctx);
   }
 
-  saveRemediation(rec: remediation.RemediationRecord): void {
-    remediation.saveRemediation(this.#ctx, rec);
+  /** Writes only the parts of the remediation record given (the cluster row, some machines' rows). */
+  saveRemediation(changes: remediation.RemediationChanges): void {
+    remediation.saveRemediation(this.#ctx, changes);
   }
 
   listRemediationRules(): Array<{ name: string; object: unknown }> {

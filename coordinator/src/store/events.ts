@@ -33,8 +33,8 @@ interface EventRow {
   message: string;
 }
 
-/** Appends one event; returns it with its id. Joins the caller's transaction if any. */
-export function recordEvent(ctx: StoreContext, e: NewEvent): EventRecord {
+/** Appends one event (at `at`, default now); returns it with its id. Joins the caller's transaction if any. */
+export function recordEvent(ctx: StoreContext, e: NewEvent, at: number = ctx.now()): EventRecord {
   if (e.type !== 'Normal' && e.type !== 'Warning') throw new TypeError(`event type must be Normal or Warning, got ${String(e.type)}`);
   // Reasons should be CamelCase, but some are relayed from agents' probes: only refuse
   // what is unusable, so an odd reason from a node can never crash a caller.
@@ -42,7 +42,6 @@ export function recordEvent(ctx: StoreContext, e: NewEvent): EventRecord {
     throw new TypeError(`event reason must be a string of 1..${MAX_REASON} characters, got ${JSON.stringify(e.reason)}`);
   }
   if (typeof e.object !== 'string' || e.object === '') throw new TypeError('event object must be a non-empty string');
-  const at = ctx.now();
   const info = ctx
     .stmt('INSERT INTO events (at, object, type, reason, message) VALUES (?, ?, ?, ?, ?)')
     .run(at, e.object, e.type, e.reason, e.message);

@@ -90,3 +90,53 @@ test('a file that cannot be opened, or is not a database, is NK_STORE_OPEN_FAILE
   writeFileSync(garbage, 'this is not sqlite, not at all, and it is long enough to have a header'.repeat(20));
   assert.throws(() => openStore(garbage), (err) => hasCode(err, StoreErrorCode.openFailed) && /not a database/.test(String((err.cause as Error).message)));
 });
+
+test('migration 5 carries the one-row remediation record over into rows per machine', () => {
+  const file = tmp.file('remediation-v4.db');
+  openStore(file, { migrations: migrations.slice(0, 4) }).close();
+  // The record as schema 4 kept it (odd values included: they must come back as they went in).
+  const ladder = { phase: 'Running', reason: 'StepStarted', message: 'step 1/2 of rule "kubelet" — restart ✓', since: 1_764_000_000_123, rule: 'kubelet', step: 0, ladders: 2, attempts: [1.5, 1_764_000_000_000], cooldownUntil: 0, commandId: 'rm-1', stepStartedAt: 1_764_000_000_123, commandOutcome: null, cordoned: false, waiting: null, dryRunNoted: null, history: [{ at: 1, rule: 'kubelet', step: 0, action: 'none', result: 'ladder started' }] };
+  const idle = { ...ladder, phase: 'Idle', reason: 'NoFault', message: '', rule: null, history: [] };
+  const storm = { active: true, reason: 'TooManyUnhealthy', message: '3 of 4', since: 10, calmSince: null };
+  const fault = (status: string) => ({ faults: { KubeletUnhealthy: { type: 'KubeletUnhealthy', status, since: 5, lastTransitionTime: 6, goodSince: null, reason: 'HealthzRefused', message: 'refused' } }, restarts: { kubelet: [{ at: 1, count: 3 }], runtime: [] } });
+  const v4 = new Database(file);
+  const insert = v4.prepare("INSERT INTO remediation (name, state, faults, paused, dry_run, paused_machines, updated_at) VALUES ('cluster', ?, ?, 1, 0, ?, 7)");
+  insert.run(JSON.stringify({ machines: { 'node-a': ladder, 'node-b': idle }, storm }), JSON.stringify({ 'node-a': fault('Active'), 'node-c': fault('Pending') }), JSON.stringify(['node-b']));
+  v4.close();
+
+  const store = openStore(file);
+  try {
+    assert.deepEqual(store.getRemediation(), {
+      state: { machines: { 'node-a': ladder, 'node-b': idle }, storm },
+      faults: new Map([['node-a', fault('Active')], ['node-c', fault('Pending')]]),
+      paused: true,
+      dryRun: false,
+      pausedMachines: ['node-b'],
+    });
+  } finally {
+    store.close();
+  }
+  const db = new Database(file, { readonly: true });
+  try {
+    const columns = (db.prepare("SELECT name FROM pragma_table_info('remediation') ORDER BY cid").all() as Array<{ name: string }>).map((c) => c.name);
+    assert.deepEqual(columns, ['name', 'paused', 'dry_run', 'paused_machines', 'updated_at', 'storm'], 'the whole-record columns are gone');
+  } finally {
+    db.close();
+  }
+});
+
+test('migration 5 on a record never planned, and on a store without one', () => {
+  const planned = tmp.file('remediation-v4-null.db');
+  openStore(planned, { migrations: migrations.slice(0, 4) }).close();
+  const v4 = new Database(planned);
+  v4.prepare("INSERT INTO remediation (name, state, faults, paused, dry_run, paused_machines, updated_at) VALUES ('cluster', 'null', '{}', 0, 1, '[]', 7)").run();
+  v4.close();
+  const a = openStore(planned);
+  assert.deepEqual(a.getRemediation(), { state: null, faults: new Map(), paused: false, dryRun: true, pausedMachines: [] });
+  a.close();
+  const none = tmp.file('remediation-v4-none.db');
+  openStore(none, { migrations: migrations.slice(0, 4) }).close();
+  const b = openStore(none);
+  assert.equal(b.getRemediation(), null);
+  b.close();
+});

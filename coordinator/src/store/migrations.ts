@@ -174,6 +174,35 @@ export const migrations: readonly Migration[] = Object.freeze([
       ) STRICT;
     `,
   },
+  {
+    version: 5,
+    name: 'remediation state per machine',
+    sql: `
+      -- One row per machine, so a step that moves a few machines writes a few rows; the
+      -- single row held every machine's ladder and faults as one JSON document, rewritten
+      -- whole on any change (megabytes at thousands of machines).
+      CREATE TABLE remediation_machines (
+        machine TEXT PRIMARY KEY,
+        state   TEXT NOT NULL  -- JSON MachineRemediation
+      ) STRICT;
+      CREATE TABLE remediation_faults (
+        machine TEXT PRIMARY KEY,
+        state   TEXT NOT NULL  -- JSON FaultState
+      ) STRICT;
+      INSERT INTO remediation_machines (machine, state)
+        SELECT m.key, m.value FROM remediation AS r, json_each(r.state, '$.machines') AS m
+        WHERE r.name = 'cluster' AND json_type(r.state, '$.machines') = 'object';
+      INSERT INTO remediation_faults (machine, state)
+        SELECT f.key, f.value FROM remediation AS r, json_each(r.faults) AS f
+        WHERE r.name = 'cluster' AND json_type(r.faults) = 'object';
+      -- What stays in the cluster row: the storm guard's state (NULL before the policy's
+      -- first step) and the switches.
+      ALTER TABLE remediation ADD COLUMN storm TEXT;  -- JSON StormState
+      UPDATE remediation SET storm = json_extract(state, '$.storm') WHERE json_type(state, '$.storm') = 'object';
+      ALTER TABLE remediation DROP COLUMN state;
+      ALTER TABLE remediation DROP COLUMN faults;
+    `,
+  },
 ]);
 
 /** The schema version this code writes. */

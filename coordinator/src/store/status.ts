@@ -8,6 +8,7 @@ import type { NodeReport } from '@nodekeeper/protocol';
 import type { Condition, Liveness } from './types.ts';
 import { toMs, type StoreContext } from './context.ts';
 import { StoreErrorCode } from './errors.ts';
+import { recordEvent, type NewEvent } from './events.ts';
 
 /** What a status write carries for one machine. */
 export interface StatusWrite {
@@ -41,6 +42,12 @@ export interface QueuedStatus {
   readonly name: string;
   readonly status: StatusWrite;
   readonly observations: readonly Observation[];
+}
+
+/** An event queued by the batcher, with the time it happened. */
+export interface QueuedEvent {
+  readonly event: NewEvent;
+  readonly at: number;
 }
 
 export interface BatchResult {
@@ -130,9 +137,10 @@ export function saveLastSeen(ctx: StoreContext, entries: Iterable<readonly [stri
 /** Everything the batcher queued, in ONE transaction. */
 export function writeBatch(
   ctx: StoreContext,
-  batch: { lastSeen: Iterable<readonly [string, number]>; statuses: Iterable<QueuedStatus> },
+  batch: { lastSeen: Iterable<readonly [string, number]>; statuses: Iterable<QueuedStatus>; events?: Iterable<QueuedEvent> },
 ): BatchResult {
   return ctx.tx(() => {
+    for (const q of batch.events ?? []) recordEvent(ctx, q.event, q.at);
     const lastSeenRows = writeLastSeen(ctx, batch.lastSeen);
     let statusRows = 0;
     let observationRows = 0;

@@ -5,6 +5,9 @@
  * plus every distinct component observation seen since the last flush (so a component
  * that flapped between two flushes still leaves its trace in the history).
  *
+ * Events that tell a status change (liveness, conditions) ride in the same transaction
+ * as the status they describe, stamped with the time they happened.
+ *
  * What is pending when the process dies is lost by design: last-seen times are
  * re-learned from the next message, and status is recomputed from the next report.
  * Acknowledged operations (enrollment, revocation) never go through here.
@@ -12,7 +15,8 @@
 import { AppError, jittered, type Logger } from '@nodekeeper/common';
 import type { Store } from './db.ts';
 import { StoreErrorCode } from './errors.ts';
-import { observationsOf, sameObservation, type BatchResult, type Observation, type StatusWrite } from './status.ts';
+import type { NewEvent } from './events.ts';
+import { observationsOf, sameObservation, type BatchResult, type Observation, type QueuedEvent, type StatusWrite } from './status.ts';
 
 export interface WriteBatcherOptions {
   /** Mean time between flushes. */
@@ -38,7 +42,11 @@ export interface BatcherCounters {
   lastSeenRows: number;
   statusRows: number;
   observationRows: number;
+  eventRows: number;
 }
+
+/** Bound on events queued between flushes (a storm of transitions); the oldest go first. */
+const MAX_PENDING_EVENTS = 100_000;
 
 /** Bound on observations kept per machine between flushes; the oldest go first. */
 const MAX_PENDING_OBSERVATIONS = 64;
@@ -49,11 +57,12 @@ interface PendingStatus {
 }
 
 export class WriteBatcher {
-  readonly counters: BatcherCounters = { flushes: 0, failedFlushes: 0, rowsWritten: 0, lastSeenRows: 0, statusRows: 0, observationRows: 0 };
+  readonly counters: BatcherCounters = { flushes: 0, failedFlushes: 0, rowsWritten: 0, lastSeenRows: 0, statusRows: 0, observationRows: 0, eventRows: 0 };
   readonly #store: Store;
   readonly #opts: WriteBatcherOptions;
   readonly #lastSeen = new Map<string, number>();
   readonly #statuses = new Map<string, PendingStatus>();
+  #events: QueuedEvent[] = [];
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
 
@@ -96,6 +105,13 @@ export class WriteBatcher {
     this.#statuses.set(name, pending);
   }
 
+  /** Queues an event, stamped now; it is written with the next flush. */
+  event(event: NewEvent): void {
+    this.#assertOpen();
+    this.#events.push({ event, at: (this.#opts.now ?? (() => this.#store.now()))() });
+    if (this.#events.length > MAX_PENDING_EVENTS) this.#events.splice(0, this.#events.length - MAX_PENDING_EVENTS);
+  }
+
   /** How many machines have a pending last-seen time or status. */
   get pending(): { lastSeen: number; statuses: number } {
     return { lastSeen: this.#lastSeen.size, statuses: this.#statuses.size };
@@ -107,12 +123,14 @@ export class WriteBatcher {
    * is thrown with the cause.
    */
   flush(): BatchResult | null {
-    if (this.#lastSeen.size === 0 && this.#statuses.size === 0) return null;
+    if (this.#lastSeen.size === 0 && this.#statuses.size === 0 && this.#events.length === 0) return null;
     let result: BatchResult;
+    const events = this.#events;
     try {
       result = this.#store.writeBatch({
         lastSeen: this.#lastSeen,
         statuses: [...this.#statuses].map(([name, p]) => ({ name, status: p.status, observations: p.observations })),
+        events,
       });
     } catch (err) {
       this.counters.failedFlushes += 1;
@@ -121,12 +139,14 @@ export class WriteBatcher {
     // Synchronous from read to here: nothing can have been queued in between.
     this.#lastSeen.clear();
     this.#statuses.clear();
+    this.#events = [];
     const c = this.counters;
+    c.eventRows += events.length;
     c.flushes += 1;
     c.lastSeenRows += result.lastSeenRows;
     c.statusRows += result.statusRows;
     c.observationRows += result.observationRows;
-    c.rowsWritten += result.lastSeenRows + result.statusRows + result.observationRows;
+    c.rowsWritten += result.lastSeenRows + result.statusRows + result.observationRows + events.length;
     if (result.missing.length > 0) this.#opts.log?.warn({ machines: result.missing }, 'status queued for machines the store does not have');
     return result;
   }

@@ -1,0 +1,125 @@
+/**
+ * The rollout controller keeps the rollouts it reads and writes in memory; these tests
+ * hold it to the store: what it plans from and what it tells others it holds is what
+ * the store says, after every step, after a step whose transaction failed, and for a
+ * controller restarted on the same file.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createLogger } from '@nodekeeper/common';
+import { CommandDispatcher } from '../commands/dispatcher.ts';
+import { FleetView } from '../fleet/fleet-view.ts';
+import { IN_FLIGHT, type RolloutState } from '../rollout/types.ts';
+import { ROLLOUT_API_VERSION } from '../rollout/spec.ts';
+import { openStore, type Store } from '../store/db.ts';
+import { identity, sampleReport, tempDir } from '../store/test-support.ts';
+import { WriteBatcher } from '../store/write-batcher.ts';
+import { RolloutController } from './rollout-controller.ts';
+
+const log = createLogger({ name: 'test', level: 'silent' });
+const NODES = ['node-a', 'node-b', 'node-c', 'node-d'];
+const artifact = (n: number) => ({ url: `https://artifacts.example/${n}`, sha256: String(n).repeat(64), size: 1000 });
+const tmp = tempDir('nk-rollout-ctl-');
+after(() => tmp.remove());
+
+/** A coordinator's store, fleet view, dispatcher and rollout controller on `file`. */
+function coordinator(file: string, now: { t: number }) {
+  const clock = () => now.t;
+  const store = openStore(file, { now: clock, log });
+  if (store.listMachines().length === 0) {
+    const { token } = store.createToken({ ttlMs: 60_000, maxUses: NODES.length, description: '' });
+    for (const n of NODES) store.enroll({ token, identity: identity(n), agentVersion: 't' });
+    store.putClusterPackageVersion([{ name: 'kubelet', version: '1.31.3', artifact: artifact(1) }]);
+  }
+  const batcher = new WriteBatcher(store, { intervalMs: 3_600_000, log, autoStart: false });
+  const fleet = new FleetView({ store, batcher, clock, log }, { livenessGraceMs: 40_000, livenessRecoverMs: 0 });
+  const link = { resync() {}, close() {}, sendCommand: () => true };
+  for (const n of NODES) {
+    fleet.attach(n, link, 't');
+    fleet.report(n, true, sampleReport(n));
+  }
+  const commands = new CommandDispatcher({ store, clock, log });
+  commands.setTransport((machine) => fleet.isConnected(machine));
+  const rollouts = new RolloutController({ store, fleet, commands, clock, log }, { controlPlaneVersion: 'v1.32.1', maxUnavailable: '2' });
+  return { store, commands, rollouts, close: () => store.close() };
+}
+
+const rollout = (name: string, strategy: Record<string, unknown>) => ({
+  apiVersion: ROLLOUT_API_VERSION, kind: 'Rollout', metadata: { name },
+  spec: { packages: [{ package: 'kubelet', version: '1.31.3' }], selector: {}, strategy: { canary: { count: 1 }, soakSeconds: 0, batches: [100], maxUnavailable: 2, ...strategy } },
+});
+
+/** What held() must say, read from the store: in flight, or Failed after switching something. */
+function heldInStore(store: Store, except: string | null = null): string[] {
+  return store.listRollouts().filter((r) => r.name !== except).flatMap((r) => Object.entries((r.state as RolloutState).machines)
+    .filter(([, p]) => IN_FLIGHT.has(p.phase) || (p.phase === 'Failed' && p.changed.length > 0)).map(([m]) => m));
+}
+
+const phasesInStore = (store: Store) => store.listRollouts().map((r) => (r.state as RolloutState).phase);
+
+/** The open install command of `name` on its machines. */
+function openInstalls(store: Store, name: string) {
+  return store.commandsByOwner(`rollout/${name}`).filter((c) => c.state === 'Pending' || c.state === 'Sent');
+}
+
+test('what the controller plans from and reports is the store, also after a restart', () => {
+  const file = tmp.file('restart.db');
+  const now = { t: 1_000_000 };
+  const c = coordinator(file, now);
+  c.rollouts.create(rollout('first', {}));
+  const [canary] = openInstalls(c.store, 'first');
+  assert.ok(canary !== undefined, 'the canary install is recorded');
+  assert.deepEqual(c.rollouts.held(), [canary.machine]);
+  // The canary fails after switching: Paused (onFailure), then aborted: a finished rollout
+  // that still holds the machine until a rollback restores it.
+  c.commands.result(canary.machine, { type: 'command.result', commandId: canary.id, ok: false, result: { outcome: 'failed', failedStep: 'health' }, error: { code: 'NK_INSTALL_HEALTH', message: 'unhealthy' } });
+  assert.deepEqual(phasesInStore(c.store), ['Paused']);
+  c.rollouts.request('first', 'abort');
+  c.rollouts.create(rollout('second', {}));
+  now.t += 10_000;
+  c.rollouts.tick();
+  assert.deepEqual(c.rollouts.phases(), phasesInStore(c.store));
+  assert.deepEqual(c.rollouts.held(), heldInStore(c.store));
+  assert.ok(c.rollouts.held().includes(canary.machine));
+  assert.deepEqual(c.rollouts.held('first'), heldInStore(c.store, 'first'));
+  assert.ok(!c.rollouts.held('first').includes(canary.machine));
+
+  const writes = c.store.counters.transactions;
+  c.rollouts.tick();
+  assert.equal(c.store.counters.transactions, writes, 'a tick with nothing new writes nothing');
+  const held = c.rollouts.held();
+  c.close();
+
+  const again = coordinator(file, now);
+  assert.deepEqual(again.rollouts.held(), held);
+  assert.deepEqual(again.rollouts.phases(), phasesInStore(again.store));
+  const before = again.store.counters.transactions;
+  again.rollouts.tick();
+  assert.equal(again.store.counters.transactions, before, 'the restarted controller finds nothing to change either');
+  again.close();
+});
+
+test('a step whose transaction fails leaves the controller where the store is', () => {
+  const now = { t: 2_000_000 };
+  const c = coordinator(tmp.file('rollback.db'), now);
+  c.rollouts.create(rollout('r', { soakSeconds: 5 }));
+  const [canary] = openInstalls(c.store, 'r');
+  assert.ok(canary !== undefined);
+  c.commands.result(canary.machine, { type: 'command.result', commandId: canary.id, ok: true, result: { outcome: 'installed', activeVersion: '1.31.3' } });
+  const stored = JSON.stringify(c.store.getRollout('r')?.state);
+  // The artifact of the target goes away: the next wave's installs cannot be recorded,
+  // and the whole step (state and commands) is rolled back.
+  c.store.putClusterPackageVersion([{ name: 'kubelet', version: '1.31.4', artifact: artifact(2) }]);
+  now.t += 10_000;
+  c.rollouts.tick();
+  assert.equal(JSON.stringify(c.store.getRollout('r')?.state), stored, 'nothing was saved');
+  assert.deepEqual(c.rollouts.held(), heldInStore(c.store));
+  assert.deepEqual(c.rollouts.phases(), phasesInStore(c.store));
+  // Back again: the same step goes through, from the stored state.
+  c.store.putClusterPackageVersion([{ name: 'kubelet', version: '1.31.3', artifact: artifact(1) }]);
+  c.rollouts.tick();
+  assert.notEqual(JSON.stringify(c.store.getRollout('r')?.state), stored);
+  assert.equal(openInstalls(c.store, 'r').length, 2, 'the next wave starts within the budget of 2');
+  assert.deepEqual(c.rollouts.held(), heldInStore(c.store));
+  c.close();
+});
