@@ -34,6 +34,7 @@ export function registerBatcherMetrics(metrics: Metrics, counters: Readonly<Batc
       this.set({ kind: 'last_seen' }, counters.lastSeenRows);
       this.set({ kind: 'status' }, counters.statusRows);
       this.set({ kind: 'observation' }, counters.observationRows);
+      this.set({ kind: 'event' }, counters.eventRows);
     },
   });
   new Gauge({
