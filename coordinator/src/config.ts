@@ -121,7 +121,7 @@ Options (env NODEKEEPER_<NAME>, e.g. NODEKEEPER_PORT; or a YAML --config file):
   --flush-interval MS           batched write interval (default ${defaults.flushIntervalMs})
   --max-pending-upgrades N      agent connections admitted but not yet welcomed, at most (default ${defaults.admission.maxPending})
   --max-upgrades-per-second N   agent connections admitted per second, at most (default ${defaults.admission.perSecond});
-                                beyond either, or while the event loop lags over ${defaults.admission.maxLoopDelayMs} ms, agents get 503 and Retry-After
+                                beyond either (or a tenth of the rate while the event loop lags over ${defaults.admission.maxLoopDelayMs} ms), agents get 503 and Retry-After
   --control-plane-version V     the cluster's kube-apiserver version; kubelet upgrades never pass it
   --max-unavailable N|P%        cluster-wide cap on machines made unavailable at once (default ${defaults.maxUnavailable})
   --fault-hold S                how long a fault must hold before it counts (default per fault, 30-60 s)

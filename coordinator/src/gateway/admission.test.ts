@@ -13,12 +13,14 @@ const input = fc.record({
   loopDelayMs: fc.integer({ min: 0, max: 5000 }),
   recentlyRefused: fc.integer({ min: 0, max: 100_000 }),
   tokenAvailable: fc.boolean(),
+  trickleAvailable: fc.boolean(),
 });
 
-test('admits exactly when there is room, the loop keeps up and the rate allows', () => {
+test('admits exactly when there is room, the loop keeps up (or the trickle allows) and the rate allows', () => {
   fc.assert(fc.property(input, (i) => {
     const v = judgeUpgrade(i, opts);
-    const room = i.pending < opts.maxPending && i.loopDelayMs <= opts.maxLoopDelayMs && i.tokenAvailable;
+    const loopOk = i.loopDelayMs <= opts.maxLoopDelayMs || i.trickleAvailable;
+    const room = i.pending < opts.maxPending && loopOk && i.tokenAvailable;
     assert.equal(v.admit, room);
   }));
 });

@@ -5,7 +5,9 @@
  * So an upgrade is admitted only while
  *   - fewer than `maxPending` admitted connections are still between upgrade and welcome,
  *   - the rate of admissions stays under `perSecond` (a token bucket, burst one second), and
- *   - the event loop is keeping up (its recent delay under `maxLoopDelayMs`);
+ *   - the event loop is keeping up (its recent delay under `maxLoopDelayMs`); while it
+ *     lags, a trickle still gets in (a tenth of the rate), so a coordinator that stays
+ *     busy never shuts the rest of its fleet out for good;
  * otherwise it is answered 503 NK_PROTO_TRY_AGAIN_LATER with a Retry-After sized to the
  * queue in front of it (agents add their own jitter on top), so the fleet comes back
  * at the rate the coordinator can take, spread out rather than in waves.
@@ -34,6 +36,8 @@ export interface AdmissionInput {
   readonly recentlyRefused: number;
   /** Whether the bucket had a token (taken only when everything else allows). */
   readonly tokenAvailable: boolean;
+  /** Whether the trickle bucket (a tenth of the rate) had a token, for a lagging loop. */
+  readonly trickleAvailable?: boolean;
 }
 
 /**
@@ -41,7 +45,8 @@ export interface AdmissionInput {
  * coordinator needs to admit it at its rate: 1 s for the first, up to MAX_RETRY_AFTER_S.
  */
 export function judgeUpgrade(input: AdmissionInput, opts: AdmissionOptions): AdmissionVerdict {
-  const reason = input.pending >= opts.maxPending ? 'pending' : input.loopDelayMs > opts.maxLoopDelayMs ? 'loop-delay' : !input.tokenAvailable ? 'rate' : null;
+  const lagging = input.loopDelayMs > opts.maxLoopDelayMs && input.trickleAvailable !== true;
+  const reason = input.pending >= opts.maxPending ? 'pending' : lagging ? 'loop-delay' : !input.tokenAvailable ? 'rate' : null;
   if (reason === null) return { admit: true };
   const retryAfterS = Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil((input.pending + input.recentlyRefused) / Math.max(1, opts.perSecond))));
   return { admit: false, reason, retryAfterS };
@@ -80,6 +85,7 @@ class LoopDelay {
 export class UpgradeAdmission {
   private readonly opts: AdmissionOptions;
   private readonly bucket: TokenBucket;
+  private readonly trickle: TokenBucket;
   private readonly loop = new LoopDelay();
   private pendingCount = 0;
   /** Refusals per second over the last 4 seconds, newest last. */
@@ -89,6 +95,8 @@ export class UpgradeAdmission {
   constructor(opts: AdmissionOptions, now: number) {
     this.opts = opts;
     this.bucket = new TokenBucket(opts.perSecond, opts.perSecond, now);
+    const trickle = Math.max(1, opts.perSecond / 10);
+    this.trickle = new TokenBucket(trickle, trickle, now);
   }
 
   get pending(): number {
@@ -106,7 +114,9 @@ export class UpgradeAdmission {
       }
       this.refusalsSecond = second;
     }
-    const base = { pending: this.pendingCount, loopDelayMs: this.loop.ms, recentlyRefused: this.refusals.reduce((a, b) => a + b, 0) };
+    const loopDelayMs = this.loop.ms;
+    const lagging = loopDelayMs > this.opts.maxLoopDelayMs;
+    const base = { pending: this.pendingCount, loopDelayMs, recentlyRefused: this.refusals.reduce((a, b) => a + b, 0), trickleAvailable: lagging && this.pendingCount < this.opts.maxPending && this.trickle.take(now) };
     // The token is taken only when nothing else refuses, so a refusal costs no capacity.
     let verdict = judgeUpgrade({ ...base, tokenAvailable: true }, this.opts);
     if (verdict.admit && !this.bucket.take(now)) verdict = judgeUpgrade({ ...base, tokenAvailable: false }, this.opts);
