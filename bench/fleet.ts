@@ -211,11 +211,11 @@ async function storm(n: number, dataDir: string, specs: SimAgentSpec[]): Promise
     if (readyAt === null && (s.states['Ready'] ?? 0) >= n && s.connected >= n) readyAt = Date.now();
     if (backAt !== null && readyAt !== null && Date.now() - readyAt > 10_000) break;
   }
-  const deferred = (await (await fetch(new URL('/metrics', coord.url))).text()).split('\n').filter((l) => l.startsWith('nodekeeper_agent_upgrades_rejected_total')).map((l) => l.replace('nodekeeper_agent_upgrades_rejected_total', '')).join(' ');
+  const deferred = (await (await fetch(new URL('/metrics', coord.url))).text()).split('\n').filter((l) => /^nodekeeper_agent_upgrades_(rejected|deferred)_total/.test(l)).map((l) => l.replace(/^nodekeeper_agent_upgrades_/, '').replace('_total', '')).join(' ');
   await fleet.stop();
   await coord.stop();
   const secs = (t: number | null) => (t === null ? 'never (300 s)' : `${fmt((t - killedAt) / 1000)} s`);
-  record(`reconnect storm, N=${n}, kill -9 and restart`, `all back ${secs(backAt)}, all Ready ${secs(readyAt)} after the kill (target 60 s); peak CPU ${fmt(peakCpu * 100, 0)} % of a core; worst event-loop delay ${fmt(worstLoop, 0)} ms (target < 1000); most NotReady ${worstNotReady}, most Unknown ${worstUnknown} (target 0); upgrades refused ${deferred || 'none'}`);
+  record(`reconnect storm, N=${n}, kill -9 and restart`, `all back ${secs(backAt)}, all Ready ${secs(readyAt)} after the kill (target 60 s); peak CPU ${fmt(peakCpu * 100, 0)} % of a core; worst event-loop delay ${fmt(worstLoop, 0)} ms (target < 1000); most NotReady ${worstNotReady}, most Unknown ${worstUnknown} (target 0); upgrades refused or deferred: ${deferred || 'none'}`);
 }
 
 interface RolloutObject { status: { phase: string; reason: string; message: string; counts: Record<string, number>; batch: { index: number; total: number } } }
