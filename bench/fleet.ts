@@ -143,8 +143,6 @@ async function enrolled(n: number): Promise<{ dataDir: string; specs: SimAgentSp
   return { dataDir, specs };
 }
 
-const fleetPids = (fleet: SimFleet) => fleet.pids;
-
 async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promise<void> {
   for (const hb of [10_000, 1000]) {
     const settle = Math.max(2 * hb, 10_000);
@@ -156,7 +154,7 @@ async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promis
     let fleet = await SimFleet.start({ server: coord.url, specs, profile });
     await waitFleet(fleet, n, `coordinator, heartbeat ${hb / 1000} s`);
     await sleep(settle);
-    const c = await measure(coord, fleet, n, idle, fleetPids(fleet));
+    const c = await measure(coord, fleet, n, idle, fleet.pids);
     const lat = await visibility(api(dataDir, coord.url), fleet, n, 40);
     await fleet.stop();
     await coord.stop();
@@ -167,7 +165,7 @@ async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promis
     fleet = await SimFleet.start({ server: base.url, specs, profile });
     await waitFleet(fleet, n, `baseline, heartbeat ${hb / 1000} s`);
     await sleep(settle);
-    const b = await measure(base, fleet, n, baseIdle, fleetPids(fleet));
+    const b = await measure(base, fleet, n, baseIdle, fleet.pids);
     await fleet.stop();
     await base.stop();
     const label = `steady state, N=${n}, heartbeat ${hb / 1000} s, ${windowMs / 1000} s window`;

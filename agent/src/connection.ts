@@ -26,6 +26,8 @@ import {
 
 export const AGENT_PATH = '/v1/agent/connect';
 const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Default least silence before the watchdog redials (see ConnectionOptions.minWatchdogMs). */
+export const MIN_WATCHDOG_MS = 15_000;
 
 export interface ConnectionOptions {
   readonly server: string;
@@ -225,7 +227,9 @@ export class CoordinatorConnection {
   /** Terminates the socket when nothing was heard for 3 heartbeats; pings when quiet for one. */
   private startWatchdog(ws: WebSocket): void {
     this.stopWatchdog();
-    const watchdogMs = Math.max(3 * this.heartbeatMs, this.opts.minWatchdogMs ?? 15_000);
+    const watchdogMs = Math.max(3 * this.heartbeatMs, this.opts.minWatchdogMs ?? MIN_WATCHDOG_MS);
+    // Checks come once a heartbeat: ping once a third of the limit has passed, less half a
+    // heartbeat so the check that finds it is not one interval late (two pings before giving up).
     this.watchdogTimer = setInterval(() => {
       const silentMs = Date.now() - this.lastHeard;
       if (silentMs > watchdogMs) {

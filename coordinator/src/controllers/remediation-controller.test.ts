@@ -12,8 +12,7 @@ import type { NodeReport } from '@nodekeeper/protocol';
 import { CommandDispatcher } from '../commands/dispatcher.ts';
 import { FleetView } from '../fleet/fleet-view.ts';
 import type { RemediationState } from '../remediation/types.ts';
-import { openStore } from '../store/db.ts';
-import { identity, sampleReport, tempDir } from '../store/test-support.ts';
+import { enrolledStore, sampleReport, tempDir } from '../store/test-support.ts';
 import { WriteBatcher } from '../store/write-batcher.ts';
 import { RemediationController } from './remediation-controller.ts';
 
@@ -31,11 +30,7 @@ const kubeletDown = (name: string): NodeReport => {
 /** A coordinator's store, fleet view, dispatcher and remediation controller on `file`, every agent connected. */
 function coordinator(file: string, now: { t: number }) {
   const clock = () => now.t;
-  const store = openStore(file, { now: clock, log });
-  if (store.listMachines().length === 0) {
-    const { token } = store.createToken({ ttlMs: 60_000, maxUses: NODES.length, description: '' });
-    for (const n of NODES) store.enroll({ token, identity: identity(n), agentVersion: 't' });
-  }
+  const store = enrolledStore(file, NODES, { now: clock, log });
   const batcher = new WriteBatcher(store, { intervalMs: 3_600_000, log });
   const fleet = new FleetView({ store, batcher, clock, log }, { livenessGraceMs: 40_000, livenessRecoverMs: 0 });
   const link = { resync() {}, close() {}, sendCommand: () => true };

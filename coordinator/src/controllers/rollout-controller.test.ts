@@ -11,8 +11,8 @@ import { CommandDispatcher } from '../commands/dispatcher.ts';
 import { FleetView } from '../fleet/fleet-view.ts';
 import { IN_FLIGHT, type RolloutState } from '../rollout/types.ts';
 import { ROLLOUT_API_VERSION } from '../rollout/spec.ts';
-import { openStore, type Store } from '../store/db.ts';
-import { identity, sampleReport, tempDir } from '../store/test-support.ts';
+import type { Store } from '../store/db.ts';
+import { enrolledStore, sampleReport, tempDir } from '../store/test-support.ts';
 import { WriteBatcher } from '../store/write-batcher.ts';
 import { RolloutController } from './rollout-controller.ts';
 
@@ -25,12 +25,8 @@ after(() => tmp.remove());
 /** A coordinator's store, fleet view, dispatcher and rollout controller on `file`. */
 function coordinator(file: string, now: { t: number }) {
   const clock = () => now.t;
-  const store = openStore(file, { now: clock, log });
-  if (store.listMachines().length === 0) {
-    const { token } = store.createToken({ ttlMs: 60_000, maxUses: NODES.length, description: '' });
-    for (const n of NODES) store.enroll({ token, identity: identity(n), agentVersion: 't' });
-    store.putClusterPackageVersion([{ name: 'kubelet', version: '1.31.3', artifact: artifact(1) }]);
-  }
+  const store = enrolledStore(file, NODES, { now: clock, log });
+  if (store.getClusterPackageVersion() === null) store.putClusterPackageVersion([{ name: 'kubelet', version: '1.31.3', artifact: artifact(1) }]);
   const batcher = new WriteBatcher(store, { intervalMs: 3_600_000, log, autoStart: false });
   const fleet = new FleetView({ store, batcher, clock, log }, { livenessGraceMs: 40_000, livenessRecoverMs: 0 });
   const link = { resync() {}, close() {}, sendCommand: () => true };

@@ -114,12 +114,12 @@ export class UpgradeAdmission {
       }
       this.refusalsSecond = second;
     }
-    const loopDelayMs = this.loop.ms;
-    const lagging = loopDelayMs > this.opts.maxLoopDelayMs;
-    const base = { pending: this.pendingCount, loopDelayMs, recentlyRefused: this.refusals.reduce((a, b) => a + b, 0), trickleAvailable: lagging && this.pendingCount < this.opts.maxPending && this.trickle.take(now) };
-    // The token is taken only when nothing else refuses, so a refusal costs no capacity.
-    let verdict = judgeUpgrade({ ...base, tokenAvailable: true }, this.opts);
-    if (verdict.admit && !this.bucket.take(now)) verdict = judgeUpgrade({ ...base, tokenAvailable: false }, this.opts);
+    const base = { pending: this.pendingCount, loopDelayMs: this.loop.ms, recentlyRefused: this.refusals.reduce((a, b) => a + b, 0) };
+    // Tokens are taken only when nothing else refuses, so a refusal costs no capacity; the
+    // trickle's (scarcer) token last, once the rate's was there.
+    let verdict = judgeUpgrade({ ...base, tokenAvailable: true, trickleAvailable: true }, this.opts);
+    if (verdict.admit && !this.bucket.take(now)) verdict = judgeUpgrade({ ...base, tokenAvailable: false, trickleAvailable: true }, this.opts);
+    if (verdict.admit && base.loopDelayMs > this.opts.maxLoopDelayMs && !this.trickle.take(now)) verdict = judgeUpgrade({ ...base, tokenAvailable: true, trickleAvailable: false }, this.opts);
     if (verdict.admit) this.pendingCount += 1;
     else this.refusals[this.refusals.length - 1]! += 1;
     return verdict;

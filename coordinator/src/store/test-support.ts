@@ -6,7 +6,19 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import type { Logger } from '@nodekeeper/common';
 import type { MachineIdentity, NodeReport } from '@nodekeeper/protocol';
+import { openStore, type Store } from './db.ts';
+
+/** The store in `file`, with `names` enrolled the first time it is opened (a restart finds them there). */
+export function enrolledStore(file: string, names: readonly string[], opts: { now: () => number; log: Logger }): Store {
+  const store = openStore(file, opts);
+  if (store.listMachines().length === 0) {
+    const { token } = store.createToken({ ttlMs: 60_000, maxUses: names.length, description: '' });
+    for (const n of names) store.enroll({ token, identity: identity(n), agentVersion: 't' });
+  }
+  return store;
+}
 
 /** A fresh temp dir and a function that removes it. */
 export function tempDir(prefix = 'nk-store-'): { dir: string; file: (name?: string) => string; remove: () => void } {
