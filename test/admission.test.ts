@@ -4,13 +4,14 @@
  * 503 NK_PROTO_TRY_AGAIN_LATER with a Retry-After, and agents using the agent's own
  * connection code (which honours Retry-After) all get in soon after.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { WebSocket } from 'ws';
-import { createLogger } from '@nodekeeper/common';
+import { createLogger, rawPublicKey } from '@nodekeeper/common';
 import type { MachineIdentity } from '@nodekeeper/protocol';
 import { CoordinatorConnection } from '../agent/src/connection.ts';
 import { enroll } from '../agent/src/enrollment.ts';
@@ -28,7 +29,7 @@ describe('admission control on the upgrade path', { timeout: 120_000 }, () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'nk-admission-'));
     coord = await startCoordinator(path.join(dir, 'coordinator'), ['--insecure', '--max-upgrades-per-second', '2', '--heartbeat-interval', '1000']);
     const { token } = await createToken(coord.nkctlConfig, COUNT);
-    for (let n = 0; n < COUNT; n += 1) credentials.push((await enroll(coord.url, null, token, identity(n), 'test')).credential);
+    for (let n = 0; n < COUNT; n += 1) credentials.push((await enroll(coord.url, null, token, identity(n), 'test', rawPublicKey(generateKeyPairSync('ed25519').publicKey))).credential);
   });
 
   after(async () => {
@@ -71,7 +72,7 @@ describe('admission control on the upgrade path', { timeout: 120_000 }, () => {
     for (const [n, credential] of credentials.entries()) {
       const c = new CoordinatorConnection({
         server: coord.url,
-        credential,
+        credential: () => credential,
         caPem: null,
         backoff: { baseMs: 100, capMs: 2000 },
         log,

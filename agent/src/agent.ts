@@ -11,6 +11,7 @@ import {
   errorFrame,
   ProtocolErrorCode,
   type CoordinatorMessage,
+  type CredentialRotate,
   type Hello,
   type MachineIdentity,
   type NodeReport,
@@ -35,10 +36,24 @@ import { reportDelta } from './report-diff.ts';
 import { RepairLog } from './repair/repair-log.ts';
 import { Repairer } from './repair/repairer.ts';
 import { LocalRepairer, summarizeLocalRepairs } from './repair/local-repair.ts';
+import { reenrollWithKey, saveState } from './enrollment.ts';
+import type { MachineKey } from './machine-key.ts';
 
 export const AGENT_VERSION = '0.1.0';
 /** A full report this often even when nothing changed (Kubernetes: node status every 5 min). */
 const FULL_REPORT_EVERY_MS = 5 * 60_000;
+/** A refused credential is re-enrolled with the machine key at most this often. */
+const REENROLL_EVERY_MS = 60_000;
+/** Codes with which the coordinator refuses a credential that the machine key can replace. */
+const REENROLLABLE = new Set(['NK_AUTH_CREDENTIAL_EXPIRED', 'NK_AUTH_CREDENTIAL_INVALID']);
+
+/** What the agent authenticates with; the credential changes when it is rotated or re-enrolled. */
+export interface AgentCredentials {
+  credential: string;
+  readonly caPem: string | null;
+  /** The machine key; null only for a placeholder agent built before enrollment. */
+  readonly key: MachineKey | null;
+}
 
 export class Agent {
   private readonly config: AgentConfig;
@@ -59,14 +74,18 @@ export class Agent {
   private readonly localRepair: LocalRepairer | null;
   /** Last moment the coordinator was known reachable (agent start counts), on our own clock. */
   private lastContactAt = Date.now();
+  private readonly creds: AgentCredentials;
+  private lastReenrollAt = -Infinity;
+  private reenrolling = false;
 
-  constructor(config: AgentConfig, state: { credential: string; caPem: string | null }, log: Logger) {
+  constructor(config: AgentConfig, state: AgentCredentials, log: Logger) {
     this.config = config;
     this.log = log;
+    this.creds = { ...state };
     this.ctx = createProbeContext(config.probes);
     this.connection = new CoordinatorConnection({
       server: config.server,
-      credential: state.credential,
+      credential: () => this.creds.credential,
       caPem: state.caPem,
       backoff: config.backoff,
       log: log.child({ component: 'connection' }),
@@ -74,6 +93,7 @@ export class Agent {
       onReady: (welcome) => this.onReady(welcome.heartbeatIntervalMs),
       onMessage: (msg) => this.onMessage(msg),
       onLost: () => this.onLost(),
+      onRefused: (code) => void this.reenroll(code),
     });
     const journal = new Journal(config.stateDir);
     const services = createServiceManager(config.serviceManager, { hostRoot: config.probes.hostRoot, run: runCommand });
@@ -103,7 +123,7 @@ export class Agent {
       health,
       trustedKeys: loadTrustedKeys(config.trustedKeys),
       // Artifacts on the coordinator are checked against its pinned CA; others against the system's.
-      download: { timeoutMs: 30 * 60_000, idleTimeoutMs: 60_000, allowHttp: config.insecure, coordinator: { origin: new URL(config.server).origin, caPem: state.caPem, credential: state.credential } },
+      download: { timeoutMs: 30 * 60_000, idleTimeoutMs: 60_000, allowHttp: config.insecure, coordinator: { origin: new URL(config.server).origin, caPem: state.caPem, credential: () => this.creds.credential } },
       log: log.child({ component: 'installer' }),
     });
     this.commands = new CommandExecutor({
@@ -149,7 +169,46 @@ export class Agent {
       maxProtocolVersion: PROTOCOL_VERSION,
       agentVersion: AGENT_VERSION,
       identity: await this.identity(),
+      ...(this.creds.key === null ? {} : { publicKey: this.creds.key.publicKey }),
     };
+  }
+
+  /**
+   * A new credential from the coordinator: saved durably first, then confirmed, so a
+   * crash in between leaves the old one, which keeps working until the confirmation.
+   */
+  private async rotateCredential(msg: CredentialRotate): Promise<void> {
+    try {
+      await saveState(this.config.stateDir, { credential: msg.credential, caPem: this.creds.caPem });
+    } catch (err) {
+      this.log.error({ err }, 'cannot save the rotated credential; keeping the current one');
+      return;
+    }
+    this.creds.credential = msg.credential;
+    const id = msg.credential.split('.')[1] ?? '';
+    this.connection.send({ type: 'credential.saved', credentialId: id });
+    this.log.info({ expiresInDays: Math.round(msg.expiresInMs / 86_400_000) }, 'machine credential rotated');
+  }
+
+  /**
+   * The coordinator refused our credential as lapsed or unknown: prove the machine key
+   * and take a fresh one, without a bootstrap token. Revoked or reset machines cannot.
+   */
+  private async reenroll(code: string): Promise<void> {
+    const key = this.creds.key;
+    if (!REENROLLABLE.has(code) || key === null || this.reenrolling || Date.now() - this.lastReenrollAt < REENROLL_EVERY_MS) return;
+    this.reenrolling = true;
+    this.lastReenrollAt = Date.now();
+    try {
+      const { credential } = await reenrollWithKey(this.config.server, this.creds.caPem, await this.identity(), AGENT_VERSION, key);
+      await saveState(this.config.stateDir, { credential, caPem: this.creds.caPem });
+      this.creds.credential = credential;
+      this.log.info('re-enrolled with the machine key; reconnecting with the new credential');
+    } catch (err) {
+      this.log.error({ err, code: (err as { code?: string }).code }, 're-enrollment with the machine key failed; an admin may need to reset this machine');
+    } finally {
+      this.reenrolling = false;
+    }
   }
 
   /** Runs every probe once, in parallel. Probes report faults as results; they do not throw. */
@@ -265,6 +324,9 @@ export class Agent {
       case 'command':
         // Installs take minutes: run them beside the loop; results go out when they finish.
         void this.commands.handle(msg).catch((err: unknown) => this.log.error({ err, command: msg.commandId }, 'command failed'));
+        return;
+      case 'credential':
+        void this.rotateCredential(msg);
         return;
       case 'error':
         this.log.warn({ code: msg.code }, `coordinator: ${msg.message}`);

@@ -135,7 +135,7 @@ function connect(server: string, opts: Partial<ConnectionOptions> = {}): Harness
   const { log, redials } = capturingLog();
   const conn = new CoordinatorConnection({
     server,
-    credential: CREDENTIAL,
+    credential: () => CREDENTIAL,
     caPem: null,
     backoff: fast,
     log,

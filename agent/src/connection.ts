@@ -31,7 +31,8 @@ export const MIN_WATCHDOG_MS = 15_000;
 
 export interface ConnectionOptions {
   readonly server: string;
-  readonly credential: string;
+  /** The machine credential to present; read at every dial (it is rotated over the connection). */
+  readonly credential: () => string;
   readonly caPem: string | null;
   readonly backoff: BackoffPolicy;
   readonly log: Logger;
@@ -115,7 +116,7 @@ export class CoordinatorConnection {
     // stop() may have come while the hello was being built.
     if (this.stopped) return;
     const ws = new WebSocket(this.url(), {
-      headers: { Authorization: `Bearer ${this.opts.credential}` },
+      headers: { Authorization: `Bearer ${this.opts.credential()}` },
       maxPayload: MAX_FRAME_BYTES,
       perMessageDeflate: false,
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,

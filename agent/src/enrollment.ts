@@ -11,8 +11,9 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
-import { AppError, caCertHash, writeFileDurable } from '@nodekeeper/common';
-import type { MachineIdentity } from '@nodekeeper/protocol';
+import { AppError, caCertHash, signEd25519, writeFileDurable } from '@nodekeeper/common';
+import { reenrollStatement, type MachineIdentity } from '@nodekeeper/protocol';
+import type { MachineKey } from './machine-key.ts';
 import { http } from './node-http.ts';
 
 const REQUEST_TIMEOUT_MS = 15_000;
@@ -113,31 +114,70 @@ export async function discoverCa(server: string, pin: string): Promise<string> {
   return res.body;
 }
 
-/** Step 2: trade the bootstrap token for this machine's credential. */
+/** Step 2: trade the bootstrap token for this machine's credential, registering its key. */
 export async function enroll(
   server: string,
   caPem: string | null,
   token: string,
   identity: MachineIdentity,
   agentVersion: string,
+  publicKey: string,
 ): Promise<{ machine: string; credential: string }> {
-  const url = new URL('/v1/enroll', server);
+  return postEnroll(server, caPem, { token, identity, agentVersion, publicKey });
+}
+
+/**
+ * Re-enrolls this (already enrolled) machine without a bootstrap token: the coordinator
+ * hands out a single-use nonce, and a signature by the machine key over it proves this
+ * is the machine that registered that key. For a lost or lapsed credential.
+ */
+export async function reenrollWithKey(
+  server: string,
+  caPem: string | null,
+  identity: MachineIdentity,
+  agentVersion: string,
+  key: MachineKey,
+): Promise<{ machine: string; credential: string }> {
+  const url = new URL('/v1/enroll/challenge', server);
   let res: Response;
   try {
-    res = await request(url, { method: 'POST', ...(caPem === null ? {} : { ca: caPem }), body: { token, identity, agentVersion } });
+    res = await request(url, { method: 'POST', ...(caPem === null ? {} : { ca: caPem }), body: { machine: identity.hostname } });
   } catch (err) {
     throw unreachable(url, err);
   }
-  let body: Record<string, unknown> = {};
+  const body = parseBody(res.body);
+  if (res.status !== 200 || typeof body['nonce'] !== 'string') throw refused(res.status, body, 'NK_AGENT_ENROLLMENT_FAILED', 're-enrollment challenge');
+  const nonce = body['nonce'];
+  const signature = signEd25519(reenrollStatement({ machine: identity.hostname, machineId: identity.machineId, nonce, publicKey: key.publicKey }), key.privateKey);
+  return postEnroll(server, caPem, { identity, agentVersion, publicKey: key.publicKey, proof: { nonce, signature } });
+}
+
+function parseBody(text: string): Record<string, unknown> {
   try {
-    body = JSON.parse(res.body) as Record<string, unknown>;
+    const v: unknown = JSON.parse(text);
+    return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {};
   } catch {
-    // handled below: a non-JSON answer is a failed enrollment either way
+    return {}; // a non-JSON answer is a refusal either way
   }
+}
+
+function refused(status: number, body: Record<string, unknown>, fallback: string, what: string): AppError {
+  const code = typeof body['code'] === 'string' ? body['code'] : fallback;
+  const message = typeof body['message'] === 'string' ? body['message'] : `${what} answered HTTP ${status}`;
+  return new AppError(code, `${what} refused: ${message}`, { context: { status } });
+}
+
+async function postEnroll(server: string, caPem: string | null, payload: Record<string, unknown>): Promise<{ machine: string; credential: string }> {
+  const url = new URL('/v1/enroll', server);
+  let res: Response;
+  try {
+    res = await request(url, { method: 'POST', ...(caPem === null ? {} : { ca: caPem }), body: payload });
+  } catch (err) {
+    throw unreachable(url, err);
+  }
+  const body = parseBody(res.body);
   if (res.status !== 201 || typeof body['credential'] !== 'string' || typeof body['machine'] !== 'string') {
-    const code = typeof body['code'] === 'string' ? body['code'] : 'NK_AGENT_ENROLLMENT_FAILED';
-    const message = typeof body['message'] === 'string' ? body['message'] : `enrollment answered HTTP ${res.status}`;
-    throw new AppError(code, `enrollment refused: ${message}`, { context: { status: res.status } });
+    throw refused(res.status, body, 'NK_AGENT_ENROLLMENT_FAILED', 'enrollment');
   }
   return { machine: body['machine'], credential: body['credential'] };
 }

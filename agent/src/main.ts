@@ -4,17 +4,20 @@
  * agent until SIGTERM/SIGINT.
  */
 import { AppError, createLogger, type Logger } from '@nodekeeper/common';
-import { Agent, AGENT_VERSION } from './agent.ts';
+import { Agent, AGENT_VERSION, type AgentCredentials } from './agent.ts';
 import { loadConfig, usage, type AgentConfig } from './config.ts';
-import { discoverCa, enroll, loadState, saveState, type AgentState } from './enrollment.ts';
+import { discoverCa, enroll, loadState, saveState } from './enrollment.ts';
+import { ensureMachineKey } from './machine-key.ts';
 import { readFileSync } from 'node:fs';
 
-/** Loads the saved credential, or enrolls with the bootstrap token. */
-async function credentials(config: AgentConfig, agent: Agent, log: Logger): Promise<AgentState> {
+/** Loads the saved credential, or enrolls with the bootstrap token; and the machine key. */
+async function credentials(config: AgentConfig, agent: Agent, log: Logger): Promise<AgentCredentials> {
   const saved = loadState(config.stateDir);
+  // Agents enrolled before machine keys existed make one now; their hello registers it.
+  const key = await ensureMachineKey(config.stateDir);
   if (saved !== null) {
-    if (config.caFile !== null) return { ...saved, caPem: readFileSync(config.caFile, 'utf8') };
-    return saved;
+    if (config.caFile !== null) return { ...saved, caPem: readFileSync(config.caFile, 'utf8'), key };
+    return { ...saved, key };
   }
   if (config.token === null) {
     throw new AppError('NK_AGENT_NOT_ENROLLED', `no machine credential in ${config.stateDir}; start once with --token and --discovery-ca-hash (see 'nkctl token create')`);
@@ -26,11 +29,10 @@ async function credentials(config: AgentConfig, agent: Agent, log: Logger): Prom
     else throw new AppError('NK_CONFIG_INVALID', 'an https server needs --discovery-ca-hash (or --ca-file) to be trusted on first contact');
   }
   const identity = await agent.identity();
-  const { machine, credential } = await enroll(config.server, caPem, config.token, identity, AGENT_VERSION);
-  const state = { credential, caPem };
-  await saveState(config.stateDir, state);
+  const { machine, credential } = await enroll(config.server, caPem, config.token, identity, AGENT_VERSION, key.publicKey);
+  await saveState(config.stateDir, { credential, caPem });
   log.info({ machine }, 'enrolled; the bootstrap token is no longer needed');
-  return state;
+  return { credential, caPem, key };
 }
 
 async function main(): Promise<number> {
@@ -47,10 +49,10 @@ async function main(): Promise<number> {
     return 2;
   }
   const log = createLogger({ name: 'nodekeeper-agent', level: config.logLevel });
-  let state: AgentState;
+  let state: AgentCredentials;
   try {
     // A placeholder state lets identity() run before enrollment; the real one replaces it.
-    const probe = new Agent(config, { credential: '', caPem: null }, log);
+    const probe = new Agent(config, { credential: '', caPem: null, key: null }, log);
     state = await credentials(config, probe, log);
   } catch (err) {
     log.fatal({ err, code: err instanceof AppError ? err.code : undefined }, (err as Error).message);

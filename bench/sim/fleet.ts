@@ -9,6 +9,8 @@
  *   const fleet = await SimFleet.start({ server, specs, profile });
  *   await fleet.waitConnected(5000); ... await fleet.stop();
  */
+import { generateKeyPairSync } from 'node:crypto';
+import { rawPublicKey } from '@nodekeeper/common';
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { enroll } from '../../agent/src/enrollment.ts';
@@ -31,7 +33,7 @@ export async function enrollFleet(server: string, token: string, count: number, 
   const worker = async () => {
     for (let i = next++; i < count; i = next++) {
       const partial = { name: simName(i), machineId: i.toString(16).padStart(32, '0'), credential: '', zone: ZONES[i % ZONES.length]!, kubeletVersion: opts.kubeletVersion ?? '1.35.2' };
-      const { credential } = await enroll(server, null, token, initialReport(partial, new Date()).identity, 'sim-0.1.0');
+      const { credential } = await enroll(server, null, token, initialReport(partial, new Date()).identity, 'sim-0.1.0', rawPublicKey(generateKeyPairSync('ed25519').publicKey));
       specs[i] = { ...partial, credential };
       done += 1;
       if (done % 1000 === 0) opts.onProgress?.(done);

@@ -109,7 +109,7 @@ export class SimAgent {
     if (role === 'unhealthy') this.setKubeletHealth(false);
     this.connection = new CoordinatorConnection({
       server: opts.server,
-      credential: spec.credential,
+      credential: () => spec.credential,
       caPem: null,
       backoff: { baseMs: 500, capMs: 30_000 },
       log: opts.log,

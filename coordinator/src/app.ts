@@ -4,7 +4,7 @@
  * is loaded from it, and only then are connections accepted.
  */
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { stringify as toYaml } from 'yaml';
@@ -14,6 +14,7 @@ import { certificateNames, paths, type CoordinatorConfig } from './config.ts';
 import { CommandDispatcher } from './commands/dispatcher.ts';
 import { FleetView } from './fleet/fleet-view.ts';
 import { AGENT_PATH, AgentGateway } from './gateway/agent-gateway.ts';
+import { SourceLimiter, tooManyFailures } from './gateway/source-limiter.ts';
 import { createMetrics, registerBatcherMetrics } from './metrics.ts';
 import { ArtifactStore } from './artifacts/artifact-store.ts';
 import { createApi } from './server/http-api.ts';
@@ -86,9 +87,12 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   );
   const commands = new CommandDispatcher({ store, clock, log: log.child({ component: 'commands' }) });
   commands.setTransport((machine, command) => fleet.deliver(machine, command));
+  // Failed authentications per source address, for agent upgrades and enrollment alike.
+  const authFailures = new SourceLimiter();
   const gateway = new AgentGateway(
-    { store, fleet, clock, log: log.child({ component: 'gateway' }), metrics, commands },
+    { store, fleet, clock, log: log.child({ component: 'gateway' }), metrics, commands, authFailures },
     {
+      machineCredentialTtlMs: config.machineCredentialTtlMs,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       rateLimit: config.rateLimit,
       maxInvalidFrames: config.maxInvalidFrames,
@@ -118,6 +122,14 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     caHash: tls?.caHash ?? null,
     url: () => url,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
+    machineCredentialTtlMs: config.machineCredentialTtlMs,
+    authFailures: {
+      check: (req: IncomingMessage) => {
+        const wait = authFailures.retryAfterS(req.socket.remoteAddress ?? 'unknown', clock());
+        if (wait > 0) throw tooManyFailures(wait);
+      },
+      failed: (req: IncomingMessage) => authFailures.failed(req.socket.remoteAddress ?? 'unknown', clock()),
+    },
     maxArtifactBytes: config.maxArtifactBytes,
     machineStatusExtras: (name: string) => {
       const m = remediation.machineState(name);

@@ -36,6 +36,8 @@ export interface CoordinatorConfig {
   /** Invalid frames tolerated on one connection before it is closed. */
   readonly maxInvalidFrames: number;
   readonly maxConnections: number;
+  /** How long a machine credential lasts; agents get a new one over their connection when a third is left. */
+  readonly machineCredentialTtlMs: number;
   /** Admission control on the agents' upgrade path (reconnect storms); see gateway/admission.ts. */
   readonly admission: AdmissionOptions;
   /**
@@ -84,6 +86,7 @@ export const defaults: CoordinatorConfig = Object.freeze({
   rateLimit: { perSecond: 20, burst: 100 },
   maxInvalidFrames: 10,
   maxConnections: 60_000,
+  machineCredentialTtlMs: 30 * 86_400_000,
   admission: defaultAdmission,
   controlPlaneVersion: null,
   maxUnavailable: '10%',
@@ -119,6 +122,8 @@ Options (env NODEKEEPER_<NAME>, e.g. NODEKEEPER_PORT; or a YAML --config file):
   --liveness-grace MS           silence before Unknown (default ${defaults.livenessGraceMs})
   --liveness-recover MS         contact needed to leave Unknown (default ${defaults.livenessRecoverMs})
   --flush-interval MS           batched write interval (default ${defaults.flushIntervalMs})
+  --machine-credential-ttl MS   lifetime of a machine credential; rotated over the live connection when a
+                                third is left, re-enrolled with the machine key when it lapsed (default 30 days)
   --max-pending-upgrades N      agent connections admitted but not yet welcomed, at most (default ${defaults.admission.maxPending})
   --max-upgrades-per-second N   agent connections admitted per second, at most (default ${defaults.admission.perSecond});
                                 beyond either (or a tenth of the rate while the event loop lags over ${defaults.admission.maxLoopDelayMs} ms), agents get 503 and Retry-After
@@ -155,6 +160,7 @@ const flagSpec = {
   'advertise-url': { type: 'string' },
   'heartbeat-interval': { type: 'string' },
   'liveness-grace': { type: 'string' },
+  'machine-credential-ttl': { type: 'string' },
   'liveness-recover': { type: 'string' },
   'flush-interval': { type: 'string' },
   'max-pending-upgrades': { type: 'string' },
@@ -225,6 +231,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     advertiseUrl: opt('advertiseUrl', defaults.advertiseUrl, str),
     heartbeatIntervalMs: opt('heartbeatInterval', defaults.heartbeatIntervalMs, ms(100, 3_600_000)),
     livenessGraceMs: opt('livenessGrace', defaults.livenessGraceMs, ms(100, 86_400_000)),
+    machineCredentialTtlMs: opt('machineCredentialTtl', defaults.machineCredentialTtlMs, ms(10_000, 3 * 366 * 86_400_000)),
     livenessRecoverMs: opt('livenessRecover', defaults.livenessRecoverMs, ms(0, 86_400_000)),
     flushIntervalMs: opt('flushInterval', defaults.flushIntervalMs, ms(10, 60_000)),
     rateLimit: defaults.rateLimit,

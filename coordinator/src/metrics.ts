@@ -14,6 +14,7 @@ export function createMetrics() {
     machines: new Gauge({ name: 'nodekeeper_machines', help: 'Enrolled machines by liveness state', labelNames: ['state'], registers: [registry] }),
     framesReceived: new Counter({ name: 'nodekeeper_agent_frames_received_total', help: 'Frames received from agents, by message type', labelNames: ['type'], registers: [registry] }),
     framesRejected: new Counter({ name: 'nodekeeper_agent_frames_rejected_total', help: 'Frames refused, by error code', labelNames: ['code'], registers: [registry] }),
+    agentErrors: new Counter({ name: 'nodekeeper_agent_error_frames_total', help: 'error frames agents sent (logged at most once per 10 s per connection)', registers: [registry] }),
     upgradesDeferred: new Counter({ name: 'nodekeeper_agent_upgrades_deferred_total', help: 'WebSocket upgrades answered 503 with Retry-After by admission control, by reason (pending, rate, loop-delay)', labelNames: ['reason'], registers: [registry] }),
     upgradesRejected: new Counter({ name: 'nodekeeper_agent_upgrades_rejected_total', help: 'WebSocket upgrades refused, by error code', labelNames: ['code'], registers: [registry] }),
     enrollments: new Counter({ name: 'nodekeeper_enrollments_total', help: 'Enrollment attempts, by result', labelNames: ['result'], registers: [registry] }),

@@ -23,7 +23,7 @@ export interface DownloadOptions {
    * The coordinator's CA and origin: https URLs on that origin are verified against this
    * CA (the one the agent pinned at enrollment); any other https URL uses the system CAs.
    */
-  readonly coordinator?: { readonly origin: string; readonly caPem: string | null; readonly credential?: string };
+  readonly coordinator?: { readonly origin: string; readonly caPem: string | null; readonly credential?: () => string };
 }
 
 export interface Downloaded {
@@ -92,7 +92,7 @@ function stream(ref: ArtifactRef, url: URL, out: import('node:fs/promises').File
     const onCoordinator = tls && sameOrigin && opts.coordinator?.caPem != null;
     const headers: Record<string, string> = { accept: 'application/octet-stream' };
     // The coordinator serves artifacts to its enrolled machines only; nobody else gets the credential.
-    if (sameOrigin && opts.coordinator?.credential !== undefined) headers['authorization'] = `Bearer ${opts.coordinator.credential}`;
+    if (sameOrigin && opts.coordinator?.credential !== undefined) headers['authorization'] = `Bearer ${opts.coordinator.credential()}`;
     const reqOpts: https.RequestOptions = { agent: false, headers };
     if (onCoordinator) reqOpts.ca = opts.coordinator?.caPem ?? undefined;
     const req = (tls ? https : http).get(url, reqOpts, (res) => {

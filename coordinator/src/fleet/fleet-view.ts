@@ -9,7 +9,7 @@
  * the fleet Unknown).
  */
 import type { Logger } from '@nodekeeper/common';
-import type { Command, NodeReport, NodeReportDelta } from '@nodekeeper/protocol';
+import { CloseCode, type Command, type NodeReport, type NodeReportDelta } from '@nodekeeper/protocol';
 import type { Clock } from '../clock.ts';
 import type { Store } from '../store/db.ts';
 import type { WriteBatcher } from '../store/write-batcher.ts';
@@ -61,6 +61,7 @@ export class FleetView {
   private readonly log: Logger;
   private readonly startedAt: number;
   private connected = 0;
+  private readonly voidListeners: Array<(name: string, reason: string) => void> = [];
 
   constructor(deps: { store: Store; batcher: WriteBatcher; clock: Clock; log: Logger }, opts: FleetOptions) {
     this.store = deps.store;
@@ -89,10 +90,23 @@ export class FleetView {
     return state;
   }
 
-  /** Picks up a machine the store just enrolled (or re-enrolled). */
+  /**
+   * Listens for a machine whose credentials were replaced or revoked: every connection
+   * that authenticated with the old ones must go, welcomed or not (the gateway's).
+   */
+  onCredentialsVoided(listener: (name: string, reason: string) => void): void {
+    this.voidListeners.push(listener);
+  }
+
+  private voided(name: string, reason: string): void {
+    for (const l of this.voidListeners) l(name, reason);
+  }
+
+  /** Picks up a machine the store just enrolled, re-enrolled or reset. */
   enrolled(record: MachineRecord): void {
     const existing = this.machines.get(record.name);
-    existing?.link?.close(4003, 'credential replaced by a new enrollment');
+    existing?.link?.close(CloseCode.revoked, 'credential replaced by a new enrollment');
+    this.voided(record.name, 'credential replaced by a new enrollment');
     if (existing?.link != null) this.connected -= 1;
     const m = this.load(record);
     this.evaluate(m);
@@ -102,7 +116,7 @@ export class FleetView {
   /** Registers a live connection; an older one for the same machine is closed. */
   attach(name: string, link: AgentLink, agentVersion: string): void {
     const m = this.mustGet(name);
-    if (m.link !== null && m.link !== link) m.link.close(4009, 'superseded by a newer connection');
+    if (m.link !== null && m.link !== link) m.link.close(CloseCode.superseded, 'superseded by a newer connection');
     if (m.link === null) this.connected += 1;
     m.link = link;
     Object.assign(m, contactOnMessage(contactOnDisconnect(m), this.clock(), { graceMs: this.opts.livenessGraceMs }));
@@ -170,7 +184,8 @@ export class FleetView {
   revoked(name: string): void {
     const m = this.machines.get(name);
     if (m === undefined) return;
-    m.link?.close(4003, 'machine revoked');
+    this.voided(name, 'machine revoked');
+    m.link?.close(CloseCode.revoked, 'machine revoked');
     if (m.link !== null) this.connected -= 1;
     m.link = null;
     m.record = { ...m.record, revokedAt: this.clock() };

@@ -27,13 +27,27 @@ import type { FleetView, AgentLink } from '../fleet/fleet-view.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Store } from '../store/db.ts';
 import type { MachineRecord } from '../store/types.ts';
+import type { Authenticated } from '../store/machine-identity.ts';
 import { TokenBucket } from './rate-limit.ts';
 import { UpgradeAdmission, type AdmissionOptions } from './admission.ts';
+import type { SourceLimiter } from './source-limiter.ts';
 
 export const AGENT_PATH = '/v1/agent/connect';
 export const COORDINATOR_VERSION = '0.1.0';
 /** An agent must say hello this soon after connecting. */
 const HELLO_TIMEOUT_MS = 10_000;
+/**
+ * ws buffers frames up to this before our own size check runs, so an oversize frame
+ * gets an NK_PROTO_FRAME_TOO_LARGE error frame before the 1009 close. Beyond it the
+ * transport cuts the connection itself (a bare 1009) without reading the frame.
+ */
+const TRANSPORT_MAX_PAYLOAD = 2 * MAX_FRAME_BYTES;
+/** Credential rotations started per ping round, so a fleet whose credentials all lapse together is spread out. */
+const MAX_ROTATIONS_PER_ROUND = 200;
+/** An unconfirmed rotation is sent again after this long. */
+const ROTATION_RETRY_MS = 60_000;
+/** `error` frames from one agent are logged at most once per this interval; the rest are counted. */
+const AGENT_ERROR_LOG_INTERVAL_MS = 10_000;
 
 export interface GatewayOptions {
   readonly heartbeatIntervalMs: number;
@@ -41,6 +55,8 @@ export interface GatewayOptions {
   readonly maxInvalidFrames: number;
   readonly maxConnections: number;
   readonly admission: AdmissionOptions;
+  /** Lifetime of a machine credential; a third before its end the agent gets a new one. */
+  readonly machineCredentialTtlMs: number;
 }
 
 interface GatewayDeps {
@@ -50,6 +66,8 @@ interface GatewayDeps {
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly commands: CommandDispatcher;
+  /** Failed authentications per source address (shared with enrollment). */
+  readonly authFailures: SourceLimiter;
 }
 
 /** Reads `Authorization: Bearer <credential>`; null when absent or malformed. */
@@ -60,20 +78,24 @@ function bearer(req: IncomingMessage): string | null {
   return m?.[1] ?? null;
 }
 
+const REASONS: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 429: 'Too Many Requests', 503: 'Service Unavailable' };
+
 function refuseUpgrade(socket: Duplex, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
   const body = JSON.stringify({ code, message });
   const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
   socket.end(
-    `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : 'Service Unavailable'}\r\n` +
+    `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\n` +
       `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n${extra}\r\n${body}`,
   );
 }
 
 export class AgentGateway {
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: TRANSPORT_MAX_PAYLOAD, perMessageDeflate: false });
   private readonly deps: GatewayDeps;
   private readonly opts: GatewayOptions;
   private readonly sessions = new Set<AgentSession>();
+  /** Sessions by machine, welcomed or not: a revocation or re-enrollment closes them all. */
+  private readonly byMachine = new Map<string, Set<AgentSession>>();
   private readonly pingTimer: NodeJS.Timeout;
   private readonly admission: UpgradeAdmission;
 
@@ -85,21 +107,52 @@ export class AgentGateway {
     // sent anything within the interval is alive, and is not pinged.
     const intervalMs = Math.max(1000, opts.heartbeatIntervalMs);
     this.pingTimer = setInterval(() => {
-      const quietSince = deps.clock() - intervalMs;
-      for (const s of this.sessions) s.ping(quietSince);
+      const now = deps.clock();
+      const quietSince = now - intervalMs;
+      let rotations = 0;
+      for (const s of this.sessions) {
+        s.ping(quietSince);
+        if (rotations < MAX_ROTATIONS_PER_ROUND && s.rotateCredentialIfDue(now)) rotations += 1;
+      }
     }, intervalMs).unref();
+    deps.fleet.onCredentialsVoided((name, reason) => {
+      for (const s of [...(this.byMachine.get(name) ?? [])]) s.close(CloseCode.revoked, reason);
+    });
   }
 
   /** Handles an HTTP upgrade request for AGENT_PATH. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const { metrics, store, log } = this.deps;
+    const { metrics, store, log, authFailures, clock } = this.deps;
+    const source = req.socket.remoteAddress ?? 'unknown';
     if (this.sessions.size >= this.opts.maxConnections) {
       metrics.upgradesRejected.inc({ code: ProtocolErrorCode.tryAgainLater });
       const retryS = 5 + Math.floor(Math.random() * 25);
       refuseUpgrade(socket, 503, ProtocolErrorCode.tryAgainLater, 'coordinator is at its connection limit', { 'Retry-After': String(retryS) });
       return;
     }
-    const verdict = this.admission.judge(this.deps.clock());
+    // A source that keeps failing is turned away before any hashing or store lookup.
+    const blockedS = authFailures.retryAfterS(source, clock());
+    if (blockedS > 0) {
+      metrics.upgradesRejected.inc({ code: 'NK_AUTH_TOO_MANY_FAILURES' });
+      refuseUpgrade(socket, 429, 'NK_AUTH_TOO_MANY_FAILURES', `too many failed authentication attempts from this address; retry after ${blockedS} s`, { 'Retry-After': String(blockedS) });
+      return;
+    }
+    // The credential is checked before admission: an unauthenticated crowd never takes
+    // the admission slots real agents need.
+    const credential = bearer(req);
+    let auth: Authenticated;
+    try {
+      if (credential === null) throw new AppError('NK_AUTH_CREDENTIAL_MISSING', 'an agent must present its machine credential as a bearer token');
+      auth = store.authenticateMachineCredential(credential);
+    } catch (err) {
+      const code = err instanceof AppError ? err.code : 'NK_AUTH_CREDENTIAL_INVALID';
+      authFailures.failed(source, clock());
+      metrics.upgradesRejected.inc({ code });
+      log.warn({ code, remote: source }, 'agent connection refused');
+      refuseUpgrade(socket, code === 'NK_MACHINE_REVOKED' ? 403 : 401, code, err instanceof Error ? err.message : 'authentication failed');
+      return;
+    }
+    const verdict = this.admission.judge(clock());
     if (!verdict.admit) {
       metrics.upgradesDeferred.inc({ reason: verdict.reason });
       refuseUpgrade(socket, 503, ProtocolErrorCode.tryAgainLater, `coordinator is admitting agents gradually (${verdict.reason}); retry after ${verdict.retryAfterS} s`, { 'Retry-After': String(verdict.retryAfterS) });
@@ -111,23 +164,19 @@ export class AgentGateway {
       if (!settled) this.admission.settled();
       settled = true;
     };
-    const credential = bearer(req);
-    let machine: MachineRecord;
-    try {
-      if (credential === null) throw new AppError('NK_AUTH_CREDENTIAL_MISSING', 'an agent must present its machine credential as a bearer token');
-      machine = store.authenticateMachine(credential);
-    } catch (err) {
-      const code = err instanceof AppError ? err.code : 'NK_AUTH_CREDENTIAL_INVALID';
-      metrics.upgradesRejected.inc({ code });
-      log.warn({ code, remote: req.socket.remoteAddress }, 'agent connection refused');
-      refuseUpgrade(socket, code === 'NK_MACHINE_REVOKED' ? 403 : 401, code, err instanceof Error ? err.message : 'authentication failed');
-      settle();
-      return;
-    }
     socket.once('close', settle);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const session = new AgentSession(ws, machine, this.deps, this.opts, settle, () => this.sessions.delete(session));
+      const name = auth.machine.name;
+      const session = new AgentSession(ws, { ...auth, credential: credential! }, this.deps, this.opts, settle, () => {
+        this.sessions.delete(session);
+        const set = this.byMachine.get(name);
+        set?.delete(session);
+        if (set?.size === 0) this.byMachine.delete(name);
+      });
       this.sessions.add(session);
+      const set = this.byMachine.get(name) ?? new Set<AgentSession>();
+      set.add(session);
+      this.byMachine.set(name, set);
     });
   }
 
@@ -154,18 +203,27 @@ class AgentSession implements AgentLink {
   private awaitingPong = false;
   private lastHeardAt: number;
   private lastRateWarning = 0;
+  /** The credential this connection authenticated with: checked again at hello. */
+  private credential: string | null;
+  private credentialExpiresAt: number | null;
+  /** A rotation sent and not yet confirmed saved by the agent. */
+  private rotation: { id: string; expiresAt: number; sentAt: number } | null = null;
+  private lastErrorLogAt = -Infinity;
+  private errorsNotLogged = 0;
   private readonly helloTimer: NodeJS.Timeout;
   /** Frees the admission slot: called once welcomed (or closed before). */
   private readonly onWelcomed: () => void;
 
-  constructor(ws: WebSocket, machine: MachineRecord, deps: GatewayDeps, opts: GatewayOptions, onWelcomed: () => void, onClose: () => void) {
+  constructor(ws: WebSocket, auth: Authenticated & { credential: string }, deps: GatewayDeps, opts: GatewayOptions, onWelcomed: () => void, onClose: () => void) {
     this.ws = ws;
     this.onWelcomed = onWelcomed;
     this.lastHeardAt = deps.clock();
-    this.machine = machine;
+    this.machine = auth.machine;
+    this.credential = auth.credential;
+    this.credentialExpiresAt = auth.machine.credentialExpiresAt ?? null;
     this.deps = deps;
     this.opts = opts;
-    this.log = deps.log.child({ machine: machine.name });
+    this.log = deps.log.child({ machine: auth.machine.name });
     this.bucket = new TokenBucket(opts.rateLimit.perSecond, opts.rateLimit.burst, deps.clock());
     this.helloTimer = setTimeout(() => {
       this.fail(ProtocolErrorCode.unexpectedMessage, `no hello within ${HELLO_TIMEOUT_MS} ms`, CloseCode.protocolError);
@@ -176,7 +234,7 @@ class AgentSession implements AgentLink {
       this.lastHeardAt = this.deps.clock();
     });
     ws.on('error', (err) => {
-      // ws reports oversize frames here (and closes with 1009); anything else is a transport fault.
+      // ws reports frames beyond TRANSPORT_MAX_PAYLOAD here (and closes with 1009); anything else is a transport fault.
       const code = /max payload/i.test(err.message) ? ProtocolErrorCode.frameTooLarge : 'NK_GATEWAY_TRANSPORT';
       this.deps.metrics.framesRejected.inc({ code });
       this.log.warn({ err, code }, 'agent connection error');
@@ -209,6 +267,28 @@ class AgentSession implements AgentLink {
 
   resync(): void {
     this.send({ type: 'resync' });
+  }
+
+  /**
+   * Sends the agent a new credential when a third of the current one's life is left
+   * (or it predates expiry). The old one keeps working until the agent confirms it saved
+   * the new one, so a crash on either side loses nothing. True when one was sent.
+   */
+  rotateCredentialIfDue(now: number): boolean {
+    if (this.phase !== 'ready') return false;
+    if (this.rotation !== null && now - this.rotation.sentAt < ROTATION_RETRY_MS) return false;
+    const ttl = this.opts.machineCredentialTtlMs;
+    if (this.credentialExpiresAt !== null && now < this.credentialExpiresAt - ttl / 3) return false;
+    try {
+      const next = this.deps.store.issueNextCredential(this.machine.name, ttl);
+      this.rotation = { id: next.id, expiresAt: next.expiresAt, sentAt: now };
+      this.send({ type: 'credential', credential: next.credential, expiresInMs: ttl });
+      this.log.info('sent the agent a new credential');
+      return true;
+    } catch (err) {
+      this.log.warn({ err }, 'cannot rotate the machine credential now; will try again');
+      return false;
+    }
   }
 
   sendCommand(command: Command): boolean {
@@ -250,6 +330,11 @@ class AgentSession implements AgentLink {
     if (this.phase === 'closed') return;
     const now = this.deps.clock();
     this.lastHeardAt = now;
+    const size = Buffer.isBuffer(data) ? data.length : Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
+    if (size > MAX_FRAME_BYTES) {
+      this.fail(ProtocolErrorCode.frameTooLarge, `frame of ${size} bytes exceeds the limit of ${MAX_FRAME_BYTES}`, CloseCode.messageTooBig);
+      return;
+    }
     if (!this.bucket.take(now)) {
       this.deps.metrics.framesRejected.inc({ code: ProtocolErrorCode.rateLimited });
       this.invalidFrames += 1;
@@ -287,6 +372,7 @@ class AgentSession implements AgentLink {
         return;
       }
       clearTimeout(this.helloTimer);
+      if (!this.recheckCredential(msg.publicKey)) return;
       const version = negotiateVersion(msg.minProtocolVersion, msg.maxProtocolVersion);
       if (version === null) {
         this.fail(ProtocolErrorCode.unsupportedVersion, `agent speaks protocol ${msg.minProtocolVersion}-${msg.maxProtocolVersion}; this coordinator speaks 1`, CloseCode.unsupportedVersion);
@@ -345,9 +431,69 @@ class AgentSession implements AgentLink {
         if (!known) this.reject(ProtocolErrorCode.unexpectedMessage, `no command ${msg.commandId} was sent to this machine`);
         return;
       }
+      case 'credential.saved':
+        this.credentialSaved(msg.credentialId);
+        return;
       case 'error':
-        this.log.warn({ code: msg.code }, `agent reported an error: ${msg.message}`);
+        this.agentError(msg.code, msg.message);
         return;
     }
+  }
+
+  /**
+   * At hello the credential is checked again: a revocation, reset or re-enrollment since
+   * the upgrade voids it. A machine key in the hello is registered if the machine has
+   * none, and must match the registered one otherwise. False when the session failed.
+   */
+  private recheckCredential(publicKey: string | undefined): boolean {
+    const { store } = this.deps;
+    try {
+      const again = store.authenticateMachineCredential(this.credential);
+      if (again.machine.name !== this.machine.name) throw new AppError('NK_AUTH_CREDENTIAL_INVALID', 'machine credential is not valid');
+      this.credentialExpiresAt = again.machine.credentialExpiresAt ?? null;
+      if (publicKey !== undefined && store.registerMachineKey(this.machine.name, publicKey) === 'different') {
+        this.fail(
+          ProtocolErrorCode.machineKeyMismatch,
+          `this hello presents a machine key other than the one registered for ${this.machine.name}; if the node lost its key, an admin runs 'nkctl machine reset ${this.machine.name}'`,
+          CloseCode.revoked,
+        );
+        return false;
+      }
+    } catch (err) {
+      const code = err instanceof AppError ? err.code : 'NK_AUTH_CREDENTIAL_INVALID';
+      this.fail(code, `credential no longer accepted: ${(err as Error).message}`, CloseCode.revoked);
+      return false;
+    }
+    // Not needed again on this connection; do not keep the secret around.
+    this.credential = null;
+    return true;
+  }
+
+  private credentialSaved(id: string): void {
+    if (this.rotation === null || this.rotation.id !== id) {
+      this.reject(ProtocolErrorCode.unexpectedMessage, `credential ${id} is not the one this connection sent`);
+      return;
+    }
+    try {
+      if (this.deps.store.confirmCredential(this.machine.name, id)) this.credentialExpiresAt = this.rotation.expiresAt;
+      this.rotation = null;
+    } catch (err) {
+      // Stays pending: the agent presenting it at its next connection confirms it too.
+      this.log.warn({ err }, 'cannot record the rotated credential now');
+    }
+  }
+
+  /** An agent's `error` frame: counted always, logged at most once per interval (its text is the agent's to choose). */
+  private agentError(code: string, message: string): void {
+    this.deps.metrics.agentErrors.inc();
+    const now = this.deps.clock();
+    if (now - this.lastErrorLogAt < AGENT_ERROR_LOG_INTERVAL_MS) {
+      this.errorsNotLogged += 1;
+      return;
+    }
+    this.lastErrorLogAt = now;
+    const more = this.errorsNotLogged;
+    this.errorsNotLogged = 0;
+    this.log.warn({ code: code.slice(0, 64), notLogged: more }, `agent reported an error: ${message.slice(0, 512)}`);
   }
 }

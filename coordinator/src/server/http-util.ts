@@ -27,9 +27,19 @@ export interface ApiDeps {
   /** Base URL agents reach the coordinator at (for artifact URLs). */
   readonly url: () => string;
   readonly heartbeatIntervalMs: number;
+  /** Lifetime of the machine credentials enrollment hands out. */
+  readonly machineCredentialTtlMs: number;
+  /** Failed enrollments per source address (shared with the agent gateway's upgrades). */
+  readonly authFailures?: AuthFailures;
   readonly maxArtifactBytes: number;
   /** More of a Machine's status from other controllers (remediation), merged into the objects. */
   readonly machineStatusExtras?: (name: string) => Record<string, unknown>;
+}
+
+/** Refuses a source address that failed too often (NK_AUTH_TOO_MANY_FAILURES), and counts failures. */
+export interface AuthFailures {
+  check(req: IncomingMessage): void;
+  failed(req: IncomingMessage): void;
 }
 
 /**
@@ -69,7 +79,11 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   NK_TOKEN_REVOKED: 401,
   NK_TOKEN_EXHAUSTED: 401,
   NK_MACHINE_REVOKED: 403,
-  NK_MACHINE_NAME_CONFLICT: 409,
+  NK_MACHINE_ALREADY_ENROLLED: 409,
+  NK_ENROLL_PROOF_INVALID: 401,
+  NK_ENROLL_UNAUTHORISED: 401,
+  NK_AUTH_CREDENTIAL_EXPIRED: 401,
+  NK_AUTH_TOO_MANY_FAILURES: 429,
   NK_ARTIFACT_TOO_LARGE: 413,
   NK_ROLLOUT_EXISTS: 409,
   NK_ROLLOUT_BAD_TRANSITION: 409,

@@ -4,15 +4,26 @@
 import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AppError } from '@nodekeeper/common';
-import { ArtifactRef, MachineIdentity, PackageName, PackageVersion } from '@nodekeeper/protocol';
+import { ArtifactRef, KeyProof, MachineIdentity, MachinePublicKey, PackageName, PackageVersion } from '@nodekeeper/protocol';
+import { NonceBook, NONCE_TTL_MS } from './enroll-nonces.ts';
 import type { PackageOverride } from '../store/types.ts';
 import { toEventObject, toMachineList, toMachineObject, toTokenObject } from '../api/objects.ts';
 import { NAME, httpError, readJson, send, type ApiDeps, type Route } from './http-util.ts';
 
 const EnrollBody = Type.Object(
-  { token: Type.String({ maxLength: 128 }), identity: MachineIdentity, agentVersion: Type.String({ maxLength: 64 }) },
+  {
+    /** A bootstrap token (new machines, or one an admin reset); or `proof`, never both needed. */
+    token: Type.Optional(Type.String({ maxLength: 128 })),
+    identity: MachineIdentity,
+    agentVersion: Type.String({ maxLength: 64 }),
+    /** The agent's machine key, registered with the machine. */
+    publicKey: MachinePublicKey,
+    /** Proof of the enrolled machine's key over a nonce from POST /v1/enroll/challenge. */
+    proof: Type.Optional(KeyProof),
+  },
   { additionalProperties: false },
 );
+const ChallengeBody = Type.Object({ machine: Type.String({ minLength: 1, maxLength: 253 }) }, { additionalProperties: false });
 const TokenBody = Type.Object(
   {
     ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 366 * 86_400 })),
@@ -38,10 +49,11 @@ const PackagesBody = Type.Object(
   },
   { additionalProperties: false },
 );
-const checks = { enroll: TypeCompiler.Compile(EnrollBody), token: TypeCompiler.Compile(TokenBody), packages: TypeCompiler.Compile(PackagesBody) };
+const checks = { enroll: TypeCompiler.Compile(EnrollBody), challenge: TypeCompiler.Compile(ChallengeBody), token: TypeCompiler.Compile(TokenBody), packages: TypeCompiler.Compile(PackagesBody) };
 
 export function machineRoutes(deps: ApiDeps): Route[] {
   const { store, fleet, clock, metrics, log } = deps;
+  const nonces = new NonceBook();
   const extras = deps.machineStatusExtras ?? (() => ({}));
   const machineObject = (m: Parameters<typeof toMachineObject>[0], now: number) => {
     const o = toMachineObject(m, now);
@@ -83,17 +95,42 @@ export function machineRoutes(deps: ApiDeps): Route[] {
       },
     },
     {
+      // Step one of re-enrollment by proof of the machine key: a single-use nonce bound to
+      // the name. Answered for any name, so it tells nobody which machines exist.
+      method: 'POST', pattern: /^\/v1\/enroll\/challenge$/, name: 'enroll-challenge', access: null,
+      handler: async ({ req, res }) => {
+        deps.authFailures?.check(req);
+        const body = await readJson(req, checks.challenge);
+        send(res, 200, { nonce: nonces.issue(body.machine, clock()), expiresInMs: NONCE_TTL_MS });
+      },
+    },
+    {
       method: 'POST', pattern: /^\/v1\/enroll$/, name: 'enroll', access: null,
       handler: async ({ req, res }) => {
+        deps.authFailures?.check(req);
         const body = await readJson(req, checks.enroll);
         try {
-          const { machine, credential } = store.enroll({ token: body.token, identity: body.identity, agentVersion: body.agentVersion });
+          // The nonce is spent whatever happens next: a proof is good for one try.
+          if (body.proof !== undefined && !nonces.take(body.proof.nonce, body.identity.hostname, clock())) {
+            throw new AppError('NK_ENROLL_PROOF_INVALID', 'the re-enrollment nonce is unknown, used or expired: ask POST /v1/enroll/challenge for another');
+          }
+          const { machine, credential } = store.enroll({
+            identity: body.identity,
+            agentVersion: body.agentVersion,
+            publicKey: body.publicKey,
+            credentialTtlMs: deps.machineCredentialTtlMs,
+            ...(body.token === undefined ? {} : { token: body.token }),
+            ...(body.proof === undefined ? {} : { proof: body.proof }),
+          });
           fleet.enrolled(machine);
           metrics.enrollments.inc({ result: 'ok' });
-          log.info({ machine: machine.name }, 'machine enrolled');
-          send(res, 201, { machine: machine.name, credential, heartbeatIntervalMs: deps.heartbeatIntervalMs });
+          log.info({ machine: machine.name, via: body.proof === undefined ? 'token' : 'key' }, 'machine enrolled');
+          send(res, 201, { machine: machine.name, credential, heartbeatIntervalMs: deps.heartbeatIntervalMs, credentialExpiresInMs: deps.machineCredentialTtlMs });
         } catch (err) {
-          metrics.enrollments.inc({ result: err instanceof AppError ? err.code : 'error' });
+          const code = err instanceof AppError ? err.code : 'error';
+          metrics.enrollments.inc({ result: code });
+          if (code.startsWith('NK_TOKEN_') || code.startsWith('NK_ENROLL_') || code === 'NK_MACHINE_ALREADY_ENROLLED') deps.authFailures?.failed(req);
+          log.warn({ code, hostname: body.identity.hostname, remote: req.socket.remoteAddress }, 'enrollment refused');
           throw err;
         }
       },
@@ -120,6 +157,17 @@ export function machineRoutes(deps: ApiDeps): Route[] {
         store.revokeMachine(name);
         fleet.revoked(name);
         log.warn({ machine: name }, 'machine revoked');
+        send(res, 200, machineObject(machineOr404(name), clock()));
+      },
+    },
+    {
+      method: 'POST', pattern: new RegExp(`^/v1/machines/${NAME}/reset$`), name: 'machine-reset', access: 'admin',
+      handler: ({ res, params }) => {
+        const name = params[0] ?? '';
+        const record = store.resetMachine(name, 'an admin');
+        // Its connections (welcomed or not) go now; the fleet view keeps its state.
+        fleet.enrolled(record);
+        log.warn({ machine: name }, 'machine reset: the next bootstrap-token enrollment of this name becomes this machine');
         send(res, 200, machineObject(machineOr404(name), clock()));
       },
     },

@@ -7,7 +7,6 @@
 import { chmodSync, existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { AppError, type Logger } from '@nodekeeper/common';
-import type { MachineIdentity } from '@nodekeeper/protocol';
 import type {
   ApiCredentialRecord, ApiRole, ArtifactRecord, ClusterPackageVersionRecord, CommandRecord, EventRecord, MachineRecord, PackageDefault, PackageOverride, RolloutRecord, TokenRecord,
 } from './types.ts';
@@ -16,6 +15,7 @@ import { StoreErrorCode } from './errors.ts';
 import { migrate, type Migration, migrations } from './migrations.ts';
 import * as tokens from './tokens.ts';
 import * as machines from './machines.ts';
+import * as identity from './machine-identity.ts';
 import * as events from './events.ts';
 import * as api from './api-credentials.ts';
 import * as status from './status.ts';
@@ -68,14 +68,39 @@ export class Store {
 
   // --- machines
 
-  /** Enrolls or re-enrolls a machine with a bootstrap token; all or nothing. See machines.enroll. */
-  enroll(req: { token: string; identity: MachineIdentity; agentVersion: string }): { machine: MachineRecord; credential: string } {
-    return machines.enroll(this.#ctx, req);
+  /** Enrolls a new machine (token) or re-enrolls one (key proof, or token after a reset); all or nothing. See machine-identity.enroll. */
+  enroll(req: identity.EnrollRequest): { machine: MachineRecord; credential: string } {
+    return identity.enroll(this.#ctx, req);
   }
 
-  /** The machine a credential speaks for (NK_AUTH_CREDENTIAL_INVALID, NK_MACHINE_REVOKED). */
+  /** The machine a credential speaks for (NK_AUTH_CREDENTIAL_INVALID, _EXPIRED, NK_MACHINE_REVOKED). */
   authenticateMachine(credential: unknown): MachineRecord {
-    return machines.authenticateMachine(this.#ctx, credential);
+    return identity.authenticateMachine(this.#ctx, credential).machine;
+  }
+
+  /** As authenticateMachine, with the id of the credential that matched. */
+  authenticateMachineCredential(credential: unknown): identity.Authenticated {
+    return identity.authenticateMachine(this.#ctx, credential);
+  }
+
+  /** A credential for a rotation over the live connection; see machine-identity.issueNextCredential. */
+  issueNextCredential(name: string, ttlMs: number): { credential: string; id: string; expiresAt: number } {
+    return identity.issueNextCredential(this.#ctx, name, ttlMs);
+  }
+
+  /** The agent saved its rotated credential `id`; false when it is not the pending one. */
+  confirmCredential(name: string, id: string): boolean {
+    return identity.confirmCredential(this.#ctx, name, id);
+  }
+
+  /** Registers a machine key presented in a hello, if the machine has none. */
+  registerMachineKey(name: string, publicKey: string): 'registered' | 'same' | 'different' {
+    return identity.registerMachineKey(this.#ctx, name, publicKey);
+  }
+
+  /** An admin reset: credentials and key void, next token enrollment accepted (NK_MACHINE_NOT_FOUND). */
+  resetMachine(name: string, by: string): MachineRecord {
+    return identity.resetMachine(this.#ctx, name, by);
   }
 
   /** Revokes a machine (NK_MACHINE_NOT_FOUND); records an event. */

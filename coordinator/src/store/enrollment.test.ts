@@ -83,18 +83,6 @@ describe('enrollment', () => {
     assert.equal(JSON.stringify(dumpTables(file)).includes(credential.split('.')[2] ?? '!'), false, 'the secret is nowhere in the file');
   });
 
-  test('re-enrollment with the same machine id replaces the credential', () => {
-    const { token } = store.createToken({ ttlMs: HOUR, maxUses: 2, description: '' });
-    const first = store.enroll({ token, identity: identity('node-1', 'abc'), agentVersion: '0.1.0' });
-    const second = store.enroll({ token, identity: { ...identity('node-1', 'abc'), labels: { pool: 'b' } }, agentVersion: '0.2.0' });
-    assert.notEqual(second.credential, first.credential);
-    assert.throws(() => store.authenticateMachine(first.credential), code(StoreErrorCode.credentialInvalid));
-    assert.equal(store.authenticateMachine(second.credential).name, 'node-1');
-    assert.deepEqual(store.getMachine('node-1')?.labels, { pool: 'b' });
-    assert.equal(store.listMachines().length, 1);
-    assert.deepEqual(store.machineEvents('node-1', 10).map((e) => e.reason), ['Enrolled', 'Enrolled']);
-  });
-
   const failures: Array<[string, string, (s: Store) => { token: string; hostname?: string; machineId?: string }]> = [
     ['malformed token', StoreErrorCode.tokenInvalid, () => ({ token: 'not-a-token' })],
     ['unknown token id', StoreErrorCode.tokenInvalid, () => ({ token: 'zzzzzz.0123456789abcdef' })],
@@ -114,10 +102,15 @@ describe('enrollment', () => {
       s.enroll({ token, identity: identity('first'), agentVersion: '0.1.0' });
       return { token };
     }],
-    ['name taken by another machine id', StoreErrorCode.machineNameConflict, (s) => {
+    ['name taken by another machine id', StoreErrorCode.machineAlreadyEnrolled, (s) => {
       const { token } = s.createToken({ ttlMs: HOUR, maxUses: 5, description: '' });
       s.enroll({ token, identity: identity('node-1', 'aaa'), agentVersion: '0.1.0' });
       return { token, hostname: 'node-1', machineId: 'bbb' };
+    }],
+    ['name taken, same machine id: a token never replaces a credential', StoreErrorCode.machineAlreadyEnrolled, (s) => {
+      const { token } = s.createToken({ ttlMs: HOUR, maxUses: 5, description: '' });
+      s.enroll({ token, identity: identity('node-1', 'aaa'), agentVersion: '0.1.0' });
+      return { token, hostname: 'node-1', machineId: 'aaa' };
     }],
     ['revoked machine', StoreErrorCode.machineRevoked, (s) => {
       const { token } = s.createToken({ ttlMs: HOUR, maxUses: 5, description: '' });

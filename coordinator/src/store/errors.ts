@@ -26,8 +26,14 @@ export const StoreErrorCode = {
   tokenRevoked: 'NK_TOKEN_REVOKED',
   /** Every use the bootstrap token allowed has been spent. */
   tokenExhausted: 'NK_TOKEN_EXHAUSTED',
-  /** A machine of that name is enrolled with a different machine id. */
-  machineNameConflict: 'NK_MACHINE_NAME_CONFLICT',
+  /** A bootstrap token cannot replace an enrolled machine's credential (proof of its key, or an admin reset, can). */
+  machineAlreadyEnrolled: 'NK_MACHINE_ALREADY_ENROLLED',
+  /** A re-enrollment's proof of the machine key failed: wrong signature, unknown or used nonce, or no key registered. */
+  proofInvalid: 'NK_ENROLL_PROOF_INVALID',
+  /** An enrollment carried neither a bootstrap token nor proof of a machine key. */
+  enrollUnauthorised: 'NK_ENROLL_UNAUTHORISED',
+  /** The machine credential's lifetime is over (the agent re-enrolls with its key). */
+  credentialExpired: 'NK_AUTH_CREDENTIAL_EXPIRED',
   /** The hostname is not a valid Machine name (an RFC 1123 subdomain, as Node names are). */
   machineNameInvalid: 'NK_MACHINE_NAME_INVALID',
   /** The machine was revoked: it can neither connect nor re-enroll. */

@@ -1,25 +1,13 @@
 /**
- * Machines: enrollment with a bootstrap token, per-machine credentials, revocation and
- * reads. A Machine's name is its node's hostname, as Kubernetes names the Node.
+ * Machines: rows, reads, pins and revocation. A Machine's name is its node's hostname,
+ * as Kubernetes names the Node. Enrollment and credentials: machine-identity.ts.
  */
 import { AppError } from '@nodekeeper/common';
-import type { MachineIdentity, NodeReport } from '@nodekeeper/protocol';
+import type { NodeReport } from '@nodekeeper/protocol';
 import type { Condition, Liveness, MachineRecord, PackageOverride } from './types.ts';
 import { parseJson, type StoreContext } from './context.ts';
 import { StoreErrorCode } from './errors.ts';
-import { DECOY_HASH, newCredential, parseCredential, secretMatches } from './secrets.ts';
-import { spendToken } from './tokens.ts';
 import { recordEvent } from './events.ts';
-
-export interface EnrollRequest {
-  readonly token: string;
-  readonly identity: MachineIdentity;
-  readonly agentVersion: string;
-}
-
-/** RFC 1123 subdomain, the rule for Kubernetes Node names. */
-const NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const MAX_NAME = 253;
 
 export interface MachineRow {
   name: string;
@@ -43,6 +31,12 @@ export interface MachineRow {
   agent_version: string | null;
   status_updated_at: number | null;
   package_overrides: string;
+  public_key: string | null;
+  credential_expires_at: number | null;
+  next_credential_id: string | null;
+  next_credential_hash: Buffer | null;
+  next_credential_expires_at: number | null;
+  reset_at: number | null;
 }
 
 /** A row as the record everyone else sees (no secret hash). */
@@ -64,6 +58,9 @@ export function toMachineRecord(r: MachineRow): MachineRecord {
     conditions: parseJson<Condition[]>(r.conditions, `${what} conditions`),
     agentVersion: r.agent_version,
     packageOverrides: parseJson<Record<string, PackageOverride>>(r.package_overrides, `${what} package overrides`),
+    publicKey: r.public_key,
+    credentialExpiresAt: r.credential_expires_at,
+    resetAt: r.reset_at,
   };
 }
 
@@ -91,96 +88,6 @@ export function getMachine(ctx: StoreContext, name: string): MachineRecord | nul
 /** Every machine, sorted by name. */
 export function listMachines(ctx: StoreContext): MachineRecord[] {
   return (ctx.stmt('SELECT * FROM machines ORDER BY name').all() as MachineRow[]).map(toMachineRecord);
-}
-
-/**
- * Enrolls a machine with a bootstrap token, or re-enrolls one (same name, same machine
- * id) with a fresh credential that replaces its old one. One transaction: when any check
- * fails nothing changes, not even the token's use count. The credential is returned
- * once; only its hash is kept.
- */
-export function enroll(ctx: StoreContext, req: EnrollRequest): { machine: MachineRecord; credential: string } {
-  return ctx.tx(() => {
-    const token = spendToken(ctx, req.token);
-    const { identity } = req;
-    const name = identity.hostname;
-    if (typeof name !== 'string' || name.length > MAX_NAME || !NAME_RE.test(name)) {
-      throw new AppError(
-        StoreErrorCode.machineNameInvalid,
-        `hostname ${JSON.stringify(name)} is not a valid Machine name (lowercase RFC 1123 subdomain)`,
-        { context: { name } },
-      );
-    }
-    const existing = machineRow(ctx, name);
-    if (existing !== undefined && existing.machine_id !== identity.machineId) {
-      throw new AppError(
-        StoreErrorCode.machineNameConflict,
-        `machine ${name} is enrolled with another machine id (${existing.machine_id}, not ${identity.machineId})`,
-        { context: { name, enrolledMachineId: existing.machine_id, presentedMachineId: identity.machineId } },
-      );
-    }
-    if (existing !== undefined && existing.revoked_at !== null) {
-      throw new AppError(StoreErrorCode.machineRevoked, `machine ${name} was revoked and cannot enroll again`, { context: { name } });
-    }
-    const cred = newCredential('machine');
-    const now = ctx.now();
-    const spec = {
-      name,
-      machineId: identity.machineId,
-      credentialId: cred.id,
-      credentialHash: cred.hash,
-      labels: JSON.stringify(identity.labels),
-      zone: identity.zone,
-      addresses: JSON.stringify(identity.addresses),
-      token: token.id,
-      agentVersion: req.agentVersion,
-    };
-    if (existing === undefined) {
-      ctx
-        .stmt(
-          `INSERT INTO machines (name, machine_id, credential_id, credential_hash, labels, zone, addresses, enrolled_at,
-             enrolled_by_token, liveness_state, liveness_since, liveness_reason, liveness_message, agent_version)
-           VALUES (@name, @machineId, @credentialId, @credentialHash, @labels, @zone, @addresses, @now,
-             @token, 'Pending', @now, 'AwaitingFirstReport', 'enrolled; no report received yet', @agentVersion)`,
-        )
-        .run({ ...spec, now });
-    } else {
-      // The old credential's row is overwritten: from now on it matches nothing.
-      ctx
-        .stmt(
-          `UPDATE machines SET credential_id = @credentialId, credential_hash = @credentialHash, labels = @labels,
-             zone = @zone, addresses = @addresses, enrolled_at = @now, enrolled_by_token = @token, agent_version = @agentVersion
-           WHERE name = @name`,
-        )
-        .run({ ...spec, now });
-    }
-    recordEvent(ctx, {
-      object: `machine/${name}`,
-      type: 'Normal',
-      reason: 'Enrolled',
-      message: `${existing === undefined ? 'enrolled' : 're-enrolled with a new credential'} using bootstrap token ${token.id} (agent ${req.agentVersion})`,
-    });
-    const row = machineRow(ctx, name);
-    if (row === undefined) throw new Error(`machine ${name} vanished inside its enrollment transaction`);
-    return { machine: toMachineRecord(row), credential: cred.credential };
-  });
-}
-
-/**
- * The machine a presented credential speaks for. NK_AUTH_CREDENTIAL_INVALID when it is
- * malformed, unknown or wrong (a re-enrolled machine's old credential is unknown);
- * NK_MACHINE_REVOKED when its machine was revoked.
- */
-export function authenticateMachine(ctx: StoreContext, presented: unknown): MachineRecord {
-  const parsed = parseCredential(presented, 'machine');
-  const invalid = () => new AppError(StoreErrorCode.credentialInvalid, 'machine credential is not valid');
-  if (parsed === null) throw invalid();
-  const row = ctx.stmt('SELECT * FROM machines WHERE credential_id = ?').get(parsed.id) as MachineRow | undefined;
-  if (!secretMatches(parsed.secret, row?.credential_hash ?? DECOY_HASH) || row === undefined) throw invalid();
-  if (row.revoked_at !== null) {
-    throw new AppError(StoreErrorCode.machineRevoked, `machine ${row.name} was revoked`, { context: { name: row.name } });
-  }
-  return toMachineRecord(row);
 }
 
 /** Revokes a machine (idempotent): its credential is refused from then on. */

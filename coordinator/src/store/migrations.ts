@@ -203,6 +203,28 @@ export const migrations: readonly Migration[] = Object.freeze([
       ALTER TABLE remediation DROP COLUMN faults;
     `,
   },
+  {
+    version: 6,
+    name: 'machine keys and credential rotation',
+    sql: `
+      -- The machine's ed25519 public key (base64 of the 32 raw bytes): re-enrolling an
+      -- enrolled machine needs a signature by it (or an admin reset). NULL for machines
+      -- enrolled before keys existed, until their agent's next hello registers one.
+      ALTER TABLE machines ADD COLUMN public_key TEXT;
+      -- When the current credential stops being accepted (NULL: enrolled before
+      -- expiry existed; such credentials are rotated at the next connection).
+      ALTER TABLE machines ADD COLUMN credential_expires_at INTEGER;
+      -- A credential sent over the live connection and not yet confirmed saved by the
+      -- agent. Both are accepted until the agent confirms, or connects with the new one.
+      ALTER TABLE machines ADD COLUMN next_credential_id TEXT;
+      ALTER TABLE machines ADD COLUMN next_credential_hash BLOB;
+      ALTER TABLE machines ADD COLUMN next_credential_expires_at INTEGER;
+      -- Set by an admin reset: the next bootstrap-token enrollment of this name is
+      -- accepted as the machine (a reinstalled node with a new key and machine-id).
+      ALTER TABLE machines ADD COLUMN reset_at INTEGER;
+      CREATE UNIQUE INDEX machines_next_credential ON machines (next_credential_id) WHERE next_credential_id IS NOT NULL;
+    `,
+  },
 ]);
 
 /** The schema version this code writes. */

@@ -38,6 +38,12 @@ export interface MachineRecord {
   readonly enrolledAt: number;
   /** Set when revoked: the credential is refused from then on. */
   readonly revokedAt: number | null;
+  /** The machine key (base64 raw ed25519), or null before one is registered or after a reset. */
+  readonly publicKey?: string | null;
+  /** When the current credential stops being accepted (null: before expiry existed). */
+  readonly credentialExpiresAt?: number | null;
+  /** Set by an admin reset until the machine enrolls again. */
+  readonly resetAt?: number | null;
   /** Last full picture the agent reported (deltas merged in), or null before the first. */
   readonly report: NodeReport | null;
   /** When `report` last changed. */

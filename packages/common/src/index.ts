@@ -5,3 +5,4 @@ export * from './logger.ts';
 export * from './ca-hash.ts';
 export * from './config-layers.ts';
 export * from './durable-file.ts';
+export * from './machine-key.ts';

@@ -26,6 +26,8 @@ export const ProtocolErrorCode = {
   rateLimited: 'NK_PROTO_RATE_LIMITED',
   /** The hello names a machine other than the one the credential was issued to. */
   identityMismatch: 'NK_PROTO_IDENTITY_MISMATCH',
+  /** The hello's machine key differs from the one registered for the machine. */
+  machineKeyMismatch: 'NK_PROTO_MACHINE_KEY_MISMATCH',
   /** The coordinator is overloaded; retry after `retryAfterMs`. */
   tryAgainLater: 'NK_PROTO_TRY_AGAIN_LATER',
 } as const;

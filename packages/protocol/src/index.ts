@@ -4,3 +4,4 @@ export * from './status.ts';
 export * from './messages.ts';
 export * from './codec.ts';
 export * from './packages.ts';
+export * from './identity.ts';

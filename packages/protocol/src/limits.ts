@@ -21,6 +21,8 @@ export const MAX_LABELS = 64;
 export const CloseCode = {
   normal: 1000,
   goingAway: 1001,
+  /** A frame exceeded MAX_FRAME_BYTES (after an NK_PROTO_FRAME_TOO_LARGE error frame, when the frame could be read). */
+  messageTooBig: 1009,
   /** A frame failed to decode or validate too often; see the preceding error frame. */
   protocolError: 4000,
   /** The credential was revoked while connected. */

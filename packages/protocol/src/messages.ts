@@ -1,8 +1,8 @@
 /**
  * The messages of protocol version 1. Every frame is one JSON object with a `type`.
  *
- * agent -> coordinator: hello, report, heartbeat, command.progress, command.result, error
- * coordinator -> agent: welcome, command, resync, error
+ * agent -> coordinator: hello, report, heartbeat, command.progress, command.result, credential.saved, error
+ * coordinator -> agent: welcome, command, resync, credential, error
  *
  * The agent authenticates at the WebSocket upgrade (Authorization: Bearer <credential>),
  * then sends `hello`; the coordinator answers `welcome` (or `error` and closes). The
@@ -14,6 +14,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { MAX_NAME, MAX_SHORT, MAX_TEXT, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from './limits.ts';
 import { MachineIdentity, NodeReport, NodeReportDelta } from './status.ts';
 import { ProtocolErrorCode } from './errors.ts';
+import { MachinePublicKey } from './identity.ts';
 
 const Seq = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 const Id = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$' });
@@ -27,6 +28,12 @@ export const Hello = Type.Object(
     maxProtocolVersion: Type.Integer({ minimum: 1, maximum: 1000 }),
     agentVersion: Type.String({ maxLength: MAX_SHORT }),
     identity: MachineIdentity,
+    /**
+     * The agent's machine key (see identity.ts). The coordinator registers it if the
+     * machine has none yet (machines enrolled before keys existed) and refuses the hello
+     * if it differs from the registered one.
+     */
+    publicKey: Type.Optional(MachinePublicKey),
   },
   strict,
 );
@@ -60,6 +67,27 @@ export const ReportDelta = Type.Object(
     full: Type.Literal(false),
     report: NodeReportDelta,
   },
+  strict,
+);
+
+/**
+ * A new machine credential, sent over the live connection before the current one
+ * expires. The agent stores it durably, then answers `credential.saved`; until then the
+ * old credential keeps working, so a crash in between loses nothing.
+ */
+export const CredentialRotate = Type.Object(
+  {
+    type: Type.Literal('credential'),
+    credential: Type.String({ minLength: 1, maxLength: 256, pattern: '^nkm\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$' }),
+    /** How long the new credential lasts from now (relative: no clock comparison). */
+    expiresInMs: Type.Integer({ minimum: 1, maximum: 10 * 366 * 86_400_000 }),
+  },
+  strict,
+);
+
+/** The agent saved the credential with this id; the coordinator may retire the old one. */
+export const CredentialSaved = Type.Object(
+  { type: Type.Literal('credential.saved'), credentialId: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }) },
   strict,
 );
 
@@ -130,9 +158,11 @@ export type Command = Static<typeof Command>;
 export type CommandProgress = Static<typeof CommandProgress>;
 export type CommandResult = Static<typeof CommandResult>;
 export type ErrorMessage = Static<typeof ErrorMessage>;
+export type CredentialRotate = Static<typeof CredentialRotate>;
+export type CredentialSaved = Static<typeof CredentialSaved>;
 
-export type AgentMessage = Hello | Report | ReportDelta | Heartbeat | CommandProgress | CommandResult | ErrorMessage;
-export type CoordinatorMessage = Welcome | Command | Resync | ErrorMessage;
+export type AgentMessage = Hello | Report | ReportDelta | Heartbeat | CommandProgress | CommandResult | CredentialSaved | ErrorMessage;
+export type CoordinatorMessage = Welcome | Command | Resync | CredentialRotate | ErrorMessage;
 
 /** Schemas by `type`, per direction. A report picks its schema by `full`. */
 export const agentMessageSchemas = {
@@ -140,12 +170,14 @@ export const agentMessageSchemas = {
   heartbeat: Heartbeat,
   'command.progress': CommandProgress,
   'command.result': CommandResult,
+  'credential.saved': CredentialSaved,
   error: ErrorMessage,
 } as const;
 export const coordinatorMessageSchemas = {
   welcome: Welcome,
   command: Command,
   resync: Resync,
+  credential: CredentialRotate,
   error: ErrorMessage,
 } as const;
 
