@@ -4,6 +4,7 @@
  * byte-for-byte the same story afterwards (compared table by table).
  */
 import { after, before, describe, test } from 'node:test';
+import { generateKeyPairSync } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,8 +13,10 @@ import Database from 'better-sqlite3';
 import { WebSocket } from 'ws';
 import { MAX_FRAME_BYTES, ProtocolErrorCode, type MachineIdentity } from '@nodekeeper/protocol';
 import { sampleReport } from '@nodekeeper/protocol/testing';
+import { rawPublicKey } from '@nodekeeper/common';
 import { createToken, nkctl, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
 
+const publicKey = () => rawPublicKey(generateKeyPairSync('ed25519').publicKey);
 const identity = (n: number): MachineIdentity => ({ machineId: `${n}`.repeat(32), hostname: `node-${n}`, addresses: [], zone: null, labels: {} });
 
 describe('hostile input', { timeout: 120_000 }, () => {
@@ -62,6 +65,19 @@ describe('hostile input', { timeout: 120_000 }, () => {
     return { ws, frames, closed };
   }
 
+  /** Whether the coordinator's /metrics text matches. */
+  async function metricsSays(re: RegExp): Promise<boolean> {
+    const https = await import('node:https');
+    const text = await new Promise<string>((resolve, reject) => {
+      https.get(new URL('/metrics', coord.url), { ca }, (res) => {
+        let t = '';
+        res.on('data', (c: Buffer) => (t += c.toString('utf8')));
+        res.on('end', () => resolve(t));
+      }).on('error', reject);
+    });
+    return re.test(text);
+  }
+
   async function hello(s: { ws: WebSocket; frames: any[] }, id: MachineIdentity): Promise<void> {
     s.ws.send(JSON.stringify({ type: 'hello', minProtocolVersion: 1, maxProtocolVersion: 1, agentVersion: 'test', identity: id }));
     await waitFor('a welcome or an error', () => s.frames.length > 0);
@@ -73,7 +89,7 @@ describe('hostile input', { timeout: 120_000 }, () => {
     ca = await readFile(path.join(coord.dataDir, 'ca.crt'), 'utf8');
     const { token } = await createToken(coord.nkctlConfig, 2);
     for (const n of [1, 2]) {
-      const r = await post('/v1/enroll', { token, identity: identity(n), agentVersion: 'test' });
+      const r = await post('/v1/enroll', { token, identity: identity(n), agentVersion: 'test', publicKey: publicKey() });
       assert.equal(r.status, 201, JSON.stringify(r.body));
       creds[n] = r.body.credential;
     }
@@ -126,13 +142,29 @@ describe('hostile input', { timeout: 120_000 }, () => {
     s.ws.close();
   });
 
-  test('an oversize frame closes the connection with 1009', async () => {
+  test('an oversize frame is answered with NK_PROTO_FRAME_TOO_LARGE, then closed with 1009', async () => {
     const before = dump();
     const s = await connect(1);
     await hello(s, identity(1));
     s.ws.send('x'.repeat(MAX_FRAME_BYTES + 1));
     assert.equal((await s.closed).code, 1009);
+    const error = s.frames.find((f) => f.type === 'error');
+    assert.equal(error?.code, ProtocolErrorCode.frameTooLarge, 'docs/protocol.md promises an error frame before the close');
+    assert.equal(error?.fatal, true);
     assert.equal(dump(), before);
+  });
+
+  test("an agent's error frames are counted, and logged at most once per interval", async () => {
+    const s = await connect(1);
+    await hello(s, identity(1));
+    const logged = () => coord.log().split('\n').filter((l) => l.includes('agent reported an error') && l.includes('flood-')).length;
+    const loggedBefore = logged();
+    for (let i = 0; i < 15; i++) s.ws.send(JSON.stringify({ type: 'error', code: 'NK_X', message: `flood-${i}`, fatal: false }));
+    s.ws.send(JSON.stringify({ type: 'heartbeat', seq: 1 }));
+    await waitFor('the error frames counted', () => metricsSays(/nodekeeper_agent_error_frames_total (1[5-9]|[2-9]\d)/));
+    assert.ok(logged() - loggedBefore <= 1, `logged ${logged() - loggedBefore} of 15 error frames`);
+    s.ws.close();
+    await s.closed;
   });
 
   test("machine 1's credential cannot speak for machine 2, in hello or in a report", async () => {
@@ -194,13 +226,15 @@ describe('hostile input', { timeout: 120_000 }, () => {
       ['abcdef.0123456789abcdef', 'NK_TOKEN_INVALID'],
       ['not a token', 'NK_TOKEN_INVALID'],
     ]) {
-      const r = await post('/v1/enroll', { token, identity: identity(3), agentVersion: 'test' });
+      const r = await post('/v1/enroll', { token, identity: identity(3), agentVersion: 'test', publicKey: publicKey() });
       assert.equal(r.status, 401);
       assert.equal(r.body.code, code);
     }
     for (const [body, code] of [
       ['{', 'NK_HTTP_BAD_REQUEST'],
       [{ token: 'x', identity: { machineId: '../../etc' }, agentVersion: 'x' }, 'NK_HTTP_BAD_REQUEST'],
+      [{ token: 'x', identity: identity(3), agentVersion: 'x' }, 'NK_HTTP_BAD_REQUEST'], // no machine key
+      [{ token: 'x', identity: identity(3), agentVersion: 'x', publicKey: `${'A'.repeat(43)}=`, proof: { nonce: 'x', signature: 'y' } }, 'NK_HTTP_BAD_REQUEST'],
       ['x'.repeat(70_000), 'NK_HTTP_BODY_TOO_LARGE'],
     ] as const) {
       const r = await post('/v1/enroll', body);

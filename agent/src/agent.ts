@@ -42,8 +42,8 @@ import type { MachineKey } from './machine-key.ts';
 export const AGENT_VERSION = '0.1.0';
 /** A full report this often even when nothing changed (Kubernetes: node status every 5 min). */
 const FULL_REPORT_EVERY_MS = 5 * 60_000;
-/** A refused credential is re-enrolled with the machine key at most this often. */
-const REENROLL_EVERY_MS = 60_000;
+/** After a failed re-enrollment with the machine key, the next try waits this long. */
+const REENROLL_RETRY_MS = 60_000;
 /** Codes with which the coordinator refuses a credential that the machine key can replace. */
 const REENROLLABLE = new Set(['NK_AUTH_CREDENTIAL_EXPIRED', 'NK_AUTH_CREDENTIAL_INVALID']);
 
@@ -75,7 +75,7 @@ export class Agent {
   /** Last moment the coordinator was known reachable (agent start counts), on our own clock. */
   private lastContactAt = Date.now();
   private readonly creds: AgentCredentials;
-  private lastReenrollAt = -Infinity;
+  private lastFailedReenrollAt = -Infinity;
   private reenrolling = false;
 
   constructor(config: AgentConfig, state: AgentCredentials, log: Logger) {
@@ -196,15 +196,15 @@ export class Agent {
    */
   private async reenroll(code: string): Promise<void> {
     const key = this.creds.key;
-    if (!REENROLLABLE.has(code) || key === null || this.reenrolling || Date.now() - this.lastReenrollAt < REENROLL_EVERY_MS) return;
+    if (!REENROLLABLE.has(code) || key === null || this.reenrolling || Date.now() - this.lastFailedReenrollAt < REENROLL_RETRY_MS) return;
     this.reenrolling = true;
-    this.lastReenrollAt = Date.now();
     try {
       const { credential } = await reenrollWithKey(this.config.server, this.creds.caPem, await this.identity(), AGENT_VERSION, key);
       await saveState(this.config.stateDir, { credential, caPem: this.creds.caPem });
       this.creds.credential = credential;
       this.log.info('re-enrolled with the machine key; reconnecting with the new credential');
     } catch (err) {
+      this.lastFailedReenrollAt = Date.now();
       this.log.error({ err, code: (err as { code?: string }).code }, 're-enrollment with the machine key failed; an admin may need to reset this machine');
     } finally {
       this.reenrolling = false;

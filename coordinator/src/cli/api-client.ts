@@ -90,6 +90,12 @@ export class ApiClient {
     return expectKind<MachineObject>(await this.request({ method: 'POST', path }), 'Machine', `POST ${path}`);
   }
 
+  /** POST /v1/machines/{name}/reset: voids the credential and key; the next token enrollment of the name is accepted. */
+  async resetMachine(name: string): Promise<MachineObject> {
+    const path = `/v1/machines/${encodeURIComponent(name)}/reset`;
+    return expectKind<MachineObject>(await this.request({ method: 'POST', path }), 'Machine', `POST ${path}`);
+  }
+
   /** PUT /v1/machines/{name}/packages: replaces the machine's package pins. */
   async setMachinePackages(name: string, packages: ReadonlyArray<{ name: string; version: string }>): Promise<MachineObject> {
     const path = `/v1/machines/${encodeURIComponent(name)}/packages`;

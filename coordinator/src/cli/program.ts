@@ -155,6 +155,19 @@ export function buildProgram(io: CliIo): Command {
       io.stdout(`machine/${m.metadata.name} revoked\n`);
     });
 
+  machine
+    .command('reset')
+    .argument('<name>', 'machine name')
+    .description(
+      "Void a machine's credential and key (and lift a revocation): its agent is disconnected, and the next agent that " +
+        'enrolls with a bootstrap token under this name becomes the machine. For a reinstalled node, or one whose key is lost. ' +
+        'Recorded as a MachineReset event.',
+    )
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const m = await client(cmd).api.resetMachine(name);
+      io.stdout(`machine/${m.metadata.name} reset: enroll its agent again with a bootstrap token\n`);
+    });
+
   const pinPattern = /^([a-z][a-z0-9-]{0,62})=(v?\d+\.\d+\.\d+[0-9A-Za-z.~+-]*)$/;
   machine
     .command('pin')
