@@ -3,6 +3,7 @@
  * stored content-addressed and served to agents with their digest; bad input is
  * refused with its code and changes nothing.
  */
+import { rawPublicKey } from '@nodekeeper/common';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
@@ -41,7 +42,7 @@ describe('packages API', { timeout: 60_000 }, () => {
     admin = (await readFile(path.join(coord.dataDir, 'admin.credential'), 'utf8')).trim();
     const { token } = await createToken(coord.nkctlConfig, 1);
     const r = await call('POST', '/v1/enroll', {
-      body: JSON.stringify({ token, identity: { machineId: 'a'.repeat(32), hostname: 'node-a', addresses: [], zone: null, labels: {} }, agentVersion: 't' }),
+      body: JSON.stringify({ token, identity: { machineId: 'a'.repeat(32), hostname: 'node-a', addresses: [], zone: null, labels: {} }, agentVersion: 't', publicKey: rawPublicKey(generateKeyPairSync('ed25519').publicKey) }),
       headers: { 'Content-Type': 'application/json' },
     });
     machineCredential = json(r).credential;
