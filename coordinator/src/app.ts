@@ -14,7 +14,7 @@ import { certificateNames, paths, type CoordinatorConfig } from './config.ts';
 import { CommandDispatcher } from './commands/dispatcher.ts';
 import { FleetView } from './fleet/fleet-view.ts';
 import { AGENT_PATH, AgentGateway } from './gateway/agent-gateway.ts';
-import { createMetrics, registerBatcherMetrics } from './metrics.ts';
+import { createMetrics, registerBatcherMetrics, registerStoreHealthMetrics } from './metrics.ts';
 import { ArtifactStore } from './artifacts/artifact-store.ts';
 import { createApi } from './server/http-api.ts';
 import { rolloutRoutes } from './server/rollout-routes.ts';
@@ -26,6 +26,7 @@ import { toMachineList } from './api/objects.ts';
 import { summarizePackages } from './packages/cluster-package-version.ts';
 import { backoffDelay } from '@nodekeeper/common';
 import { WriteBatcher } from './store/write-batcher.ts';
+import { StoreHealth, unavailableCode } from './store/store-health.ts';
 import { ensurePki, loadPki, type TlsMaterial } from './tls/pki.ts';
 import { DEFAULT_HOST_SYNC, HostSync } from './host/host-sync.ts';
 import { readKubeconfig } from './host/kube-client.ts';
@@ -75,10 +76,16 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   const p = paths(config);
 
   const tls = config.insecure ? null : config.tls !== null ? loadPki(config.tls) : await ensurePki(p.pki, certificateNames(config));
-  const store = openStore(p.db, { now: clock, log: log.child({ component: 'store' }) });
-  ensureApiCredentials(store, config, log);
   const metrics = createMetrics();
-  const batcher = new WriteBatcher(store, { intervalMs: config.flushIntervalMs, log: log.child({ component: 'batcher' }) });
+  const health = new StoreHealth({ log: log.child({ component: 'store' }), onError: (op, code) => metrics.storeErrors.inc({ op, code }) });
+  const store = openStore(p.db, { now: clock, log: log.child({ component: 'store' }), observer: health });
+  health.onRecovered((o, at) => store.recordEvent({
+    object: 'store/coordinator', type: 'Normal', reason: 'StoreRecovered',
+    message: `the store writes again after ${Math.round((at - o.since) / 1000)} s; ${o.failures} write(s) were refused meanwhile (${o.firstCode}${o.lastCode === o.firstCode ? '' : `, last ${o.lastCode}`}) and none of them acknowledged`,
+  }));
+  registerStoreHealthMetrics(metrics, () => health.outage === null);
+  ensureApiCredentials(store, config, log);
+  const batcher = new WriteBatcher(store, { intervalMs: config.flushIntervalMs, log: log.child({ component: 'batcher' }), runAs: (fn) => health.run('batch', fn) });
   registerBatcherMetrics(metrics, batcher.counters);
   const fleet = new FleetView(
     { store, batcher, clock, log: log.child({ component: 'fleet' }) },
@@ -87,7 +94,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   const commands = new CommandDispatcher({ store, clock, log: log.child({ component: 'commands' }) });
   commands.setTransport((machine, command) => fleet.deliver(machine, command));
   const gateway = new AgentGateway(
-    { store, fleet, clock, log: log.child({ component: 'gateway' }), metrics, commands },
+    { store, fleet, clock, log: log.child({ component: 'gateway' }), metrics, commands, runAs: (fn) => health.run('agent', fn) },
     {
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       rateLimit: config.rateLimit,
@@ -111,7 +118,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   rollouts.setOtherUsers(() => remediation.held());
   rollouts.setHold(() => remediation.partitionSuspected());
   const apiDeps = {
-    store, fleet, clock, metrics,
+    store, fleet, clock, metrics, storeHealth: health,
     artifacts: new ArtifactStore(p.artifacts),
     log: log.child({ component: 'api' }),
     caPem: tls?.caPem ?? null,
@@ -185,11 +192,27 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   url = config.advertiseUrl ?? `${tls === null ? 'http' : 'https'}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
   writeNkctlConfig(config, url, tls);
 
+  // No fault in a tick may end the process (invariant 11). A store that cannot write
+  // (full disk, I/O error) is reported by StoreHealth; the controllers then retry with
+  // backoff, after a probe write, instead of failing every tick. They keep no state a
+  // failed transaction has advanced, so a retried tick decides again from scratch.
+  const guarded = (op: string, fn: () => void) => {
+    try {
+      health.run(op, fn);
+    } catch (err) {
+      if (unavailableCode(err) === null) log.error({ err, op }, 'controller tick failed; the next tick retries');
+    }
+  };
   const ticker = setInterval(() => {
-    fleet.tick();
-    commands.expire();
-    rollouts.tick();
-    remediation.tick();
+    guarded('fleet', () => fleet.tick()); // memory and the batcher's queue only
+    if (!health.retryDue()) return;
+    if (health.outage !== null) {
+      health.retrying();
+      guarded('probe', () => store.probeWrite());
+    }
+    guarded('commands', () => commands.expire());
+    guarded('rollouts', () => rollouts.tick());
+    guarded('remediation', () => remediation.tick());
   }, Math.min(1000, Math.max(50, Math.floor(config.livenessGraceMs / 10))));
   ticker.unref();
   let drainGate: DrainGate | null = null;
@@ -222,7 +245,11 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       gateway.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      batcher.close();
+      try {
+        batcher.close();
+      } catch (err) {
+        log.error({ err }, 'last batched write failed at shutdown (heartbeats and status are re-learned at the next start)');
+      }
       store.close();
     },
   };

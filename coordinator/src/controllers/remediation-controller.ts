@@ -217,10 +217,16 @@ export class RemediationController {
     };
     const toSend: string[] = [];
     const failedAtOnce: CommandResult[] = [];
-    store.transaction(() => {
-      store.saveRemediation(changes);
-      for (const a of plan.actions) this.apply(a, toSend, failedAtOnce);
-    });
+    try {
+      store.transaction(() => {
+        store.saveRemediation(changes);
+        for (const a of plan.actions) this.apply(a, toSend, failedAtOnce);
+      });
+    } catch (err) {
+      // Nothing was stored: the results taken above are judged again at the next tick.
+      this.results = [...results, ...this.results];
+      throw err;
+    }
     // Only once committed.
     this.views.stored(faultChanges);
     this.cached = { ...rec, state: plan.state };

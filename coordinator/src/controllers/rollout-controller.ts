@@ -166,8 +166,8 @@ export class RolloutController {
       // Many agents silent at once is not a node fault: starting or judging machines now
       // would act on a picture we cannot see. Operator requests still apply.
       if (this.held_ !== hold.reason) {
-        this.held_ = hold.reason;
         this.store.recordEvent({ object: 'rollouts/cluster', type: 'Warning', reason: hold.reason, message: `rollouts hold: ${hold.message}` });
+        this.held_ = hold.reason; // only once recorded: a failed write is retried next tick
         this.log.warn({ reason: hold.reason }, 'rollouts held');
       }
       return;

@@ -11,6 +11,7 @@ import type { Clock } from '../clock.ts';
 import type { FleetView } from '../fleet/fleet-view.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Store } from '../store/db.ts';
+import type { StoreHealth } from '../store/store-health.ts';
 import type { ApiRole } from '../store/types.ts';
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -28,6 +29,8 @@ export interface ApiDeps {
   readonly url: () => string;
   readonly heartbeatIntervalMs: number;
   readonly maxArtifactBytes: number;
+  /** Whether the store takes writes (for /readyz, and to label the API's store writes). */
+  readonly storeHealth?: StoreHealth;
   /** More of a Machine's status from other controllers (remediation), merged into the objects. */
   readonly machineStatusExtras?: (name: string) => Record<string, unknown>;
 }

@@ -11,7 +11,7 @@ import type { MachineIdentity } from '@nodekeeper/protocol';
 import type {
   ApiCredentialRecord, ApiRole, ArtifactRecord, ClusterPackageVersionRecord, CommandRecord, EventRecord, MachineRecord, PackageDefault, PackageOverride, RolloutRecord, TokenRecord,
 } from './types.ts';
-import { createContext, type StoreContext, type StoreCounters } from './context.ts';
+import { createContext, type StoreContext, type StoreCounters, type WriteObserver } from './context.ts';
 import { StoreErrorCode } from './errors.ts';
 import { migrate, type Migration, migrations } from './migrations.ts';
 import * as tokens from './tokens.ts';
@@ -30,6 +30,8 @@ export interface StoreOptions {
   readonly log?: Logger;
   /** How long a writer waits for another process's lock before failing. */
   readonly busyTimeoutMs?: number;
+  /** Told about every write transaction's outcome (the coordinator's StoreHealth). */
+  readonly observer?: WriteObserver;
   /** For tests of the migration runner only. */
   readonly migrations?: readonly Migration[];
 }
@@ -251,6 +253,11 @@ export class Store {
     remediation.deleteRule(this.#ctx, name);
   }
 
+  /** A tiny write that reaches the disk: does the store take writes again? (store-health.ts) */
+  probeWrite(): void {
+    this.#ctx.tx(() => this.#ctx.stmt(`UPDATE maintenance SET value = value + 1 WHERE name = 'write_probe'`).run());
+  }
+
   /** Runs several store calls as one transaction (all or nothing). */
   transaction<T>(fn: () => T): T {
     return this.#ctx.tx(fn);
@@ -318,7 +325,7 @@ export function openStore(file: string, opts: StoreOptions = {}): Store {
     db.close();
     throw err;
   }
-  return new Store(file, createContext(db, opts.now ?? Date.now, opts.log));
+  return new Store(file, createContext(db, opts.now ?? Date.now, opts.log, opts.observer));
 }
 
 function openFailed(file: string, err: unknown): AppError {

@@ -12,6 +12,11 @@ export const StoreErrorCode = {
   migrationFailed: 'NK_STORE_MIGRATION_FAILED',
   /** A batched write (last-seen times, status) could not be committed; it stays queued. */
   writeFailed: 'NK_STORE_WRITE_FAILED',
+  /**
+   * SQLite cannot write now (a full disk, an I/O error, a lock held too long): nothing
+   * was changed; the coordinator reports it on /readyz and retries (store-health.ts).
+   */
+  unavailable: 'NK_STORE_UNAVAILABLE',
   /** A stored JSON column could not be read back. */
   rowCorrupt: 'NK_STORE_ROW_CORRUPT',
   /** A presented machine or API credential is malformed, unknown, wrong or revoked. */
