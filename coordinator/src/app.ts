@@ -4,8 +4,6 @@
  * is loaded from it, and only then are connections accepted.
  */
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { stringify as toYaml } from 'yaml';
 import type { Logger } from '@nodekeeper/common';
@@ -14,7 +12,8 @@ import { certificateNames, paths, type CoordinatorConfig } from './config.ts';
 import { CommandDispatcher } from './commands/dispatcher.ts';
 import { FleetView } from './fleet/fleet-view.ts';
 import { AGENT_PATH, AgentGateway } from './gateway/agent-gateway.ts';
-import { createMetrics, registerBatcherMetrics, registerStoreHealthMetrics } from './metrics.ts';
+import { createMetrics, registerBatcherMetrics, registerConnectionMetrics, registerStoreHealthMetrics } from './metrics.ts';
+import { createCoordinatorServer } from './server/http-server.ts';
 import { ArtifactStore } from './artifacts/artifact-store.ts';
 import { createApi } from './server/http-api.ts';
 import { rolloutRoutes } from './server/rollout-routes.ts';
@@ -167,18 +166,13 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   }, { ...DEFAULT_HOST_SYNC, syncIntervalMs: config.hostSyncIntervalMs, tokenTtlSeconds: config.hostTokenTtlSeconds });
   const api = createApi(apiDeps, [...rolloutRoutes(apiDeps, rollouts), ...remediationRoutes(apiDeps, remediation), ...hostRoutes(apiDeps, host, config.hostTokenTtlSeconds), ...memberRoutes(apiDeps, member)]);
 
-  const server = tls === null ? http.createServer(api) : https.createServer({ cert: tls.certPem, key: tls.keyPem }, api);
-  server.on('upgrade', (req, socket, head) => {
-    socket.on('error', () => socket.destroy());
-    if (new URL(req.url ?? '/', 'http://x').pathname !== AGENT_PATH) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      return;
-    }
-    gateway.handleUpgrade(req, socket, head);
+  const { server, connections } = createCoordinatorServer(tls, api, config.http, {
+    agentPath: AGENT_PATH,
+    agentUpgrade: (req, socket, head) => gateway.handleUpgrade(req, socket, head),
+    refused: () => metrics.httpConnectionsRefused.inc(),
+    log: log.child({ component: 'http' }),
   });
-  server.on('checkContinue', api.checkContinue);
-  server.on('clientError', (_err, socket) => socket.destroy());
-  server.keepAliveTimeout = 65_000;
+  registerConnectionMetrics(metrics, connections);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -170,3 +170,12 @@ test('packages drained before a rollout install: a list, or none', () => {
   assert.deepEqual(loadConfig(['--drain-before-install', 'none'], {}).config.drainBeforeInstall, []);
   refused(['--drain-before-install', 'Kubelet;rm'], {}, /drainBeforeInstall must be package names/);
 });
+
+test('HTTP limits: defaults, flags, and a request timeout shorter than the header timeout refused', () => {
+  assert.deepEqual(loadConfig([], {}).config.http, { headersTimeoutMs: 10_000, requestTimeoutMs: 900_000, keepAliveTimeoutMs: 65_000, maxConnections: 4096 });
+  const c = loadConfig(['--http-headers-timeout', '2000', '--http-request-timeout', '5000', '--http-keep-alive-timeout', '1000', '--http-max-connections', '10'], {}).config.http;
+  assert.deepEqual(c, { headersTimeoutMs: 2000, requestTimeoutMs: 5000, keepAliveTimeoutMs: 1000, maxConnections: 10 });
+  assert.equal(loadConfig([], { NODEKEEPER_HTTP_MAX_CONNECTIONS: '7' }).config.http.maxConnections, 7);
+  assert.throws(() => loadConfig(['--http-headers-timeout', '20000', '--http-request-timeout', '10000'], {}), { code: 'NK_CONFIG_INVALID' });
+  assert.throws(() => loadConfig(['--http-max-connections', '0'], {}), { code: 'NK_CONFIG_INVALID' });
+});

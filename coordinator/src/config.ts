@@ -36,6 +36,8 @@ export interface CoordinatorConfig {
   /** Invalid frames tolerated on one connection before it is closed. */
   readonly maxInvalidFrames: number;
   readonly maxConnections: number;
+  /** Limits of the HTTP server (API, enrollment, artifact downloads): see docs/coordinator.md. */
+  readonly http: HttpLimits;
   /** Admission control on the agents' upgrade path (reconnect storms); see gateway/admission.ts. */
   readonly admission: AdmissionOptions;
   /**
@@ -69,6 +71,17 @@ export interface CoordinatorConfig {
   readonly drainBeforeInstall: readonly string[];
 }
 
+export interface HttpLimits {
+  /** Time allowed for a request's headers (and for a TLS handshake) from connect (slowloris). */
+  readonly headersTimeoutMs: number;
+  /** Time allowed for a whole request, body included (the largest artifact upload must fit). */
+  readonly requestTimeoutMs: number;
+  /** How long an idle keep-alive connection is kept between requests. */
+  readonly keepAliveTimeoutMs: number;
+  /** Connections that are not agent WebSockets (API, enrollment, downloads, upgrades not yet done), at most. */
+  readonly maxConnections: number;
+}
+
 export const defaults: CoordinatorConfig = Object.freeze({
   host: '0.0.0.0',
   port: 7443,
@@ -84,6 +97,7 @@ export const defaults: CoordinatorConfig = Object.freeze({
   rateLimit: { perSecond: 20, burst: 100 },
   maxInvalidFrames: 10,
   maxConnections: 60_000,
+  http: Object.freeze({ headersTimeoutMs: 10_000, requestTimeoutMs: 900_000, keepAliveTimeoutMs: 65_000, maxConnections: 4096 }),
   admission: defaultAdmission,
   controlPlaneVersion: null,
   maxUnavailable: '10%',
@@ -122,6 +136,11 @@ Options (env NODEKEEPER_<NAME>, e.g. NODEKEEPER_PORT; or a YAML --config file):
   --max-pending-upgrades N      agent connections admitted but not yet welcomed, at most (default ${defaults.admission.maxPending})
   --max-upgrades-per-second N   agent connections admitted per second, at most (default ${defaults.admission.perSecond});
                                 beyond either (or a tenth of the rate while the event loop lags over ${defaults.admission.maxLoopDelayMs} ms), agents get 503 and Retry-After
+  --http-headers-timeout MS     time for a request's headers, and for a TLS handshake (default ${defaults.http.headersTimeoutMs})
+  --http-request-timeout MS     time for a whole request, body included (default ${defaults.http.requestTimeoutMs})
+  --http-keep-alive-timeout MS  idle time kept between requests on a connection (default ${defaults.http.keepAliveTimeoutMs})
+  --http-max-connections N      connections that are not agent WebSockets, at most (default ${defaults.http.maxConnections});
+                                agents have their own cap (60000)
   --control-plane-version V     the cluster's kube-apiserver version; kubelet upgrades never pass it
   --max-unavailable N|P%        cluster-wide cap on machines made unavailable at once (default ${defaults.maxUnavailable})
   --fault-hold S                how long a fault must hold before it counts (default per fault, 30-60 s)
@@ -159,6 +178,10 @@ const flagSpec = {
   'flush-interval': { type: 'string' },
   'max-pending-upgrades': { type: 'string' },
   'max-upgrades-per-second': { type: 'string' },
+  'http-headers-timeout': { type: 'string' },
+  'http-request-timeout': { type: 'string' },
+  'http-keep-alive-timeout': { type: 'string' },
+  'http-max-connections': { type: 'string' },
   'control-plane-version': { type: 'string' },
   'max-unavailable': { type: 'string' },
   'fault-hold': { type: 'string' },
@@ -230,6 +253,12 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     rateLimit: defaults.rateLimit,
     maxInvalidFrames: defaults.maxInvalidFrames,
     maxConnections: defaults.maxConnections,
+    http: Object.freeze({
+      headersTimeoutMs: opt('httpHeadersTimeout', defaults.http.headersTimeoutMs, ms(100, 600_000)),
+      requestTimeoutMs: opt('httpRequestTimeout', defaults.http.requestTimeoutMs, ms(1000, 86_400_000)),
+      keepAliveTimeoutMs: opt('httpKeepAliveTimeout', defaults.http.keepAliveTimeoutMs, ms(100, 3_600_000)),
+      maxConnections: opt('httpMaxConnections', defaults.http.maxConnections, ms(1, 1_000_000)),
+    }),
     admission: Object.freeze({
       ...defaults.admission,
       maxPending: opt('maxPendingUpgrades', defaults.admission.maxPending, ms(1, 100_000)),
@@ -264,6 +293,9 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     }),
   };
   if (config.advertiseUrl !== null) checkAdvertiseUrl(config.advertiseUrl, config.insecure);
+  if (config.http.requestTimeoutMs < config.http.headersTimeoutMs) {
+    throw bad(`--http-request-timeout (${config.http.requestTimeoutMs} ms) must be at least --http-headers-timeout (${config.http.headersTimeoutMs} ms)`);
+  }
   if (config.livenessGraceMs <= config.heartbeatIntervalMs) {
     throw bad(`liveness grace (${config.livenessGraceMs} ms) must exceed the heartbeat interval (${config.heartbeatIntervalMs} ms)`);
   }

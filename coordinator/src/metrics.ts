@@ -18,6 +18,7 @@ export function createMetrics() {
     upgradesRejected: new Counter({ name: 'nodekeeper_agent_upgrades_rejected_total', help: 'WebSocket upgrades refused, by error code', labelNames: ['code'], registers: [registry] }),
     enrollments: new Counter({ name: 'nodekeeper_enrollments_total', help: 'Enrollment attempts, by result', labelNames: ['result'], registers: [registry] }),
     apiRequests: new Counter({ name: 'nodekeeper_api_requests_total', help: 'HTTP API requests, by route and status', labelNames: ['route', 'status'], registers: [registry] }),
+    httpConnectionsRefused: new Counter({ name: 'nodekeeper_http_connections_refused_total', help: 'Connections closed at once because --http-max-connections non-agent connections were open', registers: [registry] }),
     storeErrors: new Counter({ name: 'nodekeeper_store_errors_total', help: 'Store writes refused by SQLite (nothing changed), by operation and SQLite code', labelNames: ['op', 'code'], registers: [registry] }),
   };
 }
@@ -58,6 +59,21 @@ export function registerStoreHealthMetrics(metrics: Metrics, available: () => bo
     registers: [metrics.registry],
     collect() {
       this.set(available() ? 1 : 0);
+    },
+  });
+}
+
+/** Open connections: agent WebSockets, and all others (capped by --http-max-connections). */
+export function registerConnectionMetrics(metrics: Metrics, connections: () => { agents: number; other: number }): void {
+  new Gauge({
+    name: 'nodekeeper_http_connections',
+    help: 'Open connections by kind: agent (WebSocket) or http (everything else, upgrades not yet done included)',
+    labelNames: ['kind'],
+    registers: [metrics.registry],
+    collect() {
+      const c = connections();
+      this.set({ kind: 'agent' }, c.agents);
+      this.set({ kind: 'http' }, c.other);
     },
   });
 }
