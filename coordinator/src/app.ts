@@ -3,6 +3,7 @@
  * Start-up begins with recovery: the store is opened (migrations run), the fleet view
  * is loaded from it, and only then are connections accepted.
  */
+import { X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { stringify as toYaml } from 'yaml';
@@ -27,6 +28,7 @@ import { backoffDelay } from '@nodekeeper/common';
 import { WriteBatcher } from './store/write-batcher.ts';
 import { StoreHealth, unavailableCode } from './store/store-health.ts';
 import { ensurePki, loadPki, type TlsMaterial } from './tls/pki.ts';
+import { CertRenewer, renewalCheckIntervalMs } from './tls/cert-renewer.ts';
 import { DEFAULT_HOST_SYNC, HostSync } from './host/host-sync.ts';
 import { readKubeconfig } from './host/kube-client.ts';
 import { hostRoutes } from './server/host-routes.ts';
@@ -74,7 +76,11 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   chmodSync(config.dataDir, 0o700);
   const p = paths(config);
 
-  const tls = config.insecure ? null : config.tls !== null ? loadPki(config.tls) : await ensurePki(p.pki, certificateNames(config));
+  // Called at start and then by the CertRenewer: re-issues a generated certificate near
+  // its end, re-reads operator-provided files.
+  const tlsFiles = config.tls;
+  const loadTls = tlsFiles !== null ? async () => loadPki(tlsFiles) : () => ensurePki(p.pki, certificateNames(config), new Date(), config.tlsServingLifetimeMs);
+  const tls = config.insecure ? null : await loadTls();
   const metrics = createMetrics();
   const health = new StoreHealth({ log: log.child({ component: 'store' }), onError: (op, code) => metrics.storeErrors.inc({ op, code }) });
   const store = openStore(p.db, { now: clock, log: log.child({ component: 'store' }), observer: health });
@@ -173,6 +179,19 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     log: log.child({ component: 'http' }),
   });
   registerConnectionMetrics(metrics, connections);
+  const renewer = tls === null || !('setSecureContext' in server) ? null : new CertRenewer({
+    load: loadTls,
+    apply: (m) => server.setSecureContext({ cert: m.certPem, key: m.keyPem }),
+    log: log.child({ component: 'tls' }),
+    renewed: (m) => {
+      try {
+        store.recordEvent({ object: 'coordinator/tls', type: 'Normal', reason: 'CertificateRenewed', message: `serving certificate renewed in place, valid until ${new X509Certificate(m.certPem).validTo}` });
+      } catch (err) {
+        log.warn({ err }, 'could not record the certificate renewal event');
+      }
+    },
+  }, tls, renewalCheckIntervalMs(config.tlsServingLifetimeMs));
+  renewer?.start();
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -232,6 +251,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       if (closed) return;
       closed = true;
       clearInterval(ticker);
+      renewer?.stop();
       cancelRegistration();
       drainGate?.stop();
       await host.stop();

@@ -22,6 +22,8 @@ export interface CoordinatorConfig {
   readonly tls: { readonly certFile: string; readonly keyFile: string; readonly caFile: string } | null;
   /** Extra DNS names / IPs for the generated serving certificate. */
   readonly tlsNames: readonly string[];
+  /** Lifetime of the generated serving certificate; renewed in place with a third left. */
+  readonly tlsServingLifetimeMs: number;
   /** Public URL agents and nkctl use (printed in join hints); derived when unset. */
   readonly advertiseUrl: string | null;
   readonly heartbeatIntervalMs: number;
@@ -89,6 +91,7 @@ export const defaults: CoordinatorConfig = Object.freeze({
   insecure: false,
   tls: null,
   tlsNames: [],
+  tlsServingLifetimeMs: 365 * 86_400_000,
   advertiseUrl: null,
   heartbeatIntervalMs: 10_000,
   livenessGraceMs: 40_000,
@@ -128,6 +131,8 @@ Options (env NODEKEEPER_<NAME>, e.g. NODEKEEPER_PORT; or a YAML --config file):
   --insecure                    serve plain http/ws instead of https/wss (tests, demos)
   --tls-cert FILE --tls-key FILE --tls-ca FILE   use these instead of the generated CA
   --tls-name NAME               extra DNS name or IP for the generated certificate (repeatable)
+  --tls-serving-lifetime S      lifetime of the generated serving certificate in seconds; it is renewed
+                                in place when a third is left (default ${defaults.tlsServingLifetimeMs / 1000}, a year)
   --advertise-url URL           URL agents and nkctl should use (default: derived)
   --heartbeat-interval MS       agent heartbeat interval (default ${defaults.heartbeatIntervalMs})
   --liveness-grace MS           silence before Unknown (default ${defaults.livenessGraceMs})
@@ -171,6 +176,7 @@ const flagSpec = {
   'tls-key': { type: 'string' },
   'tls-ca': { type: 'string' },
   'tls-name': { type: 'string', multiple: true },
+  'tls-serving-lifetime': { type: 'string' },
   'advertise-url': { type: 'string' },
   'heartbeat-interval': { type: 'string' },
   'liveness-grace': { type: 'string' },
@@ -245,6 +251,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     insecure: opt('insecure', defaults.insecure, bool),
     tls: given === 3 ? { certFile: str('tlsCert', raw['tlsCert']), keyFile: str('tlsKey', raw['tlsKey']), caFile: str('tlsCa', raw['tlsCa']) } : null,
     tlsNames: Object.freeze([...(names as string[])]),
+    tlsServingLifetimeMs: opt('tlsServingLifetime', defaults.tlsServingLifetimeMs, (n, v) => int(n, v, 5, 10 * 365 * 86_400) * 1000),
     advertiseUrl: opt('advertiseUrl', defaults.advertiseUrl, str),
     heartbeatIntervalMs: opt('heartbeatInterval', defaults.heartbeatIntervalMs, ms(100, 3_600_000)),
     livenessGraceMs: opt('livenessGrace', defaults.livenessGraceMs, ms(100, 86_400_000)),
