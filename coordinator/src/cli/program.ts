@@ -19,6 +19,7 @@ import { addPackageCommands } from './package-commands.ts';
 import { addRemediationCommands } from './remediation-commands.ts';
 import { addRolloutCommands } from './rollout-commands.ts';
 import { addHostCommands } from './host-commands.ts';
+import { addCredentialCommands } from './credential-commands.ts';
 
 /** Everything nkctl touches outside itself, injected so tests can run it in-process too. */
 export interface CliIo {
@@ -217,6 +218,7 @@ export function buildProgram(io: CliIo): Command {
   addRolloutCommands(program, { io, client });
   addRemediationCommands(program, get, { io, client });
   addHostCommands(program, { io, client });
+  addCredentialCommands(program, { io, client });
 
   program
     .command('version')

@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppError } from '@nodekeeper/common';
 import { httpError, send, statusFor, type ApiDeps, type Route, type RouteAccess } from './http-util.ts';
 import { machineRoutes } from './machine-routes.ts';
+import { credentialRoutes } from './credential-routes.ts';
 import { checkDeclaredSize, packageRoutes } from './package-routes.ts';
 import { asUnavailable } from '../store/store-health.ts';
 
@@ -26,7 +27,7 @@ export interface ApiHandler {
 /** Builds the request handler for every route but the agent WebSocket. */
 export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []): ApiHandler {
   const { store, metrics, log } = deps;
-  const routes: Route[] = [...machineRoutes(deps), ...packageRoutes(deps), ...extraRoutes];
+  const routes: Route[] = [...machineRoutes(deps), ...credentialRoutes(deps), ...packageRoutes(deps), ...extraRoutes];
 
   const authorize = (req: IncomingMessage, access: Exclude<RouteAccess, null>): void => {
     const h = req.headers.authorization;

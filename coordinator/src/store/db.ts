@@ -129,6 +129,16 @@ export class Store {
     return api.authenticateApi(this.#ctx, credential);
   }
 
+  /** Every API credential, revoked ones included; never a secret. */
+  listApiCredentials(): ApiCredentialRecord[] {
+    return api.listApiCredentials(this.#ctx);
+  }
+
+  /** Revokes an API credential (NK_API_CREDENTIAL_NOT_FOUND, NK_API_CREDENTIAL_LAST_ADMIN); records an event. */
+  revokeApiCredential(id: string): ApiCredentialRecord {
+    return api.revokeApiCredential(this.#ctx, id);
+  }
+
   /** API credentials ever made, revoked ones included. */
   countApiCredentials(): number {
     return api.countApiCredentials(this.#ctx);

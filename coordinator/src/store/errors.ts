@@ -21,6 +21,10 @@ export const StoreErrorCode = {
   rowCorrupt: 'NK_STORE_ROW_CORRUPT',
   /** A presented machine or API credential is malformed, unknown, wrong or revoked. */
   credentialInvalid: 'NK_AUTH_CREDENTIAL_INVALID',
+  /** No API credential with that id. */
+  apiCredentialNotFound: 'NK_API_CREDENTIAL_NOT_FOUND',
+  /** Revoking it would leave no admin credential: nobody could administer the coordinator. */
+  apiCredentialLastAdmin: 'NK_API_CREDENTIAL_LAST_ADMIN',
   /** No bootstrap token with that id. */
   tokenNotFound: 'NK_TOKEN_NOT_FOUND',
   /** The presented bootstrap token is malformed, unknown or its secret is wrong. */
