@@ -21,6 +21,8 @@ import { rolloutRoutes } from './server/rollout-routes.ts';
 import { RolloutController } from './controllers/rollout-controller.ts';
 import { RemediationController } from './controllers/remediation-controller.ts';
 import { remediationRoutes } from './server/remediation-routes.ts';
+import { machineDeleteRoutes } from './server/machine-delete-routes.ts';
+import { RetentionController } from './controllers/retention-controller.ts';
 import { openStore, type Store } from './store/db.ts';
 import { toMachineList } from './api/objects.ts';
 import { summarizePackages } from './packages/cluster-package-version.ts';
@@ -170,7 +172,8 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       coordinatorVersion: packageVersion(),
     }),
   }, { ...DEFAULT_HOST_SYNC, syncIntervalMs: config.hostSyncIntervalMs, tokenTtlSeconds: config.hostTokenTtlSeconds });
-  const api = createApi(apiDeps, [...rolloutRoutes(apiDeps, rollouts), ...remediationRoutes(apiDeps, remediation), ...hostRoutes(apiDeps, host, config.hostTokenTtlSeconds), ...memberRoutes(apiDeps, member)]);
+  const api = createApi(apiDeps, [...rolloutRoutes(apiDeps, rollouts), ...remediationRoutes(apiDeps, remediation), ...hostRoutes(apiDeps, host, config.hostTokenTtlSeconds), ...memberRoutes(apiDeps, member),
+    ...machineDeleteRoutes(apiDeps, { heldBy: (name) => rollouts.holders(name), deleted: (name) => remediation.forget(name) })]);
 
   const { server, connections } = createCoordinatorServer(tls, api, config.http, {
     agentPath: AGENT_PATH,
@@ -240,6 +243,13 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     }
   }
   host.start();
+  const retention = new RetentionController({
+    store, log: log.child({ component: 'retention' }),
+    pruned: (kind, rows) => metrics.rowsPruned.inc({ kind }, rows),
+    runAs: (fn) => health.run('retention', fn),
+    canWrite: () => health.outage === null,
+  }, config.retention);
+  retention.start();
   const cancelRegistration = config.hostRegistration !== null && !host.state().registered ? registerAtStart(host, config, log) : () => {};
   log.info({ url, caHash: tls?.caHash ?? null, machines: fleet.list().length }, 'coordinator listening');
 
@@ -252,6 +262,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       closed = true;
       clearInterval(ticker);
       renewer?.stop();
+      await retention.stop();
       cancelRegistration();
       drainGate?.stop();
       await host.stop();

@@ -179,3 +179,16 @@ test('HTTP limits: defaults, flags, and a request timeout shorter than the heade
   assert.throws(() => loadConfig(['--http-headers-timeout', '20000', '--http-request-timeout', '10000'], {}), { code: 'NK_CONFIG_INVALID' });
   assert.throws(() => loadConfig(['--http-max-connections', '0'], {}), { code: 'NK_CONFIG_INVALID' });
 });
+
+test('retention: documented defaults, flags in seconds, 0 keeps forever', () => {
+  const r = loadConfig([], {}).config.retention;
+  assert.equal(r.eventsMaxAgeMs, 30 * 86_400_000);
+  assert.equal(r.eventsMaxRows, 1_000_000);
+  assert.equal(r.commandsMaxAgeMs, 14 * 86_400_000);
+  assert.equal(r.tokensMaxAgeMs, 7 * 86_400_000);
+  assert.equal(r.observationsMaxAgeMs, 14 * 86_400_000);
+  assert.equal(r.intervalMs, 600_000);
+  const c = loadConfig(['--retain-events', '0', '--retain-events-max', '10', '--retain-commands', '60', '--retain-tokens', '1', '--retain-observations', '3600', '--retention-interval', '500'], {}).config.retention;
+  assert.deepEqual([c.eventsMaxAgeMs, c.eventsMaxRows, c.commandsMaxAgeMs, c.tokensMaxAgeMs, c.observationsMaxAgeMs, c.intervalMs], [0, 10, 60_000, 1000, 3_600_000, 500]);
+  assert.throws(() => loadConfig(['--retain-events', '-1'], {}), { code: 'NK_CONFIG_INVALID' });
+});

@@ -9,6 +9,7 @@ import { AppError, layeredOptions } from '@nodekeeper/common';
 import { defaultAdmission, type AdmissionOptions } from './gateway/admission.ts';
 import { DEFAULT_FAULT_SETTINGS, type FaultSettings } from './remediation/faults.ts';
 import { DEFAULT_REMEDIATION_SETTINGS, type RemediationSettings } from './remediation/types.ts';
+import type { RetentionOptions } from './controllers/retention-controller.ts';
 
 export interface CoordinatorConfig {
   /** Address to listen on for the API and agent connections. */
@@ -40,6 +41,8 @@ export interface CoordinatorConfig {
   readonly maxConnections: number;
   /** Limits of the HTTP server (API, enrollment, artifact downloads): see docs/coordinator.md. */
   readonly http: HttpLimits;
+  /** What is pruned, when, and in what batches (docs/coordinator.md, "Retention"). */
+  readonly retention: RetentionOptions;
   /** Admission control on the agents' upgrade path (reconnect storms); see gateway/admission.ts. */
   readonly admission: AdmissionOptions;
   /**
@@ -84,6 +87,8 @@ export interface HttpLimits {
   readonly maxConnections: number;
 }
 
+const DAY_MS = 86_400_000;
+
 export const defaults: CoordinatorConfig = Object.freeze({
   host: '0.0.0.0',
   port: 7443,
@@ -101,6 +106,16 @@ export const defaults: CoordinatorConfig = Object.freeze({
   maxInvalidFrames: 10,
   maxConnections: 60_000,
   http: Object.freeze({ headersTimeoutMs: 10_000, requestTimeoutMs: 900_000, keepAliveTimeoutMs: 65_000, maxConnections: 4096 }),
+  retention: Object.freeze({
+    eventsMaxAgeMs: 30 * DAY_MS,
+    eventsMaxRows: 1_000_000,
+    commandsMaxAgeMs: 14 * DAY_MS,
+    tokensMaxAgeMs: 7 * DAY_MS,
+    observationsMaxAgeMs: 14 * DAY_MS,
+    intervalMs: 600_000,
+    batchRows: 500,
+    maxBatchesPerRound: 200,
+  }),
   admission: defaultAdmission,
   controlPlaneVersion: null,
   maxUnavailable: '10%',
@@ -146,6 +161,13 @@ Options (env NODEKEEPER_<NAME>, e.g. NODEKEEPER_PORT; or a YAML --config file):
   --http-keep-alive-timeout MS  idle time kept between requests on a connection (default ${defaults.http.keepAliveTimeoutMs})
   --http-max-connections N      connections that are not agent WebSockets, at most (default ${defaults.http.maxConnections});
                                 agents have their own cap (60000)
+  --retain-events S             prune events older than this, in seconds (default ${defaults.retention.eventsMaxAgeMs / 1000}, 30 days; 0 keeps them)
+  --retain-events-max N         keep at most the newest N events (default ${defaults.retention.eventsMaxRows}; 0 for no cap)
+  --retain-commands S           prune finished commands older than this (default ${defaults.retention.commandsMaxAgeMs / 1000}, 14 days; 0 keeps them)
+  --retain-tokens S             prune bootstrap tokens this long after expiry or revocation (default ${defaults.retention.tokensMaxAgeMs / 1000}, 7 days)
+  --retain-observations S       prune status observations older than this, keeping each component's latest
+                                (default ${defaults.retention.observationsMaxAgeMs / 1000}, 14 days; 0 keeps them)
+  --retention-interval MS       time between pruning rounds (default ${defaults.retention.intervalMs})
   --control-plane-version V     the cluster's kube-apiserver version; kubelet upgrades never pass it
   --max-unavailable N|P%        cluster-wide cap on machines made unavailable at once (default ${defaults.maxUnavailable})
   --fault-hold S                how long a fault must hold before it counts (default per fault, 30-60 s)
@@ -188,6 +210,12 @@ const flagSpec = {
   'http-request-timeout': { type: 'string' },
   'http-keep-alive-timeout': { type: 'string' },
   'http-max-connections': { type: 'string' },
+  'retain-events': { type: 'string' },
+  'retain-events-max': { type: 'string' },
+  'retain-commands': { type: 'string' },
+  'retain-tokens': { type: 'string' },
+  'retain-observations': { type: 'string' },
+  'retention-interval': { type: 'string' },
   'control-plane-version': { type: 'string' },
   'max-unavailable': { type: 'string' },
   'fault-hold': { type: 'string' },
@@ -243,6 +271,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   const opt = <T>(key: string, fallback: T, read: (name: string, v: unknown) => T): T =>
     raw[key] === undefined ? fallback : read(key, raw[key]);
   const ms = (min: number, max: number) => (name: string, v: unknown) => int(name, v, min, max);
+  const seconds = (name: string, v: unknown) => int(name, v, 0, 10 * 365 * 86_400) * 1000;
 
   const config: CoordinatorConfig = {
     host: opt('host', defaults.host, str),
@@ -265,6 +294,15 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
       requestTimeoutMs: opt('httpRequestTimeout', defaults.http.requestTimeoutMs, ms(1000, 86_400_000)),
       keepAliveTimeoutMs: opt('httpKeepAliveTimeout', defaults.http.keepAliveTimeoutMs, ms(100, 3_600_000)),
       maxConnections: opt('httpMaxConnections', defaults.http.maxConnections, ms(1, 1_000_000)),
+    }),
+    retention: Object.freeze({
+      ...defaults.retention,
+      eventsMaxAgeMs: opt('retainEvents', defaults.retention.eventsMaxAgeMs, seconds),
+      eventsMaxRows: opt('retainEventsMax', defaults.retention.eventsMaxRows, ms(0, 1_000_000_000)),
+      commandsMaxAgeMs: opt('retainCommands', defaults.retention.commandsMaxAgeMs, seconds),
+      tokensMaxAgeMs: opt('retainTokens', defaults.retention.tokensMaxAgeMs, seconds),
+      observationsMaxAgeMs: opt('retainObservations', defaults.retention.observationsMaxAgeMs, seconds),
+      intervalMs: opt('retentionInterval', defaults.retention.intervalMs, ms(100, 86_400_000)),
     }),
     admission: Object.freeze({
       ...defaults.admission,

@@ -91,6 +91,14 @@ export class ApiClient {
     return expectKind<MachineObject>(await this.request({ method: 'POST', path }), 'Machine', `POST ${path}`);
   }
 
+  /** DELETE /v1/machines/{name}[?force=true] */
+  async deleteMachine(name: string, force: boolean): Promise<{ name: string; commands: number; observations: number; forced: boolean }> {
+    const path = `/v1/machines/${encodeURIComponent(name)}${force ? '?force=true' : ''}`;
+    const res = await this.request({ method: 'DELETE', path });
+    if (!isObject(res) || res['kind'] !== 'MachineDeleted') throw badResponse(`DELETE ${path}`, 'expected a MachineDeleted object');
+    return res as unknown as { name: string; commands: number; observations: number; forced: boolean };
+  }
+
   /** PUT /v1/machines/{name}/packages: replaces the machine's package pins. */
   async setMachinePackages(name: string, packages: ReadonlyArray<{ name: string; version: string }>): Promise<MachineObject> {
     const path = `/v1/machines/${encodeURIComponent(name)}/packages`;

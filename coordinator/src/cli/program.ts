@@ -156,6 +156,16 @@ export function buildProgram(io: CliIo): Command {
       io.stdout(`machine/${m.metadata.name} revoked\n`);
     });
 
+  machine
+    .command('delete')
+    .argument('<name>', 'machine name')
+    .option('--force', 'delete it even while a rollout holds it')
+    .description('Delete a machine gone for good: its record, commands, observations and remediation state, and its Machine on the host cluster. Refused while a rollout holds it, unless --force.')
+    .action(async (name: string, opts: { force?: boolean }, cmd: Command) => {
+      const r = await client(cmd).api.deleteMachine(name, opts.force === true);
+      io.stdout(`machine/${r.name} deleted (${r.commands} commands, ${r.observations} observations)\n`);
+    });
+
   const pinPattern = /^([a-z][a-z0-9-]{0,62})=(v?\d+\.\d+\.\d+[0-9A-Za-z.~+-]*)$/;
   machine
     .command('pin')

@@ -187,6 +187,11 @@ export class RolloutController {
     }
   }
 
+  /** Rollouts that hold `machine` now (installing, soaking, rolling back, failed and not restored). */
+  holders(machine: string): string[] {
+    return [...this.rollouts.values()].filter((r) => r.holds.includes(machine)).map((r) => r.name);
+  }
+
   /** Machines others (remediation) make unavailable; set once at start-up. */
   private heldByOthers: () => readonly string[] = () => [];
 

@@ -92,6 +92,7 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   NK_MEMBER_API_ERROR: 502,
   NK_DRAIN_BLOCKED: 409,
   NK_API_CREDENTIAL_LAST_ADMIN: 409,
+  NK_MACHINE_IN_USE: 409,
 };
 
 /** The status for an error code: the table, then *_NOT_FOUND 404, store faults 503, else 400. */

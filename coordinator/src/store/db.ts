@@ -23,6 +23,8 @@ import * as packages from './packages.ts';
 import * as commands from './commands.ts';
 import * as rollouts from './rollouts.ts';
 import * as remediation from './remediation.ts';
+import * as retention from './retention.ts';
+import { deleteMachine, type DeletedMachine } from './machine-delete.ts';
 
 export interface StoreOptions {
   /** The coordinator's clock, ms since the epoch. */
@@ -83,6 +85,11 @@ export class Store {
   /** Revokes a machine (NK_MACHINE_NOT_FOUND); records an event. */
   revokeMachine(name: string): MachineRecord {
     return machines.revokeMachine(this.#ctx, name);
+  }
+
+  /** Deletes a machine gone for good with its commands, observations and remediation state (NK_MACHINE_NOT_FOUND); records an event. */
+  deleteMachine(name: string, why: string): DeletedMachine {
+    return deleteMachine(this.#ctx, name, why);
   }
 
   /** The machine of that name, or null. */
@@ -261,6 +268,24 @@ export class Store {
   /** NK_REMEDIATION_RULE_NOT_FOUND when no rule of that name was applied. */
   deleteRemediationRule(name: string): void {
     remediation.deleteRule(this.#ctx, name);
+  }
+
+  // --- retention (one small batch per call; see retention.ts)
+
+  pruneEvents(before: number, maxRows: number, batch: number): number {
+    return retention.pruneEvents(this.#ctx, before, maxRows, batch);
+  }
+
+  pruneCommands(before: number, batch: number): number {
+    return retention.pruneCommands(this.#ctx, before, batch);
+  }
+
+  pruneTokens(before: number, batch: number): number {
+    return retention.pruneTokens(this.#ctx, before, batch);
+  }
+
+  pruneObservations(before: number, afterId: number, batch: number): { deleted: number; lastId: number; done: boolean } {
+    return retention.pruneObservations(this.#ctx, before, afterId, batch);
   }
 
   /** A tiny write that reaches the disk: does the store take writes again? (store-health.ts) */
