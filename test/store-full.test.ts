@@ -16,6 +16,7 @@ import Database from 'better-sqlite3';
 import { WebSocket } from 'ws';
 import type { MachineIdentity } from '@nodekeeper/protocol';
 import { sampleReport } from '@nodekeeper/protocol/testing';
+import { kubeletArtifact } from './harness/artifacts.ts';
 import { nkctl, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
 
 const identity = (n: number): MachineIdentity => ({ machineId: `${n}`.repeat(32), hostname: `node-${n}`, addresses: [], zone: null, labels: {} });
@@ -82,7 +83,7 @@ describe('a full disk under the coordinator', { timeout: 180_000, skip: mount.re
   const tokenIds: string[] = [];
 
   before(async () => {
-    coord = await startCoordinator(dataDir, ['--insecure', '--flush-interval', '100', '--fault-hold', '1', '--liveness-grace', '600000']);
+    coord = await startCoordinator(dataDir, ['--insecure', '--flush-interval', '100', '--fault-hold', '1', '--liveness-grace', '600000', '--control-plane-version', 'v1.32.1']);
     const { readFileSync } = await import('node:fs');
     admin = readFileSync(path.join(dataDir, 'admin.credential'), 'utf8').trim();
   });
@@ -96,6 +97,7 @@ describe('a full disk under the coordinator', { timeout: 180_000, skip: mount.re
     }
     rmSync(root, { recursive: true, force: true });
     rmSync(`${root}.log`, { force: true });
+    rmSync(`${root}-artifacts`, { recursive: true, force: true });
   });
 
   test('stays up, reports, serves reads, refuses writes, recovers, and loses nothing acknowledged', async () => {
@@ -106,20 +108,40 @@ describe('a full disk under the coordinator', { timeout: 180_000, skip: mount.re
     const enrolled = await http('POST', '/v1/enroll', { token: t1.body.token, identity: identity(1), agentVersion: 'test' });
     assert.equal(enrolled.status, 201);
 
-    // A connected machine whose kubelet turns unhealthy: a node fault for remediation.
-    const ws = new WebSocket(`${coord.url.replace('http', 'ws')}/v1/agent/connect`, { headers: { Authorization: `Bearer ${enrolled.body.credential}` } });
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-    });
-    ws.on('error', () => {});
-    ws.send(JSON.stringify({ type: 'hello', minProtocolVersion: 1, maxProtocolVersion: 1, agentVersion: 'test', identity: identity(1) }));
+    // A connected machine (a raw agent session), which is sent an install by a rollout
+    // and whose kubelet then turns unhealthy: a node fault for remediation.
+    const agent = async () => {
+      const ws = new WebSocket(`${coord.url.replace('http', 'ws')}/v1/agent/connect`, { headers: { Authorization: `Bearer ${enrolled.body.credential}` } });
+      const frames: any[] = [];
+      ws.on('message', (d) => frames.push(JSON.parse(String(d))));
+      const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('error', reject);
+      });
+      ws.on('error', () => {});
+      ws.send(JSON.stringify({ type: 'hello', minProtocolVersion: 1, maxProtocolVersion: 1, agentVersion: 'test', identity: identity(1) }));
+      return { ws, frames, closed };
+    };
+    const first = await agent();
+    const ws = first.ws;
     ws.send(JSON.stringify({ type: 'report', seq: 1, full: true, report: { ...sampleReport, identity: identity(1) } }));
     await waitFor('node-1 Ready', async () => (await http('GET', '/v1/machines/node-1', undefined, admin)).body?.status?.phase === 'Ready');
+    const artifact = await kubeletArtifact(path.join(`${root}-artifacts`), { version: 'v1.31.3' });
+    const pushed = await nkctl(coord.nkctlConfig, ['artifact', 'push', artifact.file, '--package', 'kubelet', '--version', '1.31.3']);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    const created = await nkctl(coord.nkctlConfig, ['rollout', 'create', 'during-outage', '--package', 'kubelet=1.31.3', '--names', 'node-1', '--canary', '0', '--batches', '100']);
+    assert.equal(created.code, 0, created.stderr);
+    const install = await waitFor('an install command', () => first.frames.find((f) => f.type === 'command'), 30_000);
 
     fill(filler);
+    // The install's result cannot be stored: it is not taken, the agent is asked to come back.
+    ws.send(JSON.stringify({ type: 'command.result', commandId: install.commandId, ok: true, result: { outcome: 'installed', message: 'done' } }));
+    assert.equal(await first.closed, 4013, 'closed with try-again-later');
+    assert.equal(first.frames.find((f) => f.type === 'error')?.code, 'NK_PROTO_TRY_AGAIN_LATER');
+    const second = await agent();
     const bad = { ...sampleReport, identity: identity(1), kubelet: { ...sampleReport.kubelet, health: 'unhealthy', reason: 'HealthzFailed', message: 'refused' } };
-    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'report', seq: 2, full: true, report: bad }));
+    second.ws.send(JSON.stringify({ type: 'report', seq: 1, full: true, report: bad }));
 
     // Writes until one is refused: SQLite may still have room in pages it already holds.
     let refused: { status: number; body: any } | null = null;
@@ -160,7 +182,20 @@ describe('a full disk under the coordinator', { timeout: 180_000, skip: mount.re
     const t2 = await http('POST', '/v1/tokens', { uses: 1, description: 'after' }, admin);
     assert.equal(t2.status, 201);
     tokenIds.push(t2.body.id);
-    ws.close();
+    // The agent comes back: the open command is delivered again and its result taken now.
+    second.ws.close();
+    const third = await agent();
+    await waitFor('the install re-delivered', () => third.frames.find((f) => f.type === 'command' && f.commandId === install.commandId), 30_000);
+    third.ws.send(JSON.stringify({ type: 'command.result', commandId: install.commandId, ok: true, result: { outcome: 'installed', message: 'done' } }));
+    await waitFor('the result stored', () => {
+      const d = new Database(path.join(dataDir, 'state.db'), { readonly: true });
+      try {
+        return (d.prepare('SELECT state FROM commands WHERE id = ?').get(install.commandId) as { state: string } | undefined)?.state === 'Succeeded';
+      } finally {
+        d.close();
+      }
+    });
+    third.ws.close();
 
     // kill -9 and restart: everything acknowledged is there.
     await coord.stop('SIGKILL');
