@@ -190,3 +190,11 @@ test('labels the wire protocol would refuse are refused at start-up', () => {
   const longKey = `${'p'.repeat(MAX_NAME - 2)}/ab=v`;
   refused([...SERVER, '--label', longKey], {}, /label key/);
 });
+
+test('command retention: 14 days by default; s/m/h/d durations from 1s to 365d', () => {
+  const base = ['--server', 'https://c:7443', '--discovery-ca-hash', `sha256:${'a'.repeat(64)}`];
+  assert.equal(loadConfig(base, {}).config.commandRetentionMs, 14 * 86_400_000);
+  assert.equal(loadConfig([...base, '--command-retention', '36h'], {}).config.commandRetentionMs, 36 * 3_600_000);
+  assert.equal(loadConfig([...base, '--command-retention', '2d'], {}).config.commandRetentionMs, 2 * 86_400_000);
+  for (const bad of ['0s', '14', '400d', 'x']) assert.throws(() => loadConfig([...base, '--command-retention', bad], {}), { code: 'NK_CONFIG_INVALID' });
+});

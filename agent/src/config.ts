@@ -40,6 +40,8 @@ export interface AgentConfig {
   readonly localRepairAfterMs: number | null;
   /** At most `count` local restarts per `periodMs` (all units together). */
   readonly localRepairBudget: { readonly count: number; readonly periodMs: number };
+  /** Results of finished commands (`<state-dir>/commands/`) are deleted after this long. */
+  readonly commandRetentionMs: number;
 }
 
 /** `90s`, `5m`, `1h`, or plain milliseconds. */
@@ -48,6 +50,18 @@ function duration(name: string, v: unknown): number {
   if (m === null) throw bad(`${name} must be a duration like 90s, 5m or 1h, got ${JSON.stringify(v)}`);
   const n = Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const)[(m[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h'];
   if (!Number.isSafeInteger(n) || n < 1000 || n > 7 * 24 * 3_600_000) throw bad(`${name} must be from 1s to 7 days`);
+  return n;
+}
+
+/**
+ * `14d`, `36h`, `90m`, `30s`: from 1 s to a year. Results younger than the coordinator's
+ * longest command timeout must stay (a re-delivered command is answered from them), so
+ * hours or days in production; seconds only make sense in tests.
+ */
+function retention(v: string): number {
+  const m = /^(\d+)(s|m|h|d)$/.exec(v.trim());
+  const n = m === null ? NaN : Number(m[1]) * ({ s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const)[m[2] as 's' | 'm' | 'h' | 'd'];
+  if (!Number.isSafeInteger(n) || n < 1000 || n > 365 * 86_400_000) throw bad(`command retention must be a duration from 1s to 365d such as 14d or 36h, got ${JSON.stringify(v)}`);
   return n;
 }
 
@@ -89,6 +103,7 @@ Options (env NODEKEEPER_<NAME>, e.g. NODEKEEPER_SERVER; or a YAML --config file)
   --local-repair-after DUR    restart a dead kubelet/runtime locally after the coordinator has
                               been unreachable this long (e.g. 5m; default off)
   --local-repair-budget N/DUR at most N local restarts per period (default 3/1h)
+  --command-retention DUR     keep results of finished commands this long, e.g. 14d, 36h (default 14d)
   -h, --help                  this text
 `;
 
@@ -118,6 +133,7 @@ const flagSpec = {
   'allow-reboot': { type: 'boolean' },
   'config-restore-dir': { type: 'string', multiple: true },
   'local-repair-after': { type: 'string' },
+  'command-retention': { type: 'string' },
   'local-repair-budget': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -252,6 +268,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     configRestoreDirs,
     localRepairAfterMs,
     localRepairBudget,
+    commandRetentionMs: raw['commandRetention'] === undefined ? 14 * 86_400_000 : retention(String(raw['commandRetention'])),
   };
   return { config: Object.freeze(config), help: false };
 }

@@ -9,6 +9,7 @@ import { AppError, layeredOptions } from '@nodekeeper/common';
 import { defaultAdmission, type AdmissionOptions } from './gateway/admission.ts';
 import { DEFAULT_FAULT_SETTINGS, type FaultSettings } from './remediation/faults.ts';
 import { DEFAULT_REMEDIATION_SETTINGS, type RemediationSettings } from './remediation/types.ts';
+import type { RetentionOptions } from './controllers/retention-controller.ts';
 
 export interface CoordinatorConfig {
   /** Address to listen on for the API and agent connections. */
@@ -22,6 +23,8 @@ export interface CoordinatorConfig {
   readonly tls: { readonly certFile: string; readonly keyFile: string; readonly caFile: string } | null;
   /** Extra DNS names / IPs for the generated serving certificate. */
   readonly tlsNames: readonly string[];
+  /** Lifetime of the generated serving certificate; renewed in place with a third left. */
+  readonly tlsServingLifetimeMs: number;
   /** Public URL agents and nkctl use (printed in join hints); derived when unset. */
   readonly advertiseUrl: string | null;
   readonly heartbeatIntervalMs: number;
@@ -38,6 +41,10 @@ export interface CoordinatorConfig {
   readonly maxConnections: number;
   /** How long a machine credential lasts; agents get a new one over their connection when a third is left. */
   readonly machineCredentialTtlMs: number;
+  /** Limits of the HTTP server (API, enrollment, artifact downloads): see docs/coordinator.md. */
+  readonly http: HttpLimits;
+  /** What is pruned, when, and in what batches (docs/coordinator.md, "Retention"). */
+  readonly retention: RetentionOptions;
   /** Admission control on the agents' upgrade path (reconnect storms); see gateway/admission.ts. */
   readonly admission: AdmissionOptions;
   /**
@@ -71,6 +78,19 @@ export interface CoordinatorConfig {
   readonly drainBeforeInstall: readonly string[];
 }
 
+export interface HttpLimits {
+  /** Time allowed for a request's headers (and for a TLS handshake) from connect (slowloris). */
+  readonly headersTimeoutMs: number;
+  /** Time allowed for a whole request, body included (the largest artifact upload must fit). */
+  readonly requestTimeoutMs: number;
+  /** How long an idle keep-alive connection is kept between requests. */
+  readonly keepAliveTimeoutMs: number;
+  /** Connections that are not agent WebSockets (API, enrollment, downloads, upgrades not yet done), at most. */
+  readonly maxConnections: number;
+}
+
+const DAY_MS = 86_400_000;
+
 export const defaults: CoordinatorConfig = Object.freeze({
   host: '0.0.0.0',
   port: 7443,
@@ -78,6 +98,7 @@ export const defaults: CoordinatorConfig = Object.freeze({
   insecure: false,
   tls: null,
   tlsNames: [],
+  tlsServingLifetimeMs: 365 * 86_400_000,
   advertiseUrl: null,
   heartbeatIntervalMs: 10_000,
   livenessGraceMs: 40_000,
@@ -87,6 +108,17 @@ export const defaults: CoordinatorConfig = Object.freeze({
   maxInvalidFrames: 10,
   maxConnections: 60_000,
   machineCredentialTtlMs: 30 * 86_400_000,
+  http: Object.freeze({ headersTimeoutMs: 10_000, requestTimeoutMs: 900_000, keepAliveTimeoutMs: 65_000, maxConnections: 4096 }),
+  retention: Object.freeze({
+    eventsMaxAgeMs: 30 * DAY_MS,
+    eventsMaxRows: 1_000_000,
+    commandsMaxAgeMs: 14 * DAY_MS,
+    tokensMaxAgeMs: 7 * DAY_MS,
+    observationsMaxAgeMs: 14 * DAY_MS,
+    intervalMs: 600_000,
+    batchRows: 500,
+    maxBatchesPerRound: 200,
+  }),
   admission: defaultAdmission,
   controlPlaneVersion: null,
   maxUnavailable: '10%',
@@ -117,6 +149,8 @@ Options (env NODEKEEPER_<NAME>, e.g. NODEKEEPER_PORT; or a YAML --config file):
   --insecure                    serve plain http/ws instead of https/wss (tests, demos)
   --tls-cert FILE --tls-key FILE --tls-ca FILE   use these instead of the generated CA
   --tls-name NAME               extra DNS name or IP for the generated certificate (repeatable)
+  --tls-serving-lifetime S      lifetime of the generated serving certificate in seconds; it is renewed
+                                in place when a third is left (default ${defaults.tlsServingLifetimeMs / 1000}, a year)
   --advertise-url URL           URL agents and nkctl should use (default: derived)
   --heartbeat-interval MS       agent heartbeat interval (default ${defaults.heartbeatIntervalMs})
   --liveness-grace MS           silence before Unknown (default ${defaults.livenessGraceMs})
@@ -127,6 +161,18 @@ Options (env NODEKEEPER_<NAME>, e.g. NODEKEEPER_PORT; or a YAML --config file):
   --max-pending-upgrades N      agent connections admitted but not yet welcomed, at most (default ${defaults.admission.maxPending})
   --max-upgrades-per-second N   agent connections admitted per second, at most (default ${defaults.admission.perSecond});
                                 beyond either (or a tenth of the rate while the event loop lags over ${defaults.admission.maxLoopDelayMs} ms), agents get 503 and Retry-After
+  --http-headers-timeout MS     time for a request's headers, and for a TLS handshake (default ${defaults.http.headersTimeoutMs})
+  --http-request-timeout MS     time for a whole request, body included (default ${defaults.http.requestTimeoutMs})
+  --http-keep-alive-timeout MS  idle time kept between requests on a connection (default ${defaults.http.keepAliveTimeoutMs})
+  --http-max-connections N      connections that are not agent WebSockets, at most (default ${defaults.http.maxConnections});
+                                agents have their own cap (60000)
+  --retain-events S             prune events older than this, in seconds (default ${defaults.retention.eventsMaxAgeMs / 1000}, 30 days; 0 keeps them)
+  --retain-events-max N         keep at most the newest N events (default ${defaults.retention.eventsMaxRows}; 0 for no cap)
+  --retain-commands S           prune finished commands older than this (default ${defaults.retention.commandsMaxAgeMs / 1000}, 14 days; 0 keeps them)
+  --retain-tokens S             prune bootstrap tokens this long after expiry or revocation (default ${defaults.retention.tokensMaxAgeMs / 1000}, 7 days)
+  --retain-observations S       prune status observations older than this, keeping each component's latest
+                                (default ${defaults.retention.observationsMaxAgeMs / 1000}, 14 days; 0 keeps them)
+  --retention-interval MS       time between pruning rounds (default ${defaults.retention.intervalMs})
   --control-plane-version V     the cluster's kube-apiserver version; kubelet upgrades never pass it
   --max-unavailable N|P%        cluster-wide cap on machines made unavailable at once (default ${defaults.maxUnavailable})
   --fault-hold S                how long a fault must hold before it counts (default per fault, 30-60 s)
@@ -157,6 +203,7 @@ const flagSpec = {
   'tls-key': { type: 'string' },
   'tls-ca': { type: 'string' },
   'tls-name': { type: 'string', multiple: true },
+  'tls-serving-lifetime': { type: 'string' },
   'advertise-url': { type: 'string' },
   'heartbeat-interval': { type: 'string' },
   'liveness-grace': { type: 'string' },
@@ -165,6 +212,16 @@ const flagSpec = {
   'flush-interval': { type: 'string' },
   'max-pending-upgrades': { type: 'string' },
   'max-upgrades-per-second': { type: 'string' },
+  'http-headers-timeout': { type: 'string' },
+  'http-request-timeout': { type: 'string' },
+  'http-keep-alive-timeout': { type: 'string' },
+  'http-max-connections': { type: 'string' },
+  'retain-events': { type: 'string' },
+  'retain-events-max': { type: 'string' },
+  'retain-commands': { type: 'string' },
+  'retain-tokens': { type: 'string' },
+  'retain-observations': { type: 'string' },
+  'retention-interval': { type: 'string' },
   'control-plane-version': { type: 'string' },
   'max-unavailable': { type: 'string' },
   'fault-hold': { type: 'string' },
@@ -220,6 +277,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   const opt = <T>(key: string, fallback: T, read: (name: string, v: unknown) => T): T =>
     raw[key] === undefined ? fallback : read(key, raw[key]);
   const ms = (min: number, max: number) => (name: string, v: unknown) => int(name, v, min, max);
+  const seconds = (name: string, v: unknown) => int(name, v, 0, 10 * 365 * 86_400) * 1000;
 
   const config: CoordinatorConfig = {
     host: opt('host', defaults.host, str),
@@ -228,6 +286,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     insecure: opt('insecure', defaults.insecure, bool),
     tls: given === 3 ? { certFile: str('tlsCert', raw['tlsCert']), keyFile: str('tlsKey', raw['tlsKey']), caFile: str('tlsCa', raw['tlsCa']) } : null,
     tlsNames: Object.freeze([...(names as string[])]),
+    tlsServingLifetimeMs: opt('tlsServingLifetime', defaults.tlsServingLifetimeMs, (n, v) => int(n, v, 5, 10 * 365 * 86_400) * 1000),
     advertiseUrl: opt('advertiseUrl', defaults.advertiseUrl, str),
     heartbeatIntervalMs: opt('heartbeatInterval', defaults.heartbeatIntervalMs, ms(100, 3_600_000)),
     livenessGraceMs: opt('livenessGrace', defaults.livenessGraceMs, ms(100, 86_400_000)),
@@ -237,6 +296,21 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     rateLimit: defaults.rateLimit,
     maxInvalidFrames: defaults.maxInvalidFrames,
     maxConnections: defaults.maxConnections,
+    http: Object.freeze({
+      headersTimeoutMs: opt('httpHeadersTimeout', defaults.http.headersTimeoutMs, ms(100, 600_000)),
+      requestTimeoutMs: opt('httpRequestTimeout', defaults.http.requestTimeoutMs, ms(1000, 86_400_000)),
+      keepAliveTimeoutMs: opt('httpKeepAliveTimeout', defaults.http.keepAliveTimeoutMs, ms(100, 3_600_000)),
+      maxConnections: opt('httpMaxConnections', defaults.http.maxConnections, ms(1, 1_000_000)),
+    }),
+    retention: Object.freeze({
+      ...defaults.retention,
+      eventsMaxAgeMs: opt('retainEvents', defaults.retention.eventsMaxAgeMs, seconds),
+      eventsMaxRows: opt('retainEventsMax', defaults.retention.eventsMaxRows, ms(0, 1_000_000_000)),
+      commandsMaxAgeMs: opt('retainCommands', defaults.retention.commandsMaxAgeMs, seconds),
+      tokensMaxAgeMs: opt('retainTokens', defaults.retention.tokensMaxAgeMs, seconds),
+      observationsMaxAgeMs: opt('retainObservations', defaults.retention.observationsMaxAgeMs, seconds),
+      intervalMs: opt('retentionInterval', defaults.retention.intervalMs, ms(100, 86_400_000)),
+    }),
     admission: Object.freeze({
       ...defaults.admission,
       maxPending: opt('maxPendingUpgrades', defaults.admission.maxPending, ms(1, 100_000)),
@@ -271,6 +345,9 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     }),
   };
   if (config.advertiseUrl !== null) checkAdvertiseUrl(config.advertiseUrl, config.insecure);
+  if (config.http.requestTimeoutMs < config.http.headersTimeoutMs) {
+    throw bad(`--http-request-timeout (${config.http.requestTimeoutMs} ms) must be at least --http-headers-timeout (${config.http.headersTimeoutMs} ms)`);
+  }
   if (config.livenessGraceMs <= config.heartbeatIntervalMs) {
     throw bad(`liveness grace (${config.livenessGraceMs} ms) must exceed the heartbeat interval (${config.heartbeatIntervalMs} ms)`);
   }

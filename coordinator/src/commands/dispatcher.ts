@@ -144,7 +144,14 @@ export class CommandDispatcher {
   private send(c: CommandRecord): void {
     if (!this.gate(c)) return;
     const frame: Command = { type: 'command', commandId: c.id, kind: c.kind, params: { ...c.params }, timeoutMs: c.timeoutMs };
-    if (this.deliver(c.machine, frame)) this.store.markCommandSent(c.id);
+    if (!this.deliver(c.machine, frame)) return;
+    try {
+      this.store.markCommandSent(c.id);
+    } catch (err) {
+      // Delivered but not marked (the store is failing): the command stays Pending and is
+      // delivered again at the next connect; the agent answers a known id from its journal.
+      this.log.warn({ err, command: c.id }, 'command sent but not marked Sent');
+    }
   }
 
   private notify(id: string): void {

@@ -174,6 +174,19 @@ export class RemediationController {
     return Object.entries(state.machines).filter(([, m]) => m.phase === 'Running' || m.cordoned).map(([name]) => name);
   }
 
+  /**
+   * Forgets a deleted machine (the store dropped its rows in the same request): its
+   * ladder no longer counts against the budget, its fault states are gone.
+   */
+  forget(name: string): void {
+    const state = this.cached.state;
+    if (state !== null && name in state.machines) {
+      const { [name]: _gone, ...machines } = state.machines;
+      this.cached = { ...this.cached, state: { ...state, machines } };
+    }
+    this.views.stored(new Map([[name, null]]));
+  }
+
   /** Faults of a machine as of the last tick (non-Clear ones unless `all`). */
   faults(machine: string, all = false): Fault[] {
     return this.views.faults(machine).filter((f) => all || f.status !== 'Clear');
@@ -217,10 +230,16 @@ export class RemediationController {
     };
     const toSend: string[] = [];
     const failedAtOnce: CommandResult[] = [];
-    store.transaction(() => {
-      store.saveRemediation(changes);
-      for (const a of plan.actions) this.apply(a, toSend, failedAtOnce);
-    });
+    try {
+      store.transaction(() => {
+        store.saveRemediation(changes);
+        for (const a of plan.actions) this.apply(a, toSend, failedAtOnce);
+      });
+    } catch (err) {
+      // Nothing was stored: the results taken above are judged again at the next tick.
+      this.results = [...results, ...this.results];
+      throw err;
+    }
     // Only once committed.
     this.views.stored(faultChanges);
     this.cached = { ...rec, state: plan.state };

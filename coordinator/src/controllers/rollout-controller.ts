@@ -166,8 +166,8 @@ export class RolloutController {
       // Many agents silent at once is not a node fault: starting or judging machines now
       // would act on a picture we cannot see. Operator requests still apply.
       if (this.held_ !== hold.reason) {
-        this.held_ = hold.reason;
         this.store.recordEvent({ object: 'rollouts/cluster', type: 'Warning', reason: hold.reason, message: `rollouts hold: ${hold.message}` });
+        this.held_ = hold.reason; // only once recorded: a failed write is retried next tick
         this.log.warn({ reason: hold.reason }, 'rollouts held');
       }
       return;
@@ -185,6 +185,11 @@ export class RolloutController {
         this.log.error({ err, rollout: r.name }, 'rollout step failed; will retry');
       }
     }
+  }
+
+  /** Rollouts that hold `machine` now (installing, soaking, rolling back, failed and not restored). */
+  holders(machine: string): string[] {
+    return [...this.rollouts.values()].filter((r) => r.holds.includes(machine)).map((r) => r.name);
   }
 
   /** Machines others (remediation) make unavailable; set once at start-up. */

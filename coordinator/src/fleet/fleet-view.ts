@@ -191,6 +191,16 @@ export class FleetView {
     m.record = { ...m.record, revokedAt: this.clock() };
   }
 
+  /** Closes the live connection of a deleted machine and forgets it (the store has dropped it). */
+  deleted(name: string): void {
+    const m = this.machines.get(name);
+    this.voided(name, 'machine deleted');
+    if (m === undefined) return;
+    m.link?.close(CloseCode.revoked, 'machine deleted');
+    if (m.link !== null) this.connected -= 1;
+    this.machines.delete(name);
+  }
+
   /** Delivers a command to the machine's live connection; false when it has none. */
   deliver(name: string, command: Command): boolean {
     return this.machines.get(name)?.link?.sendCommand(command) ?? false;

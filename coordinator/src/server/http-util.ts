@@ -11,6 +11,7 @@ import type { Clock } from '../clock.ts';
 import type { FleetView } from '../fleet/fleet-view.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Store } from '../store/db.ts';
+import type { StoreHealth } from '../store/store-health.ts';
 import type { ApiRole } from '../store/types.ts';
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -32,6 +33,8 @@ export interface ApiDeps {
   /** Failed enrollments per source address (shared with the agent gateway's upgrades). */
   readonly authFailures?: AuthFailures;
   readonly maxArtifactBytes: number;
+  /** Whether the store takes writes (for /readyz, and to label the API's store writes). */
+  readonly storeHealth?: StoreHealth;
   /** More of a Machine's status from other controllers (remediation), merged into the objects. */
   readonly machineStatusExtras?: (name: string) => Record<string, unknown>;
 }
@@ -102,6 +105,8 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   NK_MEMBER_UNREACHABLE: 502,
   NK_MEMBER_API_ERROR: 502,
   NK_DRAIN_BLOCKED: 409,
+  NK_API_CREDENTIAL_LAST_ADMIN: 409,
+  NK_MACHINE_IN_USE: 409,
 };
 
 /** The status for an error code: the table, then *_NOT_FOUND 404, store faults 503, else 400. */

@@ -75,6 +75,12 @@ export function machineRoutes(deps: ApiDeps): Route[] {
       method: 'GET', pattern: /^\/readyz$/, name: 'readyz', access: null,
       handler: ({ res }) => {
         store.listTokens(); // a cheap query: the store answers
+        const outage = deps.storeHealth?.outage ?? null;
+        if (outage !== null) {
+          // Reads are still served; writes are refused until the store takes them again.
+          send(res, 503, `store unavailable since ${new Date(outage.since).toISOString()}: ${outage.lastCode}: ${outage.lastMessage} (${outage.failures} write(s) refused; retrying)\n`, 'text/plain');
+          return;
+        }
         send(res, 200, 'ok\n', 'text/plain');
       },
     },
