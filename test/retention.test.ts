@@ -19,6 +19,7 @@ import type { MachineIdentity } from '@nodekeeper/protocol';
 import { sampleReport } from '@nodekeeper/protocol/testing';
 import { kubeletArtifact } from './harness/artifacts.ts';
 import { nkctl, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
+import { newMachinePublicKey } from './harness/machine-key.ts';
 
 const identity = (n: number): MachineIdentity => ({ machineId: `${n}`.repeat(32), hostname: `node-${n}`, addresses: [], zone: null, labels: {} });
 
@@ -81,7 +82,7 @@ describe('retention and machine deletion', { timeout: 240_000 }, () => {
   test('old events, spent tokens and superseded observations are pruned; what must stay stays', async () => {
     const enrolling = JSON.parse(await nk(['token', 'create', '--uses', '2', '--ttl', '20s', '-o', 'json']));
     const spent = JSON.parse(await nk(['token', 'create', '--ttl', '1s', '-o', 'json']));
-    const m1 = await post('/v1/enroll', { token: enrolling.token, identity: identity(1), agentVersion: 'test' });
+    const m1 = await post('/v1/enroll', { token: enrolling.token, identity: identity(1), agentVersion: 'test', publicKey: newMachinePublicKey() });
     assert.equal(m1.status, 201);
     const s = await connect(m1.body.credential);
     s.ws.send(JSON.stringify({ type: 'hello', minProtocolVersion: 1, maxProtocolVersion: 1, agentVersion: 'test', identity: identity(1) }));
@@ -128,8 +129,8 @@ describe('retention and machine deletion', { timeout: 240_000 }, () => {
 
   test('machine delete: refused while a rollout holds the machine, then forced; rows, connection and credential gone', async () => {
     const { token } = JSON.parse(await nk(['token', 'create', '--uses', '2', '-o', 'json']));
-    const m2 = await post('/v1/enroll', { token, identity: identity(2), agentVersion: 'test' });
-    const m3 = await post('/v1/enroll', { token, identity: identity(3), agentVersion: 'test' });
+    const m2 = await post('/v1/enroll', { token, identity: identity(2), agentVersion: 'test', publicKey: newMachinePublicKey() });
+    const m3 = await post('/v1/enroll', { token, identity: identity(3), agentVersion: 'test', publicKey: newMachinePublicKey() });
     // node-2 connects and reports kubelet 1.31.2, then never answers a command.
     const s = await connect(m2.body.credential);
     s.ws.send(JSON.stringify({ type: 'hello', minProtocolVersion: 1, maxProtocolVersion: 1, agentVersion: 'test', identity: identity(2) }));

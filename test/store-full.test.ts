@@ -18,6 +18,7 @@ import type { MachineIdentity } from '@nodekeeper/protocol';
 import { sampleReport } from '@nodekeeper/protocol/testing';
 import { kubeletArtifact } from './harness/artifacts.ts';
 import { nkctl, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
+import { newMachinePublicKey } from './harness/machine-key.ts';
 
 const identity = (n: number): MachineIdentity => ({ machineId: `${n}`.repeat(32), hostname: `node-${n}`, addresses: [], zone: null, labels: {} });
 
@@ -105,7 +106,7 @@ describe('a full disk under the coordinator', { timeout: 180_000, skip: mount.re
     const t1 = await http('POST', '/v1/tokens', { uses: 5, description: 'before' }, admin);
     assert.equal(t1.status, 201);
     tokenIds.push(t1.body.id);
-    const enrolled = await http('POST', '/v1/enroll', { token: t1.body.token, identity: identity(1), agentVersion: 'test' });
+    const enrolled = await http('POST', '/v1/enroll', { token: t1.body.token, identity: identity(1), agentVersion: 'test', publicKey: newMachinePublicKey() });
     assert.equal(enrolled.status, 201);
 
     // A connected machine (a raw agent session), which is sent an install by a rollout
