@@ -19,6 +19,7 @@
 import { AppError, toSemver } from '@nodekeeper/common';
 import type { InstallResult, InstallStep, RollbackParams } from '@nodekeeper/protocol';
 import { InstallErrorCode } from './codes.ts';
+import { checkManifest, DEFAULT_INSTALL_POLICY } from './confine.ts';
 import { waitHealthy } from './health.ts';
 import { errorOf, type InstallerDeps, type InstallOutcome, type Progress } from './install-deps.ts';
 import type { JournalStep, RollbackJournalRecord, StepFailure } from './journal.ts';
@@ -57,6 +58,12 @@ export class PackageRollback {
   async run(commandId: string, params: RollbackParams, progress: Progress = () => {}): Promise<InstallOutcome> {
     const l = this.layout(params.package);
     const log = this.d.log.child({ command: commandId, pkg: params.package });
+    try {
+      // A rollback's manifest is held to the same allow-list as an install's.
+      checkManifest(params.manifest, this.d.policy ?? DEFAULT_INSTALL_POLICY);
+    } catch (err) {
+      return refused(params.package, await readCurrent(l).catch(() => null), 'switch', errorOf(err, InstallErrorCode.badParams));
+    }
     let from: string | null;
     let to: string | null;
     try {
@@ -113,6 +120,7 @@ export class PackageRollback {
         throw new AppError(InstallErrorCode.switchFailed, `switching to ${to} failed: ${(err as Error).message}`, { cause: err });
       });
       await ensureLinks(l, manifest).catch((err: unknown) => {
+        if (err instanceof AppError) throw err;
         throw new AppError(InstallErrorCode.linkConflict, `cannot link ${manifest.links.map((k) => k.path).join(', ')}: ${(err as Error).message}`, { cause: err });
       });
       await this.after('switch');

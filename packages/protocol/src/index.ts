@@ -4,3 +4,5 @@ export * from './status.ts';
 export * from './messages.ts';
 export * from './codec.ts';
 export * from './packages.ts';
+export * from './install-policy.ts';
+export * from './install-statement.ts';
