@@ -170,3 +170,13 @@ test('packages drained before a rollout install: a list, or none', () => {
   assert.deepEqual(loadConfig(['--drain-before-install', 'none'], {}).config.drainBeforeInstall, []);
   refused(['--drain-before-install', 'Kubelet;rm'], {}, /drainBeforeInstall must be package names/);
 });
+
+test('install allow-list: --allow-install-path and --allow-install-service repeat; bad entries are refused', () => {
+  const { config } = loadConfig(['--allow-install-path', '/usr/local/bin/crictl', '--allow-install-path', '/opt/tools/', '--allow-install-service', 'crio.service'], {});
+  assert.deepEqual(config.allowInstallPaths, ['/usr/local/bin/crictl', '/opt/tools/']);
+  assert.deepEqual(config.allowInstallServices, ['crio.service']);
+  assert.deepEqual(loadConfig([], { NODEKEEPER_ALLOW_INSTALL_PATH: '/a/b,/c/' }).config.allowInstallPaths, ['/a/b', '/c/']);
+  refused(['--allow-install-path', '/'], {}, /allow install path "\/"/);
+  refused(['--allow-install-path', '/etc/../x'], {}, /allow install path/);
+  refused(['--allow-install-service', 'poweroff.target'], {}, /allow install service "poweroff.target"/);
+});

@@ -40,7 +40,8 @@ export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []): Ap
   };
 
   const refuse = (res: ServerResponse, err: unknown) => {
-    if (err instanceof AppError) send(res, statusFor(err.code), { code: err.code, message: err.message });
+    // `path`: the JSON path of the field refused, where the error names one (manifest rules).
+    if (err instanceof AppError) send(res, statusFor(err.code), { code: err.code, message: err.message, ...(typeof err.context['path'] === 'string' ? { path: err.context['path'] } : {}) });
     else send(res, 500, { code: 'NK_INTERNAL', message: 'internal error; see the coordinator log' });
   };
 
