@@ -14,6 +14,9 @@
  *    and an archive symlink leading out. The host root's /etc and the directory outside
  *    it are byte for byte as before.
  * 3. A pin of a package whose stored manifest a later coordinator no longer allows is refused.
+ * 4. Signed install metadata: on an agent with a trusted key, a ClusterPackageVersion
+ *    signed with `nkctl sign` installs; the same signature with the manifest changed
+ *    afterwards is refused NK_INSTALL_SIGNATURE_INVALID.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,6 +27,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { stringify } from 'yaml';
+import { generateKeyPairSync } from 'node:crypto';
+import { parseAllDocuments } from 'yaml';
+import { kubeletArtifact } from './harness/artifacts.ts';
 import { hostileTar } from './harness/hostile-tar.ts';
 import { startContainerdWithNetwork, type RunningContainerd } from './harness/containerd.ts';
 import { createToken, nkctl, nkctlOk, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
@@ -86,7 +92,9 @@ describe('install attacks, end to end', { timeout: 240_000 }, () => {
     coord = await startCoordinator(path.join(dir, 'coordinator'), ARGS);
   });
 
+  let signedNode: SupervisedNode | undefined;
   after(async () => {
+    if (signedNode !== undefined) await stopNode(signedNode);
     if (node !== undefined) await stopNode(node);
     await coord?.stop();
     await containerd?.stop();
@@ -183,5 +191,53 @@ describe('install attacks, end to end', { timeout: 240_000 }, () => {
     assert.equal(r.json['path'], `clusterpackageversion.spec.packages[${stored.findIndex((p) => p.name === 'victim')}].manifest.links[0].path`);
     const m = JSON.parse(await nk(['get', 'machines', '-o', 'json'])) as { items: Array<{ spec: { packages?: unknown[] } }> };
     assert.deepEqual(m.items[0]?.spec.packages ?? [], [], 'no pin stored');
+  });
+
+  test('signed install metadata: what nkctl sign signed installs; the same signature over a changed manifest is refused', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const key = path.join(dir, 'signing.pem');
+    const pub = path.join(dir, 'signing.pub.pem');
+    await writeFile(key, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    await writeFile(pub, publicKey.export({ type: 'spki', format: 'pem' }));
+    signedNode = await makeSupervisedNode(dir, { name: 'node-b', machineId: '2'.repeat(32), kubeletVersion: 'v1.31.2', runtimeSocket: containerd.socket });
+    const { token, caCertHash } = await createToken(coord.nkctlConfig, 1);
+    startNodeAgent(signedNode, { server: coord.url, token, caHash: caCertHash, extraArgs: ['--trusted-key', pub] });
+    await waitFor('node-b Ready', async () => {
+      const items = (JSON.parse(await nk(['get', 'machines', '-o', 'json'])) as { items: Array<{ metadata: { name: string }; status: Record<string, unknown> }> }).items;
+      return items.find((m) => m.metadata.name === 'node-b')?.status['phase'] === 'Ready';
+    }, 30_000);
+    const art = await kubeletArtifact(path.join(dir, 'art'), { version: 'v1.31.3' });
+    const pushed = JSON.parse(await nk(['artifact', 'push', art.file, '--package', 'kubelet', '--version', '1.31.3', '-o', 'json'])) as { url: string; sha256: string; size: number };
+    const manifest = { name: 'kubelet', format: 'tar.gz', links: [{ path: '/usr/bin/kubelet', target: 'kubelet' }], service: 'kubelet.service', healthProbe: 'kubelet', healthTimeoutMs: 8000 };
+    await writeFile(path.join(dir, 'kubelet.yaml'), stringify(cpv([{ name: 'kubelet', version: '1.31.3', artifact: { url: pushed.url, sha256: pushed.sha256, size: pushed.size }, manifest }])));
+    const signedText = await nk(['sign', '-f', path.join(dir, 'kubelet.yaml'), '--key', key]);
+    const signed = parseAllDocuments(signedText)[0]!.toJS() as ReturnType<typeof cpv> & { spec: { packages: Array<{ artifact: { signature?: string }; manifest: { healthTimeoutMs: number } }> } };
+    assert.match(signed.spec.packages[0]?.artifact.signature ?? '', /^[A-Za-z0-9+/]{86}==$/);
+
+    const outcome = async (rollout: string) => waitFor(`the agent's answer in ${rollout}`, () => {
+      const d = new Database(path.join(coord.dataDir, 'state.db'), { readonly: true });
+      try {
+        const row = d.prepare("SELECT state, error FROM commands WHERE owner = ? AND kind = 'package.install'").get(`rollout/${rollout}`) as { state: string; error: string | null } | undefined;
+        return row !== undefined && (row.state === 'Failed' || row.state === 'Succeeded') ? row : undefined;
+      } finally {
+        d.close();
+      }
+    }, 60_000, 250);
+    // The manifest changed after signing (a longer health timeout), the signature kept.
+    const tampered = structuredClone(signed);
+    tampered.spec.packages[0]!.manifest.healthTimeoutMs = 9000;
+    await writeFile(path.join(dir, 'tampered.yaml'), stringify(tampered));
+    await nk(['apply', '-f', path.join(dir, 'tampered.yaml')]);
+    await nk(['rollout', 'create', 'signed-tampered', '--package', 'kubelet=1.31.3', '--names', 'node-b', '--canary', '1', '--batches', '100']);
+    const refused = await outcome('signed-tampered');
+    assert.equal(refused.state, 'Failed');
+    assert.equal((JSON.parse(refused.error ?? '{}') as { code?: string }).code, 'NK_INSTALL_SIGNATURE_INVALID', refused.error ?? '');
+    await nk(['rollout', 'abort', 'signed-tampered']).catch(() => '');
+
+    await writeFile(path.join(dir, 'signed.yaml'), signedText);
+    await nk(['apply', '-f', path.join(dir, 'signed.yaml')]);
+    await nk(['rollout', 'create', 'signed-ok', '--package', 'kubelet=1.31.3', '--names', 'node-b', '--canary', '1', '--batches', '100']);
+    const ok = await outcome('signed-ok');
+    assert.equal(ok.state, 'Succeeded', ok.error ?? '');
   });
 });
