@@ -14,9 +14,6 @@
 /** The statement's type tag (changes when its meaning does). */
 export const INSTALL_STATEMENT_TYPE = 'https://nodekeeper.io/InstallStatement/v1';
 
-/** The `_type` of a coordinator's authorisation of one downgrade on one machine. */
-export const DOWNGRADE_GRANT_TYPE = 'https://nodekeeper.io/DowngradeGrant/v1';
-
 /** Canonical JSON of `value` (see the module comment); throws TypeError on what it cannot hold. */
 export function canonicalJson(value: unknown): string {
   if (value === null) return 'null';
@@ -55,19 +52,4 @@ export function installStatement(p: InstallStatementInput): string {
     artifact: { sha256: p.artifact.sha256, size: p.artifact.size },
     manifest: p.manifest,
   });
-}
-
-/** What the coordinator signs (with its CA key) to let one machine move one package down. */
-export interface DowngradeGrantInput {
-  readonly machine: string;
-  readonly package: string;
-  /** The version active on the machine as the agent reports it (compared as semver). */
-  readonly from: string;
-  readonly to: string;
-  readonly commandId: string;
-}
-
-/** The exact text of a downgrade grant. */
-export function downgradeGrantStatement(g: DowngradeGrantInput): string {
-  return canonicalJson({ _type: DOWNGRADE_GRANT_TYPE, machine: g.machine, package: g.package, from: g.from, to: g.to, commandId: g.commandId });
 }
