@@ -156,3 +156,14 @@ test('a version unpacked earlier whose files changed since is not reused: it is 
   assert.equal(back.result?.['outcome'], 'installed', JSON.stringify(back));
   assert.deepEqual(await readFile(binary), original, 'staged afresh from the verified artifact');
 });
+
+test('a package.rollback to an unpacked version that changed since it was staged is refused; nothing switched', async () => {
+  const { node, hostRoot } = await nodeAtA(false);
+  const up = await node.executor.runInstall('c-b', installParams(manifest, VB, artB, server.url('/b.tgz')));
+  assert.equal(up.ok, true, JSON.stringify(up));
+  await appendFile(path.join(packagePaths(hostRoot, 'kubelet').versions, VA, 'kubelet'), '\necho tampered\n');
+  const back = await node.executor.runRollback('c-rb', { package: 'kubelet', manifest, expectedVersion: null });
+  assert.equal(back.error?.code, 'NK_INSTALL_VERSION_TAMPERED', JSON.stringify(back));
+  assert.equal(back.result?.['outcome'], 'refused');
+  assert.equal(await readlink(packagePaths(hostRoot, 'kubelet').current), `versions/${VB}`);
+});

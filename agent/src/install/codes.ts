@@ -66,6 +66,8 @@ export const InstallErrorCode = {
   archiveTooLarge: 'NK_INSTALL_ARCHIVE_TOO_LARGE',
   /** The version is lower than the active one, and neither a coordinator grant nor --allow-downgrade allows it. */
   downgradeRefused: 'NK_INSTALL_DOWNGRADE_REFUSED',
+  /** An unpacked version to return to no longer matches the content hash recorded when it was staged. */
+  versionTampered: 'NK_INSTALL_VERSION_TAMPERED',
   /** An install journal record could not be read; it was moved to journal/quarantine and the command answered with this. */
   journalCorrupt: 'NK_INSTALL_JOURNAL_CORRUPT',
 } as const;

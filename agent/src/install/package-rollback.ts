@@ -23,7 +23,7 @@ import { checkManifest, DEFAULT_INSTALL_POLICY } from './confine.ts';
 import { waitHealthy } from './health.ts';
 import { errorOf, type InstallerDeps, type InstallOutcome, type Progress } from './install-deps.ts';
 import type { JournalStep, RollbackJournalRecord, StepFailure } from './journal.ts';
-import { ensureLinks, packageLayout, readCurrent, switchCurrent, versionDigest, type PackageLayout } from './layout.ts';
+import { ensureLinks, packageLayout, readCurrent, readVersionMeta, switchCurrent, treeHash, versionDigest, versionDir, type PackageLayout } from './layout.ts';
 import { commitPrevious, readPrevious } from './previous-version.ts';
 import { recordVersion } from './recorded-versions.ts';
 
@@ -77,6 +77,12 @@ export class PackageRollback {
     }
     if ((await versionDigest(l, to).catch(() => null)) === null) {
       return refused(params.package, from, 'switch', { code: InstallErrorCode.noPrevious, message: `${params.package}'s previous version ${to} is gone from ${l.versionsDir}` });
+    }
+    // The way back is reused as it lies on disk: only if it is still what was staged (installer.ts `intact`).
+    const meta = await readVersionMeta(l, to);
+    if (meta?.tree !== undefined && (await treeHash(versionDir(l, to)).catch(() => null)) !== meta.tree) {
+      log.warn({ to }, 'the previous version changed since it was staged; refusing to roll back to it');
+      return refused(params.package, from, 'switch', { code: InstallErrorCode.versionTampered, message: `${params.package}'s previous version ${to} changed on disk since it was staged; reinstall it with package.install instead` });
     }
     const mismatch = expectationMismatch(params.expectedVersion, to);
     if (mismatch !== null) log.warn({ expected: params.expectedVersion, previous: to }, mismatch);
