@@ -167,3 +167,15 @@ test('a package.rollback to an unpacked version that changed since it was staged
   assert.equal(back.result?.['outcome'], 'refused');
   assert.equal(await readlink(packagePaths(hostRoot, 'kubelet').current), `versions/${VB}`);
 });
+
+test('with trusted keys, a package.rollback whose manifest is not the one verified at install is refused', async () => {
+  const { node, hostRoot } = await nodeAtA(true);
+  const up = await node.executor.runInstall('c-b', installParams(manifest, VB, artB, server.url('/b.tgz'), signInstall(manifest, VB, artB, key.privateKey)));
+  assert.equal(up.ok, true, JSON.stringify(up));
+  const other = await node.executor.runRollback('c-rb1', { package: 'kubelet', manifest: { ...manifest, healthTimeoutMs: 2000 }, expectedVersion: null });
+  assert.equal(other.error?.code, 'NK_INSTALL_SIGNATURE_INVALID', JSON.stringify(other));
+  assert.equal(await readlink(packagePaths(hostRoot, 'kubelet').current), `versions/${VB}`);
+  const same = await node.executor.runRollback('c-rb2', { package: 'kubelet', manifest, expectedVersion: null });
+  assert.equal(same.result?.['outcome'], 'rolled-back', JSON.stringify(same));
+  assert.equal(await readlink(packagePaths(hostRoot, 'kubelet').current), `versions/${VA}`);
+});

@@ -85,13 +85,17 @@ export interface VersionMeta {
   readonly sha256: string;
   readonly size?: number;
   readonly tree?: string;
+  /** The manifest the version was staged (and verified) with. */
+  readonly manifest?: object;
 }
 
 /** The recorded meta of `v`, or null when it has none (adopted, older agent, unreadable). */
 export async function readVersionMeta(l: PackageLayout, v: string): Promise<VersionMeta | null> {
   try {
     const meta = JSON.parse(await readFile(artifactMetaFile(l, v), 'utf8')) as Partial<VersionMeta>;
-    return typeof meta.sha256 === 'string' ? { sha256: meta.sha256, ...(typeof meta.tree === 'string' ? { tree: meta.tree } : {}) } : null;
+    if (typeof meta.sha256 !== 'string') return null;
+    const manifest = typeof meta.manifest === 'object' && meta.manifest !== null ? { manifest: meta.manifest } : {};
+    return { sha256: meta.sha256, ...(typeof meta.tree === 'string' ? { tree: meta.tree } : {}), ...manifest };
   } catch {
     return null;
   }

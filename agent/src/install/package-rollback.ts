@@ -17,7 +17,7 @@
  * the coordinator wants finished. Killed while undoing, the undo is run again.
  */
 import { AppError, toSemver } from '@nodekeeper/common';
-import type { InstallResult, InstallStep, RollbackParams } from '@nodekeeper/protocol';
+import { canonicalJson, type InstallResult, type InstallStep, type RollbackParams } from '@nodekeeper/protocol';
 import { InstallErrorCode } from './codes.ts';
 import { checkManifest, DEFAULT_INSTALL_POLICY } from './confine.ts';
 import { waitHealthy } from './health.ts';
@@ -84,6 +84,8 @@ export class PackageRollback {
       log.warn({ to }, 'the previous version changed since it was staged; refusing to roll back to it');
       return refused(params.package, from, 'switch', { code: InstallErrorCode.versionTampered, message: `${params.package}'s previous version ${to} changed on disk since it was staged; reinstall it with package.install instead` });
     }
+    const unsigned = await this.unsignedManifest(l, params, from, to);
+    if (unsigned !== null) return refused(params.package, from, 'switch', { code: InstallErrorCode.signatureInvalid, message: unsigned });
     const mismatch = expectationMismatch(params.expectedVersion, to);
     if (mismatch !== null) log.warn({ expected: params.expectedVersion, previous: to }, mismatch);
 
@@ -104,6 +106,19 @@ export class PackageRollback {
     }
     log.info({ from, to }, 'rolling back');
     return this.forward(rec, base, progress, false);
+  }
+
+  /**
+   * With trusted keys, a rollback's manifest (which no key signs) must be the one recorded
+   * with the version it returns to, else with the active one (an adopted `to` has none):
+   * the manifest that was verified when that version was installed. Why not, or null.
+   * Versions staged before manifests were recorded carry none and are not held to one.
+   */
+  private async unsignedManifest(l: PackageLayout, params: RollbackParams, from: string | null, to: string): Promise<string | null> {
+    if (this.d.trustedKeys.length === 0) return null;
+    const recorded = (await readVersionMeta(l, to))?.manifest ?? (from === null ? undefined : (await readVersionMeta(l, from))?.manifest);
+    if (recorded === undefined || canonicalJson(recorded) === canonicalJson(params.manifest)) return null;
+    return `the rollback's manifest is not the one verified when ${params.package} was installed (trusted keys are configured, and a rollback carries no signature of its own)`;
   }
 
   /** Finishes a rollback a killed agent left in `rec` (see the module comment). */

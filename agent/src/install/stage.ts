@@ -75,7 +75,8 @@ async function unpackChecked(l: PackageLayout, params: InstallParams, file: stri
     // The digest goes to disk before the directory appears, so a version dir always has one;
     // the content hash lets a later reuse check that nothing changed since (installer.ts).
     if (meta) {
-      const record = { sha256: params.artifact.sha256, size: params.artifact.size, tree: await treeHash(staging) };
+      // The manifest too: it is what was verified (signed, with trusted keys); a rollback is held to it.
+      const record = { sha256: params.artifact.sha256, size: params.artifact.size, tree: await treeHash(staging), manifest };
       await writeFileDurable(artifactMetaFile(l, params.version), `${JSON.stringify(record)}\n`);
     }
     await rm(dest, { recursive: true, force: true });
