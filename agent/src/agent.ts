@@ -23,6 +23,7 @@ import { CoordinatorConnection } from './connection.ts';
 import { probeHealthCheck } from './install/health.ts';
 import { Installer } from './install/installer.ts';
 import { Journal } from './install/journal.ts';
+import { installPolicy } from './install/confine.ts';
 import { loadTrustedKeys } from './install/verify.ts';
 import { runCommand } from './probes/run-command.ts';
 import { createServiceManager } from './services/service-manager.ts';
@@ -124,6 +125,7 @@ export class Agent {
       services,
       health,
       trustedKeys: loadTrustedKeys(config.trustedKeys),
+      policy: installPolicy({ extraPaths: config.allowInstallPaths, extraServices: config.allowInstallServices, allowDowngrade: config.allowDowngrade }),
       // Artifacts on the coordinator are checked against its pinned CA; others against the system's.
       download: { timeoutMs: 30 * 60_000, idleTimeoutMs: 60_000, allowHttp: config.insecure, coordinator: { origin: new URL(config.server).origin, caPem: state.caPem, credential: () => this.creds.credential } },
       log: log.child({ component: 'installer' }),

@@ -40,6 +40,7 @@ import { memberRoutes } from './server/member-routes.ts';
 import { MemberCluster } from './member/member-cluster.ts';
 import { DrainGate } from './controllers/drain-gate.ts';
 import { packageVersion } from './version.ts';
+import { coordinatorAllowList } from './packages/manifest-policy.ts';
 
 export interface RunningCoordinator {
   /** Base URL of the API and the agent endpoint, e.g. https://127.0.0.1:7443. */
@@ -129,6 +130,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   );
   rollouts.setOtherUsers(() => remediation.held());
   rollouts.setHold(() => remediation.partitionSuspected());
+  const installAllowList = coordinatorAllowList({ paths: config.allowInstallPaths, services: config.allowInstallServices });
   const apiDeps = {
     store, fleet, clock, metrics, storeHealth: health,
     artifacts: new ArtifactStore(p.artifacts),
@@ -146,6 +148,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       failed: (req: IncomingMessage) => authFailures.failed(req.socket.remoteAddress ?? 'unknown', clock()),
     },
     maxArtifactBytes: config.maxArtifactBytes,
+    installAllowList,
     machineStatusExtras: (name: string) => {
       const m = remediation.machineState(name);
       const faults = remediation.faults(name);
@@ -174,6 +177,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       return record.generation;
     }),
     recordEvent: (type, reason, message) => store.recordEvent({ object: 'host/registration', type, reason, message }),
+    installAllowList,
     statusInput: () => ({
       connected: fleet.connectedCount(),
       packages: summarizePackages(store.getClusterPackageVersion(), fleet.list()),

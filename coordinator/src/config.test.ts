@@ -192,3 +192,13 @@ test('retention: documented defaults, flags in seconds, 0 keeps forever', () => 
   assert.deepEqual([c.eventsMaxAgeMs, c.eventsMaxRows, c.commandsMaxAgeMs, c.tokensMaxAgeMs, c.observationsMaxAgeMs, c.intervalMs], [0, 10, 60_000, 1000, 3_600_000, 500]);
   assert.throws(() => loadConfig(['--retain-events', '-1'], {}), { code: 'NK_CONFIG_INVALID' });
 });
+
+test('install allow-list: --allow-install-path and --allow-install-service repeat; bad entries are refused', () => {
+  const { config } = loadConfig(['--allow-install-path', '/usr/local/bin/crictl', '--allow-install-path', '/opt/tools/', '--allow-install-service', 'crio.service'], {});
+  assert.deepEqual(config.allowInstallPaths, ['/usr/local/bin/crictl', '/opt/tools/']);
+  assert.deepEqual(config.allowInstallServices, ['crio.service']);
+  assert.deepEqual(loadConfig([], { NODEKEEPER_ALLOW_INSTALL_PATH: '/a/b,/c/' }).config.allowInstallPaths, ['/a/b', '/c/']);
+  refused(['--allow-install-path', '/'], {}, /allow install path "\/"/);
+  refused(['--allow-install-path', '/etc/../x'], {}, /allow install path/);
+  refused(['--allow-install-service', 'poweroff.target'], {}, /allow install service "poweroff.target"/);
+});

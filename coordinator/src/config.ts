@@ -6,6 +6,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { AppError, layeredOptions } from '@nodekeeper/common';
+import { allowEntryProblem, SERVICE_UNIT } from '@nodekeeper/protocol';
 import { defaultAdmission, type AdmissionOptions } from './gateway/admission.ts';
 import { DEFAULT_FAULT_SETTINGS, type FaultSettings } from './remediation/faults.ts';
 import { DEFAULT_REMEDIATION_SETTINGS, type RemediationSettings } from './remediation/types.ts';
@@ -25,6 +26,10 @@ export interface CoordinatorConfig {
   readonly tlsNames: readonly string[];
   /** Lifetime of the generated serving certificate; renewed in place with a third left. */
   readonly tlsServingLifetimeMs: number;
+  /** More link paths package manifests may use, beyond the built-in packages' (exact, or a directory ending in `/`). */
+  readonly allowInstallPaths: readonly string[];
+  /** More `*.service` units package manifests may name, beyond kubelet.service and containerd.service. */
+  readonly allowInstallServices: readonly string[];
   /** Public URL agents and nkctl use (printed in join hints); derived when unset. */
   readonly advertiseUrl: string | null;
   readonly heartbeatIntervalMs: number;
@@ -99,6 +104,8 @@ export const defaults: CoordinatorConfig = Object.freeze({
   tls: null,
   tlsNames: [],
   tlsServingLifetimeMs: 365 * 86_400_000,
+  allowInstallPaths: [],
+  allowInstallServices: [],
   advertiseUrl: null,
   heartbeatIntervalMs: 10_000,
   livenessGraceMs: 40_000,
@@ -151,6 +158,9 @@ Options (env NODEKEEPER_<NAME>, e.g. NODEKEEPER_PORT; or a YAML --config file):
   --tls-name NAME               extra DNS name or IP for the generated certificate (repeatable)
   --tls-serving-lifetime S      lifetime of the generated serving certificate in seconds; it is renewed
                                 in place when a third is left (default ${defaults.tlsServingLifetimeMs / 1000}, a year)
+  --allow-install-path PATH     a host path package manifests may link, beyond the built-in packages'
+                                (repeatable; PATH/ for everything below a directory; agents need it too)
+  --allow-install-service UNIT  a *.service package manifests may name, beyond kubelet and containerd (repeatable)
   --advertise-url URL           URL agents and nkctl should use (default: derived)
   --heartbeat-interval MS       agent heartbeat interval (default ${defaults.heartbeatIntervalMs})
   --liveness-grace MS           silence before Unknown (default ${defaults.livenessGraceMs})
@@ -193,6 +203,19 @@ Host cluster (pull mode; see docs/host.md):
   -h, --help                    this text
 `;
 
+/** A repeatable install allow-list option (flags repeat, env and file give lists), each entry checked. */
+function installList(v: unknown, name: string, problem: (entry: string) => string | null): string[] {
+  if (v === undefined) return [];
+  const items = typeof v === 'string' ? v.split(',') : v;
+  if (!Array.isArray(items) || !items.every((i) => typeof i === 'string')) throw bad(`${name} must be a list of strings`);
+  const out = items.map((i: string) => i.trim()).filter((i) => i !== '');
+  for (const e of out) {
+    const why = problem(e);
+    if (why !== null) throw bad(`${name} "${e}" ${why}`);
+  }
+  return out;
+}
+
 const flagSpec = {
   config: { type: 'string' },
   host: { type: 'string' },
@@ -204,6 +227,8 @@ const flagSpec = {
   'tls-ca': { type: 'string' },
   'tls-name': { type: 'string', multiple: true },
   'tls-serving-lifetime': { type: 'string' },
+  'allow-install-path': { type: 'string', multiple: true },
+  'allow-install-service': { type: 'string', multiple: true },
   'advertise-url': { type: 'string' },
   'heartbeat-interval': { type: 'string' },
   'liveness-grace': { type: 'string' },
@@ -287,6 +312,8 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     tls: given === 3 ? { certFile: str('tlsCert', raw['tlsCert']), keyFile: str('tlsKey', raw['tlsKey']), caFile: str('tlsCa', raw['tlsCa']) } : null,
     tlsNames: Object.freeze([...(names as string[])]),
     tlsServingLifetimeMs: opt('tlsServingLifetime', defaults.tlsServingLifetimeMs, (n, v) => int(n, v, 5, 10 * 365 * 86_400) * 1000),
+    allowInstallPaths: Object.freeze(installList(raw['allowInstallPath'], 'allow install path', allowEntryProblem)),
+    allowInstallServices: Object.freeze(installList(raw['allowInstallService'], 'allow install service', (u) => (SERVICE_UNIT.test(u) ? null : 'must be a unit name ending in .service'))),
     advertiseUrl: opt('advertiseUrl', defaults.advertiseUrl, str),
     heartbeatIntervalMs: opt('heartbeatInterval', defaults.heartbeatIntervalMs, ms(100, 3_600_000)),
     livenessGraceMs: opt('livenessGrace', defaults.livenessGraceMs, ms(100, 86_400_000)),

@@ -44,7 +44,8 @@ export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []): Ap
   const refuse = (res: ServerResponse, thrown: unknown) => {
     // A store that cannot read or write now is a 503 NK_STORE_UNAVAILABLE, not a 500.
     const err = asUnavailable(thrown);
-    if (err instanceof AppError) send(res, statusFor(err.code), { code: err.code, message: err.message });
+    // `path`: the JSON path of the field refused, where the error names one (manifest rules).
+    if (err instanceof AppError) send(res, statusFor(err.code), { code: err.code, message: err.message, ...(typeof err.context['path'] === 'string' ? { path: err.context['path'] } : {}) });
     else send(res, 500, { code: 'NK_INTERNAL', message: 'internal error; see the coordinator log' });
   };
 

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { TypeCheck } from '@sinclair/typebox/compiler';
 import { AppError, type Logger } from '@nodekeeper/common';
+import type { InstallAllowList } from '@nodekeeper/protocol';
 import type { ArtifactStore } from '../artifacts/artifact-store.ts';
 import type { Clock } from '../clock.ts';
 import type { FleetView } from '../fleet/fleet-view.ts';
@@ -35,6 +36,8 @@ export interface ApiDeps {
   readonly maxArtifactBytes: number;
   /** Whether the store takes writes (for /readyz, and to label the API's store writes). */
   readonly storeHealth?: StoreHealth;
+  /** Link paths and services package manifests may use (the built-in ones plus --allow-install-path/-service). */
+  readonly installAllowList?: InstallAllowList;
   /** More of a Machine's status from other controllers (remediation), merged into the objects. */
   readonly machineStatusExtras?: (name: string) => Record<string, unknown>;
 }

@@ -8,6 +8,8 @@ import { ArtifactRef, KeyProof, MachineIdentity, MachinePublicKey, PackageName, 
 import { NonceBook, NONCE_TTL_MS } from './enroll-nonces.ts';
 import type { PackageOverride } from '../store/types.ts';
 import { toEventObject, toMachineList, toMachineObject, toTokenObject } from '../api/objects.ts';
+import { manifestFor } from '../packages/manifests.ts';
+import { checkManifestAtApply, coordinatorAllowList } from '../packages/manifest-policy.ts';
 import { NAME, httpError, readJson, send, type ApiDeps, type Route } from './http-util.ts';
 
 const EnrollBody = Type.Object(
@@ -184,8 +186,13 @@ export function machineRoutes(deps: ApiDeps): Route[] {
         machineOr404(name);
         const body = await readJson(req, checks.packages);
         const overrides: Record<string, PackageOverride> = {};
+        const cpv = store.getClusterPackageVersion()?.packages ?? [];
         for (const p of body.packages) {
           if (overrides[p.name] !== undefined) throw httpError('NK_HTTP_BAD_REQUEST', `package "${p.name}" is pinned twice`);
+          // A pin installs with the ClusterPackageVersion's manifest (or the built-in one): held to the same rules.
+          const own = cpv.findIndex((c) => c.name === p.name);
+          const manifest = manifestFor(p.name, cpv[own]?.manifest);
+          if (manifest !== null) checkManifestAtApply(manifest, deps.installAllowList ?? coordinatorAllowList(), own >= 0 && cpv[own]?.manifest !== undefined ? `clusterpackageversion.spec.packages[${own}].manifest` : `builtin.${p.name}`);
           overrides[p.name] = { version: p.version, ...(p.artifact === undefined ? {} : { artifact: p.artifact }), ...(p.parameters === undefined ? {} : { parameters: p.parameters }) };
         }
         fleet.overridesChanged(store.setPackageOverrides(name, overrides));

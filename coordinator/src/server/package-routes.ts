@@ -74,7 +74,7 @@ export function packageRoutes(deps: ApiDeps): Route[] {
     {
       method: 'PUT', pattern: /^\/v1\/clusterpackageversion$/, name: 'cpv-apply', access: 'admin',
       handler: async ({ req, res }) => {
-        const packages = parseClusterPackageVersion(await readJson(req, null));
+        const packages = parseClusterPackageVersion(await readJson(req, null), deps.installAllowList);
         const record = store.putClusterPackageVersion(packages);
         store.recordEvent({ object: 'clusterpackageversion/cluster', type: 'Normal', reason: 'Applied', message: `generation ${record.generation}: ${packages.map((p) => `${p.name}=${p.version}`).join(', ') || 'no packages'}` });
         send(res, 200, toCpvObject(record, fleet.list()));
