@@ -17,7 +17,7 @@ import { MachineViews } from '../remediation/machine-views.ts';
 import { planRemediation } from '../remediation/policy.ts';
 import { checkRuleSet, defaultRules, parseRule, type RemediationRule } from '../remediation/rules.ts';
 import {
-  DEFAULT_REMEDIATION_SETTINGS,
+  COMMAND_ALLOWANCE_MS, DEFAULT_REMEDIATION_SETTINGS,
   type CommandResult, type MachineRemediation, type RemediationAction, type RemediationSettings, type RemediationState, type StormState,
 } from '../remediation/types.ts';
 import { resolveIntOrPercent } from '../rollout/spec.ts';
@@ -193,7 +193,7 @@ export class RemediationController {
     const { store, fleet, clock } = this.deps;
     const now = clock();
     const rec = this.cached;
-    const { views, faultChanges } = this.views.scan(fleet.values(), (name) => fleet.isConnected(name), store.getClusterPackageVersion()?.packages ?? [], now);
+    const { views, faultChanges } = this.views.scan(fleet.values(), (name) => fleet.contact(name), store.getClusterPackageVersion()?.packages ?? [], now);
     const results = this.results;
     this.results = [];
     const plan = planRemediation({
@@ -245,7 +245,8 @@ export class RemediationController {
           return;
         }
         const timeoutMs = Math.min(600_000, Math.max(1000, a.timeoutSeconds * 1000));
-        this.deps.commands.record({ id: a.commandId, machine: a.machine, kind, params, owner: REMEDIATION_OWNER, timeoutMs: kind === CommandKind.install ? timeoutMs + 30 * 60_000 : timeoutMs + 30_000 });
+        // The policy's resultDeadlineMs counts on these allowances: keep them one.
+        this.deps.commands.record({ id: a.commandId, machine: a.machine, kind, params, owner: REMEDIATION_OWNER, timeoutMs: timeoutMs + COMMAND_ALLOWANCE_MS[a.command] });
         toSend.push(a.commandId);
         return;
       }
@@ -263,6 +264,12 @@ export class RemediationController {
         );
         return;
       }
+      case 'cancelCommand':
+        // Never delivered: it must not run later, when its step is long over.
+        if (this.deps.commands.cancelUnsent(a.commandId, { code: 'NK_REMEDIATION_STEP_ABANDONED', message: a.message })) {
+          store.recordEvent({ object: `machine/${a.machine}`, type: 'Warning', reason: 'CommandCancelled', message: `${a.commandId}: ${a.message}; cancelled, it will not be sent` });
+        }
+        return;
       case 'wouldRemediate':
         store.recordEvent({ object: `machine/${a.machine}`, type: 'Normal', reason: 'DryRun', message: `would ${a.action}${a.target ? ` ${a.target}` : ''} (rule ${a.rule}, step ${a.step}): ${a.message}` });
         return;
