@@ -56,6 +56,7 @@ test('an install held behind a drain is cancelled when its rollout is aborted, a
   const batcher = new WriteBatcher(store, { intervalMs: 3_600_000, log, autoStart: false });
   const fleet = new FleetView({ store, batcher, clock, log }, { livenessGraceMs: 40_000, livenessRecoverMs: 0 });
   const sent: Command[] = [];
+  const sentIds = () => sent.map((c) => c.commandId);
   const link = { resync() {}, close() {}, sendCommand: (c: Command) => (sent.push(c), true) };
   for (const n of NODES) {
     fleet.attach(n, link, 't');
@@ -83,7 +84,7 @@ test('an install held behind a drain is cancelled when its rollout is aborted, a
     release();
     for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
 
-    assert.deepEqual(sent.map((c) => c.commandId), [], 'the install of an aborted rollout is never sent');
+    assert.deepEqual(sentIds(), [], 'the install of an aborted rollout is never sent');
     const after = store.getCommand(install.id);
     assert.equal(after?.state, 'Failed');
     assert.equal(after?.sentAt, null);

@@ -7,7 +7,7 @@ import { AppError } from '@nodekeeper/common';
 import { ArtifactRef, MachineIdentity, PackageName, PackageVersion } from '@nodekeeper/protocol';
 import type { PackageOverride } from '../store/types.ts';
 import { toEventObject, toMachineList, toMachineObject, toTokenObject } from '../api/objects.ts';
-import { NAME, httpError, readJson, send, type ApiDeps, type Route } from './http-util.ts';
+import { NAME, httpError, readJson, refuseSkew, send, type ApiDeps, type Route } from './http-util.ts';
 
 const EnrollBody = Type.Object(
   { token: Type.String({ maxLength: 128 }), identity: MachineIdentity, agentVersion: Type.String({ maxLength: 64 }) },
@@ -134,6 +134,7 @@ export function machineRoutes(deps: ApiDeps): Route[] {
           if (overrides[p.name] !== undefined) throw httpError('NK_HTTP_BAD_REQUEST', `package "${p.name}" is pinned twice`);
           overrides[p.name] = { version: p.version, ...(p.artifact === undefined ? {} : { artifact: p.artifact }), ...(p.parameters === undefined ? {} : { parameters: p.parameters }) };
         }
+        refuseSkew(body.packages, deps, `the pin of ${name}`);
         fleet.overridesChanged(store.setPackageOverrides(name, overrides));
         send(res, 200, machineObject(machineOr404(name), clock()));
       },
