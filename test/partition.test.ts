@@ -66,7 +66,7 @@ describe('partitions with a real network', { timeout: 900_000, skip: skip ?? fal
     containerd = await startContainerdWithNetwork(path.join(dir, 'containerd'));
     coord = await startNetnsCoordinator(lab, 'coord', path.join(dir, 'coordinator'), [
       '--heartbeat-interval', '500', '--liveness-grace', String(LIVENESS_GRACE_MS), '--liveness-recover', '500',
-      '--fault-hold', '1', '--fault-clear', '2', '--storm-cooldown', '3', '--control-plane-version', 'v1.32.1', '--max-unavailable', '3',
+      '--fault-hold', '1', '--fault-clear', '2', '--storm-cooldown', '3', '--storm-max-unhealthy', '2', '--control-plane-version', 'v1.32.1', '--max-unavailable', '3',
     ]);
     const { token, caCertHash } = JSON.parse(await coord.nk(['token', 'create', '--uses', String(AGENTS.length), '--ttl', '1h', '-o', 'json'])) as { token: string; caCertHash: string | null };
     for (const [i, name] of AGENTS.entries()) {
@@ -79,10 +79,14 @@ describe('partitions with a real network', { timeout: 900_000, skip: skip ?? fal
       await coord.nk(['artifact', 'push', a.file, '--package', 'kubelet', '--version', version]);
     }
     // Short ladders: a restart has 5 s after it to cure; it runs longer (STARTUP_MS) than that.
+    // A fault counts after 1 s and starts a ladder 4 s later: a1's, broken as the partition
+    // starts, is due well before liveness turns Unknown (8 s) and well after the lost
+    // connections are seen (within two heartbeats). The storm floor is 2, so a5 and a1
+    // broken together are not a storm of unhealthy machines: only the partition guard holds.
     const step = { action: 'RestartService', target: 'kubelet.service', timeoutSeconds: 60, successWithinSeconds: 5 };
     const rules = ['KubeletUnhealthy', 'KubeletNotRunning'].map((fault) => ({
       apiVersion: 'nodekeeper.io/v1alpha1', kind: 'RemediationRule', metadata: { name: fault.toLowerCase() },
-      spec: { fault, forSeconds: 1, ladder: [step, { action: 'CordonAndNotify' }], maxAttemptsPerMachine: 5, cooldownSeconds: 2 },
+      spec: { fault, forSeconds: 4, ladder: [step, { action: 'CordonAndNotify' }], maxAttemptsPerMachine: 5, cooldownSeconds: 2 },
     }));
     for (const [i, r] of rules.entries()) {
       await writeFile(path.join(dir, `rule-${i}.json`), JSON.stringify(r));

@@ -170,3 +170,10 @@ test('packages drained before a rollout install: a list, or none', () => {
   assert.deepEqual(loadConfig(['--drain-before-install', 'none'], {}).config.drainBeforeInstall, []);
   refused(['--drain-before-install', 'Kubelet;rm'], {}, /drainBeforeInstall must be package names/);
 });
+
+test('--storm-max-unhealthy sets the storm guard floor; a bad value is refused', () => {
+  const { config } = loadConfig(['--storm-max-unhealthy', '2'], {});
+  assert.equal(config.remediation?.settings.maxUnhealthy.absolute, 2);
+  assert.equal(config.remediation?.settings.maxUnhealthy.percent, 10);
+  refused(['--storm-max-unhealthy', 'two'], {}, /storm max unhealthy/);
+});
