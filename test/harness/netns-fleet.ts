@@ -56,7 +56,8 @@ export async function startNetnsCoordinator(lab: NetLab, host: string, dataDir: 
   const config = path.join(dataDir, 'nkctl.yaml');
   const nkRaw = async (a: readonly string[]) => {
     try {
-      const r = await run('ip', ['netns', 'exec', lab.ns(host), process.execPath, BIN.nkctl, ...a], { env: { ...process.env, NODEKEEPER_CONFIG: config }, maxBuffer: 16 * 1024 * 1024 });
+      const cmd = lab.inside(host, process.execPath, [BIN.nkctl, ...a]);
+      const r = await run(cmd.file, cmd.args, { env: { ...process.env, NODEKEEPER_CONFIG: config }, maxBuffer: 16 * 1024 * 1024 });
       return { code: 0, stdout: r.stdout, stderr: r.stderr };
     } catch (err) {
       const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -94,7 +95,8 @@ export async function makeNetnsNode(lab: NetLab, host: string, dir: string, o: {
   const node: NetnsNode = {
     name: host, root, stateDir: path.join(dir, `${host}-state`), services, agent: null,
     startKubelet: async () => {
-      await run('ip', ['netns', 'exec', lab.ns(host), process.execPath, SUPERVISE_CLI, root, 'restart', 'kubelet.service']);
+      const cmd = lab.inside(host, process.execPath, [SUPERVISE_CLI, root, 'restart', 'kubelet.service']);
+      await run(cmd.file, cmd.args);
     },
     kubeletStarts: async () => (await services.starts('kubelet.service')) ?? 0,
   };

@@ -20,11 +20,13 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { spawnLogged, type Proc } from './processes.ts';
 
 export type CutMode = 'link-down' | 'drop';
 
-const IP = 'ip';
+/** iproute2's ip, by absolute path where found (a broken PATH entry must not stop a cleanup). */
+const IP = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'].find((p) => existsSync(p)) ?? 'ip';
 
 function ip(args: readonly string[]): void {
   execFileSync(IP, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -124,6 +126,11 @@ export class NetLab {
     }
     // ebtables (nft's bridge family) in the switch's namespace; else iptables on the hosts.
     if (!tryRun(IP, ['netns', 'exec', this.switchNs, 'ebtables', '-L', 'FORWARD'])) (this as { dropWith: 'ebtables' | 'iptables' }).dropWith = 'iptables';
+  }
+
+  /** The file and arguments that run `command` inside the host's namespace (for execFile). */
+  inside(host: string, command: string, args: readonly string[]): { file: string; args: string[] } {
+    return { file: IP, args: ['netns', 'exec', this.ns(host), command, ...args] };
   }
 
   /** Spawns `command` inside the host's namespace, logging as spawnLogged does. */
