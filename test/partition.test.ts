@@ -29,8 +29,10 @@ import { waitFor } from './harness/processes.ts';
 const AGENTS = ['a1', 'a2', 'a3', 'a4', 'a5', 'a6'];
 const CUT = ['a4', 'a5', 'a6'];
 const LIVENESS_GRACE_MS = 8000;
-/** A kubelet that takes this long to answer healthz after a start: installs and restarts run that long. */
+/** A kubelet that takes this long to answer healthz after a start: a restart runs that long. */
 const STARTUP_MS = 7000;
+/** The kubelet the rollout installs takes longer: the install is still running when the partition starts, and ends during it. */
+const INSTALL_STARTUP_MS = 14_000;
 
 const skip = netnsUnavailable();
 
@@ -75,7 +77,7 @@ describe('partitions with a real network', { timeout: 900_000, skip: skip ?? fal
       nodes.set(name, n);
     }
     for (const version of ['1.31.3', '1.31.4']) {
-      const a = await kubeletArtifact(path.join(dir, 'artifacts'), { version: `v${version}`, startupMs: STARTUP_MS });
+      const a = await kubeletArtifact(path.join(dir, 'artifacts'), { version: `v${version}`, startupMs: INSTALL_STARTUP_MS });
       await coord.nk(['artifact', 'push', a.file, '--package', 'kubelet', '--version', version]);
     }
     // Short ladders: a restart has 5 s after it to cure; it runs longer (STARTUP_MS) than that.
@@ -116,13 +118,13 @@ describe('partitions with a real network', { timeout: 900_000, skip: skip ?? fal
     const startsBefore = new Map(await Promise.all(AGENTS.map(async (n) => [n, await node(n).kubeletStarts()] as const)));
     const t0 = Date.now();
 
-    // In flight 1: the canary a4 installs a kubelet that takes STARTUP_MS to be healthy.
+    // In flight 1: a5's kubelet stops; its restart (due a few seconds later) runs for STARTUP_MS.
+    await node('a5').services.stop('kubelet.service');
+    // In flight 2: the canary a4 installs a kubelet that takes INSTALL_STARTUP_MS to be healthy.
     await coord.nk(['rollout', 'create', rolloutName, '--package', `kubelet=${version}`, '--names', 'a4', '--canary', '0', '--soak', '10s', '--batches', '100']);
     const install = await waitFor('the canary install sent', () => q<CommandRow>('SELECT * FROM commands WHERE owner = ? AND sent_at IS NOT NULL', `rollout/${rolloutName}`)[0], 30_000, 50);
-    // In flight 2: a5's kubelet stops; its restart goes out and runs for STARTUP_MS.
-    await node('a5').services.stop('kubelet.service');
     const restart = await waitFor('a5 restart sent', () => q<CommandRow>("SELECT * FROM commands WHERE owner = 'remediation' AND machine = 'a5' AND created_at >= ? AND sent_at IS NOT NULL", t0)[0], 30_000, 50);
-    assert.equal(q<CommandRow>('SELECT * FROM commands WHERE id = ?', install.id)[0]?.finished_at, null, 'the install is still running when the partition starts');
+    for (const c of [install, restart]) assert.equal(q<CommandRow>('SELECT * FROM commands WHERE id = ?', c.id)[0]?.finished_at, null, `${c.machine} ${c.kind} is still running when the partition starts`);
 
     const cutAt = Date.now();
     for (const n of CUT) lab.cut(n, mode);
