@@ -125,6 +125,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   rollouts.setArtifactBaseUrl(() => url);
   const remediation = new RemediationController(
     { store, fleet, commands, clock, log: log.child({ component: 'remediation' }), heldByRollouts: () => rollouts.held(), artifactBaseUrl: () => url,
+      controlPlaneVersion: () => rollouts.controlPlaneVersion(),
       ...(member === null ? {} : { cordon: (machine: string, by: string) => member.cordon(machine, by) }) },
     { maxUnavailable: config.maxUnavailable, ...(config.remediation === null ? {} : config.remediation) },
   );
@@ -138,6 +139,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     caPem: tls?.caPem ?? null,
     caHash: tls?.caHash ?? null,
     url: () => url,
+    controlPlaneVersion: () => rollouts.controlPlaneVersion(),
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     machineCredentialTtlMs: config.machineCredentialTtlMs,
     authFailures: {

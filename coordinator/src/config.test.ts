@@ -202,3 +202,10 @@ test('install allow-list: --allow-install-path and --allow-install-service repea
   refused(['--allow-install-path', '/etc/../x'], {}, /allow install path/);
   refused(['--allow-install-service', 'poweroff.target'], {}, /allow install service "poweroff.target"/);
 });
+
+test('--storm-max-unhealthy sets the storm guard floor; a bad value is refused', () => {
+  const { config } = loadConfig(['--storm-max-unhealthy', '2'], {});
+  assert.equal(config.remediation?.settings.maxUnhealthy.absolute, 2);
+  assert.equal(config.remediation?.settings.maxUnhealthy.percent, 10);
+  refused(['--storm-max-unhealthy', 'two'], {}, /storm max unhealthy/);
+});

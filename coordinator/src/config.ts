@@ -189,6 +189,7 @@ Options (env NODEKEEPER_<NAME>, e.g. NODEKEEPER_PORT; or a YAML --config file):
   --fault-clear S               how long a fault must be healthy before it clears (default 60-300 s)
   --storm-cooldown S            calm needed after a storm before remediation resumes (default 600)
   --remediation-max-concurrent N   fleet cap on remediations in flight (default 5)
+  --storm-max-unhealthy N       the storm guard's floor: a storm is more unhealthy machines than max(N, 10% of the fleet) (default 1)
   --log-level LEVEL             ${LOG_LEVELS.join('|')} (default ${defaults.logLevel})
 
 Host cluster (pull mode; see docs/host.md):
@@ -253,6 +254,7 @@ const flagSpec = {
   'fault-clear': { type: 'string' },
   'storm-cooldown': { type: 'string' },
   'remediation-max-concurrent': { type: 'string' },
+  'storm-max-unhealthy': { type: 'string' },
   'log-level': { type: 'string' },
   'host-kubeconfig': { type: 'string' },
   'host-token': { type: 'string' },
@@ -405,9 +407,9 @@ function checkAdvertiseUrl(url: string, insecure: boolean): void {
   if (parsed.protocol !== want) throw bad(`advertise URL ${url} must start with ${want}// (the coordinator serves ${insecure ? 'plain http' : 'https'})`);
 }
 
-/** Remediation timings from --fault-hold, --fault-clear, --storm-cooldown, --remediation-max-concurrent. */
+/** Remediation timings from --fault-hold, --fault-clear, --storm-cooldown, --remediation-max-concurrent, --storm-max-unhealthy. */
 function remediationOverrides(raw: Raw): CoordinatorConfig['remediation'] {
-  const keys = ['faultHold', 'faultClear', 'stormCooldown', 'remediationMaxConcurrent'];
+  const keys = ['faultHold', 'faultClear', 'stormCooldown', 'remediationMaxConcurrent', 'stormMaxUnhealthy'];
   if (keys.every((k) => raw[k] === undefined)) return null;
   const hold = raw['faultHold'] === undefined ? null : int('fault hold', raw['faultHold'], 0, 86_400);
   const clear = raw['faultClear'] === undefined ? null : int('fault clear', raw['faultClear'], 0, 86_400);
@@ -423,6 +425,7 @@ function remediationOverrides(raw: Raw): CoordinatorConfig['remediation'] {
       ...DEFAULT_REMEDIATION_SETTINGS,
       ...(raw['stormCooldown'] === undefined ? {} : { stormCooldownSeconds: int('storm cooldown', raw['stormCooldown'], 0, 86_400) }),
       ...(raw['remediationMaxConcurrent'] === undefined ? {} : { maxConcurrent: int('remediation max concurrent', raw['remediationMaxConcurrent'], 1, 100_000) }),
+      ...(raw['stormMaxUnhealthy'] === undefined ? {} : { maxUnhealthy: { ...DEFAULT_REMEDIATION_SETTINGS.maxUnhealthy, absolute: int('storm max unhealthy', raw['stormMaxUnhealthy'], 0, 100_000) } }),
     },
   };
 }

@@ -39,7 +39,7 @@ async function tarGz(dir: string, names: readonly string[], out: string): Promis
 }
 
 /** A kubelet package at `version`: `kubelet` (the stand-in wrapper) at the archive root. */
-export async function kubeletArtifact(dir: string, opts: { version: string; healthz?: 'ok' | 'fail' }): Promise<Artifact> {
+export async function kubeletArtifact(dir: string, opts: { version: string; healthz?: 'ok' | 'fail'; startupMs?: number }): Promise<Artifact> {
   await mkdir(dir, { recursive: true });
   const build = await mkdtemp(path.join(dir, 'build-'));
   try {

@@ -45,6 +45,8 @@ interface MachineState {
   /** The last-seen time last queued for the store. */
   persistedSeenAt: number | null;
   link: AgentLink | null;
+  /** A connection of this process's closed and no new one came: the agent is cut off (or down). */
+  lost: boolean;
 }
 
 export interface FleetOptions {
@@ -85,6 +87,7 @@ export class FleetView {
       ...contactAfterRestart(record, this.startedAt),
       persistedSeenAt: record.lastSeenAt,
       link: null,
+      lost: false,
     };
     this.machines.set(record.name, state);
     return state;
@@ -119,6 +122,7 @@ export class FleetView {
     if (m.link !== null && m.link !== link) m.link.close(CloseCode.superseded, 'superseded by a newer connection');
     if (m.link === null) this.connected += 1;
     m.link = link;
+    m.lost = false;
     Object.assign(m, contactOnMessage(contactOnDisconnect(m), this.clock(), { graceMs: this.opts.livenessGraceMs }));
     if (m.agentVersion !== agentVersion) {
       m.agentVersion = agentVersion;
@@ -131,6 +135,7 @@ export class FleetView {
     const m = this.machines.get(name);
     if (m === undefined || m.link !== link) return;
     m.link = null;
+    m.lost = true;
     this.connected -= 1;
     Object.assign(m, contactOnDisconnect(m));
     if (m.lastMessageAt !== null && m.lastMessageAt !== m.persistedSeenAt) this.persistSeen(m, m.lastMessageAt);
@@ -208,6 +213,16 @@ export class FleetView {
 
   isConnected(name: string): boolean {
     return this.machines.get(name)?.link != null;
+  }
+
+  /**
+   * Connected, lost (a connection of ours closed and the agent has not come back), or
+   * none since we started: after a restart no agent counts as lost, however slowly the
+   * fleet reconnects (the remediation partition guard counts the lost ones).
+   */
+  contact(name: string): 'connected' | 'lost' | 'none' {
+    const m = this.machines.get(name);
+    return m?.link != null ? 'connected' : m?.lost === true ? 'lost' : 'none';
   }
 
   connectedCount(): number {

@@ -11,7 +11,7 @@ import { AppError } from '@nodekeeper/common';
 import type { InstallAllowList } from '@nodekeeper/protocol';
 import { parseClusterPackageVersion } from '../packages/cluster-package-version.ts';
 import { coordinatorAllowList } from '../packages/manifest-policy.ts';
-import { kubeletSkewProblem } from '../rollout/skew.ts';
+import { desiredSkewProblem } from '../rollout/skew.ts';
 import type { PackageDefault } from '../store/types.ts';
 import { API_VERSION } from './names.ts';
 
@@ -55,9 +55,8 @@ function judge(obj: HostCpv, owner: ReadonlyMap<string, string>, controlPlaneVer
     if (err instanceof AppError && err.code !== 'NK_CPV_INVALID') return refuse(obj, 'NotAllowed', `${err.code}: ${err.message}`);
     return refuse(obj, 'Invalid', err instanceof AppError ? err.message : String(err));
   }
-  const kubelet = packages.find((p) => p.name === 'kubelet');
-  // An unknown control plane is not a refusal here: every rollout checks skew again.
-  const skew = kubelet === undefined || controlPlaneVersion === null ? null : kubeletSkewProblem(kubelet.version, controlPlaneVersion);
+  // The same guard as an API apply; an unknown control plane is not a refusal here: every rollout checks skew again.
+  const skew = desiredSkewProblem(packages, controlPlaneVersion);
   if (skew !== null) return refuse(obj, 'VersionSkew', skew);
   const clash = packages.find((p) => owner.has(p.name) && owner.get(p.name) !== name);
   if (clash !== undefined) return refuse(obj, 'Conflict', `package ${clash.name} is already set by ClusterPackageVersion ${owner.get(clash.name)}`);

@@ -11,6 +11,7 @@ import type { ArtifactStore } from '../artifacts/artifact-store.ts';
 import type { Clock } from '../clock.ts';
 import type { FleetView } from '../fleet/fleet-view.ts';
 import type { Metrics } from '../metrics.ts';
+import { desiredSkewProblem } from '../rollout/skew.ts';
 import type { Store } from '../store/db.ts';
 import type { StoreHealth } from '../store/store-health.ts';
 import type { ApiRole } from '../store/types.ts';
@@ -38,6 +39,8 @@ export interface ApiDeps {
   readonly storeHealth?: StoreHealth;
   /** Link paths and services package manifests may use (the built-in ones plus --allow-install-path/-service). */
   readonly installAllowList?: InstallAllowList;
+  /** kube-apiserver's version when known (the skew guard on applies and pins). */
+  readonly controlPlaneVersion?: () => string | null;
   /** More of a Machine's status from other controllers (remediation), merged into the objects. */
   readonly machineStatusExtras?: (name: string) => Record<string, unknown>;
 }
@@ -118,6 +121,15 @@ export function statusFor(code: string): number {
 }
 
 export const httpError = (code: string, message: string) => new AppError(code, message);
+
+/**
+ * The version-skew guard on desired versions (a ClusterPackageVersion apply, a pin):
+ * NK_VERSION_SKEW with the rule broken, before anything is stored.
+ */
+export function refuseSkew(packages: ReadonlyArray<{ readonly name: string; readonly version: string }>, deps: Pick<ApiDeps, 'controlPlaneVersion'>, what: string): void {
+  const problem = desiredSkewProblem(packages, deps.controlPlaneVersion?.() ?? null);
+  if (problem !== null) throw new AppError('NK_VERSION_SKEW', `${what} refused by the version-skew guard: ${problem}`);
+}
 
 export function send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
   const text = contentType === 'application/json' ? `${JSON.stringify(body, null, 2)}\n` : String(body);

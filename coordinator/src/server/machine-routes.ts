@@ -10,7 +10,7 @@ import type { PackageOverride } from '../store/types.ts';
 import { toEventObject, toMachineList, toMachineObject, toTokenObject } from '../api/objects.ts';
 import { manifestFor } from '../packages/manifests.ts';
 import { checkManifestAtApply, coordinatorAllowList } from '../packages/manifest-policy.ts';
-import { NAME, httpError, readJson, send, type ApiDeps, type Route } from './http-util.ts';
+import { NAME, httpError, readJson, refuseSkew, send, type ApiDeps, type Route } from './http-util.ts';
 
 const EnrollBody = Type.Object(
   {
@@ -195,6 +195,7 @@ export function machineRoutes(deps: ApiDeps): Route[] {
           if (manifest !== null) checkManifestAtApply(manifest, deps.installAllowList ?? coordinatorAllowList(), own >= 0 && cpv[own]?.manifest !== undefined ? `clusterpackageversion.spec.packages[${own}].manifest` : `builtin.${p.name}`);
           overrides[p.name] = { version: p.version, ...(p.artifact === undefined ? {} : { artifact: p.artifact }), ...(p.parameters === undefined ? {} : { parameters: p.parameters }) };
         }
+        refuseSkew(body.packages, deps, `the pin of ${name}`);
         fleet.overridesChanged(store.setPackageOverrides(name, overrides));
         send(res, 200, machineObject(machineOr404(name), clock()));
       },
