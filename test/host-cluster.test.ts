@@ -18,6 +18,7 @@ import { startContainerdWithNetwork, type RunningContainerd } from './harness/co
 import { startApiServer, startEtcd, type ApiServer, type Etcd } from './harness/kube.ts';
 import { BIN, createToken, nkctl, nkctlOk, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
 import { makeSupervisedNode, startNodeAgent, stopNode, type SupervisedNode } from './harness/supervised-node.ts';
+import { newMachinePublicKey } from './harness/machine-key.ts';
 
 const NS = 'nodekeeper-alpha';
 
@@ -272,7 +273,7 @@ describe('host cluster registration (pull mode)', { timeout: 300_000 }, () => {
         res.on('end', () => resolve(res.statusCode ?? 0));
       });
       req.on('error', reject);
-      req.end(JSON.stringify({ token, identity: { machineId: '9'.repeat(32), hostname: 'node-gone', addresses: [], zone: null, labels: {} }, agentVersion: 'test' }));
+      req.end(JSON.stringify({ token, identity: { machineId: '9'.repeat(32), hostname: 'node-gone', addresses: [], zone: null, labels: {} }, agentVersion: 'test', publicKey: newMachinePublicKey() }));
     });
     assert.equal(status, 201);
     const onHost = () => getJson(['get', 'machines.nodekeeper.io', '-n', NS]).items.some((x: { metadata: { name: string } }) => x.metadata.name === 'node-gone');

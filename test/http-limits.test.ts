@@ -14,6 +14,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { WebSocket } from 'ws';
 import { createToken, startCoordinator, type CoordinatorProc } from './harness/processes.ts';
+import { newMachinePublicKey } from './harness/machine-key.ts';
 
 describe('HTTP server limits', { timeout: 120_000 }, () => {
   let dir: string;
@@ -98,7 +99,7 @@ describe('HTTP server limits', { timeout: 120_000 }, () => {
         res.on('end', () => resolve(JSON.parse(t)));
       });
       req.on('error', reject);
-      req.end(JSON.stringify({ token, identity: { machineId: '7'.repeat(32), hostname: 'node-7', addresses: [], zone: null, labels: {} }, agentVersion: 'test' }));
+      req.end(JSON.stringify({ token, identity: { machineId: '7'.repeat(32), hostname: 'node-7', addresses: [], zone: null, labels: {} }, agentVersion: 'test', publicKey: newMachinePublicKey() }));
     });
     const agents: WebSocket[] = [];
     // More agents than the HTTP cap: upgraded connections do not count against it.

@@ -13,6 +13,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { WebSocket } from 'ws';
 import { createToken, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
+import { newMachinePublicKey } from './harness/machine-key.ts';
 
 const identity = { machineId: '5'.repeat(32), hostname: 'node-5', addresses: [], zone: null, labels: {} };
 
@@ -56,7 +57,7 @@ describe('serving certificate renewal', { timeout: 120_000 }, () => {
         res.on('end', () => resolve(JSON.parse(t)));
       });
       req.on('error', reject);
-      req.end(JSON.stringify({ token, identity, agentVersion: 'test' }));
+      req.end(JSON.stringify({ token, identity, agentVersion: 'test', publicKey: newMachinePublicKey() }));
     });
     const ws = new WebSocket(`${coord.url.replace('https', 'wss')}/v1/agent/connect`, { ca, headers: { Authorization: `Bearer ${enrolled.credential}` } });
     const frames: any[] = [];

@@ -11,6 +11,7 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createToken, nkctl, nkctlOk, startCoordinator, type CoordinatorProc } from './harness/processes.ts';
+import { newMachinePublicKey } from './harness/machine-key.ts';
 
 const artifact = { url: 'https://artifacts.invalid/kubelet.tgz', sha256: 'd'.repeat(64), size: 1 };
 const cpv = (version: string) => ({ apiVersion: 'nodekeeper.io/v1alpha1', kind: 'ClusterPackageVersion', metadata: { name: 'cluster' }, spec: { packages: [{ name: 'kubelet', version, artifact }] } });
@@ -39,7 +40,7 @@ describe('the version-skew guard on applies and pins', { timeout: 60_000 }, () =
     ca = await readFile(path.join(coord.dataDir, 'ca.crt'), 'utf8');
     admin = (await readFile(path.join(coord.dataDir, 'admin.credential'), 'utf8')).trim();
     const { token } = await createToken(coord.nkctlConfig, 1);
-    const r = await call('POST', '/v1/enroll', { token, identity: { machineId: 'a'.repeat(32), hostname: 'node-a', addresses: [], zone: null, labels: {} }, agentVersion: 't' });
+    const r = await call('POST', '/v1/enroll', { token, identity: { machineId: 'a'.repeat(32), hostname: 'node-a', addresses: [], zone: null, labels: {} }, agentVersion: 't', publicKey: newMachinePublicKey() });
     assert.equal(r.status, 201, JSON.stringify(r.body));
   });
 
