@@ -13,6 +13,7 @@
  *   scripts/demo          the story, then clean up and exit 0
  *   scripts/demo --keep   the story, then keep the fleet running until Ctrl-C
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdir, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -85,6 +86,14 @@ async function main(): Promise<void> {
   coord = await startCoordinator(path.join(DIR, 'coordinator'), ['--heartbeat-interval', '2000', '--liveness-grace', '8000', '--liveness-recover', '2000', '--member-kubeconfig', member.adminKubeconfig, '--host-sync-interval', '2000', '--max-unavailable', '2', '--fault-hold', '2', '--fault-clear', '3', '--storm-cooldown', '10']);
   show(`listening on ${coord.url}\nCA pin ${coord.caHash}`);
 
+  say('A signing key for install metadata: agents trust its public key (--trusted-key) and install only what it signed');
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const signingKey = path.join(DIR, 'signing-key.pem');
+  const trustedKey = path.join(DIR, 'signing-key.pub.pem');
+  await writeFile(signingKey, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  await writeFile(trustedKey, publicKey.export({ type: 'spki', format: 'pem' }));
+  show(`private ${path.relative(REPO, signingKey)} (nkctl apply --sign-key, artifact push --sign), public ${path.relative(REPO, trustedKey)}`);
+
   say('Creating a bootstrap token: nkctl token create --uses 4 --ttl 1h');
   const token = await createToken(coord.nkctlConfig, NODES.length);
   show(`token ${token.token.slice(0, 7)}… (printed in full by nkctl; agents trade it for a per-machine credential)`);
@@ -92,7 +101,7 @@ async function main(): Promise<void> {
   say(`Starting ${NODES.length} nodes: own host root, supervised kubelet stand-in, real CNI config and plugins, one agent each`);
   for (const [i, n] of NODES.entries()) {
     const node = await makeSupervisedNode(DIR, { name: n.name, machineId: `${i + 1}${'0'.repeat(31)}`, kubeletVersion: n.kubelet, runtimeSocket: containerd.socket, podSubnet: `10.88.${i + 1}.0/24` });
-    startNodeAgent(node, { server: coord.url, token: token.token, caHash: token.caCertHash, extraArgs: ['--zone', n.zone, '--label', `pool=${i < 2 ? 'general' : 'batch'}`] });
+    startNodeAgent(node, { server: coord.url, token: token.token, caHash: token.caCertHash, extraArgs: ['--zone', n.zone, '--label', `pool=${i < 2 ? 'general' : 'batch'}`, '--trusted-key', trustedKey] });
     nodes.push(node);
     // Its Node in the member cluster, Ready as its kubelet would report it, with one pod.
     const now = new Date().toISOString();
@@ -125,7 +134,7 @@ async function main(): Promise<void> {
   const cpvFile = path.join(DIR, 'clusterpackageversion.json');
   const writeCpv = (packages: unknown[]) => writeFile(cpvFile, JSON.stringify({ apiVersion: 'nodekeeper.io/v1alpha1', kind: 'ClusterPackageVersion', metadata: { name: 'cluster' }, spec: { packages } }, null, 2));
   await writeCpv([cniEntry]);
-  show(await nk(['apply', '-f', cpvFile]));
+  show(await nk(['apply', '-f', cpvFile, '--sign-key', signingKey]));
 
   say('Remediation rules with short holds for the demo (defaults wait 60 s): nkctl apply -f rules.json');
   const step = (action: string, target?: string) => ({ action, ...(target === undefined ? {} : { target }), timeoutSeconds: 30, successWithinSeconds: 10 });
@@ -185,14 +194,17 @@ async function main(): Promise<void> {
   say('Pushing kubelet artifacts: 1.35.3, and a 1.35.4 whose healthz fails (nkctl artifact push)');
   const good = await kubeletArtifact(artifacts, { version: 'v1.35.3' });
   const bad = await kubeletArtifact(artifacts, { version: 'v1.35.4', healthz: 'fail' });
+  // The statement a push signs names the manifest the install will use: the CPV's, with the demo's short health timeout.
+  const kubeletManifest = { name: 'kubelet', format: 'tar.gz', links: [{ path: '/usr/bin/kubelet', target: 'kubelet' }], service: 'kubelet.service', healthProbe: 'kubelet', healthTimeoutMs: 5000 };
+  const manifestFile = path.join(DIR, 'kubelet-manifest.json');
+  await writeFile(manifestFile, JSON.stringify(kubeletManifest, null, 2));
   show(await nk(['artifact', 'push', good.file, '--package', 'kubelet', '--version', '1.35.3']));
-  const pushed = JSON.parse(await nk(['artifact', 'push', bad.file, '--package', 'kubelet', '--version', '1.35.4', '-o', 'json'])) as { url: string; sha256: string; size: number };
+  const pushed = JSON.parse(await nk(['artifact', 'push', bad.file, '--package', 'kubelet', '--version', '1.35.4', '--sign', signingKey, '--manifest', manifestFile, '-o', 'json'])) as { url: string; sha256: string; size: number };
   show(`kubelet 1.35.4 stored as sha256:${pushed.sha256.slice(0, 16)}…`);
 
-  say('nkctl apply -f clusterpackageversion.json (the cluster default, with a 5 s health timeout for the demo)');
-  await writeCpv([cniEntry, { name: 'kubelet', version: '1.35.3', artifact: { url: `${coord.url}/v1/artifacts/sha256/${good.sha256}`, sha256: good.sha256, size: good.size },
-    manifest: { name: 'kubelet', format: 'tar.gz', links: [{ path: '/usr/bin/kubelet', target: 'kubelet' }], service: 'kubelet.service', healthProbe: 'kubelet', healthTimeoutMs: 5000 } }]);
-  show(await nk(['apply', '-f', cpvFile]));
+  say('nkctl apply -f clusterpackageversion.json --sign-key signing-key.pem (the cluster default, with a 5 s health timeout for the demo, signed)');
+  await writeCpv([cniEntry, { name: 'kubelet', version: '1.35.3', artifact: { url: `${coord.url}/v1/artifacts/sha256/${good.sha256}`, sha256: good.sha256, size: good.size }, manifest: kubeletManifest }]);
+  show(await nk(['apply', '-f', cpvFile, '--sign-key', signingKey]));
 
   say('nkctl rollout create kubelet-1-35-3 --package kubelet=1.35.3 --canary 1 --soak 3s --batches 50,100 --max-unavailable 2 (each node is cordoned and drained first)');
   show(await nk(['rollout', 'create', 'kubelet-1-35-3', '--package', 'kubelet=1.35.3', '--canary', '1', '--soak', '3s', '--batches', '50,100', '--max-unavailable', '2']));

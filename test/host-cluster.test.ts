@@ -18,6 +18,7 @@ import { startContainerdWithNetwork, type RunningContainerd } from './harness/co
 import { startApiServer, startEtcd, type ApiServer, type Etcd } from './harness/kube.ts';
 import { BIN, createToken, nkctl, nkctlOk, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
 import { makeSupervisedNode, startNodeAgent, stopNode, type SupervisedNode } from './harness/supervised-node.ts';
+import { newMachinePublicKey } from './harness/machine-key.ts';
 
 const NS = 'nodekeeper-alpha';
 
@@ -260,6 +261,26 @@ describe('host cluster registration (pull mode)', { timeout: 300_000 }, () => {
       monitor.kill();
       await writeFile(monitorLog, out);
     }
+  });
+
+  test('nkctl machine delete removes the machine\'s Machine on the host too', async () => {
+    const { token } = await createToken(coord.nkctlConfig, 1);
+    const ca = await readFile(path.join(coord.dataDir, 'ca.crt'), 'utf8');
+    const https = await import('node:https');
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = https.request(new URL('/v1/enroll', coord.url), { method: 'POST', ca, headers: { 'Content-Type': 'application/json' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify({ token, identity: { machineId: '9'.repeat(32), hostname: 'node-gone', addresses: [], zone: null, labels: {} }, agentVersion: 'test', publicKey: newMachinePublicKey() }));
+    });
+    assert.equal(status, 201);
+    const onHost = () => getJson(['get', 'machines.nodekeeper.io', '-n', NS]).items.some((x: { metadata: { name: string } }) => x.metadata.name === 'node-gone');
+    await waitFor('Machine node-gone on the host', onHost, 30_000);
+    assert.match(await nk(['machine', 'delete', 'node-gone']), /machine\/node-gone deleted/);
+    await waitFor('Machine node-gone deleted on the host', () => !onHost(), 30_000);
+    assert.ok(getJson(['get', 'machines.nodekeeper.io', '-n', NS]).items.some((x: { metadata: { name: string } }) => x.metadata.name === 'node-1'), 'the others stay');
   });
 
   test('unregister removes the Cluster, Lease and Machines from the host', async () => {

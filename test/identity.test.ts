@@ -147,7 +147,7 @@ describe('machine identity', { timeout: 240_000 }, () => {
     }, TTL_MS + 10_000, 1000);
     // Started without --token: the key is all it has.
     agent = startAgent({ server: coord.url, stateDir, hostRoot: root, kubeletHealthzUrl: 'http://127.0.0.1:9/healthz' });
-    await waitFor('re-enrolled and connected', () => /re-enrolled with the machine key/.test(agentLog()) && /connected to coordinator/.test(agentLog().split('re-enrolled with the machine key')[1] ?? ''), 30_000);
+    await waitFor('re-enrolled and connected', () => /re-enrolled with the machine key/.test(agentLog()) && /connected to coordinator/.test(agentLog().split('re-enrolled with the machine key')[1] ?? ''), 90_000);
     assert.notEqual(await savedCredential(), old);
     const reasons = (await nkctl(coord.nkctlConfig, ['describe', 'machine', 'node-a'])).stdout;
     assert.match(reasons, /ReEnrolled/);

@@ -3,16 +3,19 @@
  * bad artifact (digest mismatch, bad signature, unsigned when keys are configured,
  * truncated, oversize, stalled, unreachable, HTTP error) is refused with its own code at
  * its own step, and the node is untouched: still at vA, no new version, no leftovers.
+ * With trusted keys the signature covers the install statement (invariant 9): a bare
+ * digest signature, or a manifest changed after signing, is refused. A version unpacked
+ * earlier is verified again before reuse, and a downgrade needs --allow-downgrade.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { InstallParams, PackageManifest } from '../packages/protocol/src/index.ts';
 import { parseTrustedKey } from '../agent/src/install/verify.ts';
-import { installParams, kubeletArtifact, serveArtifacts, signDigest, signingKey, type Artifact, type ArtifactServer } from './harness/artifacts.ts';
+import { installParams, kubeletArtifact, serveArtifacts, signDigest, signInstall, signingKey, type Artifact, type ArtifactServer } from './harness/artifacts.ts';
 import { packagePaths, testNode } from './fixtures/install-node.ts';
 
 const VA = '1.31.2';
@@ -54,11 +57,11 @@ async function closedPort(): Promise<number> {
 }
 
 let n = 0;
-async function nodeAtA(keys: boolean) {
+async function nodeAtA(keys: boolean, allowDowngrade = false) {
   const dir = path.join(work, `node-${n++}`);
   await mkdir(dir, { recursive: true });
-  const node = testNode({ hostRoot: path.join(dir, 'root'), stateDir: path.join(dir, 'state'), ...(keys ? { trustedKeys: trusted } : {}) });
-  const sig = signDigest(artA.sha256, key.privateKey);
+  const node = testNode({ hostRoot: path.join(dir, 'root'), stateDir: path.join(dir, 'state'), ...(keys ? { trustedKeys: trusted } : {}), ...(allowDowngrade ? { policy: { allowDowngrade } } : {}) });
+  const sig = signInstall(manifest, VA, artA, key.privateKey);
   const r = await node.executor.runInstall('c-a', installParams(manifest, VA, artA, server.url('/a.tgz'), sig));
   assert.equal(r.ok, true, JSON.stringify(r));
   return { node, hostRoot: path.join(dir, 'root') };
@@ -74,8 +77,11 @@ interface RefusalCase {
 
 const cases: RefusalCase[] = [
   { name: 'digest mismatch', keys: false, params: async () => ({ ...installParams(manifest, VB, artB, server.url('/b.tgz')), artifact: { url: server.url('/b.tgz'), sha256: artA.sha256, size: artB.size } }), code: 'NK_INSTALL_DIGEST_MISMATCH', step: 'verify' },
-  { name: 'bad signature', keys: true, params: async () => installParams(manifest, VB, artB, server.url('/b.tgz'), signDigest(artB.sha256, otherKey.privateKey)), code: 'NK_INSTALL_SIGNATURE_INVALID', step: 'verify' },
-  { name: 'signature over another digest', keys: true, params: async () => installParams(manifest, VB, artB, server.url('/b.tgz'), signDigest(artA.sha256, key.privateKey)), code: 'NK_INSTALL_SIGNATURE_INVALID', step: 'verify' },
+  { name: 'bad signature', keys: true, params: async () => installParams(manifest, VB, artB, server.url('/b.tgz'), signInstall(manifest, VB, artB, otherKey.privateKey)), code: 'NK_INSTALL_SIGNATURE_INVALID', step: 'verify' },
+  { name: 'signature over another digest', keys: true, params: async () => installParams(manifest, VB, artB, server.url('/b.tgz'), signInstall(manifest, VB, artA, key.privateKey)), code: 'NK_INSTALL_SIGNATURE_INVALID', step: 'verify' },
+  { name: 'signature over the bare digest (no statement)', keys: true, params: async () => installParams(manifest, VB, artB, server.url('/b.tgz'), signDigest(artB.sha256, key.privateKey)), code: 'NK_INSTALL_SIGNATURE_INVALID', step: 'verify' },
+  { name: 'manifest changed after signing', keys: true, params: async () => installParams({ ...manifest, healthTimeoutMs: 2000 }, VB, artB, server.url('/b.tgz'), signInstall(manifest, VB, artB, key.privateKey)), code: 'NK_INSTALL_SIGNATURE_INVALID', step: 'verify' },
+  { name: 'signature for another version', keys: true, params: async () => installParams(manifest, VB, artB, server.url('/b.tgz'), signInstall(manifest, '1.32.1', artB, key.privateKey)), code: 'NK_INSTALL_SIGNATURE_INVALID', step: 'verify' },
   { name: 'unsigned when keys are configured', keys: true, params: async () => installParams(manifest, VB, artB, server.url('/b.tgz')), code: 'NK_INSTALL_UNSIGNED', step: 'verify' },
   { name: 'truncated download', keys: false, params: async () => installParams(manifest, VB, artB, server.url('/b-truncated.tgz')), code: 'NK_INSTALL_TRUNCATED', step: 'download' },
   { name: 'more bytes than declared', keys: false, params: async () => ({ ...installParams(manifest, VB, artB, server.url('/b.tgz')), artifact: { url: server.url('/b.tgz'), sha256: artB.sha256, size: artB.size - 1 } }), code: 'NK_INSTALL_TOO_LARGE', step: 'download' },
@@ -103,11 +109,11 @@ for (const c of cases) {
 }
 
 test('a signed artifact from a trusted key installs; bad params are refused before anything runs', async () => {
-  const { node, hostRoot } = await nodeAtA(true);
-  const r = await node.executor.runInstall('c-b', installParams(manifest, VB, artB, server.url('/b.tgz'), signDigest(artB.sha256, key.privateKey)));
+  const { node, hostRoot } = await nodeAtA(true, true);
+  const r = await node.executor.runInstall('c-b', installParams(manifest, VB, artB, server.url('/b.tgz'), signInstall(manifest, VB, artB, key.privateKey)));
   assert.equal(r.ok, true, JSON.stringify(r));
   assert.equal(await readlink(packagePaths(hostRoot, 'kubelet').current), `versions/${VB}`);
-  const again = await node.executor.runInstall('c-b2', installParams(manifest, VB, artB, server.url('/b.tgz'), signDigest(artB.sha256, key.privateKey)));
+  const again = await node.executor.runInstall('c-b2', installParams(manifest, VB, artB, server.url('/b.tgz'), signInstall(manifest, VB, artB, key.privateKey)));
   assert.equal(again.result?.['outcome'], 'already-installed');
 
   const bad = await node.executor.runInstall('c-bad', { package: 'kubelet', version: 'not a version' });
@@ -115,8 +121,61 @@ test('a signed artifact from a trusted key installs; bad params are refused befo
   assert.match(bad.error?.message ?? '', /params/);
   const mismatch = await node.executor.runInstall('c-bad2', { ...installParams(manifest, VA, artA, server.url('/a.tgz')), package: 'containerd' });
   assert.equal(mismatch.error?.code, 'NK_INSTALL_BAD_PARAMS');
-  // Rolling back is an install of the old version: its unpacked directory is reused.
-  const back = await node.executor.runInstall('c-back', installParams(manifest, VA, artA, 'http://127.0.0.1:1/gone.tgz', signDigest(artA.sha256, key.privateKey)));
+  // Going back by an install of the old version (allowed here): its unpacked directory is
+  // reused, but only once its statement verifies again: another key's signature is refused.
+  const forged = await node.executor.runInstall('c-forged', installParams(manifest, VA, artA, 'http://127.0.0.1:1/gone.tgz', signInstall(manifest, VA, artA, otherKey.privateKey)));
+  assert.equal(forged.error?.code, 'NK_INSTALL_SIGNATURE_INVALID', JSON.stringify(forged));
+  assert.equal(await readlink(packagePaths(hostRoot, 'kubelet').current), `versions/${VB}`);
+  const back = await node.executor.runInstall('c-back', installParams(manifest, VA, artA, 'http://127.0.0.1:1/gone.tgz', signInstall(manifest, VA, artA, key.privateKey)));
   assert.equal(back.result?.['outcome'], 'installed', JSON.stringify(back));
+  assert.equal(await readlink(packagePaths(hostRoot, 'kubelet').current), `versions/${VA}`);
+});
+
+test('an install of a lower version is refused without --allow-downgrade; the node stays where it is', async () => {
+  const { node, hostRoot } = await nodeAtA(false);
+  const up = await node.executor.runInstall('c-b', installParams(manifest, VB, artB, server.url('/b.tgz')));
+  assert.equal(up.ok, true, JSON.stringify(up));
+  const down = await node.executor.runInstall('c-down', installParams(manifest, VA, artA, server.url('/a.tgz')));
+  assert.equal(down.error?.code, 'NK_INSTALL_DOWNGRADE_REFUSED', JSON.stringify(down));
+  assert.equal(down.result?.['outcome'], 'refused');
+  assert.equal(await readlink(packagePaths(hostRoot, 'kubelet').current), `versions/${VB}`);
+});
+
+test('a version unpacked earlier whose files changed since is not reused: it is fetched and staged again', async () => {
+  const { node, hostRoot } = await nodeAtA(false, true);
+  const up = await node.executor.runInstall('c-b', installParams(manifest, VB, artB, server.url('/b.tgz')));
+  assert.equal(up.ok, true, JSON.stringify(up));
+  const binary = path.join(packagePaths(hostRoot, 'kubelet').versions, VA, 'kubelet');
+  const original = await readFile(binary);
+  await appendFile(binary, '\necho tampered\n');
+  // The artifact is gone: reusing the tampered directory is the only way this could "succeed".
+  const gone = await node.executor.runInstall('c-gone', installParams(manifest, VA, artA, 'http://127.0.0.1:1/gone.tgz'));
+  assert.equal(gone.error?.code, 'NK_INSTALL_DOWNLOAD_FAILED', JSON.stringify(gone));
+  assert.equal(await readlink(packagePaths(hostRoot, 'kubelet').current), `versions/${VB}`);
+  const back = await node.executor.runInstall('c-back', installParams(manifest, VA, artA, server.url('/a.tgz')));
+  assert.equal(back.result?.['outcome'], 'installed', JSON.stringify(back));
+  assert.deepEqual(await readFile(binary), original, 'staged afresh from the verified artifact');
+});
+
+test('a package.rollback to an unpacked version that changed since it was staged is refused; nothing switched', async () => {
+  const { node, hostRoot } = await nodeAtA(false);
+  const up = await node.executor.runInstall('c-b', installParams(manifest, VB, artB, server.url('/b.tgz')));
+  assert.equal(up.ok, true, JSON.stringify(up));
+  await appendFile(path.join(packagePaths(hostRoot, 'kubelet').versions, VA, 'kubelet'), '\necho tampered\n');
+  const back = await node.executor.runRollback('c-rb', { package: 'kubelet', manifest, expectedVersion: null });
+  assert.equal(back.error?.code, 'NK_INSTALL_VERSION_TAMPERED', JSON.stringify(back));
+  assert.equal(back.result?.['outcome'], 'refused');
+  assert.equal(await readlink(packagePaths(hostRoot, 'kubelet').current), `versions/${VB}`);
+});
+
+test('with trusted keys, a package.rollback whose manifest is not the one verified at install is refused', async () => {
+  const { node, hostRoot } = await nodeAtA(true);
+  const up = await node.executor.runInstall('c-b', installParams(manifest, VB, artB, server.url('/b.tgz'), signInstall(manifest, VB, artB, key.privateKey)));
+  assert.equal(up.ok, true, JSON.stringify(up));
+  const other = await node.executor.runRollback('c-rb1', { package: 'kubelet', manifest: { ...manifest, healthTimeoutMs: 2000 }, expectedVersion: null });
+  assert.equal(other.error?.code, 'NK_INSTALL_SIGNATURE_INVALID', JSON.stringify(other));
+  assert.equal(await readlink(packagePaths(hostRoot, 'kubelet').current), `versions/${VB}`);
+  const same = await node.executor.runRollback('c-rb2', { package: 'kubelet', manifest, expectedVersion: null });
+  assert.equal(same.result?.['outcome'], 'rolled-back', JSON.stringify(same));
   assert.equal(await readlink(packagePaths(hostRoot, 'kubelet').current), `versions/${VA}`);
 });

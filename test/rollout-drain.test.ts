@@ -135,4 +135,31 @@ describe('rollouts drain before a disruptive install', { timeout: 300_000 }, () 
     assert.equal((story.match(/Drained.*rollout\/kubelet-b2/g) ?? []).length, 1, story);
     assert.match(story, /Uncordoned.*rollout\/kubelet-b2: Node node-b uncordoned after the install \(Succeeded\)/);
   });
+
+  test('a rollout aborted while its install waits behind a drain: the install is never sent, the drain stops, the node is uncordoned', async () => {
+    // A pod a budget protects holds the drain of node-b (the drain timeout is 120 s now).
+    pod('cache-b', 'node-b', { app: 'cache' });
+    k(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'cache', namespace: 'default' }, spec: { minAvailable: 1, selector: { matchLabels: { app: 'cache' } } } }));
+    await waitFor('the disruption controller to protect cache-b', () => json(['get', 'pdb', 'cache']).status?.currentHealthy === 1, 60_000, 250);
+    const next = await kubeletArtifact(path.join(dir, 'artifacts'), { version: 'v1.35.4' });
+    await nk(['artifact', 'push', next.file, '--package', 'kubelet', '--version', '1.35.4']);
+    await nk(['rollout', 'create', 'kubelet-c', '--package', 'kubelet=1.35.4', '--names', 'node-b', '--canary', '0', '--soak', '1s', '--batches', '100']);
+    await waitFor('node-b cordoned for the drain', () => unschedulable('node-b'), 30_000, 100);
+    await nk(['rollout', 'abort', 'kubelet-c']);
+    // The budget goes away: a drain still running would now finish, and send the install.
+    k(['delete', 'pdb', 'cache']);
+    await waitFor('node-b uncordoned', () => !unschedulable('node-b'), 30_000, 100);
+    await new Promise((r) => setTimeout(r, 5000));
+    const r = JSON.parse(await nk(['rollout', 'list', '-o', 'json'])).items.find((x: Obj) => x.metadata.name === 'kubelet-c');
+    assert.equal(r.status.phase, 'Failed');
+    const m = r.status.machines.find((x: { name: string }) => x.name === 'node-b');
+    assert.equal(m.phase, 'Skipped');
+    assert.match(m.message, /never sent/);
+    assert.equal((await machine('node-b')).status['kubelet']?.version, 'Kubernetes v1.35.3', 'the install never ran');
+    assert.equal(json(['get', 'pod', 'cache-b']).metadata.deletionTimestamp, undefined, 'the drain stopped: cache-b was not evicted');
+    assert.equal(unschedulable('node-b'), false);
+    const story = await nk(['describe', 'machine', 'node-b']);
+    assert.match(story, /DrainStopped.*rollout\/kubelet-c: drain of node-b stopped: the install was cancelled/);
+    assert.doesNotMatch(story, /Drained.*rollout\/kubelet-c/);
+  });
 });

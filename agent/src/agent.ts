@@ -23,6 +23,7 @@ import { CoordinatorConnection } from './connection.ts';
 import { probeHealthCheck } from './install/health.ts';
 import { Installer } from './install/installer.ts';
 import { Journal } from './install/journal.ts';
+import { installPolicy } from './install/confine.ts';
 import { loadTrustedKeys } from './install/verify.ts';
 import { runCommand } from './probes/run-command.ts';
 import { createServiceManager } from './services/service-manager.ts';
@@ -70,6 +71,8 @@ export class Agent {
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly commands: CommandExecutor;
+  private readonly commandStore: CommandStore;
+  private pruneTimer: NodeJS.Timeout | null = null;
   private readonly repairs: RepairLog;
   private readonly localRepair: LocalRepairer | null;
   /** Last moment the coordinator was known reachable (agent start counts), on our own clock. */
@@ -122,14 +125,16 @@ export class Agent {
       services,
       health,
       trustedKeys: loadTrustedKeys(config.trustedKeys),
+      policy: installPolicy({ extraPaths: config.allowInstallPaths, extraServices: config.allowInstallServices, allowDowngrade: config.allowDowngrade }),
       // Artifacts on the coordinator are checked against its pinned CA; others against the system's.
       download: { timeoutMs: 30 * 60_000, idleTimeoutMs: 60_000, allowHttp: config.insecure, coordinator: { origin: new URL(config.server).origin, caPem: state.caPem, credential: () => this.creds.credential } },
       log: log.child({ component: 'installer' }),
     });
+    this.commandStore = new CommandStore(config.stateDir);
     this.commands = new CommandExecutor({
       installer,
       journal,
-      store: new CommandStore(config.stateDir),
+      store: this.commandStore,
       log: log.child({ component: 'commands' }),
       send: (m) => this.connection.send(m),
       probeNow: () => this.probeNow(),
@@ -153,11 +158,24 @@ export class Agent {
     void this.commands.recover().catch((err: unknown) => this.log.error({ err }, 'install recovery failed'));
     this.connection.start();
     void this.probeLoop();
+    this.schedulePrune(60_000);
+  }
+
+  /** Prunes old command results now and then (a minute after start, then every 6 h, jittered). */
+  private schedulePrune(afterMs: number): void {
+    this.pruneTimer = setTimeout(() => {
+      void this.commandStore.prune(this.config.commandRetentionMs)
+        .then((n) => { if (n > 0) this.log.info({ pruned: n }, 'pruned old command results'); })
+        .catch((err: unknown) => this.log.warn({ err }, 'could not prune old command results'))
+        .finally(() => { if (!this.stopped) this.schedulePrune(jittered(6 * 3_600_000, 0.1)); });
+    }, afterMs);
+    this.pruneTimer.unref();
   }
 
   stop(): void {
     this.stopped = true;
     if (this.probeTimer !== null) clearTimeout(this.probeTimer);
+    if (this.pruneTimer !== null) clearTimeout(this.pruneTimer);
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
     this.connection.stop();
   }

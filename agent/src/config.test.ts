@@ -190,3 +190,26 @@ test('labels the wire protocol would refuse are refused at start-up', () => {
   const longKey = `${'p'.repeat(MAX_NAME - 2)}/ab=v`;
   refused([...SERVER, '--label', longKey], {}, /label key/);
 });
+
+test('command retention: 14 days by default; s/m/h/d durations from 1s to 365d', () => {
+  const base = ['--server', 'https://c:7443', '--discovery-ca-hash', `sha256:${'a'.repeat(64)}`];
+  assert.equal(loadConfig(base, {}).config.commandRetentionMs, 14 * 86_400_000);
+  assert.equal(loadConfig([...base, '--command-retention', '36h'], {}).config.commandRetentionMs, 36 * 3_600_000);
+  assert.equal(loadConfig([...base, '--command-retention', '2d'], {}).config.commandRetentionMs, 2 * 86_400_000);
+  for (const bad of ['0s', '14', '400d', 'x']) assert.throws(() => loadConfig([...base, '--command-retention', bad], {}), { code: 'NK_CONFIG_INVALID' });
+});
+
+test('install allow-list: more paths and services by flag, env or file; bad entries refused; downgrades off by default', () => {
+  const d = loadConfig(SERVER, {}).config;
+  assert.deepEqual([d.allowInstallPaths, d.allowInstallServices, d.allowDowngrade], [[], [], false]);
+  const flags = loadConfig([...SERVER, '--allow-install-path', '/usr/local/bin/crictl', '--allow-install-path', '/opt/tools/', '--allow-install-service', 'crio.service', '--allow-downgrade'], {}).config;
+  assert.deepEqual(flags.allowInstallPaths, ['/usr/local/bin/crictl', '/opt/tools/']);
+  assert.deepEqual(flags.allowInstallServices, ['crio.service']);
+  assert.equal(flags.allowDowngrade, true);
+  assert.deepEqual(loadConfig(SERVER, { NODEKEEPER_ALLOW_INSTALL_PATH: '/a/b,/c/' }).config.allowInstallPaths, ['/a/b', '/c/']);
+  assert.deepEqual(loadConfig(['--config', file('allowInstallService: [x.service]\n'), ...SERVER], {}).config.allowInstallServices, ['x.service']);
+  refused([...SERVER, '--allow-install-path', '/'], {}, /allow install path "\/"/);
+  refused([...SERVER, '--allow-install-path', '/etc/../root/x'], {}, /allow install path/);
+  refused([...SERVER, '--allow-install-path', 'relative/x'], {}, /allow install path/);
+  refused([...SERVER, '--allow-install-service', 'reboot.target'], {}, /allow install service "reboot.target"/);
+});

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { AppError, layeredOptions } from '@nodekeeper/common';
-import { MAX_LABELS, MAX_NAME } from '@nodekeeper/protocol';
+import { allowEntryProblem, MAX_LABELS, MAX_NAME, SERVICE_UNIT } from '@nodekeeper/protocol';
 import { defaultProbeConfig, type ProbeConfig } from './probes/config.ts';
 
 export interface AgentConfig {
@@ -34,12 +34,20 @@ export interface AgentConfig {
   readonly serviceManager: 'systemd' | 'supervisor' | 'auto';
   /** `node.reboot` runs only when this is true (the coordinator cannot turn it on). */
   readonly allowReboot: boolean;
+  /** More link paths packages may install (exact, or a directory ending in `/`), beyond the built-in packages' paths. */
+  readonly allowInstallPaths: readonly string[];
+  /** More `*.service` units a package manifest may name, beyond kubelet.service and containerd.service. */
+  readonly allowInstallServices: readonly string[];
+  /** Installs of a lower version than the active one are allowed (default off: only package.rollback goes back). */
+  readonly allowDowngrade: boolean;
   /** Host dirs `config.restore` may write under (default: the CNI conf dir). */
   readonly configRestoreDirs: readonly string[];
   /** Local self-repair (off by default): after this long without the coordinator; null = off. */
   readonly localRepairAfterMs: number | null;
   /** At most `count` local restarts per `periodMs` (all units together). */
   readonly localRepairBudget: { readonly count: number; readonly periodMs: number };
+  /** Results of finished commands (`<state-dir>/commands/`) are deleted after this long. */
+  readonly commandRetentionMs: number;
 }
 
 /** `90s`, `5m`, `1h`, or plain milliseconds. */
@@ -48,6 +56,18 @@ function duration(name: string, v: unknown): number {
   if (m === null) throw bad(`${name} must be a duration like 90s, 5m or 1h, got ${JSON.stringify(v)}`);
   const n = Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const)[(m[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h'];
   if (!Number.isSafeInteger(n) || n < 1000 || n > 7 * 24 * 3_600_000) throw bad(`${name} must be from 1s to 7 days`);
+  return n;
+}
+
+/**
+ * `14d`, `36h`, `90m`, `30s`: from 1 s to a year. Results younger than the coordinator's
+ * longest command timeout must stay (a re-delivered command is answered from them), so
+ * hours or days in production; seconds only make sense in tests.
+ */
+function retention(v: string): number {
+  const m = /^(\d+)(s|m|h|d)$/.exec(v.trim());
+  const n = m === null ? NaN : Number(m[1]) * ({ s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const)[m[2] as 's' | 'm' | 'h' | 'd'];
+  if (!Number.isSafeInteger(n) || n < 1000 || n > 365 * 86_400_000) throw bad(`command retention must be a duration from 1s to 365d such as 14d or 36h, got ${JSON.stringify(v)}`);
   return n;
 }
 
@@ -85,10 +105,16 @@ Options (env NODEKEEPER_<NAME>, e.g. NODEKEEPER_SERVER; or a YAML --config file)
   --packages-dir PATH         installed packages (host path, default /var/lib/nodekeeper/packages)
   --service-manager KIND      systemd|supervisor|auto (default auto: systemd when it runs)
   --allow-reboot              let the coordinator's node.reboot reboot this node (default off)
+  --allow-install-path PATH   a host path packages may link (repeatable; PATH/ for everything below
+                              a directory); the built-in packages' paths are always allowed
+  --allow-install-service UNIT  a *.service a package may restart (repeatable; kubelet.service and
+                              containerd.service are always allowed)
+  --allow-downgrade           let package.install move a package to a lower version (default off)
   --config-restore-dir PATH   host dir config.restore may write under (repeatable; default the CNI conf dir)
   --local-repair-after DUR    restart a dead kubelet/runtime locally after the coordinator has
                               been unreachable this long (e.g. 5m; default off)
   --local-repair-budget N/DUR at most N local restarts per period (default 3/1h)
+  --command-retention DUR     keep results of finished commands this long, e.g. 14d, 36h (default 14d)
   -h, --help                  this text
 `;
 
@@ -116,8 +142,12 @@ const flagSpec = {
   'packages-dir': { type: 'string' },
   'service-manager': { type: 'string' },
   'allow-reboot': { type: 'boolean' },
+  'allow-install-path': { type: 'string', multiple: true },
+  'allow-install-service': { type: 'string', multiple: true },
+  'allow-downgrade': { type: 'boolean' },
   'config-restore-dir': { type: 'string', multiple: true },
   'local-repair-after': { type: 'string' },
+  'command-retention': { type: 'string' },
   'local-repair-budget': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -224,6 +254,13 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   for (const dir of configRestoreDirs) {
     if (!dir.startsWith('/') || dir === '/' || dir.split('/').includes('..')) throw bad(`config restore dir "${dir}" must be an absolute host path other than /`);
   }
+  const allowInstallPaths = raw['allowInstallPath'] === undefined ? [] : list('allowInstallPath', raw['allowInstallPath']);
+  for (const p of allowInstallPaths) {
+    const problem = allowEntryProblem(p);
+    if (problem !== null) throw bad(`allow install path "${p}" ${problem}`);
+  }
+  const allowInstallServices = raw['allowInstallService'] === undefined ? [] : list('allowInstallService', raw['allowInstallService']);
+  for (const u of allowInstallServices) if (!SERVICE_UNIT.test(u)) throw bad(`allow install service "${u}" must be a unit name ending in .service`);
   const localRepairAfterMs = raw['localRepairAfter'] === undefined ? null : duration('local repair after', raw['localRepairAfter']);
   const budgetText = raw['localRepairBudget'] === undefined ? '3/1h' : str('localRepairBudget', raw['localRepairBudget']);
   const budgetMatch = /^(\d+)\/(.+)$/.exec(budgetText);
@@ -249,9 +286,13 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     packagesDir,
     serviceManager,
     allowReboot: raw['allowReboot'] === undefined ? false : bool('allowReboot', raw['allowReboot']),
+    allowInstallPaths,
+    allowInstallServices,
+    allowDowngrade: raw['allowDowngrade'] === undefined ? false : bool('allowDowngrade', raw['allowDowngrade']),
     configRestoreDirs,
     localRepairAfterMs,
     localRepairBudget,
+    commandRetentionMs: raw['commandRetention'] === undefined ? 14 * 86_400_000 : retention(String(raw['commandRetention'])),
   };
   return { config: Object.freeze(config), help: false };
 }

@@ -3,9 +3,9 @@
  * Start-up begins with recovery: the store is opened (migrations run), the fleet view
  * is loaded from it, and only then are connections accepted.
  */
+import { X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import http, { type IncomingMessage } from 'node:http';
-import https from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { stringify as toYaml } from 'yaml';
 import type { Logger } from '@nodekeeper/common';
@@ -15,19 +15,24 @@ import { CommandDispatcher } from './commands/dispatcher.ts';
 import { FleetView } from './fleet/fleet-view.ts';
 import { AGENT_PATH, AgentGateway } from './gateway/agent-gateway.ts';
 import { SourceLimiter, tooManyFailures } from './gateway/source-limiter.ts';
-import { createMetrics, registerBatcherMetrics } from './metrics.ts';
+import { createMetrics, registerBatcherMetrics, registerConnectionMetrics, registerStoreHealthMetrics } from './metrics.ts';
+import { createCoordinatorServer } from './server/http-server.ts';
 import { ArtifactStore } from './artifacts/artifact-store.ts';
 import { createApi } from './server/http-api.ts';
 import { rolloutRoutes } from './server/rollout-routes.ts';
 import { RolloutController } from './controllers/rollout-controller.ts';
 import { RemediationController } from './controllers/remediation-controller.ts';
 import { remediationRoutes } from './server/remediation-routes.ts';
+import { machineDeleteRoutes } from './server/machine-delete-routes.ts';
+import { RetentionController } from './controllers/retention-controller.ts';
 import { openStore, type Store } from './store/db.ts';
 import { toMachineList } from './api/objects.ts';
 import { summarizePackages } from './packages/cluster-package-version.ts';
 import { backoffDelay } from '@nodekeeper/common';
 import { WriteBatcher } from './store/write-batcher.ts';
+import { StoreHealth, unavailableCode } from './store/store-health.ts';
 import { ensurePki, loadPki, type TlsMaterial } from './tls/pki.ts';
+import { CertRenewer, renewalCheckIntervalMs } from './tls/cert-renewer.ts';
 import { DEFAULT_HOST_SYNC, HostSync } from './host/host-sync.ts';
 import { readKubeconfig } from './host/kube-client.ts';
 import { hostRoutes } from './server/host-routes.ts';
@@ -35,6 +40,7 @@ import { memberRoutes } from './server/member-routes.ts';
 import { MemberCluster } from './member/member-cluster.ts';
 import { DrainGate } from './controllers/drain-gate.ts';
 import { packageVersion } from './version.ts';
+import { coordinatorAllowList } from './packages/manifest-policy.ts';
 
 export interface RunningCoordinator {
   /** Base URL of the API and the agent endpoint, e.g. https://127.0.0.1:7443. */
@@ -75,11 +81,21 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   chmodSync(config.dataDir, 0o700);
   const p = paths(config);
 
-  const tls = config.insecure ? null : config.tls !== null ? loadPki(config.tls) : await ensurePki(p.pki, certificateNames(config));
-  const store = openStore(p.db, { now: clock, log: log.child({ component: 'store' }) });
-  ensureApiCredentials(store, config, log);
+  // Called at start and then by the CertRenewer: re-issues a generated certificate near
+  // its end, re-reads operator-provided files.
+  const tlsFiles = config.tls;
+  const loadTls = tlsFiles !== null ? async () => loadPki(tlsFiles) : () => ensurePki(p.pki, certificateNames(config), new Date(), config.tlsServingLifetimeMs);
+  const tls = config.insecure ? null : await loadTls();
   const metrics = createMetrics();
-  const batcher = new WriteBatcher(store, { intervalMs: config.flushIntervalMs, log: log.child({ component: 'batcher' }) });
+  const health = new StoreHealth({ log: log.child({ component: 'store' }), onError: (op, code) => metrics.storeErrors.inc({ op, code }) });
+  const store = openStore(p.db, { now: clock, log: log.child({ component: 'store' }), observer: health });
+  health.onRecovered((o, at) => store.recordEvent({
+    object: 'store/coordinator', type: 'Normal', reason: 'StoreRecovered',
+    message: `the store writes again after ${Math.round((at - o.since) / 1000)} s; ${o.failures} write(s) were refused meanwhile (${o.firstCode}${o.lastCode === o.firstCode ? '' : `, last ${o.lastCode}`}) and none of them acknowledged`,
+  }));
+  registerStoreHealthMetrics(metrics, () => health.outage === null);
+  ensureApiCredentials(store, config, log);
+  const batcher = new WriteBatcher(store, { intervalMs: config.flushIntervalMs, log: log.child({ component: 'batcher' }), runAs: (fn) => health.run('batch', fn) });
   registerBatcherMetrics(metrics, batcher.counters);
   const fleet = new FleetView(
     { store, batcher, clock, log: log.child({ component: 'fleet' }) },
@@ -90,7 +106,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   // Failed authentications per source address, for agent upgrades and enrollment alike.
   const authFailures = new SourceLimiter();
   const gateway = new AgentGateway(
-    { store, fleet, clock, log: log.child({ component: 'gateway' }), metrics, commands, authFailures },
+    { store, fleet, clock, log: log.child({ component: 'gateway' }), metrics, commands, authFailures, runAs: (fn) => health.run('agent', fn) },
     {
       machineCredentialTtlMs: config.machineCredentialTtlMs,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
@@ -109,18 +125,21 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   rollouts.setArtifactBaseUrl(() => url);
   const remediation = new RemediationController(
     { store, fleet, commands, clock, log: log.child({ component: 'remediation' }), heldByRollouts: () => rollouts.held(), artifactBaseUrl: () => url,
+      controlPlaneVersion: () => rollouts.controlPlaneVersion(),
       ...(member === null ? {} : { cordon: (machine: string, by: string) => member.cordon(machine, by) }) },
     { maxUnavailable: config.maxUnavailable, ...(config.remediation === null ? {} : config.remediation) },
   );
   rollouts.setOtherUsers(() => remediation.held());
   rollouts.setHold(() => remediation.partitionSuspected());
+  const installAllowList = coordinatorAllowList({ paths: config.allowInstallPaths, services: config.allowInstallServices });
   const apiDeps = {
-    store, fleet, clock, metrics,
+    store, fleet, clock, metrics, storeHealth: health,
     artifacts: new ArtifactStore(p.artifacts),
     log: log.child({ component: 'api' }),
     caPem: tls?.caPem ?? null,
     caHash: tls?.caHash ?? null,
     url: () => url,
+    controlPlaneVersion: () => rollouts.controlPlaneVersion(),
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     machineCredentialTtlMs: config.machineCredentialTtlMs,
     authFailures: {
@@ -131,6 +150,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       failed: (req: IncomingMessage) => authFailures.failed(req.socket.remoteAddress ?? 'unknown', clock()),
     },
     maxArtifactBytes: config.maxArtifactBytes,
+    installAllowList,
     machineStatusExtras: (name: string) => {
       const m = remediation.machineState(name);
       const faults = remediation.faults(name);
@@ -159,6 +179,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       return record.generation;
     }),
     recordEvent: (type, reason, message) => store.recordEvent({ object: 'host/registration', type, reason, message }),
+    installAllowList,
     statusInput: () => ({
       connected: fleet.connectedCount(),
       packages: summarizePackages(store.getClusterPackageVersion(), fleet.list()),
@@ -170,20 +191,29 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       coordinatorVersion: packageVersion(),
     }),
   }, { ...DEFAULT_HOST_SYNC, syncIntervalMs: config.hostSyncIntervalMs, tokenTtlSeconds: config.hostTokenTtlSeconds });
-  const api = createApi(apiDeps, [...rolloutRoutes(apiDeps, rollouts), ...remediationRoutes(apiDeps, remediation), ...hostRoutes(apiDeps, host, config.hostTokenTtlSeconds), ...memberRoutes(apiDeps, member)]);
+  const api = createApi(apiDeps, [...rolloutRoutes(apiDeps, rollouts), ...remediationRoutes(apiDeps, remediation), ...hostRoutes(apiDeps, host, config.hostTokenTtlSeconds), ...memberRoutes(apiDeps, member),
+    ...machineDeleteRoutes(apiDeps, { heldBy: (name) => rollouts.holders(name), deleted: (name) => remediation.forget(name) })]);
 
-  const server = tls === null ? http.createServer(api) : https.createServer({ cert: tls.certPem, key: tls.keyPem }, api);
-  server.on('upgrade', (req, socket, head) => {
-    socket.on('error', () => socket.destroy());
-    if (new URL(req.url ?? '/', 'http://x').pathname !== AGENT_PATH) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      return;
-    }
-    gateway.handleUpgrade(req, socket, head);
+  const { server, connections } = createCoordinatorServer(tls, api, config.http, {
+    agentPath: AGENT_PATH,
+    agentUpgrade: (req, socket, head) => gateway.handleUpgrade(req, socket, head),
+    refused: () => metrics.httpConnectionsRefused.inc(),
+    log: log.child({ component: 'http' }),
   });
-  server.on('checkContinue', api.checkContinue);
-  server.on('clientError', (_err, socket) => socket.destroy());
-  server.keepAliveTimeout = 65_000;
+  registerConnectionMetrics(metrics, connections);
+  const renewer = tls === null || !('setSecureContext' in server) ? null : new CertRenewer({
+    load: loadTls,
+    apply: (m) => server.setSecureContext({ cert: m.certPem, key: m.keyPem }),
+    log: log.child({ component: 'tls' }),
+    renewed: (m) => {
+      try {
+        store.recordEvent({ object: 'coordinator/tls', type: 'Normal', reason: 'CertificateRenewed', message: `serving certificate renewed in place, valid until ${new X509Certificate(m.certPem).validTo}` });
+      } catch (err) {
+        log.warn({ err }, 'could not record the certificate renewal event');
+      }
+    },
+  }, tls, renewalCheckIntervalMs(config.tlsServingLifetimeMs));
+  renewer?.start();
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -197,11 +227,27 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   url = config.advertiseUrl ?? `${tls === null ? 'http' : 'https'}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
   writeNkctlConfig(config, url, tls);
 
+  // No fault in a tick may end the process (invariant 11). A store that cannot write
+  // (full disk, I/O error) is reported by StoreHealth; the controllers then retry with
+  // backoff, after a probe write, instead of failing every tick. They keep no state a
+  // failed transaction has advanced, so a retried tick decides again from scratch.
+  const guarded = (op: string, fn: () => void) => {
+    try {
+      health.run(op, fn);
+    } catch (err) {
+      if (unavailableCode(err) === null) log.error({ err, op }, 'controller tick failed; the next tick retries');
+    }
+  };
   const ticker = setInterval(() => {
-    fleet.tick();
-    commands.expire();
-    rollouts.tick();
-    remediation.tick();
+    guarded('fleet', () => fleet.tick()); // memory and the batcher's queue only
+    if (!health.retryDue()) return;
+    if (health.outage !== null) {
+      health.retrying();
+      guarded('probe', () => store.probeWrite());
+    }
+    guarded('commands', () => commands.expire());
+    guarded('rollouts', () => rollouts.tick());
+    guarded('remediation', () => remediation.tick());
   }, Math.min(1000, Math.max(50, Math.floor(config.livenessGraceMs / 10))));
   ticker.unref();
   let drainGate: DrainGate | null = null;
@@ -216,6 +262,13 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     }
   }
   host.start();
+  const retention = new RetentionController({
+    store, log: log.child({ component: 'retention' }),
+    pruned: (kind, rows) => metrics.rowsPruned.inc({ kind }, rows),
+    runAs: (fn) => health.run('retention', fn),
+    canWrite: () => health.outage === null,
+  }, config.retention);
+  retention.start();
   const cancelRegistration = config.hostRegistration !== null && !host.state().registered ? registerAtStart(host, config, log) : () => {};
   log.info({ url, caHash: tls?.caHash ?? null, machines: fleet.list().length }, 'coordinator listening');
 
@@ -227,6 +280,8 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       if (closed) return;
       closed = true;
       clearInterval(ticker);
+      renewer?.stop();
+      await retention.stop();
       cancelRegistration();
       drainGate?.stop();
       await host.stop();
@@ -234,7 +289,11 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       gateway.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      batcher.close();
+      try {
+        batcher.close();
+      } catch (err) {
+        log.error({ err }, 'last batched write failed at shutdown (heartbeats and status are re-learned at the next start)');
+      }
       store.close();
     },
   };

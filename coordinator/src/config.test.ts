@@ -170,3 +170,42 @@ test('packages drained before a rollout install: a list, or none', () => {
   assert.deepEqual(loadConfig(['--drain-before-install', 'none'], {}).config.drainBeforeInstall, []);
   refused(['--drain-before-install', 'Kubelet;rm'], {}, /drainBeforeInstall must be package names/);
 });
+
+test('HTTP limits: defaults, flags, and a request timeout shorter than the header timeout refused', () => {
+  assert.deepEqual(loadConfig([], {}).config.http, { headersTimeoutMs: 10_000, requestTimeoutMs: 900_000, keepAliveTimeoutMs: 65_000, maxConnections: 4096 });
+  const c = loadConfig(['--http-headers-timeout', '2000', '--http-request-timeout', '5000', '--http-keep-alive-timeout', '1000', '--http-max-connections', '10'], {}).config.http;
+  assert.deepEqual(c, { headersTimeoutMs: 2000, requestTimeoutMs: 5000, keepAliveTimeoutMs: 1000, maxConnections: 10 });
+  assert.equal(loadConfig([], { NODEKEEPER_HTTP_MAX_CONNECTIONS: '7' }).config.http.maxConnections, 7);
+  assert.throws(() => loadConfig(['--http-headers-timeout', '20000', '--http-request-timeout', '10000'], {}), { code: 'NK_CONFIG_INVALID' });
+  assert.throws(() => loadConfig(['--http-max-connections', '0'], {}), { code: 'NK_CONFIG_INVALID' });
+});
+
+test('retention: documented defaults, flags in seconds, 0 keeps forever', () => {
+  const r = loadConfig([], {}).config.retention;
+  assert.equal(r.eventsMaxAgeMs, 30 * 86_400_000);
+  assert.equal(r.eventsMaxRows, 1_000_000);
+  assert.equal(r.commandsMaxAgeMs, 14 * 86_400_000);
+  assert.equal(r.tokensMaxAgeMs, 7 * 86_400_000);
+  assert.equal(r.observationsMaxAgeMs, 14 * 86_400_000);
+  assert.equal(r.intervalMs, 600_000);
+  const c = loadConfig(['--retain-events', '0', '--retain-events-max', '10', '--retain-commands', '60', '--retain-tokens', '1', '--retain-observations', '3600', '--retention-interval', '500'], {}).config.retention;
+  assert.deepEqual([c.eventsMaxAgeMs, c.eventsMaxRows, c.commandsMaxAgeMs, c.tokensMaxAgeMs, c.observationsMaxAgeMs, c.intervalMs], [0, 10, 60_000, 1000, 3_600_000, 500]);
+  assert.throws(() => loadConfig(['--retain-events', '-1'], {}), { code: 'NK_CONFIG_INVALID' });
+});
+
+test('install allow-list: --allow-install-path and --allow-install-service repeat; bad entries are refused', () => {
+  const { config } = loadConfig(['--allow-install-path', '/usr/local/bin/crictl', '--allow-install-path', '/opt/tools/', '--allow-install-service', 'crio.service'], {});
+  assert.deepEqual(config.allowInstallPaths, ['/usr/local/bin/crictl', '/opt/tools/']);
+  assert.deepEqual(config.allowInstallServices, ['crio.service']);
+  assert.deepEqual(loadConfig([], { NODEKEEPER_ALLOW_INSTALL_PATH: '/a/b,/c/' }).config.allowInstallPaths, ['/a/b', '/c/']);
+  refused(['--allow-install-path', '/'], {}, /allow install path "\/"/);
+  refused(['--allow-install-path', '/etc/../x'], {}, /allow install path/);
+  refused(['--allow-install-service', 'poweroff.target'], {}, /allow install service "poweroff.target"/);
+});
+
+test('--storm-max-unhealthy sets the storm guard floor; a bad value is refused', () => {
+  const { config } = loadConfig(['--storm-max-unhealthy', '2'], {});
+  assert.equal(config.remediation?.settings.maxUnhealthy.absolute, 2);
+  assert.equal(config.remediation?.settings.maxUnhealthy.percent, 10);
+  refused(['--storm-max-unhealthy', 'two'], {}, /storm max unhealthy/);
+});

@@ -6,9 +6,11 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { AppError, layeredOptions } from '@nodekeeper/common';
+import { allowEntryProblem, SERVICE_UNIT } from '@nodekeeper/protocol';
 import { defaultAdmission, type AdmissionOptions } from './gateway/admission.ts';
 import { DEFAULT_FAULT_SETTINGS, type FaultSettings } from './remediation/faults.ts';
 import { DEFAULT_REMEDIATION_SETTINGS, type RemediationSettings } from './remediation/types.ts';
+import type { RetentionOptions } from './controllers/retention-controller.ts';
 
 export interface CoordinatorConfig {
   /** Address to listen on for the API and agent connections. */
@@ -22,6 +24,12 @@ export interface CoordinatorConfig {
   readonly tls: { readonly certFile: string; readonly keyFile: string; readonly caFile: string } | null;
   /** Extra DNS names / IPs for the generated serving certificate. */
   readonly tlsNames: readonly string[];
+  /** Lifetime of the generated serving certificate; renewed in place with a third left. */
+  readonly tlsServingLifetimeMs: number;
+  /** More link paths package manifests may use, beyond the built-in packages' (exact, or a directory ending in `/`). */
+  readonly allowInstallPaths: readonly string[];
+  /** More `*.service` units package manifests may name, beyond kubelet.service and containerd.service. */
+  readonly allowInstallServices: readonly string[];
   /** Public URL agents and nkctl use (printed in join hints); derived when unset. */
   readonly advertiseUrl: string | null;
   readonly heartbeatIntervalMs: number;
@@ -38,6 +46,10 @@ export interface CoordinatorConfig {
   readonly maxConnections: number;
   /** How long a machine credential lasts; agents get a new one over their connection when a third is left. */
   readonly machineCredentialTtlMs: number;
+  /** Limits of the HTTP server (API, enrollment, artifact downloads): see docs/coordinator.md. */
+  readonly http: HttpLimits;
+  /** What is pruned, when, and in what batches (docs/coordinator.md, "Retention"). */
+  readonly retention: RetentionOptions;
   /** Admission control on the agents' upgrade path (reconnect storms); see gateway/admission.ts. */
   readonly admission: AdmissionOptions;
   /**
@@ -71,6 +83,19 @@ export interface CoordinatorConfig {
   readonly drainBeforeInstall: readonly string[];
 }
 
+export interface HttpLimits {
+  /** Time allowed for a request's headers (and for a TLS handshake) from connect (slowloris). */
+  readonly headersTimeoutMs: number;
+  /** Time allowed for a whole request, body included (the largest artifact upload must fit). */
+  readonly requestTimeoutMs: number;
+  /** How long an idle keep-alive connection is kept between requests. */
+  readonly keepAliveTimeoutMs: number;
+  /** Connections that are not agent WebSockets (API, enrollment, downloads, upgrades not yet done), at most. */
+  readonly maxConnections: number;
+}
+
+const DAY_MS = 86_400_000;
+
 export const defaults: CoordinatorConfig = Object.freeze({
   host: '0.0.0.0',
   port: 7443,
@@ -78,6 +103,9 @@ export const defaults: CoordinatorConfig = Object.freeze({
   insecure: false,
   tls: null,
   tlsNames: [],
+  tlsServingLifetimeMs: 365 * 86_400_000,
+  allowInstallPaths: [],
+  allowInstallServices: [],
   advertiseUrl: null,
   heartbeatIntervalMs: 10_000,
   livenessGraceMs: 40_000,
@@ -87,6 +115,17 @@ export const defaults: CoordinatorConfig = Object.freeze({
   maxInvalidFrames: 10,
   maxConnections: 60_000,
   machineCredentialTtlMs: 30 * 86_400_000,
+  http: Object.freeze({ headersTimeoutMs: 10_000, requestTimeoutMs: 900_000, keepAliveTimeoutMs: 65_000, maxConnections: 4096 }),
+  retention: Object.freeze({
+    eventsMaxAgeMs: 30 * DAY_MS,
+    eventsMaxRows: 1_000_000,
+    commandsMaxAgeMs: 14 * DAY_MS,
+    tokensMaxAgeMs: 7 * DAY_MS,
+    observationsMaxAgeMs: 14 * DAY_MS,
+    intervalMs: 600_000,
+    batchRows: 500,
+    maxBatchesPerRound: 200,
+  }),
   admission: defaultAdmission,
   controlPlaneVersion: null,
   maxUnavailable: '10%',
@@ -117,6 +156,11 @@ Options (env NODEKEEPER_<NAME>, e.g. NODEKEEPER_PORT; or a YAML --config file):
   --insecure                    serve plain http/ws instead of https/wss (tests, demos)
   --tls-cert FILE --tls-key FILE --tls-ca FILE   use these instead of the generated CA
   --tls-name NAME               extra DNS name or IP for the generated certificate (repeatable)
+  --tls-serving-lifetime S      lifetime of the generated serving certificate in seconds; it is renewed
+                                in place when a third is left (default ${defaults.tlsServingLifetimeMs / 1000}, a year)
+  --allow-install-path PATH     a host path package manifests may link, beyond the built-in packages'
+                                (repeatable; PATH/ for everything below a directory; agents need it too)
+  --allow-install-service UNIT  a *.service package manifests may name, beyond kubelet and containerd (repeatable)
   --advertise-url URL           URL agents and nkctl should use (default: derived)
   --heartbeat-interval MS       agent heartbeat interval (default ${defaults.heartbeatIntervalMs})
   --liveness-grace MS           silence before Unknown (default ${defaults.livenessGraceMs})
@@ -127,12 +171,25 @@ Options (env NODEKEEPER_<NAME>, e.g. NODEKEEPER_PORT; or a YAML --config file):
   --max-pending-upgrades N      agent connections admitted but not yet welcomed, at most (default ${defaults.admission.maxPending})
   --max-upgrades-per-second N   agent connections admitted per second, at most (default ${defaults.admission.perSecond});
                                 beyond either (or a tenth of the rate while the event loop lags over ${defaults.admission.maxLoopDelayMs} ms), agents get 503 and Retry-After
+  --http-headers-timeout MS     time for a request's headers, and for a TLS handshake (default ${defaults.http.headersTimeoutMs})
+  --http-request-timeout MS     time for a whole request, body included (default ${defaults.http.requestTimeoutMs})
+  --http-keep-alive-timeout MS  idle time kept between requests on a connection (default ${defaults.http.keepAliveTimeoutMs})
+  --http-max-connections N      connections that are not agent WebSockets, at most (default ${defaults.http.maxConnections});
+                                agents have their own cap (60000)
+  --retain-events S             prune events older than this, in seconds (default ${defaults.retention.eventsMaxAgeMs / 1000}, 30 days; 0 keeps them)
+  --retain-events-max N         keep at most the newest N events (default ${defaults.retention.eventsMaxRows}; 0 for no cap)
+  --retain-commands S           prune finished commands older than this (default ${defaults.retention.commandsMaxAgeMs / 1000}, 14 days; 0 keeps them)
+  --retain-tokens S             prune bootstrap tokens this long after expiry or revocation (default ${defaults.retention.tokensMaxAgeMs / 1000}, 7 days)
+  --retain-observations S       prune status observations older than this, keeping each component's latest
+                                (default ${defaults.retention.observationsMaxAgeMs / 1000}, 14 days; 0 keeps them)
+  --retention-interval MS       time between pruning rounds (default ${defaults.retention.intervalMs})
   --control-plane-version V     the cluster's kube-apiserver version; kubelet upgrades never pass it
   --max-unavailable N|P%        cluster-wide cap on machines made unavailable at once (default ${defaults.maxUnavailable})
   --fault-hold S                how long a fault must hold before it counts (default per fault, 30-60 s)
   --fault-clear S               how long a fault must be healthy before it clears (default 60-300 s)
   --storm-cooldown S            calm needed after a storm before remediation resumes (default 600)
   --remediation-max-concurrent N   fleet cap on remediations in flight (default 5)
+  --storm-max-unhealthy N       the storm guard's floor: a storm is more unhealthy machines than max(N, 10% of the fleet) (default 1)
   --log-level LEVEL             ${LOG_LEVELS.join('|')} (default ${defaults.logLevel})
 
 Host cluster (pull mode; see docs/host.md):
@@ -147,6 +204,19 @@ Host cluster (pull mode; see docs/host.md):
   -h, --help                    this text
 `;
 
+/** A repeatable install allow-list option (flags repeat, env and file give lists), each entry checked. */
+function installList(v: unknown, name: string, problem: (entry: string) => string | null): string[] {
+  if (v === undefined) return [];
+  const items = typeof v === 'string' ? v.split(',') : v;
+  if (!Array.isArray(items) || !items.every((i) => typeof i === 'string')) throw bad(`${name} must be a list of strings`);
+  const out = items.map((i: string) => i.trim()).filter((i) => i !== '');
+  for (const e of out) {
+    const why = problem(e);
+    if (why !== null) throw bad(`${name} "${e}" ${why}`);
+  }
+  return out;
+}
+
 const flagSpec = {
   config: { type: 'string' },
   host: { type: 'string' },
@@ -157,6 +227,9 @@ const flagSpec = {
   'tls-key': { type: 'string' },
   'tls-ca': { type: 'string' },
   'tls-name': { type: 'string', multiple: true },
+  'tls-serving-lifetime': { type: 'string' },
+  'allow-install-path': { type: 'string', multiple: true },
+  'allow-install-service': { type: 'string', multiple: true },
   'advertise-url': { type: 'string' },
   'heartbeat-interval': { type: 'string' },
   'liveness-grace': { type: 'string' },
@@ -165,12 +238,23 @@ const flagSpec = {
   'flush-interval': { type: 'string' },
   'max-pending-upgrades': { type: 'string' },
   'max-upgrades-per-second': { type: 'string' },
+  'http-headers-timeout': { type: 'string' },
+  'http-request-timeout': { type: 'string' },
+  'http-keep-alive-timeout': { type: 'string' },
+  'http-max-connections': { type: 'string' },
+  'retain-events': { type: 'string' },
+  'retain-events-max': { type: 'string' },
+  'retain-commands': { type: 'string' },
+  'retain-tokens': { type: 'string' },
+  'retain-observations': { type: 'string' },
+  'retention-interval': { type: 'string' },
   'control-plane-version': { type: 'string' },
   'max-unavailable': { type: 'string' },
   'fault-hold': { type: 'string' },
   'fault-clear': { type: 'string' },
   'storm-cooldown': { type: 'string' },
   'remediation-max-concurrent': { type: 'string' },
+  'storm-max-unhealthy': { type: 'string' },
   'log-level': { type: 'string' },
   'host-kubeconfig': { type: 'string' },
   'host-token': { type: 'string' },
@@ -220,6 +304,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   const opt = <T>(key: string, fallback: T, read: (name: string, v: unknown) => T): T =>
     raw[key] === undefined ? fallback : read(key, raw[key]);
   const ms = (min: number, max: number) => (name: string, v: unknown) => int(name, v, min, max);
+  const seconds = (name: string, v: unknown) => int(name, v, 0, 10 * 365 * 86_400) * 1000;
 
   const config: CoordinatorConfig = {
     host: opt('host', defaults.host, str),
@@ -228,6 +313,9 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     insecure: opt('insecure', defaults.insecure, bool),
     tls: given === 3 ? { certFile: str('tlsCert', raw['tlsCert']), keyFile: str('tlsKey', raw['tlsKey']), caFile: str('tlsCa', raw['tlsCa']) } : null,
     tlsNames: Object.freeze([...(names as string[])]),
+    tlsServingLifetimeMs: opt('tlsServingLifetime', defaults.tlsServingLifetimeMs, (n, v) => int(n, v, 5, 10 * 365 * 86_400) * 1000),
+    allowInstallPaths: Object.freeze(installList(raw['allowInstallPath'], 'allow install path', allowEntryProblem)),
+    allowInstallServices: Object.freeze(installList(raw['allowInstallService'], 'allow install service', (u) => (SERVICE_UNIT.test(u) ? null : 'must be a unit name ending in .service'))),
     advertiseUrl: opt('advertiseUrl', defaults.advertiseUrl, str),
     heartbeatIntervalMs: opt('heartbeatInterval', defaults.heartbeatIntervalMs, ms(100, 3_600_000)),
     livenessGraceMs: opt('livenessGrace', defaults.livenessGraceMs, ms(100, 86_400_000)),
@@ -237,6 +325,21 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     rateLimit: defaults.rateLimit,
     maxInvalidFrames: defaults.maxInvalidFrames,
     maxConnections: defaults.maxConnections,
+    http: Object.freeze({
+      headersTimeoutMs: opt('httpHeadersTimeout', defaults.http.headersTimeoutMs, ms(100, 600_000)),
+      requestTimeoutMs: opt('httpRequestTimeout', defaults.http.requestTimeoutMs, ms(1000, 86_400_000)),
+      keepAliveTimeoutMs: opt('httpKeepAliveTimeout', defaults.http.keepAliveTimeoutMs, ms(100, 3_600_000)),
+      maxConnections: opt('httpMaxConnections', defaults.http.maxConnections, ms(1, 1_000_000)),
+    }),
+    retention: Object.freeze({
+      ...defaults.retention,
+      eventsMaxAgeMs: opt('retainEvents', defaults.retention.eventsMaxAgeMs, seconds),
+      eventsMaxRows: opt('retainEventsMax', defaults.retention.eventsMaxRows, ms(0, 1_000_000_000)),
+      commandsMaxAgeMs: opt('retainCommands', defaults.retention.commandsMaxAgeMs, seconds),
+      tokensMaxAgeMs: opt('retainTokens', defaults.retention.tokensMaxAgeMs, seconds),
+      observationsMaxAgeMs: opt('retainObservations', defaults.retention.observationsMaxAgeMs, seconds),
+      intervalMs: opt('retentionInterval', defaults.retention.intervalMs, ms(100, 86_400_000)),
+    }),
     admission: Object.freeze({
       ...defaults.admission,
       maxPending: opt('maxPendingUpgrades', defaults.admission.maxPending, ms(1, 100_000)),
@@ -271,6 +374,9 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     }),
   };
   if (config.advertiseUrl !== null) checkAdvertiseUrl(config.advertiseUrl, config.insecure);
+  if (config.http.requestTimeoutMs < config.http.headersTimeoutMs) {
+    throw bad(`--http-request-timeout (${config.http.requestTimeoutMs} ms) must be at least --http-headers-timeout (${config.http.headersTimeoutMs} ms)`);
+  }
   if (config.livenessGraceMs <= config.heartbeatIntervalMs) {
     throw bad(`liveness grace (${config.livenessGraceMs} ms) must exceed the heartbeat interval (${config.heartbeatIntervalMs} ms)`);
   }
@@ -301,9 +407,9 @@ function checkAdvertiseUrl(url: string, insecure: boolean): void {
   if (parsed.protocol !== want) throw bad(`advertise URL ${url} must start with ${want}// (the coordinator serves ${insecure ? 'plain http' : 'https'})`);
 }
 
-/** Remediation timings from --fault-hold, --fault-clear, --storm-cooldown, --remediation-max-concurrent. */
+/** Remediation timings from --fault-hold, --fault-clear, --storm-cooldown, --remediation-max-concurrent, --storm-max-unhealthy. */
 function remediationOverrides(raw: Raw): CoordinatorConfig['remediation'] {
-  const keys = ['faultHold', 'faultClear', 'stormCooldown', 'remediationMaxConcurrent'];
+  const keys = ['faultHold', 'faultClear', 'stormCooldown', 'remediationMaxConcurrent', 'stormMaxUnhealthy'];
   if (keys.every((k) => raw[k] === undefined)) return null;
   const hold = raw['faultHold'] === undefined ? null : int('fault hold', raw['faultHold'], 0, 86_400);
   const clear = raw['faultClear'] === undefined ? null : int('fault clear', raw['faultClear'], 0, 86_400);
@@ -319,6 +425,7 @@ function remediationOverrides(raw: Raw): CoordinatorConfig['remediation'] {
       ...DEFAULT_REMEDIATION_SETTINGS,
       ...(raw['stormCooldown'] === undefined ? {} : { stormCooldownSeconds: int('storm cooldown', raw['stormCooldown'], 0, 86_400) }),
       ...(raw['remediationMaxConcurrent'] === undefined ? {} : { maxConcurrent: int('remediation max concurrent', raw['remediationMaxConcurrent'], 1, 100_000) }),
+      ...(raw['stormMaxUnhealthy'] === undefined ? {} : { maxUnhealthy: { ...DEFAULT_REMEDIATION_SETTINGS.maxUnhealthy, absolute: int('storm max unhealthy', raw['stormMaxUnhealthy'], 0, 100_000) } }),
     },
   };
 }

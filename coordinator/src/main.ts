@@ -5,6 +5,7 @@
 import { AppError, createLogger } from '@nodekeeper/common';
 import { startCoordinator } from './app.ts';
 import { loadConfig, usage } from './config.ts';
+import { unavailableCode } from './store/store-health.ts';
 
 async function main(): Promise<number> {
   let loaded;
@@ -20,6 +21,19 @@ async function main(): Promise<number> {
   }
   const { config } = loaded;
   const log = createLogger({ name: 'nodekeeper-coordinator', level: config.logLevel });
+  // Last line of defence for invariant 11: a store outage that escaped its caller (a
+  // late callback recording an event on a full disk) is reported by StoreHealth and
+  // retried; it must not end the process. Any other escaped error is a bug: exit.
+  const escaped = (kind: string) => (err: unknown) => {
+    if (unavailableCode(err) !== null) {
+      log.warn({ err, kind }, 'a store write failed outside a controller; it is retried');
+      return;
+    }
+    log.fatal({ err, kind }, 'unexpected error; exiting');
+    process.exit(70);
+  };
+  process.on('uncaughtException', escaped('uncaughtException'));
+  process.on('unhandledRejection', escaped('unhandledRejection'));
   let running;
   try {
     running = await startCoordinator(config, log);

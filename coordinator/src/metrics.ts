@@ -19,6 +19,9 @@ export function createMetrics() {
     upgradesRejected: new Counter({ name: 'nodekeeper_agent_upgrades_rejected_total', help: 'WebSocket upgrades refused, by error code', labelNames: ['code'], registers: [registry] }),
     enrollments: new Counter({ name: 'nodekeeper_enrollments_total', help: 'Enrollment attempts, by result', labelNames: ['result'], registers: [registry] }),
     apiRequests: new Counter({ name: 'nodekeeper_api_requests_total', help: 'HTTP API requests, by route and status', labelNames: ['route', 'status'], registers: [registry] }),
+    httpConnectionsRefused: new Counter({ name: 'nodekeeper_http_connections_refused_total', help: 'Connections closed at once because --http-max-connections non-agent connections were open', registers: [registry] }),
+    rowsPruned: new Counter({ name: 'nodekeeper_store_rows_pruned_total', help: 'Rows deleted by retention, by kind (events, commands, tokens, observations)', labelNames: ['kind'], registers: [registry] }),
+    storeErrors: new Counter({ name: 'nodekeeper_store_errors_total', help: 'Store writes refused by SQLite (nothing changed), by operation and SQLite code', labelNames: ['op', 'code'], registers: [registry] }),
   };
 }
 
@@ -46,6 +49,33 @@ export function registerBatcherMetrics(metrics: Metrics, counters: Readonly<Batc
     collect() {
       this.set({ result: 'ok' }, counters.flushes);
       this.set({ result: 'failed' }, counters.failedFlushes);
+    },
+  });
+}
+
+/** 1 while the store takes writes, 0 during an outage (a full disk, an I/O error). */
+export function registerStoreHealthMetrics(metrics: Metrics, available: () => boolean): void {
+  new Gauge({
+    name: 'nodekeeper_store_available',
+    help: 'Whether the store takes writes now (0 during an outage: /readyz says why)',
+    registers: [metrics.registry],
+    collect() {
+      this.set(available() ? 1 : 0);
+    },
+  });
+}
+
+/** Open connections: agent WebSockets, and all others (capped by --http-max-connections). */
+export function registerConnectionMetrics(metrics: Metrics, connections: () => { agents: number; other: number }): void {
+  new Gauge({
+    name: 'nodekeeper_http_connections',
+    help: 'Open connections by kind: agent (WebSocket) or http (everything else, upgrades not yet done included)',
+    labelNames: ['kind'],
+    registers: [metrics.registry],
+    collect() {
+      const c = connections();
+      this.set({ kind: 'agent' }, c.agents);
+      this.set({ kind: 'http' }, c.other);
     },
   });
 }

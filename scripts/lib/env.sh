@@ -6,7 +6,8 @@
 #   - pnpm, pinned by package.json's packageManager, into .tools/;
 #   - the workspace's dependencies (pnpm install --frozen-lockfile), when the lockfile
 #     changed since the last install;
-#   - Debian packages the tests and demo use (containerd, containernetworking-plugins).
+#   - Debian packages the tests and demo use (containerd, containernetworking-plugins,
+#     iproute2 and iptables for the partition test's network namespaces and ebtables).
 set -euo pipefail
 
 NK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -65,6 +66,9 @@ nk_ensure_debs() { # the real containerd and CNI plugins the tests and the demo 
   local missing=()
   command -v containerd >/dev/null 2>&1 || missing+=(containerd)
   [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+  # The partition test (test/partition.test.ts): ip netns, and ebtables-nft to drop frames silently.
+  command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+  command -v ebtables >/dev/null 2>&1 || missing+=(iptables)
   [ ${#missing[@]} -eq 0 ] && return
   nk_say "installing Debian packages: ${missing[*]}"
   local sudo=""

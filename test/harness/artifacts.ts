@@ -14,7 +14,7 @@ import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { ArtifactRef, InstallParams, PackageManifest } from '../../packages/protocol/src/index.ts';
+import { installStatement, type ArtifactRef, type InstallParams, type PackageManifest } from '../../packages/protocol/src/index.ts';
 import { CONTAINERD_BIN } from './containerd.ts';
 import { installKubeletStandin } from './kubelet-standin.ts';
 
@@ -39,7 +39,7 @@ async function tarGz(dir: string, names: readonly string[], out: string): Promis
 }
 
 /** A kubelet package at `version`: `kubelet` (the stand-in wrapper) at the archive root. */
-export async function kubeletArtifact(dir: string, opts: { version: string; healthz?: 'ok' | 'fail' }): Promise<Artifact> {
+export async function kubeletArtifact(dir: string, opts: { version: string; healthz?: 'ok' | 'fail'; startupMs?: number }): Promise<Artifact> {
   await mkdir(dir, { recursive: true });
   const build = await mkdtemp(path.join(dir, 'build-'));
   try {
@@ -68,9 +68,15 @@ export function signingKey(): { privateKey: KeyObject; publicKeyPem: string } {
   return { privateKey, publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() };
 }
 
-/** base64 ed25519 signature over the raw 32 bytes of a hex sha256 digest. */
+/** base64 ed25519 signature over the raw 32 bytes of a hex sha256 digest (the format before the install statement). */
 export function signDigest(sha256: string, privateKey: KeyObject): string {
   return sign(null, Buffer.from(sha256, 'hex'), privateKey).toString('base64');
+}
+
+/** base64 ed25519 signature over the install statement of `manifest`'s package at `version` from `artifact`. */
+export function signInstall(manifest: PackageManifest, version: string, artifact: Pick<Artifact, 'sha256' | 'size'>, privateKey: KeyObject): string {
+  const statement = installStatement({ package: manifest.name, version, artifact: { sha256: artifact.sha256, size: artifact.size }, manifest });
+  return sign(null, Buffer.from(statement, 'utf8'), privateKey).toString('base64');
 }
 
 /** How a route answers: a file, or a behaviour for failure tests. */

@@ -23,6 +23,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export const VERSION_ENV = 'NK_KUBELET_STANDIN_VERSION';
 /** `fail`: healthz answers 500 (a version that installs but never becomes healthy). */
 export const HEALTHZ_ENV = 'NK_KUBELET_STANDIN_HEALTHZ';
+/** Milliseconds after its start during which healthz answers 500 (a kubelet slow to come up). */
+export const STARTUP_ENV = 'NK_KUBELET_STANDIN_STARTUP_MS';
 const SCRIPT = fileURLToPath(import.meta.url);
 const LISTENING = /healthz listening on (http:\/\/\S+:(\d+)\/healthz)/;
 
@@ -43,8 +45,9 @@ async function main(argv: readonly string[]): Promise<void> {
   }
   const address = flag(argv, 'healthz-bind-address') ?? '127.0.0.1';
   const port = Number(flag(argv, 'healthz-port') ?? '10248');
+  const upAt = Date.now() + Number(process.env[STARTUP_ENV] ?? 0);
   const server = http.createServer((req, res) => {
-    if (req.method === 'GET' && req.url?.split('?')[0] === '/healthz' && process.env[HEALTHZ_ENV] === 'fail') {
+    if (req.method === 'GET' && req.url?.split('?')[0] === '/healthz' && (process.env[HEALTHZ_ENV] === 'fail' || Date.now() < upAt)) {
       res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('[-]standin failed: healthz check failed\n');
     } else if (req.method === 'GET' && req.url?.split('?')[0] === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end('ok');
@@ -66,9 +69,10 @@ async function main(argv: readonly string[]): Promise<void> {
 
 /**
  * Writes an executable `<hostRoot>/usr/bin/kubelet` that runs this stand-in with
- * `version` (and, with `healthz: 'fail'`, a failing healthz) baked in. Returns the wrapper's path.
+ * `version` (and, with `healthz: 'fail'`, a failing healthz; with `startupMs`, a healthz
+ * that fails for that long after each start) baked in. Returns the wrapper's path.
  */
-export async function installKubeletStandin(hostRoot: string, opts: { version: string; healthz?: 'ok' | 'fail' }): Promise<string> {
+export async function installKubeletStandin(hostRoot: string, opts: { version: string; healthz?: 'ok' | 'fail'; startupMs?: number }): Promise<string> {
   if (!/^v?\d+\.\d+\.\d+[0-9A-Za-z.+-]*$/.test(opts.version)) throw new TypeError(`not a kubelet version: ${opts.version}`);
   const file = path.join(hostRoot, 'usr/bin/kubelet');
   await mkdir(path.dirname(file), { recursive: true });
@@ -76,7 +80,7 @@ export async function installKubeletStandin(hostRoot: string, opts: { version: s
   await writeFile(
     file,
     `#!/bin/sh\n# nodekeeper test stand-in for the kubelet (test/harness/kubelet-standin.ts)\n` +
-      `${opts.healthz === 'fail' ? `${HEALTHZ_ENV}=fail ` : ''}${VERSION_ENV}=${sq(opts.version)} exec ${sq(process.execPath)} --disable-warning=ExperimentalWarning ${sq(SCRIPT)} "$@"\n`,
+      `${opts.healthz === 'fail' ? `${HEALTHZ_ENV}=fail ` : ''}${opts.startupMs === undefined ? '' : `${STARTUP_ENV}=${Math.floor(opts.startupMs)} `}${VERSION_ENV}=${sq(opts.version)} exec ${sq(process.execPath)} --disable-warning=ExperimentalWarning ${sq(SCRIPT)} "$@"\n`,
   );
   await chmod(file, 0o755);
   return file;

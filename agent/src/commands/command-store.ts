@@ -2,8 +2,12 @@
  * Results of commands, durable by id (`<stateDir>/commands/<id>.json`), so a command
  * re-delivered after a reconnect or an agent restart is answered with its recorded
  * result and never runs twice.
+ *
+ * Results are pruned once older than the retention (14 days by default): by then the
+ * coordinator has long stopped re-delivering the command (it gives up on a sent command
+ * after its timeout, minutes to hours), so a pruned id cannot come back.
  */
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError, writeFileDurable } from '@nodekeeper/common';
 import type { CommandResult } from '@nodekeeper/protocol';
@@ -52,6 +56,32 @@ export class CommandStore {
     } catch (err) {
       throw new AppError(InstallErrorCode.stateFailed, `cannot record the result of command ${r.commandId}: ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  /**
+   * Deletes results recorded (file modification time) more than `maxAgeMs` before `now`;
+   * returns how many. One file at a time, async: a large backlog never blocks the agent.
+   */
+  async prune(maxAgeMs: number, now: number = Date.now()): Promise<number> {
+    let names: string[];
+    try {
+      names = (await readdir(this.dir)).filter((n) => n.endsWith('.json'));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw new AppError(InstallErrorCode.stateFailed, `cannot list ${this.dir}: ${(err as Error).message}`, { cause: err });
+    }
+    let pruned = 0;
+    for (const name of names) {
+      const file = path.join(this.dir, name);
+      try {
+        if (now - (await stat(file)).mtimeMs <= maxAgeMs) continue;
+        await unlink(file);
+        pruned += 1;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new AppError(InstallErrorCode.stateFailed, `cannot prune ${file}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    return pruned;
   }
 
   /** Every stored result's id (tests, diagnostics). */

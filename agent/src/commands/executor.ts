@@ -74,17 +74,30 @@ export class CommandExecutor {
    */
   recover(): Promise<void> {
     this.recovering = (async () => {
-      for (const rec of await this.d.journal.unfinished()) {
+      const { records, quarantined } = await this.d.journal.scan();
+      for (const q of quarantined) {
+        // Reported where the coordinator sees it: the command's own result (sent now or on flush).
+        this.d.log.error({ command: q.commandId, file: q.file, problem: q.problem }, 'install journal record unreadable; quarantined, its command answered NK_INSTALL_JOURNAL_CORRUPT');
+        if (q.commandId === null || (await this.d.store.get(q.commandId)) !== null) continue;
+        const message = `the install journal of this command was unreadable (${q.problem}); it was moved to ${q.file} (quarantine) and the install was not recovered: check the package on this node`;
+        await this.finishFrame(q.commandId, fail(q.commandId, InstallErrorCode.journalCorrupt, message));
+      }
+      for (const rec of records) {
         const log = this.d.log.child({ command: rec.commandId, pkg: rec.params.package });
-        if ((await this.d.store.get(rec.commandId)) !== null) {
-          // Killed between storing the result and removing the journal: already finished.
-          await this.d.journal.remove(rec.commandId);
-          continue;
+        try {
+          if ((await this.d.store.get(rec.commandId)) !== null) {
+            // Killed between storing the result and removing the journal: already finished.
+            await this.d.journal.remove(rec.commandId);
+            continue;
+          }
+          log.warn({ step: rec.step, rollingBack: rec.failure !== undefined }, `recovering a${rec.kind === 'rollback' ? ' rollback' : 'n install'} interrupted by an agent restart`);
+          const outcome = await this.d.installer.recover(rec, (step, message) => this.progress(rec.commandId, step, message));
+          log.info({ outcome: outcome.result.outcome, active: outcome.result.activeVersion }, 'recovered');
+          await this.finishOutcome(rec.commandId, outcome, rec.kind === 'rollback' ? CommandKind.rollback : CommandKind.install);
+        } catch (err) {
+          // One record's fault does not stop the others; this one is retried at the next start.
+          log.error({ err }, 'recovering this install failed; going on with the others');
         }
-        log.warn({ step: rec.step, rollingBack: rec.failure !== undefined }, `recovering a${rec.kind === 'rollback' ? ' rollback' : 'n install'} interrupted by an agent restart`);
-        const outcome = await this.d.installer.recover(rec, (step, message) => this.progress(rec.commandId, step, message));
-        log.info({ outcome: outcome.result.outcome, active: outcome.result.activeVersion }, 'recovered');
-        await this.finishOutcome(rec.commandId, outcome, rec.kind === 'rollback' ? CommandKind.rollback : CommandKind.install);
       }
     })();
     return this.recovering;

@@ -2,6 +2,8 @@
  * Error codes of the package installer (docs/errors.md lists them). Each names the
  * fault precisely, so the coordinator and an operator know which step failed and why.
  */
+import { ManifestPolicyCode } from '@nodekeeper/protocol';
+
 export const InstallErrorCode = {
   /** The command's params do not match InstallParams, or name a package other than the manifest's. */
   badParams: 'NK_INSTALL_BAD_PARAMS',
@@ -48,5 +50,25 @@ export const InstallErrorCode = {
   badTrustedKey: 'NK_INSTALL_TRUSTED_KEY_INVALID',
   /** The journal or command store could not be written or read. */
   stateFailed: 'NK_INSTALL_STATE_FAILED',
+  /** A link target is absolute, has `..`, or resolves (realpath) outside its version directory. */
+  targetOutside: ManifestPolicyCode.targetOutside,
+  /** A link path is not on the install allow-list (built-in paths plus --allow-install-path). */
+  pathNotAllowed: ManifestPolicyCode.pathNotAllowed,
+  /** The manifest's service is not a `*.service` on the allow-list (built-in plus --allow-install-service). */
+  serviceNotAllowed: ManifestPolicyCode.serviceNotAllowed,
+  /** A parent directory of a link path is a symlink or not a directory; nothing is made through it. */
+  linkParentUnsafe: 'NK_INSTALL_LINK_PARENT_UNSAFE',
+  /** A first install found a file at a link path that this package may not adopt (move it aside). */
+  adoptNotAllowed: 'NK_INSTALL_ADOPT_NOT_ALLOWED',
+  /** The archive holds an absolute or `..` path, a link out of the tree, a device or fifo, or a setuid/setgid mode. */
+  archiveUnsafe: 'NK_INSTALL_ARCHIVE_UNSAFE',
+  /** The archive unpacks to more bytes or entries than the agent's bound (a gzip bomb). */
+  archiveTooLarge: 'NK_INSTALL_ARCHIVE_TOO_LARGE',
+  /** The version is lower than the active one, and neither a coordinator grant nor --allow-downgrade allows it. */
+  downgradeRefused: 'NK_INSTALL_DOWNGRADE_REFUSED',
+  /** An unpacked version to return to no longer matches the content hash recorded when it was staged. */
+  versionTampered: 'NK_INSTALL_VERSION_TAMPERED',
+  /** An install journal record could not be read; it was moved to journal/quarantine and the command answered with this. */
+  journalCorrupt: 'NK_INSTALL_JOURNAL_CORRUPT',
 } as const;
 export type InstallErrorCode = (typeof InstallErrorCode)[keyof typeof InstallErrorCode];

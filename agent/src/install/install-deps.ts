@@ -9,6 +9,7 @@ import type { DownloadOptions } from './download.ts';
 import type { HealthCheck } from './health.ts';
 import type { Journal, JournalStep } from './journal.ts';
 import type { TrustedKey } from './verify.ts';
+import type { InstallPolicy } from './confine.ts';
 
 /** What an install ends with: the protocol's result, plus the error when it did not succeed. */
 export interface InstallOutcome {
@@ -35,6 +36,8 @@ export interface InstallerDeps {
   readonly trustedKeys: readonly TrustedKey[];
   readonly download: Omit<DownloadOptions, 'timeoutMs'> & { readonly timeoutMs: number };
   readonly healthIntervalMs?: number;
+  /** Confinement (allow-list, archive bounds, downgrades); default DEFAULT_INSTALL_POLICY. */
+  readonly policy?: InstallPolicy;
   readonly hooks?: InstallHooks;
   readonly log: Logger;
 }

@@ -11,19 +11,20 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { AppError } from '@nodekeeper/common';
+import { AppError, isLowerVersion } from '@nodekeeper/common';
 import type { InstallParams, InstallResult, InstallStep, RollbackParams } from '@nodekeeper/protocol';
 import { InstallErrorCode } from './codes.ts';
 import { downloadArtifact } from './download.ts';
 import { waitHealthy } from './health.ts';
 import { errorOf, type InstallerDeps, type InstallOutcome, type Progress } from './install-deps.ts';
 import type { AnyJournalRecord, JournalRecord, JournalStep, StepFailure } from './journal.ts';
-import { adoptExisting, ensureLinks, packageLayout, readCurrent, stagingDir, switchCurrent, versionDigest, type PackageLayout } from './layout.ts';
+import { checkManifest, DEFAULT_INSTALL_POLICY, type InstallPolicy } from './confine.ts';
+import { adoptExisting, ensureLinks, packageLayout, readCurrent, readVersionMeta, stagingDir, switchCurrent, treeHash, versionDigest, versionDir, type PackageLayout } from './layout.ts';
 import { PackageRollback } from './package-rollback.ts';
 import { commitPrevious } from './previous-version.ts';
 import { recordVersion } from './recorded-versions.ts';
 import { stageVersion } from './stage.ts';
-import { verifyArtifact } from './verify.ts';
+import { verifyArtifact, verifyStatement } from './verify.ts';
 import { versionDamage } from '../repair/integrity.ts';
 
 export type { InstallerDeps, InstallHooks, InstallOutcome, Progress } from './install-deps.ts';
@@ -31,9 +32,11 @@ export type { InstallerDeps, InstallHooks, InstallOutcome, Progress } from './in
 export class Installer {
   private readonly d: InstallerDeps;
   private readonly rollbacks: PackageRollback;
+  private readonly policy: InstallPolicy;
 
   constructor(deps: InstallerDeps) {
     this.d = deps;
+    this.policy = deps.policy ?? DEFAULT_INSTALL_POLICY;
     this.rollbacks = new PackageRollback(deps);
   }
 
@@ -64,6 +67,18 @@ export class Installer {
     const log = this.d.log.child({ command: commandId, pkg: params.package, version });
     let previous = await readCurrent(l);
 
+    // Before anything is fetched: the manifest stays inside the allow-list, a trusted key
+    // signed this very statement (the manifest included), and the version does not go down.
+    try {
+      checkManifest(manifest, this.policy);
+      verifyStatement(params, this.d.trustedKeys);
+      this.checkDowngrade(params, previous);
+    } catch (err) {
+      const e = errorOf(err, InstallErrorCode.badParams);
+      log.warn({ err }, 'install refused before anything was fetched');
+      return this.refused(params, previous, 'verify', e);
+    }
+
     // The version already active is re-verified first: deleted files are re-staged from the
     // artifact, broken links re-made, and only a whole version can be `already-installed`.
     let restage = false;
@@ -85,8 +100,9 @@ export class Installer {
     let step: InstallStep = 'download';
     const partial = path.join(l.incoming, `${params.artifact.sha256}.partial`);
     try {
-      // A version unpacked earlier from this very artifact (a rollback target) is reused.
-      const reusable = !restage && (await versionDigest(l, version)) === params.artifact.sha256;
+      // A version unpacked earlier from this very artifact (a rollback target) is reused, once its
+      // content is checked against the hash recorded when it was staged (its statement was verified above).
+      const reusable = !restage && (await this.intact(l, version, params.artifact.sha256, log));
       rec = await this.enter(rec, base, 'download', progress, reusable ? `version ${version} already unpacked` : `fetching ${params.artifact.size} bytes`);
       if (!reusable) {
         await rm(l.incoming, { recursive: true, force: true });
@@ -96,15 +112,16 @@ export class Installer {
         await this.after('download');
         step = 'verify';
         rec = await this.enter(rec, base, 'verify', progress, 'checking sha256 and signature');
-        const { signedBy } = verifyArtifact(params.artifact, got.sha256, this.d.trustedKeys);
+        const { signedBy } = verifyArtifact(params, got.sha256, this.d.trustedKeys);
         log.info({ signedBy }, 'artifact verified');
         await this.after('verify');
       }
       step = 'stage';
       rec = await this.enter(rec, base, 'stage', progress, `unpacking into versions/${version}`);
-      if (!reusable) await stageVersion(l, params, partial);
+      if (!reusable) await stageVersion(l, params, partial, this.policy.archive, restage);
       // Adopting what apt put at the link paths changes no content that runs, only where it lives.
-      const adopted = await adoptExisting(l, manifest).catch((err: unknown) => {
+      const adopted = await adoptExisting(l, manifest, this.policy).catch((err: unknown) => {
+        if (err instanceof AppError) throw err;
         throw new AppError(InstallErrorCode.stageFailed, `adopting the files at ${manifest.links.map((k) => k.path).join(', ')} failed: ${(err as Error).message}`, { cause: err });
       });
       if (adopted !== null) {
@@ -141,6 +158,7 @@ export class Installer {
     let step: InstallStep = 'switch';
     try {
       await ensureLinks(l, manifest).catch((err: unknown) => {
+        if (err instanceof AppError) throw err;
         throw new AppError(InstallErrorCode.linkConflict, `cannot link ${manifest.links.map((k) => k.path).join(', ')}: ${(err as Error).message}`, { cause: err });
       });
       if (!recovering) await this.after('switch');
@@ -242,6 +260,30 @@ export class Installer {
     // Active but unhealthy: restarting is the one repair an install can offer.
     const rec = await this.d.journal.enter({ commandId, params, previousVersion: version }, null, 'switch');
     return this.afterSwitch(rec, progress, true);
+  }
+
+  /**
+   * True when `versions/<version>` holds exactly what was staged from artifact `sha256`:
+   * the recorded digest matches and the content hash recomputed now equals the recorded
+   * one. Anything else is staged afresh from a new download (never trusted as it is).
+   */
+  private async intact(l: PackageLayout, version: string, sha256: string, log: InstallerDeps['log']): Promise<boolean> {
+    if ((await versionDigest(l, version)) !== sha256) return false;
+    const meta = await readVersionMeta(l, version);
+    const now = await treeHash(versionDir(l, version)).catch(() => null);
+    if (meta?.tree !== undefined && meta.tree === now) return true;
+    log.warn({ recorded: meta?.tree ?? null, now }, `the unpacked ${version} does not match what was staged; fetching it again`);
+    return false;
+  }
+
+  /** Throws NK_INSTALL_DOWNGRADE_REFUSED for a lower version than the active one, unless allowed. */
+  private checkDowngrade(params: InstallParams, active: string | null): void {
+    if (active === null || active.startsWith('adopted-') || this.policy.allowDowngrade) return;
+    if (!isLowerVersion(params.version, active)) return;
+    throw new AppError(
+      InstallErrorCode.downgradeRefused,
+      `${params.package} ${params.version} is lower than the active ${active}; a downgrade needs package.rollback, or --allow-downgrade on this agent`,
+    );
   }
 
   private refused(params: InstallParams, active: string | null, step: InstallStep, e: { code: string; message: string }): InstallOutcome {

@@ -42,13 +42,18 @@ test('steps are appended, listed while unfinished, and gone once removed', async
   await assert.rejects(j.remove('../escape'), TypeError);
 });
 
-test('a corrupt journal record is an error, not a silently skipped install', async (t) => {
+test('a corrupt journal record is quarantined and reported, not silently skipped, and the others are listed', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'nk-journal-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const j = new Journal(dir);
   await j.enter({ commandId: 'c-1', params, previousVersion: null }, null, 'download');
+  await j.enter({ commandId: 'c-2', params, previousVersion: null }, null, 'download');
   await writeFile(path.join(j.dir, 'c-1.json'), '{"commandId": "c-1", "par');
-  await assert.rejects(j.unfinished(), (e) => hasCode(e, 'NK_INSTALL_STATE_FAILED'));
+  const { records, quarantined } = await j.scan();
+  assert.deepEqual(records.map((r) => r.commandId), ['c-2']);
+  assert.deepEqual(quarantined.map((q) => q.commandId), ['c-1']);
+  assert.match(quarantined[0]?.file ?? '', /quarantine\/c-1\.json\./);
+  assert.deepEqual((await j.scan()).quarantined, [], 'moved aside once');
 });
 
 test('a rollback record lives in the same journal, told apart by its kind', async (t) => {

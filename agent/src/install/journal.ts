@@ -4,7 +4,7 @@
  * after a kill -9 the agent knows the last step it may have begun, the previous and the
  * target versions, and whether it was already rolling back.
  */
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError, fsyncPath, writeFileDurable } from '@nodekeeper/common';
 import type { InstallParams, InstallStep, RollbackParams } from '@nodekeeper/protocol';
@@ -55,6 +55,29 @@ export type AnyJournalRecord = JournalRecord | RollbackJournalRecord;
 
 const ID = /^[A-Za-z0-9._-]{1,128}$/;
 
+/** Where unreadable records go (a directory, so scan() never reads them again). */
+const QUARANTINE = 'quarantine';
+
+/** A record scan() moved aside: its command (from the file name), where it went, and why. */
+export interface QuarantinedRecord {
+  readonly commandId: string | null;
+  readonly file: string;
+  readonly problem: string;
+}
+
+/** Why `rec` is not a journal record of `commandId` (or null); only what recovery relies on. */
+function recordProblem(rec: unknown, commandId: string): string | null {
+  if (typeof rec !== 'object' || rec === null || Array.isArray(rec)) return 'not a JSON object';
+  const r = rec as Record<string, unknown>;
+  if (r['commandId'] !== commandId) return `its commandId is ${JSON.stringify(r['commandId'])}, not ${commandId}`;
+  if (typeof r['step'] !== 'string' || !Array.isArray(r['history'])) return 'no step or history';
+  const params = r['params'];
+  if (typeof params !== 'object' || params === null || typeof (params as Record<string, unknown>)['package'] !== 'string') return 'no params.package';
+  if (typeof (params as Record<string, unknown>)['manifest'] !== 'object') return 'no params.manifest';
+  if (r['kind'] === 'rollback' ? typeof r['toVersion'] !== 'string' : typeof (params as Record<string, unknown>)['version'] !== 'string') return 'no version';
+  return null;
+}
+
 export class Journal {
   readonly dir: string;
 
@@ -88,25 +111,53 @@ export class Journal {
     return rec;
   }
 
-  /** Unfinished installs, oldest command id first. A corrupt record is reported, not skipped. */
+  /** Unfinished installs, oldest command id first (corrupt records are quarantined: see scan()). */
   async unfinished(): Promise<AnyJournalRecord[]> {
+    return (await this.scan()).records;
+  }
+
+  /**
+   * Unfinished installs, oldest command id first, and the records that could not be read.
+   * A corrupt record (torn, not JSON, not a record of its own command) is moved to
+   * `journal/quarantine/<name>.<time>` as it was, for a human, so it neither stops the
+   * recovery of the others nor trips every later start; the caller answers its command.
+   */
+  async scan(now: Date = new Date()): Promise<{ records: AnyJournalRecord[]; quarantined: QuarantinedRecord[] }> {
     let names: string[];
     try {
       names = await readdir(this.dir);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], quarantined: [] };
       throw err;
     }
-    const out: AnyJournalRecord[] = [];
+    const records: AnyJournalRecord[] = [];
+    const quarantined: QuarantinedRecord[] = [];
     for (const name of names.filter((n) => n.endsWith('.json')).sort()) {
       const file = path.join(this.dir, name);
+      const commandId = name.slice(0, -'.json'.length);
+      let problem: string;
       try {
-        out.push(JSON.parse(await readFile(file, 'utf8')) as AnyJournalRecord);
+        const rec = JSON.parse(await readFile(file, 'utf8')) as unknown;
+        const why = recordProblem(rec, commandId);
+        if (why === null) {
+          records.push(rec as AnyJournalRecord);
+          continue;
+        }
+        problem = why;
       } catch (err) {
-        throw new AppError(InstallErrorCode.stateFailed, `install journal ${file} is unreadable: ${(err as Error).message}`, { cause: err });
+        problem = (err as Error).message;
       }
+      const dest = path.join(this.dir, QUARANTINE, `${name}.${now.toISOString().replace(/[:.]/g, '-')}`);
+      try {
+        await mkdir(path.dirname(dest), { recursive: true, mode: 0o700 });
+        await rename(file, dest);
+        await fsyncPath(this.dir).catch(() => {});
+      } catch (err) {
+        throw new AppError(InstallErrorCode.stateFailed, `install journal ${file} is unreadable (${problem}) and could not be moved aside: ${(err as Error).message}`, { cause: err });
+      }
+      quarantined.push({ commandId: ID.test(commandId) ? commandId : null, file: dest, problem });
     }
-    return out;
+    return { records, quarantined };
   }
 
   /** Removes a finished command's record (after its result is stored). */

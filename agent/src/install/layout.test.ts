@@ -9,6 +9,7 @@ import { lstat, mkdir, mkdtemp, readFile, readlink, realpath, rm, writeFile } fr
 import os from 'node:os';
 import path from 'node:path';
 import type { PackageManifest } from '@nodekeeper/protocol';
+import { DEFAULT_INSTALL_POLICY } from './confine.ts';
 import { adoptExisting, ensureLinks, packageLayout, readCurrent, switchCurrent, versionDir } from './layout.ts';
 
 const cniManifest: PackageManifest = { name: 'cni-plugins', format: 'tar.gz', links: [{ path: '/opt/cni/bin', target: '.' }], service: null, healthProbe: 'cni', healthTimeoutMs: 1000 };
@@ -24,7 +25,7 @@ test('an apt-installed directory is adopted, linked, and readable through the li
   await mkdir(path.join(hostRoot, 'opt/cni/bin'), { recursive: true });
   await writeFile(path.join(hostRoot, 'opt/cni/bin/bridge'), 'bridge-binary');
   const l = packageLayout(hostRoot, '/var/lib/nodekeeper/packages', 'cni-plugins');
-  const adopted = await adoptExisting(l, cniManifest);
+  const adopted = await adoptExisting(l, cniManifest, DEFAULT_INSTALL_POLICY);
   assert.match(adopted ?? '', /^adopted-[0-9a-f]{12}$/);
   assert.equal(await readCurrent(l), adopted);
   const link = path.join(hostRoot, 'opt/cni/bin');
@@ -32,7 +33,7 @@ test('an apt-installed directory is adopted, linked, and readable through the li
   assert.ok(!path.isAbsolute(await readlink(link)), 'links are relative, so they work under any host root');
   assert.equal(await readFile(path.join(link, 'bridge'), 'utf8'), 'bridge-binary');
   // A second adoption finds nothing to adopt.
-  assert.equal(await adoptExisting(l, cniManifest), null);
+  assert.equal(await adoptExisting(l, cniManifest, DEFAULT_INSTALL_POLICY), null);
 });
 
 test('a crash between moving a directory aside and linking it is repaired by ensureLinks', async (t) => {

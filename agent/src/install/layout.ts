@@ -12,11 +12,13 @@
  * under a test's host root. They point through `current`, so a switch never touches them.
  */
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { cp, lstat, mkdir, readdir, readFile, readlink, realpath, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { PackageManifest } from '@nodekeeper/protocol';
 import { resolveHostPath } from '../probes/config.ts';
 import { fsyncPath, replaceSymlink } from '@nodekeeper/common';
+import { checkAdoptable, checkTargetInside, safeLinkParent, type InstallPolicy } from './confine.ts';
 
 export interface PackageLayout {
   readonly hostRoot: string;
@@ -60,15 +62,67 @@ export function readCurrent(l: PackageLayout): Promise<string | null> {
   return readVersionLink(l.current);
 }
 
+/**
+ * Suffix of the whole copy `current` points at while the active version is re-staged
+ * (stage.ts); it is still that version. No version name can end in it (a version is
+ * semver, and `.spare` is no pre-release or build suffix).
+ */
+export const SPARE = '.spare';
+
 /** The version name a `versions/<v>` symlink points at, or null when the link is absent. */
 export async function readVersionLink(link: string): Promise<string | null> {
   try {
-    const target = await readlink(link);
-    return path.basename(target);
+    const target = path.basename(await readlink(link));
+    return target.endsWith(SPARE) ? target.slice(0, -SPARE.length) : target;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
   }
+}
+
+/** What stage.ts recorded for an unpacked version: the artifact's digest and size, and a hash of the content. */
+export interface VersionMeta {
+  readonly sha256: string;
+  readonly size?: number;
+  readonly tree?: string;
+  /** The manifest the version was staged (and verified) with. */
+  readonly manifest?: object;
+}
+
+/** The recorded meta of `v`, or null when it has none (adopted, older agent, unreadable). */
+export async function readVersionMeta(l: PackageLayout, v: string): Promise<VersionMeta | null> {
+  try {
+    const meta = JSON.parse(await readFile(artifactMetaFile(l, v), 'utf8')) as Partial<VersionMeta>;
+    if (typeof meta.sha256 !== 'string') return null;
+    const manifest = typeof meta.manifest === 'object' && meta.manifest !== null ? { manifest: meta.manifest } : {};
+    return { sha256: meta.sha256, ...(typeof meta.tree === 'string' ? { tree: meta.tree } : {}), ...manifest };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A hash of everything under `dir`: each entry's relative path, kind, permission bits and
+ * content (or link text), in sorted order. Recorded at staging; a reuse recomputes it, so
+ * a file changed, added or removed since is noticed.
+ */
+export async function treeHash(dir: string): Promise<string> {
+  const h = createHash('sha256');
+  const walk = async (rel: string): Promise<void> => {
+    const p = path.join(dir, rel);
+    const st = await lstat(p);
+    const mode = (st.mode & 0o7777).toString(8);
+    if (st.isSymbolicLink()) h.update(`l\0${rel}\0${await readlink(p)}\0`);
+    else if (st.isDirectory()) {
+      h.update(`d\0${rel}\0${mode}\0`);
+      for (const name of (await readdir(p)).sort()) await walk(rel === '' ? name : `${rel}/${name}`);
+    } else if (st.isFile()) {
+      h.update(`f\0${rel}\0${mode}\0${st.size}\0`);
+      for await (const chunk of createReadStream(p)) h.update(chunk as Buffer);
+    } else h.update(`o\0${rel}\0`);
+  };
+  await walk('');
+  return h.digest('hex');
 }
 
 /** The sha256 recorded for an unpacked version, or null when the version is absent. */
@@ -109,6 +163,8 @@ type LinkState = 'ours' | 'absent' | 'foreign-file' | 'foreign-dir';
 
 interface ResolvedLink {
   readonly hostPath: string;
+  /** The manifest's host path (for the adoption allow-list and messages). */
+  readonly linkPath: string;
   readonly target: string;
   /** What the symlink must contain (relative). */
   readonly expected: string;
@@ -120,10 +176,9 @@ async function resolveLinks(l: PackageLayout, manifest: PackageManifest): Promis
   await mkdir(l.pkgDir, { recursive: true });
   const realPkgDir = await realpath(l.pkgDir);
   for (const link of manifest.links) {
-    const hostPath = resolveHostPath(l.hostRoot, link.path);
-    await mkdir(path.dirname(hostPath), { recursive: true });
-    // Relative to the real directory the link lives in, so symlinked parents do not break it.
-    const expected = path.relative(await realpath(path.dirname(hostPath)), path.join(realPkgDir, 'current', link.target)) || '.';
+    // Parents are made and checked one by one, never through a symlink (confine.ts).
+    const { dir, file: hostPath } = await safeLinkParent(l.hostRoot, link.path);
+    const expected = path.relative(dir, path.join(realPkgDir, 'current', link.target)) || '.';
     let state: LinkState;
     try {
       const st = await lstat(hostPath);
@@ -134,7 +189,7 @@ async function resolveLinks(l: PackageLayout, manifest: PackageManifest): Promis
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       state = 'absent';
     }
-    out.push({ hostPath, target: link.target, expected, state });
+    out.push({ hostPath, linkPath: link.path, target: link.target, expected, state });
   }
   return out;
 }
@@ -147,6 +202,8 @@ const ASIDE = '.nk-adopted';
  * directory at a link path is refused unless `allowReplace` (adoption has copied it).
  */
 export async function ensureLinks(l: PackageLayout, manifest: PackageManifest, allowReplace = false): Promise<void> {
+  // Whatever the manifest's text says, a link leads into the active version and nowhere else.
+  for (const link of manifest.links) await checkTargetInside(l.current, link.target);
   for (const link of await resolveLinks(l, manifest)) {
     if (link.state === 'ours') continue;
     if (link.state !== 'absent' && !allowReplace) {
@@ -187,11 +244,13 @@ async function contentHash(paths: readonly string[]): Promise<string> {
  * service runs is the same before and after. Returns the adopted version, or null when
  * there was nothing to adopt or `current` already exists.
  */
-export async function adoptExisting(l: PackageLayout, manifest: PackageManifest): Promise<string | null> {
+export async function adoptExisting(l: PackageLayout, manifest: PackageManifest, policy: InstallPolicy): Promise<string | null> {
   if ((await readCurrent(l)) !== null) return null;
   const links = await resolveLinks(l, manifest);
   const foreign = links.filter((k) => k.state === 'foreign-file' || k.state === 'foreign-dir');
   if (foreign.length === 0) return null;
+  // Only a built-in package's own binaries, put there by apt, are moved into a version.
+  for (const k of foreign) checkAdoptable(policy, l.pkg, k.linkPath);
   const name = `adopted-${await contentHash(foreign.map((k) => k.hostPath))}`;
   const dest = versionDir(l, name);
   await mkdir(l.versionsDir, { recursive: true });

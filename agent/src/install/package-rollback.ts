@@ -17,12 +17,13 @@
  * the coordinator wants finished. Killed while undoing, the undo is run again.
  */
 import { AppError, toSemver } from '@nodekeeper/common';
-import type { InstallResult, InstallStep, RollbackParams } from '@nodekeeper/protocol';
+import { canonicalJson, type InstallResult, type InstallStep, type RollbackParams } from '@nodekeeper/protocol';
 import { InstallErrorCode } from './codes.ts';
+import { checkManifest, DEFAULT_INSTALL_POLICY } from './confine.ts';
 import { waitHealthy } from './health.ts';
 import { errorOf, type InstallerDeps, type InstallOutcome, type Progress } from './install-deps.ts';
 import type { JournalStep, RollbackJournalRecord, StepFailure } from './journal.ts';
-import { ensureLinks, packageLayout, readCurrent, switchCurrent, versionDigest, type PackageLayout } from './layout.ts';
+import { ensureLinks, packageLayout, readCurrent, readVersionMeta, switchCurrent, treeHash, versionDigest, versionDir, type PackageLayout } from './layout.ts';
 import { commitPrevious, readPrevious } from './previous-version.ts';
 import { recordVersion } from './recorded-versions.ts';
 
@@ -57,6 +58,12 @@ export class PackageRollback {
   async run(commandId: string, params: RollbackParams, progress: Progress = () => {}): Promise<InstallOutcome> {
     const l = this.layout(params.package);
     const log = this.d.log.child({ command: commandId, pkg: params.package });
+    try {
+      // A rollback's manifest is held to the same allow-list as an install's.
+      checkManifest(params.manifest, this.d.policy ?? DEFAULT_INSTALL_POLICY);
+    } catch (err) {
+      return refused(params.package, await readCurrent(l).catch(() => null), 'switch', errorOf(err, InstallErrorCode.badParams));
+    }
     let from: string | null;
     let to: string | null;
     try {
@@ -71,6 +78,14 @@ export class PackageRollback {
     if ((await versionDigest(l, to).catch(() => null)) === null) {
       return refused(params.package, from, 'switch', { code: InstallErrorCode.noPrevious, message: `${params.package}'s previous version ${to} is gone from ${l.versionsDir}` });
     }
+    // The way back is reused as it lies on disk: only if it is still what was staged (installer.ts `intact`).
+    const meta = await readVersionMeta(l, to);
+    if (meta?.tree !== undefined && (await treeHash(versionDir(l, to)).catch(() => null)) !== meta.tree) {
+      log.warn({ to }, 'the previous version changed since it was staged; refusing to roll back to it');
+      return refused(params.package, from, 'switch', { code: InstallErrorCode.versionTampered, message: `${params.package}'s previous version ${to} changed on disk since it was staged; reinstall it with package.install instead` });
+    }
+    const unsigned = await this.unsignedManifest(l, params, from, to);
+    if (unsigned !== null) return refused(params.package, from, 'switch', { code: InstallErrorCode.signatureInvalid, message: unsigned });
     const mismatch = expectationMismatch(params.expectedVersion, to);
     if (mismatch !== null) log.warn({ expected: params.expectedVersion, previous: to }, mismatch);
 
@@ -93,6 +108,19 @@ export class PackageRollback {
     return this.forward(rec, base, progress, false);
   }
 
+  /**
+   * With trusted keys, a rollback's manifest (which no key signs) must be the one recorded
+   * with the version it returns to, else with the active one (an adopted `to` has none):
+   * the manifest that was verified when that version was installed. Why not, or null.
+   * Versions staged before manifests were recorded carry none and are not held to one.
+   */
+  private async unsignedManifest(l: PackageLayout, params: RollbackParams, from: string | null, to: string): Promise<string | null> {
+    if (this.d.trustedKeys.length === 0) return null;
+    const recorded = (await readVersionMeta(l, to))?.manifest ?? (from === null ? undefined : (await readVersionMeta(l, from))?.manifest);
+    if (recorded === undefined || canonicalJson(recorded) === canonicalJson(params.manifest)) return null;
+    return `the rollback's manifest is not the one verified when ${params.package} was installed (trusted keys are configured, and a rollback carries no signature of its own)`;
+  }
+
   /** Finishes a rollback a killed agent left in `rec` (see the module comment). */
   recover(rec: RollbackJournalRecord, progress: Progress = () => {}): Promise<InstallOutcome> {
     const { history: _h, step: _s, failure, ...base } = rec;
@@ -113,6 +141,7 @@ export class PackageRollback {
         throw new AppError(InstallErrorCode.switchFailed, `switching to ${to} failed: ${(err as Error).message}`, { cause: err });
       });
       await ensureLinks(l, manifest).catch((err: unknown) => {
+        if (err instanceof AppError) throw err;
         throw new AppError(InstallErrorCode.linkConflict, `cannot link ${manifest.links.map((k) => k.path).join(', ')}: ${(err as Error).message}`, { cause: err });
       });
       await this.after('switch');

@@ -11,6 +11,7 @@ import type { HostSyncState } from '../host/host-sync.ts';
 import type { Readable } from 'node:stream';
 import { AppError } from '@nodekeeper/common';
 import type { EventList, MachineList, MachineObject, TokenCreated, TokenList } from '../api/objects.ts';
+import type { ApiCredentialCreated, ApiCredentialList, ApiCredentialObject } from '../api/credential-objects.ts';
 import { CliErrorCode } from './cli-errors.ts';
 import type { ConnectionConfig } from './config.ts';
 import type { ArtifactList, ArtifactObject, ClusterPackageVersionObject, PackageList } from './package-objects.ts';
@@ -96,6 +97,14 @@ export class ApiClient {
     return expectKind<MachineObject>(await this.request({ method: 'POST', path }), 'Machine', `POST ${path}`);
   }
 
+  /** DELETE /v1/machines/{name}[?force=true] */
+  async deleteMachine(name: string, force: boolean): Promise<{ name: string; commands: number; observations: number; forced: boolean }> {
+    const path = `/v1/machines/${encodeURIComponent(name)}${force ? '?force=true' : ''}`;
+    const res = await this.request({ method: 'DELETE', path });
+    if (!isObject(res) || res['kind'] !== 'MachineDeleted') throw badResponse(`DELETE ${path}`, 'expected a MachineDeleted object');
+    return res as unknown as { name: string; commands: number; observations: number; forced: boolean };
+  }
+
   /** PUT /v1/machines/{name}/packages: replaces the machine's package pins. */
   async setMachinePackages(name: string, packages: ReadonlyArray<{ name: string; version: string }>): Promise<MachineObject> {
     const path = `/v1/machines/${encodeURIComponent(name)}/packages`;
@@ -121,6 +130,28 @@ export class ApiClient {
     const res = await this.request({ method: 'DELETE', path: `/v1/tokens/${encodeURIComponent(id)}` });
     if (!isObject(res) || res['revoked'] !== true) throw badResponse(`DELETE /v1/tokens/${id}`, 'expected {"id", "revoked": true}');
     return res as { id: string; revoked: true };
+  }
+
+  /** POST /v1/apicredentials: the credential is in the answer, and only there. */
+  async createApiCredential(body: { role: string; description: string }): Promise<ApiCredentialCreated> {
+    const res = await this.request({ method: 'POST', path: '/v1/apicredentials', body });
+    if (!isObject(res) || typeof res['credential'] !== 'string' || typeof res['id'] !== 'string') {
+      throw badResponse('POST /v1/apicredentials', 'expected an object with "credential" and "id"');
+    }
+    return res as unknown as ApiCredentialCreated;
+  }
+
+  /** GET /v1/apicredentials */
+  async listApiCredentials(): Promise<ApiCredentialList> {
+    return expectKind<ApiCredentialList>(await this.request({ method: 'GET', path: '/v1/apicredentials' }), 'ApiCredentialList', 'GET /v1/apicredentials');
+  }
+
+  /** DELETE /v1/apicredentials/{id} */
+  async revokeApiCredential(id: string): Promise<ApiCredentialObject> {
+    const path = `/v1/apicredentials/${encodeURIComponent(id)}`;
+    const res = await this.request({ method: 'DELETE', path });
+    if (!isObject(res) || res['revoked'] !== true) throw badResponse(`DELETE ${path}`, 'expected an API credential with "revoked": true');
+    return res as unknown as ApiCredentialObject;
   }
 
   /** PUT /v1/artifacts?package=P&version=V with the bytes streamed from `upload`. */

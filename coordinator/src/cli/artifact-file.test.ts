@@ -4,7 +4,10 @@ import { createHash, generateKeyPairSync, verify } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { artifactSize, loadSigningKey, progressReporter, sha256File, signDigest } from './artifact-file.ts';
+import { installStatement } from '@nodekeeper/protocol';
+import { artifactSize, loadSigningKey, progressReporter, sha256File } from './artifact-file.ts';
+import { signClusterPackageVersion, signInstallStatement } from './sign-statement.ts';
+import { builtinManifests } from '../packages/manifests.ts';
 
 let dir: string;
 before(() => {
@@ -13,7 +16,7 @@ before(() => {
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('artifact file', () => {
-  it('hashes in a stream and signs the raw digest so node:crypto verifies it', async () => {
+  it('hashes in a stream and signs the install statement so node:crypto verifies it', async () => {
     const content = Buffer.alloc(3 * 65_536 + 17, 0xab);
     const path = join(dir, 'a.bin');
     writeFileSync(path, content);
@@ -23,11 +26,23 @@ describe('artifact file', () => {
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     const keyPath = join(dir, 'k.pem');
     writeFileSync(keyPath, privateKey.export({ type: 'pkcs8', format: 'pem' }));
-    const sig = signDigest(digest, loadSigningKey(keyPath));
+    const manifest = builtinManifests['kubelet']!;
+    const input = { package: 'kubelet', version: '1.31.3', artifact: { sha256: digest.toString('hex'), size: content.length }, manifest };
+    const sig = signInstallStatement(input, loadSigningKey(keyPath));
     assert.match(sig, /^[A-Za-z0-9+/]{86}==$/);
-    assert.ok(verify(null, digest, publicKey, Buffer.from(sig, 'base64')));
-    assert.ok(!verify(null, createHash('sha256').update('other').digest(), publicKey, Buffer.from(sig, 'base64')));
-    assert.throws(() => signDigest(Buffer.alloc(31), loadSigningKey(keyPath)), RangeError);
+    assert.ok(verify(null, Buffer.from(installStatement(input)), publicKey, Buffer.from(sig, 'base64')));
+    assert.ok(!verify(null, digest, publicKey, Buffer.from(sig, 'base64')), 'not a bare digest signature');
+    // nkctl sign / apply --sign-key: each entry with its own manifest, else the built-in one.
+    const own = { ...manifest, healthTimeoutMs: 5000 };
+    const cpv = { apiVersion: 'nodekeeper.io/v1alpha1', kind: 'ClusterPackageVersion', spec: { packages: [
+      { name: 'kubelet', version: '1.31.3', artifact: { url: 'https://x/k', sha256: input.artifact.sha256, size: content.length }, manifest: own },
+      { name: 'containerd', version: '2.0.1', artifact: { url: 'https://x/c', sha256: 'c'.repeat(64), size: 9 } },
+    ] } };
+    const signed = signClusterPackageVersion(cpv, loadSigningKey(keyPath)) as typeof cpv & { spec: { packages: Array<{ artifact: { signature: string } }> } };
+    const [k, c] = signed.spec.packages;
+    assert.ok(verify(null, Buffer.from(installStatement({ ...input, manifest: own })), publicKey, Buffer.from(k!.artifact.signature, 'base64')));
+    assert.ok(verify(null, Buffer.from(installStatement({ package: 'containerd', version: '2.0.1', artifact: { sha256: 'c'.repeat(64), size: 9 }, manifest: builtinManifests['containerd']! })), publicKey, Buffer.from(c!.artifact.signature, 'base64')));
+    assert.equal((cpv.spec.packages[0]!.artifact as { signature?: string }).signature, undefined, 'the input is not changed');
   });
 
   it('refuses directories, empty files and non-ed25519 keys', () => {

@@ -1,10 +1,10 @@
 /**
  * The local half of `nkctl artifact push`: the file's sha256 in one streaming pass
  * (the signature covers the digest, and it must be known before the upload starts),
- * the ed25519 signature over the 32 raw digest bytes, and progress on a terminal.
- * Nothing here holds the file in memory.
+ * the signing key, and progress on a terminal. Nothing here holds the file in memory.
+ * What is signed is the install statement (sign-statement.ts).
  */
-import { createHash, createPrivateKey, sign, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, type KeyObject } from 'node:crypto';
 import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { CliErrorCode, usageError } from './cli-errors.ts';
@@ -52,12 +52,6 @@ export function loadSigningKey(path: string): KeyObject {
     throw usageError(CliErrorCode.badKey, `signing key ${path} is ${key.asymmetricKeyType ?? 'not asymmetric'}, not ed25519`);
   }
   return key;
-}
-
-/** base64 ed25519 signature over the raw digest, as agents verify it. */
-export function signDigest(digest: Buffer, key: KeyObject): string {
-  if (digest.length !== 32) throw new RangeError(`a sha256 digest is 32 bytes, got ${digest.length}`);
-  return sign(null, digest, key).toString('base64');
 }
 
 /**

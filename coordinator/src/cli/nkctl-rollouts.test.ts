@@ -2,6 +2,8 @@
  * The real nkctl (bin/nkctl, a separate process) for packages, artifacts and rollouts,
  * against the fixture server speaking the documented API over real HTTP.
  */
+import { installStatement } from '@nodekeeper/protocol';
+import { builtinManifests } from '../packages/manifests.ts';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -151,7 +153,7 @@ describe('nkctl apply', () => {
 });
 
 describe('nkctl artifact', () => {
-  it('push streams exactly the file, signed over its sha256 digest, and prints the CPV entry', async () => {
+  it('push streams exactly the file, signed over its install statement, and prints the CPV entry', async () => {
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     const key = file('signing.pem', privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
     // Not a multiple of any buffer size, and random so a reordered chunk would show.
@@ -167,7 +169,9 @@ describe('nkctl artifact', () => {
     assert.equal(up.contentType, 'application/octet-stream');
     assert.deepEqual([up.package, up.version], ['kubelet', '1.31.4']);
     const digest = createHash('sha256').update(content).digest();
-    assert.ok(verify(null, digest, createPublicKey(publicKey.export({ type: 'spki', format: 'pem' })), Buffer.from(up.signature ?? '', 'base64')), 'signature verifies');
+    // The statement with the built-in kubelet manifest (no --manifest given).
+    const statement = installStatement({ package: 'kubelet', version: '1.31.4', artifact: { sha256: digest.toString('hex'), size: content.length }, manifest: builtinManifests['kubelet']! });
+    assert.ok(verify(null, Buffer.from(statement), createPublicKey(publicKey.export({ type: 'spki', format: 'pem' })), Buffer.from(up.signature ?? '', 'base64')), 'signature verifies');
     const hex = digest.toString('hex');
     assert.match(r.stdout, new RegExp(`^kubelet {2}1\\.31\\.4 {3}${hex.slice(0, 12)} {2}2\\.5 MiB {2}yes {5}0s$`, 'm'));
     const entry = parseYaml(r.stdout.slice(r.stdout.indexOf('    - name:'))) as unknown[];

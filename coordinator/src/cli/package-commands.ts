@@ -8,7 +8,8 @@ import type { Command } from 'commander';
 import { AppError } from '@nodekeeper/common';
 import type { ApiClient } from './api-client.ts';
 import { parseDocuments, type ApplyDocument, type ApplyKind } from './apply-documents.ts';
-import { artifactSize, loadSigningKey, progressReporter, sha256File, signDigest } from './artifact-file.ts';
+import { artifactSize, loadSigningKey, progressReporter, sha256File } from './artifact-file.ts';
+import { loadManifestFile, signClusterPackageVersion, signedManifest, signInstallStatement } from './sign-statement.ts';
 import { CliErrorCode, usageError } from './cli-errors.ts';
 import { parseOutput, toJson, toYaml, type OutputFormat } from './output.ts';
 import type { ArtifactObject, ClusterPackageVersionObject } from './package-objects.ts';
@@ -107,13 +108,15 @@ export function addPackageCommands(program: Command, get: Command, ctx: CommandC
     .command('apply')
     .description('Apply ClusterPackageVersion (replaced), Rollout (created) and RemediationRule (created or replaced) objects from YAML or JSON, several documents separated by ---.')
     .requiredOption('-f, --filename <file>', 'file to apply, - for stdin')
-    .action(async (opts: { filename: string }, cmd: Command) => {
+    .option('--sign-key <keyfile>', 'PEM ed25519 private key: sign each ClusterPackageVersion entry\'s install statement (nkctl sign)')
+    .action(async (opts: { filename: string; signKey?: string }, cmd: Command) => {
       // Parse and check every document first: a bad one means nothing is sent.
       const docs = await loadDocuments(ctx, opts.filename);
+      const key = opts.signKey === undefined ? null : loadSigningKey(resolve(io.cwd, opts.signKey));
       const { api } = ctx.client(cmd);
       for (const doc of docs) {
         if (doc.kind === 'ClusterPackageVersion') {
-          const cpv = await api.putClusterPackageVersion(doc.object);
+          const cpv = await api.putClusterPackageVersion(key === null ? doc.object : signClusterPackageVersion(doc.object, key));
           io.stdout(`clusterpackageversion/cluster configured (generation ${cpv.metadata.generation})\n`);
         } else if (doc.kind === 'RemediationRule') {
           // PUT by name: created or replaced, as the coordinator validates it (400 with paths).
@@ -126,6 +129,21 @@ export function addPackageCommands(program: Command, get: Command, ctx: CommandC
       }
     });
 
+  program
+    .command('sign')
+    .description('Sign the install statement (package, version, sha256, size, manifest) of every ClusterPackageVersion entry; print the documents, signed, for review or apply.')
+    .requiredOption('-f, --filename <file>', 'file with ClusterPackageVersion (and other) documents, - for stdin')
+    .requiredOption('--key <keyfile>', 'PEM ed25519 private key; agents trust its public key with --trusted-key')
+    .option('-o, --output <format>', 'yaml or json', 'yaml')
+    .action(async (opts: { filename: string; key: string; output: string }) => {
+      const format = parseOutput(opts.output, ['json', 'yaml']);
+      const docs = await loadDocuments(ctx, opts.filename);
+      const key = loadSigningKey(resolve(io.cwd, opts.key));
+      const signed = docs.map((d) => (d.kind === 'ClusterPackageVersion' ? signClusterPackageVersion(d.object, key) : d.object));
+      if (format === 'json') io.stdout(toJson(signed.length === 1 ? signed[0] : signed));
+      else io.stdout(signed.map((o) => toYaml(o)).join('---\n'));
+    });
+
   const artifact = program.command('artifact').description('Store package artifacts in the coordinator, content-addressed.');
   artifact
     .command('push')
@@ -133,16 +151,21 @@ export function addPackageCommands(program: Command, get: Command, ctx: CommandC
     .description('Upload an artifact (streamed), optionally signed, and print the ClusterPackageVersion entry that deploys it.')
     .requiredOption('--package <name>', 'package name, e.g. kubelet, containerd, cni-plugins')
     .requiredOption('--version <version>', 'the version the artifact installs, e.g. 1.31.3')
-    .option('--sign <keyfile>', 'PEM ed25519 private key: sign the sha256 digest')
+    .option('--sign <keyfile>', 'PEM ed25519 private key: sign the install statement (package, version, sha256, size, manifest)')
+    .option('--manifest <file>', 'with --sign: the package manifest it installs with (YAML or JSON; default the built-in one)')
     .option('-o, --output <format>', 'json or yaml')
-    .action(async (file: string, opts: { package: string; version: string; sign?: string; output?: string }, cmd: Command) => {
+    .action(async (file: string, opts: { package: string; version: string; sign?: string; manifest?: string; output?: string }, cmd: Command) => {
       const format = parseOutput(opts.output, ['table', 'json', 'yaml']);
       const path = resolve(io.cwd, file);
       // Everything local is checked before the network is touched.
       const key = opts.sign === undefined ? null : loadSigningKey(resolve(io.cwd, opts.sign));
+      if (opts.manifest !== undefined && key === null) throw usageError(CliErrorCode.usage, '--manifest is what --sign signs; give --sign too');
+      const manifest = key === null ? null : signedManifest(opts.package, opts.manifest === undefined ? undefined : loadManifestFile(resolve(io.cwd, opts.manifest)));
       const size = artifactSize(path);
       const digest = await sha256File(path);
-      const headers: Record<string, string> = key === null ? {} : { 'x-nodekeeper-signature': signDigest(digest, key) };
+      const headers: Record<string, string> = key === null || manifest === null
+        ? {}
+        : { 'x-nodekeeper-signature': signInstallStatement({ package: opts.package, version: opts.version, artifact: { sha256: digest.toString('hex'), size }, manifest }, key) };
       const { api } = ctx.client(cmd);
       const progress = progressReporter(io.stderr, io.stderrIsTty, size, io.now);
       let stored: ArtifactObject;

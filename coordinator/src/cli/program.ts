@@ -19,6 +19,7 @@ import { addPackageCommands } from './package-commands.ts';
 import { addRemediationCommands } from './remediation-commands.ts';
 import { addRolloutCommands } from './rollout-commands.ts';
 import { addHostCommands } from './host-commands.ts';
+import { addCredentialCommands } from './credential-commands.ts';
 
 /** Everything nkctl touches outside itself, injected so tests can run it in-process too. */
 export interface CliIo {
@@ -168,6 +169,16 @@ export function buildProgram(io: CliIo): Command {
       io.stdout(`machine/${m.metadata.name} reset: enroll its agent again with a bootstrap token\n`);
     });
 
+  machine
+    .command('delete')
+    .argument('<name>', 'machine name')
+    .option('--force', 'delete it even while a rollout holds it')
+    .description('Delete a machine gone for good: its record, commands, observations and remediation state, and its Machine on the host cluster. Refused while a rollout holds it, unless --force.')
+    .action(async (name: string, opts: { force?: boolean }, cmd: Command) => {
+      const r = await client(cmd).api.deleteMachine(name, opts.force === true);
+      io.stdout(`machine/${r.name} deleted (${r.commands} commands, ${r.observations} observations)\n`);
+    });
+
   const pinPattern = /^([a-z][a-z0-9-]{0,62})=(v?\d+\.\d+\.\d+[0-9A-Za-z.~+-]*)$/;
   machine
     .command('pin')
@@ -230,6 +241,7 @@ export function buildProgram(io: CliIo): Command {
   addRolloutCommands(program, { io, client });
   addRemediationCommands(program, get, { io, client });
   addHostCommands(program, { io, client });
+  addCredentialCommands(program, { io, client });
 
   program
     .command('version')

@@ -64,6 +64,17 @@ export class CommandDispatcher {
     return finished;
   }
 
+  /**
+   * Fails an open command that was never sent, so it never will be (its owner gave up
+   * on it: an aborted rollout, an abandoned repair step); false when it was sent already
+   * or is finished. Listeners hear of it. Checked and written in one synchronous step.
+   */
+  cancelUnsent(id: string, error: { code: string; message: string }, result: Record<string, unknown> | null = null): boolean {
+    const c = this.store.getCommand(id);
+    if (c === null || c.state !== 'Pending' || c.sentAt !== null) return false;
+    return this.fail(id, error, result);
+  }
+
   /** Called with every command that finished (succeeded, failed or timed out). */
   onFinished(listener: CommandListener): () => void {
     this.listeners.add(listener);
@@ -144,7 +155,14 @@ export class CommandDispatcher {
   private send(c: CommandRecord): void {
     if (!this.gate(c)) return;
     const frame: Command = { type: 'command', commandId: c.id, kind: c.kind, params: { ...c.params }, timeoutMs: c.timeoutMs };
-    if (this.deliver(c.machine, frame)) this.store.markCommandSent(c.id);
+    if (!this.deliver(c.machine, frame)) return;
+    try {
+      this.store.markCommandSent(c.id);
+    } catch (err) {
+      // Delivered but not marked (the store is failing): the command stays Pending and is
+      // delivered again at the next connect; the agent answers a known id from its journal.
+      this.log.warn({ err, command: c.id }, 'command sent but not marked Sent');
+    }
   }
 
   private notify(id: string): void {

@@ -106,7 +106,11 @@ export class DrainGate {
         await member.synced(this.drainTimeoutMs);
         node = this.nodeOf(c.machine);
         await member.cordon(node, by);
-        const result = await member.drain(node, (line) => log.info({ machine: c.machine, node }, line));
+        // The install may be cancelled meanwhile (its rollout aborted): then stop evicting.
+        const stop = () => (this.isOpen(c.id) ? null : 'the install was cancelled (its rollout stopped)');
+        const result = await member.drain(node, (line) => log.info({ machine: c.machine, node }, line), undefined, stop);
+        const cancelled = stop();
+        if (cancelled !== null) throw new AppError('NK_DRAIN_CANCELLED', `drain of ${node} stopped: ${cancelled}`);
         store.recordEvent({ object, type: 'Normal', reason: 'Drained', message: `${by}: Node ${node} cordoned and drained before installing ${String(c.params['package'])} (${result.evicted.length} pods evicted${result.skipped.length > 0 ? `; left ${result.skipped.join(', ')}` : ''})` });
         this.released.add(c.id);
         this.draining.delete(c.id);
@@ -118,6 +122,7 @@ export class DrainGate {
         const message = `${e.message}; the install was not started; node ${undone}`;
         store.recordEvent({ object, type: 'Warning', reason: 'DrainStopped', message: `${by}: ${message}` });
         log.warn({ machine: c.machine, code: e.code, err: e.message }, 'drain before install stopped');
+        if (!this.isOpen(c.id)) return; // cancelled: nothing to fail; the event says the node is uncordoned
         // Refused before anything changed (as the agent refuses an artifact that does not
         // verify): the rollout counts a failure but has nothing to roll back on this machine.
         const active = observedVersion(this.deps.fleet.get(c.machine)?.report ?? null, String(c.params['package']))?.raw ?? null;
@@ -126,10 +131,16 @@ export class DrainGate {
     })();
   }
 
+  private isOpen(id: string): boolean {
+    const c = this.deps.store.getCommand(id);
+    return c !== null && (c.state === 'Pending' || c.state === 'Sent' || c.state === 'Running');
+  }
+
   private finished(c: CommandRecord): void {
     if (!this.needsDrain(c)) return;
     this.released.delete(c.id);
     if (c.result?.['failedStep'] === 'drain') return; // the failed drain uncordoned already
+    if (this.draining.has(c.id)) return; // cancelled mid-drain: the drain stops and uncordons
     void this.uncordon(c.machine, c.owner!, `after the install (${c.state})`);
   }
 

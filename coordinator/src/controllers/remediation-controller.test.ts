@@ -28,7 +28,7 @@ const kubeletDown = (name: string): NodeReport => {
 };
 
 /** A coordinator's store, fleet view, dispatcher and remediation controller on `file`, every agent connected. */
-function coordinator(file: string, now: { t: number }) {
+function coordinator(file: string, now: { t: number }, controlPlaneVersion: string | null = null) {
   const clock = () => now.t;
   const store = enrolledStore(file, NODES, { now: clock, log });
   const batcher = new WriteBatcher(store, { intervalMs: 3_600_000, log });
@@ -37,7 +37,7 @@ function coordinator(file: string, now: { t: number }) {
   for (const n of NODES) fleet.attach(n, link, 't');
   const commands = new CommandDispatcher({ store, clock, log });
   commands.setTransport((machine) => fleet.isConnected(machine));
-  const remediation = new RemediationController({ store, fleet, commands, clock, log, heldByRollouts: () => [], artifactBaseUrl: () => 'https://c.example' }, { maxUnavailable: '10' });
+  const remediation = new RemediationController({ store, fleet, commands, clock, log, heldByRollouts: () => [], artifactBaseUrl: () => 'https://c.example', controlPlaneVersion: () => controlPlaneVersion }, { maxUnavailable: '10' });
   /** Time passes; every agent keeps talking (liveness is judged on messages). */
   const advance = (ms: number) => {
     now.t += ms;
@@ -148,5 +148,32 @@ test('a restarted controller resumes from exactly the record it left: fault stat
     assert.equal(b.remediation.machineState('node-05')?.commandId, (left.state as RemediationState).machines['node-05']?.commandId);
   } finally {
     b.close();
+  }
+});
+
+test('a reinstall that would move kubelet outside the version-skew policy is refused (NK_VERSION_SKEW), never sent, and the ladder escalates', () => {
+  const file = tmp.file('skew.db');
+  const now = { t: 9_000_000 };
+  const c = coordinator(file, now, 'v1.32.1');
+  try {
+    // The desired kubelet is newer than the control plane (set while its version was unknown).
+    c.store.putClusterPackageVersion([{ name: 'kubelet', version: '1.33.0', artifact: { url: 'https://artifacts.example/k', sha256: 'b'.repeat(64), size: 1 } }]);
+    c.remediation.applyRule({
+      apiVersion: 'nodekeeper.io/v1alpha1', kind: 'RemediationRule', metadata: { name: 'kubelet-reinstall' },
+      spec: { fault: 'KubeletUnhealthy', forSeconds: 0, ladder: [{ action: 'ReinstallPackage', target: 'kubelet' }, { action: 'CordonAndNotify' }] },
+    });
+    for (const n of NODES) c.fleet.report(n, true, n === 'node-07' ? kubeletDown(n) : sampleReport(n));
+    for (let i = 0; i < 10; i++) {
+      c.advance(10_000);
+      c.remediation.tick();
+    }
+    assert.deepEqual(c.store.commandsByOwner('remediation'), [], 'nothing recorded, nothing sent');
+    const events = c.store.machineEvents('node-07', 100).map((e) => `${e.reason}: ${e.message}`);
+    assert.ok(events.some((e) => /^RemediationStepImpossible: .*NK_VERSION_SKEW: reinstall of kubelet 1\.33\.0 refused by the version-skew guard: kubelet 1\.33\.0 would be newer than the control plane v1\.32\.1/.test(e)), events.join('\n'));
+    const m = c.remediation.machineState('node-07');
+    assert.equal(m?.phase, 'NeedsHuman');
+    assert.ok(m?.history.some((h) => h.action === 'ReinstallPackage' && /failed/.test(h.result)), JSON.stringify(m?.history));
+  } finally {
+    c.close();
   }
 });

@@ -10,6 +10,7 @@ import { CommandKind } from '@nodekeeper/protocol';
 import type { Clock } from '../clock.ts';
 import type { CommandDispatcher } from '../commands/dispatcher.ts';
 import type { FleetView } from '../fleet/fleet-view.ts';
+import { observedVersion } from '../packages/cluster-package-version.ts';
 import { installParamsFor } from '../packages/install-params.ts';
 import { DEFAULT_FAULT_SETTINGS, type Fault, type FaultSettings, type FaultState } from '../remediation/faults.ts';
 import { changedRecords } from '../remediation/draft.ts';
@@ -17,9 +18,10 @@ import { MachineViews } from '../remediation/machine-views.ts';
 import { planRemediation } from '../remediation/policy.ts';
 import { checkRuleSet, defaultRules, parseRule, type RemediationRule } from '../remediation/rules.ts';
 import {
-  DEFAULT_REMEDIATION_SETTINGS,
+  COMMAND_ALLOWANCE_MS, DEFAULT_REMEDIATION_SETTINGS,
   type CommandResult, type MachineRemediation, type RemediationAction, type RemediationSettings, type RemediationState, type StormState,
 } from '../remediation/types.ts';
+import { reinstallSkewProblem } from '../rollout/skew.ts';
 import { resolveIntOrPercent } from '../rollout/spec.ts';
 import type { Store } from '../store/db.ts';
 import type { RemediationChanges, RemediationRecord } from '../store/remediation.ts';
@@ -44,6 +46,8 @@ interface Deps {
   readonly heldByRollouts: () => readonly string[];
   /** Where agents download pushed artifacts (for reinstalls). */
   readonly artifactBaseUrl: () => string;
+  /** kube-apiserver's version when known (the skew guard on reinstalls). */
+  readonly controlPlaneVersion?: () => string | null;
   /** Cordons the machine's Node in the member cluster, when its API is configured. */
   readonly cordon?: (machine: string, by: string) => Promise<string>;
 }
@@ -174,6 +178,19 @@ export class RemediationController {
     return Object.entries(state.machines).filter(([, m]) => m.phase === 'Running' || m.cordoned).map(([name]) => name);
   }
 
+  /**
+   * Forgets a deleted machine (the store dropped its rows in the same request): its
+   * ladder no longer counts against the budget, its fault states are gone.
+   */
+  forget(name: string): void {
+    const state = this.cached.state;
+    if (state !== null && name in state.machines) {
+      const { [name]: _gone, ...machines } = state.machines;
+      this.cached = { ...this.cached, state: { ...state, machines } };
+    }
+    this.views.stored(new Map([[name, null]]));
+  }
+
   /** Faults of a machine as of the last tick (non-Clear ones unless `all`). */
   faults(machine: string, all = false): Fault[] {
     return this.views.faults(machine).filter((f) => all || f.status !== 'Clear');
@@ -193,7 +210,7 @@ export class RemediationController {
     const { store, fleet, clock } = this.deps;
     const now = clock();
     const rec = this.cached;
-    const { views, faultChanges } = this.views.scan(fleet.values(), (name) => fleet.isConnected(name), store.getClusterPackageVersion()?.packages ?? [], now);
+    const { views, faultChanges } = this.views.scan(fleet.values(), (name) => fleet.contact(name), store.getClusterPackageVersion()?.packages ?? [], now);
     const results = this.results;
     this.results = [];
     const plan = planRemediation({
@@ -217,10 +234,16 @@ export class RemediationController {
     };
     const toSend: string[] = [];
     const failedAtOnce: CommandResult[] = [];
-    store.transaction(() => {
-      store.saveRemediation(changes);
-      for (const a of plan.actions) this.apply(a, toSend, failedAtOnce);
-    });
+    try {
+      store.transaction(() => {
+        store.saveRemediation(changes);
+        for (const a of plan.actions) this.apply(a, toSend, failedAtOnce);
+      });
+    } catch (err) {
+      // Nothing was stored: the results taken above are judged again at the next tick.
+      this.results = [...results, ...this.results];
+      throw err;
+    }
     // Only once committed.
     this.views.stored(faultChanges);
     this.cached = { ...rec, state: plan.state };
@@ -239,13 +262,14 @@ export class RemediationController {
           if (a.command === 'package.install') kind = CommandKind.install;
         } catch (err) {
           // No way to build it (no desired config, no artifact): the step fails now and the ladder escalates.
-          const message = (err as Error).message;
+          const message = err instanceof AppError ? `${err.code}: ${err.message}` : (err as Error).message;
           store.recordEvent({ object: `machine/${a.machine}`, type: 'Warning', reason: 'RemediationStepImpossible', message: `rule ${a.rule} step ${a.step}: ${message}` });
           failedAtOnce.push({ machine: a.machine, commandId: a.commandId, outcome: 'failed', message });
           return;
         }
         const timeoutMs = Math.min(600_000, Math.max(1000, a.timeoutSeconds * 1000));
-        this.deps.commands.record({ id: a.commandId, machine: a.machine, kind, params, owner: REMEDIATION_OWNER, timeoutMs: kind === CommandKind.install ? timeoutMs + 30 * 60_000 : timeoutMs + 30_000 });
+        // The policy's resultDeadlineMs counts on these allowances: keep them one.
+        this.deps.commands.record({ id: a.commandId, machine: a.machine, kind, params, owner: REMEDIATION_OWNER, timeoutMs: timeoutMs + COMMAND_ALLOWANCE_MS[a.command] });
         toSend.push(a.commandId);
         return;
       }
@@ -263,6 +287,12 @@ export class RemediationController {
         );
         return;
       }
+      case 'cancelCommand':
+        // Never delivered: it must not run later, when its step is long over.
+        if (this.deps.commands.cancelUnsent(a.commandId, { code: 'NK_REMEDIATION_STEP_ABANDONED', message: a.message })) {
+          store.recordEvent({ object: `machine/${a.machine}`, type: 'Warning', reason: 'CommandCancelled', message: `${a.commandId}: ${a.message}; cancelled, it will not be sent` });
+        }
+        return;
       case 'wouldRemediate':
         store.recordEvent({ object: `machine/${a.machine}`, type: 'Normal', reason: 'DryRun', message: `would ${a.action}${a.target ? ` ${a.target}` : ''} (rule ${a.rule}, step ${a.step}): ${a.message}` });
         return;
@@ -290,8 +320,15 @@ export class RemediationController {
         }
         return { path, content, mode: 0o644, healthProbe: 'cni', timeoutMs };
       }
-      case 'package.install':
+      case 'package.install': {
+        // The skew guard, as for a rollout: a reinstall never moves kubelet outside the policy.
+        const pkg = a.params['package'] ?? '';
+        const version = a.params['version'] ?? '';
+        const active = observedVersion(this.deps.fleet.get(a.machine)?.report ?? null, pkg)?.raw ?? null;
+        const skew = reinstallSkewProblem(pkg, version, active, this.deps.controlPlaneVersion?.() ?? null);
+        if (skew !== null) throw new AppError('NK_VERSION_SKEW', `reinstall of ${pkg} ${version} refused by the version-skew guard: ${skew}`);
         return { ...installParamsFor(this.deps.store, this.deps.artifactBaseUrl(), a.params['package'] ?? '', a.params['version'] ?? '', 'NK_REMEDIATION_NO_ARTIFACT') };
+      }
       case 'node.reboot':
         return { reason: `remediation rule ${a.rule}, step ${a.step}` };
     }

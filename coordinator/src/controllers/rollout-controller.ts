@@ -16,6 +16,7 @@ import { CommandKind } from '@nodekeeper/protocol';
 import type { Clock } from '../clock.ts';
 import type { CommandDispatcher } from '../commands/dispatcher.ts';
 import type { FleetView } from '../fleet/fleet-view.ts';
+import { observedVersion } from '../packages/cluster-package-version.ts';
 import { installParamsFor, packageManifest } from '../packages/install-params.ts';
 import { newRolloutState } from '../rollout/create.ts';
 import { planStep } from '../rollout/planner.ts';
@@ -98,6 +99,9 @@ export class RolloutController {
       if (event === null) return;
       const name = c.owner.slice('rollout/'.length);
       this.results.set(name, [...(this.results.get(name) ?? []), event]);
+      // While rollouts hold (a suspected partition), a result waits for the tick after
+      // it: stepping now could start the next machine, a command sent during the hold.
+      if (this.holdReason() !== null) return;
       this.stepOne(name, null);
     });
   }
@@ -166,8 +170,8 @@ export class RolloutController {
       // Many agents silent at once is not a node fault: starting or judging machines now
       // would act on a picture we cannot see. Operator requests still apply.
       if (this.held_ !== hold.reason) {
-        this.held_ = hold.reason;
         this.store.recordEvent({ object: 'rollouts/cluster', type: 'Warning', reason: hold.reason, message: `rollouts hold: ${hold.message}` });
+        this.held_ = hold.reason; // only once recorded: a failed write is retried next tick
         this.log.warn({ reason: hold.reason }, 'rollouts held');
       }
       return;
@@ -185,6 +189,11 @@ export class RolloutController {
         this.log.error({ err, rollout: r.name }, 'rollout step failed; will retry');
       }
     }
+  }
+
+  /** Rollouts that hold `machine` now (installing, soaking, rolling back, failed and not restored). */
+  holders(machine: string): string[] {
+    return [...this.rollouts.values()].filter((r) => r.holds.includes(machine)).map((r) => r.name);
   }
 
   /** Machines others (remediation) make unavailable; set once at start-up. */
@@ -253,8 +262,25 @@ export class RolloutController {
     this.remember({ ...r, state: plan.state });
     this.results.delete(name);
     for (const id of toSend) this.commands.sendById(id);
+    if (TERMINAL_PHASES.has(plan.state.phase) && !TERMINAL_PHASES.has(r.state.phase)) this.cancelUnsent(name, plan.state.reason);
     if (plan.state.phase !== r.state.phase) {
       this.log.info({ rollout: name, from: r.state.phase, to: plan.state.phase, reason: plan.state.reason }, 'rollout phase changed');
+    }
+  }
+
+  /**
+   * A rollout that stopped (aborted, failed) sends nothing more: its installs not sent yet
+   * (held behind a drain, or waiting for their agent to connect) are cancelled, and each
+   * machine is told as Skipped (the result comes back through onFinished).
+   */
+  private cancelUnsent(name: string, why: string): void {
+    for (const c of this.store.commandsByOwner(owner(name))) {
+      if (c.kind !== CommandKind.install || c.sentAt !== null) continue;
+      const message = `the install was never sent; the rollout stopped (${why}) first`;
+      const activeVersion = observedVersion(this.fleet.get(c.machine)?.report ?? null, String(c.params['package']))?.raw ?? null;
+      if (this.commands.cancelUnsent(c.id, { code: 'NK_ROLLOUT_STOPPED', message }, { outcome: 'cancelled', activeVersion, message })) {
+        this.log.info({ rollout: name, machine: c.machine, command: c.id }, 'unsent install cancelled');
+      }
     }
   }
 

@@ -45,6 +45,8 @@ interface MachineState {
   /** The last-seen time last queued for the store. */
   persistedSeenAt: number | null;
   link: AgentLink | null;
+  /** A connection of this process's closed and no new one came: the agent is cut off (or down). */
+  lost: boolean;
 }
 
 export interface FleetOptions {
@@ -85,6 +87,7 @@ export class FleetView {
       ...contactAfterRestart(record, this.startedAt),
       persistedSeenAt: record.lastSeenAt,
       link: null,
+      lost: false,
     };
     this.machines.set(record.name, state);
     return state;
@@ -119,6 +122,7 @@ export class FleetView {
     if (m.link !== null && m.link !== link) m.link.close(CloseCode.superseded, 'superseded by a newer connection');
     if (m.link === null) this.connected += 1;
     m.link = link;
+    m.lost = false;
     Object.assign(m, contactOnMessage(contactOnDisconnect(m), this.clock(), { graceMs: this.opts.livenessGraceMs }));
     if (m.agentVersion !== agentVersion) {
       m.agentVersion = agentVersion;
@@ -131,6 +135,7 @@ export class FleetView {
     const m = this.machines.get(name);
     if (m === undefined || m.link !== link) return;
     m.link = null;
+    m.lost = true;
     this.connected -= 1;
     Object.assign(m, contactOnDisconnect(m));
     if (m.lastMessageAt !== null && m.lastMessageAt !== m.persistedSeenAt) this.persistSeen(m, m.lastMessageAt);
@@ -191,6 +196,16 @@ export class FleetView {
     m.record = { ...m.record, revokedAt: this.clock() };
   }
 
+  /** Closes the live connection of a deleted machine and forgets it (the store has dropped it). */
+  deleted(name: string): void {
+    const m = this.machines.get(name);
+    this.voided(name, 'machine deleted');
+    if (m === undefined) return;
+    m.link?.close(CloseCode.revoked, 'machine deleted');
+    if (m.link !== null) this.connected -= 1;
+    this.machines.delete(name);
+  }
+
   /** Delivers a command to the machine's live connection; false when it has none. */
   deliver(name: string, command: Command): boolean {
     return this.machines.get(name)?.link?.sendCommand(command) ?? false;
@@ -198,6 +213,16 @@ export class FleetView {
 
   isConnected(name: string): boolean {
     return this.machines.get(name)?.link != null;
+  }
+
+  /**
+   * Connected, lost (a connection of ours closed and the agent has not come back), or
+   * none since we started: after a restart no agent counts as lost, however slowly the
+   * fleet reconnects (the remediation partition guard counts the lost ones).
+   */
+  contact(name: string): 'connected' | 'lost' | 'none' {
+    const m = this.machines.get(name);
+    return m?.link != null ? 'connected' : m?.lost === true ? 'lost' : 'none';
   }
 
   connectedCount(): number {

@@ -101,6 +101,12 @@ export class AgentGateway {
       auth = store.authenticateMachineCredential(credential);
     } catch (err) {
       const code = err instanceof AppError ? err.code : 'NK_AUTH_CREDENTIAL_INVALID';
+      if (code.startsWith('NK_STORE_')) {
+        // Our fault, not the agent's: not a failed authentication, and worth a retry.
+        metrics.upgradesRejected.inc({ code });
+        refuseUpgrade(socket, 503, code, 'the coordinator cannot check credentials right now; retry later', { 'Retry-After': '10' });
+        return;
+      }
       authFailures.failed(source, clock());
       metrics.upgradesRejected.inc({ code });
       log.warn({ code, remote: source }, 'agent connection refused');

@@ -57,6 +57,8 @@ export interface GatewayDeps {
   readonly commands: CommandDispatcher;
   /** Failed authentications per source address (shared with enrollment). */
   readonly authFailures: SourceLimiter;
+  /** Runs the handling of each frame (the coordinator labels its store writes with it). */
+  readonly runAs?: <T>(fn: () => T) => T;
 }
 
 /** One agent connection: hello, then reports and heartbeats, bound to one machine. */
@@ -227,7 +229,18 @@ export class AgentSession implements AgentLink {
       return;
     }
     this.deps.metrics.framesReceived.inc({ type: decoded.message.type });
-    this.handle(decoded.message);
+    const message = decoded.message;
+    try {
+      (this.deps.runAs ?? ((fn) => fn()))(() => this.handle(message));
+    } catch (err) {
+      // A frame we could not persist (say, a command result on a full disk) is not
+      // acknowledged: the agent reconnects later, the open command is re-delivered and
+      // answered again from the agent's journal. Never a crash (invariant 11).
+      this.log.warn({ err, type: message.type }, 'could not handle an agent frame; asking the agent to come back later');
+      this.deps.metrics.framesRejected.inc({ code: ProtocolErrorCode.tryAgainLater });
+      this.send(errorFrame(ProtocolErrorCode.tryAgainLater, 'the coordinator cannot record this now; reconnect later', { fatal: true, retryAfterMs: 5000 }));
+      this.close(CloseCode.tryAgainLater, ProtocolErrorCode.tryAgainLater);
+    }
   }
 
   private identityMatches(identity: MachineIdentity): boolean {

@@ -39,3 +39,10 @@ test('accepting replaces the named packages and keeps the others', () => {
   const local = [{ name: 'kubelet', version: '1.35.0', artifact }, { name: 'containerd', version: '2.0.0', artifact }];
   assert.deepEqual(mergePackages(local, [{ name: 'kubelet', version: '1.35.1', artifact }]).map((p) => `${p.name}=${p.version}`), ['containerd=2.0.0', 'kubelet=1.35.1']);
 });
+
+test('a host object whose manifest leaves the install rules is refused NotAllowed, with the code and the field', () => {
+  const evil = { name: 'evil', format: 'tar.gz', links: [{ path: '/etc/systemd/system/evil.service', target: '../../../../etc/passwd' }], service: null, healthProbe: 'none', healthTimeoutMs: 1000 };
+  const v = judgeHostCpvs([cpv('x', [{ name: 'evil', version: '1.0.0', artifact, manifest: evil }])], 'v1.36.0')[0]!;
+  assert.equal(v.accepted, false);
+  assert.ok(!v.accepted && v.reason === 'NotAllowed' && /NK_INSTALL_PATH_NOT_ALLOWED: spec\.packages\[0\]\.manifest\.links\[0\]\.path/.test(v.message), JSON.stringify(v));
+});

@@ -8,8 +8,10 @@
  * Each host generation is judged once (status.observedGeneration records it).
  */
 import { AppError } from '@nodekeeper/common';
+import type { InstallAllowList } from '@nodekeeper/protocol';
 import { parseClusterPackageVersion } from '../packages/cluster-package-version.ts';
-import { kubeletSkewProblem } from '../rollout/skew.ts';
+import { coordinatorAllowList } from '../packages/manifest-policy.ts';
+import { desiredSkewProblem } from '../rollout/skew.ts';
 import type { PackageDefault } from '../store/types.ts';
 import { API_VERSION } from './names.ts';
 
@@ -28,7 +30,7 @@ export type CpvVerdict =
  * order. A package named by two host objects is taken from the first and refused in
  * the second (reason Conflict).
  */
-export function judgeHostCpvs(objects: readonly HostCpv[], controlPlaneVersion: string | null): CpvVerdict[] {
+export function judgeHostCpvs(objects: readonly HostCpv[], controlPlaneVersion: string | null, allow: InstallAllowList = coordinatorAllowList()): CpvVerdict[] {
   const sorted = [...objects].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
   const owner = new Map<string, string>();
   const verdicts: CpvVerdict[] = [];
@@ -36,24 +38,25 @@ export function judgeHostCpvs(objects: readonly HostCpv[], controlPlaneVersion: 
     const name = obj.metadata.name;
     const generation = obj.metadata.generation ?? 0;
     const judged = obj.status?.observedGeneration === generation;
-    const verdict = judge(obj, owner, controlPlaneVersion);
+    const verdict = judge(obj, owner, controlPlaneVersion, allow);
     if (verdict.accepted) for (const p of verdict.packages) owner.set(p.name, name);
     if (!judged) verdicts.push(verdict);
   }
   return verdicts;
 }
 
-function judge(obj: HostCpv, owner: ReadonlyMap<string, string>, controlPlaneVersion: string | null): CpvVerdict {
+function judge(obj: HostCpv, owner: ReadonlyMap<string, string>, controlPlaneVersion: string | null, allow: InstallAllowList): CpvVerdict {
   const name = obj.metadata.name;
   let packages: PackageDefault[];
   try {
-    packages = parseClusterPackageVersion({ apiVersion: API_VERSION, kind: 'ClusterPackageVersion', spec: obj.spec });
+    packages = parseClusterPackageVersion({ apiVersion: API_VERSION, kind: 'ClusterPackageVersion', spec: obj.spec }, allow);
   } catch (err) {
+    // A manifest outside the install rules is NotAllowed (its code and field in the message); anything else Invalid.
+    if (err instanceof AppError && err.code !== 'NK_CPV_INVALID') return refuse(obj, 'NotAllowed', `${err.code}: ${err.message}`);
     return refuse(obj, 'Invalid', err instanceof AppError ? err.message : String(err));
   }
-  const kubelet = packages.find((p) => p.name === 'kubelet');
-  // An unknown control plane is not a refusal here: every rollout checks skew again.
-  const skew = kubelet === undefined || controlPlaneVersion === null ? null : kubeletSkewProblem(kubelet.version, controlPlaneVersion);
+  // The same guard as an API apply; an unknown control plane is not a refusal here: every rollout checks skew again.
+  const skew = desiredSkewProblem(packages, controlPlaneVersion);
   if (skew !== null) return refuse(obj, 'VersionSkew', skew);
   const clash = packages.find((p) => owner.has(p.name) && owner.get(p.name) !== name);
   if (clash !== undefined) return refuse(obj, 'Conflict', `package ${clash.name} is already set by ClusterPackageVersion ${owner.get(clash.name)}`);

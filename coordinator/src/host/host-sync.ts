@@ -11,6 +11,7 @@
  * Every step is bounded; a failing host is logged, retried next interval and shown in
  * `nkctl host status`; it never stops the member's own work.
  */
+import type { InstallAllowList } from '@nodekeeper/protocol';
 import os from 'node:os';
 import { ListWatch, Watch, type KubernetesListObject } from '@kubernetes/client-node';
 import { AppError, type Logger } from '@nodekeeper/common';
@@ -46,6 +47,8 @@ export interface HostSyncDeps {
   /** Applies packages pulled from the host to the member's own record; returns its generation. */
   readonly applyPackages: (packages: PackageDefault[], source: string) => number;
   readonly recordEvent: (type: 'Normal' | 'Warning', reason: string, message: string) => void;
+  /** Link paths and services host manifests may use (default: the built-in packages'). */
+  readonly installAllowList?: InstallAllowList;
 }
 
 export interface HostSyncState {
@@ -399,7 +402,7 @@ export class HostSync {
     const items = watched ?? (await c.custom.listNamespacedCustomObject(res).catch((err: unknown) => {
       throw hostError(`list ClusterPackageVersions in ${ns}`, err);
     }) as { items: HostCpv[] }).items;
-    const verdicts = judgeHostCpvs(items, this.deps.controlPlaneVersion());
+    const verdicts = judgeHostCpvs(items, this.deps.controlPlaneVersion(), this.deps.installAllowList);
     for (const v of verdicts) {
       const now = new Date(this.deps.wallClock()).toISOString();
       let memberGeneration: number | null = null;

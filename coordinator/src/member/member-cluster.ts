@@ -213,7 +213,8 @@ export class MemberCluster {
    * PodDisruptionBudget may refuse, with 429). Refused evictions are retried until
    * the drain timeout; then NK_DRAIN_BLOCKED names the pod and the budget's message.
    */
-  async drain(node: string, progress: (line: string) => void = () => {}, timeoutMs = this.drainTimeoutMs): Promise<DrainResult> {
+  /** `stop`: asked before each round of evictions; a reason ends the drain at once (NK_DRAIN_CANCELLED). */
+  async drain(node: string, progress: (line: string) => void = () => {}, timeoutMs = this.drainTimeoutMs, stop: () => string | null = () => null): Promise<DrainResult> {
     const deadline = Date.now() + timeoutMs;
     const evicted: string[] = [];
     const skipped: string[] = [];
@@ -232,6 +233,8 @@ export class MemberCluster {
     }
     let blocked = '';
     while (pending.length > 0) {
+      const why = stop();
+      if (why !== null) throw new AppError('NK_DRAIN_CANCELLED', `drain of ${node} stopped: ${why}`, { context: { node } });
       for (let i = pending.length - 1; i >= 0; i -= 1) {
         const pod = pending[i]!;
         const name = pod.metadata!.name!;

@@ -5,9 +5,10 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AppError, toSemver } from '@nodekeeper/common';
-import { ArtifactRef, PackageManifest, PackageName, PackageVersion, type NodeReport } from '@nodekeeper/protocol';
+import { ArtifactRef, PackageManifest, PackageName, PackageVersion, type InstallAllowList, type NodeReport } from '@nodekeeper/protocol';
 import type { ClusterPackageVersionRecord, MachineRecord, PackageDefault } from '../store/types.ts';
 import { manifestFor } from './manifests.ts';
+import { checkManifestAtApply, coordinatorAllowList } from './manifest-policy.ts';
 
 export const API_VERSION = 'nodekeeper.io/v1alpha1';
 
@@ -39,8 +40,12 @@ const check = TypeCompiler.Compile(CpvObject);
 
 const invalid = (message: string) => new AppError('NK_CPV_INVALID', message);
 
-/** Validates an applied ClusterPackageVersion; NK_CPV_INVALID names the first problem. */
-export function parseClusterPackageVersion(value: unknown): PackageDefault[] {
+/**
+ * Validates an applied ClusterPackageVersion; NK_CPV_INVALID names the first problem, and
+ * a manifest outside `allow` is refused with its install-rule code and JSON path
+ * (manifest-policy.ts). Used by the API's apply and by the host pull alike.
+ */
+export function parseClusterPackageVersion(value: unknown, allow: InstallAllowList = coordinatorAllowList()): PackageDefault[] {
   if (!check.Check(value)) {
     const e = check.Errors(value).First();
     throw invalid(`invalid ClusterPackageVersion at ${e?.path || '/'}: ${e?.message ?? 'does not match the schema'}`);
@@ -52,6 +57,7 @@ export function parseClusterPackageVersion(value: unknown): PackageDefault[] {
     seen.add(p.name);
     if (p.manifest !== undefined && p.manifest.name !== p.name) throw invalid(`/spec/packages/${i}/manifest/name must be "${p.name}"`);
     if (manifestFor(p.name, p.manifest) === null) throw invalid(`/spec/packages/${i}: "${p.name}" is not a built-in package; give it a manifest`);
+    if (p.manifest !== undefined) checkManifestAtApply(p.manifest, allow, `spec.packages[${i}].manifest`);
   }
   return obj.spec.packages.map((p) => ({ ...p }));
 }

@@ -11,6 +11,9 @@ import type { LivenessState, MachineRecord } from '../store/types.ts';
 import { deriveFaults, isSettled, type Fault, type FaultSettings, type FaultState } from './faults.ts';
 import type { RemediationMachineView } from './types.ts';
 
+/** The coordinator's connection to an agent: live, lost since our start, or none yet since our start. */
+export type AgentContact = 'connected' | 'lost' | 'none';
+
 /** One machine between ticks. */
 interface Slot {
   /** The stored fault state, undefined when none is. */
@@ -66,7 +69,7 @@ export class MachineViews {
    * (machines not in `machines` any more lose theirs). The order is `machines`'; the
    * policy does not depend on it.
    */
-  scan(machines: Iterable<MachineRecord>, connected: (name: string) => boolean, defaults: ReadonlyArray<{ name: string; version: string }>, now: number): Scan {
+  scan(machines: Iterable<MachineRecord>, contact: (name: string) => AgentContact, defaults: ReadonlyArray<{ name: string; version: string }>, now: number): Scan {
     const defaultsKey = defaults.map((p) => `${p.name}=${p.version}`).join('\n');
     const faultChanges = new Map<string, FaultState | null>();
     const last = this.#views;
@@ -79,7 +82,7 @@ export class MachineViews {
       if (c.saved !== undefined) stored++;
       const state = this.#derive(m, c, now);
       if (state !== c.saved) faultChanges.set(m.name, state);
-      const v = this.#view(m, c, connected(m.name), defaults, defaultsKey);
+      const v = this.#view(m, c, contact(m.name), defaults, defaultsKey);
       // Copied only from the first view that differs from last tick's.
       if (fresh === null && last[i] !== v) fresh = last.slice(0, i);
       fresh?.push(v);
@@ -137,14 +140,17 @@ export class MachineViews {
   }
 
   /** The policy's view of the machine; the one built last time while nothing it shows changed. */
-  #view(m: MachineRecord, c: Slot, connected: boolean, defaults: ReadonlyArray<{ name: string; version: string }>, defaultsKey: string): RemediationMachineView {
+  #view(m: MachineRecord, c: Slot, contact: AgentContact, defaults: ReadonlyArray<{ name: string; version: string }>, defaultsKey: string): RemediationMachineView {
     const v = c.view;
-    if (v !== null && v.zone === m.zone && v.connected === connected && v.liveness.since === m.liveness.since && c.overrides === m.packageOverrides && c.defaults === defaultsKey) return v;
+    const connected = contact === 'connected';
+    const contactLost = contact === 'lost';
+    if (v !== null && v.zone === m.zone && v.connected === connected && v.contactLost === contactLost && v.liveness.since === m.liveness.since && c.overrides === m.packageOverrides && c.defaults === defaultsKey) return v;
     c.view = {
       name: m.name,
       zone: m.zone,
       liveness: { state: m.liveness.state, since: m.liveness.since },
       connected,
+      contactLost,
       healthy: isHealthy(m),
       faults: c.faults,
       desired: desiredVersions(m, defaults),

@@ -5,7 +5,8 @@
  * run, and coordinator restarts (a step lost before it was persisted; results re-read).
  * Checked at EVERY step, with definitions written independently of the policy's:
  * per-machine attempts, the fleet cap, the shared availability budget (invariant 1),
- * the storm guard (invariant 5), rollout-held machines untouched, dry run, determinism.
+ * the storm guard (invariant 5, lost connections counted with silent agents), no command
+ * for an agent not connected, rollout-held machines untouched, dry run, determinism.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,6 +38,8 @@ const scenario = fc.record({
     breakage: fc.constantFrom(0.05, 0.2, 1),
     mass: fc.constantFrom(0, 0.02),
     silence: fc.constantFrom(0, 0.002, 0.05),
+    // Connections lost before liveness turns Unknown (the first seconds of a partition).
+    disconnect: fc.constantFrom(0, 0.05),
     failing: fc.constantFrom(0, 0.3),
     others: fc.constantFrom(0, 0.1),
     pause: fc.constantFrom(0, 0.05),
@@ -54,8 +57,9 @@ const cover = (k: string) => coverage.set(k, (coverage.get(k) ?? 0) + 1);
 /** The storm as the brief defines it, computed independently. */
 function stormNow(views: readonly RemediationMachineView[], others: ReadonlySet<string>, s: RemediationSettings): boolean {
   const mine = views.filter((v) => !others.has(v.name));
-  const silent = mine.filter((v) => v.liveness.state === 'Unknown').length;
-  const unhealthy = mine.filter((v) => v.liveness.state !== 'Unknown' && (!v.healthy || v.faults.some((f) => f.type !== 'AgentSilent' && f.status === 'Active'))).length;
+  const cutOff = (v: RemediationMachineView) => v.liveness.state === 'Unknown' || (!v.connected && v.contactLost);
+  const silent = mine.filter(cutOff).length;
+  const unhealthy = mine.filter((v) => !cutOff(v) && (!v.healthy || v.faults.some((f) => f.type !== 'AgentSilent' && f.status === 'Active'))).length;
   const limit = Math.max(s.maxUnhealthy.absolute, Math.floor((s.maxUnhealthy.percent * views.length) / 100));
   return unhealthy > limit || (silent >= s.minSilentForPartition && silent / views.length >= s.silentShareThreshold);
 }
@@ -80,6 +84,7 @@ function simulate(s: Scenario): void {
       if (m.broken === null && rand() < s.rates.breakage / s.size) fleet.break(m.name, BREAKAGES[Math.floor(rand() * 3)] ?? 'kubelet', CURES[Math.floor(rand() * CURES.length)] ?? null);
       else if (m.broken !== null && rand() < 0.02) fleet.break(m.name, null); // flaps and self-recovery
       if (rand() < (m.silent ? 0.2 : s.rates.silence)) fleet.setSilent(m.name, !m.silent, now);
+      if (rand() < (m.disconnected ? 0.3 : s.rates.disconnect)) fleet.setDisconnected(m.name, !m.disconnected);
       m.failing = rand() < s.rates.failing;
     }
     if (rand() < s.rates.mass) for (const m of fleet.machines.values()) if (rand() < 0.6) fleet.break(m.name, 'runtime', null);
@@ -120,6 +125,7 @@ function simulate(s: Scenario): void {
         assert.ok(!s.dryRun && !dryRunRules.has(a.rule), `step ${i}: ${a.kind} in dry run`);
         assert.ok(!others.has(a.machine), `step ${i}: ${a.machine} touched while a rollout holds it`);
         assert.ok(!pause.cluster && !pause.machines.includes(a.machine), `step ${i}: ${a.machine} acted on while paused`);
+        if (a.kind === 'command') assert.ok(views.find((v) => v.name === a.machine)?.connected === true, `step ${i}: a command for ${a.machine}, which is not connected`);
       }
       if (a.kind === 'wouldRemediate') cover('wouldRemediate');
       if (a.kind === 'setMachine') cover(`${a.phase} ${a.reason}`);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { planRemediation, maxUnhealthyFor } from './policy.ts';
-import { defaultRules } from './rules.ts';
+import { defaultRules, parseRule, type RemediationRule } from './rules.ts';
 import { SimFleet } from './test-support.ts';
 import { DEFAULT_REMEDIATION_SETTINGS, type RemediationAction, type RemediationInput, type RemediationState } from './types.ts';
 
@@ -13,6 +13,8 @@ interface Run {
   now: number;
   log: RemediationAction[];
   input: Partial<RemediationInput>;
+  /** How long each command runs on its agent. */
+  durationMs?: number;
 }
 
 function run(n: number, input: Partial<RemediationInput> = {}): Run {
@@ -35,7 +37,7 @@ function step(r: Run): RemediationAction[] {
     ...r.input,
   });
   r.state = out.state;
-  r.fleet.apply(out.actions, r.now);
+  r.fleet.apply(out.actions, r.now, r.durationMs ?? 10_000);
   r.log.push(...out.actions);
   return [...out.actions];
 }
@@ -178,4 +180,87 @@ test('a fleet still enrolling (machines Pending, no report yet) is not a storm',
   assert.equal(plan(views).state.storm.active, false, 'Pending machines have not reported: they are not unhealthy');
   const storm = plan(views.map((v, i) => (i < 2 ? { ...v, liveness: { state: 'NotReady' as const, since: 0 } } : v)));
   assert.equal(storm.state.storm.active, true, 'two of four reporting NotReady is a storm');
+});
+
+/** Steps until a command has been issued (the fault needs its hold time first). */
+function stepToFirstCommand(r: Run): void {
+  for (let i = 0; i < 20 && commands(r.log).length === 0; i++) step(r);
+  assert.equal(commands(r.log).length, 1);
+}
+
+/** A kubelet rule with the given ladder, acting at once (forSeconds 0). */
+const kubeletRule = (ladder: unknown[]): RemediationRule => parseRule({
+  apiVersion: 'nodekeeper.io/v1alpha1', kind: 'RemediationRule', metadata: { name: 'kubelet' },
+  spec: { fault: 'KubeletUnhealthy', forSeconds: 0, cooldownSeconds: 60, ladder },
+});
+
+test('connections lost count toward the partition guard before liveness turns Unknown (issue 10, item 5)', () => {
+  const r = run(6);
+  r.fleet.break('n0', 'kubelet', 'service.restart');
+  // Three agents cut off: their connections are gone, liveness still Ready (within its grace).
+  for (const n of ['n3', 'n4', 'n5']) r.fleet.setDisconnected(n, true);
+  for (let i = 0; i < 20; i++) step(r);
+  assert.deepEqual(commands(r.log), [], 'no repair goes out while half the fleet is cut off');
+  assert.equal(r.state?.storm.reason, 'PartitionSuspected');
+  assert.match(r.state?.storm.message ?? '', /3 of 6 agents silent or disconnected/);
+});
+
+test('after a coordinator restart, agents not reconnected yet are not a partition', () => {
+  const r = run(6);
+  const views = r.fleet.views(STEP).map((v, i) => (i >= 3 ? { ...v, connected: false, contactLost: false } : v));
+  const out = planRemediation({
+    machines: views, rules: defaultRules(), state: null, budget: { maxUnavailable: 10, unavailableNow: [] },
+    settings: DEFAULT_REMEDIATION_SETTINGS, pause: { cluster: false, machines: [] }, dryRun: false, results: [], now: STEP,
+  });
+  assert.equal(out.state.storm.active, false);
+});
+
+test('a step whose command is still running is not judged; its late success is in the history (issue 10, item 5)', () => {
+  const rules = [kubeletRule([{ action: 'RestartService', timeoutSeconds: 60, successWithinSeconds: 10 }, { action: 'CordonAndNotify' }])];
+  const r = run(3, { rules });
+  r.durationMs = 40_000; // the restart takes 40 s, longer than successWithinSeconds
+  r.fleet.break('n1', 'kubelet', 'service.restart');
+  for (let i = 0; i < 40; i++) step(r);
+  assert.deepEqual(commands(r.log), ['n1 service.restart']);
+  assert.ok(!r.log.some((a) => a.kind === 'cordon'), 'not cordoned while its restart was about to work');
+  const m = r.state?.machines.n1;
+  assert.equal(m?.reason, 'Remediated');
+  assert.match(m?.message ?? '', /cleared after step 1 \(RestartService\)/);
+  const results = (m?.history ?? []).map((h) => `${h.action} ${h.result}`);
+  assert.ok(results.includes('RestartService command succeeded: ok'), results.join('; '));
+  assert.ok(!results.some((x) => x.startsWith('RestartService failed')), results.join('; '));
+});
+
+test('a command never delivered is given up at its deadline, cancelled, and the ladder escalates', () => {
+  const rules = [kubeletRule([{ action: 'RestartService', timeoutSeconds: 10, successWithinSeconds: 10 }, { action: 'CordonAndNotify' }])];
+  const r = run(10, { rules });
+  r.fleet.break('n1', 'kubelet', null);
+  stepToFirstCommand(r);
+  r.fleet.setSilent('n1', true, r.now); // cut off for good, right after the restart was issued
+  for (let i = 0; i < 20; i++) step(r);
+  const cancel = r.log.find((a) => a.kind === 'cancelCommand');
+  assert.ok(cancel !== undefined && cancel.kind === 'cancelCommand' && cancel.machine === 'n1');
+  const at = r.log.indexOf(cancel);
+  assert.ok(r.log.slice(at).some((a) => a.kind === 'cordon'), 'escalated after giving up');
+});
+
+test('a fault that clears while the next step is held is credited to the step that ran (issue 10, item 5)', () => {
+  const rules = [kubeletRule([{ action: 'RestartService', timeoutSeconds: 10, successWithinSeconds: 10 }, { action: 'CordonAndNotify' }])];
+  const r = run(6, { rules });
+  r.fleet.break('n0', 'kubelet', null); // the restart runs and does not help
+  stepToFirstCommand(r);
+  assert.deepEqual(commands(r.log), ['n0 service.restart']);
+  // A partition: the cordon (step 2) is held by the guard...
+  for (const n of ['n3', 'n4', 'n5']) r.fleet.setSilent(n, true, r.now);
+  for (let i = 0; i < 4; i++) step(r);
+  assert.equal(r.state?.machines.n0?.step, 1);
+  assert.equal(r.state?.machines.n0?.stepStartedAt, null, 'step 2 is held');
+  // ...and the fault clears on its own meanwhile.
+  r.fleet.break('n0', null);
+  for (let i = 0; i < 12; i++) step(r);
+  const m = r.state?.machines.n0;
+  assert.equal(m?.phase, 'Idle');
+  assert.ok(!r.log.some((a) => a.kind === 'cordon'));
+  assert.match(m?.message ?? '', /cleared after step 1 \(RestartService\).*CordonAndNotify, was held and never ran/);
+  assert.ok(!(m?.history ?? []).some((h) => h.action === 'CordonAndNotify'), JSON.stringify(m?.history));
 });

@@ -13,7 +13,7 @@ import { FAULT_TYPES, type Fault } from './faults.ts';
 import { PolicyDraft, remediationCommandId } from './draft.ts';
 import { silent } from './view-index.ts';
 import type { RemediationRule } from './rules.ts';
-import type { AgentCommandKind, RemediationInput, RemediationMachineView, RemediationResult, RemediationSettings } from './types.ts';
+import { resultDeadlineMs, type AgentCommandKind, type RemediationInput, type RemediationMachineView, type RemediationResult, type RemediationSettings } from './types.ts';
 
 /** Plans one step. Same input, same output. */
 export function planRemediation(input: RemediationInput): RemediationResult {
@@ -46,8 +46,11 @@ function checkSettings(s: RemediationSettings): void {
 function applyResults(d: PolicyDraft): void {
   for (const r of d.input.results) {
     const m = d.find(r.machine);
-    if (m === undefined || m.phase !== 'Running' || m.commandId !== r.commandId || m.commandOutcome !== null) continue; // stale or duplicate
-    d.put(r.machine, { ...m, commandOutcome: r.outcome });
+    // Stale or duplicate, unless it answers the machine's last command: a fault can clear
+    // (and the ladder end) before the command that cleared it reports, and the history
+    // still records what that command did.
+    if (m === undefined || m.commandId !== r.commandId || m.commandOutcome !== null) continue;
+    d.put(r.machine, { ...m, commandOutcome: r.outcome, commandDoneAt: d.now });
     const action = d.rules.get(m.rule ?? '')?.ladder[m.step]?.action ?? 'none';
     d.history(r.machine, m.rule ?? '', m.step, action, `command ${r.outcome}: ${r.message}`);
     d.event(r.outcome === 'succeeded' ? 'Normal' : 'Warning', `machine/${r.machine}`, r.outcome === 'succeeded' ? 'StepCommandSucceeded' : 'StepCommandFailed', `${action} ${r.outcome}: ${r.message}`, m.rule, m.step);
@@ -63,12 +66,14 @@ function judgeStorm(d: PolicyDraft): void {
   const s = d.input.settings;
   const n = d.views.size;
   // Silent agents and unhealthy machines (view-index.ts), a rollout's excepted: they are expected to blink.
+  // Silent counts the connections already lost too: they go first in a partition, a
+  // liveness grace (40 s) before the machines turn Unknown, and repairs must not go out then.
   const quiet = d.index.silent.filter((name) => !d.others.has(name)).length;
   const unhealthy = d.index.faulty.filter((name) => !d.others.has(name)).length;
   const limit = maxUnhealthyFor(n, s.maxUnhealthy);
   let why: { reason: string; message: string } | null = null;
   if (n > 0 && quiet >= s.minSilentForPartition && quiet / n >= s.silentShareThreshold) {
-    why = { reason: 'PartitionSuspected', message: `${quiet} of ${n} agents silent at once (threshold ${Math.round(s.silentShareThreshold * 100)}%): a partition or a coordinator-side fault, not node faults` };
+    why = { reason: 'PartitionSuspected', message: `${quiet} of ${n} agents silent or disconnected at once (threshold ${Math.round(s.silentShareThreshold * 100)}%): a partition or a coordinator-side fault, not node faults` };
   } else if (unhealthy > limit) {
     why = { reason: 'TooManyUnhealthy', message: `${unhealthy} of ${n} machines unhealthy, more than maxUnhealthy ${limit}: a common cause is likely` };
   }
@@ -96,7 +101,11 @@ function faultOf(v: RemediationMachineView | undefined, rule: RemediationRule): 
   return v?.faults.find((f) => f.type === rule.fault);
 }
 
-/** A running ladder: success when the fault is Clear; escalate on failure, timeout or no recovery. */
+/**
+ * A running ladder: success when the fault is Clear; escalate on failure, on no result by
+ * the command's deadline, or on no recovery within successWithinSeconds of the command's
+ * success. A step whose command is still out is not judged: it may yet succeed.
+ */
 function advance(d: PolicyDraft, name: string): void {
   const m = d.get(name);
   const rule = d.rules.get(m.rule ?? '');
@@ -106,22 +115,44 @@ function advance(d: PolicyDraft, name: string): void {
     return;
   }
   const fault = faultOf(view, rule);
-  if (fault === undefined || fault.status === 'Clear') {
-    d.history(name, rule.name, m.step, rule.ladder[m.step]?.action ?? 'none', 'fault cleared');
-    d.set(name, { phase: 'Idle', reason: 'Remediated', message: `${rule.fault} cleared after step ${m.step + 1} (${rule.ladder[m.step]?.action}) of rule ${rule.name}`, cooldownUntil: d.now + rule.cooldownSeconds * 1000 });
-    return;
-  }
+  if (fault === undefined || fault.status === 'Clear') return cleared(d, name, rule);
   if (m.stepStartedAt === null) {
     issue(d, name, rule, view); // a held step: try again
     return;
   }
   const step = rule.ladder[m.step];
   if (step === undefined) return escalate(d, name, rule, view, 'step missing from the rule (it was edited)');
-  const elapsed = d.now - m.stepStartedAt;
   if (m.commandOutcome === 'failed' || m.commandOutcome === 'timed-out') return escalate(d, name, rule, view, `${step.action} ${m.commandOutcome}`);
-  if (m.commandId !== null && m.commandOutcome === null && elapsed >= step.timeoutSeconds * 1000) return escalate(d, name, rule, view, `${step.action} gave no result within ${step.timeoutSeconds}s`);
+  if (m.commandId !== null && m.commandOutcome === null) {
+    const command = COMMAND_OF[step.action];
+    if (command === undefined || d.now - m.stepStartedAt < resultDeadlineMs(command, step.timeoutSeconds)) return; // still out: wait for it
+    const message = `${step.action} gave no result by its deadline (never delivered: the agent was unreachable)`;
+    d.actions.push({ kind: 'cancelCommand', machine: name, commandId: m.commandId, message });
+    return escalate(d, name, rule, view, message);
+  }
   // While the facts say healthy (Clearing), let the hysteresis finish before judging.
-  if (elapsed >= step.successWithinSeconds * 1000 && fault.status !== 'Clearing') return escalate(d, name, rule, view, `${rule.fault} still ${fault.status} ${step.successWithinSeconds}s after ${step.action}`);
+  const from = m.commandDoneAt ?? m.stepStartedAt;
+  if (d.now - from >= step.successWithinSeconds * 1000 && fault.status !== 'Clearing') return escalate(d, name, rule, view, `${rule.fault} still ${fault.status} ${step.successWithinSeconds}s after ${step.action}`);
+}
+
+/**
+ * The fault cleared: the ladder ends, credited to the last step that ran. A step still
+ * held (not issued) never ran, and a fault that clears before any step ran cleared on
+ * its own.
+ */
+function cleared(d: PolicyDraft, name: string, rule: RemediationRule): void {
+  const m = d.get(name);
+  const ran = m.stepStartedAt !== null ? m.step : m.step - 1;
+  const action = rule.ladder[ran]?.action;
+  const cooldownUntil = d.now + rule.cooldownSeconds * 1000;
+  if (ran < 0 || action === undefined) {
+    d.history(name, rule.name, m.step, 'none', 'fault cleared before any step ran');
+    d.set(name, { phase: 'Idle', reason: 'ClearedOnItsOwn', message: `${rule.fault} cleared before any step of rule ${rule.name} ran`, cooldownUntil });
+    return;
+  }
+  d.history(name, rule.name, ran, action, 'fault cleared');
+  const held = ran === m.step ? '' : ` (step ${m.step + 1}, ${rule.ladder[m.step]?.action}, was held and never ran)`;
+  d.set(name, { phase: 'Idle', reason: 'Remediated', message: `${rule.fault} cleared after step ${ran + 1} (${action}) of rule ${rule.name}${held}`, cooldownUntil });
 }
 
 /** Whether a step may be issued now; null when it may, else why not. */
@@ -142,7 +173,7 @@ function escalate(d: PolicyDraft, name: string, rule: RemediationRule, view: Rem
     d.set(name, { phase: 'NeedsHuman', reason: 'LadderExhausted', message: `every step of rule ${rule.name} failed; ${story(d, name)}`, commandId: null, stepStartedAt: null, commandOutcome: null }, true);
     return;
   }
-  d.set(name, { phase: 'Running', step: next, reason: 'Escalated', message: `step ${m.step + 1} failed (${why}); escalating to ${rule.ladder[next]?.action}`, commandId: null, stepStartedAt: null, commandOutcome: null }, true);
+  d.set(name, { phase: 'Running', step: next, reason: 'Escalated', message: `step ${m.step + 1} failed (${why}); escalating to ${rule.ladder[next]?.action}`, commandId: null, stepStartedAt: null, commandOutcome: null, commandDoneAt: null }, true);
   issue(d, name, rule, view);
 }
 
@@ -188,7 +219,7 @@ function issue(d: PolicyDraft, name: string, rule: RemediationRule, view: Remedi
   const command = COMMAND_OF[step.action];
   if (command === undefined) throw new RangeError(`no command for ${step.action}`);
   d.actions.push({ kind: 'command', machine: name, commandId, command, params, timeoutSeconds: step.timeoutSeconds, rule: rule.name, step: m.step });
-  d.set(name, { phase: 'Running', reason: 'StepStarted', message: `step ${m.step + 1}/${rule.ladder.length} of rule ${rule.name}: ${step.action}${step.target === null ? '' : ` ${step.target}`} for ${rule.fault}`, commandId, stepStartedAt: d.now, commandOutcome: null });
+  d.set(name, { phase: 'Running', reason: 'StepStarted', message: `step ${m.step + 1}/${rule.ladder.length} of rule ${rule.name}: ${step.action}${step.target === null ? '' : ` ${step.target}`} for ${rule.fault}`, commandId, stepStartedAt: d.now, commandOutcome: null, commandDoneAt: null });
 }
 
 /** A NeedsHuman machine whose fault has cleared (someone fixed it) goes back to Idle. */
@@ -261,7 +292,7 @@ function startNew(d: PolicyDraft): void {
       d.wait(name, 'BudgetExhausted', `${unavailable.size} machine(s) unavailable (remediations and rollouts together) of at most ${d.input.budget.maxUnavailable}`, rule.name);
       continue;
     }
-    d.put(name, { ...m, rule: rule.name, step: 0, ladders: m.ladders + 1, attempts: [...attempts, d.now], commandId: null, stepStartedAt: null, commandOutcome: null });
+    d.put(name, { ...m, rule: rule.name, step: 0, ladders: m.ladders + 1, attempts: [...attempts, d.now], commandId: null, stepStartedAt: null, commandOutcome: null, commandDoneAt: null });
     d.history(name, rule.name, 0, 'none', `ladder started: ${rule.fault} (${fault.reason}: ${fault.message})`);
     unavailable.add(name);
     inFlight++;

@@ -33,3 +33,12 @@ test('parseRule and checkRuleSet throw NK_REMEDIATION_RULE_INVALID', () => {
   assert.equal(a.ladder[0]?.target, 'kubelet.service');
   assert.throws(() => checkRuleSet([a, { ...a, name: 'b' }]), (e) => hasCode(e, 'NK_REMEDIATION_RULE_INVALID'));
 });
+
+test('RestartService restarts services only: reboot.target and poweroff.target are refused with their path', () => {
+  for (const target of ['reboot.target', 'poweroff.target', 'halt.target', 'kexec.target', 'sleep.target', 'kubelet']) {
+    const r = validateRule({ ...base, spec: { fault: 'KubeletNotRunning', ladder: [{ action: 'RestartService', target }, { action: 'CordonAndNotify' }] } });
+    assert.ok(!r.ok && r.errors.some((e) => e.path === '/spec/ladder/0/target' && /\*\.service/.test(e.message)), `${target}: ${JSON.stringify(r)}`);
+  }
+  const ok = validateRule({ ...base, spec: { fault: 'KubeletNotRunning', ladder: [{ action: 'RestartService', target: 'crio.service' }, { action: 'CordonAndNotify' }] } });
+  assert.ok(ok.ok);
+});

@@ -6,6 +6,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AppError } from '@nodekeeper/common';
+import { SERVICE_UNIT } from '@nodekeeper/protocol';
 import { FAULT_TYPES, type FaultType } from './faults.ts';
 
 export const RULE_API_VERSION = 'nodekeeper.io/v1alpha1';
@@ -117,6 +118,8 @@ export function validateRule(obj: unknown): RuleValidation {
     const target = needsTarget ? (st.target ?? fallback ?? null) : null;
     if (needsTarget && target === null) errors.push({ path: `${path}/target`, message: `${st.action} needs a target: fault ${s.fault} has no default one` });
     if (!needsTarget && st.target !== undefined) errors.push({ path: `${path}/target`, message: `${st.action} takes no target` });
+    // Only services: restarting reboot.target or poweroff.target would reboot round the agent's --allow-reboot.
+    if (st.action === 'RestartService' && target !== null && !SERVICE_UNIT.test(target)) errors.push({ path: `${path}/target`, message: `RestartService restarts a *.service unit, not ${JSON.stringify(target)}` });
     if (st.action === 'CordonAndNotify' && i !== s.ladder.length - 1) errors.push({ path: `${path}/action`, message: 'CordonAndNotify ends the ladder: it must be the last step' });
     // A silent agent cannot receive a command: only a human can act on AgentSilent.
     if (s.fault === 'AgentSilent' && st.action !== 'CordonAndNotify') errors.push({ path: `${path}/action`, message: 'an AgentSilent machine cannot receive commands: only CordonAndNotify applies' });

@@ -15,6 +15,8 @@ export type Breakage = 'kubelet' | 'runtime' | 'network';
 export interface SimMachine {
   name: string;
   silent: boolean;
+  /** Its connection lost, liveness not yet Unknown (the first seconds of a partition). */
+  disconnected: boolean;
   livenessSince: number;
   broken: Breakage | null;
   /** The command kind that repairs the breakage, or null: nothing does. */
@@ -43,7 +45,7 @@ export class SimFleet {
 
   constructor(n: number, settings?: FaultSettings) {
     this.settings = settings;
-    for (let i = 0; i < n; i++) this.machines.set(`n${i}`, { name: `n${i}`, silent: false, livenessSince: 0, broken: null, cure: null, failing: false, faultState: null });
+    for (let i = 0; i < n; i++) this.machines.set(`n${i}`, { name: `n${i}`, silent: false, disconnected: false, livenessSince: 0, broken: null, cure: null, failing: false, faultState: null });
   }
 
   get(name: string): SimMachine {
@@ -69,13 +71,17 @@ export class SimFleet {
     }
   }
 
+  setDisconnected(name: string, disconnected: boolean): void {
+    this.get(name).disconnected = disconnected;
+  }
+
   /** Runs due commands on machines that are not silent; returns their results. */
   tick(now: number): CommandResult[] {
     const out: CommandResult[] = [];
     for (const c of this.commands.values()) {
       if (c.result !== null || c.doneAt > now) continue;
       const m = this.get(c.machine);
-      if (m.silent) continue;
+      if (m.silent || m.disconnected) continue; // it runs, but its result cannot reach us yet
       this.executed.push(c.id);
       if (m.failing) c.result = { machine: c.machine, commandId: c.id, outcome: 'failed', message: 'simulated failure' };
       else {
@@ -106,7 +112,7 @@ export class SimFleet {
       const liveness = { state: m.silent ? ('Unknown' as const) : m.broken === null ? ('Ready' as const) : ('NotReady' as const), since: m.livenessSince };
       const { faults, state } = deriveFaults(m.faultState, { report: this.report(m), liveness }, now, this.settings);
       m.faultState = state;
-      return { name: m.name, zone: null, liveness, connected: !m.silent, healthy: m.broken === null, faults, desired: { ...DESIRED } };
+      return { name: m.name, zone: null, liveness, connected: !m.silent && !m.disconnected, contactLost: m.silent || m.disconnected, healthy: m.broken === null, faults, desired: { ...DESIRED } };
     });
   }
 }

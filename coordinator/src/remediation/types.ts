@@ -45,6 +45,12 @@ export interface MachineRemediation {
   readonly stepStartedAt: number | null;
   /** The command's outcome once known. */
   readonly commandOutcome: CommandOutcome | null;
+  /**
+   * When the outcome arrived (the policy's clock): successWithinSeconds counts from here,
+   * so a command that ran long is not judged before it answered. Absent in records
+   * written before it existed (then stepStartedAt stands in).
+   */
+  readonly commandDoneAt?: number | null;
   /** NeedsHuman after a cordon: counts against the availability budget until restored. */
   readonly cordoned: boolean;
   /** Why nothing starts on this machine now (recorded so the event fires once). */
@@ -74,6 +80,12 @@ export interface RemediationMachineView {
   readonly zone: string | null;
   readonly liveness: { readonly state: LivenessState; readonly since: number };
   readonly connected: boolean;
+  /**
+   * The coordinator had a connection to this agent since it started and lost it, and the
+   * agent has not come back. Lost connections are the first sign of a partition, long
+   * before liveness turns Unknown; after a coordinator restart no agent counts as lost.
+   */
+  readonly contactLost: boolean;
   /** kubelet, runtime and CNI healthy in the last report. */
   readonly healthy: boolean;
   readonly faults: readonly Fault[];
@@ -131,10 +143,30 @@ export interface RemediationInput {
 
 export type AgentCommandKind = 'service.restart' | 'config.restore' | 'package.install' | 'node.reboot';
 
+/**
+ * What the controller adds to a step's timeoutSeconds when it records the command (room
+ * for a download and unpack on an install), and the dispatcher's wait for a sent
+ * command's result past that: together, a command's deadline.
+ */
+export const COMMAND_ALLOWANCE_MS: Readonly<Record<AgentCommandKind, number>> = Object.freeze({ 'service.restart': 30_000, 'config.restore': 30_000, 'package.install': 30 * 60_000, 'node.reboot': 30_000 });
+export const RESULT_GRACE_MS = 30_000;
+
+/**
+ * How long after issuing a step the policy waits for its command's outcome before it
+ * gives up on it: past the command's own deadline and the dispatcher's (which answers a
+ * sent command with timed-out first), so only a command never delivered (its agent cut
+ * off all along) reaches it. Until then the step is not judged at all.
+ */
+export function resultDeadlineMs(command: AgentCommandKind, timeoutSeconds: number): number {
+  return Math.min(600_000, Math.max(1000, timeoutSeconds * 1000)) + COMMAND_ALLOWANCE_MS[command] + 2 * RESULT_GRACE_MS;
+}
+
 /** What the controller must do, in order. Persist `state` and record commands in one transaction. */
 export type RemediationAction =
   | { readonly kind: 'command'; readonly machine: string; readonly commandId: string; readonly command: AgentCommandKind; readonly params: Readonly<Record<string, string>>; readonly timeoutSeconds: number; readonly rule: string; readonly step: number }
   | { readonly kind: 'cordon'; readonly machine: string; readonly rule: string; readonly message: string }
+  /** The step gave up on this command: if it was never sent, it must never be (fail it unsent). */
+  | { readonly kind: 'cancelCommand'; readonly machine: string; readonly commandId: string; readonly message: string }
   | { readonly kind: 'wouldRemediate'; readonly machine: string; readonly rule: string; readonly step: number; readonly action: LadderAction; readonly target: string | null; readonly message: string }
   | { readonly kind: 'setMachine'; readonly machine: string; readonly phase: RemediationPhase; readonly reason: string; readonly message: string }
   | { readonly kind: 'setStorm'; readonly active: boolean; readonly reason: string; readonly message: string }

@@ -11,7 +11,7 @@ import type { RemediationMachineView } from './types.ts';
 export interface ViewIndex {
   /** By name; a later view of the same name replaces an earlier one. */
   readonly byName: ReadonlyMap<string, RemediationMachineView>;
-  /** Names of silent agents (liveness Unknown). */
+  /** Names of silent agents (liveness Unknown, or their connection lost). */
   readonly silent: readonly string[];
   /** Names of machines that are not silent and are unhealthy (see faulty()). */
   readonly faulty: readonly string[];
@@ -19,7 +19,8 @@ export interface ViewIndex {
   readonly withActive: readonly RemediationMachineView[];
 }
 
-export const silent = (v: RemediationMachineView): boolean => v.liveness.state === 'Unknown';
+/** Silent: liveness Unknown, or the coordinator lost its connection (the first sign of a partition). */
+export const silent = (v: RemediationMachineView): boolean => v.liveness.state === 'Unknown' || v.contactLost;
 
 /**
  * Unhealthy for the storm guard: an active fault, or reporting NotReady. A machine that

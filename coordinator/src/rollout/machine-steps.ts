@@ -113,6 +113,11 @@ export function applyResult(d: Draft, ev: InstallResultEvent): void {
     return;
   }
   if (p.phase !== 'Installing' || p.step.action !== 'install') return;
+  if (ev.outcome === 'cancelled') {
+    // Never sent: the machine was not touched, and the rollout that stopped says why.
+    d.setMachine(ev.machine, { phase: 'Skipped', step: null, commandId: null, reason: 'Aborted', message: `${pkg} ${version} not installed: ${ev.message}` });
+    return;
+  }
 
   const changed = maybeChanged && !p.changed.includes(pkg) ? [...p.changed, pkg] : p.changed;
   d.machines.set(ev.machine, { ...p, changed });

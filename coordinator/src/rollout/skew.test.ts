@@ -27,3 +27,16 @@ test('no downgrade unless allowed; Debian suffixes and a leading v read as semve
 test('components change runtime first, then kubelet, then CNI, then others by name', () => {
   assert.deepEqual(componentOrder(['cni-plugins', 'zz-agent', 'kubelet', 'aa-tool', 'containerd']), ['containerd', 'kubelet', 'cni-plugins', 'aa-tool', 'zz-agent']);
 });
+
+test('the guard on desired versions: kubelet within the policy against a known control plane; unknown refuses nothing', async () => {
+  const { desiredSkewProblem, reinstallSkewProblem } = await import('./skew.ts');
+  assert.match(desiredSkewProblem([{ name: 'kubelet', version: '1.33.0' }], 'v1.32.1') ?? '', /newer than the control plane/);
+  assert.match(desiredSkewProblem([{ name: 'containerd', version: '2.0.0' }, { name: 'kubelet', version: '1.28.0' }], 'v1.32.1') ?? '', /4 minor versions older.*at most 3/);
+  assert.equal(desiredSkewProblem([{ name: 'kubelet', version: '1.32.4' }, { name: 'containerd', version: '9.0.0' }], 'v1.32.1'), null);
+  assert.equal(desiredSkewProblem([{ name: 'kubelet', version: '1.40.0' }], null), null, 'an unknown control plane: whatever moves it checks again');
+  // A reinstall moves kubelet unless it reinstalls the active version; then the control plane must be known.
+  assert.match(reinstallSkewProblem('kubelet', '1.33.0', 'Kubernetes v1.32.0', 'v1.32.1') ?? '', /newer than the control plane/);
+  assert.match(reinstallSkewProblem('kubelet', '1.32.1', 'Kubernetes v1.31.0', null) ?? '', /control plane.*unknown/);
+  assert.equal(reinstallSkewProblem('kubelet', '1.32.0', 'Kubernetes v1.32.0', null), null, 'the active version again moves nothing');
+  assert.equal(reinstallSkewProblem('containerd', '1.7.0', null, null), null);
+});

@@ -106,3 +106,32 @@ function rank(pkg: string): number {
 export function componentOrder(packages: readonly string[]): string[] {
   return [...packages].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
 }
+
+/**
+ * The skew guard for versions set outside a rollout: a ClusterPackageVersion applied
+ * through the API or pulled from the host, and a machine pin. Why the versions must not
+ * become desired, or null: a kubelet version that breaks the version-skew policy against
+ * a known control plane. An unknown control plane refuses nothing here: a desired
+ * version moves nothing by itself, and whatever moves it (a rollout, a remediation
+ * reinstall) checks again and refuses then.
+ */
+export function desiredSkewProblem(packages: ReadonlyArray<{ readonly name: string; readonly version: string }>, controlPlane: string | null): string | null {
+  if (controlPlane === null) return null;
+  for (const p of packages) {
+    if (p.name !== 'kubelet') continue;
+    const problem = kubeletSkewProblem(p.version, controlPlane);
+    if (problem !== null) return problem;
+  }
+  return null;
+}
+
+/**
+ * The skew guard for a remediation reinstall of `version` on a node whose active version
+ * is `active`: null when allowed. A reinstall of the version already active moves nothing
+ * and is allowed; any other kubelet version must be within the skew policy against a
+ * control plane whose version is known, as for a rollout.
+ */
+export function reinstallSkewProblem(pkg: string, version: string, active: string | null, controlPlane: string | null): string | null {
+  if (pkg !== 'kubelet' || sameVersion(active, version)) return null;
+  return kubeletSkewProblem(version, controlPlane);
+}

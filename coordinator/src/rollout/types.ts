@@ -183,7 +183,8 @@ export interface InstallResultEvent {
   readonly kind: 'installResult';
   readonly machine: string;
   readonly commandId: string;
-  readonly outcome: 'installed' | 'already-installed' | 'rolled-back' | 'refused' | 'failed' | 'timed-out';
+  /** `cancelled`: never sent (the rollout stopped while it waited, say behind a drain); nothing changed. */
+  readonly outcome: 'installed' | 'already-installed' | 'rolled-back' | 'refused' | 'failed' | 'timed-out' | 'cancelled';
   /** The version active on the node now, when the agent said. */
   readonly activeVersion: string | null;
   readonly failedStep?: string;

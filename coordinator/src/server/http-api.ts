@@ -8,7 +8,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppError } from '@nodekeeper/common';
 import { httpError, send, statusFor, type ApiDeps, type Route, type RouteAccess } from './http-util.ts';
 import { machineRoutes } from './machine-routes.ts';
+import { credentialRoutes } from './credential-routes.ts';
 import { checkDeclaredSize, packageRoutes } from './package-routes.ts';
+import { asUnavailable } from '../store/store-health.ts';
 
 export type { ApiDeps } from './http-util.ts';
 
@@ -25,7 +27,7 @@ export interface ApiHandler {
 /** Builds the request handler for every route but the agent WebSocket. */
 export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []): ApiHandler {
   const { store, metrics, log } = deps;
-  const routes: Route[] = [...machineRoutes(deps), ...packageRoutes(deps), ...extraRoutes];
+  const routes: Route[] = [...machineRoutes(deps), ...credentialRoutes(deps), ...packageRoutes(deps), ...extraRoutes];
 
   const authorize = (req: IncomingMessage, access: Exclude<RouteAccess, null>): void => {
     const h = req.headers.authorization;
@@ -39,8 +41,11 @@ export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []): Ap
     if (access === 'admin' && cred.role !== 'admin') throw httpError('NK_AUTH_FORBIDDEN', 'this endpoint needs an admin credential; yours is read-only');
   };
 
-  const refuse = (res: ServerResponse, err: unknown) => {
-    if (err instanceof AppError) send(res, statusFor(err.code), { code: err.code, message: err.message });
+  const refuse = (res: ServerResponse, thrown: unknown) => {
+    // A store that cannot read or write now is a 503 NK_STORE_UNAVAILABLE, not a 500.
+    const err = asUnavailable(thrown);
+    // `path`: the JSON path of the field refused, where the error names one (manifest rules).
+    if (err instanceof AppError) send(res, statusFor(err.code), { code: err.code, message: err.message, ...(typeof err.context['path'] === 'string' ? { path: err.context['path'] } : {}) });
     else send(res, 500, { code: 'NK_INTERNAL', message: 'internal error; see the coordinator log' });
   };
 
@@ -50,7 +55,8 @@ export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []): Ap
     const route = candidates.find((r) => r.method === req.method);
     const name = route?.name ?? 'unmatched';
     res.on('finish', () => metrics.apiRequests.inc({ route: name, status: String(res.statusCode) }));
-    void (async () => {
+    const run = deps.storeHealth === undefined ? <T>(fn: () => T) => fn() : <T>(fn: () => T) => deps.storeHealth!.run('api', fn);
+    void run(async () => {
       if (route === undefined) {
         throw candidates.length > 0
           ? httpError('NK_HTTP_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${url.pathname}`)
@@ -59,14 +65,14 @@ export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []): Ap
       if (route.access !== null) authorize(req, route.access);
       const params = (route.pattern.exec(url.pathname) ?? []).slice(1).map((p) => decodeURIComponent(p));
       await route.handler({ req, res, params, url });
-    })().catch((err: unknown) => {
+    }).catch((err: unknown) => {
       if (res.headersSent) {
         res.destroy();
         return;
       }
       // Drain what the client still sends, so it reads our answer instead of a reset.
       req.resume();
-      if (!(err instanceof AppError)) log.error({ err, route: name }, 'API request failed');
+      if (!(err instanceof AppError) && asUnavailable(err) === err) log.error({ err, route: name }, 'API request failed');
       refuse(res, err);
     });
   };

@@ -6,11 +6,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { TypeCheck } from '@sinclair/typebox/compiler';
 import { AppError, type Logger } from '@nodekeeper/common';
+import type { InstallAllowList } from '@nodekeeper/protocol';
 import type { ArtifactStore } from '../artifacts/artifact-store.ts';
 import type { Clock } from '../clock.ts';
 import type { FleetView } from '../fleet/fleet-view.ts';
 import type { Metrics } from '../metrics.ts';
+import { desiredSkewProblem } from '../rollout/skew.ts';
 import type { Store } from '../store/db.ts';
+import type { StoreHealth } from '../store/store-health.ts';
 import type { ApiRole } from '../store/types.ts';
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -32,6 +35,12 @@ export interface ApiDeps {
   /** Failed enrollments per source address (shared with the agent gateway's upgrades). */
   readonly authFailures?: AuthFailures;
   readonly maxArtifactBytes: number;
+  /** Whether the store takes writes (for /readyz, and to label the API's store writes). */
+  readonly storeHealth?: StoreHealth;
+  /** Link paths and services package manifests may use (the built-in ones plus --allow-install-path/-service). */
+  readonly installAllowList?: InstallAllowList;
+  /** kube-apiserver's version when known (the skew guard on applies and pins). */
+  readonly controlPlaneVersion?: () => string | null;
   /** More of a Machine's status from other controllers (remediation), merged into the objects. */
   readonly machineStatusExtras?: (name: string) => Record<string, unknown>;
 }
@@ -102,6 +111,8 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   NK_MEMBER_UNREACHABLE: 502,
   NK_MEMBER_API_ERROR: 502,
   NK_DRAIN_BLOCKED: 409,
+  NK_API_CREDENTIAL_LAST_ADMIN: 409,
+  NK_MACHINE_IN_USE: 409,
 };
 
 /** The status for an error code: the table, then *_NOT_FOUND 404, store faults 503, else 400. */
@@ -110,6 +121,15 @@ export function statusFor(code: string): number {
 }
 
 export const httpError = (code: string, message: string) => new AppError(code, message);
+
+/**
+ * The version-skew guard on desired versions (a ClusterPackageVersion apply, a pin):
+ * NK_VERSION_SKEW with the rule broken, before anything is stored.
+ */
+export function refuseSkew(packages: ReadonlyArray<{ readonly name: string; readonly version: string }>, deps: Pick<ApiDeps, 'controlPlaneVersion'>, what: string): void {
+  const problem = desiredSkewProblem(packages, deps.controlPlaneVersion?.() ?? null);
+  if (problem !== null) throw new AppError('NK_VERSION_SKEW', `${what} refused by the version-skew guard: ${problem}`);
+}
 
 export function send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
   const text = contentType === 'application/json' ? `${JSON.stringify(body, null, 2)}\n` : String(body);

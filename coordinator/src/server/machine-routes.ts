@@ -8,7 +8,9 @@ import { ArtifactRef, KeyProof, MachineIdentity, MachinePublicKey, PackageName, 
 import { NonceBook, NONCE_TTL_MS } from './enroll-nonces.ts';
 import type { PackageOverride } from '../store/types.ts';
 import { toEventObject, toMachineList, toMachineObject, toTokenObject } from '../api/objects.ts';
-import { NAME, httpError, readJson, send, type ApiDeps, type Route } from './http-util.ts';
+import { manifestFor } from '../packages/manifests.ts';
+import { checkManifestAtApply, coordinatorAllowList } from '../packages/manifest-policy.ts';
+import { NAME, httpError, readJson, refuseSkew, send, type ApiDeps, type Route } from './http-util.ts';
 
 const EnrollBody = Type.Object(
   {
@@ -75,6 +77,12 @@ export function machineRoutes(deps: ApiDeps): Route[] {
       method: 'GET', pattern: /^\/readyz$/, name: 'readyz', access: null,
       handler: ({ res }) => {
         store.listTokens(); // a cheap query: the store answers
+        const outage = deps.storeHealth?.outage ?? null;
+        if (outage !== null) {
+          // Reads are still served; writes are refused until the store takes them again.
+          send(res, 503, `store unavailable since ${new Date(outage.since).toISOString()}: ${outage.lastCode}: ${outage.lastMessage} (${outage.failures} write(s) refused; retrying)\n`, 'text/plain');
+          return;
+        }
         send(res, 200, 'ok\n', 'text/plain');
       },
     },
@@ -178,10 +186,16 @@ export function machineRoutes(deps: ApiDeps): Route[] {
         machineOr404(name);
         const body = await readJson(req, checks.packages);
         const overrides: Record<string, PackageOverride> = {};
+        const cpv = store.getClusterPackageVersion()?.packages ?? [];
         for (const p of body.packages) {
           if (overrides[p.name] !== undefined) throw httpError('NK_HTTP_BAD_REQUEST', `package "${p.name}" is pinned twice`);
+          // A pin installs with the ClusterPackageVersion's manifest (or the built-in one): held to the same rules.
+          const own = cpv.findIndex((c) => c.name === p.name);
+          const manifest = manifestFor(p.name, cpv[own]?.manifest);
+          if (manifest !== null) checkManifestAtApply(manifest, deps.installAllowList ?? coordinatorAllowList(), own >= 0 && cpv[own]?.manifest !== undefined ? `clusterpackageversion.spec.packages[${own}].manifest` : `builtin.${p.name}`);
           overrides[p.name] = { version: p.version, ...(p.artifact === undefined ? {} : { artifact: p.artifact }), ...(p.parameters === undefined ? {} : { parameters: p.parameters }) };
         }
+        refuseSkew(body.packages, deps, `the pin of ${name}`);
         fleet.overridesChanged(store.setPackageOverrides(name, overrides));
         send(res, 200, machineObject(machineOr404(name), clock()));
       },

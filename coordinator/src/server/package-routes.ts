@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import { AppError } from '@nodekeeper/common';
 import { parseClusterPackageVersion, summarizePackages, toCpvObject } from '../packages/cluster-package-version.ts';
 import type { ArtifactRecord } from '../store/types.ts';
-import { httpError, readJson, send, type ApiDeps, type Route } from './http-util.ts';
+import { httpError, readJson, refuseSkew, send, type ApiDeps, type Route } from './http-util.ts';
 
 const VERSION = /^v?\d+\.\d+\.\d+([-+~][0-9A-Za-z.~+-]*)?$/;
 const PACKAGE = /^[a-z][a-z0-9-]{0,62}$/;
@@ -74,7 +74,8 @@ export function packageRoutes(deps: ApiDeps): Route[] {
     {
       method: 'PUT', pattern: /^\/v1\/clusterpackageversion$/, name: 'cpv-apply', access: 'admin',
       handler: async ({ req, res }) => {
-        const packages = parseClusterPackageVersion(await readJson(req, null));
+        const packages = parseClusterPackageVersion(await readJson(req, null), deps.installAllowList);
+        refuseSkew(packages, deps, 'ClusterPackageVersion');
         const record = store.putClusterPackageVersion(packages);
         store.recordEvent({ object: 'clusterpackageversion/cluster', type: 'Normal', reason: 'Applied', message: `generation ${record.generation}: ${packages.map((p) => `${p.name}=${p.version}`).join(', ') || 'no packages'}` });
         send(res, 200, toCpvObject(record, fleet.list()));

@@ -57,3 +57,29 @@ export function authenticateApi(ctx: StoreContext, presented: unknown): ApiCrede
 export function countApiCredentials(ctx: StoreContext): number {
   return Number((ctx.stmt('SELECT count(*) AS n FROM api_credentials').get() as { n: number }).n);
 }
+
+/** Every API credential, revoked ones included (never a secret), oldest first. */
+export function listApiCredentials(ctx: StoreContext): ApiCredentialRecord[] {
+  return (ctx.stmt('SELECT * FROM api_credentials ORDER BY created_at, id').all() as ApiCredentialRow[]).map(toRecord);
+}
+
+/**
+ * Revokes an API credential: refused from the next request on (authenticateApi reads
+ * the row every time). Revoking a revoked one changes nothing. NK_API_CREDENTIAL_NOT_FOUND;
+ * NK_API_CREDENTIAL_LAST_ADMIN when it is the last admin credential not revoked.
+ */
+export function revokeApiCredential(ctx: StoreContext, id: string): ApiCredentialRecord {
+  return ctx.tx(() => {
+    const row = ctx.stmt('SELECT * FROM api_credentials WHERE id = ?').get(id) as ApiCredentialRow | undefined;
+    if (row === undefined) throw new AppError(StoreErrorCode.apiCredentialNotFound, `API credential "${id}" not found`, { context: { id } });
+    if (row.revoked_at !== null) return toRecord(row);
+    if (row.role === 'admin') {
+      const admins = Number((ctx.stmt(`SELECT count(*) AS n FROM api_credentials WHERE role = 'admin' AND revoked_at IS NULL`).get() as { n: number }).n);
+      if (admins <= 1) throw new AppError(StoreErrorCode.apiCredentialLastAdmin, `API credential "${id}" is the last admin credential; create another admin credential before revoking it`, { context: { id } });
+    }
+    const now = ctx.now();
+    ctx.stmt('UPDATE api_credentials SET revoked_at = ? WHERE id = ?').run(now, id);
+    recordEvent(ctx, { object: `apicredential/${id}`, type: 'Normal', reason: 'ApiCredentialRevoked', message: `${row.role} API credential revoked${row.description === '' ? '' : ` (${row.description})`}` });
+    return toRecord({ ...row, revoked_at: now });
+  });
+}

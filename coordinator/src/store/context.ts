@@ -6,6 +6,14 @@ import type Database from 'better-sqlite3';
 import { AppError, type Logger } from '@nodekeeper/common';
 import { StoreErrorCode } from './errors.ts';
 
+/** Told about every outermost write transaction (see store-health.ts). */
+export interface WriteObserver {
+  /** After a failed one: returns the error to throw in its place. */
+  failed(err: unknown): unknown;
+  /** After a committed one. */
+  succeeded(): void;
+}
+
 export interface StoreCounters {
   /** Outermost transactions committed (each one fsync under synchronous=FULL). */
   transactions: number;
@@ -26,7 +34,7 @@ export interface StoreContext {
 }
 
 /** Builds the context for an open connection. */
-export function createContext(db: Database.Database, now: () => number, log: Logger | undefined): StoreContext {
+export function createContext(db: Database.Database, now: () => number, log: Logger | undefined, observer?: WriteObserver): StoreContext {
   const cache = new Map<string, Database.Statement>();
   const counters: StoreCounters = { transactions: 0 };
   return {
@@ -45,8 +53,15 @@ export function createContext(db: Database.Database, now: () => number, log: Log
     },
     tx(fn) {
       if (db.inTransaction) return db.transaction(fn)();
-      const result = db.transaction(fn).immediate();
+      let result: ReturnType<typeof fn>;
+      try {
+        result = db.transaction(fn).immediate();
+      } catch (err) {
+        // better-sqlite3 has rolled back: nothing of it is stored.
+        throw observer === undefined ? err : observer.failed(err);
+      }
       counters.transactions += 1;
+      observer?.succeeded();
       return result;
     },
   };

@@ -10,7 +10,7 @@ import { AppError, type Logger } from '@nodekeeper/common';
 import type {
   ApiCredentialRecord, ApiRole, ArtifactRecord, ClusterPackageVersionRecord, CommandRecord, EventRecord, MachineRecord, PackageDefault, PackageOverride, RolloutRecord, TokenRecord,
 } from './types.ts';
-import { createContext, type StoreContext, type StoreCounters } from './context.ts';
+import { createContext, type StoreContext, type StoreCounters, type WriteObserver } from './context.ts';
 import { StoreErrorCode } from './errors.ts';
 import { migrate, type Migration, migrations } from './migrations.ts';
 import * as tokens from './tokens.ts';
@@ -23,6 +23,8 @@ import * as packages from './packages.ts';
 import * as commands from './commands.ts';
 import * as rollouts from './rollouts.ts';
 import * as remediation from './remediation.ts';
+import * as retention from './retention.ts';
+import { deleteMachine, type DeletedMachine } from './machine-delete.ts';
 
 export interface StoreOptions {
   /** The coordinator's clock, ms since the epoch. */
@@ -30,6 +32,8 @@ export interface StoreOptions {
   readonly log?: Logger;
   /** How long a writer waits for another process's lock before failing. */
   readonly busyTimeoutMs?: number;
+  /** Told about every write transaction's outcome (the coordinator's StoreHealth). */
+  readonly observer?: WriteObserver;
   /** For tests of the migration runner only. */
   readonly migrations?: readonly Migration[];
 }
@@ -108,6 +112,11 @@ export class Store {
     return machines.revokeMachine(this.#ctx, name);
   }
 
+  /** Deletes a machine gone for good with its commands, observations and remediation state (NK_MACHINE_NOT_FOUND); records an event. */
+  deleteMachine(name: string, why: string): DeletedMachine {
+    return deleteMachine(this.#ctx, name, why);
+  }
+
   /** The machine of that name, or null. */
   getMachine(name: string): MachineRecord | null {
     return machines.getMachine(this.#ctx, name);
@@ -150,6 +159,16 @@ export class Store {
   /** The record of a presented API credential (NK_AUTH_CREDENTIAL_INVALID). */
   authenticateApi(credential: unknown): ApiCredentialRecord {
     return api.authenticateApi(this.#ctx, credential);
+  }
+
+  /** Every API credential, revoked ones included; never a secret. */
+  listApiCredentials(): ApiCredentialRecord[] {
+    return api.listApiCredentials(this.#ctx);
+  }
+
+  /** Revokes an API credential (NK_API_CREDENTIAL_NOT_FOUND, NK_API_CREDENTIAL_LAST_ADMIN); records an event. */
+  revokeApiCredential(id: string): ApiCredentialRecord {
+    return api.revokeApiCredential(this.#ctx, id);
   }
 
   /** API credentials ever made, revoked ones included. */
@@ -276,6 +295,29 @@ export class Store {
     remediation.deleteRule(this.#ctx, name);
   }
 
+  // --- retention (one small batch per call; see retention.ts)
+
+  pruneEvents(before: number, maxRows: number, batch: number): number {
+    return retention.pruneEvents(this.#ctx, before, maxRows, batch);
+  }
+
+  pruneCommands(before: number, batch: number): number {
+    return retention.pruneCommands(this.#ctx, before, batch);
+  }
+
+  pruneTokens(before: number, batch: number): number {
+    return retention.pruneTokens(this.#ctx, before, batch);
+  }
+
+  pruneObservations(before: number, afterId: number, batch: number): { deleted: number; lastId: number; done: boolean } {
+    return retention.pruneObservations(this.#ctx, before, afterId, batch);
+  }
+
+  /** A tiny write that reaches the disk: does the store take writes again? (store-health.ts) */
+  probeWrite(): void {
+    this.#ctx.tx(() => this.#ctx.stmt(`UPDATE maintenance SET value = value + 1 WHERE name = 'write_probe'`).run());
+  }
+
   /** Runs several store calls as one transaction (all or nothing). */
   transaction<T>(fn: () => T): T {
     return this.#ctx.tx(fn);
@@ -343,7 +385,7 @@ export function openStore(file: string, opts: StoreOptions = {}): Store {
     db.close();
     throw err;
   }
-  return new Store(file, createContext(db, opts.now ?? Date.now, opts.log));
+  return new Store(file, createContext(db, opts.now ?? Date.now, opts.log, opts.observer));
 }
 
 function openFailed(file: string, err: unknown): AppError {

@@ -12,10 +12,19 @@ export const StoreErrorCode = {
   migrationFailed: 'NK_STORE_MIGRATION_FAILED',
   /** A batched write (last-seen times, status) could not be committed; it stays queued. */
   writeFailed: 'NK_STORE_WRITE_FAILED',
+  /**
+   * SQLite cannot write now (a full disk, an I/O error, a lock held too long): nothing
+   * was changed; the coordinator reports it on /readyz and retries (store-health.ts).
+   */
+  unavailable: 'NK_STORE_UNAVAILABLE',
   /** A stored JSON column could not be read back. */
   rowCorrupt: 'NK_STORE_ROW_CORRUPT',
   /** A presented machine or API credential is malformed, unknown, wrong or revoked. */
   credentialInvalid: 'NK_AUTH_CREDENTIAL_INVALID',
+  /** No API credential with that id. */
+  apiCredentialNotFound: 'NK_API_CREDENTIAL_NOT_FOUND',
+  /** Revoking it would leave no admin credential: nobody could administer the coordinator. */
+  apiCredentialLastAdmin: 'NK_API_CREDENTIAL_LAST_ADMIN',
   /** No bootstrap token with that id. */
   tokenNotFound: 'NK_TOKEN_NOT_FOUND',
   /** The presented bootstrap token is malformed, unknown or its secret is wrong. */

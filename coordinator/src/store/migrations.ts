@@ -225,6 +225,27 @@ export const migrations: readonly Migration[] = Object.freeze([
       CREATE UNIQUE INDEX machines_next_credential ON machines (next_credential_id) WHERE next_credential_id IS NOT NULL;
     `,
   },
+  {
+    version: 7,
+    name: 'retention and store health',
+    sql: `
+      -- Small values the store keeps for itself: the retention gate of the events
+      -- trigger, and a counter that the health probe bumps (a real write to the disk).
+      CREATE TABLE maintenance (
+        name  TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+      ) STRICT;
+      INSERT INTO maintenance (name, value) VALUES ('events_prune_open', 0), ('write_probe', 0);
+      -- The audit trail stays append-only for everyone but retention, which opens the
+      -- gate inside its own delete transaction and closes it before committing.
+      DROP TRIGGER events_no_delete;
+      CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+        WHEN (SELECT value FROM maintenance WHERE name = 'events_prune_open') = 0
+        BEGIN SELECT RAISE(ABORT, 'events are append-only; only retention prunes them'); END;
+      -- Retention finds finished commands by age without a scan.
+      CREATE INDEX commands_by_finished ON commands (finished_at) WHERE finished_at IS NOT NULL;
+    `,
+  },
 ]);
 
 /** The schema version this code writes. */

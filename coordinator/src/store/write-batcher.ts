@@ -29,6 +29,8 @@ export interface WriteBatcherOptions {
   readonly now?: () => number;
   /** Start the timer at once (default true). Tests that flush by hand pass false. */
   readonly autoStart?: boolean;
+  /** Runs each timed flush (the coordinator labels its store writes with it). */
+  readonly runAs?: <T>(fn: () => T) => T;
 }
 
 /** Counters for /metrics. */
@@ -65,6 +67,8 @@ export class WriteBatcher {
   #events: QueuedEvent[] = [];
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
+  /** Timed flushes that failed in a row (only the first is logged as an error). */
+  #failingInARow = 0;
 
   constructor(store: Store, opts: WriteBatcherOptions) {
     if (!Number.isFinite(opts.intervalMs) || opts.intervalMs <= 0) throw new RangeError(`intervalMs must be > 0, got ${opts.intervalMs}`);
@@ -170,9 +174,13 @@ export class WriteBatcher {
     this.#timer = null;
     if (this.#closed) return;
     try {
-      this.flush();
+      (this.#opts.runAs ?? ((fn) => fn()))(() => this.flush());
+      if (this.#failingInARow > 0) this.#opts.log?.info({ failed: this.#failingInARow }, 'batched store writes succeed again');
+      this.#failingInARow = 0;
     } catch (err) {
-      this.#opts.log?.error({ err }, 'batched store write failed; will retry');
+      // An outage (a full disk) fails every interval until it ends: say it once.
+      if (this.#failingInARow++ === 0) this.#opts.log?.error({ err }, 'batched store write failed; will retry');
+      else this.#opts.log?.debug({ err, failed: this.#failingInARow }, 'batched store write failed again');
     }
     if (!this.#closed) this.#schedule();
   }

@@ -5,7 +5,7 @@
  * certificate needs to be copied to nodes by hand. Operators may bring their own
  * certificate and key instead.
  */
-import { webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
+import { createPrivateKey, webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -22,8 +22,14 @@ x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoPro
 const EC = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const SIGN = { name: 'ECDSA', hash: 'SHA-256' } as const;
 const DAY = 86_400_000;
-/** The serving certificate is re-issued when it has less than this left, or new names. */
-const RENEW_BEFORE_MS = 30 * DAY;
+/** Lifetime of a generated serving certificate (--tls-serving-lifetime). */
+export const DEFAULT_SERVING_LIFETIME_MS = 365 * DAY;
+/**
+ * The serving certificate is re-issued when less than this fraction of its lifetime is
+ * left (or it lacks a name): a third, as cert-manager renews at two thirds by default, so
+ * a renewal that fails has a long margin of retries before anything expires.
+ */
+const RENEW_WHEN_LEFT = 1 / 3;
 
 export interface TlsMaterial {
   readonly caPem: string;
@@ -72,14 +78,14 @@ async function makeCa(now: Date): Promise<{ certPem: string; keyPem: string }> {
   return { certPem: cert.toString('pem'), keyPem: await exportKey(keys.privateKey) };
 }
 
-async function makeServing(caCertPem: string, caKeyPem: string, names: readonly string[], now: Date) {
+async function makeServing(caCertPem: string, caKeyPem: string, names: readonly string[], now: Date, lifetimeMs: number) {
   const caCert = new x509.X509Certificate(caCertPem);
   const keys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as unknown as KeyPair;
   const cert = await x509.X509CertificateGenerator.create({
     subject: 'CN=nodekeeper-coordinator',
     issuer: caCert.subject,
     notBefore: new Date(now.getTime() - 60_000),
-    notAfter: new Date(now.getTime() + 365 * DAY),
+    notAfter: new Date(now.getTime() + lifetimeMs),
     publicKey: keys.publicKey,
     signingKey: await importKey(caKeyPem),
     signingAlgorithm: SIGN,
@@ -94,10 +100,12 @@ async function makeServing(caCertPem: string, caKeyPem: string, names: readonly 
   return { certPem: cert.toString('pem'), keyPem: await exportKey(keys.privateKey) };
 }
 
-function servingIsCurrent(certPem: string, caPem: string, names: readonly string[], now: Date): boolean {
+function servingIsCurrent(certPem: string, keyPem: string, caPem: string, names: readonly string[], now: Date, lifetimeMs: number): boolean {
   const cert = new NodeX509(certPem);
   if (!cert.checkIssued(new NodeX509(caPem))) return false;
-  if (new Date(cert.validTo).getTime() - now.getTime() < RENEW_BEFORE_MS) return false;
+  // The key is written before the certificate: a crash in between leaves a pair that does not match.
+  if (!cert.checkPrivateKey(createPrivateKey(keyPem))) return false;
+  if (new Date(cert.validTo).getTime() - now.getTime() < lifetimeMs * RENEW_WHEN_LEFT) return false;
   const sans = cert.subjectAltName ?? '';
   return names.every((n) => sans.includes(isIP(n) ? `IP Address:${n}` : `DNS:${n}`));
 }
@@ -105,9 +113,11 @@ function servingIsCurrent(certPem: string, caPem: string, names: readonly string
 /**
  * Loads or creates the CA and serving certificate under `dir` (ca.crt, ca.key,
  * server.crt, server.key; keys mode 0600). The serving certificate covers `names`
- * (DNS names and IPs) and is re-issued when names are added or it nears expiry.
+ * (DNS names and IPs), lasts `servingLifetimeMs`, and is re-issued when names are added
+ * or less than a third of that lifetime is left. Called at start and then on a timer
+ * (tls/cert-renewer.ts), so a long-running coordinator renews it in place.
  */
-export async function ensurePki(dir: string, names: readonly string[], now = new Date()): Promise<TlsMaterial> {
+export async function ensurePki(dir: string, names: readonly string[], now = new Date(), servingLifetimeMs = DEFAULT_SERVING_LIFETIME_MS): Promise<TlsMaterial> {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const caCrt = join(dir, 'ca.crt');
@@ -121,8 +131,8 @@ export async function ensurePki(dir: string, names: readonly string[], now = new
     const caKeyPem = readFileSync(caKey, 'utf8');
     const srvCrt = join(dir, 'server.crt');
     const srvKey = join(dir, 'server.key');
-    if (!existsSync(srvCrt) || !existsSync(srvKey) || !servingIsCurrent(readFileSync(srvCrt, 'utf8'), caPem, names, now)) {
-      const srv = await makeServing(caPem, caKeyPem, names, now);
+    if (!existsSync(srvCrt) || !existsSync(srvKey) || !servingIsCurrent(readFileSync(srvCrt, 'utf8'), readFileSync(srvKey, 'utf8'), caPem, names, now, servingLifetimeMs)) {
+      const srv = await makeServing(caPem, caKeyPem, names, now, servingLifetimeMs);
       writeSecure(srvKey, srv.keyPem, 0o600);
       writeSecure(srvCrt, srv.certPem, 0o644);
     }

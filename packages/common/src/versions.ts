@@ -27,3 +27,10 @@ export function versionInfo(raw: string, source: string): { raw: string; semver:
   const trimmed = raw.trim().slice(0, 256);
   return { raw: trimmed, semver: toSemver(trimmed), source };
 }
+
+/** True when `a` reads as a lower semver than `b`; false when either has no semver reading. */
+export function isLowerVersion(a: string, b: string): boolean {
+  const sa = toSemver(a);
+  const sb = toSemver(b);
+  return sa !== null && sb !== null && semver.lt(sa, sb);
+}

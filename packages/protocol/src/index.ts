@@ -5,3 +5,5 @@ export * from './messages.ts';
 export * from './codec.ts';
 export * from './packages.ts';
 export * from './identity.ts';
+export * from './install-policy.ts';
+export * from './install-statement.ts';

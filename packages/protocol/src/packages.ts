@@ -26,7 +26,10 @@ export const ArtifactRef = Type.Object(
     sha256: Sha256,
     /** Size in bytes; downloads larger than this are cut off. */
     size: Type.Integer({ minimum: 1, maximum: 4 * 1024 ** 3 }),
-    /** base64 ed25519 signature over the 32 raw bytes of the sha256 digest, when signed. */
+    /**
+     * base64 ed25519 signature over the install statement (install-statement.ts: package,
+     * version, sha256, size and manifest, canonical JSON), when signed.
+     */
     signature: Type.Optional(Type.String({ maxLength: 256, pattern: '^[A-Za-z0-9+/]+={0,2}$' })),
   },
   { additionalProperties: false },
@@ -38,7 +41,10 @@ export const PackageLink = Type.Object(
   {
     /** Host path, e.g. /usr/bin/kubelet or /opt/cni/bin. */
     path: Type.String({ minLength: 2, maxLength: 512, pattern: '^/' }),
-    /** Path inside the version directory, e.g. `kubelet`, or `.` for the whole directory. */
+    /**
+     * Path inside the version directory, e.g. `kubelet`, or `.` for the whole directory.
+     * The schema only bounds it; install-policy.ts refuses `..` and what leaves the directory.
+     */
     target: Type.String({ minLength: 1, maxLength: 512, pattern: '^[^/]' }),
   },
   { additionalProperties: false },
@@ -52,7 +58,7 @@ export const PackageManifest = Type.Object(
     format: Type.Union([Type.Literal('tar.gz'), Type.Literal('binary')]),
     binaryName: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._-]+$' })),
     links: Type.Array(PackageLink, { minItems: 1, maxItems: 64 }),
-    /** The service restarted after the switch (a systemd unit), or null. */
+    /** The service restarted after the switch (a `*.service` unit on the allow-list: install-policy.ts), or null. */
     service: Type.Union([Type.String({ maxLength: MAX_SHORT }), Type.Null()]),
     /** Which probe decides the package is healthy after the switch. */
     healthProbe: Type.Union([Type.Literal('kubelet'), Type.Literal('runtime'), Type.Literal('cni'), Type.Literal('none')]),
@@ -142,8 +148,12 @@ export function checkInstallParams(value: unknown): { ok: true; params: InstallP
   return { ok: false, message: `params${first?.path ?? ''}: ${first?.message ?? 'do not match InstallParams'}` };
 }
 
-/** A unit name as systemd and the supervisor adapter accept it. */
-export const UnitName = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9@._-]+$' });
+/**
+ * A unit the coordinator may have restarted: a `*.service` (systemd and the supervisor
+ * adapter accept it). Targets such as `reboot.target` or `poweroff.target` are refused:
+ * starting them would reboot the node round the agent's `--allow-reboot`.
+ */
+export const UnitName = Type.String({ minLength: 9, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9@._-]*\\.service$' });
 
 /** Params of `service.restart`: restart `unit`, then wait up to `timeoutMs` for its probe. */
 export const ServiceRestartParams = Type.Object(

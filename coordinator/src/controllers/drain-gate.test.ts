@@ -1,0 +1,111 @@
+/**
+ * An install held behind a drain belongs to its rollout: when the rollout is aborted
+ * while the drain is still going, the install is cancelled and never sent, the drain
+ * stops, and the Node is uncordoned (issue 10, item 4). The store, fleet view,
+ * dispatcher, drain gate and rollout controller are the real ones on a real SQLite
+ * file; only the member cluster's API (the edge) is a stand-in that records what was
+ * asked of it and drains when the test says.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createLogger } from '@nodekeeper/common';
+import type { Command } from '@nodekeeper/protocol';
+import { CommandDispatcher } from '../commands/dispatcher.ts';
+import { FleetView } from '../fleet/fleet-view.ts';
+import type { MemberCluster } from '../member/member-cluster.ts';
+import { ROLLOUT_API_VERSION } from '../rollout/spec.ts';
+import type { RolloutState } from '../rollout/types.ts';
+import { enrolledStore, sampleReport, tempDir } from '../store/test-support.ts';
+import { WriteBatcher } from '../store/write-batcher.ts';
+import { DrainGate } from './drain-gate.ts';
+import { RolloutController } from './rollout-controller.ts';
+
+const log = createLogger({ name: 'test', level: 'silent' });
+const NODES = ['node-a', 'node-b'];
+const tmp = tempDir('nk-drain-gate-');
+after(() => tmp.remove());
+
+/** The member cluster's API as the gate uses it; drain() waits until the test releases it. */
+function memberStandIn() {
+  const calls: string[] = [];
+  let release: () => void = () => {};
+  const drained = new Promise<void>((resolve) => (release = resolve));
+  const member = {
+    synced: async () => {},
+    findNode: (machine: string) => ({ metadata: { name: machine } }),
+    cordon: async (node: string) => (calls.push(`cordon ${node}`), 'cordoned' as const),
+    uncordon: async (node: string) => (calls.push(`uncordon ${node}`), 'uncordoned' as const),
+    drain: async (node: string, _progress: unknown, _timeout: unknown, stop: () => string | null = () => null) => {
+      calls.push(`drain ${node}`);
+      await drained;
+      // As the real drain: asked before each round of evictions.
+      const why = stop();
+      if (why !== null) throw Object.assign(new Error(`drain of ${node} stopped: ${why}`), { code: 'NK_DRAIN_CANCELLED' });
+      return { evicted: [`default/web-${node}`], skipped: [] };
+    },
+    cordonedByUs: () => [],
+  };
+  return { member: member as unknown as MemberCluster, calls, release };
+}
+
+test('an install held behind a drain is cancelled when its rollout is aborted, and never sent', async () => {
+  const now = { t: 1_000_000 };
+  const clock = () => now.t;
+  const store = enrolledStore(tmp.file('abort.db'), NODES, { now: clock, log });
+  store.putClusterPackageVersion([{ name: 'kubelet', version: '1.31.3', artifact: { url: 'https://artifacts.example/k', sha256: 'a'.repeat(64), size: 1000 } }]);
+  const batcher = new WriteBatcher(store, { intervalMs: 3_600_000, log, autoStart: false });
+  const fleet = new FleetView({ store, batcher, clock, log }, { livenessGraceMs: 40_000, livenessRecoverMs: 0 });
+  const sent: Command[] = [];
+  const sentIds = () => sent.map((c) => c.commandId);
+  const link = { resync() {}, close() {}, sendCommand: (c: Command) => (sent.push(c), true) };
+  for (const n of NODES) {
+    fleet.attach(n, link, 't');
+    fleet.report(n, true, sampleReport(n));
+  }
+  const commands = new CommandDispatcher({ store, clock, log });
+  commands.setTransport((machine, command) => fleet.deliver(machine, command));
+  const { member, calls, release } = memberStandIn();
+  const gate = new DrainGate({ store, fleet, commands, member, log }, ['kubelet'], 60_000);
+  commands.setGate((c) => gate.allows(c));
+  const rollouts = new RolloutController({ store, fleet, commands, clock, log }, { controlPlaneVersion: 'v1.32.1', maxUnavailable: '2' });
+  try {
+    rollouts.create({
+      apiVersion: ROLLOUT_API_VERSION, kind: 'Rollout', metadata: { name: 'k' },
+      spec: { packages: [{ package: 'kubelet', version: '1.31.3' }], selector: {}, strategy: { canary: { count: 1 }, soakSeconds: 0, batches: [100], maxUnavailable: 1 } },
+    });
+    const [install] = store.commandsByOwner('rollout/k');
+    assert.ok(install !== undefined, 'the canary install is recorded');
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(calls, [`cordon ${install.machine}`, `drain ${install.machine}`], 'held behind the drain');
+    assert.deepEqual(sent, []);
+
+    rollouts.request('k', 'abort');
+    // The drain finishes after the abort: before the fix, the install was sent now.
+    release();
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+
+    assert.deepEqual(sentIds(), [], 'the install of an aborted rollout is never sent');
+    const after = store.getCommand(install.id);
+    assert.equal(after?.state, 'Failed');
+    assert.equal(after?.sentAt, null);
+    assert.equal(after?.error?.code, 'NK_ROLLOUT_STOPPED');
+    assert.deepEqual(calls, [`cordon ${install.machine}`, `drain ${install.machine}`, `uncordon ${install.machine}`], 'the node is uncordoned once');
+    const state = store.getRollout('k')?.state as RolloutState;
+    assert.equal(state.phase, 'Failed');
+    assert.equal(state.reason, 'Aborted');
+    const m = state.machines[install.machine];
+    assert.equal(m?.phase, 'Skipped');
+    assert.equal(m?.reason, 'Aborted');
+    assert.match(m?.message ?? '', /not installed: the install was never sent; the rollout stopped \(Aborted\) first/);
+    assert.deepEqual(m?.changed, [], 'nothing changed on the machine');
+    // A reconnect re-delivers open commands: there is none left to send.
+    commands.machineConnected(install.machine);
+    assert.deepEqual(sent, []);
+    const events = store.listEvents({ object: `machine/${install.machine}`, limit: 100 }).map((e) => `${e.reason}: ${e.message}`);
+    assert.ok(events.some((e) => /^DrainStopped: .*the install was cancelled.*node uncordoned/.test(e)), events.join('\n'));
+    assert.ok(!events.some((e) => e.startsWith('Drained:')), events.join('\n'));
+  } finally {
+    gate.stop();
+    store.close();
+  }
+});

@@ -1,0 +1,88 @@
+/**
+ * The coordinator's listening server (https, or http with --insecure) and its limits
+ * against slow or greedy clients (invariant 11: a slow reader must not take the
+ * coordinator down):
+ * - a TLS handshake and a request's headers must arrive within headersTimeoutMs of
+ *   connecting (a slowloris client trickling headers is answered 408 and closed);
+ * - a whole request, body included, within requestTimeoutMs;
+ * - an idle keep-alive connection is closed after keepAliveTimeoutMs;
+ * - at most maxConnections connections that are not agent WebSockets. Agents have their
+ *   own cap in the gateway; an upgraded connection leaves this count, so tens of
+ *   thousands of agents never starve nkctl, and an HTTP flood never starves agents
+ *   already connected.
+ * Node checks the header and request deadlines every connectionsCheckingInterval (30 s
+ * by default), so that interval is derived from the header timeout.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '@nodekeeper/common';
+import type { HttpLimits } from '../config.ts';
+import type { TlsMaterial } from '../tls/pki.ts';
+import type { ApiHandler } from './http-api.ts';
+
+export interface ServerHooks {
+  /** A WebSocket upgrade to the agent path. */
+  readonly agentUpgrade: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** The pathname upgrades are accepted on. */
+  readonly agentPath: string;
+  /** Counted for /metrics: a connection refused over the cap. */
+  readonly refused: () => void;
+  readonly log: Logger;
+}
+
+export interface CoordinatorServer {
+  readonly server: http.Server | https.Server;
+  /** Connections open now: agent WebSockets and all others. */
+  connections(): { agents: number; other: number };
+}
+
+const TIMEOUT_ANSWER = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
+
+/** Creates (but does not start) the server with its limits and the agents' upgrade path. */
+export function createCoordinatorServer(tls: TlsMaterial | null, api: ApiHandler, limits: HttpLimits, hooks: ServerHooks): CoordinatorServer {
+  const timing = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.max(100, Math.min(5_000, Math.floor(limits.headersTimeoutMs / 4))),
+  };
+  const server = tls === null
+    ? http.createServer(timing, api)
+    : https.createServer({ ...timing, cert: tls.certPem, key: tls.keyPem, handshakeTimeout: limits.headersTimeoutMs }, api);
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+
+  let open = 0;
+  let agents = 0;
+  server.on('connection', (socket: Duplex) => {
+    if (open - agents >= limits.maxConnections) {
+      hooks.refused();
+      socket.destroy();
+      return;
+    }
+    open += 1;
+    socket.once('close', () => (open -= 1));
+  });
+  server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    if (new URL(req.url ?? '/', 'http://x').pathname !== hooks.agentPath) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    // From here the connection is the gateway's (its own cap and admission control).
+    agents += 1;
+    socket.once('close', () => (agents -= 1));
+    hooks.agentUpgrade(req, socket, head);
+  });
+  server.on('checkContinue', api.checkContinue);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    // A header or request deadline passed: say so (as Node does without this listener).
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && socket.writable) {
+      hooks.log.debug({ code: err.code }, 'slow HTTP client cut off');
+      socket.end(TIMEOUT_ANSWER);
+      return;
+    }
+    socket.destroy();
+  });
+  return { server, connections: () => ({ agents, other: open - agents }) };
+}
