@@ -30,6 +30,8 @@ import { ensurePki, loadPki, type TlsMaterial } from './tls/pki.ts';
 import { DEFAULT_HOST_SYNC, HostSync } from './host/host-sync.ts';
 import { readKubeconfig } from './host/kube-client.ts';
 import { hostRoutes } from './server/host-routes.ts';
+import { answerClientError, endWithError } from './server/socket-answers.ts';
+import { requestUrl } from './server/http-util.ts';
 import { memberRoutes } from './server/member-routes.ts';
 import { MemberCluster } from './member/member-cluster.ts';
 import { DrainGate } from './controllers/drain-gate.ts';
@@ -163,14 +165,20 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   const server = tls === null ? http.createServer(api) : https.createServer({ cert: tls.certPem, key: tls.keyPem }, api);
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy());
-    if (new URL(req.url ?? '/', 'http://x').pathname !== AGENT_PATH) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    if (requestUrl(req)?.pathname !== AGENT_PATH) {
+      endWithError(socket, 404, 'NK_HTTP_NOT_FOUND', 'no WebSocket endpoint here; agents connect to /v1/agent/connect');
       return;
     }
     gateway.handleUpgrade(req, socket, head);
   });
   server.on('checkContinue', api.checkContinue);
-  server.on('clientError', (_err, socket) => socket.destroy());
+  server.on('checkExpectation', api.checkExpectation);
+  server.on('clientError', answerClientError);
+  // node closes a CONNECT it has no listener for without a word; this is no proxy.
+  server.on('connect', (_req, socket) => {
+    socket.on('error', () => socket.destroy());
+    endWithError(socket, 405, 'NK_HTTP_METHOD_NOT_ALLOWED', 'CONNECT is not allowed: the coordinator is not a proxy');
+  });
   server.keepAliveTimeout = 65_000;
 
   await new Promise<void>((resolve, reject) => {
