@@ -125,7 +125,13 @@ describe('generative: the HTTP API and the agent protocol against a real coordin
       creds[name] = r.body.credential;
     }
     wsCredential = creds['ws-node']!;
-    ctx = { admin, readOnly, machine: creds['node-1']!, token, tokenId: token.split('.')[0]!, machines: ['node-1', 'node-2'], port: coord.port };
+    // A token of its own for the fuzzer to revoke, so enrollment stays reachable.
+    const { token: spare } = await createToken(coord.nkctlConfig, 1);
+    // An artifact for the rollout body's target, so a valid rollout is accepted and its
+    // requests (pause, resume, abort, rollback) reach a real rollout.
+    const pushed = await call({ method: 'PUT', target: '/v1/artifacts?package=containerd&version=1.7.99', headers: [['Authorization', `Bearer ${admin}`], ['Content-Type', 'application/octet-stream']], body: Buffer.from('containerd 1.7.99') });
+    assert.equal(pushed.kind === 'answer' && pushed.response.status, 201);
+    ctx = { admin, readOnly, machine: creds['node-1']!, token, tokenId: spare.split('.')[0]!, machines: ['node-1', 'node-2'], port: coord.port };
     probe = new StateProbe(coord.dataDir);
     // The controllers take in the new machines on their next ticks; start from rest.
     await probe.settle(SETTLE_QUIET_MS);

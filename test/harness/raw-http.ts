@@ -30,7 +30,10 @@ export function encodeRequest(r: RawRequest, host: string): Buffer {
   const lines = [`${r.method} ${r.target} HTTP/1.1`, `Host: ${host}`, 'Connection: close'];
   for (const [k, v] of r.headers) lines.push(`${k}: ${v}`);
   if (r.body !== null && r.noContentLength !== true) lines.push(`Content-Length: ${r.body.length}`);
-  return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), r.body ?? Buffer.alloc(0)]);
+  // A chunked request without a body still ends: an unfinished request would only wait
+  // for the server's timeout, which is the client's fault, not the server's.
+  const chunkedEnd = r.body === null && r.headers.some(([k, v]) => k.toLowerCase() === 'transfer-encoding' && /chunked/i.test(v)) ? '0\r\n\r\n' : '';
+  return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n${chunkedEnd}`, 'latin1'), r.body ?? Buffer.alloc(0)]);
 }
 
 interface Parsed { response: RawResponse; complete: boolean }
