@@ -16,9 +16,12 @@ export interface Snapshot {
 export class StateProbe {
   private readonly db: Database.Database;
   private readonly dataDir: string;
+  private readonly ignore: ReadonlySet<string>;
 
-  constructor(dataDir: string) {
+  /** `ignoreTables`: tables left out of every snapshot (say why where you pass them). */
+  constructor(dataDir: string, ignoreTables: readonly string[] = []) {
     this.dataDir = dataDir;
+    this.ignore = new Set(ignoreTables);
     this.db = new Database(path.join(dataDir, 'state.db'), { readonly: true, fileMustExist: true });
   }
 
@@ -27,7 +30,7 @@ export class StateProbe {
     const names = this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>;
     // One read transaction: the tables agree with each other.
     this.db.transaction(() => {
-      for (const { name } of names) {
+      for (const { name } of names.filter((n) => !this.ignore.has(n.name))) {
         const rows = (this.db.prepare(`SELECT * FROM "${name}"`).all() as Array<Record<string, unknown>>).map(({ last_seen_at: _seen, ...rest }) => rest);
         tables.set(name, JSON.stringify(rows));
       }
