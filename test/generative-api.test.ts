@@ -18,12 +18,15 @@
  */
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import fc from 'fast-check';
 import { MAX_FRAME_BYTES } from '@nodekeeper/protocol';
 import { ROUTES, requestArb, type FuzzRequest } from './harness/api-fuzz.ts';
 import { batchArb, type FrameBatch } from './harness/frame-fuzz.ts';
 import { GAP, describeFrame, describeRequest, isHandshakeGap, judgeAnswer, judgeFrame } from './harness/fuzz-judge.ts';
 import { WS_ID, hello, openAgentSession, startFuzzTarget, type FuzzTarget } from './harness/fuzz-target.ts';
+import { REPO } from './harness/processes.ts';
 import type { RawRequest } from './harness/raw-http.ts';
 import { StateProbe, type Snapshot } from './harness/state-snapshot.ts';
 
@@ -192,6 +195,15 @@ describe('generative: the HTTP API against a real coordinator', { timeout: 600_0
       await target.assertAlive(name);
     });
   }
+
+  test('the generator knows every route the server declares (coordinator/src/server/*-routes.ts)', () => {
+    const dir = path.join(REPO, 'coordinator/src/server');
+    const declared = readdirSync(dir).filter((f) => f.endsWith('-routes.ts'))
+      .flatMap((f) => [...readFileSync(path.join(dir, f), 'utf8').matchAll(/pattern: [^\n]*?, name: '([a-z-]+)'/g)].map((m) => m[1]!));
+    assert.ok(declared.length >= 40, `found only ${declared.length} routes: the pattern no longer matches the route files?`);
+    const known = new Set(ROUTES.map((r) => r.name));
+    assert.deepEqual(declared.filter((n) => !known.has(n)).sort(), [], 'routes the generator does not try: add them to ROUTES in test/harness/api-fuzz.ts');
+  });
 
   const tally = new Map<string, number>();
   /** The state after the last request, and that request when it was refused or a read. */
