@@ -212,6 +212,8 @@ describe('generative: the HTTP API against a real coordinator', { timeout: 600_0
   async function runRequests(reqs: readonly FuzzRequest[]): Promise<void> {
     const problems: string[] = [];
     const { probe } = target;
+    const viewBefore = await target.apiView();
+    let changedNothing = true;
     for (const fr of reqs) {
       const before = last === null ? await probe.settle(SETTLE_QUIET_MS) : probe.snapshot();
       if (last?.unchanged != null) {
@@ -234,8 +236,15 @@ describe('generative: the HTTP API against a real coordinator', { timeout: 600_0
       } else {
         // Accepted: its effects may still be moving (a rollout, remediation); wait them out.
         last = { state: await probe.settle(SETTLE_QUIET_MS), unchanged: null };
+        changedNothing = false;
       }
       if (problems.length > 0) break;
+    }
+    if (problems.length === 0 && changedNothing) {
+      // The same through the API: state held in memory, not only in the file.
+      const viewAfter = await target.apiView();
+      for (const [p, v] of viewBefore) if (viewAfter.get(p) !== v) problems.push(`GET ${p} changed after refused and read-only requests only:\n${v.slice(0, 600)}\n->\n${viewAfter.get(p)?.slice(0, 600)}`);
+      if (problems.length > 0) problems.push(`requests:\n${reqs.map((r) => `  (${r.route}) ${describeRequest(r.request)}`).join('\n')}`);
     }
     await target.assertAlive(`requests:\n${reqs.map((r) => `  (${r.route}) ${describeRequest(r.request)}`).join('\n')}`);
     if (problems.length > 0) throw new Error(problems.join('\n'));

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { WebSocket } from 'ws';
@@ -19,6 +20,7 @@ import { StateProbe } from './state-snapshot.ts';
 export const enrollIdentity = (machineId: string, hostname: string): MachineIdentity => ({ machineId, hostname, addresses: [], zone: null, labels: { pool: 'a' } });
 export const WS_ID = enrollIdentity('e'.repeat(32), 'ws-node');
 const HOST = '127.0.0.1';
+const API_VIEWS = ['/v1/machines', '/v1/tokens', '/v1/clusterpackageversion', '/v1/rollouts', '/v1/remediations', '/v1/remediationrules', '/v1/artifacts', '/v1/host', '/v1/packages'];
 
 export interface FuzzTarget {
   readonly coord: CoordinatorProc;
@@ -28,6 +30,11 @@ export interface FuzzTarget {
   /** ws-node's machine credential. */
   readonly wsCredential: string;
   call(r: RawRequest): Promise<RawResult>;
+  /**
+   * What the API shows (machines, tokens, CPV, rollouts, remediation, rules, artifacts,
+   * host, packages), read with the read-only credential: state held in memory too.
+   */
+  apiView(): Promise<ReadonlyMap<string, string>>;
   /** Throws unless the process lives and /healthz answers 200; names what was sent first before a death. */
   assertAlive(after: string): Promise<void>;
   stop(): Promise<void>;
@@ -55,9 +62,22 @@ export async function startFuzzTarget(name: string, opts: { ignoreTables?: reado
   const pushed = await call({ method: 'PUT', target: '/v1/artifacts?package=containerd&version=1.7.99', headers: [['Authorization', `Bearer ${admin}`], ['Content-Type', 'application/octet-stream']], body: Buffer.from('containerd 1.7.99') });
   assert.ok(pushed.kind === 'answer' && pushed.response.status === 201, JSON.stringify(pushed));
   const probe = new StateProbe(coord.dataDir, opts.ignoreTables);
+  const agent = new https.Agent({ keepAlive: true, ca, maxSockets: 1 });
+  const get = (p: string) => new Promise<string>((resolve, reject) => {
+    https.get(`https://${HOST}:${coord.port}${p}`, { agent, headers: { Authorization: `Bearer ${readOnly}` } }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      res.on('end', () => resolve(`${res.statusCode} ${body}`));
+    }).on('error', reject);
+  });
   let firstDeath: string | null = null;
   return {
     coord, ca, probe, call,
+    async apiView() {
+      const view = new Map<string, string>();
+      for (const p of API_VIEWS) view.set(p, await get(p));
+      return view;
+    },
     wsCredential: creds['ws-node']!,
     ctx: { admin, readOnly, machine: creds['node-1']!, token, tokenId: spare.split('.')[0]!, machines: ['node-1', 'node-2'], port: coord.port },
     async assertAlive(after: string) {
@@ -70,6 +90,7 @@ export async function startFuzzTarget(name: string, opts: { ignoreTables?: reado
       if (r.kind !== 'answer' || r.response.status !== 200) throw new Error(`/healthz did not answer 200 after ${after}: ${JSON.stringify(r).slice(0, 500)}`);
     },
     async stop() {
+      agent.destroy();
       probe.close();
       await coord.stop();
       if (process.env['NK_FUZZ_KEEP'] === undefined) await rm(dir, { recursive: true, force: true });
