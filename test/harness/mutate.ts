@@ -100,7 +100,6 @@ export function applyMutations(base: Json, ms: readonly Mutation[]): string {
       case 'add-key': v = setAt(v, p, (old) => (old !== null && typeof old === 'object' && !Array.isArray(old) ? { ...old, [m.key]: m.value } : { [m.key]: m.value })); break;
     }
   }
-  // eslint-disable-next-line no-control-regex
   return JSON.stringify(v).replace(/"\\u0001DEEP([ao])(\d+)\\u0001"/g, (_s, k: string, d: string) => deepNest(Number(d), k === 'a' ? 'array' : 'object'));
 }
 
