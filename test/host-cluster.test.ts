@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startContainerdWithNetwork, type RunningContainerd } from './harness/containerd.ts';
@@ -80,6 +81,15 @@ describe('host cluster registration (pull mode)', { timeout: 300_000 }, () => {
     for (const n of ['clusters', 'machines', 'clusterpackageversions']) assert.match(crds, new RegExp(`customresourcedefinition.apiextensions.k8s.io/${n}.nodekeeper.io`));
     // Idempotent.
     await hostNk(['host', 'install']);
+    // Members read cluster-info before they trust the host: with no credential at all, so
+    // the bootstrap token never goes to a server the pin has not vouched for.
+    const anonymous = await new Promise<number>((resolve, reject) => {
+      https.get(`${host.url}/api/v1/namespaces/kube-public/configmaps/cluster-info`, { ca: host.caPem }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      }).on('error', reject);
+    });
+    assert.equal(anonymous, 200);
   });
 
   test('a member token prints the register command; a bad cluster name is refused', async () => {

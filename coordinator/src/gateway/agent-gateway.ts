@@ -33,7 +33,7 @@ function bearer(req: IncomingMessage): string | null {
   return m?.[1] ?? null;
 }
 
-const REASONS: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 429: 'Too Many Requests', 503: 'Service Unavailable' };
+const REASONS: Record<number, string> = { 400: 'Bad Request', 405: 'Method Not Allowed', 401: 'Unauthorized', 403: 'Forbidden', 429: 'Too Many Requests', 503: 'Service Unavailable' };
 
 function refuseUpgrade(socket: Duplex, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
   const body = JSON.stringify({ code, message });
@@ -45,7 +45,9 @@ function refuseUpgrade(socket: Duplex, status: number, code: string, message: st
 }
 
 export class AgentGateway {
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: TRANSPORT_MAX_PAYLOAD, perMessageDeflate: false });
+  // UTF-8 is checked by the session (NK_PROTO_BAD_JSON, the connection stays), not by
+  // ws, whose 1007 close carries no code of ours.
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: TRANSPORT_MAX_PAYLOAD, perMessageDeflate: false, skipUTF8Validation: true });
   private readonly deps: GatewayDeps;
   private readonly opts: GatewayOptions;
   private readonly sessions = new Set<AgentSession>();
@@ -70,6 +72,13 @@ export class AgentGateway {
         if (rotations < MAX_ROTATIONS_PER_ROUND && s.rotateCredentialIfDue(now)) rotations += 1;
       }
     }, intervalMs).unref();
+    // A handshake ws itself refuses (no key, a version other than 13, a method other than
+    // GET) is answered in our error format rather than ws's plain text.
+    this.wss.on('wsClientError', (err: Error, socket: Duplex) => {
+      deps.metrics.upgradesRejected.inc({ code: 'NK_HTTP_BAD_REQUEST' });
+      if (/method/i.test(err.message)) refuseUpgrade(socket, 405, 'NK_HTTP_METHOD_NOT_ALLOWED', `invalid WebSocket handshake: ${err.message}; agents connect with GET`);
+      else refuseUpgrade(socket, 400, 'NK_HTTP_BAD_REQUEST', `invalid WebSocket handshake: ${err.message}`);
+    });
     deps.fleet.onCredentialsVoided((name, reason) => {
       for (const s of [...(this.byMachine.get(name) ?? [])]) s.close(CloseCode.revoked, reason);
     });

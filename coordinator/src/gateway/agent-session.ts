@@ -4,6 +4,7 @@
  * one machine its credential speaks for (architecture invariant 4); and the rotation of
  * that credential over the live connection.
  */
+import { isUtf8 } from 'node:buffer';
 import type { WebSocket, RawData } from 'ws';
 import { AppError, type Logger } from '@nodekeeper/common';
 import {
@@ -223,6 +224,10 @@ export class AgentSession implements AgentLink {
       return;
     }
     const frame = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(new Uint8Array(data));
+    if (!isUtf8(frame)) {
+      this.reject(ProtocolErrorCode.badJson, 'frame is not valid UTF-8 text');
+      return;
+    }
     const decoded = decodeAgentMessage(frame);
     if (!decoded.ok) {
       this.reject(decoded.error.code, decoded.error.message);

@@ -9,8 +9,10 @@
  *     (credential rotation);
  *   - cluster-wide: its own Cluster object by name; `create` cannot be limited by name in
  *     RBAC, so a ValidatingAdmissionPolicy pins a member's creates to its own name.
- * Its bootstrap token may only request a token for that ServiceAccount, and read the
- * host's public cluster-info (to discover the CA it pins by hash).
+ * Its bootstrap token may only request a token for that ServiceAccount. The host's
+ * public cluster-info (to discover the CA a member pins by hash) is readable
+ * anonymously, as kubeadm has it: a member reads it before it trusts the server, so it
+ * must not have to send its token for it.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -73,7 +75,10 @@ export function hostBaseObjects(clusterInfoKubeconfig: string): KubeObject[] {
       apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding',
       metadata: { name: CLUSTER_INFO_READER, namespace: 'kube-public', labels: PART_OF },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: CLUSTER_INFO_READER },
-      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:bootstrappers' }],
+      subjects: [
+        { apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:bootstrappers' },
+        { apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'system:anonymous' },
+      ],
     },
   ];
 }

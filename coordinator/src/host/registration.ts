@@ -1,10 +1,12 @@
 /**
  * Pull-mode registration with a host cluster, as kubeadm joins a node:
- *   1. the host's CA: from the given kubeconfig, or read unverified from the host's
- *      public cluster-info; trusted only if it matches the pinned hash, and the server
- *      must prove it holds a certificate that CA issued;
- *   2. the bootstrap token (least privilege: it may only do step 2) is traded for a
- *      short-lived token of the member's own ServiceAccount (TokenRequest API);
+ *   1. the host's CA: from the given kubeconfig, or read unverified and anonymously
+ *      from the host's public cluster-info; trusted only if it matches the pinned hash,
+ *      and the server must prove it holds a certificate that CA issued;
+ *   2. only then, over a connection verified against that CA, the bootstrap token
+ *      (least privilege: it may only do step 2) is traded for a short-lived token of
+ *      the member's own ServiceAccount (TokenRequest API). The token is never sent
+ *      before the pin is checked: whoever answers the unverified read may be anyone;
  *   3. the registration is kept in the data dir (0600, written durably);
  *   4. before the token expires, the member asks for a fresh one with the one it
  *      holds: credentials rotate without a restart.
@@ -53,11 +55,15 @@ interface Fetched { status: number; body: string; peer: X509Certificate | null }
 const DISCOVERY_MAX_BYTES = 1 << 20;
 const DISCOVERY_TIMEOUT_MS = 10_000;
 
-/** A GET that does not verify the server yet (discovery), bounded in size and time. */
-function getUnverified(url: URL, token: string): Promise<Fetched> {
+/**
+ * An anonymous GET that does not verify the server yet (discovery), bounded in size and
+ * time. It carries no credential: the server is not known to be the host until the CA
+ * it serves matches the pin and its certificate was issued by that CA.
+ */
+function getUnverified(url: URL): Promise<Fetched> {
   return new Promise((resolve, reject) => {
     // agent: false: a fresh connection and TLS session, so the peer certificate is always there to check.
-    const req = https.get(url, { agent: false, rejectUnauthorized: false, headers: { Authorization: `Bearer ${token}` }, timeout: DISCOVERY_TIMEOUT_MS }, (res) => {
+    const req = https.get(url, { agent: false, rejectUnauthorized: false, timeout: DISCOVERY_TIMEOUT_MS }, (res) => {
       const peer = (res.socket as TLSSocket).getPeerX509Certificate?.() ?? null;
       const chunks: Buffer[] = [];
       let size = 0;
@@ -84,16 +90,18 @@ export function checkCaPin(caPem: string, pin: string): void {
   if (hash !== pin) throw new AppError('NK_HOST_CA_MISMATCH', `the host's CA hash is ${hash}, not the pinned ${pin}: refusing to trust it`);
 }
 
-/** Reads the host's public cluster-info and returns its CA, if it matches the pin. */
-export async function discoverHostCa(server: string, pin: string, bootstrapToken: string): Promise<string> {
+/** Reads the host's public cluster-info anonymously and returns its CA, if it matches the pin. */
+export async function discoverHostCa(server: string, pin: string): Promise<string> {
   const url = new URL('/api/v1/namespaces/kube-public/configmaps/cluster-info', server);
   let res: Fetched;
   try {
-    res = await getUnverified(url, bootstrapToken);
+    res = await getUnverified(url);
   } catch (err) {
     throw new AppError('NK_HOST_UNREACHABLE', `cannot reach the host at ${url.origin}: ${(err as Error).message}`, { cause: err });
   }
-  if (res.status === 401) throw new AppError('NK_HOST_UNAUTHORIZED', 'the host refused the bootstrap token (unknown or expired)');
+  if (res.status === 401 || res.status === 403) {
+    throw new AppError('NK_HOST_CA_DISCOVERY_FAILED', `GET kube-public/cluster-info answered ${res.status} to an anonymous read: run nkctl host install (again) on the host, or register with --host-kubeconfig holding the host CA`);
+  }
   if (res.status !== 200) throw new AppError('NK_HOST_CA_DISCOVERY_FAILED', `GET kube-public/cluster-info answered ${res.status}; was nkctl host install run on the host?`);
   let caPem: string;
   try {
@@ -158,7 +166,7 @@ export async function register(req: RegisterRequest): Promise<HostRegistration> 
     checkCaPin(req.caPem, req.caHash);
     caPem = req.caPem;
   } else {
-    caPem = await discoverHostCa(server.origin, req.caHash, req.bootstrapToken);
+    caPem = await discoverHostCa(server.origin, req.caHash);
   }
   const { token, expires } = await requestMemberToken({ server: server.origin, caPem, token: req.bootstrapToken }, cluster, req.tokenTtlSeconds);
   const at = new Date(req.now).toISOString();

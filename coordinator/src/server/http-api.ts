@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppError } from '@nodekeeper/common';
-import { httpError, send, statusFor, type ApiDeps, type Route, type RouteAccess } from './http-util.ts';
+import { httpError, requestUrl, send, statusFor, type ApiDeps, type Route, type RouteAccess } from './http-util.ts';
 import { machineRoutes } from './machine-routes.ts';
 import { credentialRoutes } from './credential-routes.ts';
 import { checkDeclaredSize, packageRoutes } from './package-routes.ts';
@@ -22,6 +22,8 @@ export interface ApiHandler {
    * handles it. Clients streaming a large body then never race a refusal.
    */
   checkContinue(req: IncomingMessage, res: ServerResponse): void;
+  /** For an `Expect` other than 100-continue, which node would answer 417 with no body. */
+  checkExpectation(req: IncomingMessage, res: ServerResponse): void;
 }
 
 /** Builds the request handler for every route but the agent WebSocket. */
@@ -50,13 +52,14 @@ export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []): Ap
   };
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'http://coordinator');
-    const candidates = routes.filter((r) => r.pattern.test(url.pathname));
+    const url = requestUrl(req);
+    const candidates = url === null ? [] : routes.filter((r) => r.pattern.test(url.pathname));
     const route = candidates.find((r) => r.method === req.method);
     const name = route?.name ?? 'unmatched';
     res.on('finish', () => metrics.apiRequests.inc({ route: name, status: String(res.statusCode) }));
     const run = deps.storeHealth === undefined ? <T>(fn: () => T) => fn() : <T>(fn: () => T) => deps.storeHealth!.run('api', fn);
     void run(async () => {
+      if (url === null) throw httpError('NK_HTTP_BAD_REQUEST', 'the request target is not a valid path');
       if (route === undefined) {
         throw candidates.length > 0
           ? httpError('NK_HTTP_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${url.pathname}`)
@@ -78,8 +81,8 @@ export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []): Ap
   };
   handler.checkContinue = (req: IncomingMessage, res: ServerResponse) => {
     try {
-      const url = new URL(req.url ?? '/', 'http://coordinator');
-      const route = routes.find((r) => r.method === req.method && r.pattern.test(url.pathname));
+      const url = requestUrl(req);
+      const route = url === null ? undefined : routes.find((r) => r.method === req.method && r.pattern.test(url.pathname));
       if (route?.access != null) authorize(req, route.access);
       if (route?.name === 'artifact-push') checkDeclaredSize(req, deps.maxArtifactBytes);
     } catch (err) {
@@ -89,6 +92,11 @@ export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []): Ap
     }
     res.writeContinue();
     handler(req, res);
+  };
+  handler.checkExpectation = (req: IncomingMessage, res: ServerResponse) => {
+    res.shouldKeepAlive = false;
+    req.resume();
+    refuse(res, httpError('NK_HTTP_EXPECTATION_FAILED', `Expect: ${String(req.headers.expect).slice(0, 64)} is not supported; only 100-continue is`));
   };
   return handler;
 }

@@ -20,6 +20,8 @@ import type { Logger } from '@nodekeeper/common';
 import type { HttpLimits } from '../config.ts';
 import type { TlsMaterial } from '../tls/pki.ts';
 import type { ApiHandler } from './http-api.ts';
+import { requestUrl } from './http-util.ts';
+import { answerClientError, endWithError } from './socket-answers.ts';
 
 export interface ServerHooks {
   /** A WebSocket upgrade to the agent path. */
@@ -65,8 +67,9 @@ export function createCoordinatorServer(tls: TlsMaterial | null, api: ApiHandler
   });
   server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
-    if (new URL(req.url ?? '/', 'http://x').pathname !== hooks.agentPath) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    // requestUrl, not new URL: a target such as `//` must not throw in a listener.
+    if (requestUrl(req)?.pathname !== hooks.agentPath) {
+      endWithError(socket, 404, 'NK_HTTP_NOT_FOUND', `no WebSocket endpoint here; agents connect to ${hooks.agentPath}`);
       return;
     }
     // From here the connection is the gateway's (its own cap and admission control).
@@ -75,6 +78,7 @@ export function createCoordinatorServer(tls: TlsMaterial | null, api: ApiHandler
     hooks.agentUpgrade(req, socket, head);
   });
   server.on('checkContinue', api.checkContinue);
+  server.on('checkExpectation', api.checkExpectation);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     // A header or request deadline passed: say so (as Node does without this listener).
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && socket.writable) {
@@ -82,7 +86,13 @@ export function createCoordinatorServer(tls: TlsMaterial | null, api: ApiHandler
       socket.end(TIMEOUT_ANSWER);
       return;
     }
-    socket.destroy();
+    // Anything else the parser refused gets an answer with a code, not a reset.
+    answerClientError(err, socket);
+  });
+  // node closes a CONNECT it has no listener for without a word; this is no proxy.
+  server.on('connect', (_req, socket: Duplex) => {
+    socket.on('error', () => socket.destroy());
+    endWithError(socket, 405, 'NK_HTTP_METHOD_NOT_ALLOWED', 'CONNECT is not allowed: the coordinator is not a proxy');
   });
   return { server, connections: () => ({ agents, other: open - agents }) };
 }

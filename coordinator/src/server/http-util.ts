@@ -80,6 +80,7 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   NK_HTTP_BODY_TOO_LARGE: 413,
   NK_HTTP_NOT_FOUND: 404,
   NK_HTTP_METHOD_NOT_ALLOWED: 405,
+  NK_HTTP_EXPECTATION_FAILED: 417,
   NK_AUTH_CREDENTIAL_MISSING: 401,
   NK_AUTH_CREDENTIAL_INVALID: 401,
   NK_AUTH_FORBIDDEN: 403,
@@ -129,6 +130,19 @@ export const httpError = (code: string, message: string) => new AppError(code, m
 export function refuseSkew(packages: ReadonlyArray<{ readonly name: string; readonly version: string }>, deps: Pick<ApiDeps, 'controlPlaneVersion'>, what: string): void {
   const problem = desiredSkewProblem(packages, deps.controlPlaneVersion?.() ?? null);
   if (problem !== null) throw new AppError('NK_VERSION_SKEW', `${what} refused by the version-skew guard: ${problem}`);
+}
+
+/**
+ * The request target as a URL, or null when it is not one: node's parser lets through
+ * targets such as `//` or `http://[::1` that `new URL` refuses with a throw, and a throw
+ * in a request listener would take the whole coordinator down.
+ */
+export function requestUrl(req: IncomingMessage): URL | null {
+  try {
+    return new URL(req.url ?? '/', 'http://coordinator');
+  } catch {
+    return null;
+  }
 }
 
 export function send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
