@@ -43,7 +43,8 @@ test('service.restart names a *.service: targets that would reboot the node are 
 
 test('canonical JSON: sorted keys, no whitespace, absent fields left out; the statement covers the manifest', () => {
   assert.equal(canonicalJson({ b: 1, a: [true, null, 'x"y'], c: undefined }), '{"a":[true,null,"x\\"y"],"b":1}');
-  assert.throws(() => canonicalJson({ a: 1.5 }), TypeError);
+  assert.equal(canonicalJson({ n: 1e21, f: 1.5 }), '{"f":1.5,"n":1e+21}', 'RFC 8785 numbers');
+  assert.throws(() => canonicalJson(undefined), TypeError);
   const m = { name: 'kubelet', format: 'tar.gz', links: [{ target: 'kubelet', path: '/usr/bin/kubelet' }], service: 'kubelet.service', healthProbe: 'kubelet', healthTimeoutMs: 120000 };
   const s = installStatement({ package: 'kubelet', version: '1.31.2', artifact: { sha256: 'ab'.repeat(32), size: 10 }, manifest: m });
   assert.equal(

@@ -5,34 +5,20 @@
  * signature (`artifact.signature`) over the UTF-8 bytes of `installStatement(params)`,
  * so a manifest changed after signing (a new link, another service) is refused.
  *
- * The canonical form is defined once, here: JSON with object keys sorted by UTF-16 code
- * unit (as JavaScript sorts strings), no whitespace, strings as JSON.stringify writes
- * them, integers only, absent optional fields left out. That is RFC 8785 (JCS) for the
- * values a statement can hold.
+ * The canonical form is RFC 8785 (JCS): object keys sorted by UTF-16 code unit, no
+ * whitespace, strings and numbers as ECMAScript writes them, absent optional fields left
+ * out. Any JCS implementation can rebuild the bytes a key signed.
  */
+import canonicalize from 'canonicalize';
 
 /** The statement's type tag (changes when its meaning does). */
 export const INSTALL_STATEMENT_TYPE = 'https://nodekeeper.io/InstallStatement/v1';
 
-/** Canonical JSON of `value` (see the module comment); throws TypeError on what it cannot hold. */
+/** Canonical JSON of `value` (RFC 8785, by the `canonicalize` library); TypeError when `value` is not JSON. */
 export function canonicalJson(value: unknown): string {
-  if (value === null) return 'null';
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return JSON.stringify(value);
-    case 'number':
-      if (!Number.isSafeInteger(value)) throw new TypeError(`canonical JSON holds safe integers only, got ${value}`);
-      return String(value);
-    case 'object': {
-      if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`;
-      const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
-      entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-      return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-    }
-    default:
-      throw new TypeError(`canonical JSON cannot hold a ${typeof value}`);
-  }
+  const text = canonicalize(value);
+  if (text === undefined) throw new TypeError('canonical JSON needs a JSON value');
+  return text;
 }
 
 /** What an install statement covers (InstallParams without the URL and the signature). */
