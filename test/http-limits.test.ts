@@ -9,12 +9,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { WebSocket } from 'ws';
 import { createToken, startCoordinator, type CoordinatorProc } from './harness/processes.ts';
-import { newMachinePublicKey } from './harness/machine-key.ts';
+import { enrollByHand } from './harness/machine-key.ts';
 
 describe('HTTP server limits', { timeout: 120_000 }, () => {
   let dir: string;
@@ -91,16 +92,7 @@ describe('HTTP server limits', { timeout: 120_000 }, () => {
 
   test('HTTP connections are capped apart from agents: an agent connected before stays, and the cap lifts when the idlers are cut', async () => {
     const { token } = await createToken(coord.nkctlConfig, 1);
-    const https = await import('node:https');
-    const enrolled = await new Promise<{ credential: string }>((resolve, reject) => {
-      const req = https.request(new URL('/v1/enroll', coord.url), { method: 'POST', ca, headers: { 'Content-Type': 'application/json' } }, (res) => {
-        let t = '';
-        res.on('data', (c: Buffer) => (t += c));
-        res.on('end', () => resolve(JSON.parse(t)));
-      });
-      req.on('error', reject);
-      req.end(JSON.stringify({ token, identity: { machineId: '7'.repeat(32), hostname: 'node-7', addresses: [], zone: null, labels: {} }, agentVersion: 'test', publicKey: newMachinePublicKey() }));
-    });
+    const enrolled = (await enrollByHand(coord.url, ca, token, { machineId: '7'.repeat(32), hostname: 'node-7', addresses: [], zone: null, labels: {} })).body as { credential: string };
     const agents: WebSocket[] = [];
     // More agents than the HTTP cap: upgraded connections do not count against it.
     for (let i = 0; i < 8; i++) {

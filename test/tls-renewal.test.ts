@@ -13,7 +13,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { WebSocket } from 'ws';
 import { createToken, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
-import { newMachinePublicKey } from './harness/machine-key.ts';
+import { enrollByHand } from './harness/machine-key.ts';
 
 const identity = { machineId: '5'.repeat(32), hostname: 'node-5', addresses: [], zone: null, labels: {} };
 
@@ -49,16 +49,7 @@ describe('serving certificate renewal', { timeout: 120_000 }, () => {
     assert.ok(firstExpiry - Date.now() < 20_000, `the injected lifetime is used (valid to ${first.valid_to})`);
 
     const { token } = await createToken(coord.nkctlConfig, 1);
-    const https = await import('node:https');
-    const enrolled = await new Promise<{ credential: string }>((resolve, reject) => {
-      const req = https.request(new URL('/v1/enroll', coord.url), { method: 'POST', ca, headers: { 'Content-Type': 'application/json' } }, (res) => {
-        let t = '';
-        res.on('data', (c: Buffer) => (t += c));
-        res.on('end', () => resolve(JSON.parse(t)));
-      });
-      req.on('error', reject);
-      req.end(JSON.stringify({ token, identity, agentVersion: 'test', publicKey: newMachinePublicKey() }));
-    });
+    const enrolled = (await enrollByHand(coord.url, ca, token, identity)).body as { credential: string };
     const ws = new WebSocket(`${coord.url.replace('https', 'wss')}/v1/agent/connect`, { ca, headers: { Authorization: `Bearer ${enrolled.credential}` } });
     const frames: any[] = [];
     ws.on('message', (d) => frames.push(JSON.parse(String(d))));

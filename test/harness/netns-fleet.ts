@@ -15,7 +15,7 @@ import { SupervisorServiceManager } from '../../agent/src/services/supervisor.ts
 import { makeHostRoot } from './host-root.ts';
 import { installKubeletStandin } from './kubelet-standin.ts';
 import type { NetLab } from './netns.ts';
-import { BIN, type Proc } from './processes.ts';
+import { BIN, listeningLine, type Proc } from './processes.ts';
 
 const run = promisify(execFile);
 const SUPERVISE_CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), 'supervise-cli.ts');
@@ -38,21 +38,7 @@ export interface NetnsCoordinator {
 export async function startNetnsCoordinator(lab: NetLab, host: string, dataDir: string, args: readonly string[]): Promise<NetnsCoordinator> {
   await mkdir(dataDir, { recursive: true });
   const proc = lab.spawn(host, process.execPath, [BIN.coordinator, '--data-dir', dataDir, '--host', lab.address(host), '--port', '0', ...args], `${dataDir}.log`);
-  const line = await new Promise<{ listening: string; caHash: string | null }>((resolve, reject) => {
-    let out = '';
-    proc.child.stdout?.on('data', (c: Buffer) => {
-      out += c.toString('utf8');
-      const nl = out.indexOf('\n');
-      if (nl >= 0) {
-        try {
-          resolve(JSON.parse(out.slice(0, nl)));
-        } catch (err) {
-          reject(err);
-        }
-      }
-    });
-    void proc.exited.then((code) => reject(new Error(`coordinator exited (${code}) before listening:\n${proc.log().slice(-2000)}`)));
-  });
+  const line = await listeningLine(proc);
   const config = path.join(dataDir, 'nkctl.yaml');
   const nkRaw = async (a: readonly string[]) => {
     try {

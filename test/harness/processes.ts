@@ -83,11 +83,9 @@ export interface CoordinatorProc extends Proc {
   readonly nkctlConfig: string;
 }
 
-/** Starts a coordinator on 127.0.0.1 and waits for its "listening" line. */
-export async function startCoordinator(dataDir: string, args: readonly string[] = []): Promise<CoordinatorProc> {
-  await mkdir(dataDir, { recursive: true });
-  const p = run(BIN.coordinator, ['--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0', ...args], path.join(dataDir, '..', `${path.basename(dataDir)}.log`));
-  const line = await new Promise<{ listening: string; port: number; caHash: string | null }>((resolve, reject) => {
+/** The coordinator's first stdout line, `{listening, port, caHash}`; rejects if it exits first. */
+export function listeningLine(p: Proc): Promise<{ listening: string; port: number; caHash: string | null }> {
+  return new Promise((resolve, reject) => {
     let out = '';
     p.child.stdout?.on('data', (c: Buffer) => {
       out += c.toString('utf8');
@@ -102,6 +100,13 @@ export async function startCoordinator(dataDir: string, args: readonly string[] 
     });
     void p.exited.then((code) => reject(new Error(`coordinator exited (${code}) before listening:\n${p.log().slice(-2000)}`)));
   });
+}
+
+/** Starts a coordinator on 127.0.0.1 and waits for its "listening" line. */
+export async function startCoordinator(dataDir: string, args: readonly string[] = []): Promise<CoordinatorProc> {
+  await mkdir(dataDir, { recursive: true });
+  const p = run(BIN.coordinator, ['--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0', ...args], path.join(dataDir, '..', `${path.basename(dataDir)}.log`));
+  const line = await listeningLine(p);
   return { ...p, url: line.listening, port: line.port, caHash: line.caHash, dataDir, nkctlConfig: path.join(dataDir, 'nkctl.yaml') };
 }
 
