@@ -10,6 +10,8 @@ import type { Duplex } from 'node:stream';
 
 /** Writes one complete JSON error answer and closes the connection. */
 export function endWithError(socket: Duplex, status: number, code: string, message: string): void {
+  // A write to a socket the peer already dropped must not become an unhandled 'error'.
+  if (socket.listenerCount('error') === 0) socket.on('error', () => socket.destroy());
   const body = `${JSON.stringify({ code, message }, null, 2)}\n`;
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json\r\n` +
@@ -26,7 +28,9 @@ export function endWithError(socket: Duplex, status: number, code: string, messa
 export function answerClientError(err: Error & { code?: string | undefined }, socket: Duplex): void {
   const answering = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
   // A request that timed out is only closed, as before: the HTTP timeouts decide that.
-  if (err.code === 'ECONNRESET' || err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || !socket.writable || answering) {
+  // Only the HTTP parser's refusals (HPE_*) are answered: a TLS handshake that failed or
+  // timed out has no HTTP to answer in, and a reset connection no one to answer to.
+  if (!(err.code ?? '').startsWith('HPE_') || !socket.writable || answering) {
     socket.destroy();
     return;
   }
