@@ -30,9 +30,9 @@ const AGENTS = ['a1', 'a2', 'a3', 'a4', 'a5', 'a6'];
 const CUT = ['a4', 'a5', 'a6'];
 const LIVENESS_GRACE_MS = 8000;
 /** A kubelet that takes this long to answer healthz after a start: a restart runs that long. */
-const STARTUP_MS = 7000;
+const STARTUP_MS = 12_000;
 /** The kubelet the rollout installs takes longer: the install is still running when the partition starts, and ends during it. */
-const INSTALL_STARTUP_MS = 14_000;
+const INSTALL_STARTUP_MS = 20_000;
 
 const skip = netnsUnavailable();
 

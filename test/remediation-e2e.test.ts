@@ -90,12 +90,13 @@ describe('automatic remediation', { timeout: 300_000 }, () => {
   test('a stopped kubelet is restarted by the agent and the machine is Ready again', async () => {
     const a = nodes[0]!;
     await a.services.stop('kubelet.service');
-    await waitFor('node-a NotReady', async () => (await phase('node-a')) === 'NotReady', 20_000);
-    await waitFor('node-a Ready again', async () => (await phase('node-a')) === 'Ready', 40_000, 250);
+    // The NotReady spell can be shorter than one poll of nkctl on a loaded machine, so the
+    // restart in the history is what proves the fault was seen; Ready comes after it.
     const r = await waitFor('the restart in the history', async () => {
       const x = await remediation('node-a');
       return x.history.some((h: { action: string }) => h.action === 'RestartService') && x;
-    }, 20_000, 250);
+    }, 60_000, 250);
+    await waitFor('node-a Ready again', async () => (await phase('node-a')) === 'Ready', 40_000, 250);
     assert.notEqual(r.phase, 'NeedsHuman');
   });
 
