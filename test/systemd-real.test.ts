@@ -1,0 +1,111 @@
+/**
+ * The shipped agent unit under a real systemd (issue 11, item 1): systemd boots as PID 1
+ * in namespaces of its own (test/harness/systemd.ts), scripts/install-agent installs the
+ * agent into its root view exactly as an operator would (--root, then `systemctl enable
+ * --now`), the unit unchanged, with a systemd-managed kubelet stand-in unit and a real
+ * coordinator on the host's loopback.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { installKubeletStandin } from './harness/kubelet-standin.ts';
+import { createToken, nkctl, startCoordinator, waitFor, REPO, type CoordinatorProc } from './harness/processes.ts';
+import { BootedSystemd, run, systemdUnavailable } from './harness/systemd.ts';
+
+const INSTALLER = path.join(REPO, 'scripts/install-agent');
+const AGENT = 'nodekeeper-agent.service';
+
+/** A loopback port free right now (the kubelet stand-in's healthz; the net namespace is the host's). */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+const skip = await systemdUnavailable();
+
+describe('the shipped agent unit under a real systemd', { skip: skip ?? false, timeout: 180_000 }, () => {
+  let dir: string;
+  let coord: CoordinatorProc;
+  let sd: BootedSystemd | undefined;
+  let machine: string;
+
+  const machineJson = async () => {
+    const r = await nkctl(coord.nkctlConfig, ['get', 'machine', machine, '-o', 'json']);
+    return r.code === 0 ? (JSON.parse(r.stdout) as Record<string, any>) : undefined;
+  };
+  const describeMachine = async () => (await nkctl(coord.nkctlConfig, ['describe', 'machine', machine])).stdout;
+  /** True when the coordinator shows `type` as an Active fault of the machine. */
+  const faultActive = async (type: string) => ((await machineJson())?.['status']?.['faults'] ?? []).some((f: { type: string; status: string }) => f.type === type && f.status === 'Active');
+  const agentJournal = async () => `agent journal:\n${await sd!.journal(AGENT)}\nsystemd console:\n${await sd!.console()}`;
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'nk-sd-real-'));
+    coord = await startCoordinator(path.join(dir, 'coordinator'), ['--fault-hold', '1', '--fault-clear', '2']);
+    const token = await createToken(coord.nkctlConfig, 1);
+    assert.ok(token.caCertHash);
+    const healthzPort = await freePort();
+    sd = await BootedSystemd.boot({
+      prepare: async (upper) => {
+        // The operator's install, into the overlay's upper dir (the root view's writable layer).
+        const r = await run(INSTALLER, ['--root', upper, '--server', coord.url, '--token', token.token, '--discovery-ca-hash', token.caCertHash!]);
+        assert.equal(r.code, 0, `install-agent: exit ${r.code}\n${r.stdout}${r.stderr}`);
+        // What an operator edits in agent.yaml for this node: its kubelet's healthz port, faster probes.
+        await appendFile(path.join(upper, 'etc/nodekeeper/agent.yaml'), `kubeletHealthzUrl: http://127.0.0.1:${healthzPort}/healthz\nprobeInterval: 1000\n`);
+        await installKubeletStandin(upper, { version: 'v1.31.2' });
+        await writeFile(
+          path.join(upper, 'etc/systemd/system/kubelet.service'),
+          `[Unit]\nDescription=kubelet stand-in\n[Service]\nExecStart=/usr/bin/kubelet --healthz-bind-address=127.0.0.1 --healthz-port=${healthzPort}\nRestart=no\n`,
+        );
+      },
+    });
+    await sd.systemctl('start', 'kubelet.service');
+    await sd.systemctl('enable', '--now', AGENT);
+    const list = await waitFor('the agent to enroll', async () => {
+      const r = await nkctl(coord.nkctlConfig, ['get', 'machines', '-o', 'json']);
+      const items = r.code === 0 ? (JSON.parse(r.stdout) as { items: Array<{ metadata: { name: string } }> }).items : [];
+      return items.length === 1 && items;
+    }, 60_000, 250).catch(async (err) => {
+      throw new Error(`${(err as Error).message}\n${await agentJournal()}`);
+    });
+    machine = list[0]!.metadata.name;
+  });
+
+  after(async () => {
+    await sd?.close();
+    await coord?.stop();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+
+  test('the agent runs under the shipped unit and reports the running kubelet', async () => {
+    const props = await sd!.show(AGENT, 'ActiveState', 'NRestarts', 'FragmentPath');
+    assert.equal(props['ActiveState'], 'active', await agentJournal());
+    assert.equal(props['NRestarts'], '0', await agentJournal());
+    assert.equal(props['FragmentPath'], `/etc/systemd/system/${AGENT}`);
+    const m = await waitFor('the kubelet reported running', async () => {
+      const j = await machineJson();
+      const svc = j?.['status']?.['kubelet']?.['service'];
+      return svc?.['manager'] === 'systemd' && svc?.['activeState'] === 'active' && j;
+    }, 30_000, 250).catch(async (err) => {
+      throw new Error(`${(err as Error).message}\n${JSON.stringify(await machineJson(), null, 1)}\n${await agentJournal()}`);
+    });
+    assert.ok(m);
+  });
+
+  test('systemctl stop kubelet.service raises KubeletNotRunning from the real ActiveState', async () => {
+    await sd!.systemctl('stop', 'kubelet.service');
+    assert.equal((await sd!.show('kubelet.service', 'ActiveState'))['ActiveState'], 'inactive');
+    await waitFor('KubeletNotRunning active', () => faultActive('KubeletNotRunning'), 30_000, 250).catch(async (err) => {
+      throw new Error(`${(err as Error).message}\n${await describeMachine()}\n${await agentJournal()}`);
+    });
+    const j = await machineJson();
+    assert.equal(j?.['status']?.['kubelet']?.['service']?.['activeState'], 'inactive', 'the agent reports the ActiveState systemd has');
+    await sd!.systemctl('start', 'kubelet.service');
+    await waitFor('KubeletNotRunning cleared', async () => !(await faultActive('KubeletNotRunning')), 30_000, 250);
+  });
+});
