@@ -7,12 +7,15 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
+import { stringify } from 'yaml';
+import { CNI_CONFIG_NAME, bridgeConflist } from './harness/host-root.ts';
 import { installKubeletStandin } from './harness/kubelet-standin.ts';
-import { createToken, nkctl, startCoordinator, waitFor, REPO, type CoordinatorProc } from './harness/processes.ts';
+import { createToken, nkctl, nkctlOk, startCoordinator, waitFor, REPO, type CoordinatorProc } from './harness/processes.ts';
 import { BootedSystemd, run, systemdUnavailable } from './harness/systemd.ts';
 
 const INSTALLER = path.join(REPO, 'scripts/install-agent');
@@ -57,6 +60,8 @@ describe('the shipped agent unit under a real systemd', { skip: skip ?? false, t
         assert.equal(r.code, 0, `install-agent: exit ${r.code}\n${r.stdout}${r.stderr}`);
         // What an operator edits in agent.yaml for this node: its kubelet's healthz port, faster probes.
         await appendFile(path.join(upper, 'etc/nodekeeper/agent.yaml'), `kubeletHealthzUrl: http://127.0.0.1:${healthzPort}/healthz\nprobeInterval: 1000\n`);
+        // A node with CNI set up but its config lost: the conf dir is there, empty.
+        await mkdir(path.join(upper, 'etc/cni/net.d'), { recursive: true });
         await installKubeletStandin(upper, { version: 'v1.31.2' });
         await writeFile(
           path.join(upper, 'etc/systemd/system/kubelet.service'),
@@ -107,5 +112,31 @@ describe('the shipped agent unit under a real systemd', { skip: skip ?? false, t
     assert.equal(j?.['status']?.['kubelet']?.['service']?.['activeState'], 'inactive', 'the agent reports the ActiveState systemd has');
     await sd!.systemctl('start', 'kubelet.service');
     await waitFor('KubeletNotRunning cleared', async () => !(await faultActive('KubeletNotRunning')), 30_000, 250);
+  });
+
+  test('config.restore writes the CNI config into /etc/cni/net.d (EROFS before ReadWritePaths=)', async () => {
+    const cniPath = `/etc/cni/net.d/${CNI_CONFIG_NAME}`;
+    const conflist = bridgeConflist();
+    await writeFile(path.join(dir, 'cpv.yaml'), stringify({
+      apiVersion: 'nodekeeper.io/v1alpha1', kind: 'ClusterPackageVersion', metadata: { name: 'cluster' },
+      spec: { packages: [{ name: 'cni-plugins', version: '1.1.1', artifact: { url: 'https://artifacts.invalid/cni.tgz', sha256: 'c'.repeat(64), size: 1 }, parameters: { networkConfigPath: cniPath, networkConfig: conflist } }] },
+    }));
+    await nkctlOk(coord.nkctlConfig, ['apply', '-f', path.join(dir, 'cpv.yaml')]);
+    await writeFile(path.join(dir, 'rule.yaml'), stringify({
+      apiVersion: 'nodekeeper.io/v1alpha1', kind: 'RemediationRule', metadata: { name: 'network' },
+      spec: { fault: 'NetworkNotReady', forSeconds: 1, ladder: [{ action: 'RestoreConfig', target: 'cni-plugins', timeoutSeconds: 20, successWithinSeconds: 3 }], maxAttemptsPerMachine: 1, cooldownSeconds: 2 },
+    }));
+    await nkctlOk(coord.nkctlConfig, ['apply', '-f', path.join(dir, 'rule.yaml')]);
+    const row = await waitFor('the agent to answer config.restore', () => {
+      const d = new Database(path.join(coord.dataDir, 'state.db'), { readonly: true });
+      try {
+        const r = d.prepare("SELECT state, error FROM commands WHERE kind = 'config.restore'").get() as { state: string; error: string | null } | undefined;
+        return r !== undefined && (r.state === 'Failed' || r.state === 'Succeeded') ? r : undefined;
+      } finally {
+        d.close();
+      }
+    }, 60_000, 250);
+    const written = await readFile(path.join(sd!.upper, cniPath), 'utf8').catch((err: NodeJS.ErrnoException) => `<${err.code}>`);
+    assert.equal(written, conflist, `the restored config in the root view\ncommand: ${JSON.stringify(row)}\n${await agentJournal()}`);
   });
 });
