@@ -7,12 +7,13 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, lstat, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { stringify } from 'yaml';
+import { kubeletArtifact, kubeletManifest } from './harness/artifacts.ts';
 import { CNI_CONFIG_NAME, bridgeConflist } from './harness/host-root.ts';
 import { installKubeletStandin } from './harness/kubelet-standin.ts';
 import { createToken, nkctl, nkctlOk, startCoordinator, waitFor, REPO, type CoordinatorProc } from './harness/processes.ts';
@@ -32,7 +33,12 @@ async function freePort(): Promise<number> {
 
 const skip = await systemdUnavailable();
 
-describe('the shipped agent unit under a real systemd', { skip: skip ?? false, timeout: 180_000 }, () => {
+/**
+ * One booted node and its coordinator. Two of them: a remediation whose ladder fails
+ * (the restored CNI config never gets healthy here, no plugins) leaves the machine
+ * NeedsHuman, which would hold back the kubelet reinstall on the same machine.
+ */
+const suite = (part: 'report and restore' | 'install') => describe(`the shipped agent unit under a real systemd: ${part}`, { skip: skip ?? false, timeout: 180_000 }, () => {
   let dir: string;
   let coord: CoordinatorProc;
   let sd: BootedSystemd | undefined;
@@ -47,9 +53,34 @@ describe('the shipped agent unit under a real systemd', { skip: skip ?? false, t
   const faultActive = async (type: string) => ((await machineJson())?.['status']?.['faults'] ?? []).some((f: { type: string; status: string }) => f.type === type && f.status === 'Active');
   const agentJournal = async () => `agent journal:\n${await sd!.journal(AGENT)}\nsystemd console:\n${await sd!.console()}`;
 
+  /** The first command of `kind` the agent answered, from the coordinator's store. */
+  const commandDone = (kind: string) =>
+    waitFor(`the agent to answer ${kind}`, () => {
+      const d = new Database(path.join(coord.dataDir, 'state.db'), { readonly: true });
+      try {
+        const r = d.prepare('SELECT state, error FROM commands WHERE kind = ? ORDER BY rowid').get(kind) as { state: string; error: string | null } | undefined;
+        return r !== undefined && (r.state === 'Failed' || r.state === 'Succeeded') ? r : undefined;
+      } finally {
+        d.close();
+      }
+    }, 90_000, 250);
+  /** The desired state the tests apply: the CNI config to restore, and the kubelet once pushed. */
+  const desired: unknown[] = [];
+  const applyDesired = async () => {
+    await writeFile(path.join(dir, 'cpv.yaml'), stringify({ apiVersion: 'nodekeeper.io/v1alpha1', kind: 'ClusterPackageVersion', metadata: { name: 'cluster' }, spec: { packages: desired } }));
+    await nkctlOk(coord.nkctlConfig, ['apply', '-f', path.join(dir, 'cpv.yaml')]);
+  };
+  const applyRule = async (name: string, fault: string, step: Record<string, unknown>) => {
+    await writeFile(path.join(dir, `${name}.yaml`), stringify({
+      apiVersion: 'nodekeeper.io/v1alpha1', kind: 'RemediationRule', metadata: { name },
+      spec: { fault, forSeconds: 1, ladder: [{ timeoutSeconds: 60, successWithinSeconds: 3, ...step }], maxAttemptsPerMachine: 1, cooldownSeconds: 2 },
+    }));
+    await nkctlOk(coord.nkctlConfig, ['apply', '-f', path.join(dir, `${name}.yaml`)]);
+  };
+
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'nk-sd-real-'));
-    coord = await startCoordinator(path.join(dir, 'coordinator'), ['--fault-hold', '1', '--fault-clear', '2']);
+    coord = await startCoordinator(path.join(dir, 'coordinator'), ['--fault-hold', '1', '--fault-clear', '2', '--control-plane-version', '1.32.0']);
     const token = await createToken(coord.nkctlConfig, 1);
     assert.ok(token.caCertHash);
     const healthzPort = await freePort();
@@ -87,6 +118,7 @@ describe('the shipped agent unit under a real systemd', { skip: skip ?? false, t
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
+  if (part === 'report and restore') {
   test('the agent runs under the shipped unit and reports the running kubelet', async () => {
     const props = await sd!.show(AGENT, 'ActiveState', 'NRestarts', 'FragmentPath');
     assert.equal(props['ActiveState'], 'active', await agentJournal());
@@ -117,26 +149,39 @@ describe('the shipped agent unit under a real systemd', { skip: skip ?? false, t
   test('config.restore writes the CNI config into /etc/cni/net.d (EROFS before ReadWritePaths=)', async () => {
     const cniPath = `/etc/cni/net.d/${CNI_CONFIG_NAME}`;
     const conflist = bridgeConflist();
-    await writeFile(path.join(dir, 'cpv.yaml'), stringify({
-      apiVersion: 'nodekeeper.io/v1alpha1', kind: 'ClusterPackageVersion', metadata: { name: 'cluster' },
-      spec: { packages: [{ name: 'cni-plugins', version: '1.1.1', artifact: { url: 'https://artifacts.invalid/cni.tgz', sha256: 'c'.repeat(64), size: 1 }, parameters: { networkConfigPath: cniPath, networkConfig: conflist } }] },
-    }));
-    await nkctlOk(coord.nkctlConfig, ['apply', '-f', path.join(dir, 'cpv.yaml')]);
-    await writeFile(path.join(dir, 'rule.yaml'), stringify({
-      apiVersion: 'nodekeeper.io/v1alpha1', kind: 'RemediationRule', metadata: { name: 'network' },
-      spec: { fault: 'NetworkNotReady', forSeconds: 1, ladder: [{ action: 'RestoreConfig', target: 'cni-plugins', timeoutSeconds: 20, successWithinSeconds: 3 }], maxAttemptsPerMachine: 1, cooldownSeconds: 2 },
-    }));
-    await nkctlOk(coord.nkctlConfig, ['apply', '-f', path.join(dir, 'rule.yaml')]);
-    const row = await waitFor('the agent to answer config.restore', () => {
-      const d = new Database(path.join(coord.dataDir, 'state.db'), { readonly: true });
-      try {
-        const r = d.prepare("SELECT state, error FROM commands WHERE kind = 'config.restore'").get() as { state: string; error: string | null } | undefined;
-        return r !== undefined && (r.state === 'Failed' || r.state === 'Succeeded') ? r : undefined;
-      } finally {
-        d.close();
-      }
-    }, 60_000, 250);
+    desired.push({ name: 'cni-plugins', version: '1.1.1', artifact: { url: 'https://artifacts.invalid/cni.tgz', sha256: 'c'.repeat(64), size: 1 }, parameters: { networkConfigPath: cniPath, networkConfig: conflist } });
+    await applyDesired();
+    // The agent waits for a healthy CNI after writing, which never comes here (no plugins,
+    // no runtime): a short step timeout; what is checked is the write.
+    await applyRule('network', 'NetworkNotReady', { action: 'RestoreConfig', target: 'cni-plugins', timeoutSeconds: 5 });
+    const row = await commandDone('config.restore');
     const written = await readFile(path.join(sd!.upper, cniPath), 'utf8').catch((err: NodeJS.ErrnoException) => `<${err.code}>`);
     assert.equal(written, conflist, `the restored config in the root view\ncommand: ${JSON.stringify(row)}\n${await agentJournal()}`);
   });
+  } else {
+  test('a kubelet install links /usr/bin/kubelet and restarts kubelet.service (EROFS before ReadWritePaths=)', async () => {
+    const art = await kubeletArtifact(path.join(dir, 'art'), { version: 'v1.31.3' });
+    const pushed = JSON.parse(await nkctlOk(coord.nkctlConfig, ['artifact', 'push', art.file, '--package', 'kubelet', '--version', '1.31.3', '-o', 'json'])) as { url: string; sha256: string; size: number };
+    desired.push({ name: 'kubelet', version: '1.31.3', artifact: { url: pushed.url, sha256: pushed.sha256, size: pushed.size }, manifest: kubeletManifest(15_000) });
+    await applyDesired();
+    // A stopped kubelet is reinstalled at the desired version: package.install through the
+    // coordinator, as a rollout would send it. The stand-in apt put in /usr/bin is adopted.
+    await applyRule('kubelet-down', 'KubeletNotRunning', { action: 'ReinstallPackage', target: 'kubelet' });
+    await sd!.systemctl('stop', 'kubelet.service');
+    const row = await commandDone('package.install').catch(async (err) => {
+      throw new Error(`${(err as Error).message}\n${await describeMachine()}\n${await agentJournal()}`);
+    });
+    assert.equal(row.state, 'Succeeded', `${JSON.stringify(row)}\n${await agentJournal()}`);
+    const link = path.join(sd!.upper, 'usr/bin/kubelet');
+    assert.ok((await lstat(link)).isSymbolicLink(), '/usr/bin/kubelet is nodekeeper\'s link now');
+    assert.equal(await readlink(link), '../../var/lib/nodekeeper/packages/kubelet/current/kubelet');
+    await waitFor('kubelet 1.31.3 running under systemd', async () => {
+      const k = (await machineJson())?.['status']?.['kubelet'];
+      return k?.['semver'] === '1.31.3' && k?.['service']?.['activeState'] === 'active';
+    }, 30_000, 250);
+  });
+  }
 });
+
+suite('report and restore');
+suite('install');
