@@ -132,7 +132,9 @@ describe('a fleet of real agents and a real coordinator', { timeout: 120_000 }, 
     await a.kubelet.stop();
     const m = await waitFor('node-a NotReady with both faults', async () => {
       const m = await machine(coord, 'node-a');
-      return m.status['phase'] === 'NotReady' && condition(m, 'NetworkReady')?.['status'] === 'False' && condition(m, 'KubeletHealthy')?.['status'] === 'False' && m;
+      // A probe that lists the conf dir just before the unlink and reads it just after sees
+      // a config it cannot read (InvalidNetworkConfig) for one round; the next says NoNetworkConfig.
+      return m.status['phase'] === 'NotReady' && condition(m, 'NetworkReady')?.['reason'] === 'NoNetworkConfig' && condition(m, 'KubeletHealthy')?.['status'] === 'False' && m;
     });
     assert.equal(condition(m, 'NetworkReady')?.['reason'], 'NoNetworkConfig');
     assert.equal(condition(m, 'KubeletHealthy')?.['reason'], 'HealthzRefused');
