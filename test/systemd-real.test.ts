@@ -7,7 +7,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, lstat, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, lstat, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,7 +15,10 @@ import Database from 'better-sqlite3';
 import { stringify } from 'yaml';
 import { kubeletArtifact, kubeletManifest } from './harness/artifacts.ts';
 import { CNI_CONFIG_NAME, bridgeConflist } from './harness/host-root.ts';
-import { installKubeletStandin } from './harness/kubelet-standin.ts';
+import { installKubeletStandin, STANDIN_SCRIPT } from './harness/kubelet-standin.ts';
+
+/** Where each booted node sees the kubelet stand-in's runtime (copied in by prepare). */
+const STANDIN_RUNTIME = { node: '/opt/nk-test/node', script: '/opt/nk-test/kubelet-standin.ts' };
 import { createToken, nkctl, nkctlOk, startCoordinator, waitFor, REPO, type CoordinatorProc } from './harness/processes.ts';
 import { BootedSystemd, run, systemdUnavailable } from './harness/systemd.ts';
 
@@ -93,7 +96,12 @@ const suite = (part: 'report and restore' | 'install') => describe(`the shipped 
         await appendFile(path.join(upper, 'etc/nodekeeper/agent.yaml'), `kubeletHealthzUrl: http://127.0.0.1:${healthzPort}/healthz\nprobeInterval: 1000\n`);
         // A node with CNI set up but its config lost: the conf dir is there, empty.
         await mkdir(path.join(upper, 'etc/cni/net.d'), { recursive: true });
-        await installKubeletStandin(upper, { version: 'v1.31.2' });
+        // The stand-in's Node and script are copied into the node: the agent's unit has
+        // PrivateTmp=, so a checkout under /tmp is not visible to it (nor to an operator's node).
+        await mkdir(path.join(upper, 'opt/nk-test'), { recursive: true });
+        await copyFile(process.execPath, path.join(upper, STANDIN_RUNTIME.node));
+        await copyFile(STANDIN_SCRIPT, path.join(upper, STANDIN_RUNTIME.script));
+        await installKubeletStandin(upper, { version: 'v1.31.2', runtime: STANDIN_RUNTIME });
         await writeFile(
           path.join(upper, 'etc/systemd/system/kubelet.service'),
           `[Unit]\nDescription=kubelet stand-in\n[Service]\nExecStart=/usr/bin/kubelet --healthz-bind-address=127.0.0.1 --healthz-port=${healthzPort}\nRestart=no\n`,
@@ -160,7 +168,7 @@ const suite = (part: 'report and restore' | 'install') => describe(`the shipped 
   });
   } else {
   test('a kubelet install links /usr/bin/kubelet and restarts kubelet.service (EROFS before ReadWritePaths=)', async () => {
-    const art = await kubeletArtifact(path.join(dir, 'art'), { version: 'v1.31.3' });
+    const art = await kubeletArtifact(path.join(dir, 'art'), { version: 'v1.31.3', runtime: STANDIN_RUNTIME });
     const pushed = JSON.parse(await nkctlOk(coord.nkctlConfig, ['artifact', 'push', art.file, '--package', 'kubelet', '--version', '1.31.3', '-o', 'json'])) as { url: string; sha256: string; size: number };
     desired.push({ name: 'kubelet', version: '1.31.3', artifact: { url: pushed.url, sha256: pushed.sha256, size: pushed.size }, manifest: kubeletManifest(15_000) });
     await applyDesired();

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { installStatement, type ArtifactRef, type InstallParams, type PackageManifest } from '../../packages/protocol/src/index.ts';
 import { CONTAINERD_BIN } from './containerd.ts';
-import { installKubeletStandin } from './kubelet-standin.ts';
+import { installKubeletStandin, type StandinOptions } from './kubelet-standin.ts';
 
 const run = promisify(execFile);
 
@@ -39,7 +39,7 @@ async function tarGz(dir: string, names: readonly string[], out: string): Promis
 }
 
 /** A kubelet package at `version`: `kubelet` (the stand-in wrapper) at the archive root. */
-export async function kubeletArtifact(dir: string, opts: { version: string; healthz?: 'ok' | 'fail'; startupMs?: number }): Promise<Artifact> {
+export async function kubeletArtifact(dir: string, opts: StandinOptions): Promise<Artifact> {
   await mkdir(dir, { recursive: true });
   const build = await mkdtemp(path.join(dir, 'build-'));
   try {

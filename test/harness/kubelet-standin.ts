@@ -26,6 +26,8 @@ export const HEALTHZ_ENV = 'NK_KUBELET_STANDIN_HEALTHZ';
 /** Milliseconds after its start during which healthz answers 500 (a kubelet slow to come up). */
 export const STARTUP_ENV = 'NK_KUBELET_STANDIN_STARTUP_MS';
 const SCRIPT = fileURLToPath(import.meta.url);
+/** This file: a copy of it runs the stand-in where the checkout is not visible (a service with PrivateTmp=, a checkout under /tmp). */
+export const STANDIN_SCRIPT = SCRIPT;
 const LISTENING = /healthz listening on (http:\/\/\S+:(\d+)\/healthz)/;
 
 /** Reads `--name=value` or `--name value`. */
@@ -67,12 +69,20 @@ async function main(argv: readonly string[]): Promise<void> {
   process.once('SIGINT', shutdown);
 }
 
+export interface StandinOptions {
+  readonly version: string;
+  readonly healthz?: 'ok' | 'fail';
+  readonly startupMs?: number;
+  /** Where the node sees a Node binary and a copy of STANDIN_SCRIPT (default: this process's, in the checkout). */
+  readonly runtime?: { readonly node: string; readonly script: string };
+}
+
 /**
  * Writes an executable `<hostRoot>/usr/bin/kubelet` that runs this stand-in with
  * `version` (and, with `healthz: 'fail'`, a failing healthz; with `startupMs`, a healthz
  * that fails for that long after each start) baked in. Returns the wrapper's path.
  */
-export async function installKubeletStandin(hostRoot: string, opts: { version: string; healthz?: 'ok' | 'fail'; startupMs?: number }): Promise<string> {
+export async function installKubeletStandin(hostRoot: string, opts: StandinOptions): Promise<string> {
   if (!/^v?\d+\.\d+\.\d+[0-9A-Za-z.+-]*$/.test(opts.version)) throw new TypeError(`not a kubelet version: ${opts.version}`);
   const file = path.join(hostRoot, 'usr/bin/kubelet');
   await mkdir(path.dirname(file), { recursive: true });
@@ -80,7 +90,7 @@ export async function installKubeletStandin(hostRoot: string, opts: { version: s
   await writeFile(
     file,
     `#!/bin/sh\n# nodekeeper test stand-in for the kubelet (test/harness/kubelet-standin.ts)\n` +
-      `${opts.healthz === 'fail' ? `${HEALTHZ_ENV}=fail ` : ''}${opts.startupMs === undefined ? '' : `${STARTUP_ENV}=${Math.floor(opts.startupMs)} `}${VERSION_ENV}=${sq(opts.version)} exec ${sq(process.execPath)} --disable-warning=ExperimentalWarning ${sq(SCRIPT)} "$@"\n`,
+      `${opts.healthz === 'fail' ? `${HEALTHZ_ENV}=fail ` : ''}${opts.startupMs === undefined ? '' : `${STARTUP_ENV}=${Math.floor(opts.startupMs)} `}${VERSION_ENV}=${sq(opts.version)} exec ${sq(opts.runtime?.node ?? process.execPath)} --disable-warning=ExperimentalWarning ${sq(opts.runtime?.script ?? SCRIPT)} "$@"\n`,
   );
   await chmod(file, 0o755);
   return file;

@@ -29,7 +29,6 @@ import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, symlink, writeFile } from
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { REPO } from './processes.ts';
 
 const SYSTEMD = '/lib/systemd/systemd';
 const CGROUP2 = '/sys/fs/cgroup/unified';
@@ -83,14 +82,6 @@ export async function systemdUnavailable(): Promise<string | null> {
 /** The cgroup2 mount this host has (hybrid hosts mount it at /sys/fs/cgroup/unified). */
 const cgroup2Root = () => (existsSync(`${CGROUP2}/cgroup.procs`) ? CGROUP2 : '/sys/fs/cgroup');
 
-const sq = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
-
-/** Host paths the private tmpfs would hide that the tests need inside: the checkout and the Node binary's tree. */
-function keptPaths(): string[] {
-  const hidden = (p: string) => ['/tmp/', '/run/', '/var/tmp/'].some((d) => p.startsWith(d));
-  return [...new Set([REPO, path.dirname(path.dirname(process.execPath))])].filter(hidden);
-}
-
 /** The boot script run as PID 1 of the new namespaces, before it becomes systemd. */
 function bootScript(dir: string): string {
   const r = `${dir}/root`;
@@ -101,10 +92,6 @@ function bootScript(dir: string): string {
     `mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs ${r}/tmp`,
     `mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs ${r}/run`,
     `mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs ${r}/var/tmp`,
-    // The checkout and the Node running the tests stay visible where they live, even when
-    // that is under one of the private tmpfs (a checkout in /tmp): the kubelet stand-in's
-    // wrapper runs them from there.
-    ...keptPaths().flatMap((p) => [`mkdir -p ${sq(r + p)}`, `mount --bind ${sq(p)} ${sq(r + p)}`]),
     `mount -t proc -o nosuid,nodev,noexec proc ${r}/proc`,
     `mount -t sysfs -o ro,nosuid,nodev,noexec sysfs ${r}/sys`,
     `mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 ${r}/sys/fs/cgroup`,
