@@ -28,10 +28,12 @@ import type { Store } from '../store/db.ts';
 import type { MachineRecord } from '../store/types.ts';
 import type { Authenticated } from '../store/machine-identity.ts';
 import { TokenBucket } from './rate-limit.ts';
+import { packageVersion } from '../version.ts';
 import type { AdmissionOptions } from './admission.ts';
 import type { SourceLimiter } from './source-limiter.ts';
 
-export const COORDINATOR_VERSION = '0.1.0';
+/** Sent in `welcome`: the version this coordinator was released as. */
+export const COORDINATOR_VERSION = packageVersion();
 /** An agent must say hello this soon after connecting. */
 const HELLO_TIMEOUT_MS = 10_000;
 /** An unconfirmed rotation is sent again after this long. */

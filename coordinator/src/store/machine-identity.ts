@@ -226,6 +226,9 @@ function promote(ctx: StoreContext, name: string, id: string): boolean {
  * its credential). Returns 'registered', 'same', or 'different' (nothing changes then).
  */
 export function registerMachineKey(ctx: StoreContext, name: string, publicKey: string): 'registered' | 'same' | 'different' {
+  // Every hello presents the key: the common case (already registered) is a read, so a
+  // reconnect storm does not queue write transactions behind the batcher.
+  if (machineRow(ctx, name)?.public_key === publicKey) return 'same';
   return ctx.tx(() => {
     const row = machineRow(ctx, name);
     if (row === undefined) throw new AppError(StoreErrorCode.machineNotFound, `machine "${name}" not found`, { context: { name } });
