@@ -44,9 +44,9 @@ export function runtimeBase(env: Readonly<Record<string, string | undefined>> = 
 /**
  * A fresh private dir for sockets, `<base>/nk-<tag>-XXXXXX`. It is removed when the
  * process exits (a test that SIGKILLs a daemon keeps its stale socket until then);
- * call the returned `remove()` to drop it earlier.
+ * call the returned `remove()` to drop it earlier, or `keep()` to leave it (logs of a failure).
  */
-export function makeRuntimeDir(tag: string): { dir: string; remove: () => void } {
+export function makeRuntimeDir(tag: string): { dir: string; remove: () => void; keep: () => void } {
   if (!/^[a-z0-9-]{1,16}$/.test(tag)) throw new RangeError(`runtime dir tag must be 1-16 of [a-z0-9-], got ${JSON.stringify(tag)}`);
   const dir = mkdtempSync(path.join(runtimeBase(), `nk-${tag}-`));
   if (!hooked) process.once('exit', removeAll);
@@ -58,6 +58,7 @@ export function makeRuntimeDir(tag: string): { dir: string; remove: () => void }
       live.delete(dir);
       rmSync(dir, { recursive: true, force: true });
     },
+    keep: () => void live.delete(dir),
   };
 }
 
