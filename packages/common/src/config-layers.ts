@@ -82,6 +82,8 @@ export function layeredOptions(
   if (flags['help'] === true) return { raw: {}, help: true };
   const prefix = ENV_PREFIX[program];
   const options = Object.keys(spec).filter((k) => k !== 'config' && k !== 'help');
+  // NODEKEEPER_AGENT_X is the agent's; as a retired name it would refuse the agent's own variables.
+  for (const k of options) if (/^(agent|coordinator)-/.test(k)) throw new TypeError(`flag --${k}: its retired name ${RETIRED_ENV_PREFIX}${envSuffix(k)} would clash with another program's prefix`);
   const retired = retiredEnvProblem(program, ['CONFIG', ...options.map(envSuffix)], env);
   if (retired !== null) throw new AppError('NK_CONFIG_ENV_RETIRED', retired.message, { context: { variable: retired.variable, replacement: retired.replacement } });
   const raw: Record<string, unknown> = {};
