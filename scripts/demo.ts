@@ -37,7 +37,7 @@ const NODES = [
   { name: 'node-c', kubelet: 'v1.35.2', zone: 'zone-2' },
   { name: 'node-d', kubelet: 'v1.35.2', zone: 'zone-2' },
 ] as const;
-// Everything lives in a fresh short dir (/tmp/nk-demo-XXXXXX or under $XDG_RUNTIME_DIR),
+// Everything lives in a fresh short dir (/tmp/nk-demo-XXXXXX; see runtime-dir.ts),
 // not in the checkout: the agents dial containerd at <host root>/run/containerd/containerd.sock,
 // which must fit a unix socket path (~104 bytes) wherever the checkout is. Removed at
 // the end; kept when the demo fails, for its logs.

@@ -6,10 +6,11 @@
  * 75-character path broke `scripts/demo`), so sockets go under a short runtime dir
  * instead, whatever the checkout's location.
  *
- * The base is the first of $XDG_RUNTIME_DIR, the OS temp dir ($TMPDIR) and /tmp that is
- * an absolute, writable directory of at most RUNTIME_BASE_MAX bytes; each caller gets a
- * fresh mkdtemp dir of its own below it (mode 0700, a random name: no fixed path in a
- * shared /tmp another user could claim first).
+ * The base is the first of the OS temp dir ($TMPDIR, else /tmp), $XDG_RUNTIME_DIR and
+ * /tmp that is an absolute, writable directory of at most RUNTIME_BASE_MAX bytes (the
+ * temp dir first: the demo keeps an etcd and artifacts there too, and /run/user is a
+ * small tmpfs); each caller gets a fresh mkdtemp dir of its own below it (mode 0700, a
+ * random name: no fixed path in a shared /tmp another user could claim first).
  *
  * Under test/harness/systemd.ts, /tmp and /run inside the booted namespace are private
  * tmpfs: a socket made here is not visible to processes inside it. No booted-systemd
@@ -37,8 +38,8 @@ function usable(dir: string | undefined): dir is string {
 
 /** The short base dir runtime dirs go under (see the file comment for the order). */
 export function runtimeBase(env: Readonly<Record<string, string | undefined>> = process.env): string {
-  for (const candidate of [env['XDG_RUNTIME_DIR'], tmpdir(), '/tmp']) if (usable(candidate)) return candidate;
-  throw new Error(`no short writable runtime dir: $XDG_RUNTIME_DIR, ${tmpdir()} and /tmp are all unusable or longer than ${RUNTIME_BASE_MAX} bytes`);
+  for (const candidate of [tmpdir(), env['XDG_RUNTIME_DIR'], '/tmp']) if (usable(candidate)) return candidate;
+  throw new Error(`no short writable runtime dir: ${tmpdir()}, $XDG_RUNTIME_DIR and /tmp are all unusable or longer than ${RUNTIME_BASE_MAX} bytes`);
 }
 
 /**
