@@ -14,7 +14,7 @@
  *   scripts/demo --keep   the story, then keep the fleet running until Ctrl-C
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startContainerdWithNetwork, type RunningContainerd } from '../test/harness/containerd.ts';
@@ -22,6 +22,7 @@ import { CNI_CONFIG_NAME, bridgeConflist } from '../test/harness/host-root.ts';
 import { cniPluginsArtifact, kubeletArtifact } from '../test/harness/artifacts.ts';
 import { startApiServer, startEtcd, type ApiServer, type Etcd } from '../test/harness/kube.ts';
 import { BIN, REPO, createToken, nkctl, startCoordinator, waitFor, type CoordinatorProc } from '../test/harness/processes.ts';
+import { makeRuntimeDir } from '../test/harness/runtime-dir.ts';
 import { makeSupervisedNode, startNodeAgent, stopNode, type SupervisedNode } from '../test/harness/supervised-node.ts';
 
 const { values: flags } = parseArgs({ options: { keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
@@ -36,7 +37,12 @@ const NODES = [
   { name: 'node-c', kubelet: 'v1.35.2', zone: 'zone-2' },
   { name: 'node-d', kubelet: 'v1.35.2', zone: 'zone-2' },
 ] as const;
-const DIR = path.join(REPO, '.nk', 'demo');
+// Everything lives in a fresh short dir (/tmp/nk-demo-XXXXXX; see runtime-dir.ts),
+// not in the checkout: the agents dial containerd at <host root>/run/containerd/containerd.sock,
+// which must fit a unix socket path (~104 bytes) wherever the checkout is. Removed at
+// the end; kept when the demo fails, for its logs.
+const runtime = makeRuntimeDir('demo');
+const DIR = runtime.dir;
 const color = process.stdout.isTTY ? (c: number, s: string) => `\x1b[${c}m${s}\x1b[0m` : (_: number, s: string) => s;
 let step = 0;
 const say = (s: string) => process.stdout.write(`\n${color(1, `[${++step}] ${s}`)}\n`);
@@ -67,8 +73,7 @@ type Machine = { metadata: { name: string }; status: { phase: string; conditions
 const getMachine = async (name: string) => JSON.parse(await nk(['get', 'machine', name, '-o', 'json'])) as Machine;
 
 async function main(): Promise<void> {
-  await rm(DIR, { recursive: true, force: true });
-  await mkdir(DIR, { recursive: true });
+  process.stdout.write(`demo dir ${DIR} (state, host roots, logs)\n`);
 
   say('Starting a real containerd (Debian package) with its own root, state and socket');
   containerd = await startContainerdWithNetwork(path.join(DIR, 'containerd'));
@@ -82,7 +87,7 @@ async function main(): Promise<void> {
   ]);
   show(`host ${host.url}, member ${member.url} (${member.kubectl(['version', '-o', 'json']).match(/"gitVersion": "([^"]+)"/)?.[1] ?? '?'})`);
 
-  say('Starting the coordinator (https/wss with its own CA, SQLite state in .nk/demo/coordinator; the member API for its version, Nodes, cordon and drain)');
+  say('Starting the coordinator (https/wss with its own CA, SQLite state in <demo dir>/coordinator; the member API for its version, Nodes, cordon and drain)');
   coord = await startCoordinator(path.join(DIR, 'coordinator'), ['--heartbeat-interval', '2000', '--liveness-grace', '8000', '--liveness-recover', '2000', '--member-kubeconfig', member.adminKubeconfig, '--host-sync-interval', '2000', '--max-unavailable', '2', '--fault-hold', '2', '--fault-clear', '3', '--storm-cooldown', '10']);
   show(`listening on ${coord.url}\nCA pin ${coord.caHash}`);
 
@@ -92,7 +97,7 @@ async function main(): Promise<void> {
   const trustedKey = path.join(DIR, 'signing-key.pub.pem');
   await writeFile(signingKey, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
   await writeFile(trustedKey, publicKey.export({ type: 'spki', format: 'pem' }));
-  show(`private ${path.relative(REPO, signingKey)} (nkctl apply --sign-key, artifact push --sign), public ${path.relative(REPO, trustedKey)}`);
+  show(`private ${signingKey} (nkctl apply --sign-key, artifact push --sign), public ${trustedKey}`);
 
   say('Creating a bootstrap token: nkctl token create --uses 4 --ttl 1h');
   const token = await createToken(coord.nkctlConfig, NODES.length);
@@ -108,7 +113,7 @@ async function main(): Promise<void> {
     member.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: n.name } }) });
     member.kubectl(['patch', 'node', n.name, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', lastHeartbeatTime: now, lastTransitionTime: now }] } })]);
     member.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: `web-${n.name}`, namespace: 'default' }, spec: { nodeName: n.name, containers: [{ name: 'web', image: 'registry.invalid/web:1' }] } }) });
-    show(`${n.name}: kubelet stand-in ${n.kubelet} on ${node.kubeletUrl}, host root .nk/demo/${n.name}, Node and pod web-${n.name} in the member cluster`);
+    show(`${n.name}: kubelet stand-in ${n.kubelet} on ${node.kubeletUrl}, host root ${node.root}, Node and pod web-${n.name} in the member cluster`);
   }
 
   say('Waiting for every machine to enroll and report Ready');
@@ -233,7 +238,7 @@ async function main(): Promise<void> {
   show(await nk(['clusters', '-o', 'wide', '--kubeconfig', host.adminKubeconfig]));
 
   if (flags.keep) {
-    const env = `export PATH="${path.join(REPO, '.tools/node/bin')}:${path.dirname(BIN.nkctl)}:$PATH" NODEKEEPER_CONFIG="${coord.nkctlConfig}"`;
+    const env = `export PATH="${path.join(REPO, '.tools/node/bin')}:${path.dirname(BIN.nkctl)}:$PATH" NKCTL_CONFIG="${coord.nkctlConfig}"`;
     say('The fleet keeps running. In another shell:');
     show(`${env}\nnkctl get machines -o wide
 nkctl describe machine node-b
@@ -247,13 +252,15 @@ nkctl clusters --kubeconfig ${host.adminKubeconfig}
   }
   say('Stopping the fleet');
   await cleanup();
+  runtime.remove();
   show('done');
 }
 
 try {
   await main();
 } catch (err) {
-  process.stderr.write(`\ndemo failed: ${(err as Error).stack ?? String(err)}\nlogs: ${DIR}/*.log\n`);
+  process.stderr.write(`\ndemo failed: ${(err as Error).stack ?? String(err)}\nlogs: ${DIR}/*.log (the demo dir is kept; remove it when done)\n`);
   await cleanup();
+  runtime.keep();
   process.exitCode = 1;
 }

@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { lstat, mkdtemp, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdtemp, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -35,9 +35,9 @@ interface Result {
 }
 
 /** Runs a command to completion (async, so the test process stays responsive). */
-function run(cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
+function run(cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env }, ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
@@ -322,10 +322,22 @@ describe('the agent unit and scripts/install-agent', { timeout: 150_000 }, () =>
       assert.ok(!r.stderr.includes('secret-tok'), 'the token must not be echoed');
     }
     assert.equal(existsSync(fresh), false, 'a failed run must not create the root');
-    // Not root, installing for real: refused before anything happens.
-    const asNobody = await run('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', INSTALLER, '--server', 'https://c:1']);
-    assert.equal(asNobody.code, 1, show(asNobody));
-    assert.match(asNobody.stderr, /must run as root/);
+    // Not root, installing for real: refused before anything happens. uid 65534 cannot
+    // reach the checkout when it sits in a private dir (a clone under /root, mode 700), so
+    // it runs a copy from a world-readable dir, with that dir as its cwd: the root check
+    // comes before the script reads anything beside itself.
+    const shared = await mkdtemp('/tmp/nk-nobody-');
+    try {
+      await chmod(shared, 0o755);
+      const copy = path.join(shared, 'install-agent');
+      await copyFile(INSTALLER, copy);
+      await chmod(copy, 0o755);
+      const asNobody = await run('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', copy, '--server', 'https://c:1'], { cwd: shared });
+      assert.equal(asNobody.code, 1, show(asNobody));
+      assert.match(asNobody.stderr, /must run as root/);
+    } finally {
+      await rm(shared, { recursive: true, force: true });
+    }
   });
 
   test('--dry-run prints the plan, redacts the token and writes nothing', async () => {

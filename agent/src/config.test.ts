@@ -59,7 +59,7 @@ test('--help is reported without validating anything else', () => {
 
 test('precedence: flags over env over file over defaults', () => {
   const cfg = file('server: https://from-file:1\nzone: file-zone\nhostname: file-host\nstateDir: /file/state\nprobeInterval: 5000\n');
-  const env = { NODEKEEPER_ZONE: 'env-zone', NODEKEEPER_HOSTNAME: 'env-host', NODEKEEPER_CONFIG: '/does/not/matter' };
+  const env = { NODEKEEPER_AGENT_ZONE: 'env-zone', NODEKEEPER_AGENT_HOSTNAME: 'env-host', NODEKEEPER_AGENT_CONFIG: '/does/not/matter' };
   const { config } = loadConfig(['--config', cfg, '--zone', 'flag-zone'], env);
   assert.equal(config.zone, 'flag-zone', 'flag beats env and file');
   assert.equal(config.hostname, 'env-host', 'env beats file');
@@ -69,18 +69,36 @@ test('precedence: flags over env over file over defaults', () => {
   assert.equal(config.logLevel, 'info', 'default when nobody says');
 });
 
-test('the config file may also be named by NODEKEEPER_CONFIG', () => {
+test('the config file may also be named by NODEKEEPER_AGENT_CONFIG', () => {
   const cfg = file('server: https://env-named:2\nlabel:\n  pool: a\n');
-  const { config } = loadConfig([], { NODEKEEPER_CONFIG: cfg });
+  const { config } = loadConfig([], { NODEKEEPER_AGENT_CONFIG: cfg });
   assert.equal(config.server, 'https://env-named:2');
   assert.deepEqual(config.labels, { pool: 'a' });
+});
+
+test('the retired shared NODEKEEPER_ names are refused with a hint naming NODEKEEPER_AGENT_, whatever the flags say', () => {
+  const cfg = file('server: https://c:1\n');
+  for (const [old, value] of [['NODEKEEPER_CONFIG', cfg], ['NODEKEEPER_SERVER', 'https://c:2'], ['NODEKEEPER_TOKEN', 'an-nkctl-admin-token'], ['NODEKEEPER_LOG_LEVEL', 'debug']] as const) {
+    assert.throws(() => loadConfig(['--config', cfg, '--server', 'https://c:3'], { [old]: value }), (err: unknown) => {
+      assert.ok(err instanceof AppError);
+      assert.equal(err.code, 'NK_CONFIG_ENV_RETIRED');
+      assert.match(err.message, new RegExp(`^${old} is no longer read: nodekeeper-agent reads ${old.replace('NODEKEEPER_', 'NODEKEEPER_AGENT_')} instead`));
+      assert.ok(!err.message.includes(value), 'the value (maybe a token) is not echoed');
+      return true;
+    }, old);
+  }
+  assert.throws(() => loadConfig(SERVER, { NODEKEEPER_CONFIG: '' }), /NODEKEEPER_CONFIG is no longer read.*NKCTL_CONFIG/);
+  // --help still answers, and another program's variables are not the agent's business.
+  assert.equal(loadConfig(['--help'], { NODEKEEPER_CONFIG: cfg }).help, true);
+  const { config } = loadConfig(SERVER, { NKCTL_CONFIG: '/nonexistent/nkctl.yaml', NKCTL_TOKEN: 'x', NODEKEEPER_COORDINATOR_CONFIG: '/nonexistent/c.yaml', NODEKEEPER_COORDINATOR_PORT: '1' });
+  assert.equal(config.token, null);
 });
 
 test('repeatable options: flags repeat, env splits on commas, files give lists or mappings', () => {
   const flags = loadConfig([...SERVER, '--label', 'pool=a', '--label', 'example.com/tier=', '--cni-bin-dir', '/a', '--cni-bin-dir', '/b'], {});
   assert.deepEqual(flags.config.labels, { pool: 'a', 'example.com/tier': '' });
   assert.deepEqual(flags.config.probes.cni.binDirs, ['/a', '/b']);
-  const env = loadConfig(SERVER, { NODEKEEPER_LABEL: 'pool=b,zone=z1', NODEKEEPER_CNI_BIN_DIR: '/x, /y' });
+  const env = loadConfig(SERVER, { NODEKEEPER_AGENT_LABEL: 'pool=b,zone=z1', NODEKEEPER_AGENT_CNI_BIN_DIR: '/x, /y' });
   assert.deepEqual(env.config.labels, { pool: 'b', zone: 'z1' });
   assert.deepEqual(env.config.probes.cni.binDirs, ['/x', '/y']);
   const fromFile = loadConfig(['--config', file('cniBinDir: [/p, /q]\nlabel: [a=1, b=2]\n'), ...SERVER], {});
@@ -105,14 +123,14 @@ test('values are normalised: trailing slashes, CA hash case, token file contents
 test('plain http needs --insecure (flag, env or file)', () => {
   refused(['--server', 'http://c:1'], {}, /server .*plain http.*--insecure/);
   assert.equal(loadConfig(['--server', 'http://c:1', '--insecure'], {}).config.insecure, true);
-  assert.equal(loadConfig(['--server', 'http://c:1'], { NODEKEEPER_INSECURE: 'true' }).config.insecure, true);
-  assert.equal(loadConfig(['--server', 'http://c:1'], { NODEKEEPER_INSECURE: '1' }).config.insecure, true);
+  assert.equal(loadConfig(['--server', 'http://c:1'], { NODEKEEPER_AGENT_INSECURE: 'true' }).config.insecure, true);
+  assert.equal(loadConfig(['--server', 'http://c:1'], { NODEKEEPER_AGENT_INSECURE: '1' }).config.insecure, true);
   assert.equal(loadConfig(['--config', file('server: http://c:1\ninsecure: true\n')], {}).config.insecure, true);
-  assert.equal(loadConfig(SERVER, { NODEKEEPER_INSECURE: 'false' }).config.insecure, false);
+  assert.equal(loadConfig(SERVER, { NODEKEEPER_AGENT_INSECURE: 'false' }).config.insecure, false);
 });
 
 test('an unreadable insecure value is refused, not taken as false', () => {
-  refused(SERVER, { NODEKEEPER_INSECURE: 'yes' }, /insecure/);
+  refused(SERVER, { NODEKEEPER_AGENT_INSECURE: 'yes' }, /insecure/);
   refused(['--config', file('server: https://c:1\ninsecure: 3\n')], {}, /insecure/);
 });
 
@@ -148,7 +166,7 @@ test('every bad value is refused with a message naming its option', () => {
     [[...SERVER, '--log-level', 'loud'], {}, /log level/],
     [[...SERVER, '--probe-interval', '99'], {}, /probe interval/],
     [[...SERVER, '--probe-interval', '1.5e3x'], {}, /probe interval/],
-    [SERVER, { NODEKEEPER_PROBE_INTERVAL: '3600001' }, /probe interval/],
+    [SERVER, { NODEKEEPER_AGENT_PROBE_INTERVAL: '3600001' }, /probe interval/],
     [[...SERVER, '--host-root', 'relative/dir'], {}, /host root/],
     [[...SERVER, '--hostname', ''], {}, /hostname/],
     [[...SERVER, '--state-dir', '  '], {}, /stateDir/],
@@ -186,7 +204,7 @@ test('labels the wire protocol would refuse are refused at start-up', () => {
   // Too many labels, or a key longer than the protocol allows, would make every hello
   // invalid: the agent would never connect. Better to say so at once.
   const many = Array.from({ length: MAX_LABELS + 1 }, (_, i) => `l${i}=v`).join(',');
-  refused(SERVER, { NODEKEEPER_LABEL: many }, /labels/);
+  refused(SERVER, { NODEKEEPER_AGENT_LABEL: many }, /labels/);
   const longKey = `${'p'.repeat(MAX_NAME - 2)}/ab=v`;
   refused([...SERVER, '--label', longKey], {}, /label key/);
 });
@@ -206,7 +224,7 @@ test('install allow-list: more paths and services by flag, env or file; bad entr
   assert.deepEqual(flags.allowInstallPaths, ['/usr/local/bin/crictl', '/opt/tools/']);
   assert.deepEqual(flags.allowInstallServices, ['crio.service']);
   assert.equal(flags.allowDowngrade, true);
-  assert.deepEqual(loadConfig(SERVER, { NODEKEEPER_ALLOW_INSTALL_PATH: '/a/b,/c/' }).config.allowInstallPaths, ['/a/b', '/c/']);
+  assert.deepEqual(loadConfig(SERVER, { NODEKEEPER_AGENT_ALLOW_INSTALL_PATH: '/a/b,/c/' }).config.allowInstallPaths, ['/a/b', '/c/']);
   assert.deepEqual(loadConfig(['--config', file('allowInstallService: [x.service]\n'), ...SERVER], {}).config.allowInstallServices, ['x.service']);
   refused([...SERVER, '--allow-install-path', '/'], {}, /allow install path "\/"/);
   refused([...SERVER, '--allow-install-path', '/etc/../root/x'], {}, /allow install path/);

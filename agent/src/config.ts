@@ -1,5 +1,5 @@
 /**
- * The agent's configuration: defaults, then a YAML config file, then NODEKEEPER_*
+ * The agent's configuration: defaults, then a YAML config file, then NODEKEEPER_AGENT_*
  * environment variables, then flags. Parsed once, validated, frozen and passed down;
  * nothing else reads process.env.
  */
@@ -81,7 +81,8 @@ and runs the coordinator's commands. First start: give --token and
 --discovery-ca-hash (from 'nkctl token create'); the agent enrolls, keeps its machine
 credential in --state-dir (mode 0600) and needs neither again.
 
-Options (env NODEKEEPER_<NAME>, e.g. NODEKEEPER_SERVER; or a YAML --config file):
+Options (also env NODEKEEPER_AGENT_<NAME>, e.g. NODEKEEPER_AGENT_SERVER, or a key of the YAML
+--config file, whose path NODEKEEPER_AGENT_CONFIG may give; the old NODEKEEPER_<NAME> is refused):
   --config FILE               YAML file with any option below (camelCase keys)
   --server URL                coordinator URL, https://host:port
   --token TOKEN               bootstrap token (first start only)
@@ -199,7 +200,7 @@ function labels(v: unknown): Record<string, string> {
 
 /** Builds the frozen configuration, or throws NK_CONFIG_INVALID naming the bad option. */
 export function loadConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): { config: AgentConfig; help: boolean } {
-  const { raw, help } = layeredOptions(flagSpec, argv, env, usage);
+  const { raw, help } = layeredOptions(flagSpec, argv, env, usage, 'nodekeeper-agent');
   if (help) return { config: undefined as unknown as AgentConfig, help: true };
 
   const server = str('server', raw['server'] ?? '');

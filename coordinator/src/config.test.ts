@@ -44,29 +44,46 @@ test('no options at all gives the defaults, frozen', () => {
 
 test('precedence: flags over env over file over defaults', () => {
   const cfg = file('port: 1000\nhost: 127.0.0.2\ndataDir: /file/data\nheartbeatInterval: 2000\n');
-  const { config } = loadConfig(['--config', cfg, '--port', '3000'], { NODEKEEPER_PORT: '2000', NODEKEEPER_HOST: '127.0.0.3' });
+  const { config } = loadConfig(['--config', cfg, '--port', '3000'], { NODEKEEPER_COORDINATOR_PORT: '2000', NODEKEEPER_COORDINATOR_HOST: '127.0.0.3' });
   assert.equal(config.port, 3000, 'flag beats env and file');
   assert.equal(config.host, '127.0.0.3', 'env beats file');
   assert.equal(config.dataDir, '/file/data', 'file beats default');
   assert.equal(config.heartbeatIntervalMs, 2000);
   assert.equal(config.livenessGraceMs, defaults.livenessGraceMs, 'default when nobody says');
-  const viaEnv = loadConfig([], { NODEKEEPER_CONFIG: cfg, NODEKEEPER_PORT: '2000' });
+  const viaEnv = loadConfig([], { NODEKEEPER_COORDINATOR_CONFIG: cfg, NODEKEEPER_COORDINATOR_PORT: '2000' });
   assert.equal(viaEnv.config.port, 2000);
   assert.equal(viaEnv.config.dataDir, '/file/data');
 });
 
+test('the retired shared NODEKEEPER_ names are refused with a hint naming NODEKEEPER_COORDINATOR_', () => {
+  const nkctlYaml = join(dir, 'nkctl-like.yaml');
+  writeFileSync(nkctlYaml, 'server: https://127.0.0.1:8443\ntoken: adm\n');
+  for (const old of ['NODEKEEPER_CONFIG', 'NODEKEEPER_PORT', 'NODEKEEPER_DATA_DIR', 'NODEKEEPER_INSECURE']) {
+    assert.throws(() => loadConfig(['--port', '0'], { [old]: nkctlYaml }), (err: unknown) => {
+      assert.ok(err instanceof AppError);
+      assert.equal(err.code, 'NK_CONFIG_ENV_RETIRED');
+      assert.match(err.message, new RegExp(`^${old} is no longer read: nodekeeper-coordinator reads ${old.replace('NODEKEEPER_', 'NODEKEEPER_COORDINATOR_')} instead`));
+      return true;
+    }, old);
+  }
+  assert.throws(() => loadConfig([], { NODEKEEPER_CONFIG: nkctlYaml }), /NODEKEEPER_COORDINATOR_CONFIG, NKCTL_CONFIG/);
+  // nkctl's variables (the shell the README sets up) and the agent's are not the coordinator's business.
+  const { config } = loadConfig([], { NKCTL_CONFIG: nkctlYaml, NKCTL_SERVER: 'https://x:1', NODEKEEPER_AGENT_CONFIG: nkctlYaml, NODEKEEPER_SERVER: 'https://old-nkctl:1' });
+  assert.equal(config.port, defaults.port);
+});
+
 test('numbers come from flags, env strings or YAML numbers; port 0 picks a free one', () => {
   assert.equal(loadConfig(['--port', '0'], {}).config.port, 0);
-  assert.equal(loadConfig([], { NODEKEEPER_FLUSH_INTERVAL: ' 250 ' }).config.flushIntervalMs, 250);
+  assert.equal(loadConfig([], { NODEKEEPER_COORDINATOR_FLUSH_INTERVAL: ' 250 ' }).config.flushIntervalMs, 250);
   assert.equal(loadConfig(['--config', file('livenessRecover: 0\n')], {}).config.livenessRecoverMs, 0);
 });
 
 test('insecure accepts true/false/1/0 from any source and refuses anything else', () => {
   assert.equal(loadConfig(['--insecure'], {}).config.insecure, true);
-  assert.equal(loadConfig([], { NODEKEEPER_INSECURE: '1' }).config.insecure, true);
-  assert.equal(loadConfig([], { NODEKEEPER_INSECURE: 'false' }).config.insecure, false);
+  assert.equal(loadConfig([], { NODEKEEPER_COORDINATOR_INSECURE: '1' }).config.insecure, true);
+  assert.equal(loadConfig([], { NODEKEEPER_COORDINATOR_INSECURE: 'false' }).config.insecure, false);
   assert.equal(loadConfig(['--config', file('insecure: true\n')], {}).config.insecure, true);
-  refused([], { NODEKEEPER_INSECURE: 'yes' }, /insecure must be true or false/);
+  refused([], { NODEKEEPER_COORDINATOR_INSECURE: 'yes' }, /insecure must be true or false/);
   refused(['--config', file('insecure: 2\n')], {}, /insecure must be true or false/);
 });
 
@@ -74,7 +91,7 @@ test('TLS files go together; names come from flags, env or file', () => {
   const { config } = loadConfig(['--tls-cert', '/c.pem', '--tls-key', '/k.pem', '--tls-ca', '/ca.pem', '--tls-name', 'a.example', '--tls-name', '10.0.0.9'], {});
   assert.deepEqual(config.tls, { certFile: '/c.pem', keyFile: '/k.pem', caFile: '/ca.pem' });
   assert.deepEqual(config.tlsNames, ['a.example', '10.0.0.9']);
-  assert.deepEqual(loadConfig([], { NODEKEEPER_TLS_NAME: 'x.example,y.example' }).config.tlsNames, ['x.example', 'y.example']);
+  assert.deepEqual(loadConfig([], { NODEKEEPER_COORDINATOR_TLS_NAME: 'x.example,y.example' }).config.tlsNames, ['x.example', 'y.example']);
   assert.deepEqual(loadConfig(['--config', file('tlsName: [f.example]\n')], {}).config.tlsNames, ['f.example']);
   refused(['--tls-cert', '/c.pem'], {}, /--tls-cert, --tls-key and --tls-ca go together/);
   refused(['--tls-cert', '/c.pem', '--tls-key', '/k.pem'], {}, /--tls-ca/);
@@ -118,7 +135,7 @@ test('every bad value is refused with a message naming its option', () => {
     [['--port', '80.5'], {}, /port/],
     [['--config', file('port: 80.5\n')], {}, /port/],
     [['--config', file('port: true\n')], {}, /port/],
-    [[], { NODEKEEPER_PORT: '' }, /port/],
+    [[], { NODEKEEPER_COORDINATOR_PORT: '' }, /port/],
     [['--host', ' '], {}, /host must be a non-empty string/],
     [['--data-dir', ''], {}, /dataDir/],
     [['--heartbeat-interval', '99'], {}, /heartbeatInterval must be an integer from 100/],
@@ -135,7 +152,7 @@ test('every bad value is refused with a message naming its option', () => {
 
 test('admission control on the upgrade path: defaults, flags and env', () => {
   assert.deepEqual(loadConfig([], {}).config.admission, { maxPending: 500, perSecond: 1000, maxLoopDelayMs: 200 });
-  const { config } = loadConfig(['--max-pending-upgrades', '50'], { NODEKEEPER_MAX_UPGRADES_PER_SECOND: '200' });
+  const { config } = loadConfig(['--max-pending-upgrades', '50'], { NODEKEEPER_COORDINATOR_MAX_UPGRADES_PER_SECOND: '200' });
   assert.deepEqual(config.admission, { maxPending: 50, perSecond: 200, maxLoopDelayMs: 200 });
 });
 
@@ -175,7 +192,7 @@ test('HTTP limits: defaults, flags, and a request timeout shorter than the heade
   assert.deepEqual(loadConfig([], {}).config.http, { headersTimeoutMs: 10_000, requestTimeoutMs: 900_000, keepAliveTimeoutMs: 65_000, maxConnections: 4096 });
   const c = loadConfig(['--http-headers-timeout', '2000', '--http-request-timeout', '5000', '--http-keep-alive-timeout', '1000', '--http-max-connections', '10'], {}).config.http;
   assert.deepEqual(c, { headersTimeoutMs: 2000, requestTimeoutMs: 5000, keepAliveTimeoutMs: 1000, maxConnections: 10 });
-  assert.equal(loadConfig([], { NODEKEEPER_HTTP_MAX_CONNECTIONS: '7' }).config.http.maxConnections, 7);
+  assert.equal(loadConfig([], { NODEKEEPER_COORDINATOR_HTTP_MAX_CONNECTIONS: '7' }).config.http.maxConnections, 7);
   assert.throws(() => loadConfig(['--http-headers-timeout', '20000', '--http-request-timeout', '10000'], {}), { code: 'NK_CONFIG_INVALID' });
   assert.throws(() => loadConfig(['--http-max-connections', '0'], {}), { code: 'NK_CONFIG_INVALID' });
 });
@@ -197,7 +214,7 @@ test('install allow-list: --allow-install-path and --allow-install-service repea
   const { config } = loadConfig(['--allow-install-path', '/usr/local/bin/crictl', '--allow-install-path', '/opt/tools/', '--allow-install-service', 'crio.service'], {});
   assert.deepEqual(config.allowInstallPaths, ['/usr/local/bin/crictl', '/opt/tools/']);
   assert.deepEqual(config.allowInstallServices, ['crio.service']);
-  assert.deepEqual(loadConfig([], { NODEKEEPER_ALLOW_INSTALL_PATH: '/a/b,/c/' }).config.allowInstallPaths, ['/a/b', '/c/']);
+  assert.deepEqual(loadConfig([], { NODEKEEPER_COORDINATOR_ALLOW_INSTALL_PATH: '/a/b,/c/' }).config.allowInstallPaths, ['/a/b', '/c/']);
   refused(['--allow-install-path', '/'], {}, /allow install path "\/"/);
   refused(['--allow-install-path', '/etc/../x'], {}, /allow install path/);
   refused(['--allow-install-service', 'poweroff.target'], {}, /allow install service "poweroff.target"/);

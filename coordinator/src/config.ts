@@ -1,7 +1,7 @@
 /**
  * The coordinator's configuration: defaults, then a YAML config file, then
- * NODEKEEPER_* environment variables, then flags. Parsed once, validated, frozen and
- * passed down; nothing else reads process.env.
+ * NODEKEEPER_COORDINATOR_* environment variables, then flags. Parsed once, validated,
+ * frozen and passed down; nothing else reads process.env.
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -148,7 +148,9 @@ Runs the nodekeeper coordinator: accepts agents over wss, keeps Machines in SQLi
 serves the HTTP API for nkctl. On first start it creates a CA, a serving certificate
 and an admin API credential under --data-dir (nkctl.yaml there is ready for nkctl).
 
-Options (env NODEKEEPER_<NAME>, e.g. NODEKEEPER_PORT; or a YAML --config file):
+Options (also env NODEKEEPER_COORDINATOR_<NAME>, e.g. NODEKEEPER_COORDINATOR_PORT, or a key
+of the YAML --config file, whose path NODEKEEPER_COORDINATOR_CONFIG may give; the old
+NODEKEEPER_<NAME> is refused):
   --config FILE                 YAML file with any of the options below (camelCase keys)
   --host ADDR                   listen address (default ${defaults.host})
   --port N                      listen port; 0 picks a free one (default ${defaults.port})
@@ -293,7 +295,7 @@ type Raw = Record<string, unknown>;
 
 /** Builds the frozen configuration, or throws NK_CONFIG_INVALID naming the bad option. */
 export function loadConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): { config: CoordinatorConfig; help: boolean } {
-  const { raw, help } = layeredOptions(flagSpec, argv, env, usage);
+  const { raw, help } = layeredOptions(flagSpec, argv, env, usage, 'nodekeeper-coordinator');
 
   const given = [raw['tlsCert'], raw['tlsKey'], raw['tlsCa']].filter((v) => v !== undefined).length;
   if (given !== 0 && given !== 3) throw bad('--tls-cert, --tls-key and --tls-ca go together');

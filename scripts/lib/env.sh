@@ -48,8 +48,16 @@ nk_ensure_pnpm() {
     nk_fetch_npm_package "pnpm@$NK_PNPM_VERSION" "$NK_TOOLS/pnpm-$NK_PNPM_VERSION"
   fi
   mkdir -p "$NK_TOOLS/bin"
-  printf '#!/bin/sh\nexec node "%s" "$@"\n' "$NK_TOOLS/pnpm-$NK_PNPM_VERSION/bin/pnpm.cjs" > "$NK_TOOLS/bin/pnpm"
-  chmod +x "$NK_TOOLS/bin/pnpm"
+  # Relative to the wrapper, not to this checkout: .tools may be shared (a symlink) by
+  # several checkouts, and a wrapper naming one checkout's path breaks them all once that
+  # checkout is removed. Written only when it differs, and by rename, so a concurrent
+  # run never sees it half-written.
+  local wrapper want
+  wrapper="$NK_TOOLS/bin/pnpm"
+  want="$(printf '#!/bin/sh\nexec node "$(dirname "$0")/../pnpm-%s/bin/pnpm.cjs" "$@"' "$NK_PNPM_VERSION")"
+  if [ ! -x "$wrapper" ] || [ "$(cat "$wrapper")" != "$want" ]; then
+    printf '%s\n' "$want" >"$wrapper.$$" && chmod +x "$wrapper.$$" && mv -f "$wrapper.$$" "$wrapper"
+  fi
   export PATH="$NK_TOOLS/bin:$PATH"
 }
 

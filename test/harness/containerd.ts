@@ -1,6 +1,8 @@
 /**
  * A real containerd for tests and the demo: Debian's /usr/bin/containerd with its own
- * root, state, socket and CNI dirs, no systemd needed.
+ * root, state, socket and CNI dirs, no systemd needed. Its sockets go under a short
+ * runtime dir of their own (runtime-dir.ts), not under `dir`: a socket path must fit
+ * sun_path, and `dir` may sit in a checkout at any depth.
  *
  *   const ctd = await startContainerd({ dir, cniConfDir, cniBinDir });
  *   ... dial ctd.socket over CRI ...
@@ -13,11 +15,12 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CNI_CONFIG_NAME, DEBIAN_CNI_BIN_DIR, bridgeConflist } from './host-root.ts';
+import { assertSocketPath, makeRuntimeDir } from './runtime-dir.ts';
 
 export const CONTAINERD_BIN = '/usr/bin/containerd';
 
 export interface ContainerdOptions {
-  /** A directory of its own: config, root, state, socket and log go under it. */
+  /** A directory of its own: config, root, state and log go under it (the sockets do not: see above). */
   readonly dir: string;
   readonly cniConfDir: string;
   readonly cniBinDir: string;
@@ -49,8 +52,12 @@ const DISABLED_PLUGINS = [
   'io.containerd.internal.v1.tracing',
 ];
 
-/** The config.toml the harness writes (exported so a failing test can print it). */
-export function containerdConfig(dir: string, cniConfDir: string, cniBinDir: string): string {
+/**
+ * The config.toml the harness writes (exported so a failing test can print it). The
+ * sockets go in `socketDir`: startContainerd passes a short runtime dir; tests that
+ * want the socket at a host root's run/containerd leave it as `dir` (a short tmp dir).
+ */
+export function containerdConfig(dir: string, cniConfDir: string, cniBinDir: string, socketDir = dir): string {
   const q = (s: string): string => JSON.stringify(s); // TOML basic strings share JSON's escapes
   return [
     'version = 2',
@@ -59,10 +66,10 @@ export function containerdConfig(dir: string, cniConfDir: string, cniBinDir: str
     `disabled_plugins = [${DISABLED_PLUGINS.map(q).join(', ')}]`,
     '',
     '[grpc]',
-    `  address = ${q(path.join(dir, 'containerd.sock'))}`,
+    `  address = ${q(path.join(socketDir, 'containerd.sock'))}`,
     '',
     '[ttrpc]',
-    `  address = ${q(path.join(dir, 'containerd.sock.ttrpc'))}`,
+    `  address = ${q(path.join(socketDir, 'containerd.sock.ttrpc'))}`,
     '',
     '[metrics]',
     '  address = ""',
@@ -87,8 +94,11 @@ export async function startContainerd(opts: ContainerdOptions): Promise<RunningC
   await mkdir(opts.dir, { recursive: true });
   const configFile = path.join(opts.dir, 'config.toml');
   const logFile = path.join(opts.dir, 'containerd.log');
-  const socket = path.join(opts.dir, 'containerd.sock');
-  await writeFile(configFile, containerdConfig(opts.dir, opts.cniConfDir, opts.cniBinDir));
+  // Removed after a clean stop; after a SIGKILL the stale socket stays (tests probe it) until the process exits.
+  const sockets = makeRuntimeDir('ctd');
+  const socket = path.join(sockets.dir, 'containerd.sock');
+  assertSocketPath(`${socket}.ttrpc`);
+  await writeFile(configFile, containerdConfig(opts.dir, opts.cniConfDir, opts.cniBinDir, sockets.dir));
 
   const log = await open(logFile, 'a');
   let child: ChildProcess;
@@ -120,6 +130,7 @@ export async function startContainerd(opts: ContainerdOptions): Promise<RunningC
       child.kill('SIGKILL');
       await exited;
     }
+    sockets.remove();
   };
 
   const deadline = Date.now() + (opts.startTimeoutMs ?? 20_000);

@@ -15,7 +15,7 @@ import { SupervisorServiceManager } from '../../agent/src/services/supervisor.ts
 import { makeHostRoot } from './host-root.ts';
 import { installKubeletStandin } from './kubelet-standin.ts';
 import type { NetLab } from './netns.ts';
-import { BIN, listeningLine, type Proc } from './processes.ts';
+import { BIN, listeningLine, programEnv, type Proc } from './processes.ts';
 
 const run = promisify(execFile);
 const SUPERVISE_CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), 'supervise-cli.ts');
@@ -43,7 +43,7 @@ export async function startNetnsCoordinator(lab: NetLab, host: string, dataDir: 
   const nkRaw = async (a: readonly string[]) => {
     try {
       const cmd = lab.inside(host, process.execPath, [BIN.nkctl, ...a]);
-      const r = await run(cmd.file, cmd.args, { env: { ...process.env, NODEKEEPER_CONFIG: config }, maxBuffer: 16 * 1024 * 1024 });
+      const r = await run(cmd.file, cmd.args, { env: programEnv({ NKCTL_CONFIG: config }), maxBuffer: 16 * 1024 * 1024 });
       return { code: 0, stdout: r.stdout, stderr: r.stderr };
     } catch (err) {
       const e = err as { code?: number; stdout?: string; stderr?: string };

@@ -41,9 +41,21 @@ export interface Proc {
   log(): string;
 }
 
+/**
+ * This process's environment without any of the programs' own variables (NODEKEEPER_*,
+ * NKCTL_*), plus `extra`: a test configures the coordinator, agents and nkctl through
+ * flags and what it passes here, never through whatever the shell that ran it exported
+ * (an old NODEKEEPER_CONFIG there would make every program refuse to start).
+ */
+export function programEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!/^(NODEKEEPER|NKCTL)_/.test(k)) env[k] = v;
+  return { ...env, ...extra };
+}
+
 /** Spawns `command`, appending its stderr (and, with `stdoutToLog`, its stdout) to `logFile`. */
 export function spawnLogged(command: string, args: readonly string[], logFile: string, opts: { env?: NodeJS.ProcessEnv; stdoutToLog?: boolean } = {}): Proc {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: programEnv(opts.env) });
   const log = createWriteStream(logFile, { flags: 'a' });
   child.stderr?.pipe(log);
   if (opts.stdoutToLog === true) child.stdout?.pipe(log);
@@ -143,10 +155,10 @@ export interface NkctlResult {
   readonly stderr: string;
 }
 
-/** Runs the real nkctl with the given config file. */
+/** Runs the real nkctl with the given config file (as NKCTL_CONFIG). */
 export function nkctl(config: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<NkctlResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN.nkctl, ...args], { env: { ...process.env, NODEKEEPER_CONFIG: config, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN.nkctl, ...args], { env: programEnv({ NKCTL_CONFIG: config, ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));

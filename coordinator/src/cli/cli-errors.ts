@@ -18,6 +18,8 @@ export const CliErrorCode = {
   badSelector: 'NK_CLI_BAD_SELECTOR',
   /** The nkctl config file is not valid YAML or has a bad field. */
   badConfig: 'NK_CLI_BAD_CONFIG',
+  /** A retired shared variable (NODEKEEPER_CONFIG, _SERVER, _TOKEN, _CA) is set; nkctl reads NKCTL_* now. */
+  envRetired: 'NK_CLI_ENV_RETIRED',
   /** A file named by a flag, env var or the config (config, token file, CA) cannot be read. */
   fileUnreadable: 'NK_CLI_FILE_UNREADABLE',
   /** No coordinator URL is configured, or it is not an http(s) URL. */
@@ -63,6 +65,7 @@ const USAGE: ReadonlySet<string> = new Set([
   CliErrorCode.badDuration,
   CliErrorCode.badSelector,
   CliErrorCode.badConfig,
+  CliErrorCode.envRetired,
   CliErrorCode.fileUnreadable,
   CliErrorCode.badServer,
   CliErrorCode.noCredential,

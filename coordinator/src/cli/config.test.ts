@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppError } from '@nodekeeper/common';
 import { resolveConnection } from './config.ts';
+import { exitCodeFor } from './cli-errors.ts';
 
 let dir: string;
 let home: string;
@@ -44,8 +45,8 @@ describe('connection settings precedence', () => {
     assert.equal(c.configFile, join(home, '.config', 'nodekeeper', 'nkctl.yaml'));
   });
 
-  it('--config beats $NODEKEEPER_CONFIG beats the default file; paths inside are relative to the file', () => {
-    const env = { HOME: home, NODEKEEPER_CONFIG: join(home, '.config', 'nodekeeper', 'nkctl.yaml') };
+  it('--config beats $NKCTL_CONFIG beats the default file; paths inside are relative to the file', () => {
+    const env = { HOME: home, NKCTL_CONFIG: join(home, '.config', 'nodekeeper', 'nkctl.yaml') };
     assert.equal(resolveConnection({}, env, dir).server, 'https://home.example:1');
     const c = resolveConnection({ config: 'explicit.yaml' }, env, dir);
     assert.equal(c.server, 'https://file.example:8443');
@@ -55,7 +56,7 @@ describe('connection settings precedence', () => {
   });
 
   it('env beats the file, flags beat env, setting by setting', () => {
-    const env = { HOME: home, NODEKEEPER_SERVER: 'https://env.example:2', NODEKEEPER_TOKEN: 'tok-env', NODEKEEPER_CA: join(dir, 'ca-env.pem') };
+    const env = { HOME: home, NKCTL_SERVER: 'https://env.example:2', NKCTL_TOKEN: 'tok-env', NKCTL_CA: join(dir, 'ca-env.pem') };
     const fromEnv = resolveConnection({ config: 'explicit.yaml' }, env, dir);
     assert.deepEqual([fromEnv.server, fromEnv.token, fromEnv.ca], ['https://env.example:2', 'tok-env', 'CA FROM ENV']);
     const fromFlags = resolveConnection({ config: 'explicit.yaml', server: 'http://flag.example:3', token: 'tok-flag', ca: 'ca-flag.pem' }, env, dir);
@@ -66,14 +67,34 @@ describe('connection settings precedence', () => {
     assert.deepEqual(mixed.sources, { server: 'flag', token: 'env', ca: 'env' });
   });
 
-  it('--token-file beats $NODEKEEPER_TOKEN', () => {
-    const c = resolveConnection({ server: 'https://x:1', tokenFile: 'token.txt' }, { HOME: home, NODEKEEPER_TOKEN: 'tok-env' }, dir);
+  it('--token-file beats $NKCTL_TOKEN', () => {
+    const c = resolveConnection({ server: 'https://x:1', tokenFile: 'token.txt' }, { HOME: home, NKCTL_TOKEN: 'tok-env' }, dir);
     assert.equal(c.token, 'tok-from-token-file');
   });
 
   it('is frozen', () => {
     const c = resolveConnection({}, { HOME: home }, dir);
     assert.ok(Object.isFrozen(c));
+  });
+
+  it('refuses the retired shared names with a hint naming the NKCTL_ variable, even with every flag given', () => {
+    const flags = { server: 'https://flag.example:3', token: 'tok-flag' };
+    for (const [old, replacement] of [['NODEKEEPER_CONFIG', 'NKCTL_CONFIG'], ['NODEKEEPER_SERVER', 'NKCTL_SERVER'], ['NODEKEEPER_TOKEN', 'NKCTL_TOKEN'], ['NODEKEEPER_CA', 'NKCTL_CA']] as const) {
+      assert.throws(() => resolveConnection(flags, { HOME: home, [old]: join(home, '.config', 'nodekeeper', 'nkctl.yaml') }, dir), (err: AppError) => {
+        assert.equal(err.code, 'NK_CLI_ENV_RETIRED');
+        assert.match(err.message, new RegExp(`^${old} is no longer read: nkctl reads ${replacement} instead`));
+        assert.equal(exitCodeFor(err), 1);
+        return true;
+      }, old);
+    }
+    // Set but empty is still set: unsetting it is the fix.
+    assert.throws(() => resolveConnection(flags, { HOME: home, NODEKEEPER_CONFIG: '' }, dir), /NODEKEEPER_CONFIG is no longer read/);
+  });
+
+  it("ignores the agent's and the coordinator's own variables", () => {
+    const env = { HOME: home, NODEKEEPER_AGENT_CONFIG: '/nonexistent/agent.yaml', NODEKEEPER_COORDINATOR_CONFIG: '/nonexistent/coordinator.yaml', NODEKEEPER_AGENT_TOKEN: 'not-mine' };
+    const c = resolveConnection({}, env, dir);
+    assert.equal(c.token, 'tok-home');
   });
 });
 

@@ -1,8 +1,10 @@
 /**
- * nkctl's connection settings, resolved once per run and frozen: flags beat
- * NODEKEEPER_* environment variables, which beat the config file. The config file is
- * looked up at --config, then $NODEKEEPER_CONFIG, then ~/.config/nodekeeper/nkctl.yaml
- * (only the last may be missing). This is the only place nkctl reads the environment.
+ * nkctl's connection settings, resolved once per run and frozen: flags beat NKCTL_*
+ * environment variables, which beat the config file. The config file is looked up at
+ * --config, then $NKCTL_CONFIG, then ~/.config/nodekeeper/nkctl.yaml (only the last may
+ * be missing). This is the only place nkctl reads the environment. The names it shared
+ * with the agent and the coordinator (NODEKEEPER_CONFIG, _SERVER, _TOKEN, _CA) are
+ * refused with NK_CLI_ENV_RETIRED naming the NKCTL_ one (see config-layers.ts for why).
  *
  * Config file (YAML):
  *   server: https://coordinator.example:8443
@@ -14,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { retiredEnvProblem } from '@nodekeeper/common';
 import { CliErrorCode, usageError } from './cli-errors.ts';
 import { parseDuration } from './duration.ts';
 
@@ -67,7 +70,7 @@ function readText(path: string, what: string): string {
 /** Which config file to read, and whether it must exist. */
 function locateConfig(flags: ConnectionFlags, env: NodeJS.ProcessEnv): { path: string; required: boolean } {
   if (flags.config !== undefined) return { path: flags.config, required: true };
-  const fromEnv = env['NODEKEEPER_CONFIG'];
+  const fromEnv = env['NKCTL_CONFIG'];
   if (fromEnv !== undefined && fromEnv !== '') return { path: fromEnv, required: true };
   const home = env['HOME'] !== undefined && env['HOME'] !== '' ? env['HOME'] : homedir();
   return { path: join(home, '.config', 'nodekeeper', 'nkctl.yaml'), required: false };
@@ -135,6 +138,8 @@ export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv
   if (flags.token !== undefined && flags.tokenFile !== undefined) {
     throw usageError(CliErrorCode.usage, '--token and --token-file are mutually exclusive');
   }
+  const retired = retiredEnvProblem('nkctl', ['CONFIG', 'SERVER', 'TOKEN', 'CA'], env);
+  if (retired !== null) throw usageError(CliErrorCode.envRetired, retired.message, { context: { variable: retired.variable, replacement: retired.replacement } });
   const located = locateConfig(flags, env);
   const configPath = resolve(cwd, located.path);
   let file: FileSettings = {};
@@ -155,27 +160,27 @@ export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv
   // Server: flag > env > file.
   let server: { value: string; source: Source } | null = null;
   if (flags.server !== undefined) server = { value: flags.server, source: 'flag' };
-  else if (envOf('NODEKEEPER_SERVER') !== undefined) server = { value: envOf('NODEKEEPER_SERVER') ?? '', source: 'env' };
+  else if (envOf('NKCTL_SERVER') !== undefined) server = { value: envOf('NKCTL_SERVER') ?? '', source: 'env' };
   else if (file.server !== undefined) server = { value: file.server, source: 'file' };
   if (server === null) {
-    throw usageError(CliErrorCode.badServer, 'no server configured: pass --server https://host:port, set NODEKEEPER_SERVER, or write "server:" in ~/.config/nodekeeper/nkctl.yaml');
+    throw usageError(CliErrorCode.badServer, 'no server configured: pass --server https://host:port, set NKCTL_SERVER, or write "server:" in ~/.config/nodekeeper/nkctl.yaml');
   }
 
   // Credential: one setting with two spellings per layer; a higher layer wins whichever spelling it uses.
   let token: { value: string; source: Source };
   if (flags.token !== undefined) token = { value: flags.token, source: 'flag' };
   else if (flags.tokenFile !== undefined) token = { value: tokenFromFile(resolve(cwd, flags.tokenFile)), source: 'flag' };
-  else if (envOf('NODEKEEPER_TOKEN') !== undefined) token = { value: envOf('NODEKEEPER_TOKEN') ?? '', source: 'env' };
+  else if (envOf('NKCTL_TOKEN') !== undefined) token = { value: envOf('NKCTL_TOKEN') ?? '', source: 'env' };
   else if (file.token !== undefined) token = { value: file.token, source: 'file' };
   else if (file.tokenFile !== undefined) token = { value: tokenFromFile(fromFile(file.tokenFile)), source: 'file' };
   else {
-    throw usageError(CliErrorCode.noCredential, 'no API credential: pass --token or --token-file, set NODEKEEPER_TOKEN, or write "token:" or "tokenFile:" in the nkctl config file');
+    throw usageError(CliErrorCode.noCredential, 'no API credential: pass --token or --token-file, set NKCTL_TOKEN, or write "token:" or "tokenFile:" in the nkctl config file');
   }
   if (token.value.trim() === '') throw usageError(CliErrorCode.noCredential, `the API credential from ${token.source} is empty`);
 
   let ca: { path: string; source: Source } | null = null;
   if (flags.ca !== undefined) ca = { path: resolve(cwd, flags.ca), source: 'flag' };
-  else if (envOf('NODEKEEPER_CA') !== undefined) ca = { path: resolve(cwd, envOf('NODEKEEPER_CA') ?? ''), source: 'env' };
+  else if (envOf('NKCTL_CA') !== undefined) ca = { path: resolve(cwd, envOf('NKCTL_CA') ?? ''), source: 'env' };
   else if (file.ca !== undefined) ca = { path: fromFile(file.ca), source: 'file' };
 
   const timeoutMs = parseDuration(flags.requestTimeout ?? DEFAULT_TIMEOUT, '--request-timeout');

@@ -50,7 +50,7 @@ function data(credentials: FixtureData['credentials']): FixtureData {
   };
 }
 
-/** Run a command (nkctl by default) with a clean environment: no NODEKEEPER_* unless given. */
+/** Run a command (nkctl by default) with a clean environment: no NKCTL_* or NODEKEEPER_* unless given. */
 function run(args: readonly string[], opts: { env?: Record<string, string>; cwd?: string; file?: string } = {}): Promise<Run> {
   const env = { PATH: `${NODE_DIR}:/usr/bin:/bin`, HOME: home, ...opts.env };
   return new Promise((resolve) => {
@@ -285,7 +285,7 @@ describe('nkctl connection settings', () => {
     assert.equal((await run(['get', 'machines', '--config', cfg])).code, 0);
     assert.deepEqual(count(), [before[0], before[1], (before[2] ?? 0) + 1], 'file only');
 
-    const env = { NODEKEEPER_CONFIG: cfg, NODEKEEPER_SERVER: envServer.url, NODEKEEPER_TOKEN: 'tok-env' };
+    const env = { NKCTL_CONFIG: cfg, NKCTL_SERVER: envServer.url, NKCTL_TOKEN: 'tok-env' };
     before = count();
     assert.equal((await run(['get', 'machines'], { env })).code, 0);
     assert.deepEqual(count(), [before[0], (before[1] ?? 0) + 1, before[2]], 'env beats file');
@@ -300,6 +300,14 @@ describe('nkctl connection settings', () => {
     const mixed = await run(['get', 'machines', '--token', 'wrong'], { env });
     expectError(mixed, 3, 'NK_AUTH_CREDENTIAL_INVALID');
     assert.equal(envServer.requests.at(-1)?.authorization, 'Bearer wrong');
+  });
+
+  it('refuses the retired NODEKEEPER_CONFIG with a hint naming NKCTL_CONFIG, and sends nothing', async () => {
+    const cfg = join(dir, 'nkctl.yaml');
+    const before = main.requests.length;
+    const r = await run(['get', 'machines', '--server', main.url, '--token', 'adm', '--ca', caFile], { env: { NODEKEEPER_CONFIG: cfg } });
+    expectError(r, 1, 'NK_CLI_ENV_RETIRED', 'NODEKEEPER_CONFIG is no longer read: nkctl reads NKCTL_CONFIG instead');
+    assert.equal(main.requests.length, before);
   });
 
   it('finds ~/.config/nodekeeper/nkctl.yaml, with tokenFile and ca relative to it', async () => {

@@ -59,12 +59,12 @@ export function buildProgram(io: CliIo): Command {
 
   program
     .description('Operate a nodekeeper fleet: machines, their kubelet, containerd and CNI health, enrollment tokens, packages and rollouts.')
-    .option('-s, --server <url>', 'coordinator URL, e.g. https://10.0.0.1:8443 (env NODEKEEPER_SERVER)')
-    .option('--token <token>', 'API credential (env NODEKEEPER_TOKEN)')
+    .option('-s, --server <url>', 'coordinator URL, e.g. https://10.0.0.1:8443 (env NKCTL_SERVER)')
+    .option('--token <token>', 'API credential (env NKCTL_TOKEN)')
     .option('--token-file <file>', 'read the API credential from a file')
-    .option('--ca <file>', 'PEM CA certificate to trust for the server (env NODEKEEPER_CA)')
+    .option('--ca <file>', 'PEM CA certificate to trust for the server (env NKCTL_CA)')
     .option('--insecure-skip-tls-verify', 'do not verify the server certificate (unsafe)')
-    .option('--config <file>', 'nkctl config file (env NODEKEEPER_CONFIG; default ~/.config/nodekeeper/nkctl.yaml)')
+    .option('--config <file>', 'nkctl config file (env NKCTL_CONFIG; default ~/.config/nodekeeper/nkctl.yaml)')
     .option('--request-timeout <duration>', 'give up on a request after this long, 0 for never', '30s')
     .showSuggestionAfterError(true);
 
