@@ -230,7 +230,7 @@ test('--storm-max-unhealthy sets the storm guard floor; a bad value is refused',
 test('--machine-credential-ttl: 30 days by default, milliseconds from flag, env or file, bounded', () => {
   assert.equal(defaults.machineCredentialTtlMs, 30 * 86_400_000);
   assert.equal(loadConfig(['--machine-credential-ttl', '86400000'], {}).config.machineCredentialTtlMs, 86_400_000);
-  assert.equal(loadConfig([], { NODEKEEPER_MACHINE_CREDENTIAL_TTL: '60000' }).config.machineCredentialTtlMs, 60_000);
+  assert.equal(loadConfig([], { NODEKEEPER_COORDINATOR_MACHINE_CREDENTIAL_TTL: '60000' }).config.machineCredentialTtlMs, 60_000);
   assert.equal(loadConfig(['--config', file('machineCredentialTtl: 120000\n')], {}).config.machineCredentialTtlMs, 120_000);
   // Below 10 s a credential could expire between its rotation and the agent's save.
   refused(['--machine-credential-ttl', '9999'], {}, /machine-credential-ttl|machineCredentialTtl/);
