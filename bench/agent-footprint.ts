@@ -114,6 +114,8 @@ let launched = '';
 try {
   const pid = agent.child.pid;
   if (pid === undefined) throw new Error('the agent did not start');
+  // The launcher is sh until its exec: wait for node to take the pid over.
+  await waitFor('the launcher to exec node', async () => describeProcess(pid).argv[0]?.endsWith('/node') === true, 10_000, 20);
   const { argv, nodeEnv } = describeProcess(pid);
   // The measured process must be node running the agent, not a shell: the launcher execs node.
   const script = argv.find((a) => a.endsWith('/lib/nodekeeper-agent.mjs') || a.endsWith('agent/bin/nodekeeper-agent'));
