@@ -138,6 +138,27 @@ describe('release tarballs and install-agent', { timeout: 900_000 }, () => {
     }
   });
 
+  test('scripts/release refuses a bad arch and a key that is not ed25519 before building anything', async () => {
+    const out = path.join(dir, 'refused-dist');
+    const arch = await runCommand(path.join(REPO, 'scripts/release'), ['--arch', 'mips', '--out', out]);
+    assert.equal(arch.code, 2, showResult(arch));
+    assert.match(arch.stderr, /--arch must be x64, arm64 or all, got 'mips'/);
+    const ec = path.join(dir, 'ec-key.pem');
+    await writeFile(ec, generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const key = await runCommand(path.join(REPO, 'scripts/release'), ['--signing-key', ec, '--out', out]);
+    assert.equal(key.code, 1, showResult(key));
+    assert.match(key.stderr, /holds a ec key; releases are signed with ed25519/);
+    assert.equal(existsSync(out), false, 'nothing was written');
+  });
+
+  test("the checkout's scripts/install-agent points at scripts/release instead of installing the checkout", async () => {
+    const root = path.join(dir, 'root-checkout');
+    const r = await runCommand(path.join(REPO, 'scripts/install-agent'), ['--root', root, '--server', 'https://c:1']);
+    assert.equal(r.code, 2, showResult(r));
+    assert.match(r.stderr, /no release beside this script .*scripts\/release, then run install-agent --from dist\/nodekeeper-agent-/);
+    assert.equal(existsSync(root), false);
+  });
+
   describe('a second build, signed, for both arches', () => {
     let dist2: string;
     let publicKey: string;
@@ -260,6 +281,16 @@ describe('release tarballs and install-agent', { timeout: 900_000 }, () => {
         assert.ok(!(await readFile(p, 'latin1')).includes(REPO), `${p} names the checkout ${REPO}`);
       }
     }
+
+    // Without --from or sums: the unpacked release itself, unverified (no digest recorded),
+    // and only the release's own entries (not a stray file beside them).
+    await writeFile(path.join(bare, 'x/stray.txt'), 'not part of the release\n');
+    const selfRoot = path.join(bare, 'root-self');
+    const self = await runCommand(path.join(bare, 'x/install-agent'), ['--root', selfRoot, '--server', 'https://c:1', '--discovery-ca-hash', CA_HASH], { env: EMPTY_ENV });
+    assert.equal(self.code, 0, showResult(self));
+    assert.deepEqual((await readdir(path.join(selfRoot, AGENT_PKG_REL, 'versions'))).sort(), [VERSION]);
+    assert.deepEqual((await readdir(path.join(selfRoot, AGENT_PKG_REL, 'versions', VERSION))).sort(), ['VERSION', 'bin', 'install-agent', 'lib', 'node', 'systemd']);
+    await rm(path.join(bare, 'x/stray.txt'));
 
     // A newer version of the same tarball: current moves, previous keeps the old one.
     const next = path.join(dir, 'next');

@@ -82,7 +82,7 @@ export async function loadSigningKey(file: string): Promise<KeyObject> {
   } catch (err) {
     throw new ReleaseError(`--signing-key ${file} is not a PEM private key: ${(err as Error).message}`);
   }
-  if (key.asymmetricKeyType !== 'ed25519') throw new ReleaseError(`--signing-key ${file} is a ${key.asymmetricKeyType ?? 'symmetric'} key; releases are signed with ed25519 (openssl genpkey -algorithm ed25519)`);
+  if (key.asymmetricKeyType !== 'ed25519') throw new ReleaseError(`--signing-key ${file} holds a ${key.asymmetricKeyType ?? 'symmetric'} key; releases are signed with ed25519 (openssl genpkey -algorithm ed25519)`);
   return key;
 }
 

@@ -24,6 +24,8 @@ const execFileP = promisify(execFile);
 /** What scripts/release reads: a change in any of them means a new build. */
 const INPUTS = ['agent', 'coordinator', 'packages', 'scripts', 'package.json', 'pnpm-lock.yaml', 'pnpm-workspace.yaml'];
 const BUILD_TIMEOUT_MS = 10 * 60_000;
+/** Cached builds of other contents older than this are removed (each is ~210 MB). */
+const PRUNE_AFTER_MS = 6 * 3600_000;
 
 export interface AgentRelease {
   /** The dist dir: the tarballs and SHA256SUMS. */
@@ -129,8 +131,14 @@ async function findOrBuild(): Promise<AgentRelease> {
       if (r.code !== 0) throw new Error(`scripts/release failed:\n${showResult(r)}`);
       await unpackAgent(tmp);
       await rename(tmp, dir);
-      // Older builds of other contents are of no further use.
-      for (const name of await readdir(root)) if (name !== key && !name.endsWith('.lock')) await rm(path.join(root, name), { recursive: true, force: true });
+      // Builds of other contents go once they are old: not at once, since another
+      // checkout's test run (a clone, another worktree) may be using its own right now.
+      for (const name of await readdir(root)) {
+        const other = path.join(root, name);
+        if (name === key || name.endsWith('.lock')) continue;
+        const st = await stat(other).catch(() => null);
+        if (st !== null && Date.now() - st.mtimeMs > PRUNE_AFTER_MS) await rm(other, { recursive: true, force: true });
+      }
     } finally {
       await rm(lock, { recursive: true, force: true });
     }
