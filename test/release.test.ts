@@ -267,9 +267,13 @@ describe('release tarballs and install-agent', { timeout: 900_000 }, () => {
     assert.equal(existsSync(path.join(pkg, 'previous')), false);
     const meta = JSON.parse(await readFile(path.join(pkg, `versions/${VERSION}.artifact.json`), 'utf8')) as { sha256: string };
     assert.equal(`${meta.sha256}  ${agentName}`, sha256Line(await readFile(path.join(rel.dist, 'SHA256SUMS'), 'utf8'), agentName));
-    const help = await runCommand(path.join(pkg, 'current/bin/nodekeeper-agent'), ['--help'], { env: EMPTY_ENV, cwd: '/' });
+    // Through `current`, as the unit starts it; the launcher exports the resolved version
+    // dir, where the agent reads its VERSION (NODE_OPTIONS shows what Node was given).
+    const probe = "--import=data:text/javascript,process.stderr.write('NK_AGENT_INSTALL_DIR='+process.env.NK_AGENT_INSTALL_DIR+'\\n')";
+    const help = await runCommand(path.join(pkg, 'current/bin/nodekeeper-agent'), ['--help'], { env: { ...EMPTY_ENV, NODE_OPTIONS: probe }, cwd: '/' });
     assert.equal(help.code, 0, showResult(help));
     assert.match(help.stdout, /^Usage: nodekeeper-agent/);
+    assert.match(help.stderr, new RegExp(`^NK_AGENT_INSTALL_DIR=${path.join(pkg, 'versions', VERSION).replace(/[.+]/g, '\\$&')}$`, 'm'));
     // Nothing installed points back into the checkout: links stay inside the root, text names no checkout path.
     for (const p of await walk(root)) {
       const st = await lstat(p);
