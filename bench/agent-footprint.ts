@@ -7,16 +7,15 @@
  * node binary) and CPU time (utime+stime in /proc/PID/stat) are sampled every second;
  * the result is RSS p50/max in MiB and the CPU share of one core over the window.
  *
- *   node bench/agent-footprint.ts [--minutes N] [--launch=production|bare|'--flag ...']
+ *   node bench/agent-footprint.ts [--minutes N] [--launch=release|sources]
  *
- * `--launch production` (the default) starts the agent the way the installed systemd
- * unit does, read from agent/systemd/nodekeeper-agent.service so the two cannot drift:
- * its Node flags, and its Environment= (NODE_COMPILE_CACHE pointed at a cache of the
- * bench's own, warmed first as scripts/install-agent warms it). `bare` runs plain
- * `node`, as the test harness does; anything else is a list of Node flags. Flags reach
- * the agent through NODE_OPTIONS, the only way the harness's launcher takes them, so
- * they must be ones NODE_OPTIONS allows; the row names what the measured process had.
- * Appends one row to bench/results.md.
+ * `--launch release` (the default) runs the agent as a node does: the x64 release
+ * tarball (test/harness/release.ts builds it with scripts/release), its launcher
+ * `bin/nodekeeper-agent` (the release's Node, the shipped Node flags, the bundle), with
+ * the unit's Environment= read from agent/systemd/nodekeeper-agent.service so the two
+ * cannot drift (NODE_COMPILE_CACHE moved to a fresh dir of the bench's own: a first
+ * start, as after an install). `sources` runs the checkout's TypeScript sources with the
+ * test Node and no flags, as the test harness does. Appends one row to bench/results.md.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -27,35 +26,23 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { percentile, record } from './lib/results.ts';
 import { startContainerdWithNetwork } from '../test/harness/containerd.ts';
-import { BIN, REPO, createToken, nkctl, startCoordinator, waitFor } from '../test/harness/processes.ts';
-import { makeSupervisedNode, startNodeAgent, stopNode } from '../test/harness/supervised-node.ts';
+import { REPO, createToken, nkctl, spawnLogged, startCoordinator, waitFor, type Proc } from '../test/harness/processes.ts';
+import { agentRelease } from '../test/harness/release.ts';
+import { makeSupervisedNode, startNodeAgent, stopNode, type SupervisedNode } from '../test/harness/supervised-node.ts';
 
 const WARM_UP_MS = 20_000;
 /** The agent's default --probe-interval (agent/src/config.ts); the harness's own is 1 s. */
 const DEFAULT_PROBE_INTERVAL_MS = 10_000;
 const MIB = 1024 * 1024;
 
-const { values } = parseArgs({ options: { minutes: { type: 'string', default: '3' }, launch: { type: 'string', default: 'production' } } });
+const { values } = parseArgs({ options: { minutes: { type: 'string', default: '3' }, launch: { type: 'string', default: 'release' } } });
 const minutes = Number(values.minutes);
 if (!Number.isFinite(minutes) || minutes <= 0) throw new RangeError(`--minutes must be a positive number, got ${values.minutes}`);
+if (values.launch !== 'release' && values.launch !== 'sources') throw new RangeError(`--launch must be release or sources, got ${values.launch}`);
 
-/** How the agent is started: Node flags, and environment variables for its process alone. */
-interface Launch {
-  readonly flags: readonly string[];
-  readonly env: Readonly<Record<string, string>>;
-}
-
-/**
- * The systemd unit's launch: the Node flags between `node` and the agent's launcher in
- * ExecStart=, and its Environment= assignments, with NODE_COMPILE_CACHE moved to
- * `cacheDir` (the unit's own dir is the host's, not the bench's).
- */
-function productionLaunch(cacheDir: string): Launch {
+/** The unit's Environment= assignments, with NODE_COMPILE_CACHE moved to `cacheDir`. */
+function unitEnvironment(cacheDir: string): Record<string, string> {
   const unit = readFileSync(path.join(REPO, 'agent/systemd/nodekeeper-agent.service'), 'utf8');
-  const exec = /^ExecStart=(.*)$/m.exec(unit)?.[1];
-  const words = exec?.trim().split(/\s+/) ?? [];
-  const launcher = words.findIndex((w) => w.endsWith('/agent/bin/nodekeeper-agent'));
-  if (launcher < 1) throw new Error(`cannot find node and the agent launcher in ExecStart=${exec ?? '(none)'}`);
   const env: Record<string, string> = {};
   for (const m of unit.matchAll(/^Environment=(.*)$/gm)) {
     for (const assignment of (m[1] ?? '').trim().split(/\s+/)) {
@@ -64,12 +51,18 @@ function productionLaunch(cacheDir: string): Launch {
     }
   }
   if (env['NODE_COMPILE_CACHE'] !== undefined) env['NODE_COMPILE_CACHE'] = cacheDir;
-  return { flags: words.slice(1, launcher), env };
+  return env;
 }
 
-/** Environment for one child: NODE_OPTIONS carrying the flags, plus the launch's variables. */
-function childEnv(l: Launch): NodeJS.ProcessEnv {
-  return { ...process.env, NODE_OPTIONS: [process.env['NODE_OPTIONS'] ?? '', ...l.flags].join(' ').trim(), ...l.env };
+/** The release's agent on a supervised node: the args the harness gives an agent, through the release launcher. */
+function startReleaseAgent(launcher: string, n: SupervisedNode, o: { server: string; token: string; caHash: string | null }, env: Record<string, string>): Proc {
+  const args = [
+    '--server', o.server, '--state-dir', n.stateDir, '--host-root', n.root, '--kubelet-healthz-url', n.kubeletUrl,
+    '--cni-bin-dir', '/usr/lib/cni', '--token', o.token, ...(o.caHash ? ['--discovery-ca-hash', o.caHash] : []),
+    '--service-manager', 'supervisor', '--probe-interval', String(DEFAULT_PROBE_INTERVAL_MS),
+  ];
+  n.agent = spawnLogged(launcher, args, `${n.stateDir}.log`, { env });
+  return n.agent;
 }
 
 const clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
@@ -101,15 +94,7 @@ function describeProcess(pid: number): { argv: string[]; nodeEnv: string[] } {
 }
 
 const dir = await mkdtemp(path.join(tmpdir(), 'nk-bench-footprint-'));
-const launch: Launch = values.launch === 'production'
-  ? productionLaunch(path.join(dir, 'compile-cache'))
-  : { flags: values.launch === 'bare' ? [] : values.launch.split(/\s+/).filter((f) => f !== ''), env: {} };
-if (launch.env['NODE_COMPILE_CACHE'] !== undefined) {
-  // As scripts/install-agent does: the agent's own command line with --help loads every
-  // module, so the agent starts with the cache warm.
-  execFileSync(process.execPath, [BIN.agent, '--help'], { env: childEnv(launch), stdio: 'ignore' });
-}
-
+const release = values.launch === 'release' ? await agentRelease() : null;
 const containerd = await startContainerdWithNetwork(path.join(dir, 'containerd'));
 const coord = await startCoordinator(path.join(dir, 'coordinator'));
 const node = await makeSupervisedNode(dir, { name: 'node-a', machineId: 'a'.repeat(32), kubeletVersion: 'v1.31.2', runtimeSocket: containerd.socket });
@@ -118,13 +103,9 @@ const node = await makeSupervisedNode(dir, { name: 'node-a', machineId: 'a'.repe
 await copyFile('/etc/os-release', path.join(node.root, 'etc/os-release'));
 const { token, caCertHash } = await createToken(coord.nkctlConfig, 1);
 
-// The harness spawns children with this process's environment: set it for the agent's
-// spawn only, so the coordinator and nkctl run as they always do.
-const saved = { ...process.env };
-Object.assign(process.env, childEnv(launch));
-const agent = startNodeAgent(node, { server: coord.url, token, caHash: caCertHash, extraArgs: ['--probe-interval', String(DEFAULT_PROBE_INTERVAL_MS)] });
-for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
-Object.assign(process.env, saved);
+const agent = release !== null
+  ? startReleaseAgent(path.join(release.agentDir, 'bin/nodekeeper-agent'), node, { server: coord.url, token, caHash: caCertHash }, unitEnvironment(path.join(dir, 'compile-cache')))
+  : startNodeAgent(node, { server: coord.url, token, caHash: caCertHash, extraArgs: ['--probe-interval', String(DEFAULT_PROBE_INTERVAL_MS)] });
 
 const rss: number[] = [];
 const anon: number[] = [];
@@ -133,11 +114,17 @@ let launched = '';
 try {
   const pid = agent.child.pid;
   if (pid === undefined) throw new Error('the agent did not start');
+  // The launcher is sh until its exec: wait for node to take the pid over.
+  await waitFor('the launcher to exec node', async () => describeProcess(pid).argv[0]?.endsWith('/node') === true, 10_000, 20);
   const { argv, nodeEnv } = describeProcess(pid);
-  // The measured process must be node running the agent, not a shell or launcher.
-  if (argv[0] !== process.execPath || !argv[1]?.endsWith('agent/bin/nodekeeper-agent')) throw new Error(`pid ${pid} is not node running the agent: ${argv.join(' ')}`);
-  launched = nodeEnv.length === 0 ? 'bare node' : nodeEnv.map((e) => (e.startsWith('NODE_COMPILE_CACHE=') ? 'NODE_COMPILE_CACHE (warm)' : e)).join(', ');
-  process.stdout.write(`agent pid ${pid}: ${argv.slice(0, 2).join(' ')} (${nodeEnv.join(' ') || 'no NODE_* variables'})\n`);
+  // The measured process must be node running the agent, not a shell: the launcher execs node.
+  const script = argv.find((a) => a.endsWith('/lib/nodekeeper-agent.mjs') || a.endsWith('agent/bin/nodekeeper-agent'));
+  if (!argv[0]?.endsWith('/node') || script === undefined) throw new Error(`pid ${pid} is not node running the agent: ${argv.join(' ')}`);
+  const flags = argv.slice(1, argv.indexOf(script));
+  launched = release !== null
+    ? `release ${release.version} (bundle, launcher flags ${flags.join(' ')}${nodeEnv.some((e) => e.startsWith('NODE_COMPILE_CACHE=')) ? ', NODE_COMPILE_CACHE from a first start' : ''})`
+    : 'sources (type stripping), bare node';
+  process.stdout.write(`agent pid ${pid}: ${argv.slice(0, argv.indexOf(script) + 1).join(' ')} (${nodeEnv.join(' ') || 'no NODE_* variables'})\n`);
 
   const phase = async () => JSON.parse((await nkctl(coord.nkctlConfig, ['get', 'machine', 'node-a', '-o', 'json'])).stdout).status.phase as string;
   await waitFor('node-a Ready', async () => (await phase()) === 'Ready', 120_000, 500);

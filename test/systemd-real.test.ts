@@ -1,7 +1,7 @@
 /**
  * The shipped agent unit under a real systemd (issue 11, item 1): systemd boots as PID 1
- * in namespaces of its own (test/harness/systemd.ts), scripts/install-agent installs the
- * agent into its root view exactly as an operator would (--root, then `systemctl enable
+ * in namespaces of its own (test/harness/systemd.ts), the release tarball's install-agent
+ * installs the agent into its root view exactly as an operator would (--root, then `systemctl enable
  * --now`), the unit unchanged, with a systemd-managed kubelet stand-in unit and a real
  * coordinator on the host's loopback.
  */
@@ -21,8 +21,8 @@ import { installKubeletStandin, STANDIN_SCRIPT } from './harness/kubelet-standin
 const STANDIN_RUNTIME = { node: '/opt/nk-test/node', script: '/opt/nk-test/kubelet-standin.ts' };
 import { createToken, nkctl, nkctlOk, startCoordinator, waitFor, REPO, type CoordinatorProc } from './harness/processes.ts';
 import { BootedSystemd, run, systemdUnavailable } from './harness/systemd.ts';
+import { installAgentRelease } from './harness/release.ts';
 
-const INSTALLER = path.join(REPO, 'scripts/install-agent');
 const AGENT = 'nodekeeper-agent.service';
 
 /** A loopback port free right now (the kubelet stand-in's healthz; the net namespace is the host's). */
@@ -90,7 +90,7 @@ const suite = (part: 'report and restore' | 'install') => describe(`the shipped 
     sd = await BootedSystemd.boot({
       prepare: async (upper) => {
         // The operator's install, into the overlay's upper dir (the root view's writable layer).
-        const r = await run(INSTALLER, ['--root', upper, '--server', coord.url, '--token', token.token, '--discovery-ca-hash', token.caCertHash!]);
+        const r = await installAgentRelease(['--root', upper, '--server', coord.url, '--token', token.token, '--discovery-ca-hash', token.caCertHash!]);
         assert.equal(r.code, 0, `install-agent: exit ${r.code}\n${r.stdout}${r.stderr}`);
         // What an operator edits in agent.yaml for this node: its kubelet's healthz port, faster probes.
         await appendFile(path.join(upper, 'etc/nodekeeper/agent.yaml'), `kubeletHealthzUrl: http://127.0.0.1:${healthzPort}/healthz\nprobeInterval: 1000\n`);

@@ -1,8 +1,9 @@
 /**
- * The agent's systemd unit and scripts/install-agent, for real: the installer stages a
- * node under a temp root (--root), systemd-analyze verifies the installed unit offline
- * (and must reject deliberately broken copies), and the installed Node runs the
- * installed agent with the installed config against a real coordinator.
+ * The agent's systemd unit and the release's install-agent, for real: the installer
+ * stages a node under a temp root (--root) from the release tarball (test/harness/
+ * release.ts), systemd-analyze verifies the installed unit offline (and must reject
+ * deliberately broken copies), and the installed launcher runs the installed agent with
+ * the installed config against a real coordinator.
  *
  * No systemd as PID 1 is needed: `systemd-analyze verify --root=DIR` loads the unit from
  * DIR and checks that ExecStart's binary exists under DIR. `--recursive-errors=no`
@@ -20,10 +21,11 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { makeHostRoot } from './harness/host-root.ts';
 import { createToken, nkctl, startCoordinator, waitFor, REPO, type CoordinatorProc } from './harness/processes.ts';
+import { agentRelease, AGENT_PKG_REL, installAgentRelease, type AgentRelease } from './harness/release.ts';
 
-const INSTALLER = path.join(REPO, 'scripts/install-agent');
 const SYSTEMD_ANALYZE = '/usr/bin/systemd-analyze';
-const PREFIX = '/opt/nodekeeper';
+/** The shipped unit's ExecStart binary: the launcher of the active version. */
+const LAUNCHER = `/${AGENT_PKG_REL}/current/bin/nodekeeper-agent`;
 const UNIT = 'nodekeeper-agent.service';
 const UNIT_REL = `etc/systemd/system/${UNIT}`;
 const CONFIG_REL = 'etc/nodekeeper/agent.yaml';
@@ -100,6 +102,7 @@ async function closedPort(): Promise<number> {
 describe('the agent unit and scripts/install-agent', { timeout: 150_000 }, () => {
   let dir: string;
   let root: string;
+  let rel: AgentRelease;
   let coord: CoordinatorProc;
   let token: { token: string; caCertHash: string | null };
   let installArgs: string[];
@@ -111,15 +114,17 @@ describe('the agent unit and scripts/install-agent', { timeout: 150_000 }, () =>
   const rootedExecStart = () =>
     one(unit, 'Service', 'ExecStart')
       .split(/\s+/)
-      .map((a) => (a.startsWith(`${PREFIX}/`) || a === `/${CONFIG_REL}` ? path.join(root, a) : a));
+      .map((a) => (a === LAUNCHER || a === `/${CONFIG_REL}` ? path.join(root, a) : a));
 
   before(async () => {
+    rel = await agentRelease();
     dir = await mkdtemp(path.join(tmpdir(), 'nk-install-'));
     root = path.join(dir, 'root');
     coord = await startCoordinator(path.join(dir, 'coordinator'));
     token = await createToken(coord.nkctlConfig, 1);
     assert.ok(token.caCertHash, 'the coordinator serves https and gives a CA hash to pin');
     installArgs = [
+      '--from', rel.agentTarball,
       '--root', root,
       '--server', coord.url,
       '--token', token.token,
@@ -128,7 +133,7 @@ describe('the agent unit and scripts/install-agent', { timeout: 150_000 }, () =>
       '--label', 'rack=r12',
       '--label', 'example.com/tier=gold',
     ];
-    firstInstall = await run(INSTALLER, installArgs);
+    firstInstall = await installAgentRelease(installArgs);
     assert.equal(firstInstall.code, 0, show(firstInstall));
     unitText = await readFile(path.join(root, UNIT_REL), 'utf8');
     unit = parseUnit(unitText);
@@ -151,10 +156,10 @@ describe('the agent unit and scripts/install-agent', { timeout: 150_000 }, () =>
     const broken: Array<{ name: string; text: string; complaint: RegExp }> = [
       { name: 'nk-typo.service', text: unitText.replace(/^NoNewPrivileges=/m, 'NoNewPrivilege='), complaint: /Unknown key 'NoNewPrivilege'/ },
       { name: 'nk-value.service', text: unitText.replace(/^MemoryMax=.*$/m, 'MemoryMax=plenty'), complaint: /memory limit 'plenty'/i },
-      { name: 'nk-exec.service', text: unitText.replace(`${PREFIX}/node/bin/node`, `${PREFIX}/node/bin/nodejs`), complaint: /not executable/ },
-      // The template itself, before the installer fills in the prefix.
-      { name: 'nk-template.service', text: template, complaint: /PREFIX@/ },
+      { name: 'nk-exec.service', text: unitText.replace(LAUNCHER, `${LAUNCHER}-missing`), complaint: /not executable/ },
     ];
+    // The unit is installed exactly as shipped: nothing is filled in.
+    assert.equal(unitText, template);
     for (const b of broken) {
       assert.notEqual(b.text, unitText, `${b.name}: the edit must change the unit`);
       await writeFile(path.join(unitDir, b.name), b.text);
@@ -171,7 +176,6 @@ describe('the agent unit and scripts/install-agent', { timeout: 150_000 }, () =>
   });
 
   test('the unit restarts forever and is hardened without blocking the probes', () => {
-    assert.doesNotMatch(unitText, /@PREFIX@/);
     assert.equal(one(unit, 'Unit', 'StartLimitIntervalSec'), '0');
     assert.deepEqual(one(unit, 'Unit', 'After').split(/\s+/).sort(), ['containerd.service', 'network-online.target']);
     assert.equal(one(unit, 'Unit', 'Wants'), 'network-online.target');
@@ -201,9 +205,7 @@ describe('the agent unit and scripts/install-agent', { timeout: 150_000 }, () =>
       assert.equal(unit.get('Service')?.has(key), false, `${key}= would stop the agent doing its job`);
     }
     const argv = one(unit, 'Service', 'ExecStart').split(/\s+/);
-    assert.equal(argv[0], `${PREFIX}/node/bin/node`);
-    assert.ok(argv.includes(`${PREFIX}/agent/bin/nodekeeper-agent`), argv.join(' '));
-    assert.equal(argv[argv.indexOf('--config') + 1], `/${CONFIG_REL}`);
+    assert.deepEqual(argv, [LAUNCHER, '--config', `/${CONFIG_REL}`]);
     assert.equal(one(unit, 'Install', 'WantedBy'), 'multi-user.target');
   });
 
@@ -241,30 +243,30 @@ describe('the agent unit and scripts/install-agent', { timeout: 150_000 }, () =>
     const wants = path.join(root, 'etc/systemd/system/multi-user.target.wants', UNIT);
     assert.ok((await lstat(wants)).isSymbolicLink());
     assert.equal(await readlink(wants), `/${UNIT_REL}`);
-    assert.deepEqual((await readdir(path.join(root, PREFIX))).sort(), ['INSTALLED', 'agent', 'bin', 'node', 'packages']);
-    // Workspace sources live outside node_modules: Node refuses to strip types inside it.
-    assert.ok(existsSync(path.join(root, PREFIX, 'packages/common/src/index.ts')));
+    assert.deepEqual((await readdir(path.join(root, AGENT_PKG_REL))).sort(), ['current', 'versions']);
+    assert.equal(await readlink(path.join(root, AGENT_PKG_REL, 'current')), `versions/${rel.version}`);
+    assert.deepEqual((await readdir(path.join(root, AGENT_PKG_REL, 'versions'))).sort(), [rel.version, `${rel.version}.artifact.json`]);
   });
 
   test('the installed launcher and the unit command start the installed agent', async () => {
-    const launcher = await run(path.join(root, PREFIX, 'bin/nodekeeper-agent'), ['--help']);
+    const launcher = await run(path.join(root, LAUNCHER), ['--help']);
     assert.equal(launcher.code, 0, show(launcher));
     assert.match(launcher.stdout, /^Usage: nodekeeper-agent --server URL/);
-    const [node, ...args] = rootedExecStart();
-    const direct = await run(node!, [...args, '--help']);
+    const [cmd, ...args] = rootedExecStart();
+    const direct = await run(cmd!, [...args, '--help']);
     assert.equal(direct.code, 0, show(direct));
     assert.match(direct.stdout, /^Usage: nodekeeper-agent/);
-    const version = await run(node!, ['-p', 'process.versions.node']);
+    const version = await run(path.join(root, AGENT_PKG_REL, 'current/node/bin/node'), ['-p', 'process.versions.node']);
     assert.match(version.stdout, /^24\./);
   });
 
   test('the installed agent enrolls with the installed config', async () => {
     const { root: hostRoot } = await makeHostRoot(path.join(dir, 'host'), { machineId: 'c0ffee'.repeat(5) + '00', hostname: 'installed-node' });
-    const [node, ...args] = rootedExecStart();
+    const [cmd, ...args] = rootedExecStart();
     // The unit's command line, with test-only paths: a state dir of its own (systemd's
     // StateDirectory is not there), the host root, and a kubelet that is not running.
     const agentArgs = [...args, '--state-dir', path.join(dir, 'state'), '--host-root', hostRoot, '--cni-bin-dir', '/usr/lib/cni', '--kubelet-healthz-url', `http://127.0.0.1:${await closedPort()}/healthz`];
-    const agent = spawn(node!, agentArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const agent = spawn(cmd!, agentArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';
     agent.stdout.on('data', (c: Buffer) => (log += c.toString('utf8')));
     agent.stderr.on('data', (c: Buffer) => (log += c.toString('utf8')));
@@ -287,16 +289,17 @@ describe('the agent unit and scripts/install-agent', { timeout: 150_000 }, () =>
 
   test('a second run with the same flags changes nothing and keeps working', async () => {
     const configBefore = await readFile(path.join(root, CONFIG_REL), 'utf8');
-    const r = await run(INSTALLER, installArgs);
+    const r = await installAgentRelease(installArgs);
     assert.equal(r.code, 0, show(r));
     assert.match(r.stderr, /agent\.yaml unchanged/);
+    assert.match(r.stderr, /already in .*, unchanged/);
     assert.equal(await readFile(path.join(root, CONFIG_REL), 'utf8'), configBefore);
     assert.equal(await readFile(path.join(root, UNIT_REL), 'utf8'), unitText);
-    assert.deepEqual((await readdir(path.join(root, PREFIX))).sort(), ['INSTALLED', 'agent', 'bin', 'node', 'packages'], 'no staging dirs left');
-    const launcher = await run(path.join(root, PREFIX, 'bin/nodekeeper-agent'), ['--help']);
+    assert.deepEqual((await readdir(path.join(root, AGENT_PKG_REL))).sort(), ['current', 'versions'], 'no staging dirs left');
+    const launcher = await run(path.join(root, LAUNCHER), ['--help']);
     assert.equal(launcher.code, 0, show(launcher));
     // An upgrade without config flags keeps the existing config.
-    const upgrade = await run(INSTALLER, ['--root', root]);
+    const upgrade = await installAgentRelease(['--from', rel.agentTarball, '--root', root]);
     assert.equal(upgrade.code, 0, show(upgrade));
     assert.match(upgrade.stderr, /keeping the existing/);
     assert.equal(await readFile(path.join(root, CONFIG_REL), 'utf8'), configBefore);
@@ -313,43 +316,43 @@ describe('the agent unit and scripts/install-agent', { timeout: 150_000 }, () =>
       { args: ['--root', fresh, '--server', 'https://c:1', '--token', 'secret-tok'], code: 2, message: /--discovery-ca-hash is needed/ },
       { args: ['--root', fresh, '--server', 'https://c:1', '--discovery-ca-hash', 'sha256:12'], code: 2, message: /sha256:<64 hex digits>/ },
       { args: ['--root', fresh, '--server', 'https://c:1', '--label', 'no-equals'], code: 2, message: /KEY=VALUE/ },
-      { args: ['--root', fresh, '--server', 'https://c:1', '--prefix', 'relative/dir'], code: 2, message: /--prefix must be an absolute path/ },
+      { args: ['--root', fresh, '--server', 'https://c:1', '--unit-dir', 'relative/dir'], code: 2, message: /--unit-dir must be an absolute path/ },
+      { args: ['--root', fresh, '--server', 'https://c:1', '--from', path.join(dir, 'missing.tar.gz')], code: 2, message: /cannot read --from/ },
+      { args: ['--root', fresh, '--server', 'https://c:1', '--from', 'http://c/nodekeeper-agent-1-linux-x64.tar.gz'], code: 2, message: /https:\/\/ URL/ },
+      { args: ['--root', fresh, '--server', 'https://c:1', '--from', rel.agentTarball, '--signature', rel.agentTarball], code: 2, message: /--signature needs --public-key/ },
     ];
     for (const c of cases) {
-      const r = await run(INSTALLER, c.args);
+      const r = await installAgentRelease(c.args);
       assert.equal(r.code, c.code, `${c.args.join(' ')}\n${show(r)}`);
       assert.match(r.stderr, c.message, c.args.join(' '));
       assert.ok(!r.stderr.includes('secret-tok'), 'the token must not be echoed');
     }
     assert.equal(existsSync(fresh), false, 'a failed run must not create the root');
-    // Not root, installing for real: refused before anything happens. uid 65534 cannot
-    // reach the checkout when it sits in a private dir (a clone under /root, mode 700), so
-    // it runs a copy from a world-readable dir, with that dir as its cwd: the root check
-    // comes before the script reads anything beside itself.
-    const shared = await mkdtemp('/tmp/nk-nobody-');
+    // Not root, installing for real: refused before anything happens. The script is
+    // copied where uid 65534 can reach it (the release cache may sit in a mode-700 home).
+    const nobodyDir = await mkdtemp(path.join(tmpdir(), 'nk-install-nobody-'));
     try {
-      await chmod(shared, 0o755);
-      const copy = path.join(shared, 'install-agent');
-      await copyFile(INSTALLER, copy);
-      await chmod(copy, 0o755);
-      const asNobody = await run('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', copy, '--server', 'https://c:1'], { cwd: shared });
+      await chmod(nobodyDir, 0o755);
+      await copyFile(rel.installer, path.join(nobodyDir, 'install-agent'));
+      await chmod(path.join(nobodyDir, 'install-agent'), 0o755);
+      const asNobody = await run('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', path.join(nobodyDir, 'install-agent'), '--server', 'https://c:1'], { cwd: nobodyDir });
       assert.equal(asNobody.code, 1, show(asNobody));
       assert.match(asNobody.stderr, /must run as root/);
     } finally {
-      await rm(shared, { recursive: true, force: true });
+      await rm(nobodyDir, { recursive: true, force: true });
     }
   });
 
   test('--dry-run prints the plan, redacts the token and writes nothing', async () => {
     const planned = path.join(dir, 'planned');
-    const r = await run(INSTALLER, ['--dry-run', '--root', planned, '--server', 'https://c:1', '--token', 'secret-tok', '--discovery-ca-hash', `sha256:${'ab'.repeat(32)}`]);
+    const r = await installAgentRelease(['--dry-run', '--root', planned, '--server', 'https://c:1', '--token', 'secret-tok', '--discovery-ca-hash', `sha256:${'ab'.repeat(32)}`]);
     assert.equal(r.code, 0, show(r));
     assert.match(r.stdout, /token: "<redacted>"/);
     assert.ok(!r.stdout.includes('secret-tok') && !r.stderr.includes('secret-tok'));
     assert.match(r.stdout, new RegExp(`unit ${planned}/${UNIT_REL}`));
     assert.equal(existsSync(planned), false);
     // Without --root it says whether it would start the agent, and why not.
-    const host = await run(INSTALLER, ['--dry-run', '--server', 'https://c:1']);
+    const host = await installAgentRelease(['--dry-run', '--server', 'https://c:1']);
     assert.equal(host.code, 0, show(host));
     assert.match(host.stdout, existsSync('/run/systemd/system') ? /systemctl daemon-reload && systemctl enable --now/ : /not starting: systemd is not PID 1/);
   });

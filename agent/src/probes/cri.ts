@@ -3,6 +3,7 @@
  * socket, the way the kubelet sees it. One short-lived gRPC channel per probe, closed
  * before returning, so a probe loop cannot leak channels or sockets.
  */
+import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
@@ -13,7 +14,14 @@ import { resolveHostPath } from './config.ts';
 import { observedAt, type ProbeContext } from './context.ts';
 import { probeService } from './service.ts';
 
-const PROTO_PATH = fileURLToPath(new URL('../../proto/cri.proto', import.meta.url));
+/**
+ * cri.proto, read at run time by @grpc/proto-loader: beside the release bundle
+ * (lib/proto/, where scripts/release puts it, since the bundle is lib/nodekeeper-agent.mjs)
+ * or in the sources (agent/proto/, two levels up from this file). The bundle's own
+ * location is tried first so an installed agent never reads a file outside its version dir.
+ */
+const PROTO_CANDIDATES = ['./proto/cri.proto', '../../proto/cri.proto'].map((rel) => fileURLToPath(new URL(rel, import.meta.url)));
+const protoPath = (): string => PROTO_CANDIDATES.find((p) => existsSync(p)) ?? PROTO_CANDIDATES[PROTO_CANDIDATES.length - 1]!;
 /** The CRI API version the kubelet announces in VersionRequest. */
 const KUBELET_RUNTIME_API_VERSION = '0.1.0';
 
@@ -31,7 +39,7 @@ let clientCtor: RuntimeServiceCtor | undefined;
 /** Loads cri.proto once; a broken proto file is a build defect, so it throws. */
 function runtimeServiceCtor(): RuntimeServiceCtor {
   if (clientCtor === undefined) {
-    const def = protoLoader.loadSync(PROTO_PATH, { keepCase: false, longs: String, enums: String, defaults: true });
+    const def = protoLoader.loadSync(protoPath(), { keepCase: false, longs: String, enums: String, defaults: true });
     const pkg = grpc.loadPackageDefinition(def) as unknown as { runtime: { v1: { RuntimeService: RuntimeServiceCtor } } };
     clientCtor = pkg.runtime.v1.RuntimeService;
   }

@@ -3,7 +3,7 @@
  * CRDs and base objects, issue a member's bootstrap token, remove a member. Objects
  * are applied with server-side apply, so every command can be run again safely.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -16,7 +16,12 @@ import { checkClusterName, CLUSTER_LABEL, FIELD_MANAGER, GROUP, memberClusterRol
 /** How often `host install` checks whether the CRDs are served yet. */
 const CRD_POLL_MS = 200;
 
-export const CRDS_FILE = fileURLToPath(new URL('../../deploy/host/crds.yaml', import.meta.url));
+/**
+ * Beside the release bundle (lib/crds.yaml, put there by scripts/release: the bundle is
+ * lib/nkctl.mjs) or in the sources (coordinator/deploy/host/, two levels up from here).
+ */
+const CRDS_CANDIDATES = ['./crds.yaml', '../../deploy/host/crds.yaml'].map((rel) => fileURLToPath(new URL(rel, import.meta.url)));
+export const CRDS_FILE = CRDS_CANDIDATES.find((p) => existsSync(p)) ?? CRDS_CANDIDATES[CRDS_CANDIDATES.length - 1]!;
 
 export function crdObjects(): KubeObject[] {
   return parseAllDocuments(readFileSync(CRDS_FILE, 'utf8')).map((d) => d.toJS() as KubeObject);
