@@ -41,7 +41,7 @@ export interface InstallAllowList {
  */
 export const DEFAULT_INSTALL_ALLOW_LIST = Object.freeze({
   paths: Object.freeze(['/usr/bin/kubelet', '/usr/bin/containerd', '/usr/bin/containerd-shim-runc-v2', '/opt/cni/bin']),
-  services: Object.freeze(['kubelet.service', 'containerd.service']),
+  services: Object.freeze(['kubelet.service', 'containerd.service', 'nodekeeper-agent.service']),
   adoptable: Object.freeze({
     kubelet: Object.freeze(['/usr/bin/kubelet']),
     containerd: Object.freeze(['/usr/bin/containerd', '/usr/bin/containerd-shim-runc-v2']),
