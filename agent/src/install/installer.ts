@@ -26,6 +26,8 @@ import { recordVersion } from './recorded-versions.ts';
 import { stageVersion } from './stage.ts';
 import { verifyArtifact, verifyStatement } from './verify.ts';
 import { versionDamage } from '../repair/integrity.ts';
+import { SelfUpgradeErrorCode } from '../self-upgrade/codes.ts';
+import { selfManifestProblem, SELF_PACKAGE } from '../self-upgrade/decide.ts';
 
 export type { InstallerDeps, InstallHooks, InstallOutcome, Progress } from './install-deps.ts';
 
@@ -71,6 +73,8 @@ export class Installer {
     // signed this very statement (the manifest included), and the version does not go down.
     try {
       checkManifest(manifest, this.policy);
+      const selfProblem = selfManifestProblem(params.package, manifest);
+      if (selfProblem !== null) throw new AppError(SelfUpgradeErrorCode.manifestInvalid, selfProblem);
       verifyStatement(params, this.d.trustedKeys);
       this.checkDowngrade(params, previous);
     } catch (err) {
@@ -137,6 +141,14 @@ export class Installer {
     }
 
     const switched = { commandId, params, previousVersion: previous };
+    if (params.package === SELF_PACKAGE && this.d.selfUpgrade !== undefined) {
+      // Restarting itself ends this process: the self-upgrade records, switches and exits,
+      // and the new version (or the old one, switched back) answers from this journal record.
+      rec = await this.enter(rec, switched, 'switch', progress, `switching the agent from ${previous ?? 'nothing'} to ${version} and restarting into it`);
+      const refused = await this.d.selfUpgrade.switchTo(commandId, params, previous);
+      await this.cleanup(l, version);
+      return refused;
+    }
     try {
       rec = await this.enter(rec, switched, 'switch', progress, `switching ${params.package} from ${previous ?? 'nothing'} to ${version}`);
       await switchCurrent(l, version);
@@ -306,6 +318,10 @@ export class Installer {
    */
   async recover(rec: AnyJournalRecord, progress: Progress = () => {}): Promise<InstallOutcome> {
     if (rec.kind === 'rollback') return this.rollbacks.recover(rec, progress);
+    if (rec.params.package === SELF_PACKAGE && this.d.selfUpgrade !== undefined && rec.step !== 'download' && rec.step !== 'verify' && rec.step !== 'stage') {
+      // The agent's own upgrade: settled by the version that runs now (self-upgrade.ts).
+      return this.d.selfUpgrade.recover(rec);
+    }
     const l = this.layout(rec.params.package);
     const { version } = rec.params;
     if (rec.failure !== undefined) return this.rollback(rec, rec.failure, progress);
