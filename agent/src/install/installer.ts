@@ -44,6 +44,11 @@ export class Installer {
 
   /** Runs `package.rollback` (package-rollback.ts) for command `commandId`. Never throws for node faults. */
   rollbackPackage(commandId: string, params: RollbackParams, progress: Progress = () => {}): Promise<InstallOutcome> {
+    if (params.package === SELF_PACKAGE) {
+      // Restarting itself mid-command would kill the rollback; the agent goes back by its guard, or by an install of the older version.
+      const message = `${SELF_PACKAGE} cannot be rolled back with package.rollback: install the earlier version (package.install, with --allow-downgrade on the agent); a new version that does not confirm is switched back by the node itself`;
+      return Promise.resolve({ result: { package: SELF_PACKAGE, activeVersion: null, previousVersion: null, outcome: 'refused', failedStep: 'switch', message }, error: { code: SelfUpgradeErrorCode.manifestInvalid, message } });
+    }
     return this.rollbacks.run(commandId, params, progress);
   }
 

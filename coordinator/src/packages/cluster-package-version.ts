@@ -67,11 +67,12 @@ export const AGENT_PACKAGE = 'nodekeeper-agent';
 
 /**
  * The version a machine runs of a package, as its agent reported it (raw), or null. For
- * the agent itself, the version its hello carried; healthy while it is connected and Ready.
+ * the agent itself, the version its hello carried; healthy while it is heard from (liveness
+ * Ready or NotReady: NotReady speaks of the node's components, not of the agent).
  */
 export function observedVersion(m: Pick<MachineRecord, 'report' | 'agentVersion' | 'liveness'> | null | undefined, pkg: string): { raw: string; healthy: boolean } | null {
   if (m === null || m === undefined) return null;
-  if (pkg === AGENT_PACKAGE) return m.agentVersion === null ? null : { raw: m.agentVersion, healthy: m.liveness.state === 'Ready' };
+  if (pkg === AGENT_PACKAGE) return m.agentVersion === null ? null : { raw: m.agentVersion, healthy: m.liveness.state === 'Ready' || m.liveness.state === 'NotReady' };
   const report = m.report;
   if (report === null) return null;
   const section = pkg === 'kubelet' ? report.kubelet : pkg === 'containerd' ? report.runtime : pkg === 'cni-plugins' ? report.cni : null;

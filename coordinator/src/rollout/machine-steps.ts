@@ -145,15 +145,18 @@ export function applyResult(d: Draft, ev: InstallResultEvent): void {
 
 /**
  * What a soak judges. A rollout of the agent alone has a health of its own: the machine
- * connected, Ready, and its agent saying the target version (kubelet, runtime and CNI
- * are not what it changed, and a node without CNI could never soak an agent upgrade).
+ * connected and heard from (Ready or NotReady: liveness, not the node's components), and
+ * its agent saying the target version. Kubelet, runtime and CNI are not what it changed,
+ * and an agent upgrade must be able to reach a node whose kubelet is down.
  * Any other rollout: kubelet, runtime and CNI all healthy.
  */
 export function soakHealth(d: Draft, view: MachineView): { healthy: boolean; since: number | null } {
   const agent = d.spec.packages.length > 0 && d.spec.packages.every((p) => p.package === AGENT_PACKAGE);
   if (!agent) return { healthy: view.healthy, since: view.healthySince };
-  const healthy = view.connected && view.liveness.state === 'Ready' && sameVersion(view.versions[AGENT_PACKAGE] ?? null, targetOf(d, AGENT_PACKAGE));
-  return { healthy, since: healthy ? view.liveness.since : null };
+  const heard = view.liveness.state === 'Ready' || view.liveness.state === 'NotReady';
+  const healthy = view.connected && heard && sameVersion(view.versions[AGENT_PACKAGE] ?? null, targetOf(d, AGENT_PACKAGE));
+  // The unbroken stretch is the soak's own (soakFrom, reset by any silence): no earlier bound.
+  return { healthy, since: healthy ? 0 : null };
 }
 
 /**
