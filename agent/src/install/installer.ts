@@ -27,7 +27,7 @@ import { stageVersion } from './stage.ts';
 import { verifyArtifact, verifyStatement } from './verify.ts';
 import { versionDamage } from '../repair/integrity.ts';
 import { SelfUpgradeErrorCode } from '../self-upgrade/codes.ts';
-import { selfManifestProblem, SELF_PACKAGE } from '../self-upgrade/decide.ts';
+import { SELF_PACKAGE } from '../self-upgrade/decide.ts';
 
 export type { InstallerDeps, InstallHooks, InstallOutcome, Progress } from './install-deps.ts';
 
@@ -77,9 +77,8 @@ export class Installer {
     // Before anything is fetched: the manifest stays inside the allow-list, a trusted key
     // signed this very statement (the manifest included), and the version does not go down.
     try {
+      // Includes the agent package's own rules (protocol agentManifestProblem).
       checkManifest(manifest, this.policy);
-      const selfProblem = selfManifestProblem(params.package, manifest);
-      if (selfProblem !== null) throw new AppError(SelfUpgradeErrorCode.manifestInvalid, selfProblem);
       verifyStatement(params, this.d.trustedKeys);
       this.checkDowngrade(params, previous);
     } catch (err) {

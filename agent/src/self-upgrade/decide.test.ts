@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideOnStart, selfManifestProblem } from './decide.ts';
+import { decideOnStart } from './decide.ts';
 import { formatPending, parsePending, type PendingUpgrade } from './record.ts';
 
 const p: PendingUpgrade = { commandId: 'ro-abc', from: '1.0.0', to: '2.0.0', deadline: 1_800_000_000, maxBoots: 3 };
@@ -42,19 +42,5 @@ describe('pending-upgrade record', () => {
     assert.equal(parsePending(text.replace('to=2.0.0', 'to=../../etc')), null);
     assert.equal(parsePending(text.replace('deadline=1800000000', 'deadline=$(reboot)')), null);
     assert.throws(() => formatPending({ ...p, to: '2.0.0\nfrom=0.0.1' }), TypeError);
-  });
-});
-
-describe('the agent package manifest', () => {
-  const own = { name: 'nodekeeper-agent', format: 'tar.gz' as const, links: [], service: 'nodekeeper-agent.service', healthProbe: 'agent' as const, healthTimeoutMs: 120_000 };
-  it('is exactly its own', () => {
-    assert.equal(selfManifestProblem('nodekeeper-agent', own), null);
-    assert.match(selfManifestProblem('nodekeeper-agent', { ...own, links: [{ path: '/usr/bin/kubelet', target: 'bin/nodekeeper-agent' }] }) ?? '', /no links/);
-    assert.match(selfManifestProblem('nodekeeper-agent', { ...own, service: 'kubelet.service' }) ?? '', /must be nodekeeper-agent.service/);
-    assert.match(selfManifestProblem('nodekeeper-agent', { ...own, healthProbe: 'none' }) ?? '', /health probe/);
-  });
-  it('no other package may restart the agent or use its health', () => {
-    assert.match(selfManifestProblem('kubelet', { ...own, name: 'kubelet', links: [{ path: '/usr/bin/kubelet', target: 'kubelet' }] }) ?? '', /only nodekeeper-agent may restart/);
-    assert.match(selfManifestProblem('kubelet', { ...own, name: 'kubelet', service: 'kubelet.service' }) ?? '', /only nodekeeper-agent is judged/);
   });
 });

@@ -2,12 +2,11 @@
  * What a starting agent does about its own upgrade: pure, from what is on disk and the
  * version it runs. Called once at start ("what was I doing when I died?").
  */
-import type { PackageManifest } from '@nodekeeper/protocol';
+import { AGENT_PACKAGE } from '@nodekeeper/protocol';
 import { SelfUpgradeErrorCode } from './codes.ts';
 import type { PendingUpgrade } from './record.ts';
 
-export const SELF_PACKAGE = 'nodekeeper-agent';
-export const SELF_SERVICE = 'nodekeeper-agent.service';
+export const SELF_PACKAGE = AGENT_PACKAGE;
 export const ROLLBACK_TIMER = 'nodekeeper-agent-rollback.timer';
 
 export type StartDecision =
@@ -44,22 +43,4 @@ export function decideOnStart(s: StartState): StartDecision {
     return { kind: 'failed', pending: p, switchBack, code: SelfUpgradeErrorCode.reverted, message: `nodekeeper-agent ${p.to} was switched to, but ${s.running} started; switched back to ${p.from}` };
   }
   return { kind: 'failed', pending: p, switchBack, code: 'NK_INSTALL_INTERRUPTED', message: `the agent stopped before it switched to ${p.to}; it stays at ${p.from}` };
-}
-
-/**
- * Why `m` (for package `pkg`) breaks the rules of the agent's own package, or null: the
- * agent's manifest must be exactly its own (a tarball run through `current` by its unit,
- * judged by the `agent` health); no other package may name its unit or its health.
- */
-export function selfManifestProblem(pkg: string, m: PackageManifest): string | null {
-  if (pkg === SELF_PACKAGE) {
-    if (m.format !== 'tar.gz') return `${SELF_PACKAGE} is a tar.gz release, not ${m.format}`;
-    if (m.links.length !== 0) return `${SELF_PACKAGE} has no links: its unit runs it through ${SELF_PACKAGE}/current`;
-    if (m.service !== SELF_SERVICE) return `${SELF_PACKAGE}'s service must be ${SELF_SERVICE}, not ${JSON.stringify(m.service)}`;
-    if (m.healthProbe !== 'agent') return `${SELF_PACKAGE}'s health probe must be "agent", not "${m.healthProbe}"`;
-    return null;
-  }
-  if (m.service === SELF_SERVICE) return `only ${SELF_PACKAGE} may restart ${SELF_SERVICE}`;
-  if (m.healthProbe === 'agent') return `only ${SELF_PACKAGE} is judged by the "agent" health probe`;
-  return null;
 }

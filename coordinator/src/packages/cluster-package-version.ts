@@ -5,7 +5,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AppError, toSemver } from '@nodekeeper/common';
-import { ArtifactRef, PackageManifest, PackageName, PackageVersion, type InstallAllowList } from '@nodekeeper/protocol';
+import { AGENT_PACKAGE, ArtifactRef, PackageManifest, PackageName, PackageVersion, type InstallAllowList } from '@nodekeeper/protocol';
 import type { ClusterPackageVersionRecord, MachineRecord, PackageDefault } from '../store/types.ts';
 import { manifestFor } from './manifests.ts';
 import { checkManifestAtApply, coordinatorAllowList } from './manifest-policy.ts';
@@ -63,7 +63,7 @@ export function parseClusterPackageVersion(value: unknown, allow: InstallAllowLi
 }
 
 /** The package of the agent itself: its version is what the agent says in its hello. */
-export const AGENT_PACKAGE = 'nodekeeper-agent';
+export { AGENT_PACKAGE };
 
 /**
  * The version a machine runs of a package, as its agent reported it (raw), or null. For
