@@ -4,6 +4,8 @@ export const SelfUpgradeErrorCode = {
   reverted: 'NK_AGENT_UPGRADE_REVERTED',
   /** The running agent is not the version `current` names (run from the sources, or a hand-made install): it cannot switch itself. */
   notInLayout: 'NK_AGENT_UPGRADE_NOT_IN_LAYOUT',
+  /** The agent does not run under systemd: nothing would restart it into the new version, and no guard would take it back. */
+  needsSystemd: 'NK_AGENT_UPGRADE_NEEDS_SYSTEMD',
   /** The manifest of `nodekeeper-agent` is not the agent's own, or another package names the agent's unit or health. */
   manifestInvalid: 'NK_AGENT_UPGRADE_MANIFEST_INVALID',
 } as const;

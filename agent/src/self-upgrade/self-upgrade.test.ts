@@ -105,6 +105,16 @@ test('an agent that does not run the version current names refuses to switch; no
   assert.deepEqual(f.exits, []);
 });
 
+test('an agent not under systemd refuses to switch: nothing would restart it, no guard would take it back', async (t) => {
+  const f = await tree(t);
+  const bare = new SelfUpgrade({ hostRoot: f.hostRoot, packagesDir: PKGS, running: '1.0.0', installDir: null, systemctl: null, exit: (c) => void f.exits.push(c), killAt: null, log });
+  const o = await bare.switchTo('ro-1', params, '1.0.0');
+  assert.equal(o.error?.code, 'NK_AGENT_UPGRADE_NEEDS_SYSTEMD');
+  assert.equal(await readPending(f.l), null);
+  assert.equal(await readCurrent(f.l), '1.0.0');
+  assert.deepEqual(f.exits, []);
+});
+
 test('the installer refuses a nodekeeper-agent manifest that is not the agent\'s own, before fetching anything', async (t) => {
   const f = await tree(t);
   const services: ServiceManager = { kind: 'supervisor', restart: async () => {}, stop: async () => {}, state: async (unit) => ({ unit, manager: 'none', activeState: null, subState: null, restarts: null }) };

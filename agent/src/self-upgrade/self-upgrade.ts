@@ -145,6 +145,9 @@ export class SelfUpgrade {
       result: { package: SELF_PACKAGE, activeVersion: from, previousVersion: from, outcome: 'refused', failedStep: 'switch', message: `switch failed: ${message}; nothing was changed` },
       error: { code, message },
     });
+    if (this.d.systemctl === null) {
+      return refuse(SelfUpgradeErrorCode.needsSystemd, `this agent does not run under systemd (service manager: supervisor), so nothing would start ${to} after it exits and no guard would switch back a bad one`);
+    }
     if (from === null || from !== this.d.running) {
       return refuse(SelfUpgradeErrorCode.notInLayout, `this agent runs ${this.d.running}, but ${l.current} names ${from ?? 'nothing'}: it was not installed into the package layout (docs/install-agent.md), so a restart would not run ${to}`);
     }
@@ -158,7 +161,7 @@ export class SelfUpgrade {
     await this.maybeKill('after-record');
     try {
       // Armed before the switch: killed after it, the timer is already there to catch a new version that never connects.
-      await this.d.systemctl?.(['start', '--no-block', ROLLBACK_TIMER]);
+      await this.d.systemctl(['start', '--no-block', ROLLBACK_TIMER]);
       await writePrevious(l, from);
       await switchCurrent(l, to);
     } catch (err) {
