@@ -79,6 +79,8 @@ async function linkTree(src: string, dest: string): Promise<void> {
  * Puts the test's Node and the agent's sources with their dependencies into the node
  * (`upper`, the overlay's writable layer), at NODE_RUNTIME: the checkout itself may sit
  * where the agent's unit cannot see it (/tmp is private to it, /root and /home hidden).
+ * Hard links where the filesystem allows (a 170 MB copy per booted node otherwise): the
+ * agent never writes its own sources, and neither may a test through the root view.
  */
 export async function placeAgentRuntime(upper: string): Promise<void> {
   await linkOrCopy(process.execPath, path.join(upper, NODE_RUNTIME.node));
