@@ -10,8 +10,8 @@ import path from 'node:path';
 import { REPO } from './harness/processes.ts';
 
 const CODE = /\bNK_[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b/g;
-/** Placeholders in comments, not codes. */
-const NOT_CODES = new Set(['NK_CODE']);
+/** Placeholders in comments, and environment variables of the agent's release launcher and tests, not codes. */
+const NOT_CODES = new Set(['NK_CODE', 'NK_AGENT_INSTALL_DIR', 'NK_AGENT_TEST_SELF_UPGRADE_KILL']);
 
 function codesInSources(): Set<string> {
   const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', 'packages', 'agent', 'coordinator'], { cwd: REPO, encoding: 'utf8' })

@@ -39,8 +39,15 @@ import { Repairer } from './repair/repairer.ts';
 import { LocalRepairer, summarizeLocalRepairs } from './repair/local-repair.ts';
 import { reenrollWithKey, saveState } from './enrollment.ts';
 import type { MachineKey } from './machine-key.ts';
+import { SelfUpgrade } from './self-upgrade/self-upgrade.ts';
+import { readAgentVersion } from './version.ts';
 
-export const AGENT_VERSION = '0.1.0';
+/** `systemctl ARGS` (the rollback timer of the agent's own upgrade); throws on failure. */
+async function systemctl(args: readonly string[]): Promise<void> {
+  const r = await runCommand('/usr/bin/systemctl', [...args], { timeoutMs: 30_000, env: { SYSTEMD_PAGER: '', LC_ALL: 'C' } });
+  if (r.code !== 0 || r.spawnError !== null) throw new Error(`systemctl ${args.join(' ')}: exit ${r.code}: ${r.stderr.trim()}`);
+}
+
 /** A full report this often even when nothing changed (Kubernetes: node status every 5 min). */
 const FULL_REPORT_EVERY_MS = 5 * 60_000;
 /** After a failed re-enrollment with the machine key, the next try waits this long. */
@@ -80,10 +87,14 @@ export class Agent {
   private readonly creds: AgentCredentials;
   private lastFailedReenrollAt = -Infinity;
   private reenrolling = false;
+  /** The version this agent reports: its release's VERSION file, else the sources' (version.ts). */
+  readonly version: string;
+  private readonly selfUpgrade: SelfUpgrade;
 
   constructor(config: AgentConfig, state: AgentCredentials, log: Logger) {
     this.config = config;
     this.log = log;
+    this.version = readAgentVersion(config.installDir);
     this.creds = { ...state };
     this.ctx = createProbeContext(config.probes);
     this.connection = new CoordinatorConnection({
@@ -100,7 +111,17 @@ export class Agent {
     });
     const journal = new Journal(config.stateDir);
     const services = createServiceManager(config.serviceManager, { hostRoot: config.probes.hostRoot, run: runCommand });
-    const health = probeHealthCheck(this.ctx);
+    const health = probeHealthCheck(this.ctx, this.version);
+    this.selfUpgrade = new SelfUpgrade({
+      hostRoot: config.probes.hostRoot,
+      packagesDir: config.packagesDir,
+      running: this.version,
+      installDir: config.installDir,
+      systemctl: services.kind === 'systemd' ? systemctl : null,
+      exit: (code) => process.exit(code),
+      killAt: config.selfUpgradeKillAt,
+      log: log.child({ component: 'self-upgrade' }),
+    });
     this.repairs = new RepairLog(config.stateDir);
     const repairer = new Repairer({
       hostRoot: config.probes.hostRoot,
@@ -127,6 +148,7 @@ export class Agent {
       trustedKeys: loadTrustedKeys(config.trustedKeys),
       policy: installPolicy({ extraPaths: config.allowInstallPaths, extraServices: config.allowInstallServices, allowDowngrade: config.allowDowngrade }),
       // Artifacts on the coordinator are checked against its pinned CA; others against the system's.
+      selfUpgrade: this.selfUpgrade,
       download: { timeoutMs: 30 * 60_000, idleTimeoutMs: 60_000, allowHttp: config.insecure, coordinator: { origin: new URL(config.server).origin, caPem: state.caPem, credential: () => this.creds.credential } },
       log: log.child({ component: 'installer' }),
     });
@@ -155,7 +177,8 @@ export class Agent {
   start(): void {
     this.stopped = false;
     // Recovery first: an install a kill interrupted is finished or undone before any new command runs.
-    void this.commands.recover().catch((err: unknown) => this.log.error({ err }, 'install recovery failed'));
+    // The agent's own upgrade first: the install journal's record of it waits on what it decides.
+    void this.commands.recover(this.selfUpgrade.start()).catch((err: unknown) => this.log.error({ err }, 'install recovery failed'));
     this.connection.start();
     void this.probeLoop();
     this.schedulePrune(60_000);
@@ -185,7 +208,7 @@ export class Agent {
       type: 'hello',
       minProtocolVersion: MIN_PROTOCOL_VERSION,
       maxProtocolVersion: PROTOCOL_VERSION,
-      agentVersion: AGENT_VERSION,
+      agentVersion: this.version,
       identity: await this.identity(),
       ...(this.creds.key === null ? {} : { publicKey: this.creds.key.publicKey }),
     };
@@ -217,7 +240,7 @@ export class Agent {
     if (!REENROLLABLE.has(code) || key === null || this.reenrolling || Date.now() - this.lastFailedReenrollAt < REENROLL_RETRY_MS) return;
     this.reenrolling = true;
     try {
-      const { credential } = await reenrollWithKey(this.config.server, this.creds.caPem, await this.identity(), AGENT_VERSION, key);
+      const { credential } = await reenrollWithKey(this.config.server, this.creds.caPem, await this.identity(), this.version, key);
       await saveState(this.config.stateDir, { credential, caPem: this.creds.caPem });
       this.creds.credential = credential;
       this.log.info('re-enrolled with the machine key; reconnecting with the new credential');
@@ -283,6 +306,8 @@ export class Agent {
     if (this.connection.send({ type: 'report', seq: ++this.seq, full: true, report: this.latest })) {
       this.sent = this.latest;
       this.lastFullAt = Date.now();
+      // Hello accepted and a report sent: what confirms this version after its own upgrade.
+      this.selfUpgrade.reportedHealthy();
       void this.reportLocalRepairs();
     }
   }

@@ -48,6 +48,16 @@ export interface AgentConfig {
   readonly localRepairBudget: { readonly count: number; readonly periodMs: number };
   /** Results of finished commands (`<state-dir>/commands/`) are deleted after this long. */
   readonly commandRetentionMs: number;
+  /**
+   * The release install root the launcher exported as NK_AGENT_INSTALL_DIR (the dir holding
+   * VERSION), or null when running from the sources. The reported version is read from it.
+   */
+  readonly installDir: string | null;
+  /**
+   * Tests only (NK_AGENT_TEST_SELF_UPGRADE_KILL): the self-upgrade step at which the agent
+   * kills itself with SIGKILL, to prove every step survives a kill -9. Unset in production.
+   */
+  readonly selfUpgradeKillAt: string | null;
 }
 
 /** `90s`, `5m`, `1h`, or plain milliseconds. */
@@ -294,6 +304,9 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     localRepairAfterMs,
     localRepairBudget,
     commandRetentionMs: raw['commandRetention'] === undefined ? 14 * 86_400_000 : retention(String(raw['commandRetention'])),
+    // Set by the release launcher, not by operators: no flag, no NODEKEEPER_ name.
+    installDir: env['NK_AGENT_INSTALL_DIR']?.startsWith('/') === true ? env['NK_AGENT_INSTALL_DIR'] : null,
+    selfUpgradeKillAt: env['NK_AGENT_TEST_SELF_UPGRADE_KILL'] || null,
   };
   return { config: Object.freeze(config), help: false };
 }

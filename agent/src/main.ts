@@ -4,7 +4,7 @@
  * agent until SIGTERM/SIGINT.
  */
 import { AppError, createLogger, type Logger } from '@nodekeeper/common';
-import { Agent, AGENT_VERSION, type AgentCredentials } from './agent.ts';
+import { Agent, type AgentCredentials } from './agent.ts';
 import { loadConfig, usage, type AgentConfig } from './config.ts';
 import { discoverCa, enroll, loadState, saveState } from './enrollment.ts';
 import { ensureMachineKey } from './machine-key.ts';
@@ -29,7 +29,7 @@ async function credentials(config: AgentConfig, agent: Agent, log: Logger): Prom
     else throw new AppError('NK_CONFIG_INVALID', 'an https server needs --discovery-ca-hash (or --ca-file) to be trusted on first contact');
   }
   const identity = await agent.identity();
-  const { machine, credential } = await enroll(config.server, caPem, config.token, identity, AGENT_VERSION, key.publicKey);
+  const { machine, credential } = await enroll(config.server, caPem, config.token, identity, agent.version, key.publicKey);
   await saveState(config.stateDir, { credential, caPem });
   log.info({ machine }, 'enrolled; the bootstrap token is no longer needed');
   return { credential, caPem, key };

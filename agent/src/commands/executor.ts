@@ -70,10 +70,12 @@ export class CommandExecutor {
 
   /**
    * Finishes or rolls back every install a previous run left unfinished, recording each
-   * outcome as its command's result (sent on the next flush). Call once, at start.
+   * outcome as its command's result (sent on the next flush), after `first` settles. Call once, at start.
    */
-  recover(): Promise<void> {
+  recover(first: Promise<void> = Promise.resolve()): Promise<void> {
     this.recovering = (async () => {
+      // What must be settled before the journal is read (the agent's own upgrade); its fault is logged, not fatal.
+      await first.catch((err: unknown) => this.d.log.error({ err }, 'self-upgrade start-up check failed'));
       const { records, quarantined } = await this.d.journal.scan();
       for (const q of quarantined) {
         // Reported where the coordinator sees it: the command's own result (sent now or on flush).

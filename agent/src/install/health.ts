@@ -21,12 +21,15 @@ export interface HealthVerdict {
 /** One look at a package's health; `version` is the version that should be active. */
 export type HealthCheck = (probe: HealthProbeKind, version: string) => Promise<HealthVerdict>;
 
-/** The real health check over the agent's probes. */
-export function probeHealthCheck(ctx: ProbeContext): HealthCheck {
+/** The real health check over the agent's probes; `agentVersion` is the version this agent runs. */
+export function probeHealthCheck(ctx: ProbeContext, agentVersion = ''): HealthCheck {
   return async (probe, version) => {
     switch (probe) {
       case 'none':
         return { healthy: true, message: 'no health probe' };
+      case 'agent':
+        // Asked only when the agent's own version is already active: it answers by running.
+        return version === agentVersion ? { healthy: true, message: `nodekeeper-agent ${version} is running` } : { healthy: false, message: `nodekeeper-agent ${agentVersion} is running, not ${version}` };
       case 'kubelet': {
         const s = await probeKubelet(ctx);
         if (s.health !== 'healthy') return { healthy: false, message: `kubelet ${s.health}: ${s.message}` };

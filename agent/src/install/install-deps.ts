@@ -10,6 +10,7 @@ import type { HealthCheck } from './health.ts';
 import type { Journal, JournalStep } from './journal.ts';
 import type { TrustedKey } from './verify.ts';
 import type { InstallPolicy } from './confine.ts';
+import type { SelfUpgrade } from '../self-upgrade/self-upgrade.ts';
 
 /** What an install ends with: the protocol's result, plus the error when it did not succeed. */
 export interface InstallOutcome {
@@ -39,6 +40,8 @@ export interface InstallerDeps {
   /** Confinement (allow-list, archive bounds, downgrades); default DEFAULT_INSTALL_POLICY. */
   readonly policy?: InstallPolicy;
   readonly hooks?: InstallHooks;
+  /** The agent's own upgrade (package nodekeeper-agent); without it that package installs like any other. */
+  readonly selfUpgrade?: SelfUpgrade;
   readonly log: Logger;
 }
 

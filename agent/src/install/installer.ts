@@ -26,6 +26,8 @@ import { recordVersion } from './recorded-versions.ts';
 import { stageVersion } from './stage.ts';
 import { verifyArtifact, verifyStatement } from './verify.ts';
 import { versionDamage } from '../repair/integrity.ts';
+import { SelfUpgradeErrorCode } from '../self-upgrade/codes.ts';
+import { SELF_PACKAGE } from '../self-upgrade/decide.ts';
 
 export type { InstallerDeps, InstallHooks, InstallOutcome, Progress } from './install-deps.ts';
 
@@ -42,6 +44,11 @@ export class Installer {
 
   /** Runs `package.rollback` (package-rollback.ts) for command `commandId`. Never throws for node faults. */
   rollbackPackage(commandId: string, params: RollbackParams, progress: Progress = () => {}): Promise<InstallOutcome> {
+    if (params.package === SELF_PACKAGE) {
+      // Restarting itself mid-command would kill the rollback; the agent goes back by its guard, or by an install of the older version.
+      const message = `${SELF_PACKAGE} cannot be rolled back with package.rollback: install the earlier version (package.install, with --allow-downgrade on the agent); a new version that does not confirm is switched back by the node itself`;
+      return Promise.resolve({ result: { package: SELF_PACKAGE, activeVersion: null, previousVersion: null, outcome: 'refused', failedStep: 'switch', message }, error: { code: SelfUpgradeErrorCode.manifestInvalid, message } });
+    }
     return this.rollbacks.run(commandId, params, progress);
   }
 
@@ -70,6 +77,7 @@ export class Installer {
     // Before anything is fetched: the manifest stays inside the allow-list, a trusted key
     // signed this very statement (the manifest included), and the version does not go down.
     try {
+      // Includes the agent package's own rules (protocol agentManifestProblem).
       checkManifest(manifest, this.policy);
       verifyStatement(params, this.d.trustedKeys);
       this.checkDowngrade(params, previous);
@@ -137,6 +145,14 @@ export class Installer {
     }
 
     const switched = { commandId, params, previousVersion: previous };
+    if (params.package === SELF_PACKAGE && this.d.selfUpgrade !== undefined) {
+      // Restarting itself ends this process: the self-upgrade records, switches and exits,
+      // and the new version (or the old one, switched back) answers from this journal record.
+      rec = await this.enter(rec, switched, 'switch', progress, `switching the agent from ${previous ?? 'nothing'} to ${version} and restarting into it`);
+      const refused = await this.d.selfUpgrade.switchTo(commandId, params, previous);
+      await this.cleanup(l, version);
+      return refused;
+    }
     try {
       rec = await this.enter(rec, switched, 'switch', progress, `switching ${params.package} from ${previous ?? 'nothing'} to ${version}`);
       await switchCurrent(l, version);
@@ -306,6 +322,10 @@ export class Installer {
    */
   async recover(rec: AnyJournalRecord, progress: Progress = () => {}): Promise<InstallOutcome> {
     if (rec.kind === 'rollback') return this.rollbacks.recover(rec, progress);
+    if (rec.params.package === SELF_PACKAGE && this.d.selfUpgrade !== undefined && rec.step !== 'download' && rec.step !== 'verify' && rec.step !== 'stage') {
+      // The agent's own upgrade: settled by the version that runs now (self-upgrade.ts).
+      return this.d.selfUpgrade.recover(rec);
+    }
     const l = this.layout(rec.params.package);
     const { version } = rec.params;
     if (rec.failure !== undefined) return this.rollback(rec, rec.failure, progress);

@@ -1,6 +1,6 @@
 /**
  * `nkctl get machines` as a table: the narrow view an operator scans, and `-o wide`
- * with identity and the health of each component. Pure: objects and a clock in, text out.
+ * with identity, the health of each component and the agent's version. Pure: objects and a clock in, text out.
  */
 import type { MachineObject, VersionFields } from '../api/objects.ts';
 import { humanDuration } from './duration.ts';
@@ -8,7 +8,7 @@ import { machineRemediation, type FaultObject } from './remediation-objects.ts';
 import { renderTable } from './table.ts';
 
 const NARROW = ['NAME', 'STATUS', 'KUBELET', 'CONTAINERD', 'CNI', 'AGE', 'LAST-SEEN', 'REMEDIATION'] as const;
-const WIDE = [...NARROW, 'MACHINE-ID', 'ZONE', 'ADDRESSES', 'KUBELET-HEALTH', 'RUNTIME-HEALTH', 'CNI-HEALTH', 'FAULTS', 'NODE'] as const;
+const WIDE = [...NARROW, 'MACHINE-ID', 'ZONE', 'ADDRESSES', 'KUBELET-HEALTH', 'RUNTIME-HEALTH', 'CNI-HEALTH', 'FAULTS', 'NODE', 'AGENT'] as const;
 
 /**
  * A version short enough for a column. Raw strings without spaces are shown as found
@@ -83,6 +83,8 @@ export function renderMachines(items: readonly MachineObject[], now: number, wid
       healthCell(s.cni),
       faultsCell(machineRemediation(m).faults),
       nodeCell(s.node),
+      // The agent's own version (its hello): what an agent rollout moves.
+      s.agentVersion ?? '<unknown>',
     ];
   });
   return renderTable(wide ? WIDE : NARROW, rows);

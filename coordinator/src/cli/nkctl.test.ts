@@ -110,11 +110,12 @@ describe('nkctl get machines', () => {
     }
   });
 
-  it('-o wide adds identity and the health of each component with its reason', async () => {
+  it('-o wide adds identity, the health of each component with its reason, and the agent version', async () => {
     const r = await admin('get', 'm', '-o', 'wide');
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /MACHINE-ID\s+ZONE\s+ADDRESSES\s+KUBELET-HEALTH\s+RUNTIME-HEALTH\s+CNI-HEALTH\s+FAULTS\s+NODE\n/);
-    assert.match(r.stdout, /node-2 .* mid-node-2\s+zone-b\s+10\.0\.0\.12\s+healthy\s+healthy\s+unhealthy:NoNetworkConfig\s+-\s+-\n/);
+    assert.match(r.stdout, /MACHINE-ID\s+ZONE\s+ADDRESSES\s+KUBELET-HEALTH\s+RUNTIME-HEALTH\s+CNI-HEALTH\s+FAULTS\s+NODE\s+AGENT\n/);
+    assert.match(r.stdout, /node-2 .* mid-node-2\s+zone-b\s+10\.0\.0\.12\s+healthy\s+healthy\s+unhealthy:NoNetworkConfig\s+-\s+-\s+0\.1\.0\n/);
+    assert.match(r.stdout, /node-3 .*\s+<unknown>\n/, 'no agent version before the first connection');
   });
 
   it('-o json and -o yaml print the API objects unchanged', async () => {

@@ -125,7 +125,7 @@ export class DrainGate {
         if (!this.isOpen(c.id)) return; // cancelled: nothing to fail; the event says the node is uncordoned
         // Refused before anything changed (as the agent refuses an artifact that does not
         // verify): the rollout counts a failure but has nothing to roll back on this machine.
-        const active = observedVersion(this.deps.fleet.get(c.machine)?.report ?? null, String(c.params['package']))?.raw ?? null;
+        const active = observedVersion(this.deps.fleet.get(c.machine), String(c.params['package']))?.raw ?? null;
         commands.fail(c.id, { code: e.code, message }, { outcome: 'refused', activeVersion: active, failedStep: 'drain', message });
       }
     })();

@@ -324,7 +324,7 @@ export class RemediationController {
         // The skew guard, as for a rollout: a reinstall never moves kubelet outside the policy.
         const pkg = a.params['package'] ?? '';
         const version = a.params['version'] ?? '';
-        const active = observedVersion(this.deps.fleet.get(a.machine)?.report ?? null, pkg)?.raw ?? null;
+        const active = observedVersion(this.deps.fleet.get(a.machine), pkg)?.raw ?? null;
         const skew = reinstallSkewProblem(pkg, version, active, this.deps.controlPlaneVersion?.() ?? null);
         if (skew !== null) throw new AppError('NK_VERSION_SKEW', `reinstall of ${pkg} ${version} refused by the version-skew guard: ${skew}`);
         return { ...installParamsFor(this.deps.store, this.deps.artifactBaseUrl(), a.params['package'] ?? '', a.params['version'] ?? '', 'NK_REMEDIATION_NO_ARTIFACT') };

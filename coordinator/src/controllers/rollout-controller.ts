@@ -277,7 +277,7 @@ export class RolloutController {
     for (const c of this.store.commandsByOwner(owner(name))) {
       if (c.kind !== CommandKind.install || c.sentAt !== null) continue;
       const message = `the install was never sent; the rollout stopped (${why}) first`;
-      const activeVersion = observedVersion(this.fleet.get(c.machine)?.report ?? null, String(c.params['package']))?.raw ?? null;
+      const activeVersion = observedVersion(this.fleet.get(c.machine), String(c.params['package']))?.raw ?? null;
       if (this.commands.cancelUnsent(c.id, { code: 'NK_ROLLOUT_STOPPED', message }, { outcome: 'cancelled', activeVersion, message })) {
         this.log.info({ rollout: name, machine: c.machine, command: c.id }, 'unsent install cancelled');
       }

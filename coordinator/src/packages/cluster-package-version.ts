@@ -5,7 +5,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AppError, toSemver } from '@nodekeeper/common';
-import { ArtifactRef, PackageManifest, PackageName, PackageVersion, type InstallAllowList, type NodeReport } from '@nodekeeper/protocol';
+import { AGENT_PACKAGE, ArtifactRef, PackageManifest, PackageName, PackageVersion, type InstallAllowList } from '@nodekeeper/protocol';
 import type { ClusterPackageVersionRecord, MachineRecord, PackageDefault } from '../store/types.ts';
 import { manifestFor } from './manifests.ts';
 import { checkManifestAtApply, coordinatorAllowList } from './manifest-policy.ts';
@@ -62,8 +62,18 @@ export function parseClusterPackageVersion(value: unknown, allow: InstallAllowLi
   return obj.spec.packages.map((p) => ({ ...p }));
 }
 
-/** The version a machine runs of a package, as its agent reported it (raw), or null. */
-export function observedVersion(report: NodeReport | null, pkg: string): { raw: string; healthy: boolean } | null {
+/** The package of the agent itself: its version is what the agent says in its hello. */
+export { AGENT_PACKAGE };
+
+/**
+ * The version a machine runs of a package, as its agent reported it (raw), or null. For
+ * the agent itself, the version its hello carried; healthy while it is heard from (liveness
+ * Ready or NotReady: NotReady speaks of the node's components, not of the agent).
+ */
+export function observedVersion(m: Pick<MachineRecord, 'report' | 'agentVersion' | 'liveness'> | null | undefined, pkg: string): { raw: string; healthy: boolean } | null {
+  if (m === null || m === undefined) return null;
+  if (pkg === AGENT_PACKAGE) return m.agentVersion === null ? null : { raw: m.agentVersion, healthy: m.liveness.state === 'Ready' || m.liveness.state === 'NotReady' };
+  const report = m.report;
   if (report === null) return null;
   const section = pkg === 'kubelet' ? report.kubelet : pkg === 'containerd' ? report.runtime : pkg === 'cni-plugins' ? report.cni : null;
   if (section === null || section.version === null) return null;
@@ -95,7 +105,7 @@ export function summarizePackages(cpv: ClusterPackageVersionRecord | null, machi
     let atDesired = 0;
     let healthy = 0;
     for (const m of machines) {
-      const seen = observedVersion(m.report, name);
+      const seen = observedVersion(m, name);
       if (seen === null) continue;
       count += 1;
       const key = toSemver(seen.raw) ?? seen.raw;

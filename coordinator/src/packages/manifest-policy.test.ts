@@ -89,3 +89,18 @@ test('parseClusterPackageVersion refuses a bad manifest with its code and JSON p
   assert.throws(() => parseClusterPackageVersion(obj(evil)), (e) => hasCode(e, 'NK_INSTALL_PATH_NOT_ALLOWED') && (e as AppError).context['path'] === 'spec.packages[1].manifest.links[0].path');
   assert.equal(parseClusterPackageVersion(obj(evil), coordinatorAllowList({ paths: ['/usr/bin/evil'], services: [] })).length, 2, 'allowed by the operator');
 });
+
+test('the agent\'s own package: its manifest is exactly its own, and no other package restarts the agent (refused at apply, with the path)', () => {
+  const agent = builtinManifests['nodekeeper-agent']!;
+  assert.doesNotThrow(() => checkManifestAtApply(agent, allow, 'm'));
+  const cases: Array<[PackageManifest, string]> = [
+    [{ ...agent, links: [{ path: '/usr/bin/kubelet', target: 'bin/nodekeeper-agent' }] }, 'm.links'],
+    [{ ...agent, service: 'kubelet.service' }, 'm.service'],
+    [{ ...agent, healthProbe: 'none' }, 'm.healthProbe'],
+    [{ ...base, service: 'nodekeeper-agent.service' }, 'm.service'],
+    [{ ...base, healthProbe: 'agent' }, 'm.healthProbe'],
+  ];
+  for (const [m, path] of cases) {
+    assert.throws(() => checkManifestAtApply(m, allow, 'm'), (err: unknown) => hasCode(err, 'NK_AGENT_UPGRADE_MANIFEST_INVALID') && (err as AppError).context['path'] === path, JSON.stringify(m));
+  }
+});

@@ -1,7 +1,8 @@
 /**
  * How the packages nodekeeper knows install on a node, used when a ClusterPackageVersion
  * entry gives no manifest of its own. Layouts follow the upstream release archives:
- * containerd's `bin/` directory, the CNI plugins' flat archive, a kubelet binary.
+ * containerd's `bin/` directory, the CNI plugins' flat archive, a kubelet binary; the
+ * agent's own release tarball (scripts/release) for `nodekeeper-agent`.
  */
 import type { PackageManifest } from '@nodekeeper/protocol';
 
@@ -32,6 +33,18 @@ export const builtinManifests: Readonly<Record<string, PackageManifest>> = Objec
     service: null,
     healthProbe: 'cni',
     healthTimeoutMs: 60_000,
+  },
+  // The agent itself (issue 11, item 4). No links: its unit execs
+  // /var/lib/nodekeeper/packages/nodekeeper-agent/current/bin/nodekeeper-agent. Its health
+  // is its own: the new version must reconnect and send its first report within
+  // healthTimeoutMs, or the node switches back by itself (docs/install-agent.md).
+  'nodekeeper-agent': {
+    name: 'nodekeeper-agent',
+    format: 'tar.gz',
+    links: [],
+    service: 'nodekeeper-agent.service',
+    healthProbe: 'agent',
+    healthTimeoutMs: 120_000,
   },
 });
 

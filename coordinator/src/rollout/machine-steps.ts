@@ -3,6 +3,7 @@
  * soak, roll it back. Called by the planner, which decides *whether* a machine may move;
  * these functions decide *how*.
  */
+import { AGENT_PACKAGE } from '../packages/cluster-package-version.ts';
 import { commandIdFor, isSilent, type Draft } from './draft.ts';
 import { componentOrder, kubeletSkewProblem, sameVersion } from './skew.ts';
 import type { InstallResultEvent, MachineView } from './types.ts';
@@ -143,6 +144,22 @@ export function applyResult(d: Draft, ev: InstallResultEvent): void {
 }
 
 /**
+ * What a soak judges. A rollout of the agent alone has a health of its own: the machine
+ * connected and heard from (Ready or NotReady: liveness, not the node's components), and
+ * its agent saying the target version. Kubelet, runtime and CNI are not what it changed,
+ * and an agent upgrade must be able to reach a node whose kubelet is down.
+ * Any other rollout: kubelet, runtime and CNI all healthy.
+ */
+export function soakHealth(d: Draft, view: MachineView): { healthy: boolean; since: number | null } {
+  const agent = d.spec.packages.length > 0 && d.spec.packages.every((p) => p.package === AGENT_PACKAGE);
+  if (!agent) return { healthy: view.healthy, since: view.healthySince };
+  const heard = view.liveness.state === 'Ready' || view.liveness.state === 'NotReady';
+  const healthy = view.connected && heard && sameVersion(view.versions[AGENT_PACKAGE] ?? null, targetOf(d, AGENT_PACKAGE));
+  // The unbroken stretch is the soak's own (soakFrom, reset by any silence): no earlier bound.
+  return { healthy, since: healthy ? 0 : null };
+}
+
+/**
  * Judges a soaking machine: it succeeds once healthy without a break for soakSeconds;
  * it fails when seen unhealthy after being seen healthy, or when never healthy within
  * the soak time. Silence is not health: the unbroken stretch starts again after it.
@@ -156,7 +173,8 @@ export function judgeSoak(d: Draft, machine: string): void {
     if (p.soakFrom !== null) d.machines.set(machine, { ...p, soakFrom: null });
     return;
   }
-  if (!view.healthy) {
+  const health = soakHealth(d, view);
+  if (!health.healthy) {
     if (p.soakFrom !== null || d.now - p.since >= soakMs) {
       const why = p.soakFrom !== null ? 'became unhealthy during its soak' : `was not healthy within its ${d.spec.strategy.soakSeconds}s soak`;
       d.setMachine(machine, { phase: 'Failed', soakFrom: null, failedStep: 'soak', reason: 'UnhealthyDuringSoak', message: `${machine} ${why}` }, true);
@@ -164,7 +182,7 @@ export function judgeSoak(d: Draft, machine: string): void {
     return;
   }
   const soakFrom = p.soakFrom ?? d.now;
-  const from = Math.max(soakFrom, view.healthySince ?? d.now);
+  const from = Math.max(soakFrom, health.since ?? d.now);
   if (d.now - from >= soakMs) {
     d.setMachine(machine, { phase: 'Succeeded', soakFrom: null, reason: 'Healthy', message: `healthy for ${d.spec.strategy.soakSeconds}s after the install` });
   } else if (p.soakFrom !== soakFrom) {

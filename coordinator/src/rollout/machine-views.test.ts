@@ -23,7 +23,7 @@ test('an unchanged machine keeps its view object; a change rebuilds only that on
   const first = new Map(views.refresh([a, b], () => true));
   assert.deepEqual(first.get('a'), {
     name: 'a', labels: { pool: 'web' }, zone: 'z1', liveness: { state: 'Ready', since: 5 }, connected: true,
-    versions: { kubelet: 'Kubernetes v1.31.2', containerd: '1.6.20~ds1', 'cni-plugins': '1.1.1' }, healthy: true, healthySince: 7,
+    versions: { kubelet: 'Kubernetes v1.31.2', containerd: '1.6.20~ds1', 'cni-plugins': '1.1.1', 'nodekeeper-agent': 't' }, healthy: true, healthySince: 7,
   });
   // The fleet view hands out fresh snapshots (and fresh conditions) every time.
   let second = views.refresh([{ ...a, conditions: healthy(7) }, { ...b }], () => true);
@@ -48,4 +48,15 @@ test('revoked and vanished machines leave the views', () => {
   views.refresh([record('a'), record('b'), record('c')], () => true);
   const now = views.refresh([record('a', { revokedAt: 1 }), record('c'), record('d')], () => true);
   assert.deepEqual([...now.keys()].sort(), ['c', 'd']);
+});
+
+test('the agent package\'s version is the hello\'s: a new agent version alone rebuilds the view', () => {
+  const views = new MachineViews();
+  const a = record('a', { agentVersion: '1.0.0' });
+  const first = views.refresh([a], () => true).get('a');
+  assert.equal(first?.versions['nodekeeper-agent'], '1.0.0');
+  // Same report object, new hello (the agent restarted into its new version).
+  const second = views.refresh([{ ...a, agentVersion: '2.0.0' }], () => true).get('a');
+  assert.equal(second?.versions['nodekeeper-agent'], '2.0.0');
+  assert.equal(second?.versions['kubelet'], first?.versions['kubelet']);
 });

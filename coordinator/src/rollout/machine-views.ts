@@ -4,16 +4,18 @@
  * each time was a large part of a quiet tick. A view is rebuilt only when what it is
  * built from changed, and an unchanged machine keeps the very same view object.
  */
-import { observedVersion } from '../packages/cluster-package-version.ts';
+import { AGENT_PACKAGE, observedVersion } from '../packages/cluster-package-version.ts';
 import type { MachineRecord } from '../store/types.ts';
 import type { MachineView } from './types.ts';
 
-const PACKAGES = ['kubelet', 'containerd', 'cni-plugins'] as const;
+const PACKAGES = ['kubelet', 'containerd', 'cni-plugins', AGENT_PACKAGE] as const;
 
 interface Entry {
   view: MachineView;
   /** The report the view's versions were read from (a new report is a new object). */
   report: MachineRecord['report'];
+  /** The agent version it was read with (the agent package's version comes from the hello). */
+  agentVersion: string | null;
   /** The refresh that last saw the machine. */
   seen: number;
 }
@@ -36,14 +38,15 @@ export class MachineViews {
       if (m.revokedAt !== null) continue;
       count++;
       const e = this.entries.get(m.name);
-      const view = viewOf(m, isConnected(m.name), e?.report === m.report ? e.view : undefined, e?.view);
+      const view = viewOf(m, isConnected(m.name), e?.report === m.report && e.agentVersion === m.agentVersion ? e.view : undefined, e?.view);
       if (e === undefined) {
-        this.entries.set(m.name, { view, report: m.report, seen: pass });
+        this.entries.set(m.name, { view, report: m.report, agentVersion: m.agentVersion, seen: pass });
         this.views.set(m.name, view);
         continue;
       }
       e.seen = pass;
       e.report = m.report;
+      e.agentVersion = m.agentVersion;
       if (e.view !== view) {
         e.view = view;
         this.views.set(m.name, view);
@@ -81,7 +84,7 @@ function viewOf(m: MachineRecord, connected: boolean, sameReport: MachineView | 
   let versions = sameReport?.versions;
   if (versions === undefined) {
     const read: Record<string, string | null> = {};
-    for (const pkg of PACKAGES) read[pkg] = observedVersion(m.report, pkg)?.raw ?? null;
+    for (const pkg of PACKAGES) read[pkg] = observedVersion(m, pkg)?.raw ?? null;
     versions = read;
   }
   const since = healthySince(m);

@@ -228,3 +228,33 @@ test('a kubelet held between packages by the skew policy pauses the rollout, the
   runUntil(r, (s) => s.phase === 'Completed');
   assert.deepEqual(installs(r).filter((a) => a.machine === first?.machine).map((a) => a.package), ['containerd', 'kubelet']);
 });
+
+test('an agent rollout soaks on the agent itself: connected and at the target, even where the kubelet is unhealthy', () => {
+  const agentSpec = spec({ packages: [{ package: 'nodekeeper-agent', version: '2.0.0' }], strategy: { canary: { count: 1 }, soakSeconds: 20, batches: [100], maxUnavailable: 1 } });
+  const r = setup(3, agentSpec, { 'nodekeeper-agent': '1.0.0' });
+  for (const name of r.fleet.machines.keys()) r.fleet.setHealthy(name, false, 0);
+  runUntil(r, (s) => s.phase === 'Completed');
+  assert.deepEqual([...r.fleet.machines.values()].map((m) => m.versions['nodekeeper-agent']), ['2.0.0', '2.0.0', '2.0.0']);
+  // The same fleet could never soak a kubelet rollout: its health is the node's.
+  const k = setup(3, spec({ packages: [{ package: 'kubelet', version: '1.31.2' }], strategy: { canary: { count: 1 }, soakSeconds: 20, batches: [100], maxUnavailable: 1 } }));
+  for (const name of k.fleet.machines.keys()) k.fleet.setHealthy(name, false, 0);
+  runUntil(k, (s) => s.phase === 'Paused');
+  assert.equal(k.state.reason, 'CanaryFailed');
+});
+
+test('an agent rollout: a machine whose node switched the agent back fails, and the rollout halts on the canary', () => {
+  const r = setup(3, spec({ packages: [{ package: 'nodekeeper-agent', version: '3.0.0' }], strategy: { canary: { count: 1 }, soakSeconds: 20, batches: [100], maxUnavailable: 1 } }), { 'nodekeeper-agent': '2.0.0' });
+  r.fail = () => true;
+  runUntil(r, (s) => s.phase === 'Paused');
+  assert.equal(r.state.reason, 'CanaryFailed');
+  assert.equal(r.actions.filter((a) => a.kind === 'install').length, 1, 'only the canary was sent an install');
+  assert.equal(r.actions.filter((a) => a.kind === 'rollback').length, 0);
+});
+
+test('an agent soak fails when the machine comes back at another version than the target', () => {
+  const r = setup(1, spec({ packages: [{ package: 'nodekeeper-agent', version: '2.0.0' }], strategy: { canary: { count: 1 }, soakSeconds: 20, batches: [100], maxUnavailable: 1 } }), { 'nodekeeper-agent': '1.0.0' });
+  runUntil(r, (s) => s.machines['node-0']?.phase === 'Soaking');
+  r.fleet.get('node-0').versions['nodekeeper-agent'] = '1.0.0';
+  runUntil(r, (s) => s.machines['node-0']?.phase === 'Failed');
+  assert.equal(r.state.machines['node-0']?.reason, 'UnhealthyDuringSoak');
+});

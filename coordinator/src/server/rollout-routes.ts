@@ -11,7 +11,7 @@ import { NAME, httpError, readJson, send, type ApiDeps, type Route } from './htt
 
 export function rolloutRoutes(deps: ApiDeps, rollouts: RolloutController): Route[] {
   const { store, fleet } = deps;
-  const current = (machine: string, pkg: string) => observedVersion(fleet.get(machine)?.report ?? null, pkg)?.raw ?? null;
+  const current = (machine: string, pkg: string) => observedVersion(fleet.get(machine), pkg)?.raw ?? null;
   const toRolloutObject = (r: RolloutRecord) => toObject(r, current);
   const get = (name: string) => {
     const r = store.getRollout(name);

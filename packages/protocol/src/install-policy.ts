@@ -22,6 +22,8 @@ export const ManifestPolicyCode = {
   pathNotAllowed: 'NK_INSTALL_PATH_NOT_ALLOWED',
   /** The manifest's service is not a `*.service` unit on the install allow-list. */
   serviceNotAllowed: 'NK_INSTALL_SERVICE_NOT_ALLOWED',
+  /** `nodekeeper-agent`'s manifest is not the agent's own, or another package names the agent's unit or health. */
+  agentManifest: 'NK_AGENT_UPGRADE_MANIFEST_INVALID',
 } as const;
 export type ManifestPolicyCode = (typeof ManifestPolicyCode)[keyof typeof ManifestPolicyCode];
 
@@ -41,7 +43,7 @@ export interface InstallAllowList {
  */
 export const DEFAULT_INSTALL_ALLOW_LIST = Object.freeze({
   paths: Object.freeze(['/usr/bin/kubelet', '/usr/bin/containerd', '/usr/bin/containerd-shim-runc-v2', '/opt/cni/bin']),
-  services: Object.freeze(['kubelet.service', 'containerd.service']),
+  services: Object.freeze(['kubelet.service', 'containerd.service', 'nodekeeper-agent.service']),
   adoptable: Object.freeze({
     kubelet: Object.freeze(['/usr/bin/kubelet']),
     containerd: Object.freeze(['/usr/bin/containerd', '/usr/bin/containerd-shim-runc-v2']),
@@ -94,8 +96,34 @@ export interface ManifestProblem {
 
 /** The subset of a manifest the rules read. */
 export interface ConfinedManifest {
+  readonly name?: string;
+  readonly format?: string;
   readonly links: ReadonlyArray<{ readonly path: string; readonly target: string }>;
   readonly service: string | null;
+  readonly healthProbe?: string;
+}
+
+/** The agent's own package (its upgrade: agent/src/self-upgrade/), its unit and its health probe. */
+export const AGENT_PACKAGE = 'nodekeeper-agent';
+export const AGENT_SERVICE = 'nodekeeper-agent.service';
+
+/**
+ * Why `m` breaks the rules of the agent's own package, or null: `nodekeeper-agent` is a
+ * tar.gz release run through `current` by its unit (no links), restarts
+ * `nodekeeper-agent.service` and is judged by the `agent` probe; no other package may
+ * name that unit (restarting it mid-install kills the install) or that probe.
+ */
+export function agentManifestProblem(m: ConfinedManifest): { path: string; message: string } | null {
+  if (m.name === AGENT_PACKAGE) {
+    if (m.format !== undefined && m.format !== 'tar.gz') return { path: 'format', message: `${AGENT_PACKAGE} is a tar.gz release, not ${m.format}` };
+    if (m.links.length !== 0) return { path: 'links', message: `${AGENT_PACKAGE} has no links: its unit runs it through ${AGENT_PACKAGE}/current` };
+    if (m.service !== AGENT_SERVICE) return { path: 'service', message: `${AGENT_PACKAGE}'s service must be ${AGENT_SERVICE}, not ${JSON.stringify(m.service)}` };
+    if (m.healthProbe !== undefined && m.healthProbe !== 'agent') return { path: 'healthProbe', message: `${AGENT_PACKAGE}'s health probe must be "agent", not "${m.healthProbe}"` };
+    return null;
+  }
+  if (m.service === AGENT_SERVICE) return { path: 'service', message: `only ${AGENT_PACKAGE} may restart ${AGENT_SERVICE}` };
+  if (m.healthProbe === 'agent') return { path: 'healthProbe', message: `only ${AGENT_PACKAGE} is judged by the "agent" health probe` };
+  return null;
 }
 
 /** Every rule `m` breaks against `allow`, in field order; empty when it may be installed. */
@@ -110,6 +138,8 @@ export function manifestProblems(m: ConfinedManifest, allow: InstallAllowList): 
     const badTarget = linkTargetProblem(link.target);
     if (badTarget !== null) out.push({ code: ManifestPolicyCode.targetOutside, path: `links[${i}].target`, message: `link target ${JSON.stringify(link.target)} ${badTarget}` });
   });
+  const agent = agentManifestProblem(m);
+  if (agent !== null) out.push({ code: ManifestPolicyCode.agentManifest, ...agent });
   if (m.service !== null) {
     if (!SERVICE_UNIT.test(m.service)) out.push({ code: ManifestPolicyCode.serviceNotAllowed, path: 'service', message: `service ${JSON.stringify(m.service)} is not a *.service unit` });
     else if (!allow.services.includes(m.service)) {

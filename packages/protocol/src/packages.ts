@@ -57,11 +57,16 @@ export const PackageManifest = Type.Object(
     /** `tar.gz`: an archive unpacked into the version dir; `binary`: one file, named `binaryName`. */
     format: Type.Union([Type.Literal('tar.gz'), Type.Literal('binary')]),
     binaryName: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._-]+$' })),
-    links: Type.Array(PackageLink, { minItems: 1, maxItems: 64 }),
+    /** May be empty: the agent itself (`nodekeeper-agent`) is run through `current` by its unit, with no link. */
+    links: Type.Array(PackageLink, { minItems: 0, maxItems: 64 }),
     /** The service restarted after the switch (a `*.service` unit on the allow-list: install-policy.ts), or null. */
     service: Type.Union([Type.String({ maxLength: MAX_SHORT }), Type.Null()]),
-    /** Which probe decides the package is healthy after the switch. */
-    healthProbe: Type.Union([Type.Literal('kubelet'), Type.Literal('runtime'), Type.Literal('cni'), Type.Literal('none')]),
+    /**
+     * Which probe decides the package is healthy after the switch. `agent`: the agent
+     * itself, healthy once the new version has reconnected and sent its first report
+     * (agent/src/self-upgrade/), within healthTimeoutMs or the node switches back.
+     */
+    healthProbe: Type.Union([Type.Literal('kubelet'), Type.Literal('runtime'), Type.Literal('cni'), Type.Literal('none'), Type.Literal('agent')]),
     /** How long the probe may take to say healthy before the install rolls back. */
     healthTimeoutMs: Type.Integer({ minimum: 1000, maximum: 3_600_000 }),
   },
