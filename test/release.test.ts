@@ -265,6 +265,13 @@ describe('release tarballs and install-agent', { timeout: 900_000 }, () => {
     const pkg = path.join(root, AGENT_PKG_REL);
     assert.equal(await readlink(path.join(pkg, 'current')), `versions/${VERSION}`);
     assert.equal(existsSync(path.join(pkg, 'previous')), false);
+    // The units go to systemd's dir, the guard beside `current` (where ExecStartPre= runs it), nothing else.
+    assert.deepEqual((await readdir(path.join(root, 'etc/systemd/system'))).filter((f) => f.startsWith('nodekeeper')).sort(), [
+      'nodekeeper-agent-rollback.service',
+      'nodekeeper-agent-rollback.timer',
+      'nodekeeper-agent.service',
+    ]);
+    assert.equal(await readFile(path.join(pkg, 'guard'), 'utf8'), await readFile(path.join(REPO, 'agent/systemd/nodekeeper-agent-guard'), 'utf8'));
     const meta = JSON.parse(await readFile(path.join(pkg, `versions/${VERSION}.artifact.json`), 'utf8')) as { sha256: string };
     assert.equal(`${meta.sha256}  ${agentName}`, sha256Line(await readFile(path.join(rel.dist, 'SHA256SUMS'), 'utf8'), agentName));
     // Through `current`, as the unit starts it; the launcher exports the resolved version
