@@ -13,6 +13,7 @@
  * wrapper with the version baked in; startKubeletStandin() runs that wrapper as a daemon.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
@@ -25,6 +26,8 @@ export const VERSION_ENV = 'NK_KUBELET_STANDIN_VERSION';
 export const HEALTHZ_ENV = 'NK_KUBELET_STANDIN_HEALTHZ';
 /** Milliseconds after its start during which healthz answers 500 (a kubelet slow to come up). */
 export const STARTUP_ENV = 'NK_KUBELET_STANDIN_STARTUP_MS';
+/** A path: healthz answers 500 until that file exists (a test decides the moment a kubelet comes up). */
+export const READY_FILE_ENV = 'NK_KUBELET_STANDIN_READY_FILE';
 const SCRIPT = fileURLToPath(import.meta.url);
 /** This file: a copy of it runs the stand-in where the checkout is not visible (a service with PrivateTmp=, a checkout under /tmp). */
 export const STANDIN_SCRIPT = SCRIPT;
@@ -48,8 +51,10 @@ async function main(argv: readonly string[]): Promise<void> {
   const address = flag(argv, 'healthz-bind-address') ?? '127.0.0.1';
   const port = Number(flag(argv, 'healthz-port') ?? '10248');
   const upAt = Date.now() + Number(process.env[STARTUP_ENV] ?? 0);
+  const readyFile = process.env[READY_FILE_ENV];
   const server = http.createServer((req, res) => {
-    if (req.method === 'GET' && req.url?.split('?')[0] === '/healthz' && (process.env[HEALTHZ_ENV] === 'fail' || Date.now() < upAt)) {
+    const held = Date.now() < upAt || (readyFile !== undefined && !existsSync(readyFile));
+    if (req.method === 'GET' && req.url?.split('?')[0] === '/healthz' && (process.env[HEALTHZ_ENV] === 'fail' || held)) {
       res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('[-]standin failed: healthz check failed\n');
     } else if (req.method === 'GET' && req.url?.split('?')[0] === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end('ok');
@@ -73,6 +78,8 @@ export interface StandinOptions {
   readonly version: string;
   readonly healthz?: 'ok' | 'fail';
   readonly startupMs?: number;
+  /** An absolute path (as the kubelet sees it): healthz fails until this file exists. */
+  readonly readyFile?: string;
   /** Where the node sees a Node binary and a copy of STANDIN_SCRIPT (default: this process's, in the checkout). */
   readonly runtime?: { readonly node: string; readonly script: string };
 }
@@ -80,7 +87,8 @@ export interface StandinOptions {
 /**
  * Writes an executable `<hostRoot>/usr/bin/kubelet` that runs this stand-in with
  * `version` (and, with `healthz: 'fail'`, a failing healthz; with `startupMs`, a healthz
- * that fails for that long after each start) baked in. Returns the wrapper's path.
+ * that fails for that long after each start; with `readyFile`, one that fails until the
+ * file exists) baked in. Returns the wrapper's path.
  */
 export async function installKubeletStandin(hostRoot: string, opts: StandinOptions): Promise<string> {
   if (!/^v?\d+\.\d+\.\d+[0-9A-Za-z.+-]*$/.test(opts.version)) throw new TypeError(`not a kubelet version: ${opts.version}`);
@@ -90,7 +98,7 @@ export async function installKubeletStandin(hostRoot: string, opts: StandinOptio
   await writeFile(
     file,
     `#!/bin/sh\n# nodekeeper test stand-in for the kubelet (test/harness/kubelet-standin.ts)\n` +
-      `${opts.healthz === 'fail' ? `${HEALTHZ_ENV}=fail ` : ''}${opts.startupMs === undefined ? '' : `${STARTUP_ENV}=${Math.floor(opts.startupMs)} `}${VERSION_ENV}=${sq(opts.version)} exec ${sq(opts.runtime?.node ?? process.execPath)} --disable-warning=ExperimentalWarning ${sq(opts.runtime?.script ?? SCRIPT)} "$@"\n`,
+      `${opts.healthz === 'fail' ? `${HEALTHZ_ENV}=fail ` : ''}${opts.startupMs === undefined ? '' : `${STARTUP_ENV}=${Math.floor(opts.startupMs)} `}${opts.readyFile === undefined ? '' : `${READY_FILE_ENV}=${sq(opts.readyFile)} `}${VERSION_ENV}=${sq(opts.version)} exec ${sq(opts.runtime?.node ?? process.execPath)} --disable-warning=ExperimentalWarning ${sq(opts.runtime?.script ?? SCRIPT)} "$@"\n`,
   );
   await chmod(file, 0o755);
   return file;
