@@ -180,6 +180,15 @@ export class Agent {
     this.connection.stop();
   }
 
+  /**
+   * After stop(): waits up to `graceMs` for running commands (and the start-up recovery)
+   * to end; resolves with the ids of those still running, which the journal finishes at
+   * the next start.
+   */
+  settle(graceMs: number): Promise<string[]> {
+    return this.commands.settle(graceMs);
+  }
+
   private async hello(): Promise<Hello> {
     return {
       type: 'hello',

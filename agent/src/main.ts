@@ -35,7 +35,7 @@ async function credentials(config: AgentConfig, agent: Agent, log: Logger): Prom
   return { credential, caPem, key };
 }
 
-async function main(): Promise<number> {
+async function main(): Promise<number | 'exit'> {
   let config: AgentConfig;
   try {
     const loaded = loadConfig(process.argv.slice(2), process.env);
@@ -72,7 +72,20 @@ async function main(): Promise<number> {
   });
   log.info('stopping');
   agent.stop();
-  return 0;
+  // A command may be far from its end (an install waiting minutes for a kubelet's health):
+  // waiting for it would run into systemd's TimeoutStopSec= and a SIGKILL, the unit marked
+  // failed. Every install step is journaled so that a kill anywhere is recovered at the next
+  // start; a short grace lets a command about to finish do so, then the agent exits (the
+  // install's timers would otherwise keep Node alive).
+  const left = await agent.settle(STOP_GRACE_MS);
+  if (left.length > 0) log.warn({ commands: left }, `stopping with ${left.length} command(s) still running; the install journal finishes them at the next start`);
+  else log.info('stopped');
+  return 'exit';
 }
 
-process.exitCode = await main();
+/** How long a stop waits for running commands (well under the unit's TimeoutStopSec=30s). */
+const STOP_GRACE_MS = 5000;
+
+const code = await main();
+if (code === 'exit') process.exit(0);
+process.exitCode = code;

@@ -79,3 +79,25 @@ test('package.rollback: bad params are NK_INSTALL_BAD_PARAMS; nothing to return 
   assert.equal((await store.get('r-2'))?.kind, 'package.rollback');
   assert.deepEqual(await ex.handle(cmd('r-2', 'package.rollback', { package: 'kubelet', manifest, expectedVersion: null })), r);
 });
+
+test('settle: names the commands still running after the grace, and resolves at once when none is', async (t) => {
+  let release!: () => void;
+  let started!: () => void;
+  const held = new Promise<void>((resolve) => { release = resolve; });
+  const probing = new Promise<void>((resolve) => { started = resolve; });
+  const { ex } = await executor(t, async () => {
+    started();
+    await held;
+    return 'probed';
+  });
+  const running = ex.handle(cmd('p-1', 'probe.now'));
+  await probing;
+  const t0 = Date.now();
+  assert.deepEqual(await ex.settle(100), ['p-1']);
+  assert.ok(Date.now() - t0 >= 90, 'it waited for the grace');
+  release();
+  await running;
+  const t1 = Date.now();
+  assert.deepEqual(await ex.settle(10_000), []);
+  assert.ok(Date.now() - t1 < 1000, 'nothing running: no wait');
+});

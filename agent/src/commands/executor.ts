@@ -237,6 +237,23 @@ export class CommandExecutor {
     }
   }
 
+  /**
+   * Waits, at most `timeoutMs`, for the start-up recovery and every running command to end;
+   * resolves with the ids still running then. At a stop, what is still running is left to
+   * its journal: the next start's recover() finishes or undoes it, as after a kill.
+   */
+  async settle(timeoutMs: number): Promise<string[]> {
+    const all = Promise.allSettled([this.recovering, ...[...this.running.values()].map((r) => r.done)]);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); });
+    try {
+      await Promise.race([all, timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+    return [...this.running.keys()];
+  }
+
   /** Sends results that finished while disconnected. Call when a connection becomes ready. */
   flush(): void {
     for (const [id, frame] of this.outbox) if (this.d.send(frame)) this.outbox.delete(id);
