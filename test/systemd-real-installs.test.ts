@@ -239,9 +239,20 @@ describe('installs under a real systemd with the shipped agent unit', { skip: sk
     const left = Object.values(await node.journalRecords());
     assert.equal(left.length, 1, 'the install is left journaled, for the next start');
     assert.match(node.commands('package.install').at(-1)?.state ?? '', /^(Sent|Running)$/, 'no outcome yet: the install did not finish');
+    assert.match(await node.sd.journal(AGENT_UNIT), /stopping with 1 command\(s\) still running; the install journal finishes them at the next start/, 'the operator sees why in journalctl');
     await node.sd.systemctl('start', AGENT_UNIT);
     await recoveredToHealth('1.31.6');
     await held.open();
     await assertFinished('kubelet-1-31-6', '1.31.6');
+
+    // With nothing running, a stop is the connection's close and no more.
+    const t1 = Date.now();
+    await node.sd.systemctl('stop', AGENT_UNIT);
+    const idleMs = Date.now() - t1;
+    console.log(`systemctl stop (idle) took ${idleMs} ms`);
+    assert.equal((await node.sd.show(AGENT_UNIT, 'Result'))['Result'], 'success');
+    assert.ok(idleMs < 5000, `an idle stop took ${idleMs} ms`);
+    await node.sd.systemctl('start', AGENT_UNIT);
+    await waitFor('the agent connected again', async () => (await node.machineJson())?.['status']?.['phase'] === 'Ready', 30_000, 250);
   });
 });

@@ -172,12 +172,13 @@ export class Agent {
     this.pruneTimer.unref();
   }
 
-  stop(): void {
+  /** Stops probing and reporting; resolves once the connection is closed. */
+  stop(): Promise<void> {
     this.stopped = true;
     if (this.probeTimer !== null) clearTimeout(this.probeTimer);
     if (this.pruneTimer !== null) clearTimeout(this.pruneTimer);
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
-    this.connection.stop();
+    return this.connection.stop();
   }
 
   /**
