@@ -30,7 +30,7 @@ describe('installs under a real systemd with the shipped agent unit', { skip: sk
   const pushed = new Map<string, { url: string; sha256: string; size: number }>();
 
   /** Pushes a kubelet stand-in artifact at `version` (healthz failing, or held until `readyFile` exists). */
-  const push = async (version: string, o: { healthz?: 'fail'; readyFile?: string } = {}) => {
+  const push = async (version: string, o: { healthz?: 'fail'; readyFile?: string; exitAtStart?: boolean } = {}) => {
     const art = await kubeletArtifact(path.join(node.dir, 'art'), { version: `v${version}`, runtime: STANDIN_RUNTIME, ...o });
     const out = JSON.parse(await node.nk(['artifact', 'push', art.file, '--package', 'kubelet', '--version', version, '-o', 'json'])) as { url: string; sha256: string; size: number };
     pushed.set(version, { url: out.url, sha256: out.sha256, size: out.size });
@@ -155,6 +155,19 @@ describe('installs under a real systemd with the shipped agent unit', { skip: sk
       return k?.['semver'] === '1.31.3' && k?.['health'] === 'healthy';
     }, 30_000, 250);
     assert.deepEqual(await node.journalRecords(), {}, 'no install journal left');
+
+    // A version that cannot start at all: its unit ends failed; the rollback restarts the
+    // failed unit on the previous version.
+    await push('1.31.9', { exitAtStart: true });
+    await rolloutTo('kubelet-1-31-9', '1.31.9', 'Rollback');
+    await node.nk(['rollout', 'status', 'kubelet-1-31-9', '-w', '--interval', '500ms']).catch(() => {});
+    assert.equal((await node.rollout('kubelet-1-31-9'))?.status['phase'], 'RolledBack');
+    const crashed = node.commands('package.install').at(-1)!;
+    assert.equal(JSON.parse(crashed.result ?? '{}')['outcome'], 'rolled-back', JSON.stringify(crashed));
+    assert.match(await node.sd.journal('kubelet.service'), /failed to start \(NK_KUBELET_STANDIN_EXIT_AT_START\)/, 'the new version did run, and failed');
+    assert.equal((await kubeletOnDisk()).current, 'versions/1.31.3');
+    assert.ok(await kubeletActive(), 'kubelet.service active again on the previous version');
+    assert.equal((await node.sd.exec(['/usr/bin/kubelet', '--version'])).stdout.trim(), 'Kubernetes v1.31.3');
   });
 
   /**

@@ -28,6 +28,8 @@ export const HEALTHZ_ENV = 'NK_KUBELET_STANDIN_HEALTHZ';
 export const STARTUP_ENV = 'NK_KUBELET_STANDIN_STARTUP_MS';
 /** A path: healthz answers 500 until that file exists (a test decides the moment a kubelet comes up). */
 export const READY_FILE_ENV = 'NK_KUBELET_STANDIN_READY_FILE';
+/** `1`: the daemon exits 1 at once (a version that cannot start: its unit ends failed); `--version` still answers. */
+export const EXIT_ENV = 'NK_KUBELET_STANDIN_EXIT_AT_START';
 const SCRIPT = fileURLToPath(import.meta.url);
 /** This file: a copy of it runs the stand-in where the checkout is not visible (a service with PrivateTmp=, a checkout under /tmp). */
 export const STANDIN_SCRIPT = SCRIPT;
@@ -47,6 +49,10 @@ async function main(argv: readonly string[]): Promise<void> {
   if (argv.includes('--version') || argv.includes('--version=true')) {
     process.stdout.write(`Kubernetes v${version.replace(/^v/, '')}\n`);
     return;
+  }
+  if (process.env[EXIT_ENV] === '1') {
+    process.stderr.write('kubelet stand-in: failed to start (NK_KUBELET_STANDIN_EXIT_AT_START)\n');
+    process.exit(1);
   }
   const address = flag(argv, 'healthz-bind-address') ?? '127.0.0.1';
   const port = Number(flag(argv, 'healthz-port') ?? '10248');
@@ -80,6 +86,8 @@ export interface StandinOptions {
   readonly startupMs?: number;
   /** An absolute path (as the kubelet sees it): healthz fails until this file exists. */
   readonly readyFile?: string;
+  /** The daemon exits 1 at start (a version whose unit fails). */
+  readonly exitAtStart?: boolean;
   /** Where the node sees a Node binary and a copy of STANDIN_SCRIPT (default: this process's, in the checkout). */
   readonly runtime?: { readonly node: string; readonly script: string };
 }
@@ -88,7 +96,7 @@ export interface StandinOptions {
  * Writes an executable `<hostRoot>/usr/bin/kubelet` that runs this stand-in with
  * `version` (and, with `healthz: 'fail'`, a failing healthz; with `startupMs`, a healthz
  * that fails for that long after each start; with `readyFile`, one that fails until the
- * file exists) baked in. Returns the wrapper's path.
+ * file exists; with `exitAtStart`, a daemon that exits 1 at once) baked in. Returns the wrapper's path.
  */
 export async function installKubeletStandin(hostRoot: string, opts: StandinOptions): Promise<string> {
   if (!/^v?\d+\.\d+\.\d+[0-9A-Za-z.+-]*$/.test(opts.version)) throw new TypeError(`not a kubelet version: ${opts.version}`);
@@ -98,7 +106,7 @@ export async function installKubeletStandin(hostRoot: string, opts: StandinOptio
   await writeFile(
     file,
     `#!/bin/sh\n# nodekeeper test stand-in for the kubelet (test/harness/kubelet-standin.ts)\n` +
-      `${opts.healthz === 'fail' ? `${HEALTHZ_ENV}=fail ` : ''}${opts.startupMs === undefined ? '' : `${STARTUP_ENV}=${Math.floor(opts.startupMs)} `}${opts.readyFile === undefined ? '' : `${READY_FILE_ENV}=${sq(opts.readyFile)} `}${VERSION_ENV}=${sq(opts.version)} exec ${sq(opts.runtime?.node ?? process.execPath)} --disable-warning=ExperimentalWarning ${sq(opts.runtime?.script ?? SCRIPT)} "$@"\n`,
+      `${opts.healthz === 'fail' ? `${HEALTHZ_ENV}=fail ` : ''}${opts.startupMs === undefined ? '' : `${STARTUP_ENV}=${Math.floor(opts.startupMs)} `}${opts.readyFile === undefined ? '' : `${READY_FILE_ENV}=${sq(opts.readyFile)} `}${opts.exitAtStart === true ? `${EXIT_ENV}=1 ` : ''}${VERSION_ENV}=${sq(opts.version)} exec ${sq(opts.runtime?.node ?? process.execPath)} --disable-warning=ExperimentalWarning ${sq(opts.runtime?.script ?? SCRIPT)} "$@"\n`,
   );
   await chmod(file, 0o755);
   return file;
