@@ -26,7 +26,7 @@ export const VERSION_ENV = 'NK_KUBELET_STANDIN_VERSION';
 export const HEALTHZ_ENV = 'NK_KUBELET_STANDIN_HEALTHZ';
 /** Milliseconds after its start during which healthz answers 500 (a kubelet slow to come up). */
 export const STARTUP_ENV = 'NK_KUBELET_STANDIN_STARTUP_MS';
-/** A path: healthz answers 500 until that file exists (a test decides the moment a kubelet comes up). */
+/** A path: healthz answers 500 until that file exists (a test decides the moment a kubelet comes up); latched per process. */
 export const READY_FILE_ENV = 'NK_KUBELET_STANDIN_READY_FILE';
 /** `1`: the daemon exits 1 at once (a version that cannot start: its unit ends failed); `--version` still answers. */
 export const EXIT_ENV = 'NK_KUBELET_STANDIN_EXIT_AT_START';
@@ -58,8 +58,12 @@ async function main(argv: readonly string[]): Promise<void> {
   const port = Number(flag(argv, 'healthz-port') ?? '10248');
   const upAt = Date.now() + Number(process.env[STARTUP_ENV] ?? 0);
   const readyFile = process.env[READY_FILE_ENV];
+  // Latched: once this process saw the file it stays up, so removing the file holds only
+  // the NEXT start (a restart, a rollback to this version) and not the running kubelet.
+  let sawReadyFile = false;
   const server = http.createServer((req, res) => {
-    const held = Date.now() < upAt || (readyFile !== undefined && !existsSync(readyFile));
+    if (readyFile !== undefined && !sawReadyFile) sawReadyFile = existsSync(readyFile);
+    const held = Date.now() < upAt || (readyFile !== undefined && !sawReadyFile);
     if (req.method === 'GET' && req.url?.split('?')[0] === '/healthz' && (process.env[HEALTHZ_ENV] === 'fail' || held)) {
       res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('[-]standin failed: healthz check failed\n');
     } else if (req.method === 'GET' && req.url?.split('?')[0] === '/healthz') {
@@ -84,7 +88,7 @@ export interface StandinOptions {
   readonly version: string;
   readonly healthz?: 'ok' | 'fail';
   readonly startupMs?: number;
-  /** An absolute path (as the kubelet sees it): healthz fails until this file exists. */
+  /** An absolute path (as the kubelet sees it): healthz fails, after each start, until this file exists. */
   readonly readyFile?: string;
   /** The daemon exits 1 at start (a version whose unit fails). */
   readonly exitAtStart?: boolean;
