@@ -270,23 +270,26 @@ describe('installs under a real systemd with the shipped agent unit', { skip: sk
   });
 
   test('SIGKILL of the agent mid-rollback: the recovery carries the rollback through, the command ends rolled-back', async () => {
-    // 1.31.6 (the last test's) is running; without its ready file its NEXT start is held,
-    // so the rollback to it waits in rollback-health for as long as the test wants.
-    const readyFile = node.sd.hostPath('/run/nk-test/kubelet-1.31.6-ready');
+    // A good 1.31.7 first, its health held by a ready file; once it runs, the file is
+    // removed: its NEXT start (the rollback to it) is held as long as the test wants.
+    const good = await installHeldAtHealth('kubelet-1-31-7', '1.31.7');
+    await good.open();
+    await assertFinished('kubelet-1-31-7', '1.31.7');
+    const readyFile = node.sd.hostPath('/run/nk-test/kubelet-1.31.7-ready');
     await rm(readyFile);
-    await push('1.31.7', { healthz: 'fail' });
-    await setKubeletManifest('1.31.7', 20_000);
-    await rolloutTo('kubelet-1-31-7', '1.31.7', 'Rollback');
-    const atRollback = (n: number) => waitFor(`the rollback in rollback-health (${n})`, async () => Object.values(await node.journalRecords()).find((r) => r?.params.version === '1.31.7' && r.step === 'rollback-health' && r.history.filter((h) => h.step === 'rollback-health').length >= n), 90_000, 50).catch(async (err) => {
+    await push('1.31.8', { healthz: 'fail' });
+    await setKubeletManifest('1.31.8', 12_000);
+    await rolloutTo('kubelet-1-31-8', '1.31.8', 'Rollback');
+    const atRollback = (n: number) => waitFor(`the rollback in rollback-health (${n})`, async () => Object.values(await node.journalRecords()).find((r) => r?.params.version === '1.31.8' && r.step === 'rollback-health' && r.history.filter((h) => h.step === 'rollback-health').length >= n), 90_000, 50).catch(async (err) => {
       throw new Error(`${(err as Error).message}\n${await node.diagnostics()}`);
     });
     await atRollback(1);
-    await assertConsistent('1.31.6');
+    await assertConsistent('1.31.7');
     const before = Number((await node.sd.show(AGENT_UNIT, 'NRestarts'))['NRestarts']);
     assert.equal((await node.sd.exec(['systemctl', 'kill', '-s', 'KILL', AGENT_UNIT])).code, 0);
     await waitFor('systemd restarted the agent', async () => Number((await node.sd.show(AGENT_UNIT, 'NRestarts'))['NRestarts']) === before + 1, 30_000, 100);
     await atRollback(2);
-    await assertConsistent('1.31.6');
+    await assertConsistent('1.31.7');
     await writeFile(readyFile, '');
     const row = await waitFor('the install command finished', () => {
       const c = node.commands('package.install').at(-1);
@@ -295,12 +298,12 @@ describe('installs under a real systemd with the shipped agent unit', { skip: sk
     assert.equal(row.state, 'Failed', JSON.stringify(row));
     const result = JSON.parse(row.result ?? '{}');
     assert.equal(result['outcome'], 'rolled-back', JSON.stringify(row));
-    assert.equal(result['activeVersion'], '1.31.6');
+    assert.equal(result['activeVersion'], '1.31.7');
     assert.equal(result['failedStep'], 'health');
     assert.match(row.error ?? '', /NK_INSTALL_HEALTH_TIMEOUT/, 'the first failure is what is reported, not the interruption');
-    await node.nk(['rollout', 'status', 'kubelet-1-31-7', '-w', '--interval', '500ms']).catch(() => {});
-    assert.equal((await node.rollout('kubelet-1-31-7'))?.status['phase'], 'RolledBack');
-    await assertConsistent('1.31.6');
+    await node.nk(['rollout', 'status', 'kubelet-1-31-8', '-w', '--interval', '500ms']).catch(() => {});
+    assert.equal((await node.rollout('kubelet-1-31-8'))?.status['phase'], 'RolledBack');
+    await assertConsistent('1.31.7');
     assert.deepEqual(await node.journalRecords(), {});
     assert.ok(await kubeletActive());
   });
