@@ -244,8 +244,9 @@ export class CommandExecutor {
 
   /**
    * Waits, at most `timeoutMs`, for the start-up recovery and every running command to end;
-   * resolves with the ids still running then (those being recovered included). At a stop, what is still running is left to
-   * its journal: the next start's recover() finishes or undoes it, as after a kill.
+   * resolves with the ids still running then (those being recovered included). At a stop,
+   * what is still running is left to its journal: the next start's recover() finishes or
+   * undoes it, as after a kill.
    */
   async settle(timeoutMs: number): Promise<string[]> {
     const all = Promise.allSettled([this.recovering, ...[...this.running.values()].map((r) => r.done)]);
