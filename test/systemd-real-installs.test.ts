@@ -135,7 +135,7 @@ describe('installs under a real systemd with the shipped agent unit', { skip: sk
     await setKubeletManifest('1.31.3', 8000);
     await rolloutTo('kubelet-1-31-3', '1.31.3');
     const good = await node.nk(['rollout', 'status', 'kubelet-1-31-3', '-w', '--interval', '500ms']).catch(async (err) => {
-      throw new Error(`${(err as Error).message}\n${await node.diagnostics()}`);
+      throw new Error(`${(err as Error).message}\n${JSON.stringify((await node.rollout('kubelet-1-31-3'))?.status['machines'])}\n${await node.diagnostics()}`);
     });
     assert.match(good, /Completed/);
     let disk = await kubeletOnDisk();
@@ -221,7 +221,9 @@ describe('installs under a real systemd with the shipped agent unit', { skip: sk
     }, 60_000, 250);
     assert.equal(row.state, 'Succeeded', JSON.stringify(row));
     assert.equal(JSON.parse(row.result ?? '{}')['outcome'], 'installed');
-    const status = await node.nk(['rollout', 'status', name, '-w', '--interval', '500ms']);
+    const status = await node.nk(['rollout', 'status', name, '-w', '--interval', '500ms']).catch(async (err) => {
+      throw new Error(`${(err as Error).message}\n${JSON.stringify((await node.rollout(name))?.status['machines'])}\n${await node.diagnostics()}`);
+    });
     assert.match(status, /Completed/);
     await assertConsistent(version);
     assert.equal((await kubeletOnDisk()).entries.includes('incoming'), false, 'the download dir is gone');
