@@ -25,7 +25,7 @@ const COORDINATOR_ARGS = ['--fault-hold', '1', '--fault-clear', '2', '--control-
 /** The agent unit's TimeoutStopSec= (agent/systemd/nodekeeper-agent.service). */
 const TIMEOUT_STOP_MS = 30_000;
 
-describe('installs under a real systemd with the shipped agent unit', { skip: skip ?? false, timeout: 600_000 }, () => {
+describe('installs under a real systemd with the shipped agent unit', { skip: skip ?? false, timeout: 900_000 }, () => {
   let node: SystemdNode;
   const pushed = new Map<string, { url: string; sha256: string; size: number }>();
 
