@@ -195,12 +195,22 @@ export class Agent {
     this.pruneTimer.unref();
   }
 
-  stop(): void {
+  /** Stops probing and reporting; resolves once the connection is closed. */
+  stop(): Promise<void> {
     this.stopped = true;
     if (this.probeTimer !== null) clearTimeout(this.probeTimer);
     if (this.pruneTimer !== null) clearTimeout(this.pruneTimer);
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
-    this.connection.stop();
+    return this.connection.stop();
+  }
+
+  /**
+   * After stop(): waits up to `graceMs` for running commands (and the start-up recovery)
+   * to end; resolves with the ids of those still running, which the journal finishes at
+   * the next start.
+   */
+  settle(graceMs: number): Promise<string[]> {
+    return this.commands.settle(graceMs);
   }
 
   private async hello(): Promise<Hello> {

@@ -88,12 +88,17 @@ export class CoordinatorConnection {
     return true;
   }
 
-  stop(): void {
+  /** Closes the connection (1001, going away); resolves once the socket is closed. */
+  stop(): Promise<void> {
     this.stopped = true;
     if (this.redialTimer !== null) clearTimeout(this.redialTimer);
     this.stopWatchdog();
-    this.ws?.close(CloseCode.goingAway, 'agent stopping');
+    const ws = this.ws;
     this.ws = null;
+    if (ws === null || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+    ws.close(CloseCode.goingAway, 'agent stopping');
+    return closed;
   }
 
   private url(): string {

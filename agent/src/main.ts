@@ -9,6 +9,7 @@ import { loadConfig, usage, type AgentConfig } from './config.ts';
 import { discoverCa, enroll, loadState, saveState } from './enrollment.ts';
 import { ensureMachineKey } from './machine-key.ts';
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Loads the saved credential, or enrolls with the bootstrap token; and the machine key. */
 async function credentials(config: AgentConfig, agent: Agent, log: Logger): Promise<AgentCredentials> {
@@ -35,7 +36,7 @@ async function credentials(config: AgentConfig, agent: Agent, log: Logger): Prom
   return { credential, caPem, key };
 }
 
-async function main(): Promise<number> {
+async function main(): Promise<number | 'exit'> {
   let config: AgentConfig;
   try {
     const loaded = loadConfig(process.argv.slice(2), process.env);
@@ -71,8 +72,24 @@ async function main(): Promise<number> {
     process.once('SIGINT', () => resolve());
   });
   log.info('stopping');
-  agent.stop();
-  return 0;
+  const closed = agent.stop();
+  // A command may be far from its end (an install waiting minutes for a kubelet's health):
+  // waiting for it would run into systemd's TimeoutStopSec= and a SIGKILL, the unit marked
+  // failed. Every install step is journaled so that a kill anywhere is recovered at the next
+  // start; a short grace lets a command about to finish do so, then the agent exits (the
+  // install's timers would otherwise keep Node alive).
+  const left = await agent.settle(STOP_GRACE_MS);
+  if (left.length > 0) log.warn({ commands: left }, `stopping with ${left.length} command(s) still running; the install journal finishes them at the next start`);
+  else log.info('stopped');
+  // The close frame out before exiting, so the coordinator sees a clean "going away"; bounded:
+  // a coordinator that does not answer it must not hold the stop.
+  await Promise.race([closed, sleep(1000)]);
+  return 'exit';
 }
 
-process.exitCode = await main();
+/** How long a stop waits for running commands (well under the unit's TimeoutStopSec=30s). */
+const STOP_GRACE_MS = 5000;
+
+const code = await main();
+if (code === 'exit') process.exit(0);
+process.exitCode = code;

@@ -44,7 +44,7 @@ export async function kubeletArtifact(dir: string, opts: StandinOptions): Promis
   const build = await mkdtemp(path.join(dir, 'build-'));
   try {
     await installKubeletStandin(build, opts);
-    return await tarGz(path.join(build, 'usr/bin'), ['kubelet'], path.join(dir, `kubelet-${opts.version}${opts.healthz === 'fail' ? '-failing' : ''}.tar.gz`));
+    return await tarGz(path.join(build, 'usr/bin'), ['kubelet'], path.join(dir, `kubelet-${opts.version}${opts.healthz === 'fail' ? '-failing' : ''}${opts.exitAtStart === true ? '-exiting' : ''}.tar.gz`));
   } finally {
     await rm(build, { recursive: true, force: true });
   }

@@ -13,6 +13,7 @@
  * wrapper with the version baked in; startKubeletStandin() runs that wrapper as a daemon.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
@@ -25,6 +26,10 @@ export const VERSION_ENV = 'NK_KUBELET_STANDIN_VERSION';
 export const HEALTHZ_ENV = 'NK_KUBELET_STANDIN_HEALTHZ';
 /** Milliseconds after its start during which healthz answers 500 (a kubelet slow to come up). */
 export const STARTUP_ENV = 'NK_KUBELET_STANDIN_STARTUP_MS';
+/** A path: healthz answers 500 until that file exists (a test decides the moment a kubelet comes up); latched per process. */
+export const READY_FILE_ENV = 'NK_KUBELET_STANDIN_READY_FILE';
+/** `1`: the daemon exits 1 at once (a version that cannot start: its unit ends failed); `--version` still answers. */
+export const EXIT_ENV = 'NK_KUBELET_STANDIN_EXIT_AT_START';
 const SCRIPT = fileURLToPath(import.meta.url);
 /** This file: a copy of it runs the stand-in where the checkout is not visible (a service with PrivateTmp=, a checkout under /tmp). */
 export const STANDIN_SCRIPT = SCRIPT;
@@ -45,11 +50,21 @@ async function main(argv: readonly string[]): Promise<void> {
     process.stdout.write(`Kubernetes v${version.replace(/^v/, '')}\n`);
     return;
   }
+  if (process.env[EXIT_ENV] === '1') {
+    process.stderr.write('kubelet stand-in: failed to start (NK_KUBELET_STANDIN_EXIT_AT_START)\n');
+    process.exit(1);
+  }
   const address = flag(argv, 'healthz-bind-address') ?? '127.0.0.1';
   const port = Number(flag(argv, 'healthz-port') ?? '10248');
   const upAt = Date.now() + Number(process.env[STARTUP_ENV] ?? 0);
+  const readyFile = process.env[READY_FILE_ENV];
+  // Latched: once this process saw the file it stays up, so removing the file holds only
+  // the NEXT start (a restart, a rollback to this version) and not the running kubelet.
+  let sawReadyFile = false;
   const server = http.createServer((req, res) => {
-    if (req.method === 'GET' && req.url?.split('?')[0] === '/healthz' && (process.env[HEALTHZ_ENV] === 'fail' || Date.now() < upAt)) {
+    if (readyFile !== undefined && !sawReadyFile) sawReadyFile = existsSync(readyFile);
+    const held = Date.now() < upAt || (readyFile !== undefined && !sawReadyFile);
+    if (req.method === 'GET' && req.url?.split('?')[0] === '/healthz' && (process.env[HEALTHZ_ENV] === 'fail' || held)) {
       res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('[-]standin failed: healthz check failed\n');
     } else if (req.method === 'GET' && req.url?.split('?')[0] === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end('ok');
@@ -73,6 +88,10 @@ export interface StandinOptions {
   readonly version: string;
   readonly healthz?: 'ok' | 'fail';
   readonly startupMs?: number;
+  /** An absolute path (as the kubelet sees it): healthz fails, after each start, until this file exists. */
+  readonly readyFile?: string;
+  /** The daemon exits 1 at start (a version whose unit fails). */
+  readonly exitAtStart?: boolean;
   /** Where the node sees a Node binary and a copy of STANDIN_SCRIPT (default: this process's, in the checkout). */
   readonly runtime?: { readonly node: string; readonly script: string };
 }
@@ -80,7 +99,8 @@ export interface StandinOptions {
 /**
  * Writes an executable `<hostRoot>/usr/bin/kubelet` that runs this stand-in with
  * `version` (and, with `healthz: 'fail'`, a failing healthz; with `startupMs`, a healthz
- * that fails for that long after each start) baked in. Returns the wrapper's path.
+ * that fails for that long after each start; with `readyFile`, one that fails until the
+ * file exists; with `exitAtStart`, a daemon that exits 1 at once) baked in. Returns the wrapper's path.
  */
 export async function installKubeletStandin(hostRoot: string, opts: StandinOptions): Promise<string> {
   if (!/^v?\d+\.\d+\.\d+[0-9A-Za-z.+-]*$/.test(opts.version)) throw new TypeError(`not a kubelet version: ${opts.version}`);
@@ -90,7 +110,7 @@ export async function installKubeletStandin(hostRoot: string, opts: StandinOptio
   await writeFile(
     file,
     `#!/bin/sh\n# nodekeeper test stand-in for the kubelet (test/harness/kubelet-standin.ts)\n` +
-      `${opts.healthz === 'fail' ? `${HEALTHZ_ENV}=fail ` : ''}${opts.startupMs === undefined ? '' : `${STARTUP_ENV}=${Math.floor(opts.startupMs)} `}${VERSION_ENV}=${sq(opts.version)} exec ${sq(opts.runtime?.node ?? process.execPath)} --disable-warning=ExperimentalWarning ${sq(opts.runtime?.script ?? SCRIPT)} "$@"\n`,
+      `${opts.healthz === 'fail' ? `${HEALTHZ_ENV}=fail ` : ''}${opts.startupMs === undefined ? '' : `${STARTUP_ENV}=${Math.floor(opts.startupMs)} `}${opts.readyFile === undefined ? '' : `${READY_FILE_ENV}=${sq(opts.readyFile)} `}${opts.exitAtStart === true ? `${EXIT_ENV}=1 ` : ''}${VERSION_ENV}=${sq(opts.version)} exec ${sq(opts.runtime?.node ?? process.execPath)} --disable-warning=ExperimentalWarning ${sq(opts.runtime?.script ?? SCRIPT)} "$@"\n`,
   );
   await chmod(file, 0o755);
   return file;

@@ -79,3 +79,44 @@ test('package.rollback: bad params are NK_INSTALL_BAD_PARAMS; nothing to return 
   assert.equal((await store.get('r-2'))?.kind, 'package.rollback');
   assert.deepEqual(await ex.handle(cmd('r-2', 'package.rollback', { package: 'kubelet', manifest, expectedVersion: null })), r);
 });
+
+test('settle: names the commands still running after the grace, and resolves at once when none is', async (t) => {
+  let release!: () => void;
+  let started!: () => void;
+  const held = new Promise<void>((resolve) => { release = resolve; });
+  const probing = new Promise<void>((resolve) => { started = resolve; });
+  const { ex } = await executor(t, async () => {
+    started();
+    await held;
+    return 'probed';
+  });
+  const running = ex.handle(cmd('p-1', 'probe.now'));
+  await probing;
+  const t0 = Date.now();
+  assert.deepEqual(await ex.settle(100), ['p-1']);
+  assert.ok(Date.now() - t0 >= 90, 'it waited for the grace');
+  release();
+  await running;
+  const t1 = Date.now();
+  assert.deepEqual(await ex.settle(10_000), []);
+  assert.ok(Date.now() - t1 < 1000, 'nothing running: no wait');
+});
+
+test('settle: an install still being recovered at a stop is named too', async (t) => {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => { release = resolve; });
+  const rec = { commandId: 'ro-1', params: { package: 'kubelet', version: '1.0.0' }, previousVersion: null, step: 'health', history: [] };
+  let recovering!: () => void;
+  const started = new Promise<void>((resolve) => { recovering = resolve; });
+  const installer = { recover: async () => { recovering(); await held; return { result: { package: 'kubelet', activeVersion: '1.0.0', previousVersion: null, outcome: 'installed', message: 'ok' }, error: null }; } } as unknown as Installer;
+  const journal = { scan: async () => ({ records: [rec], quarantined: [] }), remove: async () => {} } as unknown as Journal;
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'nk-executor-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const ex = new CommandExecutor({ installer, journal, store: new CommandStore(dir), log: createLogger({ name: 'executor-test', level: 'silent' }), send: () => true });
+  const done = ex.recover();
+  await started;
+  assert.deepEqual(await ex.settle(50), ['ro-1']);
+  release();
+  await done;
+  assert.deepEqual(await ex.settle(1000), []);
+});

@@ -61,6 +61,8 @@ export class CommandExecutor {
   private readonly d: ExecutorDeps;
   private recovering: Promise<void> = Promise.resolve();
   private readonly running = new Map<string, Running>();
+  /** Commands whose interrupted install recover() is finishing right now. */
+  private readonly recoveringIds = new Set<string>();
   /** Results finished while no connection was ready; sent by flush(). */
   private readonly outbox = new Map<string, CommandResult>();
 
@@ -93,12 +95,15 @@ export class CommandExecutor {
             continue;
           }
           log.warn({ step: rec.step, rollingBack: rec.failure !== undefined }, `recovering a${rec.kind === 'rollback' ? ' rollback' : 'n install'} interrupted by an agent restart`);
+          this.recoveringIds.add(rec.commandId);
           const outcome = await this.d.installer.recover(rec, (step, message) => this.progress(rec.commandId, step, message));
           log.info({ outcome: outcome.result.outcome, active: outcome.result.activeVersion }, 'recovered');
           await this.finishOutcome(rec.commandId, outcome, rec.kind === 'rollback' ? CommandKind.rollback : CommandKind.install);
         } catch (err) {
           // One record's fault does not stop the others; this one is retried at the next start.
           log.error({ err }, 'recovering this install failed; going on with the others');
+        } finally {
+          this.recoveringIds.delete(rec.commandId);
         }
       }
     })();
@@ -237,6 +242,24 @@ export class CommandExecutor {
     } finally {
       this.running.delete(commandId);
     }
+  }
+
+  /**
+   * Waits, at most `timeoutMs`, for the start-up recovery and every running command to end;
+   * resolves with the ids still running then (those being recovered included). At a stop,
+   * what is still running is left to its journal: the next start's recover() finishes or
+   * undoes it, as after a kill.
+   */
+  async settle(timeoutMs: number): Promise<string[]> {
+    const all = Promise.allSettled([this.recovering, ...[...this.running.values()].map((r) => r.done)]);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); });
+    try {
+      await Promise.race([all, timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+    return [...this.recoveringIds, ...this.running.keys()];
   }
 
   /** Sends results that finished while disconnected. Call when a connection becomes ready. */
