@@ -33,6 +33,7 @@ import { WriteBatcher } from './store/write-batcher.ts';
 import { StoreHealth, unavailableCode } from './store/store-health.ts';
 import { ensurePki, loadPki, type TlsMaterial } from './tls/pki.ts';
 import { CertRenewer, renewalCheckIntervalMs } from './tls/cert-renewer.ts';
+import { advertisedUrl, checkAdvertisable, servingNames } from './tls/advertise.ts';
 import { DEFAULT_HOST_SYNC, HostSync } from './host/host-sync.ts';
 import { readKubeconfig } from './host/kube-client.ts';
 import { hostRoutes } from './server/host-routes.ts';
@@ -77,6 +78,9 @@ function writeNkctlConfig(config: CoordinatorConfig, url: string, tls: TlsMateri
 
 /** Starts a coordinator; resolves once it is listening. */
 export async function startCoordinator(config: CoordinatorConfig, log: Logger, clock: Clock = monotonicClock): Promise<RunningCoordinator> {
+  // Refused before anything is created: a guessed address would be baked into the
+  // certificate and every artifact URL (tls/advertise.ts says why).
+  checkAdvertisable(config);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   chmodSync(config.dataDir, 0o700);
   const p = paths(config);
@@ -84,7 +88,10 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   // Called at start and then by the CertRenewer: re-issues a generated certificate near
   // its end, re-reads operator-provided files.
   const tlsFiles = config.tls;
-  const loadTls = tlsFiles !== null ? async () => loadPki(tlsFiles) : () => ensurePki(p.pki, certificateNames(config), new Date(), config.tlsServingLifetimeMs);
+  const names = servingNames(certificateNames(config), config.advertiseUrl);
+  const tlsLog = log.child({ component: 'tls' });
+  const loadTls = tlsFiles !== null ? async () => loadPki(tlsFiles) : () => ensurePki(p.pki, names, new Date(), config.tlsServingLifetimeMs,
+    (why) => tlsLog.info({ names, why }, 'serving certificate issued'));
   const tls = config.insecure ? null : await loadTls();
   const metrics = createMetrics();
   const health = new StoreHealth({ log: log.child({ component: 'store' }), onError: (op, code) => metrics.storeErrors.inc({ op, code }) });
@@ -204,7 +211,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   const renewer = tls === null || !('setSecureContext' in server) ? null : new CertRenewer({
     load: loadTls,
     apply: (m) => server.setSecureContext({ cert: m.certPem, key: m.keyPem }),
-    log: log.child({ component: 'tls' }),
+    log: tlsLog,
     renewed: (m) => {
       try {
         store.recordEvent({ object: 'coordinator/tls', type: 'Normal', reason: 'CertificateRenewed', message: `serving certificate renewed in place, valid until ${new X509Certificate(m.certPem).validTo}` });
@@ -223,8 +230,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     });
   });
   const port = (server.address() as AddressInfo).port;
-  const shownHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  url = config.advertiseUrl ?? `${tls === null ? 'http' : 'https'}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
+  url = advertisedUrl(config, port);
   writeNkctlConfig(config, url, tls);
 
   // No fault in a tick may end the process (invariant 11). A store that cannot write

@@ -39,6 +39,8 @@ async function main(): Promise<number> {
     running = await startCoordinator(config, log);
   } catch (err) {
     log.fatal({ err, code: err instanceof AppError ? err.code : undefined }, 'coordinator failed to start');
+    // One plain line too, for an operator reading a terminal or `systemctl status`.
+    if (err instanceof AppError) process.stderr.write(`nodekeeper-coordinator: ${err.message} (${err.code})\n`);
     return 1;
   }
   // A single line on stdout that scripts (the demo, tests) can wait for.
