@@ -8,6 +8,11 @@ import { loadConfig, usage } from './config.ts';
 import { unavailableCode } from './store/store-health.ts';
 
 async function main(): Promise<number> {
+  // `restore` is a one-shot command on a stopped coordinator's data dir, not a server option.
+  if (process.argv[2] === 'restore') {
+    const { restoreMain } = await import('./backup/restore.ts');
+    return restoreMain(process.argv.slice(3), (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+  }
   let loaded;
   try {
     loaded = loadConfig(process.argv.slice(2), process.env);
