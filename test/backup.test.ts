@@ -8,7 +8,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -16,13 +16,8 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { BIN, createToken, nkctl, nkctlOk, startCoordinator, type CoordinatorProc } from './harness/processes.ts';
-
-/** `nodekeeper-coordinator restore ...`, run for real. */
-export function restore(from: string, dataDir: string): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN.coordinator, 'restore', '--from', from, '--data-dir', dataDir], { encoding: 'utf8', timeout: 60_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { restore } from './harness/coordinator-install.ts';
+import { createToken, nkctl, nkctlOk, startCoordinator, type CoordinatorProc } from './harness/processes.ts';
 
 /** POST /v1/backups with the given Authorization header (or none): status and JSON body. */
 function postBackup(coord: CoordinatorProc, ca: string, auth: string | null, method = 'POST'): Promise<{ status: number; body: any }> {
@@ -160,7 +155,7 @@ describe('nkctl backup create and nodekeeper-coordinator restore', { timeout: 24
     const cases: Array<[string, string, RegExp]> = [
       ['a flipped byte in the store', await variant(async (d) => {
         const db = await readFile(path.join(d, 'state.db'));
-        db[db.length - 100] ^= 0xff;
+        db.writeUInt8(db.readUInt8(db.length - 100) ^ 0xff, db.length - 100);
         await writeFile(path.join(d, 'state.db'), db);
       }), /NK_BACKUP_CHECKSUM_MISMATCH/],
       ['a file the manifest does not list', await variant((d) => writeFile(path.join(d, 'pki', 'extra.key'), 'x'), [...files, 'pki/extra.key']), /not listed in the manifest.*NK_BACKUP_ARCHIVE_INVALID|not a file a backup holds|NK_BACKUP_ARCHIVE_INVALID/],

@@ -4,7 +4,7 @@
  * oldest snapshots beyond `keep` are deleted. A failure (full disk, a directory gone) is
  * logged and counted and the next round tries again: it never ends the coordinator.
  */
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { jittered, type Logger } from '@nodekeeper/common';
 import { removeLeftovers } from './archive.ts';
@@ -56,7 +56,7 @@ export class BackupScheduler {
     const { dir, keep } = this.#schedule;
     let made: string | null = null;
     try {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
+      // createBackup makes the directory: a failure there is counted like any other.
       made = (await this.#service.create(join(dir, snapshotName(now)), 'scheduled')).file;
     } catch (err) {
       // Logged and counted by the service; the next round retries.
