@@ -4,10 +4,35 @@
  * "extracted release tarball" built from this checkout.
  */
 import { spawnSync } from 'node:child_process';
-import { BIN } from './processes.ts';
+import { chmod, copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { BIN, REPO } from './processes.ts';
 
 /** `nodekeeper-coordinator restore --from FILE --data-dir DIR`, run for real. */
 export function restore(from: string, dataDir: string): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [BIN.coordinator, 'restore', '--from', from, '--data-dir', dataDir], { encoding: 'utf8', timeout: 120_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * A hand-assembled stand-in for an extracted `nodekeeper-coordinator-<version>-linux-<arch>.tar.gz`
+ * (the shared layout: VERSION, bin/ launchers, node/, lib/, systemd/, install-coordinator),
+ * built from this checkout: the launchers run the checkout's sources with this Node.
+ * The real tarball comes from scripts/release; tests switch to it once it exists.
+ */
+export async function fakeCoordinatorRelease(dir: string, version: string): Promise<string> {
+  const root = path.join(dir, `nodekeeper-coordinator-${version}`);
+  await mkdir(path.join(root, 'bin'), { recursive: true });
+  await mkdir(path.join(root, 'node', 'bin'), { recursive: true });
+  await mkdir(path.join(root, 'lib'), { recursive: true });
+  await mkdir(path.join(root, 'systemd'), { recursive: true });
+  await writeFile(path.join(root, 'VERSION'), `${version}\n`);
+  await symlink(process.execPath, path.join(root, 'node', 'bin', 'node'));
+  for (const [name, target] of [['nodekeeper-coordinator', BIN.coordinator], ['nkctl', BIN.nkctl]] as const) {
+    await writeFile(path.join(root, 'bin', name), `#!/bin/sh\nhere="$(dirname "$(readlink -f "$0")")"\nexec "$here/../node/bin/node" '${target}' "$@"\n`, { mode: 0o755 });
+  }
+  await copyFile(path.join(REPO, 'coordinator/systemd/nodekeeper-coordinator.service'), path.join(root, 'systemd', 'nodekeeper-coordinator.service'));
+  await copyFile(path.join(REPO, 'scripts/install-coordinator'), path.join(root, 'install-coordinator'));
+  await chmod(path.join(root, 'install-coordinator'), 0o755);
+  return root;
 }
