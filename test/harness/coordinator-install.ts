@@ -20,16 +20,30 @@ export function restore(from: string, dataDir: string): { status: number | null;
  * built from this checkout: the launchers run the checkout's sources with this Node.
  * The real tarball comes from scripts/release; tests switch to it once it exists.
  */
-export async function fakeCoordinatorRelease(dir: string, version: string): Promise<string> {
+export async function fakeCoordinatorRelease(dir: string, version: string, opts: { selfContained?: boolean } = {}): Promise<string> {
   const root = path.join(dir, `nodekeeper-coordinator-${version}`);
   await mkdir(path.join(root, 'bin'), { recursive: true });
   await mkdir(path.join(root, 'node', 'bin'), { recursive: true });
   await mkdir(path.join(root, 'lib'), { recursive: true });
   await mkdir(path.join(root, 'systemd'), { recursive: true });
   await writeFile(path.join(root, 'VERSION'), `${version}\n`);
-  await symlink(process.execPath, path.join(root, 'node', 'bin', 'node'));
-  for (const [name, target] of [['nodekeeper-coordinator', BIN.coordinator], ['nkctl', BIN.nkctl]] as const) {
-    await writeFile(path.join(root, 'bin', name), `#!/bin/sh\nhere="$(dirname "$(readlink -f "$0")")"\nexec "$here/../node/bin/node" '${target}' "$@"\n`, { mode: 0o755 });
+  // Self-contained (for a booted systemd, whose units see neither /tmp nor /root, where a
+  // checkout may live): Node and the sources with their pnpm node_modules copied into lib/
+  // (pnpm's links are relative, so they resolve inside lib/). Else links to the checkout.
+  let lib: string = REPO;
+  if (opts.selfContained === true) {
+    await copyFile(process.execPath, path.join(root, 'node', 'bin', 'node'));
+    await chmod(path.join(root, 'node', 'bin', 'node'), 0o755);
+    for (const d of ['package.json', 'coordinator', 'packages', 'node_modules']) {
+      const r = spawnSync('cp', ['-a', path.join(REPO, d), path.join(root, 'lib', d)], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`cp ${d}: ${r.stderr}`);
+    }
+    lib = '$here/../lib';
+  } else {
+    await symlink(process.execPath, path.join(root, 'node', 'bin', 'node'));
+  }
+  for (const name of ['nodekeeper-coordinator', 'nkctl']) {
+    await writeFile(path.join(root, 'bin', name), `#!/bin/sh\nhere="$(dirname "$(readlink -f "$0")")"\nexec "$here/../node/bin/node" "${lib}/coordinator/bin/${name}" "$@"\n`, { mode: 0o755 });
   }
   await copyFile(path.join(REPO, 'coordinator/systemd/nodekeeper-coordinator.service'), path.join(root, 'systemd', 'nodekeeper-coordinator.service'));
   await copyFile(path.join(REPO, 'scripts/install-coordinator'), path.join(root, 'install-coordinator'));
