@@ -2,8 +2,9 @@
  * install-coordinator for real, under a real systemd booted as PID 1 in its own
  * namespaces (test/harness/systemd.ts): it makes the `nodekeeper` user, installs and
  * starts the shipped unit, whose first start creates the CA and the admin credential;
- * nkctl (linked into /usr/local/bin) then talks to it at the advertised URL, and an
- * online backup works under the unit's hardening (ProtectSystem=strict, its own user).
+ * nkctl (linked into /usr/local/bin) then talks to it at the advertised URL, an online
+ * backup works under the unit's hardening (ProtectSystem=strict, its own user), and the
+ * documented restore (stop, move aside, restore as root, start) brings it back.
  * `systemd-analyze security` scores the unit (reported in docs/operations.md).
  */
 import { after, before, describe, test } from 'node:test';
@@ -12,6 +13,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fakeCoordinatorRelease } from './harness/coordinator-install.ts';
+import { waitFor } from './harness/processes.ts';
 import { freePort } from './harness/supervised-node.ts';
 import { BootedSystemd, systemdUnavailable } from './harness/systemd.ts';
 
@@ -61,8 +63,27 @@ describe('install-coordinator under a real systemd', { timeout: 300_000, skip: u
     const backup = await nk('backup', 'create', '-o', '/root/coord.tar.gz');
     assert.equal(backup.code, 0, `${backup.stderr}\n${await sd!.journal(UNIT)}`);
     assert.match(backup.stdout, /integrity ok/);
-    const restored = await sd!.exec(['/opt/nodekeeper-coordinator/current/bin/nodekeeper-coordinator', 'restore', '--from', '/root/coord.tar.gz', '--data-dir', '/root/restored'], { timeoutMs: 60_000 });
+
+    // The documented restore (docs/operations.md): stop, move the data dir aside, restore
+    // as root, start. systemd gives the files back to the service user; same CA.
+    const caBefore = (await sd!.exec(['sha256sum', `${DATA}/pki/ca.crt`])).stdout.split(' ')[0];
+    await sd!.systemctl('stop', UNIT);
+    assert.equal((await sd!.exec(['mv', DATA, `${DATA}.old`])).code, 0);
+    const restored = await sd!.exec(['/opt/nodekeeper-coordinator/current/bin/nodekeeper-coordinator', 'restore', '--from', '/root/coord.tar.gz', '--data-dir', DATA], { timeoutMs: 60_000 });
     assert.equal(restored.code, 0, restored.stderr);
+    await sd!.systemctl('start', UNIT);
+    assert.equal((await sd!.show(UNIT, 'ActiveState')).ActiveState, 'active', await sd!.journal(UNIT));
+    const after = await sd!.exec(['stat', '-c', '%U', DATA, `${DATA}/state.db`, `${DATA}/pki/ca.key`]);
+    assert.deepEqual(after.stdout.trim().split('\n'), ['nodekeeper', 'nodekeeper', 'nodekeeper'], after.stdout);
+    assert.equal((await sd!.exec(['sha256sum', `${DATA}/pki/ca.crt`])).stdout.split(' ')[0], caBefore);
+    // Type=simple: `systemctl start` returns before the coordinator listens.
+    const listed = await waitFor('the restored coordinator answering', async () => {
+      const l = await nk('token', 'list');
+      return l.code === 0 && l;
+    }, 60_000, 250).catch(async (err) => {
+      throw new Error(`${(err as Error).message}\n${await sd!.journal(UNIT)}`);
+    });
+    assert.match(listed.stdout, /Active/, 'the token made before the backup is back');
 
     const score = await sd!.exec(['systemd-analyze', 'security', '--no-pager', UNIT]);
     const overall = /Overall exposure level for \S+: ([\d.]+) (\S+)/.exec(score.stdout);
