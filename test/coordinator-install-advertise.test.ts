@@ -4,7 +4,9 @@
  * changes), and an agent dialing that name verifies TLS against the pinned CA. A
  * coordinator on every interface without it refuses to start (a guessed address would
  * reach no remote node). 127.0.0.2 stands for "the name nodes use": it is loopback, so
- * the test needs no DNS, and it is not among the certificate's default names.
+ * the test needs no DNS, and it is not among the certificate's default names. A kubelet
+ * rollout shows the install command carries the advertised artifact URL and the agent
+ * downloads from it.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +17,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
+import Database from 'better-sqlite3';
+import { kubeletArtifact } from './harness/artifacts.ts';
+import { startContainerdWithNetwork, type RunningContainerd } from './harness/containerd.ts';
 import { BIN, createToken, nkctl, nkctlOk, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
 import { freePort, makeSupervisedNode, startNodeAgent, stopNode, type SupervisedNode } from './harness/supervised-node.ts';
 
@@ -22,16 +27,19 @@ describe('--advertise-url: certificate names, artifact URLs, agents', { timeout:
   let dir: string;
   let coord: CoordinatorProc | undefined;
   let node: SupervisedNode | undefined;
+  let containerd: RunningContainerd | undefined;
   let port: number;
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'nk-advertise-'));
     port = await freePort();
+    containerd = await startContainerdWithNetwork(path.join(dir, 'containerd'));
   });
 
   after(async () => {
     if (node !== undefined) await stopNode(node);
     await coord?.stop();
+    await containerd?.stop();
     if (process.env['NK_KEEP_TEST_DIRS'] === undefined) await rm(dir, { recursive: true, force: true });
   });
 
@@ -46,7 +54,7 @@ describe('--advertise-url: certificate names, artifact URLs, agents', { timeout:
 
   test('the advertised host is in the certificate, the artifact URLs and the join command; an agent dialing it verifies TLS', async () => {
     const advertise = `https://127.0.0.2:${port}`;
-    coord = await startCoordinator(path.join(dir, 'coordinator'), ['--host', '0.0.0.0', '--port', String(port), '--advertise-url', advertise, '--liveness-grace', '600000']);
+    coord = await startCoordinator(path.join(dir, 'coordinator'), ['--host', '0.0.0.0', '--port', String(port), '--advertise-url', advertise, '--heartbeat-interval', '500', '--liveness-grace', '5000', '--liveness-recover', '500', '--control-plane-version', 'v1.32.1']);
     assert.equal(coord.url, advertise);
     const cert = new X509Certificate(await readFile(path.join(coord.dataDir, 'pki', 'server.crt')));
     assert.equal(cert.checkIP('127.0.0.2'), '127.0.0.2', `SANs: ${cert.subjectAltName}`);
@@ -74,12 +82,27 @@ describe('--advertise-url: certificate names, artifact URLs, agents', { timeout:
     assert.equal(authorized, true);
 
     const { token, caCertHash } = await createToken(coord.nkctlConfig, 1);
-    node = await makeSupervisedNode(dir, { name: 'node-adv', machineId: 'a'.repeat(32), kubeletVersion: 'v1.31.2' });
+    node = await makeSupervisedNode(dir, { name: 'node-adv', machineId: 'a'.repeat(32), kubeletVersion: 'v1.31.2', runtimeSocket: containerd!.socket });
     startNodeAgent(node, { server: advertise, token, caHash: caCertHash });
-    await waitFor('the agent enrolled over the advertised name and reported', async () => {
-      const m = JSON.parse(await nkctlOk(coord!.nkctlConfig, ['get', 'machines', 'node-adv', '-o', 'json'])) as { status: { lastReportTime: string | null } };
-      return m.status.lastReportTime !== null;
-    }, 30_000);
+    await waitFor('the agent enrolled over the advertised name and Ready', async () => {
+      const m = JSON.parse(await nkctlOk(coord!.nkctlConfig, ['get', 'machines', 'node-adv', '-o', 'json'])) as { status: { phase: string } };
+      return m.status.phase === 'Ready';
+    }, 60_000);
+
+    // An install command's artifact URL is the advertised one, and the agent downloads it there.
+    const kubelet = await kubeletArtifact(path.join(dir, 'artifacts'), { version: 'v1.31.3' });
+    await nkctlOk(coord.nkctlConfig, ['artifact', 'push', kubelet.file, '--package', 'kubelet', '--version', '1.31.3']);
+    await nkctlOk(coord.nkctlConfig, ['rollout', 'create', 'kubelet-adv', '--package', 'kubelet=1.31.3', '--canary', '1', '--soak', '1s']);
+    const watch = await nkctl(coord.nkctlConfig, ['rollout', 'status', 'kubelet-adv', '-w', '--interval', '500ms']);
+    assert.equal(watch.code, 0, `${watch.stdout}\n${watch.stderr}`);
+    const db = new Database(path.join(coord.dataDir, 'state.db'), { readonly: true });
+    try {
+      const rows = db.prepare("SELECT params FROM commands WHERE kind = 'package.install'").all() as Array<{ params: string }>;
+      assert.equal(rows.length, 1);
+      assert.ok((JSON.parse(rows[0]!.params) as { artifact: { url: string } }).artifact.url.startsWith(`${advertise}/v1/artifacts/sha256/`), rows[0]!.params);
+    } finally {
+      db.close();
+    }
   });
 
   test('a new advertised host at a later start re-issues the serving certificate (same CA), and says so', async () => {
