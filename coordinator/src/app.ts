@@ -33,6 +33,11 @@ import { WriteBatcher } from './store/write-batcher.ts';
 import { StoreHealth, unavailableCode } from './store/store-health.ts';
 import { ensurePki, loadPki, type TlsMaterial } from './tls/pki.ts';
 import { CertRenewer, renewalCheckIntervalMs } from './tls/cert-renewer.ts';
+import { advertisedUrl, checkAdvertisable, servingNames } from './tls/advertise.ts';
+import { BackupService } from './backup/backup-service.ts';
+import { BackupScheduler } from './backup/scheduler.ts';
+import { backupBeforeMigration } from './backup/pre-migration.ts';
+import { backupRoutes } from './server/backup-routes.ts';
 import { DEFAULT_HOST_SYNC, HostSync } from './host/host-sync.ts';
 import { readKubeconfig } from './host/kube-client.ts';
 import { hostRoutes } from './server/host-routes.ts';
@@ -77,6 +82,9 @@ function writeNkctlConfig(config: CoordinatorConfig, url: string, tls: TlsMateri
 
 /** Starts a coordinator; resolves once it is listening. */
 export async function startCoordinator(config: CoordinatorConfig, log: Logger, clock: Clock = monotonicClock): Promise<RunningCoordinator> {
+  // Refused before anything is created: a guessed address would be baked into the
+  // certificate and every artifact URL (tls/advertise.ts says why).
+  checkAdvertisable(config);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   chmodSync(config.dataDir, 0o700);
   const p = paths(config);
@@ -84,9 +92,14 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   // Called at start and then by the CertRenewer: re-issues a generated certificate near
   // its end, re-reads operator-provided files.
   const tlsFiles = config.tls;
-  const loadTls = tlsFiles !== null ? async () => loadPki(tlsFiles) : () => ensurePki(p.pki, certificateNames(config), new Date(), config.tlsServingLifetimeMs);
+  const names = servingNames(certificateNames(config), config.advertiseUrl);
+  const tlsLog = log.child({ component: 'tls' });
+  const loadTls = tlsFiles !== null ? async () => loadPki(tlsFiles) : () => ensurePki(p.pki, names, new Date(), config.tlsServingLifetimeMs,
+    (why) => tlsLog.info({ names, why }, 'serving certificate issued'));
   const tls = config.insecure ? null : await loadTls();
   const metrics = createMetrics();
+  // Upgrades keep data: a store about to be migrated is backed up first (or not migrated).
+  await backupBeforeMigration(p.db, config.dataDir, packageVersion(), log.child({ component: 'backup' }));
   const health = new StoreHealth({ log: log.child({ component: 'store' }), onError: (op, code) => metrics.storeErrors.inc({ op, code }) });
   const store = openStore(p.db, { now: clock, log: log.child({ component: 'store' }), observer: health });
   health.onRecovered((o, at) => store.recordEvent({
@@ -95,6 +108,16 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   }));
   registerStoreHealthMetrics(metrics, () => health.outage === null);
   ensureApiCredentials(store, config, log);
+  const backups = new BackupService({
+    dataDir: config.dataDir, coordinatorVersion: packageVersion(), copyDatabase: (f) => store.backupTo(f),
+    log: log.child({ component: 'backup' }),
+    counted: (reason, result, at) => {
+      metrics.backups.inc({ reason, result });
+      if (result === 'ok') metrics.backupLastSuccess.set(Math.floor(at / 1000));
+    },
+    recordEvent: (type, reason, message) => store.recordEvent({ object: 'coordinator/backup', type, reason, message }),
+  });
+  await backups.cleanUp();
   const batcher = new WriteBatcher(store, { intervalMs: config.flushIntervalMs, log: log.child({ component: 'batcher' }), runAs: (fn) => health.run('batch', fn) });
   registerBatcherMetrics(metrics, batcher.counters);
   const fleet = new FleetView(
@@ -192,7 +215,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     }),
   }, { ...DEFAULT_HOST_SYNC, syncIntervalMs: config.hostSyncIntervalMs, tokenTtlSeconds: config.hostTokenTtlSeconds });
   const api = createApi(apiDeps, [...rolloutRoutes(apiDeps, rollouts), ...remediationRoutes(apiDeps, remediation), ...hostRoutes(apiDeps, host, config.hostTokenTtlSeconds), ...memberRoutes(apiDeps, member),
-    ...machineDeleteRoutes(apiDeps, { heldBy: (name) => rollouts.holders(name), deleted: (name) => remediation.forget(name) })]);
+    ...machineDeleteRoutes(apiDeps, { heldBy: (name) => rollouts.holders(name), deleted: (name) => remediation.forget(name) }), ...backupRoutes(apiDeps, backups)]);
 
   const { server, connections } = createCoordinatorServer(tls, api, config.http, {
     agentPath: AGENT_PATH,
@@ -204,7 +227,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   const renewer = tls === null || !('setSecureContext' in server) ? null : new CertRenewer({
     load: loadTls,
     apply: (m) => server.setSecureContext({ cert: m.certPem, key: m.keyPem }),
-    log: log.child({ component: 'tls' }),
+    log: tlsLog,
     renewed: (m) => {
       try {
         store.recordEvent({ object: 'coordinator/tls', type: 'Normal', reason: 'CertificateRenewed', message: `serving certificate renewed in place, valid until ${new X509Certificate(m.certPem).validTo}` });
@@ -223,8 +246,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     });
   });
   const port = (server.address() as AddressInfo).port;
-  const shownHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  url = config.advertiseUrl ?? `${tls === null ? 'http' : 'https'}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
+  url = advertisedUrl(config, port);
   writeNkctlConfig(config, url, tls);
 
   // No fault in a tick may end the process (invariant 11). A store that cannot write
@@ -269,6 +291,9 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     canWrite: () => health.outage === null,
   }, config.retention);
   retention.start();
+  const backupDir = config.backup.dir;
+  const scheduler = backupDir === null ? null : new BackupScheduler(backups, { ...config.backup, dir: backupDir }, log.child({ component: 'backup' }));
+  scheduler?.start();
   const cancelRegistration = config.hostRegistration !== null && !host.state().registered ? registerAtStart(host, config, log) : () => {};
   log.info({ url, caHash: tls?.caHash ?? null, machines: fleet.list().length }, 'coordinator listening');
 
@@ -282,6 +307,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       clearInterval(ticker);
       renewer?.stop();
       await retention.stop();
+      await scheduler?.stop();
       cancelRegistration();
       drainGate?.stop();
       await host.stop();

@@ -11,6 +11,7 @@ import { defaultAdmission, type AdmissionOptions } from './gateway/admission.ts'
 import { DEFAULT_FAULT_SETTINGS, type FaultSettings } from './remediation/faults.ts';
 import { DEFAULT_REMEDIATION_SETTINGS, type RemediationSettings } from './remediation/types.ts';
 import type { RetentionOptions } from './controllers/retention-controller.ts';
+import { parseDuration } from './cli/duration.ts';
 
 export interface CoordinatorConfig {
   /** Address to listen on for the API and agent connections. */
@@ -81,6 +82,8 @@ export interface CoordinatorConfig {
   readonly drainTimeoutMs: number;
   /** Packages whose rollout installs cordon and drain the Node first (with the member API). */
   readonly drainBeforeInstall: readonly string[];
+  /** Scheduled snapshots (docs/operations.md, "Backup and restore"); dir null: none. */
+  readonly backup: { readonly dir: string | null; readonly intervalMs: number; readonly keep: number };
 }
 
 export interface HttpLimits {
@@ -138,6 +141,7 @@ export const defaults: CoordinatorConfig = Object.freeze({
   memberKubeconfig: null,
   drainTimeoutMs: 300_000,
   drainBeforeInstall: Object.freeze(['kubelet', 'containerd']),
+  backup: Object.freeze({ dir: null, intervalMs: 6 * 3_600_000, keep: 7 }),
 });
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -193,6 +197,11 @@ NODEKEEPER_<NAME> is refused):
   --remediation-max-concurrent N   fleet cap on remediations in flight (default 5)
   --storm-max-unhealthy N       the storm guard's floor: a storm is more unhealthy machines than max(N, 10% of the fleet) (default 1)
   --log-level LEVEL             ${LOG_LEVELS.join('|')} (default ${defaults.logLevel})
+
+Backups (see docs/operations.md; 'nodekeeper-coordinator restore --help' restores one):
+  --backup-dir DIR              take scheduled snapshots into DIR (default: none)
+  --backup-interval DURATION    time between snapshots, e.g. 30m, 6h (default 6h; needs --backup-dir)
+  --backup-keep N               snapshots kept in DIR, the oldest deleted (default ${defaults.backup.keep})
 
 Host cluster (pull mode; see docs/host.md):
   --host-kubeconfig FILE --host-token T --host-ca-hash sha256:... --cluster-name NAME
@@ -267,6 +276,9 @@ const flagSpec = {
   'member-kubeconfig': { type: 'string' },
   'drain-timeout': { type: 'string' },
   'drain-before-install': { type: 'string' },
+  'backup-dir': { type: 'string' },
+  'backup-interval': { type: 'string' },
+  'backup-keep': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -374,6 +386,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
       if (!list.every((x) => /^[a-z][a-z0-9-]{0,62}$/.test(x))) throw bad(`${n} must be package names separated by commas, or none; got ${JSON.stringify(v)}`);
       return Object.freeze(list);
     }),
+    backup: backupSchedule(raw),
   };
   if (config.advertiseUrl !== null) checkAdvertiseUrl(config.advertiseUrl, config.insecure);
   if (config.http.requestTimeoutMs < config.http.headersTimeoutMs) {
@@ -383,6 +396,23 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     throw bad(`liveness grace (${config.livenessGraceMs} ms) must exceed the heartbeat interval (${config.heartbeatIntervalMs} ms)`);
   }
   return { config: Object.freeze(config), help };
+}
+
+/** --backup-dir, --backup-interval (a Go duration, at least 1 s) and --backup-keep. */
+function backupSchedule(raw: Raw): CoordinatorConfig['backup'] {
+  const dir = raw['backupDir'] === undefined ? null : str('backup dir', raw['backupDir']);
+  if (dir === null && (raw['backupInterval'] !== undefined || raw['backupKeep'] !== undefined)) throw bad('--backup-interval and --backup-keep need --backup-dir');
+  let intervalMs = defaults.backup.intervalMs;
+  if (raw['backupInterval'] !== undefined) {
+    try {
+      intervalMs = parseDuration(String(raw['backupInterval']), 'backup interval');
+    } catch (err) {
+      throw new AppError('NK_CONFIG_INVALID', (err as Error).message, { cause: err });
+    }
+    if (intervalMs < 1000 || intervalMs > 366 * DAY_MS) throw bad(`backup interval must be from 1s to 8784h, got ${JSON.stringify(raw['backupInterval'])}`);
+  }
+  const keep = raw['backupKeep'] === undefined ? defaults.backup.keep : int('backup keep', raw['backupKeep'], 1, 10_000);
+  return Object.freeze({ dir, intervalMs, keep });
 }
 
 /** --host-kubeconfig, --host-token, --host-ca-hash and --cluster-name go together. */

@@ -8,6 +8,11 @@ import { loadConfig, usage } from './config.ts';
 import { unavailableCode } from './store/store-health.ts';
 
 async function main(): Promise<number> {
+  // `restore` is a one-shot command on a stopped coordinator's data dir, not a server option.
+  if (process.argv[2] === 'restore') {
+    const { restoreMain } = await import('./backup/restore.ts');
+    return restoreMain(process.argv.slice(3), (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+  }
   let loaded;
   try {
     loaded = loadConfig(process.argv.slice(2), process.env);
@@ -39,6 +44,8 @@ async function main(): Promise<number> {
     running = await startCoordinator(config, log);
   } catch (err) {
     log.fatal({ err, code: err instanceof AppError ? err.code : undefined }, 'coordinator failed to start');
+    // One plain line too, for an operator reading a terminal or `systemctl status`.
+    if (err instanceof AppError) process.stderr.write(`nodekeeper-coordinator: ${err.message} (${err.code})\n`);
     return 1;
   }
   // A single line on stdout that scripts (the demo, tests) can wait for.

@@ -21,6 +21,8 @@ export function createMetrics() {
     apiRequests: new Counter({ name: 'nodekeeper_api_requests_total', help: 'HTTP API requests, by route and status', labelNames: ['route', 'status'], registers: [registry] }),
     httpConnectionsRefused: new Counter({ name: 'nodekeeper_http_connections_refused_total', help: 'Connections closed at once because --http-max-connections non-agent connections were open', registers: [registry] }),
     rowsPruned: new Counter({ name: 'nodekeeper_store_rows_pruned_total', help: 'Rows deleted by retention, by kind (events, commands, tokens, observations)', labelNames: ['kind'], registers: [registry] }),
+    backups: new Counter({ name: 'nodekeeper_backups_total', help: 'Backups taken, by reason (manual, scheduled) and result (ok, failed)', labelNames: ['reason', 'result'], registers: [registry] }),
+    backupLastSuccess: new Gauge({ name: 'nodekeeper_backup_last_success_timestamp_seconds', help: 'When the last backup succeeded (Unix time; 0 before the first)', registers: [registry] }),
     storeErrors: new Counter({ name: 'nodekeeper_store_errors_total', help: 'Store writes refused by SQLite (nothing changed), by operation and SQLite code', labelNames: ['op', 'code'], registers: [registry] }),
   };
 }

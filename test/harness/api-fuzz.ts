@@ -60,6 +60,7 @@ export const ROUTES: readonly RouteSpec[] = [
   { name: 'machine-delete', method: 'DELETE', path: '/v1/machines/{name}', access: 'admin' },
   { name: 'apicredential-create', method: 'POST', path: '/v1/apicredentials', access: 'admin', body: () => ({ role: 'read-only', description: 'fuzz' }) },
   { name: 'apicredentials', method: 'GET', path: '/v1/apicredentials', access: 'admin' },
+  { name: 'backup-create', method: 'POST', path: '/v1/backups', access: 'admin' },
   { name: 'apicredential-revoke', method: 'DELETE', path: '/v1/apicredentials/{cred}', access: 'admin' },
   {
     name: 'machine-packages', method: 'PUT', path: '/v1/machines/{name}/packages', access: 'admin',

@@ -429,7 +429,7 @@ function expectFleetStatus(body: unknown, what: string): RemediationFleetStatus 
 }
 
 /** Turn a status and body into the parsed JSON or an AppError carrying the status. */
-function interpret(what: string, status: number, text: string): unknown {
+export function interpret(what: string, status: number, text: string): unknown {
   let body: unknown = undefined;
   let parseError: unknown = null;
   try {
@@ -451,7 +451,7 @@ function interpret(what: string, status: number, text: string): unknown {
 }
 
 /** One clear line for a socket or TLS failure. */
-function networkError(cause: unknown, cfg: ConnectionConfig): AppError {
+export function networkError(cause: unknown, cfg: ConnectionConfig): AppError {
   const code = (cause as NodeJS.ErrnoException).code ?? '';
   // One line: Node appends advice about its own flags (--use-system-ca) that means nothing
   // to nkctl users, and OpenSSL errors come as `...:SSL routines:<func>:<reason>:<file>:<line>`.

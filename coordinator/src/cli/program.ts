@@ -20,6 +20,7 @@ import { addRemediationCommands } from './remediation-commands.ts';
 import { addRolloutCommands } from './rollout-commands.ts';
 import { addHostCommands } from './host-commands.ts';
 import { addCredentialCommands } from './credential-commands.ts';
+import { addBackupCommands } from './backup-commands.ts';
 
 /** Everything nkctl touches outside itself, injected so tests can run it in-process too. */
 export interface CliIo {
@@ -242,6 +243,7 @@ export function buildProgram(io: CliIo): Command {
   addRemediationCommands(program, get, { io, client });
   addHostCommands(program, { io, client });
   addCredentialCommands(program, { io, client });
+  addBackupCommands(program, { io, client });
 
   program
     .command('version')

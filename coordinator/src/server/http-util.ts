@@ -114,6 +114,9 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   NK_DRAIN_BLOCKED: 409,
   NK_API_CREDENTIAL_LAST_ADMIN: 409,
   NK_MACHINE_IN_USE: 409,
+  NK_BACKUP_IN_PROGRESS: 409,
+  NK_BACKUP_FAILED: 503,
+  NK_BACKUP_INTEGRITY_FAILED: 503,
 };
 
 /** The status for an error code: the table, then *_NOT_FOUND 404, store faults 503, else 400. */

@@ -345,6 +345,15 @@ export class Store {
   }
 
   /** Closes the connection (idempotent). Flush any WriteBatcher first. */
+  /**
+   * An online copy of the whole database into `file` (SQLite's backup API, in steps
+   * between which the event loop runs). Writes made meanwhile through this connection
+   * are carried into the copy, so a busy coordinator's backup never restarts.
+   */
+  backupTo(file: string): Promise<unknown> {
+    return this.#ctx.db.backup(file);
+  }
+
   close(): void {
     if (this.#ctx.db.open) this.#ctx.db.close();
   }

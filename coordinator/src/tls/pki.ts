@@ -100,14 +100,21 @@ async function makeServing(caCertPem: string, caKeyPem: string, names: readonly 
   return { certPem: cert.toString('pem'), keyPem: await exportKey(keys.privateKey) };
 }
 
-function servingIsCurrent(certPem: string, keyPem: string, caPem: string, names: readonly string[], now: Date, lifetimeMs: number): boolean {
+/**
+ * Why the serving certificate on disk must be re-issued, or null when it is good:
+ * another CA, a key that does not match, little lifetime left, or a name missing (an
+ * --advertise-url or --tls-name added since it was made).
+ */
+export function servingProblem(certPem: string, keyPem: string, caPem: string, names: readonly string[], now: Date, lifetimeMs: number): string | null {
   const cert = new NodeX509(certPem);
-  if (!cert.checkIssued(new NodeX509(caPem))) return false;
+  if (!cert.checkIssued(new NodeX509(caPem))) return 'not issued by the current CA';
   // The key is written before the certificate: a crash in between leaves a pair that does not match.
-  if (!cert.checkPrivateKey(createPrivateKey(keyPem))) return false;
-  if (new Date(cert.validTo).getTime() - now.getTime() < lifetimeMs * RENEW_WHEN_LEFT) return false;
-  const sans = cert.subjectAltName ?? '';
-  return names.every((n) => sans.includes(isIP(n) ? `IP Address:${n}` : `DNS:${n}`));
+  if (!cert.checkPrivateKey(createPrivateKey(keyPem))) return 'its key does not match';
+  if (new Date(cert.validTo).getTime() - now.getTime() < lifetimeMs * RENEW_WHEN_LEFT) return `less than a third of its lifetime left (valid to ${cert.validTo})`;
+  // checkIP/checkHost compare parsed names: the SAN text spells ::1 as 0:0:0:0:0:0:0:1,
+  // so a text match re-issued the certificate at every start.
+  const missing = names.filter((n) => (isIP(n) ? cert.checkIP(n) : cert.checkHost(n, { wildcards: false, subject: 'never' })) === undefined);
+  return missing.length === 0 ? null : `names missing from it: ${missing.join(', ')}`;
 }
 
 /**
@@ -117,7 +124,11 @@ function servingIsCurrent(certPem: string, keyPem: string, caPem: string, names:
  * or less than a third of that lifetime is left. Called at start and then on a timer
  * (tls/cert-renewer.ts), so a long-running coordinator renews it in place.
  */
-export async function ensurePki(dir: string, names: readonly string[], now = new Date(), servingLifetimeMs = DEFAULT_SERVING_LIFETIME_MS): Promise<TlsMaterial> {
+export async function ensurePki(
+  dir: string, names: readonly string[], now = new Date(), servingLifetimeMs = DEFAULT_SERVING_LIFETIME_MS,
+  /** Told each time a serving certificate is issued, and why (for the log). */
+  issued?: (why: string) => void,
+): Promise<TlsMaterial> {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const caCrt = join(dir, 'ca.crt');
@@ -131,10 +142,12 @@ export async function ensurePki(dir: string, names: readonly string[], now = new
     const caKeyPem = readFileSync(caKey, 'utf8');
     const srvCrt = join(dir, 'server.crt');
     const srvKey = join(dir, 'server.key');
-    if (!existsSync(srvCrt) || !existsSync(srvKey) || !servingIsCurrent(readFileSync(srvCrt, 'utf8'), readFileSync(srvKey, 'utf8'), caPem, names, now, servingLifetimeMs)) {
+    const why = !existsSync(srvCrt) || !existsSync(srvKey) ? 'none yet' : servingProblem(readFileSync(srvCrt, 'utf8'), readFileSync(srvKey, 'utf8'), caPem, names, now, servingLifetimeMs);
+    if (why !== null) {
       const srv = await makeServing(caPem, caKeyPem, names, now, servingLifetimeMs);
       writeSecure(srvKey, srv.keyPem, 0o600);
       writeSecure(srvCrt, srv.certPem, 0o644);
+      issued?.(why);
     }
     return { caPem, certPem: readFileSync(srvCrt, 'utf8'), keyPem: readFileSync(srvKey, 'utf8'), caHash: caCertHash(caPem) };
   } catch (err) {

@@ -1,0 +1,93 @@
+/**
+ * install-coordinator for real, under a real systemd booted as PID 1 in its own
+ * namespaces (test/harness/systemd.ts): it makes the `nodekeeper` user, installs and
+ * starts the shipped unit, whose first start creates the CA and the admin credential;
+ * nkctl (linked into /usr/local/bin) then talks to it at the advertised URL, an online
+ * backup works under the unit's hardening (ProtectSystem=strict, its own user), and the
+ * documented restore (stop, move aside, restore as root, start) brings it back.
+ * `systemd-analyze security` scores the unit (reported in docs/operations.md).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fakeCoordinatorRelease } from './harness/coordinator-install.ts';
+import { waitFor } from './harness/processes.ts';
+import { freePort } from './harness/supervised-node.ts';
+import { BootedSystemd, systemdUnavailable } from './harness/systemd.ts';
+
+const UNIT = 'nodekeeper-coordinator.service';
+const DATA = '/var/lib/nodekeeper-coordinator';
+const unavailable = await systemdUnavailable();
+
+describe('install-coordinator under a real systemd', { timeout: 300_000, skip: unavailable ?? false }, () => {
+  let dir: string;
+  let sd: BootedSystemd | undefined;
+  let port: number;
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'nk-coord-sd-'));
+    port = await freePort();
+    sd = await BootedSystemd.boot({
+      prepare: async (upper) => {
+        // The extracted release, inside the node (the unit sees neither /tmp nor /root).
+        await mkdir(path.join(upper, 'opt/nk-test'), { recursive: true });
+        await fakeCoordinatorRelease(path.join(upper, 'opt/nk-test'), '0.2.0', { selfContained: true });
+      },
+    });
+  });
+
+  after(async () => {
+    await sd?.close();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+
+  test('it installs, starts as its own user, creates the CA and admin credential, and serves nkctl and backups', async () => {
+    const advertise = `https://127.0.0.1:${port}`;
+    const r = await sd!.exec(['/opt/nk-test/nodekeeper-coordinator-0.2.0/install-coordinator', '--advertise-url', advertise, '--listen', `127.0.0.1:${port}`], { timeoutMs: 180_000 });
+    assert.equal(r.code, 0, `${r.stdout}${r.stderr}\n${await sd!.journal(UNIT)}`);
+    assert.match(r.stdout, new RegExp(`admin credential: +${DATA}/admin\\.credential`));
+    assert.match(r.stdout, new RegExp(`nkctl config: +${DATA}/nkctl\\.yaml`));
+    const props = await sd!.show(UNIT, 'ActiveState', 'User', 'FragmentPath', 'NRestarts');
+    assert.deepEqual(props, { ActiveState: 'active', User: 'nodekeeper', FragmentPath: `/etc/systemd/system/${UNIT}`, NRestarts: '0' }, await sd!.journal(UNIT));
+    const owners = await sd!.exec(['stat', '-c', '%U %a %n', DATA, `${DATA}/admin.credential`, `${DATA}/pki/ca.key`, `${DATA}/state.db`]);
+    assert.deepEqual(owners.stdout.trim().split('\n').map((l) => l.split(' ').slice(0, 2).join(' ')), ['nodekeeper 700', 'nodekeeper 600', 'nodekeeper 600', 'nodekeeper 600'], owners.stdout);
+
+    const nk = (...args: string[]) => sd!.exec(['/usr/local/bin/nkctl', '--config', `${DATA}/nkctl.yaml`, ...args], { timeoutMs: 60_000 });
+    const token = await nk('token', 'create', '--ttl', '10m');
+    assert.equal(token.code, 0, token.stderr);
+    assert.match(token.stdout, new RegExp(`nodekeeper-agent --server ${advertise.replace(/\./g, '\\.')} --token \\S+ --discovery-ca-hash sha256:[0-9a-f]{64}`));
+
+    // An online backup under the hardened unit, restorable.
+    const backup = await nk('backup', 'create', '-o', '/root/coord.tar.gz');
+    assert.equal(backup.code, 0, `${backup.stderr}\n${await sd!.journal(UNIT)}`);
+    assert.match(backup.stdout, /integrity ok/);
+
+    // The documented restore (docs/operations.md): stop, move the data dir aside, restore
+    // as root, start. systemd gives the files back to the service user; same CA.
+    const caBefore = (await sd!.exec(['sha256sum', `${DATA}/pki/ca.crt`])).stdout.split(' ')[0];
+    await sd!.systemctl('stop', UNIT);
+    assert.equal((await sd!.exec(['mv', DATA, `${DATA}.old`])).code, 0);
+    const restored = await sd!.exec(['/opt/nodekeeper-coordinator/current/bin/nodekeeper-coordinator', 'restore', '--from', '/root/coord.tar.gz', '--data-dir', DATA], { timeoutMs: 60_000 });
+    assert.equal(restored.code, 0, restored.stderr);
+    await sd!.systemctl('start', UNIT);
+    assert.equal((await sd!.show(UNIT, 'ActiveState')).ActiveState, 'active', await sd!.journal(UNIT));
+    const after = await sd!.exec(['stat', '-c', '%U', DATA, `${DATA}/state.db`, `${DATA}/pki/ca.key`]);
+    assert.deepEqual(after.stdout.trim().split('\n'), ['nodekeeper', 'nodekeeper', 'nodekeeper'], after.stdout);
+    assert.equal((await sd!.exec(['sha256sum', `${DATA}/pki/ca.crt`])).stdout.split(' ')[0], caBefore);
+    // Type=simple: `systemctl start` returns before the coordinator listens.
+    const listed = await waitFor('the restored coordinator answering', async () => {
+      const l = await nk('token', 'list');
+      return l.code === 0 && l;
+    }, 60_000, 250).catch(async (err) => {
+      throw new Error(`${(err as Error).message}\n${await sd!.journal(UNIT)}`);
+    });
+    assert.match(listed.stdout, /Active/, 'the token made before the backup is back');
+
+    const score = await sd!.exec(['systemd-analyze', 'security', '--no-pager', UNIT]);
+    const overall = /Overall exposure level for \S+: ([\d.]+) (\S+)/.exec(score.stdout);
+    assert.ok(overall !== null, score.stdout + score.stderr);
+    console.log(`systemd-analyze security ${UNIT}: ${overall[1]} ${overall[2]}`);
+  });
+});
