@@ -22,8 +22,12 @@
  *   health toggling every hour, all the time);
  * - a kubelet patch rollout over the whole fleet once a week (the first on day 2): its
  *   artifact pushed (`--artifact-mb` of incompressible bytes), the real controller
- *   batching it, each install answered with the agent's progress and result frames one
- *   step after it was sent (1 % fail and roll back), the new version in the next report.
+ *   batching it, each install answered with the agent's progress and result frames in
+ *   the step it was sent (1 % fail and roll back), the new version in the next report.
+ * Incidents and flapping spare the machines a rollout is installing or soaking: a machine
+ * whose kubelet fails its soak after the switch stays held by that rollout, Completed or
+ * not, until a rollback, and every later rollout then waits on it (BusyElsewhere) for
+ * good; with it, the second weekly rollout never got past its first wave here.
  * What an hour's step leaves out is what production does in place: the agent's 5-minute
  * full reports and the once-a-minute last-seen times rewrite the machine's own row,
  * and a message-only change (same health, same version) adds no observation; none of it
@@ -164,9 +168,11 @@ function agentStep(s: Sim, index: number, step: number): void {
     s.link = null;
     return;
   }
-  if (s.flapping) setKubelet(s, step % 2 === 0);
-  else if (random() < INCIDENT_PER_DAY / STEPS_PER_DAY) setKubelet(s, false);
-  else setKubelet(s, true);
+  // A machine a rollout is installing or soaking is spared (see the module comment).
+  const incident = random() < INCIDENT_PER_DAY / STEPS_PER_DAY;
+  if ((s.flapping || incident) && rollouts.holders(s.name).length > 0) setKubelet(s, true);
+  else if (s.flapping) setKubelet(s, step % 2 === 0);
+  else setKubelet(s, !incident);
   // 1 % of 10-second probes see a significant change: in an hour, nearly every machine.
   s.report = { ...s.report, runtime: { ...s.report.runtime, message: `${Math.floor(random() * 40)} containers` } };
   fleet.touch(s.name);
@@ -182,7 +188,11 @@ function agentStep(s: Sim, index: number, step: number): void {
   s.dirty = false;
 }
 
-/** The agents' answers to installs sent in the previous step, as the agent sends them. */
+/**
+ * The agents' answers to the installs sent in this step, as the agent sends them, at once:
+ * an hour's step is longer than an install's timeout (its health timeout plus 30 min),
+ * and an answer an hour late would time the command out.
+ */
 function answerInstalls(): void {
   answering = true;
   try {
@@ -300,12 +310,12 @@ for (let day = 1; day <= DAYS; day++) {
     fleet.tick(); // the rebooting machines, silent for an hour, go Unknown
     now += config.heartbeatIntervalMs;
     if (i === STEPS_PER_DAY / 2 && day % ROLLOUT_EVERY_DAYS === 2) await startRollout(++rolloutPatch);
-    answerInstalls();
     operator();
     sims.forEach((s, index) => agentStep(s, index, step));
     fleet.tick();
     commands.expire();
     rollouts.tick();
+    answerInstalls();
     batcher.flush();
     await retention.runOnce();
   }
