@@ -23,7 +23,8 @@
  * - a kubelet patch rollout over the whole fleet once a week (the first on day 2): its
  *   artifact pushed (`--artifact-mb` of incompressible bytes), the real controller
  *   batching it, each install answered with the agent's progress and result frames in
- *   the step it was sent (1 % fail and roll back), the new version in the next report.
+ *   the step it was sent (1 % fail and roll back), the new version in the next report;
+ *   an operator who resumes a paused rollout within the hour (`nkctl rollout resume`).
  * Incidents and flapping spare the machines a rollout is installing or soaking: a machine
  * whose kubelet fails its soak after the switch stays held by that rollout, Completed or
  * not, until a rollback, and every later rollout then waits on it (BusyElsewhere) for
@@ -37,8 +38,8 @@
  * One retention round per step (production: one per 10 min; a round prunes up to
  * 100,000 rows per kind, far more than an hour brings here).
  * Measured at the end of each simulated day: the SQLite file, its WAL, the artifacts, and
- * per table its rows and bytes (tables and their indexes, from the dbstat virtual table,
- * else page counts). Retention reaches steady state after its longest limit (30 days of
+ * per table its rows and bytes (tables and their indexes, from the dbstat virtual table;
+ * a SQLite built without it gives rows only). Retention reaches steady state after its longest limit (30 days of
  * events), so the default span is 35 days. The data dir is made under /dev/shm when there
  * is one (`--dir` to choose): sizes do not depend on the file system, and fsyncs on a
  * shared disk would only slow the simulation.
@@ -259,6 +260,8 @@ function dirSize(dir: string): number {
   return total;
 }
 
+let warnedNoDbstat = false;
+
 /** Sizes on disk, and rows and bytes per table (its indexes counted with it), read by a second connection. */
 function measure(): Measure {
   const db = new Database(p.db, { readonly: true });
@@ -272,8 +275,9 @@ function measure(): Measure {
     try {
       sized = db.prepare(`SELECT name, pgsize AS bytes FROM dbstat WHERE aggregate = TRUE`).all() as typeof sized;
     } catch {
-      // No dbstat in this SQLite build: the page count of each b-tree instead.
-      sized = [...owner.keys()].map((name) => ({ name, bytes: 0 }));
+      if (!warnedNoDbstat) console.log('this SQLite has no dbstat virtual table: rows only, no bytes per table');
+      warnedNoDbstat = true;
+      sized = [];
     }
     for (const { name, bytes } of sized) {
       const t = tables.get(owner.get(name) ?? name);
@@ -352,12 +356,12 @@ const elapsed = (performance.now() - started) / 1000;
 store.close();
 
 const last = daily.at(-1)!;
-const first = daily[0]!;
 const dayOf = (d: number) => daily[Math.min(d, daily.length) - 1]!;
 const byTable = (m: Measure) => [...m.tables].filter(([, t]) => t.bytes > 0).sort((a, b) => b[1].bytes - a[1].bytes)
   .map(([name, t]) => `${name} ${t.rows.toLocaleString('en-US')} rows ${MB(t.bytes)} MB`).join(', ');
 const steady = DAYS > 30 ? 'steady state (every retention limit reached, 30 days of events the longest)' : `not yet steady (retention's longest limit is 30 days; ran ${DAYS})`;
-const summary = `N=${N}, ${DAYS} days: SQLite file ${MB(first.db)} MB on day 1, ${MB(dayOf(7).db)} MB on day ${Math.min(7, DAYS)}, ${MB(dayOf(14).db)} MB on day ${Math.min(14, DAYS)}, ${MB(last.db)} MB on day ${DAYS} (${KB(last.db / N)} KB per machine; ${MB(last.freeBytes)} MB of it free pages), ${steady}; ` +
+const onDays = [...new Set([1, 7, 14, DAYS].filter((d) => d <= DAYS))].map((d) => `${MB(dayOf(d).db)} MB on day ${d}`).join(', ');
+const summary = `N=${N}, ${DAYS} days: SQLite file ${onDays} (${KB(last.db / N)} KB per machine; ${MB(last.freeBytes)} MB of it free pages), ${steady}; ` +
   `by table on day ${DAYS}: ${byTable(last)}; artifacts ${MB(last.artifacts)} MB (${rolloutPatch} rollouts of ${ARTIFACT_MB} MB, never pruned); ` +
   `WAL ${MB(Math.max(...daily.map((m) => m.wal)))} MB at most with a flush per hour's step, ${MB(walAtCadence)} MB at production cadence (a flush a second); ${elapsed.toFixed(0)} s`;
 if (values['no-record']) console.log(summary);
