@@ -240,9 +240,9 @@ describe('nkctl get and describe machine show remediation', () => {
     assert.match(r.stdout, /^node-5 .* NeedsHuman,Cordoned$/m);
     assert.match(r.stdout, /^node-3 .* <never> +Idle$/m);
     const w = ok(await run(['get', 'machines', '-o', 'wide']));
-    assert.match(w.stdout, /CNI-HEALTH +FAULTS +NODE$/m);
-    assert.match(w.stdout, /^node-2 .* unhealthy:NoNetworkConfig +NetworkNotReady\(Active\) +-$/m);
-    assert.match(w.stdout, /^node-3 .* -$/m);
+    assert.match(w.stdout, /CNI-HEALTH +FAULTS +NODE +AGENT$/m);
+    assert.match(w.stdout, /^node-2 .* unhealthy:NoNetworkConfig +NetworkNotReady\(Active\) +- +0\.1\.0$/m);
+    assert.match(w.stdout, /^node-3 .* - +- +<unknown>$/m);
   });
 
   it('describe machine has a Remediation section only when the machine is not quiet', async () => {
