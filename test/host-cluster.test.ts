@@ -145,7 +145,7 @@ describe('host cluster registration (pull mode)', { timeout: 300_000 }, () => {
     assert.equal(m.status.node.ready, 'True');
     assert.equal(m.status.phase, 'Ready');
     // The member's Node beside the agent's view, in nkctl too.
-    assert.match(await nk(['get', 'machines', '-o', 'wide']), /node-1 .*\sReady\n/);
+    assert.match(await nk(['get', 'machines', '-o', 'wide']), /node-1 .*\sReady\s+\S+\n/);
     assert.match(await nk(['describe', 'machine', 'node-1']), /Node:\n\s+Name:\s+node-1\n\s+Status:\s+Ready\n\s+Provider ID:\s+test:\/\/node-1/);
     const table = kubectl(['get', 'machines.nodekeeper.io', '-n', NS]);
     assert.match(table, /node-1\s+Ready\s+True\s+1\.35\.2\s+\S+\s+1\.1\.1/);

@@ -88,7 +88,7 @@ describe('the real kubelet, supervised by the agent, against the reference API s
     assert.equal(m.status.kubelet.health, 'healthy');
     assert.equal(m.status.containerd.health, 'healthy');
     assert.equal(m.status.node.name, 'real-node');
-    assert.match(await nk(['get', 'machines', '-o', 'wide']), /real-node\s+Ready\s+v1\.36\.3\s+.*\sReady\n/);
+    assert.match(await nk(['get', 'machines', '-o', 'wide']), /real-node\s+Ready\s+v1\.36\.3\s+.*\sReady\s+\S+\n/);
   });
 
   test('a killed kubelet is noticed by the agent within seconds; restarted, it is healthy and its Node Ready', async () => {

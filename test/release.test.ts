@@ -119,7 +119,7 @@ describe('release tarballs and install-agent', { timeout: 900_000 }, () => {
     const help = await runCommand(path.join(x, 'bin/nkctl'), ['--help'], { env: EMPTY_ENV });
     assert.equal(help.code, 0, showResult(help));
     assert.match(help.stdout, /^Usage: nkctl/);
-    const coord = spawn(path.join(x, 'bin/nodekeeper-coordinator'), ['--data-dir', path.join(dir, 'coordinator-data'), '--port', '0'], { env: EMPTY_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+    const coord = spawn(path.join(x, 'bin/nodekeeper-coordinator'), ['--data-dir', path.join(dir, 'coordinator-data'), '--host', '127.0.0.1', '--port', '0'], { env: EMPTY_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     coord.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
     coord.stderr.on('data', (c: Buffer) => (out += c.toString('utf8')));

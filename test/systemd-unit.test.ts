@@ -243,7 +243,7 @@ describe('the agent unit and scripts/install-agent', { timeout: 150_000 }, () =>
     const wants = path.join(root, 'etc/systemd/system/multi-user.target.wants', UNIT);
     assert.ok((await lstat(wants)).isSymbolicLink());
     assert.equal(await readlink(wants), `/${UNIT_REL}`);
-    assert.deepEqual((await readdir(path.join(root, AGENT_PKG_REL))).sort(), ['current', 'versions']);
+    assert.deepEqual((await readdir(path.join(root, AGENT_PKG_REL))).sort(), ['current', 'guard', 'versions']);
     assert.equal(await readlink(path.join(root, AGENT_PKG_REL, 'current')), `versions/${rel.version}`);
     assert.deepEqual((await readdir(path.join(root, AGENT_PKG_REL, 'versions'))).sort(), [rel.version, `${rel.version}.artifact.json`]);
   });
@@ -295,7 +295,7 @@ describe('the agent unit and scripts/install-agent', { timeout: 150_000 }, () =>
     assert.match(r.stderr, /already in .*, unchanged/);
     assert.equal(await readFile(path.join(root, CONFIG_REL), 'utf8'), configBefore);
     assert.equal(await readFile(path.join(root, UNIT_REL), 'utf8'), unitText);
-    assert.deepEqual((await readdir(path.join(root, AGENT_PKG_REL))).sort(), ['current', 'versions'], 'no staging dirs left');
+    assert.deepEqual((await readdir(path.join(root, AGENT_PKG_REL))).sort(), ['current', 'guard', 'versions'], 'no staging dirs left');
     const launcher = await run(path.join(root, LAUNCHER), ['--help']);
     assert.equal(launcher.code, 0, show(launcher));
     // An upgrade without config flags keeps the existing config.
