@@ -14,7 +14,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { AGENT_PKG_DIR, listTarball } from './harness/agent-tarball.ts';
 import { AGENT, bootUpgradeNode, closeUpgradeNode, installCommands, machineEvents, rolloutIn, settledOn, startAgentRollout, type UpgradeNode } from './harness/agent-upgrade-node.ts';
@@ -61,6 +61,8 @@ describe('the agent upgrades itself through a rollout, under a real systemd', { 
   });
 
   test('a rollout upgrades the agent from the shipped release to 2.0.0: the new agent reconnects, reports 2.0.0, and the command succeeds', async () => {
+    const pkg = path.join(n!.sd.upper, AGENT_PKG_DIR);
+    const guardBefore = await stat(path.join(pkg, 'guard'));
     const name = await startAgentRollout(n!, '2.0.0', 60_000);
     const status = await rolloutIn(n!, name, ['Completed', 'Paused', 'Failed', 'RolledBack', 'Aborted'], 120_000).catch(async (err) => {
       throw new Error(`${(err as Error).message}\n${await diag()}`);
@@ -70,9 +72,15 @@ describe('the agent upgrades itself through a rollout, under a real systemd', { 
     assert.equal(s.previous, n!.first, 'previous names the version to go back to');
     const cmds = installCommands(n!, name);
     assert.deepEqual(cmds.map((c) => c.state), ['Succeeded']);
-    // The guard at its fixed place is the confirmed version's.
-    const pkg = path.join(n!.sd.upper, AGENT_PKG_DIR);
+    // The guard at its fixed place is the confirmed version's: the bundle found it through
+    // the launcher's NK_AGENT_INSTALL_DIR and put a new copy there (a new inode: temp + rename).
     assert.equal(await readFile(path.join(pkg, 'guard'), 'utf8'), await readFile(path.join(pkg, 'versions/2.0.0/systemd/nodekeeper-agent-guard'), 'utf8'));
+    assert.notEqual((await stat(path.join(pkg, 'guard'))).ino, guardBefore.ino, 'the confirmed agent installed its guard');
+    assert.doesNotMatch(await n!.sd.journal(AGENT), /could not install the (new|self-upgrade) guard/);
+    // The shipped unit's compile cache took the old agent's code when it handed over (exit 75).
+    const cache = path.join(n!.sd.upper, 'var/cache/nodekeeper-agent');
+    const entries = (await readdir(cache, { recursive: true, withFileTypes: true })).filter((e) => e.isFile());
+    assert.ok(entries.length > 0, `Node's compile cache in ${cache} is empty`);
     const wide = await nkctlOk(n!.coord.nkctlConfig, ['get', 'machines', '-o', 'wide']);
     const [header, row] = wide.trim().split('\n').map((l) => l.trim().split(/\s{2,}/));
     assert.equal(row![header!.indexOf('AGENT')], '2.0.0', wide);

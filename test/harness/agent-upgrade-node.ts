@@ -147,10 +147,14 @@ export function settledOn(n: UpgradeNode, version: string, timeoutMs = 90_000): 
 }
 
 
-/** PIDs in the agent unit's cgroup (inside the booted node): one running agent is one PID. */
-export async function agentProcesses(n: UpgradeNode): Promise<string[]> {
-  const r = await n.sd.exec(['cat', `/sys/fs/cgroup/system.slice/${AGENT}/cgroup.procs`]);
-  return r.stdout.split('\n').filter((x) => x.trim() !== '');
+/** The processes in the agent unit's cgroup (inside the booted node): pid, parent pid and command line. */
+export async function agentProcesses(n: UpgradeNode): Promise<Array<{ pid: number; ppid: number; cmd: string }>> {
+  const script = 'for p in $(cat "$1"); do [ -r /proc/$p/stat ] && printf "%s %s %s\\n" "$p" "$(sed "s/.*) //" /proc/$p/stat | cut -d" " -f2)" "$(tr "\\0" " " </proc/$p/cmdline)"; done';
+  const r = await n.sd.exec(['sh', '-c', script, 'sh', `/sys/fs/cgroup/system.slice/${AGENT}/cgroup.procs`]);
+  return r.stdout.split('\n').filter((x) => x.trim() !== '').map((l) => {
+    const [pid, ppid, ...cmd] = l.split(' ');
+    return { pid: Number(pid), ppid: Number(ppid), cmd: cmd.join(' ').trim() };
+  });
 }
 
 /** Sets the agent's environment file inside the node (read at each start of the unit). */
