@@ -60,14 +60,15 @@ describe('kill -9 at every step of the agent\'s own upgrade leaves one working a
       assert.equal(status['phase'], s.state === 'Succeeded' ? 'Completed' : 'Paused');
       // The hook really fired (its once-only marker), and exactly one agent runs.
       await stat(path.join(n!.sd.upper, AGENT_PKG_DIR, `test-killed-${s.step}`));
-      // Exactly one agent, the ended version's bundle under the release's Node; anything
-      // else in the unit's cgroup is its probe child (kubelet --version and the like), not
-      // a second agent nor an orphan of the killed one.
+      // Exactly one agent: the ended version's bundle under the release's Node with the
+      // launcher's flags, as the shipped unit starts it. Anything else in the unit's cgroup
+      // is its probe child (kubelet --version and the like), not a second agent nor an
+      // orphan of the killed one.
       const procs = await agentProcesses(n!);
       const agents = procs.filter((p) => p.cmd.includes('/lib/nodekeeper-agent.mjs'));
       assert.equal(agents.length, 1, `one agent process: ${JSON.stringify(procs)}`);
       const vdir = `${AGENT_PKG_DIR}/versions/${ends}/`.replace(/[.]/g, '\\.') + '(bin/\\.\\./)?';
-      assert.match(agents[0]!.cmd, new RegExp(`^${vdir}node/bin/node .*${vdir}lib/nodekeeper-agent\\.mjs`), JSON.stringify(procs));
+      assert.match(agents[0]!.cmd, new RegExp(`^${vdir}node/bin/node --max-old-space-size=160 --max-semi-space-size=1 ${vdir}lib/nodekeeper-agent\\.mjs --config /etc/nodekeeper/agent\\.yaml$`), JSON.stringify(procs));
       const byPid = new Map(procs.map((p) => [p.pid, p]));
       const descends = (p: { ppid: number }): boolean => p.ppid === agents[0]!.pid || (byPid.get(p.ppid) !== undefined && descends(byPid.get(p.ppid)!));
       for (const p of procs) if (p !== agents[0]) assert.ok(descends(p), `not the agent's child: ${JSON.stringify(p)} in ${JSON.stringify(procs)}`);
