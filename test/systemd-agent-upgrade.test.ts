@@ -1,21 +1,25 @@
 /**
  * The agent upgrading itself through a rollout, under a real systemd (issue 11, item 4):
- * systemd boots as PID 1 in namespaces of its own (test/harness/systemd.ts), the agent is
- * installed from a release tarball into the shared package layout with the shipped units
- * (test/harness/agent-tarball.ts), and a real coordinator runs on the host's loopback.
+ * systemd boots as PID 1 in namespaces of its own (test/harness/systemd.ts), the real
+ * release (scripts/release) is installed by its own install-agent as an operator does, and
+ * a real coordinator runs on the host's loopback. The versions rolled out are the same
+ * tarball with only VERSION changed, the bad ones also their launcher
+ * (test/harness/agent-tarball.ts; the first test checks that nothing else differs).
  *
- * - a rollout moves the agent 1.0.0 -> 2.0.0: the new agent reconnects reporting 2.0.0;
+ * - a rollout moves the agent from the shipped release (0.2.0) to 2.0.0: the new agent
+ *   reconnects reporting 2.0.0;
  * - a bad 3.0.0 that exits at start is switched back to 2.0.0 by the node itself (the
  *   ExecStartPre= guard counts its starts), and the rollout halts;
  * - a bad 3.0.1 that runs but never connects is switched back by the rollback timer.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { AGENT_PKG_DIR } from './harness/agent-tarball.ts';
+import { AGENT_PKG_DIR, listTarball } from './harness/agent-tarball.ts';
 import { AGENT, bootUpgradeNode, closeUpgradeNode, installCommands, machineEvents, rolloutIn, settledOn, startAgentRollout, type UpgradeNode } from './harness/agent-upgrade-node.ts';
 import { nkctlOk } from './harness/processes.ts';
+import { run } from './harness/systemd.ts';
 import { systemdUnavailable } from './harness/systemd.ts';
 const skip = await systemdUnavailable();
 
@@ -24,23 +28,59 @@ describe('the agent upgrades itself through a rollout, under a real systemd', { 
   const diag = async () => `agent journal:\n${(await n!.sd.journal(AGENT)).slice(-8000)}\nrollback journal:\n${await n!.sd.journal('nodekeeper-agent-rollback.service')}`;
 
   before(async () => {
-    n = await bootUpgradeNode('nk-sd-selfup-', [['1.0.0', 'good'], ['2.0.0', 'good'], ['3.0.0', 'exit-at-start'], ['3.0.1', 'never-connects']]);
+    n = await bootUpgradeNode('nk-sd-selfup-', [['2.0.0', 'good'], ['3.0.0', 'exit-at-start'], ['3.0.1', 'never-connects']]);
   });
   after(async () => closeUpgradeNode(n));
 
-  test('a rollout upgrades the agent 1.0.0 -> 2.0.0: the new agent reconnects, reports 2.0.0, and the command succeeds', async () => {
+  test('the node runs the shipped release; the rolled-out versions differ from it only in VERSION (and the bad ones\' launcher)', async () => {
+    const shipped = n!.tarballs.get(n!.first)!;
+    const member = async (file: string, name: string) => (await run('tar', ['-xOzf', file, name])).stdout;
+    const shippedList = await listTarball(shipped.file);
+    assert.ok(shippedList.some((l) => l.endsWith(' lib/nodekeeper-agent.mjs')) && shippedList.some((l) => l.endsWith(' node/bin/node')), shippedList.join('\n'));
+    const shippedLauncher = await member(shipped.file, 'bin/nodekeeper-agent');
+    for (const [version, t] of n!.tarballs) {
+      if (version === n!.first) continue;
+      const bad = version.startsWith('3.');
+      const changed = new Set(['VERSION', ...(bad ? ['bin/nodekeeper-agent'] : [])]);
+      const list = await listTarball(t.file);
+      const name = (l: string) => l.slice(l.lastIndexOf(' ') + 1);
+      assert.deepEqual(list.map(name), shippedList.map(name), `${version}: the same entries in the same order`);
+      assert.deepEqual(list.filter((l) => !changed.has(name(l))), shippedList.filter((l) => !changed.has(name(l))), `${version}: modes, owners, sizes, times of the unchanged entries`);
+      assert.equal(await member(t.file, 'VERSION'), `${version}\n`);
+      const launcher = await member(t.file, 'bin/nodekeeper-agent');
+      if (bad) assert.notEqual(launcher, shippedLauncher);
+      else assert.equal(launcher, shippedLauncher);
+    }
+    // Installed as shipped: the unpacked release under versions/<v>, the shipped unit as is.
+    const pkg = path.join(n!.sd.upper, AGENT_PKG_DIR);
+    assert.equal(await readFile(path.join(pkg, 'versions', n!.first, 'bin/nodekeeper-agent'), 'utf8'), shippedLauncher);
+    const unit = await readFile(path.join(n!.sd.upper, 'etc/systemd/system', AGENT), 'utf8');
+    assert.equal(unit, await member(shipped.file, `systemd/${AGENT}`));
+    // The agent installed its own guard at its first start (install-agent put one there too).
+    assert.equal(await readFile(path.join(pkg, 'guard'), 'utf8'), await member(shipped.file, 'systemd/nodekeeper-agent-guard'));
+  });
+
+  test('a rollout upgrades the agent from the shipped release to 2.0.0: the new agent reconnects, reports 2.0.0, and the command succeeds', async () => {
+    const pkg = path.join(n!.sd.upper, AGENT_PKG_DIR);
+    const guardBefore = await stat(path.join(pkg, 'guard'));
     const name = await startAgentRollout(n!, '2.0.0', 60_000);
     const status = await rolloutIn(n!, name, ['Completed', 'Paused', 'Failed', 'RolledBack', 'Aborted'], 120_000).catch(async (err) => {
       throw new Error(`${(err as Error).message}\n${await diag()}`);
     });
     assert.equal(status['phase'], 'Completed', `${JSON.stringify(status)}\n${await diag()}`);
     const s = await settledOn(n!, '2.0.0');
-    assert.equal(s.previous, '1.0.0', 'previous names the version to go back to');
+    assert.equal(s.previous, n!.first, 'previous names the version to go back to');
     const cmds = installCommands(n!, name);
     assert.deepEqual(cmds.map((c) => c.state), ['Succeeded']);
-    // The guard at its fixed place is the confirmed version's.
-    const pkg = path.join(n!.sd.upper, AGENT_PKG_DIR);
+    // The guard at its fixed place is the confirmed version's: the bundle found it through
+    // the launcher's NK_AGENT_INSTALL_DIR and put a new copy there (a new inode: temp + rename).
     assert.equal(await readFile(path.join(pkg, 'guard'), 'utf8'), await readFile(path.join(pkg, 'versions/2.0.0/systemd/nodekeeper-agent-guard'), 'utf8'));
+    assert.notEqual((await stat(path.join(pkg, 'guard'))).ino, guardBefore.ino, 'the confirmed agent installed its guard');
+    assert.doesNotMatch(await n!.sd.journal(AGENT), /could not install the (new|self-upgrade) guard/);
+    // The shipped unit's compile cache took the old agent's code when it handed over (exit 75).
+    const cache = path.join(n!.sd.upper, 'var/cache/nodekeeper-agent');
+    const entries = (await readdir(cache, { recursive: true, withFileTypes: true })).filter((e) => e.isFile());
+    assert.ok(entries.length > 0, `Node's compile cache in ${cache} is empty`);
     const wide = await nkctlOk(n!.coord.nkctlConfig, ['get', 'machines', '-o', 'wide']);
     const [header, row] = wide.trim().split('\n').map((l) => l.trim().split(/\s{2,}/));
     assert.equal(row![header!.indexOf('AGENT')], '2.0.0', wide);

@@ -1,42 +1,56 @@
 /**
- * One booted node (test/harness/systemd.ts) whose agent is installed from a release
- * tarball in the shared layout (agent-tarball.ts), with its coordinator on the host's
- * loopback, and the steps of an agent rollout and what the node then runs, for the
- * self-upgrade tests (test/systemd-agent-upgrade*.test.ts).
+ * One booted node (test/harness/systemd.ts) whose agent is the real release, installed by
+ * the release's own install-agent as an operator does (--root, then `systemctl enable
+ * --now`), with its coordinator on the host's loopback; and the steps of an agent rollout
+ * to the release's variants (agent-tarball.ts) and what the node then runs, for the
+ * self-upgrade tests (test/systemd-agent-upgrade*.test.ts). Nothing of the checkout is
+ * inside the node: the release carries its Node, bundle, units and guard.
  */
-import { mkdtemp, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { stringify } from 'yaml';
-import { AGENT_PKG_DIR, buildAgentTarball, installAgentRelease, placeAgentRuntime, type AgentTarball } from './agent-tarball.ts';
+import { AGENT_PKG_DIR, agentTarball, shippedAgentTarball, type AgentTarball, type AgentVariant } from './agent-tarball.ts';
 import { createToken, nkctl, nkctlOk, startCoordinator, waitFor, type CoordinatorProc } from './processes.ts';
+import { installAgentRelease, showResult } from './release.ts';
 import { BootedSystemd } from './systemd.ts';
 
 export const AGENT = 'nodekeeper-agent.service';
 
-/** Everything one booted node with its coordinator needs; `versions` are built before boot. */
+/** Everything one booted node with its coordinator needs. */
 export interface UpgradeNode {
   dir: string;
   coord: CoordinatorProc;
   sd: BootedSystemd;
   machine: string;
+  /** The shipped release's version: what install-agent installed first. */
+  first: string;
+  /** The shipped tarball (under `first`) and the variants to roll out, by version. */
   tarballs: Map<string, AgentTarball>;
 }
 
-/** Boots a node with `first` installed from its tarball and the agent enrolled and running. */
-export async function bootUpgradeNode(prefix: string, builds: ReadonlyArray<[string, Parameters<typeof buildAgentTarball>[2]]>, agentEnv = ''): Promise<UpgradeNode> {
+/**
+ * Boots a node with the shipped release installed and its agent enrolled and running;
+ * `builds` are the variants to roll out later (made while the node boots).
+ */
+export async function bootUpgradeNode(prefix: string, builds: ReadonlyArray<readonly [string, AgentVariant]>, agentEnv = ''): Promise<UpgradeNode> {
+  const shipped = await shippedAgentTarball();
+  for (const [version] of builds) if (version === shipped.version) throw new Error(`variant ${version} has the shipped release's version; pick another`);
+  // One after the other (gzip is single-threaded and the machine shared), beside the boot.
+  const variants = builds.reduce<Promise<AgentTarball[]>>(async (acc, [version, variant]) => [...(await acc), await agentTarball(version, variant)], Promise.resolve([]));
+  variants.catch(() => {});
   const dir = await mkdtemp(path.join(tmpdir(), prefix));
   const coord = await startCoordinator(path.join(dir, 'coordinator'));
-  const tarballs = new Map<string, AgentTarball>();
-  for (const [version, variant] of builds) tarballs.set(version, await buildAgentTarball(dir, version, variant));
   const token = await createToken(coord.nkctlConfig, 1);
-  const first = tarballs.get(builds[0]![0])!;
   const sd = await BootedSystemd.boot({
     prepare: async (upper) => {
-      await placeAgentRuntime(upper);
-      await installAgentRelease(upper, first, { server: coord.url, token: token.token, caHash: token.caCertHash!, extraConfig: 'probeInterval: 1000\n' });
-      if (agentEnv !== '') await writeFile(path.join(upper, 'etc/nodekeeper/agent.env'), agentEnv);
+      // The operator's install, into the overlay's upper dir (the root view's writable layer).
+      const r = await installAgentRelease(['--root', upper, '--server', coord.url, '--token', token.token, '--discovery-ca-hash', token.caCertHash!]);
+      if (r.code !== 0) throw new Error(`install-agent: ${showResult(r)}`);
+      // What an operator may add to agent.yaml: faster probes (reports) for the test's pace.
+      await appendFile(path.join(upper, 'etc/nodekeeper/agent.yaml'), 'probeInterval: 1000\n');
+      if (agentEnv !== '') await writeFile(path.join(upper, 'etc/nodekeeper/agent.env'), agentEnv, { mode: 0o600 });
     },
   }).catch(async (err) => {
     await coord.stop();
@@ -47,13 +61,16 @@ export async function bootUpgradeNode(prefix: string, builds: ReadonlyArray<[str
     const items = await waitFor('the agent to enroll', async () => {
       const r = await nkctl(coord.nkctlConfig, ['get', 'machines', '-o', 'json']);
       const list = r.code === 0 ? (JSON.parse(r.stdout) as { items: Array<{ metadata: { name: string }; status: { agentVersion: string | null } }> }).items : [];
-      return list.length === 1 && list[0]!.status.agentVersion === first.version && list;
+      return list.length === 1 && list[0]!.status.agentVersion === shipped.version && list;
     }, 90_000, 250);
-    return { dir, coord, sd, machine: items[0]!.metadata.name, tarballs };
+    const tarballs = new Map<string, AgentTarball>([[shipped.version, shipped]]);
+    for (const t of await variants) tarballs.set(t.version, t);
+    return { dir, coord, sd, machine: items[0]!.metadata.name, first: shipped.version, tarballs };
   } catch (err) {
     const journal = await sd.journal(AGENT);
     await sd.close();
     await coord.stop();
+    if (process.env['NK_KEEP_TEST_DIRS'] === undefined) await rm(dir, { recursive: true, force: true });
     throw new Error(`${(err as Error).message}\n${journal}`);
   }
 }
@@ -130,10 +147,14 @@ export function settledOn(n: UpgradeNode, version: string, timeoutMs = 90_000): 
 }
 
 
-/** PIDs in the agent unit's cgroup (inside the booted node): one running agent is one PID. */
-export async function agentProcesses(n: UpgradeNode): Promise<string[]> {
-  const r = await n.sd.exec(['cat', `/sys/fs/cgroup/system.slice/${AGENT}/cgroup.procs`]);
-  return r.stdout.split('\n').filter((x) => x.trim() !== '');
+/** The processes in the agent unit's cgroup (inside the booted node): pid, parent pid and command line. */
+export async function agentProcesses(n: UpgradeNode): Promise<Array<{ pid: number; ppid: number; cmd: string }>> {
+  const script = 'for p in $(cat "$1"); do [ -r /proc/$p/stat ] && printf "%s %s %s\\n" "$p" "$(sed "s/.*) //" /proc/$p/stat | cut -d" " -f2)" "$(tr "\\0" " " </proc/$p/cmdline)"; done';
+  const r = await n.sd.exec(['sh', '-c', script, 'sh', `/sys/fs/cgroup/system.slice/${AGENT}/cgroup.procs`]);
+  return r.stdout.split('\n').filter((x) => x.trim() !== '').map((l) => {
+    const [pid, ppid, ...cmd] = l.split(' ');
+    return { pid: Number(pid), ppid: Number(ppid), cmd: cmd.join(' ').trim() };
+  });
 }
 
 /** Sets the agent's environment file inside the node (read at each start of the unit). */
