@@ -42,6 +42,17 @@ export interface AgentRelease {
   readonly installer: string;
 }
 
+/** The coordinator tarball unpacked (VERSION, bin/, lib/, node/, systemd/, install-coordinator). */
+export interface CoordinatorRelease {
+  readonly version: string;
+  readonly tarball: string;
+  /** The dist dir's SHA256SUMS, which lists the tarball. */
+  readonly sums: string;
+  readonly dir: string;
+  /** <dir>/install-coordinator */
+  readonly installer: string;
+}
+
 export interface Result {
   readonly code: number | null;
   readonly stdout: string;
@@ -167,6 +178,35 @@ async function describe(dir: string): Promise<AgentRelease> {
     agentDir,
     installer: path.join(agentDir, 'install-agent'),
   };
+}
+
+let cachedCoordinator: Promise<CoordinatorRelease> | undefined;
+
+/**
+ * The coordinator tarball of the same cached build, unpacked once beside it (on first
+ * use: builds cached before this existed have no unpacked coordinator). Unpacked into a
+ * private dir and renamed into place, so concurrent test processes never see half of it.
+ */
+export function coordinatorRelease(): Promise<CoordinatorRelease> {
+  cachedCoordinator ??= (async () => {
+    const rel = await agentRelease();
+    const dir = path.join(path.dirname(rel.dist), 'coordinator');
+    if (!existsSync(dir)) {
+      const tmp = `${dir}.unpacking.${process.pid}`;
+      await rm(tmp, { recursive: true, force: true });
+      await mkdir(tmp);
+      await execFileP('tar', ['-xzf', rel.coordinatorTarball, '-C', tmp]);
+      try {
+        await rename(tmp, dir);
+      } catch (err) {
+        // Another process got there first: its copy is the same tarball's.
+        if (!['ENOTEMPTY', 'EEXIST'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+        await rm(tmp, { recursive: true, force: true });
+      }
+    }
+    return { version: rel.version, tarball: rel.coordinatorTarball, sums: path.join(rel.dist, 'SHA256SUMS'), dir, installer: path.join(dir, 'install-coordinator') };
+  })();
+  return cachedCoordinator;
 }
 
 /** Runs the release's install-agent with `args` (e.g. `--root DIR --server URL ...`). */
