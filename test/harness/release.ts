@@ -7,7 +7,8 @@
  * tarballs' timestamp.
  *
  * Installing: `installAgentRelease(args)` runs the install-agent of the unpacked agent
- * tarball, as an operator does after `tar xzf`.
+ * tarball, as an operator does after `tar xzf`; `coordinatorRelease()` is the same build's
+ * coordinator tarball, unpacked beside it on first use (its install-coordinator inside).
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
