@@ -9,14 +9,17 @@
  * installed nkctl at the advertised URL, takes a backup its own `restore` checks (the
  * bundled tar and VERSION), and finds its CRD file. A second version (the same tarball,
  * only VERSION changed, repacked as scripts/release packs) flips `current` and keeps
- * `previous`. Tampered tarballs, sums, signatures and keys are refused, installing nothing.
+ * `previous`. Tampered tarballs, sums, signatures and keys are refused, installing nothing;
+ * an https --from is downloaded with curl, trusting --ca-file.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { copyFile, cp, lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { normaliseTree, packTarball, sha256File, sha256sums, signSums } from '../scripts/lib/release-archive.ts';
@@ -253,5 +256,44 @@ describe('install-coordinator from the real release tarball, with no checkout', 
     assert.match(r4.stderr, /REFUSED: .*SHA256SUMS has no entry for/);
 
     for (const root of ['root-t1', 'root-t2', 'root-t3', 'root-t4']) assert.equal(existsSync(path.join(dir, root)), false, `${root}: a refused install must create nothing`);
+  });
+
+  test('installs from an https URL with --ca-file; refuses an untrusted server, installing nothing', async (t) => {
+    if (!existsSync('/usr/bin/openssl') || !existsSync('/usr/bin/curl')) {
+      t.skip('needs /usr/bin/openssl (test certificate) and /usr/bin/curl');
+      return;
+    }
+    const tls = path.join(dir, 'tls');
+    await mkdir(tls);
+    const gen = await runCommand('/usr/bin/openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=nk-release-test', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(tls, 'key.pem'), '-out', path.join(tls, 'cert.pem')]);
+    assert.equal(gen.code, 0, showResult(gen));
+    const requested: string[] = [];
+    const server: Server = createServer({ key: await readFile(path.join(tls, 'key.pem')), cert: await readFile(path.join(tls, 'cert.pem')) }, (req, res) => {
+      const file = path.join(bare, path.basename(new URL(req.url ?? '/', 'https://x').pathname));
+      requested.push(path.basename(file));
+      if (!existsSync(file)) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200);
+      createReadStream(file).pipe(res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `https://127.0.0.1:${(server.address() as { port: number }).port}/releases/${rel.version}/${name}`;
+      const args = (root: string) => ['--from', url, '--root', path.join(dir, root), '--advertise-url', 'https://nk.example:7443'];
+      const ok = await install([...args('root-https'), '--ca-file', path.join(tls, 'cert.pem')]);
+      assert.equal(ok.code, 0, showResult(ok));
+      assert.deepEqual(requested, [name, 'SHA256SUMS'], 'the sums are looked up beside the tarball');
+      assert.equal(readlinkSync(path.join(dir, 'root-https/opt/nodekeeper-coordinator/current')), `versions/${rel.version}`);
+
+      const untrusted = await install(args('root-untrusted'));
+      assert.equal(untrusted.code, 1, showResult(untrusted));
+      assert.match(untrusted.stderr, /cannot download https:\/\/127\.0\.0\.1/);
+      assert.equal(existsSync(path.join(dir, 'root-untrusted')), false);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
