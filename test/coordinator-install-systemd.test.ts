@@ -8,6 +8,8 @@
  * nkctl (linked into /usr/local/bin) then talks to it at the advertised URL, an online
  * backup works under the unit's hardening (ProtectSystem=strict, its own user), and the
  * documented restore (stop, move aside, restore as root, start) brings it back.
+ * An upgrade with the installed install-coordinator --from the next version (the same
+ * tarball with only VERSION changed) restarts the unit on it, keeping data, config and CA.
  * `systemd-analyze security` scores the unit (reported in docs/operations.md).
  */
 import { after, before, describe, test } from 'node:test';
@@ -16,7 +18,7 @@ import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { REPO, waitFor } from './harness/processes.ts';
-import { coordinatorRelease, runCommand, showResult, type CoordinatorRelease } from './harness/release.ts';
+import { coordinatorRelease, repackCoordinator, runCommand, showResult, type CoordinatorRelease } from './harness/release.ts';
 import { freePort } from './harness/supervised-node.ts';
 import { BootedSystemd, systemdUnavailable } from './harness/systemd.ts';
 
@@ -43,6 +45,8 @@ describe('install-coordinator under a real systemd', { timeout: 300_000, skip: u
         await copyFile(rel.sums, path.join(kit, 'SHA256SUMS'));
         const untar = await runCommand('tar', ['-xzf', rel.tarball, '-C', path.join(kit, 'x')]);
         assert.equal(untar.code, 0, showResult(untar));
+        // The next release for the upgrade: the same tarball with only VERSION changed.
+        await repackCoordinator('0.99.0', path.join(kit, 'next'));
       },
     });
     // No checkout, no release cache, no build Node inside the node: empty mounts over them
@@ -111,6 +115,25 @@ describe('install-coordinator under a real systemd', { timeout: 300_000, skip: u
     // chown happens in the child before exec, so it is certain once the coordinator answers.
     const after = await sd!.exec(['stat', '-c', '%U', DATA, `${DATA}/state.db`, `${DATA}/pki/ca.key`]);
     assert.deepEqual(after.stdout.trim().split('\n'), ['nodekeeper', 'nodekeeper', 'nodekeeper'], after.stdout);
+
+    // An upgrade with the installed installer: verified, current flipped, the unit
+    // restarted on the new version (its backups say so), the data and config kept.
+    const up = await sd!.exec(['env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', '/opt/nodekeeper-coordinator/current/install-coordinator', '--from', '/opt/nk-test/next/nodekeeper-coordinator-0.99.0-linux-x64.tar.gz'], { timeoutMs: 180_000 });
+    assert.equal(up.code, 0, `${up.stdout}${up.stderr}\n${await sd!.journal(UNIT)}`);
+    assert.match(up.stdout, /nodekeeper-coordinator 0\.99\.0 is running/);
+    assert.equal((await sd!.exec(['readlink', '/opt/nodekeeper-coordinator/current'])).stdout.trim(), 'versions/0.99.0');
+    assert.equal((await sd!.exec(['readlink', '/opt/nodekeeper-coordinator/previous'])).stdout.trim(), `versions/${rel.version}`);
+    const upgraded = await waitFor('the upgraded coordinator answering', async () => {
+      const b = await nk('backup', 'create', '-o', '/root/after-upgrade.tar.gz');
+      return b.code === 0 && b;
+    }, 60_000, 250).catch(async (err) => {
+      throw new Error(`${(err as Error).message}\n${await sd!.journal(UNIT)}`);
+    });
+    assert.match(upgraded.stdout, /integrity ok/);
+    const manifest = await sd!.exec(['tar', '-xzOf', '/root/after-upgrade.tar.gz', 'manifest.json']);
+    assert.equal((JSON.parse(manifest.stdout) as { coordinatorVersion: string }).coordinatorVersion, '0.99.0', 'the running coordinator is the new version');
+    assert.match((await nk('token', 'list')).stdout, /Active/, 'the data is kept');
+    assert.equal((await sd!.exec(['sha256sum', `${DATA}/pki/ca.crt`])).stdout.split(' ')[0], caBefore, 'the same CA');
 
     const score = await sd!.exec(['systemd-analyze', 'security', '--no-pager', UNIT]);
     const overall = /Overall exposure level for \S+: ([\d.]+) (\S+)/.exec(score.stdout);

@@ -22,9 +22,9 @@ import { copyFile, cp, lstat, mkdir, mkdtemp, open, readdir, readFile, readlink,
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { normaliseTree, packTarball, sha256File, sha256sums, signSums } from '../scripts/lib/release-archive.ts';
+import { sha256File, sha256sums, signSums } from '../scripts/lib/release-archive.ts';
 import { listeningLine, REPO, spawnLogged, type Proc } from './harness/processes.ts';
-import { coordinatorRelease, runCommand, showResult, type CoordinatorRelease, type Result } from './harness/release.ts';
+import { coordinatorRelease, repackCoordinator, runCommand, showResult, type CoordinatorRelease, type Result } from './harness/release.ts';
 import { freePort } from './harness/supervised-node.ts';
 
 const EMPTY_ENV = { PATH: '/usr/bin:/bin' };
@@ -182,14 +182,8 @@ describe('install-coordinator from the real release tarball, with no checkout', 
     assert.doesNotMatch(host.stderr, /ENOENT/);
 
     // The next version: the same tarball with only VERSION changed, packed as scripts/release packs.
-    const next = path.join(dir, 'next');
-    await cp(path.join(bare, 'x'), path.join(next, 'tree'), { recursive: true });
-    await writeFile(path.join(next, 'tree/VERSION'), '0.99.0\n');
-    await normaliseTree(path.join(next, 'tree'), 1_700_000_000);
-    const nextName = 'nodekeeper-coordinator-0.99.0-linux-x64.tar.gz';
-    await packTarball(path.join(next, 'tree'), path.join(next, nextName), 1_700_000_000);
-    await writeFile(path.join(next, 'SHA256SUMS'), sha256sums([{ name: nextName, sha256: await sha256File(path.join(next, nextName)) }]));
-    const up = await install(['--from', path.join(next, nextName), '--root', root]);
+    const next = await repackCoordinator('0.99.0', path.join(dir, 'next'));
+    const up = await install(['--from', next.tarball, '--root', root]);
     assert.equal(up.code, 0, showResult(up));
     assert.equal(readlinkSync(path.join(opt, 'current')), 'versions/0.99.0');
     assert.equal(readlinkSync(path.join(opt, 'previous')), `versions/${rel.version}`);

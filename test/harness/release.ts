@@ -18,6 +18,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { normaliseTree, packTarball, sha256File, sha256sums } from '../../scripts/lib/release-archive.ts';
 import { REPO } from './processes.ts';
 
 const execFileP = promisify(execFile);
@@ -208,6 +209,27 @@ export function coordinatorRelease(): Promise<CoordinatorRelease> {
     return { version: rel.version, tarball: rel.coordinatorTarball, sums: path.join(rel.dist, 'SHA256SUMS'), dir, installer: path.join(dir, 'install-coordinator') };
   })();
   return cachedCoordinator;
+}
+
+/**
+ * Another "version" of the coordinator release: the real tarball with only VERSION set
+ * to `version`, packed as scripts/release packs, with its own SHA256SUMS, in `outDir`.
+ */
+export async function repackCoordinator(version: string, outDir: string): Promise<{ tarball: string; sums: string }> {
+  const rel = await coordinatorRelease();
+  const tree = path.join(outDir, 'tree');
+  await mkdir(outDir, { recursive: true });
+  await execFileP('cp', ['-a', rel.dir, tree]);
+  await writeFile(path.join(tree, 'VERSION'), `${version}\n`);
+  const epoch = 1_700_000_000;
+  await normaliseTree(tree, epoch);
+  const name = `nodekeeper-coordinator-${version}-linux-x64.tar.gz`;
+  const tarball = path.join(outDir, name);
+  await packTarball(tree, tarball, epoch);
+  await rm(tree, { recursive: true, force: true });
+  const sums = path.join(outDir, 'SHA256SUMS');
+  await writeFile(sums, sha256sums([{ name, sha256: await sha256File(tarball) }]));
+  return { tarball, sums };
 }
 
 /** Runs the release's install-agent with `args` (e.g. `--root DIR --server URL ...`). */
