@@ -7,7 +7,8 @@
  * tarballs' timestamp.
  *
  * Installing: `installAgentRelease(args)` runs the install-agent of the unpacked agent
- * tarball, as an operator does after `tar xzf`.
+ * tarball, as an operator does after `tar xzf`; `coordinatorRelease()` is the same build's
+ * coordinator tarball, unpacked beside it on first use (its install-coordinator inside).
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -17,6 +18,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { normaliseTree, packTarball, sha256File, sha256sums } from '../../scripts/lib/release-archive.ts';
 import { REPO } from './processes.ts';
 
 const execFileP = promisify(execFile);
@@ -39,6 +41,17 @@ export interface AgentRelease {
   /** The agent tarball unpacked (VERSION, bin/, lib/, node/, systemd/, install-agent). */
   readonly agentDir: string;
   /** <agentDir>/install-agent */
+  readonly installer: string;
+}
+
+/** The coordinator tarball unpacked (VERSION, bin/, lib/, node/, systemd/, install-coordinator). */
+export interface CoordinatorRelease {
+  readonly version: string;
+  readonly tarball: string;
+  /** The dist dir's SHA256SUMS, which lists the tarball. */
+  readonly sums: string;
+  readonly dir: string;
+  /** <dir>/install-coordinator */
   readonly installer: string;
 }
 
@@ -167,6 +180,56 @@ async function describe(dir: string): Promise<AgentRelease> {
     agentDir,
     installer: path.join(agentDir, 'install-agent'),
   };
+}
+
+let cachedCoordinator: Promise<CoordinatorRelease> | undefined;
+
+/**
+ * The coordinator tarball of the same cached build, unpacked once beside it (on first
+ * use: builds cached before this existed have no unpacked coordinator). Unpacked into a
+ * private dir and renamed into place, so concurrent test processes never see half of it.
+ */
+export function coordinatorRelease(): Promise<CoordinatorRelease> {
+  cachedCoordinator ??= (async () => {
+    const rel = await agentRelease();
+    const dir = path.join(path.dirname(rel.dist), 'coordinator');
+    if (!existsSync(dir)) {
+      const tmp = `${dir}.unpacking.${process.pid}`;
+      await rm(tmp, { recursive: true, force: true });
+      await mkdir(tmp);
+      await execFileP('tar', ['-xzf', rel.coordinatorTarball, '-C', tmp]);
+      try {
+        await rename(tmp, dir);
+      } catch (err) {
+        // Another process got there first: its copy is the same tarball's.
+        if (!['ENOTEMPTY', 'EEXIST'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+        await rm(tmp, { recursive: true, force: true });
+      }
+    }
+    return { version: rel.version, tarball: rel.coordinatorTarball, sums: path.join(rel.dist, 'SHA256SUMS'), dir, installer: path.join(dir, 'install-coordinator') };
+  })();
+  return cachedCoordinator;
+}
+
+/**
+ * Another "version" of the coordinator release: the real tarball with only VERSION set
+ * to `version`, packed as scripts/release packs, with its own SHA256SUMS, in `outDir`.
+ */
+export async function repackCoordinator(version: string, outDir: string): Promise<{ tarball: string; sums: string }> {
+  const rel = await coordinatorRelease();
+  const tree = path.join(outDir, 'tree');
+  await mkdir(outDir, { recursive: true });
+  await execFileP('cp', ['-a', rel.dir, tree]);
+  await writeFile(path.join(tree, 'VERSION'), `${version}\n`);
+  const epoch = 1_700_000_000;
+  await normaliseTree(tree, epoch);
+  const name = `nodekeeper-coordinator-${version}-linux-x64.tar.gz`;
+  const tarball = path.join(outDir, name);
+  await packTarball(tree, tarball, epoch);
+  await rm(tree, { recursive: true, force: true });
+  const sums = path.join(outDir, 'SHA256SUMS');
+  await writeFile(sums, sha256sums([{ name, sha256: await sha256File(tarball) }]));
+  return { tarball, sums };
 }
 
 /** Runs the release's install-agent with `args` (e.g. `--root DIR --server URL ...`). */
