@@ -18,6 +18,7 @@ import { newRolloutState } from './create.ts';
 import { planStep } from './planner.ts';
 import { resolveIntOrPercent, validateRolloutSpec, type RolloutSpec } from './spec.ts';
 import { SimFleet } from './test-support.ts';
+import { holdsOf } from './holds.ts';
 import { OPERATOR_REQUESTS, requestAllowed, type MachineView, type OperatorRequest, type PlanInput, type RolloutState } from './types.ts';
 
 const TARGETS: Record<string, string> = { containerd: '1.7.1', kubelet: '1.31.2', 'cni-plugins': '1.4.0' };
@@ -184,6 +185,15 @@ function simulate(s: Scenario): RolloutState | null {
       }
     }
 
+    // A finished rollout holds only machines whose command is still out: never a failed
+    // (or any settled) machine, or every later rollout would wait on it (BusyElsewhere).
+    if (['Completed', 'RolledBack', 'Failed'].includes(out.state.phase)) {
+      for (const m of holdsOf(out.state)) {
+        const p = out.state.machines[m];
+        assert.ok(p !== undefined && IN_FLIGHT.has(p.phase) && p.commandId !== null, `step ${i}: ${out.state.phase} rollout holds ${m} (${p?.phase} ${p?.reason})`);
+      }
+    }
+
     const crash = faulty ? rand() : 1;
     if (crash < s.rates.crash / 2) continue; // died before persisting: the step is lost, nothing was sent
     persisted = JSON.stringify(out.state);
@@ -201,6 +211,8 @@ function simulate(s: Scenario): RolloutState | null {
       for (const pkg of s.packages) assert.equal(toSemver(fleet.get(n).versions[pkg] ?? ''), toSemver(TARGETS[pkg] ?? ''), `${n} ${pkg}`);
     }
   }
+  assert.deepEqual(holdsOf(end), [], `a ${end.phase} (${end.reason}) rollout holds nothing`);
+  if (end.candidates.some((n) => end.machines[n]?.phase === 'Failed' && (end.machines[n]?.changed.length ?? 0) > 0)) cover(`end ${end.phase} with a switched Failed machine`);
   assert.equal(new Set(fleet.executed).size, fleet.executed.length, 'no agent ran the same install twice');
   cover(`end ${end.phase}`);
   cover(end.candidates.length > 50 ? 'fleet >50' : 'fleet <=50');
@@ -221,6 +233,7 @@ test('planner invariants hold over random fleets, faults, requests and restarts'
   assert.ok((coverage.get('end Completed') ?? 0) > 0, 'some runs completed');
   assert.ok([...coverage.keys()].some((k) => k.startsWith('phase Paused')), 'some runs paused');
   assert.ok([...coverage.keys()].some((k) => k.startsWith('phase RollingBack')), 'some runs rolled back');
+  assert.ok([...coverage.keys()].some((k) => k.includes('with a switched Failed machine')), 'some runs ended with a switched machine Failed (what a finished rollout must release)');
 });
 
 test('a quiet fleet with no faults always completes, every machine Succeeded or Skipped', () => {
