@@ -38,7 +38,7 @@ function coordinator(file: string, now: { t: number }) {
   const commands = new CommandDispatcher({ store, clock, log });
   commands.setTransport((machine) => fleet.isConnected(machine));
   const rollouts = new RolloutController({ store, fleet, commands, clock, log }, { controlPlaneVersion: 'v1.32.1', maxUnavailable: '2' });
-  return { store, commands, rollouts, close: () => store.close() };
+  return { store, fleet, commands, rollouts, close: () => store.close() };
 }
 
 const rollout = (name: string, strategy: Record<string, unknown>) => ({
@@ -118,6 +118,50 @@ test('a step whose transaction fails leaves the controller where the store is', 
   c.rollouts.tick();
   assert.notEqual(JSON.stringify(c.store.getRollout('r')?.state), stored);
   assert.equal(openInstalls(c.store, 'r').length, 2, 'the next wave starts within the budget of 2');
+  assert.deepEqual(c.rollouts.held(), heldInStore(c.store));
+  c.close();
+});
+
+test('a finished rollout releases its failed machine: a later rollout counts it against the budget only while it is unhealthy', () => {
+  const now = { t: 3_000_000 };
+  const c = coordinator(tmp.file('released.db'), now);
+  c.rollouts.create(rollout('first', {}));
+  const [canary] = openInstalls(c.store, 'first');
+  assert.ok(canary !== undefined);
+  // The canary switched kubelet and failed; the rollout pauses, then is aborted.
+  c.commands.result(canary.machine, { type: 'command.result', commandId: canary.id, ok: false, result: { outcome: 'failed', failedStep: 'health' }, error: { code: 'NK_INSTALL_HEALTH', message: 'unhealthy' } });
+  c.rollouts.request('first', 'abort');
+  assert.deepEqual(c.rollouts.holders(canary.machine), []);
+  const report = sampleReport(canary.machine);
+  c.fleet.report(canary.machine, true, { ...report, kubelet: { ...report.kubelet, health: 'unhealthy', reason: 'HealthzFailed', message: 'GET /healthz: 500' } });
+
+  // Cluster budget 2: the unhealthy machine counts, so one other machine may start (and itself).
+  c.rollouts.create(rollout('second', { canary: { count: 0 }, maxUnavailable: 4 }));
+  const others = () => openInstalls(c.store, 'second').filter((x) => x.machine !== canary.machine).length;
+  assert.equal(others(), 1, 'one machine counted elsewhere + one started = the budget of 2');
+  assert.equal((c.store.getRollout('second')?.state as RolloutState).waiting?.reason, 'BudgetExhausted');
+  c.fleet.report(canary.machine, true, report); // healthy again: it counts no more
+  now.t += 10_000;
+  c.rollouts.tick();
+  assert.equal(openInstalls(c.store, 'second').length, 2, 'the budget of 2 is all the second rollout\'s once the failed machine is healthy');
+  c.close();
+});
+
+test('a finished rollout whose in-flight machine is deleted releases it on the next tick', () => {
+  const now = { t: 4_000_000 };
+  const c = coordinator(tmp.file('deleted.db'), now);
+  c.rollouts.create(rollout('first', {}));
+  const [canary] = openInstalls(c.store, 'first');
+  assert.ok(canary !== undefined);
+  c.rollouts.request('first', 'abort');
+  assert.deepEqual(c.rollouts.holders(canary.machine), ['first'], 'the install already sent is still out');
+  // `nkctl machine delete --force`: the machine and its commands go; no result will come.
+  c.store.deleteMachine(canary.machine, 'forced while held by first');
+  c.fleet.deleted(canary.machine);
+  now.t += 10_000;
+  c.rollouts.tick();
+  assert.deepEqual(c.rollouts.holders(canary.machine), []);
+  assert.equal((c.store.getRollout('first')?.state as RolloutState).machines[canary.machine]?.reason, 'MachineGone');
   assert.deepEqual(c.rollouts.held(), heldInStore(c.store));
   c.close();
 });
