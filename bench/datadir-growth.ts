@@ -25,10 +25,9 @@
  *   batching it, each install answered with the agent's progress and result frames in
  *   the step it was sent (1 % fail and roll back), the new version in the next report;
  *   an operator who resumes a paused rollout within the hour (`nkctl rollout resume`).
- * Incidents and flapping spare the machines a rollout is installing or soaking: a machine
- * whose kubelet fails its soak after the switch stays held by that rollout, Completed or
- * not, until a rollback, and every later rollout then waits on it (BusyElsewhere) for
- * good; with it, the second weekly rollout never got past its first wave here.
+ * Incidents and flapping strike machines a rollout is installing or soaking too: such a
+ * machine fails its soak, and once its rollout has finished it is released (only counted
+ * against the budget while unhealthy; docs/rollouts.md, "Holds"), so later rollouts go on.
  * What an hour's step leaves out is what production does in place: the agent's 5-minute
  * full reports and the once-a-minute last-seen times rewrite the machine's own row,
  * and a message-only change (same health, same version) adds no observation; none of it
@@ -170,10 +169,8 @@ function agentStep(s: Sim, index: number, step: number): void {
     s.link = null;
     return;
   }
-  // A machine a rollout is installing or soaking is spared (see the module comment).
   const incident = random() < INCIDENT_PER_DAY / STEPS_PER_DAY;
-  if ((s.flapping || incident) && rollouts.holders(s.name).length > 0) setKubelet(s, true);
-  else if (s.flapping) setKubelet(s, step % 2 === 0);
+  if (s.flapping) setKubelet(s, step % 2 === 0);
   else setKubelet(s, !incident);
   // 1 % of 10-second probes see a significant change: in an hour, nearly every machine.
   s.report = { ...s.report, runtime: { ...s.report.runtime, message: `${Math.floor(random() * 40)} containers` } };

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { createLogger } from '@nodekeeper/common';
 import { CommandDispatcher } from '../commands/dispatcher.ts';
 import { FleetView } from '../fleet/fleet-view.ts';
-import { IN_FLIGHT, type RolloutState } from '../rollout/types.ts';
+import { holdsOf } from '../rollout/holds.ts';
+import type { RolloutState } from '../rollout/types.ts';
 import { ROLLOUT_API_VERSION } from '../rollout/spec.ts';
 import type { Store } from '../store/db.ts';
 import { enrolledStore, sampleReport, tempDir } from '../store/test-support.ts';
@@ -37,7 +38,7 @@ function coordinator(file: string, now: { t: number }) {
   const commands = new CommandDispatcher({ store, clock, log });
   commands.setTransport((machine) => fleet.isConnected(machine));
   const rollouts = new RolloutController({ store, fleet, commands, clock, log }, { controlPlaneVersion: 'v1.32.1', maxUnavailable: '2' });
-  return { store, commands, rollouts, close: () => store.close() };
+  return { store, fleet, commands, rollouts, close: () => store.close() };
 }
 
 const rollout = (name: string, strategy: Record<string, unknown>) => ({
@@ -45,10 +46,9 @@ const rollout = (name: string, strategy: Record<string, unknown>) => ({
   spec: { packages: [{ package: 'kubelet', version: '1.31.3' }], selector: {}, strategy: { canary: { count: 1 }, soakSeconds: 0, batches: [100], maxUnavailable: 2, ...strategy } },
 });
 
-/** What held() must say, read from the store: in flight, or Failed after switching something. */
+/** What held() must say, read from the store (rollout/holds.ts says what a state holds). */
 function heldInStore(store: Store, except: string | null = null): string[] {
-  return store.listRollouts().filter((r) => r.name !== except).flatMap((r) => Object.entries((r.state as RolloutState).machines)
-    .filter(([, p]) => IN_FLIGHT.has(p.phase) || (p.phase === 'Failed' && p.changed.length > 0)).map(([m]) => m));
+  return store.listRollouts().filter((r) => r.name !== except).flatMap((r) => holdsOf(r.state as RolloutState));
 }
 
 const phasesInStore = (store: Store) => store.listRollouts().map((r) => (r.state as RolloutState).phase);
@@ -66,19 +66,21 @@ test('what the controller plans from and reports is the store, also after a rest
   const [canary] = openInstalls(c.store, 'first');
   assert.ok(canary !== undefined, 'the canary install is recorded');
   assert.deepEqual(c.rollouts.held(), [canary.machine]);
-  // The canary fails after switching: Paused (onFailure), then aborted: a finished rollout
-  // that still holds the machine until a rollback restores it.
+  // The canary fails after switching: Paused (onFailure), holding it; then aborted: a
+  // finished rollout releases it (holds.ts), so later rollouts and repairs may move it.
   c.commands.result(canary.machine, { type: 'command.result', commandId: canary.id, ok: false, result: { outcome: 'failed', failedStep: 'health' }, error: { code: 'NK_INSTALL_HEALTH', message: 'unhealthy' } });
   assert.deepEqual(phasesInStore(c.store), ['Paused']);
+  assert.deepEqual(c.rollouts.holders(canary.machine), ['first']);
   c.rollouts.request('first', 'abort');
+  assert.deepEqual(c.rollouts.holders(canary.machine), [], 'an aborted rollout holds nothing it is not changing');
   c.rollouts.create(rollout('second', {}));
   now.t += 10_000;
   c.rollouts.tick();
   assert.deepEqual(c.rollouts.phases(), phasesInStore(c.store));
   assert.deepEqual(c.rollouts.held(), heldInStore(c.store));
-  assert.ok(c.rollouts.held().includes(canary.machine));
+  assert.ok(!c.rollouts.holders(canary.machine).includes('first'));
   assert.deepEqual(c.rollouts.held('first'), heldInStore(c.store, 'first'));
-  assert.ok(!c.rollouts.held('first').includes(canary.machine));
+  assert.ok(c.rollouts.held().length > 0, 'the second rollout holds what it started');
 
   const writes = c.store.counters.transactions;
   c.rollouts.tick();
@@ -116,6 +118,50 @@ test('a step whose transaction fails leaves the controller where the store is', 
   c.rollouts.tick();
   assert.notEqual(JSON.stringify(c.store.getRollout('r')?.state), stored);
   assert.equal(openInstalls(c.store, 'r').length, 2, 'the next wave starts within the budget of 2');
+  assert.deepEqual(c.rollouts.held(), heldInStore(c.store));
+  c.close();
+});
+
+test('a finished rollout releases its failed machine: a later rollout counts it against the budget only while it is unhealthy', () => {
+  const now = { t: 3_000_000 };
+  const c = coordinator(tmp.file('released.db'), now);
+  c.rollouts.create(rollout('first', {}));
+  const [canary] = openInstalls(c.store, 'first');
+  assert.ok(canary !== undefined);
+  // The canary switched kubelet and failed; the rollout pauses, then is aborted.
+  c.commands.result(canary.machine, { type: 'command.result', commandId: canary.id, ok: false, result: { outcome: 'failed', failedStep: 'health' }, error: { code: 'NK_INSTALL_HEALTH', message: 'unhealthy' } });
+  c.rollouts.request('first', 'abort');
+  assert.deepEqual(c.rollouts.holders(canary.machine), []);
+  const report = sampleReport(canary.machine);
+  c.fleet.report(canary.machine, true, { ...report, kubelet: { ...report.kubelet, health: 'unhealthy', reason: 'HealthzFailed', message: 'GET /healthz: 500' } });
+
+  // Cluster budget 2: the unhealthy machine counts, so one other machine may start (and itself).
+  c.rollouts.create(rollout('second', { canary: { count: 0 }, maxUnavailable: 4 }));
+  const others = () => openInstalls(c.store, 'second').filter((x) => x.machine !== canary.machine).length;
+  assert.equal(others(), 1, 'one machine counted elsewhere + one started = the budget of 2');
+  assert.equal((c.store.getRollout('second')?.state as RolloutState).waiting?.reason, 'BudgetExhausted');
+  c.fleet.report(canary.machine, true, report); // healthy again: it counts no more
+  now.t += 10_000;
+  c.rollouts.tick();
+  assert.equal(openInstalls(c.store, 'second').length, 2, 'the budget of 2 is all the second rollout\'s once the failed machine is healthy');
+  c.close();
+});
+
+test('a finished rollout whose in-flight machine is deleted releases it on the next tick', () => {
+  const now = { t: 4_000_000 };
+  const c = coordinator(tmp.file('deleted.db'), now);
+  c.rollouts.create(rollout('first', {}));
+  const [canary] = openInstalls(c.store, 'first');
+  assert.ok(canary !== undefined);
+  c.rollouts.request('first', 'abort');
+  assert.deepEqual(c.rollouts.holders(canary.machine), ['first'], 'the install already sent is still out');
+  // `nkctl machine delete --force`: the machine and its commands go; no result will come.
+  c.store.deleteMachine(canary.machine, 'forced while held by first');
+  c.fleet.deleted(canary.machine);
+  now.t += 10_000;
+  c.rollouts.tick();
+  assert.deepEqual(c.rollouts.holders(canary.machine), []);
+  assert.equal((c.store.getRollout('first')?.state as RolloutState).machines[canary.machine]?.reason, 'MachineGone');
   assert.deepEqual(c.rollouts.held(), heldInStore(c.store));
   c.close();
 });

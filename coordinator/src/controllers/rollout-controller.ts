@@ -19,12 +19,13 @@ import type { FleetView } from '../fleet/fleet-view.ts';
 import { observedVersion } from '../packages/cluster-package-version.ts';
 import { installParamsFor, packageManifest } from '../packages/install-params.ts';
 import { newRolloutState } from '../rollout/create.ts';
+import { failedLeftovers, holdsOf, stillUnavailable } from '../rollout/holds.ts';
 import { planStep } from '../rollout/planner.ts';
 import { MachineViews } from '../rollout/machine-views.ts';
 import { sameJson } from '../rollout/same-state.ts';
 import { parseRollout, resolveIntOrPercent, type RolloutSpec } from '../rollout/spec.ts';
 import {
-  IN_FLIGHT, TERMINAL_PHASES, requestAllowed,
+  TERMINAL_PHASES, requestAllowed,
   type InstallResultEvent, type MachineView, type OperatorRequest, type PlanAction, type RolloutState,
 } from '../rollout/types.ts';
 import type { Store } from '../store/db.ts';
@@ -45,20 +46,10 @@ interface Rollout {
   readonly spec: RolloutSpec;
   readonly state: RolloutState;
   readonly createdAt: number;
-  /** The machines it holds for the shared budget (see held()), derived once per state. */
+  /** The machines it holds (rollout/holds.ts), derived once per state. */
   readonly holds: readonly string[];
-}
-
-/**
- * Machines a rollout holds for others: in flight, or Failed after it switched something
- * (until a rollback restores them), whatever the rollout's phase.
- */
-function holdsOf(state: RolloutState): string[] {
-  const out: string[] = [];
-  for (const [m, p] of Object.entries(state.machines)) {
-    if (IN_FLIGHT.has(p.phase) || (p.phase === 'Failed' && p.changed.length > 0)) out.push(m);
-  }
-  return out;
+  /** Machines it failed and released on finishing: budget while not healthy again (holds.ts). */
+  readonly leftovers: readonly string[];
 }
 
 const owner = (name: string) => `rollout/${name}`;
@@ -181,7 +172,9 @@ export class RolloutController {
       this.held_ = null;
     }
     for (const r of [...this.rollouts.values()]) {
-      if (TERMINAL_PHASES.has(r.state.phase) && !this.results.has(r.name)) continue;
+      // A finished rollout steps only on a result, or when a machine it holds was deleted
+      // (its commands went with it, so no result will ever release the machine).
+      if (TERMINAL_PHASES.has(r.state.phase) && !this.results.has(r.name) && r.holds.every((m) => this.fleet.get(m) !== undefined)) continue;
       try {
         this.stepOne(r.name, null);
       } catch (err) {
@@ -191,7 +184,7 @@ export class RolloutController {
     }
   }
 
-  /** Rollouts that hold `machine` now (installing, soaking, rolling back, failed and not restored). */
+  /** Rollouts that hold `machine` now (rollout/holds.ts: in flight; failed and switched while the rollout runs). */
   holders(machine: string): string[] {
     return [...this.rollouts.values()].filter((r) => r.holds.includes(machine)).map((r) => r.name);
   }
@@ -219,6 +212,13 @@ export class RolloutController {
     return [...new Set([...this.held(except), ...this.heldByOthers()])];
   }
 
+  /** Machines finished rollouts failed and released that are not healthy again: budget, not holds (holds.ts). */
+  private countedElsewhere(except: string, views: ReadonlyMap<string, MachineView>): string[] {
+    const out: string[] = [];
+    for (const r of this.rollouts.values()) if (r.name !== except && r.leftovers.length > 0) out.push(...stillUnavailable(r.leftovers, views));
+    return out;
+  }
+
   private load(name: string): Rollout {
     const r = this.rollouts.get(name);
     if (r === undefined) throw new AppError('NK_ROLLOUT_NOT_FOUND', `rollout "${name}" not found`);
@@ -226,9 +226,9 @@ export class RolloutController {
   }
 
   /** Keeps a rollout's stored (or just committed) state, in the store's order. */
-  private remember(r: Omit<Rollout, 'holds'>): void {
+  private remember(r: Omit<Rollout, 'holds' | 'leftovers'>): void {
     const known = this.rollouts.has(r.name);
-    this.rollouts.set(r.name, { ...r, holds: holdsOf(r.state) });
+    this.rollouts.set(r.name, { ...r, holds: holdsOf(r.state), leftovers: failedLeftovers(r.state) });
     if (known) return;
     const order = [...this.rollouts.values()].sort((a, b) => a.createdAt - b.createdAt || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     this.rollouts = new Map(order.map((x) => [x.name, x]));
@@ -241,7 +241,7 @@ export class RolloutController {
     const plan = planStep({
       rollout: r,
       machines,
-      budget: { maxUnavailable: resolveIntOrPercent(parseBudget(this.opts.maxUnavailable), Math.max(1, machines.size), false), unavailableNow: this.unavailableElsewhere(name) },
+      budget: { maxUnavailable: resolveIntOrPercent(parseBudget(this.opts.maxUnavailable), Math.max(1, machines.size), false), unavailableNow: this.unavailableElsewhere(name), countedNow: this.countedElsewhere(name, machines) },
       controlPlaneVersion: this.cpVersion,
       now: this.clock(),
       events,

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { MachineView, MachineProgress, PlanAction, PlanInput, PlanResult, RolloutCounters, RolloutPhase, RolloutState, WaitingReason, MachinePhase } from './types.ts';
-import { IN_FLIGHT, MACHINE_TRANSITIONS, ROLLOUT_TRANSITIONS } from './types.ts';
+import { IN_FLIGHT, MACHINE_GONE, MACHINE_TRANSITIONS, ROLLOUT_TRANSITIONS } from './types.ts';
 import type { RolloutSpec } from './spec.ts';
 
 /** Liveness states in which the coordinator is not hearing from the machine. */
@@ -183,6 +183,7 @@ export class Draft {
     if (this.own !== null && this.own.writes === this.machines.writes) return this.own.set;
     const out = new Set<string>();
     for (const [name, p] of this.machines) {
+      if (p.reason === MACHINE_GONE) continue; // deleted: unavailable to nobody
       const v = this.views.get(name);
       if (IN_FLIGHT.has(p.phase)) out.add(name);
       else if (p.phase === 'Failed' && (isSilent(v) || v?.healthy !== true)) out.add(name);
@@ -196,6 +197,11 @@ export class Draft {
   others(): ReadonlySet<string> {
     const u = this.input.budget.unavailableNow;
     return u instanceof Set ? u : new Set(u as readonly string[]);
+  }
+
+  /** Every machine that counts against the budget because of someone else (others() and countedNow). */
+  unavailableElsewhere(): Set<string> {
+    return new Set([...this.others(), ...(this.input.budget.countedNow ?? [])]);
   }
 
   finish(): PlanResult {

@@ -18,6 +18,7 @@ import { newRolloutState } from './create.ts';
 import { planStep } from './planner.ts';
 import { resolveIntOrPercent, validateRolloutSpec, type RolloutSpec } from './spec.ts';
 import { SimFleet } from './test-support.ts';
+import { holdsOf } from './holds.ts';
 import { OPERATOR_REQUESTS, requestAllowed, type MachineView, type OperatorRequest, type PlanInput, type RolloutState } from './types.ts';
 
 const TARGETS: Record<string, string> = { containerd: '1.7.1', kubelet: '1.31.2', 'cni-plugins': '1.4.0' };
@@ -110,6 +111,8 @@ function simulate(s: Scenario): RolloutState | null {
   const installOrder = new Map<string, string[]>();
   let controlPlane: string | null = CP;
   let others: string[] = [];
+  /** Failed and released by a finished rollout, not healthy again: budget only (holds.ts). */
+  let counted: string[] = [];
   let lastSent: ReturnType<typeof planStep>['actions'] = [];
   let resumes = 0;
   let now = 0;
@@ -134,7 +137,9 @@ function simulate(s: Scenario): RolloutState | null {
     if (faulty && rand() < s.rates.cpFlip) controlPlane = controlPlane === CP ? (rand() < 0.5 ? '1.30.9' : null) : CP;
     if (!faulty) controlPlane = CP;
     if (faulty && rand() < s.rates.others) others = [...fleet.machines.keys()].filter(() => rand() < 2 / (fleet.machines.size + 1));
+    if (faulty && rand() < s.rates.others) counted = [...fleet.machines.keys()].filter(() => rand() < 2 / (fleet.machines.size + 1));
     if (!faulty) others = [];
+    if (!faulty) counted = [];
     fleet.tick(now);
 
     let request: OperatorRequest | null = null;
@@ -146,17 +151,19 @@ function simulate(s: Scenario): RolloutState | null {
     if (request !== null && !requestAllowed(state.phase, request) && rand() < 0.5) request = null; // the API refuses most
 
     const views = fleet.views();
-    const input: PlanInput = { rollout: { name: 'prop', spec, state }, machines: views, budget: { maxUnavailable: s.clusterMax, unavailableNow: others }, controlPlaneVersion: controlPlane, now, events: fleet.resultsFor(state), request, options: { silenceTimeoutMs: 60_000 } };
+    const input: PlanInput = { rollout: { name: 'prop', spec, state }, machines: views, budget: { maxUnavailable: s.clusterMax, unavailableNow: others, countedNow: counted }, controlPlaneVersion: controlPlane, now, events: fleet.resultsFor(state), request, options: { silenceTimeoutMs: 60_000 } };
     const out = planStep(input);
     for (const a of out.actions) if (a.kind === 'setPhase') cover(`phase ${a.phase} ${a.reason}`);
     if (request !== null) cover(`request ${request}`);
     assert.deepEqual(planStep(structuredClone(input)), out, 'same input, same output');
 
     const viewMap = new Map(views.map((v) => [v.name, v]));
-    const before = unavailable(state, viewMap);
+    // A start on a machine that already counts (in flight here, or failed and released
+    // by a finished rollout) makes nothing less available.
+    const before = new Set([...unavailable(state, viewMap), ...counted]);
     const startsNew = out.actions.some((a) => (a.kind === 'install' || a.kind === 'rollback') && !before.has(a.machine));
     if (startsNew) {
-      const total = new Set([...unavailable(out.state, viewMap), ...others]).size;
+      const total = new Set([...unavailable(out.state, viewMap), ...others, ...counted]).size;
       assert.ok(total <= Math.min(limitOwn, s.clusterMax), `step ${i}: ${total} unavailable, limit ${Math.min(limitOwn, s.clusterMax)}`);
     }
     for (const a of out.actions) {
@@ -184,6 +191,15 @@ function simulate(s: Scenario): RolloutState | null {
       }
     }
 
+    // A finished rollout holds only machines whose command is still out: never a failed
+    // (or any settled) machine, or every later rollout would wait on it (BusyElsewhere).
+    if (['Completed', 'RolledBack', 'Failed'].includes(out.state.phase)) {
+      for (const m of holdsOf(out.state)) {
+        const p = out.state.machines[m];
+        assert.ok(p !== undefined && IN_FLIGHT.has(p.phase) && p.commandId !== null, `step ${i}: ${out.state.phase} rollout holds ${m} (${p?.phase} ${p?.reason})`);
+      }
+    }
+
     const crash = faulty ? rand() : 1;
     if (crash < s.rates.crash / 2) continue; // died before persisting: the step is lost, nothing was sent
     persisted = JSON.stringify(out.state);
@@ -201,6 +217,8 @@ function simulate(s: Scenario): RolloutState | null {
       for (const pkg of s.packages) assert.equal(toSemver(fleet.get(n).versions[pkg] ?? ''), toSemver(TARGETS[pkg] ?? ''), `${n} ${pkg}`);
     }
   }
+  assert.deepEqual(holdsOf(end), [], `a ${end.phase} (${end.reason}) rollout holds nothing`);
+  if (end.candidates.some((n) => end.machines[n]?.phase === 'Failed' && (end.machines[n]?.changed.length ?? 0) > 0)) cover(`end ${end.phase} with a switched Failed machine`);
   assert.equal(new Set(fleet.executed).size, fleet.executed.length, 'no agent ran the same install twice');
   cover(`end ${end.phase}`);
   cover(end.candidates.length > 50 ? 'fleet >50' : 'fleet <=50');
@@ -221,6 +239,7 @@ test('planner invariants hold over random fleets, faults, requests and restarts'
   assert.ok((coverage.get('end Completed') ?? 0) > 0, 'some runs completed');
   assert.ok([...coverage.keys()].some((k) => k.startsWith('phase Paused')), 'some runs paused');
   assert.ok([...coverage.keys()].some((k) => k.startsWith('phase RollingBack')), 'some runs rolled back');
+  assert.ok([...coverage.keys()].some((k) => k.includes('with a switched Failed machine')), 'some runs ended with a switched machine Failed (what a finished rollout must release)');
 });
 
 test('a quiet fleet with no faults always completes, every machine Succeeded or Skipped', () => {

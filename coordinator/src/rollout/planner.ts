@@ -14,7 +14,7 @@ import { applyResult, continueInstall, continueRollback, isHeld, judgeSoak, pack
 import { checkSkew, type SkewReason } from './skew.ts';
 import { resolveIntOrPercent } from './spec.ts';
 import type { MachineView, OperatorRequest, PlanInput, PlanResult, WaitingReason } from './types.ts';
-import { IN_FLIGHT, SETTLED, TERMINAL_PHASES, requestAllowed } from './types.ts';
+import { IN_FLIGHT, MACHINE_GONE, SETTLED, TERMINAL_PHASES, requestAllowed } from './types.ts';
 import { describeWindow, windowOpen } from './window.ts';
 
 /**
@@ -24,6 +24,7 @@ import { describeWindow, windowOpen } from './window.ts';
 export function planStep(input: PlanInput): PlanResult {
   const d = new Draft(input);
   for (const ev of input.events ?? []) applyResult(d, ev);
+  settleGone(d);
   if (input.request !== undefined && input.request !== null) applyRequest(d, input.request);
   if (!TERMINAL_PHASES.has(d.phase) && d.phase !== 'RollingBack') {
     releaseHeld(d);
@@ -158,7 +159,7 @@ interface Blocked {
 function startWave(d: Draft, waiting: readonly string[]): { started: number; blocked: Blocked[] } {
   const limit = unavailableLimit(d.input);
   const others = d.others();
-  const unavailable = new Set([...d.ownUnavailable(), ...others]);
+  const unavailable = new Set([...d.ownUnavailable(), ...d.unavailableElsewhere()]);
   const zoneLoad = new Map<string, number>();
   for (const [name, p] of d.machines) {
     const zone = d.views.get(name)?.zone ?? null;
@@ -185,7 +186,7 @@ function startWave(d: Draft, waiting: readonly string[]): { started: number; blo
   for (const name of waiting) {
     const view = d.views.get(name);
     if (view === undefined) {
-      d.setMachine(name, { phase: 'Skipped', reason: 'MachineGone', message: `${name} is no longer enrolled` }, true);
+      d.setMachine(name, { phase: 'Skipped', reason: MACHINE_GONE, message: `${name} is no longer enrolled` }, true);
       continue;
     }
     const { todo, problems } = moveOf(view);
@@ -214,7 +215,7 @@ function startWave(d: Draft, waiting: readonly string[]): { started: number; blo
       blocked.push({ machine: name, why: { reason: 'BusyElsewhere', message: `${name} is being changed by another rollout or a remediation` } });
       continue;
     }
-    if (unavailable.size + 1 > limit) {
+    if (!unavailable.has(name) && unavailable.size + 1 > limit) {
       blocked.push({ machine: name, why: { reason: 'BudgetExhausted', message: `${unavailable.size} machine(s) unavailable of at most ${limit}` } });
       continue;
     }
@@ -245,13 +246,13 @@ function planRollback(d: Draft): void {
   const limit = unavailableLimit(d.input);
   const others = d.others();
   const own = d.ownUnavailable();
-  const unavailable = new Set([...own, ...others]);
+  const unavailable = new Set([...own, ...d.unavailableElsewhere()]);
   const blocked: Blocked[] = [];
   let started = 0;
   for (const name of d.state.candidates) {
     const p = d.progress(name);
     const rollable = ['Succeeded', 'Soaking', 'Failed', 'Skipped'].includes(p.phase) || isHeld(d, name);
-    if (!rollable || p.reason === 'RollbackFailed') continue;
+    if (!rollable || p.reason === 'RollbackFailed' || p.reason === MACHINE_GONE) continue;
     if (p.phase === 'Skipped' && p.changed.length === 0) continue;
     if (p.changed.length === 0) {
       if (p.phase === 'Installing') d.setMachine(name, { phase: 'Failed', step: null, counted: true, reason: 'HeldForSkew', message: p.message });
@@ -317,6 +318,21 @@ function pauseIfSilent(d: Draft, progress: { started: number; blocked: readonly 
   if (culprits.size === 0) return;
   const names = [...culprits].sort();
   d.transition('Paused', 'MachineSilent', `${names.slice(0, 5).join(', ')} silent for ${Math.round(timeout / 1000)}s or more; a silent machine counts against the availability budget, so the rollout pauses rather than exceed it. When the machine is back (or removed): ${d.command('resume')}`, d.command('resume'), true);
+}
+
+/**
+ * A machine deleted mid-rollout (`nkctl machine delete --force`) will never answer: its
+ * commands went with it. Left in flight it would keep the rollout waiting (then paused,
+ * MachineSilent, after every resume) and keep its name held; so it is settled at once,
+ * in flight or not, and nothing more is planned for it, not even a rollback.
+ */
+function settleGone(d: Draft): void {
+  for (const name of d.state.candidates) {
+    const p = d.progress(name);
+    if (d.views.has(name) || p.phase === 'Waiting' || p.phase === 'RolledBack' || p.reason === MACHINE_GONE) continue;
+    const phase = p.phase === 'Installing' || p.phase === 'Soaking' ? 'Skipped' : p.phase === 'RollingBack' ? 'Failed' : p.phase;
+    d.setMachine(name, { phase, step: null, commandId: null, soakFrom: null, counted: true, reason: MACHINE_GONE, message: `${name} was deleted from the fleet while ${p.phase} here; nothing more is done on it` }, true);
+  }
 }
 
 /** A rollout that stopped leaves no machine waiting without a reason. */

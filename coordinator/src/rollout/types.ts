@@ -51,6 +51,9 @@ export const MACHINE_TRANSITIONS: Readonly<Record<MachinePhase, readonly Machine
   Skipped: ['RollingBack', 'RolledBack'],
 };
 
+/** The reason of a machine deleted from the fleet mid-rollout: settled, never held, never rolled back. */
+export const MACHINE_GONE = 'MachineGone';
+
 /** Machine phases in which nodekeeper is changing the machine (it counts as unavailable). */
 export const IN_FLIGHT: ReadonlySet<MachinePhase> = new Set(['Installing', 'Soaking', 'RollingBack']);
 /** Machine phases that need nothing more from a progressing rollout. */
@@ -173,6 +176,12 @@ export interface BudgetView {
   readonly maxUnavailable: number;
   /** Machines already made unavailable by others (other rollouts, remediations). */
   readonly unavailableNow: ReadonlySet<string> | readonly string[];
+  /**
+   * Machines that count against the budget though nobody holds them: failed by a
+   * finished rollout and not healthy again (holds.ts). Another rollout may start them
+   * (they already count, so a start adds nothing); they are never BusyElsewhere.
+   */
+  readonly countedNow?: readonly string[];
 }
 
 /**
