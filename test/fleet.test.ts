@@ -172,7 +172,11 @@ describe('a fleet of real agents and a real coordinator', { timeout: 120_000 }, 
   test('kill -9 of the coordinator loses nothing and does not mark the fleet Unknown', async () => {
     await coord.stop('SIGKILL');
     const port = coord.port;
-    coord = await startCoordinator(coord.dataDir, [...COORDINATOR_ARGS, '--port', String(port)]);
+    // A longer grace for the restarted coordinator: the claim is that a restart ALONE marks
+    // nothing Unknown, not that a loaded machine restarts and reconnects within 3 s (it
+    // did not once, with the whole suite and other builds sharing 2 cores).
+    const args = COORDINATOR_ARGS.map((a, i) => (COORDINATOR_ARGS[i - 1] === '--liveness-grace' ? '15000' : a));
+    coord = await startCoordinator(coord.dataDir, [...args, '--port', String(port)]);
     const ms = await machines(coord);
     assert.deepEqual(ms.map((m) => m.metadata.name), ['node-a', 'node-b', 'node-c']);
     assert.ok(ms.every((m) => m.status['phase'] !== 'Unknown'), 'a restart alone must not make machines Unknown');
