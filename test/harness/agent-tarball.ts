@@ -78,9 +78,9 @@ export async function agentTarball(version: string, variant: AgentVariant = 'goo
   const work = await mkdtemp(path.join(variants, '.build-'));
   try {
     const root = path.join(work, 'root');
-    // Hard links into the unpacked release (same filesystem: no 130 MB copy); the two
-    // changed files are unlinked first, so the cached release is never written through.
-    await execFileP('cp', ['-al', rel.agentDir, root]).catch(() => cp(rel.agentDir, root, { recursive: true }));
+    // A copy, not hard links: a link made by another test process building its own variant
+    // changes the shared inodes' ctime, and tar then fails "file changed as we read it".
+    await cp(rel.agentDir, root, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
     // The release's time stamp: every entry carries it (tar restored it on unpacking).
     const epoch = Math.round((await stat(path.join(rel.agentDir, 'VERSION'))).mtimeMs / 1000);
     await rm(path.join(root, 'VERSION'));

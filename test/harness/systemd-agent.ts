@@ -4,9 +4,8 @@
  * as kubelet.service and a working CNI (Debian's plugins, a bridge config): a machine
  * the coordinator sees healthy, so rollouts can soak on it.
  *
- * The agent is put on the node by ONE function, installAgent(): today the checkout's
- * scripts/install-agent --root UPPER, as an operator would; switching the tests to the
- * release tarball is a change of that function alone.
+ * The agent is put on the node by ONE function, installAgent(): the release tarball's
+ * install-agent --root UPPER (test/harness/release.ts), as an operator installs it.
  */
 import assert from 'node:assert/strict';
 import { appendFile, copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
@@ -19,6 +18,7 @@ import { installKubeletStandin, STANDIN_SCRIPT } from './kubelet-standin.ts';
 import { createToken, nkctl, nkctlOk, startCoordinator, waitFor, REPO, type CoordinatorProc } from './processes.ts';
 import { freePort } from './supervised-node.ts';
 import { BootedSystemd, run } from './systemd.ts';
+import { installAgentRelease } from './release.ts';
 
 export const AGENT_UNIT = 'nodekeeper-agent.service';
 /** Where each booted node sees the kubelet stand-in's runtime (copied in: the agent's PrivateTmp= hides a checkout under /tmp). */
@@ -28,12 +28,12 @@ export const JOURNAL_DIR = '/var/lib/nodekeeper-agent/journal';
 export const KUBELET_PKG_DIR = '/var/lib/nodekeeper/packages/kubelet';
 
 /**
- * Installs the agent into the node's root view (the overlay's upper dir, before boot)
- * configured for `server`, enrolling with `token`. THE one place the tests install the
- * agent: the lead switches it to the release tarball's install-agent.
+ * Installs the agent from the release tarball into the node's root view (the overlay's
+ * upper dir, before boot) configured for `server`, enrolling with `token`: the one place
+ * these tests install the agent.
  */
 export async function installAgent(upper: string, o: { server: string; token: string; caHash: string }): Promise<void> {
-  const r = await run(path.join(REPO, 'scripts/install-agent'), ['--root', upper, '--server', o.server, '--token', o.token, '--discovery-ca-hash', o.caHash]);
+  const r = await installAgentRelease(['--root', upper, '--server', o.server, '--token', o.token, '--discovery-ca-hash', o.caHash]);
   assert.equal(r.code, 0, `install-agent: exit ${r.code}\n${r.stdout}${r.stderr}`);
 }
 
