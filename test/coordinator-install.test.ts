@@ -17,14 +17,12 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readdirSync, readlinkSync, statSync } from 'node:fs';
-import { createReadStream } from 'node:fs';
 import { copyFile, cp, lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sha256File, sha256sums, signSums } from '../scripts/lib/release-archive.ts';
 import { listeningLine, REPO, spawnLogged, type Proc } from './harness/processes.ts';
-import { coordinatorRelease, repackCoordinator, runCommand, showResult, type CoordinatorRelease, type Result } from './harness/release.ts';
+import { coordinatorRelease, repackCoordinator, runCommand, serveReleaseOverHttps, showResult, type CoordinatorRelease, type Result } from './harness/release.ts';
 import { freePort } from './harness/supervised-node.ts';
 
 const EMPTY_ENV = { PATH: '/usr/bin:/bin' };
@@ -253,30 +251,16 @@ describe('install-coordinator from the real release tarball, with no checkout', 
   });
 
   test('installs from an https URL with --ca-file; refuses an untrusted server, installing nothing', async (t) => {
-    if (!existsSync('/usr/bin/openssl') || !existsSync('/usr/bin/curl')) {
+    const srv = await serveReleaseOverHttps(bare, path.join(dir, 'tls'), rel.version);
+    if (srv === null) {
       t.skip('needs /usr/bin/openssl (test certificate) and /usr/bin/curl');
       return;
     }
-    const tls = path.join(dir, 'tls');
-    await mkdir(tls);
-    const gen = await runCommand('/usr/bin/openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=nk-release-test', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(tls, 'key.pem'), '-out', path.join(tls, 'cert.pem')]);
-    assert.equal(gen.code, 0, showResult(gen));
-    const requested: string[] = [];
-    const server: Server = createServer({ key: await readFile(path.join(tls, 'key.pem')), cert: await readFile(path.join(tls, 'cert.pem')) }, (req, res) => {
-      const file = path.join(bare, path.basename(new URL(req.url ?? '/', 'https://x').pathname));
-      requested.push(path.basename(file));
-      if (!existsSync(file)) {
-        res.writeHead(404).end();
-        return;
-      }
-      res.writeHead(200);
-      createReadStream(file).pipe(res);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { requested } = srv;
     try {
-      const url = `https://127.0.0.1:${(server.address() as { port: number }).port}/releases/${rel.version}/${name}`;
+      const url = `${srv.base}/${name}`;
       const args = (root: string) => ['--from', url, '--root', path.join(dir, root), '--advertise-url', 'https://nk.example:7443'];
-      const ok = await install([...args('root-https'), '--ca-file', path.join(tls, 'cert.pem')]);
+      const ok = await install([...args('root-https'), '--ca-file', srv.caFile]);
       assert.equal(ok.code, 0, showResult(ok));
       assert.deepEqual(requested, [name, 'SHA256SUMS'], 'the sums are looked up beside the tarball');
       assert.equal(readlinkSync(path.join(dir, 'root-https/opt/nodekeeper-coordinator/current')), `versions/${rel.version}`);
@@ -286,8 +270,7 @@ describe('install-coordinator from the real release tarball, with no checkout', 
       assert.match(untrusted.stderr, /cannot download https:\/\/127\.0\.0\.1/);
       assert.equal(existsSync(path.join(dir, 'root-untrusted')), false);
     } finally {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await srv.close();
     }
   });
 });

@@ -9,12 +9,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { copyFile, cp, lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { agentRelease, AGENT_PKG_REL, buildRelease, runCommand, showResult, type AgentRelease } from './harness/release.ts';
+import { agentRelease, AGENT_PKG_REL, buildRelease, runCommand, serveReleaseOverHttps, showResult, type AgentRelease } from './harness/release.ts';
 import { REPO } from './harness/processes.ts';
 
 const VERSION = (JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
@@ -320,31 +319,15 @@ describe('release tarballs and install-agent', { timeout: 900_000 }, () => {
   });
 
   test('installs from an https URL with --ca-file; refuses an untrusted server and plain http', async (t) => {
-    if (!existsSync('/usr/bin/openssl') || !existsSync('/usr/bin/curl')) {
+    const srv = await serveReleaseOverHttps(rel.dist, path.join(dir, 'tls'), VERSION);
+    if (srv === null) {
       t.skip('needs /usr/bin/openssl (test certificate) and /usr/bin/curl');
       return;
     }
-    const tls = path.join(dir, 'tls');
-    await mkdir(tls);
-    const gen = await runCommand('/usr/bin/openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=nk-release-test', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(tls, 'key.pem'), '-out', path.join(tls, 'cert.pem')]);
-    assert.equal(gen.code, 0, showResult(gen));
-    const requested: string[] = [];
-    const server: Server = createServer({ key: await readFile(path.join(tls, 'key.pem')), cert: await readFile(path.join(tls, 'cert.pem')) }, (req, res) => {
-      const name = path.basename(new URL(req.url ?? '/', 'https://x').pathname);
-      requested.push(name);
-      const file = path.join(rel.dist, name);
-      if (!existsSync(file)) {
-        res.writeHead(404).end();
-        return;
-      }
-      res.writeHead(200);
-      createReadStream(file).pipe(res);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { requested, base } = srv;
     try {
-      const base = `https://127.0.0.1:${(server.address() as { port: number }).port}/releases/${VERSION}`;
       const args = (root: string) => ['--from', `${base}/${agentName}`, '--root', path.join(dir, root), '--server', 'https://c:1', '--discovery-ca-hash', CA_HASH];
-      const ok = await runCommand(rel.installer, [...args('root-https'), '--ca-file', path.join(tls, 'cert.pem')]);
+      const ok = await runCommand(rel.installer, [...args('root-https'), '--ca-file', srv.caFile]);
       assert.equal(ok.code, 0, showResult(ok));
       assert.deepEqual(requested, [agentName, 'SHA256SUMS'], 'the sums are looked up beside the tarball');
       assert.equal(await readlink(path.join(dir, 'root-https', AGENT_PKG_REL, 'current')), `versions/${VERSION}`);
@@ -359,8 +342,7 @@ describe('release tarballs and install-agent', { timeout: 900_000 }, () => {
       assert.match(http.stderr, /--from must be a file or an https:\/\/ URL/);
       assert.equal(existsSync(path.join(dir, 'root-http')), false);
     } finally {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await srv.close();
     }
   });
 });

@@ -22,6 +22,7 @@ import { parse as parseYaml } from 'yaml';
 import { makeHostRoot } from './harness/host-root.ts';
 import { createToken, nkctl, startCoordinator, waitFor, REPO, type CoordinatorProc } from './harness/processes.ts';
 import { agentRelease, AGENT_PKG_REL, installAgentRelease, type AgentRelease } from './harness/release.ts';
+import { runCommand, showResult, type Result } from './harness/command.ts';
 
 const SYSTEMD_ANALYZE = '/usr/bin/systemd-analyze';
 /** The shipped unit's ExecStart binary: the launcher of the active version. */
@@ -30,26 +31,10 @@ const UNIT = 'nodekeeper-agent.service';
 const UNIT_REL = `etc/systemd/system/${UNIT}`;
 const CONFIG_REL = 'etc/nodekeeper/agent.yaml';
 
-interface Result {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs a command to completion (async, so the test process stays responsive). */
-function run(cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env }, ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }) });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-const show = (r: Result) => `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+/** Runs a command to completion; `env` is added to this process's environment. */
+const run = (cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) =>
+  runCommand(cmd, args, { env: { ...process.env, ...opts.env }, ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }) });
+const show = showResult;
 
 /** A unit file as section -> key -> values (repeated keys keep their order). */
 function parseUnit(text: string): Map<string, Map<string, string[]>> {

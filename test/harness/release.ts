@@ -10,10 +10,11 @@
  * tarball, as an operator does after `tar xzf`; `coordinatorRelease()` is the same build's
  * coordinator tarball, unpacked beside it on first use (its install-coordinator inside).
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer as createHttpsServer } from 'node:https';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -55,30 +56,8 @@ export interface CoordinatorRelease {
   readonly installer: string;
 }
 
-export interface Result {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs a command to completion, never throwing on a non-zero exit. */
-export function runCommand(cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env, ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}) });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-export const showResult = (r: Result) => `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+export { runCommand, showResult, type Result } from './command.ts';
+import { runCommand, showResult, type Result } from './command.ts';
 
 /** The cache key: every input file's path and content, and the commit time the tarballs carry. */
 async function inputKey(): Promise<string> {
@@ -240,3 +219,50 @@ export async function installAgentRelease(args: readonly string[], opts: { env?:
 
 /** Where install-agent puts the agent under a root (the shipped unit's path). */
 export const AGENT_PKG_REL = 'var/lib/nodekeeper/packages/nodekeeper-agent';
+
+/** A release directory served over https on loopback, as a release mirror would serve it. */
+export interface ReleaseServer {
+  /** https://127.0.0.1:PORT/releases/<version>: any path's last segment names a file of the dir. */
+  readonly base: string;
+  /** The server's self-signed certificate (install-* --ca-file). */
+  readonly caFile: string;
+  /** The file names asked for, in order. */
+  readonly requested: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * Serves the files of `dir` over https with a fresh self-signed certificate for 127.0.0.1
+ * (made with openssl in `tlsDir`). Null where openssl or curl (which the installers
+ * download with) is missing.
+ */
+export async function serveReleaseOverHttps(dir: string, tlsDir: string, version: string): Promise<ReleaseServer | null> {
+  if (!existsSync('/usr/bin/openssl') || !existsSync('/usr/bin/curl')) return null;
+  await mkdir(tlsDir, { recursive: true });
+  const key = path.join(tlsDir, 'key.pem');
+  const caFile = path.join(tlsDir, 'cert.pem');
+  const gen = await runCommand('/usr/bin/openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=nk-release-test', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', caFile]);
+  if (gen.code !== 0) throw new Error(`openssl req failed:\n${showResult(gen)}`);
+  const requested: string[] = [];
+  const server = createHttpsServer({ key: await readFile(key), cert: await readFile(caFile) }, (req, res) => {
+    const name = path.basename(new URL(req.url ?? '/', 'https://x').pathname);
+    requested.push(name);
+    const file = path.join(dir, name);
+    if (!existsSync(file)) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200);
+    createReadStream(file).pipe(res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    base: `https://127.0.0.1:${(server.address() as { port: number }).port}/releases/${version}`,
+    caFile,
+    requested,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -29,6 +29,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, symlink, writeFile } from
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { runCommand, type Result } from './command.ts';
 
 const SYSTEMD = '/lib/systemd/systemd';
 const CGROUP2 = '/sys/fs/cgroup/unified';
@@ -38,27 +39,11 @@ const KEEP = new Set(['systemd-journald.service']);
 /** Pulled in by local-fs.target, network targets or sockets without a .wants entry; all touch shared state. */
 const ALSO_MASK = ['systemd-remount-fs.service', 'systemd-udevd.service', 'systemd-udev-trigger.service', 'systemd-udev-settle.service', 'systemd-networkd-wait-online.service', 'systemd-networkd.service', 'systemd-resolved.service', 'systemd-hostnamed.service', 'systemd-timesyncd.service', 'systemd-pstore.service', 'systemd-tmpfiles-setup.service', 'systemd-tmpfiles-clean.timer'];
 
-export interface Result {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type { Result } from './command.ts';
 
-/** Runs a command to completion, never throwing on a non-zero exit. */
+/** Runs a command to completion; `env` is added to this process's environment. */
 export function run(cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runCommand(cmd, args, { env: { ...process.env, ...opts.env }, timeoutMs: opts.timeoutMs ?? 60_000 });
 }
 
 /** Why this machine cannot boot systemd in namespaces (or null when it can). */
