@@ -92,7 +92,7 @@ describe('--advertise-url: certificate names, artifact URLs, agents', { timeout:
     // An install command's artifact URL is the advertised one, and the agent downloads it there.
     const kubelet = await kubeletArtifact(path.join(dir, 'artifacts'), { version: 'v1.31.3' });
     await nkctlOk(coord.nkctlConfig, ['artifact', 'push', kubelet.file, '--package', 'kubelet', '--version', '1.31.3']);
-    await nkctlOk(coord.nkctlConfig, ['rollout', 'create', 'kubelet-adv', '--package', 'kubelet=1.31.3', '--canary', '1', '--soak', '1s']);
+    await nkctlOk(coord.nkctlConfig, ['rollout', 'create', 'kubelet-adv', '--package', 'kubelet=1.31.3', '--canary', '1', '--soak', '5s']);
     const watch = await nkctl(coord.nkctlConfig, ['rollout', 'status', 'kubelet-adv', '-w', '--interval', '500ms']);
     assert.equal(watch.code, 0, `${watch.stdout}\n${watch.stderr}`);
     const db = new Database(path.join(coord.dataDir, 'state.db'), { readonly: true });
