@@ -9,7 +9,7 @@
  * - Its root is an overlayfs over the host's `/` with a per-test upper dir (`upper`):
  *   every unit the test writes under /etc/systemd/system and everything an agent installs
  *   under /usr/bin, /opt/cni/bin or /etc/cni/net.d lands there, never on the host. Files
- *   put in `upper` BEFORE boot (the release's install-agent --root UPPER) appear in the root view.
+ *   put in `upper` BEFORE boot (scripts/install-agent --root UPPER) appear in the root view.
  * - Private tmpfs on /tmp, /run and /var/tmp, mounted before systemd starts: its tmpfiles
  *   setup empties /tmp, and on a shared /tmp it once wiped every other process's files.
  * - A fresh sysfs mounted read-only (systemd then knows it is in a container and skips
