@@ -8,12 +8,12 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { copyFile, link, mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import Database from 'better-sqlite3';
 import { create as tarCreate } from 'tar';
-import { AppError } from '@nodekeeper/common';
+import { AppError, fsyncPath } from '@nodekeeper/common';
 import { FORMAT_VERSION, MANIFEST_FILE, MANIFEST_KIND, type BackupManifest, type BackupReason, type ManifestFile } from './manifest.ts';
 
 export interface BackupSource {
@@ -47,16 +47,6 @@ export async function hashFile(file: string): Promise<{ sha256: string; size: nu
     size += (chunk as Buffer).length;
   }
   return { sha256: h.digest('hex'), size };
-}
-
-/** fsync a file or a directory (a rename is durable once its directory is synced). */
-export async function fsyncPath(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 /**

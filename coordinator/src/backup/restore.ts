@@ -11,7 +11,7 @@ import { chmod, mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AppError } from '@nodekeeper/common';
-import { fsyncPath } from './archive.ts';
+import { fsyncPath } from '@nodekeeper/common';
 import type { BackupManifest } from './manifest.ts';
 import { extractVerified } from './verify.ts';
 

@@ -17,7 +17,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { AppError } from '@nodekeeper/common';
-import { fsyncPath } from '../backup/archive.ts';
+import { fsyncPath } from '@nodekeeper/common';
 import { snapshotName, type BackupManifest } from '../backup/manifest.ts';
 import { extractVerified } from '../backup/verify.ts';
 import { interpret, networkError } from './api-client.ts';
