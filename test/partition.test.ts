@@ -15,7 +15,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -33,6 +33,13 @@ const LIVENESS_GRACE_MS = 8000;
 const STARTUP_MS = 12_000;
 /** The kubelet the rollout installs takes longer: the install is still running when the partition starts, and ends during it. */
 const INSTALL_STARTUP_MS = 20_000;
+/**
+ * Gates (the stand-in's readyFile, latched per start): a5's kubelet, once stopped, and the
+ * kubelet the canary installs stay unhealthy until their gate file exists again. The test
+ * opens both only after the cut, so however slowly a loaded machine sends the two
+ * commands, neither can finish before the partition starts.
+ */
+const gate = (dir: string, name: 'a5-kubelet' | 'install') => path.join(dir, `gate-${name}`);
 
 const skip = netnsUnavailable();
 
@@ -66,18 +73,19 @@ describe('partitions with a real network', { timeout: 900_000, skip: skip ?? fal
     dir = await mkdtemp(path.join(tmpdir(), 'nk-partition-'));
     lab = NetLab.create(['coord', ...AGENTS]);
     containerd = await startContainerdWithNetwork(path.join(dir, 'containerd'));
+    await writeFile(gate(dir, 'a5-kubelet'), '');
     coord = await startNetnsCoordinator(lab, 'coord', path.join(dir, 'coordinator'), [
       '--heartbeat-interval', '500', '--liveness-grace', String(LIVENESS_GRACE_MS), '--liveness-recover', '500',
       '--fault-hold', '1', '--fault-clear', '2', '--storm-cooldown', '3', '--storm-max-unhealthy', '2', '--control-plane-version', 'v1.32.1', '--max-unavailable', '3',
     ]);
     const { token, caCertHash } = JSON.parse(await coord.nk(['token', 'create', '--uses', String(AGENTS.length), '--ttl', '1h', '-o', 'json'])) as { token: string; caCertHash: string | null };
     for (const [i, name] of AGENTS.entries()) {
-      const n = await makeNetnsNode(lab, name, dir, { machineId: `${i + 1}`.repeat(32), kubeletVersion: 'v1.31.2', startupMs: STARTUP_MS, runtimeSocket: containerd.socket });
+      const n = await makeNetnsNode(lab, name, dir, { machineId: `${i + 1}`.repeat(32), kubeletVersion: 'v1.31.2', startupMs: STARTUP_MS, runtimeSocket: containerd.socket, ...(name === 'a5' ? { readyFile: gate(dir, 'a5-kubelet') } : {}) });
       startNetnsAgent(lab, n, { server: coord.url, token, caHash: caCertHash });
       nodes.set(name, n);
     }
     for (const version of ['1.31.3', '1.31.4']) {
-      const a = await kubeletArtifact(path.join(dir, 'artifacts'), { version: `v${version}`, startupMs: INSTALL_STARTUP_MS });
+      const a = await kubeletArtifact(path.join(dir, 'artifacts'), { version: `v${version}`, startupMs: INSTALL_STARTUP_MS, readyFile: gate(dir, 'install') });
       await coord.nk(['artifact', 'push', a.file, '--package', 'kubelet', '--version', version]);
     }
     // Short ladders: a restart has 5 s after it to cure; it runs longer (STARTUP_MS) than that.
@@ -118,9 +126,11 @@ describe('partitions with a real network', { timeout: 900_000, skip: skip ?? fal
     const startsBefore = new Map(await Promise.all(AGENTS.map(async (n) => [n, await node(n).kubeletStarts()] as const)));
     const t0 = Date.now();
 
-    // In flight 1: a5's kubelet stops; its restart (due a few seconds later) runs for STARTUP_MS.
+    // In flight 1: a5's kubelet stops; its restart (due a few seconds later) runs until its gate opens.
+    await unlink(gate(dir, 'a5-kubelet'));
+    await unlink(gate(dir, 'install')).catch(() => {});
     await node('a5').services.stop('kubelet.service');
-    // In flight 2: the canary a4 installs a kubelet that takes INSTALL_STARTUP_MS to be healthy.
+    // In flight 2: the canary a4 installs a kubelet that stays unhealthy until its gate opens (and INSTALL_STARTUP_MS).
     await coord.nk(['rollout', 'create', rolloutName, '--package', `kubelet=${version}`, '--names', 'a4', '--canary', '0', '--soak', '10s', '--batches', '100']);
     const install = await waitFor('the canary install sent', () => q<CommandRow>('SELECT * FROM commands WHERE owner = ? AND sent_at IS NOT NULL', `rollout/${rolloutName}`)[0], 30_000, 50);
     const restart = await waitFor('a5 restart sent', () => q<CommandRow>("SELECT * FROM commands WHERE owner = 'remediation' AND machine = 'a5' AND created_at >= ? AND sent_at IS NOT NULL", t0)[0], 30_000, 50);
@@ -128,6 +138,9 @@ describe('partitions with a real network', { timeout: 900_000, skip: skip ?? fal
 
     const cutAt = Date.now();
     for (const n of CUT) lab.cut(n, mode);
+    // Both may now finish, offline: their answers wait for the heal.
+    await writeFile(gate(dir, 'a5-kubelet'), '');
+    await writeFile(gate(dir, 'install'), '');
     // A machine still connected breaks during the partition: it must wait for the heal.
     await node('a1').services.stop('kubelet.service');
     const tripped = await waitFor('the partition guard', () => {

@@ -73,9 +73,9 @@ export interface NetnsNode {
 }
 
 /** A node in `host`'s namespace: its host root, its kubelet stand-in (started), no agent yet. */
-export async function makeNetnsNode(lab: NetLab, host: string, dir: string, o: { machineId: string; kubeletVersion: string; startupMs: number; runtimeSocket: string }): Promise<NetnsNode> {
+export async function makeNetnsNode(lab: NetLab, host: string, dir: string, o: { machineId: string; kubeletVersion: string; startupMs: number; runtimeSocket: string; readyFile?: string }): Promise<NetnsNode> {
   const { root } = await makeHostRoot(path.join(dir, host), { machineId: o.machineId, hostname: host, runtimeSocket: o.runtimeSocket, kubeletHealthzPort: HEALTHZ_PORT });
-  await installKubeletStandin(root, { version: o.kubeletVersion, startupMs: o.startupMs });
+  await installKubeletStandin(root, { version: o.kubeletVersion, startupMs: o.startupMs, ...(o.readyFile === undefined ? {} : { readyFile: o.readyFile }) });
   const services = new SupervisorServiceManager(root);
   await services.define('kubelet.service', { argv: ['/usr/bin/kubelet', '--healthz-bind-address=127.0.0.1', `--healthz-port=${HEALTHZ_PORT}`] });
   const node: NetnsNode = {
