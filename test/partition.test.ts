@@ -15,7 +15,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -93,7 +93,7 @@ describe('partitions with a real network', { timeout: 900_000, skip: skip ?? fal
     // starts, is due well before liveness turns Unknown (8 s) and well after the lost
     // connections are seen (within two heartbeats). The storm floor is 2, so a5 and a1
     // broken together are not a storm of unhealthy machines: only the partition guard holds.
-    const step = { action: 'RestartService', target: 'kubelet.service', timeoutSeconds: 60, successWithinSeconds: 5 };
+    const step = { action: 'RestartService', target: 'kubelet.service', timeoutSeconds: 180, successWithinSeconds: 5 };
     const rules = ['KubeletUnhealthy', 'KubeletNotRunning'].map((fault) => ({
       apiVersion: 'nodekeeper.io/v1alpha1', kind: 'RemediationRule', metadata: { name: fault.toLowerCase() },
       spec: { fault, forSeconds: 4, ladder: [step, { action: 'CordonAndNotify' }], maxAttemptsPerMachine: 5, cooldownSeconds: 2 },
@@ -127,13 +127,14 @@ describe('partitions with a real network', { timeout: 900_000, skip: skip ?? fal
     const t0 = Date.now();
 
     // In flight 1: a5's kubelet stops; its restart (due a few seconds later) runs until its gate opens.
-    await unlink(gate(dir, 'a5-kubelet'));
-    await unlink(gate(dir, 'install')).catch(() => {});
+    await rm(gate(dir, 'a5-kubelet'), { force: true });
+    await rm(gate(dir, 'install'), { force: true });
     await node('a5').services.stop('kubelet.service');
     // In flight 2: the canary a4 installs a kubelet that stays unhealthy until its gate opens (and INSTALL_STARTUP_MS).
     await coord.nk(['rollout', 'create', rolloutName, '--package', `kubelet=${version}`, '--names', 'a4', '--canary', '0', '--soak', '10s', '--batches', '100']);
-    const install = await waitFor('the canary install sent', () => q<CommandRow>('SELECT * FROM commands WHERE owner = ? AND sent_at IS NOT NULL', `rollout/${rolloutName}`)[0], 30_000, 50);
-    const restart = await waitFor('a5 restart sent', () => q<CommandRow>("SELECT * FROM commands WHERE owner = 'remediation' AND machine = 'a5' AND created_at >= ? AND sent_at IS NOT NULL", t0)[0], 30_000, 50);
+    // Both are held by their gates, so waiting long on a loaded machine costs nothing but time.
+    const install = await waitFor('the canary install sent', () => q<CommandRow>('SELECT * FROM commands WHERE owner = ? AND sent_at IS NOT NULL', `rollout/${rolloutName}`)[0], 90_000, 50);
+    const restart = await waitFor('a5 restart sent', () => q<CommandRow>("SELECT * FROM commands WHERE owner = 'remediation' AND machine = 'a5' AND created_at >= ? AND sent_at IS NOT NULL", t0)[0], 90_000, 50);
     for (const c of [install, restart]) assert.equal(q<CommandRow>('SELECT * FROM commands WHERE id = ?', c.id)[0]?.finished_at, null, `${c.machine} ${c.kind} is still running when the partition starts`);
 
     const cutAt = Date.now();
