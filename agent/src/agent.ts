@@ -74,6 +74,8 @@ export class Agent {
   private seq = 0;
   private lastFullAt = 0;
   private probing: Promise<void> | null = null;
+  /** When a command last finished (its result went out): probes begun before then are stale. */
+  private changedAt = 0;
   private probeTimer: NodeJS.Timeout | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -158,7 +160,10 @@ export class Agent {
       journal,
       store: this.commandStore,
       log: log.child({ component: 'commands' }),
-      send: (m) => this.connection.send(m),
+      send: (m) => {
+        if (m.type === 'command.result') this.changedAt = Date.now();
+        return this.connection.send(m);
+      },
       probeNow: () => this.probeNow(),
       repair: repairer,
     });
@@ -283,7 +288,12 @@ export class Agent {
 
   private async probeOnce(): Promise<void> {
     try {
-      const report = await this.probeAll();
+      const startedAt = Date.now();
+      let report = await this.probeAll();
+      // A command finished while this probe ran (a containerd restarted by an install,
+      // say): what it saw may predate the change, and sent after the command's result it
+      // would tell the coordinator's soak of a fault that is over. Probe again, once.
+      if (this.changedAt >= startedAt) report = await this.probeAll();
       const before = this.latest;
       this.latest = report;
       for (const section of ['kubelet', 'runtime', 'cni'] as const) {
