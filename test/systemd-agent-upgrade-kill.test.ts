@@ -44,15 +44,25 @@ describe('kill -9 at every step of the agent\'s own upgrade leaves one working a
   after(async () => closeUpgradeNode(n));
 
   for (const s of STEPS) {
-    test(`killed at ${s.step}: the node ends on ${s.ends === 'old' ? 'the old version' : 'the new version'}, one agent running`, async () => {
+    test(`killed at ${s.step}: the node ends on ${s.ends === 'old' ? 'the old version' : 'the new version'}, one agent running`, async (t) => {
       const ends = s.ends === 'old' ? running : s.ends;
+      // Where the time goes, in the test's output (a slow phase here is a finding).
+      let mark = Date.now();
+      const took = (what: string) => {
+        t.diagnostic(`${what}: ${Date.now() - mark} ms`);
+        mark = Date.now();
+      };
       // The old agent reads the hook at its start; the new one at its own (the unit's EnvironmentFile=).
       await setAgentEnv(n!, `NK_AGENT_TEST_SELF_UPGRADE_KILL=${s.step}\n`);
       await n!.sd.systemctl('restart', AGENT);
       await settledOn(n!, running);
+      took('restarted with the hook, settled');
       const name = await startAgentRollout(n!, s.version, 60_000);
+      took('rollout created');
       const status = await rolloutIn(n!, name, ['Completed', 'Paused', 'Failed', 'RolledBack'], 180_000);
+      took(`rollout ${status['phase']}`);
       const st = await settledOn(n!, ends);
+      took('settled after');
       const cmds = installCommands(n!, name);
       assert.equal(cmds.length, 1, JSON.stringify(cmds));
       assert.equal(cmds[0]!.state, s.state, `${JSON.stringify(cmds)} ${JSON.stringify(status)}`);
