@@ -46,6 +46,7 @@ import { MemberCluster } from './member/member-cluster.ts';
 import { DrainGate } from './controllers/drain-gate.ts';
 import { packageVersion } from './version.ts';
 import { coordinatorAllowList } from './packages/manifest-policy.ts';
+import { startSinks } from './notify/sinks.ts';
 
 export interface RunningCoordinator {
   /** Base URL of the API and the agent endpoint, e.g. https://127.0.0.1:7443. */
@@ -284,6 +285,12 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     }
   }
   host.start();
+  // Kubernetes Events and notifications read the event log by their own cursors.
+  const sinks = startSinks(config, {
+    store, member, metrics, log: log.child({ component: 'sinks' }),
+    machineId: (m) => fleet.get(m)?.machineId ?? null,
+    registeredCluster: () => host.state().cluster,
+  });
   const retention = new RetentionController({
     store, log: log.child({ component: 'retention' }),
     pruned: (kind, rows) => metrics.rowsPruned.inc({ kind }, rows),
@@ -310,6 +317,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       await scheduler?.stop();
       cancelRegistration();
       drainGate?.stop();
+      await sinks.stop();
       await host.stop();
       member?.stop();
       gateway.close();

@@ -1,0 +1,80 @@
+/**
+ * Starts the event log's sinks a configuration asks for: Kubernetes Events on the
+ * member's Nodes (with --member-kubeconfig) and one feed per notification webhook. Each
+ * has its own cursor, so a slow or dead one never holds another.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { CustomObjectsApi } from '@kubernetes/client-node';
+import { AppError, type Logger } from '@nodekeeper/common';
+import type { CoordinatorConfig } from '../config.ts';
+import { readKubeconfig } from '../host/kube-client.ts';
+import { KubeEventSink } from '../member/kube-events.ts';
+import type { MemberCluster } from '../member/member-cluster.ts';
+import type { Metrics } from '../metrics.ts';
+import { DEFAULT_FEED, EventFeed, type FeedStore } from './event-feed.ts';
+import { parseHeaderLine } from './sinks-config.ts';
+import { WebhookSink } from './webhook.ts';
+
+export interface SinkDeps {
+  readonly store: FeedStore;
+  readonly member: Pick<MemberCluster, 'findNode' | 'nodesReady'> | null;
+  readonly machineId: (machine: string) => string | null;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  /** The cluster's name when registered with a host (else null). */
+  readonly registeredCluster: () => string | null;
+}
+
+/** `reportingInstance` of the Events: this coordinator (the API allows 128 characters). */
+export function reportingInstance(): string {
+  return `nodekeeper-coordinator-${hostname()}`.slice(0, 128);
+}
+
+/** Builds and starts the sinks; throws NK_NOTIFY_HEADER_INVALID for an unreadable header file (at start, not later). */
+export function startSinks(config: CoordinatorConfig, deps: SinkDeps): { stop(): Promise<void> } {
+  const feeds: EventFeed[] = [];
+  const closers: Array<() => void> = [];
+  const o = config.sinks;
+  if (o.kubeEvents.enabled && deps.member !== null && config.memberKubeconfig !== null) {
+    const member = deps.member;
+    const api = readKubeconfig(config.memberKubeconfig).kc.makeApiClient(CustomObjectsApi);
+    const log = deps.log.child({ sink: 'kube-events' });
+    const sink = new KubeEventSink({
+      api, log, now: () => Date.now(),
+      findNode: (m) => member.findNode(m, deps.machineId(m)),
+      nodesSynced: () => member.nodesReady() !== null,
+      counted: (what, n = 1) => {
+        if (what.written !== undefined) deps.metrics.kubeEventsWritten.inc({ op: what.written }, n);
+        if (what.dropped !== undefined) deps.metrics.kubeEventsDropped.inc({ reason: what.dropped }, n);
+      },
+    }, o.kubeEvents.limits, reportingInstance());
+    feeds.push(new EventFeed(sink, { store: deps.store, log }));
+  }
+  let header: { name: string; value: string } | null = null;
+  if (o.notify.urls.length > 0 && o.notify.headerFile !== null) {
+    let text: string;
+    try {
+      text = readFileSync(o.notify.headerFile, 'utf8');
+    } catch (err) {
+      throw new AppError('NK_NOTIFY_HEADER_INVALID', `--notify-header-file ${o.notify.headerFile} cannot be read: ${(err as Error).message}`, { cause: err });
+    }
+    header = parseHeaderLine(text, o.notify.headerFile);
+  }
+  const cluster = o.notify.clusterName ?? deps.registeredCluster() ?? hostname();
+  for (const url of o.notify.urls) {
+    const sink = new WebhookSink(
+      { url, format: o.notify.format, header, ratePerMinute: o.notify.ratePerMinute, timeoutMs: o.notify.timeoutMs, retries: o.notify.retries, backoff: { baseMs: 1000, capMs: 30_000 }, cluster },
+      { log: deps.log.child({ sink: 'notify' }), now: () => Date.now(), counted: (result) => deps.metrics.notifications.inc({ result }) },
+    );
+    closers.push(() => sink.close());
+    feeds.push(new EventFeed(sink, { store: deps.store, log: deps.log.child({ sink: 'notify', target: sink.target }) }, DEFAULT_FEED));
+  }
+  for (const f of feeds) f.start();
+  return {
+    async stop() {
+      for (const c of closers) c();
+      await Promise.all(feeds.map((f) => f.stop()));
+    },
+  };
+}
