@@ -17,6 +17,14 @@ import type { EventSink } from '../notify/event-feed.ts';
 import type { EventRecord } from '../store/types.ts';
 import { EVENT_NAMESPACE, EventPlanner, eventBody, eventName, microTime, type DropReason, type KubeEventLimits, type KubeEventWrite, type NodeRef } from './kube-events-plan.ts';
 
+/**
+ * What the coordinator's member credential needs for Events, in the namespace `default`
+ * (a Role and RoleBinding there): docs/kubernetes.md, "Events".
+ */
+export const KUBE_EVENTS_RBAC_RULES = Object.freeze([
+  Object.freeze({ apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] }),
+]);
+
 const EVENTS = { group: 'events.k8s.io', version: 'v1', namespace: EVENT_NAMESPACE, plural: 'events' } as const;
 
 export interface KubeEventSinkDeps {
