@@ -16,6 +16,7 @@ import Database from 'better-sqlite3';
 import { stringify as toYaml } from 'yaml';
 import { KUBE_EVENTS_RBAC_RULES } from '../coordinator/src/member/kube-events.ts';
 import { REPORTING_CONTROLLER } from '../coordinator/src/member/kube-events-plan.ts';
+import { recordEvents, type LoggedEvent } from './harness/event-log.ts';
 import { startContainerdWithNetwork, type RunningContainerd } from './harness/containerd.ts';
 import { installKubeletStandin } from './harness/kubelet-standin.ts';
 import { startApiServer, startEtcd, type ApiServer, type Etcd } from './harness/kube.ts';
@@ -59,19 +60,7 @@ describe('Kubernetes Events on member Nodes', { timeout: 400_000 }, () => {
       .filter((e) => e.regarding?.name === nodeName && e.reportingController === REPORTING_CONTROLLER);
   const ours = (): KubeEvent[] => (JSON.parse(k(['get', 'events.v1.events.k8s.io', '-n', 'default', '-o', 'json'])).items as KubeEvent[])
     .filter((e) => e.reportingController === REPORTING_CONTROLLER);
-  /** Appends coordinator events to the store, as a controller of the coordinator would. */
-  const record = (events: Array<{ object: string; type?: 'Normal' | 'Warning'; reason: string; message: string }>) => {
-    const db = new Database(path.join(coord.dataDir, 'state.db'));
-    try {
-      db.pragma('busy_timeout = 10000');
-      const insert = db.prepare('INSERT INTO events (at, object, type, reason, message) VALUES (?, ?, ?, ?, ?)');
-      db.transaction(() => {
-        for (const e of events) insert.run(Date.now(), e.object, e.type ?? 'Normal', e.reason, e.message);
-      })();
-    } finally {
-      db.close();
-    }
-  };
+  const record = (events: LoggedEvent[]) => recordEvents(coord.dataDir, events);
   const metric = async (name: string, labels: string) => {
     const text = await (await fetch(new URL('/metrics', coord.url))).text();
     const m = new RegExp(`^${name}\\{${labels}\\} (\\d+)$`, 'm').exec(text);

@@ -64,8 +64,14 @@ export class EventFeed {
     this.o = o;
   }
 
+  /** Fixes the start point at once (a new sink starts after the newest event recorded before this call), then polls. */
   start(): void {
     this.stopped = false;
+    try {
+      this.cursor = this.recover();
+    } catch {
+      // The store cannot be read or written now: the first round tries again and says why.
+    }
     this.schedule(0);
   }
 
