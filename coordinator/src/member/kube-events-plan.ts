@@ -185,8 +185,10 @@ export class EventPlanner {
   plan(batch: readonly EventRecord[], nodeOf: (machine: string) => NodeRef | null, now: number): Plan {
     const dropped: Partial<Record<DropReason, number>> = {};
     const drop = (r: DropReason) => (dropped[r] = (dropped[r] ?? 0) + 1);
-    const created = new Set<string>();
-    const touched = new Map<string, Series>();
+    // By object, not key: a series that ends inside the batch and a new one of the same
+    // key both need their write.
+    const created = new Set<Series>();
+    const touched = new Set<Series>();
     this.expire(now);
     for (const e of batch) {
       const machine = machineOf(e.object);
@@ -208,7 +210,7 @@ export class EventPlanner {
       if (known !== undefined && e.at - known.lastAt <= SERIES_WINDOW_MS) {
         known.count += 1;
         known.lastAt = Math.max(known.lastAt, e.at);
-        touched.set(key, known);
+        touched.add(known);
         continue;
       }
       const bucket = this.nodeBucket(node.name);
@@ -221,10 +223,10 @@ export class EventPlanner {
       const s: Series = { key, name: eventName(node.name, e.at, e.id), node, reason: e.reason, action, note, type: e.type, firstAt: e.at, lastAt: e.at, count: 1 };
       this.series.delete(key); // re-inserted last: the Map's order is the age order
       this.series.set(key, s);
-      created.add(key);
-      touched.set(key, s);
+      created.add(s);
+      touched.add(s);
     }
-    const writes: KubeEventWrite[] = [...touched.values()].map((s) => ({ op: created.has(s.key) ? 'create' : 'patch', series: s, count: s.count, lastAt: s.lastAt }));
+    const writes: KubeEventWrite[] = [...touched].map((s) => ({ op: created.has(s) ? 'create' : 'patch', series: s, count: s.count, lastAt: s.lastAt }));
     while (this.series.size > this.limits.maxSeries) this.series.delete(this.series.keys().next().value!);
     return { writes, dropped };
   }
