@@ -182,6 +182,17 @@ describe('notification webhooks', { timeout: 240_000 }, () => {
     assert.deepEqual(received.map((r) => r.body.event.id), [id, after], 'nothing sent twice');
   });
 
+  test('a header file that is not one "Name: value" line stops the coordinator at start, without printing it', async () => {
+    const bad = path.join(dir, 'bad-header');
+    await writeFile(bad, 'Bearer s3cr3t-without-a-name\n', { mode: 0o600 });
+    await assert.rejects(startCoordinator(path.join(dir, 'bad'), ['--insecure', '--notify-url', `${base}/x`, '--notify-allow-http', '--notify-header-file', bad]), (err: Error) => {
+      assert.match(err.message, /NK_NOTIFY_HEADER_INVALID/);
+      assert.match(err.message, /exactly one "Name: value" header line/);
+      assert.ok(!err.message.includes('s3cr3t'));
+      return true;
+    });
+  });
+
   test('Slack format, and the rate limit leaves out what is over it and says so', async () => {
     const slack = await startCoordinator(path.join(dir, 'slack'), ['--insecure', '--notify-url', `${base}/slack`, '--notify-allow-http', '--notify-rate', '3']);
     try {

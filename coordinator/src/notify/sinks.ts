@@ -31,8 +31,26 @@ export function reportingInstance(): string {
   return `nodekeeper-coordinator-${hostname()}`.slice(0, 128);
 }
 
-/** Builds and starts the sinks; throws NK_NOTIFY_HEADER_INVALID for an unreadable header file (at start, not later). */
-export function startSinks(config: CoordinatorConfig, deps: SinkDeps): { stop(): Promise<void> } {
+/**
+ * Reads --notify-header-file (NK_NOTIFY_HEADER_INVALID). Called before the coordinator
+ * starts anything, so a bad file stops it at once and not half-started.
+ */
+export function readNotifyHeader(config: CoordinatorConfig): NotifyHeader | null {
+  const o = config.sinks.notify;
+  if (o.urls.length === 0 || o.headerFile === null) return null;
+  let text: string;
+  try {
+    text = readFileSync(o.headerFile, 'utf8');
+  } catch (err) {
+    throw new AppError('NK_NOTIFY_HEADER_INVALID', `--notify-header-file ${o.headerFile} cannot be read: ${(err as Error).message}`, { cause: err });
+  }
+  return parseHeaderLine(text, o.headerFile);
+}
+
+export type NotifyHeader = { readonly name: string; readonly value: string };
+
+/** Builds and starts the sinks. */
+export function startSinks(config: CoordinatorConfig, header: NotifyHeader | null, deps: SinkDeps): { stop(): Promise<void> } {
   const feeds: EventFeed[] = [];
   const closers: Array<() => void> = [];
   const o = config.sinks;
@@ -50,16 +68,6 @@ export function startSinks(config: CoordinatorConfig, deps: SinkDeps): { stop():
       },
     }, o.kubeEvents.limits, reportingInstance());
     feeds.push(new EventFeed(sink, { store: deps.store, log }));
-  }
-  let header: { name: string; value: string } | null = null;
-  if (o.notify.urls.length > 0 && o.notify.headerFile !== null) {
-    let text: string;
-    try {
-      text = readFileSync(o.notify.headerFile, 'utf8');
-    } catch (err) {
-      throw new AppError('NK_NOTIFY_HEADER_INVALID', `--notify-header-file ${o.notify.headerFile} cannot be read: ${(err as Error).message}`, { cause: err });
-    }
-    header = parseHeaderLine(text, o.notify.headerFile);
   }
   const cluster = o.notify.clusterName ?? deps.registeredCluster() ?? hostname();
   for (const url of o.notify.urls) {
