@@ -140,6 +140,7 @@ describe('Kubernetes Events on member Nodes', { timeout: 400_000 }, () => {
     assert.match(table, /node\/node-a/);
     const forNode = k(['events', '--for', 'node/node-a']);
     assert.match(forNode, /NeedsHuman/);
+    assert.match(k(['describe', 'node', 'node-a']), /Warning\s+NeedsHuman\s+.*nodekeeper/);
     await stopNode(node);
     node = null;
   });
