@@ -80,9 +80,15 @@ export function startSinks(config: CoordinatorConfig, header: NotifyHeader | nul
   }
   for (const f of feeds) f.start();
   return {
+    /** Ends the feeds; a write hung on a dead member API is not waited for past 5 s (its batch is sent again at the next start). */
     async stop() {
       for (const c of closers) c();
-      await Promise.all(feeds.map((f) => f.stop()));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(feeds.map((f) => f.stop())),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, 5000).unref())),
+      ]);
+      clearTimeout(timer);
     },
   };
 }
