@@ -41,7 +41,7 @@ test('MicroTime has six fractional digits; names are <node>.<hex nanoseconds>, u
 });
 
 test('repeats within 6 minutes fold into one series (one write per batch); after the window a new object starts', () => {
-  const p = new EventPlanner();
+  const p = new EventPlanner(DEFAULT_KUBE_EVENT_LIMITS, T0);
   const a = p.plan([ev({ reason: 'StepStarted' }), ev({ reason: 'StepStarted' }), ev({ reason: 'StepStarted' })], nodeOf, T0);
   assert.equal(a.writes.length, 1);
   assert.equal(a.writes[0]!.op, 'create');
@@ -61,7 +61,7 @@ test('repeats within 6 minutes fold into one series (one write per batch); after
 });
 
 test('new objects are bounded per Node and overall; stale events and unknown Nodes are dropped and counted', () => {
-  const p = new EventPlanner({ ...DEFAULT_KUBE_EVENT_LIMITS, nodeBurst: 3, nodeRefillMs: 10_000, burst: 5, perSecond: 1 });
+  const p = new EventPlanner({ ...DEFAULT_KUBE_EVENT_LIMITS, nodeBurst: 3, nodeRefillMs: 10_000, burst: 5, perSecond: 1 }, T0);
   const distinct = (n: number, machine: string, at = T0) => Array.from({ length: n }, (_, i) => ev({ reason: 'StepStarted', object: `machine/${machine}`, at, message: `rule r step 1: try ${i} at ${at}` }));
   const a = p.plan(distinct(10, 'node-1'), nodeOf, T0);
   assert.equal(a.writes.length, 3);
@@ -78,7 +78,7 @@ test('new objects are bounded per Node and overall; stale events and unknown Nod
 
 test('property: creates never exceed the per-Node budget, and every event kept is counted in exactly one series', () => {
   fc.assert(fc.property(fc.array(fc.record({ node: fc.integer({ min: 0, max: 3 }), note: fc.integer({ min: 0, max: 8 }), dt: fc.integer({ min: 0, max: 200_000 }) }), { maxLength: 200 }), fc.integer({ min: 1, max: 5 }), (items, cut) => {
-    const p = new EventPlanner({ ...DEFAULT_KUBE_EVENT_LIMITS, nodeBurst: 4, burst: 1000 });
+    const p = new EventPlanner({ ...DEFAULT_KUBE_EVENT_LIMITS, nodeBurst: 4, burst: 1000 }, T0);
     let at = T0;
     const creates = new Map<string, number>();
     const series = new Set<{ count: number }>();

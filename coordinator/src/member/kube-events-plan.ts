@@ -11,6 +11,7 @@
  * whole coordinator (burst 100, 5 per second); an event over either is dropped and counted.
  * https://github.com/kubernetes/client-go/blob/master/tools/record/events_cache.go
  */
+import { TokenBucket } from '../gateway/rate-limit.ts';
 import type { EventRecord } from '../store/types.ts';
 
 export const REPORTING_CONTROLLER = 'nodekeeper.io/coordinator';
@@ -92,33 +93,6 @@ export function eventName(node: string, atMs: number, id: number): string {
   return `${node}.${(BigInt(Math.floor(atMs)) * 1_000_000n + BigInt(id % 1_000_000)).toString(16)}`;
 }
 
-export class TokenBucket {
-  private tokens: number;
-  private at: number | null = null;
-  private readonly burst: number;
-  private readonly perMs: number;
-
-  constructor(burst: number, perMs: number) {
-    this.burst = burst;
-    this.perMs = perMs;
-    this.tokens = burst;
-  }
-
-  private refill(now: number): void {
-    if (this.at !== null) this.tokens = Math.min(this.burst, this.tokens + Math.max(0, now - this.at) * this.perMs);
-    this.at = now;
-  }
-
-  has(now: number): boolean {
-    this.refill(now);
-    return this.tokens >= 1;
-  }
-
-  take(): void {
-    this.tokens -= 1;
-  }
-}
-
 export interface NodeRef {
   readonly name: string;
   readonly uid: string | null;
@@ -173,9 +147,9 @@ export class EventPlanner {
   private readonly all: TokenBucket;
   private readonly limits: KubeEventLimits;
 
-  constructor(limits: KubeEventLimits = DEFAULT_KUBE_EVENT_LIMITS) {
+  constructor(limits: KubeEventLimits = DEFAULT_KUBE_EVENT_LIMITS, now = Date.now()) {
     this.limits = limits;
-    this.all = new TokenBucket(limits.burst, limits.perSecond / 1000);
+    this.all = new TokenBucket(limits.perSecond, limits.burst, now);
   }
 
   /**
@@ -213,13 +187,12 @@ export class EventPlanner {
         touched.add(known);
         continue;
       }
-      const bucket = this.nodeBucket(node.name);
-      if (!bucket.has(now) || !this.all.has(now)) {
+      // The Node's bucket first, as client-go's spam filter (per source and object) comes
+      // before the client's overall limit; a Node token is spent even if the overall one refuses.
+      if (!this.nodeBucket(node.name, now).take(now) || !this.all.take(now)) {
         drop('rate');
         continue;
       }
-      bucket.take();
-      this.all.take();
       const s: Series = { key, name: eventName(node.name, e.at, e.id), node, reason: e.reason, action, note, type: e.type, firstAt: e.at, lastAt: e.at, count: 1 };
       this.series.delete(key); // re-inserted last: the Map's order is the age order
       this.series.set(key, s);
@@ -240,10 +213,10 @@ export class EventPlanner {
     for (const [k, s] of this.series) if (now - s.lastAt > SERIES_WINDOW_MS) this.series.delete(k);
   }
 
-  private nodeBucket(node: string): TokenBucket {
+  private nodeBucket(node: string, now: number): TokenBucket {
     let b = this.nodeBuckets.get(node);
     if (b === undefined) {
-      b = new TokenBucket(this.limits.nodeBurst, 1 / this.limits.nodeRefillMs);
+      b = new TokenBucket(1000 / this.limits.nodeRefillMs, this.limits.nodeBurst, now);
       this.nodeBuckets.set(node, b);
       // Buckets of Nodes long gone are forgotten; a full one is the same as a new one.
       if (this.nodeBuckets.size > this.limits.maxSeries) this.nodeBuckets.delete(this.nodeBuckets.keys().next().value!);

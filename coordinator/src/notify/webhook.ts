@@ -17,7 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import { backoffDelay, type Logger } from '@nodekeeper/common';
-import { TokenBucket } from '../member/kube-events-plan.ts';
+import { TokenBucket } from '../gateway/rate-limit.ts';
 import type { EventRecord } from '../store/types.ts';
 import type { EventSink } from './event-feed.ts';
 import { notificationBody, notifies, type NotifyFormat } from './notify-format.ts';
@@ -61,7 +61,7 @@ export class WebhookSink implements EventSink {
     this.deps = deps;
     this.name = webhookSinkName(o.url);
     this.target = new URL(o.url).origin;
-    this.bucket = new TokenBucket(o.ratePerMinute, o.ratePerMinute / 60_000);
+    this.bucket = new TokenBucket(o.ratePerMinute / 60, o.ratePerMinute, deps.now());
   }
 
   /** Ends waits and requests in flight (their notification is sent again at the next start). */
@@ -73,13 +73,12 @@ export class WebhookSink implements EventSink {
     for (const e of batch) {
       if (this.closing.signal.aborted) throw new Error('closing');
       if (!notifies(e)) continue;
-      if (!this.bucket.has(this.deps.now())) {
+      if (!this.bucket.take(this.deps.now())) {
         this.suppressed += 1;
         this.deps.counted('dropped');
         this.deps.log.warn({ target: this.target, event: e.id, reason: e.reason }, 'notification left out by the rate limit (--notify-rate)');
         continue;
       }
-      this.bucket.take();
       const body = JSON.stringify(notificationBody(this.o.format, e, { cluster: this.o.cluster, suppressed: this.suppressed }));
       const ok = await this.send(e, body);
       if (ok) this.suppressed = 0;
