@@ -82,10 +82,11 @@ export function startSinks(config: CoordinatorConfig, header: NotifyHeader | nul
   return {
     /** Ends the feeds; a write hung on a dead member API is not waited for past 5 s (its batch is sent again at the next start). */
     async stop() {
+      const stopped = Promise.all(feeds.map((f) => f.stop())); // marks them stopped at once: no error logged for what close() ends
       for (const c of closers) c();
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
-        Promise.all(feeds.map((f) => f.stop())),
+        stopped,
         new Promise<void>((resolve) => (timer = setTimeout(resolve, 5000).unref())),
       ]);
       clearTimeout(timer);
