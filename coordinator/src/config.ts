@@ -217,7 +217,7 @@ Host cluster (pull mode; see docs/host.md):
   --drain-before-install LIST   packages whose rollout installs drain the Node first, comma-separated,
                                 or none (default ${defaults.drainBeforeInstall.join(',')}; needs --member-kubeconfig)
 
-\${sinkUsage}  -h, --help                    this text
+${sinkUsage}  -h, --help                    this text
 `;
 
 /** A repeatable install allow-list option (flags repeat, env and file give lists), each entry checked. */

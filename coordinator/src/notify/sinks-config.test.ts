@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppError } from '@nodekeeper/common';
-import { loadConfig } from '../config.ts';
+import { loadConfig, usage } from '../config.ts';
 import { notificationBody, notifies } from './notify-format.ts';
 import { parseHeaderLine } from './sinks-config.ts';
 import { retryAfter, webhookSinkName } from './webhook.ts';
@@ -30,6 +30,12 @@ test('defaults: Kubernetes Events on, no webhook', () => {
   assert.equal(config.sinks.kubeEvents.limits.nodeBurst, 25);
   assert.deepEqual(config.sinks.notify.urls, []);
   assert.equal(config.sinks.notify.format, 'slack');
+});
+
+test('--help lists the sinks\' flags', () => {
+  assert.match(usage, /\n  --notify-url URL {14}a webhook/);
+  assert.match(usage, /--kube-events-node-burst N/);
+  assert.ok(!usage.includes('${'), 'no template left unexpanded');
 });
 
 test('flags, env and the config file set them; URLs repeat', () => {
