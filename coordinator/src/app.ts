@@ -46,6 +46,7 @@ import { MemberCluster } from './member/member-cluster.ts';
 import { DrainGate } from './controllers/drain-gate.ts';
 import { packageVersion } from './version.ts';
 import { coordinatorAllowList } from './packages/manifest-policy.ts';
+import { readNotifyHeader, startSinks } from './notify/sinks.ts';
 
 export interface RunningCoordinator {
   /** Base URL of the API and the agent endpoint, e.g. https://127.0.0.1:7443. */
@@ -85,6 +86,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   // Refused before anything is created: a guessed address would be baked into the
   // certificate and every artifact URL (tls/advertise.ts says why).
   checkAdvertisable(config);
+  const notifyHeader = readNotifyHeader(config);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   chmodSync(config.dataDir, 0o700);
   const p = paths(config);
@@ -284,6 +286,12 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     }
   }
   host.start();
+  // Kubernetes Events and notifications read the event log by their own cursors.
+  const sinks = startSinks(config, notifyHeader, {
+    store, member, metrics, log: log.child({ component: 'sinks' }),
+    machineId: (m) => fleet.get(m)?.machineId ?? null,
+    registeredCluster: () => host.state().cluster,
+  });
   const retention = new RetentionController({
     store, log: log.child({ component: 'retention' }),
     pruned: (kind, rows) => metrics.rowsPruned.inc({ kind }, rows),
@@ -310,6 +318,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       await scheduler?.stop();
       cancelRegistration();
       drainGate?.stop();
+      await sinks.stop();
       await host.stop();
       member?.stop();
       gateway.close();

@@ -12,6 +12,7 @@ import { DEFAULT_FAULT_SETTINGS, type FaultSettings } from './remediation/faults
 import { DEFAULT_REMEDIATION_SETTINGS, type RemediationSettings } from './remediation/types.ts';
 import type { RetentionOptions } from './controllers/retention-controller.ts';
 import { parseDuration } from './cli/duration.ts';
+import { sinkDefaults, sinkFlags, sinkOptions, sinkUsage, type SinksConfig } from './notify/sinks-config.ts';
 
 export interface CoordinatorConfig {
   /** Address to listen on for the API and agent connections. */
@@ -84,6 +85,8 @@ export interface CoordinatorConfig {
   readonly drainBeforeInstall: readonly string[];
   /** Scheduled snapshots (docs/operations.md, "Backup and restore"); dir null: none. */
   readonly backup: { readonly dir: string | null; readonly intervalMs: number; readonly keep: number };
+  /** Consumers of the event log: Kubernetes Events and notification webhooks (notify/sinks-config.ts). */
+  readonly sinks: SinksConfig;
 }
 
 export interface HttpLimits {
@@ -142,6 +145,7 @@ export const defaults: CoordinatorConfig = Object.freeze({
   drainTimeoutMs: 300_000,
   drainBeforeInstall: Object.freeze(['kubelet', 'containerd']),
   backup: Object.freeze({ dir: null, intervalMs: 6 * 3_600_000, keep: 7 }),
+  sinks: sinkDefaults,
 });
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -212,7 +216,8 @@ Host cluster (pull mode; see docs/host.md):
   --drain-timeout MS            how long a drain waits on PodDisruptionBudgets (default ${defaults.drainTimeoutMs})
   --drain-before-install LIST   packages whose rollout installs drain the Node first, comma-separated,
                                 or none (default ${defaults.drainBeforeInstall.join(',')}; needs --member-kubeconfig)
-  -h, --help                    this text
+
+${sinkUsage}  -h, --help                    this text
 `;
 
 /** A repeatable install allow-list option (flags repeat, env and file give lists), each entry checked. */
@@ -279,6 +284,7 @@ const flagSpec = {
   'backup-dir': { type: 'string' },
   'backup-interval': { type: 'string' },
   'backup-keep': { type: 'string' },
+  ...sinkFlags,
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -387,6 +393,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
       return Object.freeze(list);
     }),
     backup: backupSchedule(raw),
+    sinks: sinkOptions(raw),
   };
   if (config.advertiseUrl !== null) checkAdvertiseUrl(config.advertiseUrl, config.insecure);
   if (config.http.requestTimeoutMs < config.http.headersTimeoutMs) {

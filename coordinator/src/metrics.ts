@@ -23,6 +23,9 @@ export function createMetrics() {
     rowsPruned: new Counter({ name: 'nodekeeper_store_rows_pruned_total', help: 'Rows deleted by retention, by kind (events, commands, tokens, observations)', labelNames: ['kind'], registers: [registry] }),
     backups: new Counter({ name: 'nodekeeper_backups_total', help: 'Backups taken, by reason (manual, scheduled) and result (ok, failed)', labelNames: ['reason', 'result'], registers: [registry] }),
     backupLastSuccess: new Gauge({ name: 'nodekeeper_backup_last_success_timestamp_seconds', help: 'When the last backup succeeded (Unix time; 0 before the first)', registers: [registry] }),
+    kubeEventsWritten: new Counter({ name: 'nodekeeper_kube_events_written_total', help: 'Kubernetes Events written on member Nodes, by operation (create: a new Event, patch: a series grew)', labelNames: ['op'], registers: [registry] }),
+    kubeEventsDropped: new Counter({ name: 'nodekeeper_kube_events_dropped_total', help: 'Coordinator events not written as Kubernetes Events, by reason (rate, stale, no-node, rejected)', labelNames: ['reason'], registers: [registry] }),
+    notifications: new Counter({ name: 'nodekeeper_notifications_total', help: 'Webhook notifications, by result (sent, failed: given up after retries or refused, dropped: over --notify-rate)', labelNames: ['result'], registers: [registry] }),
     storeErrors: new Counter({ name: 'nodekeeper_store_errors_total', help: 'Store writes refused by SQLite (nothing changed), by operation and SQLite code', labelNames: ['op', 'code'], registers: [registry] }),
   };
 }

@@ -24,6 +24,7 @@ import * as commands from './commands.ts';
 import * as rollouts from './rollouts.ts';
 import * as remediation from './remediation.ts';
 import * as retention from './retention.ts';
+import * as cursors from './sink-cursors.ts';
 import { deleteMachine, type DeletedMachine } from './machine-delete.ts';
 
 export interface StoreOptions {
@@ -293,6 +294,22 @@ export class Store {
   /** NK_REMEDIATION_RULE_NOT_FOUND when no rule of that name was applied. */
   deleteRemediationRule(name: string): void {
     remediation.deleteRule(this.#ctx, name);
+  }
+
+  // --- event sink cursors (see sink-cursors.ts)
+
+  /** Where a consumer of the event log stands (null: never started). */
+  sinkCursor(name: string): number | null {
+    return cursors.sinkCursor(this.#ctx, name);
+  }
+
+  saveSinkCursor(name: string, afterId: number): void {
+    cursors.saveSinkCursor(this.#ctx, name, afterId);
+  }
+
+  /** The newest event id ever written (0: none). */
+  lastEventId(): number {
+    return cursors.lastEventId(this.#ctx);
   }
 
   // --- retention (one small batch per call; see retention.ts)

@@ -246,6 +246,20 @@ export const migrations: readonly Migration[] = Object.freeze([
       CREATE INDEX commands_by_finished ON commands (finished_at) WHERE finished_at IS NOT NULL;
     `,
   },
+  {
+    version: 8,
+    name: 'event sink cursors',
+    sql: `
+      -- How far each consumer of the event log (Kubernetes Events, each notification
+      -- webhook) has delivered: the id of the last event it is done with. Saved after
+      -- delivery, so a kill -9 repeats at most what was in flight and loses nothing.
+      CREATE TABLE sink_cursors (
+        name       TEXT PRIMARY KEY,
+        after_id   INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ]);
 
 /** The schema version this code writes. */
