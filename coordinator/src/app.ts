@@ -44,6 +44,7 @@ import { hostRoutes } from './server/host-routes.ts';
 import { memberRoutes } from './server/member-routes.ts';
 import { MemberCluster } from './member/member-cluster.ts';
 import { DrainGate } from './controllers/drain-gate.ts';
+import { NodeConditionsWriter, nodeStatusPatcher } from './member/node-conditions-writer.ts';
 import { packageVersion } from './version.ts';
 import { coordinatorAllowList } from './packages/manifest-policy.ts';
 
@@ -273,9 +274,30 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   }, Math.min(1000, Math.max(50, Math.floor(config.livenessGraceMs / 10))));
   ticker.unref();
   let drainGate: DrainGate | null = null;
+  let nodeConditions: NodeConditionsWriter | null = null;
   if (member !== null) {
     member.onVersion((v) => rollouts.setControlPlaneVersion(v));
     member.start();
+    if (config.nodeConditions.enabled) {
+      nodeConditions = new NodeConditionsWriter({
+        machines: () => fleet.values(),
+        machine: (name) => fleet.get(name),
+        facts: (m) => {
+          const faults = remediation.faults(m.name, true);
+          const r = remediation.machineState(m.name);
+          return {
+            revoked: m.revokedAt !== null, liveness: m.liveness.state, report: m.report, agentVersion: m.agentVersion,
+            faults: faults.length === 0 ? null : faults, // none yet: the remediation has not derived them
+            remediation: r === null ? null : { phase: r.phase, reason: r.reason, message: r.message },
+          };
+        },
+        findNode: (name, machineId) => member.findNode(name, machineId),
+        patchStatus: nodeStatusPatcher(readKubeconfig(config.memberKubeconfig!).kc),
+        wallClock: () => Date.now(),
+        log: log.child({ component: 'node-conditions' }),
+      }, { minIntervalMs: config.nodeConditions.minIntervalMs, maxConcurrent: config.nodeConditions.maxConcurrent, tickMs: 1000 });
+      nodeConditions.start();
+    }
     if (config.drainBeforeInstall.length > 0) {
       const gate = new DrainGate({ store, fleet, commands, member, log: log.child({ component: 'drain' }) }, config.drainBeforeInstall, config.drainTimeoutMs);
       commands.setGate((c) => gate.allows(c));
@@ -310,6 +332,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       await scheduler?.stop();
       cancelRegistration();
       drainGate?.stop();
+      nodeConditions?.stop();
       await host.stop();
       member?.stop();
       gateway.close();

@@ -149,10 +149,14 @@ function reboot(report: NodeReport): Omit<DesiredCondition, 'type'> {
 /** States in which a unit counts as up (reloading: it serves while it re-reads its configuration). */
 const UP = new Set(['active', 'reloading']);
 
-/** kubelet's and the runtime's units as their service manager sees them. */
+/**
+ * kubelet's and the runtime's units as systemd sees them. Only systemd's word counts (as
+ * in the faults): the agent's supervisor, for hosts without systemd, says `inactive` of
+ * any unit it does not run, such as a containerd started by other means.
+ */
 function units(report: NodeReport): Omit<DesiredCondition, 'type'> {
-  const seen = [report.kubelet.service, report.runtime.service].filter((s): s is ServiceState => s !== null && s.activeState !== null);
-  if (seen.length === 0) return unknown('NotReported', 'no service manager reports the kubelet and runtime units');
+  const seen = [report.kubelet.service, report.runtime.service].filter((s): s is ServiceState => s !== null && s.manager === 'systemd' && s.activeState !== null);
+  if (seen.length === 0) return unknown('NotReported', 'systemd does not report the kubelet and runtime units (no systemd on the node, or an agent run without it)');
   const describe = (s: ServiceState) => `${s.unit} is ${s.activeState}${s.subState === null ? '' : ` (${s.subState})`}`;
   const down = seen.filter((s) => !UP.has(s.activeState!));
   if (down.length > 0) {

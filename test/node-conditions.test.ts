@@ -1,0 +1,218 @@
+/**
+ * nodekeeper's Node conditions on a real member cluster (reference kube-apiserver), with
+ * a real coordinator running as a user that has ONLY the member role of
+ * coordinator/src/member/member-rbac.ts, and real agents whose kubelet stand-ins run
+ * under the supervisor (so a test can stop one), sharing a real containerd. The test
+ * plays the kubelet's part on the Nodes: it keeps Ready, MemoryPressure, DiskPressure,
+ * PIDPressure and NetworkUnavailable, which nodekeeper must never touch.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { memberApiRbac } from '../coordinator/src/member/member-rbac.ts';
+import { startContainerdWithNetwork, type RunningContainerd } from './harness/containerd.ts';
+import { startApiServer, startEtcd, type ApiServer, type Etcd, type KubeUser } from './harness/kube.ts';
+import { createToken, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
+import { makeSupervisedNode, startNodeAgent, stopNode, type SupervisedNode } from './harness/supervised-node.ts';
+
+type Cond = { type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string; lastHeartbeatTime?: string };
+type NodeObj = { metadata: { name: string }; status: { conditions?: Cond[] } };
+
+const OURS = ['KubeletUnhealthy', 'ContainerRuntimeUnhealthy', 'FrequentKubeletRestart', 'FrequentContainerdRestart', 'ReadonlyFilesystem',
+  'NetworkPluginUnhealthy', 'SystemdUnitsReady', 'RebootRequired', 'NodekeeperManaged'];
+const KUBELET_TYPES = ['Ready', 'MemoryPressure', 'DiskPressure', 'PIDPressure', 'NetworkUnavailable'];
+
+/**
+ * Cluster API MachineHealthCheck's `unhealthyConditions` semantics, written from its
+ * docs: a Node is unhealthy when one of its conditions has the rule's type and status
+ * and has had it for at least the rule's timeout (since lastTransitionTime).
+ * https://cluster-api.sigs.k8s.io/tasks/automated-machine-management/healthchecking
+ */
+export function mhcUnhealthy(node: NodeObj, rules: ReadonlyArray<{ type: string; status: string; timeoutSeconds: number }>, now: number): boolean {
+  return rules.some((r) => (node.status.conditions ?? []).some((c) =>
+    c.type === r.type && c.status === r.status && c.lastTransitionTime !== undefined && now - Date.parse(c.lastTransitionTime) >= r.timeoutSeconds * 1000));
+}
+
+describe('Node conditions on the member cluster', { timeout: 420_000 }, () => {
+  let dir: string;
+  let etcd: Etcd;
+  let member: ApiServer;
+  let containerd: RunningContainerd;
+  let coord: CoordinatorProc;
+  let coordKubeconfig: string;
+  const nodes: SupervisedNode[] = [];
+  const names = ['node-a', 'node-b', 'node-c'];
+  const coordUser: KubeUser = { name: 'nodekeeper-coordinator', token: randomBytes(24).toString('hex'), groups: [] };
+
+  const k = (args: string[], input?: string) => member.kubectl(args, input === undefined ? {} : { input });
+  const getNode = (name: string): NodeObj => JSON.parse(k(['get', 'node', name, '-o', 'json']));
+  const cond = (name: string, type: string) => getNode(name).status.conditions?.find((c) => c.type === type);
+  const foreign = (n: NodeObj) => JSON.stringify((n.status.conditions ?? []).filter((c) => !OURS.includes(c.type)));
+  const now = () => new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+  /** What a kubelet does every 10 s: its own conditions, by strategic merge on the status subresource. */
+  const kubeletHeartbeat = (name: string, ready = 'True') => k(['patch', 'node', name, '--subresource=status', '--type=strategic', '-p', JSON.stringify({
+    status: {
+      conditions: [
+        { type: 'Ready', status: ready, reason: ready === 'True' ? 'KubeletReady' : 'KubeletNotReady', message: 'kubelet is posting ready status', lastHeartbeatTime: now(), lastTransitionTime: '2026-12-01T00:00:00Z' },
+        ...['MemoryPressure', 'DiskPressure', 'PIDPressure'].map((type) => ({ type, status: 'False', reason: `KubeletHasNo${type}`, message: 'ok', lastHeartbeatTime: now(), lastTransitionTime: '2026-12-01T00:00:00Z' })),
+        { type: 'NetworkUnavailable', status: 'False', reason: 'RouteCreated', message: 'routes created', lastHeartbeatTime: now(), lastTransitionTime: '2026-12-01T00:00:00Z' },
+      ],
+    },
+  })]);
+  const coordArgs = () => [
+    '--heartbeat-interval', '500', '--liveness-grace', '5000', '--liveness-recover', '500',
+    '--fault-hold', '2', '--fault-clear', '3',
+    '--member-kubeconfig', coordKubeconfig, '--node-condition-interval', '1000',
+  ];
+  const allOurs = (name: string) => { const n = getNode(name); return OURS.every((t) => n.status.conditions?.some((c) => c.type === t)); };
+  const failWithLog = (err: Error) => {
+    throw new Error(`${err.message}\ncoordinator log (tail):\n${coord.log().split('\n').filter((l) => /"level":(40|50|60)|condition/.test(l)).slice(-30).join('\n')}`);
+  };
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'nk-node-conditions-'));
+    etcd = await startEtcd(path.join(dir, 'etcd'));
+    member = await startApiServer({ etcd, name: 'member', dir: path.join(dir, 'member'), users: [coordUser] });
+    k(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: memberApiRbac({ kind: 'User', name: coordUser.name }) }));
+    coordKubeconfig = member.kubeconfig(path.join(dir, 'coordinator.kubeconfig'), coordUser.token);
+    containerd = await startContainerdWithNetwork(path.join(dir, 'containerd'));
+    coord = await startCoordinator(path.join(dir, 'coordinator'), coordArgs());
+    const { token, caCertHash } = await createToken(coord.nkctlConfig, names.length);
+    for (const [i, name] of names.entries()) {
+      k(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name } }));
+      kubeletHeartbeat(name);
+      const n = await makeSupervisedNode(dir, { name, machineId: `${i + 1}`.repeat(32), kubeletVersion: 'v1.35.2', runtimeSocket: containerd.socket });
+      startNodeAgent(n, { server: coord.url, token, caHash: caCertHash });
+      nodes.push(n);
+    }
+    await waitFor('our conditions on every Node', () => names.every(allOurs), 60_000, 250).catch(failWithLog);
+  });
+
+  after(async () => {
+    for (const n of nodes) await stopNode(n);
+    await coord?.stop();
+    await containerd?.stop();
+    await member?.stop();
+    await etcd?.stop();
+  });
+
+  test('the member role grants nodes/status patch and no more than it needs there', () => {
+    const can = (...args: string[]) => { try { return member.kubectl(['auth', 'can-i', ...args], { kubeconfig: coordKubeconfig }).trim(); } catch (err) { return String((err as { stdout?: string }).stdout ?? '').trim(); } };
+    assert.equal(can('patch', 'nodes', '--subresource=status'), 'yes');
+    assert.equal(can('update', 'nodes', '--subresource=status'), 'no');
+    assert.equal(can('delete', 'nodes'), 'no');
+    assert.equal(can('create', 'pods', '--subresource=eviction'), 'yes');
+    assert.equal(can('delete', 'pods'), 'no');
+  });
+
+  test('conditions appear on every Node with reasons and messages; the kubelet-owned ones are as the kubelet wrote them', async () => {
+    await waitFor('NodekeeperManaged True with versions', () => names.every((n) => cond(n, 'NodekeeperManaged')?.status === 'True'), 30_000, 250).catch(failWithLog);
+    await waitFor('the healthy faults derived', () => names.every((n) => cond(n, 'KubeletUnhealthy')?.status === 'False'), 30_000, 250).catch(failWithLog);
+    for (const name of names) {
+      const n = getNode(name);
+      const c = Object.fromEntries((n.status.conditions ?? []).map((x) => [x.type, x]));
+      assert.deepEqual([c['KubeletUnhealthy']!.status, c['KubeletUnhealthy']!.reason, c['KubeletUnhealthy']!.message], ['False', 'KubeletIsHealthy', 'kubelet on the node is functioning properly']);
+      assert.deepEqual([c['ContainerRuntimeUnhealthy']!.status, c['ContainerRuntimeUnhealthy']!.reason], ['False', 'ContainerRuntimeIsHealthy']);
+      assert.deepEqual([c['NetworkPluginUnhealthy']!.status, c['NetworkPluginUnhealthy']!.reason], ['False', 'NetworkPluginIsHealthy']);
+      assert.equal(c['NodekeeperManaged']!.reason, 'Idle');
+      assert.match(c['NodekeeperManaged']!.message!, /^agent \S+, kubelet Kubernetes v1\.35\.2, containerd \S+, CNI /);
+      // The supervisor is not systemd: the unit states are not reported, so Unknown, said so.
+      assert.deepEqual([c['SystemdUnitsReady']!.status, c['SystemdUnitsReady']!.reason], ['Unknown', 'NotReported']);
+      for (const t of OURS) assert.ok(Date.parse(c[t]!.lastTransitionTime!) <= Date.now() && c[t]!.lastHeartbeatTime, `${t} has true times`);
+      assert.deepEqual(JSON.parse(foreign(n)).map((x: Cond) => x.type), KUBELET_TYPES);
+      assert.equal(c['Ready']!.reason, 'KubeletReady');
+    }
+  });
+
+  test('a broken kubelet turns KubeletUnhealthy True, and False after repair; lastTransitionTime moves exactly at the transitions; MHC matching selects only that node', async () => {
+    const seen: Array<{ status: string; ltt: string }> = [];
+    const watching = { on: true };
+    const watcher = (async () => {
+      while (watching.on) {
+        const c = cond('node-b', 'KubeletUnhealthy');
+        if (c !== undefined) seen.push({ status: c.status, ltt: c.lastTransitionTime! });
+        kubeletHeartbeat('node-b'); // the kubelet keeps writing its own conditions meanwhile
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    })();
+    const before = cond('node-b', 'KubeletUnhealthy')!;
+    await nodes[1]!.services.stop('kubelet.service');
+    await waitFor('KubeletUnhealthy True on node-b', () => cond('node-b', 'KubeletUnhealthy')?.status === 'True', 30_000, 250).catch(failWithLog);
+    const broken = cond('node-b', 'KubeletUnhealthy')!;
+    assert.notEqual(broken.lastTransitionTime, before.lastTransitionTime);
+    assert.match(broken.reason!, /^[A-Z][A-Za-z0-9]*$/);
+    assert.ok(broken.message, 'the fault says what is wrong');
+    // MachineHealthCheck: unhealthyConditions [{type: KubeletUnhealthy, status: "True", timeout: 0s}].
+    const rules = [{ type: 'KubeletUnhealthy', status: 'True', timeoutSeconds: 0 }];
+    assert.deepEqual(names.filter((n) => mhcUnhealthy(getNode(n), rules, Date.now())), ['node-b']);
+    // With a timeout, the node is selected only once the condition has held that long.
+    assert.deepEqual(names.filter((n) => mhcUnhealthy(getNode(n), [{ ...rules[0]!, timeoutSeconds: 300 }], Date.now())), []);
+    // Held broken a while: still True, the transition time unchanged.
+    await new Promise((r) => setTimeout(r, 4000));
+    assert.deepEqual([cond('node-b', 'KubeletUnhealthy')!.status, cond('node-b', 'KubeletUnhealthy')!.lastTransitionTime], ['True', broken.lastTransitionTime]);
+    await nodes[1]!.services.restart('kubelet.service');
+    await waitFor('KubeletUnhealthy False on node-b again', () => cond('node-b', 'KubeletUnhealthy')?.status === 'False', 30_000, 250).catch(failWithLog);
+    const repaired = cond('node-b', 'KubeletUnhealthy')!;
+    assert.equal(repaired.reason, 'KubeletIsHealthy');
+    assert.ok(Date.parse(repaired.lastTransitionTime!) > Date.parse(broken.lastTransitionTime!));
+    await new Promise((r) => setTimeout(r, 2000));
+    watching.on = false;
+    await watcher;
+    // Every observation: the transition time changes when, and only when, the status does.
+    const runs = seen.filter((o, i) => i === 0 || o.status !== seen[i - 1]!.status);
+    assert.deepEqual(runs.map((r) => r.status), ['False', 'True', 'False'], JSON.stringify(seen));
+    for (const [i, o] of seen.entries()) {
+      if (i === 0) continue;
+      const p = seen[i - 1]!;
+      if (o.status === p.status) assert.equal(o.ltt, p.ltt, `no transition, same time: ${JSON.stringify(seen)}`);
+      else assert.notEqual(o.ltt, p.ltt);
+    }
+    assert.deepEqual(names.filter((n) => mhcUnhealthy(getNode(n), rules, Date.now())), []);
+    // The kubelet's conditions are what it last wrote, untouched by our writes in between.
+    assert.deepEqual(JSON.parse(foreign(getNode('node-b'))).map((x: Cond) => [x.type, x.reason]), KUBELET_TYPES.map((t) => [t, t === 'Ready' ? 'KubeletReady' : t === 'NetworkUnavailable' ? 'RouteCreated' : `KubeletHasNo${t}`]));
+  });
+
+  test('a stopped agent: NodekeeperManaged and the rest turn Unknown after the liveness grace, and back when it returns', async () => {
+    const n = nodes[2]!;
+    const stoppedAt = Date.now();
+    await n.agent?.stop();
+    await waitFor('NodekeeperManaged Unknown on node-c', () => cond('node-c', 'NodekeeperManaged')?.status === 'Unknown', 40_000, 250).catch(failWithLog);
+    assert.ok(Date.now() - stoppedAt >= 5000, 'not before the liveness grace');
+    const c = getNode('node-c').status.conditions!.filter((x) => OURS.includes(x.type));
+    assert.ok(c.every((x) => x.status === 'Unknown' && x.reason === 'AgentSilent'), JSON.stringify(c));
+    assert.equal(cond('node-a', 'NodekeeperManaged')?.status, 'True', 'the others are unaffected');
+    startNodeAgent(n, { server: coord.url });
+    await waitFor('NodekeeperManaged True again', () => cond('node-c', 'NodekeeperManaged')?.status === 'True', 40_000, 250).catch(failWithLog);
+    await waitFor('KubeletUnhealthy False again', () => cond('node-c', 'KubeletUnhealthy')?.status === 'False', 40_000, 250).catch(failWithLog);
+  });
+
+  test('a hostile Node (garbage conditions, a huge list, ours with bad times, duplicates) is handled without a crash and without touching other types', async () => {
+    const junk: Cond[] = [
+      ...Array.from({ length: 400 }, (_, i) => ({ type: `Junk${i}`, status: 'Maybe', reason: 'x'.repeat(i % 50), message: '\u0000\u202e'.repeat(i % 7) })),
+      { type: '', status: '' },
+      { type: 'KubeletUnhealthy', status: 'True', reason: 'Forged', message: 'not ours', lastTransitionTime: '2999-01-01T00:00:00Z' },
+      { type: 'NodekeeperManaged', status: 'False', reason: 'Forged', message: 'duplicate' },
+      { type: 'NodekeeperManaged', status: 'False', reason: 'Forged2', message: 'duplicate 2' },
+    ];
+    // Merge-patched as a whole list (replacing it), as a careless controller would.
+    const current = getNode('node-a').status.conditions!.filter((c) => !OURS.includes(c.type) || c.type === 'RebootRequired');
+    k(['patch', 'node', 'node-a', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { conditions: [...current, ...junk] } })]);
+    const hostile = getNode('node-a');
+    assert.ok(hostile.status.conditions!.length >= 400, 'the API server kept the hostile list');
+    const foreignBefore = JSON.parse(foreign(hostile)) as Cond[];
+    await waitFor('our conditions repaired on node-a', () => {
+      const n = getNode('node-a');
+      const ku = n.status.conditions!.find((c) => c.type === 'KubeletUnhealthy')!;
+      const nm = n.status.conditions!.find((c) => c.type === 'NodekeeperManaged')!;
+      return ku.status === 'False' && Date.parse(ku.lastTransitionTime!) <= Date.now() && nm.status === 'True' && OURS.every((t) => n.status.conditions!.some((c) => c.type === t));
+    }, 30_000, 250).catch(failWithLog);
+    const after = getNode('node-a');
+    assert.equal(foreign(after), JSON.stringify(foreignBefore), 'every entry not ours is byte-identical and in place');
+    assert.equal(coord.child.exitCode, null, 'the coordinator is still running');
+    // The other nodes are still kept.
+    assert.equal(cond('node-b', 'NodekeeperManaged')?.status, 'True');
+  });
+});
