@@ -9,7 +9,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { memberApiRbac } from '../coordinator/src/member/member-rbac.ts';
@@ -67,6 +68,18 @@ describe('Node conditions on the member cluster', { timeout: 420_000 }, () => {
     '--fault-hold', '2', '--fault-clear', '3',
     '--member-kubeconfig', coordKubeconfig, '--node-condition-interval', '1000',
   ];
+  /** nodekeeper_node_condition_writes_total{result="ok"} from the coordinator's /metrics. */
+  const writes = async () => {
+    const ca = await readFile(path.join(coord.dataDir, 'ca.crt'), 'utf8');
+    const text = await new Promise<string>((resolve, reject) => {
+      https.get(new URL('/metrics', coord.url), { ca }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString('utf8')));
+        res.on('end', () => resolve(body));
+      }).on('error', reject);
+    });
+    return Number(/^nodekeeper_node_condition_writes_total\{result="ok"\} (\d+)$/m.exec(text)?.[1] ?? 'NaN');
+  };
   const allOurs = (name: string) => { const n = getNode(name); return OURS.every((t) => n.status.conditions?.some((c) => c.type === t)); };
   const failWithLog = (err: Error) => {
     throw new Error(`${err.message}\ncoordinator log (tail):\n${coord.log().split('\n').filter((l) => /"level":(40|50|60)|condition/.test(l)).slice(-30).join('\n')}`);
@@ -125,6 +138,16 @@ describe('Node conditions on the member cluster', { timeout: 420_000 }, () => {
       assert.deepEqual(JSON.parse(foreign(n)).map((x: Cond) => x.type), KUBELET_TYPES);
       assert.equal(c['Ready']!.reason, 'KubeletReady');
     }
+  });
+
+  test('written on change only: a steady fleet, with the kubelet writing its own conditions, gets no writes', async () => {
+    const settled = await writes();
+    assert.ok(settled >= names.length, `at least one write per Node so far, got ${settled}`);
+    for (let i = 0; i < 10; i++) {
+      for (const n of names) kubeletHeartbeat(n);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.equal(await writes(), settled, 'no write while nothing changed');
   });
 
   test('a broken kubelet turns KubeletUnhealthy True, and False after repair; lastTransitionTime moves exactly at the transitions; MHC matching selects only that node', async () => {

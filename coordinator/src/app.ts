@@ -295,6 +295,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
         patchStatus: nodeStatusPatcher(readKubeconfig(config.memberKubeconfig!).kc),
         wallClock: () => Date.now(),
         log: log.child({ component: 'node-conditions' }),
+        counted: (result) => metrics.nodeConditionWrites.inc({ result }),
       }, { minIntervalMs: config.nodeConditions.minIntervalMs, maxConcurrent: config.nodeConditions.maxConcurrent, tickMs: 1000 });
       nodeConditions.start();
     }

@@ -24,6 +24,7 @@ export function createMetrics() {
     backups: new Counter({ name: 'nodekeeper_backups_total', help: 'Backups taken, by reason (manual, scheduled) and result (ok, failed)', labelNames: ['reason', 'result'], registers: [registry] }),
     backupLastSuccess: new Gauge({ name: 'nodekeeper_backup_last_success_timestamp_seconds', help: 'When the last backup succeeded (Unix time; 0 before the first)', registers: [registry] }),
     storeErrors: new Counter({ name: 'nodekeeper_store_errors_total', help: 'Store writes refused by SQLite (nothing changed), by operation and SQLite code', labelNames: ['op', 'code'], registers: [registry] }),
+    nodeConditionWrites: new Counter({ name: 'nodekeeper_node_condition_writes_total', help: 'Writes of nodekeeper\'s conditions to member Nodes (made on change only), by result (ok, failed)', labelNames: ['result'], registers: [registry] }),
   };
 }
 

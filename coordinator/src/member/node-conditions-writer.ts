@@ -35,6 +35,8 @@ export interface NodeConditionsDeps {
   /** Wall clock: condition times are shown by Kubernetes, and compared with kubelet's. */
   readonly wallClock: () => number;
   readonly log: Logger;
+  /** Told of every write's result (metrics). */
+  readonly counted?: (result: 'ok' | 'failed') => void;
 }
 
 export interface NodeConditionsOptions {
@@ -184,11 +186,13 @@ export class NodeConditionsWriter {
       const returned = await this.deps.patchStatus(name, body);
       slot.written = { before: cached!.metadata?.resourceVersion, node: returned };
       this.counters.writes += 1;
+      this.deps.counted?.('ok');
       if (slot.error !== null) this.deps.log.info({ node: name }, 'Node conditions written again');
       slot.error = null;
       slot.failures = 0;
     } catch (err) {
       this.counters.failures += 1;
+      this.deps.counted?.('failed');
       slot.failures += 1;
       slot.written = null;
       const msg = (err as Error)?.message ?? String(err);
