@@ -9,7 +9,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -134,6 +134,9 @@ describe('Node conditions on the member cluster', { timeout: 420_000 }, () => {
       assert.match(c['NodekeeperManaged']!.message!, /^agent \S+, kubelet Kubernetes v1\.35\.2, containerd \S+, CNI /);
       // The supervisor is not systemd: the unit states are not reported, so Unknown, said so.
       assert.deepEqual([c['SystemdUnitsReady']!.status, c['SystemdUnitsReady']!.reason], ['Unknown', 'NotReported']);
+      // The agent's host facts: no sentinel, no newer kernel, no read-only data dir.
+      assert.deepEqual([c['RebootRequired']!.status, c['RebootRequired']!.reason], ['False', 'NoRebootRequired']);
+      assert.deepEqual([c['ReadonlyFilesystem']!.status, c['ReadonlyFilesystem']!.reason], ['False', 'FilesystemIsNotReadOnly']);
       for (const t of OURS) assert.ok(Date.parse(c[t]!.lastTransitionTime!) <= Date.now() && c[t]!.lastHeartbeatTime, `${t} has true times`);
       assert.deepEqual(JSON.parse(foreign(n)).map((x: Cond) => x.type), KUBELET_TYPES);
       assert.equal(c['Ready']!.reason, 'KubeletReady');
@@ -210,6 +213,23 @@ describe('Node conditions on the member cluster', { timeout: 420_000 }, () => {
     startNodeAgent(n, { server: coord.url });
     await waitFor('NodekeeperManaged True again', () => cond('node-c', 'NodekeeperManaged')?.status === 'True', 40_000, 250).catch(failWithLog);
     await waitFor('KubeletUnhealthy False again', () => cond('node-c', 'KubeletUnhealthy')?.status === 'False', 40_000, 250).catch(failWithLog);
+  });
+
+  test('RebootRequired turns True from the reboot-required sentinel file, with the packages that asked, and False once it is gone', async () => {
+    const sentinel = path.join(nodes[0]!.root, 'var/run/reboot-required');
+    await mkdir(path.dirname(sentinel), { recursive: true });
+    const before = cond('node-a', 'RebootRequired')!;
+    await writeFile(`${sentinel}.pkgs`, 'linux-image-6.1.0-26-amd64\nlinux-base\n');
+    await writeFile(sentinel, '*** System restart required ***\n');
+    await waitFor('RebootRequired True on node-a', () => cond('node-a', 'RebootRequired')?.status === 'True', 30_000, 250).catch(failWithLog);
+    const c = cond('node-a', 'RebootRequired')!;
+    assert.equal(c.reason, 'RebootRequired');
+    assert.equal(c.message, '/var/run/reboot-required exists (packages: linux-image-6.1.0-26-amd64, linux-base)');
+    assert.notEqual(c.lastTransitionTime, before.lastTransitionTime);
+    assert.equal(cond('node-b', 'RebootRequired')?.status, 'False', 'only the node with the sentinel');
+    await rm(sentinel);
+    await rm(`${sentinel}.pkgs`);
+    await waitFor('RebootRequired False again', () => cond('node-a', 'RebootRequired')?.status === 'False', 30_000, 250).catch(failWithLog);
   });
 
   test('a hostile Node (garbage conditions, a huge list, ours with bad times, duplicates) is handled without a crash and without touching other types', async () => {

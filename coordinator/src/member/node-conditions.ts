@@ -62,15 +62,6 @@ export interface WrittenCondition extends DesiredCondition {
   readonly lastTransitionTime: string;
 }
 
-/**
- * Host facts newer agents report (see the protocol's HostStatus); an older agent omits
- * them, and then the conditions built on them are Unknown.
- */
-interface HostFacts {
-  readonly reboot?: { readonly required: boolean; readonly reasons: readonly string[] } | null;
-  readonly readOnlyMounts?: readonly string[] | null;
-}
-
 /** Everything the conditions of one machine are derived from. */
 export interface ConditionFacts {
   /** The machine was revoked: nodekeeper no longer manages the node. */
@@ -133,14 +124,15 @@ function faultCondition(faults: ReadonlyMap<FaultType, Fault> | null, types: rea
 }
 
 function readOnly(report: NodeReport): Omit<DesiredCondition, 'type'> {
-  const mounts = (report.host as HostFacts).readOnlyMounts;
+  // Optional in the protocol: an older agent leaves it out.
+  const mounts = report.host.readOnlyMounts;
   if (mounts == null) return unknown('NotReported', 'the agent does not report read-only mounts (an older agent)');
   if (mounts.length === 0) return { status: 'False', reason: 'FilesystemIsNotReadOnly', message: 'Filesystem is not read-only' };
   return { status: 'True', reason: 'FilesystemIsReadOnly', message: `read-only: ${[...mounts].sort().join(', ')}` };
 }
 
 function reboot(report: NodeReport): Omit<DesiredCondition, 'type'> {
-  const r = (report.host as HostFacts).reboot;
+  const r = report.host.reboot;
   if (r == null) return unknown('NotReported', 'the agent does not report whether a reboot is required (an older agent)');
   if (!r.required) return { status: 'False', reason: 'NoRebootRequired', message: 'no reboot is required' };
   return { status: 'True', reason: 'RebootRequired', message: r.reasons.length === 0 ? 'a reboot is required' : r.reasons.join('; ') };
