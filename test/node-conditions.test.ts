@@ -16,11 +16,11 @@ import path from 'node:path';
 import { memberApiRbac } from '../coordinator/src/member/member-rbac.ts';
 import { startContainerdWithNetwork, type RunningContainerd } from './harness/containerd.ts';
 import { startApiServer, startEtcd, type ApiServer, type Etcd, type KubeUser } from './harness/kube.ts';
-import { createToken, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
+import { createToken, nkctlOk, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
 import { makeSupervisedNode, startNodeAgent, stopNode, type SupervisedNode } from './harness/supervised-node.ts';
 
 type Cond = { type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string; lastHeartbeatTime?: string };
-type NodeObj = { metadata: { name: string }; status: { conditions?: Cond[] } };
+type NodeObj = { metadata: { name: string }; spec?: { unschedulable?: boolean }; status: { conditions?: Cond[] } };
 
 const OURS = ['KubeletUnhealthy', 'ContainerRuntimeUnhealthy', 'FrequentKubeletRestart', 'FrequentContainerdRestart', 'ReadonlyFilesystem',
   'NetworkPluginUnhealthy', 'SystemdUnitsReady', 'RebootRequired', 'NodekeeperManaged'];
@@ -257,5 +257,24 @@ describe('Node conditions on the member cluster', { timeout: 420_000 }, () => {
     assert.equal(coord.child.exitCode, null, 'the coordinator is still running');
     // The other nodes are still kept.
     assert.equal(cond('node-b', 'NodekeeperManaged')?.status, 'True');
+  });
+
+  test('NeedsHuman is visible on the Node: NodekeeperManaged keeps True with reason NeedsHuman and the story', async () => {
+    // A ladder that goes straight to a human, so the test need not wait for restarts to fail.
+    const rule = path.join(dir, 'rule.json');
+    await writeFile(rule, JSON.stringify({
+      apiVersion: 'nodekeeper.io/v1alpha1', kind: 'RemediationRule', metadata: { name: 'kubelet-to-human' },
+      spec: { fault: 'KubeletUnhealthy', forSeconds: 1, ladder: [{ action: 'CordonAndNotify' }] },
+    }));
+    await nkctlOk(coord.nkctlConfig, ['apply', '-f', rule]);
+    await nodes[1]!.services.stop('kubelet.service');
+    await waitFor('NodekeeperManaged NeedsHuman on node-b', () => cond('node-b', 'NodekeeperManaged')?.reason === 'NeedsHuman', 60_000, 250).catch(failWithLog);
+    const c = cond('node-b', 'NodekeeperManaged')!;
+    assert.equal(c.status, 'True', 'the agent is still connected and reporting');
+    assert.match(c.message!, /remediation NeedsHuman: /);
+    assert.equal(cond('node-b', 'KubeletUnhealthy')?.status, 'True');
+    assert.equal(getNode('node-b').spec?.unschedulable, true, 'CordonAndNotify cordoned the Node');
+    assert.equal(cond('node-a', 'NodekeeperManaged')?.reason, 'Idle');
+    await nodes[1]!.services.restart('kubelet.service');
   });
 });
