@@ -178,7 +178,7 @@ export class NodeConditionsWriter {
     const cached = m === undefined ? null : this.deps.findNode(m.name, m.machineId);
     const now = this.deps.wallClock();
     const body = m === undefined || cached === null || cached.metadata?.name !== name ? null : this.plan(m, cached, now);
-    if (body === null) return this.pump();
+    if (body === null) return; // nothing to send any more (pump, the only caller, goes on with the queue)
     slot.inFlight = true;
     slot.nextAt = now + this.opts.minIntervalMs;
     this.active += 1;
