@@ -69,17 +69,18 @@ describe('Node conditions on the member cluster', { timeout: 420_000 }, () => {
     '--member-kubeconfig', coordKubeconfig, '--node-condition-interval', '1000',
   ];
   /** nodekeeper_node_condition_writes_total{result="ok"} from the coordinator's /metrics. */
-  const writes = async () => {
+  const metricsText = async () => {
     const ca = await readFile(path.join(coord.dataDir, 'ca.crt'), 'utf8');
-    const text = await new Promise<string>((resolve, reject) => {
+    return new Promise<string>((resolve, reject) => {
       https.get(new URL('/metrics', coord.url), { ca }, (res) => {
         let body = '';
         res.on('data', (c: Buffer) => (body += c.toString('utf8')));
         res.on('end', () => resolve(body));
       }).on('error', reject);
     });
-    return Number(/^nodekeeper_node_condition_writes_total\{result="ok"\} (\d+)$/m.exec(text)?.[1] ?? 'NaN');
   };
+  /** nodekeeper_node_condition_writes_total{result="ok"} (absent before the first write). */
+  const writes = async () => Number(/^nodekeeper_node_condition_writes_total\{result="ok"\} (\d+)$/m.exec(await metricsText())?.[1] ?? '0');
   const allOurs = (name: string) => { const n = getNode(name); return OURS.every((t) => n.status.conditions?.some((c) => c.type === t)); };
   const failWithLog = (err: Error) => {
     throw new Error(`${err.message}\ncoordinator log (tail):\n${coord.log().split('\n').filter((l) => /"level":(40|50|60)|condition/.test(l)).slice(-30).join('\n')}`);
@@ -257,6 +258,20 @@ describe('Node conditions on the member cluster', { timeout: 420_000 }, () => {
     assert.equal(coord.child.exitCode, null, 'the coordinator is still running');
     // The other nodes are still kept.
     assert.equal(cond('node-b', 'NodekeeperManaged')?.status, 'True');
+  });
+
+  test('a coordinator restart rewrites nothing: the Nodes keep their conditions and transition times', async () => {
+    const snapshot = () => names.map((n) => (getNode(n).status.conditions ?? []).filter((c) => OURS.includes(c.type)).map((c) => [c.type, c.status, c.reason, c.lastTransitionTime]));
+    const before = snapshot();
+    await coord.stop();
+    coord = await startCoordinator(coord.dataDir, [...coordArgs(), '--port', String(coord.port)]);
+    await waitFor('every agent connected again', async () => {
+      const text = await metricsText();
+      return /^nodekeeper_connected_agents 3$/m.test(text);
+    }, 60_000, 250);
+    await new Promise((r) => setTimeout(r, 5000));
+    assert.equal(await writes(), 0, 'no write after the restart');
+    assert.deepEqual(snapshot(), before);
   });
 
   test('NeedsHuman is visible on the Node: NodekeeperManaged keeps True with reason NeedsHuman and the story', async () => {

@@ -284,10 +284,12 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
         machine: (name) => fleet.get(name),
         facts: (m) => {
           const faults = remediation.faults(m.name, true);
+          // None yet: the remediation has not derived them since our start. Writing then
+          // would turn every Node's conditions Unknown for a tick on each restart.
+          if (faults.length === 0 && m.revokedAt === null) return null;
           const r = remediation.machineState(m.name);
           return {
-            revoked: m.revokedAt !== null, liveness: m.liveness.state, report: m.report, agentVersion: m.agentVersion,
-            faults: faults.length === 0 ? null : faults, // none yet: the remediation has not derived them
+            revoked: m.revokedAt !== null, liveness: m.liveness.state, report: m.report, agentVersion: m.agentVersion, faults,
             remediation: r === null ? null : { phase: r.phase, reason: r.reason, message: r.message },
           };
         },

@@ -26,8 +26,12 @@ export interface NodeConditionsDeps {
   readonly machines: () => Iterable<MachineRecord>;
   /** One machine, fresh (when its write is due). */
   readonly machine: (name: string) => MachineRecord | undefined;
-  /** What a machine's conditions are derived from (report, liveness, faults, remediation phase). */
-  readonly facts: (m: MachineRecord) => ConditionFacts;
+  /**
+   * What a machine's conditions are derived from (report, liveness, faults, remediation
+   * phase); null while that is not known yet (right after a start, before the faults are
+   * derived), and then the Node is left as it is rather than written Unknown.
+   */
+  readonly facts: (m: MachineRecord) => ConditionFacts | null;
   /** The machine's Node from the member's Node watch, or null. */
   readonly findNode: (machine: string, machineId: string | null) => V1Node | null;
   /** PATCH nodes/NAME/status with a strategic merge patch; resolves with the Node the server returned. */
@@ -158,7 +162,9 @@ export class NodeConditionsWriter {
       if (cached.metadata?.resourceVersion === slot.written.before) node = slot.written.node;
       else slot.written = null; // the watch has caught up (or someone else wrote): trust it
     }
-    const patch = planConditionPatch(node.status?.conditions, desiredConditions(this.deps.facts(m)), now);
+    const facts = this.deps.facts(m);
+    if (facts === null) return null;
+    const patch = planConditionPatch(node.status?.conditions, desiredConditions(facts), now);
     return patch.length === 0 ? null : conditionPatchBody(patch);
   }
 
