@@ -70,6 +70,13 @@ interface Slot {
   written: { readonly before: string | undefined; readonly node: V1Node } | null;
   /** Seen in the last tick (slots of vanished machines are dropped). */
   seen: boolean;
+  /**
+   * The Node and facts last found to need no write: while both stay the same (the
+   * watch's object, facts equal field by field) there is nothing to work out, which
+   * keeps a steady tick over thousands of Nodes cheap. Time alone cannot make a Node
+   * that needed no write need one (a transition time in the past stays in the past).
+   */
+  quiet: { readonly node: V1Node; readonly facts: ConditionFacts } | null;
 }
 
 export class NodeConditionsWriter {
@@ -148,7 +155,7 @@ export class NodeConditionsWriter {
   private slot(name: string): Slot {
     let s = this.slots.get(name);
     if (s === undefined) {
-      s = { nextAt: 0, inFlight: false, failures: 0, error: null, written: null, seen: true };
+      s = { nextAt: 0, inFlight: false, failures: 0, error: null, written: null, seen: true, quiet: null };
       this.slots.set(name, s);
     }
     return s;
@@ -164,7 +171,9 @@ export class NodeConditionsWriter {
     }
     const facts = this.deps.facts(m);
     if (facts === null) return null;
+    if (slot.quiet !== null && slot.quiet.node === node && sameFacts(slot.quiet.facts, facts)) return null;
     const patch = planConditionPatch(node.status?.conditions, desiredConditions(facts), now);
+    slot.quiet = patch.length === 0 ? { node, facts } : null;
     return patch.length === 0 ? null : conditionPatchBody(patch);
   }
 
@@ -213,6 +222,16 @@ export class NodeConditionsWriter {
       this.pump();
     }
   }
+}
+
+/** Field by field; the report and each fault by identity (the fleet view and the fault derivation keep unchanged ones). */
+function sameFacts(a: ConditionFacts, b: ConditionFacts): boolean {
+  if (a.revoked !== b.revoked || a.liveness !== b.liveness || a.report !== b.report || a.agentVersion !== b.agentVersion) return false;
+  if ((a.remediation === null) !== (b.remediation === null)) return false;
+  if (a.remediation !== null && b.remediation !== null
+    && (a.remediation.phase !== b.remediation.phase || a.remediation.reason !== b.remediation.reason || a.remediation.message !== b.remediation.message)) return false;
+  if (a.faults === null || b.faults === null) return a.faults === b.faults;
+  return a.faults.length === b.faults.length && a.faults.every((f, i) => f === b.faults![i]);
 }
 
 const strategicMerge = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
