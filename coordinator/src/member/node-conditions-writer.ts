@@ -199,6 +199,7 @@ export class NodeConditionsWriter {
     this.active += 1;
     try {
       const returned = await this.deps.patchStatus(name, body);
+      this.deps.log.debug({ node: name, conditions: (body as ReturnType<typeof conditionPatchBody>).status.conditions.map((c) => `${c.type}=${c.status} ${c.reason}: ${c.message}`) }, 'Node conditions written');
       slot.written = { before: cached!.metadata?.resourceVersion, node: returned };
       this.counters.writes += 1;
       this.deps.counted?.('ok');

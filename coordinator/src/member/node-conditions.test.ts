@@ -38,7 +38,9 @@ test('an Active or Clearing fault makes its condition True (hysteresis), a Pendi
   // Healthy again, but not for clearSeconds yet: still True (no flapping).
   const clearing = deriveFaults(active.state, { report: sampleReport('node-a'), liveness: { state: 'Ready', since: T0 } }, T0 + 32_000);
   assert.equal(clearing.faults.find((f) => f.type === 'KubeletUnhealthy')!.status, 'Clearing');
-  assert.equal(byType(facts({ faults: clearing.faults }))['KubeletUnhealthy']!.status, 'True');
+  const held = byType(facts({ faults: clearing.faults }))['KubeletUnhealthy']!;
+  assert.deepEqual([held.status, held.reason], ['True', 'Recovering']);
+  assert.equal(held.message, "healthy again since 2026-12-03T10:00:32.000Z; stays True until healthy for the fault's clear time (--fault-clear)");
   const clear = deriveFaults(clearing.state, { report: sampleReport('node-a'), liveness: { state: 'Ready', since: T0 } }, T0 + 93_000);
   assert.equal(byType(facts({ faults: clear.faults }))['KubeletUnhealthy']!.status, 'False');
 });

@@ -117,6 +117,11 @@ function knownService(s: ServiceState | null): boolean {
  */
 function faultCondition(faults: ReadonlyMap<FaultType, Fault> | null, types: readonly FaultType[], known: boolean, healthy: { reason: string; message: string }): Omit<DesiredCondition, 'type'> {
   const bad = types.map((t) => faults?.get(t)).find((x) => x !== undefined && (x.status === 'Active' || x.status === 'Clearing'));
+  if (bad?.status === 'Clearing') {
+    // Healthy again, but held True until the fault clears; one message for the whole spell.
+    const since = bad.goodSince === null ? '' : ` since ${new Date(bad.goodSince).toISOString()}`;
+    return { status: 'True', reason: 'Recovering', message: `healthy again${since}; stays True until healthy for the fault's clear time (--fault-clear)` };
+  }
   if (bad !== undefined) return { status: 'True', reason: camelReason(bad.reason, bad.type), message: bad.message || bad.type };
   if (faults === null) return unknown('NotYetObserved', 'faults not derived yet');
   if (!known) return unknown('NotReported', 'the agent does not report this');
