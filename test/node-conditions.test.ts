@@ -333,4 +333,14 @@ describe('Node conditions on the member cluster', { timeout: 420_000 }, () => {
     assert.equal(cond('node-a', 'NodekeeperManaged')?.reason, 'Idle');
     await nodes[1]!.services.restart('kubelet.service');
   });
+
+  test('a deleted machine: its Node loses our conditions, and only ours', async () => {
+    const kubeletBefore = foreign(getNode('node-c'));
+    assert.ok(allOurs('node-c'));
+    await nkctlOk(coord.nkctlConfig, ['machine', 'delete', 'node-c']);
+    await waitFor('our conditions gone from node-c', () => !(getNode('node-c').status.conditions ?? []).some((c) => OURS.includes(c.type)), 30_000, 250).catch(failWithLog);
+    assert.equal(foreign(getNode('node-c')), kubeletBefore, "the kubelet's conditions are untouched");
+    assert.ok(allOurs('node-a') && allOurs('node-b'), 'the other Nodes keep theirs');
+    assert.match(coord.log(), /machine deleted: its Node conditions removed/);
+  });
 });

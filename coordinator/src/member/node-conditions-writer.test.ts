@@ -10,7 +10,7 @@ import type { Logger } from '@nodekeeper/common';
 import { initialFaultState } from '../remediation/faults.ts';
 import { sampleReport } from '../store/test-support.ts';
 import type { MachineRecord } from '../store/types.ts';
-import { applyConditionPatch, type ConditionFacts, type WrittenCondition } from './node-conditions.ts';
+import { applyConditionPatch, type ConditionFacts, type ConditionRemoval, type WrittenCondition } from './node-conditions.ts';
 import { NodeConditionsWriter } from './node-conditions-writer.ts';
 
 const T0 = Date.parse('2026-12-03T10:00:00Z');
@@ -47,9 +47,9 @@ function fleet(size: number, o: { maxConcurrent: number; minIntervalMs: number; 
       try {
         await new Promise((r) => setTimeout(r, 1));
         if (stats.failNext.delete(name)) throw Object.assign(new Error('nodes "x" is forbidden'), { code: 'NK_MEMBER_API_ERROR' });
-        const sent = (body as { status: { conditions: WrittenCondition[] } }).status.conditions;
+        const sent = (body as { status: { conditions: Array<WrittenCondition | ConditionRemoval> } }).status.conditions;
         stats.writes.set(name, (stats.writes.get(name) ?? 0) + 1);
-        stats.bodies.set(name, sent);
+        stats.bodies.set(name, sent as WrittenCondition[]);
         const before = server.get(name)!;
         const after: V1Node = { metadata: { name, resourceVersion: String(++rv) }, status: { conditions: applyConditionPatch(before.status!.conditions!, sent) as NonNullable<NonNullable<V1Node['status']>['conditions']> } };
         server.set(name, after);
@@ -63,7 +63,7 @@ function fleet(size: number, o: { maxConcurrent: number; minIntervalMs: number; 
     wallClock: () => now,
     log,
   }, { minIntervalMs: o.minIntervalMs, maxConcurrent: o.maxConcurrent, tickMs: 1000 });
-  return { writer, stats, warns, versions, server, advance: (ms: number) => (now += ms) };
+  return { writer, stats, warns, versions, server, machines, advance: (ms: number) => (now += ms) };
 }
 
 test('5,000 Nodes: every one written once, never more than maxConcurrent writes in flight, and a lagging watch causes no second write', async () => {
@@ -130,4 +130,25 @@ test('a failed write is logged once per change of error and retried after a back
   f.writer.tick();
   await f.writer.idle();
   assert.equal(f.stats.writes.get('node-00000'), 1, 'retried, and written');
+});
+
+test('a deleted machine: its Node loses our conditions (and only ours), once', async () => {
+  const f = fleet(2, { maxConcurrent: 1, minIntervalMs: 1000, watchLagMs: 0 });
+  f.writer.tick();
+  await f.writer.idle();
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(f.server.get('node-00001')!.status!.conditions!.length, 10);
+  f.machines.delete('node-00001');
+  f.advance(2000);
+  f.writer.tick();
+  await f.writer.idle();
+  await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(f.server.get('node-00001')!.status!.conditions, [{ type: 'Ready', status: 'True', reason: 'KubeletReady' }]);
+  assert.equal(f.server.get('node-00000')!.status!.conditions!.length, 10, 'the other Node keeps them');
+  for (let i = 0; i < 3; i++) {
+    f.advance(2000);
+    f.writer.tick();
+    await f.writer.idle();
+  }
+  assert.equal(f.stats.writes.get('node-00001'), 2, 'one write to add, one to remove, nothing after');
 });

@@ -19,7 +19,7 @@ import { PatchStrategy, setHeaderOptions, type KubeConfig, type V1Node } from '@
 import { AppError, type Logger } from '@nodekeeper/common';
 import { apiMessage, KubeClients, statusOf } from '../host/kube-client.ts';
 import type { MachineRecord } from '../store/types.ts';
-import { conditionPatchBody, desiredConditions, planConditionPatch, type ConditionFacts } from './node-conditions.ts';
+import { conditionPatchBody, desiredConditions, planConditionPatch, planConditionRemoval, type ConditionFacts } from './node-conditions.ts';
 
 export interface NodeConditionsDeps {
   /** The machines (the fleet view's, fresh each call). */
@@ -68,6 +68,8 @@ interface Slot {
    * the cache, and comparing with the cache would write the same change again.
    */
   written: { readonly before: string | undefined; readonly node: V1Node } | null;
+  /** The machine whose Node this is (by the last tick). */
+  machine: string;
   /** Seen in the last tick (slots of vanished machines are dropped). */
   seen: boolean;
   /**
@@ -83,8 +85,8 @@ export class NodeConditionsWriter {
   private readonly deps: NodeConditionsDeps;
   private readonly opts: NodeConditionsOptions;
   private readonly slots = new Map<string, Slot>();
-  /** Node name -> machine name, in the order they became due; one entry per node. */
-  private readonly queue = new Map<string, string>();
+  /** Node name -> machine name (null: the machine was deleted, remove our conditions), in the order they became due; one entry per node. */
+  private readonly queue = new Map<string, string | null>();
   private active = 0;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -143,19 +145,30 @@ export class NodeConditionsWriter {
       }
       const name = node?.metadata?.name;
       if (node === null || name === undefined) continue; // not a Node (yet): nothing to write on
-      const slot = this.slot(name);
+      const slot = this.slot(name, m.name);
       slot.seen = true;
+      slot.machine = m.name;
       if (slot.inFlight || this.queue.has(name) || now < slot.nextAt) continue;
       if (this.plan(m, node, now) !== null) this.queue.set(name, m.name);
     }
-    for (const [name, s] of this.slots) if (!s.seen && !s.inFlight) this.slots.delete(name);
+    for (const [name, s] of this.slots) {
+      if (s.seen || s.inFlight || this.queue.has(name)) continue;
+      // A deleted machine: nodekeeper no longer manages its Node, so its conditions go
+      // (left, they would say Unknown for ever and a health check would act on it).
+      // A machine that lost its Node (renamed, deleted) is only forgotten.
+      if (this.deps.machine(s.machine) === undefined) {
+        if (now >= s.nextAt) this.queue.set(name, null);
+      } else {
+        this.slots.delete(name);
+      }
+    }
     this.pump();
   }
 
-  private slot(name: string): Slot {
+  private slot(name: string, machine: string): Slot {
     let s = this.slots.get(name);
     if (s === undefined) {
-      s = { nextAt: 0, inFlight: false, failures: 0, error: null, written: null, seen: true, quiet: null };
+      s = { nextAt: 0, inFlight: false, failures: 0, error: null, written: null, machine, seen: true, quiet: null };
       this.slots.set(name, s);
     }
     return s;
@@ -186,20 +199,32 @@ export class NodeConditionsWriter {
     if (this.active === 0 && this.queue.size === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
 
-  /** Works the patch out again now (the latest facts win) and sends it. */
-  private async write(name: string, machineName: string): Promise<void> {
-    const slot = this.slot(name);
-    const m = this.deps.machine(machineName);
-    const cached = m === undefined ? null : this.deps.findNode(m.name, m.machineId);
+  /** Works the patch out again now (the latest facts win) and sends it; `machineName` null: removes ours. */
+  private async write(name: string, machineName: string | null): Promise<void> {
+    const slot = this.slots.get(name);
+    if (slot === undefined) return;
+    const m = machineName === null ? undefined : this.deps.machine(machineName);
+    const cached = machineName === null ? this.deps.findNode(name, null) : m === undefined ? null : this.deps.findNode(m.name, m.machineId);
     const now = this.deps.wallClock();
-    const body = m === undefined || cached === null || cached.metadata?.name !== name ? null : this.plan(m, cached, now);
+    let body: unknown = null;
+    if (machineName === null) {
+      const removal = cached === null || cached.metadata?.name !== name ? [] : planConditionRemoval((slot.written?.node ?? cached).status?.conditions);
+      if (removal.length === 0) {
+        this.slots.delete(name); // nothing of ours left on it (or no Node): done
+        return;
+      }
+      body = { status: { conditions: removal } };
+    } else if (m !== undefined && cached !== null && cached.metadata?.name === name) {
+      body = this.plan(m, cached, now);
+    }
     if (body === null) return; // nothing to send any more (pump, the only caller, goes on with the queue)
     slot.inFlight = true;
     slot.nextAt = now + this.opts.minIntervalMs;
     this.active += 1;
     try {
       const returned = await this.deps.patchStatus(name, body);
-      this.deps.log.debug({ node: name, conditions: (body as ReturnType<typeof conditionPatchBody>).status.conditions.map((c) => `${c.type}=${c.status} ${c.reason}: ${c.message}`) }, 'Node conditions written');
+      this.deps.log.debug({ node: name, conditions: (body as ReturnType<typeof conditionPatchBody>).status.conditions.map((c) => ('$patch' in c ? `${c.type} removed` : `${c.type}=${c.status} ${c.reason}: ${c.message}`)) }, 'Node conditions written');
+      if (machineName === null) this.deps.log.info({ node: name, machine: slot.machine }, 'machine deleted: its Node conditions removed');
       slot.written = { before: cached!.metadata?.resourceVersion, node: returned };
       this.counters.writes += 1;
       this.deps.counted?.('ok');

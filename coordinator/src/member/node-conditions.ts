@@ -229,15 +229,35 @@ export function conditionPatchBody(conditions: readonly WrittenCondition[]): { s
   return { status: { conditions: [...conditions] } };
 }
 
+/** A strategic merge directive that removes every entry of one condition type. */
+export interface ConditionRemoval {
+  readonly type: NodeConditionType;
+  readonly $patch: 'delete';
+}
+
+/**
+ * The directives that remove nodekeeper's conditions from a Node it no longer manages
+ * (its machine was deleted): one per type of ours the Node carries; empty when none.
+ */
+export function planConditionRemoval(current: unknown): ConditionRemoval[] {
+  const list = Array.isArray(current) ? current : [];
+  const present = new Set(list.map((c) => (c !== null && typeof c === 'object' ? (c as { type?: unknown }).type : undefined)));
+  return NODE_CONDITION_TYPES.filter((t) => present.has(t)).map((type) => ({ type, $patch: 'delete' as const }));
+}
+
 /**
  * What the API server does with the patch (a strategic merge on a list keyed by
  * `type`): each sent entry's fields replace those of the first entry of its type, or it
  * is appended. Used by the tests to check the diff; the real server is tested in
  * test/node-conditions.test.ts.
  */
-export function applyConditionPatch(current: readonly unknown[], patch: readonly WrittenCondition[]): unknown[] {
-  const out = [...current];
+export function applyConditionPatch(current: readonly unknown[], patch: ReadonlyArray<WrittenCondition | ConditionRemoval>): unknown[] {
+  let out = [...current];
   for (const p of patch) {
+    if ('$patch' in p) {
+      out = out.filter((c) => !(c !== null && typeof c === 'object' && (c as { type?: unknown }).type === p.type));
+      continue;
+    }
     const i = out.findIndex((c) => c !== null && typeof c === 'object' && (c as { type?: unknown }).type === p.type);
     if (i >= 0) out[i] = { ...(out[i] as object), ...p };
     else out.push({ ...p });
