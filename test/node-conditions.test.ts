@@ -8,6 +8,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
@@ -70,6 +71,8 @@ describe('Node conditions on the member cluster', { timeout: 420_000 }, () => {
   let coordKubeconfig: string;
   const nodes: SupervisedNode[] = [];
   const names = ['node-a', 'node-b', 'node-c'];
+  /** A read-only bind mount a test made (unmounted by it, or by after() if it failed half-way). */
+  let readOnlyMount: string | null = null;
   const coordUser: KubeUser = { name: 'nodekeeper-coordinator', token: randomBytes(24).toString('hex'), groups: [] };
 
   const k = (args: string[], input?: string) => member.kubectl(args, input === undefined ? {} : { input });
@@ -131,6 +134,7 @@ describe('Node conditions on the member cluster', { timeout: 420_000 }, () => {
   });
 
   after(async () => {
+    if (readOnlyMount !== null) execFileSync('umount', [readOnlyMount], { stdio: 'pipe' });
     for (const n of nodes) await stopNode(n);
     await coord?.stop();
     await containerd?.stop();
@@ -263,6 +267,30 @@ describe('Node conditions on the member cluster', { timeout: 420_000 }, () => {
     await rm(sentinel);
     await rm(`${sentinel}.pkgs`);
     await waitFor('RebootRequired False again', () => cond('node-a', 'RebootRequired')?.status === 'False', 30_000, 250).catch(failWithLog);
+  });
+
+  test('ReadonlyFilesystem turns True while the kubelet data dir is on a read-only mount, naming it, and False once it is not', async (t) => {
+    // A read-only bind mount over node-b's /var/lib/kubelet, in the host's mount table (the
+    // agent reads PID 1's mountinfo, as on a node): needs root and mount(8).
+    const dirPath = path.join(nodes[1]!.root, 'var/lib/kubelet');
+    try {
+      execFileSync('mount', ['--bind', dirPath, dirPath], { stdio: 'pipe' });
+    } catch (err) {
+      t.skip(`cannot bind-mount here (needs root): ${(err as Error).message.split('\n')[0]}`);
+      return;
+    }
+    readOnlyMount = dirPath;
+    try {
+      execFileSync('mount', ['-o', 'remount,bind,ro', dirPath], { stdio: 'pipe' });
+      await waitFor('ReadonlyFilesystem True on node-b', () => cond('node-b', 'ReadonlyFilesystem')?.status === 'True', 30_000, 250).catch(failWithLog);
+      const c = cond('node-b', 'ReadonlyFilesystem')!;
+      assert.deepEqual([c.reason, c.message], ['FilesystemIsReadOnly', 'read-only: /var/lib/kubelet']);
+      assert.equal(cond('node-a', 'ReadonlyFilesystem')?.status, 'False', 'only the node with the read-only mount');
+    } finally {
+      execFileSync('umount', [dirPath], { stdio: 'pipe' });
+      readOnlyMount = null;
+    }
+    await waitFor('ReadonlyFilesystem False again', () => cond('node-b', 'ReadonlyFilesystem')?.status === 'False', 30_000, 250).catch(failWithLog);
   });
 
   test('a hostile Node (garbage conditions, a huge list, ours with bad times, duplicates) is handled without a crash and without touching other types', async () => {
