@@ -73,6 +73,12 @@ test('host facts: read-only mounts, reboot required, unit states', () => {
   assert.deepEqual([units('active', 'active').status, units('active', 'active').reason], ['True', 'UnitsReady']);
   assert.deepEqual([units('failed', 'active').status, units('failed', 'active').reason, units('failed', 'active').message], ['False', 'UnitFailed', 'kubelet.service is failed (dead)']);
   assert.equal(units('active', 'inactive').reason, 'UnitNotActive');
+  // An ordinary restart passes through these: no flap.
+  assert.equal(units('activating', 'active').status, 'True');
+  assert.equal(units('deactivating', 'active').status, 'True');
+  // Crashed, and waiting for systemd to start it again: down.
+  const crashed = byType(facts({ report: { ...base, kubelet: { ...base.kubelet, service: { ...svc('kubelet.service', 'activating', 'auto-restart') } } } }))['SystemdUnitsReady']!;
+  assert.deepEqual([crashed.status, crashed.reason, crashed.message], ['False', 'UnitNotActive', 'kubelet.service is activating (auto-restart)']);
 });
 
 test('the diff: only changed conditions of ours; lastTransitionTime kept unless status changed; bad times repaired', () => {

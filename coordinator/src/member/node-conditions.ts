@@ -143,8 +143,16 @@ function reboot(report: NodeReport): Omit<DesiredCondition, 'type'> {
   return { status: 'True', reason: 'RebootRequired', message: r.reasons.length === 0 ? 'a reboot is required' : r.reasons.join('; ') };
 }
 
-/** States in which a unit counts as up (reloading: it serves while it re-reads its configuration). */
-const UP = new Set(['active', 'reloading']);
+/**
+ * A unit is down when systemd says failed or inactive, or it waits to be started again
+ * after a crash (activating, auto-restart). The passing states of an ordinary restart
+ * (deactivating, activating) do not count: a restart by remediation or an install must
+ * not flap the condition False and back within seconds; a unit stuck starting shows in
+ * KubeletUnhealthy (healthz) instead.
+ */
+function unitDown(s: ServiceState): boolean {
+  return s.activeState === 'failed' || s.activeState === 'inactive' || s.subState === 'auto-restart';
+}
 
 /**
  * kubelet's and the runtime's units as systemd sees them. Only systemd's word counts (as
@@ -155,7 +163,7 @@ function units(report: NodeReport): Omit<DesiredCondition, 'type'> {
   const seen = [report.kubelet.service, report.runtime.service].filter((s): s is ServiceState => s !== null && s.manager === 'systemd' && s.activeState !== null);
   if (seen.length === 0) return unknown('NotReported', 'systemd does not report the kubelet and runtime units (no systemd on the node, or an agent run without it)');
   const describe = (s: ServiceState) => `${s.unit} is ${s.activeState}${s.subState === null ? '' : ` (${s.subState})`}`;
-  const down = seen.filter((s) => !UP.has(s.activeState!));
+  const down = seen.filter(unitDown);
   if (down.length > 0) {
     const failed = down.some((s) => s.activeState === 'failed');
     return { status: 'False', reason: failed ? 'UnitFailed' : 'UnitNotActive', message: down.map(describe).join('; ') };
