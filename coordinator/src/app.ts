@@ -44,6 +44,7 @@ import { hostRoutes } from './server/host-routes.ts';
 import { memberRoutes } from './server/member-routes.ts';
 import { MemberCluster } from './member/member-cluster.ts';
 import { DrainGate } from './controllers/drain-gate.ts';
+import { NodeConditionsWriter, nodeStatusPatcher } from './member/node-conditions-writer.ts';
 import { packageVersion } from './version.ts';
 import { coordinatorAllowList } from './packages/manifest-policy.ts';
 import { readNotifyHeader, startSinks } from './notify/sinks.ts';
@@ -275,9 +276,33 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   }, Math.min(1000, Math.max(50, Math.floor(config.livenessGraceMs / 10))));
   ticker.unref();
   let drainGate: DrainGate | null = null;
+  let nodeConditions: NodeConditionsWriter | null = null;
   if (member !== null) {
     member.onVersion((v) => rollouts.setControlPlaneVersion(v));
     member.start();
+    if (config.nodeConditions.enabled) {
+      nodeConditions = new NodeConditionsWriter({
+        machines: () => fleet.values(),
+        machine: (name) => fleet.get(name),
+        facts: (m) => {
+          const faults = remediation.faults(m.name, true);
+          // None yet: the remediation has not derived them since our start. Writing then
+          // would turn every Node's conditions Unknown for a tick on each restart.
+          if (faults.length === 0 && m.revokedAt === null) return null;
+          const r = remediation.machineState(m.name);
+          return {
+            revoked: m.revokedAt !== null, liveness: m.liveness.state, report: m.report, agentVersion: m.agentVersion, faults,
+            remediation: r === null ? null : { phase: r.phase, reason: r.reason, message: r.message },
+          };
+        },
+        findNode: (name, machineId) => member.findNode(name, machineId),
+        patchStatus: nodeStatusPatcher(readKubeconfig(config.memberKubeconfig!).kc),
+        wallClock: () => Date.now(),
+        log: log.child({ component: 'node-conditions' }),
+        counted: (result) => metrics.nodeConditionWrites.inc({ result }),
+      }, { minIntervalMs: config.nodeConditions.minIntervalMs, maxConcurrent: config.nodeConditions.maxConcurrent, tickMs: 1000 });
+      nodeConditions.start();
+    }
     if (config.drainBeforeInstall.length > 0) {
       const gate = new DrainGate({ store, fleet, commands, member, log: log.child({ component: 'drain' }) }, config.drainBeforeInstall, config.drainTimeoutMs);
       commands.setGate((c) => gate.allows(c));
@@ -318,6 +343,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       await scheduler?.stop();
       cancelRegistration();
       drainGate?.stop();
+      nodeConditions?.stop();
       await sinks.stop();
       await host.stop();
       member?.stop();

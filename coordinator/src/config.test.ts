@@ -237,3 +237,13 @@ test('--machine-credential-ttl: 30 days by default, milliseconds from flag, env 
   refused(['--machine-credential-ttl', '30d'], {}, /machine-credential-ttl|machineCredentialTtl/);
   refused(['--machine-credential-ttl', String(4 * 366 * 86_400_000)], {}, /machine-credential-ttl|machineCredentialTtl/);
 });
+
+test('Node conditions: on by default, rate limit and writers from flags or env, bad values refused', () => {
+  assert.deepEqual(loadConfig([], {}).config.nodeConditions, { enabled: true, minIntervalMs: 10_000, maxConcurrent: 8 });
+  const c = loadConfig(['--node-conditions', 'false', '--node-condition-interval', '2500', '--node-condition-writers', '3'], {}).config.nodeConditions;
+  assert.deepEqual(c, { enabled: false, minIntervalMs: 2500, maxConcurrent: 3 });
+  assert.equal(loadConfig([], { NODEKEEPER_COORDINATOR_NODE_CONDITION_INTERVAL: '0' }).config.nodeConditions.minIntervalMs, 0);
+  refused(['--node-conditions', 'maybe'], {}, /nodeConditions must be true or false/);
+  refused(['--node-condition-writers', '0'], {}, /nodeConditionWriters must be an integer from 1 to 1000/);
+  refused(['--node-condition-interval=-5'], {}, /nodeConditionInterval must be an integer/);
+});

@@ -83,6 +83,8 @@ export interface CoordinatorConfig {
   readonly drainTimeoutMs: number;
   /** Packages whose rollout installs cordon and drain the Node first (with the member API). */
   readonly drainBeforeInstall: readonly string[];
+  /** nodekeeper's conditions on the member Nodes (docs/kubernetes.md, "Node conditions"); needs memberKubeconfig. */
+  readonly nodeConditions: { readonly enabled: boolean; readonly minIntervalMs: number; readonly maxConcurrent: number };
   /** Scheduled snapshots (docs/operations.md, "Backup and restore"); dir null: none. */
   readonly backup: { readonly dir: string | null; readonly intervalMs: number; readonly keep: number };
   /** Consumers of the event log: Kubernetes Events and notification webhooks (notify/sinks-config.ts). */
@@ -144,6 +146,7 @@ export const defaults: CoordinatorConfig = Object.freeze({
   memberKubeconfig: null,
   drainTimeoutMs: 300_000,
   drainBeforeInstall: Object.freeze(['kubelet', 'containerd']),
+  nodeConditions: Object.freeze({ enabled: true, minIntervalMs: 10_000, maxConcurrent: 8 }),
   backup: Object.freeze({ dir: null, intervalMs: 6 * 3_600_000, keep: 7 }),
   sinks: sinkDefaults,
 });
@@ -216,6 +219,10 @@ Host cluster (pull mode; see docs/host.md):
   --drain-timeout MS            how long a drain waits on PodDisruptionBudgets (default ${defaults.drainTimeoutMs})
   --drain-before-install LIST   packages whose rollout installs drain the Node first, comma-separated,
                                 or none (default ${defaults.drainBeforeInstall.join(',')}; needs --member-kubeconfig)
+  --node-conditions BOOL        keep nodekeeper's conditions on the member Nodes (default ${defaults.nodeConditions.enabled}; needs --member-kubeconfig)
+  --node-condition-interval MS  at most one condition write per Node per this long; changes meanwhile
+                                coalesce, the latest wins (default ${defaults.nodeConditions.minIntervalMs})
+  --node-condition-writers N    condition writes in flight across the fleet, at most (default ${defaults.nodeConditions.maxConcurrent})
 
 ${sinkUsage}  -h, --help                    this text
 `;
@@ -281,6 +288,9 @@ const flagSpec = {
   'member-kubeconfig': { type: 'string' },
   'drain-timeout': { type: 'string' },
   'drain-before-install': { type: 'string' },
+  'node-conditions': { type: 'string' },
+  'node-condition-interval': { type: 'string' },
+  'node-condition-writers': { type: 'string' },
   'backup-dir': { type: 'string' },
   'backup-interval': { type: 'string' },
   'backup-keep': { type: 'string' },
@@ -391,6 +401,11 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
       const list = text.split(',').map((x) => x.trim());
       if (!list.every((x) => /^[a-z][a-z0-9-]{0,62}$/.test(x))) throw bad(`${n} must be package names separated by commas, or none; got ${JSON.stringify(v)}`);
       return Object.freeze(list);
+    }),
+    nodeConditions: Object.freeze({
+      enabled: opt('nodeConditions', defaults.nodeConditions.enabled, bool),
+      minIntervalMs: opt('nodeConditionInterval', defaults.nodeConditions.minIntervalMs, ms(0, 3_600_000)),
+      maxConcurrent: opt('nodeConditionWriters', defaults.nodeConditions.maxConcurrent, ms(1, 1000)),
     }),
     backup: backupSchedule(raw),
     sinks: sinkOptions(raw),

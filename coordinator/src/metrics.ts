@@ -27,6 +27,7 @@ export function createMetrics() {
     kubeEventsDropped: new Counter({ name: 'nodekeeper_kube_events_dropped_total', help: 'Coordinator events not written as Kubernetes Events, by reason (rate, stale, no-node, rejected)', labelNames: ['reason'], registers: [registry] }),
     notifications: new Counter({ name: 'nodekeeper_notifications_total', help: 'Webhook notifications, by result (sent, failed: given up after retries or refused, dropped: over --notify-rate)', labelNames: ['result'], registers: [registry] }),
     storeErrors: new Counter({ name: 'nodekeeper_store_errors_total', help: 'Store writes refused by SQLite (nothing changed), by operation and SQLite code', labelNames: ['op', 'code'], registers: [registry] }),
+    nodeConditionWrites: new Counter({ name: 'nodekeeper_node_condition_writes_total', help: 'Writes of nodekeeper\'s conditions to member Nodes (made on change only), by result (ok, failed)', labelNames: ['result'], registers: [registry] }),
   };
 }
 
