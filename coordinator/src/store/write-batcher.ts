@@ -85,9 +85,13 @@ export class WriteBatcher {
     if (this.#timer === null) this.#schedule();
   }
 
-  /** Records that a message from `name` arrived at `at` (coordinator clock). Memory only. */
+  /**
+   * Records that a message from `name` arrived at `at` (coordinator clock). Memory only.
+   * After close() it is ignored: agent connections close after the last flush at
+   * shutdown, and a last-seen time is re-learned from the agent's next message.
+   */
   lastSeen(name: string, at: number): void {
-    this.#assertOpen();
+    if (this.#closed) return;
     const before = this.#lastSeen.get(name);
     if (before === undefined || at > before) this.#lastSeen.set(name, at);
   }
