@@ -8,7 +8,7 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLogger } from '@nodekeeper/common';
+import { AppError, createLogger } from '@nodekeeper/common';
 import type { Command } from '@nodekeeper/protocol';
 import { CommandDispatcher } from '../commands/dispatcher.ts';
 import { FleetView } from '../fleet/fleet-view.ts';
@@ -35,13 +35,13 @@ function memberStandIn() {
     findNode: (machine: string) => ({ metadata: { name: machine } }),
     cordon: async (node: string) => (calls.push(`cordon ${node}`), 'cordoned' as const),
     uncordon: async (node: string) => (calls.push(`uncordon ${node}`), 'uncordoned' as const),
-    drain: async (node: string, _progress: unknown, _timeout: unknown, stop: () => string | null = () => null) => {
+    drain: async (node: string, opts: { stop?: () => string | null }) => {
       calls.push(`drain ${node}`);
       await drained;
       // As the real drain: asked before each round of evictions.
-      const why = stop();
-      if (why !== null) throw Object.assign(new Error(`drain of ${node} stopped: ${why}`), { code: 'NK_DRAIN_CANCELLED' });
-      return { evicted: [`default/web-${node}`], skipped: [] };
+      const why = opts.stop?.() ?? null;
+      if (why !== null) throw new AppError('NK_DRAIN_CANCELLED', `drain of ${node} stopped: ${why}`);
+      return { evicted: [`default/web-${node}`], skipped: [], refused: [] };
     },
     cordonedByUs: () => [],
   };
