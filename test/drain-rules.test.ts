@@ -1,0 +1,143 @@
+/**
+ * `nkctl machine drain` with kubectl drain's rules, against a real kube-apiserver and
+ * kube-controller-manager's disruption controller (PodDisruptionBudget status), with a
+ * test kubelet that confirms an evicted pod gone only 3 s after its deletion starts:
+ *   - pods no controller manages, pods with emptyDir data and orphaned DaemonSet pods
+ *     refuse the whole drain, by name; nothing is evicted and the node is uncordoned;
+ *   - --force and --delete-emptydir-data let them go; DaemonSet and static pods stay;
+ *     the drain returns only once the evicted pods are gone;
+ *   - the grace period: the pod's own, or --grace-period in the eviction;
+ *   - a budget that blocks is retried until the timeout, then the drain stops naming
+ *     the pod, the budget and the command that continues, and uncordons; a budget lifted
+ *     mid-drain lets it finish.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startApiServer, startControllerManager, startEtcd, type ApiServer, type BinaryProc, type Etcd } from './harness/kube.ts';
+import { nkctl, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
+import { daemonSet, readyNode, runningPod, startTestKubelet, type TestKubelet } from './harness/test-kubelet.ts';
+
+/** How long the test kubelet takes to confirm a deleted pod gone. */
+const KUBELET_DELAY_MS = 3000;
+
+type Pod = { metadata: { name: string; deletionTimestamp?: string } };
+
+describe('drains with kubectl drain rules', { timeout: 300_000 }, () => {
+  let dir: string;
+  let etcd: Etcd;
+  let member: ApiServer;
+  let kcm: BinaryProc;
+  let coord: CoordinatorProc;
+  let kubelet: TestKubelet;
+  const k = (args: string[], input?: string) => member.kubectl(args, input === undefined ? {} : { input });
+  const json = (args: string[]) => JSON.parse(k([...args, '-o', 'json']));
+  const podsOn = (node: string): Pod[] => json(['get', 'pods', '--field-selector', `spec.nodeName=${node}`]).items;
+  const unschedulable = (name: string) => json(['get', 'node', name]).spec.unschedulable === true;
+  const rs = (name: string) => ({ kind: 'ReplicaSet', name });
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'nk-drain-rules-'));
+    etcd = await startEtcd(path.join(dir, 'etcd'));
+    member = await startApiServer({ etcd, name: 'member', dir: path.join(dir, 'member') });
+    kcm = await startControllerManager(member, ['disruption']);
+    coord = await startCoordinator(path.join(dir, 'coordinator'), ['--member-kubeconfig', member.adminKubeconfig]);
+    kubelet = startTestKubelet(member, { delayMs: KUBELET_DELAY_MS });
+    for (const n of ['node-1', 'node-2', 'node-3']) readyNode(member, n);
+  });
+
+  after(async () => {
+    await kubelet?.stop();
+    await coord?.stop();
+    await kcm?.stop();
+    await member?.stop();
+    await etcd?.stop();
+    if (process.env['NK_KEEP_TEST_DIRS'] === undefined && dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+
+  test('unmanaged, emptyDir and orphaned DaemonSet pods refuse the drain by name: nothing is evicted, the node is uncordoned', async () => {
+    daemonSet(member, 'agent');
+    runningPod(member, 'web-1', 'node-1', { owner: rs('web') });
+    runningPod(member, 'solo', 'node-1');
+    runningPod(member, 'cache', 'node-1', { owner: rs('cache'), emptyDir: true });
+    runningPod(member, 'agent-1', 'node-1', { owner: { kind: 'DaemonSet', name: 'agent' } });
+    runningPod(member, 'ghost', 'node-1', { owner: { kind: 'DaemonSet', name: 'gone' } });
+    runningPod(member, 'static-1', 'node-1', { mirror: true });
+    const r = await nkctl(coord.nkctlConfig, ['machine', 'drain', 'node-1', '--timeout', '20s']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /NK_DRAIN_REFUSED/);
+    assert.match(r.stderr, /drain of node-1 refused, nothing was evicted/);
+    assert.match(r.stderr, /default\/solo \(no controller manages it/);
+    assert.match(r.stderr, /default\/cache \(it has emptyDir data \(scratch\)/);
+    assert.match(r.stderr, /default\/ghost \(its DaemonSet default\/gone does not exist/);
+    assert.doesNotMatch(r.stderr, /web-1|agent-1|static-1/, 'only the refused pods are named');
+    assert.match(r.stderr, /node uncordoned/);
+    assert.equal(unschedulable('node-1'), false);
+    assert.deepEqual(podsOn('node-1').filter((p) => p.metadata.deletionTimestamp !== undefined), [], 'nothing was evicted');
+  });
+
+  test('--force and --delete-emptydir-data let them go; DaemonSet and static pods stay; the drain returns once the pods are gone', async () => {
+    const started = Date.now();
+    const r = await nkctl(coord.nkctlConfig, ['machine', 'drain', 'node-1', '--force', '--delete-emptydir-data', '--timeout', '60s']);
+    const returned = Date.now();
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /node\/node-1 drained: 4 pods evicted; left: default\/agent-1 \(DaemonSet pod\), default\/static-1 \(static pod\)/);
+    // The test kubelet confirms a pod gone 3 s after its eviction: the drain waited for it.
+    assert.ok(returned - started >= KUBELET_DELAY_MS, `returned after ${returned - started} ms, before the pods could be gone`);
+    assert.deepEqual(podsOn('node-1').map((p) => p.metadata.name).sort(), ['agent-1', 'static-1'], 'the evicted pods are gone when the drain returns');
+    for (const id of ['default/web-1', 'default/solo', 'default/cache', 'default/ghost']) {
+      const t = kubelet.terminating.get(id);
+      assert.ok(t?.goneAt !== null && t?.goneAt !== undefined && t.goneAt <= returned, `${id} gone before the drain returned`);
+    }
+    assert.equal(unschedulable('node-1'), true, 'a drained node stays cordoned until uncordoned');
+  });
+
+  test("the grace period: each pod's own by default, --grace-period's when given", async () => {
+    runningPod(member, 'slow-1', 'node-3', { owner: rs('slow'), terminationGracePeriodSeconds: 13 });
+    const a = await nkctl(coord.nkctlConfig, ['machine', 'drain', 'node-3', '--timeout', '60s']);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(kubelet.terminating.get('default/slow-1')?.gracePeriodSeconds, 13);
+    assert.equal((await nkctl(coord.nkctlConfig, ['machine', 'uncordon', 'node-3'])).code, 0);
+    runningPod(member, 'slow-2', 'node-3', { owner: rs('slow'), terminationGracePeriodSeconds: 13 });
+    const b = await nkctl(coord.nkctlConfig, ['machine', 'drain', 'node-3', '--grace-period', '4', '--timeout', '60s']);
+    assert.equal(b.code, 0, b.stderr);
+    assert.equal(kubelet.terminating.get('default/slow-2')?.gracePeriodSeconds, 4);
+    const bad = await nkctl(coord.nkctlConfig, ['machine', 'drain', 'node-3', '--grace-period', 'soon']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /invalid --grace-period "soon"/);
+  });
+
+  test('a budget that blocks is retried until the timeout, then the drain stops naming the pod, the budget and the command that continues; the node is uncordoned', async () => {
+    runningPod(member, 'db-1', 'node-2', { owner: rs('db'), labels: { app: 'db' } });
+    runningPod(member, 'db-2', 'node-2', { owner: rs('db'), labels: { app: 'db' } });
+    k(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'db', namespace: 'default' }, spec: { minAvailable: 2, selector: { matchLabels: { app: 'db' } } } }));
+    await waitFor('the disruption controller to judge the budget', () => {
+      const s = json(['get', 'pdb', 'db']).status;
+      return s?.observedGeneration === 1 && s.currentHealthy === 2 && s.disruptionsAllowed === 0;
+    }, 60_000, 250);
+    const started = Date.now();
+    const r = await nkctl(coord.nkctlConfig, ['machine', 'drain', 'node-2', '--timeout', '6s']);
+    assert.notEqual(r.code, 0);
+    assert.ok(Date.now() - started >= 6000, 'the drain retried until its timeout');
+    assert.match(r.stderr, /NK_DRAIN_BLOCKED/);
+    assert.match(r.stderr, /drain of node-2 stopped after 6 s: eviction of default\/db-\d refused by PodDisruptionBudget default\/db: .*disruption budget/);
+    assert.match(r.stderr, /continue with: nkctl machine drain node-2 --timeout 1m/);
+    assert.match(r.stderr, /node uncordoned/);
+    assert.equal(unschedulable('node-2'), false);
+    assert.deepEqual(podsOn('node-2').filter((p) => p.metadata.deletionTimestamp !== undefined), []);
+  });
+
+  test('a budget lifted mid-drain lets the drain finish', async () => {
+    const drain = nkctl(coord.nkctlConfig, ['machine', 'drain', 'node-2', '--timeout', '60s']);
+    await waitFor('the drain to cordon node-2', () => unschedulable('node-2'), 20_000, 100);
+    await new Promise((res) => setTimeout(res, 2500));
+    assert.deepEqual(podsOn('node-2').filter((p) => p.metadata.deletionTimestamp !== undefined), [], 'the budget holds the evictions');
+    k(['delete', 'pdb', 'db']);
+    const r = await drain;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /node\/node-2 drained: 2 pods evicted/);
+    assert.deepEqual(podsOn('node-2'), []);
+  });
+});
