@@ -42,6 +42,8 @@ export const EVICTION_BACKOFF: BackoffPolicy = Object.freeze({ baseMs: 1000, cap
 /** How often evicted pods are checked for being gone (kubectl polls every second). */
 const POLL_MS = 1000;
 const POLL_FLOOR_MS = 250;
+/** How often a backoff pause asks `stop`. */
+const STOP_POLL_MS = 500;
 
 export interface DrainDeps {
   readonly core: CoreV1Api;
@@ -127,8 +129,14 @@ export async function drainNode(deps: DrainDeps, node: string, o: DrainOptions):
     }
     const wait = pending.length > 0 ? Math.max(POLL_FLOOR_MS, backoffDelay(EVICTION_BACKOFF, Math.min(round, 30), random)) : jittered(POLL_MS, 0.1, random);
     round += pending.length > 0 ? 1 : 0;
-    await new Promise((r) => setTimeout(r, Math.min(wait, Math.max(0, deadline - now))));
+    await pause(Math.min(wait, Math.max(0, deadline - now)), stop);
   }
+}
+
+/** Sleeps `ms`, waking early when `stop` gives a reason (a cancelled drain stops within STOP_POLL_MS). */
+async function pause(ms: number, stop: () => string | null): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until && stop() === null) await new Promise((r) => setTimeout(r, Math.min(STOP_POLL_MS, until - Date.now())));
 }
 
 /** `nkctl machine drain NODE` with the same options and twice the timeout. */
