@@ -19,6 +19,9 @@ import path from 'node:path';
 import { startApiServer, startControllerManager, startEtcd, type ApiServer, type BinaryProc, type Etcd } from './harness/kube.ts';
 import { nkctl, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
 import { daemonSet, readyNode, runningPod, startTestKubelet, type TestKubelet } from './harness/test-kubelet.ts';
+import { createLogger } from '@nodekeeper/common';
+import { readKubeconfig } from '../coordinator/src/host/kube-client.ts';
+import { MemberCluster } from '../coordinator/src/member/member-cluster.ts';
 
 /** How long the test kubelet takes to confirm a deleted pod gone. */
 const KUBELET_DELAY_MS = 3000;
@@ -139,5 +142,27 @@ describe('drains with kubectl drain rules', { timeout: 300_000 }, () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /node\/node-2 drained: 2 pods evicted/);
     assert.deepEqual(podsOn('node-2'), []);
+  });
+
+  test("remediation's CordonAndNotify takes over its reinstall's cordon, whichever call lands first, so the node stays cordoned for the human", async () => {
+    readyNode(member, 'node-4');
+    const m = new MemberCluster(readKubeconfig(member.adminKubeconfig).kc, { log: createLogger({ name: 'test', level: 'silent' }), drainTimeoutMs: 60_000 });
+    const mark = () => json(['get', 'node', 'node-4']).metadata.annotations?.['nodekeeper.io/cordoned-by'];
+    const takeOver = (x: string) => x.startsWith('remediation-drain/');
+    for (const order of ['uncordon first', 'cordon first']) {
+      assert.equal(await m.cordon('node-4', 'remediation-drain/r'), 'cordoned');
+      let human = false;
+      const keep = () => (human ? 'a human is needed' : null);
+      // The reinstall ends and its uncordon starts; meanwhile the ladder reaches CordonAndNotify.
+      const calls = order === 'uncordon first'
+        ? [m.uncordon('node-4', 'remediation-drain/r', keep), (human = true, m.cordon('node-4', 'remediation/r', takeOver))]
+        : [(human = true, m.cordon('node-4', 'remediation/r', takeOver)), m.uncordon('node-4', 'remediation-drain/r', keep)];
+      const results = await Promise.all(calls);
+      assert.ok(unschedulable('node-4'), `${order}: ${JSON.stringify(results)}`);
+      assert.equal(mark(), 'remediation/r', order);
+      // The human restores it: nodekeeper's own uncordon by that mark works, an operator's cordon would stay.
+      assert.equal(await m.uncordon('node-4', 'remediation/r'), 'uncordoned');
+    }
+    m.stop();
   });
 });

@@ -2,8 +2,8 @@
  * The member cluster's own API, as the coordinator uses it:
  *   - its kube-apiserver version (bounds kubelet upgrades: version-skew policy);
  *   - each Node's readiness, shown beside the agent's view of the same machine;
- *   - cordon and drain before a disruptive install, through the Eviction API so
- *     PodDisruptionBudgets are honoured, and uncordon afterwards.
+ *   - cordon, drain (kubectl drain's rules: drain.ts) and uncordon around disruptive
+ *     work; cordon and uncordon of one Node run one after another (serial()).
  * nodekeeper marks the nodes it cordons (annotation) and uncordons only those, so it
  * never undoes an operator's cordon, and never leaves one of its own behind.
  */
