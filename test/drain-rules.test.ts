@@ -9,15 +9,17 @@
  *   - the grace period: the pod's own, or --grace-period in the eviction;
  *   - a budget that blocks is retried until the timeout, then the drain stops naming
  *     the pod, the budget and the command that continues, and uncordons; a budget lifted
- *     mid-drain lets it finish.
+ *     mid-drain lets it finish; an nkctl drain interrupted mid-drain uncordons.
  */
+import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
+import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startApiServer, startControllerManager, startEtcd, type ApiServer, type BinaryProc, type Etcd } from './harness/kube.ts';
-import { nkctl, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
+import { BIN, nkctl, programEnv, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
 import { daemonSet, readyNode, runningPod, startTestKubelet, type TestKubelet } from './harness/test-kubelet.ts';
 import { createLogger } from '@nodekeeper/common';
 import { readKubeconfig } from '../coordinator/src/host/kube-client.ts';
@@ -130,6 +132,22 @@ describe('drains with kubectl drain rules', { timeout: 300_000 }, () => {
     assert.match(r.stderr, /node uncordoned/);
     assert.equal(unschedulable('node-2'), false);
     assert.deepEqual(podsOn('node-2').filter((p) => p.metadata.deletionTimestamp !== undefined), []);
+  });
+
+  test('an nkctl drain interrupted mid-drain stops evicting and uncordons the node', async () => {
+    // The budget still refuses db-1 and db-2: the drain is waiting on it when nkctl goes away.
+    const child = spawn(process.execPath, [BIN.nkctl, 'machine', 'drain', 'node-2', '--timeout', '60s'], { env: programEnv({ NKCTL_CONFIG: coord.nkctlConfig }), stdio: 'ignore' });
+    await waitFor('the drain to cordon node-2', () => unschedulable('node-2'), 20_000, 100);
+    child.kill('SIGKILL');
+    await waitFor('node-2 uncordoned once the client is gone', () => !unschedulable('node-2'), 20_000, 100);
+    assert.deepEqual(podsOn('node-2').filter((p) => p.metadata.deletionTimestamp !== undefined), [], 'nothing evicted');
+    const db = new Database(path.join(coord.dataDir, 'state.db'), { readonly: true });
+    try {
+      const events = db.prepare("SELECT reason, message FROM events WHERE object = 'machine/node-2' ORDER BY id").all() as Array<{ reason: string; message: string }>;
+      assert.ok(events.some((e) => e.reason === 'DrainStopped' && /drain of node-2 stopped: the client went away; node uncordoned/.test(e.message)), JSON.stringify(events));
+    } finally {
+      db.close();
+    }
   });
 
   test('a budget lifted mid-drain lets the drain finish', async () => {
