@@ -114,6 +114,24 @@ describe('drains with kubectl drain rules', { timeout: 300_000 }, () => {
     assert.match(bad.stderr, /invalid --grace-period "soon"/);
   });
 
+  test('a pod replaced under the same name (another UID) counts as gone, as kubectl waitForDelete', async () => {
+    assert.equal((await nkctl(coord.nkctlConfig, ['machine', 'uncordon', 'node-3'])).code, 0);
+    runningPod(member, 'sts-0', 'node-3', { owner: { kind: 'StatefulSet', name: 'sts' } });
+    const uid = json(['get', 'pod', 'sts-0']).metadata.uid as string;
+    const drain = nkctl(coord.nkctlConfig, ['machine', 'drain', 'node-3', '--timeout', '60s']);
+    await waitFor('sts-0 evicted', () => json(['get', 'pod', 'sts-0']).metadata.deletionTimestamp !== undefined, 20_000, 50);
+    // Before the test kubelet would confirm it (3 s), its controller's replacement appears under the same name.
+    k(['delete', 'pod', 'sts-0', '--grace-period=0', '--force', '--wait=false']);
+    runningPod(member, 'sts-0', 'node-3', { owner: { kind: 'StatefulSet', name: 'sts' } });
+    const r = await drain;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /node\/node-3 drained: 1 pods evicted/);
+    const now = json(['get', 'pod', 'sts-0']).metadata;
+    assert.notEqual(now.uid, uid, 'the replacement is still there, and the drain did not wait for it');
+    assert.equal(now.deletionTimestamp, undefined);
+    k(['delete', 'pod', 'sts-0', '--grace-period=0', '--force']);
+  });
+
   test('a budget that blocks is retried until the timeout, then the drain stops naming the pod, the budget and the command that continues; the node is uncordoned', async () => {
     runningPod(member, 'db-1', 'node-2', { owner: rs('db'), labels: { app: 'db' } });
     runningPod(member, 'db-2', 'node-2', { owner: rs('db'), labels: { app: 'db' } });
