@@ -175,6 +175,7 @@ test("a remediation reinstall drains first with its rule's mark and options, and
     assert.equal(calls.at(-1), 'uncordon node-a remediation-drain/kubelet-down kept');
     const events = store.listEvents({ object: 'machine/node-a', limit: 100 }).map((e) => `${e.reason}: ${e.message}`);
     assert.ok(events.some((e) => /^Drained: remediation-drain\/kubelet-down: reinstall: Node node-a cordoned and drained before installing kubelet \(1 pods evicted\)/.test(e)), events.join('\n'));
+    assert.ok(events.some((e) => /^Cordoned: remediation-drain\/kubelet-down: reinstall: Node node-a cordoned; draining before installing kubelet/.test(e)), events.join('\n'));
   } finally {
     gate.stop();
     store.close();

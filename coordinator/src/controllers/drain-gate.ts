@@ -150,7 +150,8 @@ export class DrainGate {
         this.marks.set(c.id, by);
         // The install may be cancelled meanwhile (its rollout aborted, its step abandoned): then stop evicting.
         const stop = () => (this.isOpen(c.id) ? null : `the install was cancelled (${c.owner === REMEDIATION ? 'its remediation step was abandoned' : 'its rollout stopped'})`);
-        const result = await cordonAndDrain(member, node, by, { ...plan.opts, progress: (line) => log.info({ machine: c.machine, node }, line), stop });
+        const cordoned = (r: string) => store.recordEvent({ object, type: 'Normal', reason: 'Cordoned', message: `${plan.what}: Node ${node} ${r === 'cordoned' ? 'cordoned' : 'already cordoned by an operator'}; draining before installing ${pkg}` });
+        const result = await cordonAndDrain(member, node, by, { ...plan.opts, progress: (line) => log.info({ machine: c.machine, node }, line), stop }, cordoned);
         const cancelled = stop();
         if (cancelled !== null) {
           const undone = await member.uncordon(node, by).catch((u: unknown) => `uncordon failed: ${(u as Error).message}`);

@@ -29,9 +29,11 @@ export interface CordonAndDrainResult extends DrainResult {
  * code: NK_DRAIN_REFUSED, NK_DRAIN_BLOCKED, NK_DRAIN_TIMEOUT, NK_DRAIN_CANCELLED,
  * NK_MEMBER_*), uncordons the node if this call cordoned it and throws the same code
  * with `; node uncordoned` (or what happened instead) added to the message.
+ * `onCordoned` hears the cordon's result before the drain starts (for a Cordoned event).
  */
-export async function cordonAndDrain(member: Pick<MemberCluster, 'cordon' | 'uncordon' | 'drain'>, node: string, by: string, opts: DrainOptions): Promise<CordonAndDrainResult> {
+export async function cordonAndDrain(member: Pick<MemberCluster, 'cordon' | 'uncordon' | 'drain'>, node: string, by: string, opts: DrainOptions, onCordoned: (result: 'cordoned' | 'already-cordoned') => void = () => {}): Promise<CordonAndDrainResult> {
   const cordon = await member.cordon(node, by);
+  onCordoned(cordon);
   try {
     const r = await member.drain(node, opts);
     return { ...r, cordon };

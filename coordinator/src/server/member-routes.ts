@@ -52,7 +52,8 @@ export function memberRoutes(deps: ApiDeps, member: MemberCluster | null): Route
         res.on('close', () => (gone = !res.writableFinished));
         const opts = drainOptionsOf(drainSpecWithDefaults(body), m.defaultDrainTimeoutMs());
         try {
-          const r = await cordonAndDrain(m, name, 'nkctl-drain', { ...opts, progress: (line) => deps.log.info({ machine: name }, line), stop: () => (gone ? 'the client went away' : null) });
+          const r = await cordonAndDrain(m, name, 'nkctl-drain', { ...opts, progress: (line) => deps.log.info({ machine: name }, line), stop: () => (gone ? 'the client went away' : null) },
+            (c) => event(name, 'Normal', 'Cordoned', `Node ${name}: ${c} for a drain (operator)`));
           event(name, 'Normal', 'Drained', `Node ${name}: ${r.evicted.length} pods evicted and gone, ${r.skipped.length} left (${r.skipped.join(', ') || 'none'}) (operator)`);
           send(res, 200, { kind: 'NodeAction', machine: name, result: 'drained', cordoned: r.cordon, evicted: r.evicted, skipped: r.skipped, refused: r.refused });
         } catch (err) {
