@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startApiServer, startControllerManager, startEtcd, type ApiServer, type BinaryProc, type Etcd } from './harness/kube.ts';
 import { nkctl, nkctlOk, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
+import { daemonSet, startTestKubelet, type TestKubelet } from './harness/test-kubelet.ts';
 
 describe('cordon and drain through the member API', { timeout: 300_000 }, () => {
   let dir: string;
@@ -20,16 +21,17 @@ describe('cordon and drain through the member API', { timeout: 300_000 }, () => 
   let member: ApiServer;
   let kcm: BinaryProc;
   let coord: CoordinatorProc;
+  let kubelet: TestKubelet;
   const k = (args: string[], input?: string) => member.kubectl(args, input === undefined ? {} : { input });
   const json = (args: string[]) => JSON.parse(k([...args, '-o', 'json']));
   const apply = (obj: unknown) => k(['apply', '-f', '-'], JSON.stringify(obj));
   const now = () => new Date().toISOString();
 
-  /** A pod bound to the node, Running and Ready as its kubelet would report it. */
-  const pod = (name: string, node: string, labels: Record<string, string>, owner?: { kind: string; name: string }) => {
+  /** A pod bound to the node, Running and Ready as its kubelet would report it (a ReplicaSet's unless said). */
+  const pod = (name: string, node: string, labels: Record<string, string>, owner: { kind: string; name: string } = { kind: 'ReplicaSet', name: 'web' }) => {
     apply({
       apiVersion: 'v1', kind: 'Pod',
-      metadata: { name, namespace: 'default', labels, ...(owner ? { ownerReferences: [{ apiVersion: 'apps/v1', kind: owner.kind, name: owner.name, uid: '00000000-0000-0000-0000-000000000001', controller: true }] } : {}) },
+      metadata: { name, namespace: 'default', labels, ownerReferences: [{ apiVersion: 'apps/v1', kind: owner.kind, name: owner.name, uid: '00000000-0000-0000-0000-000000000001', controller: true }] },
       spec: { nodeName: node, containers: [{ name: 'app', image: 'registry.invalid/app:1' }], terminationGracePeriodSeconds: 1 },
     });
     k(['patch', 'pod', name, '--subresource=status', '--type=merge', '-p', JSON.stringify({
@@ -40,12 +42,6 @@ describe('cordon and drain through the member API', { timeout: 300_000 }, () => 
     apply({ apiVersion: 'v1', kind: 'Node', metadata: { name } });
     k(['patch', 'node', name, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', lastHeartbeatTime: now(), lastTransitionTime: now() }] } })]);
   };
-  /** The kubelet's part: a pod marked for deletion is stopped and confirmed gone. */
-  const kubeletConfirmsDeletions = () => {
-    for (const p of json(['get', 'pods']).items) {
-      if (p.metadata.deletionTimestamp) k(['delete', 'pod', p.metadata.name, '--grace-period=0', '--force', '--wait=false']);
-    }
-  };
   const unschedulable = (name: string) => json(['get', 'node', name]).spec.unschedulable === true;
 
   before(async () => {
@@ -54,11 +50,14 @@ describe('cordon and drain through the member API', { timeout: 300_000 }, () => 
     member = await startApiServer({ etcd, name: 'member', dir: path.join(dir, 'member') });
     kcm = await startControllerManager(member, ['disruption']);
     coord = await startCoordinator(path.join(dir, 'coordinator'), ['--member-kubeconfig', member.adminKubeconfig]);
+    // The kubelet's part: a pod marked for deletion is stopped and confirmed gone (the drain waits for it).
+    kubelet = startTestKubelet(member, { delayMs: 0 });
     node('node-1');
     node('node-2');
   });
 
   after(async () => {
+    await kubelet?.stop();
     await coord?.stop();
     await kcm?.stop();
     await member?.stop();
@@ -77,7 +76,7 @@ describe('cordon and drain through the member API', { timeout: 300_000 }, () => 
     const r = await nkctl(coord.nkctlConfig, ['machine', 'drain', 'node-1', '--timeout', '5s']);
     assert.notEqual(r.code, 0);
     assert.ok(Date.now() - started >= 4000, 'the drain waited on the budget before stopping');
-    assert.match(r.stderr, /drain of node-1 stopped after 5 s: eviction of default\/web-\d refused: .*disruption budget/);
+    assert.match(r.stderr, /drain of node-1 stopped after 5 s: eviction of default\/web-\d refused by PodDisruptionBudget default\/web: .*disruption budget/);
     assert.match(r.stderr, /NK_DRAIN_BLOCKED/);
     assert.match(r.stderr, /node uncordoned/);
     assert.equal(unschedulable('node-1'), false, 'nodekeeper never leaves its own cordon behind');
@@ -85,6 +84,7 @@ describe('cordon and drain through the member API', { timeout: 300_000 }, () => 
   });
 
   test('a drain waits while the budget refuses, and finishes once it allows; DaemonSet pods stay', async () => {
+    daemonSet(member, 'agent');
     pod('agent-ds', 'node-1', { app: 'agent' }, { kind: 'DaemonSet', name: 'agent' });
     const drain = nkctl(coord.nkctlConfig, ['machine', 'drain', 'node-1', '--timeout', '60s']);
     await waitFor('the drain to cordon the node', () => unschedulable('node-1'), 20_000, 100);
@@ -94,8 +94,8 @@ describe('cordon and drain through the member API', { timeout: 300_000 }, () => 
     const r = await drain;
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /node\/node-1 drained: 2 pods evicted; left: default\/agent-ds \(DaemonSet pod\)/);
-    kubeletConfirmsDeletions();
-    await waitFor('the web pods gone', () => json(['get', 'pods']).items.every((p: { metadata: { name: string } }) => p.metadata.name === 'agent-ds'), 20_000);
+    // The drain returned once the evicted pods were gone.
+    assert.deepEqual(json(['get', 'pods']).items.map((p: { metadata: { name: string } }) => p.metadata.name), ['agent-ds']);
     assert.equal(unschedulable('node-1'), true, 'a drained node stays cordoned until uncordoned');
     assert.match(await nkctlOk(coord.nkctlConfig, ['machine', 'uncordon', 'node-1']), /node\/node-1 uncordoned/);
     assert.equal(unschedulable('node-1'), false);

@@ -45,6 +45,7 @@ import { memberRoutes } from './server/member-routes.ts';
 import { MemberCluster } from './member/member-cluster.ts';
 import { DrainGate } from './controllers/drain-gate.ts';
 import { NodeConditionsWriter, nodeStatusPatcher } from './member/node-conditions-writer.ts';
+import { REMEDIATION_DRAIN_MARK } from './member/node-drainer.ts';
 import { packageVersion } from './version.ts';
 import { coordinatorAllowList } from './packages/manifest-policy.ts';
 import { readNotifyHeader, startSinks } from './notify/sinks.ts';
@@ -152,7 +153,8 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   const remediation = new RemediationController(
     { store, fleet, commands, clock, log: log.child({ component: 'remediation' }), heldByRollouts: () => rollouts.held(), artifactBaseUrl: () => url,
       controlPlaneVersion: () => rollouts.controlPlaneVersion(),
-      ...(member === null ? {} : { cordon: (machine: string, by: string) => member.cordon(machine, by) }) },
+      // CordonAndNotify takes over the cordon of the reinstall's drain, so it stays for the human.
+      ...(member === null ? {} : { cordon: (machine: string, by: string) => member.cordon(machine, by, (mark) => mark.startsWith(REMEDIATION_DRAIN_MARK)) }) },
     { maxUnavailable: config.maxUnavailable, ...(config.remediation === null ? {} : config.remediation) },
   );
   rollouts.setOtherUsers(() => remediation.held());
@@ -304,7 +306,9 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       nodeConditions.start();
     }
     if (config.drainBeforeInstall.length > 0) {
-      const gate = new DrainGate({ store, fleet, commands, member, log: log.child({ component: 'drain' }) }, config.drainBeforeInstall, config.drainTimeoutMs);
+      // Remediation's ReinstallPackage steps drain first too, with their rule's options.
+      const drains = { drainFor: (m: string) => remediation.drainFor(m), keepCordon: (m: string) => remediation.keepCordon(m) };
+      const gate = new DrainGate({ store, fleet, commands, member, log: log.child({ component: 'drain' }), remediation: drains }, config.drainBeforeInstall, config.drainTimeoutMs);
       commands.setGate((c) => gate.allows(c));
       gate.start();
       drainGate = gate;

@@ -216,7 +216,7 @@ Host cluster (pull mode; see docs/host.md):
   --host-sync-interval MS       Lease renewal and status sync interval (default ${defaults.hostSyncIntervalMs})
   --host-token-ttl S            lifetime of the host credential, rotated at 80 % (default ${defaults.hostTokenTtlSeconds})
   --member-kubeconfig FILE      the member cluster's API: version, Node readiness, cordon and drain
-  --drain-timeout MS            how long a drain waits on PodDisruptionBudgets (default ${defaults.drainTimeoutMs})
+  --drain-timeout MS            default timeout of a whole drain: refused evictions and pods going (default ${defaults.drainTimeoutMs})
   --drain-before-install LIST   packages whose rollout installs drain the Node first, comma-separated,
                                 or none (default ${defaults.drainBeforeInstall.join(',')}; needs --member-kubeconfig)
   --node-conditions BOOL        keep nodekeeper's conditions on the member Nodes (default ${defaults.nodeConditions.enabled}; needs --member-kubeconfig)

@@ -8,6 +8,7 @@ import type { MachineObject } from '../api/objects.ts';
 import { API_VERSION } from '../api/objects.ts';
 import { ApiClient } from './api-client.ts';
 import { CliErrorCode, usageError } from './cli-errors.ts';
+import { parseCount } from './rollout-spec.ts';
 import { resolveConnection, type ConnectionConfig, type ConnectionFlags } from './config.ts';
 import { describeMachine } from './describe-machine.ts';
 import { parseDuration } from './duration.ts';
@@ -226,15 +227,25 @@ export function buildProgram(io: CliIo): Command {
   machine
     .command('drain')
     .argument('<name>', 'machine name')
-    .description("Cordon the machine's Node and evict its pods through the Eviction API (PodDisruptionBudgets honoured; DaemonSet and static pods stay). Stops at --timeout with the blocking budget's reason and uncordons.")
-    .option('--timeout <duration>', 'how long to wait on refused evictions', '5m')
-    .action(async (name: string, opts: { timeout: string }, cmd: Command) => {
+    .description("Cordon the machine's Node and drain it with kubectl drain's rules: DaemonSet, static and finished pods stay; pods with no controller (--force) or with emptyDir data (--delete-emptydir-data) are refused, naming them, and nothing is evicted; the rest are evicted through the Eviction API (PodDisruptionBudgets honoured, retried with backoff) and waited for until gone. Stops at --timeout with the reason and uncordons.")
+    .option('--force', 'also evict pods no controller manages (and orphaned DaemonSet pods)')
+    .option('--delete-emptydir-data', 'also evict pods with emptyDir volumes (their data is deleted)')
+    .option('--grace-period <seconds>', "seconds each pod gets to terminate (default: the pod's own terminationGracePeriodSeconds)")
+    .option('--timeout <duration>', 'the whole drain: refused evictions and the wait for pods to go', '5m')
+    .action(async (name: string, opts: { timeout: string; force?: boolean; deleteEmptydirData?: boolean; gracePeriod?: string }, cmd: Command) => {
       const timeoutMs = parseDuration(opts.timeout, '--timeout');
-      if (timeoutMs < 1000) throw usageError(CliErrorCode.badDuration, `invalid --timeout "${opts.timeout}": must be at least 1s`);
+      if (timeoutMs < 1000 || timeoutMs > 86_400_000) throw usageError(CliErrorCode.badDuration, `invalid --timeout "${opts.timeout}": must be 1s to 24h`);
+      const grace = opts.gracePeriod === undefined ? undefined : parseCount(opts.gracePeriod, '--grace-period', 0);
+      if (grace !== undefined && grace > 86_400) throw usageError(CliErrorCode.usage, `invalid --grace-period "${opts.gracePeriod}": at most 86400 seconds`);
       const { cfg } = client(cmd);
       // The drain runs inside one request: it may outlive --request-timeout by the drain's own.
       const api = new ApiClient(cfg.timeoutMs === 0 ? cfg : { ...cfg, timeoutMs: Math.max(cfg.timeoutMs, timeoutMs + 30_000) }, { userAgent: `nkctl/${io.version}` });
-      const r = await api.nodeAction(name, 'drain', { timeoutSeconds: Math.ceil(timeoutMs / 1000) });
+      const r = await api.nodeAction(name, 'drain', {
+        timeoutSeconds: Math.ceil(timeoutMs / 1000),
+        ...(opts.force === true ? { force: true } : {}),
+        ...(opts.deleteEmptydirData === true ? { deleteEmptyDirData: true } : {}),
+        ...(grace === undefined ? {} : { gracePeriodSeconds: grace }),
+      });
       io.stdout(`node/${r.machine} drained: ${r.evicted?.length ?? 0} pods evicted${r.skipped && r.skipped.length > 0 ? `; left: ${r.skipped.join(', ')}` : ''}\n`);
     });
 

@@ -57,6 +57,10 @@ export function addRolloutCommands(program: Command, ctx: CommandContext): void 
     .option('--on-failure <pause|rollback>', 'what the rollout does when --max-failures is reached', ROLLOUT_DEFAULTS.onFailure)
     .option('--max-per-zone <n>', 'machines upgrading at once in one zone')
     .option('--allow-downgrade', 'allow a target version older than the current one')
+    .option('--drain-force', 'drains before disruptive installs also evict pods no controller manages')
+    .option('--drain-delete-emptydir-data', 'drains also evict pods with emptyDir volumes (their data is deleted)')
+    .option('--drain-grace-period <seconds>', "seconds each evicted pod gets to terminate (default: the pod's own)")
+    .option('--drain-timeout <duration>', "how long each machine's drain may take (default: the coordinator's --drain-timeout)")
     .option('--dry-run', 'print the Rollout object instead of creating it')
     .option('-o, --output <format>', 'json or yaml')
     .action(async (name: string | undefined, opts: RolloutFlags & { filename?: string; dryRun?: boolean; output?: string }, cmd: Command) => {
@@ -64,7 +68,7 @@ export function addRolloutCommands(program: Command, ctx: CommandContext): void 
       let objects: { name: string; object: unknown }[];
       if (opts.filename !== undefined) {
         // Flags that shape a spec make no sense next to a file; say so instead of ignoring them.
-        const shaping = ['package', 'selector', 'names', 'batches', 'batchSize', 'maxPerZone', 'allowDowngrade'].filter((k) => {
+        const shaping = ['package', 'selector', 'names', 'batches', 'batchSize', 'maxPerZone', 'allowDowngrade', 'drainForce', 'drainDeleteEmptydirData', 'drainGracePeriod', 'drainTimeout'].filter((k) => {
           const v = (opts as unknown as Record<string, unknown>)[k];
           return Array.isArray(v) ? v.length > 0 : v !== undefined;
         });

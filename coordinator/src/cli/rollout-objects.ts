@@ -30,11 +30,20 @@ export interface RolloutStrategy {
   window?: unknown;
 }
 
+/** spec.drain (docs/rollouts.md): kubectl drain's options for disruptive installs. */
+export interface RolloutDrain {
+  force?: boolean;
+  deleteEmptyDirData?: boolean;
+  timeoutSeconds?: number;
+  gracePeriodSeconds?: number;
+}
+
 export interface RolloutSpec {
   packages: { package: string; version: string }[];
   selector: { matchLabels?: Record<string, string>; names?: string[] };
   strategy: RolloutStrategy;
   allowDowngrade?: boolean;
+  drain?: RolloutDrain;
 }
 
 export interface RolloutMachineStatus {

@@ -49,6 +49,14 @@ describe('rolloutFromFlags', () => {
     });
   });
 
+  it('maps the --drain-* flags to spec.drain, and refuses bad ones', () => {
+    const r = rolloutFromFlags('r', { package: ['kubelet=1.31.3'], drainForce: true, drainDeleteEmptydirData: true, drainGracePeriod: '0', drainTimeout: '10m' });
+    assert.deepEqual(r.spec.drain, { force: true, deleteEmptyDirData: true, gracePeriodSeconds: 0, timeoutSeconds: 600 });
+    assert.equal(rolloutFromFlags('r', { package: ['kubelet=1.31.3'] }).spec.drain, undefined);
+    throwsCode(() => rolloutFromFlags('r', { package: ['kubelet=1.31.3'], drainGracePeriod: '-1' }), 'NK_CLI_USAGE', '--drain-grace-period');
+    throwsCode(() => rolloutFromFlags('r', { package: ['kubelet=1.31.3'], drainTimeout: '500ms' }), 'NK_CLI_BAD_DURATION', '--drain-timeout');
+  });
+
   it('refuses bad flags with what is wrong', () => {
     throwsCode(() => rolloutFromFlags('r', { package: [] }), 'NK_CLI_USAGE', 'at least one --package');
     throwsCode(() => rolloutFromFlags('R_1', { package: ['kubelet=1.31.3'] }), 'NK_CLI_USAGE', 'invalid rollout name');

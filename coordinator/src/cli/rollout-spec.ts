@@ -8,7 +8,7 @@ import { PackageName, PackageVersion } from '@nodekeeper/protocol';
 import { API_VERSION } from '../api/objects.ts';
 import { CliErrorCode, usageError } from './cli-errors.ts';
 import { parseDuration } from './duration.ts';
-import type { IntOrPercent, RolloutObject, RolloutStrategy } from './rollout-objects.ts';
+import type { IntOrPercent, RolloutDrain, RolloutObject, RolloutStrategy } from './rollout-objects.ts';
 import { parseSelector } from './selector.ts';
 
 export interface RolloutFlags {
@@ -24,6 +24,11 @@ export interface RolloutFlags {
   readonly onFailure?: string;
   readonly maxPerZone?: string;
   readonly allowDowngrade?: boolean;
+  /** spec.drain: kubectl drain's --force, --delete-emptydir-data, --grace-period, --timeout. */
+  readonly drainForce?: boolean;
+  readonly drainDeleteEmptydirData?: boolean;
+  readonly drainGracePeriod?: string;
+  readonly drainTimeout?: string;
 }
 
 /** The flag form's defaults: one canary, 5 minutes' soak, 10% then 50% then all, one at a time, pause on the first failure. */
@@ -132,10 +137,29 @@ export function rolloutFromFlags(name: string, flags: RolloutFlags): RolloutObje
     onFailure: onFailure === 'pause' ? 'Pause' : 'Rollback',
     ...(flags.maxPerZone !== undefined ? { maxPerZone: parseCount(flags.maxPerZone, '--max-per-zone', 1) } : {}),
   };
+  const drain = drainFromFlags(flags);
   return {
     apiVersion: API_VERSION,
     kind: 'Rollout',
     metadata: { name },
-    spec: { packages, selector, strategy, ...(flags.allowDowngrade === true ? { allowDowngrade: true } : {}) },
+    spec: { packages, selector, strategy, ...(flags.allowDowngrade === true ? { allowDowngrade: true } : {}), ...(drain === null ? {} : { drain }) },
   };
+}
+
+/** spec.drain from the --drain-* flags; null when none is given (the coordinator's defaults apply). */
+export function drainFromFlags(flags: RolloutFlags): RolloutDrain | null {
+  const drain: RolloutDrain = {};
+  if (flags.drainForce === true) drain.force = true;
+  if (flags.drainDeleteEmptydirData === true) drain.deleteEmptyDirData = true;
+  if (flags.drainGracePeriod !== undefined) {
+    const g = parseCount(flags.drainGracePeriod, '--drain-grace-period', 0);
+    if (g > 86_400) throw usage(`invalid --drain-grace-period "${flags.drainGracePeriod}": at most 86400 seconds`);
+    drain.gracePeriodSeconds = g;
+  }
+  if (flags.drainTimeout !== undefined) {
+    const ms = parseDuration(flags.drainTimeout, '--drain-timeout');
+    if (ms < 1000 || ms > 86_400_000 || ms % 1000 !== 0) throw usageError(CliErrorCode.badDuration, `invalid --drain-timeout "${flags.drainTimeout}": whole seconds, 1s to 24h`);
+    drain.timeoutSeconds = ms / 1000;
+  }
+  return Object.keys(drain).length === 0 ? null : drain;
 }

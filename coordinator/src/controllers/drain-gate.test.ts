@@ -8,7 +8,7 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLogger } from '@nodekeeper/common';
+import { AppError, createLogger } from '@nodekeeper/common';
 import type { Command } from '@nodekeeper/protocol';
 import { CommandDispatcher } from '../commands/dispatcher.ts';
 import { FleetView } from '../fleet/fleet-view.ts';
@@ -35,13 +35,13 @@ function memberStandIn() {
     findNode: (machine: string) => ({ metadata: { name: machine } }),
     cordon: async (node: string) => (calls.push(`cordon ${node}`), 'cordoned' as const),
     uncordon: async (node: string) => (calls.push(`uncordon ${node}`), 'uncordoned' as const),
-    drain: async (node: string, _progress: unknown, _timeout: unknown, stop: () => string | null = () => null) => {
+    drain: async (node: string, opts: { stop?: () => string | null }) => {
       calls.push(`drain ${node}`);
       await drained;
       // As the real drain: asked before each round of evictions.
-      const why = stop();
-      if (why !== null) throw Object.assign(new Error(`drain of ${node} stopped: ${why}`), { code: 'NK_DRAIN_CANCELLED' });
-      return { evicted: [`default/web-${node}`], skipped: [] };
+      const why = opts.stop?.() ?? null;
+      if (why !== null) throw new AppError('NK_DRAIN_CANCELLED', `drain of ${node} stopped: ${why}`);
+      return { evicted: [`default/web-${node}`], skipped: [], refused: [] };
     },
     cordonedByUs: () => [],
   };
@@ -104,6 +104,118 @@ test('an install held behind a drain is cancelled when its rollout is aborted, a
     const events = store.listEvents({ object: `machine/${install.machine}`, limit: 100 }).map((e) => `${e.reason}: ${e.message}`);
     assert.ok(events.some((e) => /^DrainStopped: .*the install was cancelled.*node uncordoned/.test(e)), events.join('\n'));
     assert.ok(!events.some((e) => e.startsWith('Drained:')), events.join('\n'));
+  } finally {
+    gate.stop();
+    store.close();
+  }
+});
+
+test("a remediation reinstall drains first with its rule's mark and options, and its cordon stays when the ladder has cordoned the node for a human", async () => {
+  const now = { t: 1_000_000 };
+  const clock = () => now.t;
+  const store = enrolledStore(tmp.file('remediation.db'), NODES, { now: clock, log });
+  const batcher = new WriteBatcher(store, { intervalMs: 3_600_000, log, autoStart: false });
+  const fleet = new FleetView({ store, batcher, clock, log }, { livenessGraceMs: 40_000, livenessRecoverMs: 0 });
+  const sent: Command[] = [];
+  const link = { resync() {}, close() {}, sendCommand: (c: Command) => (sent.push(c), true) };
+  for (const n of NODES) {
+    fleet.attach(n, link, 't');
+    fleet.report(n, true, sampleReport(n));
+  }
+  const commands = new CommandDispatcher({ store, clock, log });
+  commands.setTransport((machine, command) => fleet.deliver(machine, command));
+  const calls: string[] = [];
+  const seen: { opts?: { force: boolean; timeoutMs: number; gracePeriodSeconds: number | null } } = {};
+  let humanNeeded: string | null = null;
+  const member = {
+    synced: async () => {},
+    findNode: (machine: string) => ({ metadata: { name: machine } }),
+    cordon: async (node: string, by: string) => (calls.push(`cordon ${node} ${by}`), 'cordoned' as const),
+    uncordon: async (node: string, by: string, keep: () => string | null = () => null) => {
+      const kept = keep() !== null;
+      calls.push(`uncordon ${node} ${by}${kept ? ' kept' : ''}`);
+      return kept ? 'kept' as const : 'uncordoned' as const;
+    },
+    drain: async (node: string, opts: { force: boolean; timeoutMs: number; gracePeriodSeconds: number | null }) => {
+      calls.push(`drain ${node}`);
+      seen.opts = opts;
+      return { evicted: [`default/web-${node}`], skipped: [], refused: [] };
+    },
+    cordonedByUs: () => [],
+  } as unknown as MemberCluster;
+  const remediation = {
+    drainFor: () => ({ by: 'remediation-drain/kubelet-down', drain: { force: true, deleteEmptyDirData: false, timeoutSeconds: 7 } }),
+    keepCordon: () => humanNeeded,
+  };
+  const gate = new DrainGate({ store, fleet, commands, member, log, remediation }, ['kubelet'], 60_000);
+  commands.setGate((c) => gate.allows(c));
+  try {
+    const install = (id: string) => commands.record({ id, machine: 'node-a', kind: 'package.install', params: { package: 'kubelet', version: '1.31.3' }, owner: 'remediation', timeoutMs: 60_000 });
+    const finish = async (id: string, ok: boolean) => {
+      commands.result('node-a', { type: 'command.result', commandId: id, ok, result: { outcome: ok ? 'installed' : 'failed' }, ...(ok ? {} : { error: { code: 'NK_X', message: 'still broken' } }) } as never);
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    };
+    install('rm-1');
+    commands.sendById('rm-1');
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    assert.deepEqual(calls, ['cordon node-a remediation-drain/kubelet-down', 'drain node-a'], 'cordoned with the rule mark, drained, before the install is sent');
+    assert.equal(seen.opts?.force, true, "the rule's drain options");
+    assert.equal(seen.opts?.timeoutMs, 7000);
+    assert.equal(seen.opts?.gracePeriodSeconds, null);
+    assert.deepEqual(sent.map((c) => c.commandId), ['rm-1'], 'sent once drained');
+    await finish('rm-1', true);
+    assert.equal(calls.at(-1), 'uncordon node-a remediation-drain/kubelet-down', 'uncordoned after the install');
+
+    // The next reinstall fails and the ladder reaches CordonAndNotify: the cordon stays for the human.
+    install('rm-2');
+    commands.sendById('rm-2');
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    humanNeeded = 'remediation holds the node for a human (CordonedNeedsHuman)';
+    await finish('rm-2', false);
+    assert.equal(calls.at(-1), 'uncordon node-a remediation-drain/kubelet-down kept');
+    const events = store.listEvents({ object: 'machine/node-a', limit: 100 }).map((e) => `${e.reason}: ${e.message}`);
+    assert.ok(events.some((e) => /^Drained: remediation-drain\/kubelet-down: reinstall: Node node-a cordoned and drained before installing kubelet \(1 pods evicted\)/.test(e)), events.join('\n'));
+    assert.ok(events.some((e) => /^Cordoned: remediation-drain\/kubelet-down: reinstall: Node node-a cordoned; draining before installing kubelet/.test(e)), events.join('\n'));
+  } finally {
+    gate.stop();
+    store.close();
+  }
+});
+
+test('after a restart the sweep uncordons a remediation reinstall cordon that no open reinstall explains, unless a human needs the node', async () => {
+  const clock = () => 1_000_000;
+  const store = enrolledStore(tmp.file('sweep.db'), NODES, { now: clock, log });
+  const batcher = new WriteBatcher(store, { intervalMs: 3_600_000, log, autoStart: false });
+  const fleet = new FleetView({ store, batcher, clock, log }, { livenessGraceMs: 40_000, livenessRecoverMs: 0 });
+  const commands = new CommandDispatcher({ store, clock, log });
+  const calls: string[] = [];
+  const cordoned = [
+    { node: { metadata: { name: 'node-a' } }, by: 'remediation-drain/kubelet-down' },
+    { node: { metadata: { name: 'node-b' } }, by: 'remediation/kubelet-down' }, // CordonAndNotify's: the human's to undo
+  ];
+  let humanNeeded: string | null = null;
+  const member = {
+    synced: async () => {},
+    findNode: (machine: string) => ({ metadata: { name: machine } }),
+    uncordon: async (node: string, by: string, keep: () => string | null = () => null) => (calls.push(`uncordon ${node} ${by}${keep() === null ? '' : ' kept'}`), 'uncordoned' as const),
+    cordonedByUs: () => cordoned,
+  } as unknown as MemberCluster;
+  const remediation = { drainFor: () => ({ by: 'remediation-drain/kubelet-down', drain: undefined }), keepCordon: () => humanNeeded };
+  const gate = new DrainGate({ store, fleet, commands, member, log, remediation }, ['kubelet'], 60_000);
+  try {
+    // An open reinstall explains the cordon: left alone.
+    commands.record({ id: 'rm-open', machine: 'node-a', kind: 'package.install', params: { package: 'kubelet', version: '1.31.3' }, owner: 'remediation', timeoutMs: 60_000 });
+    await gate.sweep();
+    assert.equal(calls.length, 0);
+    humanNeeded = 'a human is needed';
+    // The reinstall ends (its own uncordon is kept too), then the sweep comes by.
+    commands.fail('rm-open', { code: 'NK_X', message: 'gone' });
+    await gate.sweep();
+    assert.ok(calls.length >= 1 && calls.every((c) => c === 'uncordon node-a remediation-drain/kubelet-down kept'), `a human needs it: kept (${calls.join('; ')})`);
+    humanNeeded = null;
+    await gate.sweep();
+    assert.deepEqual(calls.at(-1), 'uncordon node-a remediation-drain/kubelet-down', 'left behind: uncordoned');
+    assert.ok(!calls.some((c) => c.includes('node-b')), "CordonAndNotify's cordon is never swept");
   } finally {
     gate.stop();
     store.close();

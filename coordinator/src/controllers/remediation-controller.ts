@@ -10,6 +10,8 @@ import { CommandKind } from '@nodekeeper/protocol';
 import type { Clock } from '../clock.ts';
 import type { CommandDispatcher } from '../commands/dispatcher.ts';
 import type { FleetView } from '../fleet/fleet-view.ts';
+import type { DrainSpec } from '../member/drain-rules.ts';
+import { REMEDIATION_DRAIN_MARK } from '../member/node-drainer.ts';
 import { observedVersion } from '../packages/cluster-package-version.ts';
 import { installParamsFor } from '../packages/install-params.ts';
 import { DEFAULT_FAULT_SETTINGS, type Fault, type FaultSettings, type FaultState } from '../remediation/faults.ts';
@@ -194,6 +196,22 @@ export class RemediationController {
   /** Faults of a machine as of the last tick (non-Clear ones unless `all`). */
   faults(machine: string, all = false): Fault[] {
     return this.views.faults(machine).filter((f) => all || f.status !== 'Clear');
+  }
+
+  /**
+   * For the drain gate, before a ReinstallPackage install: the cordon mark (one per rule)
+   * and the drain options of the rule whose ladder runs on the machine; null when none runs.
+   */
+  drainFor(machine: string): { by: string; drain: DrainSpec | undefined } | null {
+    const rule = this.machineState(machine)?.rule ?? null;
+    if (rule === null) return null;
+    return { by: `${REMEDIATION_DRAIN_MARK}${rule}`, drain: this.rules().find((r) => r.rule.name === rule)?.rule.drain };
+  }
+
+  /** Why a reinstall's cordon must stay: the ladder ended at CordonAndNotify, a human restores the node. */
+  keepCordon(machine: string): string | null {
+    const m = this.machineState(machine);
+    return m?.phase === 'NeedsHuman' && m.cordoned ? `remediation holds the node for a human (${m.reason})` : null;
   }
 
   machineState(machine: string): MachineRemediation | null {

@@ -2,36 +2,23 @@
  * The member cluster's own API, as the coordinator uses it:
  *   - its kube-apiserver version (bounds kubelet upgrades: version-skew policy);
  *   - each Node's readiness, shown beside the agent's view of the same machine;
- *   - cordon and drain before a disruptive install, through the Eviction API so
- *     PodDisruptionBudgets are honoured, and uncordon afterwards.
+ *   - cordon, drain (kubectl drain's rules: drain.ts) and uncordon around disruptive
+ *     work; cordon and uncordon of one Node run one after another (serial()).
  * nodekeeper marks the nodes it cordons (annotation) and uncordons only those, so it
  * never undoes an operator's cordon, and never leaves one of its own behind.
  */
-import { ListWatch, Watch, type KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import { AppsV1Api, ListWatch, Watch, type KubeConfig, type V1Node } from '@kubernetes/client-node';
 import { AppError, type Logger } from '@nodekeeper/common';
 import type { NodeView } from '../host/cluster-status.ts';
-import { apiMessage, KubeClients, mergePatch, statusOf } from '../host/kube-client.ts';
+import { apiMessage, KubeClients, mergePatch } from '../host/kube-client.ts';
+import { drainNode, memberError, type DrainOptions, type DrainResult } from './drain.ts';
 
 export const CORDONED_BY = 'nodekeeper.io/cordoned-by';
 /** How often the member's kube-apiserver version is read (it changes only on an upgrade). */
 const VERSION_POLL_MS = 60_000;
 /** Pause before a failed Node watch is started again. */
 const WATCH_RESTART_MS = 5_000;
-/** How often a refused eviction is tried again during a drain. */
-const EVICTION_RETRY_MS = 2_000;
-
-export interface DrainResult {
-  readonly evicted: readonly string[];
-  readonly skipped: readonly string[];
-}
-
-/** Pods a drain leaves alone: DaemonSet pods, static (mirror) pods, and finished ones. Pure. */
-export function drainSkipReason(pod: V1Pod): string | null {
-  if (pod.metadata?.annotations?.['kubernetes.io/config.mirror'] !== undefined) return 'static pod';
-  if (pod.metadata?.ownerReferences?.some((o) => o.kind === 'DaemonSet' && o.controller === true)) return 'DaemonSet pod';
-  if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return 'finished';
-  return null;
-}
+export type { DrainOptions, DrainResult } from './drain.ts';
 
 export function nodeView(node: V1Node): NodeView {
   const ready = node.status?.conditions?.find((c) => c.type === 'Ready')?.status;
@@ -45,6 +32,9 @@ export function nodeView(node: V1Node): NodeView {
 
 export class MemberCluster {
   private readonly c: KubeClients;
+  private readonly apps: AppsV1Api;
+  /** The last cordon/uncordon queued per Node (see serial()). */
+  private readonly nodeOps = new Map<string, Promise<void>>();
   private readonly log: Logger;
   private readonly drainTimeoutMs: number;
   /** Nodes, kept by a list-and-watch (one watch, not a list of every Node each sync). */
@@ -62,6 +52,7 @@ export class MemberCluster {
 
   constructor(kc: KubeConfig, o: { log: Logger; drainTimeoutMs: number }) {
     this.c = new KubeClients(kc);
+    this.apps = kc.makeApiClient(AppsV1Api);
     this.log = o.log;
     this.drainTimeoutMs = o.drainTimeoutMs;
     // A ListWatch (what makeInformer builds) typed as such: its resourceVersion says whether a list succeeded.
@@ -189,84 +180,67 @@ export class MemberCluster {
     return this.nodesSynced ? this.nodes.list().filter((n) => nodeView(n).ready === 'True').length : null;
   }
 
-  /** Marks the node unschedulable, noting who did it; a node an operator cordoned stays theirs. */
-  async cordon(node: string, by: string): Promise<'cordoned' | 'already-cordoned'> {
-    const n = await this.readNode(node);
-    // Cordoned by the same owner before a restart counts as ours again, so it is undone later.
-    if (n.spec?.unschedulable === true) return n.metadata?.annotations?.[CORDONED_BY] === by ? 'cordoned' : 'already-cordoned';
-    await this.patchNode(node, { metadata: { annotations: { [CORDONED_BY]: by } }, spec: { unschedulable: true } }, 'cordon');
-    return 'cordoned';
-  }
-
-  /** Uncordons a node nodekeeper cordoned (and only such a node; with `by`, only if that one did). */
-  async uncordon(node: string, by?: string): Promise<'uncordoned' | 'not-ours' | 'not-cordoned'> {
-    const n = await this.readNode(node);
-    if (n.spec?.unschedulable !== true) return 'not-cordoned';
-    const mark = n.metadata?.annotations?.[CORDONED_BY];
-    if (mark === undefined || (by !== undefined && mark !== by)) return 'not-ours';
-    await this.patchNode(node, { metadata: { annotations: { [CORDONED_BY]: null } }, spec: { unschedulable: null } }, 'uncordon');
-    return 'uncordoned';
+  /**
+   * Marks the node unschedulable, noting who did it; a node an operator cordoned stays
+   * theirs. `takeOver` names other nodekeeper marks this cordon replaces (remediation's
+   * CordonAndNotify takes over the cordon of its own reinstall's drain, so it outlives it).
+   */
+  async cordon(node: string, by: string, takeOver: (mark: string) => boolean = () => false): Promise<'cordoned' | 'already-cordoned'> {
+    return this.serial(node, async () => {
+      const n = await this.readNode(node);
+      const mark = n.metadata?.annotations?.[CORDONED_BY];
+      if (n.spec?.unschedulable === true && mark !== undefined && mark !== by && takeOver(mark)) {
+        await this.patchNode(node, { metadata: { annotations: { [CORDONED_BY]: by } } }, 'cordon');
+        return 'cordoned';
+      }
+      // Cordoned by the same owner before a restart counts as ours again, so it is undone later.
+      if (n.spec?.unschedulable === true) return mark === by ? 'cordoned' : 'already-cordoned';
+      await this.patchNode(node, { metadata: { annotations: { [CORDONED_BY]: by } }, spec: { unschedulable: true } }, 'cordon');
+      return 'cordoned';
+    });
   }
 
   /**
-   * Evicts every pod on the node a drain should move (the Eviction API: a
-   * PodDisruptionBudget may refuse, with 429). Refused evictions are retried until
-   * the drain timeout; then NK_DRAIN_BLOCKED names the pod and the budget's message.
+   * Uncordons a node nodekeeper cordoned (and only such a node; with `by`, only if that one
+   * did). `keep`, asked in turn with the Node's other cordon calls, may say why the cordon
+   * must stay (e.g. remediation holds the node for a human now): then it is left.
    */
-  /** `stop`: asked before each round of evictions; a reason ends the drain at once (NK_DRAIN_CANCELLED). */
-  async drain(node: string, progress: (line: string) => void = () => {}, timeoutMs = this.drainTimeoutMs, stop: () => string | null = () => null): Promise<DrainResult> {
-    const deadline = Date.now() + timeoutMs;
-    const evicted: string[] = [];
-    const skipped: string[] = [];
-    let pods: V1Pod[];
-    try {
-      pods = (await this.c.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items;
-    } catch (err) {
-      throw memberError(`list pods on ${node}`, err);
-    }
-    const pending: V1Pod[] = [];
-    for (const pod of pods) {
-      const id = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
-      const skip = drainSkipReason(pod);
-      if (skip !== null) skipped.push(`${id} (${skip})`);
-      else if (pod.metadata?.deletionTimestamp === undefined) pending.push(pod);
-    }
-    let blocked = '';
-    while (pending.length > 0) {
-      const why = stop();
-      if (why !== null) throw new AppError('NK_DRAIN_CANCELLED', `drain of ${node} stopped: ${why}`, { context: { node } });
-      for (let i = pending.length - 1; i >= 0; i -= 1) {
-        const pod = pending[i]!;
-        const name = pod.metadata!.name!;
-        const namespace = pod.metadata!.namespace!;
-        try {
-          await this.c.core.createNamespacedPodEviction({ name, namespace, body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name, namespace } } });
-          evicted.push(`${namespace}/${name}`);
-          progress(`evicted ${namespace}/${name}`);
-          pending.splice(i, 1);
-        } catch (err) {
-          const status = statusOf(err);
-          if (status === 404) {
-            pending.splice(i, 1);
-          } else if (status === 429 || status === 500) {
-            // 429: a PodDisruptionBudget says no for now; 500: several budgets match the pod.
-            const msg = `eviction of ${namespace}/${name} refused: ${apiMessage(err)}`;
-            if (msg !== blocked) progress(msg);
-            blocked = msg;
-          } else {
-            throw memberError(`evict ${namespace}/${name}`, err);
-          }
-        }
-      }
-      if (pending.length === 0) break;
-      if (Date.now() + EVICTION_RETRY_MS > deadline) {
-        throw new AppError('NK_DRAIN_BLOCKED', `drain of ${node} stopped after ${Math.round(timeoutMs / 1000)} s: ${blocked || 'evictions were refused'}`, {
-          context: { node, pending: pending.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`) },
-        });
-      }
-      await new Promise((r) => setTimeout(r, EVICTION_RETRY_MS));
-    }
-    return { evicted, skipped };
+  async uncordon(node: string, by?: string, keep: () => string | null = () => null): Promise<'uncordoned' | 'not-ours' | 'not-cordoned' | 'kept'> {
+    return this.serial(node, async () => {
+      const n = await this.readNode(node);
+      if (n.spec?.unschedulable !== true) return 'not-cordoned';
+      const mark = n.metadata?.annotations?.[CORDONED_BY];
+      if (mark === undefined || (by !== undefined && mark !== by)) return 'not-ours';
+      if (keep() !== null) return 'kept';
+      await this.patchNode(node, { metadata: { annotations: { [CORDONED_BY]: null } }, spec: { unschedulable: null } }, 'uncordon');
+      return 'uncordoned';
+    });
+  }
+
+  /**
+   * Drains the node with kubectl drain's rules (drain.ts): refuses unmanaged and emptyDir
+   * pods unless allowed, evicts the rest through the Eviction API (budgets retried with
+   * backoff) and returns once they are gone. Cordon first (cordon()); this does not.
+   */
+  async drain(node: string, opts: DrainOptions): Promise<DrainResult> {
+    return drainNode({ core: this.c.core, apps: this.apps }, node, opts);
+  }
+
+  /** The coordinator's --drain-timeout: the timeout of drains whose spec sets none. */
+  defaultDrainTimeoutMs(): number {
+    return this.drainTimeoutMs;
+  }
+
+  /** Runs cordon/uncordon calls on one Node one after another, so a check and its patch are never interleaved. */
+  private serial<T>(node: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.nodeOps.get(node) ?? Promise.resolve();
+    const run = before.then(fn, fn);
+    const tail = run.then(() => {}, () => {});
+    this.nodeOps.set(node, tail);
+    void tail.then(() => {
+      if (this.nodeOps.get(node) === tail) this.nodeOps.delete(node);
+    });
+    return run;
   }
 
   private async readNode(node: string): Promise<V1Node> {
@@ -284,10 +258,4 @@ export class MemberCluster {
       throw memberError(`${what} ${node}`, err);
     }
   }
-}
-
-function memberError(what: string, err: unknown): AppError {
-  const status = statusOf(err);
-  const code = status === 404 ? 'NK_MEMBER_NODE_NOT_FOUND' : status === 0 ? 'NK_MEMBER_UNREACHABLE' : 'NK_MEMBER_API_ERROR';
-  return new AppError(code, `${what}: ${apiMessage(err)}`, { cause: err });
 }

@@ -7,7 +7,9 @@
  *   - nodes patch: cordon and uncordon (spec.unschedulable and our annotation);
  *   - nodes/status patch: nodekeeper's Node conditions (a strategic merge on
  *     status.conditions, never the kubelet's types);
- *   - pods list and pods/eviction create: drains, through the Eviction API;
+ *   - pods get/list and pods/eviction create: drains, through the Eviction API, waiting
+ *     for the evicted pods to go; blocking pods of reboots;
+ *   - daemonsets get: a drain leaves a DaemonSet's pod alone only when the DaemonSet exists;
  *   - events create/patch (core and events.k8s.io): Kubernetes Events on the Nodes.
  */
 export const MEMBER_API_ROLE = 'nodekeeper:coordinator';
@@ -30,6 +32,7 @@ export function memberApiRbac(subject: RbacSubject): Array<Record<string, unknow
         { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
         { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
         { apiGroups: [''], resources: ['pods/eviction'], verbs: ['create'] },
+        { apiGroups: ['apps'], resources: ['daemonsets'], verbs: ['get'] },
         { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
       ],
     },

@@ -42,3 +42,12 @@ test('RestartService restarts services only: reboot.target and poweroff.target a
   const ok = validateRule({ ...base, spec: { fault: 'KubeletNotRunning', ladder: [{ action: 'RestartService', target: 'crio.service' }, { action: 'CordonAndNotify' }] } });
   assert.ok(ok.ok);
 });
+
+test('a rule drains with kubectl drain defaults unless it says otherwise; bad drain options carry their path', () => {
+  const plain = parseRule({ ...base, spec: { fault: 'KubeletUnhealthy', ladder: [{ action: 'ReinstallPackage' }] } });
+  assert.deepEqual(plain.drain, { force: false, deleteEmptyDirData: false });
+  const set = parseRule({ ...base, spec: { fault: 'KubeletUnhealthy', ladder: [{ action: 'ReinstallPackage' }], drain: { force: true, timeoutSeconds: 120, gracePeriodSeconds: 5 } } });
+  assert.deepEqual(set.drain, { force: true, deleteEmptyDirData: false, timeoutSeconds: 120, gracePeriodSeconds: 5 });
+  const bad = validateRule({ ...base, spec: { fault: 'KubeletUnhealthy', ladder: [{ action: 'ReinstallPackage' }], drain: { timeoutSeconds: 0, surprise: true } } });
+  assert.ok(!bad.ok && bad.errors.some((e) => e.path.startsWith('/spec/drain')), JSON.stringify(bad));
+});

@@ -7,6 +7,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AppError } from '@nodekeeper/common';
 import { SERVICE_UNIT } from '@nodekeeper/protocol';
+import { DrainSpecSchema, drainSpecWithDefaults, type DrainSpec } from '../member/drain-rules.ts';
 import { FAULT_TYPES, type FaultType } from './faults.ts';
 
 export const RULE_API_VERSION = 'nodekeeper.io/v1alpha1';
@@ -38,6 +39,11 @@ const SpecSchema = Type.Object(
     attemptWindowSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 30 * 24 * 3600 })),
     cooldownSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 7 * 24 * 3600 })),
     dryRun: Type.Optional(Type.Boolean()),
+    /**
+     * How the node is drained before a ReinstallPackage step of a disruptive package (and
+     * a Reboot): kubectl drain's rules; absent fields are kubectl's defaults.
+     */
+    drain: Type.Optional(DrainSpecSchema),
   },
   { additionalProperties: false },
 );
@@ -72,6 +78,8 @@ export interface RemediationRule {
   readonly attemptWindowSeconds: number;
   readonly cooldownSeconds: number;
   readonly dryRun: boolean;
+  /** force and deleteEmptyDirData always set; timeoutSeconds and gracePeriodSeconds only when given. */
+  readonly drain: DrainSpec;
 }
 
 export const RULE_DEFAULTS = Object.freeze({ forSeconds: 60, maxAttemptsPerMachine: 3, attemptWindowSeconds: 24 * 3600, cooldownSeconds: 600, dryRun: false });
@@ -138,6 +146,7 @@ export function validateRule(obj: unknown): RuleValidation {
       attemptWindowSeconds: s.attemptWindowSeconds ?? RULE_DEFAULTS.attemptWindowSeconds,
       cooldownSeconds: s.cooldownSeconds ?? RULE_DEFAULTS.cooldownSeconds,
       dryRun: s.dryRun ?? RULE_DEFAULTS.dryRun,
+      drain: drainSpecWithDefaults(s.drain),
     },
   };
 }

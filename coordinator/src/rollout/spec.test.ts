@@ -11,6 +11,14 @@ test('a minimal spec gets every default', () => {
   assert.deepEqual(r.spec.strategy, { canary: { count: 1 }, soakSeconds: 300, batches: [10, 50, 100], maxUnavailable: 1, maxFailures: 1, onFailure: 'Pause' });
   assert.equal(r.spec.allowDowngrade, false);
   assert.deepEqual(r.spec.strategy.batches, [...SPEC_DEFAULTS.batches]);
+  // kubectl drain's defaults: refuse unmanaged and emptyDir pods; --drain-timeout and each pod's own grace apply.
+  assert.deepEqual(r.spec.drain, { force: false, deleteEmptyDirData: false });
+});
+
+test('drain options are kept as given', () => {
+  const r = validateRolloutSpec({ ...minimal, drain: { force: true, deleteEmptyDirData: true, timeoutSeconds: 600, gracePeriodSeconds: 0 } });
+  assert.ok(r.ok);
+  assert.deepEqual(r.spec.drain, { force: true, deleteEmptyDirData: true, timeoutSeconds: 600, gracePeriodSeconds: 0 });
 });
 
 test('explicit fields are kept; batchSize replaces the default batches', () => {
@@ -38,6 +46,10 @@ test('every problem is reported with its path', () => {
     [{ ...minimal, strategy: { window: { start: '25:00', end: '04:00' } } }, '/spec/strategy/window/start'],
     [{ ...minimal, strategy: { window: { start: '02:00', end: '02:00' } } }, '/spec/strategy/window'],
     [{ ...minimal, strategy: { surprise: 1 } }, '/spec/strategy/surprise'],
+    [{ ...minimal, drain: { force: 'yes' } }, '/spec/drain/force'],
+    [{ ...minimal, drain: { timeoutSeconds: 0 } }, '/spec/drain/timeoutSeconds'],
+    [{ ...minimal, drain: { gracePeriodSeconds: -1 } }, '/spec/drain/gracePeriodSeconds'],
+    [{ ...minimal, drain: { ignoreDaemonSets: true } }, '/spec/drain/ignoreDaemonSets'],
   ];
   for (const [input, path] of cases) {
     const r = validateRolloutSpec(input);

@@ -8,6 +8,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AppError } from '@nodekeeper/common';
 import { PackageName, PackageVersion } from '@nodekeeper/protocol';
+import { DrainSpecSchema, drainSpecWithDefaults, type DrainSpec } from '../member/drain-rules.ts';
 
 export const ROLLOUT_API_VERSION = 'nodekeeper.io/v1alpha1';
 
@@ -66,6 +67,8 @@ export const RolloutSpecInputSchema = Type.Object(
     )),
     strategy: Type.Optional(StrategySchema),
     allowDowngrade: Type.Optional(Type.Boolean()),
+    /** How disruptive installs drain their node first (kubectl drain's rules; docs/rollouts.md). */
+    drain: Type.Optional(DrainSpecSchema),
   },
   { additionalProperties: false },
 );
@@ -111,6 +114,8 @@ export interface RolloutSpec {
     readonly window?: MaintenanceWindow;
   };
   readonly allowDowngrade: boolean;
+  /** force and deleteEmptyDirData always set; timeoutSeconds and gracePeriodSeconds only when given. */
+  readonly drain: DrainSpec;
 }
 
 export interface SpecError {
@@ -175,6 +180,7 @@ function withDefaults(s: RolloutSpecInput): RolloutSpec {
       ...(window === undefined ? {} : { window }),
     },
     allowDowngrade: s.allowDowngrade ?? SPEC_DEFAULTS.allowDowngrade,
+    drain: drainSpecWithDefaults(s.drain),
   };
 }
 

@@ -1,16 +1,19 @@
 /**
  * Routes for the member cluster's Nodes: cordon, uncordon and drain a machine's Node
- * (`nkctl machine cordon|uncordon|drain`). A drain cordons first, evicts through the
- * Eviction API (PodDisruptionBudgets honoured) and, when it cannot finish, uncordons
- * what it cordoned and answers NK_DRAIN_BLOCKED with the reason.
+ * (`nkctl machine cordon|uncordon|drain`). A drain cordons first, drains with kubectl
+ * drain's rules (member/drain.ts: refusals, Eviction API, waits for the pods to go) and,
+ * when it cannot finish, uncordons what it cordoned and answers with the reason
+ * (NK_DRAIN_REFUSED, NK_DRAIN_BLOCKED, NK_DRAIN_TIMEOUT, NK_DRAIN_CANCELLED).
  */
-import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AppError } from '@nodekeeper/common';
+import { drainOptionsOf, drainSpecWithDefaults, DrainSpecSchema } from '../member/drain-rules.ts';
 import type { MemberCluster } from '../member/member-cluster.ts';
+import { cordonAndDrain, drainFailureReason } from '../member/node-drainer.ts';
 import { NAME, httpError, readJson, send, type ApiDeps, type Route } from './http-util.ts';
 
-const DrainBody = TypeCompiler.Compile(Type.Object({ timeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })) }, { additionalProperties: false }));
+/** The drain options as a rollout spec writes them; absent ones: kubectl's defaults and --drain-timeout. */
+const DrainBody = TypeCompiler.Compile(DrainSpecSchema);
 
 export function memberRoutes(deps: ApiDeps, member: MemberCluster | null): Route[] {
   const need = (): MemberCluster => {
@@ -44,17 +47,19 @@ export function memberRoutes(deps: ApiDeps, member: MemberCluster | null): Route
         const name = params[0] ?? '';
         const body = await readJson(req, DrainBody);
         const m = need();
-        const cordoned = await m.cordon(name, 'nkctl-drain');
+        // The drain runs inside this request: a client that goes away cancels it (and the cordon is undone).
+        let gone = false;
+        res.on('close', () => (gone = !res.writableFinished));
+        const opts = drainOptionsOf(drainSpecWithDefaults(body), m.defaultDrainTimeoutMs());
         try {
-          const result = await m.drain(name, (line) => deps.log.info({ machine: name }, line), body.timeoutSeconds === undefined ? undefined : body.timeoutSeconds * 1000);
-          event(name, 'Normal', 'Drained', `Node ${name}: ${result.evicted.length} pods evicted, ${result.skipped.length} left (${result.skipped.join(', ') || 'none'})`);
-          send(res, 200, { kind: 'NodeAction', machine: name, result: 'drained', cordoned, ...result });
+          const r = await cordonAndDrain(m, name, 'nkctl-drain', { ...opts, progress: (line) => deps.log.info({ machine: name }, line), stop: () => (gone ? 'the client went away' : null) },
+            (c) => event(name, 'Normal', 'Cordoned', `Node ${name}: ${c} for a drain (operator)`));
+          event(name, 'Normal', 'Drained', `Node ${name}: ${r.evicted.length} pods evicted and gone, ${r.skipped.length} left (${r.skipped.join(', ') || 'none'}) (operator)`);
+          send(res, 200, { kind: 'NodeAction', machine: name, result: 'drained', cordoned: r.cordon, evicted: r.evicted, skipped: r.skipped, refused: r.refused });
         } catch (err) {
-          // Never leave behind a cordon of our own after a drain that did not finish.
-          const undone = cordoned === 'cordoned' ? await m.uncordon(name).catch((e: unknown) => `uncordon failed: ${(e as Error).message}`) : 'left as the operator had it';
+          // cordonAndDrain undid its own cordon (never an operator's) and says so in the message.
           const message = err instanceof AppError ? err.message : String(err);
-          event(name, 'Warning', 'DrainStopped', `Node ${name}: ${message}; node ${undone}`);
-          if (err instanceof AppError) throw new AppError(err.code, `${message}; node ${undone}`, { cause: err });
+          event(name, 'Warning', err instanceof AppError ? drainFailureReason(err.code) : 'DrainStopped', `Node ${name}: ${message} (operator)`);
           throw err;
         }
       },
