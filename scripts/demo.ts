@@ -21,6 +21,7 @@ import { startContainerdWithNetwork, type RunningContainerd } from '../test/harn
 import { CNI_CONFIG_NAME, bridgeConflist } from '../test/harness/host-root.ts';
 import { cniPluginsArtifact, kubeletArtifact } from '../test/harness/artifacts.ts';
 import { startApiServer, startEtcd, type ApiServer, type Etcd } from '../test/harness/kube.ts';
+import { startTestKubelet, type TestKubelet } from '../test/harness/test-kubelet.ts';
 import { BIN, REPO, createToken, nkctl, startCoordinator, waitFor, type CoordinatorProc } from '../test/harness/processes.ts';
 import { makeRuntimeDir } from '../test/harness/runtime-dir.ts';
 import { makeSupervisedNode, startNodeAgent, stopNode, type SupervisedNode } from '../test/harness/supervised-node.ts';
@@ -54,8 +55,12 @@ let etcd: Etcd | undefined;
 let host: ApiServer | undefined;
 let member: ApiServer | undefined;
 const nodes: SupervisedNode[] = [];
+let podDeleter: TestKubelet | undefined;
+/** The demo's pods belong to a ReplicaSet, as most do: a drain may evict them (kubectl drain's rules). */
+const ownedByWeb = { ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web', uid: '6b1f7c8e-0000-4000-8000-000000000001', controller: true }] };
 
 async function cleanup(): Promise<void> {
+  await podDeleter?.stop();
   await Promise.all(nodes.map((n) => stopNode(n)));
   await coord?.stop();
   await containerd?.stop();
@@ -87,8 +92,13 @@ async function main(): Promise<void> {
   ]);
   show(`host ${host.url}, member ${member.url} (${member.kubectl(['version', '-o', 'json']).match(/"gitVersion": "([^"]+)"/)?.[1] ?? '?'})`);
 
+  // These Nodes have no kubelet: this loop plays its part of a pod's deletion (the
+  // containers stopped, the pod confirmed gone, a second after its eviction), so a drain
+  // that waits for evicted pods to go can finish.
+  podDeleter = startTestKubelet(member, { delayMs: 1000, intervalMs: 500 });
+
   say('Starting the coordinator (https/wss with its own CA, SQLite state in <demo dir>/coordinator; the member API for its version, Nodes, cordon and drain)');
-  coord = await startCoordinator(path.join(DIR, 'coordinator'), ['--heartbeat-interval', '2000', '--liveness-grace', '8000', '--liveness-recover', '2000', '--member-kubeconfig', member.adminKubeconfig, '--host-sync-interval', '2000', '--max-unavailable', '2', '--fault-hold', '2', '--fault-clear', '3', '--storm-cooldown', '10']);
+  coord = await startCoordinator(path.join(DIR, 'coordinator'), ['--heartbeat-interval', '2000', '--liveness-grace', '8000', '--liveness-recover', '2000', '--member-kubeconfig', member.adminKubeconfig, '--host-sync-interval', '2000', '--max-unavailable', '2', '--fault-hold', '2', '--fault-clear', '3', '--storm-cooldown', '10', '--node-condition-interval', '1000']);
   show(`listening on ${coord.url}\nCA pin ${coord.caHash}`);
 
   say('A signing key for install metadata: agents trust its public key (--trusted-key) and install only what it signed');
@@ -112,7 +122,7 @@ async function main(): Promise<void> {
     const now = new Date().toISOString();
     member.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: n.name } }) });
     member.kubectl(['patch', 'node', n.name, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', lastHeartbeatTime: now, lastTransitionTime: now }] } })]);
-    member.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: `web-${n.name}`, namespace: 'default' }, spec: { nodeName: n.name, containers: [{ name: 'web', image: 'registry.invalid/web:1' }] } }) });
+    member.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: `web-${n.name}`, namespace: 'default', ...ownedByWeb }, spec: { nodeName: n.name, containers: [{ name: 'web', image: 'registry.invalid/web:1' }], terminationGracePeriodSeconds: 2 } }) });
     show(`${n.name}: kubelet stand-in ${n.kubelet} on ${node.kubeletUrl}, host root ${node.root}, Node and pod web-${n.name} in the member cluster`);
   }
 
@@ -180,7 +190,16 @@ async function main(): Promise<void> {
   await seen('node-c', 'KubeletHealthy', kubeletBroken);
   say('nkctl describe machine node-c (while it is down)');
   show(await nk(['describe', 'machine', 'node-c']));
+  say("The same, as Kubernetes tools see it: node-c's Node conditions (kubectl get node node-c -o jsonpath=...)");
+  const conditions = () => member!.kubectl(['get', 'node', 'node-c', '-o', 'jsonpath={range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\\n"}{end}']);
+  await waitFor('KubeletUnhealthy=True on the Node', () => /KubeletUnhealthy=True/.test(conditions()), 30_000, 250);
+  show(conditions());
   await repairedAfter(kubeletBroken);
+  say('kubectl get events --field-selector involvedObject.name=node-c (what nodekeeper did, as Events on the Node)');
+  await waitFor('Events on node-c', () => /StepStarted|Remediated/.test(member!.kubectl(['get', 'events', '--field-selector', 'involvedObject.name=node-c'])), 30_000, 250);
+  show(member.kubectl(['get', 'events', '--field-selector', 'involvedObject.name=node-c', '--sort-by', '.metadata.creationTimestamp']));
+  await waitFor('KubeletUnhealthy=False on the Node', () => /KubeletUnhealthy=False/.test(conditions()), 30_000, 250);
+  show(conditions().split('\n').filter((l) => l.startsWith('KubeletUnhealthy') || l.startsWith('NodekeeperManaged')).join('\n'));
 
   say('nkctl remediation describe node-b');
   show(await nk(['remediation', 'describe', 'node-b']));
@@ -211,8 +230,15 @@ async function main(): Promise<void> {
   await writeCpv([cniEntry, { name: 'kubelet', version: '1.35.3', artifact: { url: `${coord.url}/v1/artifacts/sha256/${good.sha256}`, sha256: good.sha256, size: good.size }, manifest: kubeletManifest }]);
   show(await nk(['apply', '-f', cpvFile, '--sign-key', signingKey]));
 
-  say('nkctl rollout create kubelet-1-35-3 --package kubelet=1.35.3 --canary 1 --soak 3s --batches 50,100 --max-unavailable 2 (each node is cordoned and drained first)');
-  show(await nk(['rollout', 'create', 'kubelet-1-35-3', '--package', 'kubelet=1.35.3', '--canary', '1', '--soak', '3s', '--batches', '50,100', '--max-unavailable', '2']));
+  say('A pod with emptyDir data on node-a: nkctl machine drain node-a refuses, naming it, as kubectl drain does (nothing is evicted; node-a is uncordoned)');
+  member.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'cache-node-a', namespace: 'default', ...ownedByWeb }, spec: { nodeName: 'node-a', containers: [{ name: 'cache', image: 'registry.invalid/cache:1', volumeMounts: [{ name: 'scratch', mountPath: '/scratch' }] }], volumes: [{ name: 'scratch', emptyDir: {} }], terminationGracePeriodSeconds: 2 } }) });
+  const refused = await nkctl(coord.nkctlConfig, ['machine', 'drain', 'node-a', '--timeout', '30s']);
+  show(refused.stdout + refused.stderr);
+  if (refused.code === 0) throw new Error('the drain of a node with emptyDir data was not refused');
+  show(member.kubectl(['get', 'node', 'node-a']));
+
+  say('nkctl rollout create kubelet-1-35-3 --package kubelet=1.35.3 --canary 1 --soak 3s --batches 50,100 --max-unavailable 2 --drain-delete-emptydir-data (each node is cordoned and drained first; the emptyDir pod may go)');
+  show(await nk(['rollout', 'create', 'kubelet-1-35-3', '--package', 'kubelet=1.35.3', '--canary', '1', '--soak', '3s', '--batches', '50,100', '--max-unavailable', '2', '--drain-delete-emptydir-data']));
   say('nkctl rollout status kubelet-1-35-3 -w');
   const ok = await nkctl(coord.nkctlConfig, ['rollout', 'status', 'kubelet-1-35-3', '-w', '--interval', '1s']);
   show(ok.stdout + ok.stderr);

@@ -281,7 +281,7 @@ export class RemediationController {
         } catch (err) {
           // No way to build it (no desired config, no artifact): the step fails now and the ladder escalates.
           const message = err instanceof AppError ? `${err.code}: ${err.message}` : (err as Error).message;
-          store.recordEvent({ object: `machine/${a.machine}`, type: 'Warning', reason: 'RemediationStepImpossible', message: `rule ${a.rule} step ${a.step}: ${message}` });
+          store.recordEvent({ object: `machine/${a.machine}`, type: 'Warning', reason: 'RemediationStepImpossible', message: `rule ${a.rule} step ${a.step + 1}: ${message}` });
           failedAtOnce.push({ machine: a.machine, commandId: a.commandId, outcome: 'failed', message });
           return;
         }
@@ -312,10 +312,10 @@ export class RemediationController {
         }
         return;
       case 'wouldRemediate':
-        store.recordEvent({ object: `machine/${a.machine}`, type: 'Normal', reason: 'DryRun', message: `would ${a.action}${a.target ? ` ${a.target}` : ''} (rule ${a.rule}, step ${a.step}): ${a.message}` });
+        store.recordEvent({ object: `machine/${a.machine}`, type: 'Normal', reason: 'DryRun', message: `would ${a.action}${a.target ? ` ${a.target}` : ''} (rule ${a.rule}, step ${a.step + 1}): ${a.message}` });
         return;
       case 'event':
-        store.recordEvent({ object: a.object, type: a.type, reason: a.reason, message: `${a.rule === null ? '' : `rule ${a.rule}${a.step === null ? '' : ` step ${a.step}`}: `}${a.message}` });
+        store.recordEvent({ object: a.object, type: a.type, reason: a.reason, message: `${a.rule === null ? '' : `rule ${a.rule}${a.step === null ? '' : ` step ${a.step + 1}`}: `}${a.message}` });
         return;
       case 'setMachine':
       case 'setStorm':
@@ -348,7 +348,7 @@ export class RemediationController {
         return { ...installParamsFor(this.deps.store, this.deps.artifactBaseUrl(), a.params['package'] ?? '', a.params['version'] ?? '', 'NK_REMEDIATION_NO_ARTIFACT') };
       }
       case 'node.reboot':
-        return { reason: `remediation rule ${a.rule}, step ${a.step}` };
+        return { reason: `remediation rule ${a.rule}, step ${a.step + 1}` };
     }
   }
 }
