@@ -44,6 +44,9 @@ import { hostRoutes } from './server/host-routes.ts';
 import { memberRoutes } from './server/member-routes.ts';
 import { MemberCluster } from './member/member-cluster.ts';
 import { DrainGate } from './controllers/drain-gate.ts';
+import { RebootDriver } from './reboot/driver.ts';
+import { RebootGateChecker } from './reboot/gates.ts';
+import { podLister } from './reboot/pods.ts';
 import { packageVersion } from './version.ts';
 import { coordinatorAllowList } from './packages/manifest-policy.ts';
 
@@ -140,12 +143,25 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     },
   );
   let url = '';
-  const member = config.memberKubeconfig === null ? null : new MemberCluster(readKubeconfig(config.memberKubeconfig).kc, { log: log.child({ component: 'member' }), drainTimeoutMs: config.drainTimeoutMs });
+  const memberKc = config.memberKubeconfig === null ? null : readKubeconfig(config.memberKubeconfig).kc;
+  const member = memberKc === null ? null : new MemberCluster(memberKc, { log: log.child({ component: 'member' }), drainTimeoutMs: config.drainTimeoutMs });
+  // Reboots (rollouts and the remediation Reboot rung): one path, resumed after a restart.
+  const reboots = new RebootDriver({ store, fleet, commands, member, clock, log: log.child({ component: 'reboots' }) });
+  commands.onConnected((machine) => reboots.machineConnected(machine));
+  let gatesChanged = () => {};
+  const gates = new RebootGateChecker({
+    listPods: memberKc === null ? null : podLister(memberKc),
+    nodeOf: (machine) => member?.findNode(machine, fleet.get(machine)?.machineId ?? null)?.metadata?.name ?? null,
+    log: log.child({ component: 'reboot-gates' }),
+    changed: () => gatesChanged(),
+  });
   const rollouts = new RolloutController(
-    { store, fleet, commands, clock, log: log.child({ component: 'rollouts' }) },
+    { store, fleet, commands, clock, log: log.child({ component: 'rollouts' }), reboots, gates },
     { controlPlaneVersion: config.controlPlaneVersion, maxUnavailable: config.maxUnavailable },
   );
   rollouts.setArtifactBaseUrl(() => url);
+  gatesChanged = () => rollouts.tick();
+  reboots.start();
   const remediation = new RemediationController(
     { store, fleet, commands, clock, log: log.child({ component: 'remediation' }), heldByRollouts: () => rollouts.held(), artifactBaseUrl: () => url,
       controlPlaneVersion: () => rollouts.controlPlaneVersion(),
@@ -310,6 +326,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       await scheduler?.stop();
       cancelRegistration();
       drainGate?.stop();
+      reboots.stop();
       await host.stop();
       member?.stop();
       gateway.close();

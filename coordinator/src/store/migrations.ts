@@ -246,6 +246,33 @@ export const migrations: readonly Migration[] = Object.freeze([
       CREATE INDEX commands_by_finished ON commands (finished_at) WHERE finished_at IS NOT NULL;
     `,
   },
+  {
+    // Issue 12 gives version 8 to another branch ("sinks"); this no-op keeps the list
+    // gapless on this branch only. The lead drops it (or renumbers) at merge.
+    version: 8,
+    name: 'reserved (issue 12: another branch)',
+    sql: `SELECT 1;`,
+  },
+  {
+    version: 9,
+    name: 'reboot operations',
+    sql: `
+      -- One row per reboot of a machine (a reboot rollout's machine, a remediation's
+      -- Reboot rung): its step and facts, so a restarted coordinator resumes it where it
+      -- was and never sends a second reboot (reboot/driver.ts).
+      CREATE TABLE reboots (
+        id          TEXT PRIMARY KEY,
+        machine     TEXT NOT NULL,
+        owner       TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        finished_at INTEGER
+      ) STRICT;
+      CREATE INDEX reboots_open ON reboots (machine) WHERE finished_at IS NULL;
+      CREATE INDEX reboots_by_owner ON reboots (owner);
+    `,
+  },
 ]);
 
 /** The schema version this code writes. */
