@@ -173,8 +173,20 @@ test('every bad value is refused with a message naming its option', () => {
     [[...SERVER, '--runtime-socket', ''], {}, /runtimeSocket/],
     [['--config', file('server: https://c:1\ncniBinDir: 7\n')], {}, /cniBinDir must be a list of strings/],
     [['--config', file('server: https://c:1\nzone: [a]\n')], {}, /zone/],
+    [[...SERVER, '--reboot-sentinel', 'var/run/reboot-required'], {}, /reboot sentinel "var\/run\/reboot-required" must be an absolute host path/],
+    [[...SERVER, '--reboot-sentinel', '/var/../etc/shadow'], {}, /reboot sentinel .* without \.\./],
+    [[...SERVER, '--reboot-check-command', 'bin/needs-restarting -r'], {}, /reboot check command "bin\/needs-restarting" must be a command name or an absolute path/],
+    [[...SERVER, '--reboot-check-command', ' '], {}, /rebootCheckCommand must be a non-empty string/],
   ];
   for (const [argv, env, names] of cases) refused(argv, env, names);
+});
+
+test('reboot facts: the Debian sentinel by default, no check command; both configurable by flag or env', () => {
+  assert.equal(loadConfig(SERVER, {}).config.probes.host.rebootSentinel, '/var/run/reboot-required');
+  assert.equal(loadConfig(SERVER, {}).config.probes.host.rebootCheckCommand, null);
+  const c = loadConfig([...SERVER, '--reboot-sentinel', '/run/nk-reboot'], { NODEKEEPER_AGENT_REBOOT_CHECK_COMMAND: 'needs-restarting  -r' }).config;
+  assert.equal(c.probes.host.rebootSentinel, '/run/nk-reboot');
+  assert.deepEqual(c.probes.host.rebootCheckCommand, ['needs-restarting', '-r']);
 });
 
 test('labels follow the Kubernetes label syntax', () => {

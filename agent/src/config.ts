@@ -116,6 +116,10 @@ Options (also env NODEKEEPER_AGENT_<NAME>, e.g. NODEKEEPER_AGENT_SERVER, or a ke
   --packages-dir PATH         installed packages (host path, default /var/lib/nodekeeper/packages)
   --service-manager KIND      systemd|supervisor|auto (default auto: systemd when it runs)
   --allow-reboot              let the coordinator's node.reboot reboot this node (default off)
+  --reboot-sentinel PATH      a host file whose presence means a reboot is required
+                              (default ${defaultProbeConfig.host.rebootSentinel})
+  --reboot-check-command CMD  also ask this command (exit 1: reboot required, 0: not), e.g.
+                              "needs-restarting -r"; split on spaces, no shell (default none)
   --allow-install-path PATH   a host path packages may link (repeatable; PATH/ for everything below
                               a directory); the built-in packages' paths are always allowed
   --allow-install-service UNIT  a *.service a package may restart (repeatable; kubelet.service and
@@ -153,6 +157,8 @@ const flagSpec = {
   'packages-dir': { type: 'string' },
   'service-manager': { type: 'string' },
   'allow-reboot': { type: 'boolean' },
+  'reboot-sentinel': { type: 'string' },
+  'reboot-check-command': { type: 'string' },
   'allow-install-path': { type: 'string', multiple: true },
   'allow-install-service': { type: 'string', multiple: true },
   'allow-downgrade': { type: 'boolean' },
@@ -253,8 +259,15 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
       confDir: raw['cniConfDir'] === undefined ? d.cni.confDir : str('cniConfDir', raw['cniConfDir']),
       binDirs: raw['cniBinDir'] === undefined ? d.cni.binDirs : list('cniBinDir', raw['cniBinDir']),
     },
-    host: d.host,
+    host: {
+      ...d.host,
+      rebootSentinel: raw['rebootSentinel'] === undefined ? d.host.rebootSentinel : str('rebootSentinel', raw['rebootSentinel']),
+      rebootCheckCommand: raw['rebootCheckCommand'] === undefined ? null : str('rebootCheckCommand', raw['rebootCheckCommand']).split(/\s+/),
+    },
   };
+  if (!probes.host.rebootSentinel.startsWith('/') || probes.host.rebootSentinel.split('/').includes('..')) throw bad(`reboot sentinel "${probes.host.rebootSentinel}" must be an absolute host path without ..`);
+  const checkFile = probes.host.rebootCheckCommand?.[0];
+  if (checkFile !== undefined && !checkFile.startsWith('/') && checkFile.includes('/')) throw bad(`reboot check command "${checkFile}" must be a command name or an absolute path`);
   if (!probes.hostRoot.startsWith('/')) throw bad('host root must be an absolute path');
   const packagesDir = raw['packagesDir'] === undefined ? '/var/lib/nodekeeper/packages' : str('packagesDir', raw['packagesDir']);
   if (!packagesDir.startsWith('/')) throw bad('packages dir must be an absolute (host) path');

@@ -37,6 +37,10 @@ export interface ProbeConfig {
     readonly memoryPressureAvailablePercent: number;
     /** PID pressure when processes use at least this percent of kernel.pid_max. */
     readonly pidPressurePercent: number;
+    /** A host path whose existence says a reboot is required (Debian and Ubuntu write this one). */
+    readonly rebootSentinel: string;
+    /** A command whose exit 1 says a reboot is required (RHEL: needs-restarting -r), split on spaces; null for none. */
+    readonly rebootCheckCommand: readonly string[] | null;
   };
 }
 
@@ -65,6 +69,8 @@ export const defaultProbeConfig: ProbeConfig = Object.freeze({
     diskPressurePercent: 90,
     memoryPressureAvailablePercent: 5,
     pidPressurePercent: 90,
+    rebootSentinel: '/var/run/reboot-required',
+    rebootCheckCommand: null,
   }),
 });
 

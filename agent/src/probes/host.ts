@@ -1,6 +1,7 @@
 /**
- * The host: OS, kernel, CPUs, memory, uptime, disk use of the data dirs, and the three
- * pressures the kubelet also evicts on (disk, memory, PIDs). It runs every probe
+ * The host: OS, kernel, CPUs, memory, uptime, disk use of the data dirs, the three
+ * pressures the kubelet also evicts on (disk, memory, PIDs), and the boot facts of
+ * boot.ts (boot id, newest kernel, reboot required, read-only mounts). It runs every probe
  * interval, so it stays cheap: statfs per data dir instead of listing every mount,
  * /proc/meminfo read directly, and the OS description read once. systeminformation is
  * loaded only for the rare host without an os-release file: loading it costs the
@@ -9,6 +10,7 @@
 import { readdir, readFile, statfs, access } from 'node:fs/promises';
 import os from 'node:os';
 import type { HostStatus } from '@nodekeeper/protocol';
+import { probeBoot } from './boot.ts';
 import { resolveHostPath } from './config.ts';
 import { observedAt, type ProbeContext } from './context.ts';
 
@@ -110,11 +112,12 @@ async function readMemory(): Promise<Memory> {
 /** Probes the host. Never throws: a missing data dir is left out and named in the message. */
 export async function probeHost(ctx: ProbeContext): Promise<HostStatus> {
   const { hostRoot, host } = ctx.config;
-  const [osName, mem, disks, pids] = await Promise.all([
+  const [osName, mem, disks, pids, boot] = await Promise.all([
     describeOs(hostRoot),
     readMemory(),
     Promise.all(host.dataDirs.map((d) => diskUsage(resolveHostPath(hostRoot, d), d))),
     procDir(hostRoot).then(pidUsage),
+    probeBoot(ctx),
   ]);
   const present = disks.filter((d): d is DiskUsage => d !== null);
   const missing = host.dataDirs.filter((_, i) => disks[i] === null);
@@ -140,7 +143,7 @@ export async function probeHost(ctx: ProbeContext): Promise<HostStatus> {
     observedAt: observedAt(ctx),
     os: osName.slice(0, 256),
     // The kernel and CPUs are the host's even inside a container.
-    kernel: os.release(),
+    kernel: boot.kernel,
     arch: os.machine(),
     cpus: os.cpus().length,
     memoryTotalBytes: mem.total,
@@ -148,5 +151,9 @@ export async function probeHost(ctx: ProbeContext): Promise<HostStatus> {
     uptimeSeconds: Math.max(0, Math.floor(os.uptime())),
     disks: present.slice(0, 16),
     pressure,
+    bootId: boot.bootId,
+    reboot: boot.reboot,
+    newestKernel: boot.newestKernel,
+    readOnlyMounts: boot.readOnlyMounts,
   };
 }

@@ -126,6 +126,11 @@ export const DiskUsage = Type.Object(
   { additionalProperties: false },
 );
 
+export const RebootRequired = Type.Object(
+  { required: Type.Boolean(), reasons: Type.Array(Short(), { maxItems: 8 }) },
+  { additionalProperties: false },
+);
+
 export const HostStatus = Type.Object(
   {
     ...ProbeFields,
@@ -138,6 +143,15 @@ export const HostStatus = Type.Object(
     uptimeSeconds: Type.Number({ minimum: 0 }),
     disks: Type.Array(DiskUsage, { maxItems: 16 }),
     pressure: Pressure,
+    // Boot and kernel facts (issue 12). Optional: older agents leave them out, which means unknown.
+    /** The running boot's id (/proc/sys/kernel/random/boot_id): a reboot changes it. */
+    bootId: Type.Optional(Nullable(Type.String({ minLength: 8, maxLength: 64, pattern: '^[0-9a-f-]+$' }))),
+    /** Whether the host wants a reboot, and every reason it knows (the sentinel file, a check command, a newer kernel). */
+    reboot: Type.Optional(RebootRequired),
+    /** The newest kernel release installed (what a reboot should boot), or null when unknown. */
+    newestKernel: Type.Optional(Nullable(Short())),
+    /** The watched data dirs (/ and the kubelet's and runtime's) whose mount is read-only. */
+    readOnlyMounts: Type.Optional(Type.Array(Short(), { maxItems: 16 })),
   },
   { additionalProperties: false },
 );
