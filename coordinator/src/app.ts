@@ -164,7 +164,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   reboots.start();
   const remediation = new RemediationController(
     { store, fleet, commands, clock, log: log.child({ component: 'remediation' }), heldByRollouts: () => rollouts.held(), artifactBaseUrl: () => url,
-      controlPlaneVersion: () => rollouts.controlPlaneVersion(),
+      controlPlaneVersion: () => rollouts.controlPlaneVersion(), reboots,
       ...(member === null ? {} : { cordon: (machine: string, by: string) => member.cordon(machine, by) }) },
     { maxUnavailable: config.maxUnavailable, ...(config.remediation === null ? {} : config.remediation) },
   );
