@@ -160,7 +160,8 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     { controlPlaneVersion: config.controlPlaneVersion, maxUnavailable: config.maxUnavailable },
   );
   rollouts.setArtifactBaseUrl(() => url);
-  gatesChanged = () => rollouts.tick();
+  // Called from a timer's promise: a store fault is logged, never thrown (guarded, below).
+  gatesChanged = () => guarded('rollouts', () => rollouts.tick());
   reboots.start();
   const remediation = new RemediationController(
     { store, fleet, commands, clock, log: log.child({ component: 'remediation' }), heldByRollouts: () => rollouts.held(), artifactBaseUrl: () => url,

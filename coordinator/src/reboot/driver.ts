@@ -111,17 +111,18 @@ export class RebootDriver {
     return r === null ? null : toView(r);
   }
 
-  /** Machines with a reboot under way (they count against the availability budget). */
-  busy(): string[] {
-    return this.d.store.openReboots().map((r) => r.machine);
-  }
-
   /** Resumes every open reboot (what was I doing when I died?) and starts judging. */
   start(): void {
-    for (const r of this.d.store.openReboots()) this.run(r.id);
-    this.timer = setInterval(() => {
-      for (const r of this.d.store.openReboots()) if ((r.state as RebootState).step === 'WaitingForBoot') this.run(r.id);
-    }, TICK_MS);
+    const each = (only: RebootStep | null) => {
+      try {
+        for (const r of this.d.store.openReboots()) if (only === null || (r.state as RebootState).step === only) this.run(r.id);
+      } catch (err) {
+        // A store fault (disk full, locked) must not crash the coordinator: the next tick retries.
+        this.d.log.error({ err }, 'cannot read open reboots; retrying');
+      }
+    };
+    each(null);
+    this.timer = setInterval(() => each('WaitingForBoot'), TICK_MS);
     this.timer.unref();
   }
 
@@ -147,11 +148,15 @@ export class RebootDriver {
 
   /** The agent of `machine` connected: a reboot waiting on it notes when (old-boot detection). */
   machineConnected(machine: string): void {
-    for (const r of this.d.store.openReboots()) {
-      const s = r.state as RebootState;
-      if (r.machine !== machine || s.step !== 'WaitingForBoot' || s.ackAt === null) continue;
-      this.save(r.id, s, { reconnectedAt: this.d.clock() });
-      this.run(r.id);
+    try {
+      for (const r of this.d.store.openReboots()) {
+        const s = r.state as RebootState;
+        if (r.machine !== machine || s.step !== 'WaitingForBoot' || s.ackAt === null) continue;
+        this.save(r.id, s, { reconnectedAt: this.d.clock() });
+        this.run(r.id);
+      }
+    } catch (err) {
+      this.d.log.error({ err, machine }, 'cannot note a reconnect for a reboot');
     }
   }
 
@@ -268,6 +273,14 @@ export class RebootDriver {
   /** The agent answered the reboot command: `rebooting` (or `healthy`: re-delivered after the reboot) or a refusal. */
   private commandFinished(c: CommandRecord): void {
     if (c.kind !== CommandKind.nodeReboot || c.owner === null || !c.owner.startsWith('reboot/')) return;
+    try {
+      this.answered(c);
+    } catch (err) {
+      this.d.log.error({ err, reboot: c.id }, 'cannot take the reboot command result; the boot verdict decides');
+    }
+  }
+
+  private answered(c: CommandRecord): void {
     const r = this.d.store.getReboot(c.id);
     if (r === null || r.finishedAt !== null) return;
     const s = r.state as RebootState;
