@@ -258,6 +258,20 @@ describe('reboot rollouts', { timeout: 600_000 }, () => {
     assert.equal(unschedulable('node-a'), false);
   });
 
+  test('--only-required selects the machines whose agent reports a reboot is required; a closed window holds them (RebootHeld)', async () => {
+    // node-b runs 6.1.0-26 with 6.1.0-27 installed (required); node-a runs the newest it has (not required).
+    const h = new Date().getUTCHours();
+    const hh = (x: number) => `${String(x % 24).padStart(2, '0')}:00`;
+    const from = lastEventId();
+    await nk(['reboot', 'create', 'required', '--names', 'node-a,node-b', '--only-required', '--window', `${hh(h + 2)}-${hh(h + 3)}`, '--time-zone', 'UTC']);
+    const r = await rollout('required');
+    assert.deepEqual(r!.status['machines'].map((m: { name: string }) => m.name), ['node-b']);
+    await waitFor('held outside its window', async () => /waiting: outside the maintenance window \(every day \d\d:00-\d\d:00 UTC\)/.test((await rollout('required'))?.status['message'] ?? ''), 20_000);
+    assert.ok(events('machine/node-b', from).some((e) => e.reason === 'RebootHeld' && /outside the maintenance window/.test(e.message)));
+    await nk(['rollout', 'abort', 'required']);
+    assert.equal(unschedulable('node-b'), false);
+  });
+
   test('the remediation Reboot rung goes the same way: cordon, drain, reboot, new boot, uncordon', async () => {
     await coord.stop();
     coord = await startCoordinator(coord.dataDir, [...coordArgs(), '--port', String(coord.port), '--fault-hold', '1', '--fault-clear', '2']);
