@@ -67,7 +67,9 @@ describe('reboot rollouts', { timeout: 600_000 }, () => {
       db.close();
     }
   };
-  const coordArgs = () => ['--heartbeat-interval', '500', '--liveness-grace', '5000', '--liveness-recover', '500', '--member-kubeconfig', member.adminKubeconfig, '--drain-timeout', '20000', '--max-unavailable', '2'];
+  // --storm-cooldown 3: on a loaded machine both agents' heartbeats can lag at once, which the
+  // partition guard rightly takes for a partition and holds rollouts for; not for 10 minutes here.
+  const coordArgs = () => ['--heartbeat-interval', '500', '--liveness-grace', '5000', '--liveness-recover', '500', '--member-kubeconfig', member.adminKubeconfig, '--drain-timeout', '20000', '--max-unavailable', '2', '--storm-cooldown', '3'];
   const startAgentOf = (n: SupervisedNode, token?: string) => startNodeAgent(n, { server: coord.url, caHash, ...(token === undefined ? {} : { token }), extraArgs: ['--allow-reboot'] });
   const completed = async (name: string, timeoutMs = 90_000) => waitFor(`${name} Completed`, async () => (await phaseOf(name)) === 'Completed', timeoutMs).catch(async (err: Error) => {
     throw new Error(`${err.message}\n${await nk(['rollout', 'describe', name]).catch((e: Error) => e.message)}\ncoordinator log (tail):\n${coord.log().split('\n').filter((l) => /"level":(40|50)|reboot/.test(l)).slice(-30).join('\n')}`);

@@ -17,6 +17,16 @@ import type { RebootGates, WaitingReason } from '../rollout/types.ts';
 /** How often the gates of a running reboot rollout are read again. */
 export const GATE_REFRESH_MS = 5_000;
 const PROMETHEUS_TIMEOUT_MS = 5_000;
+/** A pod list that does not answer in this time holds (and the next read tries again). */
+const READ_TIMEOUT_MS = 10_000;
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took more than ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
 const NAMED = 5;
 
 /** One pod as the blocking-pods gate sees it. */
@@ -83,7 +93,9 @@ export interface GateCheckerDeps {
 interface Entry {
   readonly key: string;
   gates: RebootGates;
+  /** When the last read started, and when the last one that answered started. */
   checkedAt: number;
+  readAt: number;
   checking: boolean;
 }
 
@@ -103,22 +115,31 @@ export class RebootGateChecker {
   gatesFor(rollout: string, spec: RebootSpec, candidates: readonly string[], now: number): RebootGates {
     const key = JSON.stringify([spec.prometheus, spec.blockingPods]);
     let e = this.entries.get(rollout);
+    const none = spec.prometheus === null && spec.blockingPods === null;
+    if (none) return { rollout: null, machines: new Map() };
     if (e === undefined || e.key !== key) {
-      const first = spec.prometheus === null && spec.blockingPods === null;
-      e = { key, gates: { rollout: first ? null : held('checking alerts and blocking pods before the first reboot'), machines: new Map() }, checkedAt: first ? Number.POSITIVE_INFINITY : 0, checking: false };
+      e = { key, gates: { rollout: held('checking alerts and blocking pods before the first reboot'), machines: new Map() }, checkedAt: 0, readAt: 0, checking: false };
       this.entries.set(rollout, e);
     }
-    if (!e.checking && now - e.checkedAt >= (this.d.refreshMs ?? GATE_REFRESH_MS)) {
+    const refresh = this.d.refreshMs ?? GATE_REFRESH_MS;
+    if (!e.checking && now - e.checkedAt >= refresh) {
       e.checking = true;
       e.checkedAt = now;
       const entry = e;
       void this.read(spec, candidates).then((gates) => {
-        entry.checking = false;
+        entry.readAt = now;
         if (JSON.stringify([gates.rollout, [...gates.machines]]) === JSON.stringify([entry.gates.rollout, [...entry.gates.machines]])) return;
         entry.gates = gates;
         this.d.changed(rollout);
+      }).catch((err: unknown) => {
+        this.d.log.error({ err, rollout }, 'reading reboot gates failed; holding and retrying');
+        entry.gates = { rollout: held(`the gates could not be read: ${(err as Error).message}`), machines: new Map() };
+      }).finally(() => {
+        entry.checking = false;
       });
     }
+    // An answer older than a few reads (rollouts were held, the reads hang) says nothing about now.
+    if (e.readAt > 0 && now - e.readAt > 3 * refresh + READ_TIMEOUT_MS) return { rollout: held('re-reading alerts and blocking pods (the last answer is too old)'), machines: e.gates.machines };
     return e.gates;
   }
 
@@ -136,7 +157,7 @@ export class RebootGateChecker {
         rollout ??= held('blocking pods are set but there is no member cluster to read pods from (--member-kubeconfig)');
       } else {
         try {
-          machines = podHolds(await this.d.listPods(spec.blockingPods), spec.blockingPods, this.d.nodeOf, candidates);
+          machines = podHolds(await withTimeout(this.d.listPods(spec.blockingPods), READ_TIMEOUT_MS, 'listing pods'), spec.blockingPods, this.d.nodeOf, candidates);
         } catch (err) {
           rollout ??= held(`cannot read blocking pods (${spec.blockingPods}) from the member cluster: ${(err as Error).message}`);
         }
