@@ -12,7 +12,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -116,6 +116,7 @@ describe('reboot rollouts', { timeout: 600_000 }, () => {
     await containerd?.stop();
     await member?.stop();
     await etcd?.stop();
+    if (process.env['NK_KEEP_TEST_DIRS'] === undefined) await rm(dir, { recursive: true, force: true });
   });
 
   test('two nodes reboot one at a time: cordon, drain, reboot, new boot on the expected kernel, Ready, uncordon', async () => {
