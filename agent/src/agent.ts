@@ -27,6 +27,7 @@ import { installPolicy } from './install/confine.ts';
 import { loadTrustedKeys } from './install/verify.ts';
 import { runCommand } from './probes/run-command.ts';
 import { createServiceManager } from './services/service-manager.ts';
+import { SupervisorServiceManager } from './services/supervisor.ts';
 import { readIdentity } from './identity.ts';
 import { probeCni } from './probes/cni.ts';
 import { createProbeContext, type ProbeContext } from './probes/context.ts';
@@ -134,6 +135,8 @@ export class Agent {
       configDirs: config.configRestoreDirs,
       allowReboot: config.allowReboot,
       run: runCommand,
+      // Without systemd the supervisor takes the request (its reboot adapter acts on it).
+      ...(services instanceof SupervisorServiceManager ? { rebootNode: (reason: string) => services.requestReboot(reason) } : {}),
       record: this.repairs,
       log: log.child({ component: 'repair' }),
     });

@@ -46,6 +46,9 @@ import { MemberCluster } from './member/member-cluster.ts';
 import { DrainGate } from './controllers/drain-gate.ts';
 import { NodeConditionsWriter, nodeStatusPatcher } from './member/node-conditions-writer.ts';
 import { REMEDIATION_DRAIN_MARK } from './member/node-drainer.ts';
+import { RebootDriver } from './reboot/driver.ts';
+import { RebootGateChecker } from './reboot/gates.ts';
+import { podLister } from './reboot/pods.ts';
 import { packageVersion } from './version.ts';
 import { coordinatorAllowList } from './packages/manifest-policy.ts';
 import { readNotifyHeader, startSinks } from './notify/sinks.ts';
@@ -144,15 +147,29 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     },
   );
   let url = '';
-  const member = config.memberKubeconfig === null ? null : new MemberCluster(readKubeconfig(config.memberKubeconfig).kc, { log: log.child({ component: 'member' }), drainTimeoutMs: config.drainTimeoutMs });
+  const memberKc = config.memberKubeconfig === null ? null : readKubeconfig(config.memberKubeconfig).kc;
+  const member = memberKc === null ? null : new MemberCluster(memberKc, { log: log.child({ component: 'member' }), drainTimeoutMs: config.drainTimeoutMs });
+  // Reboots (rollouts and the remediation Reboot rung): one path, resumed after a restart.
+  const reboots = new RebootDriver({ store, fleet, commands, member, clock, log: log.child({ component: 'reboots' }) });
+  commands.onConnected((machine) => reboots.machineConnected(machine));
+  let gatesChanged = () => {};
+  const gates = new RebootGateChecker({
+    listPods: memberKc === null ? null : podLister(memberKc),
+    nodeOf: (machine) => member?.findNode(machine, fleet.get(machine)?.machineId ?? null)?.metadata?.name ?? null,
+    log: log.child({ component: 'reboot-gates' }),
+    changed: () => gatesChanged(),
+  });
   const rollouts = new RolloutController(
-    { store, fleet, commands, clock, log: log.child({ component: 'rollouts' }) },
+    { store, fleet, commands, clock, log: log.child({ component: 'rollouts' }), reboots, gates },
     { controlPlaneVersion: config.controlPlaneVersion, maxUnavailable: config.maxUnavailable },
   );
   rollouts.setArtifactBaseUrl(() => url);
+  // Called from a timer's promise: a store fault is logged, never thrown (guarded, below).
+  gatesChanged = () => guarded('rollouts', () => rollouts.tick());
+  reboots.start();
   const remediation = new RemediationController(
     { store, fleet, commands, clock, log: log.child({ component: 'remediation' }), heldByRollouts: () => rollouts.held(), artifactBaseUrl: () => url,
-      controlPlaneVersion: () => rollouts.controlPlaneVersion(),
+      controlPlaneVersion: () => rollouts.controlPlaneVersion(), reboots,
       // CordonAndNotify takes over the cordon of the reinstall's drain, so it stays for the human.
       ...(member === null ? {} : { cordon: (machine: string, by: string) => member.cordon(machine, by, (mark) => mark.startsWith(REMEDIATION_DRAIN_MARK)) }) },
     { maxUnavailable: config.maxUnavailable, ...(config.remediation === null ? {} : config.remediation) },
@@ -349,6 +366,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       drainGate?.stop();
       nodeConditions?.stop();
       await sinks.stop();
+      reboots.stop();
       await host.stop();
       member?.stop();
       gateway.close();

@@ -4,12 +4,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createLogger } from '@nodekeeper/common';
 import type { CommandRunner } from '../probes/run-command.ts';
-import { SupervisorServiceManager } from '../services/supervisor.ts';
+import { REBOOT_REQUEST, SupervisorServiceManager } from '../services/supervisor.ts';
 import { allowedDirOf } from './config-path.ts';
 import { RepairLog } from './repair-log.ts';
 import { Repairer } from './repairer.ts';
@@ -77,4 +77,42 @@ test('allowedDirOf: strictly below an allowed dir, no dot segments', () => {
   for (const bad of ['/etc/cni/net.d', '/etc/cni/net.d/', '/etc/cni/net.dx/a', '/etc/cni/net.d/../x', '/etc/cni/net.d/./x', '/etc/cni/net.d//x', 'etc/cni/net.d/x', '/etc/passwd']) {
     assert.equal(allowedDirOf(bad, dirs), null, bad);
   }
+});
+
+test('without systemd: the supervisor takes the reboot request; the boot id is read under the host root', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'nk-repairer-sv-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const bootFile = path.join(dir, 'proc/sys/kernel/random/boot_id');
+  await mkdir(path.dirname(bootFile), { recursive: true });
+  await writeFile(bootFile, '11111111-2222-3333-4444-555555555555\n');
+  const services = new SupervisorServiceManager(dir);
+  const calls: string[][] = [];
+  const r = new Repairer({
+    hostRoot: dir,
+    stateDir: path.join(dir, 'state'),
+    services,
+    health: async () => ({ healthy: true, message: 'ok' }),
+    units: { kubelet: 'kubelet.service', runtime: 'containerd.service' },
+    configDirs: ['/etc/cni/net.d'],
+    allowReboot: true,
+    run: async (file, args) => {
+      calls.push([file, ...args]);
+      return { code: 0, signal: null, stdout: '', stderr: '', timedOut: false, truncated: false, spawnError: null };
+    },
+    record: new RepairLog(path.join(dir, 'state')),
+    log: createLogger({ name: 'repairer-test', level: 'silent' }),
+    rebootNode: (reason) => services.requestReboot(reason),
+  });
+  const o = await r.reboot('rb-sv', { reason: 'reboot rollout kernel' });
+  assert.equal(o.result.outcome, 'rebooting');
+  assert.deepEqual(calls, [], 'systemctl is not run');
+  const request = JSON.parse(await readFile(path.join(dir, REBOOT_REQUEST), 'utf8')) as { reason: string };
+  assert.equal(request.reason, 'reboot rollout kernel');
+  // The node "rebooted": a new boot id under the host root; the re-delivered command answers, never reboots again.
+  await rm(path.join(dir, REBOOT_REQUEST));
+  await writeFile(bootFile, '66666666-2222-3333-4444-555555555555\n');
+  const again = await r.reboot('rb-sv', { reason: 'again' });
+  assert.equal(again.result.outcome, 'healthy');
+  assert.match(again.result.message, /boot 11111111-2222-3333-4444-555555555555 -> 66666666/);
+  await assert.rejects(readFile(path.join(dir, REBOOT_REQUEST)), 'no second request');
 });

@@ -18,6 +18,7 @@ import type { Logger } from '@nodekeeper/common';
 import type { ConfigRestoreParams, NodeRebootParams, RepairResult, ServiceRestartParams } from '@nodekeeper/protocol';
 import { writeFileDurable } from '@nodekeeper/common';
 import { waitHealthy, type HealthCheck, type HealthProbeKind } from '../install/health.ts';
+import { readBootId } from '../probes/boot.ts';
 import { errorOf } from '../install/install-deps.ts';
 import { describeFailure, type CommandRunner } from '../probes/run-command.ts';
 import type { ServiceManager } from '../services/service-manager.ts';
@@ -46,14 +47,18 @@ export interface RepairerDeps {
   readonly record: RepairLog;
   readonly log: Logger;
   readonly healthIntervalMs?: number;
-  /** The kernel's boot id, so a re-delivered reboot after the reboot is not done twice. */
+  /** The kernel's boot id, so a re-delivered reboot after the reboot is not done twice (default: the host root's, probes/boot.ts). */
   readonly bootId?: () => Promise<string>;
+  /**
+   * Reboots the host instead of `systemctl reboot` (the supervisor service manager's
+   * requestReboot on hosts without systemd); throws when the reboot could not be asked for.
+   */
+  readonly rebootNode?: (reason: string) => Promise<void>;
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 const SYSTEMCTL = '/usr/bin/systemctl';
 
-const readBootId = async (): Promise<string> => (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
 
 export class Repairer {
   private readonly d: RepairerDeps;
@@ -136,7 +141,7 @@ export class Repairer {
       await this.remember('node.reboot', outcome, { commandId });
       return outcome;
     }
-    const bootId = this.d.bootId ?? readBootId;
+    const bootId = this.d.bootId ?? (async () => (await readBootId(this.d.hostRoot)) ?? 'unknown');
     const marker = path.join(this.d.stateDir, 'repairs', `reboot-${commandId}.json`);
     const now = await bootId();
     const earlier = await readFile(marker, 'utf8').then((t) => (JSON.parse(t) as { bootId?: string }).bootId, () => undefined);
@@ -152,17 +157,24 @@ export class Repairer {
       return { result: { outcome: 'refused', target, probe: 'none', message }, error: { code: RepairErrorCode.stateFailed, message } };
     }
     this.d.log.warn({ reason: p.reason, command: commandId }, 'rebooting the node');
-    const r = await this.d.run(SYSTEMCTL, ['reboot'], { timeoutMs: 60_000, env: { SYSTEMD_PAGER: '', LC_ALL: 'C' } });
+    const failure = await this.requestReboot(p.reason);
     let outcome: RepairOutcome;
-    if (r.code !== 0 || r.spawnError !== null) {
+    if (failure !== null) {
       await rm(marker, { force: true });
-      const message = `systemctl reboot failed: ${describeFailure(SYSTEMCTL, r)}`;
+      const message = failure;
       outcome = { result: { outcome: 'refused', target, probe: 'none', message }, error: { code: RepairErrorCode.rebootFailed, message } };
     } else {
       outcome = { result: { outcome: 'rebooting', target, probe: 'none', message: `reboot requested: ${p.reason}` }, error: null };
     }
     await this.remember('node.reboot', outcome, { commandId });
     return outcome;
+  }
+
+  /** Asks for the reboot; the reason it could not be asked for, or null. */
+  private async requestReboot(reason: string): Promise<string | null> {
+    if (this.d.rebootNode !== undefined) return this.d.rebootNode(reason).then(() => null, (err: unknown) => `reboot request failed: ${(err as Error).message}`);
+    const r = await this.d.run(SYSTEMCTL, ['reboot'], { timeoutMs: 60_000, env: { SYSTEMD_PAGER: '', LC_ALL: 'C' } });
+    return r.code !== 0 || r.spawnError !== null ? `systemctl reboot failed: ${describeFailure(SYSTEMCTL, r)}` : null;
   }
 
   private async waitFor(probe: HealthProbeKind | 'service', unit: string, timeoutMs: number): Promise<{ healthy: boolean; message: string }> {

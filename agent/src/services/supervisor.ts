@@ -27,6 +27,8 @@ const RUN_DIR = '/run/nodekeeper';
 const COUNT_DIR = '/var/lib/nodekeeper/supervise';
 const LOG_DIR = '/var/log/nodekeeper';
 const STOP_GRACE_MS = 10_000;
+/** Where a reboot request of a supervised host is written (requestReboot). */
+export const REBOOT_REQUEST = '/run/nodekeeper/reboot-requested';
 const UNIT_NAME = /^[A-Za-z0-9@._-]{1,128}$/;
 
 export interface SupervisedUnit {
@@ -103,6 +105,20 @@ export class SupervisorServiceManager implements ServiceManager {
     const [rec, starts] = await Promise.all([this.running(unit), this.starts(unit)]);
     // manager stays 'none' on the wire (the protocol knows systemd or none); the states are the supervisor's.
     return { unit, manager: 'none', activeState: rec === null ? 'inactive' : 'active', subState: rec === null ? 'dead' : 'running', restarts: starts === null ? null : Math.max(0, starts - 1) };
+  }
+
+  /**
+   * `systemctl reboot` for a host without systemd: there is no init to reboot the host,
+   * so the request is written to `<hostRoot>/run/nodekeeper/reboot-requested` (durably,
+   * as JSON with the time and reason) for whoever runs the supervisor to act on: the test
+   * harness's reboot adapter kills every process of the node, gives it a new boot id and
+   * starts it again, honouring systemctl reboot's contract (this call returns; the agent
+   * is killed soon after and starts on a new boot). Nothing else acts on it.
+   */
+  async requestReboot(reason: string): Promise<void> {
+    const file = resolveHostPath(this.hostRoot, REBOOT_REQUEST);
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFileDurable(file, `${JSON.stringify({ at: new Date().toISOString(), reason })}\n`);
   }
 
   /** True when `unit` has a description here (the service probe asks before reporting our state). */

@@ -32,6 +32,21 @@ export function toRolloutObject(r: RolloutRecord, current: (machine: string, pkg
       canary: state.candidates.slice(0, state.canaryCount),
       machines: state.candidates.map((name) => {
         const p = state.machines[name];
+        if (spec.reboot !== undefined) {
+          // A reboot changes no package: the machine's line says reboot, and the kernel it runs now.
+          return {
+            name,
+            phase: p?.phase ?? 'Waiting',
+            package: 'node',
+            fromVersion: current(name, 'kernel'),
+            toVersion: 'rebooted',
+            step: p?.step === null || p?.step === undefined ? null : 'reboot',
+            failedStep: p?.failedStep ?? null,
+            reason: p?.reason ?? '',
+            message: p?.message ?? '',
+            since: iso(p?.since ?? null),
+          };
+        }
         const pkg = p?.step?.package ?? spec.packages[0]?.package ?? null;
         return {
           name,

@@ -57,6 +57,16 @@ export function describeRollout(r: RolloutObject, events: readonly EventObject[]
   ];
   if (st.window !== undefined) strategy.push(['Window', JSON.stringify(st.window)]);
   out.push('Strategy:\n' + block(strategy, 2));
+  const rb = spec.reboot;
+  if (rb !== undefined && rb !== null) {
+    out.push('Reboot:\n' + block([
+      ['Only Required', String(rb.onlyRequired === true)],
+      ['Blocking Pods', rb.blockingPods ?? 'none'],
+      ['Prometheus', rb.prometheus === undefined || rb.prometheus === null ? 'none' : `${rb.prometheus.url}${rb.prometheus.alertFilter ? ` (ignoring ${rb.prometheus.alertFilter})` : ''}`],
+      ['Drain', JSON.stringify(rb.drain ?? {})],
+      ['Back Within', rb.timeoutSeconds === undefined ? '<default>' : `${rb.timeoutSeconds}s`],
+    ], 2));
+  }
 
   const s = r.status;
   if (s === undefined) {

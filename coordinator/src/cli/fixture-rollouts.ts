@@ -70,7 +70,7 @@ export function newFixtureRollout(spec: RolloutSpec, name: string, machines: rea
     Object.entries(sel.matchLabels ?? {}).every(([k, v]) => m.metadata.labels[k] === v) &&
     (sel.names === undefined || sel.names.includes(m.metadata.name)));
   const since = new Date(now).toISOString();
-  const entries: Entry[] = picked.flatMap((m) => spec.packages.map((p) => ({
+  const entries: Entry[] = picked.flatMap((m) => (spec.packages ?? []).map((p) => ({
     name: m.metadata.name, phase: 'Waiting', package: p.package, fromVersion: componentVersion(m, p.package), toVersion: p.version,
     step: null, reason: '', message: '', since,
   })));

@@ -19,6 +19,7 @@ import { joinCommand, renderTokenCreated, renderTokens } from './tokens-view.ts'
 import { addPackageCommands } from './package-commands.ts';
 import { addRemediationCommands } from './remediation-commands.ts';
 import { addRolloutCommands } from './rollout-commands.ts';
+import { addRebootCommands } from './reboot-commands.ts';
 import { addHostCommands } from './host-commands.ts';
 import { addCredentialCommands } from './credential-commands.ts';
 import { addBackupCommands } from './backup-commands.ts';
@@ -251,6 +252,7 @@ export function buildProgram(io: CliIo): Command {
 
   addPackageCommands(program, get, { io, client });
   addRolloutCommands(program, { io, client });
+  addRebootCommands(program, { io, client });
   addRemediationCommands(program, get, { io, client });
   addHostCommands(program, { io, client });
   addCredentialCommands(program, { io, client });

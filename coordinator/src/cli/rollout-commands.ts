@@ -56,6 +56,8 @@ export function addRolloutCommands(program: Command, ctx: CommandContext): void 
     .option('--max-failures <n|p%>', 'failed machines before --on-failure acts', ROLLOUT_DEFAULTS.maxFailures)
     .option('--on-failure <pause|rollback>', 'what the rollout does when --max-failures is reached', ROLLOUT_DEFAULTS.onFailure)
     .option('--max-per-zone <n>', 'machines upgrading at once in one zone')
+    .option('--window <[days ]HH:MM-HH:MM>', "when new installs may start, e.g. 'Sat,Sun 22:00-04:00'")
+    .option('--time-zone <iana>', 'time zone of --window, e.g. Europe/Berlin (default UTC)')
     .option('--allow-downgrade', 'allow a target version older than the current one')
     .option('--drain-force', 'drains before disruptive installs also evict pods no controller manages')
     .option('--drain-delete-emptydir-data', 'drains also evict pods with emptyDir volumes (their data is deleted)')
@@ -68,7 +70,7 @@ export function addRolloutCommands(program: Command, ctx: CommandContext): void 
       let objects: { name: string; object: unknown }[];
       if (opts.filename !== undefined) {
         // Flags that shape a spec make no sense next to a file; say so instead of ignoring them.
-        const shaping = ['package', 'selector', 'names', 'batches', 'batchSize', 'maxPerZone', 'allowDowngrade', 'drainForce', 'drainDeleteEmptydirData', 'drainGracePeriod', 'drainTimeout'].filter((k) => {
+        const shaping = ['package', 'selector', 'names', 'batches', 'batchSize', 'maxPerZone', 'allowDowngrade', 'drainForce', 'drainDeleteEmptydirData', 'drainGracePeriod', 'drainTimeout', 'window', 'timeZone'].filter((k) => {
           const v = (opts as unknown as Record<string, unknown>)[k];
           return Array.isArray(v) ? v.length > 0 : v !== undefined;
         });

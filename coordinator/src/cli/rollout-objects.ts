@@ -39,7 +39,16 @@ export interface RolloutDrain {
 }
 
 export interface RolloutSpec {
-  packages: { package: string; version: string }[];
+  /** Absent on a reboot rollout (the server stores it as []). */
+  packages?: { package: string; version: string }[];
+  /** A reboot rollout's own part (docs/kubernetes.md, Reboots). */
+  reboot?: {
+    onlyRequired?: boolean;
+    blockingPods?: string;
+    prometheus?: { url: string; alertFilter?: string };
+    drain?: { force?: boolean; deleteEmptyDirData?: boolean; timeoutSeconds?: number; gracePeriodSeconds?: number };
+    timeoutSeconds?: number;
+  };
   selector: { matchLabels?: Record<string, string>; names?: string[] };
   strategy: RolloutStrategy;
   allowDowngrade?: boolean;

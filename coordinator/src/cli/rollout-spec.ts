@@ -29,6 +29,70 @@ export interface RolloutFlags {
   readonly drainDeleteEmptydirData?: boolean;
   readonly drainGracePeriod?: string;
   readonly drainTimeout?: string;
+  /** `Mon-Fri 02:00-05:00`, `Sat,Sun 22:00-04:00`, `02:00-05:00` (every day). */
+  readonly window?: string;
+  /** IANA zone of --window (default UTC); the coordinator checks it. */
+  readonly timeZone?: string;
+}
+
+const DAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'] as const;
+
+/**
+ * `--window 'Mon-Fri 02:00-05:00' --time-zone Europe/Berlin` -> the spec's window. Days
+ * are a range (`Mon-Fri`, `Fri-Mon` wraps) or a list (`Sat,Sun`); the time zone is passed
+ * as written: the coordinator knows its tz database and refuses an unknown zone
+ * (NK_WINDOW_UNKNOWN_TIME_ZONE), so nkctl and the server never disagree.
+ */
+export function parseWindow(value: string, timeZone: string | undefined): { days?: string[]; start: string; end: string; timeZone?: string } {
+  const m = /^\s*(?:([A-Za-z,-]+)\s+)?(\d{2}:\d{2})-(\d{2}:\d{2})\s*$/.exec(value);
+  const bad = (why: string) => usage(`invalid --window "${value}": ${why}; e.g. 'Mon-Fri 02:00-05:00' or 'Sat,Sun 22:00-04:00'`);
+  if (m === null) throw bad('expected [DAYS ]HH:MM-HH:MM');
+  const [, daysText, start, end] = m as unknown as [string, string | undefined, string, string];
+  const hhmm = /^([01][0-9]|2[0-3]):[0-5][0-9]$/;
+  if (!hhmm.test(start) || !hhmm.test(end)) throw bad('times are HH:MM, 00:00 to 23:59');
+  if (start === end) throw bad('start and end are equal');
+  let days: string[] | undefined;
+  if (daysText !== undefined) {
+    const index = (d: string) => {
+      const i = DAYS.findIndex((x) => x.toLowerCase() === d.toLowerCase());
+      if (i < 0) throw bad(`"${d}" is not a day (Mon..Sun)`);
+      return i;
+    };
+    const range = /^([A-Za-z]+)-([A-Za-z]+)$/.exec(daysText);
+    if (range !== null) {
+      const from = index(range[1]!);
+      const to = index(range[2]!);
+      days = [];
+      for (let i = from; ; i = (i + 1) % 7) {
+        days.push(DAYS[i]!);
+        if (i === to) break;
+      }
+    } else {
+      days = [...new Set(daysText.split(',').map((d) => DAYS[index(d.trim())]!))];
+    }
+  }
+  if (timeZone !== undefined && timeZone.trim() === '') throw usage('--time-zone needs an IANA name such as Europe/Berlin');
+  return { ...(days === undefined ? {} : { days }), start, end, ...(timeZone === undefined ? {} : { timeZone }) };
+}
+
+/** The selector of --selector and --names (equality only, as a Deployment's matchLabels). */
+export function selectorFromFlags(flags: { selector?: string; names?: string }): { matchLabels?: Record<string, string>; names?: string[] } {
+  const selector: { matchLabels?: Record<string, string>; names?: string[] } = {};
+  const requirements = parseSelector(flags.selector ?? '');
+  if (requirements.length > 0) {
+    const matchLabels: Record<string, string> = {};
+    for (const r of requirements) {
+      if (r.op !== 'eq') throw usageError(CliErrorCode.badSelector, `invalid --selector "${flags.selector ?? ''}": only key=value requirements select machines for a rollout`);
+      matchLabels[r.key] = r.value;
+    }
+    selector.matchLabels = matchLabels;
+  }
+  if (flags.names !== undefined) {
+    const names = flags.names.split(',').map((n) => n.trim()).filter((n) => n !== '');
+    if (names.length === 0) throw usage('--names needs at least one machine name');
+    selector.names = names;
+  }
+  return selector;
 }
 
 /** The flag form's defaults: one canary, 5 minutes' soak, 10% then 50% then all, one at a time, pause on the first failure. */
@@ -102,41 +166,9 @@ export function rolloutFromFlags(name: string, flags: RolloutFlags): RolloutObje
     seen.add(p.package);
   }
 
-  const selector: RolloutObject['spec']['selector'] = {};
-  const requirements = parseSelector(flags.selector ?? '');
-  if (requirements.length > 0) {
-    const matchLabels: Record<string, string> = {};
-    for (const r of requirements) {
-      // The coordinator selects by equality only (matchLabels), as a Deployment does.
-      if (r.op !== 'eq') throw usageError(CliErrorCode.badSelector, `invalid --selector "${flags.selector ?? ''}": only key=value requirements select machines for a rollout`);
-      matchLabels[r.key] = r.value;
-    }
-    selector.matchLabels = matchLabels;
-  }
-  if (flags.names !== undefined) {
-    const names = flags.names.split(',').map((n) => n.trim()).filter((n) => n !== '');
-    if (names.length === 0) throw usage('--names needs at least one machine name');
-    selector.names = names;
-  }
+  const selector = selectorFromFlags(flags);
 
-  if (flags.batches !== undefined && flags.batchSize !== undefined) throw usage('--batches and --batch-size cannot be combined');
-  const canary = parseIntOrPercent(flags.canary ?? ROLLOUT_DEFAULTS.canary, '--canary', 0);
-  const soakMs = parseDuration(flags.soak ?? ROLLOUT_DEFAULTS.soak, '--soak');
-  if (soakMs < 0 || soakMs % 1000 !== 0) throw usageError(CliErrorCode.badDuration, `invalid --soak "${flags.soak ?? ''}": must be whole seconds, 0 or more`);
-  const onFailure = (flags.onFailure ?? ROLLOUT_DEFAULTS.onFailure).toLowerCase();
-  if (onFailure !== 'pause' && onFailure !== 'rollback') throw usage(`invalid --on-failure "${flags.onFailure ?? ''}": pause or rollback`);
-
-  const strategy: RolloutStrategy = {
-    canary: typeof canary === 'number' ? { count: canary } : { percent: Number(canary.slice(0, -1)) },
-    soakSeconds: soakMs / 1000,
-    ...(flags.batchSize !== undefined
-      ? { batchSize: parseCount(flags.batchSize, '--batch-size', 1) }
-      : { batches: parseBatches(flags.batches ?? ROLLOUT_DEFAULTS.batches) }),
-    maxUnavailable: parseIntOrPercent(flags.maxUnavailable ?? ROLLOUT_DEFAULTS.maxUnavailable, '--max-unavailable', 1),
-    maxFailures: parseIntOrPercent(flags.maxFailures ?? ROLLOUT_DEFAULTS.maxFailures, '--max-failures', 1),
-    onFailure: onFailure === 'pause' ? 'Pause' : 'Rollback',
-    ...(flags.maxPerZone !== undefined ? { maxPerZone: parseCount(flags.maxPerZone, '--max-per-zone', 1) } : {}),
-  };
+  const strategy = strategyFromFlags(flags, ROLLOUT_DEFAULTS);
   const drain = drainFromFlags(flags);
   return {
     apiVersion: API_VERSION,
@@ -162,4 +194,29 @@ export function drainFromFlags(flags: RolloutFlags): RolloutDrain | null {
     drain.timeoutSeconds = ms / 1000;
   }
   return Object.keys(drain).length === 0 ? null : drain;
+}
+
+/** The strategy of the flags, with `defaults` for the ones not given (rollouts and reboots differ). */
+export function strategyFromFlags(flags: RolloutFlags | Omit<RolloutFlags, 'package'>, defaults: { canary: string; soak: string; batches: string; maxUnavailable: string; maxFailures: string; onFailure: string }): RolloutStrategy {
+  if (flags.batches !== undefined && flags.batchSize !== undefined) throw usage('--batches and --batch-size cannot be combined');
+  const canary = parseIntOrPercent(flags.canary ?? defaults.canary, '--canary', 0);
+  const soakMs = parseDuration(flags.soak ?? defaults.soak, '--soak');
+  if (soakMs < 0 || soakMs % 1000 !== 0) throw usageError(CliErrorCode.badDuration, `invalid --soak "${flags.soak ?? ''}": must be whole seconds, 0 or more`);
+  const onFailure = (flags.onFailure ?? defaults.onFailure).toLowerCase();
+  if (onFailure !== 'pause' && onFailure !== 'rollback') throw usage(`invalid --on-failure "${flags.onFailure ?? ''}": pause or rollback`);
+
+  const strategy: RolloutStrategy = {
+    canary: typeof canary === 'number' ? { count: canary } : { percent: Number(canary.slice(0, -1)) },
+    soakSeconds: soakMs / 1000,
+    ...(flags.batchSize !== undefined
+      ? { batchSize: parseCount(flags.batchSize, '--batch-size', 1) }
+      : { batches: parseBatches(flags.batches ?? defaults.batches) }),
+    maxUnavailable: parseIntOrPercent(flags.maxUnavailable ?? defaults.maxUnavailable, '--max-unavailable', 1),
+    maxFailures: parseIntOrPercent(flags.maxFailures ?? defaults.maxFailures, '--max-failures', 1),
+    onFailure: onFailure === 'pause' ? 'Pause' : 'Rollback',
+    ...(flags.maxPerZone !== undefined ? { maxPerZone: parseCount(flags.maxPerZone, '--max-per-zone', 1) } : {}),
+    ...(flags.window !== undefined ? { window: parseWindow(flags.window, flags.timeZone) } : {}),
+  };
+  if (flags.timeZone !== undefined && flags.window === undefined) throw usage('--time-zone needs a --window');
+  return strategy;
 }

@@ -18,7 +18,8 @@ export function progressBar(done: number, total: number, width = BAR_WIDTH): str
 
 /** `kubelet=1.31.3,containerd=1.7.22` */
 export function packagesCell(r: RolloutObject): string {
-  return r.spec.packages.map((p) => `${p.package}=${p.version}`).join(',');
+  if (r.spec.reboot !== undefined && r.spec.reboot !== null) return 'reboot';
+  return (r.spec.packages ?? []).map((p) => `${p.package}=${p.version}`).join(',');
 }
 
 function progressCell(s: RolloutStatus | undefined): string {

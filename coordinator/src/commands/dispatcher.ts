@@ -40,6 +40,7 @@ export class CommandDispatcher {
   private deliver: Deliver = () => false;
   private gate: DeliveryGate = () => true;
   private readonly listeners = new Set<CommandListener>();
+  private readonly connectListeners = new Set<(machine: string) => void>();
 
   constructor(deps: { store: Store; clock: Clock; log: Logger }) {
     this.store = deps.store;
@@ -111,7 +112,13 @@ export class CommandDispatcher {
 
   /** Re-delivers every open command of a machine that just connected. */
   machineConnected(machine: string): void {
+    for (const l of this.connectListeners) l(machine);
     for (const c of this.store.openCommands(machine)) this.send(c);
+  }
+
+  /** Called with each machine whose agent connected (a reboot waiting on it notes when). */
+  onConnected(listener: (machine: string) => void): void {
+    this.connectListeners.add(listener);
   }
 
   /** A progress frame from `machine`'s connection; false when it is not that machine's command. */

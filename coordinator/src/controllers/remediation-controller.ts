@@ -28,6 +28,7 @@ import { resolveIntOrPercent } from '../rollout/spec.ts';
 import type { Store } from '../store/db.ts';
 import type { RemediationChanges, RemediationRecord } from '../store/remediation.ts';
 import type { CommandRecord } from '../store/types.ts';
+import type { RebootDriver, RebootView } from '../reboot/driver.ts';
 
 export const REMEDIATION_OWNER = 'remediation';
 
@@ -52,6 +53,12 @@ interface Deps {
   readonly controlPlaneVersion?: () => string | null;
   /** Cordons the machine's Node in the member cluster, when its API is configured. */
   readonly cordon?: (machine: string, by: string) => Promise<string>;
+  /**
+   * The one reboot path (reboot/driver.ts): the Reboot rung cordons, drains, reboots,
+   * waits for a new boot, uncordons, as a reboot rollout does. Without it the rung sends
+   * node.reboot bare (tests of the policy alone).
+   */
+  readonly reboots?: RebootDriver;
 }
 
 /** The record as committed: the switches and the policy's state; fault states are kept by MachineViews. */
@@ -97,6 +104,15 @@ export class RemediationController {
     deps.commands.onFinished((c) => {
       if (c.owner !== REMEDIATION_OWNER) return;
       const r = toResult(c);
+      if (r !== null) this.results.push(r);
+    });
+    for (const rb of deps.reboots?.byOwner(REMEDIATION_OWNER) ?? []) {
+      const r = rebootResult(rb);
+      if (r !== null) this.results.push(r);
+    }
+    deps.reboots?.onFinished((rb) => {
+      if (rb.owner !== REMEDIATION_OWNER) return;
+      const r = rebootResult(rb);
       if (r !== null) this.results.push(r);
     });
   }
@@ -251,11 +267,12 @@ export class RemediationController {
       ...(stormMoved ? { cluster: { storm: plan.state.storm, paused: rec.paused, dryRun: rec.dryRun, pausedMachines: rec.pausedMachines } } : {}),
     };
     const toSend: string[] = [];
+    const toReboot: string[] = [];
     const failedAtOnce: CommandResult[] = [];
     try {
       store.transaction(() => {
         store.saveRemediation(changes);
-        for (const a of plan.actions) this.apply(a, toSend, failedAtOnce);
+        for (const a of plan.actions) this.apply(a, toSend, failedAtOnce, toReboot);
       });
     } catch (err) {
       // Nothing was stored: the results taken above are judged again at the next tick.
@@ -266,13 +283,27 @@ export class RemediationController {
     this.views.stored(faultChanges);
     this.cached = { ...rec, state: plan.state };
     for (const id of toSend) this.deps.commands.sendById(id);
+    for (const id of toReboot) this.deps.reboots?.run(id);
     this.results.push(...failedAtOnce);
   }
 
-  private apply(a: RemediationAction, toSend: string[], failedAtOnce: CommandResult[]): void {
+  private apply(a: RemediationAction, toSend: string[], failedAtOnce: CommandResult[], toReboot: string[]): void {
     const { store } = this.deps;
     switch (a.kind) {
       case 'command': {
+        const reboots = this.deps.reboots;
+        if (a.command === 'node.reboot' && reboots !== undefined) {
+          // The rung's time covers all of it: a third for the drain, the rest to come back.
+          const totalMs = Math.max(60_000, a.timeoutSeconds * 1000);
+          const drainSeconds = Math.max(30, Math.floor(totalMs / 3000));
+          reboots.record({
+            id: a.commandId, machine: a.machine, owner: REMEDIATION_OWNER, reason: `remediation rule ${a.rule}, step ${a.step}`,
+            drain: { force: false, deleteEmptyDirData: false, timeoutSeconds: drainSeconds, gracePeriodSeconds: null },
+            timeoutMs: Math.max(30_000, totalMs - drainSeconds * 1000),
+          });
+          toReboot.push(a.commandId);
+          return;
+        }
         let params: Record<string, unknown>;
         let kind: string = a.command;
         try {
@@ -306,6 +337,8 @@ export class RemediationController {
         return;
       }
       case 'cancelCommand':
+        // A reboot not sent yet stops (drain stopped, Node uncordoned); a sent one is seen through.
+        if (this.deps.reboots?.cancel(a.commandId, a.message) === true) return;
         // Never delivered: it must not run later, when its step is long over.
         if (this.deps.commands.cancelUnsent(a.commandId, { code: 'NK_REMEDIATION_STEP_ABANDONED', message: a.message })) {
           store.recordEvent({ object: `machine/${a.machine}`, type: 'Warning', reason: 'CommandCancelled', message: `${a.commandId}: ${a.message}; cancelled, it will not be sent` });
@@ -359,6 +392,13 @@ function sameStorm(a: StormState, b: StormState): boolean {
 
 function budgetValue(text: string): number | `${number}%` {
   return text.endsWith('%') ? (text as `${number}%`) : Number(text);
+}
+
+/** A finished reboot of the Reboot rung as the policy's result (its id is the step's command id). */
+function rebootResult(r: RebootView): CommandResult | null {
+  const o = r.state.outcome;
+  if (r.state.step !== 'Done' || o === null) return null;
+  return { machine: r.machine, commandId: r.id, outcome: o.ok ? 'succeeded' : 'failed', message: o.message };
 }
 
 /** A finished remediation command as the policy's result. */

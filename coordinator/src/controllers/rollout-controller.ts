@@ -30,6 +30,8 @@ import {
 } from '../rollout/types.ts';
 import type { Store } from '../store/db.ts';
 import type { CommandRecord, RolloutRecord } from '../store/types.ts';
+import type { RebootDriver, RebootView } from '../reboot/driver.ts';
+import type { RebootGateChecker } from '../reboot/gates.ts';
 
 /** Room for the download and unpack on top of the package's own health timeout. */
 const INSTALL_ALLOWANCE_MS = 30 * 60_000;
@@ -69,7 +71,13 @@ export class RolloutController {
   private rollouts = new Map<string, Rollout>();
   private readonly views = new MachineViews();
 
-  constructor(deps: { store: Store; fleet: FleetView; commands: CommandDispatcher; clock: Clock; log: Logger }, opts: RolloutControllerOptions) {
+  /** Runs the reboots of reboot rollouts (null: reboot rollouts are refused). */
+  private readonly reboots: RebootDriver | null;
+  private readonly gates: RebootGateChecker | null;
+
+  constructor(deps: { store: Store; fleet: FleetView; commands: CommandDispatcher; clock: Clock; log: Logger; reboots?: RebootDriver; gates?: RebootGateChecker }, opts: RolloutControllerOptions) {
+    this.reboots = deps.reboots ?? null;
+    this.gates = deps.gates ?? null;
     this.cpVersion = opts.controlPlaneVersion;
     this.store = deps.store;
     this.fleet = deps.fleet;
@@ -82,8 +90,23 @@ export class RolloutController {
     for (const r of this.store.listRollouts()) {
       this.remember({ name: r.name, spec: r.spec as RolloutSpec, state: r.state as RolloutState, createdAt: r.createdAt });
       const events = this.store.commandsByOwner(owner(r.name)).map((c) => toEvent(c)).filter((e) => e !== null);
+      // A reboot that finished while we were down (or before the state was saved) is in the reboots table.
+      if (this.reboots !== null) for (const rb of this.reboots.byOwner(owner(r.name))) {
+        const e = rebootEvent(rb);
+        if (e !== null) events.push(e);
+      }
       if (events.length > 0) this.results.set(r.name, events);
     }
+    this.reboots?.onFinished((rb) => {
+      if (!rb.owner.startsWith('rollout/')) return;
+      const event = rebootEvent(rb);
+      if (event === null) return;
+      const name = rb.owner.slice('rollout/'.length);
+      if (!this.rollouts.has(name)) return;
+      this.results.set(name, [...(this.results.get(name) ?? []), event]);
+      if (this.holdReason() !== null) return;
+      this.stepOne(name, null);
+    });
     this.commands.onFinished((c) => {
       if (c.owner === null || !c.owner.startsWith('rollout/')) return;
       const event = toEvent(c);
@@ -100,6 +123,7 @@ export class RolloutController {
   /** Validates and creates a rollout (NK_ROLLOUT_INVALID, _EXISTS, _SKEW, _DOWNGRADE, _NO_MACHINES, _UNKNOWN_PACKAGE). */
   create(object: unknown): RolloutRecord {
     const { name, spec } = parseRollout(object);
+    if (spec.reboot !== undefined && this.reboots === null) throw new AppError('NK_REBOOT_UNAVAILABLE', `rollout "${name}": this coordinator runs no reboot driver`);
     for (const p of spec.packages) this.installParams(p.package, p.version); // every target must be installable
     // A machine that pins a rollout's package to another version is left out: the pin is
     // the operator's word for that machine, and a rollout does not overrule it.
@@ -107,13 +131,19 @@ export class RolloutController {
       const pin = m.packageOverrides?.[p.package];
       return pin !== undefined && pin.version !== p.version;
     })).map((m) => m.name));
-    const state = newRolloutState({ name, spec, machines: this.machineViews().filter((m) => !pinned.has(m.name)), controlPlaneVersion: this.cpVersion, now: this.clock() });
+    // --only-required: the machines whose agent says a reboot is required, now.
+    const eligible = this.machineViews().filter((m) => !pinned.has(m.name) && (spec.reboot?.onlyRequired !== true || m.rebootRequired === true));
+    if (spec.reboot?.onlyRequired === true && eligible.length === 0) {
+      throw new AppError('NK_ROLLOUT_NO_MACHINES', `rollout "${name}": no selected machine reports that a reboot is required (--only-required); see "nkctl get machines -o wide"`, { context: { rollout: name } });
+    }
+    const state = newRolloutState({ name, spec, machines: eligible, controlPlaneVersion: this.cpVersion, now: this.clock() });
     const record = this.store.createRollout({ name, spec, state });
     this.remember({ name, spec, state, createdAt: record.createdAt });
     if (pinned.size > 0) {
       this.store.recordEvent({ object: owner(name), type: 'Normal', reason: 'PinnedMachinesLeftOut', message: `left out because they pin another version: ${[...pinned].sort().join(', ')}` });
     }
-    this.store.recordEvent({ object: owner(name), type: 'Normal', reason: 'Created', message: `${spec.packages.map((p) => `${p.package}=${p.version}`).join(', ')} on ${state.candidates.length} machine(s)` });
+    const what = spec.reboot !== undefined ? 'reboot' : spec.packages.map((p) => `${p.package}=${p.version}`).join(', ');
+    this.store.recordEvent({ object: owner(name), type: 'Normal', reason: 'Created', message: `${what} on ${state.candidates.length} machine(s)` });
     this.log.info({ rollout: name, machines: state.candidates.length }, 'rollout created');
     this.stepOne(name, null);
     return this.store.getRollout(name) ?? record;
@@ -246,15 +276,23 @@ export class RolloutController {
       now: this.clock(),
       events,
       request,
+      ...(r.spec.reboot !== undefined && this.gates !== null && !TERMINAL_PHASES.has(r.state.phase)
+        ? { gates: this.gates.gatesFor(name, r.spec.reboot, r.state.candidates, this.clock()) }
+        : {}),
     });
     if (plan.actions.length === 0 && sameJson(plan.state, r.state)) {
       this.results.delete(name);
       return; // nothing changed: no write (a quiet rollout costs no fsync per tick)
     }
     const toSend: string[] = [];
+    const toReboot: string[] = [];
     this.store.transaction(() => {
       this.store.saveRolloutState(name, plan.state);
       for (const a of plan.actions) {
+        if (a.kind === 'reboot') {
+          toReboot.push(this.recordReboot(r, a.machine, a.commandId));
+          continue;
+        }
         const id = this.recordAction(name, a);
         if (id !== null) toSend.push(id);
       }
@@ -262,6 +300,7 @@ export class RolloutController {
     this.remember({ ...r, state: plan.state });
     this.results.delete(name);
     for (const id of toSend) this.commands.sendById(id);
+    for (const id of toReboot) this.reboots?.run(id);
     if (TERMINAL_PHASES.has(plan.state.phase) && !TERMINAL_PHASES.has(r.state.phase)) this.cancelUnsent(name, plan.state.reason);
     if (plan.state.phase !== r.state.phase) {
       this.log.info({ rollout: name, from: r.state.phase, to: plan.state.phase, reason: plan.state.reason }, 'rollout phase changed');
@@ -274,6 +313,9 @@ export class RolloutController {
    * machine is told as Skipped (the result comes back through onFinished).
    */
   private cancelUnsent(name: string, why: string): void {
+    this.gates?.forget(name);
+    // Reboots not sent yet stop (drain stopped, Node uncordoned); sent ones are seen through.
+    for (const rb of this.reboots?.byOwner(owner(name)) ?? []) this.reboots?.cancel(rb.id, `the rollout stopped (${why})`);
     for (const c of this.store.commandsByOwner(owner(name))) {
       if (c.kind !== CommandKind.install || c.sentAt !== null) continue;
       const message = `the install was never sent; the rollout stopped (${why}) first`;
@@ -282,6 +324,14 @@ export class RolloutController {
         this.log.info({ rollout: name, machine: c.machine, command: c.id }, 'unsent install cancelled');
       }
     }
+  }
+
+  /** Records the reboot of one machine of a reboot rollout (in the caller's transaction); returns its id. */
+  private recordReboot(r: Rollout, machine: string, id: string): string {
+    const reboot = r.spec.reboot;
+    if (this.reboots === null || reboot === undefined) throw new AppError('NK_REBOOT_UNAVAILABLE', `rollout "${r.name}": no reboot driver`);
+    this.reboots.record({ id, machine, owner: owner(r.name), reason: `reboot rollout ${r.name}`, drain: reboot.drain, timeoutMs: reboot.timeoutSeconds * 1000 });
+    return id;
   }
 
   /** Records what an action needs; returns the id of a command to send, if any. */
@@ -303,6 +353,8 @@ export class RolloutController {
         return null;
       case 'setPhase':
         return null; // the planner emits the transition's event itself
+      case 'reboot':
+        return null; // recorded by recordReboot
       case 'setMachinePhase':
         this.store.recordEvent({ object: `machine/${a.machine}`, type: a.phase === 'Failed' ? 'Warning' : 'Normal', reason: a.reason, message: `rollout ${name}: ${a.phase}: ${a.message}` });
         return null;
@@ -336,6 +388,22 @@ export class RolloutController {
     const views = this.views.refresh(list, (name) => this.fleet.isConnected(name));
     return list.filter((m) => m.revokedAt === null).map((m) => views.get(m.name)!);
   }
+}
+
+/** A finished reboot as the planner's input event (its id is the machine's step command id). */
+function rebootEvent(r: RebootView): InstallResultEvent | null {
+  const o = r.state.outcome;
+  if (r.state.step !== 'Done' || o === null) return null;
+  return {
+    kind: 'installResult',
+    machine: r.machine,
+    commandId: r.id,
+    outcome: o.ok ? 'installed' : o.reason === 'Cancelled' ? 'cancelled' : 'failed',
+    activeVersion: null,
+    ...(o.failedStep === undefined ? {} : { failedStep: o.failedStep }),
+    message: o.message,
+    reason: o.reason,
+  };
 }
 
 function parseBudget(text: string): number | `${number}%` {

@@ -32,6 +32,44 @@ export function startInstall(d: Draft, machine: string, pkg: string, first: { pr
   d.actions.push({ kind: 'install', machine, package: pkg, version, commandId, previousVersion: previous[pkg] ?? null });
 }
 
+/** The step of a reboot rollout: one per machine, no package. */
+export const REBOOT_STEP = { action: 'reboot', package: 'node', version: '' } as const;
+
+/**
+ * Starts a machine's reboot. Its id is the same on every replan (commandIdFor), so a
+ * coordinator that dies between recording the reboot and saving the state starts the
+ * very same reboot again, which the driver and the agent both know by that id.
+ */
+export function startReboot(d: Draft, machine: string): void {
+  const p = d.progress(machine);
+  const attempt = p.attempt + 1;
+  const commandId = commandIdFor(d.name, machine, 'reboot', REBOOT_STEP.package, REBOOT_STEP.version, attempt);
+  d.setMachine(machine, { phase: 'Installing', attempt, step: REBOOT_STEP, commandId, soakFrom: null, reason: 'Rebooting', message: 'cordon, drain, reboot, wait for a new boot, uncordon' });
+  d.actions.push({ kind: 'reboot', machine, commandId });
+}
+
+/**
+ * A reboot's result: the machine came back on a new boot (and the expected kernel) and
+ * soaks; or it failed with the driver's reason (RebootFailed: old boot, old kernel, not
+ * back in time; DrainStopped: nothing was rebooted). A reboot changes no package, so
+ * there is never anything to roll back (`changed` stays empty).
+ */
+function applyRebootResult(d: Draft, ev: InstallResultEvent): void {
+  if (ev.outcome === 'cancelled') {
+    d.setMachine(ev.machine, { phase: 'Skipped', step: null, commandId: null, reason: 'Aborted', message: `not rebooted: ${ev.message}` });
+    return;
+  }
+  if (ev.outcome !== 'installed' && ev.outcome !== 'already-installed') {
+    d.setMachine(ev.machine, { phase: 'Failed', step: null, commandId: null, failedStep: ev.failedStep ?? 'reboot', reason: ev.reason ?? 'RebootFailed', message: ev.message }, true);
+    return;
+  }
+  if (TERMINAL_PHASES.has(d.phase)) {
+    d.setMachine(ev.machine, { phase: 'Skipped', step: null, commandId: null, reason: 'Aborted', message: `rebooted after the rollout stopped (${d.state.reason}): ${ev.message}` });
+    return;
+  }
+  d.setMachine(ev.machine, { phase: 'Soaking', step: null, commandId: null, soakFrom: null, reason: 'Rebooted', message: `${ev.message}; soaking for ${d.spec.strategy.soakSeconds}s` });
+}
+
 /** True for a machine whose next install is held back (no command issued yet). */
 export function isHeld(d: Draft, machine: string): boolean {
   const p = d.progress(machine);
@@ -97,6 +135,10 @@ const FAILURE_REASON: Readonly<Record<string, string>> = {
 export function applyResult(d: Draft, ev: InstallResultEvent): void {
   const p = d.machines.get(ev.machine);
   if (p === undefined || p.step === null || p.commandId !== ev.commandId) return;
+  if (p.step.action === 'reboot') {
+    if (p.phase === 'Installing') applyRebootResult(d, ev);
+    return;
+  }
   const { package: pkg, version } = p.step;
   const ok = ev.outcome === 'installed' || ev.outcome === 'already-installed';
   // After failed/timed-out the machine may or may not have switched: a rollback must try.

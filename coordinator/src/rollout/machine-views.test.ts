@@ -23,7 +23,7 @@ test('an unchanged machine keeps its view object; a change rebuilds only that on
   const first = new Map(views.refresh([a, b], () => true));
   assert.deepEqual(first.get('a'), {
     name: 'a', labels: { pool: 'web' }, zone: 'z1', liveness: { state: 'Ready', since: 5 }, connected: true,
-    versions: { kubelet: 'Kubernetes v1.31.2', containerd: '1.6.20~ds1', 'cni-plugins': '1.1.1', 'nodekeeper-agent': 't' }, healthy: true, healthySince: 7,
+    versions: { kubelet: 'Kubernetes v1.31.2', containerd: '1.6.20~ds1', 'cni-plugins': '1.1.1', 'nodekeeper-agent': 't' }, healthy: true, healthySince: 7, rebootRequired: null,
   });
   // The fleet view hands out fresh snapshots (and fresh conditions) every time.
   let second = views.refresh([{ ...a, conditions: healthy(7) }, { ...b }], () => true);

@@ -89,9 +89,13 @@ function viewOf(m: MachineRecord, connected: boolean, sameReport: MachineView | 
   }
   const since = healthySince(m);
   const healthy = since !== null && m.liveness.state === 'Ready';
+  // Host facts of newer agents (absent from older ones: unknown).
+  const required = (m.report?.host as { reboot?: { required?: unknown } } | undefined)?.reboot?.required;
+  const rebootRequired = typeof required === 'boolean' ? required : null;
   if (
     prev !== undefined && prev.versions === versions && prev.labels === m.labels && prev.zone === m.zone && prev.connected === connected
     && prev.liveness.state === m.liveness.state && prev.liveness.since === m.liveness.since && prev.healthy === healthy && prev.healthySince === since
+    && (prev.rebootRequired ?? null) === rebootRequired
   ) {
     return prev;
   }
@@ -104,5 +108,6 @@ function viewOf(m: MachineRecord, connected: boolean, sameReport: MachineView | 
     versions,
     healthy,
     healthySince: since,
+    rebootRequired,
   };
 }

@@ -10,7 +10,7 @@
  * something this planner started) and 7 (version skew and component order).
  */
 import { DEFAULT_SILENCE_TIMEOUT_MS, Draft, isSilent } from './draft.ts';
-import { applyResult, continueInstall, continueRollback, isHeld, judgeSoak, packagesToChange, startInstall } from './machine-steps.ts';
+import { applyResult, continueInstall, continueRollback, isHeld, judgeSoak, packagesToChange, startInstall, startReboot } from './machine-steps.ts';
 import { checkSkew, type SkewReason } from './skew.ts';
 import { resolveIntOrPercent } from './spec.ts';
 import type { MachineView, OperatorRequest, PlanInput, PlanResult, WaitingReason } from './types.ts';
@@ -70,7 +70,8 @@ function applyRequest(d: Draft, request: OperatorRequest): void {
     d.state = { ...d.state, resumedAt: d.now };
     d.transition(d.state.resumeTo ?? 'Progressing', 'Resumed', 'resumed by an operator', null);
   } else if (request === 'abort') {
-    d.transition('Failed', 'Aborted', `aborted by an operator; nothing new starts. To undo what was done: ${d.command('rollback')}`, d.command('rollback'), true);
+    if (d.spec.reboot !== undefined) d.transition('Failed', 'Aborted', 'aborted by an operator; nothing new starts (a reboot in progress finishes)', null, true);
+    else d.transition('Failed', 'Aborted', `aborted by an operator; nothing new starts. To undo what was done: ${d.command('rollback')}`, d.command('rollback'), true);
   } else {
     d.transition('RollingBack', 'RollbackRequested', 'rollback requested by an operator', null, true);
   }
@@ -91,6 +92,17 @@ function applyFailurePolicy(d: Draft): void {
   });
   // Paused on the way back: the rollback resumes; new failures change nothing.
   if (failed.length === 0 || (d.phase === 'Paused' && d.state.resumeTo === 'RollingBack')) return;
+  // A machine that did not come back as expected halts a reboot rollout at once, whatever
+  // maxFailures says: rebooting the next one blindly is how a fleet gets bricked
+  // (siderolabs/omni#1552). Nothing is sent again until an operator resumes.
+  const rebootFailed = d.spec.reboot === undefined ? [] : failed.filter((n) => d.progress(n).reason === 'RebootFailed');
+  if (rebootFailed.length > 0) {
+    if (d.phase !== 'Paused' || d.state.reason !== 'RebootFailed') {
+      const detail = rebootFailed.slice(0, 3).map((n) => `${n}: ${d.progress(n).message}`).join('; ');
+      d.transition('Paused', 'RebootFailed', `${detail}. Nothing is rebooted again until an operator looks: fix the node, then ${d.command('resume')} (the failed machine is accepted, not rebooted again) or ${d.command('abort')}`, d.command('resume'), true);
+    }
+    return;
+  }
   const canaries = new Set(d.state.candidates.slice(0, d.state.canaryCount));
   const canaryFailed = inCanaryWave(d) && failed.some((n) => canaries.has(n));
   const max = resolveIntOrPercent(d.spec.strategy.maxFailures, d.state.candidates.length, true);
@@ -166,6 +178,7 @@ function startWave(d: Draft, waiting: readonly string[]): { started: number; blo
     if (IN_FLIGHT.has(p.phase) && zone !== null) zoneLoad.set(zone, (zoneLoad.get(zone) ?? 0) + 1);
   }
   const open = windowOpen(d.spec.strategy.window, d.now);
+  const reboot = d.spec.reboot;
   // What a machine needs depends only on its versions of the spec's packages, and a
   // fleet has a handful of such sets: read each once per step, not once per machine
   // (a wave of thousands blocked by the budget is re-read on every tick).
@@ -187,6 +200,23 @@ function startWave(d: Draft, waiting: readonly string[]): { started: number; blo
     const view = d.views.get(name);
     if (view === undefined) {
       d.setMachine(name, { phase: 'Skipped', reason: MACHINE_GONE, message: `${name} is no longer enrolled` }, true);
+      continue;
+    }
+    if (reboot !== undefined) {
+      // A reboot rollout has no versions to compare: only whether the machine still needs it.
+      if (reboot.onlyRequired && view.rebootRequired === false) {
+        d.setMachine(name, { phase: 'Skipped', reason: 'RebootNotRequired', message: 'its agent no longer reports that a reboot is required' });
+        continue;
+      }
+      const why = rebootBlock(d, name, view, open, others, unavailable, limit, zoneLoad);
+      if (why !== null) {
+        blocked.push({ machine: name, why });
+        continue;
+      }
+      startReboot(d, name);
+      unavailable.add(name);
+      if (view.zone !== null) zoneLoad.set(view.zone, (zoneLoad.get(view.zone) ?? 0) + 1);
+      started++;
       continue;
     }
     const { todo, problems } = moveOf(view);
@@ -231,7 +261,38 @@ function startWave(d: Draft, waiting: readonly string[]): { started: number; blo
     started++;
   }
   d.setWaiting(blocked[0]?.why ?? null);
+  if (reboot !== undefined) announceHold(d, blocked[0]);
   return { started, blocked };
+}
+
+/** What keeps a machine of a reboot rollout from starting now (window, gates, reachability, budget, zone), or null. */
+function rebootBlock(d: Draft, name: string, view: MachineView, open: boolean, others: ReadonlySet<string>, unavailable: ReadonlySet<string>, limit: number, zoneLoad: ReadonlyMap<string, number>): WaitingReason | null {
+  if (!open && d.spec.strategy.window !== undefined) return { reason: 'OutsideWindow', message: `outside the maintenance window (${describeWindow(d.spec.strategy.window)})` };
+  const held = d.input.gates?.rollout ?? null;
+  if (held !== null) return held;
+  const pods = d.input.gates?.machines.get(name);
+  if (pods !== undefined) return pods;
+  if (isSilent(view) || !view.connected) return { reason: 'MachineUnreachable', message: `${name} is not connected (liveness ${view.liveness.state})` };
+  if (others.has(name)) return { reason: 'BusyElsewhere', message: `${name} is being changed by another rollout or a remediation` };
+  if (!unavailable.has(name) && unavailable.size + 1 > limit) return { reason: 'BudgetExhausted', message: `${unavailable.size} machine(s) unavailable of at most ${limit}` };
+  const max = d.spec.strategy.maxPerZone;
+  if (max !== undefined && view.zone !== null && (zoneLoad.get(view.zone) ?? 0) >= max) return { reason: 'ZoneLimit', message: `zone ${view.zone} already has ${max} machine(s) in progress` };
+  return null;
+}
+
+/** Waiting reasons that hold a reboot: each new one is recorded once as a RebootHeld event. */
+const REBOOT_HOLDS: ReadonlySet<string> = new Set(['OutsideWindow', 'RebootHeld']);
+
+/**
+ * Records a RebootHeld event when a reboot rollout starts waiting for a new hold reason
+ * (window closed, alerts firing, Prometheus unreachable, blocking pods), on the machine
+ * it holds, so Kubernetes Events and notifications show why nothing reboots.
+ */
+function announceHold(d: Draft, first: Blocked | undefined): void {
+  if (first === undefined || !REBOOT_HOLDS.has(first.why.reason)) return;
+  const before = d.input.rollout.state.waiting;
+  if (before?.reason === first.why.reason && before.message === first.why.message) return;
+  d.actions.push({ kind: 'event', type: 'Warning', object: `machine/${first.machine}`, reason: 'RebootHeld', message: `rollout ${d.name}: ${first.why.message}` });
 }
 
 /**

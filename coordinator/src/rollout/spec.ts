@@ -9,6 +9,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AppError } from '@nodekeeper/common';
 import { PackageName, PackageVersion } from '@nodekeeper/protocol';
 import { DrainSpecSchema, drainSpecWithDefaults, type DrainSpec } from '../member/drain-rules.ts';
+import { canonicalTimeZone } from './window.ts';
 
 export const ROLLOUT_API_VERSION = 'nodekeeper.io/v1alpha1';
 
@@ -33,7 +34,8 @@ const WindowSchema = Type.Object(
     days: Type.Optional(Type.Array(Type.Union(DAYS.map((d) => Type.Literal(d))), { minItems: 1, maxItems: 7 })),
     start: HHMM,
     end: HHMM,
-    timeZone: Type.Optional(Type.Literal('UTC')),
+    /** An IANA time zone (`Europe/Berlin`); default UTC. Checked against the runtime's tz database. */
+    timeZone: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   },
   { additionalProperties: false },
 );
@@ -53,10 +55,48 @@ const StrategySchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** A Kubernetes label selector in its string form (`app=db,tier!=cache`), as kured's --blocking-pod-selector. */
+const LABEL_SELECTOR = Type.String({ minLength: 1, maxLength: 1024, pattern: '^[A-Za-z0-9._/=!,() -]+$' });
+
+/** What the drain before a reboot may do (the shared drain options). */
+const DrainSchema = Type.Object(
+  {
+    force: Type.Optional(Type.Boolean()),
+    deleteEmptyDirData: Type.Optional(Type.Boolean()),
+    timeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 24 * 3600 })),
+    gracePeriodSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 24 * 3600 })),
+  },
+  { additionalProperties: false },
+);
+
+/** A reboot rollout: `spec.reboot` instead of `spec.packages` (docs/kubernetes.md, Reboots). */
+const RebootSchema = Type.Object(
+  {
+    /** Only machines whose agent reports that a reboot is required (sentinel, kernel, command). */
+    onlyRequired: Type.Optional(Type.Boolean()),
+    /** Pods matching this selector on a machine's Node hold that machine's reboot. */
+    blockingPods: Type.Optional(LABEL_SELECTOR),
+    /** Firing alerts hold the rollout; alerts whose alertname matches alertFilter are ignored. */
+    prometheus: Type.Optional(Type.Object(
+      {
+        url: Type.String({ minLength: 1, maxLength: 2048, pattern: '^https?://' }),
+        alertFilter: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+      },
+      { additionalProperties: false },
+    )),
+    drain: Type.Optional(DrainSchema),
+    /** How long a machine may take to come back on a new boot, Ready (default 900). */
+    timeoutSeconds: Type.Optional(Type.Integer({ minimum: 10, maximum: 24 * 3600 })),
+  },
+  { additionalProperties: false },
+);
+
 /** The spec as written: most fields optional. */
 export const RolloutSpecInputSchema = Type.Object(
   {
-    packages: Type.Array(Type.Object({ package: PackageName, version: PackageVersion }, { additionalProperties: false }), { minItems: 1, maxItems: 16 }),
+    /** Exactly one of `packages` (an install rollout) and `reboot` (a reboot rollout). */
+    packages: Type.Optional(Type.Array(Type.Object({ package: PackageName, version: PackageVersion }, { additionalProperties: false }), { minItems: 1, maxItems: 16 })),
+    reboot: Type.Optional(RebootSchema),
     /** Absent: every machine. */
     selector: Type.Optional(Type.Object(
       {
@@ -94,12 +134,36 @@ export interface MaintenanceWindow {
   readonly start: string;
   /** HH:MM, exclusive; earlier than `start` means the window runs past midnight. */
   readonly end: string;
-  readonly timeZone: 'UTC';
+  /** IANA time zone, canonical spelling (`UTC`, `Europe/Berlin`). */
+  readonly timeZone: string;
 }
+
+/** The drain before a reboot, defaults applied. */
+export interface RebootDrain {
+  readonly force: boolean;
+  readonly deleteEmptyDirData: boolean;
+  readonly timeoutSeconds: number;
+  readonly gracePeriodSeconds: number | null;
+}
+
+/** A reboot rollout's own part, defaults applied. */
+export interface RebootSpec {
+  readonly onlyRequired: boolean;
+  readonly blockingPods: string | null;
+  readonly prometheus: { readonly url: string; readonly alertFilter: string | null } | null;
+  readonly drain: RebootDrain;
+  readonly timeoutSeconds: number;
+}
+
+/** Defaults of `spec.reboot` (docs/kubernetes.md). */
+export const REBOOT_DEFAULTS = Object.freeze({ drainTimeoutSeconds: 600, timeoutSeconds: 900 } as const);
 
 /** The spec with every default applied: what the planner reads and the store keeps. */
 export interface RolloutSpec {
+  /** Empty for a reboot rollout. */
   readonly packages: readonly { readonly package: string; readonly version: string }[];
+  /** Present on a reboot rollout (absent on every install rollout, and on rollouts stored before reboots existed). */
+  readonly reboot?: RebootSpec;
   readonly selector: { readonly matchLabels: Readonly<Record<string, string>>; readonly names?: readonly string[] };
   readonly strategy: {
     readonly canary: { readonly count: number } | { readonly percent: number };
@@ -122,7 +186,12 @@ export interface SpecError {
   /** JSON pointer into the object, e.g. `/spec/strategy/batches/1`. */
   readonly path: string;
   readonly message: string;
+  /** A more specific error code than NK_ROLLOUT_INVALID, when there is one. */
+  readonly code?: string;
 }
+
+/** The error code of a window time zone the tz database does not know. */
+export const UNKNOWN_TIME_ZONE = 'NK_WINDOW_UNKNOWN_TIME_ZONE';
 
 export type SpecValidation = { readonly ok: true; readonly spec: RolloutSpec } | { readonly ok: false; readonly errors: readonly SpecError[] };
 
@@ -143,7 +212,8 @@ function percentErrors(value: IntOrPercent | number | string | undefined, path: 
 function semanticErrors(s: RolloutSpecInput, base: string): SpecError[] {
   const errors: SpecError[] = [];
   const seen = new Set<string>();
-  s.packages.forEach((p, i) => {
+  if ((s.packages === undefined) === (s.reboot === undefined)) errors.push({ path: base, message: 'give packages (an install rollout) or reboot (a reboot rollout), exactly one' });
+  (s.packages ?? []).forEach((p, i) => {
     if (seen.has(p.package)) errors.push({ path: `${base}/packages/${i}/package`, message: `package "${p.package}" is listed twice` });
     seen.add(p.package);
   });
@@ -159,15 +229,40 @@ function semanticErrors(s: RolloutSpecInput, base: string): SpecError[] {
   errors.push(...percentErrors(st.maxUnavailable, `${base}/strategy/maxUnavailable`, 1));
   errors.push(...percentErrors(st.maxFailures, `${base}/strategy/maxFailures`, 1));
   if (st.window !== undefined && st.window.start === st.window.end) errors.push({ path: `${base}/strategy/window`, message: 'start and end are equal: the window would never be open' });
+  if (st.window?.timeZone !== undefined && canonicalTimeZone(st.window.timeZone) === null) {
+    errors.push({ path: `${base}/strategy/window/timeZone`, message: `unknown time zone "${st.window.timeZone}": give an IANA name such as UTC or Europe/Berlin`, code: UNKNOWN_TIME_ZONE });
+  }
+  if (s.reboot !== undefined && st.onFailure === 'Rollback') errors.push({ path: `${base}/strategy/onFailure`, message: 'a reboot cannot be rolled back: use Pause' });
+  if (s.reboot?.prometheus?.alertFilter !== undefined) {
+    try {
+      new RegExp(s.reboot.prometheus.alertFilter);
+    } catch (err) {
+      errors.push({ path: `${base}/reboot/prometheus/alertFilter`, message: `not a regular expression: ${(err as Error).message}` });
+    }
+  }
   return errors;
 }
 
 function withDefaults(s: RolloutSpecInput): RolloutSpec {
   const st = s.strategy ?? {};
   const canary = st.canary?.percent !== undefined ? { percent: st.canary.percent } : { count: st.canary?.count ?? SPEC_DEFAULTS.canary.count };
-  const window = st.window === undefined ? undefined : { ...(st.window.days === undefined ? {} : { days: [...st.window.days] }), start: st.window.start, end: st.window.end, timeZone: 'UTC' as const };
+  const window = st.window === undefined ? undefined : { ...(st.window.days === undefined ? {} : { days: [...st.window.days] }), start: st.window.start, end: st.window.end, timeZone: canonicalTimeZone(st.window.timeZone ?? 'UTC') ?? 'UTC' };
+  const r = s.reboot;
+  const reboot: RebootSpec | undefined = r === undefined ? undefined : {
+    onlyRequired: r.onlyRequired ?? false,
+    blockingPods: r.blockingPods ?? null,
+    prometheus: r.prometheus === undefined ? null : { url: r.prometheus.url, alertFilter: r.prometheus.alertFilter ?? null },
+    drain: {
+      force: r.drain?.force ?? false,
+      deleteEmptyDirData: r.drain?.deleteEmptyDirData ?? false,
+      timeoutSeconds: r.drain?.timeoutSeconds ?? REBOOT_DEFAULTS.drainTimeoutSeconds,
+      gracePeriodSeconds: r.drain?.gracePeriodSeconds ?? null,
+    },
+    timeoutSeconds: r.timeoutSeconds ?? REBOOT_DEFAULTS.timeoutSeconds,
+  };
   return {
-    packages: s.packages.map((p) => ({ package: p.package, version: p.version })),
+    packages: (s.packages ?? []).map((p) => ({ package: p.package, version: p.version })),
+    ...(reboot === undefined ? {} : { reboot }),
     selector: { matchLabels: { ...s.selector?.matchLabels }, ...(s.selector?.names === undefined ? {} : { names: [...s.selector.names] }) },
     strategy: {
       canary,
@@ -213,7 +308,10 @@ export function parseRollout(value: unknown): { name: string; spec: RolloutSpec 
   const r = validateRollout(value);
   if (r.ok) return { name: r.name, spec: r.spec };
   const list = r.errors.map((e) => `${e.path}: ${e.message}`).join('; ');
-  throw new AppError('NK_ROLLOUT_INVALID', `invalid Rollout: ${list}`, { context: { errors: r.errors } });
+  // One specific fault (an unknown time zone) keeps its own code, so callers can tell it apart.
+  const codes = new Set(r.errors.map((e) => e.code ?? 'NK_ROLLOUT_INVALID'));
+  const code = codes.size === 1 ? [...codes][0]! : 'NK_ROLLOUT_INVALID';
+  throw new AppError(code, `invalid Rollout: ${list}`, { context: { errors: r.errors } });
 }
 
 /**

@@ -78,7 +78,8 @@ export function requestAllowed(phase: RolloutPhase, request: OperatorRequest): b
 
 /** The step a machine is on: one package, one version, one command. */
 export interface MachineStep {
-  readonly action: 'install' | 'rollback';
+  /** `reboot`: a reboot rollout's one step (package `node`, version ''), driven by reboot/driver.ts. */
+  readonly action: 'install' | 'rollback' | 'reboot';
   readonly package: string;
   readonly version: string;
 }
@@ -168,6 +169,18 @@ export interface MachineView {
   readonly healthy: boolean;
   /** When the machine last became healthy (coordinator clock), or null while unhealthy. */
   readonly healthySince: number | null;
+  /** The agent says a reboot is required (host facts); null or absent when it does not say. */
+  readonly rebootRequired?: boolean | null;
+}
+
+/**
+ * What holds a reboot rollout besides its window, as the controller last read it
+ * (reboot/gates.ts): firing alerts or an unreachable Prometheus hold the whole rollout;
+ * blocking pods on a machine's Node hold that machine.
+ */
+export interface RebootGates {
+  readonly rollout: WaitingReason | null;
+  readonly machines: ReadonlyMap<string, WaitingReason>;
 }
 
 /** Other users of the cluster's availability budget. */
@@ -198,6 +211,8 @@ export interface InstallResultEvent {
   readonly activeVersion: string | null;
   readonly failedStep?: string;
   readonly message: string;
+  /** The machine's reason when it failed (a reboot's RebootFailed, DrainStopped...), when the result names one. */
+  readonly reason?: string;
 }
 
 export type RolloutInputEvent = InstallResultEvent;
@@ -221,12 +236,16 @@ export interface PlanInput {
   /** An operator's request, applied before anything else is planned. */
   readonly request?: OperatorRequest | null;
   readonly options?: PlanOptions;
+  /** A reboot rollout's holds (absent: none). */
+  readonly gates?: RebootGates;
 }
 
 /** What the controller must do, in order. Persist `state` and record commands in one transaction. */
 export type PlanAction =
   | { readonly kind: 'install'; readonly machine: string; readonly package: string; readonly version: string; readonly commandId: string; readonly previousVersion: string | null }
   | { readonly kind: 'rollback'; readonly machine: string; readonly package: string; readonly version: string; readonly commandId: string }
+  /** Start the reboot of one machine (cordon, drain, reboot, new boot, Ready, uncordon) under `commandId`. */
+  | { readonly kind: 'reboot'; readonly machine: string; readonly commandId: string }
   | { readonly kind: 'setMachinePhase'; readonly machine: string; readonly phase: MachinePhase; readonly reason: string; readonly message: string }
   | { readonly kind: 'setPhase'; readonly phase: RolloutPhase; readonly reason: string; readonly message: string; readonly continueWith: string | null }
   | { readonly kind: 'event'; readonly type: 'Normal' | 'Warning'; readonly object: string; readonly reason: string; readonly message: string };

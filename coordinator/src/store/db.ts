@@ -22,6 +22,7 @@ import * as status from './status.ts';
 import * as packages from './packages.ts';
 import * as commands from './commands.ts';
 import * as rollouts from './rollouts.ts';
+import * as reboots from './reboots.ts';
 import * as remediation from './remediation.ts';
 import * as retention from './retention.ts';
 import * as cursors from './sink-cursors.ts';
@@ -269,6 +270,28 @@ export class Store {
 
   saveRolloutState(name: string, state: unknown): void {
     rollouts.saveRolloutState(this.#ctx, name, state);
+  }
+
+  // --- reboots (coordinator/src/reboot)
+
+  createReboot(r: { id: string; machine: string; owner: string; state: unknown }): reboots.RebootRecord {
+    return reboots.createReboot(this.#ctx, r);
+  }
+
+  getReboot(id: string): reboots.RebootRecord | null {
+    return reboots.getReboot(this.#ctx, id);
+  }
+
+  openReboots(): reboots.RebootRecord[] {
+    return reboots.openReboots(this.#ctx);
+  }
+
+  rebootsByOwner(owner: string): reboots.RebootRecord[] {
+    return reboots.rebootsByOwner(this.#ctx, owner);
+  }
+
+  saveReboot(id: string, state: unknown, finished: boolean): void {
+    reboots.saveReboot(this.#ctx, id, state, finished);
   }
 
   // --- remediation

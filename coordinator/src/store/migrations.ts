@@ -260,6 +260,26 @@ export const migrations: readonly Migration[] = Object.freeze([
       ) STRICT;
     `,
   },
+  {
+    version: 9,
+    name: 'reboot operations',
+    sql: `
+      -- One row per reboot of a machine (a reboot rollout's machine, a remediation's
+      -- Reboot rung): its step and facts, so a restarted coordinator resumes it where it
+      -- was and never sends a second reboot (reboot/driver.ts).
+      CREATE TABLE reboots (
+        id          TEXT PRIMARY KEY,
+        machine     TEXT NOT NULL,
+        owner       TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        finished_at INTEGER
+      ) STRICT;
+      CREATE INDEX reboots_open ON reboots (machine) WHERE finished_at IS NULL;
+      CREATE INDEX reboots_by_owner ON reboots (owner);
+    `,
+  },
 ]);
 
 /** The schema version this code writes. */
