@@ -8,7 +8,9 @@
  * the member cluster with a host Kubernetes cluster in pull mode (real kube-apiservers
  * built from the Go modules: a host and the member); then rolls a new kubelet out
  * canary-first, draining each node through the member API first, and rolls a bad one
- * back by itself when its canary fails.
+ * back by itself when its canary fails; shows the Node conditions and Events a broken node
+ * gets, a drain refused for a pod with emptyDir data, and a reboot rollout of the two nodes
+ * that have a newer kernel installed.
  *
  *   scripts/demo          the story, then clean up and exit 0
  *   scripts/demo --keep   the story, then keep the fleet running until Ctrl-C
@@ -25,6 +27,7 @@ import { startTestKubelet, type TestKubelet } from '../test/harness/test-kubelet
 import { BIN, REPO, createToken, nkctl, startCoordinator, waitFor, type CoordinatorProc } from '../test/harness/processes.ts';
 import { makeRuntimeDir } from '../test/harness/runtime-dir.ts';
 import { makeSupervisedNode, startNodeAgent, stopNode, type SupervisedNode } from '../test/harness/supervised-node.ts';
+import { bootFacts, rebootAdapter, type RebootAdapter } from '../test/harness/reboot-node.ts';
 
 const { values: flags } = parseArgs({ options: { keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
 if (flags.help) {
@@ -56,10 +59,14 @@ let host: ApiServer | undefined;
 let member: ApiServer | undefined;
 const nodes: SupervisedNode[] = [];
 let podDeleter: TestKubelet | undefined;
+const rebooters: RebootAdapter[] = [];
+/** The kernels of the reboot story: every node runs the old one; node-c and node-d have the new one installed. */
+const KERNEL = { running: '6.1.0-25-amd64', installed: '6.1.0-26-amd64' } as const;
 /** The demo's pods belong to a ReplicaSet, as most do: a drain may evict them (kubectl drain's rules). */
 const ownedByWeb = { ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web', uid: '6b1f7c8e-0000-4000-8000-000000000001', controller: true }] };
 
 async function cleanup(): Promise<void> {
+  for (const r of rebooters) r.stop();
   await podDeleter?.stop();
   await Promise.all(nodes.map((n) => stopNode(n)));
   await coord?.stop();
@@ -116,7 +123,15 @@ async function main(): Promise<void> {
   say(`Starting ${NODES.length} nodes: own host root, supervised kubelet stand-in, real CNI config and plugins, one agent each`);
   for (const [i, n] of NODES.entries()) {
     const node = await makeSupervisedNode(DIR, { name: n.name, machineId: `${i + 1}${'0'.repeat(31)}`, kubeletVersion: n.kubelet, runtimeSocket: containerd.socket, podSubnet: `10.88.${i + 1}.0/24` });
-    startNodeAgent(node, { server: coord.url, token: token.token, caHash: token.caCertHash, extraArgs: ['--zone', n.zone, '--label', `pool=${i < 2 ? 'general' : 'batch'}`, '--trusted-key', trustedKey] });
+    // Its own boot id and kernel (the agent reads them from its host root), so a reboot can
+    // be told from a reconnect; node-c and node-d have a newer kernel installed.
+    const newKernel = n.name === 'node-c' || n.name === 'node-d';
+    await bootFacts(node, { kernel: KERNEL.running, installed: newKernel ? [KERNEL.running, KERNEL.installed] : [KERNEL.running] });
+    const agentArgs = ['--zone', n.zone, '--label', `pool=${i < 2 ? 'general' : 'batch'}`, '--trusted-key', trustedKey, '--allow-reboot'];
+    startNodeAgent(node, { server: coord.url, token: token.token, caHash: token.caCertHash, extraArgs: agentArgs });
+    // A reboot here kills the node's processes, gives it a new boot id and the newest
+    // kernel, and starts them again, as `systemctl reboot` would (test/harness/reboot-node.ts).
+    rebooters.push(rebootAdapter(node, () => startNodeAgent(node, { server: coord!.url, caHash: token.caCertHash, extraArgs: agentArgs }), newKernel ? { kernel: KERNEL.installed, downMs: 1000 } : { downMs: 1000 }));
     nodes.push(node);
     // Its Node in the member cluster, Ready as its kubelet would report it, with one pod.
     const now = new Date().toISOString();
@@ -259,6 +274,22 @@ async function main(): Promise<void> {
   show(await nk(['rollout', 'describe', 'kubelet-1-35-4']));
   say('nkctl get machines (every kubelet still at 1.35.3: the canary was rolled back in place)');
   show(await nk(['get', 'machines']));
+  say(`A newer kernel (${KERNEL.installed}) is installed on node-c and node-d: their Nodes say RebootRequired=True`);
+  const rebootRequired = (n: string) => member!.kubectl(['get', 'node', n, '-o', 'jsonpath={range .status.conditions[?(@.type=="RebootRequired")]}{.status} {.reason}: {.message}{end}']);
+  await waitFor('RebootRequired=True on node-c and node-d', () => ['node-c', 'node-d'].every((n) => rebootRequired(n).startsWith('True')), 30_000, 250);
+  for (const n of ['node-a', 'node-c', 'node-d']) show(`${n}: RebootRequired=${rebootRequired(n)}`);
+
+  say('nkctl reboot create kernel-update --only-required --soak 2s (one machine at a time: cordon, drain, reboot, back on a new boot with the new kernel and Ready, uncordon)');
+  show(await nk(['reboot', 'create', 'kernel-update', '--only-required', '--soak', '2s', '--drain-timeout', '60s', '--reboot-timeout', '120s']));
+  const rebooted = await nkctl(coord.nkctlConfig, ['rollout', 'status', 'kernel-update', '-w', '--interval', '1s']);
+  show(rebooted.stdout + rebooted.stderr);
+  if (rebooted.code !== 0) throw new Error(`the reboot rollout did not complete (exit ${rebooted.code})`);
+  say('What the reboots did, as Events on node-c, and the kernels now');
+  show(member.kubectl(['get', 'events', '--field-selector', 'involvedObject.name=node-c', '--sort-by', '.metadata.creationTimestamp']).split('\n').filter((l, i) => i === 0 || /Reboot|Cordon|Drain/.test(l)).join('\n'));
+  await waitFor('RebootRequired=False on node-c and node-d', () => ['node-c', 'node-d'].every((n) => rebootRequired(n).startsWith('False')), 30_000, 250);
+  for (const n of ['node-c', 'node-d']) show(`${n}: RebootRequired=${rebootRequired(n)}`);
+  show(await nk(['get', 'machines', '-o', 'wide']));
+
   say('On the host: nkctl clusters -o wide (versions and rollouts as the member reported them)');
   await new Promise((r) => setTimeout(r, 3000));
   show(await nk(['clusters', '-o', 'wide', '--kubeconfig', host.adminKubeconfig]));

@@ -21,6 +21,7 @@ import { startApiServer, startEtcd, type ApiServer, type Etcd } from './harness/
 import { createToken, nkctl, nkctlOk, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
 import { bootFacts, rebootAdapter, type RebootAdapter } from './harness/reboot-node.ts';
 import { makeSupervisedNode, startNodeAgent, stopNode, type SupervisedNode } from './harness/supervised-node.ts';
+import { startTestKubelet, type TestKubelet } from './harness/test-kubelet.ts';
 
 type Obj = { metadata: { name: string }; status: Record<string, any> };
 const OLD = '6.1.0-25-amd64';
@@ -30,6 +31,7 @@ describe('reboot rollouts', { timeout: 600_000 }, () => {
   let dir: string;
   let etcd: Etcd;
   let member: ApiServer;
+  let podDeleter: TestKubelet;
   let containerd: RunningContainerd;
   let coord: CoordinatorProc;
   let prom: Server;
@@ -46,8 +48,10 @@ describe('reboot rollouts', { timeout: 600_000 }, () => {
   const unschedulable = (name: string) => json(['get', 'node', name]).spec.unschedulable === true;
   const rollout = async (name: string) => (JSON.parse(await nk(['rollout', 'list', '-o', 'json'])) as { items: Obj[] }).items.find((r) => r.metadata.name === name);
   const phaseOf = async (name: string) => (await rollout(name))?.status['phase'] as string | undefined;
+  /** A ReplicaSet's pod (a drain may evict it, by kubectl drain's rules), Running on `node`. */
   const pod = (name: string, node: string, labels: Record<string, string>) => {
-    k(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default', labels }, spec: { nodeName: node, containers: [{ name: 'app', image: 'registry.invalid/app:1' }] } }));
+    const owner = { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'app', uid: '00000000-0000-4000-8000-0000000000a1', controller: true };
+    k(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default', labels, ownerReferences: [owner] }, spec: { nodeName: node, containers: [{ name: 'app', image: 'registry.invalid/app:1' }], terminationGracePeriodSeconds: 1 } }));
     k(['patch', 'pod', name, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { phase: 'Running' } })]);
   };
   /** The coordinator's own event log (reasons of one object, oldest first), read from its store. */
@@ -79,6 +83,8 @@ describe('reboot rollouts', { timeout: 600_000 }, () => {
     dir = await mkdtemp(path.join(tmpdir(), 'nk-reboot-'));
     etcd = await startEtcd(path.join(dir, 'etcd'));
     member = await startApiServer({ etcd, name: 'member', dir: path.join(dir, 'member') });
+    // The Nodes have no kubelet: this loop confirms evicted pods gone, so drains can finish.
+    podDeleter = startTestKubelet(member, { delayMs: 500 });
     containerd = await startContainerdWithNetwork(path.join(dir, 'containerd'));
     prom = createServer((req, res) => {
       if (req.url !== '/api/v1/alerts') {
@@ -110,6 +116,7 @@ describe('reboot rollouts', { timeout: 600_000 }, () => {
 
   after(async () => {
     for (const a of adapters.values()) a.stop();
+    await podDeleter?.stop();
     for (const n of nodes.values()) await stopNode(n);
     await coord?.stop();
     await new Promise((r) => prom?.close(r));
@@ -154,7 +161,7 @@ describe('reboot rollouts', { timeout: 600_000 }, () => {
     const all = [...events('machine/node-a', from), ...events('machine/node-b', from)].sort((x, y) => x.id - y.id);
     const order = all.filter((e) => e.reason === 'RebootStarted' || e.reason === 'Uncordoned').map((e) => e.reason);
     assert.deepEqual(order, ['RebootStarted', 'Uncordoned', 'RebootStarted', 'Uncordoned']);
-    assert.ok(json(['get', 'pod', 'web-a']).metadata.deletionTimestamp, 'web-a was evicted by the drain');
+    assert.ok(podDeleter.terminating.get('default/web-a')?.goneAt != null, 'web-a was evicted by the drain, and waited for');
   });
 
   test('an unknown time zone is refused with NK_WINDOW_UNKNOWN_TIME_ZONE; nothing is created', async () => {

@@ -18,6 +18,8 @@ import type { SupervisedNode } from './supervised-node.ts';
 export const BOOT_ID_FILE = '/proc/sys/kernel/random/boot_id';
 export const OSRELEASE_FILE = '/proc/sys/kernel/osrelease';
 const REQUEST = 'run/nodekeeper/reboot-requested';
+/** Where the supervisor keeps its start counts (agent/src/services/supervisor.ts). */
+const SUPERVISE_COUNTS = 'var/lib/nodekeeper/supervise';
 
 /** Writes a host root /proc file (boot id, running kernel) the agent reads instead of its own. */
 export async function setProcFile(root: string, file: string, value: string): Promise<void> {
@@ -83,6 +85,10 @@ export function rebootAdapter(n: SupervisedNode, restartAgent: () => void, behav
       if (bootId !== null) await setProcFile(n.root, BOOT_ID_FILE, bootId);
       if (adapter.behaviour.kernel !== undefined) await setProcFile(n.root, OSRELEASE_FILE, adapter.behaviour.kernel);
       adapter.reboots.push(bootId ?? 'same');
+      // A new boot starts systemd's restart counters (NRestarts) from zero: so does the
+      // supervisor's count of the kubelet's starts, or the restart of a reboot would count
+      // towards FrequentKubeletRestart as no real reboot does.
+      if (bootId !== null) await rm(path.join(n.root, SUPERVISE_COUNTS, 'kubelet.service.starts.json'), { force: true });
       await n.services.restart('kubelet.service');
       restartAgent();
     })().finally(() => {
