@@ -11,7 +11,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, realpath, unlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, realpath, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { kubeletArtifact } from './harness/artifacts.ts';
@@ -94,6 +94,7 @@ describe('rollouts drain before a disruptive install', { timeout: 600_000 }, () 
     await kcm?.stop();
     await member?.stop();
     await etcd?.stop();
+    if (process.env['NK_KEEP_TEST_DIRS'] === undefined && dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
   test('a node whose pods may move is cordoned, drained, upgraded and uncordoned', async () => {
