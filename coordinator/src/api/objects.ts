@@ -68,6 +68,11 @@ export interface HostObjectStatus {
   readonly uptimeSeconds: number;
   readonly disks: readonly { path: string; totalBytes: number; usedBytes: number; usedPercent: number }[];
   readonly pressure: { readonly disk: boolean; readonly memory: boolean; readonly pid: boolean };
+  /** Boot and kernel facts (docs/agent-probes.md); absent when the agent does not report them. */
+  readonly bootId?: string | null;
+  readonly newestKernel?: string | null;
+  readonly reboot?: { readonly required: boolean; readonly reasons: readonly string[] };
+  readonly readOnlyMounts?: readonly string[];
 }
 
 export interface ConditionObject {
@@ -244,6 +249,10 @@ function hostStatus(h: HostStatus): HostObjectStatus {
     uptimeSeconds: h.uptimeSeconds,
     disks: h.disks.map((d) => ({ path: d.path, totalBytes: d.totalBytes, usedBytes: d.usedBytes, usedPercent: d.usedPercent })),
     pressure: { disk: h.pressure.disk, memory: h.pressure.memory, pid: h.pressure.pid },
+    ...(h.bootId === undefined ? {} : { bootId: h.bootId }),
+    ...(h.newestKernel === undefined ? {} : { newestKernel: h.newestKernel }),
+    ...(h.reboot === undefined ? {} : { reboot: { required: h.reboot.required, reasons: [...h.reboot.reasons] } }),
+    ...(h.readOnlyMounts === undefined ? {} : { readOnlyMounts: [...h.readOnlyMounts] }),
   };
 }
 

@@ -145,6 +145,14 @@ function brokenCniAtNow(name: string): MachineRecord {
         cniVersion: null,
         plugins: [],
       },
+      // An agent that reports its boot facts: a newer kernel waits for a reboot.
+      host: {
+        ...report.host,
+        bootId: '0f6c2a33-1111-4222-8333-444455556666',
+        newestKernel: '6.1.0-26-amd64',
+        reboot: { required: true, reasons: ['/var/run/reboot-required exists (packages: linux-image-6.1.0-26-amd64)', 'running kernel 6.1.0-25-amd64, newest installed 6.1.0-26-amd64'] },
+        readOnlyMounts: ['/var/lib/containerd'],
+      },
     },
     conditions: base.conditions.map((c) =>
       c.type === 'CniHealthy'

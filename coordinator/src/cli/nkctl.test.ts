@@ -165,7 +165,11 @@ describe('nkctl describe machine', () => {
       /^ {2}Runtime: {3}containerd, CRI API v1$/m,
       /^CNI:\n {2}Health: {7}unhealthy \(NoNetworkConfig\)$/m,
       /^ {2}Plugins: {2}<none>$/m,
-      /^ {2}Memory: {4}5\.0 GiB available of 8\.0 GiB$/m,
+      /^ {2}Memory: +5\.0 GiB available of 8\.0 GiB$/m,
+      /^ {2}Kernel: +6\.1\.0-25-amd64 \(newest installed 6\.1\.0-26-amd64\)$/m,
+      /^ {2}Boot ID: +0f6c2a33-1111-4222-8333-444455556666$/m,
+      /^ {2}Reboot Required: +yes: \/var\/run\/reboot-required exists \(packages: linux-image-6\.1\.0-26-amd64\); running kernel 6\.1\.0-25-amd64, newest installed 6\.1\.0-26-amd64$/m,
+      /^ {2}Read-only: +\/var\/lib\/containerd$/m,
       /^Events:\n {2}Type {5}Reason {8}Age +Message\n/m,
       /^ {2}Warning {2}CniUnhealthy {2}\d+m\d*s? +no network config found in \/etc\/cni\/net\.d$/m,
     ]) {
@@ -180,6 +184,7 @@ describe('nkctl describe machine', () => {
     assert.match(r.stdout, /^ {4}bridge {3}version unknown \(no semver reading, from binary\) {2}0\.3\.1,0\.4\.0,1\.0\.0 {3}\/usr\/lib\/cni\/bridge$/m);
     assert.match(r.stdout, /^ {4}portmap {2}1\.1\.1\+ds1-3\+b1 \(semver 1\.1\.1, from dpkg\) {10}0\.3\.1/m);
     assert.match(r.stdout, /^Events: {2}<none>$/m);
+    assert.doesNotMatch(r.stdout, /Boot ID|Reboot Required|Read-only/, 'an agent that does not report boot facts shows none');
   });
 });
 
