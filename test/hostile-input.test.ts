@@ -41,6 +41,22 @@ describe('hostile input', { timeout: 120_000 }, () => {
   }
 
   /** Every row of every table, except the batched last-seen column (heartbeats move it). */
+  /**
+   * The store once it stopped changing (two equal reads 300 ms apart): what the previous
+   * step set off (a report's faults derived on the next tick, a flush) is in it, so a
+   * later difference is the hostile input's doing.
+   */
+  async function settledDump(): Promise<string> {
+    let last = dump();
+    for (let i = 0; i < 30; i += 1) {
+      await new Promise((r) => setTimeout(r, 300));
+      const now = dump();
+      if (now === last) return now;
+      last = now;
+    }
+    throw new Error('the store kept changing for 9 s with no input');
+  }
+
   function dump(): string {
     const db = new Database(path.join(coord.dataDir, 'state.db'), { readonly: true, fileMustExist: true });
     try {
@@ -119,7 +135,7 @@ describe('hostile input', { timeout: 120_000 }, () => {
   ];
   for (const [name, frame, code] of frameCases) {
     test(`frame: ${name} -> ${code}, nothing stored`, async () => {
-      const before = dump();
+      const before = await settledDump();
       const s = await connect(1);
       await hello(s, identity(1));
       s.frames.length = 0;
@@ -143,7 +159,7 @@ describe('hostile input', { timeout: 120_000 }, () => {
   });
 
   test('an oversize frame is answered with NK_PROTO_FRAME_TOO_LARGE, then closed with 1009', async () => {
-    const before = dump();
+    const before = await settledDump();
     const s = await connect(1);
     await hello(s, identity(1));
     s.ws.send('x'.repeat(MAX_FRAME_BYTES + 1));
@@ -168,7 +184,7 @@ describe('hostile input', { timeout: 120_000 }, () => {
   });
 
   test("machine 1's credential cannot speak for machine 2, in hello or in a report", async () => {
-    const before = dump();
+    const before = await settledDump();
     const s = await connect(1);
     await hello(s, identity(2));
     assert.equal(s.frames[0].code, ProtocolErrorCode.identityMismatch);
@@ -214,7 +230,7 @@ describe('hostile input', { timeout: 120_000 }, () => {
   });
 
   test('expired, revoked and garbage tokens are refused with their codes, nothing enrolled', async () => {
-    const before = dump();
+    const before = await settledDump();
     const expired = JSON.parse((await nkctl(coord.nkctlConfig, ['token', 'create', '--ttl', '1s', '-o', 'json'])).stdout);
     const revoked = JSON.parse((await nkctl(coord.nkctlConfig, ['token', 'create', '-o', 'json'])).stdout);
     assert.equal((await nkctl(coord.nkctlConfig, ['token', 'revoke', revoked.id])).code, 0);
