@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startApiServer, startControllerManager, startEtcd, type ApiServer, type BinaryProc, type Etcd } from './harness/kube.ts';
 import { nkctl, nkctlOk, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
-import { daemonSet, startTestKubelet, type TestKubelet } from './harness/test-kubelet.ts';
+import { daemonSet, readyNode, runningPod, startTestKubelet, type TestKubelet } from './harness/test-kubelet.ts';
 
 describe('cordon and drain through the member API', { timeout: 300_000 }, () => {
   let dir: string;
@@ -25,23 +25,9 @@ describe('cordon and drain through the member API', { timeout: 300_000 }, () => 
   const k = (args: string[], input?: string) => member.kubectl(args, input === undefined ? {} : { input });
   const json = (args: string[]) => JSON.parse(k([...args, '-o', 'json']));
   const apply = (obj: unknown) => k(['apply', '-f', '-'], JSON.stringify(obj));
-  const now = () => new Date().toISOString();
-
-  /** A pod bound to the node, Running and Ready as its kubelet would report it (a ReplicaSet's unless said). */
-  const pod = (name: string, node: string, labels: Record<string, string>, owner: { kind: string; name: string } = { kind: 'ReplicaSet', name: 'web' }) => {
-    apply({
-      apiVersion: 'v1', kind: 'Pod',
-      metadata: { name, namespace: 'default', labels, ownerReferences: [{ apiVersion: 'apps/v1', kind: owner.kind, name: owner.name, uid: '00000000-0000-0000-0000-000000000001', controller: true }] },
-      spec: { nodeName: node, containers: [{ name: 'app', image: 'registry.invalid/app:1' }], terminationGracePeriodSeconds: 1 },
-    });
-    k(['patch', 'pod', name, '--subresource=status', '--type=merge', '-p', JSON.stringify({
-      status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: now() }, { type: 'PodScheduled', status: 'True', lastTransitionTime: now() }] },
-    })]);
-  };
-  const node = (name: string) => {
-    apply({ apiVersion: 'v1', kind: 'Node', metadata: { name } });
-    k(['patch', 'node', name, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', lastHeartbeatTime: now(), lastTransitionTime: now() }] } })]);
-  };
+  /** A pod bound to the node, Running and Ready (a ReplicaSet's unless said), from the shared test kubelet harness. */
+  const pod = (name: string, node: string, labels: Record<string, string>, owner: { kind: string; name: string } = { kind: 'ReplicaSet', name: 'web' }) =>
+    runningPod(member, name, node, { labels, owner, terminationGracePeriodSeconds: 1 });
   const unschedulable = (name: string) => json(['get', 'node', name]).spec.unschedulable === true;
 
   before(async () => {
@@ -52,8 +38,8 @@ describe('cordon and drain through the member API', { timeout: 300_000 }, () => 
     coord = await startCoordinator(path.join(dir, 'coordinator'), ['--member-kubeconfig', member.adminKubeconfig]);
     // The kubelet's part: a pod marked for deletion is stopped and confirmed gone (the drain waits for it).
     kubelet = startTestKubelet(member, { delayMs: 0 });
-    node('node-1');
-    node('node-2');
+    readyNode(member, 'node-1');
+    readyNode(member, 'node-2');
   });
 
   after(async () => {
