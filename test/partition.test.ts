@@ -131,7 +131,10 @@ describe('partitions with a real network', { timeout: 900_000, skip: skip ?? fal
     await rm(gate(dir, 'install'), { force: true });
     await node('a5').services.stop('kubelet.service');
     // In flight 2: the canary a4 installs a kubelet that stays unhealthy until its gate opens (and INSTALL_STARTUP_MS).
-    await coord.nk(['rollout', 'create', rolloutName, '--package', `kubelet=${version}`, '--names', 'a4', '--canary', '0', '--soak', '10s', '--batches', '100']);
+    // Room for two in the rollout's budget: a5's repair holds one of the shared budget, and
+    // with the default of one the install would wait for it, while the repair waits on a
+    // gate opened only once both are sent (a deadlock whenever the repair starts first).
+    await coord.nk(['rollout', 'create', rolloutName, '--package', `kubelet=${version}`, '--names', 'a4', '--canary', '0', '--soak', '10s', '--batches', '100', '--max-unavailable', '2']);
     // Both are held by their gates, so waiting long on a loaded machine costs nothing but time.
     const install = await waitFor('the canary install sent', () => q<CommandRow>('SELECT * FROM commands WHERE owner = ? AND sent_at IS NOT NULL', `rollout/${rolloutName}`)[0], 90_000, 50);
     const restart = await waitFor('a5 restart sent', () => q<CommandRow>("SELECT * FROM commands WHERE owner = 'remediation' AND machine = 'a5' AND created_at >= ? AND sent_at IS NOT NULL", t0)[0], 90_000, 50);
