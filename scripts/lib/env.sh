@@ -85,9 +85,22 @@ nk_ensure_debs() { # the real containerd and CNI plugins the tests and the demo 
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
+# Node's on-disk compile cache for every node process started from here on (tests and
+# the demo start hundreds: coordinators, agents, nkctl). Stripping and compiling the
+# TypeScript sources again at each start was most of their start-up CPU (nkctl: 0.45 s
+# of user CPU uncached, 0.2 s cached). Keyed by content, so a stale entry is never used.
+nk_compile_cache() {
+  [ -n "${NODE_COMPILE_CACHE:-}" ] && return
+  export NODE_COMPILE_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/nodekeeper/node-compile-cache"
+  # Entries for sources since changed are never read again: start afresh past 256 MB.
+  if [ -d "$NODE_COMPILE_CACHE" ] && [ "$(du -sm "$NODE_COMPILE_CACHE" | cut -f1)" -gt 256 ]; then rm -rf "$NODE_COMPILE_CACHE"; fi
+  mkdir -p "$NODE_COMPILE_CACHE"
+}
+
 nk_setup() {
   nk_ensure_node
   nk_ensure_pnpm
   nk_ensure_deps
   nk_ensure_debs
+  nk_compile_cache
 }

@@ -6,12 +6,10 @@
  * Against the host cluster directly, with a host kubeconfig (--kubeconfig or KUBECONFIG):
  *   host install, host token create, host remove-member, host monitor, clusters
  */
-import { CustomObjectsApi, CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Command } from 'commander';
 import { AppError } from '@nodekeeper/common';
 import type { ClusterStatus } from '../host/cluster-status.ts';
-import { createMemberToken, installHost, removeMember } from '../host/host-admin.ts';
-import { hostError, mergePatch, readKubeconfig } from '../host/kube-client.ts';
 import { judgeLease, sight, type LeaseSighting } from '../host/lease-liveness.ts';
 import { CLUSTER_LABEL, GROUP, LEASE_NAME, NAMESPACE_PREFIX, VERSION } from '../host/names.ts';
 import type { HostRegistrationObject } from './api-client.ts';
@@ -28,10 +26,13 @@ interface ClusterObject {
   status?: Partial<ClusterStatus>;
 }
 
-function hostKubeconfig(ctx: CommandContext, flag: string | undefined): KubeConfig {
+/** The Kubernetes client and the host admin, loaded by the commands that use them (host-kube.ts). */
+const kube = () => import('./host-kube.ts');
+
+async function hostKubeconfig(ctx: CommandContext, flag: string | undefined): Promise<KubeConfig> {
   const file = flag ?? ctx.io.env['KUBECONFIG']?.split(':')[0];
   if (!file) throw usageError(CliErrorCode.usage, 'name the host cluster: --kubeconfig FILE (or KUBECONFIG)');
-  return readKubeconfig(file).kc;
+  return (await kube()).readKubeconfig(file).kc;
 }
 
 export function addHostCommands(program: Command, ctx: CommandContext): void {
@@ -56,7 +57,7 @@ export function addHostCommands(program: Command, ctx: CommandContext): void {
       let server = opts.hostServer ?? '';
       let caPem: string | null = null;
       if (opts.hostKubeconfig !== undefined) {
-        const kc = readKubeconfig(opts.hostKubeconfig);
+        const kc = (await kube()).readKubeconfig(opts.hostKubeconfig);
         server = kc.server;
         caPem = kc.caPem;
       }
@@ -110,7 +111,7 @@ export function addHostCommands(program: Command, ctx: CommandContext): void {
     .description('Install nodekeeper on the host cluster: the CRDs (Cluster, Machine, ClusterPackageVersion), the viewer role, the member identity policy and the public cluster-info.')
     .option('--kubeconfig <file>', 'host admin kubeconfig (default KUBECONFIG)')
     .action(async (opts: { kubeconfig?: string }) => {
-      const res = await installHost(hostKubeconfig(ctx, opts.kubeconfig), (line) => io.stderr(`${line}\n`));
+      const res = await (await kube()).installHost(await hostKubeconfig(ctx, opts.kubeconfig), (line) => io.stderr(`${line}\n`));
       io.stdout(`host ${res.server} ready; members pin its CA with --discovery-ca-hash ${res.caHash}\n`);
     });
 
@@ -127,7 +128,7 @@ export function addHostCommands(program: Command, ctx: CommandContext): void {
       const format = parseOutput(opts.output, ['table', 'json', 'yaml']);
       const ttlMs = parseDuration(opts.ttl, '--ttl');
       if (ttlMs < 60_000) throw usageError(CliErrorCode.badDuration, `invalid --ttl "${opts.ttl}": must be at least 1m`);
-      const t = await createMemberToken(hostKubeconfig(ctx, opts.kubeconfig), { cluster: opts.cluster, ttlMs, description: opts.description, now: io.now() });
+      const t = await (await kube()).createMemberToken(await hostKubeconfig(ctx, opts.kubeconfig), { cluster: opts.cluster, ttlMs, description: opts.description, now: io.now() });
       const command = `nkctl register --cluster ${t.cluster} --host-server ${t.server} --host-token ${t.token} --discovery-ca-hash ${t.caHash}`;
       if (format !== 'table') printObject(ctx, format, { ...t, registerCommand: command });
       else io.stdout(`${t.token}\n\nexpires ${t.expires}. On the member's coordinator, run:\n  ${command}\n`);
@@ -139,7 +140,7 @@ export function addHostCommands(program: Command, ctx: CommandContext): void {
     .description("Remove a member from the host: its Cluster, namespace (Machines, Lease, ClusterPackageVersions), RBAC and bootstrap tokens.")
     .option('--kubeconfig <file>', 'host admin kubeconfig (default KUBECONFIG)')
     .action(async (cluster: string, opts: { kubeconfig?: string }) => {
-      const removed = await removeMember(hostKubeconfig(ctx, opts.kubeconfig), cluster);
+      const removed = await (await kube()).removeMember(await hostKubeconfig(ctx, opts.kubeconfig), cluster);
       io.stdout(removed.length === 0 ? `nothing of ${cluster} was on the host\n` : `removed ${removed.join(', ')}\n`);
     });
 
@@ -154,7 +155,7 @@ export function addHostCommands(program: Command, ctx: CommandContext): void {
       const graceMs = parseDuration(opts.grace, '--grace');
       const intervalMs = Math.max(100, parseDuration(opts.interval, '--interval'));
       const stopAt = opts.once === undefined ? Infinity : io.now() + parseDuration(opts.once, '--once');
-      await monitor(ctx, hostKubeconfig(ctx, opts.kubeconfig), graceMs, intervalMs, stopAt);
+      await monitor(ctx, await hostKubeconfig(ctx, opts.kubeconfig), graceMs, intervalMs, stopAt);
     });
 
   program
@@ -164,7 +165,8 @@ export function addHostCommands(program: Command, ctx: CommandContext): void {
     .option('-o, --output <format>', 'wide, json or yaml')
     .action(async (opts: { kubeconfig?: string; output?: string }) => {
       const format = parseOutput(opts.output, ['table', 'wide', 'json', 'yaml']);
-      const kc = hostKubeconfig(ctx, opts.kubeconfig);
+      const kc = await hostKubeconfig(ctx, opts.kubeconfig);
+      const { CustomObjectsApi, hostError } = await kube();
       const list = await kc.makeApiClient(CustomObjectsApi).listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'clusters' }).catch((err: unknown) => {
         throw hostError('list Clusters', err);
       }) as { items: ClusterObject[] };
@@ -235,6 +237,7 @@ function describeHost(r: HostRegistrationObject): string {
 
 /** The monitor loop: read Leases, judge them on this process's clock, mark stale members Unknown. */
 async function monitor(ctx: CommandContext, kc: KubeConfig, graceMs: number, intervalMs: number, stopAt: number): Promise<void> {
+  const { CoordinationV1Api, CustomObjectsApi, hostError, mergePatch } = await kube();
   const custom = kc.makeApiClient(CustomObjectsApi);
   const coordination = kc.makeApiClient(CoordinationV1Api);
   const sightings = new Map<string, LeaseSighting>();
