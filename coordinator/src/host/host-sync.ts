@@ -7,7 +7,9 @@
  *      slow refresh, every 5 min), so a host-side Unknown is corrected at once;
  *   4. mirrors its Machines into its namespace, writing only those that changed;
  *   5. pulls the ClusterPackageVersions authored for it, applies the accepted ones to
- *      its own record and writes the verdict back to their status.
+ *      its own record and writes the verdict back to their status;
+ *   6. pulls the Rollouts and RemediationRules authored for it (object-sync.ts) and
+ *      writes their verdict and progress back.
  * Every step is bounded; a failing host is logged, retried next interval and shown in
  * `nkctl host status`; it never stops the member's own work.
  */
@@ -20,6 +22,7 @@ import type { PackageDefault } from '../store/types.ts';
 import { canonicalJson, clusterStatus, hostMachine, sameClusterStatus, type ClusterStatusInput, type HostCondition } from './cluster-status.ts';
 import { judgeHostCpvs, mergePackages, type HostCpv } from './cpv-pull.ts';
 import { hostError, KubeClients, mergePatch, statusOf } from './kube-client.ts';
+import { HostObjectSync, type HostObjectDeps } from './object-sync.ts';
 import { API_VERSION, CLUSTER_LABEL, FIELD_MANAGER, LEASE_NAME, memberNamespace } from './names.ts';
 import { forgetRegistration, loadRegistration, register, requestMemberToken, rotationDue, saveRegistration, type HostRegistration, type RegisterRequest } from './registration.ts';
 
@@ -49,6 +52,8 @@ export interface HostSyncDeps {
   readonly recordEvent: (type: 'Normal' | 'Warning', reason: string, message: string) => void;
   /** Link paths and services host manifests may use (default: the built-in packages'). */
   readonly installAllowList?: InstallAllowList;
+  /** Rollouts and RemediationRules from the host (absent: not pulled). */
+  readonly objects?: HostObjectDeps;
 }
 
 export interface HostSyncState {
@@ -86,10 +91,12 @@ export class HostSync {
 
   private readonly deps: HostSyncDeps;
   private readonly opts: HostSyncOptions;
+  private readonly objectSync: HostObjectSync | null;
 
   constructor(deps: HostSyncDeps, opts: HostSyncOptions = DEFAULT_HOST_SYNC) {
     this.deps = deps;
     this.opts = opts;
+    this.objectSync = deps.objects === undefined ? null : new HostObjectSync(deps.objects, deps.log, deps.wallClock);
     this.reg = loadRegistration(deps.registrationFile);
   }
 
@@ -257,6 +264,7 @@ export class HostSync {
       await this.syncCluster(c, reg, machines);
       await this.mirrorMachines(c, reg, machines);
       await this.pullPackages(c, reg);
+      await this.objectSync?.sync(c, reg.cluster);
       this.lastSync = this.deps.wallClock();
       if (this.lastError !== null) this.deps.log.info({ cluster: reg.cluster }, 'host sync recovered');
       this.lastError = null;
