@@ -68,6 +68,8 @@ export interface HostSyncState {
   readonly machinesMirrored: number;
   readonly statusWrites: number;
   readonly machineWrites: number;
+  /** Status writes to host Rollouts and RemediationRules (written only when they change). */
+  readonly objectStatusWrites: number;
 }
 
 export class HostSync {
@@ -107,6 +109,7 @@ export class HostSync {
       registered: r !== null, cluster: r?.cluster ?? null, server: r?.server ?? null, namespace: r === null ? null : memberNamespace(r.cluster),
       tokenExpires: r?.tokenExpires ?? null, lastSyncTime: at(this.lastSync), lastLeaseRenewTime: at(this.lastLease), lastError: this.lastError,
       machinesMirrored: this.mirrored.size, statusWrites: this.statusWrites, machineWrites: this.machineWrites,
+      objectStatusWrites: this.objectSync?.statusWrites ?? 0,
     };
   }
 
