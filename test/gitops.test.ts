@@ -97,7 +97,16 @@ describe('GitOps from the host: kubectl apply -f dir/, twice', { timeout: 180_00
   const nk = (args: string[]) => nkctlOk(coord.nkctlConfig, args);
   const kubectl = (args: string[], opts: { kubeconfig?: string; input?: string } = {}) => host.kubectl(args, opts);
   const hostGet = (kind: string, name: string): Json => JSON.parse(kubectl(['get', `${kind}.nodekeeper.io`, '-n', NS, name, '-o', 'json']));
-  const hostStatus = async () => JSON.parse(await nk(['host', 'status', '-o', 'json'])) as { lastSyncTime: string | null; objectStatusWrites: number };
+  let ca = '';
+  let admin = '';
+  /** The member's host sync state, straight from its API (nkctl would cost a process per poll). */
+  const hostStatus = () => new Promise<{ lastSyncTime: string | null; objectStatusWrites: number }>((resolve, reject) => {
+    https.get(new URL('/v1/host', coord.url), { ca, headers: { Authorization: `Bearer ${admin}` } }, (res) => {
+      let t = '';
+      res.on('data', (c: Buffer) => (t += c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(t)) : reject(new Error(`GET /v1/host: ${res.statusCode} ${t}`))));
+    }).on('error', reject);
+  });
   const syncs = async () => (await hostStatus()).lastSyncTime;
   /** Waits until the member has finished `n` whole host syncs from now. */
   const afterSyncs = async (n: number) => {
@@ -127,7 +136,8 @@ describe('GitOps from the host: kubectl apply -f dir/, twice', { timeout: 180_00
     cp = await startControlPlane(dir);
     host = cp.api;
     coord = await startCoordinator(path.join(dir, 'coordinator'), ['--host-sync-interval', '400', '--liveness-grace', '600000', '--control-plane-version', 'v1.36.3']);
-    const ca = await readFile(path.join(coord.dataDir, 'ca.crt'), 'utf8');
+    ca = await readFile(path.join(coord.dataDir, 'ca.crt'), 'utf8');
+    admin = (await readFile(path.join(coord.dataDir, 'admin.credential'), 'utf8')).trim();
     const install = await nk(['host', 'install', '--kubeconfig', host.adminKubeconfig]);
     const caHash = /--discovery-ca-hash (sha256:[0-9a-f]{64})/.exec(install)![1]!;
     const t = JSON.parse(await nk(['host', 'token', 'create', '--cluster', 'gamma', '--kubeconfig', host.adminKubeconfig, '-o', 'json']));
@@ -260,6 +270,40 @@ describe('GitOps from the host: kubectl apply -f dir/, twice', { timeout: 180_00
     const now = memberStore();
     assert.deepEqual(now.rollouts.map((r: any) => [r.name, r.spec, r.created_at]), stored.map((r: any) => [r.name, r.spec, r.created_at]), 'no rollout made or changed');
     assert.equal(now.links.some((l: any) => l.name === 'mine'), false, 'the local rollout is not linked to the host one');
+  });
+
+  test('hostile Rollouts past a lax CRD (wrong types, a huge array) are refused Invalid, and nothing changes', async () => {
+    // A host whose Rollout CRD keeps any spec (an old or hand-made CRD): the member's own validation is what stands.
+    const crd = JSON.parse(kubectl(['get', 'crd', 'rollouts.nodekeeper.io', '-o', 'json']));
+    crd.spec.versions[0].schema.openAPIV3Schema.properties.spec = { type: 'object', 'x-kubernetes-preserve-unknown-fields': true };
+    delete crd.metadata.resourceVersion;
+    delete crd.metadata.managedFields;
+    kubectl(['replace', '-f', '-'], { input: JSON.stringify(crd) });
+    const stored = memberStore();
+    const hostile = [
+      { name: 'wrong-types', spec: { packages: 'kubelet=1.36.1', strategy: { canary: { count: 'one' } } } },
+      { name: 'huge', spec: { packages: [{ package: 'kubelet', version: '1.36.1' }], selector: { names: Array.from({ length: 20_000 }, (_, i) => `node-${i}-padding`) } } },
+    ];
+    for (const h of hostile) {
+      await waitFor(`the lax CRD to take ${h.name}`, () => {
+        try {
+          kubectl(['create', '-f', '-'], { input: JSON.stringify({ apiVersion: API, kind: 'Rollout', metadata: { name: h.name, namespace: NS }, spec: h.spec }) });
+          return true;
+        } catch (err) {
+          if (/AlreadyExists/.test(String((err as { stderr?: string }).stderr))) return true;
+          throw err;
+        }
+      }, 20_000, 250);
+    }
+    for (const h of hostile) {
+      const c = await waitFor(`the verdict on ${h.name}`, () => hostGet('rollouts', h.name).status?.conditions?.find((x: Json) => x['type'] === 'Accepted'), 30_000);
+      assert.equal(c.status, 'False');
+      assert.equal(c.reason, 'Invalid', c.message);
+    }
+    assert.match(hostGet('rollouts', 'huge').status.conditions[0].message, /spec is \d+ bytes; at most 262144/);
+    const now = memberStore();
+    assert.deepEqual([now.rollouts, now.links, now.rules], [stored.rollouts, stored.links, stored.rules], 'nothing changed on the member');
+    assert.equal(now.events.filter((e: any) => e.reason === 'HostObjectRefused').length - stored.events.filter((e: any) => e.reason === 'HostObjectRefused').length, 2);
   });
 
   test('a rule deleted on the host is removed on the member; a host-made rollout is left as it is', async () => {
