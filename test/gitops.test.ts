@@ -131,6 +131,9 @@ describe('GitOps from the host: kubectl apply -f dir/, twice', { timeout: 180_00
     }
   };
 
+  /** Rollouts (not their progress), rules and host links: what a host object could make or change. */
+  const madeOrChanged = (m: ReturnType<typeof memberStore>) => [m.rollouts.map((r: any) => [r.name, r.spec, r.created_at]), m.rules, m.links];
+
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'nk-gitops-'));
     cp = await startControlPlane(dir);
@@ -272,6 +275,26 @@ describe('GitOps from the host: kubectl apply -f dir/, twice', { timeout: 180_00
     assert.equal(now.links.some((l: any) => l.name === 'mine'), false, 'the local rollout is not linked to the host one');
   });
 
+  test("what the member's controller refuses is NotAllowed with its code; a refused change leaves the running rollout as it was", async () => {
+    const stored = memberStore();
+    kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: API, kind: 'Rollout', metadata: { name: 'no-artifact', namespace: NS }, spec: { packages: [{ package: 'kubelet', version: '1.36.2' }] } }) });
+    kubectl(['patch', 'rollouts.nodekeeper.io', '-n', NS, 'kubelet-1-36-1', '--type=merge', '-p', JSON.stringify({ spec: { strategy: { soakSeconds: 2 } } })]);
+    const verdict = (name: string) => waitFor(`the verdict on ${name}`, () => {
+      const o = hostGet('rollouts', name);
+      return o.status?.observedGeneration === o.metadata.generation && o.status;
+    }, 30_000);
+    const missing = (await verdict('no-artifact')).conditions.find((c: Json) => c['type'] === 'Accepted');
+    assert.deepEqual([missing.status, missing.reason], ['False', 'NotAllowed']);
+    assert.match(missing.message, /^NK_ROLLOUT_UNKNOWN_PACKAGE: no artifact for kubelet 1\.36\.2/);
+    const changed = await verdict('kubelet-1-36-1');
+    const accepted = changed.conditions.find((c: Json) => c['type'] === 'Accepted');
+    assert.deepEqual([accepted.status, accepted.reason], ['False', 'NotAllowed']);
+    assert.match(accepted.message, /NK_ROLLOUT_FIELD_IMMUTABLE: .*spec\.strategy/);
+    assert.equal(changed.phase, 'Completed', 'the progress of the rollout the host made earlier is still shown');
+    const now = memberStore();
+    assert.deepEqual(madeOrChanged(now), madeOrChanged(stored), 'nothing made or changed on the member');
+  });
+
   test('hostile Rollouts past a lax CRD (wrong types, a huge array) are refused Invalid, and nothing changes', async () => {
     // A host whose Rollout CRD keeps any spec (an old or hand-made CRD): the member's own validation is what stands.
     const crd = JSON.parse(kubectl(['get', 'crd', 'rollouts.nodekeeper.io', '-o', 'json']));
@@ -302,7 +325,7 @@ describe('GitOps from the host: kubectl apply -f dir/, twice', { timeout: 180_00
     }
     assert.match(hostGet('rollouts', 'huge').status.conditions[0].message, /spec is \d+ bytes; at most 262144/);
     const now = memberStore();
-    assert.deepEqual([now.rollouts, now.links, now.rules], [stored.rollouts, stored.links, stored.rules], 'nothing changed on the member');
+    assert.deepEqual(madeOrChanged(now), madeOrChanged(stored), 'nothing made or changed on the member');
     assert.equal(now.events.filter((e: any) => e.reason === 'HostObjectRefused').length - stored.events.filter((e: any) => e.reason === 'HostObjectRefused').length, 2);
   });
 

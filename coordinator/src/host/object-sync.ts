@@ -122,23 +122,21 @@ export class HostObjectSync {
       this.deps.link(link);
       return { accepted: true, message: 'the member holds this spec' };
     }
+    // Linked first: a crash between the two leaves a link and no (or the older) object,
+    // which the next pass applies again; the other order would leave a host-made object
+    // that looks like the operator's own (a Conflict for good).
+    const previous = this.deps.links().find((l) => l.kind === v.kind && l.name === v.name);
+    this.deps.link(link);
     try {
       if (v.kind === 'RemediationRule') this.deps.putRule(v.object);
-      else if (v.action === 'create') {
-        // Linked first: a crash between the two leaves a link without a rollout, which the next pass creates.
-        this.deps.link(link);
-        try {
-          this.deps.createRollout(v.object);
-        } catch (err) {
-          this.deps.unlink(v.kind, v.name);
-          throw err;
-        }
-      } else this.deps.updateRollout(v.object);
+      else if (v.action === 'create') this.deps.createRollout(v.object);
+      else this.deps.updateRollout(v.object);
     } catch (err) {
+      if (previous === undefined) this.deps.unlink(v.kind, v.name);
+      else this.deps.link(previous);
       if (!(err instanceof AppError)) throw err;
       return this.refused(v.kind, what, 'NotAllowed', `${err.code}: ${err.message}`);
     }
-    this.deps.link(link);
     this.deps.recordEvent(`${LOCAL_OBJECT[v.kind]}/${v.name}`, 'Normal', 'HostObjectApplied', `${v.action === 'create' ? 'created' : 'updated'} from ${what}`);
     this.log.info({ kind: v.kind, name: v.name, generation: v.generation, action: v.action }, 'applied an object from the host');
     return { accepted: true, message: `${v.action === 'create' ? 'created' : 'updated'} on the member` };
