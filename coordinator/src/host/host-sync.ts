@@ -15,13 +15,14 @@
  */
 import type { InstallAllowList } from '@nodekeeper/protocol';
 import os from 'node:os';
-import { ListWatch, Watch, type KubernetesListObject } from '@kubernetes/client-node';
+import type { KubernetesObject, ListWatch } from '@kubernetes/client-node';
 import { AppError, type Logger } from '@nodekeeper/common';
 import type { MachineObject } from '../api/objects.ts';
 import type { PackageDefault } from '../store/types.ts';
 import { canonicalJson, clusterStatus, hostMachine, sameClusterStatus, type ClusterStatusInput, type HostCondition } from './cluster-status.ts';
 import { judgeHostCpvs, mergePackages, type HostCpv } from './cpv-pull.ts';
 import { hostError, KubeClients, mergePatch, statusOf } from './kube-client.ts';
+import { watchUnjudged } from './host-watch.ts';
 import { HostObjectSync, type HostObjectDeps } from './object-sync.ts';
 import { API_VERSION, CLUSTER_LABEL, FIELD_MANAGER, LEASE_NAME, memberNamespace } from './names.ts';
 import { forgetRegistration, loadRegistration, register, requestMemberToken, rotationDue, saveRegistration, type HostRegistration, type RegisterRequest } from './registration.ts';
@@ -76,6 +77,7 @@ export class HostSync {
   private reg: HostRegistration | null;
   private clients: KubeClients | null = null;
   private cpvWatch: ListWatch<HostCpvObject> | null = null;
+  private objectWatches: Array<ListWatch<KubernetesObject>> = [];
   /** A host object changed during a sync: run again right after it. */
   private again = false;
   private timer: NodeJS.Timeout | null = null;
@@ -193,7 +195,7 @@ export class HostSync {
   private clientsFor(reg: HostRegistration): KubeClients {
     if (this.clients === null) {
       this.clients = KubeClients.of({ server: reg.server, caPem: reg.caPem, token: reg.token });
-      this.watchPackages(this.clients, reg);
+      this.watchHostObjects(this.clients, reg);
     }
     return this.clients;
   }
@@ -203,30 +205,25 @@ export class HostSync {
     this.clients = null;
     void this.cpvWatch?.stop().catch(() => {});
     this.cpvWatch = null;
+    for (const w of this.objectWatches) void w.stop().catch(() => {});
+    this.objectWatches = [];
   }
 
   /**
-   * Watches the ClusterPackageVersions authored for this member, so a new generation is
-   * judged within moments rather than at the next sync; the sync reads the watch's
-   * cache, and lists only while the watch has not listed yet.
+   * Watches what is authored on the host for this member (ClusterPackageVersions, and the
+   * Rollouts and RemediationRules when they are pulled), so a new generation is judged
+   * within moments; the sync reads the CPV watch's cache, and lists while it has not
+   * listed yet.
    */
-  private watchPackages(c: KubeClients, reg: HostRegistration): void {
+  private watchHostObjects(c: KubeClients, reg: HostRegistration): void {
     const ns = memberNamespace(reg.cluster);
-    const res = { ...c.crd('clusterpackageversions'), namespace: ns };
-    const watch = new ListWatch<HostCpvObject>(`/apis/${res.group}/${res.version}/namespaces/${ns}/${res.plural}`, new Watch(c.kc), () => c.custom.listNamespacedCustomObject(res) as Promise<KubernetesListObject<HostCpvObject>>, false);
-    const changed = (o: HostCpvObject) => {
-      if (o.metadata.generation !== o.status?.observedGeneration) this.soon();
-    };
-    watch.on('add', changed);
-    watch.on('update', changed);
-    watch.on('error', () => {
-      // The sync lists instead meanwhile; try the watch again after a sync interval.
-      setTimeout(() => {
-        if (this.cpvWatch === watch) void watch.start().catch(() => {});
-      }, this.opts.syncIntervalMs).unref();
-    });
-    this.cpvWatch = watch;
-    void watch.start().catch(() => {});
+    const retry = this.opts.syncIntervalMs;
+    this.cpvWatch = watchUnjudged<HostCpvObject>(c, ns, 'clusterpackageversions', () => this.soon(), (w) => this.cpvWatch === w, retry);
+    if (this.objectSync === null) return;
+    for (const plural of ['rollouts', 'remediationrules'] as const) {
+      const w = watchUnjudged(c, ns, plural, () => this.soon(), (x) => this.objectWatches.includes(x), retry);
+      this.objectWatches.push(w);
+    }
   }
 
   /** Syncs soon (a host object changed): now if idle, else right after the sync in flight. */
