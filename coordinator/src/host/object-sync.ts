@@ -122,21 +122,22 @@ export class HostObjectSync {
       this.deps.link(link);
       return { accepted: true, message: 'the member holds this spec' };
     }
-    // Linked first: a crash between the two leaves a link and no (or the older) object,
-    // which the next pass applies again; the other order would leave a host-made object
-    // that looks like the operator's own (a Conflict for good).
-    const previous = this.deps.links().find((l) => l.kind === v.kind && l.name === v.name);
-    this.deps.link(link);
+    // A crash between applying and linking must leave something the next pass applies
+    // again: a create is linked first (a link without its object is created again; an
+    // object without a link would look like the operator's own, a Conflict for good), an
+    // update is linked after (the older spec in the link makes the next pass update again).
+    const create = v.action === 'create';
+    if (create) this.deps.link(link);
     try {
       if (v.kind === 'RemediationRule') this.deps.putRule(v.object);
-      else if (v.action === 'create') this.deps.createRollout(v.object);
+      else if (create) this.deps.createRollout(v.object);
       else this.deps.updateRollout(v.object);
     } catch (err) {
-      if (previous === undefined) this.deps.unlink(v.kind, v.name);
-      else this.deps.link(previous);
+      if (create) this.deps.unlink(v.kind, v.name);
       if (!(err instanceof AppError)) throw err;
       return this.refused(v.kind, what, 'NotAllowed', `${err.code}: ${err.message}`);
     }
+    if (!create) this.deps.link(link);
     this.deps.recordEvent(`${LOCAL_OBJECT[v.kind]}/${v.name}`, 'Normal', 'HostObjectApplied', `${v.action === 'create' ? 'created' : 'updated'} from ${what}`);
     this.log.info({ kind: v.kind, name: v.name, generation: v.generation, action: v.action }, 'applied an object from the host');
     return { accepted: true, message: `${v.action === 'create' ? 'created' : 'updated'} on the member` };
