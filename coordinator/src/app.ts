@@ -39,6 +39,7 @@ import { BackupScheduler } from './backup/scheduler.ts';
 import { backupBeforeMigration } from './backup/pre-migration.ts';
 import { backupRoutes } from './server/backup-routes.ts';
 import { DEFAULT_HOST_SYNC, HostSync } from './host/host-sync.ts';
+import { hostObjectDeps } from './host/object-deps.ts';
 import { readKubeconfig } from './host/kube-client.ts';
 import { hostRoutes } from './server/host-routes.ts';
 import { memberRoutes } from './server/member-routes.ts';
@@ -225,6 +226,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     }),
     recordEvent: (type, reason, message) => store.recordEvent({ object: 'host/registration', type, reason, message }),
     installAllowList,
+    objects: hostObjectDeps(store, rollouts, remediation),
     statusInput: () => ({
       connected: fleet.connectedCount(),
       packages: summarizePackages(store.getClusterPackageVersion(), fleet.list()),

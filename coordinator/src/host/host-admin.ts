@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { CustomObjectsApi, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
 import { AppError, caCertHash } from '@nodekeeper/common';
 import { bootstrapTokenSecret, hostBaseObjects, memberObjects, type KubeObject } from './host-manifests.ts';
@@ -27,8 +27,17 @@ export function crdObjects(): KubeObject[] {
   return parseAllDocuments(readFileSync(CRDS_FILE, 'utf8')).map((d) => d.toJS() as KubeObject);
 }
 
-async function apply(api: KubernetesObjectApi, obj: KubeObject): Promise<void> {
+const serverSideApply = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
+
+async function apply(api: KubernetesObjectApi, obj: KubeObject, kc?: KubeConfig): Promise<void> {
   try {
+    if (obj.kind === 'CustomResourceDefinition' && kc !== undefined) {
+      // Not through the typed model: its serializer drops every key it spells otherwise
+      // (x-kubernetes-validations, -int-or-string, -list-type, -preserve-unknown-fields).
+      const custom = kc.makeApiClient(CustomObjectsApi);
+      await custom.patchClusterCustomObject({ group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', name: obj.metadata.name, body: obj, fieldManager: FIELD_MANAGER, force: true }, serverSideApply);
+      return;
+    }
     await api.patch(obj as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
   } catch (err) {
     throw hostError(`apply ${obj.kind} ${obj.metadata.namespace ? `${obj.metadata.namespace}/` : ''}${obj.metadata.name}`, err);
@@ -53,7 +62,7 @@ export async function installHost(kc: KubeConfig, progress: InstallProgress, tim
   const api = KubernetesObjectApi.makeApiClient(kc);
   const { server, caPem } = hostIdentity(kc);
   for (const crd of crdObjects()) {
-    await apply(api, crd);
+    await apply(api, crd, kc);
     progress(`customresourcedefinition/${crd.metadata.name} applied`);
   }
   // Served means listable: a CRD just applied answers 404, then "storage is (re)initializing", for a moment.

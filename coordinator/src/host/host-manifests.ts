@@ -5,7 +5,8 @@
  * Least privilege for a member NAME (its ServiceAccount nodekeeper-member in
  * nodekeeper-NAME):
  *   - in its namespace: its Machines, its Lease, read (and status of) the
- *     ClusterPackageVersions authored for it, events, and a token for itself only
+ *     ClusterPackageVersions, Rollouts and RemediationRules authored for it, events,
+ *     and a token for itself only
  *     (credential rotation);
  *   - cluster-wide: its own Cluster object by name; `create` cannot be limited by name in
  *     RBAC, so a ValidatingAdmissionPolicy pins a member's creates to its own name.
@@ -33,7 +34,7 @@ export function hostBaseObjects(clusterInfoKubeconfig: string): KubeObject[] {
       apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole',
       metadata: { name: VIEWER_ROLE, labels: PART_OF },
       rules: [
-        { apiGroups: [GROUP], resources: ['clusters', 'machines', 'clusterpackageversions'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: [GROUP], resources: ['clusters', 'machines', 'clusterpackageversions', 'rollouts', 'remediationrules'], verbs: ['get', 'list', 'watch'] },
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch'] },
       ],
     },
@@ -96,8 +97,9 @@ export function memberObjects(cluster: string): KubeObject[] {
       metadata: { name: 'nodekeeper-member', namespace: ns, labels },
       rules: [
         { apiGroups: [GROUP], resources: ['machines', 'machines/status'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'] },
-        { apiGroups: [GROUP], resources: ['clusterpackageversions'], verbs: ['get', 'list', 'watch'] },
-        { apiGroups: [GROUP], resources: ['clusterpackageversions/status'], verbs: ['get', 'update', 'patch'] },
+        // Objects authored on the host for this member: read them, write only their status.
+        { apiGroups: [GROUP], resources: ['clusterpackageversions', 'rollouts', 'remediationrules'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: [GROUP], resources: ['clusterpackageversions/status', 'rollouts/status', 'remediationrules/status'], verbs: ['get', 'update', 'patch'] },
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [LEASE_NAME], verbs: ['get', 'update', 'patch', 'delete'] },
         { apiGroups: [''], resources: ['serviceaccounts/token'], resourceNames: [MEMBER_SERVICE_ACCOUNT], verbs: ['create'] },

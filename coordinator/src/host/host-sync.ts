@@ -7,19 +7,23 @@
  *      slow refresh, every 5 min), so a host-side Unknown is corrected at once;
  *   4. mirrors its Machines into its namespace, writing only those that changed;
  *   5. pulls the ClusterPackageVersions authored for it, applies the accepted ones to
- *      its own record and writes the verdict back to their status.
+ *      its own record and writes the verdict back to their status;
+ *   6. pulls the Rollouts and RemediationRules authored for it (object-sync.ts) and
+ *      writes their verdict and progress back.
  * Every step is bounded; a failing host is logged, retried next interval and shown in
  * `nkctl host status`; it never stops the member's own work.
  */
 import type { InstallAllowList } from '@nodekeeper/protocol';
 import os from 'node:os';
-import { ListWatch, Watch, type KubernetesListObject } from '@kubernetes/client-node';
+import type { KubernetesObject, ListWatch } from '@kubernetes/client-node';
 import { AppError, type Logger } from '@nodekeeper/common';
 import type { MachineObject } from '../api/objects.ts';
 import type { PackageDefault } from '../store/types.ts';
 import { canonicalJson, clusterStatus, hostMachine, sameClusterStatus, type ClusterStatusInput, type HostCondition } from './cluster-status.ts';
 import { judgeHostCpvs, mergePackages, type HostCpv } from './cpv-pull.ts';
 import { hostError, KubeClients, mergePatch, statusOf } from './kube-client.ts';
+import { watchUnjudged } from './host-watch.ts';
+import { HostObjectSync, type HostObjectDeps } from './object-sync.ts';
 import { API_VERSION, CLUSTER_LABEL, FIELD_MANAGER, LEASE_NAME, memberNamespace } from './names.ts';
 import { forgetRegistration, loadRegistration, register, requestMemberToken, rotationDue, saveRegistration, type HostRegistration, type RegisterRequest } from './registration.ts';
 
@@ -49,6 +53,8 @@ export interface HostSyncDeps {
   readonly recordEvent: (type: 'Normal' | 'Warning', reason: string, message: string) => void;
   /** Link paths and services host manifests may use (default: the built-in packages'). */
   readonly installAllowList?: InstallAllowList;
+  /** Rollouts and RemediationRules from the host (absent: not pulled). */
+  readonly objects?: HostObjectDeps;
 }
 
 export interface HostSyncState {
@@ -63,12 +69,15 @@ export interface HostSyncState {
   readonly machinesMirrored: number;
   readonly statusWrites: number;
   readonly machineWrites: number;
+  /** Status writes to host Rollouts and RemediationRules (written only when they change). */
+  readonly objectStatusWrites: number;
 }
 
 export class HostSync {
   private reg: HostRegistration | null;
   private clients: KubeClients | null = null;
   private cpvWatch: ListWatch<HostCpvObject> | null = null;
+  private objectWatches: Array<ListWatch<KubernetesObject>> = [];
   /** A host object changed during a sync: run again right after it. */
   private again = false;
   private timer: NodeJS.Timeout | null = null;
@@ -86,10 +95,12 @@ export class HostSync {
 
   private readonly deps: HostSyncDeps;
   private readonly opts: HostSyncOptions;
+  private readonly objectSync: HostObjectSync | null;
 
   constructor(deps: HostSyncDeps, opts: HostSyncOptions = DEFAULT_HOST_SYNC) {
     this.deps = deps;
     this.opts = opts;
+    this.objectSync = deps.objects === undefined ? null : new HostObjectSync(deps.objects, deps.log, deps.wallClock);
     this.reg = loadRegistration(deps.registrationFile);
   }
 
@@ -100,6 +111,7 @@ export class HostSync {
       registered: r !== null, cluster: r?.cluster ?? null, server: r?.server ?? null, namespace: r === null ? null : memberNamespace(r.cluster),
       tokenExpires: r?.tokenExpires ?? null, lastSyncTime: at(this.lastSync), lastLeaseRenewTime: at(this.lastLease), lastError: this.lastError,
       machinesMirrored: this.mirrored.size, statusWrites: this.statusWrites, machineWrites: this.machineWrites,
+      objectStatusWrites: this.objectSync?.statusWrites ?? 0,
     };
   }
 
@@ -183,7 +195,7 @@ export class HostSync {
   private clientsFor(reg: HostRegistration): KubeClients {
     if (this.clients === null) {
       this.clients = KubeClients.of({ server: reg.server, caPem: reg.caPem, token: reg.token });
-      this.watchPackages(this.clients, reg);
+      this.watchHostObjects(this.clients, reg);
     }
     return this.clients;
   }
@@ -193,30 +205,25 @@ export class HostSync {
     this.clients = null;
     void this.cpvWatch?.stop().catch(() => {});
     this.cpvWatch = null;
+    for (const w of this.objectWatches) void w.stop().catch(() => {});
+    this.objectWatches = [];
   }
 
   /**
-   * Watches the ClusterPackageVersions authored for this member, so a new generation is
-   * judged within moments rather than at the next sync; the sync reads the watch's
-   * cache, and lists only while the watch has not listed yet.
+   * Watches what is authored on the host for this member (ClusterPackageVersions, and the
+   * Rollouts and RemediationRules when they are pulled), so a new generation is judged
+   * within moments; the sync reads the CPV watch's cache, and lists while it has not
+   * listed yet.
    */
-  private watchPackages(c: KubeClients, reg: HostRegistration): void {
+  private watchHostObjects(c: KubeClients, reg: HostRegistration): void {
     const ns = memberNamespace(reg.cluster);
-    const res = { ...c.crd('clusterpackageversions'), namespace: ns };
-    const watch = new ListWatch<HostCpvObject>(`/apis/${res.group}/${res.version}/namespaces/${ns}/${res.plural}`, new Watch(c.kc), () => c.custom.listNamespacedCustomObject(res) as Promise<KubernetesListObject<HostCpvObject>>, false);
-    const changed = (o: HostCpvObject) => {
-      if (o.metadata.generation !== o.status?.observedGeneration) this.soon();
-    };
-    watch.on('add', changed);
-    watch.on('update', changed);
-    watch.on('error', () => {
-      // The sync lists instead meanwhile; try the watch again after a sync interval.
-      setTimeout(() => {
-        if (this.cpvWatch === watch) void watch.start().catch(() => {});
-      }, this.opts.syncIntervalMs).unref();
-    });
-    this.cpvWatch = watch;
-    void watch.start().catch(() => {});
+    const retry = this.opts.syncIntervalMs;
+    this.cpvWatch = watchUnjudged<HostCpvObject>(c, ns, 'clusterpackageversions', () => this.soon(), (w) => this.cpvWatch === w, retry);
+    if (this.objectSync === null) return;
+    for (const plural of ['rollouts', 'remediationrules'] as const) {
+      const w = watchUnjudged(c, ns, plural, () => this.soon(), (x) => this.objectWatches.includes(x), retry);
+      this.objectWatches.push(w);
+    }
   }
 
   /** Syncs soon (a host object changed): now if idle, else right after the sync in flight. */
@@ -257,6 +264,7 @@ export class HostSync {
       await this.syncCluster(c, reg, machines);
       await this.mirrorMachines(c, reg, machines);
       await this.pullPackages(c, reg);
+      await this.objectSync?.sync(c, reg.cluster);
       this.lastSync = this.deps.wallClock();
       if (this.lastError !== null) this.deps.log.info({ cluster: reg.cluster }, 'host sync recovered');
       this.lastError = null;

@@ -104,7 +104,7 @@ export class KubeClients {
   }
 
   /** A nodekeeper.io/v1alpha1 resource. */
-  crd(plural: 'clusters' | 'machines' | 'clusterpackageversions') {
+  crd(plural: 'clusters' | 'machines' | 'clusterpackageversions' | 'rollouts' | 'remediationrules') {
     return { group: GROUP, version: VERSION, plural };
   }
 }

@@ -9,10 +9,12 @@ import { AGENT_PACKAGE, ArtifactRef, PackageManifest, PackageName, PackageVersio
 import type { ClusterPackageVersionRecord, MachineRecord, PackageDefault } from '../store/types.ts';
 import { manifestFor } from './manifests.ts';
 import { checkManifestAtApply, coordinatorAllowList } from './manifest-policy.ts';
+import { UpdateStrategySchema } from './update-strategy-schema.ts';
 
 export const API_VERSION = 'nodekeeper.io/v1alpha1';
 
-const CpvObject = Type.Object({
+/** The applied object's schema (the host CRD's spec is generated from it: scripts/gen-crds.ts). */
+export const CpvObject = Type.Object({
   apiVersion: Type.Literal(API_VERSION),
   kind: Type.Literal('ClusterPackageVersion'),
   metadata: Type.Optional(Type.Object({ name: Type.Optional(Type.Literal('cluster')) })),
@@ -26,11 +28,13 @@ const CpvObject = Type.Object({
             artifact: ArtifactRef,
             manifest: Type.Optional(PackageManifest),
             parameters: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 1024 }), { maxProperties: 64 })),
+            updateStrategy: Type.Optional(UpdateStrategySchema),
           },
           { additionalProperties: false },
         ),
         { maxItems: 64 },
       ),
+      updateStrategy: Type.Optional(UpdateStrategySchema),
     },
     { additionalProperties: false },
   ),

@@ -26,7 +26,8 @@ export const SPEC_DEFAULTS = Object.freeze({
 
 const IntOrPercentSchema = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: '^[0-9]{1,3}%$' })]);
 const DAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'] as const;
-const HHMM = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' });
+// maxLength says what the pattern already does; it bounds the host CRD's CEL cost.
+const HHMM = Type.String({ maxLength: 5, pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' });
 const NAME = Type.String({ minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' });
 
 const WindowSchema = Type.Object(
@@ -40,7 +41,8 @@ const WindowSchema = Type.Object(
   { additionalProperties: false },
 );
 
-const StrategySchema = Type.Object(
+/** The strategy fields (also the ClusterPackageVersion's updateStrategy; host CRDs are generated from both). */
+export const StrategySchema = Type.Object(
   {
     canary: Type.Optional(Type.Object({ count: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000 })), percent: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })) }, { additionalProperties: false })),
     soakSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 7 * 24 * 3600 })),

@@ -26,6 +26,7 @@ import * as reboots from './reboots.ts';
 import * as remediation from './remediation.ts';
 import * as retention from './retention.ts';
 import * as cursors from './sink-cursors.ts';
+import * as hostObjects from './host-objects.ts';
 import { deleteMachine, type DeletedMachine } from './machine-delete.ts';
 
 export interface StoreOptions {
@@ -317,6 +318,20 @@ export class Store {
   /** NK_REMEDIATION_RULE_NOT_FOUND when no rule of that name was applied. */
   deleteRemediationRule(name: string): void {
     remediation.deleteRule(this.#ctx, name);
+  }
+
+  // --- objects pulled from the host (see host-objects.ts)
+
+  listHostObjects(): hostObjects.HostObjectLink[] {
+    return hostObjects.listHostObjects(this.#ctx);
+  }
+
+  putHostObject(link: hostObjects.HostObjectLink): void {
+    hostObjects.putHostObject(this.#ctx, link);
+  }
+
+  deleteHostObject(kind: hostObjects.HostObjectLink['kind'], name: string): void {
+    hostObjects.deleteHostObject(this.#ctx, kind, name);
   }
 
   // --- event sink cursors (see sink-cursors.ts)

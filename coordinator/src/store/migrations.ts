@@ -280,6 +280,29 @@ export const migrations: readonly Migration[] = Object.freeze([
       CREATE INDEX reboots_by_owner ON reboots (owner);
     `,
   },
+  // 10 and 11 are the "objects" and "converge" helpers' (issue 13); empty here so this
+  // branch's 12 keeps the list gap-free. The lead replaces them at merge.
+  { version: 10, name: 'reserved (objects)', sql: '' },
+  { version: 11, name: 'reserved (converge)', sql: '' },
+  {
+    version: 12,
+    name: 'objects pulled from the host',
+    sql: `
+      -- Which local Rollouts and RemediationRules were made from an object authored on the
+      -- host (host/object-pull.ts): a local object of the same name without a row here is
+      -- the operator's own, and the host may not take it over. spec is the host spec as
+      -- last applied (canonical JSON), so an unchanged spec applies nothing.
+      CREATE TABLE host_objects (
+        kind        TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        host_uid    TEXT NOT NULL,
+        generation  INTEGER NOT NULL,
+        spec        TEXT NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        PRIMARY KEY (kind, name)
+      ) STRICT;
+    `,
+  },
 ]);
 
 /** The schema version this code writes. */
