@@ -30,6 +30,8 @@ export interface ServerHooks {
   readonly agentPath: string;
   /** Counted for /metrics: a connection refused over the cap. */
   readonly refused: () => void;
+  /** Observed for /metrics: a TLS handshake completed in this many seconds. */
+  readonly handshake?: (seconds: number) => void;
   readonly log: Logger;
 }
 
@@ -64,6 +66,21 @@ export function createCoordinatorServer(tls: TlsMaterial | null, api: ApiHandler
     }
     open += 1;
     socket.once('close', () => (open -= 1));
+    if (tls !== null) handshakeStarted(socket);
+  });
+  // The TLS socket is not the TCP socket 'connection' saw; the peer address joins them.
+  const handshakes = new Map<string, number>();
+  const peer = (s: { remoteAddress?: string | undefined; remotePort?: number | undefined }) => `${s.remoteAddress}|${s.remotePort}`;
+  const handshakeStarted = (socket: Duplex) => {
+    const key = peer(socket as Duplex & { remoteAddress?: string; remotePort?: number });
+    handshakes.set(key, performance.now());
+    socket.once('close', () => handshakes.delete(key));
+  };
+  server.on('secureConnection', (tlsSocket: { remoteAddress?: string | undefined; remotePort?: number | undefined }) => {
+    const key = peer(tlsSocket);
+    const started = handshakes.get(key);
+    handshakes.delete(key);
+    if (started !== undefined) hooks.handshake?.((performance.now() - started) / 1000);
   });
   server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
