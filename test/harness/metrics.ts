@@ -115,7 +115,7 @@ export function documentedMetrics(file = path.join(REPO, 'docs/coordinator.md'))
   const end = text.indexOf('\n## ', start + 1);
   const out = new Map<string, { type: string; labels: string[] }>();
   for (const line of text.slice(start, end < 0 ? undefined : end).split('\n')) {
-    const m = /^\| `([a-z_:][a-z0-9_:]*)` \| (counter|gauge|histogram|summary) \| ([^|]*) \|/.exec(line);
+    const m = /^\| `([a-z_:][a-z0-9_:]*)` \| (counter|gauge|histogram|summary) \|([^|]*)\|/.exec(line);
     if (m === null) continue;
     const labels = [...m[3]!.matchAll(/`([a-z_][a-z0-9_]*)`/g)].map((x) => x[1]!);
     out.set(m[1]!, { type: m[2]!, labels });
