@@ -69,11 +69,12 @@ const ROLLOUT_MACHINE_STATES: Readonly<Record<keyof RolloutCounters, string | nu
   waiting: 'waiting', inProgress: 'in_progress', succeeded: 'succeeded', failed: 'failed', rollingBack: 'rolling_back', rolledBack: 'rolled_back', skipped: 'skipped',
 };
 
-function counted(keys: Map<string, { labels: Labels; value: number }>, labels: Labels, by = 1): void {
-  const key = JSON.stringify(labels);
+/** Counts one (type, status) pair; a plain string key: this runs for every condition of every machine. */
+function counted(keys: Map<string, { labels: Labels; value: number }>, type: string, status: string): void {
+  const key = `${type}\u0000${status}`;
   const e = keys.get(key);
-  if (e === undefined) keys.set(key, { labels, value: by });
-  else e.value += by;
+  if (e === undefined) keys.set(key, { labels: { type, status }, value: 1 });
+  else e.value += 1;
 }
 
 /** Every product series, from the sources, now. Pure but for what the sources read. */
@@ -84,8 +85,8 @@ export function productSeries(s: ProductSources): Series {
   const faults = new Map<string, { labels: Labels; value: number }>();
   for (const m of machines) {
     liveness.set(m.liveness.state, (liveness.get(m.liveness.state) ?? 0) + 1);
-    for (const c of m.conditions) counted(conditions, { type: c.type, status: c.status });
-    for (const f of s.faults(m.name)) counted(faults, { type: f.type, status: f.status });
+    for (const c of m.conditions) counted(conditions, c.type, c.status);
+    for (const f of s.faults(m.name)) counted(faults, f.type, f.status);
   }
   const remediation = new Map(REMEDIATION_PHASES.map((p) => [p, 0]));
   for (const p of s.remediationPhases()) remediation.set(p, (remediation.get(p) ?? 0) + 1);
