@@ -60,10 +60,10 @@ const faults = new Map(names.filter((_, i) => i % 97 === 0).map((n) => [n, [{ ty
 const phases = names.filter((_, i) => i % 97 === 0).map((_, i) => (i % 5 === 0 ? 'NeedsHuman' : i % 2 === 0 ? 'Running' : 'Idle'));
 const counters = (done: number) => ({ total: N, waiting: N - done - 10, inProgress: 10, succeeded: done, failed: 0, rollingBack: 0, rolledBack: 0, skipped: 0 });
 const rollouts: RolloutSummary[] = [
-  { name: 'kubelet-g7', phase: 'Progressing', since: now, counters: counters(Math.floor(N / 3)) },
-  { name: 'kubelet-g6', phase: 'Completed', since: now - 600_000, counters: counters(N - 10) },
-  { name: 'containerd-g3', phase: 'Paused', since: now, counters: counters(100) },
-  ...Array.from({ length: 20 }, (_, i) => ({ name: `old-${i}`, phase: 'Completed', since: now - 86_400_000, counters: counters(N - 10) })),
+  { name: 'kubelet-g7', phase: 'Progressing', reason: 'BatchStarted', since: now, counters: counters(Math.floor(N / 3)) },
+  { name: 'kubelet-g6', phase: 'Completed', reason: 'AllSucceeded', since: now - 600_000, counters: counters(N - 10) },
+  { name: 'containerd-g3', phase: 'Paused', reason: 'OperatorRequest', since: now, counters: counters(100) },
+  ...Array.from({ length: 20 }, (_, i) => ({ name: `old-${i}`, phase: 'Completed', reason: 'AllSucceeded', since: now - 86_400_000, counters: counters(N - 10) })),
 ];
 
 const metrics = createMetrics();

@@ -27,8 +27,8 @@ function sources(over: Partial<ProductSources> = {}): ProductSources {
     remediationPhases: () => ['Idle', 'NeedsHuman'],
     guard: () => 'partition',
     rollouts: () => [
-      { name: 'kubelet-g2', phase: 'Progressing', since: 9_000_000, counters },
-      { name: 'kubelet-g1', phase: 'Completed', since: 10_000_000 - FINISHED_ROLLOUT_KEEP_MS - 1, counters },
+      { name: 'kubelet-g2', phase: 'Progressing', reason: 'BatchStarted', since: 9_000_000, counters },
+      { name: 'kubelet-g1', phase: 'Completed', reason: 'AllSucceeded', since: 10_000_000 - FINISHED_ROLLOUT_KEEP_MS - 1, counters },
     ],
     desired: () => ({ packages: [{ name: 'kubelet', version: '1.31.3', artifact: { url: 'https://a.invalid/k', sha256: 'a'.repeat(64), size: 1 } }], generation: 4, createdAt: 0, updatedAt: 0 }),
     host: () => null,
@@ -58,7 +58,7 @@ test('rollouts: every phase counted; per-rollout series only for rollouts in fli
   const s = productSeries(sources());
   assert.equal(value(s, 'nodekeeper_rollouts', { phase: 'Completed' }), 1);
   assert.equal(value(s, 'nodekeeper_rollouts', { phase: 'Failed' }), 0);
-  assert.deepEqual(s['nodekeeper_rollout_info']!.map((x) => x.labels), [{ rollout: 'kubelet-g2', phase: 'Progressing' }]);
+  assert.deepEqual(s['nodekeeper_rollout_info']!.map((x) => x.labels), [{ rollout: 'kubelet-g2', phase: 'Progressing', reason: 'BatchStarted' }]);
   assert.equal(value(s, 'nodekeeper_rollout_machines', { rollout: 'kubelet-g2', state: 'in_progress' }), 1);
   assert.equal(s['nodekeeper_rollout_machines']!.length, 7, 'one series per state, no total');
 });

@@ -17,6 +17,8 @@ import type { RolloutCounters } from '../rollout/types.ts';
 export interface RolloutSummary {
   readonly name: string;
   readonly phase: string;
+  /** Why it is in that phase: a CamelCase reason from the planner (Aborted, FailureThreshold, ...). */
+  readonly reason: string;
   /** When the phase last changed (coordinator clock, ms). */
   readonly since: number;
   readonly counters: RolloutCounters;
@@ -100,7 +102,7 @@ export function productSeries(s: ProductSources): Series {
   for (const r of rollouts) {
     byPhase.set(r.phase, (byPhase.get(r.phase) ?? 0) + 1);
     if (FINISHED.has(r.phase) && now - r.since > FINISHED_ROLLOUT_KEEP_MS) continue;
-    info.push({ labels: { rollout: r.name, phase: r.phase }, value: 1 });
+    info.push({ labels: { rollout: r.name, phase: r.phase, reason: r.reason }, value: 1 });
     for (const [key, state] of Object.entries(ROLLOUT_MACHINE_STATES) as Array<[keyof RolloutCounters, string | null]>) {
       if (state !== null) progress.push({ labels: { rollout: r.name, state }, value: r.counters[key] });
     }
@@ -158,7 +160,7 @@ export const PRODUCT_METRICS: Readonly<Record<keyof ReturnType<typeof productSer
   nodekeeper_remediation_machines: { help: 'Machines remediation keeps state for, by phase (Idle, Running, NeedsHuman)', labels: ['phase'] },
   nodekeeper_remediation_guard_active: { help: 'Whether remediation\'s storm guard holds, by guard (storm; partition: a suspected partition, rollouts hold too)', labels: ['guard'] },
   nodekeeper_rollouts: { help: 'Rollouts the coordinator keeps, by phase', labels: ['phase'] },
-  nodekeeper_rollout_info: { help: 'One series per rollout (finished ones for an hour after they finished), value 1, with its phase', labels: ['rollout', 'phase'] },
+  nodekeeper_rollout_info: { help: 'One series per rollout (Completed and RolledBack ones for an hour after they finished), value 1, with its phase and the reason for it', labels: ['rollout', 'phase', 'reason'] },
   nodekeeper_rollout_machines: { help: 'Machines of a rollout by state (waiting, in_progress, succeeded, failed, rolling_back, rolled_back, skipped); their sum is the rollout\'s machines', labels: ['rollout', 'state'] },
   nodekeeper_package_machines: { help: 'Machines by the version of a package they run (as their agents report it)', labels: ['package', 'version'] },
   nodekeeper_package_reporting_machines: { help: 'Machines that report a version of the package', labels: ['package'] },
