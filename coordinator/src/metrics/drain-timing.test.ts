@@ -47,7 +47,7 @@ test('a drain is timed, with its result: ok, or the error code', async () => {
     refuse = true;
     const err = await m.drain('node-1', options).then(() => null, (e: unknown) => e as { code?: string });
     assert.ok(err?.code?.startsWith('NK_MEMBER_'), `a member API error, got ${JSON.stringify(err)}`);
-    assert.deepEqual(seen.map(([, r]) => r), ['ok', err.code]);
+    assert.deepEqual(seen.map(([, r]) => r), ['ok', err!.code]);
     for (const [s] of seen) assert.ok(s >= 0 && s < 5, `seconds: ${s}`);
   } finally {
     m.stop();
