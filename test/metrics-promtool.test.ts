@@ -132,6 +132,7 @@ describe('live /metrics', { timeout: 240_000 }, () => {
     await nk(['artifact', 'push', a.file, '--package', 'kubelet', '--version', '1.31.3']);
     await waitFor('two Ready machines', async () => sample(await get('/metrics'), 'nodekeeper_machines', { state: 'Ready' }) === 2, 30_000);
 
+    await get('/no/such/endpoint-7f3a'); // counted under its route name, never its path
     await nk(['rollout', 'create', 'kubelet-1-31-3', '--package', 'kubelet=1.31.3', '--names', 'node-1', '--canary', '0', '--batches', '100', '--soak', '1s']);
     agents[1]!.report('1.31.2', 'unhealthy');
     text = await waitFor('the rollout Completed and node-2 NeedsHuman', async () => {
@@ -174,6 +175,8 @@ describe('live /metrics', { timeout: 240_000 }, () => {
 
   test('histograms observe requests, flushes, installs and their steps, handshakes and upgrades', () => {
     assert.ok((sample(text, 'nodekeeper_api_request_duration_seconds_count', { route: 'metrics', status_class: '2xx' }) ?? 0) >= 1);
+    assert.equal(sample(text, 'nodekeeper_api_request_duration_seconds_count', { route: 'unmatched', status_class: '4xx' }), 1);
+    assert.doesNotMatch(text, /endpoint-7f3a/, 'no raw path in any label');
     assert.ok((sample(text, 'nodekeeper_store_flush_duration_seconds_count', { result: 'ok' }) ?? 0) >= 1);
     assert.equal(sample(text, 'nodekeeper_install_duration_seconds_count', { package: 'kubelet', outcome: 'installed' }), 1);
     for (const step of INSTALL_STEPS) assert.equal(sample(text, 'nodekeeper_install_step_duration_seconds_count', { package: 'kubelet', step }), 1, step);

@@ -109,3 +109,14 @@ test('one computation per scrape; a gauge with no sample is absent from the expo
   assert.doesNotMatch(second, /^nodekeeper_host_sync_age_seconds /m);
   assert.match(second, /^# TYPE nodekeeper_host_sync_age_seconds gauge$/m, 'the family stays declared');
 });
+
+test('the series count does not grow with the fleet: no label names a machine', () => {
+  const fleet = (n: number) => Array.from({ length: n }, (_, i) => machine(`m-${i}`, i % 2 === 0 ? '1.31.3' : '1.31.2', i % 3 === 0 ? 'NotReady' : 'Ready'));
+  const count = (n: number) => {
+    const machines = fleet(n);
+    const s = productSeries(sources({ machines: () => machines, faults: (m) => (m.endsWith('7') ? [{ type: 'KubeletUnhealthy', status: 'Active' }] : []) }));
+    for (const samples of Object.values(s)) for (const x of samples) assert.ok(!Object.values(x.labels).some((v) => v.startsWith('m-')), JSON.stringify(x.labels));
+    return Object.values(s).reduce((a, x) => a + x.length, 0);
+  };
+  assert.equal(count(30), count(3_000));
+});
