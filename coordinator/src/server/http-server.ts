@@ -56,19 +56,8 @@ export function createCoordinatorServer(tls: TlsMaterial | null, api: ApiHandler
     : https.createServer({ ...timing, cert: tls.certPem, key: tls.keyPem, handshakeTimeout: limits.headersTimeoutMs }, api);
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
 
-  let open = 0;
-  let agents = 0;
-  server.on('connection', (socket: Duplex) => {
-    if (open - agents >= limits.maxConnections) {
-      hooks.refused();
-      socket.destroy();
-      return;
-    }
-    open += 1;
-    socket.once('close', () => (open -= 1));
-    if (tls !== null) handshakeStarted(socket);
-  });
-  // The TLS socket is not the TCP socket 'connection' saw; the peer address joins them.
+  // TLS handshake times: from the TCP connection to the secure one. The TLS socket is
+  // not the TCP socket 'connection' saw; the peer address and port join them.
   const handshakes = new Map<string, number>();
   const peer = (s: { remoteAddress?: string | undefined; remotePort?: number | undefined }) => `${s.remoteAddress}|${s.remotePort}`;
   const handshakeStarted = (socket: Duplex) => {
@@ -81,6 +70,19 @@ export function createCoordinatorServer(tls: TlsMaterial | null, api: ApiHandler
     const started = handshakes.get(key);
     handshakes.delete(key);
     if (started !== undefined) hooks.handshake?.((performance.now() - started) / 1000);
+  });
+
+  let open = 0;
+  let agents = 0;
+  server.on('connection', (socket: Duplex) => {
+    if (open - agents >= limits.maxConnections) {
+      hooks.refused();
+      socket.destroy();
+      return;
+    }
+    open += 1;
+    socket.once('close', () => (open -= 1));
+    if (tls !== null) handshakeStarted(socket);
   });
   server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
