@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createMetrics } from '../metrics.ts';
 import type { MachineRecord } from '../store/types.ts';
 import { sampleReport } from '../store/test-support.ts';
-import { FINISHED_ROLLOUT_KEEP_MS, productSeries, registerProductMetrics, type ProductSources } from './product.ts';
+import { FINISHED_ROLLOUT_KEEP_MS, MAX_VERSIONS_PER_PACKAGE, productSeries, registerProductMetrics, type ProductSources } from './product.ts';
 
 const counters = { total: 3, waiting: 1, inProgress: 1, succeeded: 1, failed: 0, rollingBack: 0, rolledBack: 0, skipped: 0 };
 
@@ -119,4 +119,14 @@ test('the series count does not grow with the fleet: no label names a machine', 
     return Object.values(s).reduce((a, x) => a + x.length, 0);
   };
   assert.equal(count(30), count(3_000));
+});
+
+test('versions of a package: the most common one by one, the rarer rest as "other"', () => {
+  const machines = Array.from({ length: 100 }, (_, i) => machine(`m-${i}`, i < 50 ? '1.31.3' : `1.31.${100 + i}`, 'Ready'));
+  const s = productSeries(sources({ machines: () => machines }));
+  const kubelet = s['nodekeeper_package_machines']!.filter((x) => x.labels['package'] === 'kubelet');
+  assert.equal(kubelet.length, MAX_VERSIONS_PER_PACKAGE + 1);
+  assert.equal(value(s, 'nodekeeper_package_machines', { package: 'kubelet', version: '1.31.3' }), 50);
+  assert.equal(value(s, 'nodekeeper_package_machines', { package: 'kubelet', version: 'other' }), 50 - (MAX_VERSIONS_PER_PACKAGE - 1));
+  assert.equal(kubelet.reduce((a, x) => a + x.value, 0), 100, 'no machine lost');
 });

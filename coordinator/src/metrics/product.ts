@@ -11,7 +11,8 @@ import { toSemver } from '@nodekeeper/common';
 import type { ClusterPackageVersionRecord, MachineRecord } from '../store/types.ts';
 import { summarizePackages } from '../packages/cluster-package-version.ts';
 import type { Metrics } from '../metrics.ts';
-import type { RolloutCounters } from '../rollout/types.ts';
+import { ROLLOUT_PHASES, type RolloutCounters } from '../rollout/types.ts';
+import { REMEDIATION_PHASES } from '../remediation/types.ts';
 
 /** A rollout as the metrics see it. */
 export interface RolloutSummary {
@@ -63,8 +64,12 @@ export const FINISHED_ROLLOUT_KEEP_MS = 3_600_000;
 const FINISHED = new Set(['Completed', 'RolledBack']);
 
 const LIVENESS_STATES = ['Pending', 'Ready', 'NotReady', 'Unknown'];
-const REMEDIATION_PHASES = ['Idle', 'Running', 'NeedsHuman'];
-const ROLLOUT_PHASES = ['Pending', 'Canary', 'Soaking', 'Progressing', 'Paused', 'Completed', 'RollingBack', 'RolledBack', 'Failed'];
+/**
+ * Versions of one package exposed one by one; the rarer rest is summed as version
+ * "other". Agents report versions, so without this a fleet reporting odd strings would
+ * make one series per machine.
+ */
+export const MAX_VERSIONS_PER_PACKAGE = 20;
 /** RolloutCounters keys -> the `state` label (snake_case, as label values are). */
 const ROLLOUT_MACHINE_STATES: Readonly<Record<keyof RolloutCounters, string | null>> = {
   total: null,
@@ -90,12 +95,12 @@ export function productSeries(s: ProductSources): Series {
     for (const c of m.conditions) counted(conditions, c.type, c.status);
     for (const f of s.faults(m.name)) counted(faults, f.type, f.status);
   }
-  const remediation = new Map(REMEDIATION_PHASES.map((p) => [p, 0]));
+  const remediation = new Map<string, number>(REMEDIATION_PHASES.map((p) => [p, 0]));
   for (const p of s.remediationPhases()) remediation.set(p, (remediation.get(p) ?? 0) + 1);
   const guard = s.guard();
 
   const rollouts = s.rollouts();
-  const byPhase = new Map(ROLLOUT_PHASES.map((p) => [p, 0]));
+  const byPhase = new Map<string, number>(ROLLOUT_PHASES.map((p) => [p, 0]));
   const info: Sample[] = [];
   const progress: Sample[] = [];
   const now = s.clock();
@@ -113,7 +118,10 @@ export function productSeries(s: ProductSources): Series {
   const reporting: Sample[] = [];
   const atDesired: Sample[] = [];
   for (const p of summarizePackages(cpv, machines)) {
-    for (const [version, n] of Object.entries(p.versions)) versions.push({ labels: { package: p.name, version }, value: n });
+    const byCount = Object.entries(p.versions).sort(([va, a], [vb, b]) => b - a || va.localeCompare(vb));
+    for (const [version, n] of byCount.slice(0, MAX_VERSIONS_PER_PACKAGE)) versions.push({ labels: { package: p.name, version }, value: n });
+    const rest = byCount.slice(MAX_VERSIONS_PER_PACKAGE).reduce((sum, [, n]) => sum + n, 0);
+    if (rest > 0) versions.push({ labels: { package: p.name, version: 'other' }, value: rest });
     reporting.push({ labels: { package: p.name }, value: p.machines });
     if (p.desiredVersion !== null) {
       atDesired.push({ labels: { package: p.name }, value: p.atDesired });
