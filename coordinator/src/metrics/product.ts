@@ -170,7 +170,7 @@ export const PRODUCT_METRICS: Readonly<Record<keyof ReturnType<typeof productSer
   nodekeeper_rollouts: { help: 'Rollouts the coordinator keeps, by phase', labels: ['phase'] },
   nodekeeper_rollout_info: { help: 'One series per rollout (Completed and RolledBack ones for an hour after they finished), value 1, with its phase and the reason for it', labels: ['rollout', 'phase', 'reason'] },
   nodekeeper_rollout_machines: { help: 'Machines of a rollout by state (waiting, in_progress, succeeded, failed, rolling_back, rolled_back, skipped); their sum is the rollout\'s machines', labels: ['rollout', 'state'] },
-  nodekeeper_package_machines: { help: 'Machines by the version of a package they run (as their agents report it)', labels: ['package', 'version'] },
+  nodekeeper_package_machines: { help: 'Machines by the version of a package they run (as their agents report it; past the 20 most common versions of a package, version="other")', labels: ['package', 'version'] },
   nodekeeper_package_reporting_machines: { help: 'Machines that report a version of the package', labels: ['package'] },
   nodekeeper_package_desired_machines: { help: 'Machines that run the ClusterPackageVersion\'s desired version of the package (packages with a desired version only)', labels: ['package'] },
   nodekeeper_package_desired_info: { help: 'The ClusterPackageVersion\'s desired version of each package, value 1', labels: ['package', 'version'] },
