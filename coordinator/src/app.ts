@@ -16,6 +16,8 @@ import { FleetView } from './fleet/fleet-view.ts';
 import { AGENT_PATH, AgentGateway } from './gateway/agent-gateway.ts';
 import { SourceLimiter, tooManyFailures } from './gateway/source-limiter.ts';
 import { createMetrics, registerBatcherMetrics, registerConnectionMetrics, registerStoreHealthMetrics } from './metrics.ts';
+import { InstallTiming } from './metrics/install-timing.ts';
+import { registerProductMetrics } from './metrics/product.ts';
 import { createCoordinatorServer } from './server/http-server.ts';
 import { ArtifactStore } from './artifacts/artifact-store.ts';
 import { createApi } from './server/http-api.ts';
@@ -126,7 +128,10 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     recordEvent: (type, reason, message) => store.recordEvent({ object: 'coordinator/backup', type, reason, message }),
   });
   await backups.cleanUp();
-  const batcher = new WriteBatcher(store, { intervalMs: config.flushIntervalMs, log: log.child({ component: 'batcher' }), runAs: (fn) => health.run('batch', fn) });
+  const batcher = new WriteBatcher(store, {
+    intervalMs: config.flushIntervalMs, log: log.child({ component: 'batcher' }), runAs: (fn) => health.run('batch', fn),
+    flushed: (seconds, result) => metrics.flushDuration.observe({ result }, seconds),
+  });
   registerBatcherMetrics(metrics, batcher.counters);
   const fleet = new FleetView(
     { store, batcher, clock, log: log.child({ component: 'fleet' }) },
@@ -134,6 +139,12 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   );
   const commands = new CommandDispatcher({ store, clock, log: log.child({ component: 'commands' }) });
   commands.setTransport((machine, command) => fleet.deliver(machine, command));
+  const installTiming = new InstallTiming({
+    whole: (labels, seconds) => metrics.installDuration.observe(labels, seconds),
+    step: (labels, seconds) => metrics.installStepDuration.observe(labels, seconds),
+  });
+  commands.onProgress((id, step) => installTiming.progress(id, step, clock()));
+  commands.onFinished((c) => installTiming.finished(c));
   // Failed authentications per source address, for agent upgrades and enrollment alike.
   const authFailures = new SourceLimiter();
   const gateway = new AgentGateway(
@@ -149,7 +160,10 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   );
   let url = '';
   const memberKc = config.memberKubeconfig === null ? null : readKubeconfig(config.memberKubeconfig).kc;
-  const member = memberKc === null ? null : new MemberCluster(memberKc, { log: log.child({ component: 'member' }), drainTimeoutMs: config.drainTimeoutMs });
+  const member = memberKc === null ? null : new MemberCluster(memberKc, {
+    log: log.child({ component: 'member' }), drainTimeoutMs: config.drainTimeoutMs,
+    drained: (seconds, result) => metrics.drainDuration.observe({ result }, seconds),
+  });
   // Reboots (rollouts and the remediation Reboot rung): one path, resumed after a restart.
   const reboots = new RebootDriver({ store, fleet, commands, member, clock, log: log.child({ component: 'reboots' }) });
   commands.onConnected((machine) => reboots.machineConnected(machine));
@@ -245,14 +259,47 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     agentPath: AGENT_PATH,
     agentUpgrade: (req, socket, head) => gateway.handleUpgrade(req, socket, head),
     refused: () => metrics.httpConnectionsRefused.inc(),
+    handshake: (seconds) => metrics.tlsHandshakeDuration.observe(seconds),
     log: log.child({ component: 'http' }),
   });
   registerConnectionMetrics(metrics, connections);
+  // Parsed when the material changes (start, renewal), not at every scrape.
+  const expiry = (m: TlsMaterial) => {
+    const end = (pem: string) => {
+      try {
+        return new X509Certificate(pem).validToDate.getTime();
+      } catch {
+        return null;
+      }
+    };
+    const serving = end(m.certPem);
+    return serving === null ? null : { serving, ca: end(m.caPem) };
+  };
+  let certificates = tls === null ? null : expiry(tls);
+  const startedAt = Date.now();
+  registerProductMetrics(metrics, {
+    clock, wallClock: () => Date.now(), startedAt,
+    machines: () => fleet.values(),
+    faults: (machine) => remediation.faults(machine),
+    remediationPhases: () => Object.values((remediation.record().state as { machines?: Record<string, { phase: string }> } | null)?.machines ?? {}).map((m) => m.phase),
+    guard: () => remediation.summary().guard,
+    rollouts: () => rollouts.summaries(),
+    desired: () => store.getClusterPackageVersion(),
+    host: () => {
+      const h = host.state();
+      const ms = (iso: string | null) => (iso === null ? null : Date.parse(iso));
+      return h.registered ? { lastSync: ms(h.lastSyncTime), lastLease: ms(h.lastLeaseRenewTime) } : null;
+    },
+    certificates: () => certificates,
+    backupIntervalSeconds: config.backup.dir === null ? null : config.backup.intervalMs / 1000,
+    ready: () => health.outage === null,
+  });
   const renewer = tls === null || !('setSecureContext' in server) ? null : new CertRenewer({
     load: loadTls,
     apply: (m) => server.setSecureContext({ cert: m.certPem, key: m.keyPem }),
     log: tlsLog,
     renewed: (m) => {
+      certificates = expiry(m);
       try {
         store.recordEvent({ object: 'coordinator/tls', type: 'Normal', reason: 'CertificateRenewed', message: `serving certificate renewed in place, valid until ${new X509Certificate(m.certPem).validTo}` });
       } catch (err) {

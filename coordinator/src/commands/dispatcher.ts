@@ -41,6 +41,7 @@ export class CommandDispatcher {
   private gate: DeliveryGate = () => true;
   private readonly listeners = new Set<CommandListener>();
   private readonly connectListeners = new Set<(machine: string) => void>();
+  private progressListener: (id: string, step: string) => void = () => {};
 
   constructor(deps: { store: Store; clock: Clock; log: Logger }) {
     this.store = deps.store;
@@ -80,6 +81,11 @@ export class CommandDispatcher {
   onFinished(listener: CommandListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Called with every progress frame accepted (the install timings of /metrics); set once at start-up. */
+  onProgress(listener: (id: string, step: string) => void): void {
+    this.progressListener = listener;
   }
 
   /** Records a command, then sends it if the machine is connected (else on its next connect). */
@@ -126,6 +132,7 @@ export class CommandDispatcher {
     const c = this.store.getCommand(msg.commandId);
     if (c === null || c.machine !== machine) return false;
     this.store.markCommandProgress(c.id, msg.step, msg.message);
+    this.progressListener(c.id, msg.step);
     return true;
   }
 

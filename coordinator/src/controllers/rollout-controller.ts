@@ -180,6 +180,11 @@ export class RolloutController {
     return [...this.rollouts.values()].map((r) => r.state.phase);
   }
 
+  /** Every rollout's name, phase, reason and machine counts (for /metrics). */
+  summaries(): Array<{ name: string; phase: string; reason: string; since: number; counters: RolloutState['counters'] }> {
+    return [...this.rollouts.values()].map((r) => ({ name: r.name, phase: r.state.phase, reason: r.state.reason, since: r.state.since, counters: r.state.counters }));
+  }
+
   setHold(reason: () => { reason: string; message: string } | null): void {
     this.holdReason = reason;
   }

@@ -87,6 +87,7 @@ export class AgentGateway {
   /** Handles an HTTP upgrade request for AGENT_PATH. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const { metrics, store, log, authFailures, clock } = this.deps;
+    const started = performance.now();
     const source = req.socket.remoteAddress ?? 'unknown';
     if (this.sessions.size >= this.opts.maxConnections) {
       metrics.upgradesRejected.inc({ code: ProtocolErrorCode.tryAgainLater });
@@ -136,6 +137,7 @@ export class AgentGateway {
     };
     socket.once('close', settle);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
+      metrics.upgradeDuration.observe((performance.now() - started) / 1000);
       const name = auth.machine.name;
       const session = new AgentSession(ws, { ...auth, credential: credential! }, this.deps, this.opts, settle, () => {
         this.sessions.delete(session);

@@ -50,7 +50,11 @@ export class MemberCluster {
   private stopped = false;
   private versionListeners: Array<(v: string) => void> = [];
 
-  constructor(kc: KubeConfig, o: { log: Logger; drainTimeoutMs: number }) {
+  /** Told how long each drain took and how it ended (ok, or its error code), for /metrics. */
+  private readonly drained: (seconds: number, result: string) => void;
+
+  constructor(kc: KubeConfig, o: { log: Logger; drainTimeoutMs: number; drained?: (seconds: number, result: string) => void }) {
+    this.drained = o.drained ?? (() => {});
     this.c = new KubeClients(kc);
     this.apps = kc.makeApiClient(AppsV1Api);
     this.log = o.log;
@@ -223,7 +227,16 @@ export class MemberCluster {
    * backoff) and returns once they are gone. Cordon first (cordon()); this does not.
    */
   async drain(node: string, opts: DrainOptions): Promise<DrainResult> {
-    return drainNode({ core: this.c.core, apps: this.apps }, node, opts);
+    const started = performance.now();
+    const took = () => (performance.now() - started) / 1000;
+    try {
+      const result = await drainNode({ core: this.c.core, apps: this.apps }, node, opts);
+      this.drained(took(), 'ok');
+      return result;
+    } catch (err) {
+      this.drained(took(), err instanceof AppError ? err.code : 'error');
+      throw err;
+    }
   }
 
   /** The coordinator's --drain-timeout: the timeout of drains whose spec sets none. */

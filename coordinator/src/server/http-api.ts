@@ -11,6 +11,7 @@ import { machineRoutes } from './machine-routes.ts';
 import { credentialRoutes } from './credential-routes.ts';
 import { checkDeclaredSize, packageRoutes } from './package-routes.ts';
 import { asUnavailable } from '../store/store-health.ts';
+import { statusClass } from '../metrics.ts';
 
 export type { ApiDeps } from './http-util.ts';
 
@@ -56,7 +57,11 @@ export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []): Ap
     const candidates = url === null ? [] : routes.filter((r) => r.pattern.test(url.pathname));
     const route = candidates.find((r) => r.method === req.method);
     const name = route?.name ?? 'unmatched';
-    res.on('finish', () => metrics.apiRequests.inc({ route: name, status: String(res.statusCode) }));
+    const started = performance.now();
+    res.on('finish', () => {
+      metrics.apiRequests.inc({ route: name, status: String(res.statusCode) });
+      metrics.apiDuration.observe({ route: name, status_class: statusClass(res.statusCode) }, (performance.now() - started) / 1000);
+    });
     const run = deps.storeHealth === undefined ? <T>(fn: () => T) => fn() : <T>(fn: () => T) => deps.storeHealth!.run('api', fn);
     void run(async () => {
       if (url === null) throw httpError('NK_HTTP_BAD_REQUEST', 'the request target is not a valid path');

@@ -30,6 +30,8 @@ export interface ServerHooks {
   readonly agentPath: string;
   /** Counted for /metrics: a connection refused over the cap. */
   readonly refused: () => void;
+  /** Observed for /metrics: a TLS handshake completed in this many seconds. */
+  readonly handshake?: (seconds: number) => void;
   readonly log: Logger;
 }
 
@@ -54,6 +56,22 @@ export function createCoordinatorServer(tls: TlsMaterial | null, api: ApiHandler
     : https.createServer({ ...timing, cert: tls.certPem, key: tls.keyPem, handshakeTimeout: limits.headersTimeoutMs }, api);
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
 
+  // TLS handshake times: from the TCP connection to the secure one. The TLS socket is
+  // not the TCP socket 'connection' saw; the peer address and port join them.
+  const handshakes = new Map<string, number>();
+  const peer = (s: { remoteAddress?: string | undefined; remotePort?: number | undefined }) => `${s.remoteAddress}|${s.remotePort}`;
+  const handshakeStarted = (socket: Duplex) => {
+    const key = peer(socket as Duplex & { remoteAddress?: string; remotePort?: number });
+    handshakes.set(key, performance.now());
+    socket.once('close', () => handshakes.delete(key));
+  };
+  server.on('secureConnection', (tlsSocket: { remoteAddress?: string | undefined; remotePort?: number | undefined }) => {
+    const key = peer(tlsSocket);
+    const started = handshakes.get(key);
+    handshakes.delete(key);
+    if (started !== undefined) hooks.handshake?.((performance.now() - started) / 1000);
+  });
+
   let open = 0;
   let agents = 0;
   server.on('connection', (socket: Duplex) => {
@@ -64,6 +82,7 @@ export function createCoordinatorServer(tls: TlsMaterial | null, api: ApiHandler
     }
     open += 1;
     socket.once('close', () => (open -= 1));
+    if (tls !== null) handshakeStarted(socket);
   });
   server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());

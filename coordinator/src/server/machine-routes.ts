@@ -89,9 +89,6 @@ export function machineRoutes(deps: ApiDeps): Route[] {
     {
       method: 'GET', pattern: /^\/metrics$/, name: 'metrics', access: null,
       handler: async ({ res }) => {
-        const counts: Record<string, number> = { Pending: 0, Ready: 0, NotReady: 0, Unknown: 0 };
-        for (const m of fleet.list()) counts[m.liveness.state] = (counts[m.liveness.state] ?? 0) + 1;
-        for (const [state, n] of Object.entries(counts)) metrics.machines.set({ state }, n);
         send(res, 200, await metrics.registry.metrics(), metrics.registry.contentType);
       },
     },
