@@ -18,6 +18,7 @@ import { matches, parseSelector } from './selector.ts';
 import { joinCommand, renderTokenCreated, renderTokens } from './tokens-view.ts';
 import { addPackageCommands } from './package-commands.ts';
 import { addRemediationCommands } from './remediation-commands.ts';
+import { addDeleteCommands } from './delete-commands.ts';
 import { addRolloutCommands } from './rollout-commands.ts';
 import { addRebootCommands } from './reboot-commands.ts';
 import { addHostCommands } from './host-commands.ts';
@@ -254,6 +255,7 @@ export function buildProgram(io: CliIo): Command {
   addRolloutCommands(program, { io, client });
   addRebootCommands(program, { io, client });
   addRemediationCommands(program, get, { io, client });
+  addDeleteCommands(program, { io, client });
   addHostCommands(program, { io, client });
   addCredentialCommands(program, { io, client });
   addBackupCommands(program, { io, client });
