@@ -48,16 +48,16 @@ export async function loadDocuments(ctx: CommandContext, file: string, kinds?: r
 }
 
 /**
- * POST a Rollout; an existing one is said plainly: a Rollout is not edited by apply,
- * it is driven by its own commands (and a new one gets a new name).
+ * POST a Rollout (`rollout create`); an existing one is said plainly: create makes new
+ * rollouts only (apply changes one; its own commands drive it).
  */
 export async function createRollout(api: ApiClient, doc: ApplyDocument): Promise<RolloutObject> {
   try {
     return await api.createRollout(doc.object);
   } catch (err) {
     if (err instanceof AppError && err.code === 'NK_ROLLOUT_EXISTS') {
-      throw new AppError(err.code, `rollout/${doc.name} already exists and is not changed by apply or create: ` +
-        `give the new rollout another name, or act on it with nkctl rollout pause|resume|abort|rollback ${doc.name}`, { context: err.context, cause: err });
+      throw new AppError(err.code, `rollout/${doc.name} already exists and rollout create makes new rollouts only: ` +
+        `give the new rollout another name, change it with nkctl apply -f, or act on it with nkctl rollout pause|resume|abort|rollback ${doc.name}`, { context: err.context, cause: err });
     }
     throw err;
   }
