@@ -190,7 +190,7 @@ describe('objects: apply, conflicts, immutability, delete', { timeout: 120_000 }
     assert.equal(paused.status, 200, JSON.stringify(paused.body));
     assert.equal(paused.body.status.phase, 'Paused');
     assert.equal(paused.body.status.conditions.find((c: { type: string }) => c.type === 'Paused').status, 'True');
-    const describe = await nkctlOk(coord.nkctlConfig, ['rollout', 'describe', 'put-me']);
+    const describe = await nkctlOk(coord.nkctlConfig, ['describe', 'rollout', 'put-me']);
     assert.match(describe, /Conditions:\n(.*\n)*\s+Paused\s+True\s+PausedByOperator/);
     const resumed = await call('PUT', '/v1/rollouts/put-me', rolloutObject('put-me', { strategy: { soakSeconds: 99 } }));
     assert.notEqual(resumed.body.status.phase, 'Paused');
