@@ -330,16 +330,18 @@ function objectMetadataSql(): string {
       ALTER TABLE ${t} ADD COLUMN resource_version INTEGER NOT NULL DEFAULT 0;`;
     if (t !== 'cluster_package_version') sql += `
       ALTER TABLE ${t} ADD COLUMN generation INTEGER NOT NULL DEFAULT 1;`;
-    const when = t === 'machines' ? `WHEN ${changed(machineColumns)}` : '';
+    // UPDATE OF: an update that sets none of these columns (the batcher's last-seen flush)
+    // does not even evaluate the trigger; WHEN: one that sets them to the same values is no change.
+    const when = t === 'machines' ? `OF ${machineColumns.join(', ')} ON ${t} WHEN ${changed(machineColumns)}` : `ON ${t}`;
     sql += `
       CREATE UNIQUE INDEX ${t}_by_uid ON ${t} (uid) WHERE uid IS NOT NULL;
       CREATE TRIGGER ${t}_rv_insert AFTER INSERT ON ${t} BEGIN ${stamp(t)}
       END;
-      CREATE TRIGGER ${t}_rv_update AFTER UPDATE ON ${t} ${when} BEGIN ${stamp(t)}
+      CREATE TRIGGER ${t}_rv_update AFTER UPDATE ${when} BEGIN ${stamp(t)}
       END;`;
   }
   sql += `
-      CREATE TRIGGER machines_generation AFTER UPDATE ON machines WHEN ${changed(machineSpec)} BEGIN
+      CREATE TRIGGER machines_generation AFTER UPDATE OF ${machineSpec.join(', ')} ON machines WHEN ${changed(machineSpec)} BEGIN
         UPDATE machines SET generation = OLD.generation + 1 WHERE rowid = NEW.rowid;
       END;`;
   for (const t of tables) sql += `
