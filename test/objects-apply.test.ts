@@ -57,9 +57,24 @@ describe('objects: apply, conflicts, immutability, delete', { timeout: 120_000 }
       db.close();
     }
   }
+  /**
+   * The store once it settled (two equal reads 300 ms apart): what the coordinator's own
+   * ticks set off (first liveness and conditions of new machines, rollout steps) is not
+   * blamed on the request under test.
+   */
+  async function settledDump(): Promise<string> {
+    let last = dump();
+    return waitFor('the store to settle', async () => {
+      await new Promise((r) => setTimeout(r, 300));
+      const now = dump();
+      const same = now === last;
+      last = now;
+      return same && now;
+    }, 15_000, 0);
+  }
   /** Runs `fn`, which must be refused, and checks the store is the same after it. */
   async function refusedUnchanged(what: string, fn: () => Promise<Answer>, status: number, code: string, message?: RegExp): Promise<Answer> {
-    const beforeDump = dump();
+    const beforeDump = await settledDump();
     const r = await fn();
     assert.equal(r.status, status, `${what}: ${JSON.stringify(r.body)}`);
     assert.equal(r.body.code, code, what);
@@ -84,7 +99,9 @@ describe('objects: apply, conflicts, immutability, delete', { timeout: 120_000 }
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'nk-objects-'));
-    coord = await startCoordinator(path.join(dir, 'coordinator'), ['--control-plane-version', 'v1.32.1']);
+    // A long liveness grace: the never-connected machines stay Pending, so nothing but the
+    // requests under test writes to the store while the test compares it.
+    coord = await startCoordinator(path.join(dir, 'coordinator'), ['--control-plane-version', 'v1.32.1', '--liveness-grace', '3600000']);
     ca = await readFile(path.join(coord.dataDir, 'ca.crt'), 'utf8');
     admin = (await readFile(path.join(coord.dataDir, 'admin.credential'), 'utf8')).trim();
     const { token } = await createToken(coord.nkctlConfig, 2);
@@ -115,6 +132,7 @@ describe('objects: apply, conflicts, immutability, delete', { timeout: 120_000 }
     const a = (await call('GET', '/v1/artifacts')).body.items.find((x: { sha256: string }) => x.sha256 === artifact.sha256);
     assert.match(a.metadata.uid, /^[0-9a-f-]{36}$/);
     assert.notEqual(a.metadata.uid, m.metadata.uid);
+    assert.deepEqual(a.status.conditions.map((c: { type: string; status: string }) => [c.type, c.status]), [['Stored', 'True']]);
   });
 
   test('nkctl apply -f DIR: created, then the same files again are unchanged and write nothing', async () => {
@@ -122,11 +140,12 @@ describe('objects: apply, conflicts, immutability, delete', { timeout: 120_000 }
     await mkdir(objects, { recursive: true });
     await writeFile(path.join(objects, '10-cpv.json'), JSON.stringify({ apiVersion: API, kind: 'ClusterPackageVersion', metadata: { name: 'cluster' }, spec: { packages: [{ name: 'containerd', version: '1.7.99', artifact }] } }));
     await writeFile(path.join(objects, '20-rule.json'), JSON.stringify({ apiVersion: API, kind: 'RemediationRule', metadata: { name: 'kubelet-down' }, spec: { fault: 'KubeletNotRunning', forSeconds: 60, ladder: [{ action: 'RestartService', target: 'kubelet.service', timeoutSeconds: 60 }, { action: 'CordonAndNotify' }], dryRun: true } }));
-    await writeFile(path.join(objects, '30-rollout.json'), JSON.stringify(rolloutObject('gitops-containerd')));
+    // Paused in Git: it never steps on its own while the store is compared.
+    await writeFile(path.join(objects, '30-rollout.json'), JSON.stringify(rolloutObject('gitops-containerd', { paused: true })));
     await writeFile(path.join(objects, 'README.md'), 'not a manifest');
     const first = await nkctlOk(coord.nkctlConfig, ['apply', '-f', objects]);
     assert.equal(first, 'clusterpackageversion/cluster created (generation 1)\nremediationrule/kubelet-down created\nrollout/gitops-containerd created\n');
-    const stored = dump();
+    const stored = await settledDump();
     const eventsBefore = await events('rollouts/gitops-containerd');
     const again = await nkctl(coord.nkctlConfig, ['apply', '-f', objects]);
     assert.equal(again.code, 0, again.stderr);
@@ -134,7 +153,7 @@ describe('objects: apply, conflicts, immutability, delete', { timeout: 120_000 }
     assert.equal(dump(), stored, 're-applying the same objects wrote nothing');
     assert.deepEqual(await events('rollouts/gitops-containerd'), eventsBefore, 'and recorded no event');
     // A real change says configured.
-    await writeFile(path.join(objects, '30-rollout.json'), JSON.stringify(rolloutObject('gitops-containerd', { strategy: { canary: { count: 1 }, soakSeconds: 45, batches: [50, 100] } })));
+    await writeFile(path.join(objects, '30-rollout.json'), JSON.stringify(rolloutObject('gitops-containerd', { strategy: { canary: { count: 1 }, soakSeconds: 45, batches: [50, 100] }, paused: true })));
     assert.match(await nkctlOk(coord.nkctlConfig, ['apply', '-f', objects]), /rollout\/gitops-containerd configured\n$/);
     assert.equal((await call('GET', '/v1/rollouts/gitops-containerd')).body.metadata.generation, 2);
   });
@@ -176,6 +195,11 @@ describe('objects: apply, conflicts, immutability, delete', { timeout: 120_000 }
     const cpv = (await call('GET', '/v1/clusterpackageversion')).body;
     await refusedUnchanged('a stale CPV', () => call('PUT', '/v1/clusterpackageversion', { ...cpv, metadata: { name: 'cluster', resourceVersion: '1' }, spec: { packages: [] } }), 409, 'NK_CONFLICT');
     const rule = (await call('GET', '/v1/remediationrules')).body.items.find((r: { metadata: { name: string } }) => r.metadata.name === 'kubelet-down');
+    assert.equal(rule.status.conditions[0].type, 'Accepted');
+    // The rule as read back (metadata, status and all) applies unchanged.
+    const readBack = await call('PUT', '/v1/remediationrules/kubelet-down', rule);
+    assert.equal(readBack.status, 200, JSON.stringify(readBack.body));
+    assert.equal(readBack.body.metadata.resourceVersion, rule.metadata.resourceVersion);
     await refusedUnchanged('a stale rule', () => call('PUT', '/v1/remediationrules/kubelet-down', { ...rule, metadata: { name: 'kubelet-down', resourceVersion: '1' }, spec: { ...rule.spec, forSeconds: 120 } }), 409, 'NK_CONFLICT');
     // The current resourceVersion is accepted, and the change moves the generation.
     const ok = await call('PUT', '/v1/rollouts/put-me', withMeta({ resourceVersion: rv, uid: current.metadata.uid }));

@@ -27,7 +27,11 @@ export function packageRoutes(deps: ApiDeps): Route[] {
     kind: 'Artifact',
     // Kubernetes-style metadata beside the flat fields older clients read.
     metadata: { name: `sha256:${a.sha256}`, ...(meta === null ? {} : apiMeta(meta)) },
-    status: { observedGeneration: meta?.generation ?? 1, conditions: [] },
+    status: {
+      observedGeneration: meta?.generation ?? 1,
+      // Stored: the bytes are on disk (agents can download it), not only its row.
+      conditions: [((present: boolean) => ({ type: 'Stored', status: present ? 'True' : 'False', reason: present ? 'BytesPresent' : 'BytesMissing', message: present ? '' : `no bytes at ${artifacts.path(a.sha256)}`, lastTransitionTime: new Date(a.createdAt).toISOString(), observedGeneration: meta?.generation ?? 1 }))(artifacts.has(a.sha256))],
+    },
     package: a.package,
     version: a.version,
     sha256: a.sha256,

@@ -144,7 +144,12 @@ function appliedRuleObject(object: unknown, source: 'default' | 'applied', meta:
   return {
     ...o,
     metadata: { ...o.metadata, ...(meta === null ? {} : apiMeta(meta)) },
-    status: { source, observedGeneration: meta?.generation ?? 0, conditions: [] },
+    status: {
+      source,
+      observedGeneration: meta?.generation ?? 0,
+      // An applied rule is validated whole before it is stored: it is in force (built-in defaults are not stored objects).
+      conditions: meta === null ? [] : [{ type: 'Accepted', status: 'True', reason: 'Validated', message: '', lastTransitionTime: new Date(meta.createdAt).toISOString(), observedGeneration: meta.generation }],
+    },
   };
 }
 
