@@ -168,6 +168,11 @@ describe('objects: apply, conflicts, immutability, delete', { timeout: 120_000 }
     assert.equal(again.body.metadata.resourceVersion, (await call('GET', '/v1/rollouts/put-me')).body.metadata.resourceVersion);
     assert.equal(again.body.metadata.generation, 1);
     assert.equal(again.body.metadata.uid, meta.uid);
+    // The object as served (defaults filled in, status, metadata and all) applies back unchanged.
+    const served = (await call('GET', '/v1/rollouts/put-me')).body;
+    const back = await call('PUT', '/v1/rollouts/put-me', served);
+    assert.equal(back.status, 200, JSON.stringify(back.body));
+    assert.equal(back.body.metadata.resourceVersion, served.metadata.resourceVersion);
     await refusedUnchanged('POST of an existing name', () => call('POST', '/v1/rollouts', rolloutObject('put-me')), 409, 'NK_ROLLOUT_EXISTS');
     const cli = await nkctl(coord.nkctlConfig, ['rollout', 'create', 'put-me', '--package', 'containerd=1.7.99']);
     assert.equal(cli.code, 5, cli.stderr);
