@@ -111,7 +111,7 @@ describe('packages API', { timeout: 60_000 }, () => {
     assert.equal(json(await call('GET', '/v1/clusterpackageversion', { credential: admin })).metadata.generation, 0, 'nothing was stored');
 
     const ok = await call('PUT', '/v1/clusterpackageversion', { body: cpv([{ name: 'kubelet', version: '1.31.3', artifact }]), credential: admin });
-    assert.equal(ok.status, 200, ok.body.toString());
+    assert.equal(ok.status, 201, ok.body.toString()); // created (docs/declarative.md, "Objects")
     assert.equal(json(ok).metadata.generation, 1);
     const again = await call('PUT', '/v1/clusterpackageversion', { body: cpv([{ name: 'kubelet', version: '1.31.3', artifact }]), credential: admin });
     assert.equal(json(again).metadata.generation, 1, 'an unchanged apply does not move the generation');

@@ -51,7 +51,7 @@ describe('the version-skew guard on applies and pins', { timeout: 60_000 }, () =
 
   test('a ClusterPackageVersion with kubelet past the control plane, or too far behind it, is refused and not stored', async () => {
     const ok = await call('PUT', '/v1/clusterpackageversion', cpv('1.32.0'));
-    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.equal(ok.status, 201, JSON.stringify(ok.body)); // created (docs/declarative.md, "Objects")
     for (const [version, rule] of [['1.33.0', /kubelet 1\.33\.0 would be newer than the control plane v1\.32\.1/], ['1.28.5', /4 minor versions older than the control plane v1\.32\.1; at most 3 are allowed/]] as const) {
       const r = await call('PUT', '/v1/clusterpackageversion', cpv(version));
       assert.equal(r.status, 400, JSON.stringify(r.body));

@@ -25,6 +25,7 @@ import { rolloutRoutes } from './server/rollout-routes.ts';
 import { RolloutController } from './controllers/rollout-controller.ts';
 import { RemediationController } from './controllers/remediation-controller.ts';
 import { remediationRoutes } from './server/remediation-routes.ts';
+import { deleteRoutes } from './server/delete-routes.ts';
 import { machineDeleteRoutes } from './server/machine-delete-routes.ts';
 import { RetentionController } from './controllers/retention-controller.ts';
 import { openStore, type Store } from './store/db.ts';
@@ -253,7 +254,8 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     }),
   }, { ...DEFAULT_HOST_SYNC, syncIntervalMs: config.hostSyncIntervalMs, tokenTtlSeconds: config.hostTokenTtlSeconds });
   const api = createApi(apiDeps, [...rolloutRoutes(apiDeps, rollouts), ...remediationRoutes(apiDeps, remediation), ...hostRoutes(apiDeps, host, config.hostTokenTtlSeconds), ...memberRoutes(apiDeps, member),
-    ...machineDeleteRoutes(apiDeps, { heldBy: (name) => rollouts.holders(name), deleted: (name) => remediation.forget(name) }), ...backupRoutes(apiDeps, backups)]);
+    ...machineDeleteRoutes(apiDeps, { heldBy: (name) => rollouts.holders(name), deleted: (name) => remediation.forget(name) }), ...backupRoutes(apiDeps, backups),
+    ...deleteRoutes(apiDeps, rollouts)]);
 
   const { server, connections } = createCoordinatorServer(tls, api, config.http, {
     agentPath: AGENT_PATH,

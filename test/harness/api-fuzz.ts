@@ -101,6 +101,22 @@ export const ROUTES: readonly RouteSpec[] = [
       },
     }),
   },
+  {
+    // apply: create-or-update of the same rollout (docs/declarative.md, "Objects").
+    name: 'rollout-apply', method: 'PUT', path: '/v1/rollouts/fuzz-rollout', access: 'admin',
+    body: (c) => ({
+      apiVersion: API, kind: 'Rollout', metadata: { name: 'fuzz-rollout' },
+      spec: {
+        packages: [{ package: 'containerd', version: '1.7.99' }],
+        selector: { matchLabels: { pool: 'a' }, names: [...c.machines] },
+        strategy: { canary: { count: 1 }, soakSeconds: 0, batches: [50, 100], maxUnavailable: '50%', maxFailures: 1, onFailure: 'Pause', maxPerZone: 1, window: { days: ['Mon'], start: '01:00', end: '02:00', timeZone: 'UTC' } },
+        allowDowngrade: false,
+        paused: false,
+      },
+    }),
+  },
+  { name: 'rollout-delete', method: 'DELETE', path: '/v1/rollouts/{name}', access: 'admin' },
+  { name: 'artifact-delete', method: 'DELETE', path: '/v1/artifacts/sha256/{sha}', access: 'admin' },
   { name: 'rollouts', method: 'GET', path: '/v1/rollouts', access: 'read-only' },
   { name: 'rollout', method: 'GET', path: '/v1/rollouts/{name}', access: 'read-only' },
   { name: 'rollout-events', method: 'GET', path: '/v1/rollouts/{name}/events?limit=3', access: 'read-only' },

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { API_VERSION, toEventList, toMachineList, toMachineObject, toTokenObject } from './objects.ts';
+import { API_VERSION, toEventList, toMachineList, toMachineObject, toTokenObject, tokenObject } from './objects.ts';
 import { NOW, brokenCniRecord, events, machineRecord, pendingRecord, revokedRecord, tokens } from '../cli/fixtures.ts';
 
 describe('toMachineObject', () => {
@@ -141,5 +141,32 @@ describe('lists, events and tokens', () => {
       revokedAt: null,
     });
     assert.ok(!JSON.stringify(t).includes('s3cr3t'));
+  });
+});
+
+describe('object metadata from the store', () => {
+  const meta = { uid: '6f1c1e52-1c2a-4b8e-9a55-0d0c7c1e2f00', resourceVersion: '42', generation: 3, createdAt: 0 };
+
+  it('a Machine carries the store uid, generation and resourceVersion; status and conditions observe the generation', () => {
+    const m = toMachineObject(machineRecord('node-1'), NOW, meta);
+    assert.equal(m.metadata.uid, meta.uid);
+    assert.equal(m.metadata.resourceVersion, '42');
+    assert.equal(m.metadata.generation, 3);
+    assert.equal(m.metadata.creationTimestamp, '2026-04-30T12:00:00.000Z', 'enrollment time, as before');
+    assert.equal(m.status.observedGeneration, 3);
+    assert.ok(m.status.conditions.every((c) => (c as { observedGeneration?: number }).observedGeneration === 3));
+    const list = toMachineList([machineRecord('node-1'), machineRecord('node-2')], NOW, new Map([['node-2', meta]]));
+    assert.equal(list.items[0]?.metadata.resourceVersion, undefined, 'no metadata known: the fields are left out');
+    assert.equal(list.items[1]?.metadata.resourceVersion, '42');
+  });
+
+  it('a token with metadata says whether it is Usable, and why not', () => {
+    const t = tokens[0]!;
+    assert.equal(toTokenObject(t).metadata, undefined, 'the one-argument form is unchanged');
+    const usable = tokenObject({ ...t, revokedAt: null, used: 0, expiresAt: NOW + 1000 }, meta, NOW);
+    assert.deepEqual([usable.metadata?.name, usable.metadata?.resourceVersion, usable.status?.conditions[0]?.status], [t.id, '42', 'True']);
+    assert.equal(tokenObject({ ...t, revokedAt: null, used: 0, expiresAt: NOW - 1 }, meta, NOW).status?.conditions[0]?.reason, 'Expired');
+    assert.equal(tokenObject({ ...t, revokedAt: NOW, used: 0, expiresAt: NOW + 1000 }, meta, NOW).status?.conditions[0]?.reason, 'Revoked');
+    assert.equal(tokenObject({ ...t, revokedAt: null, used: t.maxUses, expiresAt: NOW + 1000 }, meta, NOW).status?.conditions[0]?.reason, 'Exhausted');
   });
 });

@@ -10,6 +10,8 @@
  */
 import type { CniStatus, HostStatus, KubeletStatus, RuntimeStatus, ServiceState, VersionInfo } from '@nodekeeper/protocol';
 import type { EventRecord, LivenessState, MachineRecord, TokenRecord } from '../store/types.ts';
+import type { ObjectMeta } from '../store/object-meta.ts';
+import { apiMeta, type ApiObjectMeta } from './object-meta.ts';
 
 export const API_VERSION = 'nodekeeper.io/v1alpha1';
 
@@ -91,6 +93,9 @@ export interface MachineObject {
     readonly uid: string;
     readonly creationTimestamp: string;
     readonly labels: Readonly<Record<string, string>>;
+    /** Present when the store's metadata is given (store/object-meta.ts). */
+    readonly generation?: number;
+    readonly resourceVersion?: string;
   };
   readonly spec: {
     readonly machineId: string;
@@ -113,6 +118,8 @@ export interface MachineObject {
     /** When the reported status last changed, or null before the first report. */
     readonly lastReportTime: string | null;
     readonly agentVersion: string | null;
+    /** The generation the status reflects (pins and labels apply at once, so the current one). */
+    readonly observedGeneration?: number;
     readonly conditions: readonly ConditionObject[];
     /** The sections below are absent until the agent's first report. */
     readonly kubelet?: KubeletObjectStatus;
@@ -147,6 +154,9 @@ export interface EventList {
 }
 
 export interface TokenObject {
+  /** Kubernetes-style metadata (name = id) beside the flat fields, when the store's metadata is given. */
+  readonly metadata?: { readonly name: string } & ApiObjectMeta;
+  readonly status?: { readonly observedGeneration: number; readonly conditions: readonly ConditionObject[] };
   readonly id: string;
   readonly description: string;
   readonly createdAt: string;
@@ -261,7 +271,7 @@ function hostStatus(h: HostStatus): HostObjectStatus {
  * the coordinator's clock in one place; the object itself carries absolute times only,
  * and clients compute ages on their side, as kubectl does.
  */
-export function toMachineObject(record: MachineRecord, now: number): MachineObject {
+export function toMachineObject(record: MachineRecord, now: number, meta?: ObjectMeta | null): MachineObject {
   if (!Number.isFinite(now)) throw new RangeError(`now must be a finite number, got ${now}`);
   const report = record.report;
   const labels = { ...record.labels };
@@ -273,12 +283,14 @@ export function toMachineObject(record: MachineRecord, now: number): MachineObje
     lastSeenTime: rfc3339OrNull(record.lastSeenAt),
     lastReportTime: rfc3339OrNull(record.reportChangedAt),
     agentVersion: record.agentVersion,
+    ...(meta == null ? {} : { observedGeneration: meta.generation }),
     conditions: record.conditions.map((c) => ({
       type: c.type,
       status: c.status,
       reason: c.reason,
       message: c.message,
       lastTransitionTime: rfc3339(c.lastTransitionTime),
+      ...(meta == null ? {} : { observedGeneration: meta.generation }),
     })),
   };
   if (report !== null) {
@@ -294,7 +306,9 @@ export function toMachineObject(record: MachineRecord, now: number): MachineObje
   return {
     apiVersion: API_VERSION,
     kind: 'Machine',
-    metadata: { name: record.name, uid: record.machineId, creationTimestamp: rfc3339(record.enrolledAt), labels },
+    metadata: meta == null
+      ? { name: record.name, uid: record.machineId, creationTimestamp: rfc3339(record.enrolledAt), labels }
+      : { name: record.name, ...apiMeta(meta), creationTimestamp: rfc3339(record.enrolledAt), labels },
     spec: {
       machineId: record.machineId,
       hostname: report?.identity.hostname ?? record.name,
@@ -310,8 +324,8 @@ export function toMachineObject(record: MachineRecord, now: number): MachineObje
 }
 
 /** Machines as a MachineList, sorted by name so output is stable. */
-export function toMachineList(records: readonly MachineRecord[], now: number): MachineList {
-  const items = records.map((r) => toMachineObject(r, now));
+export function toMachineList(records: readonly MachineRecord[], now: number, metas?: ReadonlyMap<string, ObjectMeta>): MachineList {
+  const items = records.map((r) => toMachineObject(r, now, metas?.get(r.name) ?? null));
   items.sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
   return { apiVersion: API_VERSION, kind: 'MachineList', items };
 }
@@ -328,7 +342,23 @@ export function toEventList(events: readonly EventRecord[]): EventList {
 
 /** A bootstrap token as the API lists it. The secret is never part of it: the record has none. */
 export function toTokenObject(t: TokenRecord): TokenObject {
+  return tokenObject(t, null);
+}
+
+/** A bootstrap token with its object metadata and a `Usable` condition judged at `now`. */
+export function tokenObject(t: TokenRecord, meta: ObjectMeta | null, now?: number): TokenObject {
+  const state = t.revokedAt !== null ? 'Revoked' : now !== undefined && now >= t.expiresAt ? 'Expired' : t.used >= t.maxUses ? 'Exhausted' : 'Usable';
   return {
+    ...(meta == null
+      ? {}
+      : {
+          metadata: { name: t.id, ...apiMeta(meta) },
+          status: {
+            observedGeneration: meta.generation,
+            // One condition, Usable: can an agent enroll with this token now?
+            conditions: [{ type: 'Usable', status: state === 'Usable' ? 'True' as const : 'False' as const, reason: state, message: '', lastTransitionTime: rfc3339(t.revokedAt ?? t.createdAt) }],
+          },
+        }),
     id: t.id,
     description: t.description,
     createdAt: rfc3339(t.createdAt),
@@ -341,6 +371,6 @@ export function toTokenObject(t: TokenRecord): TokenObject {
 }
 
 /** Tokens as a TokenList. */
-export function toTokenList(tokens: readonly TokenRecord[]): TokenList {
-  return { kind: 'TokenList', items: tokens.map(toTokenObject) };
+export function toTokenList(tokens: readonly TokenRecord[], metas?: ReadonlyMap<string, ObjectMeta>, now?: number): TokenList {
+  return { kind: 'TokenList', items: tokens.map((t) => tokenObject(t, metas?.get(t.id) ?? null, now)) };
 }

@@ -5,6 +5,8 @@
 import type { RolloutSpec } from '../rollout/spec.ts';
 import type { RolloutState } from '../rollout/types.ts';
 import type { RolloutRecord } from '../store/types.ts';
+import { rolloutConditions } from '../rollout/conditions.ts';
+import { apiCondition, apiMeta } from './object-meta.ts';
 
 const API_VERSION = 'nodekeeper.io/v1alpha1';
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -17,12 +19,16 @@ export function toRolloutObject(r: RolloutRecord, current: (machine: string, pkg
   const spec = r.spec as RolloutSpec;
   const state = r.state as RolloutState;
   const targets = Object.fromEntries(spec.packages.map((p) => [p.package, p.version]));
+  const generation = r.meta?.generation ?? 1;
   return {
     apiVersion: API_VERSION,
     kind: 'Rollout',
-    metadata: { name: r.name, creationTimestamp: iso(r.createdAt) },
+    metadata: { name: r.name, ...(r.meta === undefined ? { creationTimestamp: iso(r.createdAt) } : apiMeta(r.meta)) },
     spec,
     status: {
+      // The controller reads the spec on every step: the status always reflects the stored generation.
+      observedGeneration: generation,
+      conditions: rolloutConditions(state, generation).map((c) => apiCondition(c, generation)),
       phase: state.phase,
       reason: state.reason,
       message: state.waiting === null ? state.message : `${state.message}${state.message ? '; ' : ''}waiting: ${state.waiting.message}`,

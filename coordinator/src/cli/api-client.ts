@@ -188,6 +188,28 @@ export class ApiClient {
     return expectKind<RolloutObject>(await this.request({ method: 'POST', path: '/v1/rollouts', body: obj }), 'Rollout', 'POST /v1/rollouts');
   }
 
+  /** PUT /v1/rollouts/{name}: create-or-update (apply). */
+  async applyRollout(name: string, obj: unknown): Promise<RolloutObject> {
+    const path = `/v1/rollouts/${encodeURIComponent(name)}`;
+    return expectKind<RolloutObject>(await this.request({ method: 'PUT', path, body: obj }), 'Rollout', `PUT ${path}`);
+  }
+
+  /** DELETE /v1/rollouts/{name}: finished rollouts only (NK_ROLLOUT_NOT_FINISHED). */
+  async deleteRollout(name: string): Promise<{ deleted: true }> {
+    const path = `/v1/rollouts/${encodeURIComponent(name)}`;
+    const res = await this.request({ method: 'DELETE', path });
+    if (!isObject(res) || res['deleted'] !== true) throw badResponse(`DELETE ${path}`, 'expected {"deleted": true}');
+    return { deleted: true };
+  }
+
+  /** DELETE /v1/artifacts/sha256/{hex}: unreferenced artifacts only (NK_ARTIFACT_IN_USE). */
+  async deleteArtifact(sha256: string): Promise<{ deleted: true }> {
+    const path = `/v1/artifacts/sha256/${encodeURIComponent(sha256)}`;
+    const res = await this.request({ method: 'DELETE', path });
+    if (!isObject(res) || res['deleted'] !== true) throw badResponse(`DELETE ${path}`, 'expected {"deleted": true}');
+    return { deleted: true };
+  }
+
   /** GET /v1/rollouts */
   async listRollouts(): Promise<RolloutList> {
     return expectKind<RolloutList>(await this.request({ method: 'GET', path: '/v1/rollouts' }), 'RolloutList', 'GET /v1/rollouts');

@@ -5,6 +5,8 @@
  */
 import type { EventObject } from '../api/objects.ts';
 import { block, eventsSection, timeAndAge, type Line } from './describe-machine.ts';
+import { ageSince } from './machines-view.ts';
+import { renderTable } from './table.ts';
 import type { IntOrPercent, RolloutObject } from './rollout-objects.ts';
 import { countsText, packagesCell, progressBar, renderRolloutMachines } from './rollout-views.ts';
 
@@ -45,6 +47,8 @@ export function describeRollout(r: RolloutObject, events: readonly EventObject[]
     ['Packages', packagesCell(r).split(',').join('\n')],
     ['Selector', selector.length === 0 ? 'every machine' : selector.join('\n')],
     ['Allow Downgrade', String(spec.allowDowngrade === true)],
+    ...(r.metadata.generation === undefined ? [] : [['Generation', String(r.metadata.generation)] as const]),
+    ['Paused (spec)', String(spec.paused === true)],
   ], 0));
   const batches = st.batchSize !== undefined ? `${st.batchSize} machines at a time` : st.batches !== undefined ? st.batches.map((b) => `${b}%`).join(', ') : '<default>';
   const strategy: Line[] = [
@@ -83,6 +87,15 @@ export function describeRollout(r: RolloutObject, events: readonly EventObject[]
       ['Completed', timeAndAge(s.completedTime, now)],
     ];
     out.push('Status:\n' + block(lines, 2));
+    // As `kubectl describe deployment`: Progressing, Paused, Failed, Complete (rollout/conditions.ts).
+    const conditions = s.conditions ?? [];
+    if (conditions.length > 0) {
+      out.push('Conditions:\n' + renderTable(
+        ['Type', 'Status', 'Reason', 'Age', 'Message'],
+        conditions.map((c) => [c.type, c.status, c.reason, ageSince(c.lastTransitionTime, now, '<unknown>'), c.message]),
+        { describe: true, indent: 2 },
+      ).replace(/\n$/, ''));
+    }
     out.push(s.machines.length === 0 ? 'Machines:  <none>' : 'Machines:\n' + renderRolloutMachines(s.machines, now, 2).trimEnd());
   }
   out.push(eventsSection(events, now));

@@ -32,7 +32,7 @@ export function cpvAt(artifacts: readonly ArtifactObject[], packages: PackageSum
   return {
     apiVersion: 'nodekeeper.io/v1alpha1',
     kind: 'ClusterPackageVersion',
-    metadata: { name: 'cluster', creationTimestamp: new Date(now - 86_400_000).toISOString(), generation: 3 },
+    metadata: { name: 'cluster', creationTimestamp: new Date(now - 86_400_000).toISOString(), generation: 3, resourceVersion: '3' },
     spec: {
       packages: [
         { name: 'containerd', version: '1.6.20', artifact: ref('containerd', '1.6.20') },

@@ -99,9 +99,13 @@ function putRule(rem: FixtureRemediation, name: string, body: unknown, reply: Re
   const other = rem.applied.find((r) => r.spec.fault === v.rule.fault && r.metadata.name !== name);
   if (other !== undefined) return invalid('/spec/fault', `fault ${v.rule.fault} already has rule "${other.metadata.name}"`);
   const obj = body as RemediationRuleObject;
-  const stored: RemediationRuleObject = { apiVersion: obj.apiVersion, kind: 'RemediationRule', metadata: { name }, spec: obj.spec, status: { source: 'applied' } };
+  // As the coordinator: the same spec again is unchanged (same resourceVersion); a change moves it.
+  const before = rem.applied.find((r) => r.metadata.name === name);
+  if (before !== undefined && JSON.stringify(before.spec) === JSON.stringify(obj.spec)) return reply(200, before);
+  const resourceVersion = String(Number((before?.metadata as { resourceVersion?: string } | undefined)?.resourceVersion ?? 0) + 1);
+  const stored = { apiVersion: obj.apiVersion, kind: 'RemediationRule', metadata: { name, resourceVersion }, spec: obj.spec, status: { source: 'applied' } } as RemediationRuleObject;
   rem.applied = [...rem.applied.filter((r) => r.metadata.name !== name), stored];
-  reply(200, stored);
+  reply(before === undefined ? 201 : 200, stored);
 }
 
 /**

@@ -14,6 +14,8 @@ export interface FixtureRollout {
   readonly name: string;
   readonly created: string;
   readonly spec: RolloutSpec;
+  /** Moves when an apply changes the spec (absent: 1). */
+  readonly resourceVersion?: number;
   phase: string;
   reason: string;
   message: string;
@@ -200,5 +202,5 @@ export function fixtureRolloutObject(r: FixtureRollout): RolloutObject {
     startedTime: r.startedTime,
     completedTime: r.completedTime,
   };
-  return { apiVersion: 'nodekeeper.io/v1alpha1', kind: 'Rollout', metadata: { name: r.name, creationTimestamp: r.created }, spec: r.spec, status };
+  return { apiVersion: 'nodekeeper.io/v1alpha1', kind: 'Rollout', metadata: { name: r.name, creationTimestamp: r.created, resourceVersion: String(r.resourceVersion ?? 1) }, spec: r.spec, status };
 }

@@ -211,14 +211,18 @@ function handlePackages(data: FixtureData, method: string, parts: string[], url:
   if (parts[1] === 'clusterpackageversion' && parts.length === 2) {
     const empty: ClusterPackageVersionObject = { apiVersion: API_VERSION, kind: 'ClusterPackageVersion', metadata: { name: 'cluster', generation: 0 }, spec: { packages: [] }, status: { packages: data.packages ?? [] } };
     const cpv = data.cpv ?? empty;
+    // The fixture's resourceVersion is its generation: it moves on every (spec) change.
+    const withVersion = (c: ClusterPackageVersionObject) => (c.metadata.generation === 0 ? c : { ...c, metadata: { ...c.metadata, resourceVersion: String(c.metadata.generation) } });
     if (method === 'GET') send(res, 200, cpv);
     else if (method === 'PUT') {
       const spec = isObject(body) ? body['spec'] : undefined;
       if (!isObject(body) || body['kind'] !== 'ClusterPackageVersion' || !isObject(spec) || !Array.isArray(spec['packages'])) {
         apiError(res, 400, 'NK_CPV_INVALID', 'invalid ClusterPackageVersion at /spec/packages: required');
+      } else if (JSON.stringify(spec) === JSON.stringify(cpv.spec) && cpv.metadata.generation > 0) {
+        send(res, 200, cpv);
       } else {
-        data.cpv = { ...cpv, metadata: { ...cpv.metadata, generation: cpv.metadata.generation + 1 }, spec: spec as ClusterPackageVersionObject['spec'] };
-        send(res, 200, data.cpv);
+        data.cpv = withVersion({ ...cpv, metadata: { ...cpv.metadata, generation: cpv.metadata.generation + 1 }, spec: spec as ClusterPackageVersionObject['spec'] });
+        send(res, cpv.metadata.generation === 0 ? 201 : 200, data.cpv);
       }
     } else return false;
     return true;
@@ -241,6 +245,28 @@ function handlePackages(data: FixtureData, method: string, parts: string[], url:
     return true;
   }
   const r = rollouts.find((x) => x.name === parts[2]);
+  if (parts.length === 3 && method === 'PUT') {
+    // apply: create-or-update; the same spec again is unchanged, packages never change.
+    const obj = body as { metadata?: { name?: string }; spec?: RolloutSpec };
+    if (r === undefined) {
+      const bad = checkRollout(data, body);
+      if (bad !== null) apiError(res, bad.status, bad.code, bad.message);
+      else {
+        const created = newFixtureRollout(obj.spec!, parts[2] ?? '', data.machines, Date.now());
+        rollouts.push(created);
+        send(res, 201, fixtureRolloutObject(created));
+      }
+    } else if (JSON.stringify(obj.spec?.packages) !== JSON.stringify(r.spec.packages)) {
+      apiError(res, 422, 'NK_ROLLOUT_FIELD_IMMUTABLE', `rollout "${r.name}": spec.packages cannot change after creation`);
+    } else if (JSON.stringify(obj.spec) === JSON.stringify(r.spec)) {
+      send(res, 200, fixtureRolloutObject(r));
+    } else {
+      const updated = { ...r, spec: obj.spec!, resourceVersion: (r.resourceVersion ?? 1) + 1 };
+      rollouts[rollouts.indexOf(r)] = updated;
+      send(res, 200, fixtureRolloutObject(updated));
+    }
+    return true;
+  }
   if (r === undefined) {
     apiError(res, 404, 'NK_ROLLOUT_NOT_FOUND', `rollout "${parts[2] ?? ''}" not found`);
     return true;

@@ -203,7 +203,7 @@ describe('nkctl remediation rules', () => {
 
   it('apply -f PUTs a RemediationRule by name; it replaces the default of its fault; delete brings the default back', async () => {
     const a = ok(await run(['apply', '-f', file('rule.yaml', ruleYaml('cni-restore'))]));
-    assert.equal(a.stdout, 'remediationrule/cni-restore configured\n');
+    assert.equal(a.stdout, 'remediationrule/cni-restore created\n');
     const put = server.requests.at(-1);
     assert.equal(`${put?.method} ${put?.url}`, 'PUT /v1/remediationrules/cni-restore');
     assert.equal((put?.body as { spec: { fault: string } }).spec.fault, 'NetworkNotReady');
@@ -211,7 +211,8 @@ describe('nkctl remediation rules', () => {
     assert.match(t, /^cni-restore +NetworkNotReady +30s +RestoreConfig > CordonAndNotify +2\/24h +5m +applied +false$/m);
     assert.doesNotMatch(t, /^network-not-ready/m);
     // Applying again replaces it (PUT is idempotent, no conflict).
-    ok(await run(['apply', '-f', file('rule2.yaml', ruleYaml('cni-restore').replace('forSeconds: 30', 'forSeconds: 90'))]));
+    assert.equal(ok(await run(['apply', '-f', file('rule2.yaml', ruleYaml('cni-restore').replace('forSeconds: 30', 'forSeconds: 90'))])).stdout, 'remediationrule/cni-restore configured\n');
+    assert.equal(ok(await run(['apply', '-f', file('rule2.yaml', ruleYaml('cni-restore').replace('forSeconds: 30', 'forSeconds: 90'))])).stdout, 'remediationrule/cni-restore unchanged\n');
     assert.match(ok(await run(['get', 'rules'])).stdout, /^cni-restore +NetworkNotReady +90s /m);
 
     assert.equal(ok(await run(['delete', 'remediationrule', 'cni-restore'])).stdout, 'remediationrule/cni-restore deleted\n');

@@ -124,9 +124,11 @@ describe('nkctl apply', () => {
     const text = `${JSON.stringify(cpv)}\n---\n${rolloutYaml('apply-a')}---\n${rolloutYaml('apply-b')}`;
     const r = await run(['apply', '-f', file('multi.yaml', text)]);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, `clusterpackageversion/cluster configured (generation ${generation + 1})\nrollout/apply-a created\nrollout/apply-b created\n`);
-    const sent = server.requests.slice(before);
-    assert.deepEqual(sent.map((q) => `${q.method} ${q.url}`), ['PUT /v1/clusterpackageversion', 'POST /v1/rollouts', 'POST /v1/rollouts']);
+    // The CPV as the server has it: applying it is a no-op (unchanged, same generation).
+    assert.equal(r.stdout, `clusterpackageversion/cluster unchanged (generation ${generation})\nrollout/apply-a created\nrollout/apply-b created\n`);
+    // Each object is read (to say created, configured or unchanged), then PUT by name.
+    const sent = server.requests.slice(before).filter((q) => q.method !== 'GET');
+    assert.deepEqual(sent.map((q) => `${q.method} ${q.url}`), ['PUT /v1/clusterpackageversion', 'PUT /v1/rollouts/apply-a', 'PUT /v1/rollouts/apply-b']);
     assert.deepEqual(sent[0]?.body, cpv);
     assert.equal((sent[2]?.body as { metadata: { name: string } }).metadata.name, 'apply-b');
 
@@ -143,9 +145,13 @@ describe('nkctl apply', () => {
     assert.equal(writes(), before, 'nothing sent');
   });
 
-  it('an existing rollout is reported, with the commands that act on it, and exits non-zero', async () => {
-    const r = await run(['apply', '-f', file('again.yaml', rolloutYaml('apply-a'))]);
-    expectError(r, 5, 'NK_ROLLOUT_EXISTS', 'rollout/apply-a already exists and is not changed by apply');
+  it('apply of an existing rollout is unchanged or configured; rollout create -f of an existing name is reported and exits non-zero', async () => {
+    const same = await run(['apply', '-f', file('again.yaml', rolloutYaml('apply-a'))]);
+    assert.deepEqual([same.code, same.stdout], [0, 'rollout/apply-a unchanged\n'], same.stderr);
+    const changed = await run(['apply', '-f', file('again2.yaml', rolloutYaml('apply-a').replace('soakSeconds: 0', 'soakSeconds: 7'))]);
+    assert.deepEqual([changed.code, changed.stdout], [0, 'rollout/apply-a configured\n'], changed.stderr);
+    const r = await run(['rollout', 'create', '-f', file('again.yaml', rolloutYaml('apply-a'))]);
+    expectError(r, 5, 'NK_ROLLOUT_EXISTS', 'rollout/apply-a already exists and rollout create makes new rollouts only');
     assert.match(r.stderr, /nkctl rollout pause\|resume\|abort\|rollback apply-a/);
     const invalid = { apiVersion: 'nodekeeper.io/v1alpha1', kind: 'ClusterPackageVersion', spec: {} };
     expectError(await run(['apply', '-f', file('cpv-bad.json', JSON.stringify(invalid))]), 5, 'NK_CPV_INVALID', '/spec/packages');

@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { AppError } from '@nodekeeper/common';
 import type { ApiClient } from './api-client.ts';
 import { parseDocuments, type ApplyDocument, type ApplyKind } from './apply-documents.ts';
+import { applyDocument, loadApplyDocuments } from './apply-objects.ts';
 import { artifactSize, loadSigningKey, progressReporter, sha256File } from './artifact-file.ts';
 import { loadManifestFile, signClusterPackageVersion, signedManifest, signInstallStatement } from './sign-statement.ts';
 import { CliErrorCode, usageError } from './cli-errors.ts';
@@ -47,16 +48,16 @@ export async function loadDocuments(ctx: CommandContext, file: string, kinds?: r
 }
 
 /**
- * POST a Rollout; an existing one is said plainly: a Rollout is not edited by apply,
- * it is driven by its own commands (and a new one gets a new name).
+ * POST a Rollout (`rollout create`); an existing one is said plainly: create makes new
+ * rollouts only (apply changes one; its own commands drive it).
  */
 export async function createRollout(api: ApiClient, doc: ApplyDocument): Promise<RolloutObject> {
   try {
     return await api.createRollout(doc.object);
   } catch (err) {
     if (err instanceof AppError && err.code === 'NK_ROLLOUT_EXISTS') {
-      throw new AppError(err.code, `rollout/${doc.name} already exists and is not changed by apply or create: ` +
-        `give the new rollout another name, or act on it with nkctl rollout pause|resume|abort|rollback ${doc.name}`, { context: err.context, cause: err });
+      throw new AppError(err.code, `rollout/${doc.name} already exists and rollout create makes new rollouts only: ` +
+        `give the new rollout another name, change it with nkctl apply -f, or act on it with nkctl rollout pause|resume|abort|rollback ${doc.name}`, { context: err.context, cause: err });
     }
     throw err;
   }
@@ -106,26 +107,18 @@ export function addPackageCommands(program: Command, get: Command, ctx: CommandC
 
   program
     .command('apply')
-    .description('Apply ClusterPackageVersion (replaced), Rollout (created) and RemediationRule (created or replaced) objects from YAML or JSON, several documents separated by ---.')
-    .requiredOption('-f, --filename <file>', 'file to apply, - for stdin')
+    .description('Apply ClusterPackageVersion, Rollout and RemediationRule objects from YAML or JSON (several documents separated by ---): each is created or updated and said created, configured or unchanged.')
+    .requiredOption('-f, --filename <file>', 'file or directory (its .yaml, .yml and .json files) to apply, - for stdin')
     .option('--sign-key <keyfile>', 'PEM ed25519 private key: sign each ClusterPackageVersion entry\'s install statement (nkctl sign)')
     .action(async (opts: { filename: string; signKey?: string }, cmd: Command) => {
       // Parse and check every document first: a bad one means nothing is sent.
-      const docs = await loadDocuments(ctx, opts.filename);
+      const docs = await loadApplyDocuments(opts.filename, io.cwd, (f) => loadDocuments(ctx, f));
       const key = opts.signKey === undefined ? null : loadSigningKey(resolve(io.cwd, opts.signKey));
       const { api } = ctx.client(cmd);
       for (const doc of docs) {
-        if (doc.kind === 'ClusterPackageVersion') {
-          const cpv = await api.putClusterPackageVersion(key === null ? doc.object : signClusterPackageVersion(doc.object, key));
-          io.stdout(`clusterpackageversion/cluster configured (generation ${cpv.metadata.generation})\n`);
-        } else if (doc.kind === 'RemediationRule') {
-          // PUT by name: created or replaced, as the coordinator validates it (400 with paths).
-          const rule = await api.putRemediationRule(doc.name, doc.object);
-          io.stdout(`remediationrule/${rule.metadata.name} configured\n`);
-        } else {
-          const r = await createRollout(api, doc);
-          io.stdout(`rollout/${r.metadata.name} created\n`);
-        }
+        // Create-or-update by name, as kubectl apply: created, configured or unchanged (apply-objects.ts).
+        const object = doc.kind === 'ClusterPackageVersion' && key !== null ? signClusterPackageVersion(doc.object, key) : doc.object;
+        io.stdout(`${(await applyDocument(api, doc, object)).line}\n`);
       }
     });
 

@@ -39,7 +39,7 @@ export type { PackageSummary };
 export interface ClusterPackageVersionObject {
   readonly apiVersion: string;
   readonly kind: 'ClusterPackageVersion';
-  readonly metadata: { readonly name: string; readonly creationTimestamp?: string; readonly generation: number };
+  readonly metadata: { readonly name: string; readonly creationTimestamp?: string; readonly generation: number; readonly uid?: string; readonly resourceVersion?: string };
   readonly spec: { readonly packages: CpvPackage[] };
   readonly status: { readonly packages: PackageSummary[] };
 }

@@ -11,6 +11,7 @@ import { CliErrorCode, usageError } from './cli-errors.ts';
 import { parseCount } from './rollout-spec.ts';
 import { resolveConnection, type ConnectionConfig, type ConnectionFlags } from './config.ts';
 import { describeMachine } from './describe-machine.ts';
+import { describeRollout } from './describe-rollout.ts';
 import { parseDuration } from './duration.ts';
 import { renderMachines } from './machines-view.ts';
 import { parseOutput, toJson, toYaml, type OutputFormat } from './output.ts';
@@ -18,6 +19,7 @@ import { matches, parseSelector } from './selector.ts';
 import { joinCommand, renderTokenCreated, renderTokens } from './tokens-view.ts';
 import { addPackageCommands } from './package-commands.ts';
 import { addRemediationCommands } from './remediation-commands.ts';
+import { addDeleteCommands } from './delete-commands.ts';
 import { addRolloutCommands } from './rollout-commands.ts';
 import { addRebootCommands } from './reboot-commands.ts';
 import { addHostCommands } from './host-commands.ts';
@@ -104,6 +106,17 @@ export function buildProgram(io: CliIo): Command {
       const machine = await api.getMachine(name);
       const events = await api.machineEvents(name, DESCRIBE_EVENTS);
       io.stdout(describeMachine(machine, events.items, io.now()));
+    });
+  describe
+    .command('rollout')
+    .aliases(['rollouts', 'ro'])
+    .argument('<name>', 'rollout name')
+    .description('As rollout describe: spec, status, conditions (Progressing, Paused, Failed, Complete), machines, recent events.')
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const { api } = client(cmd);
+      const r = await api.getRollout(name);
+      const events = await api.rolloutEvents(name, DESCRIBE_EVENTS);
+      io.stdout(describeRollout(r, events.items, io.now()));
     });
 
   const token = program.command('token').description('Manage bootstrap tokens that enroll new machines.');
@@ -254,6 +267,7 @@ export function buildProgram(io: CliIo): Command {
   addRolloutCommands(program, { io, client });
   addRebootCommands(program, { io, client });
   addRemediationCommands(program, get, { io, client });
+  addDeleteCommands(program, { io, client });
   addHostCommands(program, { io, client });
   addCredentialCommands(program, { io, client });
   addBackupCommands(program, { io, client });

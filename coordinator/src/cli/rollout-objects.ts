@@ -53,6 +53,8 @@ export interface RolloutSpec {
   strategy: RolloutStrategy;
   allowDowngrade?: boolean;
   drain?: RolloutDrain;
+  /** Held as `nkctl rollout pause` does (docs/declarative.md). */
+  paused?: boolean;
 }
 
 export interface RolloutMachineStatus {
@@ -70,7 +72,20 @@ export interface RolloutMachineStatus {
 /** The server's counters, as the API sends them. */
 export type RolloutCounts = RolloutCounters;
 
+/** metav1.Condition as the API sends it. */
+export interface RolloutConditionObject {
+  readonly type: string;
+  readonly status: string;
+  readonly reason: string;
+  readonly message: string;
+  readonly lastTransitionTime: string;
+  readonly observedGeneration?: number;
+}
+
 export interface RolloutStatus {
+  /** Absent from coordinators older than object metadata. */
+  readonly observedGeneration?: number;
+  readonly conditions?: readonly RolloutConditionObject[];
   readonly phase: RolloutPhase | string;
   readonly reason: string;
   readonly message: string;
@@ -86,7 +101,7 @@ export interface RolloutStatus {
 export interface RolloutObject {
   readonly apiVersion: string;
   readonly kind: 'Rollout';
-  readonly metadata: { readonly name: string; readonly creationTimestamp?: string };
+  readonly metadata: { readonly name: string; readonly creationTimestamp?: string; readonly uid?: string; readonly generation?: number; readonly resourceVersion?: string };
   readonly spec: RolloutSpec;
   readonly status?: RolloutStatus;
 }

@@ -134,8 +134,8 @@ export class RemediationController {
       throw new AppError('NK_REMEDIATION_RULE_INVALID', `rule "${clash.name}" already handles ${rule.fault}; delete it first (nkctl delete remediationrule ${clash.name})`);
     }
     checkRuleSet([...others, rule]);
-    this.deps.store.putRemediationRule(rule.name, object);
-    this.deps.store.recordEvent({ object: `remediationrule/${rule.name}`, type: 'Normal', reason: 'Applied', message: `${rule.fault}: ${rule.ladder.map((s) => s.action).join(' -> ')}` });
+    // The same rule again is no write and no event (apply is idempotent).
+    if (this.deps.store.putRemediationRule(rule.name, object)) this.deps.store.recordEvent({ object: `remediationrule/${rule.name}`, type: 'Normal', reason: 'Applied', message: `${rule.fault}: ${rule.ladder.map((s) => s.action).join(' -> ')}` });
     return rule;
   }
 

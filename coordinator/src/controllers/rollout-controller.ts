@@ -24,6 +24,7 @@ import { planStep } from '../rollout/planner.ts';
 import { MachineViews } from '../rollout/machine-views.ts';
 import { sameJson } from '../rollout/same-state.ts';
 import { parseRollout, resolveIntOrPercent, type RolloutSpec } from '../rollout/spec.ts';
+import { planSpecUpdate } from '../rollout/spec-update.ts';
 import {
   TERMINAL_PHASES, requestAllowed,
   type InstallResultEvent, type MachineView, type OperatorRequest, type PlanAction, type RolloutState,
@@ -145,8 +146,64 @@ export class RolloutController {
     const what = spec.reboot !== undefined ? 'reboot' : spec.packages.map((p) => `${p.package}=${p.version}`).join(', ');
     this.store.recordEvent({ object: owner(name), type: 'Normal', reason: 'Created', message: `${what} on ${state.candidates.length} machine(s)` });
     this.log.info({ rollout: name, machines: state.candidates.length }, 'rollout created');
-    this.stepOne(name, null);
+    // spec.paused: held from the start, before any machine is touched.
+    this.stepOne(name, spec.paused === true ? 'pause' : null);
     return this.store.getRollout(name) ?? record;
+  }
+
+  /**
+   * Replaces the mutable part of a rollout's spec (apply; rollout/spec-update.ts):
+   * NK_ROLLOUT_NOT_FOUND, NK_ROLLOUT_FIELD_IMMUTABLE. The same spec again writes nothing
+   * and records no event. A change of spec.paused pauses or resumes as the requests do.
+   */
+  applySpec(name: string, spec: RolloutSpec): { record: RolloutRecord; changed: boolean } {
+    const r = this.load(name);
+    const plan = planSpecUpdate(name, r, spec);
+    if (plan.kind === 'unchanged') return { record: this.store.getRollout(name)!, changed: false };
+    this.store.transaction(() => {
+      const updated = this.store.updateRolloutSpec(name, plan.spec);
+      if (plan.state !== r.state) this.store.saveRolloutState(name, plan.state);
+      this.store.recordEvent({ object: owner(name), type: 'Normal', reason: 'Applied', message: `spec applied (generation ${updated.meta?.generation ?? '?'})` });
+    });
+    this.remember({ ...r, spec: plan.spec, state: plan.state });
+    if (plan.request !== null && requestAllowed(r.state.phase, plan.request)) this.request(name, plan.request);
+    else this.stepOne(name, null);
+    return { record: this.store.getRollout(name)!, changed: true };
+  }
+
+  /**
+   * Deletes a finished rollout (NK_ROLLOUT_NOT_FOUND; NK_ROLLOUT_NOT_FINISHED while it
+   * runs, holds a machine, or machines it failed still count against the budget).
+   * Its commands stay as history; a Deleted event is recorded.
+   */
+  delete(name: string): void {
+    const r = this.load(name);
+    const views = this.viewsByName();
+    const busy = !TERMINAL_PHASES.has(r.state.phase)
+      ? `it is ${r.state.phase}; abort it first (nkctl rollout abort ${name})`
+      : r.holds.length > 0
+        ? `machines are still in flight (${r.holds.slice(0, 5).join(', ')}); wait for them to finish`
+        : stillUnavailable(r.leftovers, views).length > 0
+          ? `machines it failed still count against the availability budget until healthy (${stillUnavailable(r.leftovers, views).slice(0, 5).join(', ')})`
+          : null;
+    if (busy !== null) throw new AppError('NK_ROLLOUT_NOT_FINISHED', `cannot delete rollout "${name}": ${busy}`, { context: { rollout: name, phase: r.state.phase } });
+    this.store.transaction(() => {
+      this.store.deleteRollout(name);
+      this.store.recordEvent({ object: owner(name), type: 'Normal', reason: 'Deleted', message: `rollout deleted (it was ${r.state.phase})` });
+    });
+    this.rollouts.delete(name);
+    this.results.delete(name);
+    this.gates?.forget(name);
+    this.log.info({ rollout: name }, 'rollout deleted');
+  }
+
+  /** Whether any rollout that is not finished installs `version` of `pkg` (artifact delete). */
+  runningWith(pkg: string, version: string): string | null {
+    for (const r of this.rollouts.values()) {
+      if (TERMINAL_PHASES.has(r.state.phase) && r.holds.length === 0) continue;
+      if (r.spec.packages.some((p) => p.package === pkg && p.version === version)) return r.name;
+    }
+    return null;
   }
 
   /** An operator's pause, resume, abort or rollback (NK_ROLLOUT_NOT_FOUND, NK_ROLLOUT_BAD_TRANSITION). */
@@ -156,6 +213,12 @@ export class RolloutController {
       throw new AppError('NK_ROLLOUT_BAD_TRANSITION', `cannot ${request} rollout "${name}" in phase ${r.state.phase}${r.state.continueWith ? `; try: ${r.state.continueWith}` : ''}`);
     }
     this.store.recordEvent({ object: owner(name), type: 'Normal', reason: `Requested${request[0]!.toUpperCase()}${request.slice(1)}`, message: `operator asked to ${request}` });
+    if (request === 'resume' && r.spec.paused === true) {
+      // As `kubectl rollout resume` does: the spec stops saying paused, or it would lie.
+      const { paused: _paused, ...spec } = r.spec;
+      this.store.updateRolloutSpec(name, spec);
+      this.remember({ ...r, spec });
+    }
     this.stepOne(name, request);
     return this.store.getRollout(name)!;
   }

@@ -7,7 +7,8 @@ import type { RemediationController } from '../controllers/remediation-controlle
 import type { RolloutController } from '../controllers/rollout-controller.ts';
 import type { RolloutState } from '../rollout/types.ts';
 import type { Store } from '../store/db.ts';
-import { applyHostRollout } from './apply-host-rollout.ts';
+import { AppError } from '@nodekeeper/common';
+import { validateRollout } from '../rollout/spec.ts';
 import type { HostObjectDeps } from './object-sync.ts';
 
 export function hostObjectDeps(store: Store, rollouts: RolloutController, remediation: RemediationController): HostObjectDeps {
@@ -20,11 +21,12 @@ export function hostObjectDeps(store: Store, rollouts: RolloutController, remedi
     links: () => store.listHostObjects(),
     rolloutState: (name) => (store.getRollout(name)?.state as RolloutState | undefined) ?? null,
     createRollout: (object) => void rollouts.create(object),
+    // The operator's apply path: strategy, drain, allowDowngrade and paused may change;
+    // packages, reboot and selector are refused with NK_ROLLOUT_FIELD_IMMUTABLE.
     updateRollout: (object) => {
-      const name = (object as { metadata: { name: string } }).metadata.name;
-      const current = store.getRollout(name);
-      if (current === null) throw new RangeError(`rollout ${name} vanished while being updated`);
-      applyHostRollout(object, current);
+      const r = validateRollout(object);
+      if (!r.ok) throw new AppError('NK_ROLLOUT_INVALID', `invalid Rollout: ${r.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`);
+      rollouts.applySpec(r.name, r.spec);
     },
     putRule: (object) => void remediation.applyRule(object),
     deleteRule: (name) => store.deleteRemediationRule(name),

@@ -21,7 +21,7 @@ export interface HostObjectDeps {
   readonly rolloutState: (name: string) => RolloutState | null;
   /** RolloutController.create (throws AppError when the member refuses it). */
   readonly createRollout: (object: unknown) => void;
-  /** A host-made rollout's spec changed (apply-host-rollout.ts until the update path lands). */
+  /** A host-made rollout's spec changed: the operator's apply path (RolloutController.applySpec). */
   readonly updateRollout: (object: unknown) => void;
   /** The remediation controller's rule upsert. */
   readonly putRule: (object: unknown) => void;

@@ -130,8 +130,9 @@ export function toCpvObject(cpv: ClusterPackageVersionRecord | null, machines: r
       name: 'cluster',
       generation: cpv?.generation ?? 0,
       ...(cpv === null ? {} : { creationTimestamp: new Date(cpv.createdAt).toISOString() }),
+      ...(cpv?.meta === undefined ? {} : { uid: cpv.meta.uid, resourceVersion: cpv.meta.resourceVersion }),
     },
     spec: { packages: cpv?.packages ?? [] },
-    status: { packages: summarizePackages(cpv, machines) },
+    status: { observedGeneration: cpv?.generation ?? 0, packages: summarizePackages(cpv, machines) },
   };
 }

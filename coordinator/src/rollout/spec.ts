@@ -111,6 +111,8 @@ export const RolloutSpecInputSchema = Type.Object(
     allowDowngrade: Type.Optional(Type.Boolean()),
     /** How disruptive installs drain their node first (kubectl drain's rules; docs/rollouts.md). */
     drain: Type.Optional(DrainSpecSchema),
+    /** true holds the rollout as `nkctl rollout pause` does; false (the default) lets it run (docs/declarative.md). */
+    paused: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );
@@ -182,6 +184,8 @@ export interface RolloutSpec {
   readonly allowDowngrade: boolean;
   /** force and deleteEmptyDirData always set; timeoutSeconds and gracePeriodSeconds only when given. */
   readonly drain: DrainSpec;
+  /** Present only when true (as a Deployment's): absent and false mean the same, so specs stored before it compare equal. */
+  readonly paused?: true;
 }
 
 export interface SpecError {
@@ -278,6 +282,7 @@ function withDefaults(s: RolloutSpecInput): RolloutSpec {
     },
     allowDowngrade: s.allowDowngrade ?? SPEC_DEFAULTS.allowDowngrade,
     drain: drainSpecWithDefaults(s.drain),
+    ...(s.paused === true ? { paused: true as const } : {}),
   };
 }
 

@@ -118,6 +118,11 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   NK_API_CREDENTIAL_LAST_ADMIN: 409,
   NK_MACHINE_IN_USE: 409,
   NK_BACKUP_IN_PROGRESS: 409,
+  // Objects (docs/declarative.md, "Objects"): optimistic concurrency, immutability, delete rules.
+  NK_CONFLICT: 409,
+  NK_ROLLOUT_FIELD_IMMUTABLE: 422,
+  NK_ROLLOUT_NOT_FINISHED: 409,
+  NK_ARTIFACT_IN_USE: 409,
   NK_BACKUP_FAILED: 503,
   NK_BACKUP_INTEGRITY_FAILED: 503,
 };

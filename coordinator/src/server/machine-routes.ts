@@ -7,7 +7,7 @@ import { AppError } from '@nodekeeper/common';
 import { ArtifactRef, KeyProof, MachineIdentity, MachinePublicKey, PackageName, PackageVersion } from '@nodekeeper/protocol';
 import { NonceBook, NONCE_TTL_MS } from './enroll-nonces.ts';
 import type { PackageOverride } from '../store/types.ts';
-import { toEventObject, toMachineList, toMachineObject, toTokenObject } from '../api/objects.ts';
+import { toEventObject, toMachineList, toMachineObject, tokenObject } from '../api/objects.ts';
 import { manifestFor } from '../packages/manifests.ts';
 import { checkManifestAtApply, coordinatorAllowList } from '../packages/manifest-policy.ts';
 import { NAME, httpError, readJson, refuseSkew, send, type ApiDeps, type Route } from './http-util.ts';
@@ -58,11 +58,12 @@ export function machineRoutes(deps: ApiDeps): Route[] {
   const nonces = new NonceBook();
   const extras = deps.machineStatusExtras ?? (() => ({}));
   const machineObject = (m: Parameters<typeof toMachineObject>[0], now: number) => {
-    const o = toMachineObject(m, now);
+    const o = toMachineObject(m, now, store.objectMeta('machine', m.name));
     return { ...o, status: { ...o.status, ...extras(m.name) } };
   };
   const machineList = (ms: Parameters<typeof toMachineList>[0], now: number) => {
-    const l = toMachineList(ms, now);
+    // One query for every machine's metadata: the fleet view keeps records, the store keeps versions.
+    const l = toMachineList(ms, now, store.objectMetas('machine'));
     return { ...l, items: l.items.map((o) => ({ ...o, status: { ...o.status, ...extras(o.metadata.name) } })) };
   };
   const machineOr404 = (name: string) => {
@@ -210,7 +211,10 @@ export function machineRoutes(deps: ApiDeps): Route[] {
         send(res, 201, { token, id: record.id, expiresAt: new Date(record.expiresAt).toISOString(), uses: record.maxUses, caCertHash: deps.caHash });
       },
     },
-    { method: 'GET', pattern: /^\/v1\/tokens$/, name: 'tokens', access: 'read-only', handler: ({ res }) => send(res, 200, { kind: 'TokenList', items: store.listTokens().map((t) => toTokenObject(t)) }) },
+    { method: 'GET', pattern: /^\/v1\/tokens$/, name: 'tokens', access: 'read-only', handler: ({ res }) => {
+      const metas = store.objectMetas('token');
+      send(res, 200, { kind: 'TokenList', items: store.listTokens().map((t) => tokenObject(t, metas.get(t.id) ?? null, clock())) });
+    } },
     {
       method: 'DELETE', pattern: /^\/v1\/tokens\/([a-z0-9]{6})$/, name: 'token-revoke', access: 'admin',
       handler: ({ res, params }) => {

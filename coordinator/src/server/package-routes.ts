@@ -5,6 +5,8 @@
 import type { IncomingMessage } from 'node:http';
 import { AppError } from '@nodekeeper/common';
 import { parseClusterPackageVersion, summarizePackages, toCpvObject } from '../packages/cluster-package-version.ts';
+import { apiMeta, checkPreconditions, readPreconditions } from '../api/object-meta.ts';
+import type { ObjectMeta } from '../store/object-meta.ts';
 import type { ArtifactRecord } from '../store/types.ts';
 import { httpError, readJson, refuseSkew, send, type ApiDeps, type Route } from './http-util.ts';
 
@@ -21,8 +23,15 @@ export function checkDeclaredSize(req: IncomingMessage, max: number): void {
 
 export function packageRoutes(deps: ApiDeps): Route[] {
   const { store, fleet, artifacts, log } = deps;
-  const artifactObject = (a: ArtifactRecord) => ({
+  const artifactObject = (a: ArtifactRecord, meta: ObjectMeta | null = store.objectMeta('artifact', a.sha256)) => ({
     kind: 'Artifact',
+    // Kubernetes-style metadata beside the flat fields older clients read.
+    metadata: { name: `sha256:${a.sha256}`, ...(meta === null ? {} : apiMeta(meta)) },
+    status: {
+      observedGeneration: meta?.generation ?? 1,
+      // Stored: the bytes are on disk (agents can download it), not only its row.
+      conditions: [((present: boolean) => ({ type: 'Stored', status: present ? 'True' : 'False', reason: present ? 'BytesPresent' : 'BytesMissing', message: present ? '' : `no bytes at ${artifacts.path(a.sha256)}`, lastTransitionTime: new Date(a.createdAt).toISOString(), observedGeneration: meta?.generation ?? 1 }))(artifacts.has(a.sha256))],
+    },
     package: a.package,
     version: a.version,
     sha256: a.sha256,
@@ -53,7 +62,10 @@ export function packageRoutes(deps: ApiDeps): Route[] {
     },
     {
       method: 'GET', pattern: /^\/v1\/artifacts$/, name: 'artifacts', access: 'read-only',
-      handler: ({ res }) => send(res, 200, { kind: 'ArtifactList', items: store.listArtifacts().map(artifactObject) }),
+      handler: ({ res }) => {
+        const metas = store.objectMetas('artifact');
+        send(res, 200, { kind: 'ArtifactList', items: store.listArtifacts().map((a) => artifactObject(a, metas.get(a.sha256) ?? null)) });
+      },
     },
     {
       method: 'GET', pattern: /^\/v1\/artifacts\/sha256\/([0-9a-f]{64})$/, name: 'artifact-download', access: 'agent',
@@ -74,11 +86,22 @@ export function packageRoutes(deps: ApiDeps): Route[] {
     {
       method: 'PUT', pattern: /^\/v1\/clusterpackageversion$/, name: 'cpv-apply', access: 'admin',
       handler: async ({ req, res }) => {
-        const packages = parseClusterPackageVersion(await readJson(req, null), deps.installAllowList);
+        const body = await readJson(req, null);
+        const pre = readPreconditions(body, 'the ClusterPackageVersion');
+        const packages = parseClusterPackageVersion(body, deps.installAllowList);
         refuseSkew(packages, deps, 'ClusterPackageVersion');
-        const record = store.putClusterPackageVersion(packages);
-        store.recordEvent({ object: 'clusterpackageversion/cluster', type: 'Normal', reason: 'Applied', message: `generation ${record.generation}: ${packages.map((p) => `${p.name}=${p.version}`).join(', ') || 'no packages'}` });
-        send(res, 200, toCpvObject(record, fleet.list()));
+        // Nothing awaits from here to the write: the precondition holds for the write.
+        const before = store.getClusterPackageVersion();
+        checkPreconditions(pre, before?.meta ?? null, 'the ClusterPackageVersion');
+        const record = store.transaction(() => {
+          const r = store.putClusterPackageVersion(packages);
+          // The same packages again: no write (same resourceVersion), no event.
+          if (before === null || r.meta?.resourceVersion !== before.meta?.resourceVersion) {
+            store.recordEvent({ object: 'clusterpackageversion/cluster', type: 'Normal', reason: 'Applied', message: `generation ${r.generation}: ${packages.map((p) => `${p.name}=${p.version}`).join(', ') || 'no packages'}` });
+          }
+          return r;
+        });
+        send(res, before === null ? 201 : 200, toCpvObject(record, fleet.list()));
       },
     },
     {

@@ -8,6 +8,8 @@ import type { RemediationController } from '../controllers/remediation-controlle
 import type { RemediationRule } from '../remediation/rules.ts';
 import type { Fault } from '../remediation/faults.ts';
 import type { MachineRemediation, RemediationState } from '../remediation/types.ts';
+import { apiMeta, checkPreconditions, readPreconditions, withoutServerFields } from '../api/object-meta.ts';
+import type { ObjectMeta } from '../store/object-meta.ts';
 import { NAME, httpError, readJson, send, type ApiDeps, type Route } from './http-util.ts';
 
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined || ms <= 0 ? null : new Date(ms).toISOString());
@@ -99,26 +101,56 @@ export function remediationRoutes(deps: ApiDeps, remediation: RemediationControl
       method: 'GET', pattern: /^\/v1\/remediationrules$/, name: 'remediation-rules', access: 'read-only',
       handler: ({ res }) => send(res, 200, {
         kind: 'RemediationRuleList',
-        items: remediation.rules().map((r) => ({ ...((r.object as object | null) ?? toRuleObject(r.rule)), status: { source: r.source } })),
+        items: (() => {
+          const metas = deps.store.objectMetas('remediationrule');
+          return remediation.rules().map((r) => appliedRuleObject(r.object ?? toRuleObject(r.rule), r.source, r.source === 'applied' ? metas.get(r.rule.name) ?? null : null));
+        })(),
       }),
     },
     {
       method: 'PUT', pattern: new RegExp(`^/v1/remediationrules/${NAME}$`), name: 'remediation-rule-apply', access: 'admin',
       handler: async ({ req, res, params }) => {
+        const name = params[0] ?? '';
         const body = await readJson(req, null) as { metadata?: { name?: unknown } };
-        if (body?.metadata?.name !== params[0]) throw httpError('NK_REMEDIATION_RULE_INVALID', `metadata.name must be "${params[0]}", the name in the URL`);
-        const rule = remediation.applyRule(body);
-        send(res, 200, { ...body, metadata: { name: rule.name }, status: { source: 'applied' } });
+        if (body?.metadata?.name !== name) throw httpError('NK_REMEDIATION_RULE_INVALID', `metadata.name must be "${name}", the name in the URL`);
+        const what = `remediation rule "${name}"`;
+        const pre = readPreconditions(body, what);
+        // Server-set fields are not part of what is stored or compared: the same rule read back and applied is unchanged.
+        const object = withoutServerFields(body);
+        // Nothing awaits from here to the write: the precondition holds for the write.
+        const before = deps.store.objectMeta('remediationrule', name);
+        checkPreconditions(pre, before, what);
+        remediation.applyRule(object);
+        send(res, before === null ? 201 : 200, appliedRuleObject(object, 'applied', deps.store.objectMeta('remediationrule', name)));
       },
     },
     {
       method: 'DELETE', pattern: new RegExp(`^/v1/remediationrules/${NAME}$`), name: 'remediation-rule-delete', access: 'admin',
       handler: ({ res, params }) => {
-        deps.store.deleteRemediationRule(params[0] ?? '');
-        send(res, 200, { name: params[0], deleted: true });
+        const name = params[0] ?? '';
+        deps.store.transaction(() => {
+          deps.store.deleteRemediationRule(name);
+          deps.store.recordEvent({ object: `remediationrule/${name}`, type: 'Normal', reason: 'Deleted', message: 'rule deleted; its fault falls back to the built-in default rule' });
+        });
+        send(res, 200, { name, deleted: true });
       },
     },
   ];
+}
+
+/** A rule as the API serves it: the object as applied, with its metadata and status. */
+function appliedRuleObject(object: unknown, source: 'default' | 'applied', meta: ObjectMeta | null) {
+  const o = (object ?? {}) as { metadata?: Record<string, unknown> };
+  return {
+    ...o,
+    metadata: { ...o.metadata, ...(meta === null ? {} : apiMeta(meta)) },
+    status: {
+      source,
+      observedGeneration: meta?.generation ?? 0,
+      // An applied rule is validated whole before it is stored: it is in force (built-in defaults are not stored objects).
+      conditions: meta === null ? [] : [{ type: 'Accepted', status: 'True', reason: 'Validated', message: '', lastTransitionTime: new Date(meta.createdAt).toISOString(), observedGeneration: meta.generation }],
+    },
+  };
 }
 
 /** A built-in rule as an API object. */

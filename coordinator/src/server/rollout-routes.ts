@@ -1,12 +1,15 @@
 /**
- * Routes for rollouts: create, list, show, events, and the operator's requests.
+ * Routes for rollouts: create, apply (create-or-update), list, show, events, and the
+ * operator's requests. Delete is in delete-routes.ts.
  */
+import { checkPreconditions, readPreconditions } from '../api/object-meta.ts';
 import { toEventObject } from '../api/objects.ts';
 import { toRolloutObject as toObject } from '../api/rollout-objects.ts';
 import { observedVersion } from '../packages/cluster-package-version.ts';
 import type { RolloutRecord } from '../store/types.ts';
 import type { RolloutController } from '../controllers/rollout-controller.ts';
 import { OPERATOR_REQUESTS, type OperatorRequest } from '../rollout/types.ts';
+import { parseRollout } from '../rollout/spec.ts';
 import { NAME, httpError, readJson, send, type ApiDeps, type Route } from './http-util.ts';
 
 export function rolloutRoutes(deps: ApiDeps, rollouts: RolloutController): Route[] {
@@ -22,6 +25,27 @@ export function rolloutRoutes(deps: ApiDeps, rollouts: RolloutController): Route
     {
       method: 'POST', pattern: /^\/v1\/rollouts$/, name: 'rollout-create', access: 'admin',
       handler: async ({ req, res }) => send(res, 201, toRolloutObject(rollouts.create(await readJson(req, null)))),
+    },
+    {
+      // apply: create-or-update by name, idempotent; optimistic concurrency on metadata.resourceVersion / uid.
+      method: 'PUT', pattern: new RegExp(`^/v1/rollouts/${NAME}$`), name: 'rollout-apply', access: 'admin',
+      handler: async ({ req, res, params }) => {
+        const name = params[0] ?? '';
+        const body = await readJson(req, null);
+        const what = `rollout "${name}"`;
+        const pre = readPreconditions(body, what);
+        const { name: named, spec } = parseRollout(body);
+        if (named !== name) throw httpError('NK_ROLLOUT_INVALID', `metadata.name must be "${name}", the name in the URL (got "${named}")`);
+        // From here to the write nothing awaits: no other request can slip in between the check and the write.
+        const current = store.getRollout(name);
+        checkPreconditions(pre, current?.meta ?? null, what);
+        if (current === null) {
+          send(res, 201, toRolloutObject(rollouts.create(body)));
+          return;
+        }
+        const { record } = rollouts.applySpec(name, spec);
+        send(res, 200, toRolloutObject(record));
+      },
     },
     {
       method: 'GET', pattern: /^\/v1\/rollouts$/, name: 'rollouts', access: 'read-only',

@@ -27,6 +27,7 @@ import * as remediation from './remediation.ts';
 import * as retention from './retention.ts';
 import * as cursors from './sink-cursors.ts';
 import * as hostObjects from './host-objects.ts';
+import * as meta from './object-meta.ts';
 import { deleteMachine, type DeletedMachine } from './machine-delete.ts';
 
 export interface StoreOptions {
@@ -225,6 +226,11 @@ export class Store {
     return packages.listArtifacts(this.#ctx);
   }
 
+  /** Deletes an artifact's row; false when there was none. The caller removes the bytes. */
+  deleteArtifact(sha256: string): boolean {
+    return packages.deleteArtifact(this.#ctx, sha256);
+  }
+
   // --- commands
 
   createCommand(c: Parameters<typeof commands.createCommand>[1]): CommandRecord {
@@ -273,6 +279,33 @@ export class Store {
     rollouts.saveRolloutState(this.#ctx, name, state);
   }
 
+  /** Replaces a rollout's spec and moves its generation (the controller checked the change; NK_ROLLOUT_NOT_FOUND). */
+  updateRolloutSpec(name: string, spec: unknown): RolloutRecord {
+    return rollouts.updateRolloutSpec(this.#ctx, name, spec);
+  }
+
+  /** Deletes a finished rollout's row (the controller checked; NK_ROLLOUT_NOT_FOUND). */
+  deleteRollout(name: string): void {
+    rollouts.deleteRollout(this.#ctx, name);
+  }
+
+  // --- object metadata (object-meta.ts)
+
+  /** One object's uid, generation, resourceVersion and creation time, or null. */
+  objectMeta(kind: meta.ObjectKind, name: string): meta.ObjectMeta | null {
+    return meta.objectMeta(this.#ctx, kind, name);
+  }
+
+  /** Every object's metadata of one kind, by name (one query). */
+  objectMetas(kind: meta.ObjectKind): Map<string, meta.ObjectMeta> {
+    return meta.objectMetas(this.#ctx, kind);
+  }
+
+  /** The newest resourceVersion the store has handed out. */
+  currentResourceVersion(): string {
+    return meta.currentResourceVersion(this.#ctx);
+  }
+
   // --- reboots (coordinator/src/reboot)
 
   createReboot(r: { id: string; machine: string; owner: string; state: unknown }): reboots.RebootRecord {
@@ -311,8 +344,9 @@ export class Store {
     return remediation.listRules(this.#ctx);
   }
 
-  putRemediationRule(name: string, object: unknown): void {
-    remediation.putRule(this.#ctx, name, object);
+  /** Creates or replaces a rule; false when the same object was stored already (nothing written). */
+  putRemediationRule(name: string, object: unknown): boolean {
+    return remediation.putRule(this.#ctx, name, object);
   }
 
   /** NK_REMEDIATION_RULE_NOT_FOUND when no rule of that name was applied. */

@@ -280,9 +280,12 @@ export const migrations: readonly Migration[] = Object.freeze([
       CREATE INDEX reboots_by_owner ON reboots (owner);
     `,
   },
-  // 10 and 11 are the "objects" and "converge" helpers' (issue 13); empty here so this
-  // branch's 12 keeps the list gap-free. The lead replaces them at merge.
-  { version: 10, name: 'reserved (objects)', sql: '' },
+  {
+    version: 10,
+    name: 'object metadata: uid, generation, resourceVersion',
+    sql: objectMetadataSql(),
+  },
+  // 11 is the "converge" helper's (issue 13); merged next.
   { version: 11, name: 'reserved (converge)', sql: '' },
   {
     version: 12,
@@ -304,6 +307,68 @@ export const migrations: readonly Migration[] = Object.freeze([
     `,
   },
 ]);
+
+/**
+ * Migration 10 (frozen: a shipped migration is never edited). Every kind the API serves
+ * gets `uid` (a UUID v4 fixed at creation), `resource_version` (from ONE store-wide
+ * counter, `maintenance.resource_version`) and `generation` where it had none.
+ *
+ * Triggers keep resource_version right for every writer, old and new: any insert, and
+ * any update that changes a stored column, bumps the counter and stamps the row in the
+ * same transaction. For machines, an update that only moves `last_seen_at` /
+ * `status_updated_at` (the write batcher's heartbeat flush) does not count: a Machine's
+ * resourceVersion moves on enrollment, spec, credential, report, liveness and
+ * condition changes, not on every heartbeat. The machine generation moves when its spec
+ * (labels, zone, addresses, pins, machine-id) changes; the other kinds' generations are
+ * set by the code that writes their spec (rollouts.ts, remediation.ts, packages.ts).
+ * Existing rows are backfilled by an update that fires the new triggers: each gets a
+ * uid and its own resource version.
+ */
+function objectMetadataSql(): string {
+  const uuid = `lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' || substr(lower(hex(randomblob(2))), 2) || '-' ||
+    substr('89ab', 1 + (abs(random()) % 4), 1) || substr(lower(hex(randomblob(2))), 2) || '-' || lower(hex(randomblob(6)))`;
+  const stamp = (table: string) => `
+      UPDATE maintenance SET value = value + 1 WHERE name = 'resource_version';
+      UPDATE ${table} SET resource_version = (SELECT value FROM maintenance WHERE name = 'resource_version'),
+        uid = coalesce(uid, ${uuid}) WHERE rowid = NEW.rowid;`;
+  const machineColumns = [
+    'uid', 'machine_id', 'credential_id', 'credential_hash', 'labels', 'zone', 'addresses', 'enrolled_at', 'enrolled_by_token',
+    'revoked_at', 'report', 'report_changed_at', 'liveness_state', 'liveness_since', 'liveness_reason', 'liveness_message',
+    'conditions', 'agent_version', 'package_overrides', 'public_key', 'credential_expires_at', 'next_credential_id',
+    'next_credential_hash', 'next_credential_expires_at', 'reset_at', 'generation',
+  ];
+  const machineSpec = ['machine_id', 'labels', 'zone', 'addresses', 'package_overrides'];
+  const changed = (cols: readonly string[]) => cols.map((c) => `NEW.${c} IS NOT OLD.${c}`).join(' OR ');
+  const tables = ['cluster_package_version', 'rollouts', 'remediation_rules', 'machines', 'tokens', 'artifacts'];
+  let sql = `
+      INSERT INTO maintenance (name, value) VALUES ('resource_version', 0);
+      ALTER TABLE remediation_rules ADD COLUMN created_at INTEGER;
+      UPDATE remediation_rules SET created_at = updated_at;
+  `;
+  for (const t of tables) {
+    sql += `
+      ALTER TABLE ${t} ADD COLUMN uid TEXT;
+      ALTER TABLE ${t} ADD COLUMN resource_version INTEGER NOT NULL DEFAULT 0;`;
+    if (t !== 'cluster_package_version') sql += `
+      ALTER TABLE ${t} ADD COLUMN generation INTEGER NOT NULL DEFAULT 1;`;
+    // UPDATE OF: an update that sets none of these columns (the batcher's last-seen flush)
+    // does not even evaluate the trigger; WHEN: one that sets them to the same values is no change.
+    const when = t === 'machines' ? `OF ${machineColumns.join(', ')} ON ${t} WHEN ${changed(machineColumns)}` : `ON ${t}`;
+    sql += `
+      CREATE UNIQUE INDEX ${t}_by_uid ON ${t} (uid) WHERE uid IS NOT NULL;
+      CREATE TRIGGER ${t}_rv_insert AFTER INSERT ON ${t} BEGIN ${stamp(t)}
+      END;
+      CREATE TRIGGER ${t}_rv_update AFTER UPDATE ${when} BEGIN ${stamp(t)}
+      END;`;
+  }
+  sql += `
+      CREATE TRIGGER machines_generation AFTER UPDATE OF ${machineSpec.join(', ')} ON machines WHEN ${changed(machineSpec)} BEGIN
+        UPDATE machines SET generation = OLD.generation + 1 WHERE rowid = NEW.rowid;
+      END;`;
+  for (const t of tables) sql += `
+      UPDATE ${t} SET uid = ${uuid} WHERE uid IS NULL;`;
+  return sql;
+}
 
 /** The schema version this code writes. */
 export const SCHEMA_VERSION: number = migrations.at(-1)?.version ?? 0;

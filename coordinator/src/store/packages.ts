@@ -6,7 +6,7 @@ import type { StoreContext } from './context.ts';
 import { parseJson } from './context.ts';
 import type { ArtifactRecord, ClusterPackageVersionRecord, PackageDefault } from './types.ts';
 
-interface CpvRow { spec: string; generation: number; created_at: number; updated_at: number }
+interface CpvRow { spec: string; generation: number; created_at: number; updated_at: number; uid: string | null; resource_version: number }
 interface ArtifactRow { sha256: string; package: string; version: string; size: number; signature: string | null; created_at: number }
 
 /** The cluster's desired package versions, or null before the first apply. */
@@ -18,6 +18,7 @@ export function getClusterPackageVersion(ctx: StoreContext): ClusterPackageVersi
     generation: row.generation,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    meta: { uid: row.uid ?? '', resourceVersion: String(row.resource_version), generation: row.generation, createdAt: row.created_at },
   };
 }
 
@@ -51,7 +52,10 @@ export function addArtifact(ctx: StoreContext, a: Omit<ArtifactRecord, 'createdA
     ctx.stmt(
       `INSERT INTO artifacts (sha256, package, version, size, signature, created_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (sha256) DO UPDATE SET package = excluded.package, version = excluded.version,
-         signature = COALESCE(excluded.signature, artifacts.signature)`,
+         signature = COALESCE(excluded.signature, artifacts.signature)
+       -- The same push again is no write (and no new resourceVersion).
+       WHERE artifacts.package IS NOT excluded.package OR artifacts.version IS NOT excluded.version
+         OR (excluded.signature IS NOT NULL AND artifacts.signature IS NOT excluded.signature)`,
     ).run(a.sha256, a.package, a.version, a.size, a.signature, ctx.now());
     return getArtifact(ctx, a.sha256)!;
   });
@@ -64,4 +68,9 @@ export function getArtifact(ctx: StoreContext, sha256: string): ArtifactRecord |
 
 export function listArtifacts(ctx: StoreContext): ArtifactRecord[] {
   return (ctx.stmt('SELECT * FROM artifacts ORDER BY package, created_at').all() as ArtifactRow[]).map(toArtifact);
+}
+
+/** Deletes an artifact's row (the caller checked nothing refers to it and removes the bytes); false when there was none. */
+export function deleteArtifact(ctx: StoreContext, sha256: string): boolean {
+  return ctx.tx(() => ctx.stmt('DELETE FROM artifacts WHERE sha256 = ?').run(sha256).changes === 1);
 }

@@ -89,10 +89,16 @@ export function listRules(ctx: StoreContext): Array<{ name: string; object: unkn
   return (ctx.stmt('SELECT name, object FROM remediation_rules ORDER BY name').all() as Array<{ name: string; object: string }>).map((r) => ({ name: r.name, object: parseJson<unknown>(r.object, 'remediation rule') }));
 }
 
-export function putRule(ctx: StoreContext, name: string, object: unknown): void {
-  ctx.tx(() => {
-    ctx.stmt('INSERT INTO remediation_rules (name, object, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET object = excluded.object, updated_at = excluded.updated_at').run(name, JSON.stringify(object), ctx.now());
-  });
+/**
+ * Creates or replaces a rule. The same object again is no write at all (same
+ * resourceVersion); a changed one moves the generation. Returns whether anything changed.
+ */
+export function putRule(ctx: StoreContext, name: string, object: unknown): boolean {
+  return ctx.tx(() => ctx.stmt(
+    `INSERT INTO remediation_rules (name, object, created_at, updated_at) VALUES (@name, @object, @now, @now)
+     ON CONFLICT (name) DO UPDATE SET object = excluded.object, updated_at = excluded.updated_at, generation = generation + 1
+     WHERE remediation_rules.object IS NOT excluded.object`,
+  ).run({ name, object: JSON.stringify(object), now: ctx.now() }).changes === 1);
 }
 
 export function deleteRule(ctx: StoreContext, name: string): void {

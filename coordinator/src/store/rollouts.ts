@@ -8,7 +8,7 @@ import type { StoreContext } from './context.ts';
 import { parseJson } from './context.ts';
 import type { RolloutRecord } from './types.ts';
 
-interface RolloutRow { name: string; spec: string; state: string; created_at: number; updated_at: number }
+interface RolloutRow { name: string; spec: string; state: string; created_at: number; updated_at: number; uid: string | null; resource_version: number; generation: number }
 
 const toRollout = (r: RolloutRow): RolloutRecord => ({
   name: r.name,
@@ -16,6 +16,7 @@ const toRollout = (r: RolloutRow): RolloutRecord => ({
   state: parseJson<unknown>(r.state, 'rollout state'),
   createdAt: r.created_at,
   updatedAt: r.updated_at,
+  meta: { uid: r.uid ?? '', resourceVersion: String(r.resource_version), generation: r.generation, createdAt: r.created_at },
 });
 
 /** Creates a rollout (NK_ROLLOUT_EXISTS when the name is taken). */
@@ -41,6 +42,27 @@ export function listRollouts(ctx: StoreContext): RolloutRecord[] {
 export function saveRolloutState(ctx: StoreContext, name: string, state: unknown): void {
   ctx.tx(() => {
     const r = ctx.stmt('UPDATE rollouts SET state = ?, updated_at = ? WHERE name = ?').run(JSON.stringify(state), ctx.now(), name);
+    if (r.changes !== 1) throw new AppError('NK_ROLLOUT_NOT_FOUND', `rollout "${name}" not found`);
+  });
+}
+
+/**
+ * Replaces a rollout's spec (the caller checked what may change) and moves its
+ * generation by one; NK_ROLLOUT_NOT_FOUND. The state is left alone: the controller
+ * reads the new spec from its next step.
+ */
+export function updateRolloutSpec(ctx: StoreContext, name: string, spec: unknown): RolloutRecord {
+  return ctx.tx(() => {
+    const r = ctx.stmt('UPDATE rollouts SET spec = ?, generation = generation + 1, updated_at = ? WHERE name = ?').run(JSON.stringify(spec), ctx.now(), name);
+    if (r.changes !== 1) throw new AppError('NK_ROLLOUT_NOT_FOUND', `rollout "${name}" not found`);
+    return getRollout(ctx, name)!;
+  });
+}
+
+/** Deletes a rollout's row (the caller checked it is finished); NK_ROLLOUT_NOT_FOUND. Its commands stay as history. */
+export function deleteRollout(ctx: StoreContext, name: string): void {
+  ctx.tx(() => {
+    const r = ctx.stmt('DELETE FROM rollouts WHERE name = ?').run(name);
     if (r.changes !== 1) throw new AppError('NK_ROLLOUT_NOT_FOUND', `rollout "${name}" not found`);
   });
 }

@@ -110,13 +110,21 @@ function writeObservations(ctx: StoreContext, name: string, candidates: readonly
 }
 
 function writeLastSeen(ctx: StoreContext, entries: Iterable<readonly [string, number]>): number {
-  // max(): a late flush never moves last-seen backwards.
-  const update = ctx.stmt('UPDATE machines SET last_seen_at = max(coalesce(last_seen_at, 0), ?) WHERE name = ?');
-  let rows = 0;
+  // ONE statement per flush, whatever the number of machines: the times go in as a JSON
+  // object (a name given twice keeps its latest time). max(): a late flush never moves
+  // last-seen backwards. A last-seen-only change moves no resourceVersion (migration 10).
+  const times = Object.create(null) as Record<string, number>;
+  let any = false;
   for (const [name, at] of entries) {
-    rows += update.run(toMs(at), name).changes;
+    const t = toMs(at);
+    times[name] = Math.max(times[name] ?? 0, t);
+    any = true;
   }
-  return rows;
+  if (!any) return 0;
+  return ctx.stmt(
+    `UPDATE machines SET last_seen_at = max(coalesce(last_seen_at, 0), seen.value)
+     FROM json_each(?) AS seen WHERE machines.name = seen.key`,
+  ).run(JSON.stringify(times)).changes;
 }
 
 /** Writes one machine's status (and its observations) in one transaction. */

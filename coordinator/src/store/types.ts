@@ -114,6 +114,8 @@ export interface ClusterPackageVersionRecord {
   readonly generation: number;
   readonly createdAt: number;
   readonly updatedAt: number;
+  /** Object metadata (store/object-meta.ts); the store always fills it. */
+  readonly meta?: import('./object-meta.ts').ObjectMeta;
 }
 
 export interface ArtifactRecord {
@@ -154,4 +156,6 @@ export interface RolloutRecord {
   readonly state: unknown;
   readonly createdAt: number;
   readonly updatedAt: number;
+  /** Object metadata (store/object-meta.ts); the store always fills it. */
+  readonly meta?: import('./object-meta.ts').ObjectMeta;
 }
