@@ -6,11 +6,26 @@ import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AppError, toSemver } from '@nodekeeper/common';
 import { AGENT_PACKAGE, ArtifactRef, PackageManifest, PackageName, PackageVersion, type InstallAllowList } from '@nodekeeper/protocol';
-import type { ClusterPackageVersionRecord, MachineRecord, PackageDefault } from '../store/types.ts';
+import type { ClusterPackageVersionRecord, MachineRecord, PackageDefault, UpdateStrategyInput } from '../store/types.ts';
+import { StrategySchema, validateRolloutSpec } from '../rollout/spec.ts';
 import { manifestFor } from './manifests.ts';
 import { checkManifestAtApply, coordinatorAllowList } from './manifest-policy.ts';
 
 export const API_VERSION = 'nodekeeper.io/v1alpha1';
+
+/**
+ * `updateStrategy`: the Rollout's spec.strategy fields (the same schema, rollout/spec.ts)
+ * plus what only convergence has. Its presence turns convergence on (docs/declarative.md).
+ */
+export const UpdateStrategySchema = Type.Object(
+  {
+    paused: Type.Optional(Type.Boolean()),
+    selector: Type.Optional(Type.Object({ matchLabels: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 317 }), Type.String({ maxLength: 63 }), { maxProperties: 64 })) }, { additionalProperties: false })),
+    onSupersede: Type.Optional(Type.Union([Type.Literal('Keep'), Type.Literal('Rollback')])),
+    ...StrategySchema.properties,
+  },
+  { additionalProperties: false },
+);
 
 const CpvObject = Type.Object({
   apiVersion: Type.Literal(API_VERSION),
@@ -26,11 +41,13 @@ const CpvObject = Type.Object({
             artifact: ArtifactRef,
             manifest: Type.Optional(PackageManifest),
             parameters: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 1024 }), { maxProperties: 64 })),
+            updateStrategy: Type.Optional(UpdateStrategySchema),
           },
           { additionalProperties: false },
         ),
         { maxItems: 64 },
       ),
+      updateStrategy: Type.Optional(UpdateStrategySchema),
     },
     { additionalProperties: false },
   ),
@@ -46,6 +63,41 @@ const invalid = (message: string) => new AppError('NK_CPV_INVALID', message);
  * (manifest-policy.ts). Used by the API's apply and by the host pull alike.
  */
 export function parseClusterPackageVersion(value: unknown, allow: InstallAllowList = coordinatorAllowList()): PackageDefault[] {
+  return parseClusterPackageVersionSpec(value, allow).packages;
+}
+
+/** The rollout strategy fields of an updateStrategy (what a converger's Rollout gets). */
+export function strategyFields(u: UpdateStrategyInput): Record<string, unknown> {
+  const { paused: _p, selector: _s, onSupersede: _o, ...rest } = u;
+  return rest;
+}
+
+/**
+ * A package's updateStrategy: its own fields over the CPV's default, field by field (a
+ * package's `batchSize` drops the default's `batches` and the other way round, as they
+ * exclude each other). Null when neither is given: that package does not converge.
+ */
+export function effectiveUpdateStrategy(def: UpdateStrategyInput | undefined, own: UpdateStrategyInput | undefined): UpdateStrategyInput | null {
+  if (def === undefined && own === undefined) return null;
+  const base: Record<string, unknown> = { ...def };
+  if (own?.batchSize !== undefined) delete base['batches'];
+  if (own?.batches !== undefined) delete base['batchSize'];
+  return { ...base, ...own } as UpdateStrategyInput;
+}
+
+/** The strategy rules a schema cannot say (rollout/spec.ts's), with paths under `base`. */
+function strategyProblem(u: UpdateStrategyInput, pkg: string, version: string, base: string): string | null {
+  const r = validateRolloutSpec({ packages: [{ package: pkg, version }], strategy: strategyFields(u) }, base);
+  if (r.ok) return null;
+  const e = r.errors[0]!;
+  return `${e.path.replace(`${base}/strategy`, base)}: ${e.message}`;
+}
+
+/**
+ * Like parseClusterPackageVersion, with the default updateStrategy too. Each package's
+ * effective strategy (its own over the default) is checked as a Rollout's would be.
+ */
+export function parseClusterPackageVersionSpec(value: unknown, allow: InstallAllowList = coordinatorAllowList()): { packages: PackageDefault[]; updateStrategy?: UpdateStrategyInput } {
   if (!check.Check(value)) {
     const e = check.Errors(value).First();
     throw invalid(`invalid ClusterPackageVersion at ${e?.path || '/'}: ${e?.message ?? 'does not match the schema'}`);
@@ -58,8 +110,18 @@ export function parseClusterPackageVersion(value: unknown, allow: InstallAllowLi
     if (p.manifest !== undefined && p.manifest.name !== p.name) throw invalid(`/spec/packages/${i}/manifest/name must be "${p.name}"`);
     if (manifestFor(p.name, p.manifest) === null) throw invalid(`/spec/packages/${i}: "${p.name}" is not a built-in package; give it a manifest`);
     if (p.manifest !== undefined) checkManifestAtApply(p.manifest, allow, `spec.packages[${i}].manifest`);
+    const eff = effectiveUpdateStrategy(obj.spec.updateStrategy, p.updateStrategy);
+    if (eff !== null) {
+      const problem = strategyProblem(eff, p.name, p.version, p.updateStrategy === undefined ? '/spec/updateStrategy' : `/spec/packages/${i}/updateStrategy`);
+      if (problem !== null) throw invalid(`invalid ClusterPackageVersion at ${problem}`);
+    }
   }
-  return obj.spec.packages.map((p) => ({ ...p }));
+  const def = obj.spec.updateStrategy;
+  if (def !== undefined) {
+    const problem = strategyProblem(def, 'kubelet', '1.0.0', '/spec/updateStrategy');
+    if (problem !== null) throw invalid(`invalid ClusterPackageVersion at ${problem}`);
+  }
+  return { packages: obj.spec.packages.map((p) => ({ ...p })), ...(def === undefined ? {} : { updateStrategy: def }) };
 }
 
 /** The package of the agent itself: its version is what the agent says in its hello. */
@@ -117,8 +179,8 @@ export function summarizePackages(cpv: ClusterPackageVersionRecord | null, machi
   });
 }
 
-/** The Kubernetes-style object. */
-export function toCpvObject(cpv: ClusterPackageVersionRecord | null, machines: readonly MachineRecord[]) {
+/** The Kubernetes-style object; `extraStatus` adds the converger's summary and conditions (convergence/status.ts). */
+export function toCpvObject(cpv: ClusterPackageVersionRecord | null, machines: readonly MachineRecord[], extraStatus: Record<string, unknown> = {}) {
   return {
     apiVersion: API_VERSION,
     kind: 'ClusterPackageVersion',
@@ -127,7 +189,7 @@ export function toCpvObject(cpv: ClusterPackageVersionRecord | null, machines: r
       generation: cpv?.generation ?? 0,
       ...(cpv === null ? {} : { creationTimestamp: new Date(cpv.createdAt).toISOString() }),
     },
-    spec: { packages: cpv?.packages ?? [] },
-    status: { packages: summarizePackages(cpv, machines) },
+    spec: { ...(cpv?.updateStrategy === undefined ? {} : { updateStrategy: cpv.updateStrategy }), packages: cpv?.packages ?? [] },
+    status: { packages: summarizePackages(cpv, machines), ...extraStatus },
   };
 }

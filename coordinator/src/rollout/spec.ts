@@ -40,7 +40,7 @@ const WindowSchema = Type.Object(
   { additionalProperties: false },
 );
 
-const StrategySchema = Type.Object(
+export const StrategySchema = Type.Object(
   {
     canary: Type.Optional(Type.Object({ count: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000 })), percent: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })) }, { additionalProperties: false })),
     soakSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 7 * 24 * 3600 })),

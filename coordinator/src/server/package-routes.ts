@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { AppError } from '@nodekeeper/common';
-import { parseClusterPackageVersion, summarizePackages, toCpvObject } from '../packages/cluster-package-version.ts';
+import { parseClusterPackageVersionSpec, summarizePackages, toCpvObject } from '../packages/cluster-package-version.ts';
 import type { ArtifactRecord } from '../store/types.ts';
 import { httpError, readJson, refuseSkew, send, type ApiDeps, type Route } from './http-util.ts';
 
@@ -69,16 +69,16 @@ export function packageRoutes(deps: ApiDeps): Route[] {
     },
     {
       method: 'GET', pattern: /^\/v1\/clusterpackageversion$/, name: 'cpv', access: 'read-only',
-      handler: ({ res }) => send(res, 200, toCpvObject(store.getClusterPackageVersion(), fleet.list())),
+      handler: ({ res }) => send(res, 200, toCpvObject(store.getClusterPackageVersion(), fleet.list(), deps.cpvStatusExtras?.() ?? {})),
     },
     {
       method: 'PUT', pattern: /^\/v1\/clusterpackageversion$/, name: 'cpv-apply', access: 'admin',
       handler: async ({ req, res }) => {
-        const packages = parseClusterPackageVersion(await readJson(req, null), deps.installAllowList);
+        const { packages, updateStrategy } = parseClusterPackageVersionSpec(await readJson(req, null), deps.installAllowList);
         refuseSkew(packages, deps, 'ClusterPackageVersion');
-        const record = store.putClusterPackageVersion(packages);
+        const record = store.putClusterPackageVersion(packages, updateStrategy);
         store.recordEvent({ object: 'clusterpackageversion/cluster', type: 'Normal', reason: 'Applied', message: `generation ${record.generation}: ${packages.map((p) => `${p.name}=${p.version}`).join(', ') || 'no packages'}` });
-        send(res, 200, toCpvObject(record, fleet.list()));
+        send(res, 200, toCpvObject(record, fleet.list(), deps.cpvStatusExtras?.() ?? {}));
       },
     },
     {
