@@ -87,7 +87,13 @@ export class ConvergenceController {
         this.deps.log.warn({ err, action: a.kind, rollout: a.name }, 'convergence step failed; the next tick decides again');
       }
     }
-    this.recordChanges(plan);
+    // What was just created or requested shows at once in the Machine and CPV status.
+    const after = plan.actions.length === 0 ? this.last : (() => {
+      const fresh = this.input();
+      return { input: fresh, plan: planConvergence(fresh) };
+    })();
+    this.last = after;
+    this.recordChanges(after.plan);
   }
 
   private apply(a: ConvergeAction, generation: number): void {
@@ -162,7 +168,8 @@ export class ConvergenceController {
     const { input, plan } = this.current();
     const m = this.deps.fleet.get(name);
     if (m === undefined) return [];
-    return machinePackages(convergeMachine(m, input.packages.map((p) => p.name)), input.packages, input.rollouts, plan.packages);
+    // The rollouts as they are now (their machines move between ticks); the verdicts as of the last tick.
+    return machinePackages(convergeMachine(m, input.packages.map((p) => p.name)), input.packages, this.deps.rollouts.overview(), plan.packages);
   }
 
   /** The ClusterPackageVersion's convergence summary and conditions. */
