@@ -96,6 +96,7 @@ describe('desired versions converge by themselves', { timeout: 150_000 }, () => 
   let dir: string;
   let coord: CoordinatorProc;
   let ca: string;
+  let admin: string;
   const agents: ScriptedAgent[] = [];
   const artifacts = new Map<string, { url: string; sha256: string; size: number }>();
 
@@ -123,6 +124,17 @@ describe('desired versions converge by themselves', { timeout: 150_000 }, () => 
     await writeFile(path.join(dir, 'cpv.json'), JSON.stringify(cpv));
     await nk(['apply', '-f', path.join(dir, 'cpv.json')]);
   };
+  /** The API directly (no nkctl process per poll: cheaper on a busy machine). */
+  const api = (method: string, pathname: string, body?: unknown) => new Promise<{ status: number; json: any }>((resolve, reject) => {
+    const req = https.request(new URL(pathname, coord.url), { method, ca, headers: { Authorization: `Bearer ${admin}`, 'Content-Type': 'application/json' } }, (res) => {
+      let t = '';
+      res.on('data', (c: Buffer) => (t += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(t) }));
+    });
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+  const getCpv = async () => (await api('GET', '/v1/clusterpackageversion')).json;
   const all = (version: string) => agents.every((a) => a.version === version);
   const enroll = (token: string, identity: MachineIdentity) => new Promise<any>((resolve, reject) => {
     const req = https.request(new URL('/v1/enroll', coord.url), { method: 'POST', ca, headers: { 'Content-Type': 'application/json' } }, (res) => {
@@ -138,6 +150,7 @@ describe('desired versions converge by themselves', { timeout: 150_000 }, () => 
     dir = await mkdtemp(path.join(tmpdir(), 'nk-converge-'));
     coord = await startCoordinator(path.join(dir, 'coordinator'), ARGS);
     ca = await readFile(path.join(coord.dataDir, 'ca.crt'), 'utf8');
+    admin = (await readFile(path.join(coord.dataDir, 'admin.credential'), 'utf8')).trim();
     const { token } = JSON.parse(await nk(['token', 'create', '--uses', '3', '-o', 'json']));
     for (const [i, name] of NAMES.entries()) {
       const { credential } = await enroll(token, ScriptedAgent.identity(name, i));
@@ -152,7 +165,7 @@ describe('desired versions converge by themselves', { timeout: 150_000 }, () => 
       const pushed = JSON.parse(await nk(['artifact', 'push', file, '--package', 'kubelet', '--version', v, '-o', 'json']));
       artifacts.set(v, { url: pushed.url, sha256: pushed.sha256, size: pushed.size });
     }
-    await waitFor('three Ready machines', async () => (JSON.parse(await nk(['get', 'machines', '-o', 'json'])).items as any[]).filter((m) => m.status.phase === 'Ready').length === 3, 30_000);
+    await waitFor('three Ready machines', async () => ((await api('GET', '/v1/machines')).json.items as any[]).filter((m) => m.status.phase === 'Ready').length === 3, 30_000);
   });
 
   after(async () => {
@@ -166,16 +179,38 @@ describe('desired versions converge by themselves', { timeout: 150_000 }, () => 
     await waitFor('every machine at 1.31.3 and kubelet-g1 Completed', () => all('1.31.3') && phaseOf('kubelet-g1') === 'Completed', 30_000);
     assert.deepEqual(rollouts().map((r) => r.name), ['kubelet-g1']);
     assert.match(events('RolloutCreated').map((e) => e.message).join('\n'), /generation 1: kubelet=1\.31\.3 on 3 machine/);
-    await waitFor('Converged on the CPV', async () => JSON.parse(await nk(['get', 'cpv', '-o', 'json'])).status.converged === 'converged', 10_000);
-    const cpv = JSON.parse(await nk(['get', 'cpv', '-o', 'json']));
+    await waitFor('Converged on the CPV', async () => (await getCpv()).status.converged === 'converged', 10_000);
+    const cpv = (await getCpv());
     assert.equal(cpv.spec.updateStrategy.soakSeconds, 1);
     assert.equal(cpv.status.conditions.find((c: any) => c.type === 'Converged').status, 'True');
     const table = await nk(['get', 'machines']);
     assert.match(table.split('\n')[0] ?? '', / CONVERGED$/);
     for (const name of NAMES) assert.match(table, new RegExp(`^${name} .* converged$`, 'm'));
-    const m = JSON.parse(await nk(['get', 'machine', 'node-1', '-o', 'json']));
+    const m = (await api('GET', '/v1/machines/node-1')).json;
     assert.deepEqual(m.status.packages, [{ name: 'kubelet', current: 'Kubernetes v1.31.3', desired: '1.31.3', state: 'Converged', reason: '' }]);
     assert.match(await nk(['describe', 'machine', 'node-1']), /Packages:\n.*\n.*\n\s+kubelet\s+Kubernetes v1\.31\.3\s+1\.31\.3\s+Converged/);
+  });
+
+  test('a bad updateStrategy is refused with its path and changes nothing', async () => {
+    const before = (await getCpv());
+    const count = rollouts().length;
+    for (const [bad, where] of [[{ onSupersede: 'Sideways' }, '/spec/updateStrategy/onSupersede'], [{ batches: [60, 30, 100] }, '/spec/updateStrategy/batches/1'], [{ paused: 'yes' }, '/spec/updateStrategy/paused'], [{ selector: { names: ['node-1'] } }, '/spec/updateStrategy/selector']] as const) {
+      const cpv = { apiVersion: 'nodekeeper.io/v1alpha1', kind: 'ClusterPackageVersion', metadata: { name: 'cluster' }, spec: { updateStrategy: bad, packages: [{ name: 'kubelet', version: '1.31.4', artifact: artifacts.get('1.31.4') }] } };
+      const r = await api('PUT', '/v1/clusterpackageversion', cpv);
+      assert.equal(r.status, 400);
+      assert.equal(r.json.code, 'NK_CPV_INVALID');
+      assert.ok(String(r.json.message).includes(where), r.json.message);
+    }
+    // nkctl says the same, exit 5.
+    await writeFile(path.join(dir, 'bad.json'), JSON.stringify({ apiVersion: 'nodekeeper.io/v1alpha1', kind: 'ClusterPackageVersion', metadata: { name: 'cluster' }, spec: { updateStrategy: { onSupersede: 'Sideways' }, packages: [] } }));
+    const r = await nkctl(coord.nkctlConfig, ['apply', '-f', path.join(dir, 'bad.json')]);
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stderr, /NK_CPV_INVALID/);
+    assert.match(r.stderr, /\/spec\/updateStrategy\/onSupersede/);
+    const now = (await getCpv());
+    assert.equal(now.metadata.generation, before.metadata.generation);
+    assert.deepEqual(now.spec, before.spec);
+    assert.equal(rollouts().length, count);
   });
 
   test('a newer generation mid-rollout supersedes it (Keep), and the new target takes over', async () => {
@@ -195,7 +230,7 @@ describe('desired versions converge by themselves', { timeout: 150_000 }, () => 
     await nk(['machine', 'pin', 'node-1', 'kubelet=1.31.6']);
     await waitFor('node-1 at 1.31.6', () => agents[0]!.version === '1.31.6' && phaseOf('pin-node-1-kubelet-1') === 'Completed', 30_000);
     assert.equal(agents[1]!.version, '1.31.5');
-    const m = JSON.parse(await nk(['get', 'machine', 'node-1', '-o', 'json']));
+    const m = (await api('GET', '/v1/machines/node-1')).json;
     assert.equal(m.status.packages[0].desired, '1.31.6');
     assert.equal(m.status.packages[0].state, 'Converged');
     await nk(['machine', 'unpin', 'node-1', 'kubelet']);
@@ -203,7 +238,7 @@ describe('desired versions converge by themselves', { timeout: 150_000 }, () => 
 
   test('paused: true stops new steps; false resumes', async () => {
     await apply('1.31.6', { paused: true });
-    await waitFor('the CPV reports Paused', async () => JSON.parse(await nk(['get', 'cpv', '-o', 'json'])).status.conditions.find((c: any) => c.type === 'Paused')?.status === 'True', 10_000);
+    await waitFor('the CPV reports Paused', async () => (await getCpv()).status.conditions.find((c: any) => c.type === 'Paused')?.status === 'True', 10_000);
     assert.ok(events('ConvergencePaused').length > 0);
     assert.ok(!rollouts().some((r) => r.name.startsWith('kubelet-g4')), 'nothing created while paused');
     assert.equal(agents[1]!.version, '1.31.5');
