@@ -16,7 +16,7 @@ import type { MachineRecord } from '../store/types.ts';
 import { planConvergence } from './planner.ts';
 import { cpvConditions, cpvSummary, machinePackages, type MachinePackageStatus } from './status.ts';
 import {
-  CPV_TRACK, DEFAULT_CONVERGE_OPTIONS,
+  CPV_TRACK, DEFAULT_CONVERGE_OPTIONS, FINAL_REFUSALS,
   type ConvergeAction, type ConvergeInput, type ConvergeMachine, type ConvergeOptions, type ConvergePlan, type DesiredPackage,
 } from './types.ts';
 
@@ -109,7 +109,8 @@ export class ConvergenceController {
         store.removeConvergenceRollout(a.name);
         if (!(err instanceof AppError)) throw err;
         store.addConvergenceRefusal({ package: a.package, track: a.track, key: a.refusalKey, code: err.code, message: err.message });
-        store.recordEvent({ object: CPV_OBJECT, type: 'Warning', reason: 'RolloutRefused', message: `${a.package}=${a.version} for ${what} refused (${err.code}): ${err.message}; not retried until the target changes` });
+        const again = FINAL_REFUSALS.has(err.code) ? 'not retried until the target changes' : `retried in ${Math.round(this.opts.retryBaseMs / 1000)}s`;
+        store.recordEvent({ object: CPV_OBJECT, type: 'Warning', reason: 'RolloutRefused', message: `${a.package}=${a.version} for ${what} refused (${err.code}): ${err.message}; ${again}` });
         log.warn({ rollout: a.name, code: err.code }, 'converger rollout refused');
         return;
       }

@@ -19,6 +19,7 @@ import { failedLeftovers, holdsOf, stillUnavailable } from '../rollout/holds.ts'
 import { TERMINAL_PHASES, type MachineView, type PlanAction, type RolloutState } from '../rollout/types.ts';
 import type { UpdateStrategyInput } from '../store/types.ts';
 import { SimCoordinator } from './test-support.ts';
+import { FINAL_REFUSALS } from './types.ts';
 
 const KUBELET = ['1.31.0', '1.31.1', '1.31.2', '1.31.3', '1.31.4', '1.32.0'];
 const CONTAINERD = ['1.7.1', '1.7.2', '1.7.3'];
@@ -154,7 +155,7 @@ function simulate(s: Scenario): void {
   }
   spec = { ...spec, paused: false };
   applyCpv();
-  const refused = (pkg: string, track: string, key: string) => c.refusals.some((r) => r.package === pkg && r.track === track && r.key === key);
+  const refused = (pkg: string, track: string, key: string) => c.refusals.some((r) => r.package === pkg && r.track === track && r.key === key && FINAL_REFUSALS.has(r.code));
   const pending = () => {
     const out: string[] = [];
     for (const p of c.cpv.packages) {

@@ -149,3 +149,14 @@ test('machine status: current, desired, state and reason per package', () => {
   const conditions = cpvConditions(planConvergence(c.input()).packages);
   assert.deepEqual(conditions.map((x) => `${x.type}=${x.status}`), ['Converging=False', 'Converged=False', 'Degraded=False', 'Paused=True']);
 });
+
+test('a refusal of the target is final for that target; any other (an artifact not pushed yet) is retried after the backoff', () => {
+  const c = fleet(2);
+  c.apply({ updateStrategy: FAST, packages: [{ name: 'kubelet', version: '1.31.2' }] });
+  const input = c.input();
+  const refused = (code: string, at: number, now: number) => planConvergence({ ...input, now, refusals: [{ package: 'kubelet', track: '', key: 'g1', code, message: 'no', at }] });
+  assert.equal(refused('NK_ROLLOUT_SKEW', 0, 10 * 3_600_000).actions.length, 0, 'a skew is never retried for the same generation');
+  assert.equal(refused('NK_ARTIFACT_NOT_FOUND', 0, 10_000).actions.length, 0, 'inside the backoff');
+  assert.equal(refused('NK_ARTIFACT_NOT_FOUND', 0, 10_000).packages[0]?.reason, 'RolloutRefused');
+  assert.deepEqual(refused('NK_ARTIFACT_NOT_FOUND', 0, 30_000).actions.map((a) => a.kind), ['create'], 'after it');
+});

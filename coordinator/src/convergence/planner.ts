@@ -15,7 +15,7 @@ import { ROLLOUT_API_VERSION } from '../rollout/spec.ts';
 import { REQUEST_ALLOWED, TERMINAL_PHASES } from '../rollout/types.ts';
 import type { UpdateStrategyInput } from '../store/types.ts';
 import {
-  CPV_TRACK, DEFAULT_CONVERGE_OPTIONS, MANAGED_BY, MANAGED_BY_LABEL,
+  CPV_TRACK, DEFAULT_CONVERGE_OPTIONS, FINAL_REFUSALS, MANAGED_BY, MANAGED_BY_LABEL,
   type ConvergeAction, type ConvergeInput, type ConvergeMachine, type ConvergePlan, type DesiredPackage, type ManagedRollout, type PackageConvergence,
 } from './types.ts';
 
@@ -150,8 +150,9 @@ export function planConvergence(input: ConvergeInput): ConvergePlan {
       if (t.behind.length === 0) continue;
       const where = t.id === CPV_TRACK ? `generation ${input.generation}` : `the pin of ${t.id}`;
       const refusal = input.refusals.find((x) => x.package === pkg.name && x.track === t.id && x.key === t.refusalKey);
-      if (refusal !== undefined) {
-        degraded ??= { reason: 'RolloutRefused', message: `${pkg.name}=${t.version} for ${where} was refused (${refusal.code}): ${refusal.message}; not retried until the target changes` };
+      if (refusal !== undefined && (FINAL_REFUSALS.has(refusal.code) || input.now < refusal.at + opts.retryBaseMs)) {
+        const again = FINAL_REFUSALS.has(refusal.code) ? 'not retried until the target changes' : `retrying in ${Math.ceil((refusal.at + opts.retryBaseMs - input.now) / 1000)}s`;
+        degraded ??= { reason: 'RolloutRefused', message: `${pkg.name}=${t.version} for ${where} was refused (${refusal.code}): ${refusal.message}; ${again}` };
         continue;
       }
       // After a failed rollout, or one that completed and left the same machines behind

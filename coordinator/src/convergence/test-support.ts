@@ -135,7 +135,9 @@ export class SimCoordinator {
         } catch (err) {
           this.managed.splice(this.managed.findIndex((r) => r.name === a.name), 1);
           if (!(err instanceof AppError)) throw err;
-          this.refusals.push({ package: a.package, track: a.track, key: a.refusalKey, code: err.code, message: err.message });
+          const i = this.refusals.findIndex((r) => r.package === a.package && r.track === a.track && r.key === a.refusalKey);
+          if (i >= 0) this.refusals.splice(i, 1);
+          this.refusals.push({ package: a.package, track: a.track, key: a.refusalKey, code: err.code, message: err.message, at: this.now });
           this.events.push({ reason: 'RolloutRefused', object: 'clusterpackageversion/cluster', message: err.code });
         }
         continue;

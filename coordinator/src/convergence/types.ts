@@ -57,14 +57,23 @@ export interface ManagedRollout {
   readonly rollout: RolloutSummary | null;
 }
 
-/** A target RolloutController.create refused: not tried again until the target changes. */
+/**
+ * A target RolloutController.create refused. A refusal of the target itself (skew,
+ * downgrade, an invalid spec: FINAL_REFUSALS) is not tried again until the target
+ * changes; any other (an artifact not pushed yet...) again after retryBaseMs.
+ */
 export interface Refusal {
   readonly package: string;
   readonly track: string;
   readonly key: string;
   readonly code: string;
   readonly message: string;
+  /** When it was refused (coordinator clock, ms). */
+  readonly at: number;
 }
+
+/** Refusals that say the target itself is wrong: only a new target is tried. */
+export const FINAL_REFUSALS: ReadonlySet<string> = new Set(['NK_ROLLOUT_SKEW', 'NK_ROLLOUT_DOWNGRADE', 'NK_ROLLOUT_INVALID', 'NK_WINDOW_UNKNOWN_TIME_ZONE']);
 
 export interface ConvergeOptions {
   /** Wait after a failed (or rolled back) converger rollout before the next try; doubles per failure. */
