@@ -22,11 +22,12 @@ import { newRolloutState } from '../rollout/create.ts';
 import { failedLeftovers, holdsOf, stillUnavailable } from '../rollout/holds.ts';
 import { planStep } from '../rollout/planner.ts';
 import { MachineViews } from '../rollout/machine-views.ts';
+import { rolloutOverview, type RolloutOverview } from '../rollout/overview.ts';
 import { sameJson } from '../rollout/same-state.ts';
 import { parseRollout, resolveIntOrPercent, type RolloutSpec } from '../rollout/spec.ts';
 import {
   TERMINAL_PHASES, requestAllowed,
-  type InstallResultEvent, type MachineProgress, type MachineView, type OperatorRequest, type PlanAction, type RolloutState,
+  type InstallResultEvent, type MachineView, type OperatorRequest, type PlanAction, type RolloutState,
 } from '../rollout/types.ts';
 import type { Store } from '../store/db.ts';
 import type { CommandRecord, RolloutRecord } from '../store/types.ts';
@@ -55,17 +56,6 @@ interface Rollout {
 }
 
 const owner = (name: string) => `rollout/${name}`;
-
-/** A rollout at a glance: what convergence/ reads. */
-export interface RolloutOverview {
-  readonly name: string;
-  readonly packages: readonly string[];
-  readonly phase: RolloutState['phase'];
-  readonly reason: string;
-  readonly message: string;
-  readonly since: number;
-  readonly machines: Readonly<Record<string, MachineProgress['phase']>>;
-}
 
 export class RolloutController {
   private readonly store: Store;
@@ -186,17 +176,11 @@ export class RolloutController {
     this.cpVersion = version;
   }
 
-  /** Every rollout's packages, phase and machine phases, in creation order (for convergence/; cached per state). */
+  /** Every rollout at a glance, in creation order (for convergence/; one per stored state). */
   overview(): RolloutOverview[] {
     return [...this.rollouts.values()].map((r) => {
-      let o = this.overviews.get(r.state);
-      if (o === undefined) {
-        o = {
-          name: r.name, packages: r.spec.packages.map((p) => p.package), phase: r.state.phase, reason: r.state.reason, message: r.state.message, since: r.state.since,
-          machines: Object.fromEntries(Object.entries(r.state.machines).map(([m, p]) => [m, p.phase])),
-        };
-        this.overviews.set(r.state, o);
-      }
+      const o = this.overviews.get(r.state) ?? rolloutOverview(r.name, r.spec, r.state);
+      this.overviews.set(r.state, o);
       return o;
     });
   }

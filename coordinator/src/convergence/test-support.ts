@@ -9,6 +9,7 @@ import { AppError } from '@nodekeeper/common';
 import { effectiveUpdateStrategy } from '../packages/cluster-package-version.ts';
 import { newRolloutState } from '../rollout/create.ts';
 import { failedLeftovers, holdsOf, stillUnavailable } from '../rollout/holds.ts';
+import { rolloutOverview } from '../rollout/overview.ts';
 import { planStep } from '../rollout/planner.ts';
 import { parseRollout, type RolloutSpec } from '../rollout/spec.ts';
 import { SimFleet } from '../rollout/test-support.ts';
@@ -55,10 +56,7 @@ export class SimCoordinator {
   }
 
   summaries(): RolloutSummary[] {
-    return [...this.rollouts.values()].map((r) => ({
-      name: r.name, packages: r.spec.packages.map((p) => p.package), phase: r.state.phase, reason: r.state.reason, message: r.state.message, since: r.state.since,
-      machines: Object.fromEntries(Object.entries(r.state.machines).map(([m, p]) => [m, p.phase])),
-    }));
+    return [...this.rollouts.values()].map((r) => rolloutOverview(r.name, r.spec, r.state));
   }
 
   input(): ConvergeInput {

@@ -3,7 +3,7 @@
  * the controller reads from the store, the fleet view and the rollout controller, so a
  * restarted coordinator decides exactly what the one before it would have.
  */
-import type { MachinePhase, RolloutPhase } from '../rollout/types.ts';
+import type { RolloutOverview } from '../rollout/overview.ts';
 import type { UpdateStrategyInput } from '../store/types.ts';
 
 /** The label the converger puts on the rollouts it creates. */
@@ -32,17 +32,8 @@ export interface ConvergeMachine {
   readonly pins: Readonly<Record<string, string>>;
 }
 
-/** A rollout as the planner needs it: its phase and each machine's. */
-export interface RolloutSummary {
-  readonly name: string;
-  readonly packages: readonly string[];
-  readonly phase: RolloutPhase;
-  readonly reason: string;
-  readonly message: string;
-  /** When the phase last changed (coordinator clock, ms). */
-  readonly since: number;
-  readonly machines: Readonly<Record<string, MachinePhase>>;
-}
+/** A rollout as the planner needs it: its packages, its phase and each machine's. */
+export type RolloutSummary = RolloutOverview;
 
 /** A rollout the converger created (its own table), with the rollout itself when it still exists. */
 export interface ManagedRollout {
