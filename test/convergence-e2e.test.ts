@@ -182,6 +182,7 @@ describe('desired versions converge by themselves', { timeout: 150_000 }, () => 
     await waitFor('Converged on the CPV', async () => (await getCpv()).status.converged === 'converged', 10_000);
     const cpv = (await getCpv());
     assert.equal(cpv.spec.updateStrategy.soakSeconds, 1);
+    assert.match(events('Converged').map((e) => e.message).join('\n'), /kubelet: 3\/3 machine\(s\) at 1\.31\.3/);
     assert.equal(cpv.status.conditions.find((c: any) => c.type === 'Converged').status, 'True');
     const table = await nk(['get', 'machines']);
     assert.match(table.split('\n')[0] ?? '', / CONVERGED$/);
