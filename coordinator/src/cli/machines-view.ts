@@ -3,7 +3,7 @@
  * with identity, the health of each component and the agent's version. Pure: objects and a clock in, text out.
  */
 import type { MachineObject, VersionFields } from '../api/objects.ts';
-import { machineConverged } from '../convergence/status.ts';
+import { machineConverged } from '../convergence/summary.ts';
 import { humanDuration } from './duration.ts';
 import { machineRemediation, type FaultObject } from './remediation-objects.ts';
 import { renderTable } from './table.ts';

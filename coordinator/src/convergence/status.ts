@@ -60,14 +60,7 @@ export function machinePackages(m: ConvergeMachine, packages: readonly DesiredPa
   return out;
 }
 
-/** One word for `nkctl get machines`: the worst of the machine's package states. */
-export function machineConverged(packages: readonly { readonly state: string }[]): string {
-  if (packages.length === 0) return '-';
-  if (packages.some((p) => p.state === 'Degraded')) return 'degraded';
-  if (packages.some((p) => p.state === 'Updating')) return 'updating';
-  if (packages.some((p) => p.state === 'Pending')) return 'pending';
-  return 'converged';
-}
+export { machineConverged } from './summary.ts';
 
 export interface Condition {
   readonly type: string;
