@@ -225,7 +225,8 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     controlPlaneVersion: () => rollouts.controlPlaneVersion(),
     localPackages: () => store.getClusterPackageVersion()?.packages ?? [],
     applyPackages: (packages, source) => store.transaction(() => {
-      const record = store.putClusterPackageVersion(packages);
+      // Host objects set packages; the member's default updateStrategy stays (convergence/).
+      const record = store.putClusterPackageVersion(packages, store.getClusterPackageVersion()?.updateStrategy);
       store.recordEvent({ object: 'clusterpackageversion/cluster', type: 'Normal', reason: 'AppliedFromHost', message: `generation ${record.generation} from ${source}: ${packages.map((x) => `${x.name}=${x.version}`).join(', ')}` });
       return record.generation;
     }),
