@@ -200,7 +200,7 @@ describe('GitOps from the host: kubectl apply -f dir/, twice', { timeout: 180_00
     assert.match(kubectl(['get', 'rollouts.nodekeeper.io', '-n', NS]), /kubelet-1-36-1\s+Completed\s+kubelet\s+2\/2\s+/);
     // The member's own rollout is the one the host asked for, made through its controller.
     const local = JSON.parse(await nk(['rollout', 'list', '-o', 'json'])).items as Json[];
-    assert.deepEqual(local.map((r) => r['metadata']['name']), ['kubelet-1-36-1']);
+    assert.deepEqual(local.map((r) => r['metadata']['name']).filter((n) => !/^containerd-g\d+$/.test(n)), ['kubelet-1-36-1'], 'besides the converger\'s own');
     // The rule is in force on the member, and says so on the host.
     assert.match(await nk(['get', 'remediationrules']), /kubelet-unhealthy-gitops\s+KubeletUnhealthy\s.*applied/);
     const rule = await waitFor('the rule status', () => hostGet('remediationrules', 'kubelet-unhealthy-gitops').status?.enabled === true);
@@ -211,8 +211,14 @@ describe('GitOps from the host: kubectl apply -f dir/, twice', { timeout: 180_00
     assert.equal(cpv.status, 'True', cpv.message);
     const desired = JSON.parse(await nk(['get', 'clusterpackageversion', '-o', 'json'])).spec.packages as Json[];
     assert.ok(desired.some((p) => p['name'] === 'containerd' && p['version'] === '2.0.1'));
-    // TODO(merge, issue 13 "converge"): assert the CPV converges by itself here: the
-    // converger's rollout `containerd-g<N>` completes and both agents report containerd 2.0.1.
+    // The desired version converges by itself: the converger's rollout completes, with no rollout command.
+    const generated = await waitFor('the converger rollout of containerd Completed', async () => {
+      const items = JSON.parse(await nk(['rollout', 'list', '-o', 'json'])).items as Json[];
+      const r = items.find((x) => /^containerd-g\d+$/.test(x['metadata']['name']));
+      return r?.['status']['phase'] === 'Completed' && r;
+    }, 90_000);
+    assert.equal(generated['status']['counts']['succeeded'], 2, JSON.stringify(generated['status']));
+    assert.deepEqual(agents.map((a) => a.versions['containerd']), ['2.0.1', '2.0.1']);
   });
 
   test('applied again: kubectl says unchanged, no resourceVersion moves, the member changes nothing', async () => {

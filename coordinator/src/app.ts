@@ -23,6 +23,7 @@ import { ArtifactStore } from './artifacts/artifact-store.ts';
 import { createApi } from './server/http-api.ts';
 import { rolloutRoutes } from './server/rollout-routes.ts';
 import { RolloutController } from './controllers/rollout-controller.ts';
+import { ConvergenceController } from './convergence/controller.ts';
 import { RemediationController } from './controllers/remediation-controller.ts';
 import { remediationRoutes } from './server/remediation-routes.ts';
 import { deleteRoutes } from './server/delete-routes.ts';
@@ -192,6 +193,8 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   );
   rollouts.setOtherUsers(() => remediation.held());
   rollouts.setHold(() => remediation.partitionSuspected());
+  // Convergence (docs/declarative.md): desired versions with an updateStrategy roll out by themselves.
+  const convergence = new ConvergenceController({ store, fleet, rollouts, clock, log: log.child({ component: 'convergence' }) });
   const installAllowList = coordinatorAllowList({ paths: config.allowInstallPaths, services: config.allowInstallServices });
   const apiDeps = {
     store, fleet, clock, metrics, storeHealth: health,
@@ -212,11 +215,14 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     },
     maxArtifactBytes: config.maxArtifactBytes,
     installAllowList,
+    cpvStatusExtras: () => convergence.cpvStatus(),
     machineStatusExtras: (name: string) => {
+      const converged = convergence.machinePackages(name);
       const m = remediation.machineState(name);
       const faults = remediation.faults(name);
       const node = member?.node(name, fleet.get(name)?.machineId ?? null) ?? null;
       return {
+        ...(converged.length === 0 ? {} : { packages: converged }),
         ...(node === null ? {} : { node }),
         ...(m === null ? {} : { remediation: { phase: m.phase, reason: m.reason, rule: m.rule, step: m.phase === 'Idle' ? null : m.step, cordoned: m.cordoned } }),
         ...(faults.length === 0 ? {} : { faults: faults.map((f) => ({ type: f.type, status: f.status, reason: f.reason, message: f.message, since: new Date(f.since).toISOString() })) }),
@@ -235,7 +241,8 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     controlPlaneVersion: () => rollouts.controlPlaneVersion(),
     localPackages: () => store.getClusterPackageVersion()?.packages ?? [],
     applyPackages: (packages, source) => store.transaction(() => {
-      const record = store.putClusterPackageVersion(packages);
+      // Host objects set packages; the member's default updateStrategy stays (convergence/).
+      const record = store.putClusterPackageVersion(packages, store.getClusterPackageVersion()?.updateStrategy);
       store.recordEvent({ object: 'clusterpackageversion/cluster', type: 'Normal', reason: 'AppliedFromHost', message: `generation ${record.generation} from ${source}: ${packages.map((x) => `${x.name}=${x.version}`).join(', ')}` });
       return record.generation;
     }),
@@ -342,6 +349,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     }
     guarded('commands', () => commands.expire());
     guarded('rollouts', () => rollouts.tick());
+    guarded('convergence', () => convergence.tick());
     guarded('remediation', () => remediation.tick());
   }, Math.min(1000, Math.max(50, Math.floor(config.livenessGraceMs / 10))));
   ticker.unref();

@@ -128,9 +128,20 @@ export interface MachineObject {
     readonly host?: HostObjectStatus;
     readonly revoked?: true;
     readonly revokedTime?: string;
+    /** Each desired package against what runs (convergence/status.ts), as MCO's current/desired/state node annotations. */
+    readonly packages?: readonly MachinePackageObject[];
     /** The machine's Node in the member cluster, when the coordinator has the member API. */
     readonly node?: { readonly name: string; readonly ready: 'True' | 'False' | 'Unknown'; readonly unschedulable: boolean; readonly providerID: string | null };
   };
+}
+
+/** One entry of a Machine's `status.packages[]`. */
+export interface MachinePackageObject {
+  readonly name: string;
+  readonly current: string | null;
+  readonly desired: string;
+  readonly state: 'Converged' | 'Updating' | 'Degraded' | 'Pending';
+  readonly reason: string;
 }
 
 export interface MachineList {

@@ -148,6 +148,14 @@ export function describeMachine(m: MachineObject, events: readonly EventObject[]
     out.push(section('Node', block([['Name', s.node.name], ['Status', nodeCell(s.node)], ['Provider ID', s.node.providerID ?? '<none>']], 2)));
   }
 
+  if (s.packages !== undefined && s.packages.length > 0) {
+    out.push(section('Packages', renderTable(
+      ['Name', 'Current', 'Desired', 'State', 'Reason'],
+      s.packages.map((p) => [p.name, p.current ?? '<none>', p.desired, p.state, p.reason]),
+      { describe: true, indent: 2 },
+    )));
+  }
+
   const rem = machineRemediation(m);
   const remSection = machineRemediationSection(rem.remediation, rem.faults, now);
   if (remSection !== null) out.push(remSection);

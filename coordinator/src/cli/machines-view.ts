@@ -3,11 +3,12 @@
  * with identity, the health of each component and the agent's version. Pure: objects and a clock in, text out.
  */
 import type { MachineObject, VersionFields } from '../api/objects.ts';
+import { machineConverged } from '../convergence/summary.ts';
 import { humanDuration } from './duration.ts';
 import { machineRemediation, type FaultObject } from './remediation-objects.ts';
 import { renderTable } from './table.ts';
 
-const NARROW = ['NAME', 'STATUS', 'KUBELET', 'CONTAINERD', 'CNI', 'AGE', 'LAST-SEEN', 'REMEDIATION'] as const;
+const NARROW = ['NAME', 'STATUS', 'KUBELET', 'CONTAINERD', 'CNI', 'AGE', 'LAST-SEEN', 'REMEDIATION', 'CONVERGED'] as const;
 const WIDE = [...NARROW, 'MACHINE-ID', 'ZONE', 'ADDRESSES', 'KUBELET-HEALTH', 'RUNTIME-HEALTH', 'CNI-HEALTH', 'FAULTS', 'NODE', 'AGENT'] as const;
 
 /**
@@ -71,6 +72,8 @@ export function renderMachines(items: readonly MachineObject[], now: number, wid
       ageSince(m.metadata.creationTimestamp, now),
       ageSince(s.lastSeenTime, now),
       remediationCell(m),
+      // converged / updating / degraded / pending (the worst of status.packages[]), `-` without any.
+      machineConverged(s.packages ?? []),
     ];
     if (!wide) return narrow;
     return [

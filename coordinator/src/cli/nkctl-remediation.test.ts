@@ -236,10 +236,10 @@ describe('nkctl remediation rules', () => {
 describe('nkctl get and describe machine show remediation', () => {
   it('get machines: a REMEDIATION column; -o wide adds the open FAULTS', async () => {
     const r = ok(await run(['get', 'machines']));
-    assert.match(r.stdout, /^NAME +STATUS +KUBELET +CONTAINERD +CNI +AGE +LAST-SEEN +REMEDIATION$/m);
-    assert.match(r.stdout, /^node-2 .* Running$/m);
-    assert.match(r.stdout, /^node-5 .* NeedsHuman,Cordoned$/m);
-    assert.match(r.stdout, /^node-3 .* <never> +Idle$/m);
+    assert.match(r.stdout, /^NAME +STATUS +KUBELET +CONTAINERD +CNI +AGE +LAST-SEEN +REMEDIATION +CONVERGED$/m);
+    assert.match(r.stdout, /^node-2 .* Running +-$/m);
+    assert.match(r.stdout, /^node-5 .* NeedsHuman,Cordoned +-$/m);
+    assert.match(r.stdout, /^node-3 .* <never> +Idle +-$/m);
     const w = ok(await run(['get', 'machines', '-o', 'wide']));
     assert.match(w.stdout, /CNI-HEALTH +FAULTS +NODE +AGENT$/m);
     assert.match(w.stdout, /^node-2 .* unhealthy:NoNetworkConfig +NetworkNotReady\(Active\) +- +0\.1\.0$/m);

@@ -96,15 +96,15 @@ describe('nkctl get machines', () => {
     const r = await admin('get', 'machines');
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trimEnd().split('\n');
-    assert.match(lines[0] ?? '', /^NAME {4}STATUS {11}KUBELET {4}CONTAINERD {2}CNI {13}AGE {2}LAST-SEEN {2}REMEDIATION$/);
+    assert.match(lines[0] ?? '', /^NAME {4}STATUS {11}KUBELET {4}CONTAINERD {2}CNI {13}AGE {2}LAST-SEEN {2}REMEDIATION {2}CONVERGED$/);
     assert.equal(lines.length, 5);
-    assert.match(lines[1] ?? '', /^node-1 {2}Ready {12}v1\.31\.2 {4}1\.6\.20~ds1 {2}1\.1\.1\+ds1-3\+b1 {2}4d {3}\d+s +-$/);
+    assert.match(lines[1] ?? '', /^node-1 {2}Ready {12}v1\.31\.2 {4}1\.6\.20~ds1 {2}1\.1\.1\+ds1-3\+b1 {2}4d {3}\d+s +- +-$/);
     assert.match(lines[2] ?? '', /^node-2 {2}Ready {12}v1\.31\.2 {4}1\.6\.20~ds1 {2}<unknown> {7}4d/);
-    assert.match(lines[3] ?? '', /^node-3 {2}Pending {10}<unknown> {2}<unknown> {3}<unknown> {7}\d+s {2,}<never> {4}-$/);
+    assert.match(lines[3] ?? '', /^node-3 {2}Pending {10}<unknown> {2}<unknown> {3}<unknown> {7}\d+s {2,}<never> {4}- +-$/);
     assert.match(lines[4] ?? '', /^node-4 {2}Unknown,Revoked {2}/);
     // Every column starts where its header does.
     const header = lines[0] ?? '';
-    for (const col of ['STATUS', 'KUBELET', 'CONTAINERD', 'CNI', 'AGE', 'LAST-SEEN', 'REMEDIATION']) {
+    for (const col of ['STATUS', 'KUBELET', 'CONTAINERD', 'CNI', 'AGE', 'LAST-SEEN', 'REMEDIATION', 'CONVERGED']) {
       const at = header.indexOf(col);
       for (const line of lines.slice(1)) assert.notEqual(line[at], ' ', `${col} in ${line}`);
     }

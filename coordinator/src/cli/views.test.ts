@@ -28,7 +28,7 @@ describe('machine views', () => {
 
   it('renders a machine that never reported without inventing values', () => {
     const out = renderMachines([toMachineObject(pendingRecord('node-3'), NOW)], NOW, true);
-    assert.match(out, /^node-3 {2}Pending {2}<unknown> {2}<unknown> {3}<unknown> {2}30s {2}<never> {4}- {12}mid-node-3/m);
+    assert.match(out, /^node-3 {2}Pending {2}<unknown> {2}<unknown> {3}<unknown> {2}30s {2}<never> {4}- {12}- {10}mid-node-3/m);
     const text = describeMachine(toMachineObject(pendingRecord('node-3'), NOW), [], NOW);
     assert.match(text, /^Conditions: {2}<none>$/m);
     assert.match(text, /^Components: {2}<none> \(no report from the agent yet\)$/m);

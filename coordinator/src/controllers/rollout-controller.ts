@@ -22,6 +22,7 @@ import { newRolloutState } from '../rollout/create.ts';
 import { failedLeftovers, holdsOf, stillUnavailable } from '../rollout/holds.ts';
 import { planStep } from '../rollout/planner.ts';
 import { MachineViews } from '../rollout/machine-views.ts';
+import { rolloutOverview, type RolloutOverview } from '../rollout/overview.ts';
 import { sameJson } from '../rollout/same-state.ts';
 import { parseRollout, resolveIntOrPercent, type RolloutSpec } from '../rollout/spec.ts';
 import { planSpecUpdate } from '../rollout/spec-update.ts';
@@ -237,6 +238,17 @@ export class RolloutController {
     this.log.info({ from: this.cpVersion, to: version }, 'control plane version');
     this.cpVersion = version;
   }
+
+  /** Every rollout at a glance, in creation order (for convergence/; one per stored state). */
+  overview(): RolloutOverview[] {
+    return [...this.rollouts.values()].map((r) => {
+      const o = this.overviews.get(r.state) ?? rolloutOverview(r.name, r.spec, r.state);
+      this.overviews.set(r.state, o);
+      return o;
+    });
+  }
+
+  private readonly overviews = new WeakMap<RolloutState, RolloutOverview>();
 
   /** Every rollout's phase (for the host's Cluster status). */
   phases(): string[] {

@@ -46,3 +46,18 @@ test('a host object whose manifest leaves the install rules is refused NotAllowe
   assert.equal(v.accepted, false);
   assert.ok(!v.accepted && v.reason === 'NotAllowed' && /NK_INSTALL_PATH_NOT_ALLOWED: spec\.packages\[0\]\.manifest\.links\[0\]\.path/.test(v.message), JSON.stringify(v));
 });
+
+test("a host object's default updateStrategy travels with each package it sets, under the package's own fields", () => {
+  const obj: HostCpv = {
+    metadata: { name: 'x', generation: 1 },
+    spec: {
+      updateStrategy: { soakSeconds: 30, maxUnavailable: 2 },
+      packages: [{ name: 'kubelet', version: '1.35.1', artifact, updateStrategy: { soakSeconds: 5 } }, { name: 'containerd', version: '2.0.1', artifact }],
+    },
+  };
+  const v = judgeHostCpvs([obj], 'v1.36.0')[0]!;
+  assert.ok(v.accepted, JSON.stringify(v));
+  assert.deepEqual(v.packages.map((p) => [p.name, p.updateStrategy]), [['kubelet', { soakSeconds: 5, maxUnavailable: 2 }], ['containerd', { soakSeconds: 30, maxUnavailable: 2 }]]);
+  const plain = judgeHostCpvs([cpv('y', [{ name: 'kubelet', version: '1.35.1', artifact }])], 'v1.36.0')[0]!;
+  assert.ok(plain.accepted && plain.packages[0]!.updateStrategy === undefined, 'without one, nothing converges by itself');
+});

@@ -9,7 +9,7 @@
  */
 import { AppError } from '@nodekeeper/common';
 import type { InstallAllowList } from '@nodekeeper/protocol';
-import { parseClusterPackageVersion } from '../packages/cluster-package-version.ts';
+import { parseHostClusterPackageVersion } from '../packages/cluster-package-version.ts';
 import { coordinatorAllowList } from '../packages/manifest-policy.ts';
 import { desiredSkewProblem } from '../rollout/skew.ts';
 import type { PackageDefault } from '../store/types.ts';
@@ -49,7 +49,7 @@ function judge(obj: HostCpv, owner: ReadonlyMap<string, string>, controlPlaneVer
   const name = obj.metadata.name;
   let packages: PackageDefault[];
   try {
-    packages = parseClusterPackageVersion({ apiVersion: API_VERSION, kind: 'ClusterPackageVersion', spec: obj.spec }, allow);
+    packages = parseHostClusterPackageVersion({ apiVersion: API_VERSION, kind: 'ClusterPackageVersion', spec: obj.spec }, allow);
   } catch (err) {
     // A manifest outside the install rules is NotAllowed (its code and field in the message); anything else Invalid.
     if (err instanceof AppError && err.code !== 'NK_CPV_INVALID') return refuse(obj, 'NotAllowed', `${err.code}: ${err.message}`);

@@ -6,14 +6,19 @@ import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AppError, toSemver } from '@nodekeeper/common';
 import { AGENT_PACKAGE, ArtifactRef, PackageManifest, PackageName, PackageVersion, type InstallAllowList } from '@nodekeeper/protocol';
-import type { ClusterPackageVersionRecord, MachineRecord, PackageDefault } from '../store/types.ts';
+import type { ClusterPackageVersionRecord, MachineRecord, PackageDefault, UpdateStrategyInput } from '../store/types.ts';
+import { validateRolloutSpec } from '../rollout/spec.ts';
 import { manifestFor } from './manifests.ts';
 import { checkManifestAtApply, coordinatorAllowList } from './manifest-policy.ts';
 import { UpdateStrategySchema } from './update-strategy-schema.ts';
 
 export const API_VERSION = 'nodekeeper.io/v1alpha1';
 
-/** The applied object's schema (the host CRD's spec is generated from it: scripts/gen-crds.ts). */
+/**
+ * The applied object's schema (the host CRD's spec is generated from it: scripts/gen-crds.ts).
+ * `updateStrategy` (update-strategy-schema.ts): the Rollout's spec.strategy fields plus what
+ * only convergence has. Its presence turns convergence on (docs/declarative.md).
+ */
 export const CpvObject = Type.Object({
   apiVersion: Type.Literal(API_VERSION),
   kind: Type.Literal('ClusterPackageVersion'),
@@ -50,6 +55,54 @@ const invalid = (message: string) => new AppError('NK_CPV_INVALID', message);
  * (manifest-policy.ts). Used by the API's apply and by the host pull alike.
  */
 export function parseClusterPackageVersion(value: unknown, allow: InstallAllowList = coordinatorAllowList()): PackageDefault[] {
+  return parseClusterPackageVersionSpec(value, allow).packages;
+}
+
+/**
+ * The packages of a ClusterPackageVersion authored on the host, each with its effective
+ * updateStrategy (the host object's default under its own): the member's record keeps
+ * its own default, so a host object's default must travel with the packages it sets.
+ */
+export function parseHostClusterPackageVersion(value: unknown, allow: InstallAllowList = coordinatorAllowList()): PackageDefault[] {
+  const { packages, updateStrategy } = parseClusterPackageVersionSpec(value, allow);
+  return packages.map((p) => {
+    const eff = effectiveUpdateStrategy(updateStrategy, p.updateStrategy);
+    return eff === null ? p : { ...p, updateStrategy: eff };
+  });
+}
+
+/** The rollout strategy fields of an updateStrategy (what a converger's Rollout gets). */
+export function strategyFields(u: UpdateStrategyInput): Record<string, unknown> {
+  const { paused: _p, selector: _s, onSupersede: _o, ...rest } = u;
+  return rest;
+}
+
+/**
+ * A package's updateStrategy: its own fields over the CPV's default, field by field (a
+ * package's `batchSize` drops the default's `batches` and the other way round, as they
+ * exclude each other). Null when neither is given: that package does not converge.
+ */
+export function effectiveUpdateStrategy(def: UpdateStrategyInput | undefined, own: UpdateStrategyInput | undefined): UpdateStrategyInput | null {
+  if (def === undefined && own === undefined) return null;
+  const base: Record<string, unknown> = { ...def };
+  if (own?.batchSize !== undefined) delete base['batches'];
+  if (own?.batches !== undefined) delete base['batchSize'];
+  return { ...base, ...own } as UpdateStrategyInput;
+}
+
+/** The strategy rules a schema cannot say (rollout/spec.ts's), with paths under `base`. */
+function strategyProblem(u: UpdateStrategyInput, pkg: string, version: string, base: string): string | null {
+  const r = validateRolloutSpec({ packages: [{ package: pkg, version }], strategy: strategyFields(u) }, base);
+  if (r.ok) return null;
+  const e = r.errors[0]!;
+  return `${e.path.replace(`${base}/strategy`, base)}: ${e.message}`;
+}
+
+/**
+ * Like parseClusterPackageVersion, with the default updateStrategy too. Each package's
+ * effective strategy (its own over the default) is checked as a Rollout's would be.
+ */
+export function parseClusterPackageVersionSpec(value: unknown, allow: InstallAllowList = coordinatorAllowList()): { packages: PackageDefault[]; updateStrategy?: UpdateStrategyInput } {
   if (!check.Check(value)) {
     const e = check.Errors(value).First();
     throw invalid(`invalid ClusterPackageVersion at ${e?.path || '/'}: ${e?.message ?? 'does not match the schema'}`);
@@ -62,8 +115,18 @@ export function parseClusterPackageVersion(value: unknown, allow: InstallAllowLi
     if (p.manifest !== undefined && p.manifest.name !== p.name) throw invalid(`/spec/packages/${i}/manifest/name must be "${p.name}"`);
     if (manifestFor(p.name, p.manifest) === null) throw invalid(`/spec/packages/${i}: "${p.name}" is not a built-in package; give it a manifest`);
     if (p.manifest !== undefined) checkManifestAtApply(p.manifest, allow, `spec.packages[${i}].manifest`);
+    const eff = effectiveUpdateStrategy(obj.spec.updateStrategy, p.updateStrategy);
+    if (eff !== null) {
+      const problem = strategyProblem(eff, p.name, p.version, p.updateStrategy === undefined ? '/spec/updateStrategy' : `/spec/packages/${i}/updateStrategy`);
+      if (problem !== null) throw invalid(`invalid ClusterPackageVersion at ${problem}`);
+    }
   }
-  return obj.spec.packages.map((p) => ({ ...p }));
+  const def = obj.spec.updateStrategy;
+  if (def !== undefined) {
+    const problem = strategyProblem(def, 'kubelet', '1.0.0', '/spec/updateStrategy');
+    if (problem !== null) throw invalid(`invalid ClusterPackageVersion at ${problem}`);
+  }
+  return { packages: obj.spec.packages.map((p) => ({ ...p })), ...(def === undefined ? {} : { updateStrategy: def }) };
 }
 
 /** The package of the agent itself: its version is what the agent says in its hello. */
@@ -121,8 +184,8 @@ export function summarizePackages(cpv: ClusterPackageVersionRecord | null, machi
   });
 }
 
-/** The Kubernetes-style object. */
-export function toCpvObject(cpv: ClusterPackageVersionRecord | null, machines: readonly MachineRecord[]) {
+/** The Kubernetes-style object; `extraStatus` adds the converger's summary and conditions (convergence/status.ts). */
+export function toCpvObject(cpv: ClusterPackageVersionRecord | null, machines: readonly MachineRecord[], extraStatus: Record<string, unknown> = {}) {
   return {
     apiVersion: API_VERSION,
     kind: 'ClusterPackageVersion',
@@ -132,7 +195,7 @@ export function toCpvObject(cpv: ClusterPackageVersionRecord | null, machines: r
       ...(cpv === null ? {} : { creationTimestamp: new Date(cpv.createdAt).toISOString() }),
       ...(cpv?.meta === undefined ? {} : { uid: cpv.meta.uid, resourceVersion: cpv.meta.resourceVersion }),
     },
-    spec: { packages: cpv?.packages ?? [] },
-    status: { observedGeneration: cpv?.generation ?? 0, packages: summarizePackages(cpv, machines) },
+    spec: { ...(cpv?.updateStrategy === undefined ? {} : { updateStrategy: cpv.updateStrategy }), packages: cpv?.packages ?? [] },
+    status: { observedGeneration: cpv?.generation ?? 0, packages: summarizePackages(cpv, machines), ...extraStatus },
   };
 }

@@ -11,7 +11,7 @@ export const UpdateStrategySchema = Type.Object(
   {
     paused: Type.Optional(Type.Boolean()),
     /** Machines that follow the ClusterPackageVersion; absent: all. */
-    selector: Type.Optional(Type.Object({ matchLabels: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 317 }), Type.String({ maxLength: 63 }))) }, { additionalProperties: false })),
+    selector: Type.Optional(Type.Object({ matchLabels: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 317 }), Type.String({ maxLength: 63 }), { maxProperties: 64 })) }, { additionalProperties: false })),
     /** What a newer generation does with what the older rollout changed. */
     onSupersede: Type.Optional(Type.Union([Type.Literal('Keep'), Type.Literal('Rollback')])),
     ...StrategySchema.properties,

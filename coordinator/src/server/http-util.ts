@@ -43,6 +43,8 @@ export interface ApiDeps {
   readonly controlPlaneVersion?: () => string | null;
   /** More of a Machine's status from other controllers (remediation), merged into the objects. */
   readonly machineStatusExtras?: (name: string) => Record<string, unknown>;
+  /** The converger's summary and conditions for the ClusterPackageVersion's status. */
+  readonly cpvStatusExtras?: () => Record<string, unknown>;
 }
 
 /** Refuses a source address that failed too often (NK_AUTH_TOO_MANY_FAILURES), and counts failures. */

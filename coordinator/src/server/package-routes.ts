@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { AppError } from '@nodekeeper/common';
-import { parseClusterPackageVersion, summarizePackages, toCpvObject } from '../packages/cluster-package-version.ts';
+import { parseClusterPackageVersionSpec, summarizePackages, toCpvObject } from '../packages/cluster-package-version.ts';
 import { apiMeta, checkPreconditions, readPreconditions } from '../api/object-meta.ts';
 import type { ObjectMeta } from '../store/object-meta.ts';
 import type { ArtifactRecord } from '../store/types.ts';
@@ -81,27 +81,27 @@ export function packageRoutes(deps: ApiDeps): Route[] {
     },
     {
       method: 'GET', pattern: /^\/v1\/clusterpackageversion$/, name: 'cpv', access: 'read-only',
-      handler: ({ res }) => send(res, 200, toCpvObject(store.getClusterPackageVersion(), fleet.list())),
+      handler: ({ res }) => send(res, 200, toCpvObject(store.getClusterPackageVersion(), fleet.list(), deps.cpvStatusExtras?.() ?? {})),
     },
     {
       method: 'PUT', pattern: /^\/v1\/clusterpackageversion$/, name: 'cpv-apply', access: 'admin',
       handler: async ({ req, res }) => {
         const body = await readJson(req, null);
         const pre = readPreconditions(body, 'the ClusterPackageVersion');
-        const packages = parseClusterPackageVersion(body, deps.installAllowList);
+        const { packages, updateStrategy } = parseClusterPackageVersionSpec(body, deps.installAllowList);
         refuseSkew(packages, deps, 'ClusterPackageVersion');
         // Nothing awaits from here to the write: the precondition holds for the write.
         const before = store.getClusterPackageVersion();
         checkPreconditions(pre, before?.meta ?? null, 'the ClusterPackageVersion');
         const record = store.transaction(() => {
-          const r = store.putClusterPackageVersion(packages);
-          // The same packages again: no write (same resourceVersion), no event.
+          const r = store.putClusterPackageVersion(packages, updateStrategy);
+          // The same spec again: no write (same resourceVersion), no event.
           if (before === null || r.meta?.resourceVersion !== before.meta?.resourceVersion) {
             store.recordEvent({ object: 'clusterpackageversion/cluster', type: 'Normal', reason: 'Applied', message: `generation ${r.generation}: ${packages.map((p) => `${p.name}=${p.version}`).join(', ') || 'no packages'}` });
           }
           return r;
         });
-        send(res, before === null ? 201 : 200, toCpvObject(record, fleet.list()));
+        send(res, before === null ? 201 : 200, toCpvObject(record, fleet.list(), deps.cpvStatusExtras?.() ?? {}));
       },
     },
     {

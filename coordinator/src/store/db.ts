@@ -8,7 +8,7 @@ import { chmodSync, existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { AppError, type Logger } from '@nodekeeper/common';
 import type {
-  ApiCredentialRecord, ApiRole, ArtifactRecord, ClusterPackageVersionRecord, CommandRecord, EventRecord, MachineRecord, PackageDefault, PackageOverride, RolloutRecord, TokenRecord,
+  ApiCredentialRecord, ApiRole, ArtifactRecord, ClusterPackageVersionRecord, CommandRecord, EventRecord, MachineRecord, PackageDefault, PackageOverride, RolloutRecord, TokenRecord, UpdateStrategyInput,
 } from './types.ts';
 import { createContext, type StoreContext, type StoreCounters, type WriteObserver } from './context.ts';
 import { StoreErrorCode } from './errors.ts';
@@ -28,6 +28,7 @@ import * as retention from './retention.ts';
 import * as cursors from './sink-cursors.ts';
 import * as hostObjects from './host-objects.ts';
 import * as meta from './object-meta.ts';
+import * as convergence from './convergence.ts';
 import { deleteMachine, type DeletedMachine } from './machine-delete.ts';
 
 export interface StoreOptions {
@@ -210,8 +211,8 @@ export class Store {
   }
 
   /** Replaces the desired package versions (validated by the caller). */
-  putClusterPackageVersion(p: readonly PackageDefault[]): ClusterPackageVersionRecord {
-    return packages.putClusterPackageVersion(this.#ctx, p);
+  putClusterPackageVersion(p: readonly PackageDefault[], updateStrategy?: UpdateStrategyInput): ClusterPackageVersionRecord {
+    return packages.putClusterPackageVersion(this.#ctx, p, updateStrategy);
   }
 
   addArtifact(a: Omit<ArtifactRecord, 'createdAt'>): ArtifactRecord {
@@ -259,6 +260,40 @@ export class Store {
 
   finishCommand(id: string, end: Parameters<typeof commands.finishCommand>[2]): boolean {
     return commands.finishCommand(this.#ctx, id, end);
+  }
+
+  // --- convergence (coordinator/src/convergence: what the converger made and remembers)
+
+  listConvergenceRollouts(): convergence.ConvergenceRolloutRow[] {
+    return convergence.listConvergenceRollouts(this.#ctx);
+  }
+
+  addConvergenceRollout(r: Omit<convergence.ConvergenceRolloutRow, 'pausedByUs' | 'createdAt'>): void {
+    convergence.addConvergenceRollout(this.#ctx, r);
+  }
+
+  removeConvergenceRollout(name: string): void {
+    convergence.removeConvergenceRollout(this.#ctx, name);
+  }
+
+  setConvergencePausedByUs(name: string, paused: boolean): void {
+    convergence.setPausedByUs(this.#ctx, name, paused);
+  }
+
+  listConvergenceRefusals(): convergence.ConvergenceRefusal[] {
+    return convergence.listRefusals(this.#ctx);
+  }
+
+  addConvergenceRefusal(r: Omit<convergence.ConvergenceRefusal, 'at'>): void {
+    convergence.addRefusal(this.#ctx, r);
+  }
+
+  convergencePackageStates(): Map<string, { state: string; reason: string }> {
+    return convergence.packageStates(this.#ctx);
+  }
+
+  setConvergencePackageState(pkg: string, state: string, reason: string): void {
+    convergence.setPackageState(this.#ctx, pkg, state, reason);
   }
 
   // --- rollouts

@@ -285,8 +285,42 @@ export const migrations: readonly Migration[] = Object.freeze([
     name: 'object metadata: uid, generation, resourceVersion',
     sql: objectMetadataSql(),
   },
-  // 11 is the "converge" helper's (issue 13); merged next.
-  { version: 11, name: 'reserved (converge)', sql: '' },
+  {
+    version: 11,
+    name: 'convergence',
+    sql: `
+      -- The rollouts the converger created (convergence/), so a restarted coordinator
+      -- knows them as its own and never creates a second one for one target.
+      CREATE TABLE convergence_rollouts (
+        name         TEXT PRIMARY KEY,
+        package      TEXT NOT NULL,
+        track        TEXT NOT NULL,
+        generation   INTEGER NOT NULL,
+        version      TEXT NOT NULL,
+        spec_key     TEXT NOT NULL,
+        paused_by_us INTEGER NOT NULL DEFAULT 0,
+        created_at   INTEGER NOT NULL
+      ) STRICT;
+      -- A target RolloutController.create refused (skew, downgrade...): not retried until
+      -- the target changes (a new generation, another pin).
+      CREATE TABLE convergence_refusals (
+        package  TEXT NOT NULL,
+        track    TEXT NOT NULL,
+        key      TEXT NOT NULL,
+        code     TEXT NOT NULL,
+        message  TEXT NOT NULL,
+        at       INTEGER NOT NULL,
+        PRIMARY KEY (package, track, key)
+      ) STRICT;
+      -- Each package's last recorded convergence state, so events are written on change only.
+      CREATE TABLE convergence_packages (
+        package    TEXT PRIMARY KEY,
+        state      TEXT NOT NULL,
+        reason     TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
   {
     version: 12,
     name: 'objects pulled from the host',

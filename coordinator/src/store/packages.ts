@@ -4,7 +4,7 @@
  */
 import type { StoreContext } from './context.ts';
 import { parseJson } from './context.ts';
-import type { ArtifactRecord, ClusterPackageVersionRecord, PackageDefault } from './types.ts';
+import type { ArtifactRecord, ClusterPackageVersionRecord, PackageDefault, UpdateStrategyInput } from './types.ts';
 
 interface CpvRow { spec: string; generation: number; created_at: number; updated_at: number; uid: string | null; resource_version: number }
 interface ArtifactRow { sha256: string; package: string; version: string; size: number; signature: string | null; created_at: number }
@@ -13,8 +13,10 @@ interface ArtifactRow { sha256: string; package: string; version: string; size: 
 export function getClusterPackageVersion(ctx: StoreContext): ClusterPackageVersionRecord | null {
   const row = ctx.stmt('SELECT * FROM cluster_package_version WHERE name = ?').get('cluster') as CpvRow | undefined;
   if (row === undefined) return null;
+  const spec = parseJson<{ packages: PackageDefault[]; updateStrategy?: UpdateStrategyInput }>(row.spec, 'cluster package version');
   return {
-    packages: parseJson<{ packages: PackageDefault[] }>(row.spec, 'cluster package version').packages,
+    packages: spec.packages,
+    ...(spec.updateStrategy === undefined ? {} : { updateStrategy: spec.updateStrategy }),
     generation: row.generation,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -22,15 +24,20 @@ export function getClusterPackageVersion(ctx: StoreContext): ClusterPackageVersi
   };
 }
 
-/** Replaces the desired package versions; the generation moves only when they change. */
-export function putClusterPackageVersion(ctx: StoreContext, packages: readonly PackageDefault[]): ClusterPackageVersionRecord {
+/**
+ * Replaces the desired package versions and the default updateStrategy (absent: none);
+ * the generation moves only when they change. A spec without an updateStrategy is kept
+ * exactly as before it existed, so generations of stored CPVs do not move on upgrade.
+ */
+export function putClusterPackageVersion(ctx: StoreContext, packages: readonly PackageDefault[], updateStrategy?: UpdateStrategyInput): ClusterPackageVersionRecord {
   return ctx.tx(() => {
     const now = ctx.now();
     const before = getClusterPackageVersion(ctx);
-    const spec = JSON.stringify({ packages });
+    const specOf = (p: readonly PackageDefault[], u: UpdateStrategyInput | undefined) => JSON.stringify(u === undefined ? { packages: p } : { packages: p, updateStrategy: u });
+    const spec = specOf(packages, updateStrategy);
     if (before === null) {
       ctx.stmt('INSERT INTO cluster_package_version (name, spec, generation, created_at, updated_at) VALUES (?, ?, 1, ?, ?)').run('cluster', spec, now, now);
-    } else if (JSON.stringify({ packages: before.packages }) !== spec) {
+    } else if (specOf(before.packages, before.updateStrategy) !== spec) {
       ctx.stmt('UPDATE cluster_package_version SET spec = ?, generation = generation + 1, updated_at = ? WHERE name = ?').run(spec, now, 'cluster');
     }
     return getClusterPackageVersion(ctx)!;

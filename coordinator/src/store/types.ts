@@ -106,10 +106,33 @@ export interface PackageDefault {
   /** How it installs; the coordinator's built-in manifest for known packages when absent. */
   readonly manifest?: import('@nodekeeper/protocol').PackageManifest;
   readonly parameters?: Readonly<Record<string, string>>;
+  /** This package's convergence strategy; replaces the CPV's default field by field (convergence/). */
+  readonly updateStrategy?: UpdateStrategyInput;
+}
+
+/**
+ * How desired versions converge by themselves (docs/declarative.md, Convergence): the
+ * Rollout's spec.strategy fields plus paused, selector and onSupersede, as written.
+ */
+export interface UpdateStrategyInput {
+  readonly paused?: boolean;
+  readonly selector?: { readonly matchLabels?: Readonly<Record<string, string>> };
+  readonly onSupersede?: 'Keep' | 'Rollback';
+  readonly canary?: { readonly count?: number; readonly percent?: number };
+  readonly soakSeconds?: number;
+  readonly batches?: readonly number[];
+  readonly batchSize?: number;
+  readonly maxUnavailable?: number | string;
+  readonly maxFailures?: number | string;
+  readonly onFailure?: 'Pause' | 'Rollback';
+  readonly maxPerZone?: number;
+  readonly window?: { readonly days?: readonly string[]; readonly start: string; readonly end: string; readonly timeZone?: string };
 }
 
 export interface ClusterPackageVersionRecord {
   readonly packages: readonly PackageDefault[];
+  /** The default convergence strategy of every package; absent: convergence is off unless a package has its own. */
+  readonly updateStrategy?: UpdateStrategyInput;
   /** Moves by one each time the packages change. */
   readonly generation: number;
   readonly createdAt: number;
