@@ -15,8 +15,11 @@
  *   scripts/demo          the story, then clean up and exit 0
  *   scripts/demo --keep   the story, then keep the fleet running until Ctrl-C
  */
+import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { unlink, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readFile, unlink, writeFile } from 'node:fs/promises';
+import { get as httpsGet } from 'node:https';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startContainerdWithNetwork, type RunningContainerd } from '../test/harness/containerd.ts';
@@ -267,12 +270,39 @@ async function main(): Promise<void> {
   say('nkctl rollout create kubelet-1-35-4 --package kubelet=1.35.4 --canary 1 --on-failure rollback (its healthz fails)');
   show(await nk(['rollout', 'create', 'kubelet-1-35-4', '--package', 'kubelet=1.35.4', '--canary', '1', '--soak', '3s', '--batches', '100', '--on-failure', 'rollback']));
   say('nkctl rollout status kubelet-1-35-4 -w');
+  // Prometheus's view meanwhile: the series the NodekeeperRolloutFailed alert fires on.
+  const firing = watchMetrics(/^nodekeeper_rollout_info\{[^}]*rollout="kubelet-1-35-4"[^}]*phase="RollingBack"[^}]*\} 1$/m);
   const bad4 = await nkctl(coord.nkctlConfig, ['rollout', 'status', 'kubelet-1-35-4', '-w', '--interval', '1s']);
   show(bad4.stdout + bad4.stderr);
   if (bad4.code === 0) throw new Error('the failing rollout was not stopped');
   say('nkctl rollout describe kubelet-1-35-4');
   show(await nk(['rollout', 'describe', 'kubelet-1-35-4']));
   say('nkctl get machines (every kubelet still at 1.35.3: the canary was rolled back in place)');
+  show(await nk(['get', 'machines']));
+  say('Alerts: what /metrics said while the canary rolled back, and the rule in deploy/prometheus/rules.yml that fires on it');
+  show(`${(await firing.stop()) ?? '(the RollingBack phase passed between two scrapes)'}`);
+  show((await readFile(path.join(REPO, 'deploy/prometheus/rules.yml'), 'utf8')).split('\n').filter((l, i, all) => {
+    const at = all.findIndex((x) => x.includes('alert: NodekeeperRolloutFailed'));
+    return i >= at && i < at + 5;
+  }).join('\n'));
+  const promtool = promtoolBinary();
+  if (promtool !== null) show(`promtool test rules deploy/prometheus/rules.test.yml (unit tests of every alert):\n${execFileSync(promtool, ['test', 'rules', path.join(REPO, 'deploy/prometheus/rules.test.yml')], { encoding: 'utf8' })}`);
+  else show('(promtool is not built here: scripts/test builds it, then this step runs the alerts\' unit tests too)');
+
+  say('Declarative: the ClusterPackageVersion now wants kubelet 1.35.5, with an updateStrategy (canary 1, soak 2 s, two at a time); no rollout command');
+  const next = await kubeletArtifact(artifacts, { version: 'v1.35.5' });
+  show(await nk(['artifact', 'push', next.file, '--package', 'kubelet', '--version', '1.35.5']));
+  const updateStrategy = { canary: { count: 1 }, soakSeconds: 2, batches: [100], maxUnavailable: 2 };
+  await writeCpv([cniEntry, { name: 'kubelet', version: '1.35.5', artifact: { url: `${coord.url}/v1/artifacts/sha256/${next.sha256}`, sha256: next.sha256, size: next.size }, manifest: kubeletManifest, updateStrategy }]);
+  show(await nk(['apply', '-f', cpvFile, '--sign-key', signingKey]));
+  const generation = (JSON.parse(await nk(['get', 'clusterpackageversion', '-o', 'json'])) as { metadata: { generation: number } }).metadata.generation;
+  const converging = `kubelet-g${generation}`;
+  say(`The coordinator made rollout ${converging} from generation ${generation} by itself: nkctl rollout status ${converging} -w`);
+  await waitFor(`rollout ${converging}`, async () => (JSON.parse(await nk(['rollout', 'list', '-o', 'json'])) as { items: { metadata: { name: string } }[] }).items.some((r) => r.metadata.name === converging), 30_000, 250);
+  const converged = await nkctl(coord.nkctlConfig, ['rollout', 'status', converging, '-w', '--interval', '1s']);
+  show(converged.stdout + converged.stderr);
+  if (converged.code !== 0) throw new Error(`the converging rollout did not complete (exit ${converged.code})`);
+  say('nkctl get machines (the CONVERGED column: every machine at the desired versions)');
   show(await nk(['get', 'machines']));
   say(`A newer kernel (${KERNEL.installed}) is installed on node-c and node-d: their Nodes say RebootRequired=True`);
   const rebootRequired = (n: string) => member!.kubectl(['get', 'node', n, '-o', 'jsonpath={range .status.conditions[?(@.type=="RebootRequired")]}{.status} {.reason}: {.message}{end}']);
@@ -320,4 +350,37 @@ try {
   await cleanup();
   runtime.keep();
   process.exitCode = 1;
+}
+
+/**
+ * Scrapes the coordinator's /metrics every 200 ms (as Prometheus would, much more often)
+ * until a line matches `pattern`; stop() ends it and gives the first matching line.
+ */
+function watchMetrics(pattern: RegExp): { stop(): Promise<string | null> } {
+  let found: string | null = null;
+  let done = false;
+  const scrape = async (): Promise<string> => {
+    const ca = await readFile(path.join(coord!.dataDir, 'ca.crt'));
+    return new Promise((resolve, reject) => {
+      httpsGet(new URL('/metrics', coord!.url), { ca }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve(body));
+      }).on('error', reject);
+    });
+  };
+  const loop = (async () => {
+    while (!done && found === null) {
+      found = (await scrape().catch(() => '')).match(pattern)?.[0] ?? null;
+      if (found === null) await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
+  return { stop: async () => { done = true; await loop; return found; } };
+}
+
+/** promtool when scripts/test has built it (scripts/demo exports NK_PROMTOOL then), else null. */
+function promtoolBinary(): string | null {
+  const built = process.env['NK_PROMTOOL'];
+  return built !== undefined && existsSync(built) ? built : null;
 }

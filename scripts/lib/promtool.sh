@@ -49,3 +49,11 @@ nk_ensure_promtool() {
   fi
   export NK_PROMTOOL="$dir/promtool"
 }
+
+# The demo uses promtool only when scripts/test has built it already: it never spends
+# minutes building a checker it merely shows off. Exports NK_PROMTOOL when cached.
+nk_cached_promtool() {
+  local bin="$NK_PROMTOOL_CACHE/promtool-$NK_PROMTOOL_VERSION/promtool"
+  if [ -x "$bin" ]; then export NK_PROMTOOL="$bin"; fi
+  return 0
+}
