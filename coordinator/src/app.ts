@@ -22,7 +22,7 @@ import { createCoordinatorServer } from './server/http-server.ts';
 import { ArtifactStore } from './artifacts/artifact-store.ts';
 import { createApi } from './server/http-api.ts';
 import { rolloutRoutes } from './server/rollout-routes.ts';
-import { RolloutController } from './controllers/rollout-controller.ts';
+import { FAILURE_REASONS, RolloutController } from './controllers/rollout-controller.ts';
 import { ConvergenceController } from './convergence/controller.ts';
 import { RemediationController } from './controllers/remediation-controller.ts';
 import { remediationRoutes } from './server/remediation-routes.ts';
@@ -177,9 +177,11 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     changed: () => gatesChanged(),
   });
   const rollouts = new RolloutController(
-    { store, fleet, commands, clock, log: log.child({ component: 'rollouts' }), reboots, gates },
+    { store, fleet, commands, clock, log: log.child({ component: 'rollouts' }), reboots, gates, failed: (reason) => metrics.rolloutFailures.inc({ reason }) },
     { controlPlaneVersion: config.controlPlaneVersion, maxUnavailable: config.maxUnavailable },
   );
+  // Every reason from 0, so increase() sees the first failure (a series born at 1 shows none).
+  for (const reason of FAILURE_REASONS) metrics.rolloutFailures.inc({ reason }, 0);
   rollouts.setArtifactBaseUrl(() => url);
   // Called from a timer's promise: a store fault is logged, never thrown (guarded, below).
   gatesChanged = () => guarded('rollouts', () => rollouts.tick());

@@ -51,6 +51,7 @@ export function createMetrics() {
     kubeEventsDropped: new Counter({ name: 'nodekeeper_kube_events_dropped_total', help: 'Coordinator events not written as Kubernetes Events, by reason (rate, stale, no-node, rejected)', labelNames: ['reason'], registers }),
     notifications: new Counter({ name: 'nodekeeper_notifications_total', help: 'Webhook notifications, by result (sent, failed: given up after retries or refused, dropped: over --notify-rate)', labelNames: ['result'], registers }),
     storeErrors: new Counter({ name: 'nodekeeper_store_errors_total', help: 'Store writes refused by SQLite (nothing changed), by operation and SQLite code', labelNames: ['op', 'code'], registers }),
+    rolloutFailures: new Counter({ name: 'nodekeeper_rollout_failures_total', help: 'Rollouts stopped by failures, by reason (CanaryFailed, FailureThreshold: paused or rolling back by onFailure; RollbackFailed; RebootFailed)', labelNames: ['reason'], registers: [registry] }),
     nodeConditionWrites: new Counter({ name: 'nodekeeper_node_condition_writes_total', help: 'Writes of nodekeeper\'s conditions to member Nodes (made on change only), by result (ok, failed)', labelNames: ['result'], registers }),
   };
 }

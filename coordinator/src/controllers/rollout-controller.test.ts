@@ -24,7 +24,7 @@ const tmp = tempDir('nk-rollout-ctl-');
 after(() => tmp.remove());
 
 /** A coordinator's store, fleet view, dispatcher and rollout controller on `file`. */
-function coordinator(file: string, now: { t: number }) {
+function coordinator(file: string, now: { t: number }, failed: (reason: string) => void = () => {}) {
   const clock = () => now.t;
   const store = enrolledStore(file, NODES, { now: clock, log });
   if (store.getClusterPackageVersion() === null) store.putClusterPackageVersion([{ name: 'kubelet', version: '1.31.3', artifact: artifact(1) }]);
@@ -37,7 +37,7 @@ function coordinator(file: string, now: { t: number }) {
   }
   const commands = new CommandDispatcher({ store, clock, log });
   commands.setTransport((machine) => fleet.isConnected(machine));
-  const rollouts = new RolloutController({ store, fleet, commands, clock, log }, { controlPlaneVersion: 'v1.32.1', maxUnavailable: '2' });
+  const rollouts = new RolloutController({ store, fleet, commands, clock, log, failed }, { controlPlaneVersion: 'v1.32.1', maxUnavailable: '2' });
   return { store, fleet, commands, rollouts, close: () => store.close() };
 }
 
@@ -124,13 +124,16 @@ test('a step whose transaction fails leaves the controller where the store is', 
 
 test('a finished rollout releases its failed machine: a later rollout counts it against the budget only while it is unhealthy', () => {
   const now = { t: 3_000_000 };
-  const c = coordinator(tmp.file('released.db'), now);
+  const failures: string[] = [];
+  const c = coordinator(tmp.file('released.db'), now, (reason) => failures.push(reason));
   c.rollouts.create(rollout('first', {}));
   const [canary] = openInstalls(c.store, 'first');
   assert.ok(canary !== undefined);
   // The canary switched kubelet and failed; the rollout pauses, then is aborted.
   c.commands.result(canary.machine, { type: 'command.result', commandId: canary.id, ok: false, result: { outcome: 'failed', failedStep: 'health' }, error: { code: 'NK_INSTALL_HEALTH', message: 'unhealthy' } });
+  assert.deepEqual(failures, ['CanaryFailed'], 'the failure is counted once, when the rollout stops on it (nodekeeper_rollout_failures_total)');
   c.rollouts.request('first', 'abort');
+  assert.deepEqual(failures, ['CanaryFailed'], 'an abort is not a failure');
   assert.deepEqual(c.rollouts.holders(canary.machine), []);
   const report = sampleReport(canary.machine);
   c.fleet.report(canary.machine, true, { ...report, kubelet: { ...report.kubelet, health: 'unhealthy', reason: 'HealthzFailed', message: 'GET /healthz: 500' } });

@@ -58,6 +58,10 @@ interface Rollout {
 
 const owner = (name: string) => `rollout/${name}`;
 
+/** Why a rollout stops on its own: a canary failed, too many machines failed, a rollback or a reboot failed. */
+export const FAILURE_REASONS = ['CanaryFailed', 'FailureThreshold', 'RollbackFailed', 'RebootFailed'] as const;
+export type FailureReason = (typeof FAILURE_REASONS)[number];
+
 export class RolloutController {
   private readonly store: Store;
   private readonly fleet: FleetView;
@@ -77,7 +81,11 @@ export class RolloutController {
   private readonly reboots: RebootDriver | null;
   private readonly gates: RebootGateChecker | null;
 
-  constructor(deps: { store: Store; fleet: FleetView; commands: CommandDispatcher; clock: Clock; log: Logger; reboots?: RebootDriver; gates?: RebootGateChecker }, opts: RolloutControllerOptions) {
+  /** Told each time a rollout stops on failures (for the failures counter of /metrics). */
+  private readonly failed: (reason: FailureReason) => void;
+
+  constructor(deps: { store: Store; fleet: FleetView; commands: CommandDispatcher; clock: Clock; log: Logger; reboots?: RebootDriver; gates?: RebootGateChecker; failed?: (reason: FailureReason) => void }, opts: RolloutControllerOptions) {
+    this.failed = deps.failed ?? (() => {});
     this.reboots = deps.reboots ?? null;
     this.gates = deps.gates ?? null;
     this.cpVersion = opts.controlPlaneVersion;
@@ -432,7 +440,10 @@ export class RolloutController {
         this.store.recordEvent({ object: a.object, type: a.type, reason: a.reason, message: a.message });
         return null;
       case 'setPhase':
-        return null; // the planner emits the transition's event itself
+        // The planner emits the transition's event itself. A failure is counted here: the
+        // phase it leads to (RollingBack) can pass between two scrapes.
+        if ((FAILURE_REASONS as readonly string[]).includes(a.reason)) this.failed(a.reason as FailureReason);
+        return null;
       case 'reboot':
         return null; // recorded by recordReboot
       case 'setMachinePhase':

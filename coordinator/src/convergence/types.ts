@@ -5,6 +5,7 @@
  */
 import type { RolloutOverview } from '../rollout/overview.ts';
 import type { UpdateStrategyInput } from '../store/types.ts';
+import type { ConvergenceRolloutRow } from '../store/convergence.ts';
 
 /** The label the converger puts on the rollouts it creates. */
 export const MANAGED_BY_LABEL = 'nodekeeper.io/managed-by';
@@ -36,14 +37,7 @@ export interface ConvergeMachine {
 export type RolloutSummary = RolloutOverview;
 
 /** A rollout the converger created (its own table), with the rollout itself when it still exists. */
-export interface ManagedRollout {
-  readonly name: string;
-  readonly package: string;
-  readonly track: string;
-  readonly generation: number;
-  readonly version: string;
-  readonly specKey: string;
-  readonly pausedByUs: boolean;
+export interface ManagedRollout extends Omit<ConvergenceRolloutRow, 'createdAt'> {
   /** Null when the rollout is gone (deleted, or its creation never committed). */
   readonly rollout: RolloutSummary | null;
 }

@@ -5,17 +5,12 @@
  * status the host holds and nothing is written.
  */
 import type { RolloutState } from '../rollout/types.ts';
+import type { ApiCondition } from '../api/object-meta.ts';
 import { canonicalJson } from './cluster-status.ts';
 import type { RefusalReason } from './object-pull.ts';
 
-export interface HostCondition {
-  readonly type: string;
-  readonly status: 'True' | 'False' | 'Unknown';
-  readonly reason: string;
-  readonly message: string;
-  readonly lastTransitionTime: string;
-  readonly observedGeneration: number;
-}
+/** A condition in a host object's status: metav1.Condition, as the member's API serves them. */
+export type HostCondition = ApiCondition;
 
 /** What the member decided about one host generation. */
 export type Acceptance = { readonly accepted: true; readonly message: string } | { readonly accepted: false; readonly reason: RefusalReason; readonly message: string };
