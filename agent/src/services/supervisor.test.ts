@@ -70,11 +70,23 @@ test('starts are counted durably; state and the service probe report restarts', 
   assert.equal((await sup.state('counted.service')).restarts, 0);
   await sup.restart('counted.service');
   assert.equal((await sup.state('counted.service')).restarts, 0, 'the first start is not a restart');
+  // Planned restarts (of a running unit, or a start after a stop) are not counted, as systemd's NRestarts ignores systemctl restart.
   await sup.restart('counted.service');
+  await sup.stop('counted.service');
   await sup.restart('counted.service');
+  assert.equal((await sup.state('counted.service')).restarts, 0, 'an install switch or a repair of a running unit is no crash');
+  // Killed twice, and started again each time: those are restarts after a crash.
+  for (let i = 0; i < 2; i++) {
+    const rec = await sup.running('counted.service');
+    assert.ok(rec !== null);
+    process.kill(rec.pid, 'SIGKILL');
+    for (let t = 0; t < 200 && (await sup.running('counted.service')) !== null; t++) await new Promise((r) => setTimeout(r, 25));
+    await sup.restart('counted.service');
+  }
   // A fresh adapter (an agent restart) reads the same count.
   assert.equal((await new SupervisorServiceManager(hostRoot).state('counted.service')).restarts, 2);
   assert.deepEqual(await probeService('counted.service', ctx), { unit: 'counted.service', manager: 'none', activeState: 'active', subState: 'running', restarts: 2 });
+  assert.equal(await sup.starts('counted.service'), 5, 'every start is still counted');
   await sup.stop('counted.service');
   assert.equal((await probeService('counted.service', ctx)).activeState, 'inactive');
 });

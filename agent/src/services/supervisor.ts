@@ -8,8 +8,11 @@
  * Processes are started detached (their own session), so they outlive the agent, as
  * services outlive systemctl. Every start is counted in
  * `<hostRoot>/var/lib/nodekeeper/supervise/<unit>.starts.json` (durable, survives agent
- * restarts, like systemd's NRestarts survives daemon reloads); state() reports
- * `restarts` = starts after the first, which feeds FrequentKubeletRestart.
+ * restarts, like systemd's NRestarts survives daemon reloads), and so is every restart of
+ * a unit whose process had died on its own: state() reports that as `restarts`, which
+ * feeds FrequentKubeletRestart. As with systemd's NRestarts, a planned restart (an
+ * install switching versions, a restart of a running unit, a start after a stop) is not
+ * one: counting those made a canary install plus a repair look like a crash loop.
  */
 import { spawn } from 'node:child_process';
 import { access, mkdir, open, readFile, rm } from 'node:fs/promises';
@@ -34,6 +37,15 @@ const UNIT_NAME = /^[A-Za-z0-9@._-]{1,128}$/;
 export interface SupervisedUnit {
   readonly argv: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
+}
+
+/** What `<unit>.starts.json` keeps. */
+interface StartCounts {
+  readonly starts: number;
+  /** Starts of a unit whose previous process had died on its own (systemd's NRestarts). */
+  readonly restarts: number;
+  /** The last process was stopped on purpose, so the next start is not a restart. */
+  readonly stopped: boolean;
 }
 
 interface PidRecord {
@@ -83,6 +95,8 @@ export class SupervisorServiceManager implements ServiceManager {
 
   async stop(unit: string): Promise<void> {
     const rec = await this.running(unit);
+    // Stopped on purpose: the next start is planned, not a restart after a crash.
+    if (rec !== null) await this.writeCount(unit, { ...(await this.counts(unit)), stopped: true });
     if (rec !== null) {
       try {
         process.kill(rec.pid, 'SIGTERM');
@@ -102,9 +116,9 @@ export class SupervisorServiceManager implements ServiceManager {
   }
 
   async state(unit: string): Promise<ServiceState> {
-    const [rec, starts] = await Promise.all([this.running(unit), this.starts(unit)]);
+    const [rec, counts] = await Promise.all([this.running(unit), this.readCounts(unit)]);
     // manager stays 'none' on the wire (the protocol knows systemd or none); the states are the supervisor's.
-    return { unit, manager: 'none', activeState: rec === null ? 'inactive' : 'active', subState: rec === null ? 'dead' : 'running', restarts: starts === null ? null : Math.max(0, starts - 1) };
+    return { unit, manager: 'none', activeState: rec === null ? 'inactive' : 'active', subState: rec === null ? 'dead' : 'running', restarts: counts === null ? null : counts.restarts };
   }
 
   /**
@@ -133,24 +147,48 @@ export class SupervisorServiceManager implements ServiceManager {
 
   /** How many times the supervisor started `unit` (0 when never); null when the count is unreadable. */
   async starts(unit: string): Promise<number | null> {
-    try {
-      const n = (JSON.parse(await readFile(this.file(COUNT_DIR, unit, '.starts.json'), 'utf8')) as { starts?: unknown }).starts;
-      return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : null;
-    } catch (err) {
-      return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 0 : null;
-    }
+    return (await this.readCounts(unit))?.starts ?? null;
   }
 
-  /** Counts a start before it happens, so a start that crashes the agent midway still counts. */
-  private async countStart(unit: string): Promise<void> {
+  /** The unit's counts (zero when never started); null when the file is unreadable. */
+  private async readCounts(unit: string): Promise<StartCounts | null> {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(await readFile(this.file(COUNT_DIR, unit, '.starts.json'), 'utf8'));
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ENOENT' ? { starts: 0, restarts: 0, stopped: false } : null;
+    }
+    const r = raw as { starts?: unknown; restarts?: unknown; stopped?: unknown } | null;
+    const count = (n: unknown) => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+    if (!count(r?.starts)) return null;
+    const starts = r!.starts as number;
+    // A file from before restarts were kept apart counted every start after the first.
+    const restarts = count(r!.restarts) ? (r!.restarts as number) : Math.max(0, starts - 1);
+    return { starts, restarts, stopped: r!.stopped === true };
+  }
+
+  private async counts(unit: string): Promise<StartCounts> {
+    return (await this.readCounts(unit)) ?? { starts: 0, restarts: 0, stopped: false };
+  }
+
+  private async writeCount(unit: string, c: StartCounts): Promise<void> {
     const file = this.file(COUNT_DIR, unit, '.starts.json');
-    const n = (await this.starts(unit)) ?? 0;
     try {
       await mkdir(path.dirname(file), { recursive: true });
-      await writeFileDurable(file, `${JSON.stringify({ starts: n + 1 })}\n`);
+      await writeFileDurable(file, `${JSON.stringify(c)}\n`);
     } catch (err) {
       throw new AppError('NK_SERVICE_START_FAILED', `cannot record the start of ${unit} in ${file}: ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  /**
+   * Counts a start before it happens, so a start that crashes the agent midway still
+   * counts: a restart too when an earlier process ended without being stopped (it died).
+   */
+  private async countStart(unit: string): Promise<void> {
+    const c = await this.counts(unit);
+    const afterCrash = c.starts > 0 && !c.stopped;
+    await this.writeCount(unit, { starts: c.starts + 1, restarts: c.restarts + (afterCrash ? 1 : 0), stopped: false });
   }
 
   /** The recorded process when it is still the one we started, else null. */
