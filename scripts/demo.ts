@@ -330,6 +330,7 @@ nkctl describe machine node-b
 nkctl get machine node-c -o yaml\nkubectl nodekeeper get machines   # nkctl as a kubectl plugin
 nkctl clusters --kubeconfig ${host.adminKubeconfig}
 # admin kubeconfigs: host ${host.adminKubeconfig}, member ${member.adminKubeconfig}\n\nLogs are in ${DIR}/*.log. Press Ctrl-C here to stop everything.`);
+    keeping = true;
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
@@ -341,9 +342,27 @@ nkctl clusters --kubeconfig ${host.adminKubeconfig}
   show('done');
 }
 
+// Ctrl-C (or a kill) in the middle of the story stops the fleet before exiting, as the
+// end of the story does: the demo's containerd, API servers and agents run detached.
+let keeping = false;
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (keeping || interrupted) return;
+    interrupted = true;
+    process.stderr.write(`\n${signal}: stopping the fleet (logs stay in ${DIR})\n`);
+    void cleanup().finally(() => {
+      runtime.keep();
+      process.exit(130);
+    });
+  });
+}
+
 try {
   await main();
 } catch (err) {
+  // Interrupted: the story fails as its fleet goes away; the handler above is cleaning up.
+  if (interrupted) await new Promise(() => {});
   process.stderr.write(`\ndemo failed: ${(err as Error).stack ?? String(err)}\nlogs: ${DIR}/*.log (the demo dir is kept; remove it when done)\n`);
   await cleanup();
   runtime.keep();
