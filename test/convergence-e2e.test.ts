@@ -15,7 +15,7 @@ import Database from 'better-sqlite3';
 import { WebSocket } from 'ws';
 import type { MachineIdentity } from '@nodekeeper/protocol';
 import { sampleReport } from '@nodekeeper/protocol/testing';
-import { newMachinePublicKey } from './harness/machine-key.ts';
+import { enrollByHand } from './harness/machine-key.ts';
 import { nkctl, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
 
 const ARGS = ['--flush-interval', '100', '--liveness-grace', '600000', '--control-plane-version', 'v1.32.1', '--max-unavailable', '2'];
@@ -136,15 +136,6 @@ describe('desired versions converge by themselves', { timeout: 150_000 }, () => 
   });
   const getCpv = async () => (await api('GET', '/v1/clusterpackageversion')).json;
   const all = (version: string) => agents.every((a) => a.version === version);
-  const enroll = (token: string, identity: MachineIdentity) => new Promise<any>((resolve, reject) => {
-    const req = https.request(new URL('/v1/enroll', coord.url), { method: 'POST', ca, headers: { 'Content-Type': 'application/json' } }, (res) => {
-      let t = '';
-      res.on('data', (c: Buffer) => (t += c));
-      res.on('end', () => resolve(JSON.parse(t)));
-    });
-    req.on('error', reject);
-    req.end(JSON.stringify({ token, identity, agentVersion: 'test', publicKey: newMachinePublicKey() }));
-  });
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'nk-converge-'));
@@ -153,8 +144,9 @@ describe('desired versions converge by themselves', { timeout: 150_000 }, () => 
     admin = (await readFile(path.join(coord.dataDir, 'admin.credential'), 'utf8')).trim();
     const { token } = JSON.parse(await nk(['token', 'create', '--uses', '3', '-o', 'json']));
     for (const [i, name] of NAMES.entries()) {
-      const { credential } = await enroll(token, ScriptedAgent.identity(name, i));
-      const a = new ScriptedAgent(name, i, coord.url, ca, credential);
+      const enrolled = await enrollByHand(coord.url, ca, token, ScriptedAgent.identity(name, i));
+      assert.equal(enrolled.status, 201, JSON.stringify(enrolled.body));
+      const a = new ScriptedAgent(name, i, coord.url, ca, enrolled.body.credential!);
       await a.connect();
       agents.push(a);
     }

@@ -12,7 +12,7 @@ import { failedLeftovers, holdsOf, stillUnavailable } from '../rollout/holds.ts'
 import { rolloutOverview } from '../rollout/overview.ts';
 import { planStep } from '../rollout/planner.ts';
 import { parseRollout, type RolloutSpec } from '../rollout/spec.ts';
-import { SimFleet } from '../rollout/test-support.ts';
+import { budgetUnavailable, SimFleet } from '../rollout/test-support.ts';
 import { TERMINAL_PHASES, type MachineView, type OperatorRequest, type PlanAction, type RolloutState } from '../rollout/types.ts';
 import type { UpdateStrategyInput } from '../store/types.ts';
 import { planConvergence } from './planner.ts';
@@ -86,18 +86,9 @@ export class SimCoordinator {
     this.rollouts.set(name, { name, spec, state, created: this.seq++ });
   }
 
-  /** What the rollout planner counts as unavailable in `state` (as the planner property test defines it). */
+  /** What the rollout planner counts as unavailable in `state` (the property tests' one definition). */
   static unavailable(state: RolloutState, views: ReadonlyMap<string, MachineView>): Set<string> {
-    const out = new Set<string>();
-    for (const name of state.candidates) {
-      const p = state.machines[name];
-      const v = views.get(name);
-      if (p === undefined) continue;
-      const silent = v === undefined || v.liveness.state === 'Unknown' || v.liveness.state === 'Pending';
-      const touched = p.phase !== 'Waiting' && (p.phase !== 'Skipped' || p.changed.length > 0);
-      if (['Installing', 'Soaking', 'RollingBack'].includes(p.phase) || (p.phase === 'Failed' && (silent || v?.healthy !== true)) || (touched && silent)) out.add(name);
-    }
-    return out;
+    return budgetUnavailable(state, views);
   }
 
   /** One rollout step (RolloutController.stepOne), or null when `crashed` lost it. Returns the actions. */

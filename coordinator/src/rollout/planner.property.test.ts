@@ -17,7 +17,7 @@ import { COMPONENT_ORDER } from '@nodekeeper/protocol';
 import { newRolloutState } from './create.ts';
 import { planStep } from './planner.ts';
 import { resolveIntOrPercent, validateRolloutSpec, type RolloutSpec } from './spec.ts';
-import { SimFleet } from './test-support.ts';
+import { budgetUnavailable, SimFleet } from './test-support.ts';
 import { holdsOf } from './holds.ts';
 import { OPERATOR_REQUESTS, requestAllowed, type MachineView, type OperatorRequest, type PlanInput, type RolloutState } from './types.ts';
 
@@ -67,19 +67,6 @@ type Scenario = typeof scenario extends fc.Arbitrary<infer T> ? T : never;
 const IN_FLIGHT = new Set(['Installing', 'Soaking', 'RollingBack']);
 const SETTLED = new Set(['Succeeded', 'Failed', 'Skipped', 'RolledBack']);
 
-/** The budget's definition, written independently of the planner's. */
-function unavailable(state: RolloutState, views: ReadonlyMap<string, MachineView>): Set<string> {
-  const out = new Set<string>();
-  for (const name of state.candidates) {
-    const p = state.machines[name];
-    const v = views.get(name);
-    if (p === undefined) continue;
-    const silent = v === undefined || v.liveness.state === 'Unknown' || v.liveness.state === 'Pending';
-    const touched = p.phase !== 'Waiting' && (p.phase !== 'Skipped' || p.changed.length > 0);
-    if (IN_FLIGHT.has(p.phase) || (p.phase === 'Failed' && (silent || v?.healthy !== true)) || (touched && silent)) out.add(name);
-  }
-  return out;
-}
 
 const rank = (pkg: string) => (COMPONENT_ORDER as readonly string[]).indexOf(pkg);
 
@@ -160,10 +147,10 @@ function simulate(s: Scenario): RolloutState | null {
     const viewMap = new Map(views.map((v) => [v.name, v]));
     // A start on a machine that already counts (in flight here, or failed and released
     // by a finished rollout) makes nothing less available.
-    const before = new Set([...unavailable(state, viewMap), ...counted]);
+    const before = new Set([...budgetUnavailable(state, viewMap), ...counted]);
     const startsNew = out.actions.some((a) => (a.kind === 'install' || a.kind === 'rollback') && !before.has(a.machine));
     if (startsNew) {
-      const total = new Set([...unavailable(out.state, viewMap), ...others, ...counted]).size;
+      const total = new Set([...budgetUnavailable(out.state, viewMap), ...others, ...counted]).size;
       assert.ok(total <= Math.min(limitOwn, s.clusterMax), `step ${i}: ${total} unavailable, limit ${Math.min(limitOwn, s.clusterMax)}`);
     }
     for (const a of out.actions) {

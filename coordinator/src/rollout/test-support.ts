@@ -109,3 +109,21 @@ export class SimFleet {
     }));
   }
 }
+
+/**
+ * The availability budget's definition, written independently of the planner's, for the
+ * property tests (rollout and convergence): the machines `state` makes unavailable.
+ */
+export function budgetUnavailable(state: RolloutState, views: ReadonlyMap<string, MachineView>): Set<string> {
+  const out = new Set<string>();
+  for (const name of state.candidates) {
+    const p = state.machines[name];
+    const v = views.get(name);
+    if (p === undefined) continue;
+    const silent = v === undefined || v.liveness.state === 'Unknown' || v.liveness.state === 'Pending';
+    const touched = p.phase !== 'Waiting' && (p.phase !== 'Skipped' || p.changed.length > 0);
+    const inFlight = p.phase === 'Installing' || p.phase === 'Soaking' || p.phase === 'RollingBack';
+    if (inFlight || (p.phase === 'Failed' && (silent || v?.healthy !== true)) || (touched && silent)) out.add(name);
+  }
+  return out;
+}
