@@ -64,8 +64,11 @@ describe('objects: apply, conflicts, immutability, delete', { timeout: 120_000 }
    */
   async function settledDump(): Promise<string> {
     let last = dump();
+    // Two equal reads a second apart: the coordinator's own timers (the remediation
+    // controller's first tick, liveness flushes after enrollment) have run by then; 300 ms
+    // missed them once, and the test blamed the apply for their writes.
     return waitFor('the store to settle', async () => {
-      await new Promise((r) => setTimeout(r, 300));
+      await new Promise((r) => setTimeout(r, 1000));
       const now = dump();
       const same = now === last;
       last = now;
