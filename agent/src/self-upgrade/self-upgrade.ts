@@ -18,7 +18,7 @@ import { copyFile, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncPath, writeFileDurable, type Logger } from '@nodekeeper/common';
 import type { InstallParams } from '@nodekeeper/protocol';
-import type { InstallOutcome } from '../install/install-deps.ts';
+import type { InstallOutcome, SelfUpgradeHandover } from '../install/install-deps.ts';
 import type { JournalRecord } from '../install/journal.ts';
 import { packageLayout, readCurrent, switchCurrent, type PackageLayout } from '../install/layout.ts';
 import { writePrevious } from '../install/previous-version.ts';
@@ -53,7 +53,7 @@ export interface SelfUpgradeDeps {
 /** How the pending upgrade ended, as the install command's outcome. */
 type Settled = InstallOutcome;
 
-export class SelfUpgrade {
+export class SelfUpgrade implements SelfUpgradeHandover {
   private readonly d: SelfUpgradeDeps;
   readonly layout: PackageLayout;
   private reported: () => void = () => {};
