@@ -38,3 +38,11 @@ test('docs/errors.md lists no code the code does not use', () => {
 test('the scan finds codes (guards against a scan that silently matches nothing)', () => {
   assert.ok(codesInSources().size > 40);
 });
+
+test('docs/protocol.md lists every WebSocket close code of the catalogue (wire.ts), and no other', async () => {
+  const { CloseCode } = await import('../packages/protocol/src/index.ts');
+  const protocolMd = readFileSync(path.join(REPO, 'docs/protocol.md'), 'utf8');
+  const table = protocolMd.slice(protocolMd.indexOf('## Close codes'), protocolMd.indexOf('\n## ', protocolMd.indexOf('## Close codes') + 1));
+  const documentedCodes = new Set([...table.matchAll(/^\| ([\d /]+) \|/gm)].flatMap((m) => m[1]!.split('/').map((c) => Number(c.trim()))));
+  assert.deepEqual([...documentedCodes].sort(), Object.values(CloseCode).map(Number).sort());
+});

@@ -1,6 +1,7 @@
 export * from './app-error.ts';
 export * from './backoff.ts';
 export * from './versions.ts';
+export * from './product-version.ts';
 export * from './logger.ts';
 export * from './ca-hash.ts';
 export * from './config-layers.ts';

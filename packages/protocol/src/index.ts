@@ -1,4 +1,5 @@
 export * from './limits.ts';
+export * from './wire.ts';
 export * from './errors.ts';
 export * from './status.ts';
 export * from './messages.ts';
