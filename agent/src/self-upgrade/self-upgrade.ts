@@ -18,6 +18,7 @@ import { copyFile, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncPath, writeFileDurable, type Logger } from '@nodekeeper/common';
 import type { InstallParams } from '@nodekeeper/protocol';
+import { InstallErrorCode } from '../install/codes.ts';
 import type { InstallOutcome, SelfUpgradeHandover } from '../install/install-deps.ts';
 import type { JournalRecord } from '../install/journal.ts';
 import { packageLayout, readCurrent, switchCurrent, type PackageLayout } from '../install/layout.ts';
@@ -130,7 +131,7 @@ export class SelfUpgrade implements SelfUpgradeHandover {
       return { result: { package: SELF_PACKAGE, activeVersion: version, previousVersion: from, outcome: 'installed', message: `nodekeeper-agent ${version} is running (was ${from ?? 'not installed'})` }, error: null };
     }
     const message = `the agent stopped during its upgrade to ${version}; it runs ${this.d.running}`;
-    return { result: { package: SELF_PACKAGE, activeVersion: this.d.running, previousVersion: this.d.running, outcome: 'refused', failedStep: rec.step, message }, error: { code: 'NK_INSTALL_INTERRUPTED', message } };
+    return { result: { package: SELF_PACKAGE, activeVersion: this.d.running, previousVersion: this.d.running, outcome: 'refused', failedStep: rec.step, message }, error: { code: InstallErrorCode.interrupted, message } };
   }
 
   /**
@@ -156,7 +157,7 @@ export class SelfUpgrade implements SelfUpgradeHandover {
     try {
       await writePending(l, { commandId, from, to, deadline: now + Math.ceil(params.manifest.healthTimeoutMs / 1000), maxBoots: MAX_BOOTS });
     } catch (err) {
-      return refuse('NK_INSTALL_STATE_FAILED', `cannot write the pending-upgrade record: ${(err as Error).message}`);
+      return refuse(InstallErrorCode.stateFailed, `cannot write the pending-upgrade record: ${(err as Error).message}`);
     }
     await this.maybeKill('after-record');
     try {
@@ -168,7 +169,7 @@ export class SelfUpgrade implements SelfUpgradeHandover {
       await switchCurrent(l, from).catch(() => {});
       await clearPending(l).catch(() => {});
       await this.disarm();
-      return refuse('NK_INSTALL_SWITCH_FAILED', `switching to ${to} failed: ${(err as Error).message}`);
+      return refuse(InstallErrorCode.switchFailed, `switching to ${to} failed: ${(err as Error).message}`);
     }
     await this.maybeKill('after-switch');
     this.d.log.warn({ from, to, command: commandId }, `switched to nodekeeper-agent ${to}; exiting so systemd starts it`);

@@ -1,4 +1,5 @@
 export * from './app-error.ts';
+export * from './codes.ts';
 export * from './backoff.ts';
 export * from './versions.ts';
 export * from './product-version.ts';
