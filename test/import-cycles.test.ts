@@ -49,7 +49,7 @@ function packageEntries(): Map<string, string> {
 }
 
 /** The import graph of every non-test .ts source file of the product, by repo-relative path. */
-export function importGraph(): Graph {
+function importGraph(): Graph {
   const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', 'packages', 'agent', 'coordinator'], { cwd: REPO, encoding: 'utf8' })
     .split('\n')
     .filter((f) => /\/src\/.*\.ts$/.test(f) && !f.endsWith('.test.ts') && !f.endsWith('.d.ts') && existsSync(path.join(REPO, f)));
@@ -69,7 +69,7 @@ export function importGraph(): Graph {
 }
 
 /** Strongly connected components with more than one file, or a file importing itself (Tarjan). */
-export function cycles(graph: Graph): string[][] {
+function cycles(graph: Graph): string[][] {
   let counter = 0;
   const index = new Map<string, number>();
   const low = new Map<string, number>();
