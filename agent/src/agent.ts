@@ -26,7 +26,7 @@ import { Journal } from './install/journal.ts';
 import { installPolicy } from './install/confine.ts';
 import { loadTrustedKeys } from './install/verify.ts';
 import { runCommand } from './probes/run-command.ts';
-import { createServiceManager } from './services/service-manager.ts';
+import { createServiceManager } from './services/create-service-manager.ts';
 import { SupervisorServiceManager } from './services/supervisor.ts';
 import { readIdentity } from './identity.ts';
 import { probeCni } from './probes/cni.ts';

@@ -16,6 +16,7 @@ import { pino } from 'pino';
 import { WebSocketServer, WebSocket, type ServerOptions } from 'ws';
 import type { BackoffPolicy } from '@nodekeeper/common';
 import {
+  AGENT_PATH,
   CloseCode,
   ProtocolErrorCode,
   decodeAgentMessage,
@@ -26,7 +27,7 @@ import {
   type Hello,
   type Welcome,
 } from '@nodekeeper/protocol';
-import { AGENT_PATH, CoordinatorConnection, type ConnectionOptions } from './connection.ts';
+import { CoordinatorConnection, type ConnectionOptions } from './connection.ts';
 
 const CREDENTIAL = 'nkm_test-credential';
 const fast: BackoffPolicy = { baseMs: 10, capMs: 80 };

@@ -12,6 +12,7 @@
 import { WebSocket, type RawData } from 'ws';
 import { backoffDelay, type BackoffPolicy, type Logger } from '@nodekeeper/common';
 import {
+  AGENT_PATH,
   CloseCode,
   MAX_FRAME_BYTES,
   ProtocolErrorCode,
@@ -24,7 +25,6 @@ import {
   type Welcome,
 } from '@nodekeeper/protocol';
 
-export const AGENT_PATH = '/v1/agent/connect';
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Default least silence before the watchdog redials (see ConnectionOptions.minWatchdogMs). */
 export const MIN_WATCHDOG_MS = 15_000;

@@ -4,21 +4,12 @@
  * unpacked tarball's root, whose `VERSION` file's first line is the version. Running from
  * the sources (no launcher, or no VERSION file), the agent's package.json version.
  */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { packageJsonVersion, readVersionFile } from '@nodekeeper/common';
 
-/** A version as a release writes it: what a package version directory may be named. */
-const VERSION_LINE = /^[0-9A-Za-z][0-9A-Za-z.+~_-]{0,63}$/;
-
-/** The agent's package.json version (the sources' own). */
+/** The agent's package.json version (the sources' own); 0.0.0 for a bundle without one and without a VERSION file. */
 export function sourceVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
-    return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
-  } catch {
-    // A bundle without its package.json beside it and without a VERSION file: unknown.
-    return '0.0.0';
-  }
+  return packageJsonVersion(new URL('../package.json', import.meta.url)) ?? '0.0.0';
 }
 
 /**
@@ -27,13 +18,5 @@ export function sourceVersion(): string {
  * hello with it would be refused, and the agent would never connect).
  */
 export function readAgentVersion(installDir: string | null, fallback: () => string = sourceVersion): string {
-  if (installDir !== null) {
-    try {
-      const line = readFileSync(path.join(installDir, 'VERSION'), 'utf8').split('\n')[0]?.trim() ?? '';
-      if (VERSION_LINE.test(line)) return line;
-    } catch {
-      // no VERSION file: running from the sources
-    }
-  }
-  return fallback();
+  return (installDir === null ? null : readVersionFile(path.join(installDir, 'VERSION'))) ?? fallback();
 }

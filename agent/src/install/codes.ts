@@ -2,7 +2,8 @@
  * Error codes of the package installer (docs/errors.md lists them). Each names the
  * fault precisely, so the coordinator and an operator know which step failed and why.
  */
-import { ManifestPolicyCode } from '@nodekeeper/protocol';
+import { ManifestPolicyCode, type ProtocolCode } from '@nodekeeper/protocol';
+import type { AgentCode } from '../codes.ts';
 
 export const InstallErrorCode = {
   /** The command's params do not match InstallParams, or name a package other than the manifest's. */
@@ -70,5 +71,5 @@ export const InstallErrorCode = {
   versionTampered: 'NK_INSTALL_VERSION_TAMPERED',
   /** An install journal record could not be read; it was moved to journal/quarantine and the command answered with this. */
   journalCorrupt: 'NK_INSTALL_JOURNAL_CORRUPT',
-} as const;
+} as const satisfies Record<string, AgentCode | ProtocolCode>;
 export type InstallErrorCode = (typeof InstallErrorCode)[keyof typeof InstallErrorCode];

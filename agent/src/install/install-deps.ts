@@ -3,19 +3,29 @@
  * callback and outcome type (kept apart so neither module imports the other's code).
  */
 import { AppError, type Logger } from '@nodekeeper/common';
-import type { InstallResult } from '@nodekeeper/protocol';
+import type { InstallParams, InstallResult } from '@nodekeeper/protocol';
 import type { ServiceManager } from '../services/service-manager.ts';
 import type { DownloadOptions } from './download.ts';
 import type { HealthCheck } from './health.ts';
-import type { Journal, JournalStep } from './journal.ts';
+import type { Journal, JournalRecord, JournalStep } from './journal.ts';
 import type { TrustedKey } from './verify.ts';
 import type { InstallPolicy } from './confine.ts';
-import type { SelfUpgrade } from '../self-upgrade/self-upgrade.ts';
 
 /** What an install ends with: the protocol's result, plus the error when it did not succeed. */
 export interface InstallOutcome {
   readonly result: InstallResult;
   readonly error: { readonly code: string; readonly message: string } | null;
+}
+
+/**
+ * The agent's own upgrade as the installer drives it (self-upgrade/self-upgrade.ts
+ * implements it). A port, so that self-upgrade/ depends on install/ and not the reverse.
+ */
+export interface SelfUpgradeHandover {
+  /** Switches `current` to the new agent and exits into it; resolves only when it refused, nothing changed. */
+  switchTo(commandId: string, params: InstallParams, from: string | null): Promise<InstallOutcome>;
+  /** Finishes an own upgrade the journal says was under way when the agent stopped. */
+  recover(rec: JournalRecord): Promise<InstallOutcome>;
 }
 
 export interface InstallHooks {
@@ -41,7 +51,7 @@ export interface InstallerDeps {
   readonly policy?: InstallPolicy;
   readonly hooks?: InstallHooks;
   /** The agent's own upgrade (package nodekeeper-agent); without it that package installs like any other. */
-  readonly selfUpgrade?: SelfUpgrade;
+  readonly selfUpgrade?: SelfUpgradeHandover;
   readonly log: Logger;
 }
 

@@ -15,14 +15,13 @@ import { AppError, isLowerVersion } from '@nodekeeper/common';
 import type { InstallParams, InstallResult, InstallStep, RollbackParams } from '@nodekeeper/protocol';
 import { InstallErrorCode } from './codes.ts';
 import { downloadArtifact } from './download.ts';
-import { waitHealthy } from './health.ts';
+import { activate, revert, stepLog } from './activate.ts';
 import { errorOf, type InstallerDeps, type InstallOutcome, type Progress } from './install-deps.ts';
 import type { AnyJournalRecord, JournalRecord, JournalStep, StepFailure } from './journal.ts';
 import { checkManifest, DEFAULT_INSTALL_POLICY, type InstallPolicy } from './confine.ts';
-import { adoptExisting, ensureLinks, packageLayout, readCurrent, readVersionMeta, stagingDir, switchCurrent, treeHash, versionDigest, versionDir, type PackageLayout } from './layout.ts';
+import { adoptExisting, packageLayout, readCurrent, readVersionMeta, stagingDir, switchCurrent, treeHash, versionDigest, versionDir, type PackageLayout } from './layout.ts';
 import { PackageRollback } from './package-rollback.ts';
 import { commitPrevious } from './previous-version.ts';
-import { recordVersion } from './recorded-versions.ts';
 import { stageVersion } from './stage.ts';
 import { verifyArtifact, verifyStatement } from './verify.ts';
 import { versionDamage } from '../repair/integrity.ts';
@@ -164,61 +163,43 @@ export class Installer {
   }
 
   /**
-   * From a switched state: links, restart, health, commit; on failure, roll back.
+   * From a switched state: links, restart, health, commit (activate.ts); on failure, roll back.
    * `recovering`: the agent restarted mid-install; the service is restarted regardless.
    */
   private async afterSwitch(rec: JournalRecord, progress: Progress, recovering: boolean): Promise<InstallOutcome> {
     const { params, previousVersion: previous } = rec;
     const l = this.layout(params.package);
     const { manifest, version } = params;
-    let step: InstallStep = 'switch';
-    try {
-      await ensureLinks(l, manifest).catch((err: unknown) => {
-        if (err instanceof AppError) throw err;
-        throw new AppError(InstallErrorCode.linkConflict, `cannot link ${manifest.links.map((k) => k.path).join(', ')}: ${(err as Error).message}`, { cause: err });
-      });
-      if (!recovering) await this.after('switch');
-      step = 'restart';
-      rec = await this.enter(rec, rec, 'restart', progress, manifest.service === null ? 'no service to restart' : `restarting ${manifest.service}`);
-      if (manifest.service !== null) {
-        await this.d.services.restart(manifest.service).catch((err: unknown) => {
-          throw new AppError(InstallErrorCode.restartFailed, `restarting ${manifest.service} failed: ${(err as Error).message}`, { cause: err });
+    const steps = stepLog(rec, (prior, step) => this.d.journal.enter(rec, prior, step), this.d.hooks, progress);
+    const done = await activate(this.d, steps, {
+      layout: l,
+      manifest,
+      version,
+      reportSwitch: !recovering,
+      commitMessage: `recording ${version} as installed`,
+      commit: async () => {
+        // Last act of the commit, so a failure before it leaves `previous` as it was (what the
+        // rollback below returns to). Re-running it after a kill writes the same link.
+        await commitPrevious(l, { kind: 'install', from: previous, to: version }).catch((err: unknown) => {
+          throw new AppError(InstallErrorCode.commitFailed, `recording ${previous ?? 'nothing'} as the version to roll back to failed: ${(err as Error).message}`, { cause: err });
         });
-      }
-      await this.after('restart');
-      step = 'health';
-      rec = await this.enter(rec, rec, 'health', progress, `waiting up to ${manifest.healthTimeoutMs} ms for the ${manifest.healthProbe} probe`);
-      const verdict = await waitHealthy(this.d.health, manifest.healthProbe, version, manifest.healthTimeoutMs, this.d.healthIntervalMs);
-      if (!verdict.healthy) throw new AppError(InstallErrorCode.healthTimeout, `not healthy within ${manifest.healthTimeoutMs} ms: ${verdict.message}`);
-      await this.after('health');
-      step = 'commit';
-      rec = await this.enter(rec, rec, 'commit', progress, `recording ${version} as installed`);
-      await recordVersion(this.d.hostRoot, this.d.recordedVersionsFile, params.package, version).catch((err: unknown) => {
-        throw new AppError(InstallErrorCode.commitFailed, `recording the installed version failed: ${(err as Error).message}`, { cause: err });
-      });
-      // Last act of the commit, so a failure before it leaves `previous` as it was (what the
-      // rollback below returns to). Re-running it after a kill writes the same link.
-      await commitPrevious(l, { kind: 'install', from: previous, to: version }).catch((err: unknown) => {
-        throw new AppError(InstallErrorCode.commitFailed, `recording ${previous ?? 'nothing'} as the version to roll back to failed: ${(err as Error).message}`, { cause: err });
-      });
-      await rm(l.incoming, { recursive: true, force: true });
-      await this.after('commit');
+        await rm(l.incoming, { recursive: true, force: true });
+      },
+    });
+    if (done.ok) {
       return {
         result: { package: params.package, activeVersion: version, previousVersion: previous, outcome: 'installed', message: `${params.package} ${version} installed and healthy (was ${previous ?? 'not installed'})` },
         error: null,
       };
-    } catch (err) {
-      const e = errorOf(err, InstallErrorCode.restartFailed);
-      this.d.log.warn({ err, step, command: rec.commandId }, 'install failed after the switch; rolling back');
-      return this.rollback(rec, { step, ...e }, progress);
     }
+    this.d.log.warn({ err: done.err, step: done.step, command: rec.commandId }, 'install failed after the switch; rolling back');
+    return this.rollback(steps.rec, { step: done.step, ...errorOf(done.err, InstallErrorCode.restartFailed) }, progress);
   }
 
-  /** Switches back to the previous version, restarts it and waits for its health. Idempotent. */
+  /** Switches back to the previous version, restarts it and waits for its health (activate.ts revert). Idempotent. */
   private async rollback(rec: JournalRecord, failure: StepFailure, progress: Progress): Promise<InstallOutcome> {
     const { params, previousVersion: previous } = rec;
     const l = this.layout(params.package);
-    const { manifest } = params;
     const base = { commandId: rec.commandId, params, previousVersion: previous, failure };
     const rolledBack = (message: string): InstallResult => ({
       package: params.package,
@@ -229,28 +210,14 @@ export class Installer {
       message,
     });
     try {
-      rec = await this.enter(rec, base, 'rollback-switch', progress, `switching back to ${previous ?? 'nothing'}`);
-      await switchCurrent(l, previous);
-      await this.after('rollback-switch');
-      rec = await this.enter(rec, base, 'rollback-restart', progress, manifest.service === null ? 'no service to restart' : `restarting ${manifest.service}`);
-      if (manifest.service !== null) {
-        // With nothing to go back to, the service is stopped rather than left running the failed version.
-        if (previous === null) await this.d.services.stop(manifest.service);
-        else await this.d.services.restart(manifest.service);
+      const steps = stepLog(rec, (prior, step) => this.d.journal.enter(base, prior, step), this.d.hooks, progress);
+      const verdict = await revert(this.d, steps, { layout: l, manifest: params.manifest, version: previous, switchMessage: `switching back to ${previous ?? 'nothing'}` });
+      if (!verdict.healthy) {
+        return {
+          result: rolledBack(`${failure.step} failed (${failure.message}); switched back to ${previous}, which is not healthy either: ${verdict.message}`),
+          error: { code: InstallErrorCode.rollbackFailed, message: `rolled back to ${previous}, but it is not healthy: ${verdict.message}; the install had failed at ${failure.step}: ${failure.message}` },
+        };
       }
-      await this.after('rollback-restart');
-      rec = await this.enter(rec, base, 'rollback-health', progress, `waiting for ${previous ?? 'nothing'} to be healthy`);
-      if (previous !== null) {
-        const verdict = await waitHealthy(this.d.health, manifest.healthProbe, previous, manifest.healthTimeoutMs, this.d.healthIntervalMs);
-        if (!verdict.healthy) {
-          return {
-            result: rolledBack(`${failure.step} failed (${failure.message}); switched back to ${previous}, which is not healthy either: ${verdict.message}`),
-            error: { code: InstallErrorCode.rollbackFailed, message: `rolled back to ${previous}, but it is not healthy: ${verdict.message}; the install had failed at ${failure.step}: ${failure.message}` },
-          };
-        }
-      }
-      await recordVersion(this.d.hostRoot, this.d.recordedVersionsFile, params.package, previous?.startsWith('adopted-') ? null : previous);
-      await this.after('rollback-health');
       return { result: rolledBack(`${failure.step} failed: ${failure.message}; rolled back to ${previous ?? 'nothing'}`), error: { code: failure.code, message: failure.message } };
     } catch (err) {
       const e = errorOf(err, InstallErrorCode.rollbackFailed);

@@ -17,7 +17,7 @@ import { cp, lstat, mkdir, readdir, readFile, readlink, realpath, rename, rm, st
 import path from 'node:path';
 import type { PackageManifest } from '@nodekeeper/protocol';
 import { resolveHostPath } from '../probes/config.ts';
-import { fsyncPath, replaceSymlink } from '@nodekeeper/common';
+import { fsyncPath, replaceSymlink, VERSION_NAME } from '@nodekeeper/common';
 import { checkAdoptable, checkTargetInside, safeLinkParent, type InstallPolicy } from './confine.ts';
 
 export interface PackageLayout {
@@ -31,8 +31,6 @@ export interface PackageLayout {
   readonly incoming: string;
 }
 
-/** Version directory names are versions or `adopted-<hash>`; nothing that could climb out. */
-const VERSION_NAME = /^[0-9A-Za-z][0-9A-Za-z.+~_-]{0,63}$/;
 
 /** The layout of `pkg` under `packagesDir` (a host path) of `hostRoot`. */
 export function packageLayout(hostRoot: string, packagesDir: string, pkg: string): PackageLayout {
@@ -49,6 +47,7 @@ export function packageLayout(hostRoot: string, packagesDir: string, pkg: string
   };
 }
 
+/** Version directory names are versions (as a release's VERSION says them) or `adopted-<hash>`; nothing that could climb out. */
 function checkVersion(version: string): void {
   if (!VERSION_NAME.test(version)) throw new TypeError(`not a version directory name: ${JSON.stringify(version)}`);
 }

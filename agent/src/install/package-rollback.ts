@@ -20,17 +20,13 @@ import { AppError, toSemver } from '@nodekeeper/common';
 import { canonicalJson, type InstallResult, type InstallStep, type RollbackParams } from '@nodekeeper/protocol';
 import { InstallErrorCode } from './codes.ts';
 import { checkManifest, DEFAULT_INSTALL_POLICY } from './confine.ts';
-import { waitHealthy } from './health.ts';
+import { activate, revert, stepLog } from './activate.ts';
 import { errorOf, type InstallerDeps, type InstallOutcome, type Progress } from './install-deps.ts';
 import type { JournalStep, RollbackJournalRecord, StepFailure } from './journal.ts';
-import { ensureLinks, packageLayout, readCurrent, readVersionMeta, switchCurrent, treeHash, versionDigest, versionDir, type PackageLayout } from './layout.ts';
+import { packageLayout, readCurrent, readVersionMeta, treeHash, versionDigest, versionDir, type PackageLayout } from './layout.ts';
 import { commitPrevious, readPrevious } from './previous-version.ts';
-import { recordVersion } from './recorded-versions.ts';
 
 type Base = Omit<RollbackJournalRecord, 'history' | 'step'>;
-
-/** An adopted directory's name is not a version; the probes' recorded file gets none. */
-const recordable = (v: string | null): string | null => (v === null || v.startsWith('adopted-') ? null : v);
 
 export class PackageRollback {
   private readonly d: InstallerDeps;
@@ -48,10 +44,6 @@ export class PackageRollback {
     await this.d.hooks?.beforeStep?.(step);
     progress(step, message);
     return next;
-  }
-
-  private async after(step: JournalStep): Promise<void> {
-    await this.d.hooks?.afterStep?.(step);
   }
 
   /** Runs the rollback of `params.package` for command `commandId`. Never throws for node faults. */
@@ -128,46 +120,27 @@ export class PackageRollback {
     return this.forward(rec, base, progress, true);
   }
 
-  /** switch -> restart -> health -> commit; any failure is undone by undo(). */
+  /** switch -> restart -> health -> commit (activate.ts); any failure is undone by undo(). */
   private async forward(rec: RollbackJournalRecord, base: Base, progress: Progress, recovering: boolean): Promise<InstallOutcome> {
     const { params, fromVersion: from, toVersion: to } = base;
-    const { manifest } = params;
     const l = this.layout(params.package);
-    let step: InstallStep = 'switch';
-    try {
+    const steps = stepLog(rec, (prior, step) => this.d.journal.enterRollback(base, prior, step), this.d.hooks, progress);
+    const done = await activate(this.d, steps, {
+      layout: l,
+      manifest: params.manifest,
+      version: to,
       // The first 'switch' record was written by run(); a recovery writes its own.
-      if (recovering) rec = await this.enter(rec, base, 'switch', progress, `switching ${params.package} back to ${to}`);
-      await switchCurrent(l, to).catch((err: unknown) => {
-        throw new AppError(InstallErrorCode.switchFailed, `switching to ${to} failed: ${(err as Error).message}`, { cause: err });
-      });
-      await ensureLinks(l, manifest).catch((err: unknown) => {
-        if (err instanceof AppError) throw err;
-        throw new AppError(InstallErrorCode.linkConflict, `cannot link ${manifest.links.map((k) => k.path).join(', ')}: ${(err as Error).message}`, { cause: err });
-      });
-      await this.after('switch');
-      step = 'restart';
-      rec = await this.enter(rec, base, 'restart', progress, manifest.service === null ? 'no service to restart' : `restarting ${manifest.service}`);
-      if (manifest.service !== null) {
-        await this.d.services.restart(manifest.service).catch((err: unknown) => {
-          throw new AppError(InstallErrorCode.restartFailed, `restarting ${manifest.service} failed: ${(err as Error).message}`, { cause: err });
+      switch: { record: recovering ? `switching ${params.package} back to ${to}` : null },
+      reportSwitch: true,
+      commitMessage: `recording ${to} as active`,
+      commit: async () => {
+        // previous := to, so a second rollback finds it active (previous-version.ts says why).
+        await commitPrevious(l, { kind: 'rollback', from, to }).catch((err: unknown) => {
+          throw new AppError(InstallErrorCode.commitFailed, `updating ${l.previous} failed: ${(err as Error).message}`, { cause: err });
         });
-      }
-      await this.after('restart');
-      step = 'health';
-      rec = await this.enter(rec, base, 'health', progress, `waiting up to ${manifest.healthTimeoutMs} ms for the ${manifest.healthProbe} probe`);
-      const verdict = await waitHealthy(this.d.health, manifest.healthProbe, to, manifest.healthTimeoutMs, this.d.healthIntervalMs);
-      if (!verdict.healthy) throw new AppError(InstallErrorCode.healthTimeout, `${to} not healthy within ${manifest.healthTimeoutMs} ms: ${verdict.message}`);
-      await this.after('health');
-      step = 'commit';
-      rec = await this.enter(rec, base, 'commit', progress, `recording ${to} as active`);
-      await recordVersion(this.d.hostRoot, this.d.recordedVersionsFile, params.package, recordable(to)).catch((err: unknown) => {
-        throw new AppError(InstallErrorCode.commitFailed, `recording the active version failed: ${(err as Error).message}`, { cause: err });
-      });
-      // previous := to, so a second rollback finds it active (previous-version.ts says why).
-      await commitPrevious(l, { kind: 'rollback', from, to }).catch((err: unknown) => {
-        throw new AppError(InstallErrorCode.commitFailed, `updating ${l.previous} failed: ${(err as Error).message}`, { cause: err });
-      });
-      await this.after('commit');
+      },
+    });
+    if (done.ok) {
       const note = expectationMismatch(params.expectedVersion, to);
       return {
         result: {
@@ -179,17 +152,15 @@ export class PackageRollback {
         },
         error: null,
       };
-    } catch (err) {
-      const failure: StepFailure = { step, ...errorOf(err, InstallErrorCode.rollbackFailed) };
-      this.d.log.warn({ err, step, command: base.commandId }, 'rollback failed; switching forward again');
-      return this.undo(rec, base, failure, progress);
     }
+    const failure: StepFailure = { step: done.step, ...errorOf(done.err, InstallErrorCode.rollbackFailed) };
+    this.d.log.warn({ err: done.err, step: done.step, command: base.commandId }, 'rollback failed; switching forward again');
+    return this.undo(steps.rec, base, failure, progress);
   }
 
-  /** Switches forward again to `fromVersion`, restarts it and waits for its health. Idempotent. */
+  /** Switches forward again to `fromVersion`, restarts it and waits for its health (activate.ts revert). Idempotent. */
   private async undo(rec: RollbackJournalRecord, base: Base, failure: StepFailure, progress: Progress): Promise<InstallOutcome> {
     const { params, fromVersion: from, toVersion: to } = base;
-    const { manifest } = params;
     const l = this.layout(params.package);
     const why = `rolling back to ${to} failed at ${failure.step}: ${failure.message}`;
     const failed = (active: string | null, message: string): InstallOutcome => ({
@@ -200,20 +171,8 @@ export class PackageRollback {
     if (from === to) return failed(to, why);
     const b: Base = { ...base, failure };
     try {
-      rec = await this.enter(rec, b, 'rollback-switch', progress, `switching forward again to ${from ?? 'nothing'}`);
-      await switchCurrent(l, from);
-      await this.after('rollback-switch');
-      rec = await this.enter(rec, b, 'rollback-restart', progress, manifest.service === null ? 'no service to restart' : `restarting ${manifest.service}`);
-      if (manifest.service !== null) {
-        if (from === null) await this.d.services.stop(manifest.service);
-        else await this.d.services.restart(manifest.service);
-      }
-      await this.after('rollback-restart');
-      rec = await this.enter(rec, b, 'rollback-health', progress, `waiting for ${from ?? 'nothing'} to be healthy`);
-      const verdict = from === null ? { healthy: true, message: '' } : await waitHealthy(this.d.health, manifest.healthProbe, from, manifest.healthTimeoutMs, this.d.healthIntervalMs);
-      // The commit may have recorded `to` before it failed.
-      await recordVersion(this.d.hostRoot, this.d.recordedVersionsFile, params.package, recordable(from));
-      await this.after('rollback-health');
+      const steps = stepLog(rec, (prior, step) => this.d.journal.enterRollback(b, prior, step), this.d.hooks, progress);
+      const verdict = await revert(this.d, steps, { layout: l, manifest: params.manifest, version: from, switchMessage: `switching forward again to ${from ?? 'nothing'}` });
       const state = verdict.healthy ? 'healthy' : `not healthy either: ${verdict.message}`;
       return failed(from, `${why}; switched forward again to ${from ?? 'nothing'}, ${state}`);
     } catch (err) {

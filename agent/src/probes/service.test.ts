@@ -6,7 +6,8 @@ import path from 'node:path';
 import { defaultProbeConfig } from './config.ts';
 import { createProbeContext } from './context.ts';
 import type { CommandResult, CommandRunner } from './run-command.ts';
-import { parseSystemctlShow, probeService, serviceStateFromProps } from './service.ts';
+import { probeService } from './service.ts';
+import { parseSystemctlShow, serviceStateFromProps } from '../services/systemd-show.ts';
 
 // Real `systemctl show --property=ActiveState,SubState,NRestarts` output (systemd 252).
 const RUNNING = 'NRestarts=0\nActiveState=active\nSubState=running\n';

@@ -10,8 +10,8 @@ import type { ServiceState } from '@nodekeeper/protocol';
 import { resolveHostPath } from './config.ts';
 import type { ProbeContext } from './context.ts';
 import { SupervisorServiceManager } from '../services/supervisor.ts';
+import { SHOW_PROPERTIES, parseSystemctlShow, serviceStateFromProps } from '../services/systemd-show.ts';
 
-const SHOW_PROPERTIES = ['ActiveState', 'SubState', 'NRestarts'] as const;
 const SYSTEMCTL = '/usr/bin/systemctl';
 const SYSTEMCTL_TIMEOUT_MS = 3000;
 
@@ -26,38 +26,6 @@ export async function systemdBooted(hostRoot: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/**
- * Parses `systemctl show --property=...` output (`Key=Value` lines, in systemd's own
- * order). Unknown keys are kept; a value may itself contain '='.
- */
-export function parseSystemctlShow(text: string): Map<string, string> {
-  const props = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const eq = line.indexOf('=');
-    if (eq <= 0) continue;
-    props.set(line.slice(0, eq).trim(), line.slice(eq + 1).trim());
-  }
-  return props;
-}
-
-/** Turns parsed properties into a ServiceState; missing or odd values become null. */
-export function serviceStateFromProps(unit: string, props: Map<string, string>): ServiceState {
-  const text = (key: string): string | null => {
-    const v = props.get(key);
-    return v === undefined || v === '' ? null : v.slice(0, 256);
-  };
-  // NRestarts appeared in systemd 235; older managers do not report it.
-  const rawRestarts = text('NRestarts');
-  const restarts = rawRestarts !== null && /^\d+$/.test(rawRestarts) ? Number(rawRestarts) : null;
-  return {
-    unit,
-    manager: 'systemd',
-    activeState: text('ActiveState'),
-    subState: text('SubState'),
-    restarts: restarts !== null && Number.isSafeInteger(restarts) ? restarts : null,
-  };
 }
 
 /**

@@ -2,6 +2,9 @@
  * Error codes of the agent's repairs (service.restart, config.restore, node.reboot, local
  * self-repair). docs/errors.md lists them; docs/repairs.md says when each is answered.
  */
+import type { ProtocolCode } from '@nodekeeper/protocol';
+import type { AgentCode } from '../codes.ts';
+
 export const RepairErrorCode = {
   /** The params do not match the command's schema, or disagree with themselves (e.g. a group-writable mode). */
   badParams: 'NK_REPAIR_BAD_PARAMS',
@@ -21,5 +24,5 @@ export const RepairErrorCode = {
   rebootFailed: 'NK_REPAIR_REBOOT_FAILED',
   /** The durable record of repairs (`<stateDir>/repairs/`) could not be read or written. */
   stateFailed: 'NK_REPAIR_STATE_FAILED',
-} as const;
+} as const satisfies Record<string, AgentCode | ProtocolCode>;
 export type RepairErrorCode = (typeof RepairErrorCode)[keyof typeof RepairErrorCode];

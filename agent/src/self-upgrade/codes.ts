@@ -1,4 +1,7 @@
 /** Codes of the agent's own upgrade (`package.install` of `nodekeeper-agent`), documented in docs/errors.md. */
+import { ManifestPolicyCode, type ProtocolCode } from '@nodekeeper/protocol';
+import type { AgentCode } from '../codes.ts';
+
 export const SelfUpgradeErrorCode = {
   /** The new version did not confirm in time (crashed, crash-looped, never connected): the node switched back by itself. */
   reverted: 'NK_AGENT_UPGRADE_REVERTED',
@@ -7,5 +10,5 @@ export const SelfUpgradeErrorCode = {
   /** The agent does not run under systemd: nothing would restart it into the new version, and no guard would take it back. */
   needsSystemd: 'NK_AGENT_UPGRADE_NEEDS_SYSTEMD',
   /** The manifest of `nodekeeper-agent` is not the agent's own, or another package names the agent's unit or health. */
-  manifestInvalid: 'NK_AGENT_UPGRADE_MANIFEST_INVALID',
-} as const;
+  manifestInvalid: ManifestPolicyCode.agentManifest,
+} as const satisfies Record<string, AgentCode | ProtocolCode>;

@@ -3,6 +3,7 @@
  * version it runs. Called once at start ("what was I doing when I died?").
  */
 import { AGENT_PACKAGE } from '@nodekeeper/protocol';
+import { InstallErrorCode } from '../install/codes.ts';
 import { SelfUpgradeErrorCode } from './codes.ts';
 import type { PendingUpgrade } from './record.ts';
 
@@ -42,5 +43,5 @@ export function decideOnStart(s: StartState): StartDecision {
     // Switched, but this process is not the new version (run from elsewhere): go back.
     return { kind: 'failed', pending: p, switchBack, code: SelfUpgradeErrorCode.reverted, message: `nodekeeper-agent ${p.to} was switched to, but ${s.running} started; switched back to ${p.from}` };
   }
-  return { kind: 'failed', pending: p, switchBack, code: 'NK_INSTALL_INTERRUPTED', message: `the agent stopped before it switched to ${p.to}; it stays at ${p.from}` };
+  return { kind: 'failed', pending: p, switchBack, code: InstallErrorCode.interrupted, message: `the agent stopped before it switched to ${p.to}; it stays at ${p.from}` };
 }

@@ -18,7 +18,8 @@ import { copyFile, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncPath, writeFileDurable, type Logger } from '@nodekeeper/common';
 import type { InstallParams } from '@nodekeeper/protocol';
-import type { InstallOutcome } from '../install/install-deps.ts';
+import { InstallErrorCode } from '../install/codes.ts';
+import type { InstallOutcome, SelfUpgradeHandover } from '../install/install-deps.ts';
 import type { JournalRecord } from '../install/journal.ts';
 import { packageLayout, readCurrent, switchCurrent, type PackageLayout } from '../install/layout.ts';
 import { writePrevious } from '../install/previous-version.ts';
@@ -53,7 +54,7 @@ export interface SelfUpgradeDeps {
 /** How the pending upgrade ended, as the install command's outcome. */
 type Settled = InstallOutcome;
 
-export class SelfUpgrade {
+export class SelfUpgrade implements SelfUpgradeHandover {
   private readonly d: SelfUpgradeDeps;
   readonly layout: PackageLayout;
   private reported: () => void = () => {};
@@ -130,7 +131,7 @@ export class SelfUpgrade {
       return { result: { package: SELF_PACKAGE, activeVersion: version, previousVersion: from, outcome: 'installed', message: `nodekeeper-agent ${version} is running (was ${from ?? 'not installed'})` }, error: null };
     }
     const message = `the agent stopped during its upgrade to ${version}; it runs ${this.d.running}`;
-    return { result: { package: SELF_PACKAGE, activeVersion: this.d.running, previousVersion: this.d.running, outcome: 'refused', failedStep: rec.step, message }, error: { code: 'NK_INSTALL_INTERRUPTED', message } };
+    return { result: { package: SELF_PACKAGE, activeVersion: this.d.running, previousVersion: this.d.running, outcome: 'refused', failedStep: rec.step, message }, error: { code: InstallErrorCode.interrupted, message } };
   }
 
   /**
@@ -156,7 +157,7 @@ export class SelfUpgrade {
     try {
       await writePending(l, { commandId, from, to, deadline: now + Math.ceil(params.manifest.healthTimeoutMs / 1000), maxBoots: MAX_BOOTS });
     } catch (err) {
-      return refuse('NK_INSTALL_STATE_FAILED', `cannot write the pending-upgrade record: ${(err as Error).message}`);
+      return refuse(InstallErrorCode.stateFailed, `cannot write the pending-upgrade record: ${(err as Error).message}`);
     }
     await this.maybeKill('after-record');
     try {
@@ -168,7 +169,7 @@ export class SelfUpgrade {
       await switchCurrent(l, from).catch(() => {});
       await clearPending(l).catch(() => {});
       await this.disarm();
-      return refuse('NK_INSTALL_SWITCH_FAILED', `switching to ${to} failed: ${(err as Error).message}`);
+      return refuse(InstallErrorCode.switchFailed, `switching to ${to} failed: ${(err as Error).message}`);
     }
     await this.maybeKill('after-switch');
     this.d.log.warn({ from, to, command: commandId }, `switched to nodekeeper-agent ${to}; exiting so systemd starts it`);

@@ -5,7 +5,7 @@
 import { AppError } from '@nodekeeper/common';
 import type { ServiceState } from '@nodekeeper/protocol';
 import { describeFailure, type CommandRunner } from '../probes/run-command.ts';
-import { parseSystemctlShow, serviceStateFromProps } from '../probes/service.ts';
+import { SHOW_PROPERTIES, parseSystemctlShow, serviceStateFromProps } from './systemd-show.ts';
 import type { ServiceManager } from './service-manager.ts';
 
 const SYSTEMCTL = '/usr/bin/systemctl';
@@ -30,7 +30,7 @@ export class SystemdServiceManager implements ServiceManager {
   }
 
   async state(unit: string): Promise<ServiceState> {
-    const r = await this.run(SYSTEMCTL, ['show', '--property=ActiveState,SubState,NRestarts', '--', unit], { timeoutMs: 5000, env: ENV });
+    const r = await this.run(SYSTEMCTL, ['show', `--property=${SHOW_PROPERTIES.join(',')}`, '--', unit], { timeoutMs: 5000, env: ENV });
     if (r.code !== 0 || r.spawnError !== null) return { unit, manager: 'systemd', activeState: null, subState: null, restarts: null };
     return serviceStateFromProps(unit, parseSystemctlShow(r.stdout));
   }

@@ -15,7 +15,6 @@ import { AgentSession, COORDINATOR_VERSION, type GatewayDeps, type GatewayOption
 
 export { COORDINATOR_VERSION, type GatewayOptions };
 
-export const AGENT_PATH = '/v1/agent/connect';
 /**
  * ws buffers frames up to this before our own size check runs, so an oversize frame
  * gets an NK_PROTO_FRAME_TOO_LARGE error frame before the 1009 close. Beyond it the
@@ -84,7 +83,7 @@ export class AgentGateway {
     });
   }
 
-  /** Handles an HTTP upgrade request for AGENT_PATH. */
+  /** Handles an HTTP upgrade request for AGENT_PATH (@nodekeeper/protocol). */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const { metrics, store, log, authFailures, clock } = this.deps;
     const started = performance.now();

@@ -15,6 +15,9 @@ import {
   encode,
   errorFrame,
   negotiateVersion,
+  versionRange,
+  MIN_PROTOCOL_VERSION,
+  PROTOCOL_VERSION,
   type AgentMessage,
   type Command,
   type CoordinatorMessage,
@@ -265,7 +268,7 @@ export class AgentSession implements AgentLink {
       if (!this.recheckCredential(msg.publicKey)) return;
       const version = negotiateVersion(msg.minProtocolVersion, msg.maxProtocolVersion);
       if (version === null) {
-        this.fail(ProtocolErrorCode.unsupportedVersion, `agent speaks protocol ${msg.minProtocolVersion}-${msg.maxProtocolVersion}; this coordinator speaks 1`, CloseCode.unsupportedVersion);
+        this.fail(ProtocolErrorCode.unsupportedVersion, `agent speaks protocol ${versionRange(msg.minProtocolVersion, msg.maxProtocolVersion)}; this coordinator speaks ${versionRange(MIN_PROTOCOL_VERSION, PROTOCOL_VERSION)}`, CloseCode.unsupportedVersion);
         return;
       }
       if (!this.identityMatches(msg.identity)) {

@@ -9,7 +9,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AppError } from '@nodekeeper/common';
 import { PackageName, PackageVersion } from '@nodekeeper/protocol';
 import { DrainSpecSchema, drainSpecWithDefaults, type DrainSpec } from '../member/drain-rules.ts';
-import { canonicalTimeZone } from './window.ts';
+import { canonicalTimeZone } from './time-zone.ts';
 
 export const ROLLOUT_API_VERSION = 'nodekeeper.io/v1alpha1';
 

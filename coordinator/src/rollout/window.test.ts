@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { canonicalTimeZone, describeWindow, localTime, windowOpen } from './window.ts';
+import { describeWindow, localTime, windowOpen } from './window.ts';
+import { canonicalTimeZone } from './time-zone.ts';
 import { parseRollout, validateRolloutSpec } from './spec.ts';
 import type { MaintenanceWindow } from './spec.ts';
 

@@ -30,19 +30,6 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
   return f;
 }
 
-/**
- * The canonical name of an IANA time zone (`europe/berlin` -> `Europe/Berlin`), or null
- * when the runtime's tz database does not know it.
- */
-export function canonicalTimeZone(name: string): string | null {
-  if (name.length === 0 || name.length > 64) return null;
-  try {
-    return new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone;
-  } catch {
-    return null;
-  }
-}
-
 /** The wall-clock day (0 = Sunday) and minute of the day at `now` in `timeZone`. */
 export function localTime(now: number, timeZone: string): { day: number; minute: number } {
   let weekday = '';

@@ -3,6 +3,9 @@
  * the SQLite file itself). Each is listed with its meaning in docs/errors.md; codes are
  * never reused for another meaning.
  */
+import type { CommonCode } from '@nodekeeper/common';
+import type { CoordinatorCode } from '../codes.ts';
+
 export const StoreErrorCode = {
   /** The SQLite file could not be opened or is not a database (see the cause). */
   openFailed: 'NK_STORE_OPEN_FAILED',
@@ -49,5 +52,5 @@ export const StoreErrorCode = {
   machineRevoked: 'NK_MACHINE_REVOKED',
   /** No machine of that name. */
   machineNotFound: 'NK_MACHINE_NOT_FOUND',
-} as const;
+} as const satisfies Record<string, CoordinatorCode | CommonCode>;
 export type StoreErrorCode = (typeof StoreErrorCode)[keyof typeof StoreErrorCode];

@@ -3,6 +3,8 @@
  * bodies). Every code is documented in docs/errors.md; a test keeps the two in step.
  * Codes are never reused for another meaning.
  */
+import type { ProtocolCode } from './codes.ts';
+
 export const ProtocolErrorCode = {
   /** The frame is not valid UTF-8 JSON. */
   badJson: 'NK_PROTO_BAD_JSON',
@@ -30,7 +32,7 @@ export const ProtocolErrorCode = {
   machineKeyMismatch: 'NK_PROTO_MACHINE_KEY_MISMATCH',
   /** The coordinator is overloaded; retry after `retryAfterMs`. */
   tryAgainLater: 'NK_PROTO_TRY_AGAIN_LATER',
-} as const;
+} as const satisfies Record<string, ProtocolCode>;
 export type ProtocolErrorCode = (typeof ProtocolErrorCode)[keyof typeof ProtocolErrorCode];
 
 /** A decoding failure: what went wrong, where, in words a human can act on. */

@@ -1,5 +1,7 @@
 export * from './limits.ts';
+export * from './wire.ts';
 export * from './errors.ts';
+export * from './codes.ts';
 export * from './status.ts';
 export * from './messages.ts';
 export * from './codec.ts';

@@ -13,6 +13,7 @@
  *   `reboot.target` and friends are not services, and restarting them would get round
  *   the agent's `--allow-reboot`. A manifest's service is also on an allow-list.
  */
+import type { ProtocolCode } from './codes.ts';
 
 /** Codes of the manifest rules: install results on the agent, HTTP 400 bodies on the coordinator. */
 export const ManifestPolicyCode = {
@@ -24,7 +25,7 @@ export const ManifestPolicyCode = {
   serviceNotAllowed: 'NK_INSTALL_SERVICE_NOT_ALLOWED',
   /** `nodekeeper-agent`'s manifest is not the agent's own, or another package names the agent's unit or health. */
   agentManifest: 'NK_AGENT_UPGRADE_MANIFEST_INVALID',
-} as const;
+} as const satisfies Record<string, ProtocolCode>;
 export type ManifestPolicyCode = (typeof ManifestPolicyCode)[keyof typeof ManifestPolicyCode];
 
 /** What links and services a node lets packages install. */

@@ -11,7 +11,8 @@
  * notice a lost delta and ask for a full report (`resync`).
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { MAX_NAME, MAX_SHORT, MAX_TEXT, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from './limits.ts';
+import { MAX_NAME, MAX_SHORT, MAX_TEXT } from './limits.ts';
+import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from './wire.ts';
 import { MachineIdentity, NodeReport, NodeReportDelta } from './status.ts';
 import { ProtocolErrorCode } from './errors.ts';
 import { MachinePublicKey } from './identity.ts';

@@ -1,0 +1,17 @@
+/**
+ * Time zone names. Apart from window.ts, which reads the spec's types: the spec validates
+ * a zone with this, and importing it from window.ts made the two import each other.
+ */
+
+/**
+ * The canonical name of an IANA time zone (`europe/berlin` -> `Europe/Berlin`), or null
+ * when the runtime's tz database does not know it.
+ */
+export function canonicalTimeZone(name: string): string | null {
+  if (name.length === 0 || name.length > 64) return null;
+  try {
+    return new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone;
+  } catch {
+    return null;
+  }
+}
