@@ -7,6 +7,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '@nodekeeper/common';
+import { SharedBudget } from '../budget/shared-budget.ts';
 import { CommandDispatcher } from '../commands/dispatcher.ts';
 import { FleetView } from '../fleet/fleet-view.ts';
 import { holdsOf } from '../rollout/holds.ts';
@@ -37,7 +38,7 @@ function coordinator(file: string, now: { t: number }, failed: (reason: string) 
   }
   const commands = new CommandDispatcher({ store, clock, log });
   commands.setTransport((machine) => fleet.isConnected(machine));
-  const rollouts = new RolloutController({ store, fleet, commands, clock, log, failed }, { controlPlaneVersion: 'v1.32.1', maxUnavailable: '2' });
+  const rollouts = new RolloutController({ store, fleet, commands, clock, log, failed, budget: new SharedBudget(2) }, { controlPlaneVersion: 'v1.32.1' });
   return { store, fleet, commands, rollouts, close: () => store.close() };
 }
 

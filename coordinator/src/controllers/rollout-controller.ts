@@ -13,6 +13,8 @@
 import { AppError, type Logger } from '@nodekeeper/common';
 import type { InstallParams, PackageManifest, RollbackParams } from '@nodekeeper/protocol';
 import { CommandKind } from '@nodekeeper/protocol';
+import type { Hold } from '../budget/budget.ts';
+import type { SharedBudget } from '../budget/shared-budget.ts';
 import type { Clock } from '../clock.ts';
 import type { CommandDispatcher } from '../commands/dispatcher.ts';
 import type { FleetView } from '../fleet/fleet-view.ts';
@@ -24,7 +26,7 @@ import { planStep } from '../rollout/planner.ts';
 import { MachineViews } from '../rollout/machine-views.ts';
 import { rolloutOverview, type RolloutOverview } from '../rollout/overview.ts';
 import { sameJson } from '../rollout/same-state.ts';
-import { parseRollout, resolveIntOrPercent, type RolloutSpec } from '../rollout/spec.ts';
+import { parseRollout, type RolloutSpec } from '../rollout/spec.ts';
 import { planSpecUpdate } from '../rollout/spec-update.ts';
 import {
   TERMINAL_PHASES, requestAllowed,
@@ -40,8 +42,6 @@ const INSTALL_ALLOWANCE_MS = 30 * 60_000;
 
 export interface RolloutControllerOptions {
   readonly controlPlaneVersion: string | null;
-  /** Cluster-wide cap, absolute or N% of enrolled machines. */
-  readonly maxUnavailable: string;
 }
 
 /** A stored rollout as this controller last read or wrote it. */
@@ -68,7 +68,8 @@ export class RolloutController {
   private readonly commands: CommandDispatcher;
   private readonly clock: Clock;
   private readonly log: Logger;
-  private readonly opts: RolloutControllerOptions;
+  /** The availability budget shared with the other rollouts and the remediation (invariant 1). */
+  private readonly budget: SharedBudget;
   /** From the flag, then from the member cluster's API once it answers. */
   private cpVersion: string | null;
   /** Finished commands not yet fed to their rollout's planner (rebuilt from the store on start). */
@@ -76,6 +77,8 @@ export class RolloutController {
   /** Every stored rollout, in the store's order (created, then name). */
   private rollouts = new Map<string, Rollout>();
   private readonly views = new MachineViews();
+  /** The views of the last refresh (the budget's failed-not-yet-restored check reads them); null before the first. */
+  private lastViews: ReadonlyMap<string, MachineView> | null = null;
 
   /** Runs the reboots of reboot rollouts (null: reboot rollouts are refused). */
   private readonly reboots: RebootDriver | null;
@@ -84,7 +87,7 @@ export class RolloutController {
   /** Told each time a rollout stops on failures (for the failures counter of /metrics). */
   private readonly failed: (reason: FailureReason) => void;
 
-  constructor(deps: { store: Store; fleet: FleetView; commands: CommandDispatcher; clock: Clock; log: Logger; reboots?: RebootDriver; gates?: RebootGateChecker; failed?: (reason: FailureReason) => void }, opts: RolloutControllerOptions) {
+  constructor(deps: { store: Store; fleet: FleetView; commands: CommandDispatcher; clock: Clock; log: Logger; budget: SharedBudget; reboots?: RebootDriver; gates?: RebootGateChecker; failed?: (reason: FailureReason) => void }, opts: RolloutControllerOptions) {
     this.failed = deps.failed ?? (() => {});
     this.reboots = deps.reboots ?? null;
     this.gates = deps.gates ?? null;
@@ -94,7 +97,9 @@ export class RolloutController {
     this.commands = deps.commands;
     this.clock = deps.clock;
     this.log = deps.log;
-    this.opts = opts;
+    this.budget = deps.budget;
+    // Each rollout is a user of the budget: what it holds, and what it failed and released.
+    this.budget.addUser(() => this.budgetHolds());
     // Recovery: results that arrived while we were down (or before the state was saved)
     // are still in the commands table. The planner ignores duplicates and stale ones.
     for (const r of this.store.listRollouts()) {
@@ -114,7 +119,7 @@ export class RolloutController {
       const name = rb.owner.slice('rollout/'.length);
       if (!this.rollouts.has(name)) return;
       this.results.set(name, [...(this.results.get(name) ?? []), event]);
-      if (this.holdReason() !== null) return;
+      if (this.budget.partition() !== null) return;
       this.stepOne(name, null);
     });
     this.commands.onFinished((c) => {
@@ -125,7 +130,7 @@ export class RolloutController {
       this.results.set(name, [...(this.results.get(name) ?? []), event]);
       // While rollouts hold (a suspected partition), a result waits for the tick after
       // it: stepping now could start the next machine, a command sent during the hold.
-      if (this.holdReason() !== null) return;
+      if (this.budget.partition() !== null) return;
       this.stepOne(name, null);
     });
   }
@@ -232,11 +237,9 @@ export class RolloutController {
     return this.store.getRollout(name)!;
   }
 
-  /** While it returns a reason, rollouts make no progress on their own (a suspected partition). */
-  private holdReason: () => { reason: string; message: string } | null = () => null;
+  /** The partition reason last recorded as a hold (rollouts make no progress on their own then). */
   private held_: string | null = null;
 
-  /** Wires in the guard that holds rollouts (remediation's partition detection). */
   controlPlaneVersion(): string | null {
     return this.cpVersion;
   }
@@ -268,13 +271,9 @@ export class RolloutController {
     return [...this.rollouts.values()].map((r) => ({ name: r.name, phase: r.state.phase, reason: r.state.reason, since: r.state.since, counters: r.state.counters }));
   }
 
-  setHold(reason: () => { reason: string; message: string } | null): void {
-    this.holdReason = reason;
-  }
-
   /** Plans every rollout that is not finished; call on a timer and after fleet changes. */
   tick(): void {
-    const hold = this.holdReason();
+    const hold = this.budget.partition();
     if (hold !== null) {
       // Many agents silent at once is not a node fault: starting or judging machines now
       // would act on a picture we cannot see. Operator requests still apply.
@@ -307,14 +306,6 @@ export class RolloutController {
     return [...this.rollouts.values()].filter((r) => r.holds.includes(machine)).map((r) => r.name);
   }
 
-  /** Machines others (remediation) make unavailable; set once at start-up. */
-  private heldByOthers: () => readonly string[] = () => [];
-
-  /** Wires in the other users of the availability budget (remediation). */
-  setOtherUsers(held: () => readonly string[]): void {
-    this.heldByOthers = held;
-  }
-
   /** Machines rollouts make unavailable now (all of them, or all but one rollout). */
   held(except: string | null = null): string[] {
     const out: string[] = [];
@@ -325,16 +316,14 @@ export class RolloutController {
     return out;
   }
 
-  /** Machines other rollouts and remediation make unavailable (the shared budget, invariant 1). */
-  private unavailableElsewhere(except: string): string[] {
-    return [...new Set([...this.held(except), ...this.heldByOthers()])];
-  }
-
-  /** Machines finished rollouts failed and released that are not healthy again: budget, not holds (holds.ts). */
-  private countedElsewhere(except: string, views: ReadonlyMap<string, MachineView>): string[] {
-    const out: string[] = [];
-    for (const r of this.rollouts.values()) if (r.name !== except && r.leftovers.length > 0) out.push(...stillUnavailable(r.leftovers, views));
-    return out;
+  /**
+   * What every rollout has out, for the shared budget: its holds, and the machines it
+   * failed and released that are not healthy again (budget, not holds: holds.ts), judged
+   * on the views of the last refresh (the step that reads them has just refreshed them).
+   */
+  private budgetHolds(): Hold[] {
+    const views = this.lastViews ?? this.viewsByName();
+    return [...this.rollouts.values()].map((r) => ({ user: owner(r.name), machines: r.holds, counted: r.leftovers.length === 0 ? [] : stillUnavailable(r.leftovers, views) }));
   }
 
   private load(name: string): Rollout {
@@ -359,7 +348,7 @@ export class RolloutController {
     const plan = planStep({
       rollout: r,
       machines,
-      budget: { maxUnavailable: resolveIntOrPercent(parseBudget(this.opts.maxUnavailable), Math.max(1, machines.size), false), unavailableNow: this.unavailableElsewhere(name), countedNow: this.countedElsewhere(name, machines) },
+      budget: this.budget.for(owner(name), machines.size),
       controlPlaneVersion: this.cpVersion,
       now: this.clock(),
       events,
@@ -470,13 +459,16 @@ export class RolloutController {
   /** Every machine as the planner sees it, by name (valid until the next call). */
   private viewsByName(): ReadonlyMap<string, MachineView> {
     // values(), not list(): the planner looks machines up by name, so no sorted copy.
-    return this.views.refresh(this.fleet.values(), (name) => this.fleet.isConnected(name));
+    const views = this.views.refresh(this.fleet.values(), (name) => this.fleet.isConnected(name));
+    this.lastViews = views;
+    return views;
   }
 
   /** Every machine as the planner sees it, in name order. */
   machineViews(): MachineView[] {
     const list = this.fleet.list();
     const views = this.views.refresh(list, (name) => this.fleet.isConnected(name));
+    this.lastViews = views;
     return list.filter((m) => m.revokedAt === null).map((m) => views.get(m.name)!);
   }
 }
@@ -495,10 +487,6 @@ function rebootEvent(r: RebootView): InstallResultEvent | null {
     message: o.message,
     reason: o.reason,
   };
-}
-
-function parseBudget(text: string): number | `${number}%` {
-  return text.endsWith('%') ? (text as `${number}%`) : Number(text);
 }
 
 /** A finished command as the planner's input event, or null when it is not an install or rollback. */

@@ -8,6 +8,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AppError } from '@nodekeeper/common';
 import { PackageName, PackageVersion } from '@nodekeeper/protocol';
+import type { IntOrPercent } from '../budget/int-or-percent.ts';
 import { DrainSpecSchema, drainSpecWithDefaults, type DrainSpec } from '../member/drain-rules.ts';
 import { canonicalTimeZone } from './window.ts';
 
@@ -128,9 +129,6 @@ export const RolloutObjectInputSchema = Type.Object(
   },
   { additionalProperties: true },
 );
-
-/** An absolute number, or a percent written "10%". */
-export type IntOrPercent = number | `${number}%`;
 
 export interface MaintenanceWindow {
   readonly days?: readonly (typeof DAYS)[number][];
@@ -319,16 +317,4 @@ export function parseRollout(value: unknown): { name: string; spec: RolloutSpec 
   const codes = new Set(r.errors.map((e) => e.code ?? 'NK_ROLLOUT_INVALID'));
   const code = codes.size === 1 ? [...codes][0]! : 'NK_ROLLOUT_INVALID';
   throw new AppError(code, `invalid Rollout: ${list}`, { context: { errors: r.errors } });
-}
-
-/**
- * Resolves an absolute-or-percent against `total`. Percents round down for budgets
- * (`roundUp` false) as Kubernetes does for maxUnavailable, up for failure counts; the
- * result is never below 1, so a rollout can always make progress and stop.
- */
-export function resolveIntOrPercent(value: IntOrPercent, total: number, roundUp: boolean): number {
-  if (typeof value === 'number') return Math.max(1, value);
-  const pct = Number(value.slice(0, -1));
-  const raw = (pct * total) / 100;
-  return Math.max(1, roundUp ? Math.ceil(raw) : Math.floor(raw));
 }
