@@ -27,7 +27,7 @@ import {
 import { reinstallSkewProblem } from '../rollout/skew.ts';
 import type { Store } from '../store/db.ts';
 import type { RemediationChanges, RemediationRecord } from '../store/remediation.ts';
-import type { CommandRecord } from '../store/types.ts';
+import type { CommandRecord } from '../model/commands.ts';
 import type { RebootDriver, RebootView } from '../reboot/driver.ts';
 
 export const REMEDIATION_OWNER = 'remediation';

@@ -33,7 +33,8 @@ import {
   type InstallResultEvent, type MachineView, type OperatorRequest, type PlanAction, type RolloutState,
 } from '../rollout/types.ts';
 import type { Store } from '../store/db.ts';
-import type { CommandRecord, RolloutRecord } from '../store/types.ts';
+import type { CommandRecord } from '../model/commands.ts';
+import type { RolloutRecord } from '../model/records.ts';
 import type { RebootDriver, RebootView } from '../reboot/driver.ts';
 import type { RebootGateChecker } from '../reboot/gates.ts';
 

@@ -18,7 +18,7 @@ import os from 'node:os';
 import type { KubernetesObject, ListWatch } from '@kubernetes/client-node';
 import { AppError, type Logger } from '@nodekeeper/common';
 import type { MachineObject } from '../api/objects.ts';
-import type { PackageDefault } from '../store/types.ts';
+import type { PackageDefault } from '../model/packages.ts';
 import { canonicalJson, clusterStatus, hostMachine, sameClusterStatus, type ClusterStatusInput, type HostCondition } from './cluster-status.ts';
 import { judgeHostCpvs, mergePackages, type HostCpv } from './cpv-pull.ts';
 import { hostError, KubeClients, mergePatch, statusOf } from './kube-client.ts';

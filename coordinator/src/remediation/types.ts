@@ -2,7 +2,7 @@
  * The remediation policy's persisted state, inputs and actions. Plain JSON, so the store
  * keeps it as is and a restarted coordinator resumes from it (docs/remediation.md).
  */
-import type { LivenessState } from '../store/types.ts';
+import type { LivenessState } from '../model/machine.ts';
 import type { Fault } from './faults.ts';
 import type { LadderAction, RemediationRule } from './rules.ts';
 
