@@ -10,7 +10,7 @@ import { AppError } from '@nodekeeper/common';
 import { PackageName, PackageVersion } from '@nodekeeper/protocol';
 import type { IntOrPercent } from '../budget/int-or-percent.ts';
 import { DrainSpecSchema, drainSpecWithDefaults, type DrainSpec } from '../member/drain-rules.ts';
-import { canonicalTimeZone } from './window.ts';
+import { canonicalTimeZone, WINDOW_DAYS, type MaintenanceWindow } from './window.ts';
 
 export const ROLLOUT_API_VERSION = 'nodekeeper.io/v1alpha1';
 
@@ -26,14 +26,13 @@ export const SPEC_DEFAULTS = Object.freeze({
 } as const);
 
 const IntOrPercentSchema = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: '^[0-9]{1,3}%$' })]);
-const DAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'] as const;
 // maxLength says what the pattern already does; it bounds the host CRD's CEL cost.
 const HHMM = Type.String({ maxLength: 5, pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' });
 const NAME = Type.String({ minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' });
 
 const WindowSchema = Type.Object(
   {
-    days: Type.Optional(Type.Array(Type.Union(DAYS.map((d) => Type.Literal(d))), { minItems: 1, maxItems: 7 })),
+    days: Type.Optional(Type.Array(Type.Union(WINDOW_DAYS.map((d) => Type.Literal(d))), { minItems: 1, maxItems: 7 })),
     start: HHMM,
     end: HHMM,
     /** An IANA time zone (`Europe/Berlin`); default UTC. Checked against the runtime's tz database. */
@@ -129,16 +128,6 @@ export const RolloutObjectInputSchema = Type.Object(
   },
   { additionalProperties: true },
 );
-
-export interface MaintenanceWindow {
-  readonly days?: readonly (typeof DAYS)[number][];
-  /** HH:MM, inclusive. */
-  readonly start: string;
-  /** HH:MM, exclusive; earlier than `start` means the window runs past midnight. */
-  readonly end: string;
-  /** IANA time zone, canonical spelling (`UTC`, `Europe/Berlin`). */
-  readonly timeZone: string;
-}
 
 /** The drain before a reboot, defaults applied. */
 export interface RebootDrain {

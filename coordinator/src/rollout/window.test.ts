@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { canonicalTimeZone, describeWindow, localTime, windowOpen } from './window.ts';
 import { parseRollout, validateRolloutSpec } from './spec.ts';
-import type { MaintenanceWindow } from './spec.ts';
+import type { MaintenanceWindow } from './window.ts';
 
 const at = (iso: string) => Date.parse(iso);
 type Day = NonNullable<MaintenanceWindow['days']>[number];
