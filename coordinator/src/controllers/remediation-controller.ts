@@ -27,8 +27,8 @@ import {
 import { reinstallSkewProblem } from '../rollout/skew.ts';
 import type { Store } from '../store/db.ts';
 import type { RemediationChanges, RemediationRecord } from '../store/remediation.ts';
-import type { CommandRecord } from '../model/commands.ts';
-import type { RebootDriver, RebootView } from '../reboot/driver.ts';
+import type { RebootDriver } from '../reboot/driver.ts';
+import { commandResult, rebootResult } from './remediation-results.ts';
 
 export const REMEDIATION_OWNER = 'remediation';
 
@@ -98,12 +98,12 @@ export class RemediationController {
     };
     // ...and results of commands that finished while we were down are still stored.
     for (const c of deps.store.commandsByOwner(REMEDIATION_OWNER)) {
-      const r = toResult(c);
+      const r = commandResult(c);
       if (r !== null) this.results.push(r);
     }
     deps.commands.onFinished((c) => {
       if (c.owner !== REMEDIATION_OWNER) return;
-      const r = toResult(c);
+      const r = commandResult(c);
       if (r !== null) this.results.push(r);
     });
     for (const rb of deps.reboots?.byOwner(REMEDIATION_OWNER) ?? []) {
@@ -388,20 +388,4 @@ export class RemediationController {
 
 function sameStorm(a: StormState, b: StormState): boolean {
   return a.active === b.active && a.reason === b.reason && a.message === b.message && a.since === b.since && a.calmSince === b.calmSince;
-}
-
-/** A finished reboot of the Reboot rung as the policy's result (its id is the step's command id). */
-function rebootResult(r: RebootView): CommandResult | null {
-  const o = r.state.outcome;
-  if (r.state.step !== 'Done' || o === null) return null;
-  return { machine: r.machine, commandId: r.id, outcome: o.ok ? 'succeeded' : 'failed', message: o.message };
-}
-
-/** A finished remediation command as the policy's result. */
-function toResult(c: CommandRecord): CommandResult | null {
-  if (c.state === 'Pending' || c.state === 'Sent' || c.state === 'Running') return null;
-  if (c.state === 'TimedOut') return { machine: c.machine, commandId: c.id, outcome: 'timed-out', message: c.message };
-  const outcome = c.result?.['outcome'];
-  const good = c.state === 'Succeeded' && (outcome === undefined || outcome === 'healthy' || outcome === 'installed' || outcome === 'already-installed' || outcome === 'rebooting');
-  return { machine: c.machine, commandId: c.id, outcome: good ? 'succeeded' : 'failed', message: c.error?.message ?? (typeof c.result?.['message'] === 'string' ? c.result['message'] : c.message) };
 }
