@@ -9,8 +9,9 @@
  * own order, with their own gates between (window, zone, skew, cooldown), so they take
  * the budget in two parts: budgetFor() (what everyone else has out, and the limit) and a
  * Ledger (the running count as they start machines). admit() is the two put together,
- * for a caller with no gates of its own, and the reference the property tests hold the
- * planners to.
+ * for a caller with no gates of its own; budget.property.test.ts checks the rules on it
+ * and on users taking turns through one SharedBudget (the planners' own property tests
+ * check them against their own definitions).
  */
 import { resolveIntOrPercent, type IntOrPercent } from './int-or-percent.ts';
 
