@@ -59,6 +59,7 @@ import { ArtifactStore } from '../coordinator/src/artifacts/artifact-store.ts';
 import { CommandDispatcher } from '../coordinator/src/commands/dispatcher.ts';
 import { defaults, paths } from '../coordinator/src/config.ts';
 import { RetentionController } from '../coordinator/src/controllers/retention-controller.ts';
+import { SharedBudget } from '../coordinator/src/budget/shared-budget.ts';
 import { RolloutController } from '../coordinator/src/controllers/rollout-controller.ts';
 import { FleetView, type AgentLink } from '../coordinator/src/fleet/fleet-view.ts';
 import { ROLLOUT_API_VERSION } from '../coordinator/src/rollout/spec.ts';
@@ -133,15 +134,16 @@ const byName = new Map(sims.map((s) => [s.name, s]));
 const fleet = new FleetView({ store, batcher, clock, log }, { livenessGraceMs: config.livenessGraceMs, livenessRecoverMs: config.livenessRecoverMs });
 const commands = new CommandDispatcher({ store, clock, log });
 commands.setTransport((machine, command) => fleet.deliver(machine, command));
-const rollouts = new RolloutController({ store, fleet, commands, clock, log }, { controlPlaneVersion: CONTROL_PLANE, maxUnavailable: config.maxUnavailable });
+const budget = new SharedBudget(config.maxUnavailable);
+const rollouts = new RolloutController({ store, fleet, commands, clock, log, budget }, { controlPlaneVersion: CONTROL_PLANE });
 rollouts.setArtifactBaseUrl(() => 'https://coordinator.example:7443');
 // A step's install results all arrive at the same simulated instant. Stepping a rollout
 // after each (as the controller does when they come one by one) would rewrite its state
 // row, 1.4 MB at 5,000 machines, thousands of times an hour here; while they are handed
-// in, the controller is told to hold (its results then wait for the tick, one step
+// in, the budget reports a hold (its results then wait for the tick, one step
 // each). Rows and events are the same; only the number of rewrites differs.
 let answering = false;
-rollouts.setHold(() => (answering ? { reason: 'ResultsArriving', message: 'the benchmark hands in a step of results' } : null));
+budget.setPartitionSource(() => (answering ? { reason: 'ResultsArriving', message: 'the benchmark hands in a step of results' } : null));
 const retention = new RetentionController({ store, log, pruned: () => {} }, config.retention);
 
 const linkFor = (name: string): AgentLink => ({ resync() {}, close() {}, sendCommand: (command) => (sent.push({ machine: name, command }), true) });

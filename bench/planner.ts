@@ -39,6 +39,7 @@ import { SimFleet as RemediationFleet, type Breakage } from '../coordinator/src/
 import { DEFAULT_REMEDIATION_SETTINGS, type AgentCommandKind, type RemediationInput, type RemediationState } from '../coordinator/src/remediation/types.ts';
 import { deriveFaults, DEFAULT_FAULT_SETTINGS, type FaultState } from '../coordinator/src/remediation/faults.ts';
 import { CommandDispatcher } from '../coordinator/src/commands/dispatcher.ts';
+import { SharedBudget } from '../coordinator/src/budget/shared-budget.ts';
 import { RemediationController } from '../coordinator/src/controllers/remediation-controller.ts';
 import { RolloutController } from '../coordinator/src/controllers/rollout-controller.ts';
 import { FleetView } from '../coordinator/src/fleet/fleet-view.ts';
@@ -243,11 +244,10 @@ function controllers(input: PlanInput) {
     store.createRollout({ name: `earlier-${i}`, spec: input.rollout.spec, state: { ...state, phase: 'Completed', reason: 'Completed', machines: done, waiting: null } });
   }
   store.createRollout({ name: input.rollout.name, spec: input.rollout.spec, state });
-  const rollouts = new RolloutController({ store, fleet, commands, clock, log }, { controlPlaneVersion: CP, maxUnavailable: '2%' });
+  const budget = new SharedBudget('2%');
+  const rollouts = new RolloutController({ store, fleet, commands, clock, log, budget }, { controlPlaneVersion: CP });
   rollouts.setArtifactBaseUrl(() => 'https://coordinator.example');
-  const remediation = new RemediationController({ store, fleet, commands, clock, log, heldByRollouts: () => rollouts.held(), artifactBaseUrl: () => 'https://coordinator.example' }, { maxUnavailable: '2%' });
-  rollouts.setOtherUsers(() => remediation.held());
-  rollouts.setHold(() => remediation.partitionSuspected());
+  const remediation = new RemediationController({ store, fleet, commands, clock, log, budget, artifactBaseUrl: () => 'https://coordinator.example' }, {});
   const tick = () => {
     for (const v of views) if (!silent.has(v.name)) fleet.touch(v.name);
     fleet.tick();

@@ -23,6 +23,7 @@ import { createCoordinatorServer } from './server/http-server.ts';
 import { ArtifactStore } from './artifacts/artifact-store.ts';
 import { createApi } from './server/http-api.ts';
 import { rolloutRoutes } from './server/rollout-routes.ts';
+import { SharedBudget } from './budget/shared-budget.ts';
 import { FAILURE_REASONS, RolloutController } from './controllers/rollout-controller.ts';
 import { ConvergenceController } from './convergence/controller.ts';
 import { RemediationController } from './controllers/remediation-controller.ts';
@@ -177,9 +178,12 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     log: log.child({ component: 'reboot-gates' }),
     changed: () => gatesChanged(),
   });
+  // Invariant 1: rollouts and remediation share one availability budget; each tells it
+  // what it has out, and neither reads the other.
+  const budget = new SharedBudget(config.maxUnavailable);
   const rollouts = new RolloutController(
-    { store, fleet, commands, clock, log: log.child({ component: 'rollouts' }), reboots, gates, failed: (reason) => metrics.rolloutFailures.inc({ reason }) },
-    { controlPlaneVersion: config.controlPlaneVersion, maxUnavailable: config.maxUnavailable },
+    { store, fleet, commands, clock, log: log.child({ component: 'rollouts' }), budget, reboots, gates, failed: (reason) => metrics.rolloutFailures.inc({ reason }) },
+    { controlPlaneVersion: config.controlPlaneVersion },
   );
   // Every reason from 0, so increase() sees the first failure (a series born at 1 shows none).
   for (const reason of FAILURE_REASONS) metrics.rolloutFailures.inc({ reason }, 0);
@@ -188,14 +192,12 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   gatesChanged = () => guarded('rollouts', () => rollouts.tick());
   reboots.start();
   const remediation = new RemediationController(
-    { store, fleet, commands, clock, log: log.child({ component: 'remediation' }), heldByRollouts: () => rollouts.held(), artifactBaseUrl: () => url,
+    { store, fleet, commands, clock, log: log.child({ component: 'remediation' }), budget, artifactBaseUrl: () => url,
       controlPlaneVersion: () => rollouts.controlPlaneVersion(), reboots,
       // CordonAndNotify takes over the cordon of the reinstall's drain, so it stays for the human.
       ...(member === null ? {} : { cordon: (machine: string, by: string) => member.cordon(machine, by, (mark) => mark.startsWith(REMEDIATION_DRAIN_MARK)) }) },
-    { maxUnavailable: config.maxUnavailable, ...(config.remediation === null ? {} : config.remediation) },
+    config.remediation === null ? {} : config.remediation,
   );
-  rollouts.setOtherUsers(() => remediation.held());
-  rollouts.setHold(() => remediation.partitionSuspected());
   // Convergence (docs/declarative.md): desired versions with an updateStrategy roll out by themselves.
   const convergence = new ConvergenceController({ store, fleet, rollouts, clock, log: log.child({ component: 'convergence' }) });
   const installAllowList = coordinatorAllowList({ paths: config.allowInstallPaths, services: config.allowInstallServices });

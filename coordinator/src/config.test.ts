@@ -247,3 +247,11 @@ test('Node conditions: on by default, rate limit and writers from flags or env, 
   refused(['--node-condition-writers', '0'], {}, /nodeConditionWriters must be an integer from 1 to 1000/);
   refused(['--node-condition-interval=-5'], {}, /nodeConditionInterval must be an integer/);
 });
+
+test('max-unavailable is parsed once into a count or a percent (budget/int-or-percent.ts); zero, over 100% and other shapes are refused', () => {
+  assert.equal(defaults.maxUnavailable, '10%');
+  assert.equal(loadConfig(['--max-unavailable', '3'], {}).config.maxUnavailable, 3);
+  assert.equal(loadConfig(['--max-unavailable', '025%'], {}).config.maxUnavailable, '25%');
+  assert.equal(loadConfig(['--config', file('maxUnavailable: 7\n')], {}).config.maxUnavailable, 7);
+  for (const bad of ['0', '0%', '101%', '1.5', '-2', 'ten', '10 %']) refused([`--max-unavailable=${bad}`], {}, /maxUnavailable must be a positive count or a percentage from 1% to 100%/);
+});

@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { AppError, layeredOptions } from '@nodekeeper/common';
 import { allowEntryProblem, SERVICE_UNIT } from '@nodekeeper/protocol';
+import { parseIntOrPercent, type IntOrPercent } from './budget/int-or-percent.ts';
 import { defaultAdmission, type AdmissionOptions } from './gateway/admission.ts';
 import { DEFAULT_FAULT_SETTINGS, type FaultSettings } from './remediation/faults.ts';
 import { DEFAULT_REMEDIATION_SETTINGS, type RemediationSettings } from './remediation/types.ts';
@@ -59,8 +60,11 @@ export interface CoordinatorConfig {
    * upgrades (version-skew policy); null until known (flag, or the host sync later).
    */
   readonly controlPlaneVersion: string | null;
-  /** Cluster-wide cap on machines nodekeeper makes unavailable at once (absolute or N%). */
-  readonly maxUnavailable: string;
+  /**
+   * Cluster-wide cap on machines nodekeeper makes unavailable at once, absolute or N% of
+   * the enrolled machines (rounded down, at least 1); parsed here once, for budget/.
+   */
+  readonly maxUnavailable: IntOrPercent;
   /** Largest artifact `nkctl artifact push` may upload. */
   readonly maxArtifactBytes: number;
   /** Remediation timing overrides (tests and demos shorten them); null: the documented defaults. */
@@ -381,11 +385,11 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
       return text;
     }),
     maxUnavailable: opt('maxUnavailable', defaults.maxUnavailable, (n, v) => {
-      const text = String(v).trim();
-      if (!/^(\d{1,6}|\d{1,3}%)$/.test(text) || text === '0' || text === '0%' || (text.endsWith('%') && Number(text.slice(0, -1)) > 100)) {
+      const value = parseIntOrPercent(String(v));
+      if (value === null || value === 0 || value === '0%' || (typeof value === 'string' && Number(value.slice(0, -1)) > 100)) {
         throw bad(`${n} must be a positive count or a percentage from 1% to 100%, got ${JSON.stringify(v)}`);
       }
-      return text;
+      return value;
     }),
     maxArtifactBytes: defaults.maxArtifactBytes,
     remediation: remediationOverrides(raw),

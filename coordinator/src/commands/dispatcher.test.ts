@@ -4,7 +4,7 @@ import { createLogger } from '@nodekeeper/common';
 import type { Command } from '@nodekeeper/protocol';
 import { openStore } from '../store/db.ts';
 import { identity, tempDir } from '../store/test-support.ts';
-import type { CommandRecord } from '../store/types.ts';
+import type { CommandRecord } from '../model/commands.ts';
 import { CommandDispatcher } from './dispatcher.ts';
 
 const log = createLogger({ name: 'test', level: 'silent' });

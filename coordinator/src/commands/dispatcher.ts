@@ -10,7 +10,7 @@ import type { Logger } from '@nodekeeper/common';
 import type { Command, CommandProgress, CommandResult } from '@nodekeeper/protocol';
 import type { Clock } from '../clock.ts';
 import type { Store } from '../store/db.ts';
-import type { CommandRecord } from '../store/types.ts';
+import type { CommandRecord } from '../model/commands.ts';
 
 /** Extra time past a command's own timeout before the coordinator gives up on hearing back. */
 const RESULT_GRACE_MS = 30_000;

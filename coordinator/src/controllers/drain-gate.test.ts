@@ -10,6 +10,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AppError, createLogger } from '@nodekeeper/common';
 import type { Command } from '@nodekeeper/protocol';
+import { SharedBudget } from '../budget/shared-budget.ts';
 import { CommandDispatcher } from '../commands/dispatcher.ts';
 import { FleetView } from '../fleet/fleet-view.ts';
 import type { MemberCluster } from '../member/member-cluster.ts';
@@ -67,7 +68,7 @@ test('an install held behind a drain is cancelled when its rollout is aborted, a
   const { member, calls, release } = memberStandIn();
   const gate = new DrainGate({ store, fleet, commands, member, log }, ['kubelet'], 60_000);
   commands.setGate((c) => gate.allows(c));
-  const rollouts = new RolloutController({ store, fleet, commands, clock, log }, { controlPlaneVersion: 'v1.32.1', maxUnavailable: '2' });
+  const rollouts = new RolloutController({ store, fleet, commands, clock, log, budget: new SharedBudget(2) }, { controlPlaneVersion: 'v1.32.1' });
   try {
     rollouts.create({
       apiVersion: ROLLOUT_API_VERSION, kind: 'Rollout', metadata: { name: 'k' },

@@ -28,7 +28,7 @@ import type { MemberCluster } from '../member/member-cluster.ts';
 import { cordonAndDrain, drainFailureReason, REMEDIATION_DRAIN_MARK } from '../member/node-drainer.ts';
 import { observedVersion } from '../packages/cluster-package-version.ts';
 import type { Store } from '../store/db.ts';
-import type { CommandRecord } from '../store/types.ts';
+import type { CommandRecord } from '../model/commands.ts';
 
 /** The owner of remediation's commands (remediation-controller.ts's REMEDIATION_OWNER). */
 const REMEDIATION = 'remediation';

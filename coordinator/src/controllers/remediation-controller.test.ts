@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { createLogger } from '@nodekeeper/common';
 import type { NodeReport } from '@nodekeeper/protocol';
+import { SharedBudget } from '../budget/shared-budget.ts';
 import { CommandDispatcher } from '../commands/dispatcher.ts';
 import { FleetView } from '../fleet/fleet-view.ts';
 import type { RemediationState } from '../remediation/types.ts';
@@ -37,7 +38,7 @@ function coordinator(file: string, now: { t: number }, controlPlaneVersion: stri
   for (const n of NODES) fleet.attach(n, link, 't');
   const commands = new CommandDispatcher({ store, clock, log });
   commands.setTransport((machine) => fleet.isConnected(machine));
-  const remediation = new RemediationController({ store, fleet, commands, clock, log, heldByRollouts: () => [], artifactBaseUrl: () => 'https://c.example', controlPlaneVersion: () => controlPlaneVersion }, { maxUnavailable: '10' });
+  const remediation = new RemediationController({ store, fleet, commands, clock, log, budget: new SharedBudget(10), artifactBaseUrl: () => 'https://c.example', controlPlaneVersion: () => controlPlaneVersion }, {});
   /** Time passes; every agent keeps talking (liveness is judged on messages). */
   const advance = (ms: number) => {
     now.t += ms;

@@ -3,10 +3,11 @@
  * derives each machine's faults from its reports on the coordinator's clock, plans, then
  * persists the state and records the commands it asks for in ONE transaction, and sends
  * them. Machines a rollout holds are never touched, and rollouts see the machines this
- * holds (one availability budget, architecture invariant 1).
+ * holds, through the shared budget (budget/, architecture invariant 1).
  */
 import { AppError, type Logger } from '@nodekeeper/common';
 import { CommandKind } from '@nodekeeper/protocol';
+import type { SharedBudget } from '../budget/shared-budget.ts';
 import type { Clock } from '../clock.ts';
 import type { CommandDispatcher } from '../commands/dispatcher.ts';
 import type { FleetView } from '../fleet/fleet-view.ts';
@@ -24,17 +25,14 @@ import {
   type CommandResult, type MachineRemediation, type RemediationAction, type RemediationSettings, type RemediationState, type StormState,
 } from '../remediation/types.ts';
 import { reinstallSkewProblem } from '../rollout/skew.ts';
-import { resolveIntOrPercent } from '../rollout/spec.ts';
 import type { Store } from '../store/db.ts';
 import type { RemediationChanges, RemediationRecord } from '../store/remediation.ts';
-import type { CommandRecord } from '../store/types.ts';
-import type { RebootDriver, RebootView } from '../reboot/driver.ts';
+import type { RebootDriver } from '../reboot/driver.ts';
+import { commandResult, rebootResult } from './remediation-results.ts';
 
 export const REMEDIATION_OWNER = 'remediation';
 
 export interface RemediationOptions {
-  /** Cluster-wide cap on machines made unavailable, absolute or N%. */
-  readonly maxUnavailable: string;
   readonly settings?: RemediationSettings;
   readonly faults?: FaultSettings;
 }
@@ -45,8 +43,8 @@ interface Deps {
   readonly commands: CommandDispatcher;
   readonly clock: Clock;
   readonly log: Logger;
-  /** Machines rollouts hold now. */
-  readonly heldByRollouts: () => readonly string[];
+  /** The availability budget shared with the rollouts (invariant 1). */
+  readonly budget: SharedBudget;
   /** Where agents download pushed artifacts (for reinstalls). */
   readonly artifactBaseUrl: () => string;
   /** kube-apiserver's version when known (the skew guard on reinstalls). */
@@ -74,7 +72,6 @@ export class RemediationController {
   private readonly deps: Deps;
   private readonly settings: RemediationSettings;
   private readonly faultSettings: FaultSettings;
-  private readonly maxUnavailable: string;
   private results: CommandResult[] = [];
   /** Read from the store once; then this controller, its only writer, keeps it. */
   private cached: Committed;
@@ -85,7 +82,10 @@ export class RemediationController {
     this.deps = deps;
     this.settings = opts.settings ?? DEFAULT_REMEDIATION_SETTINGS;
     this.faultSettings = opts.faults ?? DEFAULT_FAULT_SETTINGS;
-    this.maxUnavailable = opts.maxUnavailable;
+    // A user of the budget (its ladders and cordons), and the partition detector that holds
+    // every start, the rollouts' included, while the storm guard suspects one.
+    deps.budget.addUser(() => [{ user: REMEDIATION_OWNER, machines: this.held(), counted: [] }]);
+    deps.budget.setPartitionSource(() => this.partitionSuspected());
     // Recovery: the record as stored (ladders, fault states, switches)...
     const rec = deps.store.getRemediation();
     this.views = new MachineViews(this.faultSettings, (rec?.faults ?? new Map()) as ReadonlyMap<string, FaultState>);
@@ -98,12 +98,12 @@ export class RemediationController {
     };
     // ...and results of commands that finished while we were down are still stored.
     for (const c of deps.store.commandsByOwner(REMEDIATION_OWNER)) {
-      const r = toResult(c);
+      const r = commandResult(c);
       if (r !== null) this.results.push(r);
     }
     deps.commands.onFinished((c) => {
       if (c.owner !== REMEDIATION_OWNER) return;
-      const r = toResult(c);
+      const r = commandResult(c);
       if (r !== null) this.results.push(r);
     });
     for (const rb of deps.reboots?.byOwner(REMEDIATION_OWNER) ?? []) {
@@ -251,7 +251,7 @@ export class RemediationController {
       machines: views,
       rules: this.rules().map((r) => r.rule),
       state: rec.state,
-      budget: { maxUnavailable: resolveIntOrPercent(budgetValue(this.maxUnavailable), Math.max(1, views.length), false), unavailableNow: this.deps.heldByRollouts() },
+      budget: this.deps.budget.for(REMEDIATION_OWNER, views.length),
       settings: this.settings,
       pause: { cluster: rec.paused, machines: rec.pausedMachines },
       dryRun: rec.dryRun,
@@ -388,24 +388,4 @@ export class RemediationController {
 
 function sameStorm(a: StormState, b: StormState): boolean {
   return a.active === b.active && a.reason === b.reason && a.message === b.message && a.since === b.since && a.calmSince === b.calmSince;
-}
-
-function budgetValue(text: string): number | `${number}%` {
-  return text.endsWith('%') ? (text as `${number}%`) : Number(text);
-}
-
-/** A finished reboot of the Reboot rung as the policy's result (its id is the step's command id). */
-function rebootResult(r: RebootView): CommandResult | null {
-  const o = r.state.outcome;
-  if (r.state.step !== 'Done' || o === null) return null;
-  return { machine: r.machine, commandId: r.id, outcome: o.ok ? 'succeeded' : 'failed', message: o.message };
-}
-
-/** A finished remediation command as the policy's result. */
-function toResult(c: CommandRecord): CommandResult | null {
-  if (c.state === 'Pending' || c.state === 'Sent' || c.state === 'Running') return null;
-  if (c.state === 'TimedOut') return { machine: c.machine, commandId: c.id, outcome: 'timed-out', message: c.message };
-  const outcome = c.result?.['outcome'];
-  const good = c.state === 'Succeeded' && (outcome === undefined || outcome === 'healthy' || outcome === 'installed' || outcome === 'already-installed' || outcome === 'rebooting');
-  return { machine: c.machine, commandId: c.id, outcome: good ? 'succeeded' : 'failed', message: c.error?.message ?? (typeof c.result?.['message'] === 'string' ? c.result['message'] : c.message) };
 }

@@ -7,6 +7,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '@nodekeeper/common';
+import { SharedBudget } from '../budget/shared-budget.ts';
 import { CommandDispatcher } from '../commands/dispatcher.ts';
 import { FleetView } from '../fleet/fleet-view.ts';
 import { holdsOf } from '../rollout/holds.ts';
@@ -24,7 +25,7 @@ const tmp = tempDir('nk-rollout-ctl-');
 after(() => tmp.remove());
 
 /** A coordinator's store, fleet view, dispatcher and rollout controller on `file`. */
-function coordinator(file: string, now: { t: number }, failed: (reason: string) => void = () => {}) {
+function coordinator(file: string, now: { t: number }, failed: (reason: string) => void = () => {}, budget = new SharedBudget(2)) {
   const clock = () => now.t;
   const store = enrolledStore(file, NODES, { now: clock, log });
   if (store.getClusterPackageVersion() === null) store.putClusterPackageVersion([{ name: 'kubelet', version: '1.31.3', artifact: artifact(1) }]);
@@ -37,7 +38,7 @@ function coordinator(file: string, now: { t: number }, failed: (reason: string) 
   }
   const commands = new CommandDispatcher({ store, clock, log });
   commands.setTransport((machine) => fleet.isConnected(machine));
-  const rollouts = new RolloutController({ store, fleet, commands, clock, log, failed }, { controlPlaneVersion: 'v1.32.1', maxUnavailable: '2' });
+  const rollouts = new RolloutController({ store, fleet, commands, clock, log, failed, budget }, { controlPlaneVersion: 'v1.32.1' });
   return { store, fleet, commands, rollouts, close: () => store.close() };
 }
 
@@ -167,4 +168,37 @@ test('a finished rollout whose in-flight machine is deleted releases it on the n
   assert.equal((c.store.getRollout('first')?.state as RolloutState).machines[canary.machine]?.reason, 'MachineGone');
   assert.deepEqual(c.rollouts.held(), heldInStore(c.store));
   c.close();
+});
+
+test('the shared budget (budget/): another user\'s holds and a suspected partition reach the rollouts, and what a rollout holds is told back', () => {
+  const now = { t: 1_000_000 };
+  const budget = new SharedBudget(2);
+  let remediationHolds: string[] = ['node-a', 'node-b'];
+  let partition: { reason: string; message: string } | null = null;
+  budget.addUser(() => [{ user: 'remediation', machines: remediationHolds, counted: [] }]);
+  budget.setPartitionSource(() => partition);
+  const c = coordinator(tmp.file('shared-budget.db'), now, () => {}, budget);
+  try {
+    c.rollouts.create(rollout('shared', { canary: { count: 0 } }));
+    assert.deepEqual(openInstalls(c.store, 'shared'), [], 'two machines out of at most two: nothing starts');
+    const waiting = (c.store.getRollout('shared')?.state as RolloutState).waiting?.reason;
+    assert.ok(waiting === 'BudgetExhausted' || waiting === 'BusyElsewhere', `waiting: ${waiting}`);
+
+    remediationHolds = [];
+    partition = { reason: 'PartitionSuspected', message: '3 of 4 agents went silent together' };
+    now.t += 10_000;
+    c.rollouts.tick();
+    assert.deepEqual(openInstalls(c.store, 'shared'), [], 'nothing starts while a partition is suspected');
+    assert.ok(c.store.listEvents({ object: 'rollouts/cluster', limit: 100 }).some((e) => e.reason === 'PartitionSuspected'), 'the hold is recorded');
+
+    partition = null;
+    now.t += 10_000;
+    c.rollouts.tick();
+    const started = openInstalls(c.store, 'shared').map((x) => x.machine).sort();
+    assert.equal(started.length, 2, 'room for two once the others let go');
+    assert.deepEqual([...budget.for('remediation', NODES.length).unavailableNow].sort(), started, 'the rollout\'s holds are what remediation sees');
+    assert.deepEqual(budget.for('rollout/shared', NODES.length).unavailableNow, [], 'a rollout does not see its own holds as someone else\'s');
+  } finally {
+    c.close();
+  }
 });

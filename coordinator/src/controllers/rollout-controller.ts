@@ -11,37 +11,34 @@
  * written after every change; the copy is updated only once that write committed.
  */
 import { AppError, type Logger } from '@nodekeeper/common';
-import type { InstallParams, PackageManifest, RollbackParams } from '@nodekeeper/protocol';
-import { CommandKind } from '@nodekeeper/protocol';
+import type { Hold } from '../budget/budget.ts';
+import type { SharedBudget } from '../budget/shared-budget.ts';
 import type { Clock } from '../clock.ts';
 import type { CommandDispatcher } from '../commands/dispatcher.ts';
 import type { FleetView } from '../fleet/fleet-view.ts';
-import { observedVersion } from '../packages/cluster-package-version.ts';
-import { installParamsFor, packageManifest } from '../packages/install-params.ts';
-import { newRolloutState } from '../rollout/create.ts';
-import { failedLeftovers, holdsOf, stillUnavailable } from '../rollout/holds.ts';
+import { newRolloutState, pinnedElsewhere } from '../rollout/create.ts';
+import { deleteRefusal, failedLeftovers, holdsOf, stillUnavailable } from '../rollout/holds.ts';
 import { planStep } from '../rollout/planner.ts';
 import { MachineViews } from '../rollout/machine-views.ts';
 import { rolloutOverview, type RolloutOverview } from '../rollout/overview.ts';
 import { sameJson } from '../rollout/same-state.ts';
-import { parseRollout, resolveIntOrPercent, type RolloutSpec } from '../rollout/spec.ts';
+import { parseRollout, type RolloutSpec } from '../rollout/spec.ts';
 import { planSpecUpdate } from '../rollout/spec-update.ts';
 import {
   TERMINAL_PHASES, requestAllowed,
-  type InstallResultEvent, type MachineView, type OperatorRequest, type PlanAction, type RolloutState,
+  type InstallResultEvent, type MachineView, type OperatorRequest, type RolloutState,
 } from '../rollout/types.ts';
 import type { Store } from '../store/db.ts';
-import type { CommandRecord, RolloutRecord } from '../store/types.ts';
-import type { RebootDriver, RebootView } from '../reboot/driver.ts';
+import type { RolloutRecord } from '../model/records.ts';
+import type { RebootDriver } from '../reboot/driver.ts';
 import type { RebootGateChecker } from '../reboot/gates.ts';
+import { FAILURE_REASONS, RolloutActions, type FailureReason } from './rollout-actions.ts';
+import { commandEvent, rebootEvent, rolloutOwner as owner } from './rollout-results.ts';
 
-/** Room for the download and unpack on top of the package's own health timeout. */
-const INSTALL_ALLOWANCE_MS = 30 * 60_000;
+export { FAILURE_REASONS, type FailureReason };
 
 export interface RolloutControllerOptions {
   readonly controlPlaneVersion: string | null;
-  /** Cluster-wide cap, absolute or N% of enrolled machines. */
-  readonly maxUnavailable: string;
 }
 
 /** A stored rollout as this controller last read or wrote it. */
@@ -56,19 +53,14 @@ interface Rollout {
   readonly leftovers: readonly string[];
 }
 
-const owner = (name: string) => `rollout/${name}`;
-
-/** Why a rollout stops on its own: a canary failed, too many machines failed, a rollback or a reboot failed. */
-export const FAILURE_REASONS = ['CanaryFailed', 'FailureThreshold', 'RollbackFailed', 'RebootFailed'] as const;
-export type FailureReason = (typeof FAILURE_REASONS)[number];
-
 export class RolloutController {
   private readonly store: Store;
   private readonly fleet: FleetView;
   private readonly commands: CommandDispatcher;
   private readonly clock: Clock;
   private readonly log: Logger;
-  private readonly opts: RolloutControllerOptions;
+  /** The availability budget shared with the other rollouts and the remediation (invariant 1). */
+  private readonly budget: SharedBudget;
   /** From the flag, then from the member cluster's API once it answers. */
   private cpVersion: string | null;
   /** Finished commands not yet fed to their rollout's planner (rebuilt from the store on start). */
@@ -76,30 +68,34 @@ export class RolloutController {
   /** Every stored rollout, in the store's order (created, then name). */
   private rollouts = new Map<string, Rollout>();
   private readonly views = new MachineViews();
+  /** The views of the last refresh (the budget's failed-not-yet-restored check reads them); null before the first. */
+  private lastViews: ReadonlyMap<string, MachineView> | null = null;
 
   /** Runs the reboots of reboot rollouts (null: reboot rollouts are refused). */
   private readonly reboots: RebootDriver | null;
   private readonly gates: RebootGateChecker | null;
 
-  /** Told each time a rollout stops on failures (for the failures counter of /metrics). */
-  private readonly failed: (reason: FailureReason) => void;
+  /** Records what plans ask (commands, reboots, events) and cancels what a stopped rollout did not send. */
+  private readonly actions: RolloutActions;
 
-  constructor(deps: { store: Store; fleet: FleetView; commands: CommandDispatcher; clock: Clock; log: Logger; reboots?: RebootDriver; gates?: RebootGateChecker; failed?: (reason: FailureReason) => void }, opts: RolloutControllerOptions) {
-    this.failed = deps.failed ?? (() => {});
+  constructor(deps: { store: Store; fleet: FleetView; commands: CommandDispatcher; clock: Clock; log: Logger; budget: SharedBudget; reboots?: RebootDriver; gates?: RebootGateChecker; failed?: (reason: FailureReason) => void }, opts: RolloutControllerOptions) {
     this.reboots = deps.reboots ?? null;
     this.gates = deps.gates ?? null;
+    this.actions = new RolloutActions({ store: deps.store, fleet: deps.fleet, commands: deps.commands, log: deps.log, reboots: this.reboots, gates: this.gates, failed: deps.failed ?? (() => {}) });
     this.cpVersion = opts.controlPlaneVersion;
     this.store = deps.store;
     this.fleet = deps.fleet;
     this.commands = deps.commands;
     this.clock = deps.clock;
     this.log = deps.log;
-    this.opts = opts;
+    this.budget = deps.budget;
+    // Each rollout is a user of the budget: what it holds, and what it failed and released.
+    this.budget.addUser(() => this.budgetHolds());
     // Recovery: results that arrived while we were down (or before the state was saved)
     // are still in the commands table. The planner ignores duplicates and stale ones.
     for (const r of this.store.listRollouts()) {
       this.remember({ name: r.name, spec: r.spec as RolloutSpec, state: r.state as RolloutState, createdAt: r.createdAt });
-      const events = this.store.commandsByOwner(owner(r.name)).map((c) => toEvent(c)).filter((e) => e !== null);
+      const events = this.store.commandsByOwner(owner(r.name)).map((c) => commandEvent(c)).filter((e) => e !== null);
       // A reboot that finished while we were down (or before the state was saved) is in the reboots table.
       if (this.reboots !== null) for (const rb of this.reboots.byOwner(owner(r.name))) {
         const e = rebootEvent(rb);
@@ -114,18 +110,18 @@ export class RolloutController {
       const name = rb.owner.slice('rollout/'.length);
       if (!this.rollouts.has(name)) return;
       this.results.set(name, [...(this.results.get(name) ?? []), event]);
-      if (this.holdReason() !== null) return;
+      if (this.budget.partition() !== null) return;
       this.stepOne(name, null);
     });
     this.commands.onFinished((c) => {
       if (c.owner === null || !c.owner.startsWith('rollout/')) return;
-      const event = toEvent(c);
+      const event = commandEvent(c);
       if (event === null) return;
       const name = c.owner.slice('rollout/'.length);
       this.results.set(name, [...(this.results.get(name) ?? []), event]);
       // While rollouts hold (a suspected partition), a result waits for the tick after
       // it: stepping now could start the next machine, a command sent during the hold.
-      if (this.holdReason() !== null) return;
+      if (this.budget.partition() !== null) return;
       this.stepOne(name, null);
     });
   }
@@ -134,13 +130,8 @@ export class RolloutController {
   create(object: unknown): RolloutRecord {
     const { name, spec } = parseRollout(object);
     if (spec.reboot !== undefined && this.reboots === null) throw new AppError('NK_REBOOT_UNAVAILABLE', `rollout "${name}": this coordinator runs no reboot driver`);
-    for (const p of spec.packages) this.installParams(p.package, p.version); // every target must be installable
-    // A machine that pins a rollout's package to another version is left out: the pin is
-    // the operator's word for that machine, and a rollout does not overrule it.
-    const pinned = new Set(this.fleet.list().filter((m) => spec.packages.some((p) => {
-      const pin = m.packageOverrides?.[p.package];
-      return pin !== undefined && pin.version !== p.version;
-    })).map((m) => m.name));
+    for (const p of spec.packages) this.actions.installParams(p.package, p.version); // every target must be installable
+    const pinned = pinnedElsewhere(spec, this.fleet.list());
     // --only-required: the machines whose agent says a reboot is required, now.
     const eligible = this.machineViews().filter((m) => !pinned.has(m.name) && (spec.reboot?.onlyRequired !== true || m.rebootRequired === true));
     if (spec.reboot?.onlyRequired === true && eligible.length === 0) {
@@ -187,14 +178,7 @@ export class RolloutController {
    */
   delete(name: string): void {
     const r = this.load(name);
-    const views = this.viewsByName();
-    const busy = !TERMINAL_PHASES.has(r.state.phase)
-      ? `it is ${r.state.phase}; abort it first (nkctl rollout abort ${name})`
-      : r.holds.length > 0
-        ? `machines are still in flight (${r.holds.slice(0, 5).join(', ')}); wait for them to finish`
-        : stillUnavailable(r.leftovers, views).length > 0
-          ? `machines it failed still count against the availability budget until healthy (${stillUnavailable(r.leftovers, views).slice(0, 5).join(', ')})`
-          : null;
+    const busy = deleteRefusal(r, this.viewsByName());
     if (busy !== null) throw new AppError('NK_ROLLOUT_NOT_FINISHED', `cannot delete rollout "${name}": ${busy}`, { context: { rollout: name, phase: r.state.phase } });
     this.store.transaction(() => {
       this.store.deleteRollout(name);
@@ -232,11 +216,9 @@ export class RolloutController {
     return this.store.getRollout(name)!;
   }
 
-  /** While it returns a reason, rollouts make no progress on their own (a suspected partition). */
-  private holdReason: () => { reason: string; message: string } | null = () => null;
+  /** The partition reason last recorded as a hold (rollouts make no progress on their own then). */
   private held_: string | null = null;
 
-  /** Wires in the guard that holds rollouts (remediation's partition detection). */
   controlPlaneVersion(): string | null {
     return this.cpVersion;
   }
@@ -268,13 +250,9 @@ export class RolloutController {
     return [...this.rollouts.values()].map((r) => ({ name: r.name, phase: r.state.phase, reason: r.state.reason, since: r.state.since, counters: r.state.counters }));
   }
 
-  setHold(reason: () => { reason: string; message: string } | null): void {
-    this.holdReason = reason;
-  }
-
   /** Plans every rollout that is not finished; call on a timer and after fleet changes. */
   tick(): void {
-    const hold = this.holdReason();
+    const hold = this.budget.partition();
     if (hold !== null) {
       // Many agents silent at once is not a node fault: starting or judging machines now
       // would act on a picture we cannot see. Operator requests still apply.
@@ -307,14 +285,6 @@ export class RolloutController {
     return [...this.rollouts.values()].filter((r) => r.holds.includes(machine)).map((r) => r.name);
   }
 
-  /** Machines others (remediation) make unavailable; set once at start-up. */
-  private heldByOthers: () => readonly string[] = () => [];
-
-  /** Wires in the other users of the availability budget (remediation). */
-  setOtherUsers(held: () => readonly string[]): void {
-    this.heldByOthers = held;
-  }
-
   /** Machines rollouts make unavailable now (all of them, or all but one rollout). */
   held(except: string | null = null): string[] {
     const out: string[] = [];
@@ -325,16 +295,14 @@ export class RolloutController {
     return out;
   }
 
-  /** Machines other rollouts and remediation make unavailable (the shared budget, invariant 1). */
-  private unavailableElsewhere(except: string): string[] {
-    return [...new Set([...this.held(except), ...this.heldByOthers()])];
-  }
-
-  /** Machines finished rollouts failed and released that are not healthy again: budget, not holds (holds.ts). */
-  private countedElsewhere(except: string, views: ReadonlyMap<string, MachineView>): string[] {
-    const out: string[] = [];
-    for (const r of this.rollouts.values()) if (r.name !== except && r.leftovers.length > 0) out.push(...stillUnavailable(r.leftovers, views));
-    return out;
+  /**
+   * What every rollout has out, for the shared budget: its holds, and the machines it
+   * failed and released that are not healthy again (budget, not holds: holds.ts), judged
+   * on the views of the last refresh (the step that reads them has just refreshed them).
+   */
+  private budgetHolds(): Hold[] {
+    const views = this.lastViews ?? this.viewsByName();
+    return [...this.rollouts.values()].map((r) => ({ user: owner(r.name), machines: r.holds, counted: r.leftovers.length === 0 ? [] : stillUnavailable(r.leftovers, views) }));
   }
 
   private load(name: string): Rollout {
@@ -359,7 +327,7 @@ export class RolloutController {
     const plan = planStep({
       rollout: r,
       machines,
-      budget: { maxUnavailable: resolveIntOrPercent(parseBudget(this.opts.maxUnavailable), Math.max(1, machines.size), false), unavailableNow: this.unavailableElsewhere(name), countedNow: this.countedElsewhere(name, machines) },
+      budget: this.budget.for(owner(name), machines.size),
       controlPlaneVersion: this.cpVersion,
       now: this.clock(),
       events,
@@ -372,149 +340,38 @@ export class RolloutController {
       this.results.delete(name);
       return; // nothing changed: no write (a quiet rollout costs no fsync per tick)
     }
-    const toSend: string[] = [];
-    const toReboot: string[] = [];
-    this.store.transaction(() => {
+    const { toSend, toReboot } = this.store.transaction(() => {
       this.store.saveRolloutState(name, plan.state);
-      for (const a of plan.actions) {
-        if (a.kind === 'reboot') {
-          toReboot.push(this.recordReboot(r, a.machine, a.commandId));
-          continue;
-        }
-        const id = this.recordAction(name, a);
-        if (id !== null) toSend.push(id);
-      }
+      return this.actions.record(r, plan.actions);
     });
     this.remember({ ...r, state: plan.state });
     this.results.delete(name);
     for (const id of toSend) this.commands.sendById(id);
     for (const id of toReboot) this.reboots?.run(id);
-    if (TERMINAL_PHASES.has(plan.state.phase) && !TERMINAL_PHASES.has(r.state.phase)) this.cancelUnsent(name, plan.state.reason);
+    if (TERMINAL_PHASES.has(plan.state.phase) && !TERMINAL_PHASES.has(r.state.phase)) this.actions.cancelUnsent(name, plan.state.reason);
     if (plan.state.phase !== r.state.phase) {
       this.log.info({ rollout: name, from: r.state.phase, to: plan.state.phase, reason: plan.state.reason }, 'rollout phase changed');
     }
   }
 
-  /**
-   * A rollout that stopped (aborted, failed) sends nothing more: its installs not sent yet
-   * (held behind a drain, or waiting for their agent to connect) are cancelled, and each
-   * machine is told as Skipped (the result comes back through onFinished).
-   */
-  private cancelUnsent(name: string, why: string): void {
-    this.gates?.forget(name);
-    // Reboots not sent yet stop (drain stopped, Node uncordoned); sent ones are seen through.
-    for (const rb of this.reboots?.byOwner(owner(name)) ?? []) this.reboots?.cancel(rb.id, `the rollout stopped (${why})`);
-    for (const c of this.store.commandsByOwner(owner(name))) {
-      if (c.kind !== CommandKind.install || c.sentAt !== null) continue;
-      const message = `the install was never sent; the rollout stopped (${why}) first`;
-      const activeVersion = observedVersion(this.fleet.get(c.machine), String(c.params['package']))?.raw ?? null;
-      if (this.commands.cancelUnsent(c.id, { code: 'NK_ROLLOUT_STOPPED', message }, { outcome: 'cancelled', activeVersion, message })) {
-        this.log.info({ rollout: name, machine: c.machine, command: c.id }, 'unsent install cancelled');
-      }
-    }
-  }
-
-  /** Records the reboot of one machine of a reboot rollout (in the caller's transaction); returns its id. */
-  private recordReboot(r: Rollout, machine: string, id: string): string {
-    const reboot = r.spec.reboot;
-    if (this.reboots === null || reboot === undefined) throw new AppError('NK_REBOOT_UNAVAILABLE', `rollout "${r.name}": no reboot driver`);
-    this.reboots.record({ id, machine, owner: owner(r.name), reason: `reboot rollout ${r.name}`, drain: reboot.drain, timeoutMs: reboot.timeoutSeconds * 1000 });
-    return id;
-  }
-
-  /** Records what an action needs; returns the id of a command to send, if any. */
-  private recordAction(name: string, a: PlanAction): string | null {
-    switch (a.kind) {
-      case 'install': {
-        const params = this.installParams(a.package, a.version);
-        this.commands.record({ id: a.commandId, machine: a.machine, kind: CommandKind.install, params: { ...params }, owner: owner(name), timeoutMs: params.manifest.healthTimeoutMs + INSTALL_ALLOWANCE_MS });
-        return a.commandId;
-      }
-      case 'rollback': {
-        const manifest = this.manifest(a.package);
-        const params: RollbackParams = { package: a.package, manifest, expectedVersion: a.version };
-        this.commands.record({ id: a.commandId, machine: a.machine, kind: CommandKind.rollback, params: { ...params }, owner: owner(name), timeoutMs: manifest.healthTimeoutMs * 2 + 60_000 });
-        return a.commandId;
-      }
-      case 'event':
-        this.store.recordEvent({ object: a.object, type: a.type, reason: a.reason, message: a.message });
-        return null;
-      case 'setPhase':
-        // The planner emits the transition's event itself. A failure is counted here: the
-        // phase it leads to (RollingBack) can pass between two scrapes.
-        if ((FAILURE_REASONS as readonly string[]).includes(a.reason)) this.failed(a.reason as FailureReason);
-        return null;
-      case 'reboot':
-        return null; // recorded by recordReboot
-      case 'setMachinePhase':
-        this.store.recordEvent({ object: `machine/${a.machine}`, type: a.phase === 'Failed' ? 'Warning' : 'Normal', reason: a.reason, message: `rollout ${name}: ${a.phase}: ${a.message}` });
-        return null;
-    }
-  }
-
-  private manifest(pkg: string): PackageManifest {
-    return packageManifest(this.store, pkg, 'NK_ROLLOUT_UNKNOWN_PACKAGE');
-  }
-
-  private installParams(pkg: string, version: string): InstallParams {
-    return installParamsFor(this.store, this.fleetUrl(), pkg, version, 'NK_ROLLOUT_UNKNOWN_PACKAGE');
-  }
-
-  private fleetUrl: () => string = () => '';
-
   /** The URL agents download pushed artifacts from (set once the server listens). */
   setArtifactBaseUrl(url: () => string): void {
-    this.fleetUrl = url;
+    this.actions.setArtifactBaseUrl(url);
   }
 
   /** Every machine as the planner sees it, by name (valid until the next call). */
   private viewsByName(): ReadonlyMap<string, MachineView> {
     // values(), not list(): the planner looks machines up by name, so no sorted copy.
-    return this.views.refresh(this.fleet.values(), (name) => this.fleet.isConnected(name));
+    const views = this.views.refresh(this.fleet.values(), (name) => this.fleet.isConnected(name));
+    this.lastViews = views;
+    return views;
   }
 
   /** Every machine as the planner sees it, in name order. */
   machineViews(): MachineView[] {
     const list = this.fleet.list();
     const views = this.views.refresh(list, (name) => this.fleet.isConnected(name));
+    this.lastViews = views;
     return list.filter((m) => m.revokedAt === null).map((m) => views.get(m.name)!);
   }
 }
-
-/** A finished reboot as the planner's input event (its id is the machine's step command id). */
-function rebootEvent(r: RebootView): InstallResultEvent | null {
-  const o = r.state.outcome;
-  if (r.state.step !== 'Done' || o === null) return null;
-  return {
-    kind: 'installResult',
-    machine: r.machine,
-    commandId: r.id,
-    outcome: o.ok ? 'installed' : o.reason === 'Cancelled' ? 'cancelled' : 'failed',
-    activeVersion: null,
-    ...(o.failedStep === undefined ? {} : { failedStep: o.failedStep }),
-    message: o.message,
-    reason: o.reason,
-  };
-}
-
-function parseBudget(text: string): number | `${number}%` {
-  return text.endsWith('%') ? (text as `${number}%`) : Number(text);
-}
-
-/** A finished command as the planner's input event, or null when it is not an install or rollback. */
-function toEvent(c: CommandRecord): InstallResultEvent | null {
-  if (c.kind !== CommandKind.install && c.kind !== CommandKind.rollback) return null;
-  if (c.state === 'Pending' || c.state === 'Sent' || c.state === 'Running') return null;
-  const r = c.result as { outcome?: InstallResultEvent['outcome']; activeVersion?: string | null; failedStep?: string; message?: string } | null;
-  const outcome: InstallResultEvent['outcome'] = c.state === 'TimedOut' ? 'timed-out' : r?.outcome ?? (c.state === 'Succeeded' ? 'installed' : 'failed');
-  return {
-    kind: 'installResult',
-    machine: c.machine,
-    commandId: c.id,
-    outcome,
-    activeVersion: r?.activeVersion ?? null,
-    ...(r?.failedStep === undefined ? {} : { failedStep: r.failedStep }),
-    message: c.error?.message ?? r?.message ?? c.message,
-  };
-}
-

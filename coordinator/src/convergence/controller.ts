@@ -12,7 +12,7 @@ import type { RolloutController } from '../controllers/rollout-controller.ts';
 import type { FleetView } from '../fleet/fleet-view.ts';
 import { effectiveUpdateStrategy, observedVersion } from '../packages/cluster-package-version.ts';
 import type { Store } from '../store/db.ts';
-import type { MachineRecord } from '../store/types.ts';
+import type { MachineRecord } from '../model/machine.ts';
 import { planConvergence } from './planner.ts';
 import { cpvConditions, cpvSummary, machinePackages, type MachinePackageStatus } from './status.ts';
 import {

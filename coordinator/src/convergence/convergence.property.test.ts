@@ -17,7 +17,7 @@ import { toSemver } from '@nodekeeper/common';
 import { prng } from '../testing/prng.ts';
 import { failedLeftovers, holdsOf, stillUnavailable } from '../rollout/holds.ts';
 import { TERMINAL_PHASES, type MachineView, type PlanAction, type RolloutState } from '../rollout/types.ts';
-import type { UpdateStrategyInput } from '../store/types.ts';
+import type { UpdateStrategyInput } from '../model/packages.ts';
 import { SimCoordinator } from './test-support.ts';
 import { FINAL_REFUSALS } from './types.ts';
 

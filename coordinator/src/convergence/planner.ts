@@ -13,7 +13,7 @@
 import { sameVersion, strategyFields } from '../packages/cluster-package-version.ts';
 import { ROLLOUT_API_VERSION } from '../rollout/spec.ts';
 import { REQUEST_ALLOWED, TERMINAL_PHASES } from '../rollout/types.ts';
-import type { UpdateStrategyInput } from '../store/types.ts';
+import type { UpdateStrategyInput } from '../model/packages.ts';
 import {
   CPV_TRACK, DEFAULT_CONVERGE_OPTIONS, FINAL_REFUSALS, MANAGED_BY, MANAGED_BY_LABEL,
   type ConvergeAction, type ConvergeInput, type ConvergeMachine, type ConvergePlan, type DesiredPackage, type ManagedRollout, type PackageConvergence,

@@ -14,7 +14,7 @@ import { planStep } from '../rollout/planner.ts';
 import { parseRollout, type RolloutSpec } from '../rollout/spec.ts';
 import { budgetUnavailable, SimFleet } from '../rollout/test-support.ts';
 import { TERMINAL_PHASES, type MachineView, type OperatorRequest, type PlanAction, type RolloutState } from '../rollout/types.ts';
-import type { UpdateStrategyInput } from '../store/types.ts';
+import type { UpdateStrategyInput } from '../model/packages.ts';
 import { planConvergence } from './planner.ts';
 import type { ConvergeAction, ConvergeInput, ConvergeOptions, ConvergePlan, ManagedRollout, Refusal, RolloutSummary } from './types.ts';
 

@@ -4,8 +4,8 @@
  * restarted coordinator decides exactly what the one before it would have.
  */
 import type { RolloutOverview } from '../rollout/overview.ts';
-import type { UpdateStrategyInput } from '../store/types.ts';
-import type { ConvergenceRolloutRow } from '../store/convergence.ts';
+import type { UpdateStrategyInput } from '../model/packages.ts';
+import type { ConvergenceRolloutRow } from '../model/records.ts';
 
 /** The label the converger puts on the rollouts it creates. */
 export const MANAGED_BY_LABEL = 'nodekeeper.io/managed-by';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { NodeReport } from '@nodekeeper/protocol';
-import type { Condition, Liveness } from '../store/types.ts';
+import type { Condition, Liveness } from '../model/machine.ts';
 import { camelReason, CONDITION_TYPES, deriveConditions, nodeHealth } from './conditions.ts';
 import { sampleReport } from '../store/test-support.ts';
 

@@ -6,7 +6,7 @@
  * https://kubernetes.io/docs/reference/node/node-status/#condition
  */
 import type { NodeReport, RuntimeCondition } from '@nodekeeper/protocol';
-import type { Condition, Liveness } from '../store/types.ts';
+import type { Condition, Liveness } from '../model/machine.ts';
 
 export const CONDITION_TYPES = ['Ready', 'KubeletHealthy', 'RuntimeReady', 'NetworkReady', 'DiskPressure', 'MemoryPressure', 'PIDPressure'] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];

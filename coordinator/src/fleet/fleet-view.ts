@@ -13,7 +13,7 @@ import { CloseCode, type Command, type NodeReport, type NodeReportDelta } from '
 import type { Clock } from '../clock.ts';
 import type { Store } from '../store/db.ts';
 import type { WriteBatcher } from '../store/write-batcher.ts';
-import type { Condition, Liveness, MachineRecord } from '../store/types.ts';
+import type { Condition, Liveness, MachineRecord } from '../model/machine.ts';
 import { deriveConditions, nodeHealth } from './conditions.ts';
 import { contactAfterRestart, contactOnDisconnect, contactOnMessage, nextLiveness } from './liveness.ts';
 import { mergeReport } from './merge-report.ts';

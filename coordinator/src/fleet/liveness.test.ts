@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { NodeReport } from '@nodekeeper/protocol';
-import type { Liveness, LivenessState } from '../store/types.ts';
+import type { Liveness, LivenessState } from '../model/machine.ts';
 import {
   contactAfterRestart,
   contactOnDisconnect,

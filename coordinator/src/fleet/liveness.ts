@@ -15,7 +15,7 @@
  * Hysteresis: leaving Unknown takes `recoverMs` of unbroken contact, so a flapping
  * connection holds the machine at Unknown instead of flapping it. Pure.
  */
-import type { Liveness, LivenessState } from '../store/types.ts';
+import type { Liveness, LivenessState } from '../model/machine.ts';
 
 export interface LivenessInput {
   /** Coordinator clock. */

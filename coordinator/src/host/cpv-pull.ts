@@ -12,7 +12,7 @@ import type { InstallAllowList } from '@nodekeeper/protocol';
 import { parseHostClusterPackageVersion } from '../packages/cluster-package-version.ts';
 import { coordinatorAllowList } from '../packages/manifest-policy.ts';
 import { desiredSkewProblem } from '../rollout/skew.ts';
-import type { PackageDefault } from '../store/types.ts';
+import type { PackageDefault } from '../model/packages.ts';
 import { API_VERSION } from './names.ts';
 
 export interface HostCpv {

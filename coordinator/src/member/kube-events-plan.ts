@@ -12,7 +12,7 @@
  * https://github.com/kubernetes/client-go/blob/master/tools/record/events_cache.go
  */
 import { TokenBucket } from '../gateway/rate-limit.ts';
-import type { EventRecord } from '../store/types.ts';
+import type { EventRecord } from '../model/records.ts';
 
 export const REPORTING_CONTROLLER = 'nodekeeper.io/coordinator';
 /** client-go's series window (tools/events: finishTime). */

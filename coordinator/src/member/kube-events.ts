@@ -14,7 +14,7 @@ import type { CustomObjectsApi, V1Node } from '@kubernetes/client-node';
 import { AppError, type Logger } from '@nodekeeper/common';
 import { apiMessage, mergePatch, statusOf } from '../host/kube-client.ts';
 import type { EventSink } from '../notify/event-feed.ts';
-import type { EventRecord } from '../store/types.ts';
+import type { EventRecord } from '../model/records.ts';
 import { EVENT_NAMESPACE, EventPlanner, eventBody, eventName, microTime, type DropReason, type KubeEventLimits, type KubeEventWrite, type NodeRef } from './kube-events-plan.ts';
 
 /**

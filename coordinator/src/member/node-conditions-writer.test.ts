@@ -9,7 +9,7 @@ import type { V1Node } from '@kubernetes/client-node';
 import type { Logger } from '@nodekeeper/common';
 import { initialFaultState } from '../remediation/faults.ts';
 import { sampleReport } from '../store/test-support.ts';
-import type { MachineRecord } from '../store/types.ts';
+import type { MachineRecord } from '../model/machine.ts';
 import { applyConditionPatch, type ConditionFacts, type ConditionRemoval, type WrittenCondition } from './node-conditions.ts';
 import { NodeConditionsWriter } from './node-conditions-writer.ts';
 

@@ -18,7 +18,7 @@
 import { PatchStrategy, setHeaderOptions, type KubeConfig, type V1Node } from '@kubernetes/client-node';
 import { AppError, type Logger } from '@nodekeeper/common';
 import { apiMessage, KubeClients, statusOf } from '../host/kube-client.ts';
-import type { MachineRecord } from '../store/types.ts';
+import type { MachineRecord } from '../model/machine.ts';
 import { conditionPatchBody, desiredConditions, planConditionPatch, planConditionRemoval, type ConditionFacts } from './node-conditions.ts';
 
 export interface NodeConditionsDeps {

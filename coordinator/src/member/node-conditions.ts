@@ -24,7 +24,7 @@
 import type { NodeReport, ServiceState } from '@nodekeeper/protocol';
 import type { Fault, FaultType } from '../remediation/faults.ts';
 import type { RemediationPhase } from '../remediation/types.ts';
-import type { LivenessState } from '../store/types.ts';
+import type { LivenessState } from '../model/machine.ts';
 import { camelReason } from '../fleet/conditions.ts';
 
 export const NODE_CONDITION_TYPES = [

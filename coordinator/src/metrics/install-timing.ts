@@ -7,7 +7,7 @@
  * from the stored send time).
  */
 import { INSTALL_STEPS } from '@nodekeeper/protocol';
-import type { CommandRecord } from '../store/types.ts';
+import type { CommandRecord } from '../model/commands.ts';
 
 const INSTALL_KIND = 'package.install';
 /** Open installs tracked at most (a command that never finishes is dropped, oldest first). */

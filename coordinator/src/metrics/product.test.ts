@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createMetrics } from '../metrics.ts';
-import type { MachineRecord } from '../store/types.ts';
+import type { MachineRecord } from '../model/machine.ts';
 import { sampleReport } from '../store/test-support.ts';
 import { FINISHED_ROLLOUT_KEEP_MS, MAX_VERSIONS_PER_PACKAGE, productSeries, registerProductMetrics, type ProductSources } from './product.ts';
 

@@ -8,7 +8,8 @@
  */
 import { Gauge } from 'prom-client';
 import { toSemver } from '@nodekeeper/common';
-import type { ClusterPackageVersionRecord, MachineRecord } from '../store/types.ts';
+import type { MachineRecord } from '../model/machine.ts';
+import type { ClusterPackageVersionRecord } from '../model/packages.ts';
 import { summarizePackages } from '../packages/cluster-package-version.ts';
 import type { Metrics } from '../metrics.ts';
 import { ROLLOUT_PHASES, type RolloutCounters } from '../rollout/types.ts';

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@nodekeeper/common';
 import { openStore, type Store } from '../store/db.ts';
-import type { EventRecord } from '../store/types.ts';
+import type { EventRecord } from '../model/records.ts';
 import { EventFeed, type EventSink } from './event-feed.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'nk-event-feed-'));

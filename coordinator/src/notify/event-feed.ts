@@ -11,7 +11,7 @@
  * seen for the first time starts at the newest event (it does not replay history).
  */
 import { backoffDelay, jittered, type Logger } from '@nodekeeper/common';
-import type { EventRecord } from '../store/types.ts';
+import type { EventRecord } from '../model/records.ts';
 
 /** What the feed needs of the store. */
 export interface FeedStore {

@@ -4,7 +4,7 @@
  * Slack-compatible endpoints take) or plain JSON (the event record and the cluster).
  * Pure.
  */
-import type { EventRecord } from '../store/types.ts';
+import type { EventRecord } from '../model/records.ts';
 
 export type NotifyFormat = 'slack' | 'json';
 

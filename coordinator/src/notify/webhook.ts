@@ -18,7 +18,7 @@
 import { createHash } from 'node:crypto';
 import { backoffDelay, type Logger } from '@nodekeeper/common';
 import { TokenBucket } from '../gateway/rate-limit.ts';
-import type { EventRecord } from '../store/types.ts';
+import type { EventRecord } from '../model/records.ts';
 import type { EventSink } from './event-feed.ts';
 import { notificationBody, notifies, type NotifyFormat } from './notify-format.ts';
 

@@ -20,7 +20,7 @@ import type { FleetView } from '../fleet/fleet-view.ts';
 import type { MemberCluster } from '../member/member-cluster.ts';
 import type { RebootDrain } from '../rollout/spec.ts';
 import type { Store } from '../store/db.ts';
-import type { CommandRecord } from '../store/types.ts';
+import type { CommandRecord } from '../model/commands.ts';
 import { drainForReboot } from './drain.ts';
 import { REBOOT_TRANSITIONS, type RebootOutcome, type RebootState, type RebootStep } from './types.ts';
 import { judgeBoot, type BootFacts } from './verify.ts';

@@ -12,7 +12,7 @@
  * move nothing: a fault is neither raised nor cleared on guesses.
  */
 import type { NodeReport, ServiceState } from '@nodekeeper/protocol';
-import type { Liveness } from '../store/types.ts';
+import type { Liveness } from '../model/machine.ts';
 
 export const FAULT_TYPES = [
   'RuntimeNotReady',

@@ -7,7 +7,7 @@
  * is kept here is derived from the inputs, and a restart rebuilds it.
  */
 import type { NodeReport } from '@nodekeeper/protocol';
-import type { LivenessState, MachineRecord } from '../store/types.ts';
+import type { LivenessState, MachineRecord } from '../model/machine.ts';
 import { deriveFaults, isSettled, type Fault, type FaultSettings, type FaultState } from './faults.ts';
 import type { RemediationMachineView } from './types.ts';
 

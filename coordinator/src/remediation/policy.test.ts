@@ -144,6 +144,20 @@ test('the shared budget: others holding it leave no room, and the reason is reco
   assert.equal(r.state?.machines.n1?.waiting, 'BudgetExhausted');
 });
 
+test('the shared budget: a machine a finished rollout failed counts (failed-not-yet-restored), yet may itself be repaired', () => {
+  // n4 failed by a rollout and released: held by nobody, still out. It leaves no room for n1...
+  const r = run(5, { budget: { maxUnavailable: 1, unavailableNow: [], countedNow: ['n4'] } });
+  r.fleet.break('n1', 'kubelet', 'service.restart');
+  for (let i = 0; i < 30; i++) step(r);
+  assert.deepEqual(commands(r.log), []);
+  assert.equal(r.state?.machines.n1?.waiting, 'BudgetExhausted');
+  // ...but repairing n4 itself adds nothing to what is out, so it goes ahead.
+  const own = run(5, { budget: { maxUnavailable: 1, unavailableNow: [], countedNow: ['n4'] } });
+  own.fleet.break('n4', 'kubelet', 'service.restart');
+  for (let i = 0; i < 30 && commands(own.log).length === 0; i++) step(own);
+  assert.deepEqual(commands(own.log), ['n4 service.restart']);
+});
+
 test('a fault that keeps coming back spends the attempts budget and ends NeedsHuman', () => {
   const r = run(3);
   for (let k = 0; k < 6; k++) {

@@ -9,6 +9,7 @@
  * Order of a step: command results, the storm guard, running ladders (succeed, wait,
  * escalate), NeedsHuman machines restored, then new ladders within every budget.
  */
+import { Ledger } from '../budget/budget.ts';
 import { FAULT_TYPES, type Fault } from './faults.ts';
 import { PolicyDraft, remediationCommandId } from './draft.ts';
 import { silent } from './view-index.ts';
@@ -255,7 +256,7 @@ function startNew(d: PolicyDraft): void {
   }
   if (candidates.length === 0) return;
   candidates.sort((a, b) => a.fault.since - b.fault.since || (a.view.name < b.view.name ? -1 : a.view.name > b.view.name ? 1 : 0));
-  const unavailable = new Set([...d.ours(), ...d.others]);
+  const ledger = new Ledger(d.input.budget.maxUnavailable, [...d.ours(), ...d.others, ...(d.input.budget.countedNow ?? [])]);
   let inFlight = d.inFlight();
   for (const { view, fault, rule } of candidates) {
     const name = view.name;
@@ -288,13 +289,13 @@ function startNew(d: PolicyDraft): void {
       d.wait(name, 'ConcurrencyLimit', `${inFlight} remediation(s) in flight, the fleet cap is ${d.input.settings.maxConcurrent}`, rule.name);
       continue;
     }
-    if (unavailable.size + 1 > d.input.budget.maxUnavailable) {
-      d.wait(name, 'BudgetExhausted', `${unavailable.size} machine(s) unavailable (remediations and rollouts together) of at most ${d.input.budget.maxUnavailable}`, rule.name);
+    if (ledger.full(name)) {
+      d.wait(name, 'BudgetExhausted', `${ledger.size} machine(s) unavailable (remediations and rollouts together) of at most ${ledger.limit}`, rule.name);
       continue;
     }
     d.put(name, { ...m, rule: rule.name, step: 0, ladders: m.ladders + 1, attempts: [...attempts, d.now], commandId: null, stepStartedAt: null, commandOutcome: null, commandDoneAt: null });
     d.history(name, rule.name, 0, 'none', `ladder started: ${rule.fault} (${fault.reason}: ${fault.message})`);
-    unavailable.add(name);
+    ledger.take(name);
     inFlight++;
     issue(d, name, rule, view);
   }

@@ -2,7 +2,7 @@
  * The remediation policy's persisted state, inputs and actions. Plain JSON, so the store
  * keeps it as is and a restarted coordinator resumes from it (docs/remediation.md).
  */
-import type { LivenessState } from '../store/types.ts';
+import type { LivenessState } from '../model/machine.ts';
 import type { Fault } from './faults.ts';
 import type { LadderAction, RemediationRule } from './rules.ts';
 
@@ -132,6 +132,12 @@ export interface RemediationInput {
     readonly maxUnavailable: number;
     /** Machines others (rollouts) hold now: never touched by remediation. */
     readonly unavailableNow: readonly string[];
+    /**
+     * Machines out because of others though nobody holds them (failed by a finished
+     * rollout, not healthy again: budget/budget.ts Hold.counted). They count against the
+     * limit; remediation may still start one (it already counts, so that adds nothing).
+     */
+    readonly countedNow?: readonly string[];
   };
   readonly settings: RemediationSettings;
   readonly pause: { readonly cluster: boolean; readonly machines: ReadonlySet<string> | readonly string[] };

@@ -7,6 +7,7 @@ import { AppError } from '@nodekeeper/common';
 import { canaryCount, selectCandidates, waveEnds } from './candidates.ts';
 import { countMachines, emptyProgress } from './draft.ts';
 import { checkSkew, sameVersion } from './skew.ts';
+import type { MachineRecord } from '../model/machine.ts';
 import type { RolloutSpec } from './spec.ts';
 import type { MachineProgress, MachineView, RolloutState } from './types.ts';
 
@@ -83,4 +84,19 @@ export function newRolloutState(input: NewRolloutInput): RolloutState {
     resumedAt: null,
     waiting: null,
   };
+}
+
+/**
+ * Machines that pin one of the rollout's packages to another version: left out, since
+ * the pin is the operator's word for that machine and a rollout does not overrule it.
+ */
+export function pinnedElsewhere(spec: Pick<RolloutSpec, 'packages'>, machines: Iterable<Pick<MachineRecord, 'name' | 'packageOverrides'>>): Set<string> {
+  const out = new Set<string>();
+  for (const m of machines) {
+    if (spec.packages.some((p) => {
+      const pin = m.packageOverrides?.[p.package];
+      return pin !== undefined && pin.version !== p.version;
+    })) out.add(m.name);
+  }
+  return out;
 }

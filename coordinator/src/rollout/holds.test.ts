@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { newRolloutState } from './create.ts';
-import { failedLeftovers, holdsOf, stillUnavailable } from './holds.ts';
+import { deleteRefusal, failedLeftovers, holdsOf, stillUnavailable } from './holds.ts';
 import { planStep } from './planner.ts';
 import { validateRolloutSpec, type RolloutSpec } from './spec.ts';
 import { SimFleet } from './test-support.ts';
@@ -96,13 +96,17 @@ test('a machine that failed its soak is released when the rollout completes (Com
   const x = r1.state.candidates[0] ?? '';
   failSoak(w, r1, x);
   assert.ok(holdsOf(r1.state).includes(x), 'held while its rollout runs: onFailure may still roll it back');
+  assert.match(deleteRefusal({ name: 'r1', state: r1.state, holds: holdsOf(r1.state), leftovers: failedLeftovers(r1.state) }, views(w)) ?? '', /^it is \w+; abort it first \(nkctl rollout abort r1\)$/);
   until(w, r1, (s) => s.phase === 'Completed');
   assert.equal(r1.state.reason, 'CompletedWithFailures');
   assert.deepEqual(holdsOf(r1.state), [], 'a finished rollout holds nothing');
   assert.deepEqual(failedLeftovers(r1.state), [x]);
   assert.deepEqual(stillUnavailable(failedLeftovers(r1.state), views(w)), [x], 'still unhealthy: counts against the budget');
+  const finished = () => ({ name: 'r1', state: r1.state, holds: holdsOf(r1.state), leftovers: failedLeftovers(r1.state) });
+  assert.match(deleteRefusal(finished(), views(w)) ?? '', new RegExp(`still count against the availability budget until healthy \\(${x}\\)`), 'not deleted: the budget would forget it');
   w.fleet.setHealthy(x, true, w.now);
   assert.deepEqual(stillUnavailable(failedLeftovers(r1.state), views(w)), [], 'healthy again: counts no more');
+  assert.equal(deleteRefusal(finished(), views(w)), null, 'healthy again: it may be deleted');
 
   const r2 = rollout(w, 'r2', spec({ packages: [{ package: 'containerd', version: '1.7.1' }], strategy: { canary: { count: 0 }, batches: [100], soakSeconds: 0, maxUnavailable: 1 } }));
   r2.others = () => holdsOf(r1.state);

@@ -49,3 +49,14 @@ export function stillUnavailable(leftovers: readonly string[], views: ReadonlyMa
     return v !== undefined && (isSilent(v) || !v.healthy);
   });
 }
+
+/**
+ * Why a rollout may not be deleted now, or null: it still runs, holds a machine, or
+ * machines it failed still count against the budget (they would be forgotten with it).
+ */
+export function deleteRefusal(r: { readonly name: string; readonly state: Held; readonly holds: readonly string[]; readonly leftovers: readonly string[] }, views: ReadonlyMap<string, MachineView>): string | null {
+  if (!TERMINAL_PHASES.has(r.state.phase)) return `it is ${r.state.phase}; abort it first (nkctl rollout abort ${r.name})`;
+  if (r.holds.length > 0) return `machines are still in flight (${r.holds.slice(0, 5).join(', ')}); wait for them to finish`;
+  const out = stillUnavailable(r.leftovers, views);
+  return out.length > 0 ? `machines it failed still count against the availability budget until healthy (${out.slice(0, 5).join(', ')})` : null;
+}

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sampleReport } from '../store/test-support.ts';
-import type { MachineRecord } from '../store/types.ts';
+import type { MachineRecord } from '../model/machine.ts';
 import { MachineViews } from './machine-views.ts';
 
 const healthy = (at: number) => ['KubeletHealthy', 'RuntimeReady', 'NetworkReady'].map((type) => ({ type, status: 'True', reason: '', message: '', lastTransitionTime: at })) as unknown as MachineRecord['conditions'];

@@ -5,7 +5,7 @@
  * built from changed, and an unchanged machine keeps the very same view object.
  */
 import { AGENT_PACKAGE, observedVersion } from '../packages/cluster-package-version.ts';
-import type { MachineRecord } from '../store/types.ts';
+import type { MachineRecord } from '../model/machine.ts';
 import type { MachineView } from './types.ts';
 
 const PACKAGES = ['kubelet', 'containerd', 'cni-plugins', AGENT_PACKAGE] as const;

@@ -12,7 +12,8 @@
 import { DEFAULT_SILENCE_TIMEOUT_MS, Draft, isSilent } from './draft.ts';
 import { applyResult, continueInstall, continueRollback, isHeld, judgeSoak, packagesToChange, startInstall, startReboot } from './machine-steps.ts';
 import { checkSkew, type SkewReason } from './skew.ts';
-import { resolveIntOrPercent } from './spec.ts';
+import { Ledger } from '../budget/budget.ts';
+import { resolveIntOrPercent } from '../budget/int-or-percent.ts';
 import type { MachineView, OperatorRequest, PlanInput, PlanResult, WaitingReason } from './types.ts';
 import { IN_FLIGHT, MACHINE_GONE, SETTLED, TERMINAL_PHASES, requestAllowed } from './types.ts';
 import { describeWindow, windowOpen } from './window.ts';
@@ -169,9 +170,8 @@ interface Blocked {
  * Returns the machines that were blocked.
  */
 function startWave(d: Draft, waiting: readonly string[]): { started: number; blocked: Blocked[] } {
-  const limit = unavailableLimit(d.input);
   const others = d.others();
-  const unavailable = new Set([...d.ownUnavailable(), ...d.unavailableElsewhere()]);
+  const ledger = new Ledger(unavailableLimit(d.input), [...d.ownUnavailable(), ...d.unavailableElsewhere()]);
   const zoneLoad = new Map<string, number>();
   for (const [name, p] of d.machines) {
     const zone = d.views.get(name)?.zone ?? null;
@@ -208,13 +208,13 @@ function startWave(d: Draft, waiting: readonly string[]): { started: number; blo
         d.setMachine(name, { phase: 'Skipped', reason: 'RebootNotRequired', message: 'its agent no longer reports that a reboot is required' });
         continue;
       }
-      const why = rebootBlock(d, name, view, open, others, unavailable, limit, zoneLoad);
+      const why = rebootBlock(d, name, view, open, others, ledger, zoneLoad);
       if (why !== null) {
         blocked.push({ machine: name, why });
         continue;
       }
       startReboot(d, name);
-      unavailable.add(name);
+      ledger.take(name);
       if (view.zone !== null) zoneLoad.set(view.zone, (zoneLoad.get(view.zone) ?? 0) + 1);
       started++;
       continue;
@@ -245,8 +245,8 @@ function startWave(d: Draft, waiting: readonly string[]): { started: number; blo
       blocked.push({ machine: name, why: { reason: 'BusyElsewhere', message: `${name} is being changed by another rollout or a remediation` } });
       continue;
     }
-    if (!unavailable.has(name) && unavailable.size + 1 > limit) {
-      blocked.push({ machine: name, why: { reason: 'BudgetExhausted', message: `${unavailable.size} machine(s) unavailable of at most ${limit}` } });
+    if (ledger.full(name)) {
+      blocked.push({ machine: name, why: { reason: 'BudgetExhausted', message: ledger.describe() } });
       continue;
     }
     const max = d.spec.strategy.maxPerZone;
@@ -256,7 +256,7 @@ function startWave(d: Draft, waiting: readonly string[]): { started: number; blo
     }
     const previous = Object.fromEntries(d.spec.packages.map((p) => [p.package, view.versions[p.package] ?? null]));
     startInstall(d, name, todo[0] ?? '', { previous });
-    unavailable.add(name);
+    ledger.take(name);
     if (view.zone !== null) zoneLoad.set(view.zone, (zoneLoad.get(view.zone) ?? 0) + 1);
     started++;
   }
@@ -266,7 +266,7 @@ function startWave(d: Draft, waiting: readonly string[]): { started: number; blo
 }
 
 /** What keeps a machine of a reboot rollout from starting now (window, gates, reachability, budget, zone), or null. */
-function rebootBlock(d: Draft, name: string, view: MachineView, open: boolean, others: ReadonlySet<string>, unavailable: ReadonlySet<string>, limit: number, zoneLoad: ReadonlyMap<string, number>): WaitingReason | null {
+function rebootBlock(d: Draft, name: string, view: MachineView, open: boolean, others: ReadonlySet<string>, ledger: Ledger, zoneLoad: ReadonlyMap<string, number>): WaitingReason | null {
   if (!open && d.spec.strategy.window !== undefined) return { reason: 'OutsideWindow', message: `outside the maintenance window (${describeWindow(d.spec.strategy.window)})` };
   const held = d.input.gates?.rollout ?? null;
   if (held !== null) return held;
@@ -274,7 +274,7 @@ function rebootBlock(d: Draft, name: string, view: MachineView, open: boolean, o
   if (pods !== undefined) return pods;
   if (isSilent(view) || !view.connected) return { reason: 'MachineUnreachable', message: `${name} is not connected (liveness ${view.liveness.state})` };
   if (others.has(name)) return { reason: 'BusyElsewhere', message: `${name} is being changed by another rollout or a remediation` };
-  if (!unavailable.has(name) && unavailable.size + 1 > limit) return { reason: 'BudgetExhausted', message: `${unavailable.size} machine(s) unavailable of at most ${limit}` };
+  if (ledger.full(name)) return { reason: 'BudgetExhausted', message: ledger.describe() };
   const max = d.spec.strategy.maxPerZone;
   if (max !== undefined && view.zone !== null && (zoneLoad.get(view.zone) ?? 0) >= max) return { reason: 'ZoneLimit', message: `zone ${view.zone} already has ${max} machine(s) in progress` };
   return null;
@@ -304,10 +304,9 @@ function planRollback(d: Draft): void {
   for (const name of d.state.candidates) {
     if (d.progress(name).phase === 'Waiting') d.setMachine(name, { phase: 'Skipped', reason: 'RolloutRolledBack', message: 'not started: the rollout is rolling back' });
   }
-  const limit = unavailableLimit(d.input);
   const others = d.others();
   const own = d.ownUnavailable();
-  const unavailable = new Set([...own, ...d.unavailableElsewhere()]);
+  const ledger = new Ledger(unavailableLimit(d.input), [...own, ...d.unavailableElsewhere()]);
   const blocked: Blocked[] = [];
   let started = 0;
   for (const name of d.state.candidates) {
@@ -330,12 +329,12 @@ function planRollback(d: Draft): void {
       continue;
     }
     // Rolling back a machine that already counts (soaking, failed, silent) adds nothing.
-    if (!own.has(name) && unavailable.size + 1 > limit) {
-      blocked.push({ machine: name, why: { reason: 'BudgetExhausted', message: `${unavailable.size} machine(s) unavailable of at most ${limit}` } });
+    if (ledger.full(name, own.has(name))) {
+      blocked.push({ machine: name, why: { reason: 'BudgetExhausted', message: ledger.describe() } });
       continue;
     }
     continueRollback(d, name);
-    unavailable.add(name);
+    ledger.take(name);
     started++;
   }
   d.setWaiting(blocked[0]?.why ?? null);

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hasCode } from '@nodekeeper/common';
-import { parseRollout, resolveIntOrPercent, SPEC_DEFAULTS, validateRollout, validateRolloutSpec } from './spec.ts';
+import { resolveIntOrPercent } from '../budget/int-or-percent.ts';
+import { parseRollout, SPEC_DEFAULTS, validateRollout, validateRolloutSpec } from './spec.ts';
 
 const minimal = { packages: [{ package: 'kubelet', version: '1.31.2' }], selector: { matchLabels: { pool: 'web' } } };
 

@@ -8,8 +8,10 @@ import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AppError } from '@nodekeeper/common';
 import { PackageName, PackageVersion } from '@nodekeeper/protocol';
+import type { IntOrPercent } from '../budget/int-or-percent.ts';
 import { DrainSpecSchema, drainSpecWithDefaults, type DrainSpec } from '../member/drain-rules.ts';
 import { canonicalTimeZone } from './time-zone.ts';
+import { WINDOW_DAYS, type MaintenanceWindow } from './window.ts';
 
 export const ROLLOUT_API_VERSION = 'nodekeeper.io/v1alpha1';
 
@@ -25,14 +27,13 @@ export const SPEC_DEFAULTS = Object.freeze({
 } as const);
 
 const IntOrPercentSchema = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: '^[0-9]{1,3}%$' })]);
-const DAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'] as const;
 // maxLength says what the pattern already does; it bounds the host CRD's CEL cost.
 const HHMM = Type.String({ maxLength: 5, pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' });
 const NAME = Type.String({ minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' });
 
 const WindowSchema = Type.Object(
   {
-    days: Type.Optional(Type.Array(Type.Union(DAYS.map((d) => Type.Literal(d))), { minItems: 1, maxItems: 7 })),
+    days: Type.Optional(Type.Array(Type.Union(WINDOW_DAYS.map((d) => Type.Literal(d))), { minItems: 1, maxItems: 7 })),
     start: HHMM,
     end: HHMM,
     /** An IANA time zone (`Europe/Berlin`); default UTC. Checked against the runtime's tz database. */
@@ -128,19 +129,6 @@ export const RolloutObjectInputSchema = Type.Object(
   },
   { additionalProperties: true },
 );
-
-/** An absolute number, or a percent written "10%". */
-export type IntOrPercent = number | `${number}%`;
-
-export interface MaintenanceWindow {
-  readonly days?: readonly (typeof DAYS)[number][];
-  /** HH:MM, inclusive. */
-  readonly start: string;
-  /** HH:MM, exclusive; earlier than `start` means the window runs past midnight. */
-  readonly end: string;
-  /** IANA time zone, canonical spelling (`UTC`, `Europe/Berlin`). */
-  readonly timeZone: string;
-}
 
 /** The drain before a reboot, defaults applied. */
 export interface RebootDrain {
@@ -319,16 +307,4 @@ export function parseRollout(value: unknown): { name: string; spec: RolloutSpec 
   const codes = new Set(r.errors.map((e) => e.code ?? 'NK_ROLLOUT_INVALID'));
   const code = codes.size === 1 ? [...codes][0]! : 'NK_ROLLOUT_INVALID';
   throw new AppError(code, `invalid Rollout: ${list}`, { context: { errors: r.errors } });
-}
-
-/**
- * Resolves an absolute-or-percent against `total`. Percents round down for budgets
- * (`roundUp` false) as Kubernetes does for maxUnavailable, up for failure counts; the
- * result is never below 1, so a rollout can always make progress and stop.
- */
-export function resolveIntOrPercent(value: IntOrPercent, total: number, roundUp: boolean): number {
-  if (typeof value === 'number') return Math.max(1, value);
-  const pct = Number(value.slice(0, -1));
-  const raw = (pct * total) / 100;
-  return Math.max(1, roundUp ? Math.ceil(raw) : Math.floor(raw));
 }

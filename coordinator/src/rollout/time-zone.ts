@@ -1,7 +1,4 @@
-/**
- * Time zone names. Apart from window.ts, which reads the spec's types: the spec validates
- * a zone with this, and importing it from window.ts made the two import each other.
- */
+/** Time zone names: the spec validates a window's zone with this, and window.ts reads times in it. */
 
 /**
  * The canonical name of an IANA time zone (`europe/berlin` -> `Europe/Berlin`), or null

@@ -5,7 +5,7 @@
  * Everything here is plain JSON, so the store can keep it as is and a restart resumes
  * from it (docs/rollouts.md).
  */
-import type { LivenessState } from '../store/types.ts';
+import type { LivenessState } from '../model/machine.ts';
 import type { RolloutSpec } from './spec.ts';
 
 /** Phases of a rollout. */

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describeWindow, localTime, windowOpen } from './window.ts';
 import { canonicalTimeZone } from './time-zone.ts';
 import { parseRollout, validateRolloutSpec } from './spec.ts';
-import type { MaintenanceWindow } from './spec.ts';
+import type { MaintenanceWindow } from './window.ts';
 
 const at = (iso: string) => Date.parse(iso);
 type Day = NonNullable<MaintenanceWindow['days']>[number];

@@ -8,7 +8,19 @@
  * on a spring-forward night a 02:00-05:00 window opens at 03:00 (02:xx does not exist);
  * on a fall-back night it is open through both 02:xx hours.
  */
-import type { MaintenanceWindow } from './spec.ts';
+/** The days a window may name (spec.strategy.window.days). */
+export const WINDOW_DAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'] as const;
+
+/** A maintenance window as a validated spec holds it (rollout/spec.ts). */
+export interface MaintenanceWindow {
+  readonly days?: readonly (typeof WINDOW_DAYS)[number][];
+  /** HH:MM, inclusive. */
+  readonly start: string;
+  /** HH:MM, exclusive; earlier than `start` means the window runs past midnight. */
+  readonly end: string;
+  /** IANA time zone, canonical spelling (`UTC`, `Europe/Berlin`). */
+  readonly timeZone: string;
+}
 
 const DAY_NAMES = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'] as const;
 

@@ -2,7 +2,7 @@
  * Bearer credentials for the HTTP API (`nka.<id>.<secret>`), each with a role.
  */
 import { AppError } from '@nodekeeper/common';
-import type { ApiCredentialRecord, ApiRole } from './types.ts';
+import type { ApiCredentialRecord, ApiRole } from '../model/records.ts';
 import type { StoreContext } from './context.ts';
 import { StoreErrorCode } from './errors.ts';
 import { DECOY_HASH, newCredential, parseCredential, secretMatches } from './secrets.ts';

@@ -5,7 +5,7 @@
  */
 import type { StoreContext } from './context.ts';
 import { parseJson } from './context.ts';
-import type { CommandRecord, CommandState } from './types.ts';
+import type { CommandRecord, CommandState } from '../model/commands.ts';
 
 interface CommandRow {
   id: string; machine: string; kind: string; params: string; owner: string | null; state: CommandState; step: string | null;

@@ -3,21 +3,10 @@
  * targets RolloutController.create refused, and each package's last recorded state.
  * Everything else it decides from the CPV, the fleet and the rollouts themselves.
  */
+import type { ConvergenceRolloutRow } from '../model/records.ts';
 import type { StoreContext } from './context.ts';
 
-export interface ConvergenceRolloutRow {
-  readonly name: string;
-  readonly package: string;
-  /** '' for the ClusterPackageVersion's rollouts; the machine's name for a pin's. */
-  readonly track: string;
-  readonly generation: number;
-  readonly version: string;
-  /** What the rollout was made for (version, strategy, selector), to tell when it is superseded. */
-  readonly specKey: string;
-  /** The converger paused it (updateStrategy.paused), so it may resume it. */
-  readonly pausedByUs: boolean;
-  readonly createdAt: number;
-}
+export type { ConvergenceRolloutRow } from '../model/records.ts';
 
 export interface ConvergenceRefusal {
   readonly package: string;

@@ -7,9 +7,10 @@
 import { chmodSync, existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { AppError, type Logger } from '@nodekeeper/common';
-import type {
-  ApiCredentialRecord, ApiRole, ArtifactRecord, ClusterPackageVersionRecord, CommandRecord, EventRecord, MachineRecord, PackageDefault, PackageOverride, RolloutRecord, TokenRecord, UpdateStrategyInput,
-} from './types.ts';
+import type { CommandRecord } from '../model/commands.ts';
+import type { MachineRecord, PackageOverride } from '../model/machine.ts';
+import type { ArtifactRecord, ClusterPackageVersionRecord, PackageDefault, UpdateStrategyInput } from '../model/packages.ts';
+import type { ApiCredentialRecord, ApiRole, EventRecord, RolloutRecord, TokenRecord } from '../model/records.ts';
 import { createContext, type StoreContext, type StoreCounters, type WriteObserver } from './context.ts';
 import { StoreErrorCode } from './errors.ts';
 import { migrate, type Migration, migrations } from './migrations.ts';

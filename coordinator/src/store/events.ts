@@ -2,7 +2,7 @@
  * The append-only audit trail: every decision and transition the coordinator makes
  * about an object (`machine/<name>`, `token/<id>`, ...).
  */
-import type { EventRecord } from './types.ts';
+import type { EventRecord } from '../model/records.ts';
 import type { StoreContext } from './context.ts';
 
 export interface NewEvent {

@@ -10,7 +10,7 @@ import type { StoreContext } from './context.ts';
 import { StoreErrorCode } from './errors.ts';
 import { recordEvent } from './events.ts';
 import { getMachine } from './machines.ts';
-import type { MachineRecord } from './types.ts';
+import type { MachineRecord } from '../model/machine.ts';
 
 export interface DeletedMachine {
   readonly machine: MachineRecord;

@@ -10,7 +10,7 @@
  */
 import { AppError, verifyEd25519 } from '@nodekeeper/common';
 import { reenrollStatement, type KeyProof, type MachineIdentity } from '@nodekeeper/protocol';
-import type { MachineRecord } from './types.ts';
+import type { MachineRecord } from '../model/machine.ts';
 import type { StoreContext } from './context.ts';
 import { StoreErrorCode } from './errors.ts';
 import { DECOY_HASH, newCredential, parseCredential, secretMatches } from './secrets.ts';

@@ -4,7 +4,7 @@
  */
 import { AppError } from '@nodekeeper/common';
 import type { NodeReport } from '@nodekeeper/protocol';
-import type { Condition, Liveness, MachineRecord, PackageOverride } from './types.ts';
+import type { Condition, Liveness, MachineRecord, PackageOverride } from '../model/machine.ts';
 import { parseJson, type StoreContext } from './context.ts';
 import { StoreErrorCode } from './errors.ts';
 import { recordEvent } from './events.ts';

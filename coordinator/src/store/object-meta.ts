@@ -4,23 +4,15 @@
  * triggers of that migration stamp `resource_version` on every stored change from one
  * store-wide counter, so no writer can forget to; these functions only read.
  */
+import type { ObjectMeta } from '../model/object-meta.ts';
 import type { StoreContext } from './context.ts';
 
 /** The kinds the API serves as objects, by the lower-case name used in events and errors. */
 export const OBJECT_KINDS = ['clusterpackageversion', 'rollout', 'remediationrule', 'machine', 'token', 'artifact'] as const;
 export type ObjectKind = (typeof OBJECT_KINDS)[number];
 
-/** What metadata a stored object carries besides its name. */
-export interface ObjectMeta {
-  /** A UUID fixed when the row was created (or when migration 10 backfilled it). */
-  readonly uid: string;
-  /** Decimal string of the store-wide counter at this object's last stored change; compare for equality only. */
-  readonly resourceVersion: string;
-  /** Moves by one on every spec change, and only then. */
-  readonly generation: number;
-  /** Epoch milliseconds. */
-  readonly createdAt: number;
-}
+/** What metadata a stored object carries besides its name (a domain type: model/object-meta.ts). */
+export type { ObjectMeta } from '../model/object-meta.ts';
 
 const TABLES: Readonly<Record<ObjectKind, { table: string; key: string; created: string }>> = {
   clusterpackageversion: { table: 'cluster_package_version', key: 'name', created: 'created_at' },

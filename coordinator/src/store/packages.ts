@@ -4,7 +4,7 @@
  */
 import type { StoreContext } from './context.ts';
 import { parseJson } from './context.ts';
-import type { ArtifactRecord, ClusterPackageVersionRecord, PackageDefault, UpdateStrategyInput } from './types.ts';
+import type { ArtifactRecord, ClusterPackageVersionRecord, PackageDefault, UpdateStrategyInput } from '../model/packages.ts';
 
 interface CpvRow { spec: string; generation: number; created_at: number; updated_at: number; uid: string | null; resource_version: number }
 interface ArtifactRow { sha256: string; package: string; version: string; size: number; signature: string | null; created_at: number }

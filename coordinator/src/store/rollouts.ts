@@ -6,7 +6,7 @@
 import { AppError } from '@nodekeeper/common';
 import type { StoreContext } from './context.ts';
 import { parseJson } from './context.ts';
-import type { RolloutRecord } from './types.ts';
+import type { RolloutRecord } from '../model/records.ts';
 
 interface RolloutRow { name: string; spec: string; state: string; created_at: number; updated_at: number; uid: string | null; resource_version: number; generation: number }
 

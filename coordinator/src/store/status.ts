@@ -5,7 +5,7 @@
  */
 import { AppError } from '@nodekeeper/common';
 import type { NodeReport } from '@nodekeeper/protocol';
-import type { Condition, Liveness } from './types.ts';
+import type { Condition, Liveness } from '../model/machine.ts';
 import { toMs, type StoreContext } from './context.ts';
 import { StoreErrorCode } from './errors.ts';
 import { recordEvent, type NewEvent } from './events.ts';

@@ -3,7 +3,7 @@
  * an agent to enroll, limited in time and in uses, revocable.
  */
 import { AppError } from '@nodekeeper/common';
-import type { TokenRecord } from './types.ts';
+import type { TokenRecord } from '../model/records.ts';
 import type { StoreContext } from './context.ts';
 import { StoreErrorCode } from './errors.ts';
 import { DECOY_HASH, newToken, parseToken, secretMatches } from './secrets.ts';

@@ -1,0 +1,129 @@
+/**
+ * The member's Machines mirrored into its namespace on the host: listed once (and again
+ * after a conflict), then only the machines whose spec or status changed are written, at
+ * most `concurrency` at a time; machines gone from the member are deleted there.
+ */
+import type { MachineObject } from '../api/objects.ts';
+import { canonicalJson, hostMachine } from './cluster-status.ts';
+import { hostError, mergePatch, statusOf, type KubeClients } from './kube-client.ts';
+import { memberNamespace } from './names.ts';
+import type { HostRegistration } from './registration.ts';
+
+export class MachineMirror {
+  /** Machine writes so far (for `nkctl host status`). */
+  writes = 0;
+  /** Machine name -> JSON of what the host holds (as last written or read). */
+  #mirrored = new Map<string, string>();
+  #listed = false;
+  readonly #concurrency: number;
+
+  constructor(concurrency: number) {
+    this.#concurrency = concurrency;
+  }
+
+  /** Machines the host holds, as far as this mirror knows. */
+  get size(): number {
+    return this.#mirrored.size;
+  }
+
+  /** Someone else changed or removed what we hold: read it all again at the next sync. */
+  relist(): void {
+    this.#listed = false;
+  }
+
+  /** A new registration, or none: nothing is known of the host. */
+  clear(): void {
+    this.#mirrored.clear();
+    this.#listed = false;
+  }
+
+  async sync(c: KubeClients, reg: HostRegistration, machines: readonly MachineObject[]): Promise<void> {
+    const ns = memberNamespace(reg.cluster);
+    const res = { ...c.crd('machines'), namespace: ns };
+    if (!this.#listed) {
+      const items = await listMachines(c, ns);
+      this.#mirrored = new Map(items.map((m) => [m.metadata.name, fingerprint(m.spec, m.status)]));
+      this.#listed = true;
+    }
+    const wanted = new Map(machines.map((m) => [m.metadata.name, hostMachine(m, reg.cluster, ns)]));
+    const writes: Array<() => Promise<void>> = [];
+    for (const [name, obj] of wanted) {
+      const fp = fingerprint(obj.spec, obj.status);
+      const had = this.#mirrored.get(name);
+      if (had === fp) continue;
+      writes.push(async () => {
+        try {
+          const patchSpec = () => c.custom.patchNamespacedCustomObject({ ...res, name, body: { metadata: { labels: obj.metadata.labels }, spec: obj.spec } }, mergePatch);
+          if (had === undefined) {
+            // Already there (written before a lost answer, or by an earlier run): update it instead.
+            await c.custom.createNamespacedCustomObject({ ...res, body: { apiVersion: obj.apiVersion, kind: obj.kind, metadata: obj.metadata, spec: obj.spec } }).catch((err: unknown) => {
+              if (statusOf(err) !== 409) throw err;
+              return patchSpec();
+            });
+          } else {
+            await patchSpec();
+          }
+          // Merge patch of the whole status: fields that disappeared are set to null.
+          await c.custom.patchNamespacedCustomObjectStatus({ ...res, name, body: { status: obj.status } }, mergePatch);
+          this.#mirrored.set(name, fp);
+          this.writes += 1;
+        } catch (err) {
+          this.#mirrored.delete(name);
+          throw hostError(`write Machine ${ns}/${name}`, err);
+        }
+      });
+    }
+    for (const name of this.#mirrored.keys()) {
+      if (wanted.has(name)) continue;
+      writes.push(async () => {
+        await c.custom.deleteNamespacedCustomObject({ ...res, name }).catch((err: unknown) => {
+          if (statusOf(err) !== 404) throw hostError(`delete Machine ${ns}/${name}`, err);
+        });
+        this.#mirrored.delete(name);
+      });
+    }
+    await runLimited(writes, this.#concurrency);
+  }
+
+  /** Deletes every Machine of the namespace on the host, one by one; returns what it removed. */
+  async removeAll(c: KubeClients, ns: string): Promise<string[]> {
+    const removed: string[] = [];
+    for (const m of await listMachines(c, ns)) {
+      await c.custom.deleteNamespacedCustomObject({ ...c.crd('machines'), namespace: ns, name: m.metadata.name }).catch((err: unknown) => {
+        if (statusOf(err) !== 404) throw hostError(`delete Machine ${m.metadata.name}`, err);
+      });
+      removed.push(`machine/${m.metadata.name}`);
+    }
+    this.clear();
+    return removed;
+  }
+}
+
+async function listMachines(c: KubeClients, ns: string): Promise<Array<{ metadata: { name: string }; spec?: unknown; status?: unknown }>> {
+  const list = await c.custom.listNamespacedCustomObject({ ...c.crd('machines'), namespace: ns }).catch((err: unknown) => {
+    throw hostError(`list Machines in ${ns}`, err);
+  }) as { items: Array<{ metadata: { name: string }; spec?: unknown; status?: unknown }> };
+  return list.items;
+}
+
+function fingerprint(spec: unknown, status: unknown): string {
+  return canonicalJson([spec, status]);
+}
+
+/** Runs tasks with at most `limit` in flight; rejects with the first failure after all settle. */
+async function runLimited(tasks: ReadonlyArray<() => Promise<void>>, limit: number): Promise<void> {
+  let next = 0;
+  let failure: unknown = null;
+  const worker = async () => {
+    while (next < tasks.length) {
+      const task = tasks[next++]!;
+      try {
+        await task();
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+  if (failure !== null) throw failure;
+}
