@@ -209,7 +209,7 @@ describe('nkctl describe machine', () => {
       /^ {2}Boot ID: +0f6c2a33-1111-4222-8333-444455556666$/m,
       /^ {2}Reboot Required: +yes: \/var\/run\/reboot-required exists \(packages: linux-image-6\.1\.0-26-amd64\); running kernel 6\.1\.0-25-amd64, newest installed 6\.1\.0-26-amd64$/m,
       /^ {2}Read-only: +\/var\/lib\/containerd$/m,
-      /^Events:\n {2}Type {5}Reason {8}Age +Message\n/m,
+      /^Events:\n {2}Type {5}Reason +Age +Message\n/m,
     ]) {
       assert.match(r.stdout, re);
     }

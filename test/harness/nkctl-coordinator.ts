@@ -4,7 +4,7 @@
  * what the coordinator serves), and nkctl run as a child process with a clean
  * environment (no NKCTL_* or NODEKEEPER_* from the shell that ran the tests).
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -39,6 +39,8 @@ export interface NkctlCoordinator {
   run(args: readonly string[], opts?: { env?: Record<string, string>; cwd?: string; file?: string; stdin?: string }): Promise<Run>;
   /** nkctl against this coordinator as admin (or with `token`). */
   nk(args: readonly string[], opts?: { token?: string; stdin?: string }): Promise<Run>;
+  /** nkctl as admin, started: its stdout so far, and its end (for -w, to act while it watches). */
+  start(args: readonly string[]): { stdout(): string; done: Promise<Run> };
   /** A scripted agent enrolled with `token` (or a fresh one), not yet connected. */
   enroll(identity: MachineIdentity, opts?: Omit<ScriptedAgentOptions, 'url' | 'ca' | 'identity'>, token?: string): Promise<ScriptedAgent>;
   stop(): Promise<void>;
@@ -76,6 +78,16 @@ export async function startNkctlCoordinator(prefix: string, args: readonly strin
   });
   const nk: NkctlCoordinator['nk'] = (argv, opts = {}) => run([...argv, '--server', coord.url, '--token', opts.token ?? admin, '--ca', caFile], opts.stdin === undefined ? {} : { stdin: opts.stdin });
 
+  const start: NkctlCoordinator['start'] = (argv) => {
+    let out = '';
+    let err = '';
+    const child = spawn(BIN.nkctl, [...argv, '--server', coord.url, '--token', admin, '--ca', caFile], { env: { PATH: `${nodeDir}:/usr/bin:/bin`, HOME: home }, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
+    const done = new Promise<Run>((resolve) => child.once('close', (code) => resolve({ code: code ?? -1, stdout: out, stderr: err })));
+    return { stdout: () => out, done };
+  };
+
   const made = await api('POST', '/v1/apicredentials', { role: 'read-only', description: 'nkctl tests' });
   if (made.status !== 201) throw new Error(`read-only credential: ${made.status} ${JSON.stringify(made.json)}`);
   await mkdir(home, { recursive: true });
@@ -90,7 +102,7 @@ export async function startNkctlCoordinator(prefix: string, args: readonly strin
   };
 
   return {
-    dir, coord, ca, caFile, admin, readOnly: made.json.credential as string, api, run, nk, enroll,
+    dir, coord, ca, caFile, admin, readOnly: made.json.credential as string, api, run, nk, start, enroll,
     async stop() {
       await coord.stop();
       if (process.env['NK_KEEP_TEST_DIRS'] === undefined) await rm(dir, { recursive: true, force: true });

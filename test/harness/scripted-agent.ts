@@ -88,6 +88,11 @@ export class ScriptedAgent {
     this.ws?.send(JSON.stringify({ type: 'report', seq: ++this.seq, full: true, report }));
   }
 
+  /** How many commands are kept back now. */
+  heldCount(): number {
+    return this.held.length;
+  }
+
   /** Answers the commands kept back (by an `answer` that said hold) with `answer` as it is now. */
   release(): void {
     for (const f of this.held.splice(0)) this.reply(f, this.answer(f));
