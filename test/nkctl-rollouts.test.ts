@@ -262,7 +262,10 @@ describe('nkctl rollout', () => {
     assert.equal(phases.at(-1), 'Completed');
     assert.ok(new Set(phases).size >= 2, `it saw the rollout move: ${phases.join(' ')}`);
     assert.match(r.stdout, /^MACHINE +PHASE +PACKAGE +FROM +TO +STEP +SINCE +MESSAGE$/m);
-    assert.match(r.stdout, /^rollout\/web-kubelet: Completed, batch \d\/\d\nPackages: {2}kubelet=1\.31\.3\nProgress: {2}\[#{30}\] 3\/3 succeeded \(0 in progress, 0 failed, 0 waiting\)$/m);
+    assert.match(r.stdout, /^Packages: {2}kubelet=1\.31\.3\nProgress: {2}\[-{30}\] 0\/3 succeeded \(1 in progress, 0 failed, 2 waiting\)$/m, 'the first state in full');
+    assert.match(r.stdout, /^rollout\/web-kubelet: Completed, batch \d\/\d \[#{20}\] 3\/3 succeeded \(0 in progress, 0 failed, 0 waiting\)$/m);
+    // Then one line per machine that moved.
+    assert.equal([...r.stdout.matchAll(/^ {2}node-\d kubelet: \w+ -> Succeeded$/gm)].length, 3, r.stdout);
     const done = await rollout('web-kubelet');
     assert.ok(r.stdout.endsWith(`\nRollout web-kubelet Completed: ${done.status.message}\n`), r.stdout);
     assert.equal(r.stderr, '');
