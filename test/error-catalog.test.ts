@@ -16,7 +16,7 @@ const NOT_CODES = new Set(['NK_CODE', 'NK_AGENT_INSTALL_DIR', 'NK_AGENT_TEST_SEL
 function codesInSources(): Set<string> {
   const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', 'packages', 'agent', 'coordinator'], { cwd: REPO, encoding: 'utf8' })
     .split('\n')
-    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !f.includes('fixture'));
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));
   const found = new Set<string>();
   for (const f of files) for (const m of readFileSync(path.join(REPO, f), 'utf8').matchAll(CODE)) if (!NOT_CODES.has(m[0])) found.add(m[0]);
   return found;

@@ -162,8 +162,11 @@ describe('nkctl remediation list and describe', () => {
     assert.match(history, /^ +\S+ \(\d+s ago\) +kubelet-crash-loop +1 +ReinstallPackage +.*fail/m, history);
     assert.match(history, /^ +\S+ \(\d+s ago\) +kubelet-crash-loop +2 +CordonAndNotify +/m, history);
     const quiet = ok(await run(['remediation', 'describe', 'node-3']));
-    assert.match(quiet.stdout, /^Phase: +Idle since <never>$/m);
-    assert.match(quiet.stdout, /^Faults: +<none>$/m);
+    // A machine that never reported: Idle, every fault Clear, nothing in its history.
+    assert.match(quiet.stdout, /^Phase: +Idle since \S+ \(\d+s ago\)$/m);
+    assert.match(quiet.stdout, /^Reason: +NoFault/m);
+    assert.doesNotMatch(quiet.stdout, /^ +\w+ +(Active|Pending) /m);
+    assert.match(quiet.stdout, /^History: +<none>$/m);
     const y = ok(await run(['remediation', 'describe', 'node-5', '-o', 'yaml']));
     assert.deepEqual(parseYaml(y.stdout), await api('/v1/remediations/node-5'));
     expectError(await run(['remediation', 'describe', 'ghost']), 2, 'NK_MACHINE_NOT_FOUND', 'ghost');
@@ -267,7 +270,8 @@ describe('nkctl remediation rules', () => {
   it('apply -f PUTs a RemediationRule by name; it replaces the default of its fault; delete brings the default back', async () => {
     const a = ok(await run(['apply', '-f', file('rule.yaml', ruleYaml('cni-restore'))]));
     assert.equal(a.stdout, 'remediationrule/cni-restore created\n');
-    assert.equal((await api('/v1/remediationrules/cni-restore')).spec.fault, 'NetworkNotReady');
+    const stored = ((await api('/v1/remediationrules')).items as { metadata: { name: string }; spec: { fault: string } }[]).find((r) => r.metadata.name === 'cni-restore');
+    assert.equal(stored?.spec.fault, 'NetworkNotReady', 'the coordinator has it');
     const t = ok(await run(['get', 'rules'])).stdout;
     assert.match(t, /^cni-restore +NetworkNotReady +30s +RestoreConfig(\(cni-plugins\))? > CordonAndNotify +2\/24h +5m +applied +false$/m);
     assert.doesNotMatch(t, /^network-not-ready/m);
