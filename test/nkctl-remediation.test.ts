@@ -127,8 +127,8 @@ describe('nkctl remediation list and describe', () => {
     const lines = r.stdout.trimEnd().split('\n');
     assert.match(lines[0] ?? '', /^MACHINE +PHASE +RULE +STEP +ACTION +FAULTS +ATTEMPTS +AGE +MESSAGE$/);
     assert.equal(lines.length, 3, 'node-1 and node-3 are quiet and left out');
-    assert.match(lines[1] ?? '', /^node-2 +Running +kubelet-crash-loop +1\/2 +ReinstallPackage +FrequentKubeletRestart\(Active\),NetworkNotReady\(\w+\) +1\/3 +\d+s +StepStarted: /);
-    assert.match(lines[2] ?? '', /^node-5 +NeedsHuman(,Cordoned)? +kubelet-crash-loop +2\/2 +CordonAndNotify +FrequentKubeletRestart\(Active\) +1\/3 +\d+s +\w+: /);
+    assert.match(lines[1] ?? '', /^node-2 +Running +kubelet-crash-loop +1\/2 +ReinstallPackage +FrequentKubeletRestart\(Active\),NetworkNotReady\(\w+\) +1\/3 +\d+[smhd](?:\d+[smh])? +StepStarted: /);
+    assert.match(lines[2] ?? '', /^node-5 +NeedsHuman(,Cordoned)? +kubelet-crash-loop +2\/2 +CordonAndNotify +FrequentKubeletRestart\(Active\) +1\/3 +\d+[smhd](?:\d+[smh])? +\w+: /);
     const json = ok(await run(['remediation', 'ls', '-o', 'json']));
     const list = JSON.parse(json.stdout) as { kind: string; status: { inFlight: number; paused: boolean }; items: { machine: string }[] };
     assert.equal(list.kind, 'RemediationList');
@@ -141,7 +141,7 @@ describe('nkctl remediation list and describe', () => {
     const rem = await api('/v1/remediations/node-2');
     for (const re of [
       /^Machine: +node-2$/m,
-      /^Phase: +Running since \S+ \(\d+s ago\)$/m,
+      /^Phase: +Running since \S+ \(\d+[smhd](?:\d+[smh])? ago\)$/m,
       /^Rule: +kubelet-crash-loop \(fault FrequentKubeletRestart, default rule\)$/m,
       /^Ladder: +\[ReinstallPackage\(kubelet\)\] > CordonAndNotify$/m,
       /^Step: +1 of 2: ReinstallPackage$/m,
@@ -149,21 +149,21 @@ describe('nkctl remediation list and describe', () => {
       /^Attempts: +1 of 3 per 24h$/m,
       /^Cordoned: +no$/m,
       /^Faults:\n +Type +Status +Reason +Age +Message\n +-+/m,
-      /^ +FrequentKubeletRestart +Active +\w+ +\d+s +/m,
-      /^ +NetworkNotReady +\w+ +NoNetworkConfig +\d+s +.*no network config found/m,
+      /^ +FrequentKubeletRestart +Active +\w+ +\d+[smhd](?:\d+[smh])? +/m,
+      /^ +NetworkNotReady +\w+ +NoNetworkConfig +\d+[smhd](?:\d+[smh])? +.*no network config found/m,
       /^History:\n +At +Rule +Step +Action +Result$/m,
-      /^ +\S+ \(\d+s ago\) +kubelet-crash-loop +1 +none +ladder started: FrequentKubeletRestart \(CrashLooping: /m,
+      /^ +\S+ \(\d+[smhd](?:\d+[smh])? ago\) +kubelet-crash-loop +1 +none +ladder started: FrequentKubeletRestart \(CrashLooping: /m,
       /^Events:\n +Type +Reason/m,
     ]) assert.match(r.stdout, re);
     const human = ok(await run(['remediation', 'describe', 'node-5']));
     assert.match(human.stdout, /^Ladder: +ReinstallPackage\(kubelet\) > \[CordonAndNotify\]$/m);
     assert.match(human.stdout, /^Cordoned: +(yes|no)\b/m);
     const history = human.stdout.slice(human.stdout.indexOf('History:'), human.stdout.indexOf('Events:'));
-    assert.match(history, /^ +\S+ \(\d+s ago\) +kubelet-crash-loop +1 +ReinstallPackage +.*fail/m, history);
-    assert.match(history, /^ +\S+ \(\d+s ago\) +kubelet-crash-loop +2 +CordonAndNotify +/m, history);
+    assert.match(history, /^ +\S+ \(\d+[smhd](?:\d+[smh])? ago\) +kubelet-crash-loop +1 +ReinstallPackage +.*fail/m, history);
+    assert.match(history, /^ +\S+ \(\d+[smhd](?:\d+[smh])? ago\) +kubelet-crash-loop +2 +CordonAndNotify +/m, history);
     const quiet = ok(await run(['remediation', 'describe', 'node-3']));
     // A machine that never reported: Idle, every fault Clear, nothing in its history.
-    assert.match(quiet.stdout, /^Phase: +Idle since \S+ \(\d+s ago\)$/m);
+    assert.match(quiet.stdout, /^Phase: +Idle since \S+ \(\d+[smhd](?:\d+[smh])? ago\)$/m);
     assert.match(quiet.stdout, /^Reason: +NoFault/m);
     assert.doesNotMatch(quiet.stdout, /^ +\w+ +(Active|Pending) /m);
     assert.match(quiet.stdout, /^History: +<none>$/m);
@@ -223,7 +223,7 @@ describe('nkctl remediation pause, resume, dry-run', () => {
     try {
       await waitFor('a storm', async () => (await api('/v1/remediations')).status.storm.active === true, 30_000, 200);
       const r = ok(await run(['remediation', 'list']));
-      assert.match(r.stdout, /^Storm guard ACTIVE for \d+s: TooManyUnhealthy: 3 of 4 machines unhealthy, more than maxUnhealthy 2: a common cause is likely; no new remediation starts until it ends\nMACHINE/);
+      assert.match(r.stdout, /^Storm guard ACTIVE for \d+[smhd](?:\d+[smh])?: TooManyUnhealthy: 3 of 4 machines unhealthy, more than maxUnhealthy 2: a common cause is likely; no new remediation starts until it ends\nMACHINE/);
     } finally {
       facts['node-1']!.kubelet = true;
       agents.get('node-1')!.report();

@@ -190,7 +190,7 @@ describe('nkctl artifact', () => {
     // The statement with the built-in kubelet manifest (no --manifest given).
     const statement = installStatement({ package: 'kubelet', version: '1.31.5', artifact: { sha256: hex, size: content.length }, manifest: builtinManifests['kubelet']! });
     assert.ok(verify(null, Buffer.from(statement), createPublicKey(publicKey.export({ type: 'spki', format: 'pem' })), Buffer.from(stored.signature ?? '', 'base64')), 'signature verifies');
-    assert.match(r.stdout, new RegExp(`^kubelet {2}1\\.31\\.5 {3}${hex.slice(0, 12)} {2}2\\.5 MiB {2}yes {5}0s$`, 'm'));
+    assert.match(r.stdout, new RegExp(`^kubelet {2}1\\.31\\.5 {3}${hex.slice(0, 12)} {2}2\\.5 MiB {2}yes {5}\\d+s$`, 'm'));
     const entry = parseYaml(r.stdout.slice(r.stdout.indexOf('    - name:'))) as unknown[];
     assert.deepEqual(entry, [{ name: 'kubelet', version: '1.31.5', artifact: { url: stored.url, sha256: hex, size: content.length, signature: stored.signature } }]);
 
@@ -216,7 +216,7 @@ describe('nkctl artifact', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^PACKAGE {2}VERSION {2}SHA256 {8}SIZE {5}SIGNED {2}AGE$/m);
     const a = pushed.get('1.30.6')!;
-    assert.match(r.stdout, new RegExp(`^kubelet {2}1\\.30\\.6 {3}${a.sha256.slice(0, 12)} {2}15 B {5}no {6}\\d+s$`, 'm'));
+    assert.match(r.stdout, new RegExp(`^kubelet {2}1\\.30\\.6 {3}${a.sha256.slice(0, 12)} {2}15 B {5}no {6}\\d+[smhd](?:\\d+[smh])?$`, 'm'));
     assert.equal(r.stdout.trimEnd().split('\n').length, 1 + (await api('/v1/artifacts')).items.length);
   });
 });
@@ -320,7 +320,7 @@ describe('nkctl rollout', () => {
     const list = await run(['rollout', 'list']);
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /^NAME +PHASE +PACKAGES +PROGRESS +AGE$/m);
-    assert.match(list.stdout, /^web-kubelet +Completed +kubelet=1\.31\.3 +3\/3 +\d+s$/m);
+    assert.match(list.stdout, /^web-kubelet +Completed +kubelet=1\.31\.3 +3\/3 +\d+[smhd](?:\d+[smh])?$/m);
     assert.equal(list.stdout.trimEnd().split('\n').length, 1 + (await api('/v1/rollouts')).items.length);
     const d = await run(['rollout', 'describe', 'canary-bad']);
     assert.equal(d.code, 0, d.stderr);
@@ -333,9 +333,9 @@ describe('nkctl rollout', () => {
       /^ {2}Phase: {10}Paused$/m,
       /^ {2}Continue With: {2}nkctl rollout resume canary-bad$/m,
       /^Machines:\n {2}MACHINE {2}PHASE/m,
-      new RegExp(`^ {2}${canary} +Failed +kubelet +Kubernetes v1\\.31\\.3 +1\\.31\\.9 +- +\\d+s +InstallFailed: kubelet 1\\.31\\.9 failed at health`, 'm'),
+      new RegExp(`^ {2}${canary} +Failed +kubelet +Kubernetes v1\\.31\\.3 +1\\.31\\.9 +- +\\d+[smhd](?:\\d+[smh])? +InstallFailed: kubelet 1\\.31\\.9 failed at health`, 'm'),
       /^Events:\n {2}Type {5}Reason/m,
-      /^ {2}Warning {2}CanaryFailed {3}\d+s +/m,
+      /^ {2}Warning {2}CanaryFailed {3}\d+[smhd](?:\d+[smh])? +/m,
     ]) assert.match(d.stdout, re);
   });
 });
