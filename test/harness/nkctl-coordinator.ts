@@ -84,7 +84,12 @@ export async function startNkctlCoordinator(prefix: string, args: readonly strin
     const child = spawn(BIN.nkctl, [...argv, '--server', coord.url, '--token', admin, '--ca', caFile], { env: { PATH: `${nodeDir}:/usr/bin:/bin`, HOME: home }, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
     child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
-    const done = new Promise<Run>((resolve) => child.once('close', (code) => resolve({ code: code ?? -1, stdout: out, stderr: err })));
+    // A watch that never ends is killed, so the test fails on its output rather than hangs.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    const done = new Promise<Run>((resolve) => child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout: out, stderr: err });
+    }));
     return { stdout: () => out, done };
   };
 

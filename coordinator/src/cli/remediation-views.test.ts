@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { toMachineObject } from '../api/objects.ts';
 import { describeMachine } from './describe-machine.ts';
-import { NOW, machineRecord } from '../api/test-records.ts';
+import { NOW, machineRecord } from '../api/test-support.ts';
 import { faultsCell, remediationCell } from './machines-view.ts';
 import type { RemediationFleetStatus, RemediationRuleObject } from './remediation-objects.ts';
 import { fleetHeader, ladderText, renderRules, stepCell } from './remediation-views.ts';
