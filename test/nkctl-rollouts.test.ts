@@ -226,7 +226,7 @@ describe('nkctl rollout', () => {
     expectError(await run(['rollout', 'create', 'nope', '--package', 'kubelet=1.32.0']), 5, 'NK_ROLLOUT_UNKNOWN_PACKAGE', 'nkctl artifact push');
     expectError(await run(['rollout', 'create', 'down', '--package', 'kubelet=1.30.6']), 5, 'NK_ROLLOUT_DOWNGRADE');
     assert.equal((await run(['rollout', 'create', 'down', '--package', 'kubelet=1.30.6', '--allow-downgrade', '--soak', '0s'])).code, 0);
-    await waitFor('the downgrade Completed', async () => (await rollout('down')).status.phase === 'Completed', 30_000, 200);
+    await waitFor('the downgrade Completed', async () => (await rollout('down')).status.phase === 'Completed', 60_000, 200);
     assert.ok(agents.every((a) => a.versions['kubelet'] === '1.30.6'));
   });
 
