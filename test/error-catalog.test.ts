@@ -23,7 +23,7 @@ const CATALOGUE = /^(?:packages\/[^/]+|agent|coordinator)\/src\/codes\.ts$/;
 const productFiles = (): string[] =>
   execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', 'packages', 'agent', 'coordinator'], { cwd: REPO, encoding: 'utf8' })
     .split('\n')
-    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !f.includes('fixture'));
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));
 
 /**
  * Each catalogue's codes, by file: the keys of an exported object keyed by codes (or

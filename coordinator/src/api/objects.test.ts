@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { API_VERSION, toEventList, toMachineList, toMachineObject, toTokenObject, tokenObject } from './objects.ts';
-import { NOW, brokenCniRecord, events, machineRecord, pendingRecord, revokedRecord, tokens } from '../cli/fixtures.ts';
+import { NOW, brokenCniRecord, events, machineRecord, pendingRecord, revokedRecord, tokens } from './test-support.ts';
 
 describe('toMachineObject', () => {
   it('builds a Kubernetes-style Machine with spec, conditions and component status', () => {

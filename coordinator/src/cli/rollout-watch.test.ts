@@ -2,27 +2,54 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { AppError } from '@nodekeeper/common';
-import { toMachineObject } from '../api/objects.ts';
-import { advanceFixtureRollout, fixtureRolloutObject, newFixtureRollout } from './fixture-rollouts.ts';
-import { NOW, machineRecord } from './fixtures.ts';
-import type { RolloutObject, RolloutSpec } from './rollout-objects.ts';
+import type { RolloutObject, RolloutStatus } from './rollout-objects.ts';
 import { progressBar, renderStop } from './rollout-views.ts';
 import { watchRollout, type WatchDeps } from './rollout-watch.ts';
 
-const machines = ['node-1', 'node-2', 'node-3', 'node-4'].map((n) => toMachineObject(machineRecord(n), NOW));
-const spec = (version: string, onFailure: 'Pause' | 'Rollback' = 'Pause'): RolloutSpec => ({
-  packages: [{ package: 'kubelet', version }],
-  selector: {},
-  strategy: { canary: { count: 1 }, soakSeconds: 0, batches: [50, 100], maxUnavailable: 1, maxFailures: 1, onFailure },
-});
+const NOW = Date.parse('2026-05-04T12:00:00.000Z');
+const AT = new Date(NOW).toISOString();
+const MACHINES = ['node-1', 'node-2', 'node-3', 'node-4'];
+type Frame = [phase: string, reason: string, message: string, batch: number, machines: readonly string[], continueWith?: string];
 
-/** A fetch that steps the fixture simulation, as the fixture server does per GET. */
-function simulated(version: string, fail: string[] = [], onFailure: 'Pause' | 'Rollback' = 'Pause'): () => Promise<RolloutObject> {
-  const r = newFixtureRollout(spec(version, onFailure), 'web-kubelet', machines, NOW);
-  return async () => {
-    advanceFixtureRollout(r, fail, NOW);
-    return fixtureRolloutObject(r);
+/** A rollout of kubelet 1.31.3 as the API serves it, machine phases in the order of MACHINES. */
+function rolloutAt([phase, reason, message, batch, machines, continueWith]: Frame): RolloutObject {
+  const count = (...p: string[]) => machines.filter((m) => p.includes(m)).length;
+  const status: RolloutStatus = {
+    phase, reason, message, continueWith: continueWith ?? null, batch: { index: batch, total: 2 },
+    counts: { total: 4, waiting: count('Waiting'), inProgress: count('Installing', 'Soaking'), succeeded: count('Succeeded'), failed: count('Failed'), rollingBack: 0, rolledBack: 0, skipped: 0 },
+    machines: MACHINES.map((name, i) => ({
+      name, phase: machines[i] ?? 'Waiting', package: 'kubelet', fromVersion: '1.31.2', toVersion: '1.31.3',
+      step: machines[i] === 'Installing' ? 'switch' : null, reason: '', message: machines[i] === 'Failed' ? 'HealthCheckFailed: kubelet did not become healthy' : '', since: AT,
+    })),
+    startedTime: AT, completedTime: phase === 'Completed' ? AT : null,
   };
+  return {
+    apiVersion: 'nodekeeper.io/v1alpha1', kind: 'Rollout', metadata: { name: 'web-kubelet', creationTimestamp: AT, resourceVersion: '1' },
+    spec: { packages: [{ package: 'kubelet', version: '1.31.3' }], selector: {}, strategy: { canary: { count: 1 }, soakSeconds: 0, batches: [50, 100], maxUnavailable: 1, maxFailures: 1, onFailure: 'Pause' } },
+    status,
+  };
+}
+
+/** A rollout that goes canary first, then 50 %, then the rest, one step per read. */
+const COMPLETES: readonly Frame[] = [
+  ['Canary', 'Started', 'canary node-1', 0, ['Installing', 'Waiting', 'Waiting', 'Waiting']],
+  ['Soaking', 'CanaryInstalled', 'soaking the canary', 0, ['Soaking', 'Waiting', 'Waiting', 'Waiting']],
+  ['Progressing', 'BatchStarted', 'batch 1 of 2', 1, ['Succeeded', 'Installing', 'Waiting', 'Waiting']],
+  ['Progressing', 'BatchStarted', 'batch 1 of 2', 1, ['Succeeded', 'Soaking', 'Waiting', 'Waiting']],
+  ['Progressing', 'BatchStarted', 'batch 2 of 2', 2, ['Succeeded', 'Succeeded', 'Installing', 'Installing']],
+  ['Progressing', 'BatchStarted', 'batch 2 of 2', 2, ['Succeeded', 'Succeeded', 'Soaking', 'Soaking']],
+  ['Completed', 'AllMachinesUpgraded', '4/4 machine upgrades succeeded', 2, ['Succeeded', 'Succeeded', 'Succeeded', 'Succeeded']],
+];
+/** A canary that fails its health check: the rollout pauses. */
+const CANARY_FAILS: readonly Frame[] = [
+  ['Canary', 'Started', 'canary node-1', 0, ['Installing', 'Waiting', 'Waiting', 'Waiting']],
+  ['Paused', 'CanaryFailed', '1 machine(s) failed in the canary (maxFailures 1)', 0, ['Failed', 'Waiting', 'Waiting', 'Waiting'], 'nkctl rollout rollback web-kubelet'],
+];
+
+/** A fetch that serves the next frame per read, then the last one for ever. */
+function simulated(frames: readonly Frame[]): () => Promise<RolloutObject> {
+  let i = 0;
+  return async () => rolloutAt(frames[Math.min(i++, frames.length - 1)]!);
 }
 
 function deps(fetch: () => Promise<RolloutObject>, tty: boolean) {
@@ -44,7 +71,7 @@ function deps(fetch: () => Promise<RolloutObject>, tty: boolean) {
 
 describe('watchRollout', () => {
   it('appends a line per change off a terminal and stops at Completed', async () => {
-    const { d, out, sleeps } = deps(simulated('1.31.3'), false);
+    const { d, out, sleeps } = deps(simulated(COMPLETES), false);
     const last = await watchRollout(d);
     assert.equal(last.status?.phase, 'Completed');
     const text = out.join('');
@@ -57,7 +84,7 @@ describe('watchRollout', () => {
   });
 
   it('redraws in place on a terminal: each frame erases exactly the previous one', async () => {
-    const { d, out } = deps(simulated('1.31.3'), true);
+    const { d, out } = deps(simulated(COMPLETES), true);
     await watchRollout(d);
     assert.ok(out.length > 2);
     for (let i = 1; i < out.length; i++) {
@@ -68,14 +95,14 @@ describe('watchRollout', () => {
   });
 
   it('stops at Paused with the reason and the command that continues it', async () => {
-    const { d } = deps(simulated('1.31.9', ['1.31.9']), false);
+    const { d } = deps(simulated(CANARY_FAILS), false);
     const last = await watchRollout(d);
     assert.equal(last.status?.phase, 'Paused');
     assert.equal(renderStop(last), 'Rollout web-kubelet Paused: CanaryFailed: 1 machine(s) failed in the canary (maxFailures 1)\nTo continue: nkctl rollout rollback web-kubelet\n');
   });
 
   it('waits for a coordinator that went away, and gives up on other errors', async () => {
-    const step = simulated('1.31.3');
+    const step = simulated(COMPLETES);
     let calls = 0;
     const flaky = async () => {
       calls += 1;

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { toMachineObject, toTokenObject } from '../api/objects.ts';
 import { describeMachine } from './describe-machine.ts';
-import { NOW, machineRecord, pendingRecord, revokedRecord, tokens } from './fixtures.ts';
+import { NOW, machineRecord, pendingRecord, revokedRecord, tokens } from '../api/test-support.ts';
 import { ageSince, displayVersion, renderMachines, statusCell } from './machines-view.ts';
 import { joinCommand, renderTokenCreated, tokenState } from './tokens-view.ts';
 

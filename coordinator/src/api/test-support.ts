@@ -1,7 +1,8 @@
 /**
- * Realistic records for tests of the API objects and of nkctl: a healthy node, one
- * whose CNI config was deleted, one that never reported, one revoked. Times are fixed
- * so outputs can be compared; `NOW` is the coordinator's clock in these fixtures.
+ * Store records for pure unit tests of the API objects and of nkctl's views (test
+ * support; nkctl's own tests run against the real coordinator, test/nkctl*.test.ts): a
+ * healthy node, one whose CNI config was deleted, one that never reported, one revoked.
+ * Times are fixed so outputs can be compared; `NOW` is the clock of these records.
  */
 import type { NodeReport } from '@nodekeeper/protocol';
 import type { EventRecord, MachineRecord, TokenRecord } from '../store/types.ts';
