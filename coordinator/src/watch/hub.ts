@@ -180,6 +180,11 @@ export class WatchHub {
     for (const c of pending) this.#remember(c);
   }
 
+  /** Unsent bytes past which a catching-up watcher waits for 'drain'. */
+  get #pace(): number {
+    return Math.min(PACE_BYTES, this.#opts.maxBufferBytes);
+  }
+
   get options(): WatchOptions {
     return this.#opts;
   }
@@ -214,6 +219,9 @@ export class WatchHub {
    * the list, every later one reaches a watch from it with a larger version.
    */
   listVersion(): string {
+    // Look first: what the list is about to show must be what the hub knows, or an object
+    // made and removed before the next tick would be listed and never DELETED.
+    this.tick();
     const rv = Math.max(Number(this.#store.currentResourceVersion()), this.#last);
     this.#maxServed = Math.max(this.#maxServed, rv);
     return String(rv);
@@ -283,7 +291,7 @@ export class WatchHub {
         const o = names === null ? objects?.[i] ?? null : this.#sources.machine(names[i] ?? '');
         if (o === null || !matchesFilter(filter, nameOf(kind, o), labelsOf(kind, o))) continue;
         sink.write(line('ADDED', JSON.stringify(o)));
-        if (sink.buffered > PACE_BYTES) await sink.drained();
+        if (sink.buffered > this.#pace) await sink.drained();
         if (sink.closed) return;
       }
     }
@@ -314,7 +322,7 @@ export class WatchHub {
         if (text !== null) w.sink.write(text);
       }
       w.cursor = rv;
-      if (w.sink.buffered > PACE_BYTES) await w.sink.drained();
+      if (w.sink.buffered > this.#pace) await w.sink.drained();
     }
   }
 
