@@ -387,7 +387,12 @@ describe('server-side watch', { timeout: 180_000 }, () => {
     await waitFor('the rollouts table', () => /^NAME +PHASE/m.test(rows.out()) && /^followed /m.test(rows.out()), 20_000);
     // The scripted agent never answers its install: only the pause moves it now.
     assert.equal((await api('POST', '/v1/rollouts/followed/pause')).status, 200);
-    assert.equal(await status.exited, 6, status.err());
+    let code: number | null = null;
+    void status.exited.then((c) => (code = c));
+    await waitFor('nkctl rollout status -w to stop', () => code !== null, 30_000).catch((err) => {
+      throw new Error(`${String(err)}\nstdout:\n${status.out()}\nstderr:\n${status.err()}`);
+    });
+    assert.equal(code, 6, status.err());
     assert.match(status.out(), /^rollout\/followed: Paused/m);
     assert.match(status.out(), /^Rollout followed Paused/m);
     assert.doesNotMatch(status.err(), /warning/);

@@ -107,6 +107,12 @@ describe('watchRollout (server-side watch)', () => {
     await assert.rejects(watchRollout(refused.d), { code: 'NK_AUTH_CREDENTIAL_INVALID' });
   });
 
+  it('stops at once when the rollout stopped between the first GET and the list', async () => {
+    const s = scripted({ lists: [[rollout('Paused', 4, 0, 'CanaryFailed')]], watches: [], fetch: async () => rollout('Canary', 4, 0) });
+    assert.equal((await watchRollout(s.d)).status?.phase, 'Paused');
+    assert.deepEqual(s.froms, [], 'no watch was needed');
+  });
+
   it('redraws in place on a terminal, each frame erasing exactly the previous one and fitting it', async () => {
     const s = scripted({
       tty: true, rows: 12,

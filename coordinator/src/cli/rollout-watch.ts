@@ -125,7 +125,11 @@ export async function watchRollout(deps: WatchDeps): Promise<RolloutObject> {
           initial: probe,
           watch: deps.watch,
           nameOf: (r) => r.metadata.name,
-          onList: (items) => items.forEach((r) => view.show(r)),
+          // It may have stopped between the first GET and the list.
+          onList: (items) => {
+            items.forEach((r) => view.show(r));
+            return items.some(isStopped);
+          },
           onChange: (type, r) => {
             if (type === 'DELETED') throw new AppError('NK_ROLLOUT_NOT_FOUND', `rollout "${r.metadata.name}" was deleted while it was watched`);
             view.show(r);

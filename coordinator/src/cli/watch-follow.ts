@@ -24,8 +24,8 @@ export interface FollowDeps<T> {
   /** The watch from a version: resolves when the server ends it, rejects on an error. */
   readonly watch: (resourceVersion: string, onEvent: (e: WatchLine) => void) => Promise<void>;
   readonly nameOf: (o: T) => string;
-  /** The first list, whole. */
-  readonly onList: (items: readonly T[]) => void;
+  /** The first list, whole; return true to stop following (what was awaited is there already). */
+  readonly onList: (items: readonly T[]) => boolean | void;
   /** Every change after it; return true to stop following. */
   readonly onChange: (type: ChangeType, object: T) => boolean;
   readonly sleep: (ms: number) => Promise<void>;
@@ -61,7 +61,7 @@ export async function follow<T>(deps: FollowDeps<T>): Promise<void> {
     const l = first && deps.initial !== undefined ? deps.initial : await deps.list();
     if (first) {
       for (const o of l.items) known.set(deps.nameOf(o), JSON.stringify(o));
-      deps.onList(l.items);
+      if (deps.onList(l.items) === true) throw new Stop();
     } else {
       const now = new Set(l.items.map(deps.nameOf));
       for (const o of l.items) tell('MODIFIED', o);

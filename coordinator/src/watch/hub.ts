@@ -88,7 +88,7 @@ export const DEFAULT_WATCH_OPTIONS: WatchOptions = Object.freeze({
 
 /** Lines written before a catching-up watcher waits for 'drain'. */
 const PACE_BYTES = 64 * 1024;
-/** Rollouts and remediations are rebuilt at least this often even when nothing signalled a change. */
+/** Remediations are rebuilt at least this often even when nothing signalled a change. */
 const FULL_DIFF_MS = 1000;
 
 type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -161,6 +161,7 @@ export class WatchHub {
   #storeSeen: number;
   #lastFullDiff = 0;
   #ticking = false;
+  #failing = false;
   /** Other kinds' ticks (the event log's), run after ours. */
   readonly #tickers: Array<() => void> = [];
 
@@ -333,9 +334,12 @@ export class WatchHub {
     try {
       this.#sweep();
       this.#tickObjects();
+      this.#failing = false;
     } catch (err) {
-      // A store that cannot be read now: the next tick tries again, with the same dirty set.
-      this.#log.warn({ err }, 'watch tick failed; retrying on the next');
+      // A store that cannot be read or bumped now: the next tick tries again with the same
+      // dirty set. Said once per outage, not four times a second.
+      if (!this.#failing) this.#log.warn({ err }, 'watch tick failed; retrying on every tick');
+      this.#failing = true;
     } finally {
       this.#ticking = false;
     }
@@ -355,10 +359,15 @@ export class WatchHub {
     if (storeMoved) for (const n of this.#store.changedSince('machine', this.#storeSeen)) names.add(n);
     const pending: Change[] = [];
     for (const name of names) this.#diff('machines', name, this.#sources.machine(name), pending);
+    // A Rollout is its row and the fleet's versions: rebuilt when either moved, or a row
+    // went (a delete stamps no version). A Remediation is also the controller's memory:
+    // rebuilt at least every FULL_DIFF_MS.
     const now = Date.now();
-    if (storeMoved || names.size > 0 || now - this.#lastFullDiff >= FULL_DIFF_MS) {
-      this.#lastFullDiff = now;
-      this.#fullDiff(pending);
+    const moved = storeMoved || names.size > 0 || this.#store.objectMetas('rollout').size !== this.#known.get('rollouts')?.size;
+    const due = now - this.#lastFullDiff >= FULL_DIFF_MS;
+    if (moved || due) {
+      if (due) this.#lastFullDiff = now;
+      this.#fullDiff(pending, moved ? ['rollouts', 'remediations'] : ['remediations']);
     }
     if (pending.length === 0) {
       this.#dirty.clear();
@@ -410,8 +419,8 @@ export class WatchHub {
     for (const w of [...this.#watchers]) this.mayWrite(w);
   }
 
-  #fullDiff(pending: Change[]): void {
-    for (const kind of ['rollouts', 'remediations'] as const) {
+  #fullDiff(pending: Change[], kinds: ReadonlyArray<'rollouts' | 'remediations'> = ['rollouts', 'remediations']): void {
+    for (const kind of kinds) {
       const current = kind === 'rollouts' ? this.#sources.rollouts() : this.#sources.remediations();
       const seen = new Set<string>();
       for (const o of current) {
