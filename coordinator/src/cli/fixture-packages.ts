@@ -4,7 +4,7 @@
  * deploys them, and the fleet summary matching the machines of fixtures.ts (node-1
  * healthy, node-2 without CNI config, node-3 never reported, node-4 revoked).
  */
-import type { ArtifactObject, ClusterPackageVersionObject, PackageSummary } from './package-objects.ts';
+import type { Artifact as ArtifactObject, ClusterPackageVersion as ClusterPackageVersionObject, PackageSummary } from '@nodekeeper/api';
 
 const sha = (c: string) => c.repeat(64).slice(0, 64);
 
@@ -40,7 +40,7 @@ export function cpvAt(artifacts: readonly ArtifactObject[], packages: PackageSum
         { name: 'cni-plugins', version: '1.1.1', artifact: ref('cni-plugins', '1.1.1') },
       ],
     },
-    status: { packages },
+    status: { observedGeneration: 0, packages },
   };
 }
 

@@ -7,7 +7,7 @@
  */
 import type { MachineObject } from '../api/objects.ts';
 import { DEFAULT_RULE_OBJECTS, validateRule } from '../remediation/rules.ts';
-import type { FaultObject, MachineWithRemediation, RemediationFleetStatus, RemediationObject, RemediationRuleObject } from './remediation-objects.ts';
+import type { FaultObject, Machine as MachineWithRemediation, RemediationFleetStatus, Remediation as RemediationObject, RemediationRule as RemediationRuleObject } from '@nodekeeper/api';
 
 export interface FixtureRemediation {
   status: { paused: boolean; dryRun: boolean; storm: RemediationFleetStatus['storm']; maxConcurrent: number };

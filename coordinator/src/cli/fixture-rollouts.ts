@@ -5,10 +5,12 @@
  * versions listed as failing fail their health check, and `onFailure` pauses or rolls
  * back. Transitions an operator asks for follow the table in docs/nkctl.md.
  */
-import type { EventObject, MachineObject } from '../api/objects.ts';
-import type { RolloutAction, RolloutMachineStatus, RolloutObject, RolloutSpec, RolloutStatus } from './rollout-objects.ts';
+import type { Event as EventObject, RolloutAction, RolloutSpecInput, Rollout as RolloutObject } from '@nodekeeper/api';
+import type { MachineObject } from '../api/objects.ts';
 
-type Entry = { -readonly [K in keyof RolloutMachineStatus]: RolloutMachineStatus[K] };
+/** The fixture's spec: what nkctl sends, with selector and strategy always given. */
+export type RolloutSpec = RolloutSpecInput & { readonly selector: NonNullable<RolloutSpecInput['selector']>; readonly strategy: NonNullable<RolloutSpecInput['strategy']> };
+type Entry = { name: string; phase: string; package: string; fromVersion: string | null; toVersion: string; step: string | null; failedStep?: string | null; reason: string; message: string; since: string | null };
 
 export interface FixtureRollout {
   readonly name: string;
@@ -192,7 +194,7 @@ export function actOnFixtureRollout(r: FixtureRollout, action: RolloutAction, no
 /** The API object of a fixture rollout. */
 export function fixtureRolloutObject(r: FixtureRollout): RolloutObject {
   const count = (...phases: string[]) => r.entries.filter((e) => phases.includes(e.phase)).length;
-  const status: RolloutStatus = {
+  const status = {
     phase: r.phase, reason: r.reason, message: r.message, continueWith: r.continueWith, batch: { ...r.batch },
     counts: {
       total: r.entries.length, waiting: count('Waiting'), inProgress: count('Installing', 'Soaking'), succeeded: count('Succeeded'),
@@ -202,5 +204,5 @@ export function fixtureRolloutObject(r: FixtureRollout): RolloutObject {
     startedTime: r.startedTime,
     completedTime: r.completedTime,
   };
-  return { apiVersion: 'nodekeeper.io/v1alpha1', kind: 'Rollout', metadata: { name: r.name, creationTimestamp: r.created, resourceVersion: String(r.resourceVersion ?? 1) }, spec: r.spec, status };
+  return { apiVersion: 'nodekeeper.io/v1alpha1', kind: 'Rollout', metadata: { name: r.name, creationTimestamp: r.created, resourceVersion: String(r.resourceVersion ?? 1) }, spec: r.spec, status } as unknown as RolloutObject;
 }

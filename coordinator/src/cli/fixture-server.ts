@@ -12,12 +12,14 @@ import { createHash, webcrypto } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import * as x509 from '@peculiar/x509';
 import semver from 'semver';
-import type { EventObject, MachineObject, TokenObject } from '../api/objects.ts';
+import type { Event as EventObject, Token as TokenObject } from '@nodekeeper/api';
+import type { MachineObject } from '../api/objects.ts';
 import { API_VERSION } from '../api/objects.ts';
 import { handleRemediation, type FixtureRemediation } from './fixture-remediation.ts';
 import { actOnFixtureRollout, advanceFixtureRollout, fixtureRolloutObject, newFixtureRollout, type FixtureRollout } from './fixture-rollouts.ts';
-import type { ArtifactObject, ClusterPackageVersionObject, PackageSummary } from './package-objects.ts';
-import { ROLLOUT_ACTIONS, type RolloutAction, type RolloutSpec } from './rollout-objects.ts';
+import type { Artifact as ArtifactObject, ClusterPackageVersion as ClusterPackageVersionObject, PackageSummary } from '@nodekeeper/api';
+import { ROLLOUT_ACTIONS, type RolloutAction } from '@nodekeeper/api';
+import type { RolloutSpec } from './fixture-rollouts.ts';
 
 export interface RecordedRequest {
   readonly method: string;
@@ -209,7 +211,7 @@ function handlePackages(data: FixtureData, method: string, parts: string[], url:
     return true;
   }
   if (parts[1] === 'clusterpackageversion' && parts.length === 2) {
-    const empty: ClusterPackageVersionObject = { apiVersion: API_VERSION, kind: 'ClusterPackageVersion', metadata: { name: 'cluster', generation: 0 }, spec: { packages: [] }, status: { packages: data.packages ?? [] } };
+    const empty: ClusterPackageVersionObject = { apiVersion: API_VERSION, kind: 'ClusterPackageVersion', metadata: { name: 'cluster', generation: 0 }, spec: { packages: [] }, status: { observedGeneration: 0, packages: data.packages ?? [] } };
     const cpv = data.cpv ?? empty;
     // The fixture's resourceVersion is its generation: it moves on every (spec) change.
     const withVersion = (c: ClusterPackageVersionObject) => (c.metadata.generation === 0 ? c : { ...c, metadata: { ...c.metadata, resourceVersion: String(c.metadata.generation) } });

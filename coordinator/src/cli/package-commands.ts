@@ -13,10 +13,9 @@ import { artifactSize, loadSigningKey, progressReporter, sha256File } from './ar
 import { loadManifestFile, signClusterPackageVersion, signedManifest, signInstallStatement } from './sign-statement.ts';
 import { CliErrorCode, usageError } from './cli-errors.ts';
 import { parseOutput, toJson, toYaml, type OutputFormat } from './output.ts';
-import type { ArtifactObject, ClusterPackageVersionObject } from './package-objects.ts';
 import { formatBytes, renderArtifacts, renderPackages, renderPushed } from './package-views.ts';
 import type { CommandContext } from './program.ts';
-import type { RolloutObject } from './rollout-objects.ts';
+import type { Artifact as ArtifactObject, ClusterPackageVersion as ClusterPackageVersionObject, Rollout as RolloutObject } from '@nodekeeper/api';
 import { renderTable } from './table.ts';
 
 /** Largest manifest nkctl reads: far above any ClusterPackageVersion or Rollout. */

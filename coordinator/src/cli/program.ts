@@ -4,8 +4,7 @@
  * and `--help` work without a server.
  */
 import { Command } from 'commander';
-import type { MachineObject } from '../api/objects.ts';
-import { API_VERSION } from '../api/objects.ts';
+import { API_VERSION, type Machine as MachineObject } from '@nodekeeper/api';
 import { ApiClient } from './api-client.ts';
 import { CliErrorCode, usageError } from './cli-errors.ts';
 import { parseCount } from './rollout-spec.ts';

@@ -11,7 +11,7 @@ import { parseDuration } from './duration.ts';
 import { parseOutput } from './output.ts';
 import { createRollout, loadDocuments, printObject } from './package-commands.ts';
 import type { CommandContext } from './program.ts';
-import { ROLLOUT_ACTIONS, TERMINAL_PHASES, type RolloutAction, type RolloutObject } from './rollout-objects.ts';
+import { ROLLOUT_ACTIONS, TERMINAL_ROLLOUT_PHASES as TERMINAL_PHASES, type RolloutAction, type Rollout as RolloutObject } from '@nodekeeper/api';
 import { rolloutFromFlags, ROLLOUT_DEFAULTS, type RolloutFlags } from './rollout-spec.ts';
 import { renderRollouts, renderStatus, renderStop } from './rollout-views.ts';
 import { isStopped, watchRollout } from './rollout-watch.ts';

@@ -5,7 +5,8 @@ import { AppError } from '@nodekeeper/common';
 import { toMachineObject } from '../api/objects.ts';
 import { advanceFixtureRollout, fixtureRolloutObject, newFixtureRollout } from './fixture-rollouts.ts';
 import { NOW, machineRecord } from './fixtures.ts';
-import type { RolloutObject, RolloutSpec } from './rollout-objects.ts';
+import type { Rollout as RolloutObject } from '@nodekeeper/api';
+import type { RolloutSpec } from './fixture-rollouts.ts';
 import { progressBar, renderStop } from './rollout-views.ts';
 import { watchRollout, type WatchDeps } from './rollout-watch.ts';
 

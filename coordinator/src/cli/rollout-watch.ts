@@ -7,7 +7,7 @@
  */
 import { AppError, backoffDelay } from '@nodekeeper/common';
 import { CliErrorCode } from './cli-errors.ts';
-import { TERMINAL_PHASES, type RolloutObject } from './rollout-objects.ts';
+import { TERMINAL_ROLLOUT_PHASES as TERMINAL_PHASES, type Rollout as RolloutObject } from '@nodekeeper/api';
 import { machineChanges, renderStatus, summaryLine } from './rollout-views.ts';
 
 export interface WatchDeps {

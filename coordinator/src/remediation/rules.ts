@@ -7,10 +7,11 @@ import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AppError } from '@nodekeeper/common';
 import { SERVICE_UNIT } from '@nodekeeper/protocol';
+import { API_VERSION, RULE_DEFAULTS } from '@nodekeeper/api';
 import { DrainSpecSchema, drainSpecWithDefaults, type DrainSpec } from '../member/drain-rules.ts';
 import { FAULT_TYPES, type FaultType } from './faults.ts';
 
-export const RULE_API_VERSION = 'nodekeeper.io/v1alpha1';
+export const RULE_API_VERSION = API_VERSION;
 
 export const LADDER_ACTIONS = ['RestartService', 'RestoreConfig', 'ReinstallPackage', 'Reboot', 'CordonAndNotify'] as const;
 export type LadderAction = (typeof LADDER_ACTIONS)[number];
@@ -82,7 +83,8 @@ export interface RemediationRule {
   readonly drain: DrainSpec;
 }
 
-export const RULE_DEFAULTS = Object.freeze({ forSeconds: 60, maxAttemptsPerMachine: 3, attemptWindowSeconds: 24 * 3600, cooldownSeconds: 600, dryRun: false });
+/** Defaults of fields a rule leaves out: the contract's, so nkctl shows the same. */
+export { RULE_DEFAULTS };
 
 /** Per action: the command timeout and the time the fault has to clear after it. */
 export const STEP_DEFAULTS: Readonly<Record<LadderAction, { timeoutSeconds: number; successWithinSeconds: number }>> = Object.freeze({

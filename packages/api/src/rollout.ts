@@ -24,6 +24,7 @@ export type RolloutAction = (typeof ROLLOUT_ACTIONS)[number];
 
 /** An absolute number, or a percent written `"10%"` (Kubernetes' IntOrString). */
 export const IntOrPercent = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: '^[0-9]{1,3}%$' })]);
+export type IntOrPercent = Static<typeof IntOrPercent>;
 
 const DAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'] as const;
 // maxLength says what the pattern already does; it bounds the host CRD's CEL cost.
@@ -134,6 +135,7 @@ export const RolloutSpecInputSchema = Type.Object(
   { additionalProperties: false },
 );
 export type RolloutSpecInput = Static<typeof RolloutSpecInputSchema>;
+export type RolloutStrategyInput = Static<typeof StrategySchema>;
 
 /** The whole object, Kubernetes-style: the body of `POST /v1/rollouts` and `PUT /v1/rollouts/{name}`. */
 export const RolloutObjectInputSchema = Type.Object(
