@@ -47,6 +47,7 @@ export const ROUTES: readonly RouteSpec[] = [
   { name: 'readyz', method: 'GET', path: '/readyz', access: 'none' },
   { name: 'metrics', method: 'GET', path: '/metrics', access: 'none' },
   { name: 'ca', method: 'GET', path: '/v1/ca', access: 'none' },
+  { name: 'openapi', method: 'GET', path: '/openapi/v3', access: 'read-only' },
   {
     name: 'enroll', method: 'POST', path: '/v1/enroll', access: 'none',
     body: (c) => ({ token: c.token, identity: { machineId: 'f'.repeat(32), hostname: 'fuzz-enrolled', addresses: ['10.0.0.9'], zone: 'z1', labels: { pool: 'fuzz' } }, agentVersion: 'fuzz', publicKey: FUZZ_PUBLIC_KEY }),

@@ -3,19 +3,12 @@
  * revoke (refused from the next request on). Admin only: a read-only credential can
  * neither mint nor see credentials.
  */
-import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { ApiCredentialCreateBody } from '@nodekeeper/api';
 import { toApiCredentialObject } from '../api/credential-objects.ts';
 import { readJson, send, type ApiDeps, type Route } from './http-util.ts';
 
-const CreateBody = Type.Object(
-  {
-    role: Type.Union([Type.Literal('admin'), Type.Literal('read-only')]),
-    description: Type.Optional(Type.String({ maxLength: 256 })),
-  },
-  { additionalProperties: false },
-);
-const checkCreate = TypeCompiler.Compile(CreateBody);
+const checkCreate = TypeCompiler.Compile(ApiCredentialCreateBody);
 
 export function credentialRoutes(deps: ApiDeps): Route[] {
   const { store, log } = deps;

@@ -1,10 +1,9 @@
 /**
  * Routes for machines, tokens, enrollment, the CA and health: the foundation's API.
  */
-import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AppError } from '@nodekeeper/common';
-import { ArtifactRef, KeyProof, MachineIdentity, MachinePublicKey, PackageName, PackageVersion } from '@nodekeeper/protocol';
+import { ChallengeBody, EnrollBody, MachinePackagesBody, TokenCreateBody, type TokenCreated } from '@nodekeeper/api';
 import { NonceBook, NONCE_TTL_MS } from './enroll-nonces.ts';
 import type { PackageOverride } from '../store/types.ts';
 import { toEventObject, toMachineList, toMachineObject, tokenObject } from '../api/objects.ts';
@@ -12,46 +11,8 @@ import { manifestFor } from '../packages/manifests.ts';
 import { checkManifestAtApply, coordinatorAllowList } from '../packages/manifest-policy.ts';
 import { NAME, httpError, readJson, refuseSkew, send, type ApiDeps, type Route } from './http-util.ts';
 
-const EnrollBody = Type.Object(
-  {
-    /** A bootstrap token (new machines, or one an admin reset); or `proof`, never both needed. */
-    token: Type.Optional(Type.String({ maxLength: 128 })),
-    identity: MachineIdentity,
-    agentVersion: Type.String({ maxLength: 64 }),
-    /** The agent's machine key, registered with the machine. */
-    publicKey: MachinePublicKey,
-    /** Proof of the enrolled machine's key over a nonce from POST /v1/enroll/challenge. */
-    proof: Type.Optional(KeyProof),
-  },
-  { additionalProperties: false },
-);
-const ChallengeBody = Type.Object({ machine: Type.String({ minLength: 1, maxLength: 253 }) }, { additionalProperties: false });
-const TokenBody = Type.Object(
-  {
-    ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 366 * 86_400 })),
-    uses: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
-    description: Type.Optional(Type.String({ maxLength: 256 })),
-  },
-  { additionalProperties: false },
-);
-const PackagesBody = Type.Object(
-  {
-    packages: Type.Array(
-      Type.Object(
-        {
-          name: PackageName,
-          version: PackageVersion,
-          artifact: Type.Optional(ArtifactRef),
-          parameters: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 1024 }), { maxProperties: 64 })),
-        },
-        { additionalProperties: false },
-      ),
-      { maxItems: 64 },
-    ),
-  },
-  { additionalProperties: false },
-);
-const checks = { enroll: TypeCompiler.Compile(EnrollBody), challenge: TypeCompiler.Compile(ChallengeBody), token: TypeCompiler.Compile(TokenBody), packages: TypeCompiler.Compile(PackagesBody) };
+// The bodies are the contract's (@nodekeeper/api): what /openapi/v3 documents is what is checked here.
+const checks = { enroll: TypeCompiler.Compile(EnrollBody), challenge: TypeCompiler.Compile(ChallengeBody), token: TypeCompiler.Compile(TokenCreateBody), packages: TypeCompiler.Compile(MachinePackagesBody) };
 
 export function machineRoutes(deps: ApiDeps): Route[] {
   const { store, fleet, clock, metrics, log } = deps;
@@ -208,7 +169,8 @@ export function machineRoutes(deps: ApiDeps): Route[] {
           description: body.description ?? '',
         });
         log.info({ tokenId: record.id, uses: record.maxUses }, 'bootstrap token created');
-        send(res, 201, { token, id: record.id, expiresAt: new Date(record.expiresAt).toISOString(), uses: record.maxUses, caCertHash: deps.caHash });
+        const created: TokenCreated = { token, id: record.id, expiresAt: new Date(record.expiresAt).toISOString(), uses: record.maxUses, caCertHash: deps.caHash };
+        send(res, 201, created);
       },
     },
     { method: 'GET', pattern: /^\/v1\/tokens$/, name: 'tokens', access: 'read-only', handler: ({ res }) => {

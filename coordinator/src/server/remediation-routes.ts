@@ -2,8 +2,8 @@
  * Routes for remediation: the per-machine story, the switches (pause, resume, dry
  * run), and the rules. The contract is in docs/nkctl.md ("API").
  */
-import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { API_VERSION, DryRunBody as DryRunSchema } from '@nodekeeper/api';
 import type { RemediationController } from '../controllers/remediation-controller.ts';
 import type { RemediationRule } from '../remediation/rules.ts';
 import type { Fault } from '../remediation/faults.ts';
@@ -13,7 +13,7 @@ import type { ObjectMeta } from '../store/object-meta.ts';
 import { NAME, httpError, readJson, send, type ApiDeps, type Route } from './http-util.ts';
 
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined || ms <= 0 ? null : new Date(ms).toISOString());
-const DryRunBody = TypeCompiler.Compile(Type.Object({ enabled: Type.Boolean() }, { additionalProperties: false }));
+const DryRunBody = TypeCompiler.Compile(DryRunSchema);
 
 /** The Remediation object of one machine. */
 export function remediationObject(name: string, m: MachineRemediation | null, faults: readonly Fault[], paused: boolean, rules: ReadonlyMap<string, { ladder: ReadonlyArray<{ action: string }> }>) {
@@ -156,5 +156,5 @@ function appliedRuleObject(object: unknown, source: 'default' | 'applied', meta:
 /** A built-in rule as an API object. */
 function toRuleObject(rule: RemediationRule) {
   const { name, ...spec } = rule;
-  return { apiVersion: 'nodekeeper.io/v1alpha1', kind: 'RemediationRule', metadata: { name }, spec };
+  return { apiVersion: API_VERSION, kind: 'RemediationRule', metadata: { name }, spec };
 }

@@ -2,6 +2,7 @@
  * Routes for rollouts: create, apply (create-or-update), list, show, events, and the
  * operator's requests. Delete is in delete-routes.ts.
  */
+import { API_VERSION, type RolloutList } from '@nodekeeper/api';
 import { checkPreconditions, readPreconditions } from '../api/object-meta.ts';
 import { toEventObject } from '../api/objects.ts';
 import { toRolloutObject as toObject } from '../api/rollout-objects.ts';
@@ -49,7 +50,7 @@ export function rolloutRoutes(deps: ApiDeps, rollouts: RolloutController): Route
     },
     {
       method: 'GET', pattern: /^\/v1\/rollouts$/, name: 'rollouts', access: 'read-only',
-      handler: ({ res }) => send(res, 200, { apiVersion: 'nodekeeper.io/v1alpha1', kind: 'RolloutList', items: store.listRollouts().map(toRolloutObject) }),
+      handler: ({ res }) => send(res, 200, { apiVersion: API_VERSION, kind: 'RolloutList', items: store.listRollouts().map(toRolloutObject) } satisfies RolloutList),
     },
     {
       method: 'GET', pattern: new RegExp(`^/v1/rollouts/${NAME}$`), name: 'rollout', access: 'read-only',

@@ -8,8 +8,12 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { API_VERSION } from './version.ts';
 
-/** RFC 3339 time, as the server writes it (UTC, milliseconds). */
-export const Time = Type.String({ format: 'date-time', maxLength: 40 });
+/**
+ * RFC 3339 time, as the server writes it (UTC, milliseconds). A pattern rather than
+ * `format: date-time`: TypeBox checks formats only once registered, a global this pure
+ * package does not touch.
+ */
+export const Time = Type.String({ maxLength: 40, pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$', description: 'RFC 3339 time' });
 export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 export const ApiVersionField = Type.Literal(API_VERSION);
 export const Labels = Type.Record(Type.String(), Type.String());
