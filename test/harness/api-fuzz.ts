@@ -47,7 +47,6 @@ export const ROUTES: readonly RouteSpec[] = [
   { name: 'readyz', method: 'GET', path: '/readyz', access: 'none' },
   { name: 'metrics', method: 'GET', path: '/metrics', access: 'none' },
   { name: 'ca', method: 'GET', path: '/v1/ca', access: 'none' },
-  { name: 'openapi', method: 'GET', path: '/openapi/v3', access: 'read-only' },
   {
     name: 'enroll', method: 'POST', path: '/v1/enroll', access: 'none',
     body: (c) => ({ token: c.token, identity: { machineId: 'f'.repeat(32), hostname: 'fuzz-enrolled', addresses: ['10.0.0.9'], zone: 'z1', labels: { pool: 'fuzz' } }, agentVersion: 'fuzz', publicKey: FUZZ_PUBLIC_KEY }),
@@ -150,6 +149,8 @@ export const ROUTES: readonly RouteSpec[] = [
   { name: 'machine-drain', method: 'POST', path: '/v1/machines/{name}/drain', access: 'admin', body: () => ({ timeoutSeconds: 5 }) },
   // The agent path, spoken to as plain HTTP and as a (bad) upgrade.
   { name: 'agent-connect', method: 'GET', path: '/v1/agent/connect', access: 'agent' },
+  // The contract as OpenAPI (docs/api.md).
+  { name: 'openapi', method: 'GET', path: '/openapi/v3', access: 'read-only' },
 ];
 
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'TRACE', 'get', 'FOO', 'PROPFIND', 'M-SEARCH', 'CONNECT'];

@@ -24,30 +24,7 @@ import { addRebootCommands } from './reboot-commands.ts';
 import { addHostCommands } from './host-commands.ts';
 import { addCredentialCommands } from './credential-commands.ts';
 import { addBackupCommands } from './backup-commands.ts';
-
-/** Everything nkctl touches outside itself, injected so tests can run it in-process too. */
-export interface CliIo {
-  readonly stdout: (text: string) => void;
-  readonly stderr: (text: string) => void;
-  readonly env: NodeJS.ProcessEnv;
-  readonly cwd: string;
-  readonly now: () => number;
-  /** `nkctl`, or `kubectl nodekeeper` when run as a kubectl plugin. */
-  readonly programName: string;
-  readonly version: string;
-  /** All of stdin, for `-f -`. */
-  readonly readStdin: () => Promise<string>;
-  /** Terminals get redrawn status and upload progress; pipes get plain lines. */
-  readonly stdoutIsTty: boolean;
-  readonly stderrIsTty: boolean;
-  readonly sleep: (ms: number) => Promise<void>;
-}
-
-/** What the command modules share: the io and the lazily resolved API client. */
-export interface CommandContext {
-  readonly io: CliIo;
-  readonly client: (cmd: Command) => { api: ApiClient; cfg: ConnectionConfig };
-}
+import type { CliIo, CommandContext } from './command-context.ts';
 
 /** How many events `describe` shows, newest last. */
 const DESCRIBE_EVENTS = 20;
