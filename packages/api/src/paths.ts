@@ -1,8 +1,8 @@
 /**
  * The path table: one row per route of the HTTP API (the agents' WebSocket path is the
  * protocol's, not here). The server checks its routes against it when it starts
- * (coordinator/src/server/contract-check.ts), `/openapi/v3` is generated from it
- * (openapi.ts), and nkctl's client builds its paths from the same templates.
+ * (coordinator/src/server/contract-check.ts), and `/openapi/v3` is generated from it
+ * (openapi.ts). docs/api.md says how to add a row.
  */
 import { Type, type TSchema } from '@sinclair/typebox';
 import { ApiCredentialCreateBody, Challenge, ChallengeBody, DryRunBody, Enrolled, EnrollBody, HostRegisterBody, HostUnregisterBody, MachinePackagesBody, TokenCreateBody } from './bodies.ts';
