@@ -3,7 +3,7 @@
  */
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AppError } from '@nodekeeper/common';
-import { ChallengeBody, EnrollBody, MachinePackagesBody, TokenCreateBody, type TokenCreated } from '@nodekeeper/api';
+import { ChallengeBody, EnrollBody, MachinePackagesBody, TokenCreateBody, type Challenge, type Enrolled, type EventList, type TokenCreated, type TokenList } from '@nodekeeper/api';
 import { NonceBook, NONCE_TTL_MS } from './enroll-nonces.ts';
 import type { PackageOverride } from '../store/types.ts';
 import { toEventObject, toMachineList, toMachineObject, tokenObject } from '../api/objects.ts';
@@ -68,7 +68,7 @@ export function machineRoutes(deps: ApiDeps): Route[] {
       handler: async ({ req, res }) => {
         deps.authFailures?.check(req);
         const body = await readJson(req, checks.challenge);
-        send(res, 200, { nonce: nonces.issue(body.machine, clock()), expiresInMs: NONCE_TTL_MS });
+        send(res, 200, { nonce: nonces.issue(body.machine, clock()), expiresInMs: NONCE_TTL_MS } satisfies Challenge);
       },
     },
     {
@@ -92,7 +92,7 @@ export function machineRoutes(deps: ApiDeps): Route[] {
           fleet.enrolled(machine);
           metrics.enrollments.inc({ result: 'ok' });
           log.info({ machine: machine.name, via: body.proof === undefined ? 'token' : 'key' }, 'machine enrolled');
-          send(res, 201, { machine: machine.name, credential, heartbeatIntervalMs: deps.heartbeatIntervalMs, credentialExpiresInMs: deps.machineCredentialTtlMs });
+          send(res, 201, { machine: machine.name, credential, heartbeatIntervalMs: deps.heartbeatIntervalMs, credentialExpiresInMs: deps.machineCredentialTtlMs } satisfies Enrolled);
         } catch (err) {
           const code = err instanceof AppError ? err.code : 'error';
           metrics.enrollments.inc({ result: code });
@@ -114,7 +114,7 @@ export function machineRoutes(deps: ApiDeps): Route[] {
         machineOr404(name);
         const limitRaw = url.searchParams.get('limit') ?? '50';
         if (!/^\d{1,4}$/.test(limitRaw) || Number(limitRaw) < 1) throw httpError('NK_HTTP_BAD_REQUEST', 'limit must be an integer from 1 to 9999');
-        send(res, 200, { kind: 'EventList', items: store.machineEvents(name, Number(limitRaw)).map(toEventObject) });
+        send(res, 200, { kind: 'EventList', items: store.machineEvents(name, Number(limitRaw)).map(toEventObject) } satisfies EventList);
       },
     },
     {
@@ -175,7 +175,7 @@ export function machineRoutes(deps: ApiDeps): Route[] {
     },
     { method: 'GET', pattern: /^\/v1\/tokens$/, name: 'tokens', access: 'read-only', handler: ({ res }) => {
       const metas = store.objectMetas('token');
-      send(res, 200, { kind: 'TokenList', items: store.listTokens().map((t) => tokenObject(t, metas.get(t.id) ?? null, clock())) });
+      send(res, 200, { kind: 'TokenList', items: store.listTokens().map((t) => tokenObject(t, metas.get(t.id) ?? null, clock())) } satisfies TokenList);
     } },
     {
       method: 'DELETE', pattern: /^\/v1\/tokens\/([a-z0-9]{6})$/, name: 'token-revoke', access: 'admin',

@@ -3,7 +3,7 @@
  * run), and the rules. The contract is in docs/nkctl.md ("API").
  */
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { API_VERSION, DryRunBody as DryRunSchema } from '@nodekeeper/api';
+import { API_VERSION, DryRunBody as DryRunSchema, type Remediation, type RemediationFleetStatus, type RemediationList } from '@nodekeeper/api';
 import type { RemediationController } from '../controllers/remediation-controller.ts';
 import type { RemediationRule } from '../remediation/rules.ts';
 import type { Fault } from '../remediation/faults.ts';
@@ -16,7 +16,7 @@ const iso = (ms: number | null | undefined) => (ms === null || ms === undefined 
 const DryRunBody = TypeCompiler.Compile(DryRunSchema);
 
 /** The Remediation object of one machine. */
-export function remediationObject(name: string, m: MachineRemediation | null, faults: readonly Fault[], paused: boolean, rules: ReadonlyMap<string, { ladder: ReadonlyArray<{ action: string }> }>) {
+export function remediationObject(name: string, m: MachineRemediation | null, faults: readonly Fault[], paused: boolean, rules: ReadonlyMap<string, { ladder: ReadonlyArray<{ action: string }> }>): Remediation {
   const rule = m?.rule ?? null;
   return {
     kind: 'Remediation',
@@ -41,7 +41,7 @@ export function remediationObject(name: string, m: MachineRemediation | null, fa
 export function remediationRoutes(deps: ApiDeps, remediation: RemediationController): Route[] {
   const { fleet } = deps;
   const ruleMap = () => new Map(remediation.rules().map((r) => [r.rule.name, r.rule]));
-  const statusObject = () => {
+  const statusObject = (): RemediationFleetStatus => {
     const rec = remediation.record();
     const state = rec.state as RemediationState | null;
     const storm = state?.storm;
@@ -66,7 +66,7 @@ export function remediationRoutes(deps: ApiDeps, remediation: RemediationControl
         const items = fleet.list()
           .map((m) => remediationObject(m.name, remediation.machineState(m.name), remediation.faults(m.name), rec.pausedMachines.includes(m.name), rules))
           .filter((o) => o.phase !== 'Idle' || o.faults.length > 0 || o.paused);
-        send(res, 200, { kind: 'RemediationList', status: statusObject(), items });
+        send(res, 200, { kind: 'RemediationList', status: statusObject(), items } satisfies RemediationList);
       },
     },
     {

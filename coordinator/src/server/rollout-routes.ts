@@ -2,7 +2,7 @@
  * Routes for rollouts: create, apply (create-or-update), list, show, events, and the
  * operator's requests. Delete is in delete-routes.ts.
  */
-import { API_VERSION, type RolloutList } from '@nodekeeper/api';
+import { API_VERSION, type EventList, type RolloutList } from '@nodekeeper/api';
 import { checkPreconditions, readPreconditions } from '../api/object-meta.ts';
 import { toEventObject } from '../api/objects.ts';
 import { toRolloutObject as toObject } from '../api/rollout-objects.ts';
@@ -63,7 +63,7 @@ export function rolloutRoutes(deps: ApiDeps, rollouts: RolloutController): Route
         get(name);
         const limitRaw = url.searchParams.get('limit') ?? '50';
         if (!/^\d{1,4}$/.test(limitRaw) || Number(limitRaw) < 1) throw httpError('NK_HTTP_BAD_REQUEST', 'limit must be an integer from 1 to 9999');
-        send(res, 200, { kind: 'EventList', items: store.listEvents({ object: `rollout/${name}`, limit: Number(limitRaw) }).map(toEventObject) });
+        send(res, 200, { kind: 'EventList', items: store.listEvents({ object: `rollout/${name}`, limit: Number(limitRaw) }).map(toEventObject) } satisfies EventList);
       },
     },
     {

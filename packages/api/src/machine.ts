@@ -193,9 +193,10 @@ export const NodeAction = Type.Object({
   kind: Type.Literal('NodeAction'),
   machine: Type.String(),
   result: Type.String(),
-  cordoned: Type.Optional(Type.Unknown()),
+  /** Of a drain: `already-cordoned` when an operator's cordon stood before (left as it is). */
+  cordoned: Type.Optional(Type.Union([Type.Literal('cordoned'), Type.Literal('already-cordoned')])),
   evicted: Type.Optional(Type.Array(Type.String())),
   skipped: Type.Optional(Type.Array(Type.String())),
-  refused: Type.Optional(Type.Unknown()),
+  refused: Type.Optional(Type.Array(Type.String())),
 });
 export type NodeAction = Static<typeof NodeAction>;
