@@ -64,6 +64,15 @@ export interface PathEntry {
 const name: Param = { schema: Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9._-]{0,252}$' }), sample: 'node-1', description: 'object name' };
 const sha: Param = { schema: Type.String({ pattern: '^[0-9a-f]{64}$' }), sample: 'a'.repeat(64), description: 'the artifact\'s sha256, hex' };
 const limit: Param = { schema: Type.Integer({ minimum: 1, maximum: 9999, default: 50 }), sample: '5', description: 'newest events to return' };
+/**
+ * The watch parameters of a list route (the shared watch wire format, watch.ts): to be
+ * set as a list row's `query` where the server streams that list (`?watch=1`).
+ */
+export const WATCH_QUERY: Readonly<Record<string, Param>> = {
+  watch: { schema: Type.Union([Type.Literal('1'), Type.Literal('true')]), sample: '1', description: 'stream WatchEvents, one JSON object per line, instead of the list' },
+  resourceVersion: { schema: Type.String({ pattern: '^(0|[1-9][0-9]{0,18})$' }), sample: '1', description: "the list's metadata.resourceVersion to watch from (410 NK_WATCH_EXPIRED when too old); absent: ADDED for every object first" },
+  allowWatchBookmarks: { schema: Type.String(), sample: 'true', description: 'accepted; bookmarks are always sent' },
+};
 const ok = (schema: SchemaName) => ({ status: 200, schema }) as const;
 const created = (schema: SchemaName) => ({ status: 201, schema }) as const;
 const text = { status: 200, contentType: 'text/plain' } as const;
