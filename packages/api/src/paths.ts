@@ -10,7 +10,7 @@ import { EventList } from './event.ts';
 import { HostRegistration } from './host.ts';
 import { Machine, MachineDeleted, MachineList, NodeAction } from './machine.ts';
 import { Artifact, ArtifactList, ClusterPackageVersion, ClusterPackageVersionInput, PackageList } from './package.ts';
-import { Remediation, RemediationFleetStatus, RemediationList, RemediationRule, RemediationRuleList } from './remediation.ts';
+import { Remediation, RemediationFleetStatus, RemediationList, RemediationRule, RemediationRuleInput, RemediationRuleList } from './remediation.ts';
 import { DrainSpecSchema, ROLLOUT_ACTIONS, Rollout, RolloutList, RolloutObjectInputSchema } from './rollout.ts';
 import { DeleteStatus, Deleted, ErrorBody } from './status.ts';
 import { ApiCredential, ApiCredentialCreated, ApiCredentialList, Token, TokenCreated, TokenList } from './token.ts';
@@ -26,7 +26,7 @@ export const SCHEMAS = {
   Artifact, ArtifactList, ClusterPackageVersion, ClusterPackageVersionInput, PackageList,
   Rollout, RolloutList, RolloutInput: RolloutObjectInputSchema, DrainSpec: DrainSpecSchema,
   EventList,
-  Remediation, RemediationList, RemediationFleetStatus, RemediationRule, RemediationRuleList, DryRunBody,
+  Remediation, RemediationList, RemediationFleetStatus, RemediationRule, RemediationRuleInput, RemediationRuleList, DryRunBody,
   HostRegistration, HostRegisterBody, HostUnregisterBody,
   WatchEvent, Bookmark, WatchStatus,
 } as const satisfies Record<string, TSchema>;
@@ -140,7 +140,7 @@ export const PATHS: readonly PathEntry[] = [
   { name: 'remediation-machine-switch', method: 'POST', path: '/v1/remediations/{name}/pause', access: 'admin', summary: 'Pause remediation of one machine.', params: { name }, response: ok('Remediation') },
   { name: 'remediation-machine-switch', method: 'POST', path: '/v1/remediations/{name}/resume', access: 'admin', summary: 'Resume remediation of one machine.', params: { name }, response: ok('Remediation') },
   { name: 'remediation-rules', method: 'GET', path: '/v1/remediationrules', access: 'read-only', summary: 'The rules in force (applied and built-in).', response: ok('RemediationRuleList') },
-  { name: 'remediation-rule-apply', method: 'PUT', path: '/v1/remediationrules/{name}', access: 'admin', summary: 'Apply a rule (201 when created).', params: { name }, request: 'RemediationRule', createsOnApply: true, response: ok('RemediationRule') },
+  { name: 'remediation-rule-apply', method: 'PUT', path: '/v1/remediationrules/{name}', access: 'admin', summary: 'Apply a rule (201 when created).', params: { name }, request: 'RemediationRuleInput', createsOnApply: true, response: ok('RemediationRule') },
   { name: 'remediation-rule-delete', method: 'DELETE', path: '/v1/remediationrules/{name}', access: 'admin', summary: "Delete a rule: its fault's built-in rule applies again.", params: { name }, response: ok('Deleted') },
   // Host cluster registration.
   { name: 'host', method: 'GET', path: '/v1/host', access: 'read-only', summary: 'The host cluster registration and its sync state.', response: ok('HostRegistration') },

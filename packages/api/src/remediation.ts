@@ -7,8 +7,72 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { ApiVersionField, Condition, ListOf, Nullable, Time } from './meta.ts';
 import { FaultObject } from './machine.ts';
+import { DrainSpecSchema, ObjectName } from './rollout.ts';
 
 export const REMEDIATION_PHASES = ['Idle', 'Running', 'NeedsHuman'] as const;
+
+/** Fault types, in the order remediation prefers them (the runtime first: kubelet needs it). */
+export const FAULT_TYPES = [
+  'RuntimeNotReady',
+  'FrequentRuntimeRestart',
+  'KubeletNotRunning',
+  'KubeletUnhealthy',
+  'FrequentKubeletRestart',
+  'NetworkNotReady',
+  'DiskPressure',
+  'AgentSilent',
+] as const;
+export type FaultType = (typeof FAULT_TYPES)[number];
+
+/** The steps a rule's ladder may take (docs/remediation.md). */
+export const LADDER_ACTIONS = ['RestartService', 'RestoreConfig', 'ReinstallPackage', 'Reboot', 'CordonAndNotify'] as const;
+export type LadderAction = (typeof LADDER_ACTIONS)[number];
+
+const TARGET = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9@._-]*$' });
+
+const RuleStepInput = Type.Object(
+  {
+    action: Type.Union(LADDER_ACTIONS.map((a) => Type.Literal(a))),
+    /** A unit (RestartService) or a package (RestoreConfig, ReinstallPackage); defaults from the fault. */
+    target: Type.Optional(TARGET),
+    timeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600 })),
+    successWithinSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 6 * 3600 })),
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * A RemediationRule as applied (`PUT /v1/remediationrules/{name}`, `nkctl apply -f`): the
+ * server validates with this schema, then remediation/rules.ts with the rules a schema
+ * cannot say; unset spec fields take RULE_DEFAULTS.
+ */
+export const RemediationRuleInput = Type.Object(
+  {
+    apiVersion: ApiVersionField,
+    kind: Type.Literal('RemediationRule'),
+    metadata: Type.Object({ name: ObjectName }, { additionalProperties: true }),
+    spec: Type.Object(
+      {
+        fault: Type.Union(FAULT_TYPES.map((f) => Type.Literal(f))),
+        forSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 24 * 3600 })),
+        ladder: Type.Array(RuleStepInput, { minItems: 1, maxItems: 8 }),
+        maxAttemptsPerMachine: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+        /** The window maxAttemptsPerMachine counts ladders in. */
+        attemptWindowSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 30 * 24 * 3600 })),
+        cooldownSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 7 * 24 * 3600 })),
+        dryRun: Type.Optional(Type.Boolean()),
+        /**
+         * How the node is drained before a ReinstallPackage step of a disruptive package (and
+         * a Reboot): kubectl drain's rules; absent fields are kubectl's defaults.
+         */
+        drain: Type.Optional(DrainSpecSchema),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: true },
+);
+export type RemediationRuleInput = Static<typeof RemediationRuleInput>;
 export type RemediationPhaseName = (typeof REMEDIATION_PHASES)[number];
 
 /** One line of a machine's remediation story. */
