@@ -70,7 +70,7 @@ const limit: Param = { schema: Type.Integer({ minimum: 1, maximum: 9999, default
  */
 export const WATCH_QUERY: Readonly<Record<string, Param>> = {
   watch: { schema: Type.Union([Type.Literal('1'), Type.Literal('true')]), sample: '1', description: 'stream WatchEvents, one JSON object per line, instead of the list' },
-  resourceVersion: { schema: Type.String({ pattern: '^(0|[1-9][0-9]{0,18})$' }), sample: '1', description: "the list's metadata.resourceVersion to watch from (410 NK_WATCH_EXPIRED when too old); absent: ADDED for every object first" },
+  resourceVersion: { schema: Type.String({ pattern: '^(0|[1-9][0-9]{0,18})$' }), sample: '1', description: "the list's metadata.resourceVersion to watch from (410 Gone when too old); absent: ADDED for every object first" },
   allowWatchBookmarks: { schema: Type.String(), sample: 'true', description: 'accepted; bookmarks are always sent' },
 };
 const ok = (schema: SchemaName) => ({ status: 200, schema }) as const;
