@@ -1,5 +1,5 @@
 /**
- * The Rollout object as the API shows it (docs/nkctl.md, "API"): the spec as stored
+ * The Rollout object as the API shows it (the contract's Rollout, docs/api.md): the spec as stored
  * (defaults applied) and a status built from the planner's persisted state.
  */
 import { API_VERSION, type Rollout, type RolloutSpecView } from '@nodekeeper/api';

@@ -1,6 +1,6 @@
 /**
  * Routes for remediation: the per-machine story, the switches (pause, resume, dry
- * run), and the rules. The contract is in docs/nkctl.md ("API").
+ * run), and the rules. The contract is @nodekeeper/api (docs/api.md).
  */
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { API_VERSION, DryRunBody as DryRunSchema, type Remediation, type RemediationFleetStatus, type RemediationList } from '@nodekeeper/api';
