@@ -13,25 +13,6 @@ import path from 'node:path';
 import ts from 'typescript';
 import { REPO } from './harness/processes.ts';
 
-/**
- * Cycles known and being removed on another branch, each as its sorted member files. The
- * cli cycle `program.ts <-> *-commands.ts` goes with helper "contract"'s branch (issue 14);
- * the lead deletes this entry when merging it. Nothing else may be added here.
- */
-const KNOWN_CYCLES: ReadonlyArray<ReadonlyArray<string>> = [
-  [
-    'coordinator/src/cli/backup-commands.ts',
-    'coordinator/src/cli/credential-commands.ts',
-    'coordinator/src/cli/delete-commands.ts',
-    'coordinator/src/cli/host-commands.ts',
-    'coordinator/src/cli/package-commands.ts',
-    'coordinator/src/cli/program.ts',
-    'coordinator/src/cli/reboot-commands.ts',
-    'coordinator/src/cli/remediation-commands.ts',
-    'coordinator/src/cli/rollout-commands.ts',
-  ],
-];
-
 type Graph = Map<string, string[]>;
 
 /** Where `@nodekeeper/<name>[/<sub>]` resolves, read from each package's own `exports`. */
@@ -125,19 +106,14 @@ function loopThrough(graph: Graph, component: string[]): string {
   return component.join(', ');
 }
 
-const sameFiles = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((f, i) => f === b[i]);
-
-test('product sources have no import cycle (but the known cli one, removed at merge)', () => {
+test('product sources have no import cycle', () => {
   const graph = importGraph();
   const found = cycles(graph);
-  const unexpected = found.filter((c) => !KNOWN_CYCLES.some((k) => sameFiles(k, c)));
   assert.deepEqual(
-    unexpected.map((c) => loopThrough(graph, c)),
+    found.map((c) => loopThrough(graph, c)),
     [],
-    `import cycles:\n${unexpected.map((c) => `  ${loopThrough(graph, c)}\n    (all of: ${c.join(', ')})`).join('\n')}`,
+    `import cycles:\n${found.map((c) => `  ${loopThrough(graph, c)}\n    (all of: ${c.join(', ')})`).join('\n')}`,
   );
-  const stale = KNOWN_CYCLES.filter((k) => !found.some((c) => sameFiles(k, c)));
-  assert.deepEqual(stale, [], 'a known cycle is gone or changed: update KNOWN_CYCLES');
 });
 
 test('the scan reads the graph (guards against a walk that silently sees no imports)', () => {

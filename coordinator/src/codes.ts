@@ -69,6 +69,10 @@ export const COORDINATOR_CODES = {
   NK_STORE_MIGRATION_FAILED: 'a schema migration failed and was rolled back',
   NK_STORE_WRITE_FAILED: 'a batched write could not be committed; it stays queued and is retried',
   NK_STORE_ROW_CORRUPT: 'a stored JSON column could not be read back',
+  // Watch (watch/, docs/nkctl.md "Watch")
+  NK_WATCH_QUERY_INVALID: 'a list or watch query is malformed (watch, resourceVersion, timeoutSeconds, a repeated parameter, a bad labelSelector, a filter the path does not take)',
+  NK_WATCH_EXPIRED: 'a watch resourceVersion is older than the changes the coordinator keeps, or newer than any it handed out: list again and watch from the list',
+  NK_WATCH_TOO_MANY: 'the watcher cap (--api-max-watchers) is reached',
   NK_STORE_UNAVAILABLE: 'SQLite cannot write now (a full disk, an I/O error, a lock held too long; the SQLite code is in the message): nothing was changed and nothing acknowledged',
   NK_GATEWAY_TRANSPORT: 'a WebSocket transport fault on an agent connection (logged and counted)',
   // Backup and restore

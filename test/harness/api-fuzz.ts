@@ -151,6 +151,8 @@ export const ROUTES: readonly RouteSpec[] = [
   { name: 'machine-drain', method: 'POST', path: '/v1/machines/{name}/drain', access: 'admin', body: () => ({ timeoutSeconds: 5 }) },
   // The agent path, spoken to as plain HTTP and as a (bad) upgrade.
   { name: 'agent-connect', method: 'GET', path: '/v1/agent/connect', access: 'agent' },
+  // The contract as OpenAPI (docs/api.md).
+  { name: 'openapi', method: 'GET', path: '/openapi/v3', access: 'read-only' },
 ];
 
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'TRACE', 'get', 'FOO', 'PROPFIND', 'M-SEARCH', 'CONNECT'];

@@ -7,26 +7,15 @@
  * one that is not the object's current one is refused with 409, and so is a body whose
  * `metadata.uid` names another object (Kubernetes' uid precondition).
  */
+import type { Condition, ObjectMeta as ApiMeta } from '@nodekeeper/api';
 import { AppError } from '@nodekeeper/common';
 import type { ObjectMeta } from '../store/object-meta.ts';
 
-/** The metadata fields every served object carries (besides its name and labels). */
-export interface ApiObjectMeta {
-  readonly uid: string;
-  readonly generation: number;
-  readonly resourceVersion: string;
-  readonly creationTimestamp: string;
-}
+/** The metadata fields every served object carries (besides its name and labels): the contract's. */
+export type ApiObjectMeta = Omit<ApiMeta, 'name'>;
 
-/** metav1.Condition. */
-export interface ApiCondition {
-  readonly type: string;
-  readonly status: 'True' | 'False' | 'Unknown';
-  readonly reason: string;
-  readonly message: string;
-  readonly lastTransitionTime: string;
-  readonly observedGeneration: number;
-}
+/** metav1.Condition as built here: the contract's Condition, always with its observedGeneration. */
+export type ApiCondition = Condition & { readonly observedGeneration: number };
 
 /** The stored metadata as API fields. */
 export function apiMeta(meta: ObjectMeta): ApiObjectMeta {

@@ -9,197 +9,19 @@
  * (no `undefined`, no Dates), so an object survives a JSON or YAML round trip unchanged.
  */
 import type { CniStatus, HostStatus, KubeletStatus, RuntimeStatus, ServiceState, VersionInfo } from '@nodekeeper/protocol';
-import type { EventRecord, LivenessState, MachineRecord, TokenRecord } from '../store/types.ts';
+import {
+  API_VERSION,
+  type ContainerdObjectStatus, type CniObjectStatus, type Event, type EventList, type HostObjectStatus, type KubeletObjectStatus,
+  type Machine, type MachineList, type ProbeFields, type Token, type TokenList, type VersionFields,
+} from '@nodekeeper/api';
+import type { EventRecord, MachineRecord, TokenRecord } from '../store/types.ts';
 import type { ObjectMeta } from '../store/object-meta.ts';
-import { apiMeta, type ApiObjectMeta } from './object-meta.ts';
+import { apiMeta } from './object-meta.ts';
 
-export const API_VERSION = 'nodekeeper.io/v1alpha1';
-
-/** A version as observed: the raw string verbatim, its semver reading where there is one, and where it came from. */
-export interface VersionFields {
-  /** Raw version string as found on the node, or null when none was found. */
-  readonly version: string | null;
-  /** Present only when the raw string has a semver reading. */
-  readonly semver?: string;
-  /** Where the version came from (binary, cri, dpkg, nodekeeper, ...); present with `version`. */
-  readonly versionSource?: string;
-}
-
-export interface ProbeFields extends VersionFields {
-  readonly health: 'healthy' | 'unhealthy' | 'unknown';
-  readonly reason: string;
-  readonly message: string;
-  /** When the agent ran the probe, on the agent's clock (informational only). */
-  readonly observedAt: string;
-}
-
-export interface KubeletObjectStatus extends ProbeFields {
-  readonly service: ServiceState | null;
-}
-
-export interface ContainerdObjectStatus extends ProbeFields {
-  readonly runtimeName: string | null;
-  readonly runtimeApiVersion: string | null;
-  readonly conditions: readonly { type: string; status: boolean; reason: string; message: string }[];
-  readonly service: ServiceState | null;
-}
-
-export interface CniPluginObject extends VersionFields {
-  readonly type: string;
-  readonly binary: string | null;
-  readonly supportedVersions: readonly string[];
-}
-
-export interface CniObjectStatus extends ProbeFields {
-  readonly configFile: string | null;
-  readonly networkName: string | null;
-  readonly cniVersion: string | null;
-  readonly plugins: readonly CniPluginObject[];
-}
-
-export interface HostObjectStatus {
-  readonly health: 'healthy' | 'unhealthy' | 'unknown';
-  readonly reason: string;
-  readonly message: string;
-  readonly observedAt: string;
-  readonly os: string;
-  readonly kernel: string;
-  readonly arch: string;
-  readonly cpus: number;
-  readonly memory: { readonly totalBytes: number; readonly availableBytes: number };
-  readonly uptimeSeconds: number;
-  readonly disks: readonly { path: string; totalBytes: number; usedBytes: number; usedPercent: number }[];
-  readonly pressure: { readonly disk: boolean; readonly memory: boolean; readonly pid: boolean };
-  /** Boot and kernel facts (docs/agent-probes.md); absent when the agent does not report them. */
-  readonly bootId?: string | null;
-  readonly newestKernel?: string | null;
-  readonly reboot?: { readonly required: boolean; readonly reasons: readonly string[] };
-  readonly readOnlyMounts?: readonly string[];
-}
-
-export interface ConditionObject {
-  readonly type: string;
-  readonly status: 'True' | 'False' | 'Unknown';
-  readonly reason: string;
-  readonly message: string;
-  readonly lastTransitionTime: string;
-}
-
-export interface MachineObject {
-  readonly apiVersion: typeof API_VERSION;
-  readonly kind: 'Machine';
-  readonly metadata: {
-    readonly name: string;
-    readonly uid: string;
-    readonly creationTimestamp: string;
-    readonly labels: Readonly<Record<string, string>>;
-    /** Present when the store's metadata is given (store/object-meta.ts). */
-    readonly generation?: number;
-    readonly resourceVersion?: string;
-  };
-  readonly spec: {
-    readonly machineId: string;
-    readonly hostname: string;
-    readonly addresses: readonly string[];
-    readonly zone: string | null;
-    readonly labels: Readonly<Record<string, string>>;
-    /** Package versions pinned on this machine over the ClusterPackageVersion. */
-    readonly packages?: ReadonlyArray<{ readonly name: string; readonly version: string }>;
-  };
-  readonly status: {
-    /** Connection-level liveness judged on the coordinator's clock. */
-    readonly phase: LivenessState;
-    /** Why the phase is what it is, and since when. */
-    readonly phaseReason: string;
-    readonly phaseMessage: string;
-    readonly phaseTransitionTime: string;
-    /** Last message of any kind received, or null when none yet. */
-    readonly lastSeenTime: string | null;
-    /** When the reported status last changed, or null before the first report. */
-    readonly lastReportTime: string | null;
-    readonly agentVersion: string | null;
-    /** The generation the status reflects (pins and labels apply at once, so the current one). */
-    readonly observedGeneration?: number;
-    readonly conditions: readonly ConditionObject[];
-    /** The sections below are absent until the agent's first report. */
-    readonly kubelet?: KubeletObjectStatus;
-    readonly containerd?: ContainerdObjectStatus;
-    readonly cni?: CniObjectStatus;
-    readonly host?: HostObjectStatus;
-    readonly revoked?: true;
-    readonly revokedTime?: string;
-    /** Each desired package against what runs (convergence/status.ts), as MCO's current/desired/state node annotations. */
-    readonly packages?: readonly MachinePackageObject[];
-    /** The machine's Node in the member cluster, when the coordinator has the member API. */
-    readonly node?: { readonly name: string; readonly ready: 'True' | 'False' | 'Unknown'; readonly unschedulable: boolean; readonly providerID: string | null };
-  };
-}
-
-/** One entry of a Machine's `status.packages[]`. */
-export interface MachinePackageObject {
-  readonly name: string;
-  readonly current: string | null;
-  readonly desired: string;
-  readonly state: 'Converged' | 'Updating' | 'Degraded' | 'Pending';
-  readonly reason: string;
-}
-
-export interface MachineList {
-  readonly apiVersion: typeof API_VERSION;
-  readonly kind: 'MachineList';
-  readonly items: readonly MachineObject[];
-}
-
-export interface EventObject {
-  readonly id: number;
-  readonly at: string;
-  readonly object: string;
-  readonly type: 'Normal' | 'Warning';
-  readonly reason: string;
-  readonly message: string;
-}
-
-export interface EventList {
-  readonly kind: 'EventList';
-  readonly items: readonly EventObject[];
-}
-
-export interface TokenObject {
-  /** Kubernetes-style metadata (name = id) beside the flat fields, when the store's metadata is given. */
-  readonly metadata?: { readonly name: string } & ApiObjectMeta;
-  readonly status?: { readonly observedGeneration: number; readonly conditions: readonly ConditionObject[] };
-  readonly id: string;
-  readonly description: string;
-  readonly createdAt: string;
-  readonly expiresAt: string;
-  /** Enrollments allowed in all. */
-  readonly uses: number;
-  /** Enrollments made so far. */
-  readonly used: number;
-  readonly revoked: boolean;
-  readonly revokedAt: string | null;
-}
-
-export interface TokenList {
-  readonly kind: 'TokenList';
-  readonly items: readonly TokenObject[];
-}
-
-/** Response of `POST /v1/tokens`: the only time the secret is ever shown. */
-export interface TokenCreated {
-  readonly token: string;
-  readonly id: string;
-  readonly expiresAt: string;
-  readonly uses: number;
-  /** `sha256:<hex>` of the coordinator CA's public key, or null when serving plain http. */
-  readonly caCertHash: string | null;
-}
-
-/** Error body of every failed API call. */
-export interface ApiErrorBody {
-  readonly code: string;
-  readonly message: string;
-}
+// The shapes are the contract's (@nodekeeper/api); this file builds them from records.
+export { API_VERSION };
+/** The contract's Machine, under its older name (host/host-sync.ts still says MachineObject). */
+export type MachineObject = Machine;
 
 /** RFC 3339 (UTC, millisecond precision) of an epoch-milliseconds time. */
 export function rfc3339(ms: number): string {
@@ -282,7 +104,7 @@ function hostStatus(h: HostStatus): HostObjectStatus {
  * the coordinator's clock in one place; the object itself carries absolute times only,
  * and clients compute ages on their side, as kubectl does.
  */
-export function toMachineObject(record: MachineRecord, now: number, meta?: ObjectMeta | null): MachineObject {
+export function toMachineObject(record: MachineRecord, now: number, meta?: ObjectMeta | null): Machine {
   if (!Number.isFinite(now)) throw new RangeError(`now must be a finite number, got ${now}`);
   const report = record.report;
   const labels = { ...record.labels };
@@ -330,7 +152,7 @@ export function toMachineObject(record: MachineRecord, now: number, meta?: Objec
         ? {}
         : { packages: Object.entries(record.packageOverrides ?? {}).map(([name, o]) => ({ name, ...o })) }),
     },
-    status: status as MachineObject['status'],
+    status: status as Machine['status'],
   };
 }
 
@@ -342,7 +164,7 @@ export function toMachineList(records: readonly MachineRecord[], now: number, me
 }
 
 /** An event as the API serves it. */
-export function toEventObject(e: EventRecord): EventObject {
+export function toEventObject(e: EventRecord): Event {
   return { id: e.id, at: rfc3339(e.at), object: e.object, type: e.type, reason: e.reason, message: e.message };
 }
 
@@ -352,12 +174,12 @@ export function toEventList(events: readonly EventRecord[]): EventList {
 }
 
 /** A bootstrap token as the API lists it. The secret is never part of it: the record has none. */
-export function toTokenObject(t: TokenRecord): TokenObject {
+export function toTokenObject(t: TokenRecord): Token {
   return tokenObject(t, null);
 }
 
 /** A bootstrap token with its object metadata and a `Usable` condition judged at `now`. */
-export function tokenObject(t: TokenRecord, meta: ObjectMeta | null, now?: number): TokenObject {
+export function tokenObject(t: TokenRecord, meta: ObjectMeta | null, now?: number): Token {
   const state = t.revokedAt !== null ? 'Revoked' : now !== undefined && now >= t.expiresAt ? 'Expired' : t.used >= t.maxUses ? 'Exhausted' : 'Usable';
   return {
     ...(meta == null

@@ -1,21 +1,21 @@
 /**
- * The Rollout object as the API shows it (docs/nkctl.md, "API"): the spec as stored
+ * The Rollout object as the API shows it (the contract's Rollout, docs/api.md): the spec as stored
  * (defaults applied) and a status built from the planner's persisted state.
  */
+import { API_VERSION, type Rollout, type RolloutSpecView } from '@nodekeeper/api';
 import type { RolloutSpec } from '../rollout/spec.ts';
 import type { RolloutState } from '../rollout/types.ts';
 import type { RolloutRecord } from '../store/types.ts';
 import { rolloutConditions } from '../rollout/conditions.ts';
 import { apiCondition, apiMeta } from './object-meta.ts';
 
-const API_VERSION = 'nodekeeper.io/v1alpha1';
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /**
  * `current(machine, package)` gives the version a machine runs now, shown as the
  * "from" version of machines the rollout has not started yet.
  */
-export function toRolloutObject(r: RolloutRecord, current: (machine: string, pkg: string) => string | null = () => null) {
+export function toRolloutObject(r: RolloutRecord, current: (machine: string, pkg: string) => string | null = () => null): Rollout {
   const spec = r.spec as RolloutSpec;
   const state = r.state as RolloutState;
   const targets = Object.fromEntries(spec.packages.map((p) => [p.package, p.version]));
@@ -24,7 +24,8 @@ export function toRolloutObject(r: RolloutRecord, current: (machine: string, pkg
     apiVersion: API_VERSION,
     kind: 'Rollout',
     metadata: { name: r.name, ...(r.meta === undefined ? { creationTimestamp: iso(r.createdAt) } : apiMeta(r.meta)) },
-    spec,
+    // The stored spec is plain JSON of RolloutSpec; the contract spells its readonly arrays as arrays.
+    spec: spec as RolloutSpecView,
     status: {
       // The controller reads the spec on every step: the status always reflects the stored generation.
       observedGeneration: generation,

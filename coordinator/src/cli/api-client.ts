@@ -7,16 +7,15 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { HostSyncState } from '../host/host-sync.ts';
 import type { Readable } from 'node:stream';
 import { AppError } from '@nodekeeper/common';
-import type { EventList, MachineList, MachineObject, TokenCreated, TokenList } from '../api/objects.ts';
-import type { ApiCredentialCreated, ApiCredentialList, ApiCredentialObject } from '../api/credential-objects.ts';
+import type {
+  ApiCredential as ApiCredentialObject, ApiCredentialCreated, ApiCredentialList, Artifact as ArtifactObject, ArtifactList, ClusterPackageVersion as ClusterPackageVersionObject,
+  EventList, HostRegistration, Machine as MachineObject, MachineList, PackageList, Remediation as RemediationObject, RemediationFleetStatus, RemediationList,
+  RemediationRule as RemediationRuleObject, RemediationRuleList, Rollout as RolloutObject, RolloutAction, RolloutList, TokenCreated, TokenList,
+} from '@nodekeeper/api';
 import { CliErrorCode } from './cli-errors.ts';
 import type { ConnectionConfig } from './config.ts';
-import type { ArtifactList, ArtifactObject, ClusterPackageVersionObject, PackageList } from './package-objects.ts';
-import type { RemediationFleetStatus, RemediationList, RemediationObject, RemediationRuleList, RemediationRuleObject } from './remediation-objects.ts';
-import type { RolloutAction, RolloutList, RolloutObject } from './rollout-objects.ts';
 
 /** Largest response body nkctl reads: a MachineList of ~10k machines at ~4 KiB each. */
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
@@ -609,7 +608,7 @@ export function networkError(cause: unknown, cfg: ConnectionConfig): AppError {
   return new AppError(CliErrorCode.unreachable, `cannot reach ${cfg.server}: ${msg}`, ctx);
 }
 
-export type HostRegistrationObject = HostSyncState & { readonly kind: 'HostRegistration' };
+export type HostRegistrationObject = HostRegistration;
 
 export interface NodeActionObject {
   readonly kind: 'NodeAction';

@@ -7,7 +7,7 @@
  * coordinator validates the contents and names the path of the first error.
  */
 import { parseAllDocuments } from 'yaml';
-import { API_VERSION } from '../api/objects.ts';
+import { API_VERSION } from '@nodekeeper/api';
 import { CliErrorCode, usageError } from './cli-errors.ts';
 
 export const APPLY_KINDS = ['ClusterPackageVersion', 'Rollout', 'RemediationRule'] as const;

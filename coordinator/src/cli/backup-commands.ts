@@ -23,7 +23,7 @@ import { extractVerified } from '../backup/verify.ts';
 import { interpret, networkError } from './api-client.ts';
 import { CliErrorCode, usageError } from './cli-errors.ts';
 import type { ConnectionConfig } from './config.ts';
-import type { CommandContext } from './program.ts';
+import type { CommandContext } from './command-context.ts';
 
 /** How long the coordinator may take to make the archive before its first byte. */
 const MAKE_DEADLINE_MS = 10 * 60_000;

@@ -5,8 +5,7 @@
 import type { Command } from 'commander';
 import { CliErrorCode, usageError } from './cli-errors.ts';
 import { parseOutput } from './output.ts';
-import { printObject } from './package-commands.ts';
-import type { CommandContext } from './program.ts';
+import { printObject, type CommandContext } from './command-context.ts';
 import { renderTable } from './table.ts';
 
 export function addCredentialCommands(program: Command, ctx: CommandContext): void {

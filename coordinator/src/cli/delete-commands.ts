@@ -7,7 +7,7 @@
  */
 import type { Command } from 'commander';
 import { CliErrorCode, usageError } from './cli-errors.ts';
-import type { CommandContext } from './program.ts';
+import type { CommandContext } from './command-context.ts';
 
 const SHA256 = /^(sha256:)?([0-9a-f]{64})$/;
 

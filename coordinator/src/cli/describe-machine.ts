@@ -4,11 +4,10 @@
  * recent events last. Everything an operator needs to see why a node is unhealthy
  * without reaching for -o yaml. Pure: objects and a clock in, text out.
  */
-import type { EventObject, MachineObject, ProbeFields, VersionFields } from '../api/objects.ts';
+import { machineRemediation, type Event as EventObject, type FaultObject, type Machine as MachineObject, type MachineRemediationSummary, type ProbeFields, type VersionFields } from '@nodekeeper/api';
 import type { ServiceState } from '@nodekeeper/protocol';
 import { ageSince } from './machines-view.ts';
 import { nodeCell } from './machines-view.ts';
-import { machineRemediation, type FaultObject, type MachineRemediationSummary } from './remediation-objects.ts';
 import { renderTable } from './table.ts';
 
 /** A `Key: value` pair, or a pre-rendered nested block. */

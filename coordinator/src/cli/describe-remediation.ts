@@ -4,12 +4,10 @@
  * rule's ladder, the per-machine budget (attempts, cooldown), whether it is cordoned or
  * paused, its history and its recent events. Pure: objects and a clock in, text out.
  */
-import type { EventObject } from '../api/objects.ts';
-import { RULE_DEFAULTS } from '../remediation/rules.ts';
+import { RULE_DEFAULTS, type Event as EventObject, type Remediation as RemediationObject, type RemediationRule as RemediationRuleObject } from '@nodekeeper/api';
 import { humanDuration } from './duration.ts';
 import { block, eventsSection, faultsTable, timeAndAge, type Line } from './describe-machine.ts';
 import { ageSince } from './machines-view.ts';
-import type { RemediationObject, RemediationRuleObject } from './remediation-objects.ts';
 import { ladderText, seconds } from './remediation-views.ts';
 import { renderTable } from './table.ts';
 

@@ -3,11 +3,10 @@
  * operator wrote it (with the strategy spelled out), the status with its reason and
  * the command that continues it, every machine, and the rollout's events. Pure.
  */
-import type { EventObject } from '../api/objects.ts';
+import type { Event as EventObject, IntOrPercent, Rollout as RolloutObject } from '@nodekeeper/api';
 import { block, eventsSection, timeAndAge, type Line } from './describe-machine.ts';
 import { ageSince } from './machines-view.ts';
 import { renderTable } from './table.ts';
-import type { IntOrPercent, RolloutObject } from './rollout-objects.ts';
 import { countsText, packagesCell, progressBar, renderRolloutMachines } from './rollout-views.ts';
 
 function amount(v: IntOrPercent | undefined, unit: string): string {

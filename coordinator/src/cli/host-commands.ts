@@ -9,15 +9,12 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Command } from 'commander';
 import { AppError } from '@nodekeeper/common';
-import type { ClusterStatus } from '../host/cluster-status.ts';
-import { judgeLease, sight, type LeaseSighting } from '../host/lease-liveness.ts';
-import { CLUSTER_LABEL, GROUP, LEASE_NAME, NAMESPACE_PREFIX, VERSION } from '../host/names.ts';
+import { CLUSTER_LABEL, GROUP, LEASE_NAME, NAMESPACE_PREFIX, VERSION, judgeLease, loadHostKube, sight, type ClusterStatus, type LeaseSighting } from './host-client.ts';
 import type { HostRegistrationObject } from './api-client.ts';
 import { CliErrorCode, usageError } from './cli-errors.ts';
 import { humanDuration, parseDuration } from './duration.ts';
 import { parseOutput } from './output.ts';
-import { printObject } from './package-commands.ts';
-import type { CommandContext } from './program.ts';
+import { printObject, type CommandContext } from './command-context.ts';
 import { renderTable } from './table.ts';
 
 interface ClusterObject {
@@ -26,8 +23,8 @@ interface ClusterObject {
   status?: Partial<ClusterStatus>;
 }
 
-/** The Kubernetes client and the host admin, loaded by the commands that use them (host-kube.ts). */
-const kube = () => import('./host-kube.ts');
+/** The Kubernetes client and the host admin, loaded by the commands that use them (host-client.ts). */
+const kube = loadHostKube;
 
 async function hostKubeconfig(ctx: CommandContext, flag: string | undefined): Promise<KubeConfig> {
   const file = flag ?? ctx.io.env['KUBECONFIG']?.split(':')[0];

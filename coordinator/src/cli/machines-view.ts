@@ -2,10 +2,8 @@
  * `nkctl get machines` as a table: the narrow view an operator scans, and `-o wide`
  * with identity, the health of each component and the agent's version. Pure: objects and a clock in, text out.
  */
-import type { MachineObject, VersionFields } from '../api/objects.ts';
-import { machineConverged } from '../convergence/summary.ts';
+import { machineConverged, machineRemediation, type FaultObject, type Machine as MachineObject, type VersionFields } from '@nodekeeper/api';
 import { humanDuration } from './duration.ts';
-import { machineRemediation, type FaultObject } from './remediation-objects.ts';
 import { renderTable } from './table.ts';
 
 const NARROW = ['NAME', 'STATUS', 'KUBELET', 'CONTAINERD', 'CNI', 'AGE', 'LAST-SEEN', 'REMEDIATION', 'CONVERGED'] as const;

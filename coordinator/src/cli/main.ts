@@ -5,7 +5,8 @@
 import { basename } from 'node:path';
 import { CommanderError } from 'commander';
 import { CliErrorCode, ExitCode, errorLine, exitCodeFor } from './cli-errors.ts';
-import { buildProgram, type CliIo } from './program.ts';
+import type { CliIo } from './command-context.ts';
+import { buildProgram } from './program.ts';
 import { packageVersion } from '../version.ts';
 
 /** `kubectl nodekeeper` when started through the kubectl plugin name, else `nkctl`. */

@@ -12,21 +12,16 @@ import { applyDocument, loadApplyDocuments } from './apply-objects.ts';
 import { artifactSize, loadSigningKey, progressReporter, sha256File } from './artifact-file.ts';
 import { loadManifestFile, signClusterPackageVersion, signedManifest, signInstallStatement } from './sign-statement.ts';
 import { CliErrorCode, usageError } from './cli-errors.ts';
-import { parseOutput, toJson, toYaml, type OutputFormat } from './output.ts';
-import type { ArtifactObject, ClusterPackageVersionObject } from './package-objects.ts';
+import { parseOutput, toJson, toYaml } from './output.ts';
 import { formatBytes, renderArtifacts, renderPackages, renderPushed } from './package-views.ts';
-import type { CommandContext } from './program.ts';
-import type { RolloutObject } from './rollout-objects.ts';
+import { printObject, type CommandContext } from './command-context.ts';
+import type { Artifact as ArtifactObject, ClusterPackageVersion as ClusterPackageVersionObject, Rollout as RolloutObject } from '@nodekeeper/api';
 import { renderTable } from './table.ts';
 
 /** Largest manifest nkctl reads: far above any ClusterPackageVersion or Rollout. */
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 /** `-o json|yaml` output of any object. */
-export function printObject(ctx: CommandContext, format: OutputFormat, obj: unknown): void {
-  ctx.io.stdout(format === 'yaml' ? toYaml(obj) : toJson(obj));
-}
-
 /** The text of `-f FILE`, or of stdin for `-f -`. */
 export async function readManifest(ctx: CommandContext, file: string): Promise<{ text: string; source: string }> {
   if (file === '-') return { text: await ctx.io.readStdin(), source: '<stdin>' };

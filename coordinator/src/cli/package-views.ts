@@ -4,7 +4,7 @@
  */
 import { ageSince } from './machines-view.ts';
 import { toYaml } from './output.ts';
-import type { ArtifactObject, PackageSummary } from './package-objects.ts';
+import type { Artifact as ArtifactObject, PackageSummary } from '@nodekeeper/api';
 import { renderTable } from './table.ts';
 
 /** Bytes as people read them: `512 B`, `12.3 MiB`. */

@@ -4,8 +4,7 @@
  * and `--help` work without a server.
  */
 import { Command } from 'commander';
-import type { MachineObject } from '../api/objects.ts';
-import { API_VERSION } from '../api/objects.ts';
+import { API_VERSION, type Machine as MachineObject } from '@nodekeeper/api';
 import { ApiClient } from './api-client.ts';
 import { CliErrorCode, usageError } from './cli-errors.ts';
 import { parseCount } from './rollout-spec.ts';
@@ -16,7 +15,7 @@ import { parseDuration } from './duration.ts';
 import { renderMachines } from './machines-view.ts';
 import { parseOutput, toJson, toYaml, type OutputFormat } from './output.ts';
 import { matches, parseSelector } from './selector.ts';
-import type { RolloutObject } from './rollout-objects.ts';
+import type { Rollout as RolloutObject } from '@nodekeeper/api';
 import { renderRollouts } from './rollout-views.ts';
 import { follow, type ChangeType } from './watch-follow.ts';
 import { joinCommand, renderTokenCreated, renderTokens } from './tokens-view.ts';
@@ -28,32 +27,7 @@ import { addRebootCommands } from './reboot-commands.ts';
 import { addHostCommands } from './host-commands.ts';
 import { addCredentialCommands } from './credential-commands.ts';
 import { addBackupCommands } from './backup-commands.ts';
-
-/** Everything nkctl touches outside itself, injected so tests can run it in-process too. */
-export interface CliIo {
-  readonly stdout: (text: string) => void;
-  readonly stderr: (text: string) => void;
-  readonly env: NodeJS.ProcessEnv;
-  readonly cwd: string;
-  readonly now: () => number;
-  /** `nkctl`, or `kubectl nodekeeper` when run as a kubectl plugin. */
-  readonly programName: string;
-  readonly version: string;
-  /** All of stdin, for `-f -`. */
-  readonly readStdin: () => Promise<string>;
-  /** Terminals get redrawn status and upload progress; pipes get plain lines. */
-  readonly stdoutIsTty: boolean;
-  /** The terminal's rows and columns when stdout is one (live views fit it); absent: 24x80. */
-  readonly stdoutSize?: () => { readonly rows: number; readonly columns: number };
-  readonly stderrIsTty: boolean;
-  readonly sleep: (ms: number) => Promise<void>;
-}
-
-/** What the command modules share: the io and the lazily resolved API client. */
-export interface CommandContext {
-  readonly io: CliIo;
-  readonly client: (cmd: Command) => { api: ApiClient; cfg: ConnectionConfig };
-}
+import type { CliIo, CommandContext } from './command-context.ts';
 
 /** How many events `describe` shows, newest last. */
 const DESCRIBE_EVENTS = 20;

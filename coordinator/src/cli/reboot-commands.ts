@@ -5,8 +5,8 @@
  */
 import type { Command } from 'commander';
 import { parseOutput } from './output.ts';
-import { createRollout, printObject } from './package-commands.ts';
-import type { CommandContext } from './program.ts';
+import { createRollout } from './package-commands.ts';
+import { printObject, type CommandContext } from './command-context.ts';
 import { rebootFromFlags, REBOOT_FLAG_DEFAULTS, type RebootFlags } from './reboot-spec.ts';
 
 export function addRebootCommands(program: Command, ctx: CommandContext): void {

@@ -19,8 +19,8 @@ test('nkctl reboot create: flags to a reboot Rollout the coordinator accepts', (
   });
   assert.deepEqual(o.spec.reboot, { onlyRequired: true, blockingPods: 'app=db', prometheus: { url: 'http://prom:9090', alertFilter: '^Watchdog$' }, drain: { force: true, deleteEmptyDirData: true, timeoutSeconds: 300 }, timeoutSeconds: 600 });
   assert.equal(o.spec.packages, undefined);
-  assert.deepEqual(o.spec.strategy.canary, { count: 0 });
-  assert.equal(o.spec.strategy.maxUnavailable, 1);
+  assert.deepEqual(o.spec.strategy?.canary, { count: 0 });
+  assert.equal(o.spec.strategy?.maxUnavailable, 1);
   const v = validateRollout(o);
   assert.ok(v.ok, JSON.stringify(!v.ok && v.errors));
   assert.equal(v.ok && v.spec.strategy.window?.timeZone, 'Europe/Berlin');
@@ -35,5 +35,5 @@ test('nkctl reboot create refuses what cannot work, before asking the coordinato
 
 test('nkctl rollout create takes --window and --time-zone too', () => {
   const o = rolloutFromFlags('k', { package: ['kubelet=1.31.2'], window: 'Sat,Sun 22:00-04:00', timeZone: 'America/New_York' });
-  assert.deepEqual(o.spec.strategy.window, { days: ['Sat', 'Sun'], start: '22:00', end: '04:00', timeZone: 'America/New_York' });
+  assert.deepEqual(o.spec.strategy?.window, { days: ['Sat', 'Sun'], start: '22:00', end: '04:00', timeZone: 'America/New_York' });
 });

@@ -5,10 +5,9 @@
  * rollout-spec.ts. Defaults differ from package rollouts: no canary, one wave, one
  * machine at a time, a 1 minute soak after each reboot.
  */
-import { API_VERSION } from '../api/objects.ts';
+import { API_VERSION, type RolloutObjectInput } from '@nodekeeper/api';
 import { CliErrorCode, usageError } from './cli-errors.ts';
 import { parseDuration } from './duration.ts';
-import type { RolloutObject } from './rollout-objects.ts';
 import { selectorFromFlags, strategyFromFlags, type RolloutFlags } from './rollout-spec.ts';
 
 export interface RebootFlags extends Omit<RolloutFlags, 'package' | 'allowDowngrade'> {
@@ -42,7 +41,7 @@ function seconds(value: string, flag: string, min: number): number {
 }
 
 /** Builds the reboot Rollout object the flags describe. */
-export function rebootFromFlags(name: string, flags: RebootFlags): RolloutObject {
+export function rebootFromFlags(name: string, flags: RebootFlags): RolloutObjectInput {
   if (!NAME_RE.test(name)) throw usage(`invalid reboot rollout name "${name}": lower case letters, digits, "-" and ".", e.g. kernel-reboots`);
   if (flags.onFailure !== undefined && flags.onFailure.toLowerCase() !== 'pause') throw usage('a reboot cannot be rolled back: --on-failure is pause');
   if (flags.alertFilter !== undefined && flags.prometheus === undefined) throw usage('--alert-filter needs --prometheus');
@@ -61,7 +60,7 @@ export function rebootFromFlags(name: string, flags: RebootFlags): RolloutObject
     ...(flags.drainTimeout !== undefined ? { timeoutSeconds: seconds(flags.drainTimeout, '--drain-timeout', 1) } : {}),
     ...(flags.gracePeriod !== undefined ? { gracePeriodSeconds: seconds(flags.gracePeriod, '--grace-period', 0) } : {}),
   };
-  const reboot: NonNullable<RolloutObject['spec']['reboot']> = {
+  const reboot: NonNullable<RolloutObjectInput['spec']['reboot']> = {
     ...(flags.onlyRequired === true ? { onlyRequired: true } : {}),
     ...(flags.blockingPods !== undefined ? { blockingPods: flags.blockingPods } : {}),
     ...(flags.prometheus !== undefined ? { prometheus: { url: flags.prometheus, ...(flags.alertFilter === undefined ? {} : { alertFilter: flags.alertFilter }) } } : {}),

@@ -8,9 +8,8 @@ import type { Command } from 'commander';
 import { CliErrorCode, usageError } from './cli-errors.ts';
 import { describeRemediation } from './describe-remediation.ts';
 import { parseOutput } from './output.ts';
-import { printObject } from './package-commands.ts';
-import type { CommandContext } from './program.ts';
-import type { RemediationFleetStatus, RemediationObject } from './remediation-objects.ts';
+import { printObject, type CommandContext } from './command-context.ts';
+import type { RemediationFleetStatus, Remediation as RemediationObject } from '@nodekeeper/api';
 import { fleetHeader, fleetSummary, phaseCell, renderRemediations, renderRules } from './remediation-views.ts';
 
 /** How many events `remediation describe` shows, newest last. */

@@ -1,10 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import type { RemediationFleetStatus, RemediationRule as RemediationRuleObject } from '@nodekeeper/api';
 import { toMachineObject } from '../api/objects.ts';
 import { describeMachine } from './describe-machine.ts';
 import { NOW, machineRecord } from '../api/test-support.ts';
 import { faultsCell, remediationCell } from './machines-view.ts';
-import type { RemediationFleetStatus, RemediationRuleObject } from './remediation-objects.ts';
 import { fleetHeader, ladderText, renderRules, stepCell } from './remediation-views.ts';
 
 const calm: RemediationFleetStatus = { paused: false, dryRun: false, storm: { active: false, reason: '', message: '', since: null }, inFlight: 0, maxConcurrent: 5 };

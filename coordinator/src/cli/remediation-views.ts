@@ -3,10 +3,9 @@
  * the `remediation list` table, the rules table, and the cells `get machines` borrows.
  * Pure: objects and a clock in, text out.
  */
-import { RULE_DEFAULTS } from '../remediation/rules.ts';
 import { humanDuration } from './duration.ts';
 import { ageSince, faultsCell } from './machines-view.ts';
-import type { RemediationFleetStatus, RemediationObject, RemediationRuleObject } from './remediation-objects.ts';
+import { RULE_DEFAULTS, type RemediationFleetStatus, type Remediation as RemediationObject, type RemediationRule as RemediationRuleObject } from '@nodekeeper/api';
 import { renderTable } from './table.ts';
 
 /** A whole number of seconds as kubectl writes durations: `60s`, `10m`, `24h`. */

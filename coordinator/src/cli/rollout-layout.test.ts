@@ -2,23 +2,24 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { isMoving, layoutRolloutStatus, soakRemaining } from './rollout-layout.ts';
-import type { RolloutMachineStatus, RolloutObject } from './rollout-objects.ts';
+import type { RolloutMachineStatus, Rollout as RolloutObject } from '@nodekeeper/api';
 
 const NOW = Date.parse('2026-12-03T12:00:00Z');
 const PHASES = ['Waiting', 'Installing', 'Soaking', 'Succeeded', 'Failed', 'RollingBack', 'RolledBack', 'Skipped'] as const;
 
-function machine(i: number, phase: string, reason = ''): RolloutMachineStatus {
-  return { name: `node-${String(i).padStart(5, '0')}`, phase, package: 'kubelet', fromVersion: '1.31.2', toVersion: '1.31.3', step: phase === 'Installing' ? 'restart' : null, reason, message: '', since: new Date(NOW - 5000).toISOString() };
+function machine(i: number, phase: RolloutMachineStatus['phase'], reason = ''): RolloutMachineStatus {
+  return { name: `node-${String(i).padStart(5, '0')}`, phase, package: 'kubelet', fromVersion: '1.31.2', toVersion: '1.31.3', step: phase === 'Installing' ? 'restart' : null, failedStep: null, reason, message: '', since: new Date(NOW - 5000).toISOString() };
 }
 
-function rollout(machines: RolloutMachineStatus[], extra: { phase?: string; reason?: string; soak?: number } = {}): RolloutObject {
+function rollout(machines: RolloutMachineStatus[], extra: { phase?: NonNullable<RolloutObject['status']>['phase']; reason?: string; soak?: number } = {}): RolloutObject {
   const count = (p: string) => machines.filter((m) => m.phase === p).length;
   return {
     apiVersion: 'nodekeeper.io/v1alpha1', kind: 'Rollout',
-    metadata: { name: 'kubelet-1-31-3' },
+    metadata: { name: 'kubelet-1-31-3', creationTimestamp: null },
     spec: { packages: [{ package: 'kubelet', version: '1.31.3' }], selector: {}, strategy: { soakSeconds: extra.soak ?? 60 } } as RolloutObject['spec'],
     status: {
       phase: extra.phase ?? 'Progressing', reason: extra.reason ?? '', message: '', continueWith: null,
+      observedGeneration: 1, conditions: [], canary: [], lastTransitionTime: null,
       batch: { index: 2, total: 4 },
       counts: { total: machines.length, succeeded: count('Succeeded'), inProgress: count('Installing') + count('Soaking'), failed: count('Failed'), waiting: count('Waiting'), rollingBack: count('RollingBack'), rolledBack: count('RolledBack'), skipped: count('Skipped') } as NonNullable<RolloutObject['status']>['counts'],
       machines, startedTime: null, completedTime: null,

@@ -6,7 +6,7 @@
  * block cannot be redrawn in place), whatever the fleet's size. Pure.
  */
 import { ageSince } from './machines-view.ts';
-import type { RolloutMachineStatus, RolloutObject } from './rollout-objects.ts';
+import type { RolloutMachineStatus, Rollout as RolloutObject } from '@nodekeeper/api';
 import { countsText, packagesCell, progressBar } from './rollout-views.ts';
 import { renderTable } from './table.ts';
 
@@ -81,7 +81,7 @@ export function layoutRolloutStatus(r: RolloutObject, now: number, rows: number,
       const shown = moving.slice(0, k);
       const table = renderTable(
         ['MACHINE', 'PHASE', 'PACKAGE', 'STEP', 'SINCE', 'MESSAGE'],
-        shown.map((m) => [m.name, m.phase, m.package, m.step ?? '-', ageSince(m.since, now, '-'), m.reason === '' ? m.message : m.message === '' ? m.reason : `${m.reason}: ${m.message}`]),
+        shown.map((m) => [m.name, m.phase, m.package ?? '-', m.step ?? '-', ageSince(m.since, now, '-'), m.reason === '' ? m.message : m.message === '' ? m.reason : `${m.reason}: ${m.message}`]),
       ).split('\n').filter((l) => l !== '');
       out.push(...table);
       room -= table.length;

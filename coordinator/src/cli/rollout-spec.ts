@@ -5,10 +5,9 @@
  * sends (and `--dry-run` prints) says exactly what will happen.
  */
 import { PackageName, PackageVersion } from '@nodekeeper/protocol';
-import { API_VERSION } from '../api/objects.ts';
+import { API_VERSION, type DrainSpecInput as RolloutDrain, type IntOrPercent, type RolloutObjectInput, type RolloutStrategyInput as RolloutStrategy } from '@nodekeeper/api';
 import { CliErrorCode, usageError } from './cli-errors.ts';
 import { parseDuration } from './duration.ts';
-import type { IntOrPercent, RolloutDrain, RolloutObject, RolloutStrategy } from './rollout-objects.ts';
 import { parseSelector } from './selector.ts';
 
 export interface RolloutFlags {
@@ -36,6 +35,7 @@ export interface RolloutFlags {
 }
 
 const DAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'] as const;
+type Day = (typeof DAYS)[number];
 
 /**
  * `--window 'Mon-Fri 02:00-05:00' --time-zone Europe/Berlin` -> the spec's window. Days
@@ -43,7 +43,7 @@ const DAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'] as const;
  * as written: the coordinator knows its tz database and refuses an unknown zone
  * (NK_WINDOW_UNKNOWN_TIME_ZONE), so nkctl and the server never disagree.
  */
-export function parseWindow(value: string, timeZone: string | undefined): { days?: string[]; start: string; end: string; timeZone?: string } {
+export function parseWindow(value: string, timeZone: string | undefined): NonNullable<RolloutStrategy['window']> {
   const m = /^\s*(?:([A-Za-z,-]+)\s+)?(\d{2}:\d{2})-(\d{2}:\d{2})\s*$/.exec(value);
   const bad = (why: string) => usage(`invalid --window "${value}": ${why}; e.g. 'Mon-Fri 02:00-05:00' or 'Sat,Sun 22:00-04:00'`);
   if (m === null) throw bad('expected [DAYS ]HH:MM-HH:MM');
@@ -51,7 +51,7 @@ export function parseWindow(value: string, timeZone: string | undefined): { days
   const hhmm = /^([01][0-9]|2[0-3]):[0-5][0-9]$/;
   if (!hhmm.test(start) || !hhmm.test(end)) throw bad('times are HH:MM, 00:00 to 23:59');
   if (start === end) throw bad('start and end are equal');
-  let days: string[] | undefined;
+  let days: Day[] | undefined;
   if (daysText !== undefined) {
     const index = (d: string) => {
       const i = DAYS.findIndex((x) => x.toLowerCase() === d.toLowerCase());
@@ -156,7 +156,7 @@ export function parseBatches(value: string): number[] {
 }
 
 /** Build the Rollout object the flags describe. */
-export function rolloutFromFlags(name: string, flags: RolloutFlags): RolloutObject {
+export function rolloutFromFlags(name: string, flags: RolloutFlags): RolloutObjectInput {
   if (!NAME_RE.test(name)) throw usage(`invalid rollout name "${name}": lower case letters, digits, "-" and ".", e.g. web-kubelet`);
   if (flags.package.length === 0) throw usage('at least one --package NAME=VERSION is required');
   const packages = flags.package.map(parsePackagePin);

@@ -4,7 +4,7 @@
  * stdout is not a terminal, and what is printed when a rollout stops. Pure.
  */
 import { ageSince } from './machines-view.ts';
-import type { RolloutMachineStatus, RolloutObject, RolloutStatus } from './rollout-objects.ts';
+import type { RolloutMachineStatus, Rollout as RolloutObject, RolloutStatus } from '@nodekeeper/api';
 import { renderTable } from './table.ts';
 
 const BAR_WIDTH = 30;
@@ -57,9 +57,9 @@ export function renderRolloutMachines(machines: readonly RolloutMachineStatus[],
     machines.map((m) => [
       m.name,
       m.phase,
-      m.package,
+      m.package ?? '-',
       m.fromVersion ?? '<unknown>',
-      m.toVersion,
+      m.toVersion ?? '-',
       m.step ?? '-',
       ageSince(m.since, now, '-'),
       m.reason === '' ? m.message : m.message === '' ? m.reason : `${m.reason}: ${m.message}`,

@@ -3,23 +3,24 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { AppError } from '@nodekeeper/common';
 import type { WatchLine } from './api-client.ts';
-import type { RolloutMachineStatus, RolloutObject } from './rollout-objects.ts';
+import type { RolloutMachineStatus, Rollout as RolloutObject } from '@nodekeeper/api';
 import { progressBar, renderStop } from './rollout-views.ts';
 import { watchRollout, type WatchDeps } from './rollout-watch.ts';
 
 const NOW = Date.parse('2026-12-03T12:00:00Z');
 
 /** A rollout of `n` machines, the first `done` Succeeded and the next one Installing. */
-function rollout(phase: string, n: number, done: number, reason = '', continueWith: string | null = null): RolloutObject {
+function rollout(phase: NonNullable<RolloutObject['status']>['phase'], n: number, done: number, reason = '', continueWith: string | null = null): RolloutObject {
   const machines: RolloutMachineStatus[] = Array.from({ length: n }, (_, i) => ({
     name: `node-${i + 1}`, phase: i < done ? 'Succeeded' : i === done && phase !== 'Completed' ? 'Installing' : 'Waiting', package: 'kubelet',
-    fromVersion: '1.31.2', toVersion: '1.31.3', step: i === done ? 'download' : null, reason: '', message: '', since: new Date(NOW - 3000).toISOString(),
+    fromVersion: '1.31.2', toVersion: '1.31.3', step: i === done ? 'download' : null, failedStep: null, reason: '', message: '', since: new Date(NOW - 3000).toISOString(),
   }));
   return {
-    apiVersion: 'nodekeeper.io/v1alpha1', kind: 'Rollout', metadata: { name: 'web-kubelet' },
+    apiVersion: 'nodekeeper.io/v1alpha1', kind: 'Rollout', metadata: { name: 'web-kubelet', creationTimestamp: null },
     spec: { packages: [{ package: 'kubelet', version: '1.31.3' }], selector: {} } as RolloutObject['spec'],
     status: {
       phase, reason, message: reason === '' ? '' : '1 machine(s) failed', continueWith, batch: { index: 1, total: 2 },
+      observedGeneration: 1, conditions: [], canary: [], lastTransitionTime: null,
       counts: { total: n, succeeded: done, inProgress: done < n ? 1 : 0, failed: 0, waiting: Math.max(0, n - done - 1), rollingBack: 0, rolledBack: 0, skipped: 0 } as NonNullable<RolloutObject['status']>['counts'],
       machines, startedTime: null, completedTime: null,
     },

@@ -14,7 +14,7 @@ import { AppError, backoffDelay } from '@nodekeeper/common';
 import type { WatchLine } from './api-client.ts';
 import { CliErrorCode } from './cli-errors.ts';
 import { layoutRolloutStatus } from './rollout-layout.ts';
-import { TERMINAL_PHASES, type RolloutObject } from './rollout-objects.ts';
+import { TERMINAL_ROLLOUT_PHASES as TERMINAL_PHASES, type Rollout as RolloutObject } from '@nodekeeper/api';
 import { machineChanges, renderStatus, summaryLine } from './rollout-views.ts';
 import { follow } from './watch-follow.ts';
 

@@ -2,7 +2,7 @@
  * Bootstrap tokens for humans: the list as `kubeadm token list` shows it (TTL left,
  * uses, state) and the result of `token create` with a ready-to-run join command.
  */
-import type { TokenCreated, TokenObject } from '../api/objects.ts';
+import type { TokenCreated, Token as TokenObject } from '@nodekeeper/api';
 import { humanDuration } from './duration.ts';
 import { renderTable } from './table.ts';
 

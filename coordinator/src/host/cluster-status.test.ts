@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { clusterStatus, sameClusterStatus, withTransitions, type ClusterStatusInput } from './cluster-status.ts';
-import type { MachineObject } from '../api/objects.ts';
+import type { Machine as MachineObject } from '@nodekeeper/api';
 
 const machine = (name: string, ready: boolean) => ({
   metadata: { name },

@@ -4,7 +4,7 @@
  * writes only when something an operator would care about changed.
  */
 import { toSemver } from '@nodekeeper/common';
-import type { MachineObject } from '../api/objects.ts';
+import type { Machine as MachineObject } from '@nodekeeper/api';
 import type { PackageSummary } from '../packages/cluster-package-version.ts';
 import { API_VERSION, CLUSTER_LABEL } from './names.ts';
 

@@ -11,9 +11,8 @@
  */
 import { AppError } from '@nodekeeper/common';
 
-export const GROUP = 'nodekeeper.io';
-export const VERSION = 'v1alpha1';
-export const API_VERSION = `${GROUP}/${VERSION}`;
+// The group and version are the API contract's: the host CRDs serve the same objects.
+export { API_GROUP as GROUP, API_GROUP_VERSION as VERSION, API_VERSION } from '@nodekeeper/api';
 export const MEMBER_SERVICE_ACCOUNT = 'nodekeeper-member';
 export const LEASE_NAME = 'nodekeeper-member';
 export const NAMESPACE_PREFIX = 'nodekeeper-';

@@ -16,7 +16,6 @@
  * pod is named with all its reasons, so one answer says everything to fix.
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import { Type, type Static } from '@sinclair/typebox';
 
 /** How a drain may treat pods that kubectl would refuse, and how long it may take. */
 export interface DrainRuleOptions {
@@ -26,21 +25,9 @@ export interface DrainRuleOptions {
   readonly deleteEmptyDirData: boolean;
 }
 
-/**
- * The drain options as a rollout spec or a remediation rule writes them (all optional).
- * timeoutSeconds absent: the coordinator's --drain-timeout; gracePeriodSeconds absent:
- * each pod's own terminationGracePeriodSeconds.
- */
-export const DrainSpecSchema = Type.Object(
-  {
-    force: Type.Optional(Type.Boolean()),
-    deleteEmptyDirData: Type.Optional(Type.Boolean()),
-    timeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })),
-    gracePeriodSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400 })),
-  },
-  { additionalProperties: false },
-);
-export type DrainSpecInput = Static<typeof DrainSpecSchema>;
+/** The drain options as written (all optional): the contract's schema (@nodekeeper/api). */
+export { DrainSpecSchema, type DrainSpecInput } from '@nodekeeper/api';
+import type { DrainSpecInput } from '@nodekeeper/api';
 
 /** A drain spec with its defaults applied (what the store keeps). */
 export interface DrainSpec {

@@ -2,50 +2,25 @@
  * The ClusterPackageVersion object: validation at the API edge, and its status: how
  * many machines run each desired version, from what the agents report.
  */
-import { Type, type Static } from '@sinclair/typebox';
+import type { Static } from '@sinclair/typebox';
+import { API_VERSION, ClusterPackageVersionInput, type ClusterPackageVersion, type PackageSummary, type UpdateStrategy } from '@nodekeeper/api';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AppError, toSemver } from '@nodekeeper/common';
-import { AGENT_PACKAGE, ArtifactRef, PackageManifest, PackageName, PackageVersion, type InstallAllowList } from '@nodekeeper/protocol';
+import { AGENT_PACKAGE, type InstallAllowList } from '@nodekeeper/protocol';
 import type { MachineRecord } from '../model/machine.ts';
 import type { ClusterPackageVersionRecord, PackageDefault, UpdateStrategyInput } from '../model/packages.ts';
 import { validateRolloutSpec } from '../rollout/spec.ts';
 import { manifestFor } from './manifests.ts';
 import { checkManifestAtApply, coordinatorAllowList } from './manifest-policy.ts';
-import { UpdateStrategySchema } from './update-strategy-schema.ts';
 
-export const API_VERSION = 'nodekeeper.io/v1alpha1';
+export { API_VERSION };
 
 /**
- * The applied object's schema (the host CRD's spec is generated from it: scripts/gen-crds.ts).
- * `updateStrategy` (update-strategy-schema.ts): the Rollout's spec.strategy fields plus what
- * only convergence has. Its presence turns convergence on (docs/declarative.md).
+ * The applied object's schema: the contract's (@nodekeeper/api; the host CRD's spec is
+ * generated from it: scripts/gen-crds.ts). `updateStrategy`: the Rollout's spec.strategy
+ * fields plus what only convergence has. Its presence turns convergence on (docs/declarative.md).
  */
-export const CpvObject = Type.Object({
-  apiVersion: Type.Literal(API_VERSION),
-  kind: Type.Literal('ClusterPackageVersion'),
-  metadata: Type.Optional(Type.Object({ name: Type.Optional(Type.Literal('cluster')) })),
-  spec: Type.Object(
-    {
-      packages: Type.Array(
-        Type.Object(
-          {
-            name: PackageName,
-            version: PackageVersion,
-            artifact: ArtifactRef,
-            manifest: Type.Optional(PackageManifest),
-            parameters: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 1024 }), { maxProperties: 64 })),
-            updateStrategy: Type.Optional(UpdateStrategySchema),
-          },
-          { additionalProperties: false },
-        ),
-        { maxItems: 64 },
-      ),
-      updateStrategy: Type.Optional(UpdateStrategySchema),
-    },
-    { additionalProperties: false },
-  ),
-  status: Type.Optional(Type.Unknown()),
-});
+export const CpvObject = ClusterPackageVersionInput;
 const check = TypeCompiler.Compile(CpvObject);
 
 const invalid = (message: string) => new AppError('NK_CPV_INVALID', message);
@@ -154,14 +129,8 @@ export function sameVersion(a: string, b: string): boolean {
   return sa !== null ? sa === toSemver(b) : a === b;
 }
 
-export interface PackageSummary {
-  readonly name: string;
-  readonly desiredVersion: string | null;
-  readonly machines: number;
-  readonly atDesired: number;
-  readonly healthy: number;
-  readonly versions: Record<string, number>;
-}
+/** How the fleet stands against one package's desired version (the contract's shape). */
+export type { PackageSummary };
 
 /** Per package: desired version, and how the fleet's machines stand against it. */
 export function summarizePackages(cpv: ClusterPackageVersionRecord | null, machines: readonly MachineRecord[]): PackageSummary[] {
@@ -186,17 +155,18 @@ export function summarizePackages(cpv: ClusterPackageVersionRecord | null, machi
 }
 
 /** The Kubernetes-style object; `extraStatus` adds the converger's summary and conditions (convergence/status.ts). */
-export function toCpvObject(cpv: ClusterPackageVersionRecord | null, machines: readonly MachineRecord[], extraStatus: Record<string, unknown> = {}) {
+export function toCpvObject(cpv: ClusterPackageVersionRecord | null, machines: readonly MachineRecord[], extraStatus: Record<string, unknown> = {}): ClusterPackageVersion {
   return {
     apiVersion: API_VERSION,
     kind: 'ClusterPackageVersion',
     metadata: {
-      name: 'cluster',
+      name: 'cluster' as const,
       generation: cpv?.generation ?? 0,
       ...(cpv === null ? {} : { creationTimestamp: new Date(cpv.createdAt).toISOString() }),
       ...(cpv?.meta === undefined ? {} : { uid: cpv.meta.uid, resourceVersion: cpv.meta.resourceVersion }),
     },
-    spec: { ...(cpv?.updateStrategy === undefined ? {} : { updateStrategy: cpv.updateStrategy }), packages: cpv?.packages ?? [] },
+    // The record is the applied JSON; the contract spells its readonly arrays as plain ones.
+    spec: { ...(cpv?.updateStrategy === undefined ? {} : { updateStrategy: cpv.updateStrategy as UpdateStrategy }), packages: (cpv?.packages ?? []) as ClusterPackageVersion['spec']['packages'] },
     status: { observedGeneration: cpv?.generation ?? 0, packages: summarizePackages(cpv, machines), ...extraStatus },
   };
 }

@@ -14,18 +14,9 @@
 import type { NodeReport, ServiceState } from '@nodekeeper/protocol';
 import type { Liveness } from '../model/machine.ts';
 
-export const FAULT_TYPES = [
-  'RuntimeNotReady',
-  'FrequentRuntimeRestart',
-  'KubeletNotRunning',
-  'KubeletUnhealthy',
-  'FrequentKubeletRestart',
-  'NetworkNotReady',
-  'DiskPressure',
-  'AgentSilent',
-] as const;
-/** Fault types, in the order remediation prefers them (the runtime first: kubelet needs it). */
-export type FaultType = (typeof FAULT_TYPES)[number];
+// The fault types are the API contract's (@nodekeeper/api): a rule names one, and nkctl shows them.
+export { FAULT_TYPES, type FaultType } from '@nodekeeper/api';
+import { FAULT_TYPES, type FaultType } from '@nodekeeper/api';
 
 export const FAULT_STATUSES = ['Clear', 'Pending', 'Active', 'Clearing'] as const;
 export type FaultStatusName = (typeof FAULT_STATUSES)[number];

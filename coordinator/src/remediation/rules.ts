@@ -3,61 +3,18 @@
  * with per-machine budgets. Schema, validation with paths, defaults, and the rules
  * shipped by default (docs/remediation.md says why each is what it is).
  */
-import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AppError } from '@nodekeeper/common';
 import { SERVICE_UNIT } from '@nodekeeper/protocol';
-import { DrainSpecSchema, drainSpecWithDefaults, type DrainSpec } from '../member/drain-rules.ts';
-import { FAULT_TYPES, type FaultType } from './faults.ts';
+import { API_VERSION, RULE_DEFAULTS, RemediationRuleInput, type LadderAction } from '@nodekeeper/api';
+import { drainSpecWithDefaults, type DrainSpec } from '../member/drain-rules.ts';
+import type { FaultType } from './faults.ts';
 
-export const RULE_API_VERSION = 'nodekeeper.io/v1alpha1';
+export const RULE_API_VERSION = API_VERSION;
 
-export const LADDER_ACTIONS = ['RestartService', 'RestoreConfig', 'ReinstallPackage', 'Reboot', 'CordonAndNotify'] as const;
-export type LadderAction = (typeof LADDER_ACTIONS)[number];
-
-const NAME = Type.String({ minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' });
-const TARGET = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9@._-]*$' });
-
-const StepSchema = Type.Object(
-  {
-    action: Type.Union(LADDER_ACTIONS.map((a) => Type.Literal(a))),
-    /** A unit (RestartService) or a package (RestoreConfig, ReinstallPackage); defaults from the fault. */
-    target: Type.Optional(TARGET),
-    timeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600 })),
-    successWithinSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 6 * 3600 })),
-  },
-  { additionalProperties: false },
-);
-
-const SpecSchema = Type.Object(
-  {
-    fault: Type.Union(FAULT_TYPES.map((f) => Type.Literal(f))),
-    forSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 24 * 3600 })),
-    ladder: Type.Array(StepSchema, { minItems: 1, maxItems: 8 }),
-    maxAttemptsPerMachine: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
-    /** The window maxAttemptsPerMachine counts ladders in. */
-    attemptWindowSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 30 * 24 * 3600 })),
-    cooldownSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 7 * 24 * 3600 })),
-    dryRun: Type.Optional(Type.Boolean()),
-    /**
-     * How the node is drained before a ReinstallPackage step of a disruptive package (and
-     * a Reboot): kubectl drain's rules; absent fields are kubectl's defaults.
-     */
-    drain: Type.Optional(DrainSpecSchema),
-  },
-  { additionalProperties: false },
-);
-
-export const RemediationRuleSchema = Type.Object(
-  {
-    apiVersion: Type.Literal(RULE_API_VERSION),
-    kind: Type.Literal('RemediationRule'),
-    metadata: Type.Object({ name: NAME }, { additionalProperties: true }),
-    spec: SpecSchema,
-  },
-  { additionalProperties: true },
-);
-export type RemediationRuleInput = Static<typeof RemediationRuleSchema>;
+// The schema is the contract's (@nodekeeper/api): what /openapi/v3 documents is what is checked here.
+export { LADDER_ACTIONS, type LadderAction, type RemediationRuleInput } from '@nodekeeper/api';
+export const RemediationRuleSchema = RemediationRuleInput;
 
 /** One step with its defaults applied. */
 export interface LadderStep {
@@ -82,7 +39,8 @@ export interface RemediationRule {
   readonly drain: DrainSpec;
 }
 
-export const RULE_DEFAULTS = Object.freeze({ forSeconds: 60, maxAttemptsPerMachine: 3, attemptWindowSeconds: 24 * 3600, cooldownSeconds: 600, dryRun: false });
+/** Defaults of fields a rule leaves out: the contract's, so nkctl shows the same. */
+export { RULE_DEFAULTS };
 
 /** Per action: the command timeout and the time the fault has to clear after it. */
 export const STEP_DEFAULTS: Readonly<Record<LadderAction, { timeoutSeconds: number; successWithinSeconds: number }>> = Object.freeze({

@@ -4,16 +4,16 @@
  * nothing is half-applied; the result has every default filled in, so the stored spec
  * says exactly what will happen. Defaults match nkctl's flag form (cli/rollout-spec.ts).
  */
-import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AppError } from '@nodekeeper/common';
-import { PackageName, PackageVersion } from '@nodekeeper/protocol';
+import { API_VERSION, RolloutObjectInputSchema, RolloutSpecInputSchema, type RolloutSpecInput } from '@nodekeeper/api';
 import type { IntOrPercent } from '../budget/int-or-percent.ts';
-import { DrainSpecSchema, drainSpecWithDefaults, type DrainSpec } from '../member/drain-rules.ts';
+import { drainSpecWithDefaults, type DrainSpec } from '../member/drain-rules.ts';
 import { canonicalTimeZone } from './time-zone.ts';
-import { WINDOW_DAYS, type MaintenanceWindow } from './window.ts';
+import type { MaintenanceWindow } from './window.ts';
 
-export const ROLLOUT_API_VERSION = 'nodekeeper.io/v1alpha1';
+/** The API version of a Rollout (the contract's). */
+export const ROLLOUT_API_VERSION = API_VERSION;
 
 /** Defaults applied to fields the spec leaves out (docs/rollouts.md). */
 export const SPEC_DEFAULTS = Object.freeze({
@@ -26,109 +26,8 @@ export const SPEC_DEFAULTS = Object.freeze({
   allowDowngrade: false,
 } as const);
 
-const IntOrPercentSchema = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: '^[0-9]{1,3}%$' })]);
-// maxLength says what the pattern already does; it bounds the host CRD's CEL cost.
-const HHMM = Type.String({ maxLength: 5, pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' });
-const NAME = Type.String({ minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' });
-
-const WindowSchema = Type.Object(
-  {
-    days: Type.Optional(Type.Array(Type.Union(WINDOW_DAYS.map((d) => Type.Literal(d))), { minItems: 1, maxItems: 7 })),
-    start: HHMM,
-    end: HHMM,
-    /** An IANA time zone (`Europe/Berlin`); default UTC. Checked against the runtime's tz database. */
-    timeZone: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-  },
-  { additionalProperties: false },
-);
-
-/** The strategy fields (also the ClusterPackageVersion's updateStrategy; host CRDs are generated from both). */
-export const StrategySchema = Type.Object(
-  {
-    canary: Type.Optional(Type.Object({ count: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000 })), percent: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })) }, { additionalProperties: false })),
-    soakSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 7 * 24 * 3600 })),
-    batches: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: 100 }), { minItems: 1, maxItems: 100 })),
-    batchSize: Type.Optional(Type.Integer({ minimum: 1 })),
-    maxUnavailable: Type.Optional(IntOrPercentSchema),
-    maxFailures: Type.Optional(IntOrPercentSchema),
-    onFailure: Type.Optional(Type.Union([Type.Literal('Pause'), Type.Literal('Rollback')])),
-    maxPerZone: Type.Optional(Type.Integer({ minimum: 1 })),
-    window: Type.Optional(WindowSchema),
-  },
-  { additionalProperties: false },
-);
-
-/** A Kubernetes label selector in its string form (`app=db,tier!=cache`), as kured's --blocking-pod-selector. */
-const LABEL_SELECTOR = Type.String({ minLength: 1, maxLength: 1024, pattern: '^[A-Za-z0-9._/=!,() -]+$' });
-
-/** What the drain before a reboot may do (the shared drain options). */
-const DrainSchema = Type.Object(
-  {
-    force: Type.Optional(Type.Boolean()),
-    deleteEmptyDirData: Type.Optional(Type.Boolean()),
-    timeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 24 * 3600 })),
-    gracePeriodSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 24 * 3600 })),
-  },
-  { additionalProperties: false },
-);
-
-/** A reboot rollout: `spec.reboot` instead of `spec.packages` (docs/kubernetes.md, Reboots). */
-const RebootSchema = Type.Object(
-  {
-    /** Only machines whose agent reports that a reboot is required (sentinel, kernel, command). */
-    onlyRequired: Type.Optional(Type.Boolean()),
-    /** Pods matching this selector on a machine's Node hold that machine's reboot. */
-    blockingPods: Type.Optional(LABEL_SELECTOR),
-    /** Firing alerts hold the rollout; alerts whose alertname matches alertFilter are ignored. */
-    prometheus: Type.Optional(Type.Object(
-      {
-        url: Type.String({ minLength: 1, maxLength: 2048, pattern: '^https?://' }),
-        alertFilter: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
-      },
-      { additionalProperties: false },
-    )),
-    drain: Type.Optional(DrainSchema),
-    /** How long a machine may take to come back on a new boot, Ready (default 900). */
-    timeoutSeconds: Type.Optional(Type.Integer({ minimum: 10, maximum: 24 * 3600 })),
-  },
-  { additionalProperties: false },
-);
-
-/** The spec as written: most fields optional. */
-export const RolloutSpecInputSchema = Type.Object(
-  {
-    /** Exactly one of `packages` (an install rollout) and `reboot` (a reboot rollout). */
-    packages: Type.Optional(Type.Array(Type.Object({ package: PackageName, version: PackageVersion }, { additionalProperties: false }), { minItems: 1, maxItems: 16 })),
-    reboot: Type.Optional(RebootSchema),
-    /** Absent: every machine. */
-    selector: Type.Optional(Type.Object(
-      {
-        matchLabels: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 317 }), Type.String({ maxLength: 63 }))),
-        names: Type.Optional(Type.Array(NAME, { minItems: 1, maxItems: 100_000 })),
-      },
-      { additionalProperties: false },
-    )),
-    strategy: Type.Optional(StrategySchema),
-    allowDowngrade: Type.Optional(Type.Boolean()),
-    /** How disruptive installs drain their node first (kubectl drain's rules; docs/rollouts.md). */
-    drain: Type.Optional(DrainSpecSchema),
-    /** true holds the rollout as `nkctl rollout pause` does; false (the default) lets it run (docs/declarative.md). */
-    paused: Type.Optional(Type.Boolean()),
-  },
-  { additionalProperties: false },
-);
-export type RolloutSpecInput = Static<typeof RolloutSpecInputSchema>;
-
-/** The whole object, Kubernetes-style. */
-export const RolloutObjectInputSchema = Type.Object(
-  {
-    apiVersion: Type.Literal(ROLLOUT_API_VERSION),
-    kind: Type.Literal('Rollout'),
-    metadata: Type.Object({ name: NAME }, { additionalProperties: true }),
-    spec: RolloutSpecInputSchema,
-  },
-  { additionalProperties: true },
-);
+// The schemas are the contract's (@nodekeeper/api): the server validates with them, nkctl and the host CRDs read them.
+export { RolloutObjectInputSchema, RolloutSpecInputSchema, StrategySchema, type RolloutSpecInput } from '@nodekeeper/api';
 
 /** The drain before a reboot, defaults applied. */
 export interface RebootDrain {

@@ -8,9 +8,9 @@
 import type { LivenessState } from '../model/machine.ts';
 import type { RolloutSpec } from './spec.ts';
 
-/** Phases of a rollout. */
-export const ROLLOUT_PHASES = ['Pending', 'Canary', 'Soaking', 'Progressing', 'Paused', 'Completed', 'RollingBack', 'RolledBack', 'Failed'] as const;
-export type RolloutPhase = (typeof ROLLOUT_PHASES)[number];
+// Phases, machine phases and operator requests are the API contract's (@nodekeeper/api): nkctl and the page read the same lists.
+import { ROLLOUT_ACTIONS, ROLLOUT_MACHINE_PHASES, type RolloutAction, type RolloutCounts, type RolloutMachinePhase, type RolloutPhase } from '@nodekeeper/api';
+export { ROLLOUT_PHASES, type RolloutPhase } from '@nodekeeper/api';
 
 /**
  * Every move a rollout may make. Completed and Failed only move on an operator's
@@ -34,8 +34,8 @@ export const ACTIVE_PHASES: ReadonlySet<RolloutPhase> = new Set(['Pending', 'Can
 export const TERMINAL_PHASES: ReadonlySet<RolloutPhase> = new Set(['Completed', 'RolledBack', 'Failed']);
 
 /** Phases of one machine within a rollout. */
-export const MACHINE_PHASES = ['Waiting', 'Installing', 'Soaking', 'Succeeded', 'Failed', 'RollingBack', 'RolledBack', 'Skipped'] as const;
-export type MachinePhase = (typeof MACHINE_PHASES)[number];
+export const MACHINE_PHASES = ROLLOUT_MACHINE_PHASES;
+export type MachinePhase = RolloutMachinePhase;
 
 /** Every move a machine may make within a rollout (Installing -> Installing is the next package). */
 export const MACHINE_TRANSITIONS: Readonly<Record<MachinePhase, readonly MachinePhase[]>> = {
@@ -60,8 +60,8 @@ export const IN_FLIGHT: ReadonlySet<MachinePhase> = new Set(['Installing', 'Soak
 export const SETTLED: ReadonlySet<MachinePhase> = new Set(['Succeeded', 'Failed', 'Skipped', 'RolledBack']);
 
 /** What an operator may ask of a rollout (`nkctl rollout pause|resume|abort|rollback NAME`). */
-export const OPERATOR_REQUESTS = ['pause', 'resume', 'abort', 'rollback'] as const;
-export type OperatorRequest = (typeof OPERATOR_REQUESTS)[number];
+export const OPERATOR_REQUESTS = ROLLOUT_ACTIONS;
+export type OperatorRequest = RolloutAction;
 
 /** The phases each request is accepted in; the API answers 409 outside them. */
 export const REQUEST_ALLOWED: Readonly<Record<OperatorRequest, ReadonlySet<RolloutPhase>>> = {
@@ -115,16 +115,8 @@ export interface WaitingReason {
   readonly message: string;
 }
 
-export interface RolloutCounters {
-  readonly total: number;
-  readonly waiting: number;
-  readonly inProgress: number;
-  readonly succeeded: number;
-  readonly failed: number;
-  readonly rollingBack: number;
-  readonly rolledBack: number;
-  readonly skipped: number;
-}
+/** The per-phase machine counts, as the API's `status.counts`. */
+export type RolloutCounters = Readonly<RolloutCounts>;
 
 /** The persisted state of a rollout: everything a restarted coordinator needs. */
 export interface RolloutState {

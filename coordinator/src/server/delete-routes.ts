@@ -5,6 +5,7 @@
  * remediation rules and tokens have their own delete routes already.
  */
 import { rm } from 'node:fs/promises';
+import type { DeleteStatus } from '@nodekeeper/api';
 import { AppError } from '@nodekeeper/common';
 import type { RolloutController } from '../controllers/rollout-controller.ts';
 import { NAME, httpError, readJson, send, type ApiDeps, type Route } from './http-util.ts';
@@ -37,7 +38,7 @@ export function deleteRoutes(deps: ApiDeps, rollouts: RolloutController): Route[
         const name = params[0] ?? '';
         await readJson(req, null); // no body is expected; an oversized one is refused
         rollouts.delete(name);
-        send(res, 200, { kind: 'Status', status: 'Success', details: { kind: 'rollouts', name }, deleted: true });
+        send(res, 200, { kind: 'Status', status: 'Success', details: { kind: 'rollouts', name }, deleted: true } satisfies DeleteStatus);
       },
     },
     {
@@ -58,7 +59,7 @@ export function deleteRoutes(deps: ApiDeps, rollouts: RolloutController): Route[
         // The row goes first: a crash between leaves unreferenced bytes, never a row without them.
         await rm(artifacts.path(sha), { force: true });
         log.info({ sha256: sha, package: a.package, version: a.version }, 'artifact deleted');
-        send(res, 200, { kind: 'Status', status: 'Success', details: { kind: 'artifacts', name: `sha256:${sha}` }, deleted: true });
+        send(res, 200, { kind: 'Status', status: 'Success', details: { kind: 'artifacts', name: `sha256:${sha}` }, deleted: true } satisfies DeleteStatus);
       },
     },
   ];

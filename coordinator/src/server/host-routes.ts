@@ -2,26 +2,16 @@
  * Routes for the host cluster registration (pull mode): its state, register,
  * unregister, and sync now.
  */
-import { Type } from '@sinclair/typebox';
+import { HostRegisterBody, HostUnregisterBody, type HostRegistration } from '@nodekeeper/api';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { HostSync } from '../host/host-sync.ts';
 import { readJson, send, type ApiDeps, type Route } from './http-util.ts';
 
-const RegisterBody = TypeCompiler.Compile(Type.Object({
-  cluster: Type.String({ minLength: 1, maxLength: 64 }),
-  server: Type.String({ minLength: 1, maxLength: 2048 }),
-  caPem: Type.Optional(Type.Union([Type.String({ maxLength: 65_536 }), Type.Null()])),
-  caHash: Type.String({ pattern: '^sha256:[0-9a-f]{64}$' }),
-  token: Type.String({ minLength: 1, maxLength: 64 }),
-  provider: Type.Optional(Type.String({ maxLength: 63 })),
-  region: Type.Optional(Type.String({ maxLength: 63 })),
-  zone: Type.Optional(Type.String({ maxLength: 63 })),
-}, { additionalProperties: false }));
-
-const UnregisterBody = TypeCompiler.Compile(Type.Object({ localOnly: Type.Optional(Type.Boolean()) }, { additionalProperties: false }));
+const RegisterBody = TypeCompiler.Compile(HostRegisterBody);
+const UnregisterBody = TypeCompiler.Compile(HostUnregisterBody);
 
 export function hostRoutes(deps: ApiDeps, host: HostSync, tokenTtlSeconds: number): Route[] {
-  const state = () => ({ kind: 'HostRegistration', ...host.state() });
+  const state = (): HostRegistration => ({ kind: 'HostRegistration', ...host.state() });
   return [
     { method: 'GET', pattern: /^\/v1\/host$/, name: 'host', access: 'read-only', handler: ({ res }) => send(res, 200, state()) },
     {
@@ -46,7 +36,7 @@ export function hostRoutes(deps: ApiDeps, host: HostSync, tokenTtlSeconds: numbe
     },
     {
       method: 'POST', pattern: /^\/v1\/host\/rotate$/, name: 'host-rotate', access: 'admin',
-      handler: async ({ res }) => send(res, 200, { ...(await host.rotateNow()), kind: 'HostRegistration' }),
+      handler: async ({ res }) => send(res, 200, { ...(await host.rotateNow()), kind: 'HostRegistration' } satisfies HostRegistration),
     },
     {
       method: 'POST', pattern: /^\/v1\/host\/sync$/, name: 'host-sync', access: 'admin',

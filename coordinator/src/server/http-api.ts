@@ -1,15 +1,19 @@
 /**
  * The HTTP API (JSON) for nkctl, agents' enrollment and artifact downloads, and
- * monitoring. The contract is documented in docs/nkctl.md ("API"). Every request body
+ * monitoring. The contract is @nodekeeper/api (docs/api.md): the routes are checked
+ * against its path table at start, and `/openapi/v3` serves the document built from it. Every request body
  * is size-limited and validated at the edge; errors are `{code, message}` with a
  * fitting status; nothing is half-applied.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppError } from '@nodekeeper/common';
-import { httpError, requestUrl, send, statusFor, type ApiDeps, type Route, type RouteAccess } from './http-util.ts';
+import { statusFor } from '@nodekeeper/api';
+import { contractProblems } from './contract-check.ts';
+import { httpError, requestUrl, send, type ApiDeps, type Route, type RouteAccess } from './http-util.ts';
 import { machineRoutes } from './machine-routes.ts';
 import { credentialRoutes } from './credential-routes.ts';
 import { checkDeclaredSize, packageRoutes } from './package-routes.ts';
+import { openApiRoutes } from './openapi-routes.ts';
 import { asUnavailable } from '../store/store-health.ts';
 import { statusClass } from '../metrics.ts';
 
@@ -30,7 +34,10 @@ export interface ApiHandler {
 /** Builds the request handler for every route but the agent WebSocket. */
 export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []): ApiHandler {
   const { store, metrics, log } = deps;
-  const routes: Route[] = [...machineRoutes(deps), ...credentialRoutes(deps), ...packageRoutes(deps), ...extraRoutes];
+  const routes: Route[] = [...machineRoutes(deps), ...credentialRoutes(deps), ...packageRoutes(deps), ...openApiRoutes(), ...extraRoutes];
+  const problems = contractProblems(routes);
+  // A programming error, not a fault: the server would serve other than it documents.
+  if (problems.length > 0) throw new TypeError(`the routes differ from the API contract:\n  ${problems.join('\n  ')}`);
 
   const authorize = (req: IncomingMessage, access: Exclude<RouteAccess, null>): void => {
     const h = req.headers.authorization;

@@ -5,6 +5,7 @@
  * and the rollout then counts the machine as gone. Its host Machine mirror is deleted by
  * the next host sync (a mirrored name missing from the fleet is deleted there).
  */
+import type { MachineDeleted } from '@nodekeeper/api';
 import { AppError } from '@nodekeeper/common';
 import { NAME, httpError, readJson, send, type ApiDeps, type Route } from './http-util.ts';
 
@@ -34,7 +35,7 @@ export function machineDeleteRoutes(deps: ApiDeps, hooks: MachineDeleteHooks): R
         fleet.deleted(name);
         hooks.deleted(name);
         log.warn({ machine: name, forced: holders.length > 0, commands: gone.commands, observations: gone.observations }, 'machine deleted');
-        send(res, 200, { kind: 'MachineDeleted', name, machineId: gone.machine.machineId, commands: gone.commands, observations: gone.observations, forced: holders.length > 0 });
+        send(res, 200, { kind: 'MachineDeleted', name, machineId: gone.machine.machineId, commands: gone.commands, observations: gone.observations, forced: holders.length > 0 } satisfies MachineDeleted);
       },
     },
   ];

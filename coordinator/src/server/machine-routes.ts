@@ -1,10 +1,9 @@
 /**
  * Routes for machines, tokens, enrollment, the CA and health: the foundation's API.
  */
-import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AppError } from '@nodekeeper/common';
-import { ArtifactRef, KeyProof, MachineIdentity, MachinePublicKey, PackageName, PackageVersion } from '@nodekeeper/protocol';
+import { ChallengeBody, EnrollBody, MachinePackagesBody, TokenCreateBody, type Challenge, type Enrolled, type EventList, type TokenCreated, type TokenList } from '@nodekeeper/api';
 import { NonceBook, NONCE_TTL_MS } from './enroll-nonces.ts';
 import type { PackageOverride } from '../store/types.ts';
 import { toEventObject, toMachineList, toMachineObject, tokenObject } from '../api/objects.ts';
@@ -14,46 +13,8 @@ import { NAME, httpError, listVersion, readJson, refuseSkew, send, watchOf, type
 import { parseListQuery, matchesFilter } from '../watch/query.ts';
 import { serveWatch } from '../watch/http-sink.ts';
 
-const EnrollBody = Type.Object(
-  {
-    /** A bootstrap token (new machines, or one an admin reset); or `proof`, never both needed. */
-    token: Type.Optional(Type.String({ maxLength: 128 })),
-    identity: MachineIdentity,
-    agentVersion: Type.String({ maxLength: 64 }),
-    /** The agent's machine key, registered with the machine. */
-    publicKey: MachinePublicKey,
-    /** Proof of the enrolled machine's key over a nonce from POST /v1/enroll/challenge. */
-    proof: Type.Optional(KeyProof),
-  },
-  { additionalProperties: false },
-);
-const ChallengeBody = Type.Object({ machine: Type.String({ minLength: 1, maxLength: 253 }) }, { additionalProperties: false });
-const TokenBody = Type.Object(
-  {
-    ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 366 * 86_400 })),
-    uses: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
-    description: Type.Optional(Type.String({ maxLength: 256 })),
-  },
-  { additionalProperties: false },
-);
-const PackagesBody = Type.Object(
-  {
-    packages: Type.Array(
-      Type.Object(
-        {
-          name: PackageName,
-          version: PackageVersion,
-          artifact: Type.Optional(ArtifactRef),
-          parameters: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 1024 }), { maxProperties: 64 })),
-        },
-        { additionalProperties: false },
-      ),
-      { maxItems: 64 },
-    ),
-  },
-  { additionalProperties: false },
-);
-const checks = { enroll: TypeCompiler.Compile(EnrollBody), challenge: TypeCompiler.Compile(ChallengeBody), token: TypeCompiler.Compile(TokenBody), packages: TypeCompiler.Compile(PackagesBody) };
+// The bodies are the contract's (@nodekeeper/api): what /openapi/v3 documents is what is checked here.
+const checks = { enroll: TypeCompiler.Compile(EnrollBody), challenge: TypeCompiler.Compile(ChallengeBody), token: TypeCompiler.Compile(TokenCreateBody), packages: TypeCompiler.Compile(MachinePackagesBody) };
 
 /** The Machine object the API serves for one fleet record (get, list and watch alike). */
 export function machineObjectOf(deps: Pick<ApiDeps, 'store' | 'machineStatusExtras'>, m: Parameters<typeof toMachineObject>[0], now: number) {
@@ -112,7 +73,7 @@ export function machineRoutes(deps: ApiDeps): Route[] {
       handler: async ({ req, res }) => {
         deps.authFailures?.check(req);
         const body = await readJson(req, checks.challenge);
-        send(res, 200, { nonce: nonces.issue(body.machine, clock()), expiresInMs: NONCE_TTL_MS });
+        send(res, 200, { nonce: nonces.issue(body.machine, clock()), expiresInMs: NONCE_TTL_MS } satisfies Challenge);
       },
     },
     {
@@ -136,7 +97,7 @@ export function machineRoutes(deps: ApiDeps): Route[] {
           fleet.enrolled(machine);
           metrics.enrollments.inc({ result: 'ok' });
           log.info({ machine: machine.name, via: body.proof === undefined ? 'token' : 'key' }, 'machine enrolled');
-          send(res, 201, { machine: machine.name, credential, heartbeatIntervalMs: deps.heartbeatIntervalMs, credentialExpiresInMs: deps.machineCredentialTtlMs });
+          send(res, 201, { machine: machine.name, credential, heartbeatIntervalMs: deps.heartbeatIntervalMs, credentialExpiresInMs: deps.machineCredentialTtlMs } satisfies Enrolled);
         } catch (err) {
           const code = err instanceof AppError ? err.code : 'error';
           metrics.enrollments.inc({ result: code });
@@ -167,7 +128,7 @@ export function machineRoutes(deps: ApiDeps): Route[] {
         machineOr404(name);
         const limitRaw = url.searchParams.get('limit') ?? '50';
         if (!/^\d{1,4}$/.test(limitRaw) || Number(limitRaw) < 1) throw httpError('NK_HTTP_BAD_REQUEST', 'limit must be an integer from 1 to 9999');
-        send(res, 200, { kind: 'EventList', items: store.machineEvents(name, Number(limitRaw)).map(toEventObject) });
+        send(res, 200, { kind: 'EventList', items: store.machineEvents(name, Number(limitRaw)).map(toEventObject) } satisfies EventList);
       },
     },
     {
@@ -222,12 +183,13 @@ export function machineRoutes(deps: ApiDeps): Route[] {
           description: body.description ?? '',
         });
         log.info({ tokenId: record.id, uses: record.maxUses }, 'bootstrap token created');
-        send(res, 201, { token, id: record.id, expiresAt: new Date(record.expiresAt).toISOString(), uses: record.maxUses, caCertHash: deps.caHash });
+        const created: TokenCreated = { token, id: record.id, expiresAt: new Date(record.expiresAt).toISOString(), uses: record.maxUses, caCertHash: deps.caHash };
+        send(res, 201, created);
       },
     },
     { method: 'GET', pattern: /^\/v1\/tokens$/, name: 'tokens', access: 'read-only', handler: ({ res }) => {
       const metas = store.objectMetas('token');
-      send(res, 200, { kind: 'TokenList', items: store.listTokens().map((t) => tokenObject(t, metas.get(t.id) ?? null, clock())) });
+      send(res, 200, { kind: 'TokenList', items: store.listTokens().map((t) => tokenObject(t, metas.get(t.id) ?? null, clock())) } satisfies TokenList);
     } },
     {
       method: 'DELETE', pattern: /^\/v1\/tokens\/([a-z0-9]{6})$/, name: 'token-revoke', access: 'admin',

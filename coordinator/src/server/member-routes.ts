@@ -6,6 +6,7 @@
  * (NK_DRAIN_REFUSED, NK_DRAIN_BLOCKED, NK_DRAIN_TIMEOUT, NK_DRAIN_CANCELLED).
  */
 import { TypeCompiler } from '@sinclair/typebox/compiler';
+import type { NodeAction } from '@nodekeeper/api';
 import { AppError } from '@nodekeeper/common';
 import { drainOptionsOf, drainSpecWithDefaults, DrainSpecSchema } from '../member/drain-rules.ts';
 import type { MemberCluster } from '../member/member-cluster.ts';
@@ -29,7 +30,7 @@ export function memberRoutes(deps: ApiDeps, member: MemberCluster | null): Route
         const name = params[0] ?? '';
         const result = await need().cordon(name, 'nkctl');
         event(name, 'Normal', 'Cordoned', `Node ${name}: ${result} (operator)`);
-        send(res, 200, { kind: 'NodeAction', machine: name, result });
+        send(res, 200, { kind: 'NodeAction', machine: name, result } satisfies NodeAction);
       },
     },
     {
@@ -55,7 +56,7 @@ export function memberRoutes(deps: ApiDeps, member: MemberCluster | null): Route
           const r = await cordonAndDrain(m, name, 'nkctl-drain', { ...opts, progress: (line) => deps.log.info({ machine: name }, line), stop: () => (gone ? 'the client went away' : null) },
             (c) => event(name, 'Normal', 'Cordoned', `Node ${name}: ${c} for a drain (operator)`));
           event(name, 'Normal', 'Drained', `Node ${name}: ${r.evicted.length} pods evicted and gone, ${r.skipped.length} left (${r.skipped.join(', ') || 'none'}) (operator)`);
-          send(res, 200, { kind: 'NodeAction', machine: name, result: 'drained', cordoned: r.cordon, evicted: r.evicted, skipped: r.skipped, refused: r.refused });
+          send(res, 200, { kind: 'NodeAction', machine: name, result: 'drained', cordoned: r.cordon, evicted: [...r.evicted], skipped: [...r.skipped], refused: [...r.refused] } satisfies NodeAction);
         } catch (err) {
           // cordonAndDrain undid its own cordon (never an operator's) and says so in the message.
           const message = err instanceof AppError ? err.message : String(err);

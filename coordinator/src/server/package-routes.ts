@@ -3,6 +3,7 @@
  * Artifacts are streamed in and out: an upload is never held in memory.
  */
 import type { IncomingMessage } from 'node:http';
+import type { Artifact, ArtifactList, PackageList } from '@nodekeeper/api';
 import { AppError } from '@nodekeeper/common';
 import { parseClusterPackageVersionSpec, summarizePackages, toCpvObject } from '../packages/cluster-package-version.ts';
 import { apiMeta, checkPreconditions, readPreconditions } from '../api/object-meta.ts';
@@ -23,7 +24,7 @@ export function checkDeclaredSize(req: IncomingMessage, max: number): void {
 
 export function packageRoutes(deps: ApiDeps): Route[] {
   const { store, fleet, artifacts, log } = deps;
-  const artifactObject = (a: ArtifactRecord, meta: ObjectMeta | null = store.objectMeta('artifact', a.sha256)) => ({
+  const artifactObject = (a: ArtifactRecord, meta: ObjectMeta | null = store.objectMeta('artifact', a.sha256)): Artifact => ({
     kind: 'Artifact',
     // Kubernetes-style metadata beside the flat fields older clients read.
     metadata: { name: `sha256:${a.sha256}`, ...(meta === null ? {} : apiMeta(meta)) },
@@ -64,7 +65,7 @@ export function packageRoutes(deps: ApiDeps): Route[] {
       method: 'GET', pattern: /^\/v1\/artifacts$/, name: 'artifacts', access: 'read-only',
       handler: ({ res }) => {
         const metas = store.objectMetas('artifact');
-        send(res, 200, { kind: 'ArtifactList', items: store.listArtifacts().map((a) => artifactObject(a, metas.get(a.sha256) ?? null)) });
+        send(res, 200, { kind: 'ArtifactList', items: store.listArtifacts().map((a) => artifactObject(a, metas.get(a.sha256) ?? null)) } satisfies ArtifactList);
       },
     },
     {
@@ -106,7 +107,7 @@ export function packageRoutes(deps: ApiDeps): Route[] {
     },
     {
       method: 'GET', pattern: /^\/v1\/packages$/, name: 'packages', access: 'read-only',
-      handler: ({ res }) => send(res, 200, { kind: 'PackageList', items: summarizePackages(store.getClusterPackageVersion(), fleet.list()) }),
+      handler: ({ res }) => send(res, 200, { kind: 'PackageList', items: summarizePackages(store.getClusterPackageVersion(), fleet.list()) } satisfies PackageList),
     },
   ];
 }

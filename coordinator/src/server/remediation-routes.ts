@@ -1,9 +1,9 @@
 /**
  * Routes for remediation: the per-machine story, the switches (pause, resume, dry
- * run), and the rules. The contract is in docs/nkctl.md ("API").
+ * run), and the rules. The contract is @nodekeeper/api (docs/api.md).
  */
-import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { API_VERSION, DryRunBody as DryRunSchema, type Remediation, type RemediationFleetStatus, type RemediationList } from '@nodekeeper/api';
 import type { RemediationController } from '../controllers/remediation-controller.ts';
 import type { RemediationRule } from '../remediation/rules.ts';
 import type { Fault } from '../remediation/faults.ts';
@@ -15,10 +15,10 @@ import { parseListQuery } from '../watch/query.ts';
 import { serveWatch } from '../watch/http-sink.ts';
 
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined || ms <= 0 ? null : new Date(ms).toISOString());
-const DryRunBody = TypeCompiler.Compile(Type.Object({ enabled: Type.Boolean() }, { additionalProperties: false }));
+const DryRunBody = TypeCompiler.Compile(DryRunSchema);
 
 /** The Remediation object of one machine. */
-export function remediationObject(name: string, m: MachineRemediation | null, faults: readonly Fault[], paused: boolean, rules: ReadonlyMap<string, { ladder: ReadonlyArray<{ action: string }> }>) {
+export function remediationObject(name: string, m: MachineRemediation | null, faults: readonly Fault[], paused: boolean, rules: ReadonlyMap<string, { ladder: ReadonlyArray<{ action: string }> }>): Remediation {
   const rule = m?.rule ?? null;
   return {
     kind: 'Remediation',
@@ -52,7 +52,7 @@ export function remediationItems(deps: Pick<ApiDeps, 'fleet'>, remediation: Reme
 export function remediationRoutes(deps: ApiDeps, remediation: RemediationController): Route[] {
   const { fleet } = deps;
   const ruleMap = () => new Map(remediation.rules().map((r) => [r.rule.name, r.rule]));
-  const statusObject = () => {
+  const statusObject = (): RemediationFleetStatus => {
     const rec = remediation.record();
     const state = rec.state as RemediationState | null;
     const storm = state?.storm;
@@ -75,7 +75,7 @@ export function remediationRoutes(deps: ApiDeps, remediation: RemediationControl
         const q = parseListQuery(url, 'none');
         if (q.watch) return serveWatch(watchOf(deps).hub, 'remediations', q, req, res);
         const resourceVersion = listVersion(deps);
-        send(res, 200, { kind: 'RemediationList', metadata: { resourceVersion }, status: statusObject(), items: remediationItems(deps, remediation) });
+        send(res, 200, { kind: 'RemediationList', metadata: { resourceVersion }, status: statusObject(), items: remediationItems(deps, remediation) } satisfies RemediationList);
       },
     },
     {
@@ -165,5 +165,5 @@ function appliedRuleObject(object: unknown, source: 'default' | 'applied', meta:
 /** A built-in rule as an API object. */
 function toRuleObject(rule: RemediationRule) {
   const { name, ...spec } = rule;
-  return { apiVersion: 'nodekeeper.io/v1alpha1', kind: 'RemediationRule', metadata: { name }, spec };
+  return { apiVersion: API_VERSION, kind: 'RemediationRule', metadata: { name }, spec };
 }

@@ -2,6 +2,7 @@
  * Routes for rollouts: create, apply (create-or-update), list, show, events, and the
  * operator's requests. Delete is in delete-routes.ts.
  */
+import { API_VERSION, type EventList, type RolloutList } from '@nodekeeper/api';
 import { checkPreconditions, readPreconditions } from '../api/object-meta.ts';
 import { toEventObject } from '../api/objects.ts';
 import { toRolloutObject as toObject } from '../api/rollout-objects.ts';
@@ -61,7 +62,7 @@ export function rolloutRoutes(deps: ApiDeps, rollouts: RolloutController): Route
         if (q.watch) return serveWatch(watchOf(deps).hub, 'rollouts', q, req, res);
         const resourceVersion = listVersion(deps);
         const items = store.listRollouts().filter((r) => matchesFilter(q.filter, r.name, null)).map(toRolloutObject);
-        send(res, 200, { apiVersion: 'nodekeeper.io/v1alpha1', kind: 'RolloutList', metadata: { resourceVersion }, items });
+        send(res, 200, { apiVersion: API_VERSION, kind: 'RolloutList', metadata: { resourceVersion }, items } satisfies RolloutList);
       },
     },
     {
@@ -75,7 +76,7 @@ export function rolloutRoutes(deps: ApiDeps, rollouts: RolloutController): Route
         get(name);
         const limitRaw = url.searchParams.get('limit') ?? '50';
         if (!/^\d{1,4}$/.test(limitRaw) || Number(limitRaw) < 1) throw httpError('NK_HTTP_BAD_REQUEST', 'limit must be an integer from 1 to 9999');
-        send(res, 200, { kind: 'EventList', items: store.listEvents({ object: `rollout/${name}`, limit: Number(limitRaw) }).map(toEventObject) });
+        send(res, 200, { kind: 'EventList', items: store.listEvents({ object: `rollout/${name}`, limit: Number(limitRaw) }).map(toEventObject) } satisfies EventList);
       },
     },
     {
