@@ -47,6 +47,8 @@ import { hostObjectDeps } from './host/object-deps.ts';
 import { readKubeconfig } from './host/kube-client.ts';
 import { hostRoutes } from './server/host-routes.ts';
 import { memberRoutes } from './server/member-routes.ts';
+import { sessionRoutes } from './server/session-routes.ts';
+import { uiRoutes } from './ui/static-files.ts';
 import { MemberCluster } from './member/member-cluster.ts';
 import { DrainGate } from './controllers/drain-gate.ts';
 import { NodeConditionsWriter, nodeStatusPatcher } from './member/node-conditions-writer.ts';
@@ -264,7 +266,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   }, { ...DEFAULT_HOST_SYNC, syncIntervalMs: config.hostSyncIntervalMs, tokenTtlSeconds: config.hostTokenTtlSeconds });
   const api = createApi(apiDeps, [...rolloutRoutes(apiDeps, rollouts), ...remediationRoutes(apiDeps, remediation), ...hostRoutes(apiDeps, host, config.hostTokenTtlSeconds), ...memberRoutes(apiDeps, member),
     ...machineDeleteRoutes(apiDeps, { heldBy: (name) => rollouts.holders(name), deleted: (name) => remediation.forget(name) }), ...backupRoutes(apiDeps, backups),
-    ...deleteRoutes(apiDeps, rollouts)]);
+    ...deleteRoutes(apiDeps, rollouts), ...sessionRoutes(apiDeps, config.sessionTtlMs), ...uiRoutes(log.child({ component: 'ui' }))]);
 
   const { server, connections } = createCoordinatorServer(tls, api, config.http, {
     agentPath: AGENT_PATH,

@@ -59,11 +59,21 @@ export interface AuthFailures {
  */
 export type RouteAccess = ApiRole | 'agent' | null;
 
+/** Who made a request: an API credential by bearer or by the fleet page's session cookie, or a machine. */
+export interface Principal {
+  readonly role: ApiRole | 'machine';
+  readonly via: 'bearer' | 'session';
+  /** The session cookie's value and expiry (ms), when via is 'session'. */
+  readonly session: { readonly value: string; readonly expiresAt: number } | null;
+}
+
 export interface RouteContext {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly params: string[];
   readonly url: URL;
+  /** Null on routes that need no credential. */
+  readonly principal: Principal | null;
 }
 
 export interface Route {
@@ -86,6 +96,15 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   NK_AUTH_CREDENTIAL_MISSING: 401,
   NK_AUTH_CREDENTIAL_INVALID: 401,
   NK_AUTH_FORBIDDEN: 403,
+  // The fleet page's sign-in (docs/ui.md).
+  NK_AUTH_SESSION_INVALID: 401,
+  NK_AUTH_SESSION_EXPIRED: 401,
+  NK_AUTH_CSRF: 403,
+  NK_AUTH_ORIGIN: 403,
+  NK_AUTH_COOKIE_INVALID: 400,
+  NK_AUTH_CREDENTIAL_IN_URL: 400,
+  NK_AUTH_SESSION_REQUIRED: 400,
+  NK_UI_NOT_BUILT: 503,
   NK_TOKEN_INVALID: 401,
   NK_TOKEN_EXPIRED: 401,
   NK_TOKEN_REVOKED: 401,
