@@ -74,6 +74,8 @@ nk_ensure_debs() { # the real containerd and CNI plugins the tests and the demo 
   local missing=()
   command -v containerd >/dev/null 2>&1 || missing+=(containerd)
   [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+  # The fleet page's browser test (test/ui-browser.test.ts) drives Debian's chromium (no browser download).
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
   # The partition test (test/partition.test.ts): ip netns, and ebtables-nft to drop frames silently.
   command -v ip >/dev/null 2>&1 || missing+=(iproute2)
   command -v ebtables >/dev/null 2>&1 || missing+=(iptables)
@@ -97,10 +99,17 @@ nk_compile_cache() {
   mkdir -p "$NODE_COMPILE_CACHE"
 }
 
+# The fleet page (coordinator/ui/src -> coordinator/ui/dist), rebuilt only when its
+# sources, the lockfile or esbuild changed (scripts/lib/ui.ts keeps the hash).
+nk_ensure_ui() {
+  node "$NK_ROOT/scripts/lib/ui.ts" >&2
+}
+
 nk_setup() {
   nk_ensure_node
   nk_ensure_pnpm
   nk_ensure_deps
   nk_ensure_debs
+  nk_ensure_ui
   nk_compile_cache
 }

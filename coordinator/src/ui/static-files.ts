@@ -74,7 +74,7 @@ export function uiRoutes(log: Logger, dirs: readonly string[] = UI_DIRS): Route[
     }
     return files;
   };
-  const serve = (res: ServerResponse, ifNoneMatch: string | undefined, pathname: string) => {
+  const serve = (res: ServerResponse, ifNoneMatch: string | undefined, accept: string | undefined, pathname: string) => {
     if (pathname === '/ui') {
       res.writeHead(308, { Location: '/ui/', 'Content-Length': 0 });
       res.end();
@@ -82,8 +82,10 @@ export function uiRoutes(log: Logger, dirs: readonly string[] = UI_DIRS): Route[
     }
     const all = current();
     if (all === null) {
+      // A page for a browser; the API's {code, message} for anything else (curl, probes).
       res.setHeader('X-Nodekeeper-Code', UiErrorCode.notBuilt);
-      send(res, 503, NOT_BUILT_PAGE, 'text/html; charset=utf-8');
+      if (accept?.includes('text/html') === true) send(res, 503, NOT_BUILT_PAGE, 'text/html; charset=utf-8');
+      else send(res, 503, { code: UiErrorCode.notBuilt, message: 'the fleet page is not built: run scripts/setup (or node scripts/lib/ui.ts) in the checkout; a release ships it in lib/ui/' });
       return;
     }
     const file = all.get(pathname === '/ui/' ? '/ui/index.html' : pathname);
@@ -106,6 +108,6 @@ export function uiRoutes(log: Logger, dirs: readonly string[] = UI_DIRS): Route[
   };
   return (['GET', 'HEAD'] as const).map((method) => ({
     method, pattern: /^\/ui(\/.*)?$/, name: 'ui', access: null,
-    handler: ({ req, res, url }) => serve(res, req.headers['if-none-match'], url.pathname),
+    handler: ({ req, res, url }) => serve(res, req.headers['if-none-match'], req.headers.accept, url.pathname),
   }));
 }
