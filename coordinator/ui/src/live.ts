@@ -132,7 +132,7 @@ export async function listWatch<T extends Obj>(path: string, store: KeyedStore<T
         }
       }
       // A server without watch answers the list once, not a stream of events.
-      if (parsed === 0) throw new ApiError(501, 'NK_WATCH_UNAVAILABLE', 'this coordinator does not stream watch events');
+      if (parsed === 0) throw new ApiError(501, 'WATCH_UNAVAILABLE', 'this coordinator does not stream watch events');
     } catch (err) {
       if (abort.aborted) return;
       if (err instanceof ApiError && err.status === 401) {
