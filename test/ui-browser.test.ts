@@ -1,0 +1,200 @@
+/**
+ * The fleet page in a real browser: Debian's chromium (no browser download), driven by
+ * puppeteer-core, against a real coordinator with eight scripted agents over real
+ * WebSockets. It signs in, sees a machine turn NotReady within a second of the
+ * coordinator's own NotReady, follows a rollout (Pause and Resume as admin), and checks
+ * that a read-only user has no working Pause. Screenshots at 1440x900 go to
+ * .nk/test-artifacts/ui-browser/, and also to $NK_UI_SCREENSHOTS (e.g. docs/ui) when set.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { buildUi } from '../scripts/lib/ui.ts';
+import { nkctlOk, REPO, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
+import { ScriptedAgent } from './harness/scripted-agent.ts';
+
+// What the callbacks run in the page use of the DOM (this program is type-checked without lib.dom).
+declare const document: { querySelector(s: string): { getAttribute(n: string): string | null } | null; querySelectorAll(s: string): { length: number }; cookie: string };
+declare const localStorage: Record<string, string>;
+declare const sessionStorage: Record<string, string>;
+type El = { dataset: Record<string, string | undefined>; textContent: string | null; scrollIntoView(): void };
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = path.join(REPO, '.nk/test-artifacts/ui-browser');
+const SCREENSHOTS = process.env['NK_UI_SCREENSHOTS'];
+const ARGS = ['--insecure', '--flush-interval', '100', '--liveness-grace', '600000', '--control-plane-version', 'v1.32.1', '--max-unavailable', '2', '--fault-hold', '1'];
+const ZONES = ['zone-a', 'zone-a', 'zone-a', 'zone-a', 'zone-b', 'zone-b', 'zone-b', 'zone-c'];
+
+describe('the fleet page in chromium', { timeout: 180_000, skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (scripts/setup installs Debian's chromium)` }, () => {
+  let dir: string;
+  let coord: CoordinatorProc;
+  let admin: string;
+  let readOnly: string;
+  let browser: Browser;
+  let page: Page;
+  const agents: ScriptedAgent[] = [];
+  const measured: Record<string, number> = {};
+
+  const api = async (pathname: string) => {
+    const res = await fetch(new URL(pathname, coord.url), { headers: { Authorization: `Bearer ${admin}` } });
+    return (await res.json()) as any;
+  };
+  const shoot = async (p: Page, name: string) => {
+    const file = path.join(ARTIFACTS, `${name}.png`);
+    await p.screenshot({ path: file as `${string}.png` });
+    if (SCREENSHOTS !== undefined) {
+      await mkdir(path.resolve(REPO, SCREENSHOTS), { recursive: true });
+      await copyFile(file, path.resolve(REPO, SCREENSHOTS, `${name}.png`));
+    }
+  };
+  const signIn = async (p: Page, credential: string) => {
+    await p.goto(`${coord.url}/ui/`, { waitUntil: 'domcontentloaded' });
+    await p.waitForSelector('input[name=credential]');
+    await p.type('input[name=credential]', credential);
+    await p.click('button[type=submit]');
+    await p.waitForSelector('[data-link="live"]', { timeout: 15_000 });
+  };
+  const tileState = (p: Page, machine: string) => p.$eval(`[data-machine="${machine}"]`, (e) => (e as unknown as El).dataset['state']);
+  const rolloutDone = (p: Page, name: string) => p.$eval(`[data-rollout="${name}"]`, (e) => Number((e as unknown as El).dataset['done']));
+
+  before(async () => {
+    await buildUi();
+    await mkdir(ARTIFACTS, { recursive: true });
+    dir = await mkdtemp(path.join(tmpdir(), 'nk-ui-browser-'));
+    coord = await startCoordinator(path.join(dir, 'coordinator'), ARGS);
+    admin = (await readFile(path.join(coord.dataDir, 'admin.credential'), 'utf8')).trim();
+    readOnly = (await readFile(path.join(coord.dataDir, 'read-only.credential'), 'utf8')).trim();
+    const { token } = JSON.parse(await nkctlOk(coord.nkctlConfig, ['token', 'create', '--uses', String(ZONES.length), '-o', 'json']));
+    for (const [i, zone] of ZONES.entries()) {
+      const identity = { machineId: `${i + 1}`.repeat(32), hostname: `node-${i + 1}`, addresses: [`10.0.${i >> 2}.${i + 10}`], zone, labels: { pool: i % 3 === 0 ? 'db' : 'web' } };
+      agents.push(await ScriptedAgent.start(coord.url, token, identity, '1.31.2'));
+    }
+    // The agents are scripted: an artifact only has to exist for a rollout to be made.
+    const file = path.join(dir, 'kubelet-1.31.3.tar.gz');
+    await writeFile(file, 'kubelet 1.31.3\n');
+    await nkctlOk(coord.nkctlConfig, ['artifact', 'push', file, '--package', 'kubelet', '--version', '1.31.3']);
+    await waitFor('eight Ready machines', async () => (await api('/v1/machines')).items.filter((m: any) => m.status.phase === 'Ready').length === ZONES.length, 30_000);
+    browser = await puppeteer.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      // Root in a container: no user namespaces for the sandbox. No GPU, no first-run chatter.
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--no-default-browser-check'],
+    });
+    page = await browser.newPage();
+    await page.setViewport({ width: 1440, height: 900 });
+  });
+
+  after(async () => {
+    await browser?.close();
+    for (const a of agents) a.close();
+    await coord?.stop();
+    await writeFile(path.join(ARTIFACTS, 'measured.json'), `${JSON.stringify(measured, null, 2)}\n`).catch(() => {});
+    if (process.env['NK_KEEP_TEST_DIRS'] === undefined && dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+
+  test('signs in with a credential that stays out of storage and URLs; the session cookie is HttpOnly, Secure, SameSite=Strict', async () => {
+    const requests: string[] = [];
+    page.on('request', (r) => requests.push(r.url()));
+    await signIn(page, admin);
+    await page.waitForFunction((n) => document.querySelectorAll('[data-machine][data-state="ready"]').length === n, { timeout: 10_000 }, ZONES.length);
+    const cookies = await browser.cookies();
+    const session = cookies.find((c) => c.name === 'nk_session');
+    assert.ok(session !== undefined, 'chromium kept the Secure cookie on http://127.0.0.1 (a potentially trustworthy origin)');
+    assert.deepEqual([session.httpOnly, session.secure, session.sameSite], [true, true, 'Strict']);
+    const storage = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie);
+    assert.equal(storage.includes(admin.split('.')[2]!), false);
+    assert.equal(storage.includes('nk_session'), false, 'the page script cannot read the cookie');
+    assert.equal(requests.some((u) => u.includes(admin.split('.')[2]!)), false, 'no credential in any URL');
+    assert.ok(requests.every((u) => u.startsWith(coord.url) || u.startsWith('data:')), `nothing loaded from elsewhere: ${requests.filter((u) => !u.startsWith(coord.url)).join(' ')}`);
+    assert.equal(await page.$eval('[data-role]', (e) => (e as unknown as El).dataset['role']), 'admin');
+    await shoot(page, 'fleet');
+  });
+
+  test("a machine turning NotReady shows within a second of the coordinator's own NotReady", async (t) => {
+    const node = agents[2]!;
+    assert.equal(await tileState(page, node.name), 'ready');
+    const onPage = page.waitForFunction((n) => document.querySelector(`[data-machine="${n}"]`)?.getAttribute('data-state') === 'notready', { timeout: 15_000, polling: 'raf' }, node.name).then(() => performance.now());
+    node.healthy = false;
+    node.report();
+    // The coordinator's own judgement, read from its API as fast as it answers.
+    let atCoordinator = 0;
+    await waitFor('the coordinator says NotReady', async () => {
+      const phase = (await api(`/v1/machines/${node.name}`)).status.phase;
+      atCoordinator = performance.now();
+      return phase === 'NotReady';
+    }, 10_000, 10);
+    const shown = await onPage;
+    const latency = Math.max(0, shown - atCoordinator);
+    measured['notReadyLatencyMs'] = Math.round(latency);
+    t.diagnostic(`NotReady on the page ${Math.round(latency)} ms after the coordinator's API said so`);
+    assert.ok(latency < 1000, `the page showed NotReady ${Math.round(latency)} ms after the coordinator`);
+    await page.click(`[data-machine="${node.name}"]`);
+    await page.waitForSelector(`[data-detail="${node.name}"]`);
+    node.healthy = true;
+    node.report();
+    await page.waitForFunction((n) => document.querySelector(`[data-machine="${n}"]`)?.getAttribute('data-state') === 'ready', { timeout: 10_000 }, node.name);
+  });
+
+  test("a rollout's progress moves on the page, and an admin pauses and resumes it there", async () => {
+    for (const a of agents) a.hold = () => true;
+    await nkctlOk(coord.nkctlConfig, ['rollout', 'create', 'kubelet-1-31-3', '--package', 'kubelet=1.31.3', '--canary', '1', '--soak', '2s', '--batches', '50,100', '--max-unavailable', '2']);
+    await page.waitForSelector('[data-rollout="kubelet-1-31-3"]', { timeout: 10_000 });
+    assert.equal(await rolloutDone(page, 'kubelet-1-31-3'), 0);
+    await waitFor('the canary install sent', () => agents.some((a) => a.installs.length > 0), 15_000);
+    const canary = agents.find((a) => a.installs.length > 0)!;
+    await page.waitForSelector(`[data-step="${canary.name}"]`, { timeout: 10_000 });
+    canary.release();
+    // Soaking, then Succeeded: one machine done.
+    await page.waitForSelector('[data-rollout="kubelet-1-31-3"][data-phase="Soaking"]', { timeout: 15_000 });
+    await shoot(page, 'rollout');
+    await page.waitForFunction(() => Number(document.querySelector('[data-rollout="kubelet-1-31-3"]')?.getAttribute('data-done')) >= 1, { timeout: 20_000 });
+
+    await page.click('[data-rollout="kubelet-1-31-3"] [data-action="pause"]');
+    await page.waitForSelector('[data-rollout="kubelet-1-31-3"][data-phase="Paused"] [data-action="resume"]', { timeout: 10_000 });
+    assert.equal((await api('/v1/rollouts/kubelet-1-31-3')).status.phase, 'Paused');
+  });
+
+  test('a read-only user sees no Pause, and a forced pause is refused 403', async () => {
+    const context = await browser.createBrowserContext();
+    try {
+      const ro = await context.newPage();
+      await ro.setViewport({ width: 1440, height: 900 });
+      await signIn(ro, readOnly);
+      await ro.waitForSelector('[data-rollout="kubelet-1-31-3"][data-phase="Paused"]', { timeout: 10_000 });
+      assert.equal(await ro.$eval('[data-role]', (e) => (e as unknown as El).dataset['role']), 'read-only');
+      assert.equal(await ro.$$eval('[data-action]', (els) => els.length), 0, 'no Pause or Resume button for a read-only user');
+      const forced = await ro.evaluate(async () => {
+        const s = (await (await fetch('/v1/sessions/current')).json()) as { csrfToken: string };
+        const r = await fetch('/v1/rollouts/kubelet-1-31-3/resume', { method: 'POST', headers: { 'X-Nodekeeper-CSRF': s.csrfToken } });
+        return { status: r.status, code: ((await r.json()) as { code: string }).code };
+      });
+      assert.deepEqual(forced, { status: 403, code: 'NK_AUTH_FORBIDDEN' });
+      assert.equal((await api('/v1/rollouts/kubelet-1-31-3')).status.phase, 'Paused');
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('the admin resumes; the rollout completes on the page; a repair story shows under remediation', async () => {
+    for (const a of agents) a.hold = () => false;
+    await page.click('[data-rollout="kubelet-1-31-3"] [data-action="resume"]');
+    for (const a of agents) a.release();
+    await waitFor('every install answered', () => {
+      for (const a of agents) a.release();
+      return agents.every((a) => a.version === '1.31.3');
+    }, 60_000, 200);
+    await page.waitForFunction((n) => Number(document.querySelector('[data-rollout="kubelet-1-31-3"]')?.getAttribute('data-done')) === n, { timeout: 60_000 }, ZONES.length);
+    assert.equal(await page.$eval('[data-package="kubelet"]', (e) => e.textContent?.includes(`8/8`) ?? false), true);
+
+    const sick = agents[6]!;
+    sick.healthy = false;
+    sick.report();
+    await page.waitForSelector(`[data-remediation="${sick.name}"]`, { timeout: 30_000 });
+    await page.$eval('section[aria-label="remediation"]', (e) => (e as unknown as El).scrollIntoView());
+    await shoot(page, 'remediation');
+  });
+});
