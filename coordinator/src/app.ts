@@ -21,11 +21,11 @@ import { registerProductMetrics } from './metrics/product.ts';
 import { createCoordinatorServer } from './server/http-server.ts';
 import { ArtifactStore } from './artifacts/artifact-store.ts';
 import { createApi } from './server/http-api.ts';
-import { rolloutRoutes } from './server/rollout-routes.ts';
+import { rolloutObjectBuilder, rolloutRoutes } from './server/rollout-routes.ts';
 import { FAILURE_REASONS, RolloutController } from './controllers/rollout-controller.ts';
 import { ConvergenceController } from './convergence/controller.ts';
 import { RemediationController } from './controllers/remediation-controller.ts';
-import { remediationRoutes } from './server/remediation-routes.ts';
+import { remediationItems, remediationRoutes } from './server/remediation-routes.ts';
 import { deleteRoutes } from './server/delete-routes.ts';
 import { machineDeleteRoutes } from './server/machine-delete-routes.ts';
 import { RetentionController } from './controllers/retention-controller.ts';
@@ -57,6 +57,10 @@ import { RebootDriver } from './reboot/driver.ts';
 import { RebootGateChecker } from './reboot/gates.ts';
 import { podLister } from './reboot/pods.ts';
 import { packageVersion } from './version.ts';
+import { DEFAULT_WATCH_OPTIONS, WatchHub } from './watch/hub.ts';
+import { EventLogWatch } from './watch/event-log.ts';
+import { eventRoutes } from './server/event-routes.ts';
+import { machineObjectOf } from './server/machine-routes.ts';
 import { coordinatorAllowList } from './packages/manifest-policy.ts';
 import { readNotifyHeader, startSinks } from './notify/sinks.ts';
 
@@ -264,9 +268,27 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       coordinatorVersion: packageVersion(),
     }),
   }, { ...DEFAULT_HOST_SYNC, syncIntervalMs: config.hostSyncIntervalMs, tokenTtlSeconds: config.hostTokenTtlSeconds });
-  const api = createApi(apiDeps, [...rolloutRoutes(apiDeps, rollouts), ...remediationRoutes(apiDeps, remediation), ...hostRoutes(apiDeps, host, config.hostTokenTtlSeconds), ...memberRoutes(apiDeps, member),
-    ...machineDeleteRoutes(apiDeps, { heldBy: (name) => rollouts.holders(name), deleted: (name) => remediation.forget(name) }), ...backupRoutes(apiDeps, backups),
-    ...deleteRoutes(apiDeps, rollouts), ...sessionRoutes(apiDeps, config.sessionTtlMs), ...uiRoutes(log.child({ component: 'ui' }))]);
+  // Server-side watch (watch/hub.ts): the list routes' own builders are its sources.
+  const rolloutObject = rolloutObjectBuilder(apiDeps);
+  const watchHub = new WatchHub({
+    store, log: log.child({ component: 'watch' }),
+    metrics: { watchers: (kind, n) => metrics.apiWatchers.set({ kind }, n), dropped: (reason) => metrics.apiWatchersDropped.inc({ reason }) },
+    sources: {
+      machineNames: () => fleet.list().map((m) => m.name),
+      machine: (name) => {
+        const m = fleet.get(name);
+        return m === undefined ? null : machineObjectOf(apiDeps, m, clock());
+      },
+      rollouts: () => store.listRollouts().map(rolloutObject),
+      remediations: () => remediationItems(apiDeps, remediation),
+    },
+  }, { ...DEFAULT_WATCH_OPTIONS, maxWatchers: config.api.maxWatchers, historySize: config.api.watchHistory, bookmarkMs: config.api.watchBookmarkMs, stallMs: config.api.watchStallMs });
+  fleet.onChanged((name) => watchHub.machineChanged(name));
+  const routeDeps = { ...apiDeps, watch: { hub: watchHub, events: new EventLogWatch(store, watchHub) } };
+  watchHub.start();
+  const api = createApi(routeDeps, [...rolloutRoutes(routeDeps, rollouts), ...remediationRoutes(routeDeps, remediation), ...hostRoutes(routeDeps, host, config.hostTokenTtlSeconds), ...memberRoutes(routeDeps, member),
+    ...machineDeleteRoutes(routeDeps, { heldBy: (name) => rollouts.holders(name), deleted: (name) => remediation.forget(name) }), ...backupRoutes(routeDeps, backups),
+    ...deleteRoutes(routeDeps, rollouts), ...eventRoutes(routeDeps), ...sessionRoutes(routeDeps, config.sessionTtlMs), ...uiRoutes(log.child({ component: 'ui' }))]);
 
   const { server, connections } = createCoordinatorServer(tls, api, config.http, {
     agentPath: AGENT_PATH,
@@ -433,6 +455,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       await host.stop();
       member?.stop();
       gateway.close();
+      watchHub.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       try {

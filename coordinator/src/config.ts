@@ -52,6 +52,8 @@ export interface CoordinatorConfig {
   readonly sessionTtlMs: number;
   /** Limits of the HTTP server (API, enrollment, artifact downloads): see docs/coordinator.md. */
   readonly http: HttpLimits;
+  /** The HTTP API's server-side watch (watch/hub.ts; docs/nkctl.md, "Watch"). */
+  readonly api: ApiWatchOptions;
   /** What is pruned, when, and in what batches (docs/coordinator.md, "Retention"). */
   readonly retention: RetentionOptions;
   /** Admission control on the agents' upgrade path (reconnect storms); see gateway/admission.ts. */
@@ -93,6 +95,17 @@ export interface CoordinatorConfig {
   readonly sinks: SinksConfig;
 }
 
+export interface ApiWatchOptions {
+  /** Concurrent watches, at most; more are refused with 429 NK_WATCH_TOO_MANY. */
+  readonly maxWatchers: number;
+  /** Changes kept for resuming a watch at a resourceVersion; older ones are 410 Expired. */
+  readonly watchHistory: number;
+  /** A BOOKMARK line at least this often on every watch. */
+  readonly watchBookmarkMs: number;
+  /** A watch whose reader leaves over 1 MiB unread this long is dropped. */
+  readonly watchStallMs: number;
+}
+
 export interface HttpLimits {
   /** Time allowed for a request's headers (and for a TLS handshake) from connect (slowloris). */
   readonly headersTimeoutMs: number;
@@ -127,6 +140,7 @@ export const defaults: CoordinatorConfig = Object.freeze({
   machineCredentialTtlMs: 30 * 86_400_000,
   sessionTtlMs: 8 * 3_600_000,
   http: Object.freeze({ headersTimeoutMs: 10_000, requestTimeoutMs: 900_000, keepAliveTimeoutMs: 65_000, maxConnections: 4096 }),
+  api: Object.freeze({ maxWatchers: 100, watchHistory: 10_000, watchBookmarkMs: 10_000, watchStallMs: 30_000 }),
   retention: Object.freeze({
     eventsMaxAgeMs: 30 * DAY_MS,
     eventsMaxRows: 1_000_000,
@@ -194,6 +208,10 @@ NODEKEEPER_<NAME> is refused):
   --http-keep-alive-timeout MS  idle time kept between requests on a connection (default ${defaults.http.keepAliveTimeoutMs})
   --http-max-connections N      connections that are not agent WebSockets, at most (default ${defaults.http.maxConnections});
                                 agents have their own cap (60000)
+  --api-max-watchers N          concurrent API watches (?watch=1), at most (default ${defaults.api.maxWatchers}); more get 429
+  --watch-history N             changes kept to resume a watch from a resourceVersion (default ${defaults.api.watchHistory})
+  --watch-bookmark-interval MS  a BOOKMARK on every watch at least this often (default ${defaults.api.watchBookmarkMs})
+  --watch-stall-timeout MS      a watch whose reader leaves over 1 MiB unread this long is dropped (default ${defaults.api.watchStallMs})
   --retain-events S             prune events older than this, in seconds (default ${defaults.retention.eventsMaxAgeMs / 1000}, 30 days; 0 keeps them)
   --retain-events-max N         keep at most the newest N events (default ${defaults.retention.eventsMaxRows}; 0 for no cap)
   --retain-commands S           prune finished commands older than this (default ${defaults.retention.commandsMaxAgeMs / 1000}, 14 days; 0 keeps them)
@@ -271,6 +289,10 @@ const flagSpec = {
   'http-request-timeout': { type: 'string' },
   'http-keep-alive-timeout': { type: 'string' },
   'http-max-connections': { type: 'string' },
+  'api-max-watchers': { type: 'string' },
+  'watch-history': { type: 'string' },
+  'watch-bookmark-interval': { type: 'string' },
+  'watch-stall-timeout': { type: 'string' },
   'retain-events': { type: 'string' },
   'retain-events-max': { type: 'string' },
   'retain-commands': { type: 'string' },
@@ -367,6 +389,12 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
       requestTimeoutMs: opt('httpRequestTimeout', defaults.http.requestTimeoutMs, ms(1000, 86_400_000)),
       keepAliveTimeoutMs: opt('httpKeepAliveTimeout', defaults.http.keepAliveTimeoutMs, ms(100, 3_600_000)),
       maxConnections: opt('httpMaxConnections', defaults.http.maxConnections, ms(1, 1_000_000)),
+    }),
+    api: Object.freeze({
+      maxWatchers: opt('apiMaxWatchers', defaults.api.maxWatchers, ms(0, 100_000)),
+      watchHistory: opt('watchHistory', defaults.api.watchHistory, ms(1, 1_000_000)),
+      watchBookmarkMs: opt('watchBookmarkInterval', defaults.api.watchBookmarkMs, ms(100, 60_000)),
+      watchStallMs: opt('watchStallTimeout', defaults.api.watchStallMs, ms(100, 3_600_000)),
     }),
     retention: Object.freeze({
       ...defaults.retention,

@@ -36,6 +36,8 @@ export function createMetrics() {
     upgradesRejected: new Counter({ name: 'nodekeeper_agent_upgrades_rejected_total', help: 'WebSocket upgrades refused, by error code', labelNames: ['code'], registers }),
     upgradeDuration: new Histogram({ name: 'nodekeeper_agent_upgrade_duration_seconds', help: 'Accepted agent WebSocket upgrades, from the upgrade request to the open WebSocket (credential check included)', buckets: FAST_BUCKETS, registers }),
     enrollments: new Counter({ name: 'nodekeeper_enrollments_total', help: 'Enrollment attempts, by result', labelNames: ['result'], registers }),
+    apiWatchers: new Gauge({ name: 'nodekeeper_api_watchers', help: 'API watches (?watch=1) open now, by kind (machines, rollouts, remediations, events)', labelNames: ['kind'], registers }),
+    apiWatchersDropped: new Counter({ name: 'nodekeeper_api_watchers_dropped_total', help: 'API watches closed because the reader did not keep up (over 1 MiB unsent), by reason', labelNames: ['reason'], registers }),
     apiRequests: new Counter({ name: 'nodekeeper_api_requests_total', help: 'HTTP API requests, by route and status', labelNames: ['route', 'status'], registers }),
     apiDuration: new Histogram({ name: 'nodekeeper_api_request_duration_seconds', help: 'HTTP API requests, from the request to the last byte of the answer, by route name and status class (2xx, 4xx, 5xx)', labelNames: ['route', 'status_class'], buckets: FAST_BUCKETS, registers }),
     tlsHandshakeDuration: new Histogram({ name: 'nodekeeper_tls_handshake_duration_seconds', help: 'Completed TLS handshakes, from the TCP connection to the secure connection', buckets: FAST_BUCKETS, registers }),

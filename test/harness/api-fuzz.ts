@@ -122,6 +122,8 @@ export const ROUTES: readonly RouteSpec[] = [
   { name: 'rollout-events', method: 'GET', path: '/v1/rollouts/{name}/events?limit=3', access: 'read-only' },
   { name: 'rollout-request', method: 'POST', path: '/v1/rollouts/{name}/{req}', access: 'admin' },
   { name: 'remediations', method: 'GET', path: '/v1/remediations', access: 'read-only' },
+  // Lists only: a watch (?watch=1) streams until closed, which the one-answer judge cannot wait for (test/watch.test.ts covers it).
+  { name: 'events', method: 'GET', path: '/v1/events?limit=5', access: 'read-only' },
   { name: 'remediation-switch', method: 'POST', path: '/v1/remediations/{switch}', access: 'admin' },
   { name: 'remediation-dry-run', method: 'POST', path: '/v1/remediations/dry-run', access: 'admin', body: () => ({ enabled: true }) },
   { name: 'remediation', method: 'GET', path: '/v1/remediations/{name}', access: 'read-only' },

@@ -64,6 +64,7 @@ export class FleetView {
   private readonly startedAt: number;
   private connected = 0;
   private readonly voidListeners: Array<(name: string, reason: string) => void> = [];
+  private readonly changeListeners: Array<(name: string) => void> = [];
 
   constructor(deps: { store: Store; batcher: WriteBatcher; clock: Clock; log: Logger }, opts: FleetOptions) {
     this.store = deps.store;
@@ -101,6 +102,19 @@ export class FleetView {
     this.voidListeners.push(listener);
   }
 
+  /**
+   * Listens for a machine whose served state may have changed in memory (liveness,
+   * conditions, report, pins, revocation, deletion), before the batcher has stored it:
+   * the watch hub (watch/hub.ts) rebuilds that machine's object on its next tick.
+   */
+  onChanged(listener: (name: string) => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  private changed(name: string): void {
+    for (const l of this.changeListeners) l(name);
+  }
+
   private voided(name: string, reason: string): void {
     for (const l of this.voidListeners) l(name, reason);
   }
@@ -114,6 +128,7 @@ export class FleetView {
     const m = this.load(record);
     this.evaluate(m);
     this.persist(m);
+    this.changed(record.name);
   }
 
   /** Registers a live connection; an older one for the same machine is closed. */
@@ -127,6 +142,7 @@ export class FleetView {
     if (m.agentVersion !== agentVersion) {
       m.agentVersion = agentVersion;
       this.persist(m);
+      this.changed(name);
     }
   }
 
@@ -168,6 +184,7 @@ export class FleetView {
       m.reportChangedAt = this.clock();
       this.evaluate(m);
       this.persist(m);
+      this.changed(name);
     }
     return true;
   }
@@ -175,7 +192,10 @@ export class FleetView {
   /** Re-judges liveness for every machine; call on a timer. */
   tick(): void {
     for (const m of this.machines.values()) {
-      if (this.evaluate(m)) this.persist(m);
+      if (this.evaluate(m)) {
+        this.persist(m);
+        this.changed(m.record.name);
+      }
     }
   }
 
@@ -183,6 +203,7 @@ export class FleetView {
   overridesChanged(record: MachineRecord): void {
     const m = this.machines.get(record.name);
     if (m !== undefined) m.record = { ...m.record, packageOverrides: record.packageOverrides ?? {} };
+    this.changed(record.name);
   }
 
   /** Closes the live connection of a revoked machine and drops it from the view. */
@@ -194,6 +215,7 @@ export class FleetView {
     if (m.link !== null) this.connected -= 1;
     m.link = null;
     m.record = { ...m.record, revokedAt: this.clock() };
+    this.changed(name);
   }
 
   /** Closes the live connection of a deleted machine and forgets it (the store has dropped it). */
@@ -204,6 +226,7 @@ export class FleetView {
     m.link?.close(CloseCode.revoked, 'machine deleted');
     if (m.link !== null) this.connected -= 1;
     this.machines.delete(name);
+    this.changed(name);
   }
 
   /** Delivers a command to the machine's live connection; false when it has none. */

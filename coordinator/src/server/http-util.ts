@@ -15,6 +15,8 @@ import { desiredSkewProblem } from '../rollout/skew.ts';
 import type { Store } from '../store/db.ts';
 import type { StoreHealth } from '../store/store-health.ts';
 import type { ApiRole } from '../store/types.ts';
+import type { EventLogWatch } from '../watch/event-log.ts';
+import type { WatchHub } from '../watch/hub.ts';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -45,6 +47,8 @@ export interface ApiDeps {
   readonly machineStatusExtras?: (name: string) => Record<string, unknown>;
   /** The converger's summary and conditions for the ClusterPackageVersion's status. */
   readonly cpvStatusExtras?: () => Record<string, unknown>;
+  /** Server-side watch (watch/); without it lists answer with the store counter and watches are refused. */
+  readonly watch?: { readonly hub: WatchHub; readonly events: EventLogWatch };
 }
 
 /** Refuses a source address that failed too often (NK_AUTH_TOO_MANY_FAILURES), and counts failures. */
@@ -146,7 +150,21 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   NK_ARTIFACT_IN_USE: 409,
   NK_BACKUP_FAILED: 503,
   NK_BACKUP_INTEGRITY_FAILED: 503,
+  // Watch (watch/): a resume the coordinator no longer can serve; too many watchers.
+  NK_WATCH_EXPIRED: 410,
+  NK_WATCH_TOO_MANY: 429,
 };
+
+/** The resourceVersion a list of objects answers with (watch/hub.ts: list then watch from it loses nothing). */
+export function listVersion(deps: Pick<ApiDeps, 'store' | 'watch'>): string {
+  return deps.watch?.hub.listVersion() ?? deps.store.currentResourceVersion();
+}
+
+/** The watch a list path serves with ?watch=1, or 400 when this coordinator has none. */
+export function watchOf(deps: Pick<ApiDeps, 'watch'>): { readonly hub: WatchHub; readonly events: EventLogWatch } {
+  if (deps.watch === undefined) throw new AppError('NK_WATCH_QUERY_INVALID', 'this server does not serve watches');
+  return deps.watch;
+}
 
 /** The status for an error code: the table, then *_NOT_FOUND 404, store faults 503, else 400. */
 export function statusFor(code: string): number {

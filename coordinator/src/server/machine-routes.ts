@@ -10,7 +10,9 @@ import type { PackageOverride } from '../store/types.ts';
 import { toEventObject, toMachineList, toMachineObject, tokenObject } from '../api/objects.ts';
 import { manifestFor } from '../packages/manifests.ts';
 import { checkManifestAtApply, coordinatorAllowList } from '../packages/manifest-policy.ts';
-import { NAME, httpError, readJson, refuseSkew, send, type ApiDeps, type Route } from './http-util.ts';
+import { NAME, httpError, listVersion, readJson, refuseSkew, send, watchOf, type ApiDeps, type Route } from './http-util.ts';
+import { parseListQuery, matchesFilter } from '../watch/query.ts';
+import { serveWatch } from '../watch/http-sink.ts';
 
 const EnrollBody = Type.Object(
   {
@@ -53,14 +55,17 @@ const PackagesBody = Type.Object(
 );
 const checks = { enroll: TypeCompiler.Compile(EnrollBody), challenge: TypeCompiler.Compile(ChallengeBody), token: TypeCompiler.Compile(TokenBody), packages: TypeCompiler.Compile(PackagesBody) };
 
+/** The Machine object the API serves for one fleet record (get, list and watch alike). */
+export function machineObjectOf(deps: Pick<ApiDeps, 'store' | 'machineStatusExtras'>, m: Parameters<typeof toMachineObject>[0], now: number) {
+  const o = toMachineObject(m, now, deps.store.objectMeta('machine', m.name));
+  return { ...o, status: { ...o.status, ...(deps.machineStatusExtras?.(m.name) ?? {}) } };
+}
+
 export function machineRoutes(deps: ApiDeps): Route[] {
   const { store, fleet, clock, metrics, log } = deps;
   const nonces = new NonceBook();
   const extras = deps.machineStatusExtras ?? (() => ({}));
-  const machineObject = (m: Parameters<typeof toMachineObject>[0], now: number) => {
-    const o = toMachineObject(m, now, store.objectMeta('machine', m.name));
-    return { ...o, status: { ...o.status, ...extras(m.name) } };
-  };
+  const machineObject = (m: Parameters<typeof toMachineObject>[0], now: number) => machineObjectOf(deps, m, now);
   const machineList = (ms: Parameters<typeof toMachineList>[0], now: number) => {
     // One query for every machine's metadata: the fleet view keeps records, the store keeps versions.
     const l = toMachineList(ms, now, store.objectMetas('machine'));
@@ -141,7 +146,16 @@ export function machineRoutes(deps: ApiDeps): Route[] {
         }
       },
     },
-    { method: 'GET', pattern: /^\/v1\/machines$/, name: 'machines', access: 'read-only', handler: ({ res }) => send(res, 200, machineList(fleet.list(), clock())) },
+    {
+      method: 'GET', pattern: /^\/v1\/machines$/, name: 'machines', access: 'read-only',
+      handler: ({ req, res, url }) => {
+        const q = parseListQuery(url, 'labelSelector');
+        if (q.watch) return serveWatch(watchOf(deps).hub, 'machines', q, req, res);
+        const resourceVersion = listVersion(deps);
+        const list = machineList(fleet.list().filter((m) => matchesFilter(q.filter, m.name, m.labels)), clock());
+        send(res, 200, { ...list, metadata: { resourceVersion } });
+      },
+    },
     {
       method: 'GET', pattern: new RegExp(`^/v1/machines/${NAME}$`), name: 'machine', access: 'read-only',
       handler: ({ res, params }) => send(res, 200, machineObject(machineOr404(params[0] ?? ''), clock())),

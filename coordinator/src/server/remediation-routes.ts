@@ -10,7 +10,9 @@ import type { Fault } from '../remediation/faults.ts';
 import type { MachineRemediation, RemediationState } from '../remediation/types.ts';
 import { apiMeta, checkPreconditions, readPreconditions, withoutServerFields } from '../api/object-meta.ts';
 import type { ObjectMeta } from '../store/object-meta.ts';
-import { NAME, httpError, readJson, send, type ApiDeps, type Route } from './http-util.ts';
+import { NAME, httpError, listVersion, readJson, send, watchOf, type ApiDeps, type Route } from './http-util.ts';
+import { parseListQuery } from '../watch/query.ts';
+import { serveWatch } from '../watch/http-sink.ts';
 
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined || ms <= 0 ? null : new Date(ms).toISOString());
 const DryRunBody = TypeCompiler.Compile(Type.Object({ enabled: Type.Boolean() }, { additionalProperties: false }));
@@ -38,6 +40,15 @@ export function remediationObject(name: string, m: MachineRemediation | null, fa
   };
 }
 
+/** The Remediation objects the list serves (and the watch): machines not Idle, with faults, or paused. */
+export function remediationItems(deps: Pick<ApiDeps, 'fleet'>, remediation: RemediationController) {
+  const rec = remediation.record();
+  const rules = new Map(remediation.rules().map((r) => [r.rule.name, r.rule]));
+  return deps.fleet.list()
+    .map((m) => remediationObject(m.name, remediation.machineState(m.name), remediation.faults(m.name), rec.pausedMachines.includes(m.name), rules))
+    .filter((o) => o.phase !== 'Idle' || o.faults.length > 0 || o.paused);
+}
+
 export function remediationRoutes(deps: ApiDeps, remediation: RemediationController): Route[] {
   const { fleet } = deps;
   const ruleMap = () => new Map(remediation.rules().map((r) => [r.rule.name, r.rule]));
@@ -60,13 +71,11 @@ export function remediationRoutes(deps: ApiDeps, remediation: RemediationControl
   return [
     {
       method: 'GET', pattern: /^\/v1\/remediations$/, name: 'remediations', access: 'read-only',
-      handler: ({ res }) => {
-        const rec = remediation.record();
-        const rules = ruleMap();
-        const items = fleet.list()
-          .map((m) => remediationObject(m.name, remediation.machineState(m.name), remediation.faults(m.name), rec.pausedMachines.includes(m.name), rules))
-          .filter((o) => o.phase !== 'Idle' || o.faults.length > 0 || o.paused);
-        send(res, 200, { kind: 'RemediationList', status: statusObject(), items });
+      handler: ({ req, res, url }) => {
+        const q = parseListQuery(url, 'none');
+        if (q.watch) return serveWatch(watchOf(deps).hub, 'remediations', q, req, res);
+        const resourceVersion = listVersion(deps);
+        send(res, 200, { kind: 'RemediationList', metadata: { resourceVersion }, status: statusObject(), items: remediationItems(deps, remediation) });
       },
     },
     {

@@ -10,12 +10,19 @@ import type { RolloutRecord } from '../store/types.ts';
 import type { RolloutController } from '../controllers/rollout-controller.ts';
 import { OPERATOR_REQUESTS, type OperatorRequest } from '../rollout/types.ts';
 import { parseRollout } from '../rollout/spec.ts';
-import { NAME, httpError, readJson, send, type ApiDeps, type Route } from './http-util.ts';
+import { NAME, httpError, listVersion, readJson, send, watchOf, type ApiDeps, type Route } from './http-util.ts';
+import { matchesFilter, parseListQuery } from '../watch/query.ts';
+import { serveWatch } from '../watch/http-sink.ts';
+
+/** Builds the Rollout objects the API serves (get, list and watch alike). */
+export function rolloutObjectBuilder(deps: Pick<ApiDeps, 'fleet'>): (r: RolloutRecord) => ReturnType<typeof toObject> {
+  const current = (machine: string, pkg: string) => observedVersion(deps.fleet.get(machine), pkg)?.raw ?? null;
+  return (r) => toObject(r, current);
+}
 
 export function rolloutRoutes(deps: ApiDeps, rollouts: RolloutController): Route[] {
-  const { store, fleet } = deps;
-  const current = (machine: string, pkg: string) => observedVersion(fleet.get(machine), pkg)?.raw ?? null;
-  const toRolloutObject = (r: RolloutRecord) => toObject(r, current);
+  const { store } = deps;
+  const toRolloutObject = rolloutObjectBuilder(deps);
   const get = (name: string) => {
     const r = store.getRollout(name);
     if (r === null) throw httpError('NK_ROLLOUT_NOT_FOUND', `rollout "${name}" not found`);
@@ -49,7 +56,13 @@ export function rolloutRoutes(deps: ApiDeps, rollouts: RolloutController): Route
     },
     {
       method: 'GET', pattern: /^\/v1\/rollouts$/, name: 'rollouts', access: 'read-only',
-      handler: ({ res }) => send(res, 200, { apiVersion: 'nodekeeper.io/v1alpha1', kind: 'RolloutList', items: store.listRollouts().map(toRolloutObject) }),
+      handler: ({ req, res, url }) => {
+        const q = parseListQuery(url, 'name');
+        if (q.watch) return serveWatch(watchOf(deps).hub, 'rollouts', q, req, res);
+        const resourceVersion = listVersion(deps);
+        const items = store.listRollouts().filter((r) => matchesFilter(q.filter, r.name, null)).map(toRolloutObject);
+        send(res, 200, { apiVersion: 'nodekeeper.io/v1alpha1', kind: 'RolloutList', metadata: { resourceVersion }, items });
+      },
     },
     {
       method: 'GET', pattern: new RegExp(`^/v1/rollouts/${NAME}$`), name: 'rollout', access: 'read-only',

@@ -150,6 +150,11 @@ export class Store {
     return events.listEvents(this.#ctx, q);
   }
 
+  /** The oldest and newest event ids (a watch on the event log resumes after an id). */
+  eventIdBounds(): { oldest: number; newest: number } {
+    return events.eventIdBounds(this.#ctx);
+  }
+
   /** Appends an event to the audit trail. */
   recordEvent(e: events.NewEvent): EventRecord {
     return this.#ctx.tx(() => events.recordEvent(this.#ctx, e));
@@ -357,6 +362,16 @@ export class Store {
   /** The newest resourceVersion the store has handed out. */
   currentResourceVersion(): string {
     return meta.currentResourceVersion(this.#ctx);
+  }
+
+  /** Names of one kind's objects stored or changed after resource version `after`. */
+  changedSince(kind: meta.ObjectKind, after: number): string[] {
+    return meta.changedSince(this.#ctx, kind, after);
+  }
+
+  /** Moves the store-wide resource version counter by one; returns the new value. */
+  bumpResourceVersion(): number {
+    return meta.bumpResourceVersion(this.#ctx);
   }
 
   // --- reboots (coordinator/src/reboot)

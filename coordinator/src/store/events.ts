@@ -64,3 +64,11 @@ export function listEvents(ctx: StoreContext, q: EventQuery): EventRecord[] {
   if (!forward) rows.reverse();
   return rows.map((r) => ({ id: r.id, at: r.at, object: r.object, type: r.type, reason: r.reason, message: r.message }));
 }
+
+/** The oldest and newest ids in the event log (0 and 0 when it is empty): where a watch may resume. */
+export function eventIdBounds(ctx: StoreContext): { oldest: number; newest: number } {
+  const row = ctx.stmt('SELECT min(id) AS oldest, max(id) AS newest FROM events').get() as { oldest: number | null; newest: number | null };
+  // AUTOINCREMENT never reuses an id, so after retention the newest may be above every row: ask sqlite_sequence.
+  const seq = ctx.stmt(`SELECT seq FROM sqlite_sequence WHERE name = 'events'`).get() as { seq: number } | undefined;
+  return { oldest: row.oldest ?? 0, newest: Math.max(row.newest ?? 0, seq?.seq ?? 0) };
+}

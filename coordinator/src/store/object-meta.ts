@@ -62,3 +62,21 @@ export function currentResourceVersion(ctx: StoreContext): string {
   const row = ctx.stmt(`SELECT value FROM maintenance WHERE name = 'resource_version'`).get() as { value: number } | undefined;
   return String(row?.value ?? 0);
 }
+
+/** Names of the objects of one kind stored or changed after resource version `after` (watch/hub.ts). */
+export function changedSince(ctx: StoreContext, kind: ObjectKind, after: number): string[] {
+  const t = TABLES[kind];
+  return (ctx.stmt(`SELECT ${t.key} AS key FROM ${t.table} WHERE resource_version > ?`).all(after) as Array<{ key: string }>).map((r) => r.key);
+}
+
+/**
+ * Moves the store-wide counter by one and returns the new value: the watch hub's version
+ * for changes seen only in memory (a machine's liveness before the batcher flushes it),
+ * so a version a list has already answered with is never reused for a later change.
+ */
+export function bumpResourceVersion(ctx: StoreContext): number {
+  return ctx.tx(() => {
+    ctx.stmt(`UPDATE maintenance SET value = value + 1 WHERE name = 'resource_version'`).run();
+    return Number(currentResourceVersion(ctx));
+  });
+}
