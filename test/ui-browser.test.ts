@@ -188,13 +188,19 @@ describe('the fleet page in chromium', { timeout: 180_000, skip: existsSync(CHRO
       return agents.every((a) => a.version === '1.31.3');
     }, 60_000, 200);
     await page.waitForFunction((n) => Number(document.querySelector('[data-rollout="kubelet-1-31-3"]')?.getAttribute('data-done')) === n, { timeout: 60_000 }, ZONES.length);
-    assert.equal(await page.$eval('[data-package="kubelet"]', (e) => e.textContent?.includes(`8/8`) ?? false), true);
+    // The package distribution follows: every machine's kubelet at 1.31.3.
+    await page.waitForFunction(() => document.querySelector('[data-package="kubelet"] [data-version="1.31.3"]')?.getAttribute('data-count') === '8', { timeout: 10_000 });
 
+    // A repair at once (the default rule waits 60 s): restart the kubelet, which the scripted agent never answers.
+    const rule = { apiVersion: 'nodekeeper.io/v1alpha1', kind: 'RemediationRule', metadata: { name: 'kubelet-unhealthy' }, spec: { fault: 'KubeletUnhealthy', forSeconds: 0, ladder: [{ action: 'RestartService', target: 'kubelet.service', timeoutSeconds: 600 }, { action: 'CordonAndNotify' }], maxAttemptsPerMachine: 3, attemptWindowSeconds: 86400, cooldownSeconds: 600, dryRun: false } };
+    const put = await fetch(new URL('/v1/remediationrules/kubelet-unhealthy', coord.url), { method: 'PUT', headers: { Authorization: `Bearer ${admin}`, 'Content-Type': 'application/json' }, body: JSON.stringify(rule) });
+    assert.ok(put.status === 200 || put.status === 201, await put.text());
     const sick = agents[6]!;
     sick.healthy = false;
     sick.report();
-    await page.waitForSelector(`[data-remediation="${sick.name}"]`, { timeout: 30_000 });
-    await page.$eval('section[aria-label="remediation"]', (e) => (e as unknown as El).scrollIntoView());
+    await page.waitForSelector(`[data-remediation="${sick.name}"][data-phase="Running"]`, { timeout: 30_000 });
+    await page.click(`[data-machine="${sick.name}"]`);
+    await page.waitForSelector(`[data-detail="${sick.name}"]`);
     await shoot(page, 'remediation');
   });
 });

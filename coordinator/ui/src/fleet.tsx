@@ -38,7 +38,7 @@ export function Summary({ machines }: { machines: Machines }) {
     <div class="summary">
       <div class="stat"><span class="n">{total}</span><span class="l">machines</span></div>
       {TILE_STATES.filter((s) => s !== 'revoked' || counts.value.revoked > 0).map((s) => (
-        <div class={`stat st-${s}`} key={s}><span class="n">{counts.value[s]}</span><span class="l"><i class={`dot ${s}`} />{TILE_LABEL[s]}</span></div>
+        <div class={`stat st-${s}${counts.value[s] === 0 ? ' zero' : ''}`} key={s}><span class="n">{counts.value[s]}</span><span class="l"><i class={`dot ${s}`} />{TILE_LABEL[s]}</span></div>
       ))}
     </div>
   );
@@ -92,7 +92,7 @@ export function Heatmap({ machines, visible, selected }: { machines: Machines; v
     (byZone.get(z) ?? byZone.set(z, []).get(z)!).push(k);
   }
   return (
-    <div class="heatmap">
+    <div class={`heatmap${keys.length > 400 ? " dense" : ""}`}>
       {[...byZone.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([zone, ks]) => (
         <div class="zone" key={zone}>
           <div class="zone-name">{zone} <span class="muted">{ks.length}</span></div>
@@ -138,9 +138,9 @@ export function Packages({ machines }: { machines: Machines }) {
             <span class="muted">{p.desired === null ? 'no desired version' : `desired ${p.desired} · ${p.atDesired}/${p.machines} there`}</span>
           </div>
           <div class="bar">
-            {p.versions.map((v) => <i key={v.version} class={`seg ${v.desired ? 'ready' : p.desired === null ? 'neutral' : 'updating'}`} style={{ flexGrow: v.count }} title={`${v.version}: ${v.count}`} />)}
+            {p.versions.map((v, i) => <i key={v.version} class={`seg ${v.desired ? 'ready' : p.desired !== null ? 'updating' : i === 0 ? 'neutral' : 'alt'}`} style={{ flexGrow: v.count }} title={`${v.version}: ${v.count}`} />)}
           </div>
-          <div class="legend">{p.versions.slice(0, 4).map((v) => <span key={v.version} class={v.desired ? 'ok' : ''}>{v.version} <b>{v.count}</b></span>)}{p.versions.length > 4 && <span class="muted">+{p.versions.length - 4} more</span>}</div>
+          <div class="legend">{p.versions.slice(0, 4).map((v) => <span key={v.version} class={v.desired ? 'ok' : ''} data-version={v.version} data-count={v.count}>{v.version} <b>{v.count}</b></span>)}{p.versions.length > 4 && <span class="muted">+{p.versions.length - 4} more</span>}</div>
         </div>
       ))}
     </div>
@@ -174,7 +174,7 @@ const Row = memo(({ m, top, selected }: { m: Signal<MachineView>; top: number; s
   return (
     <div class={`mrow${selected.value === name ? ' sel' : ''}`} style={{ top: `${top}px` }} data-row={name} onClick={() => (selected.value = name)}>
       <span class="mono">{name}</span>
-      <span><i class={`dot ${state}`} />{v.status.phase}{v.status.phaseReason && state !== 'ready' ? <span class="muted"> {v.status.phaseReason}</span> : null}</span>
+      <span><i class={`dot ${state}`} />{v.status.phase}{v.status.phaseReason && state !== 'ready' ? <span class="muted reason">{v.status.phaseReason}</span> : null}</span>
       <span>{zoneOf(v)}</span>
       <span class="mono">{kubeletOf(v)}</span>
       <span class="mono">{v.status.containerd?.semver ?? v.status.containerd?.version ?? ''}</span>

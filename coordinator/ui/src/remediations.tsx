@@ -34,15 +34,20 @@ export function Remediations({ stories }: { stories: KeyedStore<RemediationView>
   });
   const status = useComputed(() => (stories.listExtra.value['status'] ?? {}) as SwitchStatus);
   const st = status.value;
+  // Counted from the stories (live), not the list's status (as of the list).
   const needsHuman = useComputed(() => {
     stories.version.value;
     return stories.values().filter((r) => r.phase === 'NeedsHuman').length;
+  });
+  const running = useComputed(() => {
+    stories.version.value;
+    return stories.values().filter((r) => r.phase === 'Running').length;
   });
   return (
     <div class="remediations">
       <div class="facts">
         {needsHuman.value > 0 ? <span class="badge ph-Failed">{needsHuman.value} NeedsHuman</span> : <span class="muted">nothing needs a human</span>}
-        {st.inFlight !== undefined && <span>{st.inFlight}/{st.maxConcurrent} repairs in flight</span>}
+        {st.maxConcurrent !== undefined && <span>{running.value}/{st.maxConcurrent} repairs in flight</span>}
         {st.paused && <span class="badge ph-Paused">remediation paused</span>}
         {st.dryRun && <span class="badge ph-Paused">dry run</span>}
         {st.storm?.active && <span class="badge ph-Failed" title={st.storm.message}>storm guard: {st.storm.reason}</span>}
@@ -63,7 +68,7 @@ const Story = memo(({ r }: { r: Signal<RemediationView> }) => {
         {v.rule !== null && <span class="muted">rule {v.rule}{v.step !== null ? `, step ${v.step + 1}` : ''}{v.action ? ` (${v.action})` : ''}</span>}
         {v.paused && <span class="badge ph-Paused">paused</span>}
       </header>
-      {(v.reason || v.message) && <p><b>{v.reason}</b> {v.message}</p>}
+      {v.phase === 'Idle' ? v.faults.length > 0 && <p class="muted">fault held; no repair started yet</p> : (v.reason || v.message) && <p><b>{v.reason}</b> {v.message}</p>}
       {v.faults.length > 0 && <p class="faults">{v.faults.map((f) => <span key={f.type} class="fault" title={f.message}>{f.type} · {f.reason}</span>)}</p>}
       {v.history.length > 0 && (
         <ol class="history">
