@@ -118,7 +118,7 @@ export function totals(machines: Iterable<MachineView>): Record<TileState, numbe
 /** The rows of a virtual list to render: those in view plus `overscan` either side. */
 export function windowRange(scrollTop: number, viewport: number, rowHeight: number, count: number, overscan = 8): { start: number; end: number } {
   const first = Math.floor(Math.max(0, scrollTop) / rowHeight);
-  const start = Math.max(0, first - overscan);
+  const start = Math.min(count, Math.max(0, first - overscan));
   const end = Math.min(count, first + Math.ceil(viewport / rowHeight) + overscan);
   return { start, end: Math.max(start, end) };
 }
