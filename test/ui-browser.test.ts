@@ -1,6 +1,6 @@
 /**
  * The fleet page in a real browser: Debian's chromium (no browser download), driven by
- * puppeteer-core, against a real coordinator with eight scripted agents over real
+ * puppeteer-core, against a real coordinator with twelve scripted agents over real
  * WebSockets. It signs in, sees a machine turn NotReady within a second of the
  * coordinator's own NotReady, follows a rollout (Pause and Resume as admin), and checks
  * that a read-only user has no working Pause. Screenshots at 1440x900 go to
@@ -26,8 +26,8 @@ type El = { dataset: Record<string, string | undefined>; textContent: string | n
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.join(REPO, '.nk/test-artifacts/ui-browser');
 const SCREENSHOTS = process.env['NK_UI_SCREENSHOTS'];
-const ARGS = ['--insecure', '--flush-interval', '100', '--liveness-grace', '600000', '--control-plane-version', 'v1.32.1', '--max-unavailable', '2', '--fault-hold', '1'];
-const ZONES = ['zone-a', 'zone-a', 'zone-a', 'zone-a', 'zone-b', 'zone-b', 'zone-b', 'zone-c'];
+const ARGS = ['--insecure', '--flush-interval', '100', '--liveness-grace', '600000', '--control-plane-version', 'v1.32.1', '--max-unavailable', '3', '--fault-hold', '1'];
+const ZONES = ['zone-a', 'zone-a', 'zone-a', 'zone-a', 'zone-a', 'zone-b', 'zone-b', 'zone-b', 'zone-b', 'zone-c', 'zone-c', 'zone-c'];
 
 describe('the fleet page in chromium', { timeout: 180_000, skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (scripts/setup installs Debian's chromium)` }, () => {
   let dir: string;
@@ -51,9 +51,10 @@ describe('the fleet page in chromium', { timeout: 180_000, skip: existsSync(CHRO
       await copyFile(file, path.resolve(REPO, SCREENSHOTS, `${name}.png`));
     }
   };
-  const signIn = async (p: Page, credential: string) => {
+  const signIn = async (p: Page, credential: string, shot?: string) => {
     await p.goto(`${coord.url}/ui/`, { waitUntil: 'domcontentloaded' });
     await p.waitForSelector('input[name=credential]');
+    if (shot !== undefined) await shoot(p, shot);
     await p.type('input[name=credential]', credential);
     await p.click('button[type=submit]');
     await p.waitForSelector('[data-link="live"]', { timeout: 15_000 });
@@ -77,7 +78,7 @@ describe('the fleet page in chromium', { timeout: 180_000, skip: existsSync(CHRO
     const file = path.join(dir, 'kubelet-1.31.3.tar.gz');
     await writeFile(file, 'kubelet 1.31.3\n');
     await nkctlOk(coord.nkctlConfig, ['artifact', 'push', file, '--package', 'kubelet', '--version', '1.31.3']);
-    await waitFor('eight Ready machines', async () => (await api('/v1/machines')).items.filter((m: any) => m.status.phase === 'Ready').length === ZONES.length, 30_000);
+    await waitFor('every machine Ready', async () => (await api('/v1/machines')).items.filter((m: any) => m.status.phase === 'Ready').length === ZONES.length, 30_000);
     browser = await puppeteer.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -99,7 +100,7 @@ describe('the fleet page in chromium', { timeout: 180_000, skip: existsSync(CHRO
   test('signs in with a credential that stays out of storage and URLs; the session cookie is HttpOnly, Secure, SameSite=Strict', async () => {
     const requests: string[] = [];
     page.on('request', (r) => requests.push(r.url()));
-    await signIn(page, admin);
+    await signIn(page, admin, 'signin');
     await page.waitForFunction((n) => document.querySelectorAll('[data-machine][data-state="ready"]').length === n, { timeout: 10_000 }, ZONES.length);
     const cookies = await browser.cookies();
     const session = cookies.find((c) => c.name === 'nk_session');
@@ -111,7 +112,6 @@ describe('the fleet page in chromium', { timeout: 180_000, skip: existsSync(CHRO
     assert.equal(requests.some((u) => u.includes(admin.split('.')[2]!)), false, 'no credential in any URL');
     assert.ok(requests.every((u) => u.startsWith(coord.url) || u.startsWith('data:')), `nothing loaded from elsewhere: ${requests.filter((u) => !u.startsWith(coord.url)).join(' ')}`);
     assert.equal(await page.$eval('[data-role]', (e) => (e as unknown as El).dataset['role']), 'admin');
-    await shoot(page, 'fleet');
   });
 
   test("a machine turning NotReady shows within a second of the coordinator's own NotReady", async (t) => {
@@ -134,6 +134,8 @@ describe('the fleet page in chromium', { timeout: 180_000, skip: existsSync(CHRO
     assert.ok(latency < 1000, `the page showed NotReady ${Math.round(latency)} ms after the coordinator`);
     await page.click(`[data-machine="${node.name}"]`);
     await page.waitForSelector(`[data-detail="${node.name}"]`);
+    await page.mouse.move(0, 0);
+    await shoot(page, 'fleet');
     node.healthy = true;
     node.report();
     await page.waitForFunction((n) => document.querySelector(`[data-machine="${n}"]`)?.getAttribute('data-state') === 'ready', { timeout: 10_000 }, node.name);
@@ -141,7 +143,7 @@ describe('the fleet page in chromium', { timeout: 180_000, skip: existsSync(CHRO
 
   test("a rollout's progress moves on the page, and an admin pauses and resumes it there", async () => {
     for (const a of agents) a.hold = () => true;
-    await nkctlOk(coord.nkctlConfig, ['rollout', 'create', 'kubelet-1-31-3', '--package', 'kubelet=1.31.3', '--canary', '1', '--soak', '2s', '--batches', '50,100', '--max-unavailable', '2']);
+    await nkctlOk(coord.nkctlConfig, ['rollout', 'create', 'kubelet-1-31-3', '--package', 'kubelet=1.31.3', '--canary', '1', '--soak', '2s', '--batches', '50,100', '--max-unavailable', '3']);
     await page.waitForSelector('[data-rollout="kubelet-1-31-3"]', { timeout: 10_000 });
     assert.equal(await rolloutDone(page, 'kubelet-1-31-3'), 0);
     await waitFor('the canary install sent', () => agents.some((a) => a.installs.length > 0), 15_000);
@@ -189,7 +191,7 @@ describe('the fleet page in chromium', { timeout: 180_000, skip: existsSync(CHRO
     }, 60_000, 200);
     await page.waitForFunction((n) => Number(document.querySelector('[data-rollout="kubelet-1-31-3"]')?.getAttribute('data-done')) === n, { timeout: 60_000 }, ZONES.length);
     // The package distribution follows: every machine's kubelet at 1.31.3.
-    await page.waitForFunction(() => document.querySelector('[data-package="kubelet"] [data-version="1.31.3"]')?.getAttribute('data-count') === '8', { timeout: 10_000 });
+    await page.waitForFunction((n) => document.querySelector('[data-package="kubelet"] [data-version="1.31.3"]')?.getAttribute('data-count') === String(n), { timeout: 10_000 }, ZONES.length);
 
     // A repair at once (the default rule waits 60 s): restart the kubelet, which the scripted agent never answers.
     const rule = { apiVersion: 'nodekeeper.io/v1alpha1', kind: 'RemediationRule', metadata: { name: 'kubelet-unhealthy' }, spec: { fault: 'KubeletUnhealthy', forSeconds: 0, ladder: [{ action: 'RestartService', target: 'kubelet.service', timeoutSeconds: 600 }, { action: 'CordonAndNotify' }], maxAttemptsPerMachine: 3, attemptWindowSeconds: 86400, cooldownSeconds: 600, dryRun: false } };
@@ -201,6 +203,7 @@ describe('the fleet page in chromium', { timeout: 180_000, skip: existsSync(CHRO
     await page.waitForSelector(`[data-remediation="${sick.name}"][data-phase="Running"]`, { timeout: 30_000 });
     await page.click(`[data-machine="${sick.name}"]`);
     await page.waitForSelector(`[data-detail="${sick.name}"]`);
+    await page.mouse.move(0, 0);
     await shoot(page, 'remediation');
   });
 });

@@ -9,6 +9,10 @@ import { keyOf, parseWatchLine, type WatchEvent } from './model.ts';
 
 export type Obj = Record<string, unknown>;
 
+/** node-2 before node-10. */
+const collator = new Intl.Collator('en', { numeric: true });
+const byName = (a: string, b: string) => collator.compare(a, b);
+
 export class KeyedStore<T extends Obj> {
   readonly items = new Map<string, Signal<T>>();
   /** The keys, sorted; replaced only when one comes or goes. */
@@ -31,7 +35,7 @@ export class KeyedStore<T extends Obj> {
         this.#put(k, o);
       }
       for (const k of [...this.items.keys()]) if (!seen.has(k)) this.items.delete(k);
-      this.keys.value = [...seen].sort();
+      this.keys.value = [...seen].sort(byName);
       this.listExtra.value = extra;
       this.version.value += 1;
     });
@@ -57,7 +61,7 @@ export class KeyedStore<T extends Obj> {
         if (e.type === 'DELETED') keysChanged = this.items.delete(k) || keysChanged;
         else keysChanged = this.#put(k, e.object as T) || keysChanged;
       }
-      if (keysChanged) this.keys.value = [...this.items.keys()].sort();
+      if (keysChanged) this.keys.value = [...this.items.keys()].sort(byName);
       this.version.value += 1;
     });
   }
