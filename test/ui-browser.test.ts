@@ -136,6 +136,7 @@ describe('the fleet page in chromium', { timeout: 180_000, skip: existsSync(CHRO
     await page.waitForSelector(`[data-detail="${node.name}"]`);
     await page.mouse.move(0, 0);
     await shoot(page, 'fleet');
+    await page.click(`[data-detail="${node.name}"] button`);
     node.healthy = true;
     node.report();
     await page.waitForFunction((n) => document.querySelector(`[data-machine="${n}"]`)?.getAttribute('data-state') === 'ready', { timeout: 10_000 }, node.name);
@@ -143,7 +144,7 @@ describe('the fleet page in chromium', { timeout: 180_000, skip: existsSync(CHRO
 
   test("a rollout's progress moves on the page, and an admin pauses and resumes it there", async () => {
     for (const a of agents) a.hold = () => true;
-    await nkctlOk(coord.nkctlConfig, ['rollout', 'create', 'kubelet-1-31-3', '--package', 'kubelet=1.31.3', '--canary', '1', '--soak', '2s', '--batches', '50,100', '--max-unavailable', '3']);
+    await nkctlOk(coord.nkctlConfig, ['rollout', 'create', 'kubelet-1-31-3', '--package', 'kubelet=1.31.3', '--canary', '1', '--soak', '4s', '--batches', '50,100', '--max-unavailable', '3']);
     await page.waitForSelector('[data-rollout="kubelet-1-31-3"]', { timeout: 10_000 });
     assert.equal(await rolloutDone(page, 'kubelet-1-31-3'), 0);
     await waitFor('the canary install sent', () => agents.some((a) => a.installs.length > 0), 15_000);
@@ -152,6 +153,8 @@ describe('the fleet page in chromium', { timeout: 180_000, skip: existsSync(CHRO
     canary.release();
     // Soaking, then Succeeded: one machine done.
     await page.waitForSelector('[data-rollout="kubelet-1-31-3"][data-phase="Soaking"]', { timeout: 15_000 });
+    // The machine being changed is drawn as Updating.
+    await page.waitForFunction((n) => document.querySelector(`[data-machine="${n}"]`)?.getAttribute('data-state') === 'updating', { timeout: 5_000 }, canary.name);
     await shoot(page, 'rollout');
     await page.waitForFunction(() => Number(document.querySelector('[data-rollout="kubelet-1-31-3"]')?.getAttribute('data-done')) >= 1, { timeout: 20_000 });
 

@@ -6,7 +6,7 @@ import { Filters, Heatmap, MachineList, Packages, selectedMachine, Summary, useV
 import { KeyedStore, listWatch, type LinkState } from './live.ts';
 import { faultsOf, kubeletOf, NO_FILTER, zoneOf, type Filter, type MachineView } from './model.ts';
 import { Remediations, type RemediationView } from './remediations.tsx';
-import { Rollouts, type RolloutView } from './rollouts.tsx';
+import { movingMachines, Rollouts, type RolloutView } from './rollouts.tsx';
 
 export function App() {
   const session = useSignal<Session | null | undefined>(undefined);
@@ -70,6 +70,7 @@ function Fleet({ session, onSignedOut }: { session: Session; onSignedOut: () => 
   const filter = useSignal<Filter>(NO_FILTER);
   const selected = useSignal<string | null>(null);
   const visible = useVisible(stores.machines, filter);
+  const moving = useMemo(() => movingMachines(stores.rollouts), []);
   const admin = session.role === 'admin';
 
   useEffect(() => {
@@ -103,11 +104,11 @@ function Fleet({ session, onSignedOut }: { session: Session; onSignedOut: () => 
       <main class="grid">
         <section class="panel fleet" aria-label="fleet">
           <h2>Fleet</h2>
-          <Summary machines={stores.machines} />
+          <Summary machines={stores.machines} moving={moving} />
           <Filters machines={stores.machines} filter={filter} />
-          <Heatmap machines={stores.machines} visible={visible} selected={selected} />
+          <Heatmap machines={stores.machines} visible={visible} selected={selected} moving={moving} />
           <Detail machines={stores.machines} selected={selected} />
-          <MachineList machines={stores.machines} visible={visible} selected={selected} />
+          <MachineList machines={stores.machines} visible={visible} selected={selected} moving={moving} />
         </section>
         <div class="side">
           <section class="panel" aria-label="rollouts"><h2>Rollouts</h2><Rollouts rollouts={stores.rollouts} admin={admin} now={now} /></section>

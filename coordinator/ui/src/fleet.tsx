@@ -28,10 +28,10 @@ export function useVisible(machines: Machines, filter: Signal<Filter>): Readonly
   });
 }
 
-export function Summary({ machines }: { machines: Machines }) {
+export function Summary({ machines, moving }: { machines: Machines; moving: ReadonlySignal<ReadonlySet<string>> }) {
   const counts = useComputed(() => {
     machines.version.value;
-    return totals(machines.values());
+    return totals(machines.values(), moving.value);
   });
   const total = useComputed(() => machines.keys.value.length);
   return (
@@ -73,15 +73,15 @@ export function Filters({ machines, filter }: { machines: Machines; filter: Sign
 }
 
 /** One machine's tile: subscribes to its own object only. */
-const Tile = memo(({ m, selected }: { m: Signal<MachineView>; selected: Signal<string | null> }) => {
+const Tile = memo(({ m, selected, moving }: { m: Signal<MachineView>; selected: Signal<string | null>; moving: ReadonlySignal<ReadonlySet<string>> }) => {
   const v = m.value;
-  const state = classify(v);
+  const state = classify(v, moving.value.has(v.metadata.name));
   const faults = faultsOf(v);
   const title = `${v.metadata.name} · ${TILE_LABEL[state]}${v.status.phaseReason ? ` (${v.status.phaseReason})` : ''}${faults.length ? ` · ${faults.join(', ')}` : ''} · ${zoneOf(v)} · kubelet ${kubeletOf(v)}`;
   return <button type="button" class={`tile ${state}`} data-machine={v.metadata.name} data-state={state} title={title} aria-label={title} onClick={() => (selected.value = v.metadata.name)} />;
 });
 
-export function Heatmap({ machines, visible, selected }: { machines: Machines; visible: ReadonlySignal<readonly string[]>; selected: Signal<string | null> }) {
+export function Heatmap({ machines, visible, selected, moving }: { machines: Machines; visible: ReadonlySignal<readonly string[]>; selected: Signal<string | null>; moving: ReadonlySignal<ReadonlySet<string>> }) {
   const keys = visible.value;
   if (keys.length > AGGREGATE_ABOVE) return <ZoneBars machines={machines} visible={visible} />;
   const byZone = new Map<string, string[]>();
@@ -96,7 +96,7 @@ export function Heatmap({ machines, visible, selected }: { machines: Machines; v
       {[...byZone.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([zone, ks]) => (
         <div class="zone" key={zone}>
           <div class="zone-name">{zone} <span class="muted">{ks.length}</span></div>
-          <div class="tiles">{ks.map((k) => <Tile key={k} m={machines.items.get(k)!} selected={selected} />)}</div>
+          <div class="tiles">{ks.map((k) => <Tile key={k} m={machines.items.get(k)!} selected={selected} moving={moving} />)}</div>
         </div>
       ))}
       {keys.length === 0 && <p class="muted">No machine matches.</p>}
@@ -151,7 +151,7 @@ const ROW = 28;
 const VIEW = 336;
 
 /** The machine list, virtualised: only the rows in view exist in the DOM. */
-export function MachineList({ machines, visible, selected }: { machines: Machines; visible: ReadonlySignal<readonly string[]>; selected: Signal<string | null> }) {
+export function MachineList({ machines, visible, selected, moving }: { machines: Machines; visible: ReadonlySignal<readonly string[]>; selected: Signal<string | null>; moving: ReadonlySignal<ReadonlySet<string>> }) {
   const scroll = useSignal(0);
   const keys = visible.value;
   const { start, end } = windowRange(scroll.value, VIEW, ROW, keys.length);
@@ -160,21 +160,21 @@ export function MachineList({ machines, visible, selected }: { machines: Machine
       <div class="mrow head"><span>machine</span><span>state</span><span>zone</span><span>kubelet</span><span>containerd</span><span>faults</span></div>
       <div class="mscroll" style={{ height: `${Math.min(VIEW, keys.length * ROW + 2)}px` }} onScroll={(e) => (scroll.value = (e.target as HTMLElement).scrollTop)}>
         <div style={{ height: `${keys.length * ROW}px`, position: 'relative' }}>
-          {keys.slice(start, end).map((k, i) => <Row key={k} m={machines.items.get(k)!} top={(start + i) * ROW} selected={selected} />)}
+          {keys.slice(start, end).map((k, i) => <Row key={k} m={machines.items.get(k)!} top={(start + i) * ROW} selected={selected} moving={moving} />)}
         </div>
       </div>
     </div>
   );
 }
 
-const Row = memo(({ m, top, selected }: { m: Signal<MachineView>; top: number; selected: Signal<string | null> }) => {
+const Row = memo(({ m, top, selected, moving }: { m: Signal<MachineView>; top: number; selected: Signal<string | null>; moving: ReadonlySignal<ReadonlySet<string>> }) => {
   const v = m.value;
-  const state = classify(v);
+  const state = classify(v, moving.value.has(v.metadata.name));
   const name = v.metadata.name;
   return (
     <div class={`mrow${selected.value === name ? ' sel' : ''}`} style={{ top: `${top}px` }} data-row={name} onClick={() => (selected.value = name)}>
       <span class="mono">{name}</span>
-      <span><i class={`dot ${state}`} />{v.status.phase}{v.status.phaseReason && state !== 'ready' ? <span class="muted reason">{v.status.phaseReason}</span> : null}</span>
+      <span><i class={`dot ${state}`} />{v.status.phase}{v.status.phaseReason && v.status.phase !== 'Ready' ? <span class="muted reason">{v.status.phaseReason}</span> : null}</span>
       <span>{zoneOf(v)}</span>
       <span class="mono">{kubeletOf(v)}</span>
       <span class="mono">{v.status.containerd?.semver ?? v.status.containerd?.version ?? ''}</span>

@@ -43,7 +43,8 @@ export function faultsOf(m: MachineView): string[] {
   return out;
 }
 
-export function classify(m: MachineView): TileState {
+/** `moving`: a rollout is installing, soaking or rolling back on this machine now. */
+export function classify(m: MachineView, moving = false): TileState {
   if (m.status.revoked === true) return 'revoked';
   switch (m.status.phase) {
     case 'NotReady': return 'notready';
@@ -52,7 +53,7 @@ export function classify(m: MachineView): TileState {
     default: break;
   }
   if (faultsOf(m).length > 0) return 'fault';
-  if ((m.status.packages ?? []).some((p) => p.state === 'Updating')) return 'updating';
+  if (moving || (m.status.packages ?? []).some((p) => p.state === 'Updating')) return 'updating';
   return 'ready';
 }
 
@@ -109,9 +110,9 @@ export function aggregate(machines: Iterable<MachineView>): ZoneCounts[] {
 }
 
 /** Counts per state over the whole fleet. */
-export function totals(machines: Iterable<MachineView>): Record<TileState, number> {
+export function totals(machines: Iterable<MachineView>, moving: ReadonlySet<string> = new Set()): Record<TileState, number> {
   const c = zeroCounts();
-  for (const m of machines) c[classify(m)] += 1;
+  for (const m of machines) c[classify(m, moving.has(m.metadata.name))] += 1;
   return c;
 }
 

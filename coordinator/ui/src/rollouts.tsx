@@ -2,7 +2,7 @@
  * Live rollouts: phase, batch progress, canaries, the soak timer, each machine's step,
  * the stop reason, and (admins only) Pause / Resume.
  */
-import { useComputed, useSignal, type Signal } from '@preact/signals';
+import { computed, useComputed, useSignal, type ReadonlySignal, type Signal } from '@preact/signals';
 import { memo } from 'preact/compat';
 import { post, ApiError } from './api.ts';
 import { duration } from './model.ts';
@@ -25,6 +25,24 @@ export interface RolloutView extends Record<string, unknown> {
   };
 }
 
+/** Machines a rollout is changing now (installing, soaking, rolling back): drawn as Updating. */
+export function movingMachines(rollouts: KeyedStore<RolloutView>): ReadonlySignal<ReadonlySet<string>> {
+  let prev: ReadonlySet<string> = new Set();
+  return computed(() => {
+    rollouts.version.value;
+    const next = new Set<string>();
+    for (const r of rollouts.values()) {
+      if (!ACTIVE.has(r.status.phase)) continue;
+      for (const m of r.status.machines) if (MOVING.has(m.phase)) next.add(m.name);
+    }
+    // The same set keeps its identity: tiles re-render only when it really changed.
+    if (next.size === prev.size && [...next].every((n) => prev.has(n))) return prev;
+    prev = next;
+    return next;
+  });
+}
+
+const MOVING = new Set(['Installing', 'Soaking', 'RollingBack']);
 const ACTIVE = new Set(['Pending', 'Canary', 'Soaking', 'Progressing', 'RollingBack', 'Paused']);
 const STOPPED = new Set(['Paused', 'Failed', 'RolledBack']);
 
