@@ -36,7 +36,7 @@ await buildUi();
 const dir = await mkdtemp(path.join(tmpdir(), 'nk-bench-ui-'));
 const coord = await coordinatorServer(path.join(dir, 'coordinator'), ['--heartbeat-interval', '10000']);
 let fleet: SimFleet | null = null;
-const browser = await puppeteer.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+const browser = await puppeteer.launch({ executablePath: process.env['NK_CHROMIUM'] ?? '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
 try {
   const { token } = await createToken(coord.proc.nkctlConfig, n);
   say(`enrolling ${n} simulated machines`);

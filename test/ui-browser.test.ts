@@ -23,7 +23,8 @@ declare const localStorage: Record<string, string>;
 declare const sessionStorage: Record<string, string>;
 type El = { dataset: Record<string, string | undefined>; textContent: string | null; scrollIntoView(): void };
 
-const CHROMIUM = '/usr/bin/chromium';
+/** Debian's chromium (scripts/lib/env.sh installs it and exports NK_CHROMIUM). */
+const CHROMIUM = process.env['NK_CHROMIUM'] ?? '/usr/bin/chromium';
 const ARTIFACTS = path.join(REPO, '.nk/test-artifacts/ui-browser');
 const SCREENSHOTS = process.env['NK_UI_SCREENSHOTS'];
 const ARGS = ['--insecure', '--flush-interval', '100', '--liveness-grace', '600000', '--control-plane-version', 'v1.32.1', '--max-unavailable', '3', '--fault-hold', '1'];

@@ -7,7 +7,8 @@
 #   - the workspace's dependencies (pnpm install --frozen-lockfile), when the lockfile
 #     changed since the last install;
 #   - Debian packages the tests and demo use (containerd, containernetworking-plugins,
-#     iproute2 and iptables for the partition test's network namespaces and ebtables).
+#     iproute2 and iptables for the partition test's network namespaces and ebtables,
+#     chromium for the fleet page's browser test).
 set -euo pipefail
 
 NK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -104,6 +105,9 @@ nk_compile_cache() {
 nk_ensure_ui() {
   node "$NK_ROOT/scripts/lib/ui.ts" >&2
 }
+
+# Where the browser test (test/ui-browser.test.ts) and bench/ui-fleet.ts find chromium.
+export NK_CHROMIUM="${NK_CHROMIUM:-/usr/bin/chromium}"
 
 nk_setup() {
   nk_ensure_node
