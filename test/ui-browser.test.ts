@@ -27,7 +27,7 @@ type El = { dataset: Record<string, string | undefined>; textContent: string | n
 const CHROMIUM = process.env['NK_CHROMIUM'] ?? '/usr/bin/chromium';
 const ARTIFACTS = path.join(REPO, '.nk/test-artifacts/ui-browser');
 const SCREENSHOTS = process.env['NK_UI_SCREENSHOTS'] || undefined;
-const ARGS = ['--insecure', '--flush-interval', '100', '--liveness-grace', '600000', '--control-plane-version', 'v1.32.1', '--max-unavailable', '3', '--fault-hold', '1'];
+const ARGS = ['--insecure', '--flush-interval', '100', '--liveness-grace', '600000', '--control-plane-version', 'v1.32.1', '--max-unavailable', '6', '--fault-hold', '1'];
 const ZONES = ['zone-a', 'zone-a', 'zone-a', 'zone-a', 'zone-a', 'zone-b', 'zone-b', 'zone-b', 'zone-b', 'zone-c', 'zone-c', 'zone-c'];
 
 describe('the fleet page in chromium', { timeout: 180_000, skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (scripts/setup installs Debian's chromium)` }, () => {
@@ -153,7 +153,7 @@ describe('the fleet page in chromium', { timeout: 180_000, skip: existsSync(CHRO
 
   test("a rollout's progress moves on the page, and an admin pauses and resumes it there", async () => {
     for (const a of agents) a.hold = () => true;
-    await nkctlOk(coord.nkctlConfig, ['rollout', 'create', 'kubelet-1-31-3', '--package', 'kubelet=1.31.3', '--canary', '1', '--soak', '4s', '--batches', '50,100', '--max-unavailable', '3']);
+    await nkctlOk(coord.nkctlConfig, ['rollout', 'create', 'kubelet-1-31-3', '--package', 'kubelet=1.31.3', '--canary', '1', '--soak', '4s', '--batches', '100', '--max-unavailable', '6']);
     await page.waitForSelector('[data-rollout="kubelet-1-31-3"]', { timeout: 10_000 });
     assert.equal(await rolloutDone(page, 'kubelet-1-31-3'), 0);
     await waitFor('the canary install sent', () => agents.some((a) => a.installs.length > 0), 15_000);
