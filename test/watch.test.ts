@@ -16,7 +16,8 @@ import { WebSocket } from 'ws';
 import type { MachineIdentity } from '@nodekeeper/protocol';
 import { sampleReport } from '@nodekeeper/protocol/testing';
 import { enrollByHand } from './harness/machine-key.ts';
-import { nkctl, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { BIN, nkctl, programEnv, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
 import { apiRequest, openWatch, type WatchEvent, type WatchStream } from './harness/watch-client.ts';
 
 const HISTORY = 10;
@@ -116,7 +117,21 @@ describe('server-side watch', { timeout: 180_000 }, () => {
     await waitFor('three Ready machines', async () => ((await api('GET', '/v1/machines')).json.items as any[]).filter((m) => m.status.phase === 'Ready').length === 3, 30_000);
   });
 
+  const running: ChildProcess[] = [];
+  /** The real nkctl, left running (a -w): its stdout so far, and its exit. */
+  const nkctlRunning = (args: string[]) => {
+    const child = spawn(process.execPath, [BIN.nkctl, ...args], { env: programEnv({ NKCTL_CONFIG: coord.nkctlConfig }), stdio: ['ignore', 'pipe', 'pipe'] });
+    running.push(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    const exited = new Promise<number>((resolve) => child.once('close', (code) => resolve(code ?? -1)));
+    return { out: () => stdout, err: () => stderr, exited };
+  };
+
   after(async () => {
+    for (const c of running) c.kill();
     for (const w of opened) w.close();
     for (const a of agents.values()) a.close();
     await coord?.stop();
@@ -347,5 +362,42 @@ describe('server-side watch', { timeout: 180_000 }, () => {
     await waitFor('every burst event on the good watch', () => good.events.filter((e) => e.type === 'ADDED' && e.object.reason === 'Burst').length === burst, 30_000);
     assert.equal((await apiRequest(coord.url, ca, 'GET', '/v1/machines', reader)).status, 200);
     stuck.destroy();
+  });
+
+  test('nkctl get machines -w prints the table, then a row per change', async () => {
+    const w = nkctlRunning(['get', 'machines', '-w', '-l', 'team=blue']);
+    await waitFor('the table', () => /^NAME .*\n(node-1 .*\n)/m.test(w.out()), 20_000);
+    const before = w.out();
+    assert.doesNotMatch(before, /^node-2 /m, 'node-2 is red: the selector applies');
+    assert.equal((await api('PUT', '/v1/machines/node-1/packages', { packages: [{ name: 'containerd', version: '1.9.1' }] })).status, 200);
+    agents.get('node-1')?.report(false);
+    await waitFor('a row for node-1 NotReady', () => /^node-1 +NotReady/m.test(w.out().slice(before.length)), 20_000);
+    assert.equal(w.out().slice(before.length).match(/^NAME /m), null, 'no second header');
+    agents.get('node-1')?.report(true);
+    await waitFor('node-1 Ready again', () => /^node-1 +Ready/m.test(w.out().slice(before.length)), 20_000);
+    assert.equal(w.err(), '');
+  });
+
+  test('nkctl rollout status -w follows the watch until the rollout stops; get rollouts -w prints its rows', async () => {
+    const spec = { apiVersion: 'nodekeeper.io/v1alpha1', kind: 'Rollout', metadata: { name: 'followed' }, spec: { packages: [{ package: 'kubelet', version: '1.31.3' }], selector: { names: ['node-1'] } } };
+    assert.equal((await api('POST', '/v1/rollouts', spec)).status, 201);
+    const status = nkctlRunning(['rollout', 'status', 'followed', '-w']);
+    const rows = nkctlRunning(['get', 'rollouts', '-w']);
+    await waitFor('the first status', () => /^rollout\/followed: \w+/m.test(status.out()), 20_000);
+    await waitFor('the rollouts table', () => /^NAME +PHASE/m.test(rows.out()) && /^followed /m.test(rows.out()), 20_000);
+    // The scripted agent never answers its install: only the pause moves it now.
+    assert.equal((await api('POST', '/v1/rollouts/followed/pause')).status, 200);
+    let code: number | null = null;
+    void status.exited.then((c) => (code = c));
+    await waitFor('nkctl rollout status -w to stop', () => code !== null, 30_000).catch((err) => {
+      throw new Error(`${String(err)}\nstdout:\n${status.out()}\nstderr:\n${status.err()}`);
+    });
+    assert.equal(code, 6, status.err());
+    assert.match(status.out(), /^rollout\/followed: Paused/m);
+    assert.match(status.out(), /^Rollout followed Paused/m);
+    assert.doesNotMatch(status.err(), /warning/);
+    await waitFor('a Paused row', () => /^followed +Paused/m.test(rows.out()), 20_000);
+    const once = await nkctl(coord.nkctlConfig, ['get', 'rollouts', 'followed', '-o', 'name']);
+    assert.equal(once.stdout, 'rollout/followed\n');
   });
 });

@@ -36,6 +36,17 @@ const TLS_CODES = new Set([
   'EPROTO',
 ]);
 
+/** What a list answers with besides its items (docs/nkctl.md, "Watch"). */
+export interface Listed {
+  readonly metadata?: { readonly resourceVersion?: string };
+}
+
+/** One line of a watch stream. */
+export interface WatchLine {
+  readonly type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  readonly object: Record<string, unknown>;
+}
+
 export interface RequestOptions {
   readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   readonly path: string;
@@ -210,9 +221,21 @@ export class ApiClient {
     return { deleted: true };
   }
 
-  /** GET /v1/rollouts */
-  async listRollouts(): Promise<RolloutList> {
-    return expectKind<RolloutList>(await this.request({ method: 'GET', path: '/v1/rollouts' }), 'RolloutList', 'GET /v1/rollouts');
+  /** GET /v1/rollouts[?name=N]: with the list's resourceVersion to watch from (absent from coordinators without watch). */
+  async listRollouts(name?: string): Promise<RolloutList & Listed> {
+    const path = `/v1/rollouts${name === undefined ? '' : `?name=${encodeURIComponent(name)}`}`;
+    return expectKind<RolloutList & Listed>(await this.request({ method: 'GET', path }), 'RolloutList', `GET ${path}`);
+  }
+
+  /** GET /v1/machines?labelSelector=S, with the list's resourceVersion. */
+  async listMachinesSelected(selector: string): Promise<MachineList & Listed> {
+    const path = `/v1/machines${selector === '' ? '' : `?labelSelector=${encodeURIComponent(selector)}`}`;
+    return expectKind<MachineList & Listed>(await this.request({ method: 'GET', path }), 'MachineList', `GET ${path}`);
+  }
+
+  /** The path of a watch of a list path (its own query kept) from a version. */
+  static watchPath(listPath: string, resourceVersion: string): string {
+    return `${listPath}${listPath.includes('?') ? '&' : '?'}watch=1&resourceVersion=${encodeURIComponent(resourceVersion)}`;
   }
 
   /** GET /v1/rollouts/{name} */
@@ -298,6 +321,94 @@ export class ApiClient {
     const res = await this.request({ method: 'DELETE', path });
     if (!isObject(res) || res['deleted'] !== true) throw badResponse(`DELETE ${path}`, 'expected {"name", "deleted": true}');
     return res as { name: string; deleted: true };
+  }
+
+  /**
+   * A server-side watch (`?watch=1`, docs/nkctl.md "Watch"): `onEvent` gets each JSON
+   * line as it arrives. Resolves when the server ends the stream; rejects with the
+   * server's error (410 NK_WATCH_EXPIRED, 429, 401...) before it starts, or a network
+   * error (the connection dropped). The request timeout is a deadline on silence: the
+   * server sends a bookmark at least every 10 s.
+   */
+  watch(path: string, onEvent: (event: WatchLine) => void): Promise<void> {
+    const url = new URL(this.#cfg.server + path);
+    const secure = url.protocol === 'https:';
+    const what = `GET ${url.pathname}`;
+    const timeoutMs = this.#cfg.timeoutMs;
+    const headers = { accept: 'application/json', authorization: `Bearer ${this.#cfg.token}`, 'user-agent': this.#userAgent };
+    return new Promise((resolvePromise, reject) => {
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      // err: an AppError, or whatever onEvent threw (the caller's own way out).
+      const finish = (err: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        req.destroy();
+        if (err === null) resolvePromise();
+        else reject(err);
+      };
+      const arm = () => {
+        if (timeoutMs <= 0 || settled) return;
+        clearTimeout(timer);
+        timer = setTimeout(() => finish(new AppError(CliErrorCode.timeout, `the watch ${what} was silent for ${timeoutMs / 1000}s`)), timeoutMs);
+      };
+      const reqOpts: https.RequestOptions = { method: 'GET', headers, agent: false };
+      if (secure) {
+        if (this.#cfg.ca !== null) reqOpts.ca = this.#cfg.ca;
+        reqOpts.rejectUnauthorized = !this.#cfg.insecureSkipTlsVerify;
+      }
+      const req = (secure ? https : http).request(url, reqOpts, (res) => {
+        arm();
+        const status = res.statusCode ?? 0;
+        let buf = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          arm();
+          buf += chunk;
+          if (status !== 200) {
+            if (buf.length > MAX_BODY_BYTES) finish(badResponse(what, 'error body too large'));
+            return;
+          }
+          for (let nl = buf.indexOf('\n'); nl >= 0 && !settled; nl = buf.indexOf('\n')) {
+            const text = buf.slice(0, nl);
+            buf = buf.slice(nl + 1);
+            if (text.trim() === '') continue;
+            let parsed: unknown;
+            try {
+              parsed = JSON.parse(text);
+            } catch (cause) {
+              finish(badResponse(what, 'a watch line is not JSON', cause));
+              return;
+            }
+            if (!isObject(parsed) || typeof parsed['type'] !== 'string' || !isObject(parsed['object'])) {
+              finish(badResponse(what, 'a watch line without type and object'));
+              return;
+            }
+            try {
+              onEvent(parsed as unknown as WatchLine);
+            } catch (err) {
+              finish(err);
+              return;
+            }
+          }
+          if (buf.length > MAX_BODY_BYTES) finish(badResponse(what, 'a watch line too large'));
+        });
+        res.on('error', (cause) => finish(networkError(cause, this.#cfg)));
+        res.on('end', () => {
+          if (status === 200) return finish(null);
+          try {
+            interpret(what, status, buf);
+            finish(badResponse(what, `HTTP ${status} instead of a stream`));
+          } catch (err) {
+            finish(err);
+          }
+        });
+      });
+      arm();
+      req.on('error', (cause) => finish(networkError(cause, this.#cfg)));
+      req.end();
+    });
   }
 
   /** One API call: JSON in, JSON out, or an AppError. */

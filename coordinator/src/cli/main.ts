@@ -55,6 +55,7 @@ export async function run(): Promise<void> {
       return Buffer.concat(chunks).toString('utf8');
     },
     stdoutIsTty: process.stdout.isTTY === true,
+    stdoutSize: () => ({ rows: process.stdout.rows ?? 24, columns: process.stdout.columns ?? 80 }),
     stderrIsTty: process.stderr.isTTY === true,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   };

@@ -16,6 +16,9 @@ import { parseDuration } from './duration.ts';
 import { renderMachines } from './machines-view.ts';
 import { parseOutput, toJson, toYaml, type OutputFormat } from './output.ts';
 import { matches, parseSelector } from './selector.ts';
+import type { RolloutObject } from './rollout-objects.ts';
+import { renderRollouts } from './rollout-views.ts';
+import { follow, type ChangeType } from './watch-follow.ts';
 import { joinCommand, renderTokenCreated, renderTokens } from './tokens-view.ts';
 import { addPackageCommands } from './package-commands.ts';
 import { addRemediationCommands } from './remediation-commands.ts';
@@ -40,6 +43,8 @@ export interface CliIo {
   readonly readStdin: () => Promise<string>;
   /** Terminals get redrawn status and upload progress; pipes get plain lines. */
   readonly stdoutIsTty: boolean;
+  /** The terminal's rows and columns when stdout is one (live views fit it); absent: 24x80. */
+  readonly stdoutSize?: () => { readonly rows: number; readonly columns: number };
   readonly stderrIsTty: boolean;
   readonly sleep: (ms: number) => Promise<void>;
 }
@@ -81,11 +86,33 @@ export function buildProgram(io: CliIo): Command {
     .description('List machines with their kubelet, containerd and CNI versions and remediation phase; -o wide adds health and open faults.')
     .option('-o, --output <format>', 'wide, json, yaml or name')
     .option('-l, --selector <selector>', 'filter by labels: key=value, key!=value, key, !key (comma-separated)')
-    .action(async (name: string | undefined, opts: { output?: string; selector?: string }, cmd: Command) => {
+    .option('-w, --watch', 'after the list, print a line per change (server-side watch) until interrupted')
+    .action(async (name: string | undefined, opts: { output?: string; selector?: string; watch?: boolean }, cmd: Command) => {
       const format = parseOutput(opts.output, ['table', 'wide', 'json', 'yaml', 'name']);
       const selector = parseSelector(opts.selector ?? '');
       if (name !== undefined && selector.length > 0) throw usageError(CliErrorCode.usage, 'a machine name and a label selector (-l) cannot be combined');
       const { api } = client(cmd);
+      if (opts.watch === true) {
+        // The server filters by the selector; one name is filtered here (the watch is of the list).
+        const listPath = `/v1/machines${selector.length === 0 ? '' : `?labelSelector=${encodeURIComponent(opts.selector ?? '')}`}`;
+        const one = (m: MachineObject) => name === undefined || m.metadata.name === name;
+        await follow<MachineObject>({
+          list: async () => {
+            const l = await api.listMachinesSelected(selector.length === 0 ? '' : opts.selector ?? '');
+            return { ...l, items: l.items.filter(one) };
+          },
+          watch: (rv, onEvent) => api.watch(ApiClient.watchPath(listPath, rv), onEvent),
+          nameOf: (m) => m.metadata.name,
+          onList: (items) => printMachines(io, format, items, name === undefined),
+          onChange: (type, m) => {
+            if (one(m)) printChange(io, format, type, [m], (ms) => renderMachines(ms, io.now(), format === 'wide'), 'machine');
+            return false;
+          },
+          sleep: io.sleep,
+          warn: io.stderr,
+        });
+        return;
+      }
       if (name !== undefined) {
         printMachines(io, format, [await api.getMachine(name)], false);
         return;
@@ -93,6 +120,40 @@ export function buildProgram(io: CliIo): Command {
       const list = await api.listMachines();
       const items = list.items.filter((m) => matches(selector, m.metadata.labels ?? {}));
       printMachines(io, format, items, true);
+    });
+  get
+    .command('rollouts')
+    .aliases(['rollout', 'ro'])
+    .argument('[name]', 'one rollout by name')
+    .description('List rollouts with their phase and progress (as rollout list); -w prints a line per change.')
+    .option('-o, --output <format>', 'json, yaml or name')
+    .option('-w, --watch', 'after the list, print a line per change (server-side watch) until interrupted')
+    .action(async (name: string | undefined, opts: { output?: string; watch?: boolean }, cmd: Command) => {
+      const format = parseOutput(opts.output, ['table', 'json', 'yaml', 'name']);
+      const { api } = client(cmd);
+      const show = (items: readonly RolloutObject[]) => {
+        if (format === 'json' || format === 'yaml') print(io, format, { apiVersion: API_VERSION, kind: 'RolloutList', items });
+        else if (format === 'name') io.stdout(items.map((r) => `rollout/${r.metadata.name}\n`).join(''));
+        else if (items.length === 0) io.stderr('No rollouts found.\n');
+        else io.stdout(renderRollouts(items, io.now()));
+      };
+      if (opts.watch !== true) {
+        show((await api.listRollouts(name)).items);
+        return;
+      }
+      const listPath = `/v1/rollouts${name === undefined ? '' : `?name=${encodeURIComponent(name)}`}`;
+      await follow<RolloutObject>({
+        list: () => api.listRollouts(name),
+        watch: (rv, onEvent) => api.watch(ApiClient.watchPath(listPath, rv), onEvent),
+        nameOf: (r) => r.metadata.name,
+        onList: show,
+        onChange: (type, r) => {
+          printChange(io, format, type, [r], (rs) => renderRollouts(rs, io.now()), 'rollout');
+          return false;
+        },
+        sleep: io.sleep,
+        warn: io.stderr,
+      });
     });
 
   const describe = program.command('describe').description('Show everything known about one resource.');
@@ -291,6 +352,17 @@ function print(io: CliIo, format: OutputFormat, obj: unknown): void {
 }
 
 /** Machines in the chosen format; a list prints as a MachineList, one name as the Machine itself (like kubectl). */
+/**
+ * One change of `get -w`: the table row alone (kubectl's way: no header after the
+ * first), `-o json|yaml` the object with the change type, `-o name` the name.
+ */
+function printChange<T extends { metadata: { name: string } }>(io: CliIo, format: OutputFormat, type: ChangeType, items: readonly T[], table: (items: readonly T[]) => string, kind: string): void {
+  if (format === 'json') io.stdout(`${JSON.stringify({ type, object: items[0] })}\n`);
+  else if (format === 'yaml') print(io, 'yaml', { type, object: items[0] });
+  else if (format === 'name') io.stdout(items.map((o) => `${kind}/${o.metadata.name}\n`).join(''));
+  else io.stdout(table(items).split('\n').slice(1).join('\n'));
+}
+
 function printMachines(io: CliIo, format: OutputFormat, items: readonly MachineObject[], asList: boolean): void {
   if (format === 'json' || format === 'yaml') {
     print(io, format, asList ? { apiVersion: API_VERSION, kind: 'MachineList', items } : items[0]);

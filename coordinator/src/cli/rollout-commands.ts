@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import { AppError } from '@nodekeeper/common';
+import { ApiClient } from './api-client.ts';
 import { CliErrorCode } from './cli-errors.ts';
 import { describeRollout } from './describe-rollout.ts';
 import { parseDuration } from './duration.ts';
@@ -123,35 +124,32 @@ export function addRolloutCommands(program: Command, ctx: CommandContext): void 
     .command('status')
     .argument('<name>', 'rollout name')
     .description('Phase, batch, progress and per-machine phases; -w follows it until it stops. Exit 6 if it stopped short of Completed.')
-    .option('-w, --watch', 'follow until Completed, RolledBack, Failed or Paused')
-    .option('--interval <duration>', 'poll interval with -w', '1s')
+    .option('-w, --watch', 'follow (server-side watch) until Completed, RolledBack, Failed or Paused')
+    .option('--interval <duration>', 'poll interval with -w, for a coordinator without server-side watch', '1s')
     .option('-o, --output <format>', 'json or yaml (the last state)')
     .action(async (name: string, opts: { watch?: boolean; interval: string; output?: string }, cmd: Command) => {
       const format = parseOutput(opts.output, ['table', 'json', 'yaml']);
       const intervalMs = parseDuration(opts.interval, '--interval');
       if (intervalMs < 10) throw new AppError(CliErrorCode.badDuration, `invalid --interval "${opts.interval}": must be at least 10ms`);
       const { api } = ctx.client(cmd);
-      let r: RolloutObject;
-      if (opts.watch === true && format === 'table') {
-        r = await watchRollout({
+      const quiet = format !== 'table';
+      const r: RolloutObject = opts.watch !== true
+        ? await api.getRollout(name)
+        : await watchRollout({
           fetch: () => api.getRollout(name),
+          list: () => api.listRollouts(name),
+          watch: (rv, onEvent) => api.watch(ApiClient.watchPath(`/v1/rollouts?name=${encodeURIComponent(name)}`, rv), onEvent),
+          ...(io.stdoutSize === undefined ? {} : { size: io.stdoutSize }),
           sleep: io.sleep,
-          write: io.stdout,
+          // Machine-readable: follow quietly, print the last state once.
+          write: quiet ? () => {} : io.stdout,
           warn: io.stderr,
-          tty: io.stdoutIsTty,
+          tty: io.stdoutIsTty && !quiet,
           now: io.now,
           intervalMs,
         });
-      } else {
-        r = await api.getRollout(name);
-        // Machine-readable watch: poll quietly, print the final object once.
-        while (opts.watch === true && !isStopped(r)) {
-          await io.sleep(intervalMs);
-          r = await api.getRollout(name);
-        }
-        if (format === 'table') io.stdout(renderStatus(r, io.now()));
-        else printObject(ctx, format, r);
-      }
+      if (quiet) printObject(ctx, format, r);
+      else if (opts.watch !== true) io.stdout(renderStatus(r, io.now()));
       const phase = r.status?.phase ?? 'Pending';
       if (format === 'table' && (isStopped(r) || TERMINAL_PHASES.has(phase))) io.stdout(renderStop(r));
       // Still moving without -w is not a failure; stopped short of Completed is.

@@ -31,16 +31,12 @@
  *   and its socket closed. Memory per watcher is the socket's buffer, nothing more.
  */
 import { createHash } from 'node:crypto';
-import { AppError, type Logger } from '@nodekeeper/common';
-import { API_VERSION } from '../api/objects.ts';
+import type { Logger } from '@nodekeeper/common';
 import type { Store } from '../store/db.ts';
 import { matchesFilter, type WatchFilter } from './query.ts';
+import { WATCH_KINDS, bookmarkLine, changeKey, expiredLine, labelsOf, line, nameOf, stubOf, watchError, type ApiObject, type WatchKind, type WatchMetrics, type Watcher, type WatchSink } from './wire.ts';
 
-export const WATCH_KINDS = ['machines', 'rollouts', 'remediations'] as const;
-export type WatchKind = (typeof WATCH_KINDS)[number];
-
-/** An API object as the list routes build it. */
-export type ApiObject = Readonly<Record<string, unknown>>;
+export { WATCH_KINDS, bookmarkLine, expiredLine, nameOf, watchError, type ApiObject, type WatchKind, type WatchMetrics, type Watcher, type WatchSink } from './wire.ts';
 
 /** Where the hub gets the current objects: the list routes' own builders. */
 export interface WatchSources {
@@ -50,21 +46,6 @@ export interface WatchSources {
   machine(name: string): ApiObject | null;
   rollouts(): readonly ApiObject[];
   remediations(): readonly ApiObject[];
-}
-
-/** What the hub needs of a watcher's connection (watch/http-sink.ts for HTTP). */
-export interface WatchSink {
-  write(line: string): void;
-  /** Bytes written and not yet taken by the peer. */
-  readonly buffered: number;
-  /** Resolves when the buffer has drained, or the sink closed. */
-  drained(): Promise<void>;
-  readonly closed: boolean;
-  /** Ends the stream cleanly. */
-  end(): void;
-  /** Closes the connection at once (a reader that does not keep up). */
-  destroy(): void;
-  onClose(listener: () => void): void;
 }
 
 export interface WatchOptions {
@@ -88,7 +69,7 @@ export const DEFAULT_WATCH_OPTIONS: WatchOptions = Object.freeze({
 
 /** Lines written before a catching-up watcher waits for 'drain'. */
 const PACE_BYTES = 64 * 1024;
-/** Rollouts and remediations are rebuilt at least this often even when nothing signalled a change. */
+/** Remediations are rebuilt at least this often even when nothing signalled a change. */
 const FULL_DIFF_MS = 1000;
 
 type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -116,30 +97,6 @@ interface Entry extends Change {
   readonly rv: number;
 }
 
-/** One watcher of any kind (the event log's too: watch/event-log.ts). */
-export interface Watcher {
-  readonly kind: WatchKind | 'events';
-  readonly filter: WatchFilter;
-  readonly sink: WatchSink;
-  /** The version (an event id for the event log) everything up to which was sent. */
-  cursor: number;
-  /** False while it is catching up (initial objects, replay): then ticks skip it. */
-  live: boolean;
-  /** Since when its unsent bytes have been over maxBufferBytes (null: they are not). */
-  stalledSince: number | null;
-}
-
-export interface WatchMetrics {
-  watchers(kind: string, count: number): void;
-  dropped(reason: 'slow'): void;
-}
-
-export const watchError = (code: 'NK_WATCH_EXPIRED' | 'NK_WATCH_TOO_MANY' | 'NK_WATCH_QUERY_INVALID', message: string) => new AppError(code, message);
-
-const line = (type: string, json: string) => `{"type":"${type}","object":${json}}\n`;
-export const bookmarkLine = (rv: number) => line('BOOKMARK', JSON.stringify({ kind: 'Bookmark', apiVersion: API_VERSION, metadata: { resourceVersion: String(rv) } }));
-export const expiredLine = (message: string) => line('ERROR', JSON.stringify({ kind: 'Status', apiVersion: API_VERSION, status: 'Failure', code: 410, reason: 'Expired', message }));
-
 export class WatchHub {
   readonly #store: Store;
   readonly #sources: WatchSources;
@@ -161,6 +118,7 @@ export class WatchHub {
   #storeSeen: number;
   #lastFullDiff = 0;
   #ticking = false;
+  #failing = false;
   /** Other kinds' ticks (the event log's), run after ours. */
   readonly #tickers: Array<() => void> = [];
 
@@ -178,6 +136,11 @@ export class WatchHub {
     for (const name of this.#sources.machineNames()) this.#diff('machines', name, this.#sources.machine(name), pending);
     this.#fullDiff(pending);
     for (const c of pending) this.#remember(c);
+  }
+
+  /** Unsent bytes past which a catching-up watcher waits for 'drain'. */
+  get #pace(): number {
+    return Math.min(PACE_BYTES, this.#opts.maxBufferBytes);
   }
 
   get options(): WatchOptions {
@@ -214,6 +177,9 @@ export class WatchHub {
    * the list, every later one reaches a watch from it with a larger version.
    */
   listVersion(): string {
+    // Look first: what the list is about to show must be what the hub knows, or an object
+    // made and removed before the next tick would be listed and never DELETED.
+    this.tick();
     const rv = Math.max(Number(this.#store.currentResourceVersion()), this.#last);
     this.#maxServed = Math.max(this.#maxServed, rv);
     return String(rv);
@@ -283,7 +249,7 @@ export class WatchHub {
         const o = names === null ? objects?.[i] ?? null : this.#sources.machine(names[i] ?? '');
         if (o === null || !matchesFilter(filter, nameOf(kind, o), labelsOf(kind, o))) continue;
         sink.write(line('ADDED', JSON.stringify(o)));
-        if (sink.buffered > PACE_BYTES) await sink.drained();
+        if (sink.buffered > this.#pace) await sink.drained();
         if (sink.closed) return;
       }
     }
@@ -314,7 +280,7 @@ export class WatchHub {
         if (text !== null) w.sink.write(text);
       }
       w.cursor = rv;
-      if (w.sink.buffered > PACE_BYTES) await w.sink.drained();
+      if (w.sink.buffered > this.#pace) await w.sink.drained();
     }
   }
 
@@ -325,9 +291,12 @@ export class WatchHub {
     try {
       this.#sweep();
       this.#tickObjects();
+      this.#failing = false;
     } catch (err) {
-      // A store that cannot be read now: the next tick tries again, with the same dirty set.
-      this.#log.warn({ err }, 'watch tick failed; retrying on the next');
+      // A store that cannot be read or bumped now: the next tick tries again with the same
+      // dirty set. Said once per outage, not four times a second.
+      if (!this.#failing) this.#log.warn({ err }, 'watch tick failed; retrying on every tick');
+      this.#failing = true;
     } finally {
       this.#ticking = false;
     }
@@ -347,10 +316,15 @@ export class WatchHub {
     if (storeMoved) for (const n of this.#store.changedSince('machine', this.#storeSeen)) names.add(n);
     const pending: Change[] = [];
     for (const name of names) this.#diff('machines', name, this.#sources.machine(name), pending);
+    // A Rollout is its row and the fleet's versions: rebuilt when either moved, or a row
+    // went (a delete stamps no version). A Remediation is also the controller's memory:
+    // rebuilt at least every FULL_DIFF_MS.
     const now = Date.now();
-    if (storeMoved || names.size > 0 || now - this.#lastFullDiff >= FULL_DIFF_MS) {
-      this.#lastFullDiff = now;
-      this.#fullDiff(pending);
+    const moved = storeMoved || names.size > 0 || this.#store.objectMetas('rollout').size !== this.#known.get('rollouts')?.size;
+    const due = now - this.#lastFullDiff >= FULL_DIFF_MS;
+    if (moved || due) {
+      if (due) this.#lastFullDiff = now;
+      this.#fullDiff(pending, moved ? ['rollouts', 'remediations'] : ['remediations']);
     }
     if (pending.length === 0) {
       this.#dirty.clear();
@@ -402,8 +376,8 @@ export class WatchHub {
     for (const w of [...this.#watchers]) this.mayWrite(w);
   }
 
-  #fullDiff(pending: Change[]): void {
-    for (const kind of ['rollouts', 'remediations'] as const) {
+  #fullDiff(pending: Change[], kinds: ReadonlyArray<'rollouts' | 'remediations'> = ['rollouts', 'remediations']): void {
+    for (const kind of kinds) {
       const current = kind === 'rollouts' ? this.#sources.rollouts() : this.#sources.remediations();
       const seen = new Set<string>();
       for (const o of current) {
@@ -475,26 +449,4 @@ export class WatchHub {
     for (const w of this.#watchers) if (w.kind === kind) n++;
     this.#metrics.watchers(kind, n);
   }
-}
-
-/** The name an object is watched by. */
-export function nameOf(kind: WatchKind, o: ApiObject): string {
-  if (kind === 'remediations') return String(o['machine'] ?? '');
-  return String((o['metadata'] as { name?: unknown } | undefined)?.name ?? '');
-}
-
-function labelsOf(kind: WatchKind, o: ApiObject): Readonly<Record<string, string>> | null {
-  return kind === 'machines' ? ((o['metadata'] as { labels?: Record<string, string> } | undefined)?.labels ?? {}) : null;
-}
-
-function stubOf(kind: WatchKind, o: ApiObject): unknown {
-  if (kind === 'remediations') return { kind: o['kind'], machine: o['machine'] };
-  return { apiVersion: o['apiVersion'], kind: o['kind'], metadata: o['metadata'] };
-}
-
-/** What counts as a change: a Machine's last-seen time moves on every message and is left out. */
-function changeKey(kind: WatchKind, o: ApiObject): string {
-  if (kind !== 'machines') return JSON.stringify(o);
-  const status = o['status'] as Record<string, unknown> | undefined;
-  return JSON.stringify({ ...o, status: { ...status, lastSeenTime: null } });
 }

@@ -1,0 +1,189 @@
+/**
+ * The watch hub against a real store file, with sources and sinks in memory: a watch
+ * from any list loses nothing (property), a reader paced behind the history gets ERROR
+ * 410 mid-stream, one that never reads is dropped, and resumes are checked.
+ */
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { createLogger } from '@nodekeeper/common';
+import { openStore } from '../store/db.ts';
+import { tempDir } from '../store/test-support.ts';
+import { WatchHub, type ApiObject, type WatchSink } from './hub.ts';
+
+const log = createLogger({ name: 'test', level: 'silent' });
+const dirs: Array<{ remove: () => void }> = [];
+after(() => dirs.forEach((d) => d.remove()));
+
+class FakeSink implements WatchSink {
+  readonly lines: any[] = [];
+  buffered = 0;
+  closed = false;
+  destroyed = false;
+  private waiters: Array<() => void> = [];
+  private listeners: Array<() => void> = [];
+  write(line: string): void {
+    this.lines.push(JSON.parse(line));
+  }
+  drained(): Promise<void> {
+    return this.buffered === 0 || this.closed ? Promise.resolve() : new Promise((r) => this.waiters.push(r));
+  }
+  drain(): void {
+    this.buffered = 0;
+    for (const w of this.waiters.splice(0)) w();
+  }
+  end(): void {
+    this.close();
+  }
+  destroy(): void {
+    this.destroyed = true;
+    this.close();
+  }
+  onClose(l: () => void): void {
+    this.listeners.push(l);
+  }
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const l of this.listeners.splice(0)) l();
+    for (const w of this.waiters.splice(0)) w();
+  }
+}
+
+/** Machines held in memory, as the fleet view would. */
+function fixture(opts: { historySize?: number; stallMs?: number } = {}) {
+  const dir = tempDir('nk-watch-');
+  dirs.push(dir);
+  const store = openStore(dir.file(), { now: () => Date.now(), log });
+  const machines = new Map<string, ApiObject>();
+  const set = (name: string, phase: string) => machines.set(name, { apiVersion: 'nodekeeper.io/v1alpha1', kind: 'Machine', metadata: { name, labels: {} }, status: { phase } });
+  let dropped = 0;
+  const hub = new WatchHub({
+    store, log,
+    metrics: { watchers: () => {}, dropped: () => void dropped++ },
+    sources: { machineNames: () => [...machines.keys()], machine: (n) => machines.get(n) ?? null, rollouts: () => [], remediations: () => [] },
+  }, { historySize: opts.historySize ?? 1000, maxWatchers: 10, bookmarkMs: 1000, tickMs: 1000, maxBufferBytes: 100, stallMs: opts.stallMs ?? 60_000 });
+  return { store, hub, machines, set, dropped: () => dropped };
+}
+
+/** The state a client rebuilds from a list and the events after it. */
+function rebuild(list: ReadonlyMap<string, ApiObject>, lines: readonly any[]): Map<string, string> {
+  const state = new Map([...list].map(([k, v]) => [k, JSON.stringify(v)]));
+  for (const l of lines) {
+    if (l.type === 'ADDED' || l.type === 'MODIFIED') state.set(l.object.metadata.name, JSON.stringify(l.object));
+    if (l.type === 'DELETED') state.delete(l.object.metadata.name);
+  }
+  return state;
+}
+
+const flush = () => new Promise((r) => setImmediate(r));
+
+describe('watch hub', () => {
+  test('a watch from any list rebuilds exactly the current state (memory and store changes, ticks anywhere)', async () => {
+    const op = fc.oneof(
+      fc.record({ k: fc.constant('set' as const), name: fc.constantFrom('a', 'b', 'c', 'd'), phase: fc.constantFrom('Ready', 'NotReady', 'Unknown') }),
+      fc.record({ k: fc.constant('delete' as const), name: fc.constantFrom('a', 'b', 'c', 'd') }),
+      fc.constant({ k: 'store' as const }),
+      fc.constant({ k: 'tick' as const }),
+      fc.constant({ k: 'list' as const }),
+    );
+    // One store for every run (its counter only grows); a fresh hub and fleet each.
+    const { store } = fixture();
+    await fc.assert(fc.asyncProperty(fc.array(op, { maxLength: 40 }), async (ops) => {
+      const machines = new Map<string, ApiObject>();
+      const f = { store, machines, set: (name: string, phase: string) => machines.set(name, { apiVersion: 'nodekeeper.io/v1alpha1', kind: 'Machine', metadata: { name, labels: {} }, status: { phase } }) };
+      f.set('a', 'Ready');
+      const hub = new WatchHub({ store: f.store, log, metrics: { watchers: () => {}, dropped: () => {} }, sources: { machineNames: () => [...f.machines.keys()], machine: (n) => f.machines.get(n) ?? null, rollouts: () => [], remediations: () => [] } },
+        { historySize: 1000, maxWatchers: 100, bookmarkMs: 1000, tickMs: 1000, maxBufferBytes: 1 << 20, stallMs: 60_000 });
+      const watches: Array<{ list: Map<string, ApiObject>; sink: FakeSink }> = [];
+      for (const o of ops) {
+        if (o.k === 'set') {
+          f.set(o.name, o.phase);
+          hub.machineChanged(o.name);
+        } else if (o.k === 'delete') {
+          f.machines.delete(o.name);
+          hub.machineChanged(o.name);
+        } else if (o.k === 'store') {
+          f.store.bumpResourceVersion();
+        } else if (o.k === 'tick') {
+          hub.tick();
+        } else {
+          const rv = Number(hub.listVersion());
+          const list = new Map(f.machines);
+          const sink = new FakeSink();
+          hub.checkResume(rv);
+          void hub.watch('machines', rv, { selector: [], name: null }, sink);
+          watches.push({ list, sink });
+        }
+        await flush();
+      }
+      hub.tick();
+      await flush();
+      const now = new Map([...f.machines].map(([k, v]) => [k, JSON.stringify(v)]));
+      for (const w of watches) {
+        assert.deepEqual(rebuild(w.list, w.sink.lines), now);
+        const marks = w.sink.lines.filter((l) => l.type === 'BOOKMARK').map((l) => Number(l.object.metadata.resourceVersion));
+        assert.deepEqual(marks, [...marks].sort((x, y) => x - y), 'versions only go forward');
+      }
+      hub.close();
+    }), { numRuns: 100 });
+    store.close();
+  });
+
+  test('a reader paced behind the history gets ERROR 410 mid-stream, then the stream ends', async () => {
+    const f = fixture({ historySize: 3 });
+    const rv = Number(f.hub.listVersion());
+    const sink = new FakeSink();
+    void f.hub.watch('machines', rv, { selector: [], name: null }, sink);
+    await flush();
+    assert.equal(sink.lines.at(-1)?.type, 'BOOKMARK');
+    // It stops reading: the next batch finds it over the bound, and it falls back to catching up.
+    sink.buffered = 1000;
+    for (let i = 0; i < 6; i++) {
+      f.set(`m${i}`, 'Ready');
+      f.hub.machineChanged(`m${i}`);
+      f.hub.tick();
+      await flush();
+    }
+    assert.ok(!sink.closed);
+    sink.drain();
+    await flush();
+    const last = sink.lines.at(-1);
+    assert.equal(last.type, 'ERROR');
+    assert.equal(last.object.code, 410);
+    assert.equal(last.object.reason, 'Expired');
+    assert.ok(sink.closed && !sink.destroyed, 'ended, not cut');
+    assert.throws(() => f.hub.checkResume(rv), { code: 'NK_WATCH_EXPIRED' });
+    assert.throws(() => f.hub.checkResume(rv + 1000), { code: 'NK_WATCH_EXPIRED' }, 'a version never handed out');
+  });
+
+  test('a reader that catches up in time loses nothing; one that never reads is dropped after stallMs', async () => {
+    const f = fixture({ historySize: 100, stallMs: 50 });
+    const slow = new FakeSink();
+    const stuck = new FakeSink();
+    for (const s of [slow, stuck]) void f.hub.watch('machines', null, { selector: [], name: null }, s);
+    await flush();
+    slow.buffered = stuck.buffered = 1000;
+    for (let i = 0; i < 3; i++) {
+      f.set(`m${i}`, 'Ready');
+      f.hub.machineChanged(`m${i}`);
+      f.hub.tick();
+      await flush();
+    }
+    slow.drain();
+    await flush();
+    assert.deepEqual(slow.lines.filter((l) => l.type === 'ADDED').map((l) => l.object.metadata.name), ['m0', 'm1', 'm2']);
+    await new Promise((r) => setTimeout(r, 60));
+    f.hub.tick();
+    assert.ok(stuck.destroyed, 'dropped');
+    assert.equal(f.dropped(), 1);
+    assert.ok(!slow.closed);
+    assert.equal(f.hub.watchers().size, 1);
+  });
+
+  test('the cap refuses one watcher too many', () => {
+    const f = fixture();
+    for (let i = 0; i < 10; i++) void f.hub.watch('rollouts', null, { selector: [], name: null }, new FakeSink());
+    assert.throws(() => f.hub.admit(), { code: 'NK_WATCH_TOO_MANY' });
+  });
+});
