@@ -109,7 +109,7 @@ async function main(): Promise<void> {
 
   say('Starting the coordinator (https/wss with its own CA, SQLite state in <demo dir>/coordinator; the member API for its version, Nodes, cordon and drain)');
   coord = await startCoordinator(path.join(DIR, 'coordinator'), ['--heartbeat-interval', '2000', '--liveness-grace', '8000', '--liveness-recover', '2000', '--member-kubeconfig', member.adminKubeconfig, '--host-sync-interval', '2000', '--max-unavailable', '2', '--fault-hold', '2', '--fault-clear', '3', '--storm-cooldown', '10', '--node-condition-interval', '1000']);
-  show(`listening on ${coord.url}\nCA pin ${coord.caHash}`);
+  show(`listening on ${coord.url}\nCA pin ${coord.caHash}\nfleet page ${coord.url}/ui/ (sign in with the credential in ${path.join(DIR, 'coordinator', 'admin.credential')}; the browser must trust the demo CA, ${path.join(DIR, 'coordinator', 'ca.crt')})`);
 
   say('A signing key for install metadata: agents trust its public key (--trusted-key) and install only what it signed');
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');

@@ -8,7 +8,7 @@
  *       systemd/*, install-agent
  *   nodekeeper-coordinator-<version>-linux-<arch>.tar.gz  VERSION, bin/nodekeeper-coordinator,
  *       bin/nkctl, node/, lib/{nodekeeper-coordinator,nkctl}.mjs, lib/better-sqlite3-linux-<arch>.node,
- *       lib/crds.yaml, systemd/nodekeeper-coordinator.service, install-coordinator
+ *       lib/crds.yaml, lib/ui/ (the fleet page), systemd/nodekeeper-coordinator.service, install-coordinator
  *   SHA256SUMS (+ SHA256SUMS.sig and nodekeeper-release.pub with --signing-key)
  *
  * Reproducible: same commit, same bytes (scripts/lib/release-archive.ts).
@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { build, type Plugin } from 'esbuild';
+import { buildUi } from './lib/ui.ts';
 import { checkElfArch, loadSigningKey, normaliseTree, packTarball, ReleaseError, sha256File, sha256sums, signSums } from './lib/release-archive.ts';
 
 const REPO = path.resolve(import.meta.dirname, '..');
@@ -153,6 +154,10 @@ async function bundleCoordinator(outDir: string, arch: Arch): Promise<void> {
   await checkElfArch(path.join(outDir, `better-sqlite3-linux-${arch}.node`), arch);
   // `nkctl host install` applies these CRDs (coordinator/src/host/host-admin.ts finds them here).
   await copyFile(path.join(REPO, 'coordinator/deploy/host/crds.yaml'), path.join(outDir, 'crds.yaml'));
+  // The fleet page, served at /ui/ (coordinator/src/ui/static-files.ts looks in lib/ui/).
+  // Built afresh into the stage (no stamp file there): the tarball never depends on a stale dist/.
+  await buildUi(path.join(outDir, 'ui'), true);
+  await rm(path.join(outDir, 'ui/.source-hash'));
 }
 
 async function copyNode(dest: string, arch: Arch): Promise<void> {

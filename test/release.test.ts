@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import { createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { copyFile, cp, lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { agentRelease, AGENT_PKG_REL, buildRelease, runCommand, serveReleaseOverHttps, showResult, type AgentRelease } from './harness/release.ts';
@@ -112,7 +113,7 @@ describe('release tarballs and install-agent', { timeout: 900_000 }, () => {
 
   test('the coordinator tarball runs the coordinator (SQLite addon included) and nkctl from its own Node', async () => {
     const names = (await listing(rel.coordinatorTarball)).map((e) => e.name);
-    for (const n of ['VERSION', 'bin/nodekeeper-coordinator', 'bin/nkctl', 'node/bin/node', 'lib/nodekeeper-coordinator.mjs', 'lib/nkctl.mjs', 'lib/better-sqlite3-linux-x64.node', 'lib/crds.yaml']) assert.ok(names.includes(n), `missing ${n}: ${names.join(' ')}`);
+    for (const n of ['VERSION', 'bin/nodekeeper-coordinator', 'bin/nkctl', 'node/bin/node', 'lib/nodekeeper-coordinator.mjs', 'lib/nkctl.mjs', 'lib/better-sqlite3-linux-x64.node', 'lib/crds.yaml', 'lib/ui/index.html']) assert.ok(names.includes(n), `missing ${n}: ${names.join(' ')}`);
     const x = path.join(dir, 'coordinator');
     await untar(rel.coordinatorTarball, x);
     const help = await runCommand(path.join(x, 'bin/nkctl'), ['--help'], { env: EMPTY_ENV });
@@ -131,6 +132,18 @@ describe('release tarballs and install-agent', { timeout: 900_000 }, () => {
         await new Promise((r) => setTimeout(r, 100));
       }
       assert.ok(existsSync(path.join(dir, 'coordinator-data/state.db')), 'SQLite store created');
+      // The installed coordinator serves the fleet page from the tarball's lib/ui/.
+      const base = /"listening":"(https:\/\/[^"]+)"/.exec(out)![1]!;
+      const ca = await readFile(path.join(dir, 'coordinator-data/ca.crt'), 'utf8');
+      const page = await new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {
+        https.get(`${base}/ui/`, { ca }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString('utf8')));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
+        }).on('error', reject);
+      });
+      assert.deepEqual([page.status, page.type], [200, 'text/html; charset=utf-8'], page.body);
+      assert.match(page.body, /\.\/assets\/app-[A-Z0-9]+\.js/);
     } finally {
       coord.kill('SIGTERM');
       await exited;

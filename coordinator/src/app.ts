@@ -49,6 +49,8 @@ import { hostObjectDeps } from './host/object-deps.ts';
 import { readKubeconfig } from './host/kube-client.ts';
 import { hostRoutes } from './server/host-routes.ts';
 import { memberRoutes } from './server/member-routes.ts';
+import { sessionRoutes } from './server/session-routes.ts';
+import { uiRoutes } from './ui/static-files.ts';
 import { MemberCluster } from './member/member-cluster.ts';
 import { DrainGate } from './controllers/drain-gate.ts';
 import { NodeConditionsWriter, nodeStatusPatcher } from './member/node-conditions-writer.ts';
@@ -289,7 +291,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   watchHub.start();
   const api = createApi(routeDeps, [...rolloutRoutes(routeDeps, rollouts), ...remediationRoutes(routeDeps, remediation), ...hostRoutes(routeDeps, host, config.hostTokenTtlSeconds), ...memberRoutes(routeDeps, member),
     ...machineDeleteRoutes(routeDeps, { heldBy: (name) => rollouts.holders(name), deleted: (name) => remediation.forget(name) }), ...backupRoutes(routeDeps, backups),
-    ...deleteRoutes(routeDeps, rollouts), ...eventRoutes(routeDeps)]);
+    ...deleteRoutes(routeDeps, rollouts), ...eventRoutes(routeDeps), ...sessionRoutes(routeDeps, config.sessionTtlMs), ...uiRoutes(log.child({ component: 'ui' }))]);
 
   const { server, connections } = createCoordinatorServer(tls, api, config.http, {
     agentPath: AGENT_PATH,

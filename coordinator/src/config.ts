@@ -49,6 +49,8 @@ export interface CoordinatorConfig {
   readonly maxConnections: number;
   /** How long a machine credential lasts; agents get a new one over their connection when a third is left. */
   readonly machineCredentialTtlMs: number;
+  /** How long a fleet-page sign-in lasts (docs/ui.md). */
+  readonly sessionTtlMs: number;
   /** Limits of the HTTP server (API, enrollment, artifact downloads): see docs/coordinator.md. */
   readonly http: HttpLimits;
   /** The HTTP API's server-side watch (watch/hub.ts; docs/nkctl.md, "Watch"). */
@@ -140,6 +142,7 @@ export const defaults: CoordinatorConfig = Object.freeze({
   maxInvalidFrames: 10,
   maxConnections: 60_000,
   machineCredentialTtlMs: 30 * 86_400_000,
+  sessionTtlMs: 8 * 3_600_000,
   http: Object.freeze({ headersTimeoutMs: 10_000, requestTimeoutMs: 900_000, keepAliveTimeoutMs: 65_000, maxConnections: 4096 }),
   api: Object.freeze({ maxWatchers: 100, watchHistory: 10_000, watchBookmarkMs: 10_000, watchStallMs: 30_000 }),
   retention: Object.freeze({
@@ -199,6 +202,8 @@ NODEKEEPER_<NAME> is refused):
   --flush-interval MS           batched write interval (default ${defaults.flushIntervalMs})
   --machine-credential-ttl MS   lifetime of a machine credential; rotated over the live connection when a
                                 third is left, re-enrolled with the machine key when it lapsed (default 30 days)
+  --session-ttl S               lifetime of a fleet-page sign-in (the /ui/ session cookie), in seconds
+                                (default ${defaults.sessionTtlMs / 1000}, 8 hours)
   --max-pending-upgrades N      agent connections admitted but not yet welcomed, at most (default ${defaults.admission.maxPending})
   --max-upgrades-per-second N   agent connections admitted per second, at most (default ${defaults.admission.perSecond});
                                 beyond either (or a tenth of the rate while the event loop lags over ${defaults.admission.maxLoopDelayMs} ms), agents get 503 and Retry-After
@@ -279,6 +284,7 @@ const flagSpec = {
   'heartbeat-interval': { type: 'string' },
   'liveness-grace': { type: 'string' },
   'machine-credential-ttl': { type: 'string' },
+  'session-ttl': { type: 'string' },
   'liveness-recover': { type: 'string' },
   'flush-interval': { type: 'string' },
   'max-pending-upgrades': { type: 'string' },
@@ -376,6 +382,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     heartbeatIntervalMs: opt('heartbeatInterval', defaults.heartbeatIntervalMs, ms(100, 3_600_000)),
     livenessGraceMs: opt('livenessGrace', defaults.livenessGraceMs, ms(100, 86_400_000)),
     machineCredentialTtlMs: opt('machineCredentialTtl', defaults.machineCredentialTtlMs, ms(10_000, 3 * 366 * 86_400_000)),
+    sessionTtlMs: opt('sessionTtl', defaults.sessionTtlMs, (n, v) => int(n, v, 60, 30 * 86_400) * 1000),
     livenessRecoverMs: opt('livenessRecover', defaults.livenessRecoverMs, ms(0, 86_400_000)),
     flushIntervalMs: opt('flushInterval', defaults.flushIntervalMs, ms(10, 60_000)),
     rateLimit: defaults.rateLimit,

@@ -7,7 +7,8 @@
 #   - the workspace's dependencies (pnpm install --frozen-lockfile), when the lockfile
 #     changed since the last install;
 #   - Debian packages the tests and demo use (containerd, containernetworking-plugins,
-#     iproute2 and iptables for the partition test's network namespaces and ebtables).
+#     iproute2 and iptables for the partition test's network namespaces and ebtables,
+#     chromium for the fleet page's browser test).
 set -euo pipefail
 
 NK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -74,6 +75,8 @@ nk_ensure_debs() { # the real containerd and CNI plugins the tests and the demo 
   local missing=()
   command -v containerd >/dev/null 2>&1 || missing+=(containerd)
   [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+  # The fleet page's browser test (test/ui-browser.test.ts) drives Debian's chromium (no browser download).
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
   # The partition test (test/partition.test.ts): ip netns, and ebtables-nft to drop frames silently.
   command -v ip >/dev/null 2>&1 || missing+=(iproute2)
   command -v ebtables >/dev/null 2>&1 || missing+=(iptables)
@@ -97,10 +100,20 @@ nk_compile_cache() {
   mkdir -p "$NODE_COMPILE_CACHE"
 }
 
+# The fleet page (coordinator/ui/src -> coordinator/ui/dist), rebuilt only when its
+# sources, the lockfile or esbuild changed (scripts/lib/ui.ts keeps the hash).
+nk_ensure_ui() {
+  node "$NK_ROOT/scripts/lib/ui.ts" >&2
+}
+
+# Where the browser test (test/ui-browser.test.ts) and bench/ui-fleet.ts find chromium.
+export NK_CHROMIUM="${NK_CHROMIUM:-/usr/bin/chromium}"
+
 nk_setup() {
   nk_ensure_node
   nk_ensure_pnpm
   nk_ensure_deps
   nk_ensure_debs
+  nk_ensure_ui
   nk_compile_cache
 }

@@ -149,6 +149,11 @@ export const ROUTES: readonly RouteSpec[] = [
   { name: 'machine-cordon', method: 'POST', path: '/v1/machines/{name}/cordon', access: 'admin' },
   { name: 'machine-uncordon', method: 'POST', path: '/v1/machines/{name}/uncordon', access: 'admin' },
   { name: 'machine-drain', method: 'POST', path: '/v1/machines/{name}/drain', access: 'admin', body: () => ({ timeoutSeconds: 5 }) },
+  // The fleet page: sign-in (the generator signs in by bearer; test/ui-security.test.ts covers the cookie), its files.
+  { name: 'session-create', method: 'POST', path: '/v1/sessions', access: 'read-only' },
+  { name: 'session', method: 'GET', path: '/v1/sessions/current', access: 'read-only' },
+  { name: 'session-delete', method: 'DELETE', path: '/v1/sessions/current', access: 'read-only' },
+  { name: 'ui', method: 'GET', path: '/ui/{name}', access: 'none' },
   // The agent path, spoken to as plain HTTP and as a (bad) upgrade.
   { name: 'agent-connect', method: 'GET', path: '/v1/agent/connect', access: 'agent' },
   // The contract as OpenAPI (docs/api.md).

@@ -10,7 +10,7 @@ import type { FuzzFrame } from './frame-fuzz.ts';
 import type { RawRequest, RawResult } from './raw-http.ts';
 
 /** Statuses the API documents (docs/nkctl.md "API", docs/errors.md); a 500 is a bug. */
-export const HTTP_STATUSES: ReadonlySet<number> = new Set([101, 200, 201, 400, 401, 403, 404, 405, 409, 413, 417, 431, 502, 503]);
+export const HTTP_STATUSES: ReadonlySet<number> = new Set([101, 200, 201, 304, 308, 400, 401, 403, 404, 405, 409, 413, 417, 431, 502, 503]);
 /** Close codes of docs/protocol.md. */
 export const CLOSE_CODES: ReadonlySet<number> = new Set<number>([1000, 1001, 1009, ...Object.values(CloseCode)]);
 

@@ -31,15 +31,20 @@ export interface ScriptedAgentOptions {
   readonly failVersions?: readonly string[];
 }
 
-/** A healthy report of `identity` with the kubelet at `kubelet` (a semver). */
-export function healthyReport(identity: MachineIdentity, kubelet: string): NodeReport {
-  return { ...sampleReport, identity, kubelet: { ...sampleReport.kubelet, version: { raw: `Kubernetes v${kubelet}`, semver: kubelet, source: 'binary' } } };
+/** A report of `identity` with the kubelet at `kubelet` (a semver), healthy unless told otherwise. */
+export function healthyReport(identity: MachineIdentity, kubelet: string, healthy = true): NodeReport {
+  const health = healthy
+    ? { health: 'healthy' as const, reason: sampleReport.kubelet.reason, message: sampleReport.kubelet.message }
+    : { health: 'unhealthy' as const, reason: 'HealthzFailed', message: 'GET :10248/healthz: connection refused' };
+  return { ...sampleReport, identity, kubelet: { ...sampleReport.kubelet, ...health, version: { raw: `Kubernetes v${kubelet}`, semver: kubelet, source: 'binary' } } };
 }
 
 export class ScriptedAgent {
   /** Installed version per package (the kubelet's is what the default report says). */
   readonly versions: Record<string, string> = { kubelet: '1.31.2' };
   readonly commands: CommandFrame[] = [];
+  /** The default report's kubelet health (report() sends it). */
+  healthy = true;
   /** Decides each command; the default installs, rolls back and answers repairs as not helping. */
   answer: (f: CommandFrame) => Answer = (f) => this.defaultAnswer(f);
   private ws: WebSocket | null = null;
@@ -84,7 +89,7 @@ export class ScriptedAgent {
   }
 
   report(): void {
-    const report = this.opts.report?.(this) ?? healthyReport(this.opts.identity, this.versions['kubelet'] ?? '1.31.2');
+    const report = this.opts.report?.(this) ?? healthyReport(this.opts.identity, this.versions['kubelet'] ?? '1.31.2', this.healthy);
     this.ws?.send(JSON.stringify({ type: 'report', seq: ++this.seq, full: true, report }));
   }
 
@@ -114,7 +119,8 @@ export class ScriptedAgent {
     this.report();
   }
 
-  private defaultAnswer(f: CommandFrame): Answer {
+  /** What the agent answers unless told otherwise: installs (failing `failVersions`), rolls back, repairs without effect. */
+  defaultAnswer(f: CommandFrame): Answer {
     const pkg = String(f.params['package'] ?? '');
     const previous = this.versions[pkg] ?? null;
     if (f.kind === 'package.install') {

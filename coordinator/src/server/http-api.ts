@@ -9,7 +9,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppError } from '@nodekeeper/common';
 import { statusFor } from '@nodekeeper/api';
 import { contractProblems } from './contract-check.ts';
-import { httpError, requestUrl, send, type ApiDeps, type Route, type RouteAccess } from './http-util.ts';
+import { httpError, requestUrl, send, type ApiDeps, type Principal, type Route, type RouteAccess } from './http-util.ts';
+import { CSRF_HEADER, csrfMatches, readSessionCookie } from '../ui/cookies.ts';
+import { UiErrorCode } from '../ui/codes.ts';
+import { checkOrigin, isUiPath, setUiHeaders } from '../ui/page-headers.ts';
 import { machineRoutes } from './machine-routes.ts';
 import { credentialRoutes } from './credential-routes.ts';
 import { checkDeclaredSize, packageRoutes } from './package-routes.ts';
@@ -18,6 +21,9 @@ import { asUnavailable } from '../store/store-health.ts';
 import { statusClass } from '../metrics.ts';
 
 export type { ApiDeps } from './http-util.ts';
+
+/** Methods that change nothing: no CSRF token needed. */
+const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export interface ApiHandler {
   (req: IncomingMessage, res: ServerResponse): void;
@@ -39,16 +45,37 @@ export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []): Ap
   // A programming error, not a fault: the server would serve other than it documents.
   if (problems.length > 0) throw new TypeError(`the routes differ from the API contract:\n  ${problems.join('\n  ')}`);
 
-  const authorize = (req: IncomingMessage, access: Exclude<RouteAccess, null>): void => {
+  /**
+   * Who may call: a bearer credential, or (for API routes, never agent routes) the
+   * fleet page's session cookie. A cookie comes with the browser on its own, so a
+   * request it authenticates must come from the coordinator's own origin, and one that
+   * changes anything must also carry the session's CSRF token (docs/ui.md).
+   */
+  const authorize = (req: IncomingMessage, access: Exclude<RouteAccess, null>): Principal => {
     const h = req.headers.authorization;
+    if (h === undefined && access !== 'agent') {
+      const cookie = readSessionCookie(req.headers.cookie);
+      if (cookie.kind === 'bad') throw httpError(UiErrorCode.cookieInvalid, `${cookie.why}; sign in again`);
+      if (cookie.kind === 'session') return authorizeSession(req, access, cookie.value);
+    }
     const m = typeof h === 'string' ? /^Bearer (\S{1,512})$/.exec(h) : null;
     if (m?.[1] === undefined) throw httpError('NK_AUTH_CREDENTIAL_MISSING', 'this endpoint needs a credential: Authorization: Bearer <credential>');
     if (access === 'agent' && m[1].startsWith('nkm.')) {
       store.authenticateMachine(m[1]);
-      return;
+      return { role: 'machine', via: 'bearer', session: null };
     }
     const cred = store.authenticateApi(m[1]);
     if (access === 'admin' && cred.role !== 'admin') throw httpError('NK_AUTH_FORBIDDEN', 'this endpoint needs an admin credential; yours is read-only');
+    return { role: cred.role, via: 'bearer', session: null };
+  };
+  const authorizeSession = (req: IncomingMessage, access: Exclude<RouteAccess, null | 'agent'>, value: string): Principal => {
+    checkOrigin(req);
+    const session = store.authenticateSession(value);
+    if (!SAFE_METHODS.has(req.method ?? '') && !csrfMatches(value, req.headers[CSRF_HEADER])) {
+      throw httpError(UiErrorCode.csrf, `a request signed in by cookie that changes something needs the header X-Nodekeeper-CSRF with the session's token (from POST /v1/sessions or GET /v1/sessions/current)`);
+    }
+    if (access === 'admin' && session.role !== 'admin') throw httpError('NK_AUTH_FORBIDDEN', 'this endpoint needs an admin credential; you signed in with a read-only one');
+    return { role: session.role, via: 'session', session: { value, expiresAt: session.expiresAt } };
   };
 
   const refuse = (res: ServerResponse, thrown: unknown) => {
@@ -70,6 +97,8 @@ export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []): Ap
       metrics.apiDuration.observe({ route: name, status_class: statusClass(res.statusCode) }, (performance.now() - started) / 1000);
     });
     const run = deps.storeHealth === undefined ? <T>(fn: () => T) => fn() : <T>(fn: () => T) => deps.storeHealth!.run('api', fn);
+    // Every answer under /ui/, errors included, carries the page's CSP and headers.
+    if (url !== null && isUiPath(url.pathname)) setUiHeaders(res);
     void run(async () => {
       if (url === null) throw httpError('NK_HTTP_BAD_REQUEST', 'the request target is not a valid path');
       if (route === undefined) {
@@ -77,9 +106,9 @@ export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []): Ap
           ? httpError('NK_HTTP_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${url.pathname}`)
           : httpError('NK_HTTP_NOT_FOUND', `no such endpoint: ${url.pathname}`);
       }
-      if (route.access !== null) authorize(req, route.access);
+      const principal = route.access === null ? null : authorize(req, route.access);
       const params = (route.pattern.exec(url.pathname) ?? []).slice(1).map((p) => decodeURIComponent(p));
-      await route.handler({ req, res, params, url });
+      await route.handler({ req, res, params, url, principal });
     }).catch((err: unknown) => {
       if (res.headersSent) {
         res.destroy();

@@ -63,11 +63,21 @@ export interface AuthFailures {
  */
 export type RouteAccess = ApiRole | 'agent' | null;
 
+/** Who made a request: an API credential by bearer or by the fleet page's session cookie, or a machine. */
+export interface Principal {
+  readonly role: ApiRole | 'machine';
+  readonly via: 'bearer' | 'session';
+  /** The session cookie's value and expiry (ms), when via is 'session'. */
+  readonly session: { readonly value: string; readonly expiresAt: number } | null;
+}
+
 export interface RouteContext {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly params: string[];
   readonly url: URL;
+  /** Null on routes that need no credential. */
+  readonly principal: Principal | null;
 }
 
 export interface Route {

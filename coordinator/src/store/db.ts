@@ -30,6 +30,7 @@ import * as cursors from './sink-cursors.ts';
 import * as hostObjects from './host-objects.ts';
 import * as meta from './object-meta.ts';
 import * as convergence from './convergence.ts';
+import * as sessions from './sessions.ts';
 import { deleteMachine, type DeletedMachine } from './machine-delete.ts';
 
 export interface StoreOptions {
@@ -185,6 +186,23 @@ export class Store {
   /** API credentials ever made, revoked ones included. */
   countApiCredentials(): number {
     return api.countApiCredentials(this.#ctx);
+  }
+
+  // --- fleet-page sessions
+
+  /** Opens a session for an authenticated API credential; the session string is shown once. */
+  createSession(credential: ApiCredentialRecord, ttlMs: number): { session: string; record: sessions.SessionRecord } {
+    return sessions.createSession(this.#ctx, credential, ttlMs);
+  }
+
+  /** The session a cookie names (NK_AUTH_SESSION_INVALID, NK_AUTH_SESSION_EXPIRED). */
+  authenticateSession(presented: string): sessions.SessionRecord {
+    return sessions.authenticateSession(this.#ctx, presented);
+  }
+
+  /** Signs a session out; false when there was none. */
+  deleteSession(presented: string): boolean {
+    return sessions.deleteSession(this.#ctx, presented);
   }
 
   // --- status

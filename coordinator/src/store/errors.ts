@@ -24,6 +24,10 @@ export const StoreErrorCode = {
   rowCorrupt: 'NK_STORE_ROW_CORRUPT',
   /** A presented machine or API credential is malformed, unknown, wrong or revoked. */
   credentialInvalid: 'NK_AUTH_CREDENTIAL_INVALID',
+  /** A fleet-page session cookie that is malformed, unknown, signed out, or whose credential was revoked. */
+  sessionInvalid: 'NK_AUTH_SESSION_INVALID',
+  /** A fleet-page session cookie past its expiry: sign in again. */
+  sessionExpired: 'NK_AUTH_SESSION_EXPIRED',
   /** No API credential with that id. */
   apiCredentialNotFound: 'NK_API_CREDENTIAL_NOT_FOUND',
   /** Revoking it would leave no admin credential: nobody could administer the coordinator. */

@@ -340,6 +340,22 @@ export const migrations: readonly Migration[] = Object.freeze([
       ) STRICT;
     `,
   },
+  {
+    version: 13,
+    name: 'fleet page sessions',
+    sql: `
+      -- Sign-in sessions of the fleet page (coordinator/src/ui/): a cookie exchanged for an
+      -- API credential. Only the sha256 of the session secret is kept; the role is read
+      -- from the credential at every request, so revoking it ends its sessions at once.
+      CREATE TABLE ui_sessions (
+        id_hash       BLOB PRIMARY KEY,
+        credential_id TEXT NOT NULL REFERENCES api_credentials(id),
+        created_at    INTEGER NOT NULL,
+        expires_at    INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX ui_sessions_by_expiry ON ui_sessions (expires_at);
+    `,
+  },
 ]);
 
 /**

@@ -14,6 +14,7 @@ import { Remediation, RemediationFleetStatus, RemediationList, RemediationRule, 
 import { DrainSpecSchema, ROLLOUT_ACTIONS, Rollout, RolloutList, RolloutObjectInputSchema } from './rollout.ts';
 import { DeleteStatus, Deleted, ErrorBody } from './status.ts';
 import { ApiCredential, ApiCredentialCreated, ApiCredentialList, Token, TokenCreated, TokenList } from './token.ts';
+import { Session, SignedOut } from './session.ts';
 import { Bookmark, WatchEvent, WatchStatus } from './watch.ts';
 
 /** Every named schema of the API: the document's `components.schemas`. */
@@ -29,12 +30,13 @@ export const SCHEMAS = {
   Remediation, RemediationList, RemediationFleetStatus, RemediationRule, RemediationRuleInput, RemediationRuleList, DryRunBody,
   HostRegistration, HostRegisterBody, HostUnregisterBody,
   WatchEvent, Bookmark, WatchStatus,
+  Session, SignedOut,
 } as const satisfies Record<string, TSchema>;
 export type SchemaName = keyof typeof SCHEMAS;
 
 /** Who may call a route: anyone, an agent (machine credential, or any API credential), or an API role. */
 export type Access = 'none' | 'agent' | 'read-only' | 'admin';
-export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE';
 
 /** A path or query parameter: its schema, and a value that is valid (the server's check uses it). */
 export interface Param {
@@ -87,6 +89,12 @@ export const PATHS: readonly PathEntry[] = [
   { name: 'metrics', method: 'GET', path: '/metrics', access: 'none', summary: 'Prometheus metrics.', response: { status: 200, contentType: 'text/plain; version=0.0.4' } },
   { name: 'ca', method: 'GET', path: '/v1/ca', access: 'none', summary: "The coordinator CA's certificate (404 when serving plain HTTP).", response: { status: 200, contentType: 'application/x-pem-file' } },
   { name: 'openapi', method: 'GET', path: '/openapi/v3', access: 'read-only', summary: 'This document: OpenAPI 3.1, generated from the contract (@nodekeeper/api).', response: { status: 200, contentType: 'application/json' } },
+  // The fleet page (docs/ui.md): its files, and its sign-in (a credential in the Authorization header for a session cookie).
+  { name: 'ui', method: 'GET', path: '/ui/', access: 'none', summary: 'The fleet page and its assets (any path under /ui/).', response: { status: 200, contentType: 'text/html' } },
+  { name: 'ui-head', method: 'HEAD', path: '/ui/', access: 'none', summary: 'Headers of the fleet page or an asset.', response: { status: 200, contentType: 'text/html' } },
+  { name: 'session-create', method: 'POST', path: '/v1/sessions', access: 'none', summary: 'Sign in: exchange the API credential of the Authorization header for an nk_session cookie (HttpOnly, Secure, SameSite=Strict).', response: created('Session') },
+  { name: 'session', method: 'GET', path: '/v1/sessions/current', access: 'read-only', summary: 'The session of the nk_session cookie, with its CSRF token.', response: ok('Session') },
+  { name: 'session-delete', method: 'DELETE', path: '/v1/sessions/current', access: 'read-only', summary: 'Sign out: the session ends and the cookie is cleared.', response: ok('SignedOut') },
   // Enrollment.
   { name: 'enroll-challenge', method: 'POST', path: '/v1/enroll/challenge', access: 'none', summary: 'A single-use nonce for re-enrollment by proof of the machine key.', request: 'ChallengeBody', response: ok('Challenge') },
   { name: 'enroll', method: 'POST', path: '/v1/enroll', access: 'none', summary: 'Enroll a machine with a bootstrap token or a key proof; answers its credential once.', request: 'EnrollBody', response: created('Enrolled') },
