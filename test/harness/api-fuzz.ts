@@ -244,8 +244,13 @@ const segmentArb = (names: readonly string[]): fc.Arbitrary<string> => fc.oneof(
 
 /** One request against one route: mostly its own method, path and a valid or mutated body. */
 export function requestArb(c: FuzzContext): fc.Arbitrary<FuzzRequest> {
+  return fc.constantFrom(...ROUTES).chain((route) => routeRequestArb(c, route));
+}
+
+/** A request against `route` (requestArb draws the route first). */
+export function routeRequestArb(c: FuzzContext, route: RouteSpec): fc.Arbitrary<FuzzRequest> {
   const names = [...c.machines, 'fuzz-rollout', 'fuzz-rule', 'fuzz-enrolled', 'no-such-machine'];
-  return fc.constantFrom(...ROUTES).chain((route) =>
+  return (
     fc.record({
       method: fc.oneof({ weight: 6, arbitrary: fc.constant(route.method) }, { weight: 1, arbitrary: fc.constantFrom(...METHODS) }),
       target: fc.oneof(
@@ -271,6 +276,6 @@ export function requestArb(c: FuzzContext): fc.Arbitrary<FuzzRequest> {
       headers.push(...r.extra);
       const readOnly = (r.method === 'GET' || r.method === 'HEAD') && route.method === 'GET';
       return { route: route.name, readOnly, request: { method: r.method, target: r.target, headers, body: r.body } };
-    }),
+    })
   );
 }
