@@ -9,7 +9,7 @@ import { AGGREGATE_ABOVE, aggregate, classify, faultsOf, kubeletOf, labelFilter,
 import type { KeyedStore } from './live.ts';
 
 /** The store holds Machines as the server serves them; the views below read a few fields. */
-export type Machines = KeyedStore<Machine>;
+type Machines = KeyedStore<Machine>;
 
 /** Keeps the previous array when the new one has the same keys: no re-render for nothing. */
 function stable(next: readonly string[], prev: readonly string[] | undefined): readonly string[] {
