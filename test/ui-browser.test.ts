@@ -127,6 +127,30 @@ describe('the fleet page in chromium', { timeout: 180_000, skip: existsSync(CHRO
     assert.equal(await page.$eval('[data-role]', (e) => (e as unknown as El).dataset['role']), 'admin');
   });
 
+  test("the label filter reads selectors as nkctl -l does; an invalid one is marked and ignored", async () => {
+    const box = 'input[aria-label="filter by label"]';
+    const tiles = () => page.$$eval('[data-machine]', (els) => els.length);
+    const filter = async (text: string) => {
+      await page.click(box, { count: 3 });
+      await page.keyboard.press('Backspace');
+      if (text !== '') await page.type(box, text);
+    };
+    const db = ZONES.filter((_, i) => i % 3 === 0).length;
+    await filter('pool!=db');
+    await page.waitForFunction((n) => document.querySelectorAll('[data-machine]').length === n, { timeout: 5_000 }, ZONES.length - db);
+    await filter('!pool');
+    await page.waitForFunction(() => document.querySelectorAll('[data-machine]').length === 0, { timeout: 5_000 });
+    assert.equal(await page.$eval(box, (e) => (e as unknown as { getAttribute(n: string): string | null }).getAttribute('aria-invalid')), null);
+    // Half-typed: invalid, so marked and ignored (every machine), not "no match".
+    await filter('pool=db,');
+    await page.waitForSelector(`${box}[aria-invalid="true"]`, { timeout: 5_000 });
+    assert.equal(await tiles(), ZONES.length);
+    assert.match(await page.$eval('#label-filter-error', (e) => (e as unknown as El).textContent ?? ''), /has an invalid label key/);
+    await filter('');
+    await page.waitForFunction((n) => document.querySelectorAll('[data-machine]').length === n, { timeout: 5_000 }, ZONES.length);
+    assert.equal(await page.$('#label-filter-error'), null);
+  });
+
   test("a machine turning NotReady shows within a second of the coordinator's own NotReady", async (t) => {
     const node = agents[2]!;
     assert.equal(await tileState(page, node.name), 'ready');
@@ -163,6 +187,8 @@ describe('the fleet page in chromium', { timeout: 180_000, skip: existsSync(CHRO
     await waitFor('the canary install sent', () => agents.some((a) => installs(a) > 0), 15_000);
     const canary = agents.find((a) => installs(a) > 0)!;
     await page.waitForSelector(`[data-step="${canary.name}"]`, { timeout: 10_000 });
+    // release() answers with `answer` as it is then: the canary's install is let through, the others still held.
+    canary.answer = (f) => canary.defaultAnswer(f);
     canary.release();
     // Soaking, then Succeeded: one machine done.
     await page.waitForSelector('[data-rollout="kubelet-1-31-3"][data-phase="Soaking"]', { timeout: 15_000 });

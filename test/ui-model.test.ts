@@ -5,16 +5,37 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { aggregate, classify, matches, NO_FILTER, packageDistribution, parseWatchLine, sameVersion, totals, windowRange, type MachineView } from '../coordinator/ui/src/model.ts';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { labelsMatch, parseLabelSelector } from '@nodekeeper/api/selector';
+import { aggregate, classify, labelFilter, matches, NO_FILTER, packageDistribution, parseWatchLine, sameVersion, totals, windowRange, type MachineView } from '../coordinator/ui/src/model.ts';
+import { REPO } from './harness/processes.ts';
 
-const machine = (name: string, over: { phase?: string; zone?: string | null; labels?: Record<string, string>; kubelet?: string; health?: string; packages?: MachineView['status']['packages'] } = {}): MachineView => ({
+type Status = MachineView['status'];
+/** A machine as the page reads it: the contract's fields the view picks, the rest left out. */
+const machine = (name: string, over: { phase?: Status['phase']; zone?: string | null; labels?: Record<string, string>; kubelet?: string; health?: NonNullable<Status['kubelet']>['health']; packages?: Status['packages'] } = {}): MachineView => ({
   metadata: { name, labels: over.labels ?? {} },
   spec: { zone: over.zone === undefined ? 'z1' : over.zone },
   status: {
     phase: over.phase ?? 'Ready',
+    phaseReason: 'AgentConnected',
+    phaseMessage: '',
+    agentVersion: '0.2.0',
     kubelet: { health: over.health ?? 'healthy', reason: over.health === 'unhealthy' ? 'HealthzFailed' : 'HealthzOk', semver: over.kubelet ?? '1.31.2', version: `Kubernetes v${over.kubelet ?? '1.31.2'}` },
     ...(over.packages === undefined ? {} : { packages: over.packages }),
   },
+});
+
+test('the page reads Machines through the contract: what the contract does not allow does not type-check', () => {
+  const m = machine('a');
+  // Each line below is a type error that root tsc must report (an unused @ts-expect-error fails it).
+  // @ts-expect-error 'Broken' is not one of the contract's LivenessPhases
+  const phase: Status['phase'] = 'Broken';
+  // @ts-expect-error the contract's package states are Converged, Updating, Degraded, Pending
+  const state: NonNullable<Status['packages']>[number]['state'] = 'Installing';
+  // @ts-expect-error spec.zone is the contract's string | null, not a number
+  const zone: MachineView['spec']['zone'] = 3;
+  assert.deepEqual([phase, state, zone, m.status.phase], ['Broken', 'Installing', 3, 'Ready']);
 });
 
 test('a tile says the worst of phase, faults and updates', () => {
@@ -38,8 +59,48 @@ test('filters by label terms, zone, kubelet version and name', () => {
   assert.ok(matches(machine('x', { zone: null }), { ...NO_FILTER, zone: '(no zone)' }));
 });
 
+test("the label filter is nkctl's -l: !key and key!=value work, and an invalid one is marked and ignored", () => {
+  const web = machine('web-1', { labels: { pool: 'web' } });
+  const gpu = machine('gpu-1', { labels: { pool: 'db', gpu: 'a100' } });
+  const keep = (label: string) => [web, gpu].filter((m) => matches(m, { ...NO_FILTER, label })).map((m) => m.metadata.name);
+  assert.deepEqual(keep('!gpu'), ['web-1']);
+  assert.deepEqual(keep('pool!=db'), ['web-1']);
+  assert.deepEqual(keep('pool==db, gpu'), ['gpu-1']);
+  assert.deepEqual(keep('missing!=x'), ['web-1', 'gpu-1']);
+  for (const bad of ['pool=db,', '!pool=db', 'pool=a b', '=web']) {
+    const f = labelFilter(bad);
+    assert.equal(f.valid, false, bad);
+    assert.ok(!f.valid && f.error.length > 0);
+    assert.deepEqual(keep(bad), ['web-1', 'gpu-1'], `${bad} is ignored, not "no match"`);
+  }
+  assert.deepEqual(labelFilter('!pool=db'), { valid: false, requirements: [], error: '"!pool=db" cannot combine ! with an operator' });
+  assert.deepEqual(labelFilter(' '), { valid: true, requirements: [] });
+});
+
+test('the page keeps a machine by its labels exactly when nkctl -l and the API would (or ignores an invalid filter)', () => {
+  const key = fc.constantFrom('pool', 'gpu', 'tier', 'a.b/c');
+  const selector = fc.array(fc.oneof(key, fc.constantFrom('=', '==', '!=', '!', ',', ' ', 'web', 'db', '')), { maxLength: 8 }).map((parts) => parts.join(''));
+  fc.assert(fc.property(fc.dictionary(key, fc.constantFrom('web', 'db', '')), selector, (labels, sel) => {
+    let want: boolean;
+    try {
+      want = labelsMatch(parseLabelSelector(sel), labels);
+    } catch {
+      want = true;
+      assert.equal(labelFilter(sel).valid, false, sel);
+    }
+    assert.equal(matches(machine('m', { labels }), { ...NO_FILTER, label: sel }), want, sel);
+  }));
+});
+
+test("the page's own sources name no Node global (its type check declares Buffer for the contract's protocol only)", () => {
+  const dir = path.join(REPO, 'coordinator/ui/src');
+  for (const f of readdirSync(dir).filter((f) => /\.tsx?$/.test(f))) {
+    assert.doesNotMatch(readFileSync(path.join(dir, f), 'utf8'), /\b(Buffer|process|require|__dirname)\b/, f);
+  }
+});
+
 test('aggregation counts every machine once, per zone and state', () => {
-  const states = ['Ready', 'NotReady', 'Unknown', 'Pending'];
+  const states = ['Ready', 'NotReady', 'Unknown', 'Pending'] as const;
   fc.assert(fc.property(fc.array(fc.record({ phase: fc.constantFrom(...states), zone: fc.constantFrom('a', 'b', 'c', null), health: fc.constantFrom('healthy', 'unhealthy') }), { maxLength: 300 }), (specs) => {
     const ms = specs.map((s, i) => machine(`m${i}`, s));
     const zones = aggregate(ms);

@@ -18,6 +18,8 @@ import { build, version as esbuildVersion } from 'esbuild';
 const REPO = path.resolve(import.meta.dirname, '../..');
 export const UI_SRC = path.join(REPO, 'coordinator/ui/src');
 export const UI_DIST = path.join(REPO, 'coordinator/ui/dist');
+/** Workspace sources the page imports: the contract (@nodekeeper/api/selector is bundled, its types are read). */
+const UI_WORKSPACE_SRC = [path.join(REPO, 'packages/api/src')];
 
 /** Every file under a directory, sorted, relative to it. */
 function files(dir: string, rel = ''): string[] {
@@ -26,10 +28,12 @@ function files(dir: string, rel = ''): string[] {
     .flatMap((e) => (e.isDirectory() ? files(dir, path.join(rel, e.name)) : [path.join(rel, e.name)]));
 }
 
-/** The hash of what the build depends on: sources (tests excluded), lockfile, esbuild. */
+/** The hash of what the build depends on: sources (tests excluded), the contract's, lockfile, esbuild. */
 export function sourceHash(): string {
   const h = createHash('sha256').update(`esbuild ${esbuildVersion}\n`);
-  for (const f of files(UI_SRC).filter((f) => !f.endsWith('.test.ts'))) h.update(`${f}\n`).update(readFileSync(path.join(UI_SRC, f)));
+  for (const dir of [UI_SRC, ...UI_WORKSPACE_SRC]) {
+    for (const f of files(dir).filter((f) => !f.endsWith('.test.ts'))) h.update(`${path.relative(REPO, path.join(dir, f))}\n`).update(readFileSync(path.join(dir, f)));
+  }
   h.update(readFileSync(path.join(REPO, 'pnpm-lock.yaml')));
   return h.digest('hex');
 }

@@ -30,3 +30,8 @@ describe('label selectors', () => {
     });
   }
 });
+
+it('keeps the message and context nkctl printed before the parser moved to the contract', () => {
+  assert.throws(() => parseSelector('ok, =x'), (err: unknown) =>
+    err instanceof AppError && err.message === 'invalid label selector "ok, =x": "=x" has an invalid label key' && err.context["input"] === 'ok, =x');
+});

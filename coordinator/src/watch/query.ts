@@ -4,11 +4,11 @@
  * parameter, before anything is listed or streamed. Pure.
  */
 import { AppError } from '@nodekeeper/common';
-import { matches, parseSelector, type Requirement } from '../cli/selector.ts';
+import { LabelSelectorError, labelsMatch, parseLabelSelector, type LabelRequirement } from '@nodekeeper/api/selector';
 
 export interface WatchFilter {
   /** Machines only: every requirement must hold. */
-  readonly selector: readonly Requirement[];
+  readonly selector: readonly LabelRequirement[];
   /** Rollouts only: just this one. */
   readonly name: string | null;
 }
@@ -59,14 +59,15 @@ export function parseListQuery(url: URL, filters: Filters): ListQuery {
     timeoutSeconds = Number(toRaw);
   }
   const selRaw = single(url, 'labelSelector');
-  let selector: readonly Requirement[] = [];
+  let selector: readonly LabelRequirement[] = [];
   if (selRaw !== null) {
     if (filters !== 'labelSelector') throw invalid('labelSelector is only supported on /v1/machines', 'labelSelector');
     if (selRaw.length > 1024) throw invalid('labelSelector is longer than 1024 characters', 'labelSelector');
     try {
-      selector = parseSelector(selRaw);
+      selector = parseLabelSelector(selRaw);
     } catch (err) {
-      throw invalid(err instanceof Error ? err.message : String(err), 'labelSelector');
+      if (err instanceof LabelSelectorError) throw invalid(err.message, 'labelSelector');
+      throw err;
     }
   }
   const name = single(url, 'name');
@@ -84,6 +85,6 @@ export function parseListQuery(url: URL, filters: Filters): ListQuery {
 /** Whether an object with this name and labels passes the filter (labels null: not a labelled kind). */
 export function matchesFilter(f: WatchFilter, name: string, labels: Readonly<Record<string, string>> | null): boolean {
   if (f.name !== null && f.name !== name) return false;
-  if (f.selector.length > 0 && (labels === null || !matches(f.selector, labels))) return false;
+  if (f.selector.length > 0 && (labels === null || !labelsMatch(f.selector, labels))) return false;
   return true;
 }

@@ -3,11 +3,10 @@
  * browser, the CSRF token on anything that changes something. The credential typed at
  * sign-in goes in one Authorization header and is kept nowhere.
  */
-export interface Session {
-  readonly role: 'admin' | 'read-only';
-  readonly expiresAt: string;
-  readonly csrfToken: string;
-}
+import type { Session } from '@nodekeeper/api';
+
+/** What `POST /v1/sessions` and `GET /v1/sessions/current` answer (the contract's Session). */
+export type { Session };
 
 let csrf = '';
 

@@ -4,9 +4,10 @@ import { useEffect, useMemo } from 'preact/hooks';
 import { currentSession, getJson, signIn, signOut, ApiError, type Session } from './api.ts';
 import { Filters, Heatmap, MachineList, Packages, selectedMachine, Summary, useVisible } from './fleet.tsx';
 import { KeyedStore, listWatch, type LinkState } from './live.ts';
-import { faultsOf, kubeletOf, NO_FILTER, zoneOf, type Filter, type MachineView } from './model.ts';
-import { Remediations, type RemediationView } from './remediations.tsx';
-import { movingMachines, Rollouts, type RolloutView } from './rollouts.tsx';
+import type { HostRegistration, Machine, Remediation, Rollout } from '@nodekeeper/api';
+import { faultsOf, kubeletOf, NO_FILTER, zoneOf, type Filter } from './model.ts';
+import { Remediations } from './remediations.tsx';
+import { movingMachines, Rollouts } from './rollouts.tsx';
 
 export function App() {
   const session = useSignal<Session | null | undefined>(undefined);
@@ -47,22 +48,14 @@ function SignIn({ onSignedIn }: { onSignedIn: (s: Session) => void }) {
 
 const Logo = () => <svg class="logo" viewBox="0 0 16 16" aria-hidden="true"><rect x="1" y="1" width="6" height="6" rx="1.5" /><rect x="9" y="1" width="6" height="6" rx="1.5" /><rect x="1" y="9" width="6" height="6" rx="1.5" /><rect x="9" y="9" width="6" height="6" rx="1.5" class="warn" /></svg>;
 
-interface HostView {
-  readonly registered?: boolean;
-  readonly cluster?: string | null;
-  readonly server?: string | null;
-  readonly lastSyncTime?: string | null;
-  readonly lastLeaseRenewTime?: string | null;
-  readonly lastError?: { readonly code: string; readonly message: string; readonly at: string } | null;
-  readonly machinesMirrored?: number;
-  readonly [k: string]: unknown;
-}
+/** The fields of `GET /v1/host` the page reads; `{ registered: false }` too when it cannot be read. */
+type HostView = Readonly<Pick<HostRegistration, 'registered' | 'cluster' | 'server' | 'lastSyncTime' | 'lastLeaseRenewTime' | 'lastError' | 'machinesMirrored'>> | { readonly registered: false };
 
 function Fleet({ session, onSignedOut }: { session: Session; onSignedOut: () => void }) {
   const stores = useMemo(() => ({
-    machines: new KeyedStore<MachineView & Record<string, unknown>>(),
-    rollouts: new KeyedStore<RolloutView>(),
-    remediations: new KeyedStore<RemediationView>(),
+    machines: new KeyedStore<Machine>(),
+    rollouts: new KeyedStore<Rollout>(),
+    remediations: new KeyedStore<Remediation>(),
   }), []);
   const link = useMemo(() => ({ machines: signal<LinkState>('connecting'), rollouts: signal<LinkState>('connecting'), remediations: signal<LinkState>('connecting') }), []);
   const host = useSignal<HostView | null>(null);
@@ -79,7 +72,7 @@ function Fleet({ session, onSignedOut }: { session: Session; onSignedOut: () => 
     void listWatch('/v1/machines', stores.machines, link.machines, lost, abort.signal);
     void listWatch('/v1/rollouts', stores.rollouts, link.rollouts, lost, abort.signal);
     void listWatch('/v1/remediations', stores.remediations, link.remediations, lost, abort.signal);
-    getJson<HostView>('/v1/host', abort.signal).then((h) => (host.value = h), () => (host.value = { registered: false }));
+    getJson<HostRegistration>('/v1/host', abort.signal).then((h) => (host.value = h), () => (host.value = { registered: false }));
     // A clock for soak timers and ages: redraws only the components that show a time.
     const tick = setInterval(() => (now.value = Date.now()), 1000);
     return () => {
@@ -128,7 +121,7 @@ function Link({ link }: { link: Record<string, Signal<LinkState>> }) {
   return <span class={`link ${state}`} data-link={state}><i class="dot" />{text}</span>;
 }
 
-function Detail({ machines, selected }: { machines: KeyedStore<MachineView & Record<string, unknown>>; selected: Signal<string | null> }) {
+function Detail({ machines, selected }: { machines: KeyedStore<Machine>; selected: Signal<string | null> }) {
   const m = useMemo(() => selectedMachine(machines, selected), []);
   const v = m.value;
   if (v === null) return <p class="muted hint">Select a tile or a row for its details.</p>;
@@ -148,11 +141,11 @@ function Host({ host }: { host: Signal<HostView | null> }) {
   if (h.registered !== true) return <p class="muted" data-host="unregistered">This coordinator is not registered with a host cluster (<code>nkctl register</code>; docs/host.md).</p>;
   return (
     <dl class="host" data-host="registered">
-      <dt>cluster</dt><dd class="mono">{String(h.cluster ?? '')}</dd>
-      <dt>host API</dt><dd class="mono">{String(h.server ?? '')}</dd>
+      <dt>cluster</dt><dd class="mono">{h.cluster ?? ''}</dd>
+      <dt>host API</dt><dd class="mono">{h.server ?? ''}</dd>
       <dt>last sync</dt><dd>{h.lastSyncTime ?? 'never'}</dd>
       <dt>lease renewed</dt><dd>{h.lastLeaseRenewTime ?? 'never'}</dd>
-      <dt>machines mirrored</dt><dd>{h.machinesMirrored ?? 0}</dd>
+      <dt>machines mirrored</dt><dd>{h.machinesMirrored}</dd>
       {h.lastError && <><dt>last error</dt><dd class="bad">{h.lastError.code}: {h.lastError.message}</dd></>}
     </dl>
   );

@@ -4,10 +4,12 @@
  */
 import { computed, useComputed, useSignal, type ReadonlySignal, type Signal } from '@preact/signals';
 import { memo } from 'preact/compat';
-import { AGGREGATE_ABOVE, aggregate, classify, faultsOf, kubeletOf, matches, packageDistribution, TILE_LABEL, TILE_STATES, totals, windowRange, zoneOf, type Filter, type MachineView } from './model.ts';
+import type { Machine } from '@nodekeeper/api';
+import { AGGREGATE_ABOVE, aggregate, classify, faultsOf, kubeletOf, labelFilter, machineFilter, packageDistribution, TILE_LABEL, TILE_STATES, totals, windowRange, zoneOf, type Filter, type MachineView } from './model.ts';
 import type { KeyedStore } from './live.ts';
 
-type Machines = KeyedStore<MachineView & Record<string, unknown>>;
+/** The store holds Machines as the server serves them; the views below read a few fields. */
+type Machines = KeyedStore<Machine>;
 
 /** Keeps the previous array when the new one has the same keys: no re-render for nothing. */
 function stable(next: readonly string[], prev: readonly string[] | undefined): readonly string[] {
@@ -18,10 +20,10 @@ export function useVisible(machines: Machines, filter: Signal<Filter>): Readonly
   let prev: readonly string[] | undefined;
   return useComputed(() => {
     machines.version.value;
-    const f = filter.value;
+    const keep = machineFilter(filter.value);
     const keys = machines.keys.value.filter((k) => {
       const m = machines.items.get(k)?.value;
-      return m !== undefined && matches(m, f);
+      return m !== undefined && keep(m);
     });
     prev = stable(keys, prev);
     return prev;
@@ -55,11 +57,18 @@ export function Filters({ machines, filter }: { machines: Machines; filter: Sign
     }
     return { zones: [...zones].sort(), versions: [...versions].sort() };
   });
+  const label = useComputed(() => labelFilter(filter.value.label));
   const set = (k: keyof Filter) => (e: Event) => (filter.value = { ...filter.value, [k]: (e.target as HTMLInputElement).value });
+  const bad = label.value.valid ? null : label.value.error;
   return (
     <div class="filters" role="search">
       <input type="search" placeholder="name" aria-label="filter by name" value={filter.value.text} onInput={set('text')} />
-      <input type="search" placeholder="label (key=value,…)" aria-label="filter by label" value={filter.value.label} onInput={set('label')} />
+      <span class="field">
+        {/* An invalid selector is marked and ignored (every machine passes it), never read as "no match". */}
+        <input type="search" placeholder="label (pool=web,tier!=db,!gpu)" aria-label="filter by label" value={filter.value.label} onInput={set('label')}
+          aria-invalid={bad === null ? undefined : 'true'} aria-describedby={bad === null ? undefined : 'label-filter-error'} title={bad === null ? 'a label selector, as nkctl -l reads it' : `ignored: ${bad}`} />
+        {bad !== null && <span id="label-filter-error" class="field-error" role="status">ignored: {bad}</span>}
+      </span>
       <select aria-label="filter by zone" value={filter.value.zone} onChange={set('zone')}>
         <option value="">all zones</option>
         {options.value.zones.map((z) => <option key={z} value={z}>{z}</option>)}

@@ -4,6 +4,7 @@
  * read that object, not the page; events are applied in one batch per animation frame.
  */
 import { batch, signal, type Signal } from '@preact/signals';
+import type { ListMeta } from '@nodekeeper/api';
 import { getJson, ApiError } from './api.ts';
 import { keyOf, parseWatchLine, type WatchEvent } from './model.ts';
 
@@ -95,7 +96,7 @@ export async function listWatch<T extends Obj>(path: string, store: KeyedStore<T
   while (!abort.aborted) {
     try {
       if (rv === null) {
-        const list = await getJson<{ items?: T[]; metadata?: { resourceVersion?: string } } & Obj>(path, abort);
+        const list = await getJson<{ items?: T[]; metadata?: ListMeta } & Obj>(path, abort);
         const { items, metadata, ...extra } = list;
         store.reset(items ?? [], extra);
         rv = metadata?.resourceVersion ?? '';

@@ -3,25 +3,27 @@
  * filter keeps, the aggregation above the threshold, the window of a virtual list, the
  * package distribution, and reading a watch stream's lines. test/ui-model.test.ts.
  */
+import type { Bookmark, Machine, MachineStatus, WatchEventType, WatchStatus } from '@nodekeeper/api';
+import { LabelSelectorError, labelsMatch, parseLabelSelector, type LabelRequirement } from '@nodekeeper/api/selector';
 
-/** The fields of API objects the page reads (the contract is the server's; this is a reader's view). */
-export interface MachineView {
-  readonly metadata: { readonly name: string; readonly labels?: Readonly<Record<string, string>> };
-  readonly spec?: { readonly zone?: string | null; readonly labels?: Readonly<Record<string, string>> };
-  readonly status: {
-    readonly phase: string;
-    readonly phaseReason?: string;
-    readonly phaseMessage?: string;
-    readonly revoked?: true;
-    readonly agentVersion?: string | null;
-    readonly kubelet?: { readonly health: string; readonly reason?: string; readonly semver?: string; readonly version: string | null };
-    readonly containerd?: { readonly health: string; readonly reason?: string; readonly semver?: string; readonly version: string | null };
-    readonly cni?: { readonly health: string; readonly reason?: string; readonly semver?: string; readonly version: string | null };
-    readonly host?: { readonly health: string; readonly reason?: string };
-    readonly conditions?: ReadonlyArray<{ readonly type: string; readonly status: string; readonly reason: string }>;
-    readonly packages?: ReadonlyArray<{ readonly name: string; readonly current: string | null; readonly desired: string; readonly state: string }>;
+/**
+ * The fields of a Machine the page reads, picked from the contract (@nodekeeper/api, type
+ * only: esbuild erases it, so no schema code reaches the bundle). A field renamed or
+ * retyped there breaks the page's type check instead of reading as undefined here.
+ */
+type Component = 'kubelet' | 'containerd' | 'cni';
+type ProbeView<K extends Component> = Pick<NonNullable<MachineStatus[K]>, 'health' | 'reason' | 'version' | 'semver'>;
+export type MachinePackageView = Pick<NonNullable<MachineStatus['packages']>[number], 'name' | 'current' | 'desired' | 'state'>;
+export type MachineView = {
+  readonly metadata: Readonly<Pick<Machine['metadata'], 'name' | 'labels'>>;
+  readonly spec: Readonly<Pick<Machine['spec'], 'zone'>>;
+  readonly status: Readonly<Pick<MachineStatus, 'phase' | 'phaseReason' | 'phaseMessage' | 'revoked' | 'agentVersion'>> & {
+    readonly [K in Component]?: Readonly<ProbeView<K>>;
+  } & {
+    readonly host?: Readonly<Pick<NonNullable<MachineStatus['host']>, 'health' | 'reason'>>;
+    readonly packages?: ReadonlyArray<Readonly<MachinePackageView>>;
   };
-}
+};
 
 /** What a tile's colour says, worst first. */
 export const TILE_STATES = ['notready', 'unknown', 'fault', 'updating', 'pending', 'ready', 'revoked'] as const;
@@ -38,7 +40,7 @@ export function faultsOf(m: MachineView): string[] {
   const out: string[] = [];
   for (const c of COMPONENTS) {
     const s = m.status[c];
-    if (s?.health === 'unhealthy') out.push(`${c}: ${s.reason ?? 'unhealthy'}`);
+    if (s?.health === 'unhealthy') out.push(`${c}: ${s.reason || 'unhealthy'}`);
   }
   return out;
 }
@@ -57,13 +59,13 @@ export function classify(m: MachineView, moving = false): TileState {
   return 'ready';
 }
 
-export const zoneOf = (m: MachineView): string => m.spec?.zone ?? '(no zone)';
-export const labelsOf = (m: MachineView): Readonly<Record<string, string>> => m.metadata.labels ?? m.spec?.labels ?? {};
+export const zoneOf = (m: MachineView): string => m.spec.zone ?? '(no zone)';
+export const labelsOf = (m: MachineView): Readonly<Record<string, string>> => m.metadata.labels;
 /** The kubelet version a machine runs (semver when known), the version the filter means. */
 export const kubeletOf = (m: MachineView): string => m.status.kubelet?.semver ?? m.status.kubelet?.version ?? '(unknown)';
 
 export interface Filter {
-  /** `key=value` or `key` (has the label); empty: any. */
+  /** A label selector as nkctl's `-l` reads it (`pool=web,tier!=db,!gpu`); empty: any. */
   readonly label: string;
   readonly zone: string;
   readonly version: string;
@@ -72,19 +74,34 @@ export interface Filter {
 
 export const NO_FILTER: Filter = { label: '', zone: '', version: '', text: '' };
 
-export function matches(m: MachineView, f: Filter): boolean {
-  if (f.zone !== '' && zoneOf(m) !== f.zone) return false;
-  if (f.version !== '' && kubeletOf(m) !== f.version) return false;
-  if (f.text !== '' && !m.metadata.name.includes(f.text)) return false;
-  if (f.label !== '') {
-    const labels = labelsOf(m);
-    for (const term of f.label.split(',').map((t) => t.trim()).filter((t) => t !== '')) {
-      const eq = term.indexOf('=');
-      if (eq < 0 ? !(term in labels) : labels[term.slice(0, eq).trim()] !== term.slice(eq + 1).trim()) return false;
-    }
+/**
+ * The label filter as typed: its requirements, or why it is not a selector. An invalid
+ * one is shown as invalid and ignored (every machine passes it), never read as "no match".
+ */
+export type LabelFilter =
+  | { readonly valid: true; readonly requirements: readonly LabelRequirement[] }
+  | { readonly valid: false; readonly requirements: readonly []; readonly error: string };
+
+export function labelFilter(text: string): LabelFilter {
+  try {
+    return { valid: true, requirements: parseLabelSelector(text) };
+  } catch (err) {
+    if (err instanceof LabelSelectorError) return { valid: false, requirements: [], error: `"${err.part}" ${err.why}` };
+    throw err;
   }
-  return true;
 }
+
+/** The filter as a predicate, the label selector parsed once for the whole fleet. */
+export function machineFilter(f: Filter): (m: MachineView) => boolean {
+  const { requirements } = labelFilter(f.label);
+  return (m) =>
+    (f.zone === '' || zoneOf(m) === f.zone)
+    && (f.version === '' || kubeletOf(m) === f.version)
+    && (f.text === '' || m.metadata.name.includes(f.text))
+    && labelsMatch(requirements, labelsOf(m));
+}
+
+export const matches = (m: MachineView, f: Filter): boolean => machineFilter(f)(m);
 
 /** Above this many machines shown, tiles give way to counts per zone and state. */
 export const AGGREGATE_ABOVE = 2000;
@@ -178,10 +195,11 @@ export function sameVersion(current: string | null, desired: string): boolean {
   return bare(current) === bare(desired);
 }
 
+/** A watch line as the page uses it (the wire format is the contract's WatchEvent). */
 export type WatchEvent =
-  | { readonly type: 'ADDED' | 'MODIFIED' | 'DELETED'; readonly object: Record<string, unknown> }
-  | { readonly type: 'BOOKMARK'; readonly resourceVersion: string }
-  | { readonly type: 'ERROR'; readonly code: number; readonly message: string };
+  | { readonly type: Exclude<WatchEventType, 'BOOKMARK' | 'ERROR'>; readonly object: Record<string, unknown> }
+  | { readonly type: 'BOOKMARK'; readonly resourceVersion: Bookmark['metadata']['resourceVersion'] }
+  | { readonly type: 'ERROR'; readonly code: WatchStatus['code']; readonly message: WatchStatus['message'] };
 
 /** One line of a watch stream, or null when it is not an event (the caller re-lists). */
 export function parseWatchLine(line: string): WatchEvent | null {

@@ -1,33 +1,21 @@
 /** Remediation stories: the ladder each machine is on, its faults, NeedsHuman first. */
 import { useComputed, type Signal } from '@preact/signals';
 import { memo } from 'preact/compat';
+import type { FaultObject, HistoryObject, Remediation, RemediationFleetStatus } from '@nodekeeper/api';
 import type { KeyedStore } from './live.ts';
 
-export interface RemediationView extends Record<string, unknown> {
-  readonly machine: string;
-  readonly phase: string;
-  readonly reason: string;
-  readonly message: string;
-  readonly rule: string | null;
-  readonly step: number | null;
-  readonly action: string | null;
-  readonly attempts: number;
-  readonly paused: boolean;
-  readonly faults: ReadonlyArray<{ readonly type: string; readonly status: string; readonly reason: string; readonly message: string }>;
-  readonly history: ReadonlyArray<{ readonly at: string | null; readonly rule: string; readonly step: number; readonly action: string; readonly result: string }>;
-}
+/** The fields of a Remediation the page reads, picked from the contract (type only: erased from the bundle). */
+export type RemediationView = Readonly<Pick<Remediation, 'machine' | 'phase' | 'reason' | 'message' | 'rule' | 'step' | 'action' | 'paused'>> & {
+  readonly faults: ReadonlyArray<Readonly<Pick<FaultObject, 'type' | 'reason' | 'message'>>>;
+  readonly history: ReadonlyArray<Readonly<Pick<HistoryObject, 'at' | 'rule' | 'step' | 'action' | 'result'>>>;
+};
 
-interface SwitchStatus {
-  readonly paused?: boolean;
-  readonly dryRun?: boolean;
-  readonly storm?: { readonly active: boolean; readonly reason: string; readonly message: string };
-  readonly inFlight?: number;
-  readonly maxConcurrent?: number;
-}
+/** The fleet-wide switches, from the list's `status` (absent until the first list). */
+type SwitchStatus = Partial<Readonly<Pick<RemediationFleetStatus, 'paused' | 'dryRun' | 'storm' | 'maxConcurrent'>>>;
 
 const rank = (r: RemediationView) => (r.phase === 'NeedsHuman' ? 0 : r.phase === 'Running' ? 1 : r.phase === 'Idle' ? 3 : 2);
 
-export function Remediations({ stories }: { stories: KeyedStore<RemediationView> }) {
+export function Remediations({ stories }: { stories: KeyedStore<Remediation> }) {
   const order = useComputed(() => {
     stories.version.value;
     return stories.values().sort((a, b) => rank(a) - rank(b) || a.machine.localeCompare(b.machine)).map((r) => r.machine);

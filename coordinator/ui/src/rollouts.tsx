@@ -5,28 +5,24 @@
 import { computed, useComputed, useSignal, type ReadonlySignal, type Signal } from '@preact/signals';
 import { memo } from 'preact/compat';
 import { post, ApiError } from './api.ts';
+import type { Rollout, RolloutAction, RolloutMachinePhase, RolloutMachineStatus, RolloutPhase, RolloutSpecView, RolloutStatus } from '@nodekeeper/api';
 import { duration } from './model.ts';
 import type { KeyedStore } from './live.ts';
 
-export interface RolloutView extends Record<string, unknown> {
-  readonly metadata: { readonly name: string; readonly creationTimestamp?: string };
-  readonly spec: { readonly packages?: ReadonlyArray<{ readonly package: string; readonly version: string }>; readonly soakSeconds?: number; readonly strategy?: { readonly soakSeconds?: number } };
-  readonly status: {
-    readonly phase: string;
-    readonly reason: string;
-    readonly message: string;
-    readonly continueWith: string | null;
-    readonly batch: { readonly index: number; readonly total: number };
-    readonly counts: { readonly total: number; readonly waiting: number; readonly inProgress: number; readonly succeeded: number; readonly failed: number; readonly rollingBack: number; readonly rolledBack: number; readonly skipped: number };
-    readonly canary: readonly string[];
-    readonly machines: ReadonlyArray<{ readonly name: string; readonly phase: string; readonly fromVersion: string | null; readonly toVersion: string | null; readonly step: string | null; readonly reason: string; readonly message: string; readonly since: string | null }>;
-    readonly lastTransitionTime: string | null;
-    readonly completedTime: string | null;
+/** The fields of a Rollout the page reads, picked from the contract (type only: erased from the bundle). */
+export type RolloutView = {
+  readonly metadata: Readonly<Pick<Rollout['metadata'], 'name'>>;
+  readonly spec: {
+    readonly packages: RolloutSpecView['packages'];
+    readonly strategy: Readonly<Pick<RolloutSpecView['strategy'], 'soakSeconds'>>;
   };
-}
+  readonly status: Readonly<Pick<RolloutStatus, 'phase' | 'reason' | 'message' | 'continueWith' | 'batch' | 'counts' | 'canary' | 'lastTransitionTime' | 'completedTime'>> & {
+    readonly machines: ReadonlyArray<Readonly<Pick<RolloutMachineStatus, 'name' | 'phase' | 'fromVersion' | 'toVersion' | 'step' | 'reason' | 'since'>>>;
+  };
+};
 
 /** Machines a rollout is changing now (installing, soaking, rolling back): drawn as Updating. */
-export function movingMachines(rollouts: KeyedStore<RolloutView>): ReadonlySignal<ReadonlySet<string>> {
+export function movingMachines(rollouts: KeyedStore<Rollout>): ReadonlySignal<ReadonlySet<string>> {
   let prev: ReadonlySet<string> = new Set();
   return computed(() => {
     rollouts.version.value;
@@ -42,11 +38,12 @@ export function movingMachines(rollouts: KeyedStore<RolloutView>): ReadonlySigna
   });
 }
 
-const MOVING = new Set(['Installing', 'Soaking', 'RollingBack']);
-const ACTIVE = new Set(['Pending', 'Canary', 'Soaking', 'Progressing', 'RollingBack', 'Paused']);
-const STOPPED = new Set(['Paused', 'Failed', 'RolledBack']);
+// Typed by the contract's phases: a phase renamed there fails here.
+const MOVING: ReadonlySet<string> = new Set<RolloutMachinePhase>(['Installing', 'Soaking', 'RollingBack']);
+const ACTIVE: ReadonlySet<string> = new Set<RolloutPhase>(['Pending', 'Canary', 'Soaking', 'Progressing', 'RollingBack', 'Paused']);
+const STOPPED: ReadonlySet<string> = new Set<RolloutPhase>(['Paused', 'Failed', 'RolledBack']);
 
-export function Rollouts({ rollouts, admin, now }: { rollouts: KeyedStore<RolloutView>; admin: boolean; now: Signal<number> }) {
+export function Rollouts({ rollouts, admin, now }: { rollouts: KeyedStore<Rollout>; admin: boolean; now: Signal<number> }) {
   // Active first, then the most recent; finished ones folded below.
   const order = useComputed(() => {
     rollouts.version.value;
@@ -59,32 +56,32 @@ export function Rollouts({ rollouts, admin, now }: { rollouts: KeyedStore<Rollou
   return (
     <div class="rollouts">
       {active.length === 0 && <p class="muted">No rollout in progress.</p>}
-      {active.map((n) => <Rollout key={n} r={rollouts.items.get(n)!} admin={admin} now={now} />)}
+      {active.map((n) => <RolloutCard key={n} r={rollouts.items.get(n)!} admin={admin} now={now} />)}
       {done.length > 0 && (
         <details class="done">
           <summary>{done.length} finished rollout{done.length === 1 ? '' : 's'}</summary>
-          {done.slice(0, 20).map((n) => <Rollout key={n} r={rollouts.items.get(n)!} admin={admin} now={now} compact />)}
+          {done.slice(0, 20).map((n) => <RolloutCard key={n} r={rollouts.items.get(n)!} admin={admin} now={now} compact />)}
         </details>
       )}
     </div>
   );
 }
 
-const Rollout = memo(({ r, admin, now, compact = false }: { r: Signal<RolloutView>; admin: boolean; now: Signal<number>; compact?: boolean }) => {
+const RolloutCard = memo(({ r, admin, now, compact = false }: { r: Signal<RolloutView>; admin: boolean; now: Signal<number>; compact?: boolean }) => {
   const v = r.value;
   const s = v.status;
   const c = s.counts;
   const done = c.succeeded + c.skipped;
   const pct = c.total === 0 ? 0 : Math.round((done / c.total) * 100);
-  const soak = v.spec.strategy?.soakSeconds ?? v.spec.soakSeconds;
-  const soakLeft = s.phase === 'Soaking' && soak !== undefined && s.lastTransitionTime !== null ? Date.parse(s.lastTransitionTime) + soak * 1000 - now.value : null;
+  const soak = v.spec.strategy.soakSeconds;
+  const soakLeft = s.phase === 'Soaking' && s.lastTransitionTime !== null ? Date.parse(s.lastTransitionTime) + soak * 1000 - now.value : null;
   const moving = s.machines.filter((m) => m.phase !== 'Waiting' && m.phase !== 'Succeeded' && m.phase !== 'Skipped');
   return (
     <article class={`rollout ph-${s.phase}`} data-rollout={v.metadata.name} data-phase={s.phase} data-done={done} data-total={c.total}>
       <header>
         <b class="mono">{v.metadata.name}</b>
         <span class={`badge ph-${s.phase}`}>{s.phase}</span>
-        <span class="muted">{(v.spec.packages ?? []).map((p) => `${p.package} → ${p.version}`).join(', ')}</span>
+        <span class="muted">{v.spec.packages.map((p) => `${p.package} → ${p.version}`).join(', ')}</span>
         <span class="spacer" />
         {admin && !compact && <Actions name={v.metadata.name} phase={s.phase} />}
       </header>
@@ -124,10 +121,10 @@ const Rollout = memo(({ r, admin, now, compact = false }: { r: Signal<RolloutVie
   );
 });
 
-function Actions({ name, phase }: { name: string; phase: string }) {
+function Actions({ name, phase }: { name: string; phase: RolloutPhase }) {
   const error = useSignal('');
   const busy = useSignal(false);
-  const act = (what: 'pause' | 'resume') => async () => {
+  const act = (what: Extract<RolloutAction, 'pause' | 'resume'>) => async () => {
     busy.value = true;
     error.value = '';
     try {

@@ -16,6 +16,7 @@ export * from './rollout.ts';
 export * from './remediation.ts';
 export * from './host.ts';
 export * from './watch.ts';
+export * from './selector.ts';
 export * from './session.ts';
 export * from './http-status.ts';
 export * from './paths.ts';
