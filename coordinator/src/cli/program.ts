@@ -93,7 +93,7 @@ export function buildProgram(io: CliIo): Command {
       }
       const list = await api.listMachines();
       const items = list.items.filter((m) => matches(selector, m.metadata.labels ?? {}));
-      printMachines(io, format, items, true);
+      printMachines(io, format, items, true, list.metadata);
     });
   get
     .command('rollouts')
@@ -337,9 +337,10 @@ function printChange<T extends { metadata: { name: string } }>(io: CliIo, format
   else io.stdout(table(items).split('\n').slice(1).join('\n'));
 }
 
-function printMachines(io: CliIo, format: OutputFormat, items: readonly MachineObject[], asList: boolean): void {
+/** `listMeta`: the served list's metadata (its resourceVersion), kept in -o json|yaml as the API answered it. */
+function printMachines(io: CliIo, format: OutputFormat, items: readonly MachineObject[], asList: boolean, listMeta?: { readonly resourceVersion?: string }): void {
   if (format === 'json' || format === 'yaml') {
-    print(io, format, asList ? { apiVersion: API_VERSION, kind: 'MachineList', items } : items[0]);
+    print(io, format, asList ? { apiVersion: API_VERSION, kind: 'MachineList', ...(listMeta === undefined ? {} : { metadata: listMeta }), items } : items[0]);
     return;
   }
   if (format === 'name') {
