@@ -131,6 +131,8 @@ before(async () => {
     if (report !== null) await a.connect();
     agents.push(a);
   }
+  // Revoked once its report is in (revoked while connected and reporting, not before its hello was read).
+  await waitFor('node-4 reported', async () => (await nc.api('GET', '/v1/machines/node-4')).json.status.phase === 'Ready', 30_000);
   assert.equal((await nc.api('POST', '/v1/machines/node-4/revoke')).status, 200);
   let seen = '';
   await waitFor('node-1 Ready, node-2 NotReady (its CNI), the short token expired', async () => {
