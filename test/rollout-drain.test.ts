@@ -97,10 +97,12 @@ describe('rollouts drain before a disruptive install', { timeout: 600_000 }, () 
     if (process.env['NK_KEEP_TEST_DIRS'] === undefined && dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
+  // A rollout that installs soaks 5 s: the kubelet stand-in restarts with the install, and on a loaded
+  // machine its first healthy report may come later than a 1 s soak allows (UnhealthyDuringSoak).
   test('a node whose pods may move is cordoned, drained, upgraded and uncordoned', async () => {
     // The spec's drain timeout beats the coordinator's --drain-timeout (4 s, for the budget test below):
     // the drain waits for web-a to be gone, and the test kubelet may be slow on a loaded machine.
-    await nk(['rollout', 'create', 'kubelet-a', '--package', 'kubelet=1.35.3', '--names', 'node-a', '--canary', '0', '--soak', '1s', '--batches', '100', '--drain-timeout', '60s']);
+    await nk(['rollout', 'create', 'kubelet-a', '--package', 'kubelet=1.35.3', '--names', 'node-a', '--canary', '0', '--soak', '5s', '--batches', '100', '--drain-timeout', '60s']);
     // While it runs, the node is cordoned before the install starts.
     await waitFor('node-a cordoned', () => unschedulable('node-a'), 30_000, 100);
     await waitFor('the rollout Completed', async () => (await phaseOf('kubelet-a')) === 'Completed', 60_000);
@@ -131,7 +133,7 @@ describe('rollouts drain before a disruptive install', { timeout: 600_000 }, () 
     const restarted = Date.now();
     coord = await startCoordinator(coord.dataDir, [...coordArgs('120000'), '--port', String(coord.port)]);
     await waitFor('node-b connected again', async () => Date.parse((await machine('node-b')).status['lastSeenTime'] ?? '0') > restarted, 90_000);
-    await nk(['rollout', 'create', 'kubelet-b2', '--package', 'kubelet=1.35.3', '--names', 'node-b', '--canary', '0', '--soak', '1s', '--batches', '100']);
+    await nk(['rollout', 'create', 'kubelet-b2', '--package', 'kubelet=1.35.3', '--names', 'node-b', '--canary', '0', '--soak', '5s', '--batches', '100']);
     await waitFor('node-b cordoned for the drain', () => unschedulable('node-b'), 30_000, 100);
     await coord.stop('SIGKILL');
     assert.equal(unschedulable('node-b'), true, 'killed mid-drain: the cordon is still there');
@@ -194,9 +196,9 @@ describe('rollouts drain before a disruptive install', { timeout: 600_000 }, () 
     assert.match(await nk(['describe', 'machine', 'node-a']), /DrainRefused.*rollout\/kubelet-d: drain of node-a refused/);
     await nk(['rollout', 'abort', 'kubelet-d']);
 
-    const dry = await nk(['rollout', 'create', 'kubelet-e', '--package', 'kubelet=1.35.4', '--names', 'node-a', '--canary', '0', '--soak', '1s', '--batches', '100', '--drain-delete-emptydir-data', '--drain-timeout', '60s', '--dry-run', '-o', 'json']);
+    const dry = await nk(['rollout', 'create', 'kubelet-e', '--package', 'kubelet=1.35.4', '--names', 'node-a', '--canary', '0', '--soak', '5s', '--batches', '100', '--drain-delete-emptydir-data', '--drain-timeout', '60s', '--dry-run', '-o', 'json']);
     assert.deepEqual(JSON.parse(dry).spec.drain, { deleteEmptyDirData: true, timeoutSeconds: 60 });
-    await nk(['rollout', 'create', 'kubelet-e', '--package', 'kubelet=1.35.4', '--names', 'node-a', '--canary', '0', '--soak', '1s', '--batches', '100', '--drain-delete-emptydir-data', '--drain-timeout', '60s']);
+    await nk(['rollout', 'create', 'kubelet-e', '--package', 'kubelet=1.35.4', '--names', 'node-a', '--canary', '0', '--soak', '5s', '--batches', '100', '--drain-delete-emptydir-data', '--drain-timeout', '60s']);
     await waitFor('the rollout Completed', async () => (await phaseOf('kubelet-e')) === 'Completed', 60_000);
     assert.equal((await machine('node-a')).status['kubelet']?.version, 'Kubernetes v1.35.4');
     assert.equal(podsOn('node-a').includes('scratch-a'), false, 'scratch-a evicted and gone');
