@@ -1,8 +1,8 @@
 /**
  * The deadline queue is an optimisation, not a change: FleetView (which re-judges only
  * machines whose deadline has passed) must judge exactly as the old full scan, which
- * re-judged every machine on every tick. The reference below is that full scan, kept as
- * a pure model of the old FleetView's judging (same pure judgement, liveness and report
+ * re-judged every machine on every tick. The reference (test-support.ts) is that full
+ * scan, kept as a pure model of the old FleetView's judging (same pure judgement, liveness and report
  * functions, every machine on every tick). Random sequences of inputs (connect, message,
  * disconnect, reports, revoke, delete, re-enroll, a coordinator restart) and clock
  * advances drive both, and after every step the liveness, the conditions and the
@@ -14,61 +14,17 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { createLogger } from '@nodekeeper/common';
 import type { NodeReport } from '@nodekeeper/protocol';
-import type { Condition, Liveness, MachineRecord } from '../model/machine.ts';
+import type { MachineRecord } from '../model/machine.ts';
 import { openStore, type Store } from '../store/db.ts';
 import { identity, sampleReport } from '../store/test-support.ts';
 import { WriteBatcher } from '../store/write-batcher.ts';
 import { FleetView, type AgentLink } from './fleet-view.ts';
 import { judgeMachine } from './judgement.ts';
-import { contactAfterRestart, contactOnDisconnect, contactOnMessage, type LivenessConfig } from './liveness.ts';
-import { mergeReport } from './merge-report.ts';
+import { contactOnDisconnect, contactOnMessage, type LivenessConfig } from './liveness.ts';
+import { refLoad, refReport, refTick, with_, type RefMachine } from './test-support.ts';
 
 const log = createLogger({ name: 'test', level: 'silent' });
 const NAMES = ['m0', 'm1', 'm2'];
-
-// ---- the reference: the old full scan, pure ----
-
-interface RefMachine {
-  readonly report: NodeReport | null;
-  readonly liveness: Liveness;
-  readonly conditions: readonly Condition[];
-  readonly lastMessageAt: number | null;
-  readonly contactSince: number | null;
-  readonly agentVersion: string | null;
-  readonly connected: boolean;
-}
-type Ref = ReadonlyMap<string, RefMachine>;
-type Step = { ref: Ref; changed: string[] };
-
-function refLoad(records: readonly MachineRecord[], startedAt: number): Ref {
-  return new Map(records.map((r) => [r.name, { report: r.report, liveness: r.liveness, conditions: r.conditions, agentVersion: r.agentVersion, connected: false, ...contactAfterRestart(r, startedAt) }]));
-}
-
-function with_(ref: Ref, name: string, m: RefMachine): Map<string, RefMachine> {
-  return new Map(ref).set(name, m);
-}
-
-/** The old tick: every machine judged. */
-function refTick(ref: Ref, now: number, cfg: LivenessConfig): Step {
-  const next = new Map<string, RefMachine>();
-  const changed: string[] = [];
-  for (const [name, m] of ref) {
-    const j = judgeMachine(m, now, cfg);
-    if (j.changed) changed.push(name);
-    next.set(name, { ...m, liveness: j.liveness, conditions: j.conditions });
-  }
-  return { ref: next, changed };
-}
-
-function refReport(ref: Ref, name: string, report: NodeReport, now: number, cfg: LivenessConfig): Step {
-  const m = ref.get(name);
-  if (m === undefined) return { ref, changed: [] };
-  const merged = mergeReport(m.report, { full: true, report });
-  if (!merged.changed) return { ref, changed: [] };
-  const withReport = { ...m, report: merged.report };
-  const j = judgeMachine(withReport, now, cfg);
-  return { ref: with_(ref, name, { ...withReport, liveness: j.liveness, conditions: j.conditions }), changed: [name] };
-}
 
 // ---- the inputs ----
 
