@@ -4,7 +4,8 @@
  * re-judged every machine on every tick. The reference (test-support.ts) is that full
  * scan, kept as a pure model of the old FleetView's judging (same pure judgement, liveness and report
  * functions, every machine on every tick). Random sequences of inputs (connect, message,
- * disconnect, reports, revoke, delete, re-enroll, a coordinator restart) and clock
+ * disconnect, reports, revoke, delete, re-enroll, a coordinator restart, possibly finding
+ * a judgement an older coordinator left) and clock
  * advances drive both, and after every step the liveness, the conditions and the
  * machines announced through onChanged (what the watch hub relies on) must be the same.
  * The store is a real SQLite database (in memory); the clock is the test's.
@@ -38,7 +39,7 @@ type Input =
   | { kind: 'revoke'; machine: number }
   | { kind: 'delete'; machine: number }
   | { kind: 'reenroll'; machine: number }
-  | { kind: 'restart' };
+  | { kind: 'restart'; staleMachine: number | null };
 
 const machine = fc.integer({ min: 0, max: NAMES.length - 1 });
 const input: fc.Arbitrary<Input> = fc.oneof(
@@ -51,7 +52,7 @@ const input: fc.Arbitrary<Input> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('revoke' as const), machine }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), machine }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('reenroll' as const), machine }) },
-  { weight: 1, arbitrary: fc.constant({ kind: 'restart' as const }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('restart' as const), staleMachine: fc.option(machine) }) },
 );
 
 /** Healthy, kubelet down, CNI unknown, disk pressure, runtime network not ready. */
@@ -174,6 +175,13 @@ function run(cfg: LivenessConfig, inputs: readonly Input[]): void {
       }
       case 'restart': {
         batcher.flush();
+        const stale = step.staleMachine === null ? undefined : fleet!.get(NAMES[step.staleMachine] as string);
+        if (stale !== undefined) {
+          // As an older coordinator might have left it: another reason for the same state.
+          const liveness = { ...stale.liveness, reason: 'FromAnOlderCoordinator' };
+          batcher.status(stale.name, { report: stale.report, reportChangedAt: stale.reportChangedAt, liveness, conditions: stale.conditions, agentVersion: stale.agentVersion });
+          batcher.flush();
+        }
         batcher = new WriteBatcher(store, { intervalMs: 3_600_000, log, autoStart: false });
         start();
         ref = refLoad(store.listMachines(), now.t);
