@@ -2,11 +2,11 @@
  * The deadline queue is an optimisation, not a change: FleetView (which re-judges only
  * machines whose deadline has passed) must judge exactly as the old full scan, which
  * re-judged every machine on every tick. The reference (test-support.ts) is that full
- * scan, kept as a pure model of the old FleetView's judging (same pure judgement, liveness and report
- * functions, every machine on every tick). Random sequences of inputs (connect, message,
- * disconnect, reports, revoke, delete, re-enroll, a coordinator restart, possibly finding
- * a judgement an older coordinator left) and clock
- * advances drive both, and after every step the liveness, the conditions and the
+ * scan, kept as a pure model of the old FleetView's judging (the same pure judgement,
+ * liveness and report functions, every machine on every tick). Random sequences of
+ * inputs (connect, message, disconnect, reports, revoke, delete, re-enroll, a
+ * coordinator restart, possibly finding a judgement an older coordinator left) and
+ * clock advances drive both, and after every step the liveness, the conditions and the
  * machines announced through onChanged (what the watch hub relies on) must be the same.
  * The store is a real SQLite database (in memory); the clock is the test's.
  */
