@@ -67,6 +67,17 @@ export function deriveConditions(prev: readonly Condition[], report: NodeReport 
   });
 }
 
+/**
+ * The earliest instant at which deriveConditions can answer differently with the same
+ * report and liveness: never. Conditions have no time window of their own (`now` only
+ * stamps lastTransitionTime); they change with the report or the liveness, whose own
+ * instant is nextLivenessChangeAt (liveness.ts). A condition that gains a time window
+ * (a for/clear period) must say so here, or the deadline queue would re-judge it late.
+ */
+export function nextConditionsChangeAt(_report: NodeReport | null, _liveness: Liveness, _now: number): number {
+  return Infinity;
+}
+
 function draftConditions(report: NodeReport | null, liveness: Liveness): Record<ConditionType, Draft> {
   const ready = readyFromLiveness(liveness);
   const fromReport: Record<Exclude<ConditionType, 'Ready'>, Draft> =

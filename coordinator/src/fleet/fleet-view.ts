@@ -7,6 +7,14 @@
  * message). On start it is loaded from the store, so a restart loses nothing that was
  * flushed, and silence is counted from the coordinator's start (a restart cannot mark
  * the fleet Unknown).
+ *
+ * Liveness and conditions are judged from a deadline queue, so the fixed cost per second
+ * does not grow with the fleet: each machine waits in `due` until the next instant its
+ * judgement can change with no new input (judgement.ts); tick() re-judges only the ones
+ * whose instant has passed. Inputs that the judgement reads re-queue the machine: a
+ * report is judged at once (as before), contact changes (connect, message, disconnect)
+ * are judged on the next tick, exactly when a full scan would have noticed them. The
+ * property test (fleet-view.test.ts) checks this against a full scan, step by step.
  */
 import type { Logger } from '@nodekeeper/common';
 import { CloseCode, type Command, type NodeReport, type NodeReportDelta } from '@nodekeeper/protocol';
@@ -14,8 +22,9 @@ import type { Clock } from '../clock.ts';
 import type { Store } from '../store/db.ts';
 import type { WriteBatcher } from '../store/write-batcher.ts';
 import type { Condition, Liveness, MachineRecord } from '../model/machine.ts';
-import { deriveConditions, nodeHealth } from './conditions.ts';
-import { contactAfterRestart, contactOnDisconnect, contactOnMessage, nextLiveness } from './liveness.ts';
+import { DeadlineHeap } from './deadline-heap.ts';
+import { judgeMachine } from './judgement.ts';
+import { contactAfterRestart, contactOnDisconnect, contactOnMessage, nextLivenessChangeAt } from './liveness.ts';
 import { mergeReport } from './merge-report.ts';
 
 /** How stale a persisted last-seen time may be while the agent is connected. */
@@ -56,6 +65,8 @@ export interface FleetOptions {
 
 export class FleetView {
   private readonly machines = new Map<string, MachineState>();
+  /** Machine names by the instant their judgement can next change. */
+  private readonly due = new DeadlineHeap<string>();
   private readonly store: Store;
   private readonly batcher: WriteBatcher;
   private readonly clock: Clock;
@@ -91,6 +102,8 @@ export class FleetView {
       lost: false,
     };
     this.machines.set(record.name, state);
+    // Judged on the next tick, as a full scan would.
+    this.due.set(record.name, this.clock());
     return state;
   }
 
@@ -139,6 +152,7 @@ export class FleetView {
     m.link = link;
     m.lost = false;
     Object.assign(m, contactOnMessage(contactOnDisconnect(m), this.clock(), { graceMs: this.opts.livenessGraceMs }));
+    this.contactChanged(m);
     if (m.agentVersion !== agentVersion) {
       m.agentVersion = agentVersion;
       this.persist(m);
@@ -154,6 +168,7 @@ export class FleetView {
     m.lost = true;
     this.connected -= 1;
     Object.assign(m, contactOnDisconnect(m));
+    this.contactChanged(m);
     if (m.lastMessageAt !== null && m.lastMessageAt !== m.persistedSeenAt) this.persistSeen(m, m.lastMessageAt);
   }
 
@@ -163,6 +178,7 @@ export class FleetView {
     if (m === undefined) return;
     const now = this.clock();
     Object.assign(m, contactOnMessage(m, now, { graceMs: this.opts.livenessGraceMs }));
+    this.contactChanged(m);
     if (m.persistedSeenAt === null || now - m.persistedSeenAt >= LAST_SEEN_PERSIST_MS) this.persistSeen(m, now);
   }
 
@@ -189,14 +205,35 @@ export class FleetView {
     return true;
   }
 
-  /** Re-judges liveness for every machine; call on a timer. */
+  /** Re-judges the machines whose judgement may have changed since; call on a timer. */
   tick(): void {
-    for (const m of this.machines.values()) {
-      if (this.evaluate(m)) {
+    for (const name of this.due.popDue(this.clock())) {
+      const m = this.machines.get(name);
+      if (m !== undefined && this.evaluate(m)) {
         this.persist(m);
-        this.changed(m.record.name);
+        this.changed(name);
       }
     }
+  }
+
+  /**
+   * Re-queues a machine whose contact (last message, run of contact) just moved. Ready
+   * and NotReady are judged from the node's health alone while within the grace, so a
+   * machine in either, not already due, keeps its judgement and only moves its deadline
+   * (no re-judging on every heartbeat); any other is judged on the next tick. One already
+   * due stays due: after a restart its persisted judgement may come from an older
+   * coordinator, and only judging it tells.
+   */
+  private contactChanged(m: MachineState): void {
+    const now = this.clock();
+    const name = m.record.name;
+    if ((this.due.deadlineOf(name) ?? now) <= now) return;
+    const settled = m.liveness.state === 'Ready' || m.liveness.state === 'NotReady';
+    this.due.set(name, settled ? nextLivenessChangeAt(m.liveness, { now, lastMessageAt: m.lastMessageAt, contactSince: m.contactSince }, this.livenessConfig()) : now);
+  }
+
+  private livenessConfig() {
+    return { graceMs: this.opts.livenessGraceMs, recoverMs: this.opts.livenessRecoverMs };
   }
 
   /** Takes a machine's new package pins (the store has them already). */
@@ -226,6 +263,7 @@ export class FleetView {
     m.link?.close(CloseCode.revoked, 'machine deleted');
     if (m.link !== null) this.connected -= 1;
     this.machines.delete(name);
+    this.due.delete(name);
     this.changed(name);
   }
 
@@ -285,26 +323,11 @@ export class FleetView {
     return m;
   }
 
-  /** Recomputes liveness and conditions; true when anything changed. */
+  /** Recomputes liveness and conditions and re-queues the machine; true when anything changed. */
   private evaluate(m: MachineState): boolean {
-    const now = this.clock();
-    const health = nodeHealth(m.report);
-    const liveness = nextLiveness(
-      m.liveness,
-      {
-        now,
-        lastMessageAt: m.lastMessageAt,
-        contactSince: m.contactSince,
-        nodeHealthy: health.healthy,
-        nodeReason: health.reason,
-        nodeMessage: health.message,
-      },
-      { graceMs: this.opts.livenessGraceMs, recoverMs: this.opts.livenessRecoverMs },
-    );
-    const conditions = deriveConditions(m.conditions, m.report, liveness, now);
-    const livenessChanged = liveness.state !== m.liveness.state;
-    const changed = livenessChanged || !sameConditions(conditions, m.conditions);
-    if (livenessChanged) {
+    const { liveness, conditions, changed, nextAt } = judgeMachine(m, this.clock(), this.livenessConfig());
+    this.due.set(m.record.name, nextAt);
+    if (liveness.state !== m.liveness.state) {
       const warning = liveness.state === 'Unknown' || liveness.state === 'NotReady';
       this.log[warning ? 'warn' : 'info']({ machine: m.record.name, from: m.liveness.state, to: liveness.state, reason: liveness.reason }, 'liveness changed');
       this.batcher.event({
@@ -344,10 +367,3 @@ export class FleetView {
 
 /** Conditions where True is good (the pressure conditions are the other way round). */
 const isPositive = (type: string) => !type.endsWith('Pressure');
-
-function sameConditions(a: readonly Condition[], b: readonly Condition[]): boolean {
-  return a.length === b.length && a.every((c, i) => {
-    const d = b[i];
-    return d !== undefined && c.type === d.type && c.status === d.status && c.reason === d.reason && c.message === d.message;
-  });
-}

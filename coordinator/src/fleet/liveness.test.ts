@@ -10,6 +10,7 @@ import {
   initialLiveness,
   LIVENESS_TRANSITIONS,
   nextLiveness,
+  nextLivenessChangeAt,
   type Contact,
   type LivenessConfig,
 } from './liveness.ts';
@@ -219,5 +220,38 @@ test('property: results do not depend on any agent-supplied time', () => {
       const skewed = run(steps, c, factor).map((o) => o.next);
       assert.deepEqual(skewed, plain);
     }),
+  );
+});
+
+test('nextLivenessChangeAt: with no new input, the answer stays the same until that instant', () => {
+  const state = fc.constantFrom<LivenessState>('Pending', 'Ready', 'NotReady', 'Unknown');
+  const health = fc.constantFrom(healthy, sick, { nodeHealthy: null, nodeReason: 'NoReport', nodeMessage: 'none' } as const);
+  fc.assert(
+    fc.property(
+      state,
+      fc.record({ graceMs: fc.integer({ min: 1, max: 50 }), recoverMs: fc.integer({ min: 0, max: 50 }) }),
+      fc.option(fc.integer({ min: 0, max: 100 })),
+      fc.option(fc.integer({ min: 0, max: 100 })),
+      fc.integer({ min: 0, max: 150 }),
+      health,
+      (prevState, c, lastMessageAt, contactSince, now, h) => {
+        const prev: Liveness = { state: prevState, since: 0, reason: 'Before', message: 'before' };
+        const input = { now, lastMessageAt, contactSince, ...h };
+        const current = nextLiveness(prev, input, c);
+        const at = nextLivenessChangeAt(current, input, c);
+        assert.ok(at >= now, `the next change is not in the past (${at} < ${now})`);
+        for (let t = now; t < Math.min(at, now + 200); t += 1) {
+          const later = nextLiveness(current, { ...input, now: t }, c);
+          assert.deepEqual(later, current, `unchanged at ${t}, before ${at}`);
+        }
+        // Exactly at a recovery end the answer moves; a grace end moves just after it.
+        if (at !== Infinity) {
+          const moved = [at, at + 1].some((t) => nextLiveness(current, { ...input, now: t }, c) !== current);
+          const silentAlready = current.state === 'Unknown' && current.reason === 'AgentSilent';
+          if (!silentAlready) assert.ok(moved, `something changes at ${at} or just after`);
+        }
+      },
+    ),
+    { numRuns: 2000 },
   );
 });

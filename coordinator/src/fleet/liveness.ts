@@ -70,6 +70,28 @@ export function nextLiveness(prev: Liveness, input: LivenessInput, cfg: Liveness
   return { ...next, since: input.now };
 }
 
+/**
+ * The earliest instant at which nextLiveness can answer differently from `current` (its
+ * last answer for these inputs) with no new input: the grace end (lastMessageAt +
+ * graceMs; Unknown just after it) and, while Unknown with unbroken contact, the recovery
+ * end (contactSince + recoverMs). Infinity when neither lies ahead (never heard from, or
+ * silent past the grace already). Conservative: nothing changes before the answer, and
+ * re-judging exactly at it may find nothing changed yet (Unknown comes strictly after the
+ * grace end), so a caller that re-judges then asks again. The fleet view's deadline queue
+ * (fleet-view.ts) re-judges a machine only when this instant has passed.
+ */
+export function nextLivenessChangeAt(current: Liveness, input: Pick<LivenessInput, 'now' | 'lastMessageAt' | 'contactSince'>, cfg: LivenessConfig): number {
+  const { now, lastMessageAt, contactSince } = input;
+  if (lastMessageAt === null) return Infinity;
+  const graceEnd = lastMessageAt + cfg.graceMs;
+  let at = graceEnd >= now ? graceEnd : Infinity;
+  if (current.state === 'Unknown' && contactSince !== null) {
+    const recovered = contactSince + cfg.recoverMs;
+    if (recovered > now && recovered < at) at = recovered;
+  }
+  return at;
+}
+
 type Judgement = Omit<Liveness, 'since'>;
 
 function judge(prev: Liveness, input: LivenessInput, cfg: LivenessConfig): Judgement {

@@ -1,0 +1,58 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { DeadlineHeap } from './deadline-heap.ts';
+
+type Op = { kind: 'set'; key: number; at: number } | { kind: 'delete'; key: number } | { kind: 'popDue'; now: number };
+
+const op: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({ kind: fc.constant('set' as const), key: fc.integer({ min: 0, max: 30 }), at: fc.integer({ min: 0, max: 100 }) }),
+  fc.record({ kind: fc.constant('delete' as const), key: fc.integer({ min: 0, max: 30 }) }),
+  fc.record({ kind: fc.constant('popDue' as const), now: fc.integer({ min: 0, max: 100 }) }),
+);
+
+test('the heap agrees with a plain map of deadlines under any sequence of set, delete and popDue', () => {
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
+      const heap = new DeadlineHeap<number>();
+      const model = new Map<number, number>();
+      for (const o of ops) {
+        if (o.kind === 'set') {
+          heap.set(o.key, o.at);
+          model.set(o.key, o.at);
+        } else if (o.kind === 'delete') {
+          assert.equal(heap.delete(o.key), model.delete(o.key));
+        } else {
+          const due = heap.popDue(o.now);
+          const expected = [...model].filter(([, at]) => at <= o.now);
+          assert.deepEqual([...due].sort((a, b) => a - b), expected.map(([k]) => k).sort((a, b) => a - b));
+          // Earliest first.
+          const ats = due.map((k) => model.get(k) as number);
+          assert.deepEqual(ats, [...ats].sort((a, b) => a - b));
+          for (const [k] of expected) model.delete(k);
+        }
+        assert.equal(heap.size, model.size);
+        assert.equal(heap.peekDeadline(), Math.min(...model.values()));
+        for (const [k, at] of model) assert.equal(heap.deadlineOf(k), at);
+      }
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('an empty heap has no deadline and pops nothing', () => {
+  const heap = new DeadlineHeap<string>();
+  assert.equal(heap.peekDeadline(), Infinity);
+  assert.deepEqual(heap.popDue(Number.MAX_SAFE_INTEGER), []);
+  assert.equal(heap.delete('a'), false);
+  assert.equal(heap.has('a'), false);
+});
+
+test('a key may wait forever (Infinity) and a NaN deadline is refused', () => {
+  const heap = new DeadlineHeap<string>();
+  heap.set('a', Infinity);
+  heap.set('b', 5);
+  assert.deepEqual(heap.popDue(Number.MAX_VALUE), ['b']);
+  assert.equal(heap.size, 1);
+  assert.throws(() => heap.set('c', Number.NaN), RangeError);
+});

@@ -1,0 +1,219 @@
+/**
+ * The deadline queue is an optimisation, not a change: FleetView (which re-judges only
+ * machines whose deadline has passed) must judge exactly as the old full scan, which
+ * re-judged every machine on every tick. The reference (test-support.ts) is that full
+ * scan, kept as a pure model of the old FleetView's judging (the same pure judgement,
+ * liveness and report functions, every machine on every tick). Random sequences of
+ * inputs (connect, message, disconnect, reports, revoke, delete, re-enroll, a
+ * coordinator restart, possibly finding a judgement an older coordinator left) and
+ * clock advances drive both, and after every step the liveness, the conditions and the
+ * machines announced through onChanged (what the watch hub relies on) must be the same.
+ * The store is a real SQLite database (in memory); the clock is the test's.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { createLogger } from '@nodekeeper/common';
+import type { NodeReport } from '@nodekeeper/protocol';
+import type { MachineRecord } from '../model/machine.ts';
+import { openStore, type Store } from '../store/db.ts';
+import { identity, sampleReport } from '../store/test-support.ts';
+import { WriteBatcher } from '../store/write-batcher.ts';
+import { FleetView, type AgentLink } from './fleet-view.ts';
+import { judgeMachine } from './judgement.ts';
+import { contactOnDisconnect, contactOnMessage, type LivenessConfig } from './liveness.ts';
+import { refLoad, refReport, refTick, with_, type RefMachine } from './test-support.ts';
+
+const log = createLogger({ name: 'test', level: 'silent' });
+const NAMES = ['m0', 'm1', 'm2'];
+
+// ---- the inputs ----
+
+type Input =
+  | { kind: 'advance'; ms: number }
+  | { kind: 'tick' }
+  | { kind: 'attach'; machine: number; version: string }
+  | { kind: 'detach'; machine: number }
+  | { kind: 'touch'; machine: number }
+  | { kind: 'report'; machine: number; variant: number }
+  | { kind: 'revoke'; machine: number }
+  | { kind: 'delete'; machine: number }
+  | { kind: 'reenroll'; machine: number }
+  | { kind: 'restart'; staleMachine: number | null };
+
+const machine = fc.integer({ min: 0, max: NAMES.length - 1 });
+const input: fc.Arbitrary<Input> = fc.oneof(
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.oneof(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 12 }), fc.integer({ min: 0, max: 60 })) }) },
+  { weight: 6, arbitrary: fc.constant({ kind: 'tick' as const }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('attach' as const), machine, version: fc.constantFrom('t', 'u') }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('detach' as const), machine }) },
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant('touch' as const), machine }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('report' as const), machine, variant: fc.integer({ min: 0, max: 4 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('revoke' as const), machine }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), machine }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('reenroll' as const), machine }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('restart' as const), staleMachine: fc.option(machine) }) },
+);
+
+/** Healthy, kubelet down, CNI unknown, disk pressure, runtime network not ready. */
+function reportVariant(name: string, variant: number): NodeReport {
+  const r = sampleReport(name);
+  switch (variant) {
+    case 1: return { ...r, kubelet: { ...r.kubelet, health: 'unhealthy', reason: 'HealthzFailed', message: 'connection refused' } };
+    case 2: return { ...r, cni: { ...r.cni, health: 'unknown', reason: 'NoConfig', message: 'no config yet' } };
+    case 3: return { ...r, host: { ...r.host, pressure: { ...r.host.pressure, disk: true } } };
+    case 4: return { ...r, runtime: { ...r.runtime, conditions: [{ type: 'RuntimeReady', status: true, reason: '', message: '' }, { type: 'NetworkReady', status: false, reason: 'NetworkPluginNotReady', message: 'cni not initialised' }] } };
+    default: return r;
+  }
+}
+
+const link = (): AgentLink => ({ resync: () => {}, close: () => {}, sendCommand: () => true });
+
+// ---- the harness ----
+
+function run(cfg: LivenessConfig, inputs: readonly Input[]): void {
+  const now = { t: 1_000 };
+  const clock = () => now.t;
+  const store: Store = openStore(':memory:', { now: clock, log });
+  const { token } = store.createToken({ ttlMs: 60_000, maxUses: 1000, description: '' });
+  const enroll = (name: string) => store.enroll({ token, identity: identity(name), agentVersion: 't' });
+  for (const n of NAMES) enroll(n);
+  const opts = { livenessGraceMs: cfg.graceMs, livenessRecoverMs: cfg.recoverMs };
+  let batcher = new WriteBatcher(store, { intervalMs: 3_600_000, log, autoStart: false });
+  let fleet: FleetView;
+  let seen: string[] = [];
+  let startedAt = now.t;
+  const start = () => {
+    startedAt = now.t;
+    fleet = new FleetView({ store, batcher, clock, log }, opts);
+    fleet.onChanged((name) => seen.push(name));
+  };
+  start();
+  let ref = refLoad(store.listMachines(), now.t);
+  const links = new Map<string, AgentLink>();
+
+  for (const [i, step] of inputs.entries()) {
+    seen = [];
+    let expected: string[] = [];
+    const name = 'machine' in step ? (NAMES[step.machine] as string) : '';
+    const m = ref.get(name);
+    switch (step.kind) {
+      case 'advance':
+        now.t += step.ms;
+        break;
+      case 'tick': {
+        const s = refTick(ref, now.t, cfg);
+        fleet!.tick();
+        ref = s.ref;
+        expected = s.changed;
+        break;
+      }
+      case 'attach': {
+        if (m === undefined) continue;
+        const l = link();
+        fleet!.attach(name, l, step.version);
+        links.set(name, l);
+        ref = with_(ref, name, { ...m, ...contactOnMessage(contactOnDisconnect(m), now.t, cfg), connected: true, agentVersion: step.version });
+        if (m.agentVersion !== step.version) expected = [name];
+        break;
+      }
+      case 'detach': {
+        const l = links.get(name);
+        if (m === undefined || l === undefined || !m.connected) continue;
+        fleet!.detach(name, l);
+        links.delete(name);
+        ref = with_(ref, name, { ...m, ...contactOnDisconnect(m), connected: false });
+        break;
+      }
+      case 'touch':
+        fleet!.touch(name);
+        if (m !== undefined) ref = with_(ref, name, { ...m, ...contactOnMessage(m, now.t, cfg) });
+        break;
+      case 'report': {
+        if (m === undefined) continue;
+        const s = refReport(ref, name, reportVariant(name, step.variant), now.t, cfg);
+        fleet!.report(name, true, reportVariant(name, step.variant));
+        ref = s.ref;
+        expected = s.changed;
+        break;
+      }
+      case 'revoke':
+        fleet!.revoked(name);
+        if (m !== undefined) {
+          ref = with_(ref, name, { ...m, connected: false });
+          links.delete(name);
+          expected = [name];
+        }
+        break;
+      case 'delete': {
+        fleet!.deleted(name);
+        if (m === undefined) break; // gone already: nothing to tell
+        store.deleteMachine(name, 'test');
+        const next = new Map(ref);
+        next.delete(name);
+        ref = next;
+        links.delete(name);
+        expected = [name];
+        break;
+      }
+      case 'reenroll': {
+        if (m === undefined) continue;
+        // An admin reset hands the fleet view a fresh record, as the reset route does.
+        let full: MachineRecord;
+        try {
+          full = store.resetMachine(name, 'test');
+        } catch {
+          continue; // a revoked machine cannot be reset
+        }
+        fleet!.enrolled(full);
+        links.delete(name);
+        const [, loaded] = [...refLoad([full], startedAt)][0] as [string, RefMachine];
+        const j = judgeMachine(loaded, now.t, cfg);
+        ref = with_(ref, name, { ...loaded, liveness: j.liveness, conditions: j.conditions });
+        expected = [name];
+        break;
+      }
+      case 'restart': {
+        batcher.flush();
+        const stale = step.staleMachine === null ? undefined : fleet!.get(NAMES[step.staleMachine] as string);
+        if (stale !== undefined) {
+          // As an older coordinator might have left it: another reason for the same state.
+          const liveness = { ...stale.liveness, reason: 'FromAnOlderCoordinator' };
+          batcher.status(stale.name, { report: stale.report, reportChangedAt: stale.reportChangedAt, liveness, conditions: stale.conditions, agentVersion: stale.agentVersion });
+          batcher.flush();
+        }
+        batcher = new WriteBatcher(store, { intervalMs: 3_600_000, log, autoStart: false });
+        start();
+        ref = refLoad(store.listMachines(), now.t);
+        links.clear();
+        break;
+      }
+    }
+    const where = `after step ${i} (${JSON.stringify(step)}) at ${now.t}`;
+    assert.deepEqual([...seen].sort(), [...expected].sort(), `changed notifications ${where}`);
+    for (const [n, r] of ref) {
+      const got = fleet!.get(n);
+      assert.ok(got !== undefined, `${n} missing ${where}`);
+      assert.deepEqual(got.liveness, r.liveness, `liveness of ${n} ${where}`);
+      assert.deepEqual(got.conditions, r.conditions, `conditions of ${n} ${where}`);
+    }
+    assert.equal(fleet!.list().length, ref.size, `machines ${where}`);
+  }
+}
+
+test('the deadline queue judges exactly as a full scan at every step (liveness, conditions, onChanged)', () => {
+  fc.assert(
+    fc.property(
+      fc.record({ graceMs: fc.integer({ min: 1, max: 20 }), recoverMs: fc.integer({ min: 0, max: 20 }) }),
+      fc.array(input, { minLength: 1, maxLength: 120, size: 'max' }),
+      (cfg, inputs) => run(cfg, inputs),
+    ),
+    { numRuns: 150 },
+  );
+});
+
+test('a coordinator-sized clock: a 40 s grace and 15 s recovery, ticks a second apart', () => {
+  const tickEvery = fc.constantFrom<Input>({ kind: 'advance', ms: 1_000 }, { kind: 'tick' }, { kind: 'advance', ms: 9_000 });
+  const inputs = fc.array(fc.oneof({ weight: 4, arbitrary: tickEvery }, { weight: 3, arbitrary: input }), { minLength: 1, maxLength: 150, size: 'max' });
+  fc.assert(fc.property(inputs, (xs) => run({ graceMs: 40_000, recoverMs: 15_000 }, xs)), { numRuns: 60 });
+});
