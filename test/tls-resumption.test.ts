@@ -11,7 +11,10 @@ import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import { startCoordinator, type CoordinatorProc } from './harness/processes.ts';
+import { createLogger } from '@nodekeeper/common';
+import { CoordinatorConnection } from '../agent/src/connection.ts';
+import { createToken, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
+import { enrollByHand } from './harness/machine-key.ts';
 
 const ROTATION_S = 3600;
 
@@ -22,8 +25,8 @@ describe('TLS session resumption across restarts and rotations', { timeout: 180_
   let ca: string;
   let keyFile: string;
 
-  const start = async () => {
-    coord = await startCoordinator(dataDir, ['--tls-ticket-rotation', String(ROTATION_S), '--liveness-grace', '600000']);
+  const start = async (port = 0) => {
+    coord = await startCoordinator(dataDir, ['--tls-ticket-rotation', String(ROTATION_S), '--liveness-grace', '600000', '--port', String(port)]);
   };
   /** kill -9, then (while it is down) `meanwhile`, then start again on the same data dir. */
   const crashAndRestart = async (meanwhile: () => Promise<void> = async () => {}) => {
@@ -120,5 +123,37 @@ describe('TLS session resumption across restarts and rotations', { timeout: 180_
     const again = await connect();
     assert.equal(again.reused, false);
     assert.equal((await connect(again.session)).reused, true, 'the replacement keys work');
+  });
+
+  test('the agent offers its last ticket when it reconnects: after a coordinator kill -9 and restart, it resumes', async () => {
+    const identity = { machineId: '7'.repeat(32), hostname: 'node-7', addresses: [], zone: null, labels: {} };
+    const { token } = await createToken(coord.nkctlConfig, 1);
+    const { credential } = (await enrollByHand(coord.url, ca, token, identity)).body;
+    assert.ok(credential !== undefined);
+    let welcomes = 0;
+    const conn = new CoordinatorConnection({
+      server: coord.url,
+      credential: () => credential,
+      caPem: ca,
+      backoff: { baseMs: 100, capMs: 1000 },
+      log: createLogger({ name: 'test', level: 'silent' }),
+      hello: async () => ({ type: 'hello', minProtocolVersion: 1, maxProtocolVersion: 1, agentVersion: 'test', identity }),
+      onReady: () => void (welcomes += 1),
+      onMessage: () => {},
+      onLost: () => {},
+      onRefused: (code) => assert.fail(`refused: ${code}`),
+    });
+    try {
+      conn.start();
+      await waitFor('the agent connected', () => welcomes === 1);
+      assert.equal(conn.tlsResumed, false, 'the first dial is a full handshake');
+      const port = coord.port;
+      await coord.stop('SIGKILL');
+      await start(port);
+      await waitFor('the agent reconnected', () => welcomes === 2, 30_000);
+      assert.equal(conn.tlsResumed, true, 'the reconnect resumed the TLS session');
+    } finally {
+      await conn.stop();
+    }
   });
 });

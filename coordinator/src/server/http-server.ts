@@ -60,6 +60,9 @@ export function createCoordinatorServer(tls: TlsMaterial | null, api: ApiHandler
     ? http.createServer(timing, api)
     : https.createServer({
       ...timing, cert: tls.certPem, key: tls.keyPem, handshakeTimeout: limits.headersTimeoutMs,
+      // Node's default session context is a hash of process.argv: a restart with any flag
+      // changed would refuse every ticket (full handshakes for the whole fleet).
+      sessionIdContext: 'nodekeeper-coordinator',
       ...(hooks.tlsSessionSeconds === undefined ? {} : { sessionTimeout: hooks.tlsSessionSeconds }),
     }, api);
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
