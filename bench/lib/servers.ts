@@ -83,7 +83,8 @@ export async function coordinatorServer(dataDir: string, args: readonly string[]
     pid: proc.child.pid!,
     async stats() {
       const m = parseMetrics(await (await fetch(new URL('/metrics', proc.url))).text());
-      const p = 'nodekeeper_coordinator_nodejs_eventloop_lag_';
+      // The default metrics carry no prefix (coordinator/src/metrics.ts), so stock dashboards work.
+      const p = 'nodejs_eventloop_lag_';
       const states: Record<string, number> = {};
       for (const s of ['Pending', 'Ready', 'NotReady', 'Unknown']) states[s] = m.get(`nodekeeper_machines{state="${s}"}`) ?? 0;
       return {
