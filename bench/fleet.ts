@@ -4,7 +4,11 @@
  * loopback, real enrollment. Not a test: results are printed and appended to
  * bench/results.md with the machine described.
  *
- *   node bench/fleet.ts [--sizes 1000,5000,10000,19000] [--window 30] [--scenarios steady,storm,fanout,rollout]
+ *   node bench/fleet.ts [--sizes 1000,5000,10000,19000] [--window 30] [--scenarios steady,storm,fanout,rollout] [--tls]
+ *
+ * --tls: the coordinator serves https/wss with its generated CA, and the simulated agents
+ * enroll and connect pinning it, as real agents do (rows say "wss"); the bare baseline
+ * stays plain ws. Without it, everything is plain ws (`--insecure`).
  *
  * - steady: for each N, at a 10 s and a 1 s heartbeat, the coordinator and then the bare
  *   baseline (bench/baseline-server.ts) with the same agents: CPU per agent frame, RSS
@@ -38,9 +42,13 @@ const { values } = parseArgs({
     window: { type: 'string', default: '30' },
     scenarios: { type: 'string', default: 'steady,storm,fanout,rollout' },
     keep: { type: 'boolean', default: false },
+    tls: { type: 'boolean', default: false },
   },
 });
 const sizes = values.sizes.split(',').map(Number);
+const WSS = values.tls;
+/** Rows over wss say so; plain ws rows keep their old labels. */
+const over = WSS ? ', wss' : '';
 const windowMs = Number(values.window) * 1000;
 const scenarios = new Set(values.scenarios.split(','));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -134,10 +142,10 @@ async function waitFleet(fleet: SimFleet, n: number, what: string): Promise<numb
 
 async function enrolled(n: number): Promise<{ dataDir: string; specs: SimAgentSpec[] }> {
   const dataDir = path.join(root, `n${n}`, 'coordinator');
-  const coord = await coordinatorServer(dataDir, []);
+  const coord = await coordinatorServer(dataDir, [], WSS);
   const { token } = await createToken(coord.proc.nkctlConfig, n);
   const t = Date.now();
-  const specs = await enrollFleet(coord.url, token, n, { onProgress: (d) => d % 5000 === 0 && say(`  enrolled ${d}/${n}`) });
+  const specs = await enrollFleet(coord.url, token, n, { caPem: coord.caPem, onProgress: (d) => d % 5000 === 0 && say(`  enrolled ${d}/${n}`) });
   say(`  enrolled ${n} machines in ${fmt((Date.now() - t) / 1000)} s (${fmt((Date.now() - t) / n, 2)} ms each, 32 at a time)`);
   await coord.stop();
   return { dataDir, specs };
@@ -148,10 +156,10 @@ async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promis
     const settle = Math.max(2 * hb, 10_000);
     const profile: SimProfile = { ...defaultProfile, probeIntervalMs: hb };
     // The coordinator: started on the enrolled store, idle RSS taken before the fleet arrives.
-    const coord = await coordinatorServer(dataDir, ['--heartbeat-interval', String(hb), '--port', '0']);
+    const coord = await coordinatorServer(dataDir, ['--heartbeat-interval', String(hb), '--port', '0'], WSS);
     await sleep(2000);
     const idle = rssBytes(coord.pid);
-    let fleet = await SimFleet.start({ server: coord.url, specs, profile });
+    let fleet = await SimFleet.start({ server: coord.url, caPem: coord.caPem, specs, profile });
     await waitFleet(fleet, n, `coordinator, heartbeat ${hb / 1000} s`);
     await sleep(settle);
     const c = await measure(coord, fleet, n, idle, fleet.pids);
@@ -168,7 +176,7 @@ async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promis
     const b = await measure(base, fleet, n, baseIdle, fleet.pids);
     await fleet.stop();
     await base.stop();
-    const label = `steady state, N=${n}, heartbeat ${hb / 1000} s, ${windowMs / 1000} s window`;
+    const label = `steady state${over}, N=${n}, heartbeat ${hb / 1000} s, ${windowMs / 1000} s window`;
     record(`${label}: coordinator`, `${steadyLine(c)}; report-to-visible p50 ${fmt(percentile(lat, 50), 0)} ms, p99 ${fmt(percentile(lat, 99), 0)} ms (${lat.length} samples)`);
     record(`${label}: bare baseline`, steadyLine(b));
     record(`${label}: coordinator / baseline`, `CPU per frame ${fmt(c.cpuPerFrameUs / b.cpuPerFrameUs, 2)}x (target <= 1.5x), RSS per agent ${fmt(c.rssPerAgentKb, 1)} KB vs ${fmt(b.rssPerAgentKb, 1)} KB (target <= 16 KB)`);
@@ -176,16 +184,16 @@ async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promis
 }
 
 async function storm(n: number, dataDir: string, specs: SimAgentSpec[]): Promise<void> {
-  let coord = await coordinatorServer(dataDir, []);
+  let coord = await coordinatorServer(dataDir, [], WSS);
   const port = new URL(coord.url).port;
-  const fleet = await SimFleet.start({ server: coord.url, specs, profile: defaultProfile });
+  const fleet = await SimFleet.start({ server: coord.url, caPem: coord.caPem, specs, profile: defaultProfile });
   await waitFleet(fleet, n, 'storm: before the kill');
   await sleep(15_000);
   const before = await coord.stats();
   say(`  storm: ${before.states['Ready']} Ready; kill -9`);
   await coord.stop('SIGKILL');
   const killedAt = Date.now();
-  coord = await coordinatorServer(dataDir, ['--port', port]);
+  coord = await coordinatorServer(dataDir, ['--port', port], WSS);
   say(`  storm: restarted in ${fmt((Date.now() - killedAt) / 1000)} s`);
   let peakCpu = 0;
   let worstLoop = 0;
@@ -213,7 +221,7 @@ async function storm(n: number, dataDir: string, specs: SimAgentSpec[]): Promise
   await fleet.stop();
   await coord.stop();
   const secs = (t: number | null) => (t === null ? 'never (300 s)' : `${fmt((t - killedAt) / 1000)} s`);
-  record(`reconnect storm, N=${n}, kill -9 and restart`, `all back ${secs(backAt)}, all Ready ${secs(readyAt)} after the kill (target 60 s); peak CPU ${fmt(peakCpu * 100, 0)} % of a core; worst event-loop delay ${fmt(worstLoop, 0)} ms (target < 1000); most NotReady ${worstNotReady}, most Unknown ${worstUnknown} (target 0); upgrades refused or deferred: ${deferred || 'none'}`);
+  record(`reconnect storm${over}, N=${n}, kill -9 and restart`, `all back ${secs(backAt)}, all Ready ${secs(readyAt)} after the kill (target 60 s); peak CPU ${fmt(peakCpu * 100, 0)} % of a core; worst event-loop delay ${fmt(worstLoop, 0)} ms (target < 1000); most NotReady ${worstNotReady}, most Unknown ${worstUnknown} (target 0); upgrades refused or deferred: ${deferred || 'none'}`);
 }
 
 interface RolloutObject { status: { phase: string; reason: string; message: string; counts: Record<string, number>; batch: { index: number; total: number } } }
@@ -225,11 +233,11 @@ interface RolloutObject { status: { phase: string; reason: string; message: stri
 async function rolloutStage(enrolledDir: string, scenario: string, specs: SimAgentSpec[], profile: SimProfile, budget: string) {
   const dataDir = `${enrolledDir}-${scenario}`;
   await cp(enrolledDir, dataDir, { recursive: true });
-  const coord = await coordinatorServer(dataDir, ['--max-unavailable', budget, '--control-plane-version', 'v1.35.4']);
+  const coord = await coordinatorServer(dataDir, ['--max-unavailable', budget, '--control-plane-version', 'v1.35.4'], WSS);
   const artifact = await kubeletArtifact(path.join(root, 'artifacts'), { version: 'v1.35.3' });
   const push = await nkctl(coord.proc.nkctlConfig, ['artifact', 'push', artifact.file, '--package', 'kubelet', '--version', '1.35.3']);
   if (push.code !== 0) throw new Error(`artifact push failed: ${push.stderr}`);
-  const fleet = await SimFleet.start({ server: coord.url, specs, profile });
+  const fleet = await SimFleet.start({ server: coord.url, caPem: coord.caPem, specs, profile });
   await waitFleet(fleet, specs.length, 'rollout stage');
   await sleep(5000);
   const get = api(dataDir, coord.url);

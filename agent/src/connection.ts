@@ -8,7 +8,14 @@
  *   for 3 heartbeats (at least `minWatchdogMs`), which catches half-open TCP connections
  *   and a wedged coordinator. It pings only a connection quiet for a third of that, so a
  *   fleet's idle connections cost the coordinator one pong per agent now and then.
+ * - keeps the last TLS session ticket and offers it at the next dial, so a reconnect
+ *   (after a coordinator restart, which keeps its ticket keys) is a resumed handshake:
+ *   in a storm of thousands of agents, full handshakes are most of the coordinator's CPU.
+ *   A ticket the coordinator no longer accepts just costs a full handshake, verified
+ *   against the pinned CA as always.
  */
+import { isIP, type createConnection } from 'node:net';
+import tls from 'node:tls';
 import { WebSocket, type RawData } from 'ws';
 import { backoffDelay, type BackoffPolicy, type Logger } from '@nodekeeper/common';
 import {
@@ -67,6 +74,9 @@ export class CoordinatorConnection {
   private heartbeatMs = 10_000;
   private redialTimer: NodeJS.Timeout | null = null;
   private watchdogTimer: NodeJS.Timeout | null = null;
+  /** The last TLS session ticket the coordinator sent, offered at the next dial. */
+  private tlsSession: Buffer | undefined;
+  private resumed: boolean | null = null;
 
   constructor(opts: ConnectionOptions) {
     this.opts = opts;
@@ -75,6 +85,26 @@ export class CoordinatorConnection {
   get isReady(): boolean {
     return this.ready;
   }
+
+  /** Whether the current connection's TLS handshake resumed a session (null: none yet, or plain ws). */
+  get tlsResumed(): boolean | null {
+    return this.resumed;
+  }
+
+  /** ws's own TLS dial (tls.connect, SNI only for a name), plus the session ticket kept. */
+  private readonly tlsDial = ((options: tls.ConnectionOptions) => {
+    const host = options.host ?? '';
+    const socket = tls.connect({
+      ...options,
+      // The request's path, which tls.connect would take for a Unix socket (ws clears it too).
+      path: undefined,
+      servername: options.servername ?? (isIP(host) === 0 ? host : ''),
+      ...(this.tlsSession === undefined ? {} : { session: this.tlsSession }),
+    });
+    socket.on('session', (ticket: Buffer) => (this.tlsSession = ticket));
+    socket.once('secureConnect', () => (this.resumed = socket.isSessionReused()));
+    return socket;
+  }) as unknown as typeof createConnection;
 
   start(): void {
     this.stopped = false;
@@ -125,6 +155,7 @@ export class CoordinatorConnection {
       maxPayload: MAX_FRAME_BYTES,
       perMessageDeflate: false,
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      ...(this.url().startsWith('wss:') ? { createConnection: this.tlsDial } : {}),
       ...(this.opts.caPem === null ? {} : { ca: this.opts.caPem }),
       ...(this.opts.localAddress === undefined ? {} : { localAddress: this.opts.localAddress }),
     });

@@ -5,6 +5,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import tls from 'node:tls';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { startCoordinator, type CoordinatorProc } from '../../test/harness/processes.ts';
@@ -41,6 +42,8 @@ export interface ServerStats {
 export interface BenchServer {
   readonly kind: 'coordinator' | 'baseline';
   readonly url: string;
+  /** The CA agents pin (wss), or null for plain ws. */
+  readonly caPem: string | null;
   readonly pid: number;
   stats(): Promise<ServerStats>;
   stop(signal?: NodeJS.Signals): Promise<unknown>;
@@ -59,16 +62,29 @@ export function parseMetrics(text: string): Map<string, number> {
 
 const sum = (m: Map<string, number>, prefix: string) => [...m].filter(([k]) => k.startsWith(prefix)).reduce((a, [, v]) => a + v, 0);
 
-export async function coordinatorServer(dataDir: string, args: readonly string[]): Promise<BenchServer & { proc: CoordinatorProc }> {
-  const proc = await startCoordinator(dataDir, ['--insecure', ...args]);
+/** CAs this process's own TLS clients (fetch of /metrics and the API) trust, besides the defaults. */
+const trusted = new Set<string>();
+function trust(caPem: string): void {
+  if (trusted.has(caPem)) return;
+  trusted.add(caPem);
+  tls.setDefaultCACertificates([...tls.getCACertificates('default'), ...trusted]);
+}
+
+/** The coordinator, over plain ws (`--insecure`) or, with `wss`, its own TLS and generated CA. */
+export async function coordinatorServer(dataDir: string, args: readonly string[], wss = false): Promise<BenchServer & { proc: CoordinatorProc }> {
+  const proc = await startCoordinator(dataDir, [...(wss ? [] : ['--insecure']), ...args]);
+  const caPem = wss ? readFileSync(path.join(dataDir, 'ca.crt'), 'utf8') : null;
+  if (caPem !== null) trust(caPem);
   return {
     kind: 'coordinator',
     proc,
+    caPem,
     url: proc.url,
     pid: proc.child.pid!,
     async stats() {
       const m = parseMetrics(await (await fetch(new URL('/metrics', proc.url))).text());
-      const p = 'nodekeeper_coordinator_nodejs_eventloop_lag_';
+      // The default metrics carry no prefix (coordinator/src/metrics.ts), so stock dashboards work.
+      const p = 'nodejs_eventloop_lag_';
       const states: Record<string, number> = {};
       for (const s of ['Pending', 'Ready', 'NotReady', 'Unknown']) states[s] = m.get(`nodekeeper_machines{state="${s}"}`) ?? 0;
       return {
@@ -94,6 +110,7 @@ export async function baselineServer(dir: string, heartbeatIntervalMs: number): 
   });
   return {
     kind: 'baseline',
+    caPem: null,
     url,
     pid: child.pid!,
     async stats() {

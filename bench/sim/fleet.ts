@@ -26,14 +26,14 @@ const ZONES = ['zone-a', 'zone-b', 'zone-c'];
 export const simName = (i: number) => `sim-${String(i).padStart(5, '0')}`;
 
 /** Enrolls machines sim-00000.. with the bootstrap token, `concurrency` at a time. */
-export async function enrollFleet(server: string, token: string, count: number, opts: { concurrency?: number; kubeletVersion?: string; onProgress?: (done: number) => void } = {}): Promise<SimAgentSpec[]> {
+export async function enrollFleet(server: string, token: string, count: number, opts: { concurrency?: number; kubeletVersion?: string; onProgress?: (done: number) => void; caPem?: string | null } = {}): Promise<SimAgentSpec[]> {
   const specs: SimAgentSpec[] = new Array(count);
   let next = 0;
   let done = 0;
   const worker = async () => {
     for (let i = next++; i < count; i = next++) {
       const partial = { name: simName(i), machineId: i.toString(16).padStart(32, '0'), credential: '', zone: ZONES[i % ZONES.length]!, kubeletVersion: opts.kubeletVersion ?? '1.35.2' };
-      const { credential } = await enroll(server, null, token, initialReport(partial, new Date()).identity, 'sim-0.1.0', rawPublicKey(generateKeyPairSync('ed25519').publicKey));
+      const { credential } = await enroll(server, opts.caPem ?? null, token, initialReport(partial, new Date()).identity, 'sim-0.1.0', rawPublicKey(generateKeyPairSync('ed25519').publicKey));
       specs[i] = { ...partial, credential };
       done += 1;
       if (done % 1000 === 0) opts.onProgress?.(done);
@@ -82,7 +82,7 @@ export class SimFleet {
     }
   }
 
-  static async start(opts: { server: string; specs: readonly SimAgentSpec[]; profile: SimProfile; seed?: number }): Promise<SimFleet> {
+  static async start(opts: { server: string; specs: readonly SimAgentSpec[]; profile: SimProfile; seed?: number; caPem?: string | null }): Promise<SimFleet> {
     const roles = assignRoles(opts.specs.length, opts.profile);
     const count = Math.max(1, Math.ceil(opts.specs.length / PER_WORKER));
     const workers = Array.from({ length: count }, () => fork(fileURLToPath(new URL('./worker.ts', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' }));
@@ -94,7 +94,7 @@ export class SimFleet {
       for (const a of agents) fleet.workerOf.set(a.name, w);
       // Each worker dials from its own share of the addresses.
       const addresses = LOCAL_ADDRESSES.filter((_, i) => i % count === k % count);
-      return fleet.ask(w, { type: 'start', server: opts.server, localAddresses: addresses, profile: opts.profile, agents, roles: roles.slice(from, to), seed: (opts.seed ?? 1) + k });
+      return fleet.ask(w, { type: 'start', server: opts.server, caPem: opts.caPem ?? null, localAddresses: addresses, profile: opts.profile, agents, roles: roles.slice(from, to), seed: (opts.seed ?? 1) + k });
     }));
     return fleet;
   }

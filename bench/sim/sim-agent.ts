@@ -99,7 +99,7 @@ export class SimAgent {
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private readonly installing = new Set<string>();
 
-  constructor(spec: SimAgentSpec, role: Role, profile: SimProfile, opts: { server: string; localAddress: string; log: Logger; random: () => number; events: SimEvents }) {
+  constructor(spec: SimAgentSpec, role: Role, profile: SimProfile, opts: { server: string; caPem: string | null; localAddress: string; log: Logger; random: () => number; events: SimEvents }) {
     this.spec = spec;
     this.role = role;
     this.profile = profile;
@@ -110,7 +110,8 @@ export class SimAgent {
     this.connection = new CoordinatorConnection({
       server: opts.server,
       credential: () => spec.credential,
-      caPem: null,
+      // wss with the pinned CA, as real agents (bench/fleet.ts --tls), or plain ws.
+      caPem: opts.caPem,
       backoff: { baseMs: 500, capMs: 30_000 },
       log: opts.log,
       localAddress: opts.localAddress,

@@ -9,7 +9,7 @@ import { SimAgent, type Role, type SimAgentSpec, type SimProfile } from './sim-a
 import { prng } from '../../coordinator/src/testing/prng.ts';
 
 export type ToWorker =
-  | { type: 'start'; server: string; localAddresses: string[]; profile: SimProfile; agents: SimAgentSpec[]; roles: Role[]; seed: number }
+  | { type: 'start'; server: string; caPem: string | null; localAddresses: string[]; profile: SimProfile; agents: SimAgentSpec[]; roles: Role[]; seed: number }
   | { type: 'mark'; name: string; token: string }
   | { type: 'stats' }
   | { type: 'stop' };
@@ -44,7 +44,7 @@ process.on('message', (m: ToWorker) => {
         command: (name: string, cmd: Command, at: number) => pending.push({ name, kind: cmd.kind, commandId: cmd.commandId, at }),
       };
       m.agents.forEach((spec, i) => {
-        const agent = new SimAgent(spec, m.roles[i] ?? 'healthy', m.profile, { server: m.server, localAddress: m.localAddresses[i % m.localAddresses.length]!, log, random, events });
+        const agent = new SimAgent(spec, m.roles[i] ?? 'healthy', m.profile, { server: m.server, caPem: m.caPem, localAddress: m.localAddresses[i % m.localAddresses.length]!, log, random, events });
         agents.set(spec.name, agent);
         agent.start();
       });

@@ -5,6 +5,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { stringify as toYaml } from 'yaml';
@@ -39,6 +40,7 @@ import { WriteBatcher } from './store/write-batcher.ts';
 import { StoreHealth, unavailableCode } from './store/store-health.ts';
 import { ensurePki, loadPki, type TlsMaterial } from './tls/pki.ts';
 import { CertRenewer, renewalCheckIntervalMs } from './tls/cert-renewer.ts';
+import { TicketKeyRing, ticketLifetimeSeconds } from './tls/ticket-keys.ts';
 import { advertisedUrl, checkAdvertisable, servingNames } from './tls/advertise.ts';
 import { BackupService } from './backup/backup-service.ts';
 import { BackupScheduler } from './backup/scheduler.ts';
@@ -117,6 +119,13 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   const loadTls = tlsFiles !== null ? async () => loadPki(tlsFiles) : () => ensurePki(p.pki, names, new Date(), config.tlsServingLifetimeMs,
     (why) => tlsLog.info({ names, why }, 'serving certificate issued'));
   const tls = config.insecure ? null : await loadTls();
+  // Session ticket keys kept in the data dir, so agents reconnecting to a restarted
+  // coordinator resume their TLS sessions (tls/ticket-keys.ts).
+  let tickets: TicketKeyRing | null = null;
+  if (tls !== null) {
+    mkdirSync(p.pki, { recursive: true, mode: 0o700 });
+    tickets = await TicketKeyRing.open(join(p.pki, 'ticket-keys'), config.tlsTicketRotationMs, tlsLog);
+  }
   const metrics = createMetrics();
   // Upgrades keep data: a store about to be migrated is backed up first (or not migrated).
   await backupBeforeMigration(p.db, config.dataDir, packageVersion(), log.child({ component: 'backup' }));
@@ -298,8 +307,13 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     agentUpgrade: (req, socket, head) => gateway.handleUpgrade(req, socket, head),
     refused: () => metrics.httpConnectionsRefused.inc(),
     handshake: (seconds) => metrics.tlsHandshakeDuration.observe(seconds),
+    tlsSessionSeconds: ticketLifetimeSeconds(config.tlsTicketRotationMs),
     log: log.child({ component: 'http' }),
   });
+  if (tickets !== null && 'setTicketKeys' in server) {
+    tickets.attach(server);
+    tickets.start();
+  }
   registerConnectionMetrics(metrics, connections);
   // Parsed when the material changes (start, renewal), not at every scrape.
   const expiry = (m: TlsMaterial) => {
@@ -334,7 +348,12 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   });
   const renewer = tls === null || !('setSecureContext' in server) ? null : new CertRenewer({
     load: loadTls,
-    apply: (m) => server.setSecureContext({ cert: m.certPem, key: m.keyPem }),
+    apply: (m) => {
+      server.setSecureContext({ cert: m.certPem, key: m.keyPem });
+      // A new context has Node's random ticket keys: serve ours again, or every agent's
+      // next handshake after a renewal would be a full one.
+      if (tickets !== null) tickets.attach(server);
+    },
     log: tlsLog,
     renewed: (m) => {
       certificates = expiry(m);
@@ -448,6 +467,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       closed = true;
       clearInterval(ticker);
       renewer?.stop();
+      tickets?.stop();
       await retention.stop();
       await scheduler?.stop();
       cancelRegistration();

@@ -72,6 +72,7 @@ export const COORDINATOR_CODES = {
   NK_REMEDIATION_STEP_ABANDONED: 'a remediation step\'s command had no result by its deadline because it was never delivered (its agent cut off all along): the command is failed unsent so it never runs late, and the ladder escalates',
   // Coordinator internals
   NK_TLS_SETUP_FAILED: 'the CA or serving certificate could not be created or loaded',
+  NK_TLS_TICKET_KEYS_REFUSED: 'the TLS session ticket key file (`pki/ticket-keys`) is not a regular file, not owned by the coordinator\'s user, readable or writable by group or others, of the wrong size or magic, or dated in the future: it is never used, and is replaced by fresh keys (logged; agents do one full handshake)',
   NK_ADVERTISE_URL_REQUIRED: 'the coordinator listens on every interface (`--host 0.0.0.0` or `::`) and has no `--advertise-url`: it will not guess the address nodes reach it at (exit 1, nothing created)',
   NK_STORE_OPEN_FAILED: 'the SQLite file could not be opened or is not a database',
   NK_STORE_SCHEMA_TOO_NEW: 'the file was written by a newer coordinator; it is left untouched',

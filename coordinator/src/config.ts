@@ -29,6 +29,8 @@ export interface CoordinatorConfig {
   readonly tlsNames: readonly string[];
   /** Lifetime of the generated serving certificate; renewed in place with a third left. */
   readonly tlsServingLifetimeMs: number;
+  /** How often the TLS session ticket key is rotated (tls/ticket-keys.ts); a ticket is honoured for two rotations. */
+  readonly tlsTicketRotationMs: number;
   /** More link paths package manifests may use, beyond the built-in packages' (exact, or a directory ending in `/`). */
   readonly allowInstallPaths: readonly string[];
   /** More `*.service` units package manifests may name, beyond kubelet.service and containerd.service. */
@@ -131,6 +133,7 @@ export const defaults: CoordinatorConfig = Object.freeze({
   tls: null,
   tlsNames: [],
   tlsServingLifetimeMs: 365 * 86_400_000,
+  tlsTicketRotationMs: 12 * 3_600_000,
   allowInstallPaths: [],
   allowInstallServices: [],
   advertiseUrl: null,
@@ -192,6 +195,9 @@ NODEKEEPER_<NAME> is refused):
   --tls-name NAME               extra DNS name or IP for the generated certificate (repeatable)
   --tls-serving-lifetime S      lifetime of the generated serving certificate in seconds; it is renewed
                                 in place when a third is left (default ${defaults.tlsServingLifetimeMs / 1000}, a year)
+  --tls-ticket-rotation S       rotate the TLS session ticket key every S seconds; the previous key still
+                                opens tickets until the next rotation, and both survive a restart
+                                (default ${defaults.tlsTicketRotationMs / 1000}, 12 hours; at most 302400, 3.5 days)
   --allow-install-path PATH     a host path package manifests may link, beyond the built-in packages'
                                 (repeatable; PATH/ for everything below a directory; agents need it too)
   --allow-install-service UNIT  a *.service package manifests may name, beyond kubelet and containerd (repeatable)
@@ -278,6 +284,7 @@ const flagSpec = {
   'tls-ca': { type: 'string' },
   'tls-name': { type: 'string', multiple: true },
   'tls-serving-lifetime': { type: 'string' },
+  'tls-ticket-rotation': { type: 'string' },
   'allow-install-path': { type: 'string', multiple: true },
   'allow-install-service': { type: 'string', multiple: true },
   'advertise-url': { type: 'string' },
@@ -376,6 +383,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     tls: given === 3 ? { certFile: str('tlsCert', raw['tlsCert']), keyFile: str('tlsKey', raw['tlsKey']), caFile: str('tlsCa', raw['tlsCa']) } : null,
     tlsNames: Object.freeze([...(names as string[])]),
     tlsServingLifetimeMs: opt('tlsServingLifetime', defaults.tlsServingLifetimeMs, (n, v) => int(n, v, 5, 10 * 365 * 86_400) * 1000),
+    tlsTicketRotationMs: opt('tlsTicketRotation', defaults.tlsTicketRotationMs, (n, v) => int(n, v, 5, 302_400) * 1000),
     allowInstallPaths: Object.freeze(installList(raw['allowInstallPath'], 'allow install path', allowEntryProblem)),
     allowInstallServices: Object.freeze(installList(raw['allowInstallService'], 'allow install service', (u) => (SERVICE_UNIT.test(u) ? null : 'must be a unit name ending in .service'))),
     advertiseUrl: opt('advertiseUrl', defaults.advertiseUrl, str),

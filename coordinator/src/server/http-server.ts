@@ -32,6 +32,11 @@ export interface ServerHooks {
   readonly refused: () => void;
   /** Observed for /metrics: a TLS handshake completed in this many seconds. */
   readonly handshake?: (seconds: number) => void;
+  /**
+   * How long a TLS session (ticket) may be resumed, in seconds. Node's default is 300 s:
+   * too short for tickets kept across restarts and rotations (tls/ticket-keys.ts).
+   */
+  readonly tlsSessionSeconds?: number;
   readonly log: Logger;
 }
 
@@ -53,7 +58,13 @@ export function createCoordinatorServer(tls: TlsMaterial | null, api: ApiHandler
   };
   const server = tls === null
     ? http.createServer(timing, api)
-    : https.createServer({ ...timing, cert: tls.certPem, key: tls.keyPem, handshakeTimeout: limits.headersTimeoutMs }, api);
+    : https.createServer({
+      ...timing, cert: tls.certPem, key: tls.keyPem, handshakeTimeout: limits.headersTimeoutMs,
+      // Node's default session context is a hash of process.argv: a restart with any flag
+      // changed would refuse every ticket (full handshakes for the whole fleet).
+      sessionIdContext: 'nodekeeper-coordinator',
+      ...(hooks.tlsSessionSeconds === undefined ? {} : { sessionTimeout: hooks.tlsSessionSeconds }),
+    }, api);
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
 
   // TLS handshake times: from the TCP connection to the secure one. The TLS socket is
