@@ -15,7 +15,7 @@
  *
  *   node bench/host-scale.ts [--members M] [--machines N] [--window S] [--sync-interval MS]
  *     [--faults-per-minute 0.01] [--fault-seconds 90] [--pressure-share 0.01]
- *     [--members-per-worker 5] [--mirror all|summary] [--no-record]
+ *     [--members-per-worker 5] [--mirror unhealthy|all] [--no-record]
  *
  * The lead's full size: --members 20 --machines 5000 --window 120 (about 10 minutes).
  */
@@ -27,6 +27,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createMemberToken, installHost } from '../coordinator/src/host/host-admin.ts';
 import { readKubeconfig } from '../coordinator/src/host/kube-client.ts';
+import { HOST_MIRROR_MODES, type HostMirrorMode } from '../coordinator/src/host/mirror-selection.ts';
 import { startControlPlane } from '../test/harness/kube.ts';
 import { cpuMs, rssBytes } from './lib/servers.ts';
 import { record } from './lib/results.ts';
@@ -36,7 +37,7 @@ const { values } = parseArgs({
   options: {
     members: { type: 'string', default: '4' }, machines: { type: 'string', default: '500' }, window: { type: 'string', default: '60' },
     'sync-interval': { type: 'string', default: '10000' }, 'faults-per-minute': { type: 'string', default: '0.01' }, 'fault-seconds': { type: 'string', default: '90' },
-    'pressure-share': { type: 'string', default: '0.01' }, 'members-per-worker': { type: 'string', default: '5' }, mirror: { type: 'string', default: 'all' },
+    'pressure-share': { type: 'string', default: '0.01' }, 'members-per-worker': { type: 'string', default: '5' }, mirror: { type: 'string', default: 'unhealthy' },
     'no-record': { type: 'boolean', default: false },
   },
 });
@@ -47,6 +48,8 @@ const SYNC_MS = Number(values['sync-interval']);
 const PER_WORKER = Number(values['members-per-worker']);
 const churn = { faultsPerMinute: Number(values['faults-per-minute']), faultSeconds: Number(values['fault-seconds']), pressureShare: Number(values['pressure-share']), probeIntervalMs: 10_000 };
 for (const [k, v] of Object.entries({ M, N, WINDOW_S, SYNC_MS, PER_WORKER })) if (!Number.isFinite(v) || v <= 0) throw new RangeError(`${k} must be a positive number`);
+if (!HOST_MIRROR_MODES.includes(values.mirror as HostMirrorMode)) throw new RangeError(`--mirror must be one of ${HOST_MIRROR_MODES.join(', ')}`);
+const MIRROR = values.mirror as HostMirrorMode;
 
 class Worker {
   readonly child: ChildProcess;
@@ -134,7 +137,7 @@ async function main(): Promise<void> {
     for (const [w, group] of byWorker.entries()) {
       const worker = new Worker();
       workers.push(worker);
-      await worker.ask<'ready'>({ type: 'init', members: group, machines: N, churn, syncIntervalMs: SYNC_MS, server, caHash, mirror: values.mirror, seed: 1000 * (w + 1) });
+      await worker.ask<'ready'>({ type: 'init', members: group, machines: N, churn, syncIntervalMs: SYNC_MS, server, caHash, mirror: MIRROR, seed: 1000 * (w + 1) });
     }
     const pids = { api: api.child.pid!, etcd: etcd.child.pid! };
 
@@ -188,9 +191,11 @@ async function main(): Promise<void> {
     const listCpu0 = cpuMs(pids.api);
     let listed = 0;
     let listBytes = 0;
+    let oneBytes = 0;
     for (let cont = ''; ;) {
       const page = await get(`${api.url}/apis/nodekeeper.io/v1alpha1/machines?limit=500${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`, api.caPem, api.admin.token);
       const body = JSON.parse(page.body) as { items: unknown[]; metadata: { continue?: string } };
+      if (listed === 0 && body.items.length > 0) oneBytes = Buffer.byteLength(JSON.stringify(body.items[0]));
       listed += body.items.length;
       listBytes += page.bytes;
       cont = body.metadata.continue ?? '';
@@ -198,7 +203,6 @@ async function main(): Promise<void> {
     }
     const listMs = performance.now() - listStarted;
     const listCpuMs = cpuMs(pids.api) - listCpu0;
-    const one = await get(`${api.url}/apis/nodekeeper.io/v1alpha1/namespaces/nodekeeper-${specs[0]!.cluster}/machines/${specs[0]!.cluster}-node-00001`, api.caPem, api.admin.token);
     const apiRss = rssBytes(pids.api);
     const etcdRss = rssBytes(pids.etcd);
 
@@ -206,13 +210,14 @@ async function main(): Promise<void> {
     const dbAfter = await compactedDbSize(etcd.url);
     const total = M * N;
     const perMachine = (dbAfter - dbBefore) / Math.max(1, listed);
+    const perMemberMachine = (dbAfter - dbBefore) / total;
     const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MB`;
     const load = loadavg()[0]!.toFixed(1);
-    const size = `${M} members x ${N} machines (${total} Machines${values.mirror === 'all' ? '' : `, mirror ${values.mirror}`})`;
+    const size = `${M} members x ${N} machines, --host-mirror ${MIRROR}`;
     const rows: Array<[string, string]> = [
       ['host-scale cold mirror', `${size}: one member alone ${(cold.ms / 1000).toFixed(1)} s (${cold.machineWrites} Machine writes); the other ${rest.length} together ${(restMs / 1000).toFixed(1)} s, apiserver CPU ${(restApiCpuMs / 1000).toFixed(1)} s; ${failed.length} first-sync errors; load average ${load} (the box is shared)`],
       ['host-scale steady writes', `${size}, sync ${SYNC_MS / 1000} s, churn ${churn.faultsPerMinute * 100} %/min faults of ${churn.faultSeconds} s, ${churn.pressureShare * 100} % under memory pressure, ${wallS.toFixed(0)} s window: host writes/s Leases ${leases.toFixed(2)}, Machines ${machines.toFixed(2)}, Clusters ${clusters.toFixed(2)}, other ${other.toFixed(2)}; fleet status changes ${changes.toFixed(2)}/s, mirror writes ${mirrorWrites.toFixed(2)}/s; apiserver ${(apiCore * 100).toFixed(1)} % of a core, etcd ${(etcdCore * 100).toFixed(1)} %; ${errors.length} members in error; load average ${load}`],
-      ['host-scale storage and list', `${size}: etcd db ${mb(dbAfter)} compacted (${mb(dbBefore)} before any member), ${(perMachine / 1024).toFixed(2)} KB per Machine; one Machine ${(one.bytes / 1024).toFixed(1)} KB as JSON; list all ${listed} in pages of 500: ${(listMs / 1000).toFixed(2)} s, ${mb(listBytes)}, apiserver CPU ${(listCpuMs / 1000).toFixed(2)} s; RSS apiserver ${mb(apiRss)}, etcd ${mb(etcdRss)}, member workers ${mb(workerRss)}; load average ${load}`],
+      ['host-scale storage and list', `${size}: ${listed} Machine objects; etcd db ${mb(dbAfter)} compacted (${mb(dbBefore)} before any member), ${(perMachine / 1024).toFixed(2)} KB per Machine object, ${(perMemberMachine / 1024).toFixed(2)} KB per member machine; one Machine ${(oneBytes / 1024).toFixed(1)} KB as JSON; list all ${listed} in pages of 500: ${(listMs / 1000).toFixed(2)} s, ${mb(listBytes)}, apiserver CPU ${(listCpuMs / 1000).toFixed(2)} s; RSS apiserver ${mb(apiRss)}, etcd ${mb(etcdRss)}, member workers ${mb(workerRss)}; load average ${load}`],
     ];
     if (errors.length > 0) console.log(`members in error: ${errors.map((e) => `${e.cluster}: ${e.lastError}`).join('; ')}`);
     for (const [name, result] of rows) {

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createLogger } from '@nodekeeper/common';
 import { HostSync, DEFAULT_HOST_SYNC } from '../../coordinator/src/host/host-sync.ts';
+import type { HostMirrorMode } from '../../coordinator/src/host/mirror-selection.ts';
 import { MemberFleet, type FleetChurn } from './host-fleet.ts';
 
 export interface MemberSpec {
@@ -23,7 +24,7 @@ export interface MemberSpec {
 }
 
 export type WorkerRequest =
-  | { type: 'init'; members: MemberSpec[]; machines: number; churn: FleetChurn; syncIntervalMs: number; server: string; caHash: string; mirror?: string; seed: number }
+  | { type: 'init'; members: MemberSpec[]; machines: number; churn: FleetChurn; syncIntervalMs: number; server: string; caHash: string; mirror: HostMirrorMode; seed: number }
   | { type: 'register'; clusters: string[] }
   | { type: 'stats' }
   | { type: 'stop' };
@@ -73,7 +74,7 @@ async function handle(msg: WorkerRequest): Promise<void> {
         registrationFile: path.join(dir, `${spec.cluster}.json`), log, wallClock: () => Date.now(),
         statusInput: () => fleet.statusInput(), machines: () => fleet.machines(Date.now()),
         controlPlaneVersion: () => 'v1.36.3', localPackages: () => [], applyPackages: () => 1, recordEvent: () => {},
-      }, { ...DEFAULT_HOST_SYNC, syncIntervalMs: msg.syncIntervalMs });
+      }, { ...DEFAULT_HOST_SYNC, syncIntervalMs: msg.syncIntervalMs, mirror: msg.mirror });
       members.set(spec.cluster, { spec, fleet, sync });
     }
     churnTimer = setInterval(() => {

@@ -13,6 +13,7 @@
 import type { MachineObject } from '../api/objects.ts';
 import { canonicalJson, hostMachine } from './cluster-status.ts';
 import { hostError, mergePatch, statusOf, type KubeClients } from './kube-client.ts';
+import { selectMirrored, type HostMirrorMode } from './mirror-selection.ts';
 import { memberNamespace } from './names.ts';
 import type { HostRegistration } from './registration.ts';
 
@@ -22,10 +23,27 @@ export class MachineMirror {
   /** Machine name -> fingerprints of what the host holds (as last written or read). */
   #mirrored = new Map<string, MirrorFingerprints>();
   #listed = false;
+  /** Machine name -> when it last needed mirroring (mode `unhealthy`). */
+  #lastNeeded = new Map<string, number>();
   readonly #concurrency: number;
+  readonly #mode: HostMirrorMode;
+  readonly #lingerMs: number;
 
-  constructor(concurrency: number) {
+  constructor(concurrency: number, mode: HostMirrorMode = 'all', lingerMs?: number) {
     this.#concurrency = concurrency;
+    this.#mode = mode;
+    this.#lingerMs = lingerMs ?? 0;
+  }
+
+  get mode(): HostMirrorMode {
+    return this.#mode;
+  }
+
+  /** The machines to mirror now (all of them, or those that need an eye: mirror-selection.ts). */
+  select(machines: readonly MachineObject[], now: number): MachineObject[] {
+    const { selected, lastNeeded } = selectMirrored(machines, this.#mode, this.#lastNeeded, now, this.#lingerMs);
+    this.#lastNeeded = lastNeeded;
+    return selected;
   }
 
   /** Machines the host holds, as far as this mirror knows. */
@@ -41,9 +59,11 @@ export class MachineMirror {
   /** A new registration, or none: nothing is known of the host. */
   clear(): void {
     this.#mirrored.clear();
+    this.#lastNeeded.clear();
     this.#listed = false;
   }
 
+  /** Makes the host hold exactly `machines` (what select() chose), writing what changed. */
   async sync(c: KubeClients, reg: HostRegistration, machines: readonly MachineObject[]): Promise<void> {
     const ns = memberNamespace(reg.cluster);
     const res = { ...c.crd('machines'), namespace: ns };
