@@ -15,9 +15,15 @@
  *
  *   node bench/host-scale.ts [--members M] [--machines N] [--window S] [--sync-interval MS]
  *     [--faults-per-minute 0.01] [--fault-seconds 90] [--pressure-share 0.01]
- *     [--members-per-worker 5] [--mirror unhealthy|all] [--no-record]
+ *     [--members-per-worker 5] [--mirror unhealthy|all] [--linger S] [--settle S] [--no-record]
  *
- * The lead's full size: --members 20 --machines 5000 --window 120 (about 10 minutes).
+ * The full size: --members 20 --machines 5000 --window 120. With --mirror unhealthy it
+ * settles for the fault time plus the linger (about 7 minutes) before its window; with
+ * --mirror all the cold mirror of 100,000 Machines dominates (about 11 ms of apiserver
+ * CPU each, so 20 minutes or more on two cores), and the apiserver's RSS grows by tens of
+ * KB per Machine (several GB at 100,000; see bench/README.md): check the memory first.
+ * Members run 5 to a worker process (about 1 GB of RSS per 25,000 machines, a few dozen
+ * sockets each); the apiserver and etcd are single processes on loopback.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -27,7 +33,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createMemberToken, installHost } from '../coordinator/src/host/host-admin.ts';
 import { readKubeconfig } from '../coordinator/src/host/kube-client.ts';
-import { HOST_MIRROR_MODES, type HostMirrorMode } from '../coordinator/src/host/mirror-selection.ts';
+import { DEFAULT_MIRROR_LINGER_MS, HOST_MIRROR_MODES, type HostMirrorMode } from '../coordinator/src/host/mirror-selection.ts';
 import { startControlPlane } from '../test/harness/kube.ts';
 import { cpuMs, rssBytes } from './lib/servers.ts';
 import { record } from './lib/results.ts';
@@ -38,6 +44,7 @@ const { values } = parseArgs({
     members: { type: 'string', default: '4' }, machines: { type: 'string', default: '500' }, window: { type: 'string', default: '60' },
     'sync-interval': { type: 'string', default: '10000' }, 'faults-per-minute': { type: 'string', default: '0.01' }, 'fault-seconds': { type: 'string', default: '90' },
     'pressure-share': { type: 'string', default: '0.01' }, 'members-per-worker': { type: 'string', default: '5' }, mirror: { type: 'string', default: 'unhealthy' },
+    linger: { type: 'string', default: String(DEFAULT_MIRROR_LINGER_MS / 1000) }, settle: { type: 'string' },
     'no-record': { type: 'boolean', default: false },
   },
 });
@@ -50,6 +57,11 @@ const churn = { faultsPerMinute: Number(values['faults-per-minute']), faultSecon
 for (const [k, v] of Object.entries({ M, N, WINDOW_S, SYNC_MS, PER_WORKER })) if (!Number.isFinite(v) || v <= 0) throw new RangeError(`${k} must be a positive number`);
 if (!HOST_MIRROR_MODES.includes(values.mirror as HostMirrorMode)) throw new RangeError(`--mirror must be one of ${HOST_MIRROR_MODES.join(', ')}`);
 const MIRROR = values.mirror as HostMirrorMode;
+const LINGER_S = Number(values.linger);
+// Steady means every population settled: with the unhealthy mirror, a fault's Machine
+// lives for the fault plus the linger, so the window starts once the first ones are gone.
+const SETTLE_S = values.settle !== undefined ? Number(values.settle) : 2 * SYNC_MS / 1000 + (MIRROR === 'unhealthy' ? churn.faultSeconds + LINGER_S : 0);
+if (!Number.isFinite(LINGER_S) || LINGER_S < 0 || !Number.isFinite(SETTLE_S) || SETTLE_S < 0) throw new RangeError('--linger and --settle are seconds');
 
 class Worker {
   readonly child: ChildProcess;
@@ -137,7 +149,7 @@ async function main(): Promise<void> {
     for (const [w, group] of byWorker.entries()) {
       const worker = new Worker();
       workers.push(worker);
-      await worker.ask<'ready'>({ type: 'init', members: group, machines: N, churn, syncIntervalMs: SYNC_MS, server, caHash, mirror: MIRROR, seed: 1000 * (w + 1) });
+      await worker.ask<'ready'>({ type: 'init', members: group, machines: N, churn, syncIntervalMs: SYNC_MS, server, caHash, mirror: MIRROR, lingerMs: LINGER_S * 1000, seed: 1000 * (w + 1) });
     }
     const pids = { api: api.child.pid!, etcd: etcd.child.pid! };
 
@@ -157,8 +169,8 @@ async function main(): Promise<void> {
     if (failed.length > 0) console.log(`members with an error on their first sync: ${failed.map((r) => `${r.cluster}: ${r.error}`).join('; ')}`);
     console.log(`cold mirror of the other ${rest.length} members together: ${(restMs / 1000).toFixed(1)} s (slowest member ${(Math.max(0, ...rest.map((r) => r.ms)) / 1000).toFixed(1)} s), apiserver CPU ${(restApiCpuMs / 1000).toFixed(1)} s`);
 
-    // 3. Settle (every member synced at least twice), then the steady window.
-    await new Promise((r) => setTimeout(r, 2 * SYNC_MS));
+    // 3. Settle (every member synced at least twice; the unhealthy mirror's population in balance), then the steady window.
+    await new Promise((r) => setTimeout(r, SETTLE_S * 1000));
     const stats = async () => (await Promise.all(workers.map((w) => w.ask<'stats'>({ type: 'stats' }))));
     const metrics = async () => requestCounts((await get(`${api.url}/metrics`, api.caPem, api.admin.token)).body);
     const [m0, s0] = [await metrics(), await stats()];
@@ -178,6 +190,7 @@ async function main(): Promise<void> {
     const machines = sum((r) => r.startsWith('machines'));
     const clusters = sum((r) => r.startsWith('clusters'));
     const other = sum(() => true) - leases - machines - clusters;
+    const machineVerbs = [...writes].filter(([k]) => k.split(' ')[1]!.startsWith('machines')).map(([k, v]) => `${k.replace(' machines', '')} ${v.toFixed(2)}`).join(', ');
     const memberStats = (s: Awaited<ReturnType<typeof stats>>) => s.flatMap((x) => x.members);
     const delta = (f: (m: MemberStats) => number) => memberStats(s1).reduce((a, m) => a + f(m), 0) - memberStats(s0).reduce((a, m) => a + f(m), 0);
     const changes = delta((m) => m.changes) / wallS;
@@ -213,10 +226,10 @@ async function main(): Promise<void> {
     const perMemberMachine = (dbAfter - dbBefore) / total;
     const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MB`;
     const load = loadavg()[0]!.toFixed(1);
-    const size = `${M} members x ${N} machines, --host-mirror ${MIRROR}`;
+    const size = `${M} members x ${N} machines, --host-mirror ${MIRROR}${MIRROR === 'unhealthy' && LINGER_S * 1000 !== DEFAULT_MIRROR_LINGER_MS ? ` (linger ${LINGER_S} s)` : ''}`;
     const rows: Array<[string, string]> = [
       ['host-scale cold mirror', `${size}: one member alone ${(cold.ms / 1000).toFixed(1)} s (${cold.machineWrites} Machine writes); the other ${rest.length} together ${(restMs / 1000).toFixed(1)} s, apiserver CPU ${(restApiCpuMs / 1000).toFixed(1)} s; ${failed.length} first-sync errors; load average ${load} (the box is shared)`],
-      ['host-scale steady writes', `${size}, sync ${SYNC_MS / 1000} s, churn ${churn.faultsPerMinute * 100} %/min faults of ${churn.faultSeconds} s, ${churn.pressureShare * 100} % under memory pressure, ${wallS.toFixed(0)} s window: host writes/s Leases ${leases.toFixed(2)}, Machines ${machines.toFixed(2)}, Clusters ${clusters.toFixed(2)}, other ${other.toFixed(2)}; fleet status changes ${changes.toFixed(2)}/s, mirror writes ${mirrorWrites.toFixed(2)}/s; apiserver ${(apiCore * 100).toFixed(1)} % of a core, etcd ${(etcdCore * 100).toFixed(1)} %; ${errors.length} members in error; load average ${load}`],
+      ['host-scale steady writes', `${size}, sync ${SYNC_MS / 1000} s, churn ${churn.faultsPerMinute * 100} %/min faults of ${churn.faultSeconds} s, ${churn.pressureShare * 100} % under memory pressure, ${wallS.toFixed(0)} s window after ${SETTLE_S} s: host writes/s Leases ${leases.toFixed(2)}, Machines ${machines.toFixed(2)} (${machineVerbs || 'none'}), Clusters ${clusters.toFixed(2)}, other ${other.toFixed(2)}; fleet status changes ${changes.toFixed(2)}/s, mirror writes ${mirrorWrites.toFixed(2)}/s; apiserver ${(apiCore * 100).toFixed(1)} % of a core, etcd ${(etcdCore * 100).toFixed(1)} %; ${errors.length} members in error; load average ${load}`],
       ['host-scale storage and list', `${size}: ${listed} Machine objects; etcd db ${mb(dbAfter)} compacted (${mb(dbBefore)} before any member), ${(perMachine / 1024).toFixed(2)} KB per Machine object, ${(perMemberMachine / 1024).toFixed(2)} KB per member machine; one Machine ${(oneBytes / 1024).toFixed(1)} KB as JSON; list all ${listed} in pages of 500: ${(listMs / 1000).toFixed(2)} s, ${mb(listBytes)}, apiserver CPU ${(listCpuMs / 1000).toFixed(2)} s; RSS apiserver ${mb(apiRss)}, etcd ${mb(etcdRss)}, member workers ${mb(workerRss)}; load average ${load}`],
     ];
     if (errors.length > 0) console.log(`members in error: ${errors.map((e) => `${e.cluster}: ${e.lastError}`).join('; ')}`);

@@ -260,6 +260,9 @@ describe('host cluster registration (pull mode)', { timeout: 300_000 }, () => {
     monitor.stdout.on('data', (c: Buffer) => (out += c.toString()));
     try {
       await waitFor('monitor started', () => out.includes('monitoring member Leases'), 20_000);
+      // The coordinator was just restarted: node-1 is Ready again first (until then the
+      // member rightly writes NoMachineReady, and a True read before that was stale).
+      await waitFor('node-1 Ready on the member', async () => JSON.parse(await nk(['get', 'machine', 'node-1', '-o', 'json'])).status.phase === 'Ready', 30_000);
       await waitFor('the member Ready', () => clusterReady()?.status === 'True', 20_000);
       await new Promise((r) => setTimeout(r, 4000));
       assert.equal(clusterReady()?.status, 'True', 'a live member is not marked Unknown by a monitor that just started');
@@ -297,14 +300,18 @@ describe('host cluster registration (pull mode)', { timeout: 300_000 }, () => {
 
   test('--host-mirror unhealthy (the default): a healthy machine leaves the host, counted in the Cluster; a silent one comes back', async () => {
     await coord.stop();
-    coord = await startCoordinator(coord.dataDir, [...coordArgs('500', 'unhealthy'), '--port', String(coord.port)]);
+    // A 1 s linger: the restart itself makes node-1 need an eye for a moment (its contact recovering).
+    coord = await startCoordinator(coord.dataDir, [...coordArgs('500', 'unhealthy'), '--host-mirror-linger', '1000', '--port', String(coord.port)]);
     const machines = () => getJson(['get', 'machines.nodekeeper.io', '-n', NS]).items.map((x: { metadata: { name: string } }) => x.metadata.name) as string[];
-    await waitFor('the healthy node-1 gone from the host', () => machines().length === 0, 30_000);
+    await waitFor('the healthy node-1 gone from the host', () => machines().length === 0, 30_000).catch(async (err: Error) => {
+      const m = JSON.parse(await nk(['get', 'machine', 'node-1', '-o', 'json']));
+      throw new Error(`${err.message}; node-1 on the member: ${m.status.phase}, ${JSON.stringify(m.status.conditions.map((c: { type: string; status: string; reason: string }) => `${c.type}=${c.status}:${c.reason}`))}, node ${JSON.stringify(m.status.node)}, remediation ${JSON.stringify(m.status.remediation)}`);
+    });
     const summary = await waitFor('the machine summary in the Cluster status', () => {
       const s = getJson(['get', 'clusters.nodekeeper.io', 'alpha']).status?.machineSummary;
       return s?.mirror === 'unhealthy' && s.mirrored === 0 && s;
     }, 30_000);
-    assert.deepEqual(summary.phases, { Ready: 1 });
+    assert.deepEqual(summary.phases, { Ready: 1 }, `${JSON.stringify(summary)}; member: ${await nk(['get', 'machines', '-o', 'wide'])}`);
     assert.deepEqual(summary.problems, []);
     assert.match(kubectl(['get', 'clusters.nodekeeper.io', 'alpha', '-o', 'wide']), /MIRRORED/);
     // Its agent stops: Unknown after the 5 s grace, so it needs an eye and is mirrored again.

@@ -24,7 +24,7 @@ export interface MemberSpec {
 }
 
 export type WorkerRequest =
-  | { type: 'init'; members: MemberSpec[]; machines: number; churn: FleetChurn; syncIntervalMs: number; server: string; caHash: string; mirror: HostMirrorMode; seed: number }
+  | { type: 'init'; members: MemberSpec[]; machines: number; churn: FleetChurn; syncIntervalMs: number; server: string; caHash: string; mirror: HostMirrorMode; lingerMs: number; seed: number }
   | { type: 'register'; clusters: string[] }
   | { type: 'stats' }
   | { type: 'stop' };
@@ -74,7 +74,7 @@ async function handle(msg: WorkerRequest): Promise<void> {
         registrationFile: path.join(dir, `${spec.cluster}.json`), log, wallClock: () => Date.now(),
         statusInput: () => fleet.statusInput(), machines: () => fleet.machines(Date.now()),
         controlPlaneVersion: () => 'v1.36.3', localPackages: () => [], applyPackages: () => 1, recordEvent: () => {},
-      }, { ...DEFAULT_HOST_SYNC, syncIntervalMs: msg.syncIntervalMs, mirror: msg.mirror });
+      }, { ...DEFAULT_HOST_SYNC, syncIntervalMs: msg.syncIntervalMs, mirror: msg.mirror, mirrorLingerMs: msg.lingerMs });
       members.set(spec.cluster, { spec, fleet, sync });
     }
     churnTimer = setInterval(() => {

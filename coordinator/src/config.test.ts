@@ -185,6 +185,9 @@ test('--host-mirror: only machines that need an eye by default, all on request, 
   assert.equal(loadConfig([], {}).config.hostMirror, 'unhealthy');
   assert.equal(loadConfig(['--host-mirror', 'all'], {}).config.hostMirror, 'all');
   refused(['--host-mirror', 'everything'], {}, /hostMirror must be one of unhealthy, all, got "everything"/);
+  assert.equal(loadConfig([], {}).config.hostMirrorLingerMs, 300_000);
+  assert.equal(loadConfig(['--host-mirror-linger', '1000'], {}).config.hostMirrorLingerMs, 1000);
+  refused(['--host-mirror-linger', '5m'], {}, /hostMirrorLinger must be an integer/);
 });
 
 test('packages drained before a rollout install: a list, or none', () => {
