@@ -15,7 +15,7 @@
  * quota) and in the apiserver's watch cache; `unhealthy` is the few per cent that are not
  * healthy at any moment.
  */
-import type { Machine } from '@nodekeeper/api';
+import { LIVENESS_PHASES, type Machine } from '@nodekeeper/api';
 
 export const HOST_MIRROR_MODES = ['unhealthy', 'all'] as const;
 export type HostMirrorMode = (typeof HOST_MIRROR_MODES)[number];
@@ -66,9 +66,13 @@ export function selectMirrored(
   return { selected, lastNeeded: next };
 }
 
-/** Counts for the Cluster status: machines by phase, and by condition in its problem polarity. */
+/**
+ * Counts for the Cluster status: machines by phase (every phase, 0 included: the status is
+ * merge-patched, where a key left out would keep its old count), and by condition in its
+ * problem polarity (a list, which a merge patch replaces whole).
+ */
 export function machineSummary(machines: readonly Machine[]): { phases: Record<string, number>; problems: Array<{ type: string; status: string; machines: number }> } {
-  const phases: Record<string, number> = {};
+  const phases: Record<string, number> = Object.fromEntries(LIVENESS_PHASES.map((p) => [p, 0]));
   const problems = new Map<string, { type: string; status: string; machines: number }>();
   for (const m of machines) {
     phases[m.status.phase] = (phases[m.status.phase] ?? 0) + 1;
