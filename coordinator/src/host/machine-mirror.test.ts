@@ -6,7 +6,7 @@ import { deriveConditions } from '../fleet/conditions.ts';
 import type { Liveness, MachineRecord } from '../model/machine.ts';
 import { sampleReport } from '../store/test-support.ts';
 import { hostMachine } from './cluster-status.ts';
-import { mirrorFingerprints } from './machine-mirror.ts';
+import { mirrorFingerprints, statusPatch } from './machine-mirror.ts';
 
 const NOW = Date.parse('2026-12-04T03:00:00Z');
 const ready: Liveness = { state: 'Ready', since: NOW - 60_000, reason: 'AgentHeartbeat', message: 'agent is reporting and the node is healthy' };
@@ -58,4 +58,15 @@ test('a label change is a spec write; the host copy read back (labels, spec and 
   // As listed from the host: keys reordered, nulls dropped (a merge patch's null means absent).
   const fromHost = JSON.parse(JSON.stringify({ status: m.status, spec: m.spec, metadata: { labels: m.metadata.labels, name: 'node-1', resourceVersion: '7' } }), (_k, v: unknown) => (v === null ? undefined : v));
   assert.deepEqual(mirrorFingerprints(fromHost), mirrorFingerprints(m));
+});
+
+test('the status patch removes the sections the member no longer has (a merge patch keeps what it leaves out)', () => {
+  const m = mirrored(sampleReport());
+  const patch = statusPatch(m.status);
+  assert.equal(patch['remediation'], null, 'no remediation now: removed on the host');
+  assert.equal(patch['node'], null);
+  assert.deepEqual(patch['kubelet'], m.status.kubelet, 'present sections are sent as they are');
+  assert.equal(patch['phase'], m.status.phase);
+  // Nulls are not part of the comparison: the host copy without them fingerprints the same.
+  assert.equal(mirrorFingerprints({ metadata: {}, status: patch }).status, mirrorFingerprints({ metadata: {}, status: m.status }).status);
 });

@@ -91,8 +91,7 @@ export class MachineMirror {
           } else if (specChanged) {
             await patchSpec();
           }
-          // Merge patch of the whole status: fields that disappeared are set to null.
-          if (had?.status !== fp.status) await c.custom.patchNamespacedCustomObjectStatus({ ...res, name, body: { status: obj.status } }, mergePatch);
+          if (had?.status !== fp.status) await c.custom.patchNamespacedCustomObjectStatus({ ...res, name, body: { status: statusPatch(obj.status) } }, mergePatch);
           this.#mirrored.set(name, fp);
           this.writes += 1;
         } catch (err) {
@@ -132,6 +131,18 @@ async function listMachines(c: KubeClients, ns: string): Promise<Array<{ metadat
     throw hostError(`list Machines in ${ns}`, err);
   }) as { items: Array<{ metadata: { name: string; labels?: unknown }; spec?: unknown; status?: unknown }> };
   return list.items;
+}
+
+/** Status sections hostMachine() leaves out when the member has none. */
+const OPTIONAL_STATUS = ['node', 'kubelet', 'containerd', 'cni', 'host', 'remediation', 'revoked'] as const;
+
+/**
+ * A merge patch of the whole status. A key left out of a merge patch keeps its old value,
+ * so the optional sections the member no longer has (a remediation over, a Node gone) are
+ * sent as null, which removes them. Pure.
+ */
+export function statusPatch(status: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return { ...Object.fromEntries(OPTIONAL_STATUS.map((k) => [k, null])), ...status };
 }
 
 export interface MirrorFingerprints {
