@@ -186,7 +186,8 @@ async function main(): Promise<void> {
       if (d > 0 && WRITE_VERBS.has(k.split(' ')[0]!)) writes.set(k, d / wallS);
     }
     const sum = (f: (r: string) => boolean) => [...writes].filter(([k]) => f(k.split(' ')[1]!)).reduce((a, [, v]) => a + v, 0);
-    const leases = sum((r) => r.startsWith('leases'));
+    // Members create and patch their Lease; the apiserver PUTs its own identity Leases (counted as other).
+    const leases = [...writes].filter(([k]) => /^(PATCH|POST) leases$/.test(k)).reduce((a, [, v]) => a + v, 0);
     const machines = sum((r) => r.startsWith('machines'));
     const clusters = sum((r) => r.startsWith('clusters'));
     const other = sum(() => true) - leases - machines - clusters;
