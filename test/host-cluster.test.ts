@@ -6,7 +6,8 @@
  * Cluster status and Machine mirror (with the member's Node readiness), a host-authored
  * ClusterPackageVersion pulled and reported back, bad host objects refused, RBAC
  * isolation between members, credential rotation without a restart, Lease expiry ->
- * Unknown -> Ready judged by the host monitor on its own clock, and unregister.
+ * Unknown -> Ready judged by the host monitor on its own clock, the default mirror
+ * (only machines that need an eye, the rest counted in the Cluster), and unregister.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -35,7 +36,8 @@ describe('host cluster registration (pull mode)', { timeout: 300_000 }, () => {
   let betaToken = '';
   let caHash = '';
 
-  const coordArgs = (syncInterval = '500') => ['--heartbeat-interval', '500', '--liveness-grace', '5000', '--host-sync-interval', syncInterval, '--member-kubeconfig', member.adminKubeconfig];
+  // The full mirror (every Machine) for most of the file; the default mirror is tested at its end.
+  const coordArgs = (syncInterval = '500', mirror = 'all') => ['--heartbeat-interval', '500', '--liveness-grace', '5000', '--host-sync-interval', syncInterval, '--member-kubeconfig', member.adminKubeconfig, '--host-mirror', mirror];
   const nk = (args: string[]) => nkctlOk(coord.nkctlConfig, args);
   const hostNk = (args: string[]) => nkctlOk(coord.nkctlConfig, [...args, '--kubeconfig', host.adminKubeconfig]);
   const kubectl = (args: string[], opts: { kubeconfig?: string; input?: string } = {}) => host.kubectl(args, opts);
@@ -258,6 +260,9 @@ describe('host cluster registration (pull mode)', { timeout: 300_000 }, () => {
     monitor.stdout.on('data', (c: Buffer) => (out += c.toString()));
     try {
       await waitFor('monitor started', () => out.includes('monitoring member Leases'), 20_000);
+      // The coordinator was just restarted: node-1 is Ready again first (until then the
+      // member rightly writes NoMachineReady, and a True read before that was stale).
+      await waitFor('node-1 Ready on the member', async () => JSON.parse(await nk(['get', 'machine', 'node-1', '-o', 'json'])).status.phase === 'Ready', 30_000);
       await waitFor('the member Ready', () => clusterReady()?.status === 'True', 20_000);
       await new Promise((r) => setTimeout(r, 4000));
       assert.equal(clusterReady()?.status, 'True', 'a live member is not marked Unknown by a monitor that just started');
@@ -291,6 +296,36 @@ describe('host cluster registration (pull mode)', { timeout: 300_000 }, () => {
     assert.match(await nk(['machine', 'delete', 'node-gone']), /machine\/node-gone deleted/);
     await waitFor('Machine node-gone deleted on the host', () => !onHost(), 30_000);
     assert.ok(getJson(['get', 'machines.nodekeeper.io', '-n', NS]).items.some((x: { metadata: { name: string } }) => x.metadata.name === 'node-1'), 'the others stay');
+  });
+
+  test('--host-mirror unhealthy (the default): a healthy machine leaves the host, counted in the Cluster; a silent one comes back', async () => {
+    await coord.stop();
+    // A 1 s linger: the restart itself makes node-1 need an eye for a moment (its contact recovering).
+    coord = await startCoordinator(coord.dataDir, [...coordArgs('500', 'unhealthy'), '--host-mirror-linger', '1000', '--port', String(coord.port)]);
+    const machines = () => getJson(['get', 'machines.nodekeeper.io', '-n', NS]).items.map((x: { metadata: { name: string } }) => x.metadata.name) as string[];
+    await waitFor('the healthy node-1 gone from the host', () => machines().length === 0, 30_000).catch(async (err: Error) => {
+      const m = JSON.parse(await nk(['get', 'machine', 'node-1', '-o', 'json']));
+      throw new Error(`${err.message}; node-1 on the member: ${m.status.phase}, ${JSON.stringify(m.status.conditions.map((c: { type: string; status: string; reason: string }) => `${c.type}=${c.status}:${c.reason}`))}, node ${JSON.stringify(m.status.node)}, remediation ${JSON.stringify(m.status.remediation)}`);
+    });
+    const summary = await waitFor('the machine summary in the Cluster status', () => {
+      const s = getJson(['get', 'clusters.nodekeeper.io', 'alpha']).status?.machineSummary;
+      return s?.mirror === 'unhealthy' && s.mirrored === 0 && s;
+    }, 30_000);
+    // A Pending machine was counted before (node-gone, deleted since): its count is 0 now, not left behind by the merge patch.
+    assert.deepEqual(summary.phases, { Pending: 0, Ready: 1, NotReady: 0, Unknown: 0 });
+    assert.deepEqual(summary.problems, []);
+    assert.match(kubectl(['get', 'clusters.nodekeeper.io', 'alpha', '-o', 'wide']), /MIRRORED/);
+    // Its agent stops: Unknown after the 5 s grace, so it needs an eye and is mirrored again.
+    await node.agent?.stop();
+    const back = await waitFor('node-1 mirrored again, Unknown', () => {
+      const m = getJson(['get', 'machines.nodekeeper.io', '-n', NS]).items.find((x: { metadata: { name: string } }) => x.metadata.name === 'node-1');
+      return m?.status?.phase === 'Unknown' && m;
+    }, 30_000);
+    assert.equal(back.spec.machineId, '1'.repeat(32));
+    await waitFor('the summary counts it', () => {
+      const s = getJson(['get', 'clusters.nodekeeper.io', 'alpha']).status?.machineSummary;
+      return s?.mirrored === 1 && s.phases.Unknown === 1 && s.problems.some((p: { type: string; status: string }) => p.type === 'Ready' && p.status === 'Unknown');
+    }, 30_000);
   });
 
   test('unregister removes the Cluster, Lease and Machines from the host', async () => {

@@ -279,7 +279,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       memberApiError: member?.error() ?? null,
       coordinatorVersion: packageVersion(),
     }),
-  }, { ...DEFAULT_HOST_SYNC, syncIntervalMs: config.hostSyncIntervalMs, tokenTtlSeconds: config.hostTokenTtlSeconds });
+  }, { ...DEFAULT_HOST_SYNC, syncIntervalMs: config.hostSyncIntervalMs, tokenTtlSeconds: config.hostTokenTtlSeconds, mirror: config.hostMirror, mirrorLingerMs: config.hostMirrorLingerMs });
   // Server-side watch (watch/hub.ts): the list routes' own builders are its sources.
   const rolloutObject = rolloutObjectBuilder(apiDeps);
   const watchHub = new WatchHub({

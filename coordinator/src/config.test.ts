@@ -181,6 +181,15 @@ test('host registration options go together and are checked before anything is s
   assert.equal(loadConfig([], {}).config.hostSyncIntervalMs, 10_000);
 });
 
+test('--host-mirror: only machines that need an eye by default, all on request, nothing else', () => {
+  assert.equal(loadConfig([], {}).config.hostMirror, 'unhealthy');
+  assert.equal(loadConfig(['--host-mirror', 'all'], {}).config.hostMirror, 'all');
+  refused(['--host-mirror', 'everything'], {}, /hostMirror must be one of unhealthy, all, got "everything"/);
+  assert.equal(loadConfig([], {}).config.hostMirrorLingerMs, 300_000);
+  assert.equal(loadConfig(['--host-mirror-linger', '1000'], {}).config.hostMirrorLingerMs, 1000);
+  refused(['--host-mirror-linger', '5m'], {}, /hostMirrorLinger must be an integer/);
+});
+
 test('packages drained before a rollout install: a list, or none', () => {
   assert.deepEqual(loadConfig([], {}).config.drainBeforeInstall, ['kubelet', 'containerd']);
   assert.deepEqual(loadConfig(['--drain-before-install', 'kubelet'], {}).config.drainBeforeInstall, ['kubelet']);

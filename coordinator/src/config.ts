@@ -13,6 +13,7 @@ import { DEFAULT_FAULT_SETTINGS, type FaultSettings } from './remediation/faults
 import { DEFAULT_REMEDIATION_SETTINGS, type RemediationSettings } from './remediation/types.ts';
 import type { RetentionOptions } from './controllers/retention-controller.ts';
 import { parseDuration } from './cli/duration.ts';
+import { DEFAULT_MIRROR_LINGER_MS, HOST_MIRROR_MODES, type HostMirrorMode } from './host/mirror-selection.ts';
 import { sinkDefaults, sinkFlags, sinkOptions, sinkUsage, type SinksConfig } from './notify/sinks-config.ts';
 
 export interface CoordinatorConfig {
@@ -80,6 +81,10 @@ export interface CoordinatorConfig {
   readonly hostSyncIntervalMs: number;
   /** Lifetime of the host credential the member requests (rotated at 80 %). */
   readonly hostTokenTtlSeconds: number;
+  /** Which Machines are mirrored to the host: those that need an eye, or all (host/mirror-selection.ts). */
+  readonly hostMirror: HostMirrorMode;
+  /** How long a machine stays mirrored after it last needed an eye (`unhealthy` mirror). */
+  readonly hostMirrorLingerMs: number;
   /** Register at start with these, unless already registered (the same as `nkctl register`). */
   readonly hostRegistration: {
     readonly kubeconfig: string;
@@ -166,6 +171,8 @@ export const defaults: CoordinatorConfig = Object.freeze({
   logLevel: 'info',
   hostSyncIntervalMs: 10_000,
   hostTokenTtlSeconds: 86_400,
+  hostMirror: 'unhealthy',
+  hostMirrorLingerMs: DEFAULT_MIRROR_LINGER_MS,
   hostRegistration: null,
   memberKubeconfig: null,
   drainTimeoutMs: 300_000,
@@ -248,6 +255,9 @@ Host cluster (pull mode; see docs/host.md):
                                 register at start unless registered (as \`nkctl register\`)
   --host-sync-interval MS       Lease renewal and status sync interval (default ${defaults.hostSyncIntervalMs})
   --host-token-ttl S            lifetime of the host credential, rotated at 80 % (default ${defaults.hostTokenTtlSeconds})
+  --host-mirror unhealthy|all   Machines mirrored to the host: only those not healthy (or labelled
+                                nodekeeper.io/host-mirror=true), with counts in the Cluster status; or all (default ${defaults.hostMirror})
+  --host-mirror-linger MS       how long a machine stays mirrored after it last needed it (default ${defaults.hostMirrorLingerMs})
   --member-kubeconfig FILE      the member cluster's API: version, Node readiness, cordon and drain
   --drain-timeout MS            default timeout of a whole drain: refused evictions and pods going (default ${defaults.drainTimeoutMs})
   --drain-before-install LIST   packages whose rollout installs drain the Node first, comma-separated,
@@ -324,6 +334,8 @@ const flagSpec = {
   'cluster-name': { type: 'string' },
   'host-sync-interval': { type: 'string' },
   'host-token-ttl': { type: 'string' },
+  'host-mirror': { type: 'string' },
+  'host-mirror-linger': { type: 'string' },
   'member-kubeconfig': { type: 'string' },
   'drain-timeout': { type: 'string' },
   'drain-before-install': { type: 'string' },
@@ -439,6 +451,11 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     logLevel: level as CoordinatorConfig['logLevel'],
     hostSyncIntervalMs: opt('hostSyncInterval', defaults.hostSyncIntervalMs, ms(100, 600_000)),
     hostTokenTtlSeconds: opt('hostTokenTtl', defaults.hostTokenTtlSeconds, ms(600, 31_536_000)),
+    hostMirror: opt('hostMirror', defaults.hostMirror, (n, v) => {
+      if (!HOST_MIRROR_MODES.includes(v as HostMirrorMode)) throw bad(`${n} must be one of ${HOST_MIRROR_MODES.join(', ')}, got ${JSON.stringify(v)}`);
+      return v as HostMirrorMode;
+    }),
+    hostMirrorLingerMs: opt('hostMirrorLinger', defaults.hostMirrorLingerMs, ms(0, 86_400_000)),
     hostRegistration: hostRegistration(raw),
     memberKubeconfig: opt('memberKubeconfig', defaults.memberKubeconfig, str),
     drainTimeoutMs: opt('drainTimeout', defaults.drainTimeoutMs, ms(1000, 86_400_000)),

@@ -6,6 +6,7 @@
 import { toSemver } from '@nodekeeper/common';
 import type { Machine as MachineObject } from '@nodekeeper/api';
 import type { PackageSummary } from '../packages/cluster-package-version.ts';
+import { machineSummary } from './mirror-selection.ts';
 import { API_VERSION, CLUSTER_LABEL } from './names.ts';
 
 export interface HostCondition {
@@ -23,6 +24,13 @@ export interface ClusterStatus {
   packages: Array<{ name: string; desiredVersion: string | null; machines: number; atDesired: number; versions: Array<{ version: string; machines: number; healthy: number }> }>;
   rollouts: { active: number; paused: number; failed: number; succeeded: number };
   remediation: { active: number; needsHuman: number; guard: string };
+  /** The member's machines in counts, and how many are mirrored as Machines (mirror-selection.ts). */
+  machineSummary?: {
+    mirror: string;
+    mirrored: number;
+    phases: Record<string, number>;
+    problems: Array<{ type: string; status: string; machines: number }>;
+  };
   coordinatorVersion: string;
   lastStatusTime: string;
 }
@@ -39,6 +47,8 @@ export interface ClusterStatusInput {
   /** Why the member's API could not be read, when it is configured and could not. */
   readonly memberApiError: string | null;
   readonly coordinatorVersion: string;
+  /** The Machine mirror's mode and how many it mirrors (absent: no summary). */
+  readonly mirror?: { readonly mode: string; readonly machines: number };
 }
 
 /** Keeps lastTransitionTime when a condition's status did not change. */
@@ -78,6 +88,7 @@ export function clusterStatus(input: ClusterStatusInput, prev: readonly HostCond
     })),
     rollouts: { active: input.rolloutPhases.filter((p) => ACTIVE.has(p)).length, paused: count('Paused'), failed: count('Failed') + count('RolledBack'), succeeded: count('Completed') },
     remediation: { ...input.remediation },
+    ...(input.mirror === undefined ? {} : { machineSummary: { mirror: input.mirror.mode, mirrored: input.mirror.machines, ...machineSummary(input.machines) } }),
     coordinatorVersion: input.coordinatorVersion,
     lastStatusTime: now,
   };

@@ -5,7 +5,8 @@
  *   2. renews its Lease (duration 40 s), which is how the host knows it is alive;
  *   3. writes its Cluster status when it differs from what the host holds (and at a
  *      slow refresh, every 5 min), so a host-side Unknown is corrected at once;
- *   4. mirrors its Machines into its namespace, writing only those that changed;
+ *   4. mirrors its Machines into its namespace (those that need an eye, or all of them:
+ *      mirror-selection.ts), writing only those that changed;
  *   5. pulls the ClusterPackageVersions authored for it, applies the accepted ones to
  *      its own record and writes the verdict back to their status;
  *   6. pulls the Rollouts and RemediationRules authored for it (object-sync.ts) and
@@ -29,6 +30,7 @@ import { watchUnjudged } from './host-watch.ts';
 import { hostError, KubeClients } from './kube-client.ts';
 import { LeaseRenewal } from './lease-renewal.ts';
 import { MachineMirror } from './machine-mirror.ts';
+import { DEFAULT_MIRROR_LINGER_MS, type HostMirrorMode } from './mirror-selection.ts';
 import { memberNamespace } from './names.ts';
 import { HostObjectSync, type HostObjectDeps } from './object-sync.ts';
 import { PackagePull } from './package-pull.ts';
@@ -41,9 +43,15 @@ export interface HostSyncOptions {
   readonly tokenTtlSeconds: number;
   /** Concurrent Machine writes per sync. */
   readonly writeConcurrency: number;
+  /** Which Machines are mirrored: those that need an eye (default), or all (mirror-selection.ts). */
+  readonly mirror: HostMirrorMode;
+  /** How long a machine stays mirrored after it last needed it. */
+  readonly mirrorLingerMs: number;
 }
 
-export const DEFAULT_HOST_SYNC: HostSyncOptions = { syncIntervalMs: 10_000, leaseDurationSeconds: 40, statusRefreshMs: 300_000, tokenTtlSeconds: 86_400, writeConcurrency: 8 };
+export const DEFAULT_HOST_SYNC: HostSyncOptions = {
+  syncIntervalMs: 10_000, leaseDurationSeconds: 40, statusRefreshMs: 300_000, tokenTtlSeconds: 86_400, writeConcurrency: 8, mirror: 'unhealthy', mirrorLingerMs: DEFAULT_MIRROR_LINGER_MS,
+};
 
 export interface HostSyncDeps {
   readonly registrationFile: string;
@@ -106,7 +114,7 @@ export class HostSync {
     this.credential = new HostCredential(deps.registrationFile, deps.wallClock, deps.log);
     this.lease = new LeaseRenewal(opts.leaseDurationSeconds, deps.wallClock);
     this.cluster = new ClusterStatusSync(opts.statusRefreshMs, deps.wallClock, deps.log);
-    this.mirror = new MachineMirror(opts.writeConcurrency);
+    this.mirror = new MachineMirror(opts.writeConcurrency, opts.mirror, opts.mirrorLingerMs);
     this.packages = new PackagePull({
       log: deps.log, wallClock: deps.wallClock, controlPlaneVersion: deps.controlPlaneVersion, localPackages: deps.localPackages,
       applyPackages: deps.applyPackages, recordEvent: deps.recordEvent, ...(deps.installAllowList === undefined ? {} : { installAllowList: deps.installAllowList }),
@@ -263,8 +271,10 @@ export class HostSync {
       const c = this.clientsFor(reg);
       await this.lease.renew(c, reg);
       const machines = this.deps.machines();
-      await this.cluster.sync(c, reg, { ...this.deps.statusInput(), machines });
-      await this.mirror.sync(c, reg, machines);
+      // performance.now(): the linger is a duration on this process's own clock.
+      const mirrored = this.mirror.select(machines, performance.now());
+      await this.cluster.sync(c, reg, { ...this.deps.statusInput(), machines, mirror: { mode: this.mirror.mode, machines: mirrored.length } });
+      await this.mirror.sync(c, reg, mirrored);
       await this.packages.pull(c, reg);
       await this.objectSync?.sync(c, reg.cluster);
       this.lastSync = this.deps.wallClock();
