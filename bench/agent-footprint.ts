@@ -8,9 +8,12 @@
  * (utime+stime in /proc/PID/stat) are sampled every second; the result is RSS p50/max,
  * anonymous and file-backed p50 in MiB, and the CPU share of one core over the window.
  *
- * Beside it, over the same window, the floor: bare `node` (the same binary, the same
- * Node flags, the same environment) idling on `-e 'setInterval(() => {}, 1e9)'`, what
- * any agent written for Node costs before its first line runs. After the window, each
+ * Beside it, over the same window, two floors run by the same binary with the same Node
+ * flags and environment: bare `node` idling on `-e 'setInterval(() => {}, 1e9)'`, what
+ * any agent written for Node costs before its first line runs; and `node` that has
+ * loaded the Node built-in modules the agent uses (https, http2, crypto, child_process,
+ * ...: AGENT_BUILTINS) and idles, what any Node agent speaking wss and CRI and running
+ * probes costs before its own code. After the window, each
  * process's JS heap (process.memoryUsage()) is read through its inspector (SIGUSR1,
  * 127.0.0.1:9229, one process at a time; "n/a" when the port is taken), so the window
  * itself runs without an inspector.
@@ -23,8 +26,8 @@
  * the unit's Environment= read from agent/systemd/nodekeeper-agent.service so the two
  * cannot drift (NODE_COMPILE_CACHE moved to a fresh dir of the bench's own: a first
  * start, as after an install). `sources` runs the checkout's TypeScript sources with the
- * test Node and no flags, as the test harness does. Appends two rows to bench/results.md
- * (the agent, the floor); the CPU share is from a box shared with other jobs, whose load
+ * test Node and no flags, as the test harness does. Appends three rows to bench/results.md
+ * (the agent, the two floors); the CPU share is from a box shared with other jobs, whose load
  * average each row gives.
  */
 import { execFileSync } from 'node:child_process';
@@ -106,6 +109,19 @@ function describeProcess(pid: number): { argv: string[]; nodeEnv: string[] } {
 
 const INSPECTOR_PORT = 9229;
 
+/**
+ * The Node built-in modules the agent loads to do its job (ws: https, tls, zlib; CRI:
+ * http2; probes and installs: child_process, fs/promises; the machine key: crypto;
+ * pino: worker_threads; and what they pull in).
+ */
+const AGENT_BUILTINS = ['https', 'tls', 'http2', 'crypto', 'child_process', 'fs/promises', 'zlib', 'worker_threads', 'assert', 'dgram', 'timers/promises'];
+
+/** The floors: what runs beside the agent, as `node <flags> -e <code>`. */
+const FLOORS = [
+  { name: 'bare node', code: 'setInterval(() => {}, 1e9)' },
+  { name: "node with the agent's built-in modules loaded", code: `for (const m of ${JSON.stringify(AGENT_BUILTINS)}) require(m); setInterval(() => {}, 1e9)` },
+] as const;
+
 /** True when nothing listens on 127.0.0.1:`port`. */
 function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -160,15 +176,13 @@ const agent = release !== null
 /** Memory samples of one process over the window. */
 interface Samples { rss: number[]; anon: number[]; file: number[] }
 const agentMem: Samples = { rss: [], anon: [], file: [] };
-const floorMem: Samples = { rss: [], anon: [], file: [] };
+/** A floor process: its samples over the same window, CPU share, heap after it. */
+interface Floor { readonly name: string; readonly code: string; proc: Proc | null; pid: number; ticks0: number; mem: Samples; cpuPercent: number; heap: NodeJS.MemoryUsage | null; launched: string }
+const floors: Floor[] = FLOORS.map((f) => ({ ...f, proc: null, pid: 0, ticks0: 0, mem: { rss: [], anon: [], file: [] }, cpuPercent: Number.NaN, heap: null, launched: '' }));
 let cpuPercent = Number.NaN;
-let floorCpuPercent = Number.NaN;
 let agentHeap: NodeJS.MemoryUsage | null = null;
-let floorHeap: NodeJS.MemoryUsage | null = null;
 let launched = '';
-let floorLaunched = '';
 let load = '';
-let floor: Proc | null = null;
 try {
   const pid = agent.child.pid;
   if (pid === undefined) throw new Error('the agent did not start');
@@ -183,11 +197,13 @@ try {
     ? `release ${release.version} (bundle, launcher flags ${flags.join(' ')}${nodeEnv.some((e) => e.startsWith('NODE_COMPILE_CACHE=')) ? ', NODE_COMPILE_CACHE from a first start' : ''})`
     : 'sources (type stripping), bare node';
   process.stdout.write(`agent pid ${pid}: ${argv.slice(0, argv.indexOf(script) + 1).join(' ')} (${nodeEnv.join(' ') || 'no NODE_* variables'})\n`);
-  // The floor: the same node binary, Node flags and environment, running nothing.
-  floor = spawnLogged(argv[0]!, [...flags, '-e', 'setInterval(() => {}, 1e9)'], path.join(dir, 'floor.log'), { env: release !== null ? unitEnvironment(path.join(dir, 'floor-compile-cache')) : {} });
-  const floorPid = floor.child.pid;
-  if (floorPid === undefined) throw new Error('the floor process did not start');
-  floorLaunched = `bare node ${flags.join(' ') || '(no flags)'} -e 'setInterval(() => {}, 1e9)'${release !== null ? ", the unit's Environment=" : ''}`;
+  // The floors: the same node binary, Node flags and environment, running (next to) nothing.
+  for (const [i, f] of floors.entries()) {
+    f.proc = spawnLogged(argv[0]!, [...flags, '-e', f.code], path.join(dir, `floor-${i}.log`), { env: release !== null ? unitEnvironment(path.join(dir, `floor-${i}-compile-cache`)) : {} });
+    if (f.proc.child.pid === undefined) throw new Error(`the floor process "${f.name}" did not start`);
+    f.pid = f.proc.child.pid;
+    f.launched = `${f.name}: node ${flags.join(' ') || '(no flags)'} -e '${f.code}'${release !== null ? ", the unit's Environment=" : ''}`;
+  }
 
   const phase = async () => JSON.parse((await nkctl(coord.nkctlConfig, ['get', 'machine', 'node-a', '-o', 'json'])).stdout).status.phase as string;
   await waitFor('node-a Ready', async () => (await phase()) === 'Ready', 120_000, 500);
@@ -196,14 +212,14 @@ try {
 
   const t0 = performance.now();
   const ticks0 = cpuTicks(pid);
-  const floorTicks0 = cpuTicks(floorPid);
+  for (const f of floors) f.ticks0 = cpuTicks(f.pid);
   const end = t0 + minutes * 60_000;
   // Sample on a fixed one-second grid (not "sleep 1 s" after each), so drift cannot stretch the window.
   for (let next = t0; next <= end; next += 1000) {
     await sleep(Math.max(0, next - performance.now()));
     if (agent.child.exitCode !== null) throw new Error(`the agent exited (${agent.child.exitCode}):\n${agent.log().slice(-2000)}`);
-    if (floor.child.exitCode !== null) throw new Error(`the floor process exited (${floor.child.exitCode}):\n${floor.log().slice(-2000)}`);
-    for (const [p, into] of [[pid, agentMem], [floorPid, floorMem]] as const) {
+    for (const f of floors) if (f.proc!.child.exitCode !== null) throw new Error(`the floor process "${f.name}" exited (${f.proc!.child.exitCode}):\n${f.proc!.log().slice(-2000)}`);
+    for (const [p, into] of [[pid, agentMem], ...floors.map((f) => [f.pid, f.mem] as const)] as const) {
       const r = residentBytes(p);
       into.rss.push(r.rss);
       into.anon.push(r.anon);
@@ -212,15 +228,17 @@ try {
   }
   const seconds = (performance.now() - t0) / 1000;
   cpuPercent = ((cpuTicks(pid) - ticks0) / clockTicks / seconds) * 100;
-  floorCpuPercent = ((cpuTicks(floorPid) - floorTicks0) / clockTicks / seconds) * 100;
+  for (const f of floors) f.cpuPercent = ((cpuTicks(f.pid) - f.ticks0) / clockTicks / seconds) * 100;
   load = loadavg().map((l) => l.toFixed(1)).join(' ');
   if ((await phase()) !== 'Ready') throw new Error('node-a is no longer Ready: the window did not measure a healthy agent');
   // The heaps after the window (an inspector opened in the window would be measured too).
-  floorHeap = await heapOf(floorPid);
-  await floor.stop();
+  for (const f of floors) {
+    f.heap = await heapOf(f.pid);
+    await f.proc!.stop();
+  }
   agentHeap = await heapOf(pid);
 } finally {
-  await floor?.stop();
+  for (const f of floors) await f.proc?.stop();
   await stopNode(node);
   await coord.stop();
   await containerd.stop();
@@ -236,7 +254,9 @@ record(
   `agent footprint, real probes, default intervals, ${minutes} min, ${launched}`,
   `${memory(agentMem, agentHeap)}; CPU ${cpuPercent.toFixed(2)} % of one core (${agentMem.rss.length} samples; ${shared})`,
 );
-record(
-  `agent footprint floor, same window: ${floorLaunched}`,
-  `${memory(floorMem, floorHeap)}; CPU ${floorCpuPercent.toFixed(2)} % of one core; the agent above is ${mib(percentile(agentMem.rss, 50) - percentile(floorMem.rss, 50))} MB over it (${shared})`,
-);
+for (const f of floors) {
+  record(
+    `agent footprint floor, same window, ${f.launched}`,
+    `${memory(f.mem, f.heap)}; CPU ${f.cpuPercent.toFixed(2)} % of one core; the agent above is ${mib(percentile(agentMem.rss, 50) - percentile(f.mem.rss, 50))} MB over it (${shared})`,
+  );
+}
