@@ -60,6 +60,7 @@ test('probeRuntime against runtimes that answer badly: each a precise reason, ne
   const ctx = createProbeContext({ ...defaultProbeConfig, hostRoot: root, runtime: { ...defaultProbeConfig.runtime, socket: '/cri.sock', timeoutMs: 500 } });
   const cases: Array<[string, (s: http2.ServerHttp2Stream) => void, string, RegExp]> = [
     ['trailers-only UNIMPLEMENTED', (s) => s.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '12', 'grpc-message': 'unknown%20service%20runtime.v1.RuntimeService' }, { endStream: true }), 'CriNotImplemented', /unknown service runtime\.v1\.RuntimeService/],
+    ['a 16 KB grpc-message', (s) => s.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '13', 'grpc-message': 'x'.repeat(16_384) }, { endStream: true }), 'CriCallFailed', /^CRI call failed \(INTERNAL\): x{1024}$/],
     ['HTTP 404', (s) => s.respond({ ':status': 404 }, { endStream: true }), 'CriNotImplemented', /HTTP status 404/],
     ['a message that is not protobuf', (s) => {
       s.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });

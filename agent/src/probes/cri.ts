@@ -30,6 +30,8 @@ import { probeService } from './service.ts';
 
 /** The CRI API version the kubelet announces in VersionRequest. */
 const KUBELET_RUNTIME_API_VERSION = '0.1.0';
+/** The most of a runtime's grpc-message kept. */
+const MAX_GRPC_MESSAGE = 1024;
 /** The largest response message read (grpc-js's grpc.max_receive_message_length was set to this). */
 const MAX_RESPONSE_BYTES = 1024 * 1024;
 
@@ -64,7 +66,8 @@ function unary(session: http2.ClientHttp2Session, method: string, request: Buffe
       if (typeof s === 'string') {
         grpcStatus = s;
         const m = headers['grpc-message'];
-        grpcMessage = typeof m === 'string' ? decodeGrpcMessage(m) : '';
+        // Bounded: it ends up in the report's message, whose length the protocol caps.
+        grpcMessage = typeof m === 'string' ? decodeGrpcMessage(m).slice(0, MAX_GRPC_MESSAGE) : '';
       }
     };
     stream.on('response', (headers) => {
