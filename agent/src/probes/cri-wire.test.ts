@@ -16,7 +16,7 @@ import {
   unframe,
 } from './cri-wire.ts';
 
-// The schema the hand-written codec follows, read by protobufjs: the reference both ways.
+// The schema, read by protobufjs's full runtime: the reference both ways for the codec on its minimal one.
 const root = protobuf.loadSync(path.join(import.meta.dirname, '../../proto/cri.proto'));
 const type = (name: string) => root.lookupType(`runtime.v1.${name}`);
 const encode = (name: string, value: object) => Buffer.from(type(name).encode(type(name).fromObject(value)).finish());
@@ -63,13 +63,15 @@ test('hostile responses fail the call with a gRPC code and say why; nothing is h
   fails(() => unframe(Buffer.from([0, 0, 0, 0, 9, 1]), 1024), GrpcStatus.INTERNAL, /truncated message frame/);
   fails(() => unframe(Buffer.concat([grpcFrame(Buffer.from([1])), grpcFrame(Buffer.from([2]))]), 1024), GrpcStatus.INTERNAL, /more than one message/);
   fails(() => unframe(grpcFrame(Buffer.alloc(2000)), 1024), GrpcStatus.RESOURCE_EXHAUSTED, /2000 bytes exceeds the limit of 1024/);
-  fails(() => decodeVersionResponse(Buffer.from([0x0a, 10, 1])), GrpcStatus.INTERNAL, /overruns/);
+  fails(() => decodeVersionResponse(Buffer.from([0x0a, 10, 1])), GrpcStatus.INTERNAL, /index out of range: 2 \+ 10 > 3/);
   fails(() => decodeVersionResponse(Buffer.from([0x08, 1])), GrpcStatus.INTERNAL, /string field with wire type 0/);
-  fails(() => decodeVersionResponse(Buffer.from([0x0a, 0x80])), GrpcStatus.INTERNAL, /truncated varint/);
-  fails(() => decodeVersionResponse(Buffer.from([0x0a, ...Array(11).fill(0xff)])), GrpcStatus.INTERNAL, /longer than 10 bytes/);
+  fails(() => decodeVersionResponse(Buffer.from([0x0a, 0x80])), GrpcStatus.INTERNAL, /index out of range/);
+  fails(() => decodeVersionResponse(Buffer.from([0x0a, ...Array(11).fill(0xff)])), GrpcStatus.INTERNAL, /index out of range/);
+  fails(() => decodeVersionResponse(Buffer.from([0x2e])), GrpcStatus.INTERNAL, /invalid wire type 6/);
   fails(() => decodeVersionResponse(Buffer.from([0x00])), GrpcStatus.INTERNAL, /field number 0/);
-  fails(() => decodeVersionResponse(Buffer.from([0x2b])), GrpcStatus.INTERNAL, /wire type 3/);
-  fails(() => decodeStatusResponse(Buffer.from([0x0a, 3, 0x0a, 5, 0x12])), GrpcStatus.INTERNAL, /overruns/);
+  // A proto2 group (wire type 3) is read past to its end, as protobufjs does; this one never ends.
+  fails(() => decodeVersionResponse(Buffer.from([0x2b])), GrpcStatus.INTERNAL, /index out of range/);
+  fails(() => decodeStatusResponse(Buffer.from([0x0a, 3, 0x0a, 5, 0x12])), GrpcStatus.INTERNAL, /index out of range/);
   fails(() => decodeStatusResponse(Buffer.from([0x0a, 4, 0x0a, 2, 0x12, 0])), GrpcStatus.INTERNAL, /bool field with wire type 2/);
   // Random bytes never throw anything but a CriCallError (nor hang, nor return garbage types).
   fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {

@@ -1,13 +1,18 @@
 /**
  * The wire format of the two CRI v1 calls the runtime probe makes (RuntimeService.Version
- * and .Status), written out by hand: protobuf for the six messages of agent/proto/cri.proto
- * (that file is the schema; cri-wire.test.ts checks this code against protobufjs reading
- * it) and gRPC's length-prefixed message framing. Pure: bytes in, values out.
+ * and .Status): the six messages of agent/proto/cri.proto read and written with
+ * protobufjs's minimal runtime (its Reader and Writer, as code that protobufjs's static
+ * generator emits; cri-wire.test.ts checks the result against protobufjs reading the
+ * .proto itself), and gRPC's length-prefixed message framing. Pure: bytes in, values out.
  *
- * Why by hand: @grpc/grpc-js with @grpc/proto-loader parsing cri.proto at start cost the
- * agent about 4 MB of resident memory (bench/README.md, "Agent footprint") for two unary
- * calls over a unix socket; the transport is now node:http2 (cri.ts).
+ * Why not a gRPC client: @grpc/grpc-js with @grpc/proto-loader parsing cri.proto at start
+ * cost the agent about 4 MB of resident memory (bench/README.md, "Agent footprint") for
+ * two unary calls over a unix socket; the transport is node:http2 (cri.ts).
  */
+import protobuf from 'protobufjs/minimal.js';
+
+const { Reader, Writer } = protobuf;
+type Reader = protobuf.Reader;
 
 /** gRPC status codes (grpc/doc/statuscodes.md) the probe tells apart, by number. */
 export const GrpcStatus = {
@@ -74,26 +79,15 @@ export interface StatusResponse { status: { conditions: WireCondition[] } | null
 
 // --- Encoding: the two requests, each one field ------------------------------------
 
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n > 0x7f) {
-    out.push((n & 0x7f) | 0x80);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return out;
-}
-
 /** VersionRequest { string version = 1 }. */
 export function encodeVersionRequest(version: string): Buffer {
-  const s = Buffer.from(version, 'utf8');
   // proto3 leaves a default (empty) scalar out.
-  return s.length === 0 ? Buffer.alloc(0) : Buffer.concat([Buffer.from([0x0a, ...varint(s.length)]), s]);
+  return version === '' ? Buffer.alloc(0) : Buffer.from(Writer.create().uint32(0x0a).string(version).finish());
 }
 
 /** StatusRequest { bool verbose = 1 }. */
 export function encodeStatusRequest(verbose: boolean): Buffer {
-  return verbose ? Buffer.from([0x08, 0x01]) : Buffer.alloc(0);
+  return verbose ? Buffer.from(Writer.create().uint32(0x08).bool(true).finish()) : Buffer.alloc(0);
 }
 
 /** One gRPC message frame: not compressed, 4-byte big-endian length, the message. */
@@ -108,107 +102,58 @@ export function grpcFrame(message: Buffer): Buffer {
 /** A malformed message: the call fails with INTERNAL, as grpc-js failed a message it could not parse. */
 const malformed = (what: string): CriCallError => new CriCallError(GrpcStatus.INTERNAL, `malformed CRI response: ${what}`);
 
-/** Reads protobuf fields off a buffer; unknown fields are skipped, as proto3 requires. */
-class Reader {
-  private pos = 0;
-  private readonly buf: Buffer;
-  constructor(buf: Buffer) {
-    this.buf = buf;
-  }
-
-  get done(): boolean {
-    return this.pos >= this.buf.length;
-  }
-
-  /** A varint as a number; only the low 53 bits matter to the fields read here (tags, lengths, bools). */
-  varint(): number {
-    let result = 0;
-    let scale = 1;
-    for (let i = 0; i < 10; i++) {
-      if (this.pos >= this.buf.length) throw malformed('truncated varint');
-      const b = this.buf[this.pos++]!;
-      if (scale < 2 ** 53) result += (b & 0x7f) * scale;
-      if ((b & 0x80) === 0) return result;
-      scale *= 128;
-    }
-    throw malformed('varint longer than 10 bytes');
-  }
-
-  bytes(): Buffer {
-    const len = this.varint();
-    if (len > this.buf.length - this.pos) throw malformed(`field of ${len} bytes overruns its message`);
-    const out = this.buf.subarray(this.pos, this.pos + len);
-    this.pos += len;
-    return out;
-  }
-
-  /** The next field's number and wire type. */
-  tag(): { field: number; wire: number } {
-    const t = this.varint();
-    const field = Math.floor(t / 8);
+/**
+ * Reads `buf`'s fields with protobufjs's reader: `read` takes the ones it knows
+ * (returning true), the rest are skipped, as proto3 requires.
+ */
+function fields(buf: Uint8Array, read: (r: Reader, field: number, wire: number) => boolean): void {
+  const r = Reader.create(buf);
+  while (r.pos < r.len) {
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    const wire = tag & 7;
     if (field === 0) throw malformed('field number 0');
-    return { field, wire: t % 8 };
-  }
-
-  skip(wire: number): void {
-    switch (wire) {
-      case 0:
-        this.varint();
-        return;
-      case 1:
-        this.advance(8);
-        return;
-      case 2:
-        this.bytes();
-        return;
-      case 5:
-        this.advance(4);
-        return;
-      default:
-        // 3 and 4 are proto2 groups, which no proto3 message has; 6 and 7 do not exist.
-        throw malformed(`wire type ${wire}`);
-    }
-  }
-
-  private advance(n: number): void {
-    if (n > this.buf.length - this.pos) throw malformed('truncated fixed-width field');
-    this.pos += n;
+    if (!read(r, field, wire)) r.skipType(wire);
   }
 }
 
-/** Reads `buf`'s fields: `read` takes the ones it knows (returning true), the rest are skipped. */
-function fields(buf: Buffer, read: (r: Reader, field: number, wire: number) => boolean): void {
-  const r = new Reader(buf);
-  while (!r.done) {
-    const { field, wire } = r.tag();
-    if (!read(r, field, wire)) r.skip(wire);
+/** Decodes with `decode`; whatever the reader throws (truncation, a bad varint or wire type) is a malformed message. */
+function decoding<T>(decode: () => T): T {
+  try {
+    return decode();
+  } catch (err) {
+    if (err instanceof CriCallError) throw err;
+    throw malformed(err instanceof Error ? err.message : String(err));
   }
 }
 
 /** A string field; a field of another wire type is malformed (protobufjs and grpc-js refuse it too). */
 function stringField(r: Reader, wire: number): string {
   if (wire !== 2) throw malformed(`string field with wire type ${wire}`);
-  return r.bytes().toString('utf8');
+  // Not r.string(): on a Buffer it clamps a length that overruns the message instead of failing.
+  return Buffer.from(r.bytes()).toString('utf8');
 }
 
 export function decodeVersionResponse(buf: Buffer): VersionResponse {
   const out: VersionResponse = { version: '', runtimeName: '', runtimeVersion: '', runtimeApiVersion: '' };
   const names = [undefined, 'version', 'runtimeName', 'runtimeVersion', 'runtimeApiVersion'] as const;
-  fields(buf, (r, field, wire) => {
-    const name = names[field];
-    if (name === undefined) return false;
-    out[name] = stringField(r, wire);
-    return true;
+  return decoding(() => {
+    fields(buf, (r, field, wire) => {
+      const name = names[field];
+      if (name === undefined) return false;
+      out[name] = stringField(r, wire);
+      return true;
+    });
+    return out;
   });
-  return out;
 }
 
-function decodeCondition(buf: Buffer): WireCondition {
+function decodeCondition(buf: Uint8Array): WireCondition {
   const c: WireCondition = { type: '', status: false, reason: '', message: '' };
   fields(buf, (r, field, wire) => {
     if (field === 2) {
       if (wire !== 0) throw malformed(`bool field with wire type ${wire}`);
-      c.status = r.varint() !== 0;
+      c.status = r.bool();
       return true;
     }
     const name = field === 1 ? 'type' : field === 3 ? 'reason' : field === 4 ? 'message' : undefined;
@@ -224,21 +169,23 @@ const MAX_CONDITIONS = 64;
 
 export function decodeStatusResponse(buf: Buffer): StatusResponse {
   let status: { conditions: WireCondition[] } | null = null;
-  fields(buf, (r, field, wire) => {
-    if (field !== 1) return false;
-    if (wire !== 2) throw malformed(`message field with wire type ${wire}`);
-    // A repeated message field may come in more than one piece: proto3 merges them.
-    const st = (status ??= { conditions: [] });
-    fields(r.bytes(), (rr, f, w) => {
-      if (f !== 1) return false;
-      if (w !== 2) throw malformed(`message field with wire type ${w}`);
-      const c = decodeCondition(rr.bytes());
-      if (st.conditions.length < MAX_CONDITIONS) st.conditions.push(c);
+  return decoding(() => {
+    fields(buf, (r, field, wire) => {
+      if (field !== 1) return false;
+      if (wire !== 2) throw malformed(`message field with wire type ${wire}`);
+      // A repeated message field may come in more than one piece: proto3 merges them.
+      const st = (status ??= { conditions: [] });
+      fields(r.bytes(), (rr, f, w) => {
+        if (f !== 1) return false;
+        if (w !== 2) throw malformed(`message field with wire type ${w}`);
+        const c = decodeCondition(rr.bytes());
+        if (st.conditions.length < MAX_CONDITIONS) st.conditions.push(c);
+        return true;
+      });
       return true;
     });
-    return true;
+    return { status };
   });
-  return { status };
 }
 
 /**
