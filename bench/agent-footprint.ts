@@ -2,10 +2,21 @@
  * Benchmark (not a test): the steady-state footprint of one agent process. One real
  * agent with its real probes (a supervised kubelet stand-in, a real containerd, Debian's
  * CNI plugins) at the agent's default 10 s probe interval, connected to a real
- * coordinator. After the machine is Ready and a 20 s warm-up, the agent process's RSS
- * (/proc/PID/status VmRSS, and RssAnon: the part that is not mapped files such as the
- * node binary) and CPU time (utime+stime in /proc/PID/stat) are sampled every second;
- * the result is RSS p50/max in MiB and the CPU share of one core over the window.
+ * coordinator. After the machine is Ready and a 20 s warm-up, the agent process's memory
+ * (/proc/PID/status: VmRSS, and its split into RssAnon, what the process allocated, and
+ * RssFile, mapped files such as the node binary's pages it touched) and CPU time
+ * (utime+stime in /proc/PID/stat) are sampled every second; the result is RSS p50/max,
+ * anonymous and file-backed p50 in MiB, and the CPU share of one core over the window.
+ *
+ * Beside it, over the same window, two floors run by the same binary with the same Node
+ * flags and environment: bare `node` idling on `-e 'setInterval(() => {}, 1e9)'`, what
+ * any agent written for Node costs before its first line runs; and `node` that has
+ * loaded the Node built-in modules the agent uses (https, http2, crypto, child_process,
+ * ...: AGENT_BUILTINS) and idles, what any Node agent speaking wss and CRI and running
+ * probes costs before its own code. After the window, each
+ * process's JS heap (process.memoryUsage()) is read through its inspector (SIGUSR1,
+ * 127.0.0.1:9229, one process at a time; "n/a" when the port is taken), so the window
+ * itself runs without an inspector.
  *
  *   node bench/agent-footprint.ts [--minutes N] [--launch=release|sources]
  *
@@ -15,12 +26,15 @@
  * the unit's Environment= read from agent/systemd/nodekeeper-agent.service so the two
  * cannot drift (NODE_COMPILE_CACHE moved to a fresh dir of the bench's own: a first
  * start, as after an install). `sources` runs the checkout's TypeScript sources with the
- * test Node and no flags, as the test harness does. Appends one row to bench/results.md.
+ * test Node and no flags, as the test harness does. Appends three rows to bench/results.md
+ * (the agent, the two floors); the CPU share is from a box shared with other jobs, whose load
+ * average each row gives.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { createConnection } from 'node:net';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -67,15 +81,15 @@ function startReleaseAgent(launcher: string, n: SupervisedNode, o: { server: str
 
 const clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 
-/** Resident memory of a process in bytes: all of it (VmRSS), and the anonymous part (RssAnon). */
-function residentBytes(pid: number): { rss: number; anon: number } {
+/** Resident memory of a process in bytes: all of it (VmRSS), the anonymous part (RssAnon) and the file-backed part (RssFile). */
+function residentBytes(pid: number): { rss: number; anon: number; file: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (field: string) => {
     const v = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1];
     if (v === undefined) throw new Error(`no ${field} for pid ${pid}`);
     return Number(v) * 1024;
   };
-  return { rss: kb('VmRSS'), anon: kb('RssAnon') };
+  return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') };
 }
 
 /** utime + stime of a process (its own threads, not its children), in clock ticks. */
@@ -93,6 +107,58 @@ function describeProcess(pid: number): { argv: string[]; nodeEnv: string[] } {
   return { argv, nodeEnv: env.filter((e) => /^NODE_(OPTIONS|COMPILE_CACHE)=./.test(e)) };
 }
 
+const INSPECTOR_PORT = 9229;
+
+/**
+ * The Node built-in modules the agent loads to do its job (ws: https, tls, zlib; CRI:
+ * http2; probes and installs: child_process, fs/promises; the machine key: crypto;
+ * pino: worker_threads; and what they pull in).
+ */
+const AGENT_BUILTINS = ['https', 'tls', 'http2', 'crypto', 'child_process', 'fs/promises', 'zlib', 'worker_threads', 'assert', 'dgram', 'timers/promises'];
+
+/** The floors: what runs beside the agent, as `node <flags> -e <code>`. */
+const FLOORS = [
+  { name: 'bare node', code: 'setInterval(() => {}, 1e9)' },
+  { name: "node with the agent's built-in modules loaded", code: `for (const m of ${JSON.stringify(AGENT_BUILTINS)}) require(m); setInterval(() => {}, 1e9)` },
+] as const;
+
+/** True when nothing listens on 127.0.0.1:`port`. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = createConnection({ host: '127.0.0.1', port });
+    c.once('connect', () => (c.destroy(), resolve(false)));
+    c.once('error', () => resolve(true));
+  });
+}
+
+/**
+ * process.memoryUsage() of a running node, through the inspector SIGUSR1 opens on
+ * 127.0.0.1:9229 (nothing else listening there: checked first). The inspector stays
+ * open in that process, so this is for the end of a measurement, and the process must
+ * be stopped before the next one is asked.
+ */
+async function heapOf(pid: number): Promise<NodeJS.MemoryUsage | null> {
+  if (!(await portFree(INSPECTOR_PORT))) return null;
+  process.kill(pid, 'SIGUSR1');
+  const targets = await waitFor('the inspector', async () => {
+    try {
+      return (await (await fetch(`http://127.0.0.1:${INSPECTOR_PORT}/json/list`)).json()) as Array<{ webSocketDebuggerUrl: string }>;
+    } catch {
+      return false;
+    }
+  }, 10_000, 100);
+  const ws = new WebSocket(targets[0]!.webSocketDebuggerUrl);
+  try {
+    await new Promise((resolve, reject) => ((ws.onopen = resolve), (ws.onerror = reject)));
+    const reply = new Promise<string>((resolve) => (ws.onmessage = (e) => resolve(String(e.data))));
+    ws.send(JSON.stringify({ id: 1, method: 'Runtime.evaluate', params: { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true } }));
+    const value = (JSON.parse(await reply) as { result?: { result?: { value?: string } } }).result?.result?.value;
+    return value === undefined ? null : (JSON.parse(value) as NodeJS.MemoryUsage);
+  } finally {
+    ws.close();
+  }
+}
+
 const dir = await mkdtemp(path.join(tmpdir(), 'nk-bench-footprint-'));
 const release = values.launch === 'release' ? await agentRelease() : null;
 const containerd = await startContainerdWithNetwork(path.join(dir, 'containerd'));
@@ -107,10 +173,16 @@ const agent = release !== null
   ? startReleaseAgent(path.join(release.agentDir, 'bin/nodekeeper-agent'), node, { server: coord.url, token, caHash: caCertHash }, unitEnvironment(path.join(dir, 'compile-cache')))
   : startNodeAgent(node, { server: coord.url, token, caHash: caCertHash, extraArgs: ['--probe-interval', String(DEFAULT_PROBE_INTERVAL_MS)] });
 
-const rss: number[] = [];
-const anon: number[] = [];
+/** Memory samples of one process over the window. */
+interface Samples { rss: number[]; anon: number[]; file: number[] }
+const agentMem: Samples = { rss: [], anon: [], file: [] };
+/** A floor process: its samples over the same window, CPU share, heap after it. */
+interface Floor { readonly name: string; readonly code: string; proc: Proc | null; pid: number; ticks0: number; mem: Samples; cpuPercent: number; heap: NodeJS.MemoryUsage | null; launched: string }
+const floors: Floor[] = FLOORS.map((f) => ({ ...f, proc: null, pid: 0, ticks0: 0, mem: { rss: [], anon: [], file: [] }, cpuPercent: Number.NaN, heap: null, launched: '' }));
 let cpuPercent = Number.NaN;
+let agentHeap: NodeJS.MemoryUsage | null = null;
 let launched = '';
+let load = '';
 try {
   const pid = agent.child.pid;
   if (pid === undefined) throw new Error('the agent did not start');
@@ -125,6 +197,13 @@ try {
     ? `release ${release.version} (bundle, launcher flags ${flags.join(' ')}${nodeEnv.some((e) => e.startsWith('NODE_COMPILE_CACHE=')) ? ', NODE_COMPILE_CACHE from a first start' : ''})`
     : 'sources (type stripping), bare node';
   process.stdout.write(`agent pid ${pid}: ${argv.slice(0, argv.indexOf(script) + 1).join(' ')} (${nodeEnv.join(' ') || 'no NODE_* variables'})\n`);
+  // The floors: the same node binary, Node flags and environment, running (next to) nothing.
+  for (const [i, f] of floors.entries()) {
+    f.proc = spawnLogged(argv[0]!, [...flags, '-e', f.code], path.join(dir, `floor-${i}.log`), { env: release !== null ? unitEnvironment(path.join(dir, `floor-${i}-compile-cache`)) : {} });
+    if (f.proc.child.pid === undefined) throw new Error(`the floor process "${f.name}" did not start`);
+    f.pid = f.proc.child.pid;
+    f.launched = `${f.name}: node ${flags.join(' ') || '(no flags)'} -e '${f.code}'${release !== null ? ", the unit's Environment=" : ''}`;
+  }
 
   const phase = async () => JSON.parse((await nkctl(coord.nkctlConfig, ['get', 'machine', 'node-a', '-o', 'json'])).stdout).status.phase as string;
   await waitFor('node-a Ready', async () => (await phase()) === 'Ready', 120_000, 500);
@@ -133,19 +212,33 @@ try {
 
   const t0 = performance.now();
   const ticks0 = cpuTicks(pid);
+  for (const f of floors) f.ticks0 = cpuTicks(f.pid);
   const end = t0 + minutes * 60_000;
   // Sample on a fixed one-second grid (not "sleep 1 s" after each), so drift cannot stretch the window.
   for (let next = t0; next <= end; next += 1000) {
     await sleep(Math.max(0, next - performance.now()));
     if (agent.child.exitCode !== null) throw new Error(`the agent exited (${agent.child.exitCode}):\n${agent.log().slice(-2000)}`);
-    const r = residentBytes(pid);
-    rss.push(r.rss);
-    anon.push(r.anon);
+    for (const f of floors) if (f.proc!.child.exitCode !== null) throw new Error(`the floor process "${f.name}" exited (${f.proc!.child.exitCode}):\n${f.proc!.log().slice(-2000)}`);
+    for (const [p, into] of [[pid, agentMem], ...floors.map((f) => [f.pid, f.mem] as const)] as const) {
+      const r = residentBytes(p);
+      into.rss.push(r.rss);
+      into.anon.push(r.anon);
+      into.file.push(r.file);
+    }
   }
   const seconds = (performance.now() - t0) / 1000;
   cpuPercent = ((cpuTicks(pid) - ticks0) / clockTicks / seconds) * 100;
+  for (const f of floors) f.cpuPercent = ((cpuTicks(f.pid) - f.ticks0) / clockTicks / seconds) * 100;
+  load = loadavg().map((l) => l.toFixed(1)).join(' ');
   if ((await phase()) !== 'Ready') throw new Error('node-a is no longer Ready: the window did not measure a healthy agent');
+  // The heaps after the window (an inspector opened in the window would be measured too).
+  for (const f of floors) {
+    f.heap = await heapOf(f.pid);
+    await f.proc!.stop();
+  }
+  agentHeap = await heapOf(pid);
 } finally {
+  for (const f of floors) await f.proc?.stop();
   await stopNode(node);
   await coord.stop();
   await containerd.stop();
@@ -153,7 +246,17 @@ try {
 }
 
 const mib = (b: number) => (b / MIB).toFixed(1);
+const memory = (m: Samples, heap: NodeJS.MemoryUsage | null) =>
+  `RSS p50 ${mib(percentile(m.rss, 50))} MB, max ${mib(Math.max(...m.rss))} MB (anonymous p50 ${mib(percentile(m.anon, 50))} MB, file-backed p50 ${mib(percentile(m.file, 50))} MB); ` +
+  `JS heap used ${heap === null ? 'n/a (inspector port taken)' : `${mib(heap.heapUsed)} MB of ${mib(heap.heapTotal)} MB, external ${mib(heap.external)} MB`}`;
+const shared = `load average ${load}, a shared box: the CPU share is indicative`;
 record(
   `agent footprint, real probes, default intervals, ${minutes} min, ${launched}`,
-  `RSS p50 ${mib(percentile(rss, 50))} MB, max ${mib(Math.max(...rss))} MB (anonymous p50 ${mib(percentile(anon, 50))} MB); CPU ${cpuPercent.toFixed(2)} % of one core (${rss.length} samples)`,
+  `${memory(agentMem, agentHeap)}; CPU ${cpuPercent.toFixed(2)} % of one core (${agentMem.rss.length} samples; ${shared})`,
 );
+for (const f of floors) {
+  record(
+    `agent footprint floor, same window, ${f.launched}`,
+    `${memory(f.mem, f.heap)}; CPU ${f.cpuPercent.toFixed(2)} % of one core; the agent above is ${mib(percentile(agentMem.rss, 50) - percentile(f.mem.rss, 50))} MB over it (${shared})`,
+  );
+}

@@ -4,8 +4,8 @@
  * described in docs/install-agent.md ("Releases"); in short, per arch:
  *
  *   nodekeeper-agent-<version>-linux-<arch>.tar.gz        VERSION, bin/nodekeeper-agent,
- *       node/bin/node, node/LICENSE, lib/nodekeeper-agent.mjs, lib/proto/cri.proto,
- *       systemd/*, install-agent
+ *       node/bin/node, node/LICENSE, lib/nodekeeper-agent.mjs, lib/chunks/*.mjs (code
+ *       loaded only when used: installs, a host without os-release), systemd/*, install-agent
  *   nodekeeper-coordinator-<version>-linux-<arch>.tar.gz  VERSION, bin/nodekeeper-coordinator,
  *       bin/nkctl, node/, lib/{nodekeeper-coordinator,nkctl}.mjs, lib/better-sqlite3-linux-<arch>.node,
  *       lib/crds.yaml, lib/ui/ (the fleet page), systemd/nodekeeper-coordinator.service, install-coordinator
@@ -15,7 +15,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { copyFile, cp, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -63,8 +63,15 @@ function launcher(what: string, bundle: string, nodeFlags: string, exportInstall
   ].join('\n');
 }
 
-/** The agent's Node flags: V8 collects well before the unit's MemoryMax, and a 1 MB young generation. */
-const AGENT_NODE_FLAGS = '--max-old-space-size=160 --max-semi-space-size=1 ';
+/**
+ * The agent's Node flags (bench/README.md, "Agent footprint", has what each saves): V8
+ * collects well before the unit's MemoryMax, a 1 MB young generation, and --lite-mode:
+ * no JIT compilers and no feedback vectors, about 18 MB less resident memory for an
+ * agent that spends well under 1 % of a core. It also turns WebAssembly off, which the
+ * agent never uses (agent/src/startup-footprint.test.ts keeps undici, the one wasm
+ * user in Node, from loading).
+ */
+const AGENT_NODE_FLAGS = '--max-old-space-size=160 --max-semi-space-size=1 --lite-mode';
 
 interface Options {
   readonly arches: readonly Arch[];
@@ -134,11 +141,44 @@ const nkctlEntry: Plugin = {
 
 const common = { bundle: true, platform: 'node', format: 'esm', target: 'node24', banner: { js: BANNER }, legalComments: 'eof', logLevel: 'warning', absWorkingDir: REPO } as const;
 
+/**
+ * The agent's bundle, built for a small resident footprint (bench/README.md, "Agent
+ * footprint"): V8 keeps the source of every script it loads, so what is dynamically
+ * imported (tar for installs, systeminformation for a host without os-release) is split
+ * into lib/chunks/ and read only when used; whitespace and syntax are minified (names
+ * kept, so stack traces and logged error types still read), which also shrinks the
+ * line-ends table V8 builds for stack traces.
+ */
 async function bundleAgent(outDir: string): Promise<void> {
-  await build({ ...common, entryPoints: { 'nodekeeper-agent': 'agent/src/main.ts' }, outdir: outDir, outExtension: { '.js': '.mjs' } });
-  // @grpc/proto-loader reads cri.proto at run time, from lib/proto/ (agent/src/probes/cri.ts).
-  await mkdir(path.join(outDir, 'proto'));
-  for (const f of (await readdir(path.join(REPO, 'agent/proto'))).filter((n) => n.endsWith('.proto'))) await copyFile(path.join(REPO, 'agent/proto', f), path.join(outDir, 'proto', f));
+  await build({
+    ...common,
+    entryPoints: { 'nodekeeper-agent': 'agent/src/main.ts' },
+    outdir: outDir,
+    outExtension: { '.js': '.mjs' },
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
+    minifyWhitespace: true,
+    minifySyntax: true,
+    keepNames: true,
+  });
+  // What loads at start: the entry and the chunks it imports statically.
+  const entry = path.join(outDir, 'nodekeeper-agent.mjs');
+  const atStart = [entry, ...[...(await readFile(entry, 'utf8')).matchAll(/\bfrom\s*"(\.\/chunks\/[^"]+)"/g)].map((m) => path.join(outDir, m[1]!))];
+  for (const f of atStart) await assertAscii(f);
+}
+
+/**
+ * Node decodes a script with any non-ASCII byte into a two-byte string: one such
+ * character (esbuild leaves them in regular expressions) doubles the memory the whole
+ * source takes for as long as the agent runs.
+ */
+async function assertAscii(file: string): Promise<void> {
+  const bytes = await readFile(file);
+  const at = bytes.findIndex((b) => b > 0x7f);
+  if (at >= 0) {
+    const line = bytes.subarray(0, at).toString('latin1').split('\n').length;
+    throw new ReleaseError(`${path.relative(REPO, file)} has a non-ASCII byte at line ${line}: escape it in the source (\\uXXXX), or V8 keeps the whole bundle as a two-byte string`);
+  }
 }
 
 async function bundleCoordinator(outDir: string, arch: Arch): Promise<void> {
@@ -173,7 +213,7 @@ async function stageAgent(dest: string, arch: Arch, version: string, agentLib: s
   await copyNode(dest, arch);
   await cp(agentLib, path.join(dest, 'lib'), { recursive: true });
   await mkdir(path.join(dest, 'bin'));
-  await writeFile(path.join(dest, 'bin/nodekeeper-agent'), launcher('nodekeeper-agent', 'nodekeeper-agent.mjs', AGENT_NODE_FLAGS, 'NK_AGENT_INSTALL_DIR'), { mode: 0o755 });
+  await writeFile(path.join(dest, 'bin/nodekeeper-agent'), launcher('nodekeeper-agent', 'nodekeeper-agent.mjs', `${AGENT_NODE_FLAGS} `, 'NK_AGENT_INSTALL_DIR'), { mode: 0o755 });
   await cp(path.join(REPO, 'agent/systemd'), path.join(dest, 'systemd'), { recursive: true });
   await copyFile(path.join(REPO, 'scripts/install-agent'), path.join(dest, 'install-agent'));
 }

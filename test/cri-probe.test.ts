@@ -70,8 +70,8 @@ test('NetworkReady becomes true once a valid conflist appears in containerd\'s c
   assert.match(s.message, /network ready/);
 });
 
-test('probes leave no gRPC channel or socket open behind them', async () => {
-  // grpc-js unrefs idle sockets, so they hide from getActiveResourcesInfo; count descriptors.
+test('probes leave no HTTP/2 session or socket open behind them', async () => {
+  // Count descriptors: an idle socket may be unref'd and hide from getActiveResourcesInfo.
   const sockets = (): number => readdirSync('/proc/self/fd').filter((fd) => {
     try {
       return readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:');

@@ -82,10 +82,12 @@ describe('release tarballs and install-agent', { timeout: 900_000 }, () => {
     assert.equal(rel.version, VERSION);
     const entries = await listing(rel.agentTarball);
     const units = (await readdir(path.join(REPO, 'agent/systemd'))).sort().map((u) => `systemd/${u}`);
-    const protos = (await readdir(path.join(REPO, 'agent/proto'))).sort().map((p) => `lib/proto/${p}`);
+    // lib/chunks/: the code the agent imports only when used (installs, hosts without os-release).
+    const chunks = entries.map((e) => e.name).filter((n) => n.startsWith('lib/chunks/') && n !== 'lib/chunks/');
+    assert.ok(chunks.length > 0 && chunks.every((n) => /^lib\/chunks\/[\w.-]+\.mjs$/.test(n)), chunks.join(' '));
     assert.deepEqual(
       entries.map((e) => e.name).sort(),
-      ['VERSION', 'bin/', 'bin/nodekeeper-agent', 'install-agent', 'lib/', 'lib/nodekeeper-agent.mjs', 'lib/proto/', ...protos, 'node/', 'node/LICENSE', 'node/bin/', 'node/bin/node', 'systemd/', ...units].sort(),
+      ['VERSION', 'bin/', 'bin/nodekeeper-agent', 'install-agent', 'lib/', 'lib/nodekeeper-agent.mjs', 'lib/chunks/', ...chunks, 'node/', 'node/LICENSE', 'node/bin/', 'node/bin/node', 'systemd/', ...units].sort(),
     );
     for (const e of entries) {
       assert.equal(e.owner, '0/0', e.name);
@@ -98,7 +100,7 @@ describe('release tarballs and install-agent', { timeout: 900_000 }, () => {
     const launcher = await readFile(path.join(x, 'bin/nodekeeper-agent'), 'utf8');
     assert.match(launcher, /^#!\/bin\/sh\n/);
     assert.match(launcher, /\nexport NK_AGENT_INSTALL_DIR\n/);
-    assert.match(launcher, /\nexec "\$here\/\.\.\/node\/bin\/node" --max-old-space-size=160 --max-semi-space-size=1 "\$here\/\.\.\/lib\/nodekeeper-agent\.mjs" "\$@"\n/);
+    assert.match(launcher, /\nexec "\$here\/\.\.\/node\/bin\/node" --max-old-space-size=160 --max-semi-space-size=1 --lite-mode "\$here\/\.\.\/lib\/nodekeeper-agent\.mjs" "\$@"\n/);
     const unit = await readFile(path.join(x, 'systemd/nodekeeper-agent.service'), 'utf8');
     assert.equal(unit, await readFile(path.join(REPO, 'agent/systemd/nodekeeper-agent.service'), 'utf8'));
     assert.equal(/^ExecStart=(.*)$/m.exec(unit)?.[1], EXEC_START);
@@ -106,6 +108,8 @@ describe('release tarballs and install-agent', { timeout: 900_000 }, () => {
     assert.equal(await elfMachine(path.join(x, 'node/bin/node')), 0x3e);
     const bundle = await readFile(path.join(x, 'lib/nodekeeper-agent.mjs'), 'utf8');
     assert.ok(!bundle.includes(REPO), 'the bundle names the checkout it was built in');
+    // One non-ASCII byte and Node keeps the whole source as a two-byte string (scripts/release.ts).
+    assert.ok(/^[\x00-\x7f]*$/.test(bundle), 'the bundle is not pure ASCII');
     const help = await runCommand(path.join(x, 'bin/nodekeeper-agent'), ['--help'], { env: EMPTY_ENV });
     assert.equal(help.code, 0, showResult(help));
     assert.match(help.stdout, /^Usage: nodekeeper-agent/);

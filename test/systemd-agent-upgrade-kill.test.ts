@@ -78,7 +78,7 @@ describe('kill -9 at every step of the agent\'s own upgrade leaves one working a
       const agents = procs.filter((p) => p.cmd.includes('/lib/nodekeeper-agent.mjs'));
       assert.equal(agents.length, 1, `one agent process: ${JSON.stringify(procs)}`);
       const vdir = `${AGENT_PKG_DIR}/versions/${ends}/`.replace(/[.]/g, '\\.') + '(bin/\\.\\./)?';
-      assert.match(agents[0]!.cmd, new RegExp(`^${vdir}node/bin/node --max-old-space-size=160 --max-semi-space-size=1 ${vdir}lib/nodekeeper-agent\\.mjs --config /etc/nodekeeper/agent\\.yaml$`), JSON.stringify(procs));
+      assert.match(agents[0]!.cmd, new RegExp(`^${vdir}node/bin/node --max-old-space-size=160 --max-semi-space-size=1 --lite-mode ${vdir}lib/nodekeeper-agent\\.mjs --config /etc/nodekeeper/agent\\.yaml$`), JSON.stringify(procs));
       const byPid = new Map(procs.map((p) => [p.pid, p]));
       const descends = (p: { ppid: number }): boolean => p.ppid === agents[0]!.pid || (byPid.get(p.ppid) !== undefined && descends(byPid.get(p.ppid)!));
       for (const p of procs) if (p !== agents[0]) assert.ok(descends(p), `not the agent's child: ${JSON.stringify(p)} in ${JSON.stringify(procs)}`);

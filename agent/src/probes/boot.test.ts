@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeAgentMessage } from '@nodekeeper/protocol';
-import { installedKernels, newestRelease, probeBoot, readOnlyDirs, resetRebootCheckCache } from './boot.ts';
+import fc from 'fast-check';
+import { compareReleases, installedKernels, newestRelease, probeBoot, readOnlyDirs, resetRebootCheckCache } from './boot.ts';
 import { defaultProbeConfig, type ProbeConfig } from './config.ts';
 import { createProbeContext } from './context.ts';
 import { probeHost } from './host.ts';
@@ -39,6 +40,18 @@ test('kernel releases sort as versions: -9 before -25, rc and el9 releases too',
   assert.equal(newestRelease(['5.14.0-70.13.1.el9_0.x86_64', '5.14.0-362.8.1.el9_3.x86_64']), '5.14.0-362.8.1.el9_3.x86_64');
   assert.equal(newestRelease(['6.10.0-1-amd64', '6.9.0-3-amd64']), '6.10.0-1-amd64');
   assert.equal(newestRelease([]), null);
+});
+
+test('compareReleases orders release strings as the numeric Intl.Collator it replaces', () => {
+  const collator = new Intl.Collator('en', { numeric: true, sensitivity: 'base' });
+  const sign = (n: number) => Math.sign(n);
+  // Release-like strings: digits, letters of both cases, and the punctuation kernel releases use.
+  const release = fc.string({ unit: fc.constantFrom(...'0123456789012345abcelmxyzABCZ.-_+~'.split('')), maxLength: 16 });
+  fc.assert(fc.property(release, release, (a, b) => {
+    assert.equal(sign(compareReleases(a, b)), sign(collator.compare(a, b)), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
+  }), { numRuns: 2000 });
+  const real = ['6.1.0-9-amd64', '6.1.0-25-amd64', '6.1.0-10-amd64', '6.1.0-25-cloud-amd64', '5.14.0-70.13.1.el9_0.x86_64', '5.14.0-362.8.1.el9_3.x86_64', '6.8.0-1012-aws', '6.8.0-45-generic', '6.11.0-rc3', '6.11.0', '4.19.0-27-amd64'];
+  assert.deepEqual([...real].sort(compareReleases), [...real].sort(collator.compare));
 });
 
 test('installed kernels come from /boot/vmlinuz-*, and from /lib/modules only when /boot has none', async () => {

@@ -30,12 +30,62 @@ const CHECK_TIMEOUT_MS = 30_000;
 const MAX_REASONS = 8;
 const MAX_REASON = 256;
 
-/** Kernel releases in version order ("6.1.0-9" before "6.1.0-25"), as `sort -V` orders them. */
-const kernelOrder = new Intl.Collator('en', { numeric: true, sensitivity: 'base' }).compare;
+/**
+ * Punctuation in the order of Unicode's root collation (CLDR), which the numeric
+ * Intl.Collator this replaces used; other non-alphanumeric characters come after these.
+ */
+const PUNCTUATION_ORDER = "_-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$";
+const punctuationRank = (c: string): number => {
+  const i = PUNCTUATION_ORDER.indexOf(c);
+  return i >= 0 ? i : PUNCTUATION_ORDER.length + c.charCodeAt(0);
+};
+const isDigit = (c: string): boolean => c >= '0' && c <= '9';
+const isLetter = (c: string): boolean => (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+/** Punctuation before digits before letters, as the root collation sorts them. */
+const charClass = (c: string): number => (isDigit(c) ? 1 : isLetter(c) ? 2 : 0);
+
+/**
+ * Kernel releases in version order ("6.1.0-9" before "6.1.0-25"), as `sort -V` orders
+ * them: runs of digits compare as numbers, letters without case, punctuation by the root
+ * collation. The order of `new Intl.Collator('en', { numeric: true, sensitivity: 'base' })`
+ * on release strings (boot.test.ts checks the two agree), without it: creating that
+ * collator maps about 2 MB of ICU's collation data into the agent for good (bench/README.md,
+ * "Agent footprint"). Pure.
+ */
+export function compareReleases(a: string, b: string): number {
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const ca = a[i]!;
+    const cb = b[j]!;
+    if (isDigit(ca) && isDigit(cb)) {
+      let ei = i;
+      let ej = j;
+      while (ei < a.length && isDigit(a[ei]!)) ei++;
+      while (ej < b.length && isDigit(b[ej]!)) ej++;
+      const na = a.slice(i, ei).replace(/^0+/, '');
+      const nb = b.slice(j, ej).replace(/^0+/, '');
+      if (na.length !== nb.length) return na.length - nb.length;
+      if (na !== nb) return na < nb ? -1 : 1;
+      i = ei;
+      j = ej;
+      continue;
+    }
+    const ka = charClass(ca);
+    const kb = charClass(cb);
+    if (ka !== kb) return ka - kb;
+    const ra = ka === 2 ? ca.toLowerCase().charCodeAt(0) : punctuationRank(ca);
+    const rb = kb === 2 ? cb.toLowerCase().charCodeAt(0) : punctuationRank(cb);
+    if (ra !== rb) return ra - rb;
+    i++;
+    j++;
+  }
+  return (a.length - i) - (b.length - j) > 0 ? 1 : (a.length - i) - (b.length - j) < 0 ? -1 : 0;
+}
 
 /** The newest of `releases`, or null for none. Pure. */
 export function newestRelease(releases: readonly string[]): string | null {
-  return [...releases].sort(kernelOrder).at(-1) ?? null;
+  return [...releases].sort(compareReleases).at(-1) ?? null;
 }
 
 /** Kernel releases installed under the host root: /boot/vmlinuz-<release>, else /lib/modules/<release>. */
@@ -146,7 +196,7 @@ export async function probeBoot(ctx: ProbeContext): Promise<BootFacts> {
     const reason = await checkCommand(ctx, host.rebootCheckCommand);
     if (reason !== null) reasons.push(reason);
   }
-  if (newestKernel !== null && kernelOrder(newestKernel, kernel) > 0) reasons.push(`running kernel ${kernel}, newest installed ${newestKernel}`);
+  if (newestKernel !== null && compareReleases(newestKernel, kernel) > 0) reasons.push(`running kernel ${kernel}, newest installed ${newestKernel}`);
 
   const watched = [...new Set(['/', ...host.dataDirs])].map((d) => ({ shown: d, real: path.resolve(resolveHostPath(hostRoot, d)) }));
   return {

@@ -18,14 +18,32 @@ import {
 
 export type Decoded<T> = { ok: true; message: T } | { ok: false; error: DecodeError };
 
-type Checks = Record<string, TypeCheck<TSchema>>;
-const compileAll = (schemas: Record<string, TSchema>): Checks =>
-  Object.fromEntries(Object.entries(schemas).map(([k, s]) => [k, TypeCompiler.Compile(s)]));
+/**
+ * The compiled validators of one direction, each compiled on its first use: the agent
+ * decodes only what a coordinator sends, and a compiled validator (generated code and
+ * its source text) costs memory for as long as the process runs (bench/README.md,
+ * "Agent footprint").
+ */
+class Checks {
+  private readonly compiled = new Map<string, TypeCheck<TSchema>>();
+  private readonly schemas: Record<string, TSchema>;
+  constructor(schemas: Record<string, TSchema>) {
+    this.schemas = schemas;
+  }
+  /** The validator of `type`, or undefined for a type that has no schema. */
+  get(type: string): TypeCheck<TSchema> | undefined {
+    let c = this.compiled.get(type);
+    if (c === undefined && Object.hasOwn(this.schemas, type)) {
+      c = TypeCompiler.Compile(this.schemas[type]!);
+      this.compiled.set(type, c);
+    }
+    return c;
+  }
+}
 
-const agentChecks = compileAll(agentMessageSchemas);
-const coordinatorChecks = compileAll(coordinatorMessageSchemas);
-const fullReportCheck = TypeCompiler.Compile(Report);
-const deltaReportCheck = TypeCompiler.Compile(ReportDelta);
+const agentChecks = new Checks(agentMessageSchemas);
+const coordinatorChecks = new Checks(coordinatorMessageSchemas);
+const reportChecks = new Checks({ full: Report, delta: ReportDelta });
 
 const fail = (code: ProtocolErrorCode, message: string, path?: string): { ok: false; error: DecodeError } => ({
   ok: false,
@@ -69,9 +87,9 @@ function decodeWith<T>(data: string | Buffer, checks: Checks, allowReport: boole
   if (!env.ok) return env;
   const msg = env.message;
   if (allowReport && msg.type === 'report') {
-    return check<T>(msg['full'] === true ? fullReportCheck : deltaReportCheck, msg, 'report');
+    return check<T>(reportChecks.get(msg['full'] === true ? 'full' : 'delta')!, msg, 'report');
   }
-  const validator = Object.hasOwn(checks, msg.type) ? checks[msg.type] : undefined;
+  const validator = checks.get(msg.type);
   if (validator === undefined) {
     return fail(ProtocolErrorCode.unknownType, `unknown message type "${msg.type.slice(0, 64)}"`);
   }
