@@ -29,7 +29,6 @@ import type { FleetView, AgentLink } from '../fleet/fleet-view.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Store } from '../store/db.ts';
 import type { MachineRecord } from '../store/types.ts';
-import type { Authenticated } from '../store/machine-identity.ts';
 import { TokenBucket } from './rate-limit.ts';
 import { packageVersion } from '../version.ts';
 import type { AdmissionOptions } from './admission.ts';
@@ -67,10 +66,17 @@ export interface GatewayDeps {
   readonly runAs?: <T>(fn: () => T) => T;
 }
 
+/** What a session is given of its authentication (store/machine-identity.ts `Authenticated`, narrowed). */
+export interface SessionAuth {
+  readonly machine: Pick<MachineRecord, 'name' | 'machineId' | 'credentialExpiresAt'>;
+  readonly credential: string;
+}
+
 /** One agent connection: hello, then reports and heartbeats, bound to one machine. */
 export class AgentSession implements AgentLink {
   private readonly ws: WebSocket;
-  private readonly machine: MachineRecord;
+  /** Only what a session needs of its machine: the whole record (its report, conditions) would stay alive per connection. */
+  private readonly machine: Pick<MachineRecord, 'name' | 'machineId'>;
   private readonly deps: GatewayDeps;
   private readonly opts: GatewayOptions;
   private readonly bucket: TokenBucket;
@@ -92,11 +98,11 @@ export class AgentSession implements AgentLink {
   /** Frees the admission slot: called once welcomed (or closed before). */
   private readonly onWelcomed: () => void;
 
-  constructor(ws: WebSocket, auth: Authenticated & { credential: string }, deps: GatewayDeps, opts: GatewayOptions, onWelcomed: () => void, onClose: () => void) {
+  constructor(ws: WebSocket, auth: SessionAuth, deps: GatewayDeps, opts: GatewayOptions, onWelcomed: () => void, onClose: () => void) {
     this.ws = ws;
     this.onWelcomed = onWelcomed;
     this.lastHeardAt = deps.clock();
-    this.machine = auth.machine;
+    this.machine = { name: auth.machine.name, machineId: auth.machine.machineId };
     this.credential = auth.credential;
     this.credentialExpiresAt = auth.machine.credentialExpiresAt ?? null;
     this.deps = deps;
