@@ -15,9 +15,11 @@
  *   per connected agent, event-loop delay p99, SQLite rows written per second, frames
  *   received/sent (a coordinator that keeps up receives all), and report-to-visible
  *   latency (a report change until GET /v1/machines/NAME shows it). The coordinator's JS
- *   heap per agent too: heap used after a full GC at the end of the window less the same
- *   before the fleet arrived (bench/lib/heap-probe.ts, preloaded in the bench's coordinator
- *   only). `--heartbeats` picks the heartbeats (ms) to run.
+ *   heap per agent too (heap used after a full GC, bench/lib/heap-probe.ts, preloaded in
+ *   the bench's coordinator only): at the end of the window less that of a coordinator
+ *   with no machine at all (the machines' records, reports, conditions, controller views
+ *   and connections), and less that of the same coordinator before the fleet connected
+ *   (the connections and what arrived on them). `--heartbeats` picks the heartbeats (ms).
  * - storm: at the largest N, kill -9 the coordinator with every agent connected and
  *   start it again: time until all are back and Ready, peak CPU, worst event-loop delay,
  *   the most machines ever NotReady or Unknown, and upgrades deferred by admission control.
@@ -155,6 +157,17 @@ async function withHeapProbe<T>(start: () => Promise<T>): Promise<T> {
   }
 }
 
+let empty: number | null = null;
+/** JS heap used (bytes) after a full GC by a coordinator with no machine, once per run. */
+async function emptyHeap(): Promise<number> {
+  if (empty !== null) return empty;
+  const coord = await withHeapProbe(() => coordinatorServer(path.join(root, 'empty', 'coordinator'), [], WSS));
+  await sleep(2000);
+  empty = await heapUsed(coord.pid);
+  await coord.stop();
+  return empty;
+}
+
 /** JS heap used (bytes) by a coordinator started withHeapProbe, after a full GC. */
 async function heapUsed(pid: number): Promise<number> {
   const file = path.join(root, 'heap.json');
@@ -205,7 +218,9 @@ async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promis
     await waitFleet(fleet, n, `coordinator, heartbeat ${hb / 1000} s`);
     await sleep(settle);
     const c = await measure(coord, fleet, n, idle, fleet.pids);
-    const heapPerAgentKb = ((await heapUsed(coord.pid)) - idleHeap) / n / 1024;
+    const endHeap = await heapUsed(coord.pid);
+    const heapPerAgentKb = (endHeap - (await emptyHeap())) / n / 1024;
+    const heapPerConnectionKb = (endHeap - idleHeap) / n / 1024;
     const lat = await visibility(api(dataDir, coord.url), fleet, n, 40);
     await fleet.stop();
     await coord.stop();
@@ -220,7 +235,7 @@ async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promis
     await fleet.stop();
     await base.stop();
     const label = `steady state${over}, N=${n}, heartbeat ${hb / 1000} s, ${windowMs / 1000} s window`;
-    record(`${label}: coordinator`, `${steadyLine(c)}; JS heap ${fmt(heapPerAgentKb, 2)} KB/agent after a full GC (target <= 8 KB); report-to-visible p50 ${fmt(percentile(lat, 50), 0)} ms, p99 ${fmt(percentile(lat, 99), 0)} ms (${lat.length} samples)`);
+    record(`${label}: coordinator`, `${steadyLine(c)}; JS heap ${fmt(heapPerAgentKb, 2)} KB/agent after a full GC (target <= 8 KB; ${fmt(heapPerConnectionKb, 2)} KB of it came with the connections); report-to-visible p50 ${fmt(percentile(lat, 50), 0)} ms, p99 ${fmt(percentile(lat, 99), 0)} ms (${lat.length} samples)`);
     record(`${label}: bare baseline`, steadyLine(b));
     record(`${label}: coordinator / baseline`, `CPU per frame ${fmt(c.cpuPerFrameUs / b.cpuPerFrameUs, 2)}x (target <= 1.5x), RSS per agent ${fmt(c.rssPerAgentKb, 1)} KB vs ${fmt(b.rssPerAgentKb, 1)} KB (target <= 16 KB)`);
   }
