@@ -12,12 +12,19 @@
  * about 1.9 KB of JSON), each one parsed from its own JSON text as a frame would be, so
  * no string is shared between machines unless the coordinator shares it. The heap is
  * read after a full GC (v8.setFlagsFromString('--expose-gc')).
+ *
+ * Then the CPU a report delta costs the fleet view as it keeps reports (packed:
+ * fleet/pack-report.ts), against what keeping each report as its compact JSON text would
+ * cost (parse the stored text, merge, serialise again), over the same deltas.
  */
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { createLogger } from '@nodekeeper/common';
 import { FleetView, type AgentLink } from '../coordinator/src/fleet/fleet-view.ts';
+import { Interner } from '../coordinator/src/fleet/interner.ts';
+import { mergeReport } from '../coordinator/src/fleet/merge-report.ts';
+import { packDelta, packReport } from '../coordinator/src/fleet/pack-report.ts';
 import { DEFAULT_FAULT_SETTINGS } from '../coordinator/src/remediation/faults.ts';
 import { MachineViews as RemediationViews } from '../coordinator/src/remediation/machine-views.ts';
 import { MachineViews as RolloutViews } from '../coordinator/src/rollout/machine-views.ts';
@@ -86,6 +93,28 @@ for (const n of SIZES) {
   const result = `${parts.map(([what, b]) => `${what} ${kb(b, n)} KB`).join('; ')}; total ${kb(h4 - h0, n)} KB per machine (report JSON ${(reportBytes / 1024).toFixed(2)} KB)`;
   if (values['no-record']) console.log(`N=${n}: ${result}`);
   else record(`fleet memory: JS heap per machine after a full GC, no connections, N=${n}`, result);
+  // A delta per machine (its kubelet went unhealthy), as the fleet view takes it, and as
+  // a compact-JSON store would: the same merge, plus a parse and a serialisation.
+  const deltas = specs.map((s) => JSON.stringify({ kubelet: { ...initialReport(s, new Date(now.t)).kubelet, health: 'unhealthy', reason: 'HealthzRefused' } }));
+  const texts = specs.map((s) => JSON.stringify(fleet.get(s.name)?.report));
+  const cpu = (fn: () => void) => {
+    const t = process.cpuUsage();
+    fn();
+    const d = process.cpuUsage(t);
+    return (d.user + d.system) / n;
+  };
+  const interner = new Interner();
+  const packed = specs.map((s) => packReport(fleet.get(s.name)!.report!, interner));
+  const packedUs = cpu(() => specs.forEach((_s, i) => {
+    packed[i] = mergeReport(packed[i] ?? null, { full: false, report: packDelta(JSON.parse(deltas[i] as string), interner) }).report!;
+  }));
+  const jsonUs = cpu(() => specs.forEach((_s, i) => {
+    const merged = mergeReport(JSON.parse(texts[i] as string), { full: false, report: JSON.parse(deltas[i] as string) });
+    texts[i] = JSON.stringify(merged.report);
+  }));
+  const cpuResult = `a report delta (one section, a change), per machine: packed (parse the frame, pack its section, merge) ${packedUs.toFixed(1)} us; compact JSON (parse the frame, parse the stored text, merge, serialise) ${jsonUs.toFixed(1)} us`;
+  if (values['no-record']) console.log(`N=${n}: ${cpuResult}`);
+  else record(`fleet memory: report delta CPU, N=${n}`, cpuResult);
   // Keep everything alive until measured.
   if (fleet.list().length + rollout.refresh(fleet.values(), () => true).size + remediation.saved.size === -1) console.log('empty');
   store.close();

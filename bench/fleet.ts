@@ -20,6 +20,9 @@
  *   with no machine at all (the machines' records, reports, conditions, controller views
  *   and connections), and less that of the same coordinator before the fleet connected
  *   (the connections and what arrived on them). `--heartbeats` picks the heartbeats (ms).
+ *   `--watch-history N` is passed to the coordinator: its ring of the last N watch changes
+ *   (each a Machine's JSON, about 2.2 KB; 10,000 by default, so up to about 22 MB whatever
+ *   the fleet's size) fills during a run and is counted in both numbers unless made small.
  * - storm: at the largest N, kill -9 the coordinator with every agent connected and
  *   start it again: time until all are back and Ready, peak CPU, worst event-loop delay,
  *   the most machines ever NotReady or Unknown, and upgrades deferred by admission control.
@@ -49,9 +52,11 @@ const { values } = parseArgs({
     keep: { type: 'boolean', default: false },
     tls: { type: 'boolean', default: false },
     heartbeats: { type: 'string', default: '10000,1000' },
+    'watch-history': { type: 'string' },
   },
 });
 const sizes = values.sizes.split(',').map(Number);
+const watchHistory = values['watch-history'] === undefined ? [] : ['--watch-history', values['watch-history']];
 const heartbeats = values.heartbeats.split(',').map(Number);
 if (heartbeats.some((h) => !Number.isInteger(h) || h < 100)) throw new RangeError(`--heartbeats must be whole milliseconds >= 100, got ${values.heartbeats}`);
 const WSS = values.tls;
@@ -161,7 +166,7 @@ let empty: number | null = null;
 /** JS heap used (bytes) after a full GC by a coordinator with no machine, once per run. */
 async function emptyHeap(): Promise<number> {
   if (empty !== null) return empty;
-  const coord = await withHeapProbe(() => coordinatorServer(path.join(root, 'empty', 'coordinator'), [], WSS));
+  const coord = await withHeapProbe(() => coordinatorServer(path.join(root, 'empty', 'coordinator'), watchHistory, WSS));
   await sleep(2000);
   empty = await heapUsed(coord.pid);
   await coord.stop();
@@ -210,7 +215,7 @@ async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promis
     const settle = Math.max(2 * hb, 10_000);
     const profile: SimProfile = { ...defaultProfile, probeIntervalMs: hb };
     // The coordinator: started on the enrolled store, idle RSS taken before the fleet arrives.
-    const coord = await withHeapProbe(() => coordinatorServer(dataDir, ['--heartbeat-interval', String(hb), '--port', '0'], WSS));
+    const coord = await withHeapProbe(() => coordinatorServer(dataDir, ['--heartbeat-interval', String(hb), '--port', '0', ...watchHistory], WSS));
     await sleep(2000);
     const idleHeap = await heapUsed(coord.pid);
     const idle = rssBytes(coord.pid);
@@ -234,7 +239,7 @@ async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promis
     const b = await measure(base, fleet, n, baseIdle, fleet.pids);
     await fleet.stop();
     await base.stop();
-    const label = `steady state${over}, N=${n}, heartbeat ${hb / 1000} s, ${windowMs / 1000} s window`;
+    const label = `steady state${over}, N=${n}, heartbeat ${hb / 1000} s, ${windowMs / 1000} s window${watchHistory.length > 0 ? `, --watch-history ${watchHistory[1]}` : ''}`;
     record(`${label}: coordinator`, `${steadyLine(c)}; JS heap ${fmt(heapPerAgentKb, 2)} KB/agent after a full GC (target <= 8 KB; ${fmt(heapPerConnectionKb, 2)} KB of it came with the connections); report-to-visible p50 ${fmt(percentile(lat, 50), 0)} ms, p99 ${fmt(percentile(lat, 99), 0)} ms (${lat.length} samples)`);
     record(`${label}: bare baseline`, steadyLine(b));
     record(`${label}: coordinator / baseline`, `CPU per frame ${fmt(c.cpuPerFrameUs / b.cpuPerFrameUs, 2)}x (target <= 1.5x), RSS per agent ${fmt(c.rssPerAgentKb, 1)} KB vs ${fmt(b.rssPerAgentKb, 1)} KB (target <= 16 KB)`);
