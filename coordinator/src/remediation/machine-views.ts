@@ -46,6 +46,7 @@ export class MachineViews {
   /** What the store holds: machine -> fault state. Changed by stored() only. */
   readonly #saved: Map<string, FaultState>;
   #views: readonly RemediationMachineView[] = [];
+  #defaultDesired: { key: string; value: Record<string, string> } | null = null;
 
   /** `saved`: the fault states in the store now. */
   constructor(settings: FaultSettings, saved: ReadonlyMap<string, FaultState>) {
@@ -139,6 +140,13 @@ export class MachineViews {
     return state;
   }
 
+  /** Machines with no pins share one desired-versions object (it is the defaults). */
+  #desired(m: MachineRecord, defaults: ReadonlyArray<{ name: string; version: string }>, defaultsKey: string): Record<string, string> {
+    if (m.packageOverrides !== undefined && Object.keys(m.packageOverrides).length > 0) return desiredVersions(m, defaults);
+    if (this.#defaultDesired?.key !== defaultsKey) this.#defaultDesired = { key: defaultsKey, value: Object.freeze(desiredVersions(m, defaults)) };
+    return this.#defaultDesired.value;
+  }
+
   /** The policy's view of the machine; the one built last time while nothing it shows changed. */
   #view(m: MachineRecord, c: Slot, contact: AgentContact, defaults: ReadonlyArray<{ name: string; version: string }>, defaultsKey: string): RemediationMachineView {
     const v = c.view;
@@ -153,7 +161,7 @@ export class MachineViews {
       contactLost,
       healthy: isHealthy(m),
       faults: c.faults,
-      desired: desiredVersions(m, defaults),
+      desired: this.#desired(m, defaults, defaultsKey),
     };
     c.overrides = m.packageOverrides;
     c.defaults = defaultsKey;
