@@ -175,15 +175,20 @@ async function emptyHeap(): Promise<number> {
 
 /** JS heap used (bytes) by a coordinator started withHeapProbe, after a full GC. */
 async function heapUsed(pid: number): Promise<number> {
+  return (await heapStats(pid)).usedHeap;
+}
+
+/** The heap probe's numbers (bytes) after a full GC: heap used and committed, and RSS then. */
+async function heapStats(pid: number): Promise<{ usedHeap: number; totalHeap: number; rss: number }> {
   const file = path.join(root, 'heap.json');
   const asked = Date.now();
   process.kill(pid, 'SIGUSR2');
   for (;;) {
     try {
-      const h = JSON.parse(readFileSync(file, 'utf8')) as { at: number; gc: boolean; usedHeap: number };
+      const h = JSON.parse(readFileSync(file, 'utf8')) as { at: number; gc: boolean; usedHeap: number; totalHeap: number; rss: number };
       if (h.at >= asked) {
         if (!h.gc) throw new Error('the heap probe has no gc(): was --expose-gc refused?');
-        return h.usedHeap;
+        return h;
       }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
@@ -211,20 +216,24 @@ async function enrolled(n: number): Promise<{ dataDir: string; specs: SimAgentSp
 }
 
 async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promise<void> {
+  const emptyBytes = await emptyHeap();
   for (const hb of heartbeats) {
     const settle = Math.max(2 * hb, 10_000);
     const profile: SimProfile = { ...defaultProfile, probeIntervalMs: hb };
     // The coordinator: started on the enrolled store, idle RSS taken before the fleet arrives.
     const coord = await withHeapProbe(() => coordinatorServer(dataDir, ['--heartbeat-interval', String(hb), '--port', '0', ...watchHistory], WSS));
     await sleep(2000);
-    const idleHeap = await heapUsed(coord.pid);
+    const idleStats = await heapStats(coord.pid);
+    const idleHeap = idleStats.usedHeap;
     const idle = rssBytes(coord.pid);
     let fleet = await SimFleet.start({ server: coord.url, caPem: coord.caPem, specs, profile });
     await waitFleet(fleet, n, `coordinator, heartbeat ${hb / 1000} s`);
     await sleep(settle);
     const c = await measure(coord, fleet, n, idle, fleet.pids);
-    const endHeap = await heapUsed(coord.pid);
-    const heapPerAgentKb = (endHeap - (await emptyHeap())) / n / 1024;
+    const endStats = await heapStats(coord.pid);
+    const endHeap = endStats.usedHeap;
+    const perConn = (k: 'totalHeap' | 'rss') => fmt((endStats[k] - idleStats[k]) / n / 1024, 1);
+    const heapPerAgentKb = (endHeap - emptyBytes) / n / 1024;
     const heapPerConnectionKb = (endHeap - idleHeap) / n / 1024;
     const lat = await visibility(api(dataDir, coord.url), fleet, n, 40);
     await fleet.stop();
@@ -240,7 +249,7 @@ async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promis
     await fleet.stop();
     await base.stop();
     const label = `steady state${over}, N=${n}, heartbeat ${hb / 1000} s, ${windowMs / 1000} s window${watchHistory.length > 0 ? `, --watch-history ${watchHistory[1]}` : ''}`;
-    record(`${label}: coordinator`, `${steadyLine(c)}; JS heap ${fmt(heapPerAgentKb, 2)} KB/agent after a full GC (target <= 8 KB; ${fmt(heapPerConnectionKb, 2)} KB of it came with the connections); report-to-visible p50 ${fmt(percentile(lat, 50), 0)} ms, p99 ${fmt(percentile(lat, 99), 0)} ms (${lat.length} samples)`);
+    record(`${label}: coordinator`, `${steadyLine(c)}; JS heap ${fmt(heapPerAgentKb, 2)} KB/agent after a full GC (target <= 8 KB; ${fmt(heapPerConnectionKb, 2)} KB of it came with the connections; after that GC, per connection: heap committed ${perConn('totalHeap')} KB, RSS ${perConn('rss')} KB); report-to-visible p50 ${fmt(percentile(lat, 50), 0)} ms, p99 ${fmt(percentile(lat, 99), 0)} ms (${lat.length} samples)`);
     record(`${label}: bare baseline`, steadyLine(b));
     record(`${label}: coordinator / baseline`, `CPU per frame ${fmt(c.cpuPerFrameUs / b.cpuPerFrameUs, 2)}x (target <= 1.5x), RSS per agent ${fmt(c.rssPerAgentKb, 1)} KB vs ${fmt(b.rssPerAgentKb, 1)} KB (target <= 16 KB)`);
   }
