@@ -23,6 +23,8 @@
  *   `--watch-history N` is passed to the coordinator: its ring of the last N watch changes
  *   (each a Machine's JSON, about 2.2 KB; 10,000 by default, so up to about 22 MB whatever
  *   the fleet's size) fills during a run and is counted in both numbers unless made small.
+ *   `--coordinator-node-options '...'` adds Node/V8 flags to the coordinator's (e.g. a
+ *   smaller young generation, to see what RSS per agent is made of).
  * - storm: at the largest N, kill -9 the coordinator with every agent connected and
  *   start it again: time until all are back and Ready, peak CPU, worst event-loop delay,
  *   the most machines ever NotReady or Unknown, and upgrades deferred by admission control.
@@ -33,7 +35,7 @@
  * its own process's (from /proc), the simulator's CPU is reported beside them.
  */
 import { cp, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
@@ -53,6 +55,7 @@ const { values } = parseArgs({
     tls: { type: 'boolean', default: false },
     heartbeats: { type: 'string', default: '10000,1000' },
     'watch-history': { type: 'string' },
+    'coordinator-node-options': { type: 'string', default: '' },
   },
 });
 const sizes = values.sizes.split(',').map(Number);
@@ -150,7 +153,7 @@ const steadyLine = (s: Steady) =>
 /** Runs `start` (a coordinator start) with the bench's heap probe preloaded in the child (bench/lib/heap-probe.ts). */
 async function withHeapProbe<T>(start: () => Promise<T>): Promise<T> {
   const saved = { options: process.env['NODE_OPTIONS'], file: process.env['BENCH_HEAP_FILE'] };
-  process.env['NODE_OPTIONS'] = `${saved.options ?? ''} --expose-gc --import ${path.join(import.meta.dirname, 'lib/heap-probe.ts')}`.trim();
+  process.env['NODE_OPTIONS'] = `${saved.options ?? ''} ${values['coordinator-node-options']} --expose-gc --import ${path.join(import.meta.dirname, 'lib/heap-probe.ts')}`.trim();
   process.env['BENCH_HEAP_FILE'] = path.join(root, 'heap.json');
   try {
     return await start();
@@ -248,10 +251,11 @@ async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promis
     const b = await measure(base, fleet, n, baseIdle, fleet.pids);
     await fleet.stop();
     await base.stop();
-    const label = `steady state${over}, N=${n}, heartbeat ${hb / 1000} s, ${windowMs / 1000} s window${watchHistory.length > 0 ? `, --watch-history ${watchHistory[1]}` : ''}`;
+    const nodeOptions = values['coordinator-node-options'] === '' ? '' : `, coordinator NODE_OPTIONS ${values['coordinator-node-options']}`;
+    const label = `steady state${over}, N=${n}, heartbeat ${hb / 1000} s, ${windowMs / 1000} s window${watchHistory.length > 0 ? `, --watch-history ${watchHistory[1]}` : ''}${nodeOptions}`;
     record(`${label}: coordinator`, `${steadyLine(c)}; JS heap ${fmt(heapPerAgentKb, 2)} KB/agent after a full GC (target <= 8 KB; ${fmt(heapPerConnectionKb, 2)} KB of it came with the connections; after that GC, per connection: heap committed ${perConn('totalHeap')} KB, RSS ${perConn('rss')} KB); report-to-visible p50 ${fmt(percentile(lat, 50), 0)} ms, p99 ${fmt(percentile(lat, 99), 0)} ms (${lat.length} samples)`);
     record(`${label}: bare baseline`, steadyLine(b));
-    record(`${label}: coordinator / baseline`, `CPU per frame ${fmt(c.cpuPerFrameUs / b.cpuPerFrameUs, 2)}x (target <= 1.5x), RSS per agent ${fmt(c.rssPerAgentKb, 1)} KB vs ${fmt(b.rssPerAgentKb, 1)} KB (target <= 16 KB)`);
+    record(`${label}: coordinator / baseline`, `CPU per frame ${fmt(c.cpuPerFrameUs / b.cpuPerFrameUs, 2)}x (target <= 1.5x), RSS per agent ${fmt(c.rssPerAgentKb, 1)} KB vs ${fmt(b.rssPerAgentKb, 1)} KB (target <= 16 KB); load average ${fmt(loadavg()[0] ?? NaN, 1)}`);
   }
 }
 
