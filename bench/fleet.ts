@@ -23,7 +23,7 @@
  *   `--watch-history N` is passed to the coordinator: its ring of the last N watch changes
  *   (each a Machine's JSON, about 2.2 KB; 10,000 by default, so up to about 22 MB whatever
  *   the fleet's size) fills during a run and is counted in both numbers unless made small.
- *   `--coordinator-node-options '...'` adds Node/V8 flags to the coordinator's (e.g. a
+ *   `--coordinator-node-options='...'` adds Node/V8 flags to the coordinator's (e.g. a
  *   smaller young generation, to see what RSS per agent is made of).
  * - storm: at the largest N, kill -9 the coordinator with every agent connected and
  *   start it again: time until all are back and Ready, peak CPU, worst event-loop delay,
