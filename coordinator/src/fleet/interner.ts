@@ -4,9 +4,10 @@
  * machines running the same kubelet hold 19,000 `{ raw: 'Kubernetes v1.35.2', ... }`.
  * The interner hands back one shared, frozen copy instead.
  *
- * - `string(s)`: one copy of an equal string. A Map, bounded: when full it starts over
- *   (copies already handed out stay shared; only later ones start a new generation), so
- *   agents that send ever-new text (a message with a pid in it) cannot grow it for good.
+ * - `string(s)`: one copy of an equal string. A Map, bounded in entries and characters:
+ *   when full it starts over (copies already handed out stay shared; only later ones start
+ *   a new generation), so agents that send ever-new text (a message with a pid in it)
+ *   cannot grow it for good; a long string (over 256 characters) is never kept.
  * - `value(v)`: one copy of an equal JSON value (object or array, compared by its JSON
  *   text; key order counts). The copy is made from that text (so it never aliases the
  *   caller's object) and deep-frozen (so no reader can change what others share). It
@@ -23,18 +24,27 @@ export class Interner {
     if (this.#values.get(key)?.deref() === undefined) this.#values.delete(key);
   });
   readonly #maxStrings: number;
+  readonly #maxChars: number;
+  #chars = 0;
 
-  constructor(opts: { maxStrings?: number } = {}) {
+  constructor(opts: { maxStrings?: number; maxChars?: number } = {}) {
     this.#maxStrings = opts.maxStrings ?? 65_536;
+    this.#maxChars = opts.maxChars ?? 4 * 1024 * 1024;
     if (!Number.isInteger(this.#maxStrings) || this.#maxStrings < 1) throw new RangeError(`maxStrings must be a whole number >= 1, got ${this.#maxStrings}`);
+    if (!Number.isInteger(this.#maxChars) || this.#maxChars < 1) throw new RangeError(`maxChars must be a whole number >= 1, got ${this.#maxChars}`);
   }
 
-  /** The shared copy of `s`. */
+  /** The shared copy of `s` (a long one as it is). */
   string(s: string): string {
+    if (s.length > MAX_INTERNED_LENGTH) return s;
     const hit = this.#strings.get(s);
     if (hit !== undefined) return hit;
-    if (this.#strings.size >= this.#maxStrings) this.#strings.clear();
+    if (this.#strings.size >= this.#maxStrings || this.#chars + s.length > this.#maxChars) {
+      this.#strings.clear();
+      this.#chars = 0;
+    }
     this.#strings.set(s, s);
+    this.#chars += s.length;
     return s;
   }
 
@@ -51,10 +61,13 @@ export class Interner {
   }
 
   /** Entries held now (strings, values): for tests and the bench. */
-  get size(): { strings: number; values: number } {
-    return { strings: this.#strings.size, values: this.#values.size };
+  get size(): { strings: number; chars: number; values: number } {
+    return { strings: this.#strings.size, chars: this.#chars, values: this.#values.size };
   }
 }
+
+/** Longer strings are rarely shared (an error's text); keeping them would only fill the table. */
+const MAX_INTERNED_LENGTH = 256;
 
 function deepFreeze<T>(v: T): T {
   if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {

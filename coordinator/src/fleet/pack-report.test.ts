@@ -38,11 +38,22 @@ test('interner: equal strings and values come back as one copy; values frozen, n
   assert.notEqual(i.value({ raw: 'other' }), shared);
 });
 
-test('interner: a full string table starts over instead of growing', () => {
+test('interner: a full string table starts over instead of growing; long strings are never kept', () => {
   const i = new Interner({ maxStrings: 3 });
   for (const s of ['a', 'b', 'c', 'd', 'e']) i.string(fresh(s));
-  assert.ok(i.size.strings <= 3);
+  assert.ok(i.size.strings <= 3 && i.size.strings >= 1);
+  // Ever-new text (an agent's error message) is bounded in characters too.
+  const byChars = new Interner({ maxChars: 100 });
+  for (let n = 0; n < 50; n++) byChars.string(`message ${n} `.repeat(3));
+  assert.ok(byChars.size.chars <= 100, `${byChars.size.chars} characters kept`);
+  const long = 'x'.repeat(257);
+  assert.equal(byChars.string(long), long);
+  assert.equal(new Interner().string(long).length, 257);
+  const kept = new Interner();
+  kept.string(long);
+  assert.equal(kept.size.strings, 0);
   assert.throws(() => new Interner({ maxStrings: 0 }), RangeError);
+  assert.throws(() => new Interner({ maxChars: 0 }), RangeError);
 });
 
 test('a packed report equals the report, serialises the same, and shares what machines say alike', () => {
