@@ -32,7 +32,7 @@ import { judgeMachine, sameConditions } from './judgement.ts';
 import { contactAfterRestart, contactOnDisconnect, contactOnMessage, nextLivenessChangeAt } from './liveness.ts';
 import { Interner } from './interner.ts';
 import { mergeReport } from './merge-report.ts';
-import { packDelta, packReport } from './pack-report.ts';
+import { packCondition, packDelta, packLiveness, packRecord, packReport } from './pack-report.ts';
 
 /** How stale a persisted last-seen time may be while the agent is connected. */
 export const LAST_SEEN_PERSIST_MS = 60_000;
@@ -99,10 +99,10 @@ export class FleetView {
 
   private load(record: MachineRecord): MachineState {
     const i = this.interner;
-    const liveness = this.compactLiveness(record.liveness);
-    const conditions = record.conditions.map((c) => this.compactCondition(c));
+    const liveness = packLiveness(record.liveness, i);
+    const conditions = record.conditions.map((c) => packCondition(c, i));
     const state: MachineState = {
-      record: this.compactRecord(record),
+      record: packRecord(record, i),
       report: record.report === null ? null : packReport(record.report, i),
       reportChangedAt: record.reportChangedAt,
       liveness,
@@ -364,36 +364,10 @@ export class FleetView {
         });
       }
     }
-    if (liveness !== m.liveness) m.liveness = this.compactLiveness(liveness);
+    if (liveness !== m.liveness) m.liveness = packLiveness(liveness, this.interner);
     // Equal conditions (same status, so the same transition times too) keep the old array.
-    if (!sameConditions(conditions, m.conditions)) m.conditions = conditions.map((c) => this.compactCondition(c));
+    if (!sameConditions(conditions, m.conditions)) m.conditions = conditions.map((c) => packCondition(c, this.interner));
     return changed;
-  }
-
-  /**
-   * The record as kept: shared labels, pins and zone, and no report, liveness or
-   * conditions (the state's are current; snapshot() reads those): the store's copies
-   * would stay alive beside them for good.
-   */
-  private compactRecord(record: MachineRecord): MachineRecord {
-    const i = this.interner;
-    return {
-      ...record,
-      report: null,
-      liveness: IN_STATE_LIVENESS,
-      conditions: [],
-      labels: i.value(record.labels),
-      zone: record.zone === null ? null : i.string(record.zone),
-      ...(record.packageOverrides === undefined ? {} : { packageOverrides: i.value(record.packageOverrides) }),
-    };
-  }
-
-  private compactLiveness(l: Liveness): Liveness {
-    return { state: l.state, since: l.since, reason: this.interner.string(l.reason), message: this.interner.string(l.message) };
-  }
-
-  private compactCondition(c: Condition): Condition {
-    return { type: this.interner.string(c.type), status: c.status, reason: this.interner.string(c.reason), message: this.interner.string(c.message), lastTransitionTime: c.lastTransitionTime };
   }
 
   private persist(m: MachineState): void {
@@ -406,9 +380,6 @@ export class FleetView {
     });
   }
 }
-
-/** What a kept record carries for liveness: the state holds the machine's real one. */
-const IN_STATE_LIVENESS: Liveness = Object.freeze({ state: 'Pending', since: 0, reason: 'InState', message: 'kept in the fleet view state' });
 
 /** Conditions where True is good (the pressure conditions are the other way round). */
 const isPositive = (type: string) => !type.endsWith('Pressure');

@@ -18,6 +18,7 @@
  * its shared parts are frozen: nothing may change a report in place (nothing does).
  */
 import type { NodeReport, NodeReportDelta, ReportSection } from '@nodekeeper/protocol';
+import type { Condition, Liveness, MachineRecord } from '../model/machine.ts';
 import type { Interner } from './interner.ts';
 
 /** Per section, the object fields shared across machines (one frozen copy each). */
@@ -59,4 +60,32 @@ export function packDelta(r: NodeReportDelta, interner: Interner): NodeReportDel
     out[section] = s;
   }
   return out as NodeReportDelta;
+}
+
+/**
+ * A store record as the fleet view keeps it: shared labels, pins and zone, and no report,
+ * liveness or conditions (the fleet view's state holds the current ones and its snapshots
+ * read those): the store's parsed copies would otherwise stay alive beside them for good.
+ */
+export function packRecord(record: MachineRecord, i: Interner): MachineRecord {
+  return {
+    ...record,
+    report: null,
+    liveness: IN_STATE_LIVENESS,
+    conditions: [],
+    labels: i.value(record.labels),
+    zone: record.zone === null ? null : i.string(record.zone),
+    ...(record.packageOverrides === undefined ? {} : { packageOverrides: i.value(record.packageOverrides) }),
+  };
+}
+
+/** What a packed record carries for liveness: the fleet view's state holds the real one. */
+const IN_STATE_LIVENESS: Liveness = Object.freeze({ state: 'Pending', since: 0, reason: 'InState', message: 'kept in the fleet view state' });
+
+export function packLiveness(l: Liveness, i: Interner): Liveness {
+  return { state: l.state, since: l.since, reason: i.string(l.reason), message: i.string(l.message) };
+}
+
+export function packCondition(c: Condition, i: Interner): Condition {
+  return { type: i.string(c.type), status: c.status, reason: i.string(c.reason), message: i.string(c.message), lastTransitionTime: c.lastTransitionTime };
 }
