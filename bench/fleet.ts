@@ -4,7 +4,7 @@
  * loopback, real enrollment. Not a test: results are printed and appended to
  * bench/results.md with the machine described.
  *
- *   node bench/fleet.ts [--sizes 1000,5000,10000,19000] [--window 30] [--scenarios steady,storm,fanout,rollout] [--tls]
+ *   node bench/fleet.ts [--sizes 1000,5000,10000,19000] [--window 30] [--scenarios steady,storm,fanout,rollout] [--tls] [--heartbeats 10000,1000]
  *
  * --tls: the coordinator serves https/wss with its generated CA, and the simulated agents
  * enroll and connect pinning it, as real agents do (rows say "wss"); the bare baseline
@@ -14,7 +14,17 @@
  *   baseline (bench/baseline-server.ts) with the same agents: CPU per agent frame, RSS
  *   per connected agent, event-loop delay p99, SQLite rows written per second, frames
  *   received/sent (a coordinator that keeps up receives all), and report-to-visible
- *   latency (a report change until GET /v1/machines/NAME shows it).
+ *   latency (a report change until GET /v1/machines/NAME shows it). The coordinator's JS
+ *   heap per agent too (heap used after a full GC, bench/lib/heap-probe.ts, preloaded in
+ *   the bench's coordinator only): at the end of the window less that of a coordinator
+ *   with no machine at all (the machines' records, reports, conditions, controller views
+ *   and connections), and less that of the same coordinator before the fleet connected
+ *   (the connections and what arrived on them). `--heartbeats` picks the heartbeats (ms).
+ *   `--watch-history N` is passed to the coordinator: its ring of the last N watch changes
+ *   (each a Machine's JSON, about 2.2 KB; 10,000 by default, so up to about 22 MB whatever
+ *   the fleet's size) fills during a run and is counted in both numbers unless made small.
+ *   `--coordinator-node-options='...'` adds Node/V8 flags to the coordinator's (e.g. a
+ *   smaller young generation, to see what RSS per agent is made of).
  * - storm: at the largest N, kill -9 the coordinator with every agent connected and
  *   start it again: time until all are back and Ready, peak CPU, worst event-loop delay,
  *   the most machines ever NotReady or Unknown, and upgrades deferred by admission control.
@@ -25,7 +35,7 @@
  * its own process's (from /proc), the simulator's CPU is reported beside them.
  */
 import { cp, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
@@ -43,9 +53,15 @@ const { values } = parseArgs({
     scenarios: { type: 'string', default: 'steady,storm,fanout,rollout' },
     keep: { type: 'boolean', default: false },
     tls: { type: 'boolean', default: false },
+    heartbeats: { type: 'string', default: '10000,1000' },
+    'watch-history': { type: 'string' },
+    'coordinator-node-options': { type: 'string', default: '' },
   },
 });
 const sizes = values.sizes.split(',').map(Number);
+const watchHistory = values['watch-history'] === undefined ? [] : ['--watch-history', values['watch-history']];
+const heartbeats = values.heartbeats.split(',').map(Number);
+if (heartbeats.some((h) => !Number.isInteger(h) || h < 100)) throw new RangeError(`--heartbeats must be whole milliseconds >= 100, got ${values.heartbeats}`);
 const WSS = values.tls;
 /** Rows over wss say so; plain ws rows keep their old labels. */
 const over = WSS ? ', wss' : '';
@@ -134,6 +150,57 @@ async function visibility(get: (p: string) => Promise<string>, fleet: SimFleet, 
 const steadyLine = (s: Steady) =>
   `CPU ${fmt(s.cpuPerFrameUs)} us/frame (${fmt(s.cpuShare * 100)} % of a core at ${fmt(s.framesPerS, 0)} frames/s), RSS ${fmt(s.rssPerAgentKb)} KB/agent, loop p99 ${fmt(s.loopP99Ms)} ms (max ${fmt(s.loopMaxMs)}), SQLite ${fmt(s.rowsPerS, 0)} rows/s, received ${fmt(s.received * 100)} % of frames sent; simulator ${fmt(s.simCpuShare * 100)} % of a core`;
 
+/** Runs `start` (a coordinator start) with the bench's heap probe preloaded in the child (bench/lib/heap-probe.ts). */
+async function withHeapProbe<T>(start: () => Promise<T>): Promise<T> {
+  const saved = { options: process.env['NODE_OPTIONS'], file: process.env['BENCH_HEAP_FILE'] };
+  process.env['NODE_OPTIONS'] = `${saved.options ?? ''} ${values['coordinator-node-options']} --expose-gc --import ${path.join(import.meta.dirname, 'lib/heap-probe.ts')}`.trim();
+  process.env['BENCH_HEAP_FILE'] = path.join(root, 'heap.json');
+  try {
+    return await start();
+  } finally {
+    for (const [k, v] of [['NODE_OPTIONS', saved.options], ['BENCH_HEAP_FILE', saved.file]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
+let empty: number | null = null;
+/** JS heap used (bytes) after a full GC by a coordinator with no machine, once per run. */
+async function emptyHeap(): Promise<number> {
+  if (empty !== null) return empty;
+  const coord = await withHeapProbe(() => coordinatorServer(path.join(root, 'empty', 'coordinator'), watchHistory, WSS));
+  await sleep(2000);
+  empty = await heapUsed(coord.pid);
+  await coord.stop();
+  return empty;
+}
+
+/** JS heap used (bytes) by a coordinator started withHeapProbe, after a full GC. */
+async function heapUsed(pid: number): Promise<number> {
+  return (await heapStats(pid)).usedHeap;
+}
+
+/** The heap probe's numbers (bytes) after a full GC: heap used and committed, and RSS then. */
+async function heapStats(pid: number): Promise<{ usedHeap: number; totalHeap: number; rss: number }> {
+  const file = path.join(root, 'heap.json');
+  const asked = Date.now();
+  process.kill(pid, 'SIGUSR2');
+  for (;;) {
+    try {
+      const h = JSON.parse(readFileSync(file, 'utf8')) as { at: number; gc: boolean; usedHeap: number; totalHeap: number; rss: number };
+      if (h.at >= asked) {
+        if (!h.gc) throw new Error('the heap probe has no gc(): was --expose-gc refused?');
+        return h;
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (Date.now() - asked > 60_000) throw new Error('the coordinator did not answer the heap probe in 60 s');
+    await sleep(100);
+  }
+}
+
 async function waitFleet(fleet: SimFleet, n: number, what: string): Promise<number> {
   const ms = await fleet.waitConnected(n, 600_000, (c) => say(`  ${what}: ${c}/${n} connected`));
   say(`  ${what}: all ${n} connected in ${fmt(ms / 1000)} s`);
@@ -152,17 +219,25 @@ async function enrolled(n: number): Promise<{ dataDir: string; specs: SimAgentSp
 }
 
 async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promise<void> {
-  for (const hb of [10_000, 1000]) {
+  const emptyBytes = await emptyHeap();
+  for (const hb of heartbeats) {
     const settle = Math.max(2 * hb, 10_000);
     const profile: SimProfile = { ...defaultProfile, probeIntervalMs: hb };
     // The coordinator: started on the enrolled store, idle RSS taken before the fleet arrives.
-    const coord = await coordinatorServer(dataDir, ['--heartbeat-interval', String(hb), '--port', '0'], WSS);
+    const coord = await withHeapProbe(() => coordinatorServer(dataDir, ['--heartbeat-interval', String(hb), '--port', '0', ...watchHistory], WSS));
     await sleep(2000);
+    const idleStats = await heapStats(coord.pid);
+    const idleHeap = idleStats.usedHeap;
     const idle = rssBytes(coord.pid);
     let fleet = await SimFleet.start({ server: coord.url, caPem: coord.caPem, specs, profile });
     await waitFleet(fleet, n, `coordinator, heartbeat ${hb / 1000} s`);
     await sleep(settle);
     const c = await measure(coord, fleet, n, idle, fleet.pids);
+    const endStats = await heapStats(coord.pid);
+    const endHeap = endStats.usedHeap;
+    const perConn = (k: 'totalHeap' | 'rss') => fmt((endStats[k] - idleStats[k]) / n / 1024, 1);
+    const heapPerAgentKb = (endHeap - emptyBytes) / n / 1024;
+    const heapPerConnectionKb = (endHeap - idleHeap) / n / 1024;
     const lat = await visibility(api(dataDir, coord.url), fleet, n, 40);
     await fleet.stop();
     await coord.stop();
@@ -176,10 +251,11 @@ async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promis
     const b = await measure(base, fleet, n, baseIdle, fleet.pids);
     await fleet.stop();
     await base.stop();
-    const label = `steady state${over}, N=${n}, heartbeat ${hb / 1000} s, ${windowMs / 1000} s window`;
-    record(`${label}: coordinator`, `${steadyLine(c)}; report-to-visible p50 ${fmt(percentile(lat, 50), 0)} ms, p99 ${fmt(percentile(lat, 99), 0)} ms (${lat.length} samples)`);
+    const nodeOptions = values['coordinator-node-options'] === '' ? '' : `, coordinator NODE_OPTIONS ${values['coordinator-node-options']}`;
+    const label = `steady state${over}, N=${n}, heartbeat ${hb / 1000} s, ${windowMs / 1000} s window${watchHistory.length > 0 ? `, --watch-history ${watchHistory[1]}` : ''}${nodeOptions}`;
+    record(`${label}: coordinator`, `${steadyLine(c)}; JS heap ${fmt(heapPerAgentKb, 2)} KB/agent after a full GC (target <= 8 KB; ${fmt(heapPerConnectionKb, 2)} KB of it came with the connections; after that GC, per connection: heap committed ${perConn('totalHeap')} KB, RSS ${perConn('rss')} KB); report-to-visible p50 ${fmt(percentile(lat, 50), 0)} ms, p99 ${fmt(percentile(lat, 99), 0)} ms (${lat.length} samples)`);
     record(`${label}: bare baseline`, steadyLine(b));
-    record(`${label}: coordinator / baseline`, `CPU per frame ${fmt(c.cpuPerFrameUs / b.cpuPerFrameUs, 2)}x (target <= 1.5x), RSS per agent ${fmt(c.rssPerAgentKb, 1)} KB vs ${fmt(b.rssPerAgentKb, 1)} KB (target <= 16 KB)`);
+    record(`${label}: coordinator / baseline`, `CPU per frame ${fmt(c.cpuPerFrameUs / b.cpuPerFrameUs, 2)}x (target <= 1.5x), RSS per agent ${fmt(c.rssPerAgentKb, 1)} KB vs ${fmt(b.rssPerAgentKb, 1)} KB (target <= 16 KB); load average ${fmt(loadavg()[0] ?? NaN, 1)}`);
   }
 }
 

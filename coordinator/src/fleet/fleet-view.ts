@@ -15,6 +15,11 @@
  * report is judged at once (as before), contact changes (connect, message, disconnect)
  * are judged on the next tick, exactly when a full scan would have noticed them. The
  * property test (fleet-view.test.ts) checks this against a full scan, step by step.
+ *
+ * Memory (issue 15, item 4): each machine's report is kept packed (pack-report.ts: what
+ * machines share is held once, through one Interner), and so are its labels, pins, zone,
+ * liveness and condition texts; the store's copy of the report in `record` is dropped
+ * (`report` lives in the state alone). A heartbeat allocates nothing that stays.
  */
 import type { Logger } from '@nodekeeper/common';
 import { CloseCode, type Command, type NodeReport, type NodeReportDelta } from '@nodekeeper/protocol';
@@ -23,9 +28,11 @@ import type { Store } from '../store/db.ts';
 import type { WriteBatcher } from '../store/write-batcher.ts';
 import type { Condition, Liveness, MachineRecord } from '../model/machine.ts';
 import { DeadlineHeap } from './deadline-heap.ts';
-import { judgeMachine } from './judgement.ts';
+import { judgeMachine, sameConditions } from './judgement.ts';
 import { contactAfterRestart, contactOnDisconnect, contactOnMessage, nextLivenessChangeAt } from './liveness.ts';
+import { Interner } from './interner.ts';
 import { mergeReport } from './merge-report.ts';
+import { packCondition, packDelta, packLiveness, packRecord, packReport } from './pack-report.ts';
 
 /** How stale a persisted last-seen time may be while the agent is connected. */
 export const LAST_SEEN_PERSIST_MS = 60_000;
@@ -41,6 +48,7 @@ export interface AgentLink {
 }
 
 interface MachineState {
+  /** The store's record, its `report` dropped (the state's own is the current one). */
   record: MachineRecord;
   report: NodeReport | null;
   reportChangedAt: number | null;
@@ -74,6 +82,8 @@ export class FleetView {
   private readonly log: Logger;
   private readonly startedAt: number;
   private connected = 0;
+  /** One copy of what machines say alike: report parts, labels, condition texts. */
+  private readonly interner = new Interner();
   private readonly voidListeners: Array<(name: string, reason: string) => void> = [];
   private readonly changeListeners: Array<(name: string) => void> = [];
 
@@ -88,13 +98,16 @@ export class FleetView {
   }
 
   private load(record: MachineRecord): MachineState {
+    const i = this.interner;
+    const liveness = packLiveness(record.liveness, i);
+    const conditions = record.conditions.map((c) => packCondition(c, i));
     const state: MachineState = {
-      record,
-      report: record.report,
+      record: packRecord(record, i),
+      report: record.report === null ? null : packReport(record.report, i),
       reportChangedAt: record.reportChangedAt,
-      liveness: record.liveness,
-      conditions: record.conditions,
-      agentVersion: record.agentVersion,
+      liveness,
+      conditions,
+      agentVersion: record.agentVersion === null ? null : i.string(record.agentVersion),
       // Silence is counted from our own start, never from a persisted time (invariant 8).
       ...contactAfterRestart(record, this.startedAt),
       persistedSeenAt: record.lastSeenAt,
@@ -154,7 +167,7 @@ export class FleetView {
     Object.assign(m, contactOnMessage(contactOnDisconnect(m), this.clock(), { graceMs: this.opts.livenessGraceMs }));
     this.contactChanged(m);
     if (m.agentVersion !== agentVersion) {
-      m.agentVersion = agentVersion;
+      m.agentVersion = this.interner.string(agentVersion);
       this.persist(m);
       this.changed(name);
     }
@@ -190,13 +203,15 @@ export class FleetView {
   /** Applies a report; returns false when a delta arrived without a base (resync asked). */
   report(name: string, full: boolean, report: NodeReport | NodeReportDelta): boolean {
     const m = this.mustGet(name);
-    const merged = mergeReport(m.report, { full, report });
+    // A delta's sections are packed before the merge (the base's are already); a full
+    // report only when it changed anything (a reconnect's usually does not).
+    const merged = mergeReport(m.report, { full, report: full || m.report === null ? report : packDelta(report, this.interner) });
     if (merged.needsResync) {
       m.link?.resync();
       return false;
     }
     if (merged.changed && merged.report !== null) {
-      m.report = merged.report;
+      m.report = full ? packReport(merged.report, this.interner) : merged.report;
       m.reportChangedAt = this.clock();
       this.evaluate(m);
       this.persist(m);
@@ -239,7 +254,7 @@ export class FleetView {
   /** Takes a machine's new package pins (the store has them already). */
   overridesChanged(record: MachineRecord): void {
     const m = this.machines.get(record.name);
-    if (m !== undefined) m.record = { ...m.record, packageOverrides: record.packageOverrides ?? {} };
+    if (m !== undefined) m.record = { ...m.record, packageOverrides: this.interner.value(record.packageOverrides ?? {}) };
     this.changed(record.name);
   }
 
@@ -349,8 +364,9 @@ export class FleetView {
         });
       }
     }
-    m.liveness = liveness;
-    m.conditions = conditions;
+    if (liveness !== m.liveness) m.liveness = packLiveness(liveness, this.interner);
+    // Equal conditions (same status, so the same transition times too) keep the old array.
+    if (!sameConditions(conditions, m.conditions)) m.conditions = conditions.map((c) => packCondition(c, this.interner));
     return changed;
   }
 

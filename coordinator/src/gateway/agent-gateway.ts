@@ -11,7 +11,7 @@ import { AppError } from '@nodekeeper/common';
 import { CloseCode, MAX_FRAME_BYTES, ProtocolErrorCode } from '@nodekeeper/protocol';
 import type { Authenticated } from '../store/machine-identity.ts';
 import { UpgradeAdmission } from './admission.ts';
-import { AgentSession, COORDINATOR_VERSION, type GatewayDeps, type GatewayOptions } from './agent-session.ts';
+import { AgentSession, COORDINATOR_VERSION, type GatewayDeps, type GatewayOptions, type SessionAuth } from './agent-session.ts';
 
 export { COORDINATOR_VERSION, type GatewayOptions };
 
@@ -46,7 +46,7 @@ function refuseUpgrade(socket: Duplex, status: number, code: string, message: st
 export class AgentGateway {
   // UTF-8 is checked by the session (NK_PROTO_BAD_JSON, the connection stays), not by
   // ws, whose 1007 close carries no code of ours.
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: TRANSPORT_MAX_PAYLOAD, perMessageDeflate: false, skipUTF8Validation: true });
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: TRANSPORT_MAX_PAYLOAD, perMessageDeflate: false, skipUTF8Validation: true, clientTracking: false });
   private readonly deps: GatewayDeps;
   private readonly opts: GatewayOptions;
   private readonly sessions = new Set<AgentSession>();
@@ -128,6 +128,10 @@ export class AgentGateway {
       refuseUpgrade(socket, 503, ProtocolErrorCode.tryAgainLater, `coordinator is admitting agents gradually (${verdict.reason}); retry after ${verdict.retryAfterS} s`, { 'Retry-After': String(verdict.retryAfterS) });
       return;
     }
+    // Only this much of the record goes on: whatever a closure here captures stays alive
+    // as long as the socket (the store's record carries the last report and conditions).
+    const name = auth.machine.name;
+    const sessionAuth: SessionAuth = { machine: { name, machineId: auth.machine.machineId, credentialExpiresAt: auth.machine.credentialExpiresAt ?? null }, credential: credential! };
     // From here the connection holds an admission slot until it is welcomed or gone.
     let settled = false;
     const settle = () => {
@@ -137,8 +141,7 @@ export class AgentGateway {
     socket.once('close', settle);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       metrics.upgradeDuration.observe((performance.now() - started) / 1000);
-      const name = auth.machine.name;
-      const session = new AgentSession(ws, { ...auth, credential: credential! }, this.deps, this.opts, settle, () => {
+      const session = new AgentSession(ws, sessionAuth, this.deps, this.opts, settle, () => {
         this.sessions.delete(session);
         const set = this.byMachine.get(name);
         set?.delete(session);

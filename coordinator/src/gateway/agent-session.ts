@@ -29,7 +29,6 @@ import type { FleetView, AgentLink } from '../fleet/fleet-view.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Store } from '../store/db.ts';
 import type { MachineRecord } from '../store/types.ts';
-import type { Authenticated } from '../store/machine-identity.ts';
 import { TokenBucket } from './rate-limit.ts';
 import { packageVersion } from '../version.ts';
 import type { AdmissionOptions } from './admission.ts';
@@ -67,14 +66,20 @@ export interface GatewayDeps {
   readonly runAs?: <T>(fn: () => T) => T;
 }
 
+/** What a session is given of its authentication (store/machine-identity.ts `Authenticated`, narrowed). */
+export interface SessionAuth {
+  readonly machine: Pick<MachineRecord, 'name' | 'machineId' | 'credentialExpiresAt'>;
+  readonly credential: string;
+}
+
 /** One agent connection: hello, then reports and heartbeats, bound to one machine. */
 export class AgentSession implements AgentLink {
   private readonly ws: WebSocket;
-  private readonly machine: MachineRecord;
+  /** Only what a session needs of its machine: the whole record (its report, conditions) would stay alive per connection. */
+  private readonly machine: Pick<MachineRecord, 'name' | 'machineId'>;
   private readonly deps: GatewayDeps;
   private readonly opts: GatewayOptions;
   private readonly bucket: TokenBucket;
-  private readonly log: Logger;
   private phase: 'awaiting-hello' | 'ready' | 'closed' = 'awaiting-hello';
   private invalidFrames = 0;
   private lastSeq: number | null = null;
@@ -88,20 +93,20 @@ export class AgentSession implements AgentLink {
   private rotation: { id: string; expiresAt: number; sentAt: number } | null = null;
   private lastErrorLogAt = -Infinity;
   private errorsNotLogged = 0;
-  private readonly helloTimer: NodeJS.Timeout;
+  /** Null once the hello came: a cleared timer would stay alive as long as the session. */
+  private helloTimer: NodeJS.Timeout | null;
   /** Frees the admission slot: called once welcomed (or closed before). */
   private readonly onWelcomed: () => void;
 
-  constructor(ws: WebSocket, auth: Authenticated & { credential: string }, deps: GatewayDeps, opts: GatewayOptions, onWelcomed: () => void, onClose: () => void) {
+  constructor(ws: WebSocket, auth: SessionAuth, deps: GatewayDeps, opts: GatewayOptions, onWelcomed: () => void, onClose: () => void) {
     this.ws = ws;
     this.onWelcomed = onWelcomed;
     this.lastHeardAt = deps.clock();
-    this.machine = auth.machine;
+    this.machine = { name: auth.machine.name, machineId: auth.machine.machineId };
     this.credential = auth.credential;
     this.credentialExpiresAt = auth.machine.credentialExpiresAt ?? null;
     this.deps = deps;
     this.opts = opts;
-    this.log = deps.log.child({ machine: auth.machine.name });
     this.bucket = new TokenBucket(opts.rateLimit.perSecond, opts.rateLimit.burst, deps.clock());
     this.helloTimer = setTimeout(() => {
       this.fail(ProtocolErrorCode.unexpectedMessage, `no hello within ${HELLO_TIMEOUT_MS} ms`, CloseCode.protocolError);
@@ -118,13 +123,21 @@ export class AgentSession implements AgentLink {
       this.log.warn({ err, code }, 'agent connection error');
     });
     ws.on('close', () => {
-      clearTimeout(this.helloTimer);
+      clearTimeout(this.helloTimer ?? undefined);
       onWelcomed();
       this.phase = 'closed';
       this.deps.fleet.detach(this.machine.name, this);
       this.deps.metrics.connectedAgents.set(this.deps.fleet.connectedCount());
       onClose();
     });
+  }
+
+  /**
+   * The session's logger, made when something is logged: kept per session, a child
+   * logger and its bindings cost every connection a few hundred bytes for good.
+   */
+  private get log(): Logger {
+    return this.deps.log.child({ machine: this.machine.name });
   }
 
   /** Pings a session heard from last before `quietSince`; drops one that missed the last ping. */
@@ -264,7 +277,8 @@ export class AgentSession implements AgentLink {
         this.reject(ProtocolErrorCode.unexpectedMessage, `expected hello first, got ${msg.type}`);
         return;
       }
-      clearTimeout(this.helloTimer);
+      clearTimeout(this.helloTimer ?? undefined);
+      this.helloTimer = null;
       if (!this.recheckCredential(msg.publicKey)) return;
       const version = negotiateVersion(msg.minProtocolVersion, msg.maxProtocolVersion);
       if (version === null) {

@@ -97,12 +97,20 @@ export interface FaultInput {
 
 type Fact = { readonly bad: true; readonly reason: string; readonly message: string } | { readonly bad: false } | null;
 
-/** A fresh state: every fault Clear since `now`. */
+/**
+ * A fresh state: every fault Clear since `now`. Frozen, and the same object for the same
+ * `now`: every machine first seen in one tick shares it (and its faults, until each
+ * changes), instead of holding eight faults of its own (about 1 KB a machine).
+ */
 export function initialFaultState(now: number): FaultState {
+  if (lastInitial?.now === now) return lastInitial.state;
   const faults = {} as Record<FaultType, Fault>;
-  for (const type of FAULT_TYPES) faults[type] = { type, status: 'Clear', since: now, lastTransitionTime: now, goodSince: null, reason: 'Healthy', message: '' };
-  return { faults, restarts: { kubelet: [], runtime: [] } };
+  for (const type of FAULT_TYPES) faults[type] = Object.freeze({ type, status: 'Clear', since: now, lastTransitionTime: now, goodSince: null, reason: 'Healthy', message: '' });
+  const state: FaultState = Object.freeze({ faults: Object.freeze(faults), restarts: Object.freeze({ kubelet: Object.freeze([]), runtime: Object.freeze([]) }) });
+  lastInitial = { now, state };
+  return state;
 }
+let lastInitial: { now: number; state: FaultState } | null = null;
 
 /**
  * The faults of one machine now, and the state to persist for the next call. `prev`

@@ -8,7 +8,7 @@
  */
 import type { NodeReport } from '@nodekeeper/protocol';
 import type { LivenessState, MachineRecord } from '../model/machine.ts';
-import { deriveFaults, isSettled, type Fault, type FaultSettings, type FaultState } from './faults.ts';
+import { deriveFaults, isSettled, type Fault, type FaultSettings, type FaultState, type FaultType } from './faults.ts';
 import type { RemediationMachineView } from './types.ts';
 
 /** The coordinator's connection to an agent: live, lost since our start, or none yet since our start. */
@@ -46,11 +46,12 @@ export class MachineViews {
   /** What the store holds: machine -> fault state. Changed by stored() only. */
   readonly #saved: Map<string, FaultState>;
   #views: readonly RemediationMachineView[] = [];
+  #defaultDesired: { key: string; value: Record<string, string> } | null = null;
 
   /** `saved`: the fault states in the store now. */
   constructor(settings: FaultSettings, saved: ReadonlyMap<string, FaultState>) {
     this.#settings = settings;
-    this.#saved = new Map(saved);
+    this.#saved = shareFaults(saved);
   }
 
   /** The stored fault states (live: changes once stored() is told). */
@@ -139,6 +140,13 @@ export class MachineViews {
     return state;
   }
 
+  /** Machines with no pins share one desired-versions object (it is the defaults). */
+  #desired(m: MachineRecord, defaults: ReadonlyArray<{ name: string; version: string }>, defaultsKey: string): Record<string, string> {
+    if (m.packageOverrides !== undefined && Object.keys(m.packageOverrides).length > 0) return desiredVersions(m, defaults);
+    if (this.#defaultDesired?.key !== defaultsKey) this.#defaultDesired = { key: defaultsKey, value: Object.freeze(desiredVersions(m, defaults)) };
+    return this.#defaultDesired.value;
+  }
+
   /** The policy's view of the machine; the one built last time while nothing it shows changed. */
   #view(m: MachineRecord, c: Slot, contact: AgentContact, defaults: ReadonlyArray<{ name: string; version: string }>, defaultsKey: string): RemediationMachineView {
     const v = c.view;
@@ -153,7 +161,7 @@ export class MachineViews {
       contactLost,
       healthy: isHealthy(m),
       faults: c.faults,
-      desired: desiredVersions(m, defaults),
+      desired: this.#desired(m, defaults, defaultsKey),
     };
     c.overrides = m.packageOverrides;
     c.defaults = defaultsKey;
@@ -171,5 +179,26 @@ function desiredVersions(m: MachineRecord, defaults: ReadonlyArray<{ name: strin
   const out: Record<string, string> = {};
   for (const p of defaults) out[p.name] = p.version;
   for (const [name, o] of Object.entries(m.packageOverrides ?? {})) out[name] = o.version;
+  return out;
+}
+
+/**
+ * The stored fault states with equal faults made one object: machines first seen in the
+ * same tick carry the same Clear faults, and the store gives each its own parsed copy
+ * (eight faults, about 1 KB a machine) that would otherwise stay for good.
+ */
+function shareFaults(saved: ReadonlyMap<string, FaultState>): Map<string, FaultState> {
+  const seen = new Map<string, Fault>();
+  const out = new Map<string, FaultState>();
+  for (const [name, state] of saved) {
+    const faults = {} as Record<FaultType, Fault>;
+    for (const [type, f] of Object.entries(state.faults) as Array<[FaultType, Fault]>) {
+      const key = JSON.stringify(f);
+      const hit = seen.get(key);
+      if (hit === undefined) seen.set(key, f);
+      faults[type] = hit ?? f;
+    }
+    out.set(name, { faults, restarts: state.restarts });
+  }
   return out;
 }

@@ -25,6 +25,8 @@ export class MachineViews {
   private readonly entries = new Map<string, Entry>();
   private readonly views = new Map<string, MachineView>();
   private pass = 0;
+  /** Version records by their JSON, so machines running the same versions share one. */
+  private readonly versions = new Map<string, MachineView['versions']>();
 
   /**
    * Brings the views up to date with `records` (every machine the fleet view knows;
@@ -38,7 +40,7 @@ export class MachineViews {
       if (m.revokedAt !== null) continue;
       count++;
       const e = this.entries.get(m.name);
-      const view = viewOf(m, isConnected(m.name), e?.report === m.report && e.agentVersion === m.agentVersion ? e.view : undefined, e?.view);
+      const view = viewOf(m, isConnected(m.name), e?.report === m.report && e.agentVersion === m.agentVersion ? e.view : undefined, e?.view, this.versions);
       if (e === undefined) {
         this.entries.set(m.name, { view, report: m.report, agentVersion: m.agentVersion, seen: pass });
         this.views.set(m.name, view);
@@ -64,6 +66,9 @@ export class MachineViews {
   }
 }
 
+/** Distinct version records kept for sharing; past it the table starts over (bounded, as fleet/interner.ts). */
+const MAX_SHARED_VERSIONS = 4096;
+
 /** Since when all of kubelet, runtime and network have been healthy, per the conditions. */
 function healthySince(m: MachineRecord): number | null {
   let since = 0;
@@ -80,12 +85,19 @@ function healthySince(m: MachineRecord): number | null {
  * it was read from is still the current one (its versions hold), and `prev` is returned
  * as it is when nothing it shows changed.
  */
-function viewOf(m: MachineRecord, connected: boolean, sameReport: MachineView | undefined, prev: MachineView | undefined): MachineView {
+function viewOf(m: MachineRecord, connected: boolean, sameReport: MachineView | undefined, prev: MachineView | undefined, shared: Map<string, MachineView['versions']>): MachineView {
   let versions = sameReport?.versions;
   if (versions === undefined) {
     const read: Record<string, string | null> = {};
     for (const pkg of PACKAGES) read[pkg] = observedVersion(m, pkg)?.raw ?? null;
-    versions = read;
+    // Machines running the same versions share one record of them (frozen).
+    const key = JSON.stringify(read);
+    versions = shared.get(key);
+    if (versions === undefined) {
+      if (shared.size >= MAX_SHARED_VERSIONS) shared.clear();
+      versions = Object.freeze(read);
+      shared.set(key, versions);
+    }
   }
   const since = healthySince(m);
   const healthy = since !== null && m.liveness.state === 'Ready';
