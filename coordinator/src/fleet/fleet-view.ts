@@ -26,6 +26,7 @@ import { DeadlineHeap } from './deadline-heap.ts';
 import { judgeMachine } from './judgement.ts';
 import { contactAfterRestart, contactOnDisconnect, contactOnMessage, nextLivenessChangeAt } from './liveness.ts';
 import { mergeReport } from './merge-report.ts';
+import { restartGraceMs } from './restart-grace.ts';
 
 /** How stale a persisted last-seen time may be while the agent is connected. */
 export const LAST_SEEN_PERSIST_MS = 60_000;
@@ -51,6 +52,8 @@ interface MachineState {
   lastMessageAt: number | null;
   /** Start of the current unbroken contact; null while disconnected. */
   contactSince: number | null;
+  /** Heard from since we started; until then the restart grace applies (liveness.ts). */
+  heardSinceStart: boolean;
   /** The last-seen time last queued for the store. */
   persistedSeenAt: number | null;
   link: AgentLink | null;
@@ -61,6 +64,11 @@ interface MachineState {
 export interface FleetOptions {
   readonly livenessGraceMs: number;
   readonly livenessRecoverMs: number;
+  /**
+   * Sizes the grace for machines not yet heard from after this start (restart-grace.ts)
+   * from the fleet loaded; absent, they get the ordinary grace.
+   */
+  readonly restartGrace?: { readonly admissionPerSecond: number; readonly agentBackoffCapMs: number };
 }
 
 export class FleetView {
@@ -73,6 +81,8 @@ export class FleetView {
   private readonly opts: FleetOptions;
   private readonly log: Logger;
   private readonly startedAt: number;
+  /** Silence allowed, from our start, to a machine not heard from since (restart-grace.ts). */
+  private readonly restartGraceMs: number;
   private connected = 0;
   private readonly voidListeners: Array<(name: string, reason: string) => void> = [];
   private readonly changeListeners: Array<(name: string) => void> = [];
@@ -85,6 +95,9 @@ export class FleetView {
     this.opts = opts;
     this.startedAt = this.clock();
     for (const record of this.store.listMachines()) this.load(record);
+    const rg = opts.restartGrace;
+    this.restartGraceMs = rg === undefined ? opts.livenessGraceMs : restartGraceMs({ machines: this.machines.size, graceMs: opts.livenessGraceMs, ...rg });
+    if (rg !== undefined) this.log.info({ machines: this.machines.size, restartGraceMs: this.restartGraceMs }, 'machines not heard from since this start are judged against the restart grace');
   }
 
   private load(record: MachineRecord): MachineState {
@@ -229,11 +242,11 @@ export class FleetView {
     const name = m.record.name;
     if ((this.due.deadlineOf(name) ?? now) <= now) return;
     const settled = m.liveness.state === 'Ready' || m.liveness.state === 'NotReady';
-    this.due.set(name, settled ? nextLivenessChangeAt(m.liveness, { now, lastMessageAt: m.lastMessageAt, contactSince: m.contactSince }, this.livenessConfig()) : now);
+    this.due.set(name, settled ? nextLivenessChangeAt(m.liveness, { now, lastMessageAt: m.lastMessageAt, contactSince: m.contactSince, heardSinceStart: m.heardSinceStart }, this.livenessConfig()) : now);
   }
 
   private livenessConfig() {
-    return { graceMs: this.opts.livenessGraceMs, recoverMs: this.opts.livenessRecoverMs };
+    return { graceMs: this.opts.livenessGraceMs, recoverMs: this.opts.livenessRecoverMs, restartGraceMs: this.restartGraceMs };
   }
 
   /** Takes a machine's new package pins (the store has them already). */
