@@ -4,7 +4,7 @@
  * loopback, real enrollment. Not a test: results are printed and appended to
  * bench/results.md with the machine described.
  *
- *   node bench/fleet.ts [--sizes 1000,5000,10000,19000] [--window 30] [--scenarios steady,storm,fanout,rollout] [--tls]
+ *   node bench/fleet.ts [--sizes 1000,5000,10000,19000] [--window 30] [--scenarios steady,storm,fanout,rollout] [--tls] [--cpu-prof]
  *
  * --tls: the coordinator serves https/wss with its generated CA, and the simulated agents
  * enroll and connect pinning it, as real agents do (rows say "wss"); the bare baseline
@@ -17,21 +17,27 @@
  *   latency (a report change until GET /v1/machines/NAME shows it).
  * - storm: at the largest N, kill -9 the coordinator with every agent connected and
  *   start it again: time until all are back and Ready, peak CPU, worst event-loop delay,
- *   the most machines ever NotReady or Unknown, and upgrades deferred by admission control.
+ *   the most machines ever NotReady or Unknown (sampled each second, and counted from the
+ *   MachineNotReady/MachineUnknown events), upgrades deferred by admission control, and over
+ *   wss the handshakes of the returning agents, full or resumed. With --cpu-prof the
+ *   restarted coordinator runs under `node --cpu-prof`; the profile and its summary (top
+ *   self time; the longest stretch with no idle sample, i.e. the worst stall, and what ran
+ *   in it: bench/lib/cpu-profile.ts) go to bench/profiles/.
  * - fanout: a rollout of one batch of 1,000 machines: time until every agent has its command.
  * - rollout: 5,000 machines, 2 % of installs failing: where the rollout pauses, and why.
  *
  * The simulator shares the 2 cores with the coordinator: the coordinator's numbers are
  * its own process's (from /proc), the simulator's CPU is reported beside them.
  */
-import { cp, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { kubeletArtifact } from '../test/harness/artifacts.ts';
 import { createToken, nkctl } from '../test/harness/processes.ts';
-import { record, percentile } from './lib/results.ts';
+import { record, percentile, REPO } from './lib/results.ts';
+import { profileText, summarizeProfile } from './lib/cpu-profile.ts';
 import { baselineServer, coordinatorServer, cpuMs, rssBytes, type BenchServer } from './lib/servers.ts';
 import { enrollFleet, PER_WORKER, SimFleet, simName, LOCAL_ADDRESSES } from './sim/fleet.ts';
 import { defaultProfile, type SimAgentSpec, type SimProfile } from './sim/sim-agent.ts';
@@ -43,6 +49,7 @@ const { values } = parseArgs({
     scenarios: { type: 'string', default: 'steady,storm,fanout,rollout' },
     keep: { type: 'boolean', default: false },
     tls: { type: 'boolean', default: false },
+    'cpu-prof': { type: 'boolean', default: false },
   },
 });
 const sizes = values.sizes.split(',').map(Number);
@@ -183,6 +190,21 @@ async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promis
   }
 }
 
+/** Where --cpu-prof puts a storm's profile, and the env that makes the coordinator write it. */
+async function profiling(n: number): Promise<{ dir: string; env: NodeJS.ProcessEnv } | null> {
+  if (!values['cpu-prof']) return null;
+  const dir = path.join(REPO, 'bench', 'profiles', `storm-${new Date().toISOString().replace(/[:.]/g, '-')}-n${n}${WSS ? '-wss' : ''}`);
+  await mkdir(dir, { recursive: true });
+  return { dir, env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}` } };
+}
+
+/** Machines that went NotReady or Unknown since `since`, from the event log. */
+async function wentBad(get: (p: string) => Promise<string>, since: number): Promise<{ notReady: number; unknown: number }> {
+  const events = (JSON.parse(await get('/v1/events?limit=100000')) as { items: Array<{ object: string; reason: string; at: string }> }).items.filter((e) => Date.parse(e.at) >= since);
+  const machines = (reason: string) => new Set(events.filter((e) => e.reason === reason).map((e) => e.object)).size;
+  return { notReady: machines('MachineNotReady'), unknown: machines('MachineUnknown') };
+}
+
 async function storm(n: number, dataDir: string, specs: SimAgentSpec[]): Promise<void> {
   let coord = await coordinatorServer(dataDir, [], WSS);
   const port = new URL(coord.url).port;
@@ -190,11 +212,14 @@ async function storm(n: number, dataDir: string, specs: SimAgentSpec[]): Promise
   await waitFleet(fleet, n, 'storm: before the kill');
   await sleep(15_000);
   const before = await coord.stats();
+  const fleetBefore = await fleet.stats();
   say(`  storm: ${before.states['Ready']} Ready; kill -9`);
   await coord.stop('SIGKILL');
   const killedAt = Date.now();
-  coord = await coordinatorServer(dataDir, ['--port', port], WSS);
+  const prof = await profiling(n);
+  coord = await coordinatorServer(dataDir, ['--port', port], WSS, prof?.env ?? {});
   say(`  storm: restarted in ${fmt((Date.now() - killedAt) / 1000)} s`);
+  const restartGrace = /"restartGraceMs":(\d+)/.exec(coord.proc.log())?.[1];
   let peakCpu = 0;
   let worstLoop = 0;
   let worstNotReady = 0;
@@ -218,10 +243,26 @@ async function storm(n: number, dataDir: string, specs: SimAgentSpec[]): Promise
     if (backAt !== null && readyAt !== null && Date.now() - readyAt > 10_000) break;
   }
   const deferred = (await (await fetch(new URL('/metrics', coord.url))).text()).split('\n').filter((l) => /^nodekeeper_agent_upgrades_(rejected|deferred)_total/.test(l)).map((l) => l.replace(/^nodekeeper_agent_upgrades_/, '').replace('_total', '')).join(' ');
+  const bad = await wentBad(api(dataDir, coord.url), killedAt);
+  const fleetAfter = await fleet.stats();
   await fleet.stop();
   await coord.stop();
+  const full = fleetAfter.handshakesFull - fleetBefore.handshakesFull;
+  const resumed = fleetAfter.handshakesResumed - fleetBefore.handshakesResumed;
+  const handshakes = WSS ? `; TLS handshakes of the returning agents: ${resumed} resumed, ${full} full` : '';
+  let profile = '';
+  if (prof !== null) {
+    const file = (await readdir(prof.dir)).find((f) => f.endsWith('.cpuprofile'));
+    if (file === undefined) profile = '; no CPU profile written';
+    else {
+      const summary = summarizeProfile(path.join(prof.dir, file));
+      await writeFile(path.join(prof.dir, 'summary.txt'), `${profileText(summary)}\n`);
+      const names = (fs: readonly { name: string; ms: number }[], k: number) => fs.slice(0, k).map((f) => `${f.name} ${fmt(f.ms, 0)} ms`).join(', ');
+      profile = `; CPU profile (${path.relative(REPO, prof.dir)}): top self ${names(summary.topSelf, 4)}; longest busy stretch ${summary.stall.ms} ms at ${fmt(summary.stall.atMs / 1000)} s, in ${names(summary.stall.inclusive.filter((f) => !/^\((program|anonymous)\)/.test(f.name)), 5)}`;
+    }
+  }
   const secs = (t: number | null) => (t === null ? 'never (300 s)' : `${fmt((t - killedAt) / 1000)} s`);
-  record(`reconnect storm${over}, N=${n}, kill -9 and restart`, `all back ${secs(backAt)}, all Ready ${secs(readyAt)} after the kill (target 60 s); peak CPU ${fmt(peakCpu * 100, 0)} % of a core; worst event-loop delay ${fmt(worstLoop, 0)} ms (target < 1000); most NotReady ${worstNotReady}, most Unknown ${worstUnknown} (target 0); upgrades refused or deferred: ${deferred || 'none'}`);
+  record(`reconnect storm${over}, N=${n}, kill -9 and restart`, `all back ${secs(backAt)}, all Ready ${secs(readyAt)} after the kill (target 60 s); peak CPU ${fmt(peakCpu * 100, 0)} % of a core; worst event-loop delay ${fmt(worstLoop, 0)} ms (target < 1000); most NotReady ${worstNotReady}, most Unknown ${worstUnknown} (sampled each second), machines with a MachineNotReady event ${bad.notReady}, with a MachineUnknown event ${bad.unknown} (target 0); restart grace ${restartGrace === undefined ? 'n/a' : `${fmt(Number(restartGrace) / 1000)} s`}; upgrades refused or deferred: ${deferred || 'none'}${handshakes}${profile}; load average ${fmt(loadavg()[0]!)} (the box is shared)`);
 }
 
 interface RolloutObject { status: { phase: string; reason: string; message: string; counts: Record<string, number>; batch: { index: number; total: number } } }
