@@ -198,11 +198,15 @@ async function profiling(n: number): Promise<{ dir: string; env: NodeJS.ProcessE
   return { dir, env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}` } };
 }
 
-/** Machines that went NotReady or Unknown since `since`, from the event log. */
-async function wentBad(get: (p: string) => Promise<string>, since: number): Promise<{ notReady: number; unknown: number }> {
-  const events = (JSON.parse(await get('/v1/events?limit=100000')) as { items: Array<{ object: string; reason: string; at: string }> }).items.filter((e) => Date.parse(e.at) >= since);
-  const machines = (reason: string) => new Set(events.filter((e) => e.reason === reason).map((e) => e.object)).size;
-  return { notReady: machines('MachineNotReady'), unknown: machines('MachineUnknown') };
+/** Machines that went NotReady or Unknown, from the coordinator's log lines (every liveness change is logged). */
+function wentBad(log: string): { notReady: number; unknown: number } {
+  const to = { NotReady: new Set<string>(), Unknown: new Set<string>() };
+  for (const line of log.split('\n')) {
+    if (!line.includes('"liveness changed"')) continue;
+    const m = JSON.parse(line) as { machine: string; to: string };
+    if (m.to === 'NotReady' || m.to === 'Unknown') to[m.to].add(m.machine);
+  }
+  return { notReady: to.NotReady.size, unknown: to.Unknown.size };
 }
 
 async function storm(n: number, dataDir: string, specs: SimAgentSpec[]): Promise<void> {
@@ -216,6 +220,7 @@ async function storm(n: number, dataDir: string, specs: SimAgentSpec[]): Promise
   say(`  storm: ${before.states['Ready']} Ready; kill -9`);
   await coord.stop('SIGKILL');
   const killedAt = Date.now();
+  const logBefore = coord.proc.log().length;
   const prof = await profiling(n);
   coord = await coordinatorServer(dataDir, ['--port', port], WSS, prof?.env ?? {});
   say(`  storm: restarted in ${fmt((Date.now() - killedAt) / 1000)} s`);
@@ -243,7 +248,7 @@ async function storm(n: number, dataDir: string, specs: SimAgentSpec[]): Promise
     if (backAt !== null && readyAt !== null && Date.now() - readyAt > 10_000) break;
   }
   const deferred = (await (await fetch(new URL('/metrics', coord.url))).text()).split('\n').filter((l) => /^nodekeeper_agent_upgrades_(rejected|deferred)_total/.test(l)).map((l) => l.replace(/^nodekeeper_agent_upgrades_/, '').replace('_total', '')).join(' ');
-  const bad = await wentBad(api(dataDir, coord.url), killedAt);
+  const bad = wentBad(coord.proc.log().slice(logBefore));
   const fleetAfter = await fleet.stats();
   await fleet.stop();
   await coord.stop();
@@ -258,7 +263,9 @@ async function storm(n: number, dataDir: string, specs: SimAgentSpec[]): Promise
       const summary = summarizeProfile(path.join(prof.dir, file));
       await writeFile(path.join(prof.dir, 'summary.txt'), `${profileText(summary)}\n`);
       const names = (fs: readonly { name: string; ms: number }[], k: number) => fs.slice(0, k).map((f) => `${f.name} ${fmt(f.ms, 0)} ms`).join(', ');
-      profile = `; CPU profile (${path.relative(REPO, prof.dir)}): top self ${names(summary.topSelf, 4)}; longest busy stretch ${summary.stall.ms} ms at ${fmt(summary.stall.atMs / 1000)} s, in ${names(summary.stall.inclusive.filter((f) => !/^\((program|anonymous)\)/.test(f.name)), 5)}`;
+      const worst = summary.stalls[0];
+      const ours = (fs: readonly { name: string; ms: number }[]) => fs.filter((f) => / (coordinator|packages)\//.test(f.name) || /^\(garbage/.test(f.name));
+      profile = `; CPU profile (${path.relative(REPO, prof.dir)}): start-up ${fmt(summary.startupMs / 1000)} s before the first idle moment; top self ${names(summary.topSelf, 5)}; longest busy stretch after start-up ${worst === undefined ? 'none' : `${worst.ms} ms at ${fmt(worst.atMs / 1000)} s, in ${names(ours(worst.inclusive), 5)}`}`;
     }
   }
   const secs = (t: number | null) => (t === null ? 'never (300 s)' : `${fmt((t - killedAt) / 1000)} s`);

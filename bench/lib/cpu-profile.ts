@@ -16,9 +16,12 @@ export interface ProfileSummary {
   readonly totalMs: number;
   /** Functions by self time, most first. */
   readonly topSelf: readonly Frame[];
-  /** The longest run of samples with no idle one between them. */
-  readonly stall: { readonly ms: number; readonly atMs: number; readonly inclusive: readonly Frame[]; readonly self: readonly Frame[] };
+  /** Start-up: the first run of samples before the first idle one (loading modules and the store, before listening). */
+  readonly startupMs: number;
+  /** The longest runs of samples with no idle one between them after start-up, longest first. */
+  readonly stalls: readonly Stall[];
 }
+export interface Stall { readonly ms: number; readonly atMs: number; readonly inclusive: readonly Frame[]; readonly self: readonly Frame[] }
 
 const label = (f: CallFrame) => {
   const file = f.url.replace(/^file:\/\/.*?\/(coordinator|packages|node_modules)\//, '$1/').replace(/^node:/, 'node:');
@@ -42,39 +45,40 @@ export function summarizeProfile(file: string, n = 12): ProfileSummary {
     if (f.functionName === '(idle)') continue;
     self.set(label(f), (self.get(label(f)) ?? 0) + dur(i));
   }
-  // The longest busy run.
-  let best = { from: 0, to: -1, us: 0 };
-  let from = 0;
-  let us = 0;
+  // Busy runs: samples with no idle one between them. The first is start-up.
+  const runs: Array<{ from: number; to: number; us: number; atUs: number }> = [];
+  let at = 0;
+  let run: { from: number; to: number; us: number; atUs: number } | null = null;
   for (let i = 0; i < p.samples.length; i += 1) {
+    at += p.timeDeltas[i] ?? 0;
     if (idle(p.samples[i]!)) {
-      from = i + 1;
-      us = 0;
+      if (run !== null) runs.push(run);
+      run = null;
       continue;
     }
-    us += dur(i);
-    if (us > best.us) best = { from, to: i, us };
+    run ??= { from: i, to: i, us: 0, atUs: at };
+    run.to = i;
+    run.us += dur(i);
   }
-  const inclusive = new Map<string, number>();
-  const stallSelf = new Map<string, number>();
-  let atUs = 0;
-  for (let i = 0; i < best.from; i += 1) atUs += p.timeDeltas[i] ?? 0;
-  for (let i = best.from; i <= best.to; i += 1) {
-    const seen = new Set<string>();
-    const leaf = byId.get(p.samples[i]!)!;
-    stallSelf.set(label(leaf.callFrame), (stallSelf.get(label(leaf.callFrame)) ?? 0) + dur(i));
-    for (let id: number | undefined = leaf.id; id !== undefined; id = parent.get(id)) {
-      const name = label(byId.get(id)!.callFrame);
-      if (name.startsWith('(root)') || seen.has(name)) continue;
-      seen.add(name);
-      inclusive.set(name, (inclusive.get(name) ?? 0) + dur(i));
+  if (run !== null) runs.push(run);
+  const startup = runs[0]?.from === 0 ? runs.shift() : undefined;
+  const stalls = runs.sort((a, b) => b.us - a.us).slice(0, 3).map((r) => {
+    const inclusive = new Map<string, number>();
+    const stallSelf = new Map<string, number>();
+    for (let i = r.from; i <= r.to; i += 1) {
+      const seen = new Set<string>();
+      const leaf = byId.get(p.samples[i]!)!;
+      stallSelf.set(label(leaf.callFrame), (stallSelf.get(label(leaf.callFrame)) ?? 0) + dur(i));
+      for (let id: number | undefined = leaf.id; id !== undefined; id = parent.get(id)) {
+        const name = label(byId.get(id)!.callFrame);
+        if (name.startsWith('(root)') || seen.has(name)) continue;
+        seen.add(name);
+        inclusive.set(name, (inclusive.get(name) ?? 0) + dur(i));
+      }
     }
-  }
-  return {
-    totalMs: Math.round((p.endTime - p.startTime) / 1000),
-    topSelf: top(self, n),
-    stall: { ms: Math.round(best.us / 1000), atMs: Math.round(atUs / 1000), inclusive: top(inclusive, n), self: top(stallSelf, n) },
-  };
+    return { ms: Math.round(r.us / 1000), atMs: Math.round(r.atUs / 1000), inclusive: top(inclusive, n), self: top(stallSelf, n) };
+  });
+  return { totalMs: Math.round((p.endTime - p.startTime) / 1000), topSelf: top(self, n), startupMs: Math.round((startup?.us ?? 0) / 1000), stalls };
 }
 
 /** The summary as text, for a file beside the profile and a results row. */
@@ -83,10 +87,13 @@ export function profileText(s: ProfileSummary): string {
   return [
     `profile of ${s.totalMs} ms; top self time:`,
     list(s.topSelf),
-    `longest busy stretch (no idle sample): ${s.stall.ms} ms, starting ${s.stall.atMs} ms into the profile; inclusive:`,
-    list(s.stall.inclusive),
-    'self, within it:',
-    list(s.stall.self),
+    `start-up (busy until the first idle sample): ${s.startupMs} ms`,
+    ...s.stalls.flatMap((st, i) => [
+      `busy stretch ${i + 1} (no idle sample): ${st.ms} ms, starting ${st.atMs} ms into the profile; inclusive:`,
+      list(st.inclusive),
+      'self, within it:',
+      list(st.self),
+    ]),
   ].join('\n');
 }
 
