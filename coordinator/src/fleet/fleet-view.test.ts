@@ -19,7 +19,7 @@ import type { MachineRecord } from '../model/machine.ts';
 import { openStore, type Store } from '../store/db.ts';
 import { identity, sampleReport } from '../store/test-support.ts';
 import { WriteBatcher } from '../store/write-batcher.ts';
-import { FleetView, type AgentLink } from './fleet-view.ts';
+import { FleetView, MAX_JUDGED_PER_TICK, type AgentLink } from './fleet-view.ts';
 import { judgeMachine } from './judgement.ts';
 import { contactOnDisconnect, contactOnMessage, type LivenessConfig } from './liveness.ts';
 import { restartGraceMs } from './restart-grace.ts';
@@ -227,4 +227,27 @@ test('a coordinator-sized clock: a 40 s grace and 15 s recovery, ticks a second 
   fc.assert(fc.property(inputs, (xs) => run({ graceMs: 40_000, recoverMs: 15_000 }, xs)), { numRuns: 60 });
   // And the restart grace of a slow door: 3 machines at 1 a second behind a 20 s backoff cap (73 s).
   fc.assert(fc.property(inputs, (xs) => run({ graceMs: 40_000, recoverMs: 15_000 }, xs, { admissionPerSecond: 1, agentBackoffCapMs: 20_000 })), { numRuns: 60 });
+});
+
+test('after a restart, the machines loaded are judged at most MAX_JUDGED_PER_TICK a tick, all of them in the end', () => {
+  const now = { t: 1_000 };
+  const clock = () => now.t;
+  const store: Store = openStore(':memory:', { now: clock, log });
+  const n = MAX_JUDGED_PER_TICK + 7;
+  const { token } = store.createToken({ ttlMs: 60_000, maxUses: n, description: '' });
+  for (let i = 0; i < n; i += 1) store.enroll({ token, identity: identity(`b${i}`), agentVersion: 't' });
+  const batcher = new WriteBatcher(store, { intervalMs: 3_600_000, log, autoStart: false });
+  // Enrolled, never heard from: Pending; an older coordinator's judgement to correct makes each one change.
+  const stale = { state: 'Pending' as const, since: 0, reason: 'FromAnOlderCoordinator', message: '' };
+  for (let i = 0; i < n; i += 1) batcher.status(`b${i}`, { report: null, reportChangedAt: null, liveness: stale, conditions: [], agentVersion: 't' });
+  batcher.flush();
+  const fleet = new FleetView({ store, batcher, clock, log }, { livenessGraceMs: 40_000, livenessRecoverMs: 0 });
+  const changed: string[] = [];
+  fleet.onChanged((name) => changed.push(name));
+  fleet.tick();
+  assert.equal(changed.length, MAX_JUDGED_PER_TICK, 'one tick judges at most the bound');
+  now.t += 1000;
+  fleet.tick();
+  assert.equal(changed.length, n, 'the next tick judges the rest');
+  assert.ok(fleet.list().every((m) => m.liveness.reason === 'AwaitingFirstReport'));
 });
