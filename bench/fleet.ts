@@ -228,7 +228,8 @@ async function storm(n: number, dataDir: string, specs: SimAgentSpec[]): Promise
   // read holds the start-up (modules, the store, the fleet view and watch hub loaded
   // before listening), which no agent waits on; the storm's delays are the later reads.
   const startupLoopMs = (await coord.stats()).loopMaxMs;
-  const restartGrace = /"restartGraceMs":(\d+)/.exec(coord.proc.log())?.[1];
+  // This start's line: the log file also holds the earlier starts' (the enrolment's had no machines).
+  const restartGrace = /"restartGraceMs":(\d+)/.exec(coord.proc.log().slice(logBefore))?.[1];
   let peakCpu = 0;
   let worstLoop = 0;
   let worstNotReady = 0;
