@@ -21,7 +21,7 @@ import { identity, sampleReport } from '../store/test-support.ts';
 import { WriteBatcher } from '../store/write-batcher.ts';
 import { FleetView, MAX_JUDGED_PER_TICK, type AgentLink } from './fleet-view.ts';
 import { judgeMachine } from './judgement.ts';
-import { contactOnDisconnect, contactOnMessage, type LivenessConfig } from './liveness.ts';
+import { contactOnDisconnect, contactOnHello, contactOnMessage, type LivenessConfig } from './liveness.ts';
 import { restartGraceMs } from './restart-grace.ts';
 import { refLoad, refReport, refTick, with_, type RefMachine } from './test-support.ts';
 
@@ -119,7 +119,7 @@ function run(base: LivenessConfig, inputs: readonly Input[], restartGrace?: Rest
         const l = link();
         fleet!.attach(name, l, step.version);
         links.set(name, l);
-        ref = with_(ref, name, { ...m, ...contactOnMessage(contactOnDisconnect(m), now.t, cfg), connected: true, agentVersion: step.version });
+        ref = with_(ref, name, { ...m, ...contactOnHello(contactOnDisconnect(m), now.t, cfg), connected: true, agentVersion: step.version });
         if (m.agentVersion !== step.version) expected = [name];
         break;
       }

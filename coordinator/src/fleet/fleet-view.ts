@@ -24,7 +24,7 @@ import type { WriteBatcher } from '../store/write-batcher.ts';
 import type { Condition, Liveness, MachineRecord } from '../model/machine.ts';
 import { DeadlineHeap } from './deadline-heap.ts';
 import { judgeMachine } from './judgement.ts';
-import { contactAfterRestart, contactOnDisconnect, contactOnMessage, nextLivenessChangeAt } from './liveness.ts';
+import { contactAfterRestart, contactOnDisconnect, contactOnHello, contactOnMessage, nextLivenessChangeAt } from './liveness.ts';
 import { mergeReport } from './merge-report.ts';
 import { restartGraceMs } from './restart-grace.ts';
 
@@ -172,7 +172,7 @@ export class FleetView {
     if (m.link === null) this.connected += 1;
     m.link = link;
     m.lost = false;
-    Object.assign(m, contactOnMessage(contactOnDisconnect(m), this.clock(), { graceMs: this.opts.livenessGraceMs }));
+    Object.assign(m, contactOnHello(contactOnDisconnect(m), this.clock(), { graceMs: this.opts.livenessGraceMs }));
     this.contactChanged(m);
     if (m.agentVersion !== agentVersion) {
       m.agentVersion = agentVersion;

@@ -168,6 +168,19 @@ export function contactOnMessage(c: Contact, now: number, cfg: Pick<LivenessConf
   return { lastMessageAt: now, contactSince: broken ? now : c.contactSince, heardSinceStart: true };
 }
 
+/**
+ * Contact after a hello (a connection welcomed) at `now`: contact as for any message, but
+ * not yet "heard since start". In a reconnect storm on a busy coordinator, an agent whose
+ * welcome came too late gives up on that connection and queues at the door again; had
+ * its hello ended the restart grace, its wait there would be judged by the ordinary grace
+ * (the 5,000-agent storm over wss marked 11 machines Unknown that way). The first message
+ * after the welcome (the agent's full report follows it at once) ends the restart grace;
+ * until then a silence is judged against it, from the hello.
+ */
+export function contactOnHello(c: Contact, now: number, cfg: Pick<LivenessConfig, 'graceMs'>): Contact {
+  return { ...contactOnMessage(c, now, cfg), heardSinceStart: c.heardSinceStart };
+}
+
 /** Contact after the connection closed: the run of contact ends; the last message stays. */
 export function contactOnDisconnect(c: Contact): Contact {
   return { lastMessageAt: c.lastMessageAt, contactSince: null, heardSinceStart: c.heardSinceStart };

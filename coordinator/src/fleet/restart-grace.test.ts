@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { backoffDelay, defaultBackoff } from '@nodekeeper/common';
 import type { Liveness } from '../model/machine.ts';
-import { contactAfterRestart, contactOnDisconnect, contactOnMessage, nextLiveness, nextLivenessChangeAt, type Contact, type LivenessConfig } from './liveness.ts';
+import { contactAfterRestart, contactOnDisconnect, contactOnHello, contactOnMessage, nextLiveness, nextLivenessChangeAt, type Contact, type LivenessConfig } from './liveness.ts';
 import { restartGraceMs, type RestartGraceInput } from './restart-grace.ts';
 
 const inputs = fc.record({
@@ -94,6 +94,12 @@ test('the restart grace covers only the first silence: heard again, a machine is
         assert.equal(judge(prev, c, back + graceMs, cfg).state, prev.state);
         assert.equal(judge(prev, c, back + graceMs + 1, cfg).state, 'Unknown');
         assert.equal(nextLivenessChangeAt(prev, { now: back, ...c }, cfg), back + graceMs);
+        // A hello alone (welcomed, then nothing: the agent gave up on a late welcome and
+        // queues at the door again) keeps the restart grace, counted from the hello.
+        const hello = contactOnDisconnect(contactOnHello(restarted, back, cfg));
+        assert.equal(hello.heardSinceStart, false);
+        assert.equal(judge(ready, hello, back + graceMs + extraMs, cfg).state, 'Ready', 'within the restart grace');
+        assert.equal(judge(ready, hello, back + graceMs + extraMs + 1, cfg).state, 'Unknown', 'silent past it');
       },
     ),
   );
