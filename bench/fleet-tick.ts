@@ -65,7 +65,7 @@ for (const n of SIZES) {
   if (notReady > 0) throw new Error(`${notReady} machines not Ready before the run`);
 
   // The old full scan, from the same starting point.
-  const ref = new Map<string, RefMachine>(fleet.list().map((m) => [m.name, { report: m.report, liveness: m.liveness, conditions: m.conditions, lastMessageAt: now.t, contactSince: now.t, agentVersion: m.agentVersion, connected: true }]));
+  const ref = new Map<string, RefMachine>(fleet.list().map((m) => [m.name, { report: m.report, liveness: m.liveness, conditions: m.conditions, lastMessageAt: now.t, contactSince: now.t, heardSinceStart: true, agentVersion: m.agentVersion, connected: true }]));
   const start = now.t;
   const scan: number[] = [];
   let refNow: ReadonlyMap<string, RefMachine> = ref;

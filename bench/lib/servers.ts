@@ -71,8 +71,8 @@ function trust(caPem: string): void {
 }
 
 /** The coordinator, over plain ws (`--insecure`) or, with `wss`, its own TLS and generated CA. */
-export async function coordinatorServer(dataDir: string, args: readonly string[], wss = false): Promise<BenchServer & { proc: CoordinatorProc }> {
-  const proc = await startCoordinator(dataDir, [...(wss ? [] : ['--insecure']), ...args]);
+export async function coordinatorServer(dataDir: string, args: readonly string[], wss = false, env: NodeJS.ProcessEnv = {}): Promise<BenchServer & { proc: CoordinatorProc }> {
+  const proc = await startCoordinator(dataDir, [...(wss ? [] : ['--insecure']), ...args], env);
   const caPem = wss ? readFileSync(path.join(dataDir, 'ca.crt'), 'utf8') : null;
   if (caPem !== null) trust(caPem);
   return {

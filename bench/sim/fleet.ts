@@ -60,6 +60,9 @@ export interface FleetStats {
   readonly connected: number;
   readonly frames: number;
   readonly rssBytes: number;
+  /** Welcomed wss connections since start, by TLS handshake: full, or a resumed session. */
+  readonly handshakesFull: number;
+  readonly handshakesResumed: number;
 }
 
 export class SimFleet {
@@ -116,13 +119,17 @@ export class SimFleet {
     let connected = 0;
     let frames = 0;
     let rssBytes = 0;
+    let handshakesFull = 0;
+    let handshakesResumed = 0;
     for (const s of all) {
       if (s.type !== 'stats') continue;
       connected += s.connected;
       frames += s.frames;
       rssBytes += s.rssBytes;
+      handshakesFull += s.handshakesFull;
+      handshakesResumed += s.handshakesResumed;
     }
-    return { connected, frames, rssBytes };
+    return { connected, frames, rssBytes, handshakesFull, handshakesResumed };
   }
 
   /** Waits until `count` agents are connected and welcomed; returns the time it took. */

@@ -54,6 +54,8 @@ export type Role = 'healthy' | 'unhealthy' | 'flapping' | 'silent';
 export interface SimEvents {
   framesSent(n: number): void;
   command(name: string, cmd: Command, receivedAt: number): void;
+  /** A connection was welcomed: over wss, whether its TLS handshake resumed a session. */
+  welcomed?(tlsResumed: boolean | null): void;
 }
 
 const semverOf = (v: string) => v.replace(/^v/, '');
@@ -199,6 +201,7 @@ export class SimAgent {
   }
 
   private onReady(heartbeatIntervalMs: number): void {
+    this.events.welcomed?.(this.connection.tlsResumed);
     this.sent = null;
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
     // Spread over the interval, as real agents' timers are.

@@ -19,12 +19,14 @@ export interface CommandSeen { readonly name: string; readonly kind: string; rea
 export type FromWorker =
   | { type: 'started' }
   | { type: 'marked'; token: string; sentAt: number; ok: boolean }
-  | { type: 'stats'; connected: number; frames: number; rssBytes: number }
+  | { type: 'stats'; connected: number; frames: number; rssBytes: number; handshakesFull: number; handshakesResumed: number }
   | { type: 'commands'; seen: CommandSeen[] };
 
 const send = (m: FromWorker) => process.send?.(m);
 const agents = new Map<string, SimAgent>();
 let frames = 0;
+/** Welcomed wss connections by TLS handshake kind (a storm after a restart should resume). */
+const handshakes = { full: 0, resumed: 0 };
 let pending: CommandSeen[] = [];
 
 // Commands are forwarded in batches: one IPC message per agent would cost more than the agent.
@@ -41,6 +43,7 @@ process.on('message', (m: ToWorker) => {
       const log = createLogger({ name: 'sim', level: 'silent' });
       const events = {
         framesSent: (n: number) => (frames += n),
+        welcomed: (resumed: boolean | null) => void (resumed === true ? handshakes.resumed++ : resumed === false && handshakes.full++),
         command: (name: string, cmd: Command, at: number) => pending.push({ name, kind: cmd.kind, commandId: cmd.commandId, at }),
       };
       m.agents.forEach((spec, i) => {
@@ -59,7 +62,7 @@ process.on('message', (m: ToWorker) => {
     case 'stats': {
       let connected = 0;
       for (const a of agents.values()) if (a.connected) connected += 1;
-      send({ type: 'stats', connected, frames, rssBytes: process.memoryUsage.rss() });
+      send({ type: 'stats', connected, frames, rssBytes: process.memoryUsage.rss(), handshakesFull: handshakes.full, handshakesResumed: handshakes.resumed });
       return;
     }
     case 'stop':

@@ -154,7 +154,10 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   registerBatcherMetrics(metrics, batcher.counters);
   const fleet = new FleetView(
     { store, batcher, clock, log: log.child({ component: 'fleet' }) },
-    { livenessGraceMs: config.livenessGraceMs, livenessRecoverMs: config.livenessRecoverMs },
+    {
+      livenessGraceMs: config.livenessGraceMs, livenessRecoverMs: config.livenessRecoverMs,
+      restartGrace: { admissionPerSecond: config.admission.perSecond, agentBackoffCapMs: config.reconnectBackoffCapMs },
+    },
   );
   const commands = new CommandDispatcher({ store, clock, log: log.child({ component: 'commands' }) });
   commands.setTransport((machine, command) => fleet.deliver(machine, command));

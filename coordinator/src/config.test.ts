@@ -76,6 +76,9 @@ test('numbers come from flags, env strings or YAML numbers; port 0 picks a free 
   assert.equal(loadConfig(['--port', '0'], {}).config.port, 0);
   assert.equal(loadConfig([], { NODEKEEPER_COORDINATOR_FLUSH_INTERVAL: ' 250 ' }).config.flushIntervalMs, 250);
   assert.equal(loadConfig(['--config', file('livenessRecover: 0\n')], {}).config.livenessRecoverMs, 0);
+  assert.equal(loadConfig([], {}).config.reconnectBackoffCapMs, 30_000, "the agent's default cap");
+  assert.equal(loadConfig(['--config', file('reconnectBackoffCap: 4000\n')], {}).config.reconnectBackoffCapMs, 4000);
+  assert.equal(loadConfig(['--reconnect-backoff-cap', '0'], {}).config.reconnectBackoffCapMs, 0);
 });
 
 test('insecure accepts true/false/1/0 from any source and refuses anything else', () => {
@@ -141,6 +144,8 @@ test('every bad value is refused with a message naming its option', () => {
     [['--heartbeat-interval', '99'], {}, /heartbeatInterval must be an integer from 100/],
     [['--liveness-grace', '1e5'], {}, /livenessGrace/],
     [['--liveness-recover', '86400001'], {}, /livenessRecover/],
+    [['--reconnect-backoff-cap', 'soon'], {}, /reconnectBackoffCap must be an integer from 0/],
+    [['--config', file('reconnectBackoffCap: 3600001\n')], {}, /reconnectBackoffCap/],
     [['--flush-interval', '9'], {}, /flushInterval/],
     [['--max-pending-upgrades', '0'], {}, /maxPendingUpgrades must be an integer from 1/],
     [['--max-upgrades-per-second', 'fast'], {}, /maxUpgradesPerSecond must be an integer/],

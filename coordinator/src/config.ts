@@ -5,7 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { AppError, layeredOptions } from '@nodekeeper/common';
+import { AppError, defaultBackoff, layeredOptions } from '@nodekeeper/common';
 import { allowEntryProblem, SERVICE_UNIT } from '@nodekeeper/protocol';
 import { parseIntOrPercent, type IntOrPercent } from './budget/int-or-percent.ts';
 import { defaultAdmission, type AdmissionOptions } from './gateway/admission.ts';
@@ -43,6 +43,11 @@ export interface CoordinatorConfig {
   readonly livenessGraceMs: number;
   /** Contact that must be sustained before leaving Unknown (hysteresis). */
   readonly livenessRecoverMs: number;
+  /**
+   * The agents' reconnect backoff cap, as they are configured (the agent's default): the
+   * restart grace covers one whole step of it (fleet/restart-grace.ts).
+   */
+  readonly reconnectBackoffCapMs: number;
   /** How often in-memory last-seen times and status changes are flushed to SQLite. */
   readonly flushIntervalMs: number;
   /** Per-connection message budget: sustained rate and burst. */
@@ -145,6 +150,7 @@ export const defaults: CoordinatorConfig = Object.freeze({
   heartbeatIntervalMs: 10_000,
   livenessGraceMs: 40_000,
   livenessRecoverMs: 10_000,
+  reconnectBackoffCapMs: defaultBackoff.capMs,
   flushIntervalMs: 1_000,
   rateLimit: { perSecond: 20, burst: 100 },
   maxInvalidFrames: 10,
@@ -212,6 +218,9 @@ NODEKEEPER_<NAME> is refused):
   --heartbeat-interval MS       agent heartbeat interval (default ${defaults.heartbeatIntervalMs})
   --liveness-grace MS           silence before Unknown (default ${defaults.livenessGraceMs})
   --liveness-recover MS         contact needed to leave Unknown (default ${defaults.livenessRecoverMs})
+  --reconnect-backoff-cap MS    the agents' reconnect backoff cap (default ${defaults.reconnectBackoffCapMs}, the agent's); after a
+                                restart, a machine not heard from yet is Unknown only after the grace plus the
+                                fleet's readmission time plus one such step (docs/coordinator.md, "Liveness after a restart")
   --flush-interval MS           batched write interval (default ${defaults.flushIntervalMs})
   --machine-credential-ttl MS   lifetime of a machine credential; rotated over the live connection when a
                                 third is left, re-enrolled with the machine key when it lapsed (default 30 days)
@@ -303,6 +312,7 @@ const flagSpec = {
   'machine-credential-ttl': { type: 'string' },
   'session-ttl': { type: 'string' },
   'liveness-recover': { type: 'string' },
+  'reconnect-backoff-cap': { type: 'string' },
   'flush-interval': { type: 'string' },
   'max-pending-upgrades': { type: 'string' },
   'max-upgrades-per-second': { type: 'string' },
@@ -404,6 +414,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     machineCredentialTtlMs: opt('machineCredentialTtl', defaults.machineCredentialTtlMs, ms(10_000, 3 * 366 * 86_400_000)),
     sessionTtlMs: opt('sessionTtl', defaults.sessionTtlMs, (n, v) => int(n, v, 60, 30 * 86_400) * 1000),
     livenessRecoverMs: opt('livenessRecover', defaults.livenessRecoverMs, ms(0, 86_400_000)),
+    reconnectBackoffCapMs: opt('reconnectBackoffCap', defaults.reconnectBackoffCapMs, ms(0, 3_600_000)),
     flushIntervalMs: opt('flushInterval', defaults.flushIntervalMs, ms(10, 60_000)),
     rateLimit: defaults.rateLimit,
     maxInvalidFrames: defaults.maxInvalidFrames,

@@ -115,9 +115,9 @@ export function listeningLine(p: Proc): Promise<{ listening: string; port: numbe
 }
 
 /** Starts a coordinator on 127.0.0.1 and waits for its "listening" line. */
-export async function startCoordinator(dataDir: string, args: readonly string[] = []): Promise<CoordinatorProc> {
+export async function startCoordinator(dataDir: string, args: readonly string[] = [], env: NodeJS.ProcessEnv = {}): Promise<CoordinatorProc> {
   await mkdir(dataDir, { recursive: true });
-  const p = run(BIN.coordinator, ['--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0', ...args], path.join(dataDir, '..', `${path.basename(dataDir)}.log`));
+  const p = run(BIN.coordinator, ['--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0', ...args], path.join(dataDir, '..', `${path.basename(dataDir)}.log`), env);
   const line = await listeningLine(p);
   return { ...p, url: line.listening, port: line.port, caHash: line.caHash, dataDir, nkctlConfig: path.join(dataDir, 'nkctl.yaml') };
 }

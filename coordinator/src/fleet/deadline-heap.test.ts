@@ -56,3 +56,18 @@ test('a key may wait forever (Infinity) and a NaN deadline is refused', () => {
   assert.equal(heap.size, 1);
   assert.throws(() => heap.set('c', Number.NaN), RangeError);
 });
+
+test('popDue with a limit takes the earliest due keys, at most that many, and leaves the rest due', () => {
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: 0, max: 100 }), { maxLength: 60 }), fc.integer({ min: 0, max: 100 }), fc.integer({ min: 0, max: 20 }), (ats, now, limit) => {
+      const heap = new DeadlineHeap<number>();
+      ats.forEach((at, k) => heap.set(k, at));
+      const dueAts = ats.filter((at) => at <= now).sort((a, b) => a - b);
+      const first = heap.popDue(now, limit);
+      assert.equal(first.length, Math.min(limit, dueAts.length));
+      assert.deepEqual(first.map((k) => ats[k]), dueAts.slice(0, first.length), 'earliest first');
+      const rest = heap.popDue(now);
+      assert.deepEqual(rest.map((k) => ats[k]), dueAts.slice(first.length), 'the rest stay due');
+    }),
+  );
+});

@@ -66,9 +66,9 @@ export class DeadlineHeap<K> {
   }
 
   /** Removes and returns every key whose deadline is at or before `now` (earliest first). */
-  popDue(now: number): K[] {
+  popDue(now: number, limit = Infinity): K[] {
     const due: K[] = [];
-    while (this.keys.length > 0 && (this.at[0] as number) <= now) {
+    while (this.keys.length > 0 && (this.at[0] as number) <= now && due.length < limit) {
       const key = this.keys[0] as K;
       this.delete(key);
       due.push(key);

@@ -19,12 +19,14 @@ import type { MachineRecord } from '../model/machine.ts';
 import { openStore, type Store } from '../store/db.ts';
 import { identity, sampleReport } from '../store/test-support.ts';
 import { WriteBatcher } from '../store/write-batcher.ts';
-import { FleetView, type AgentLink } from './fleet-view.ts';
+import { FleetView, MAX_JUDGED_PER_TICK, type AgentLink } from './fleet-view.ts';
 import { judgeMachine } from './judgement.ts';
-import { contactOnDisconnect, contactOnMessage, type LivenessConfig } from './liveness.ts';
+import { contactOnDisconnect, contactOnHello, contactOnMessage, type LivenessConfig } from './liveness.ts';
+import { restartGraceMs } from './restart-grace.ts';
 import { refLoad, refReport, refTick, with_, type RefMachine } from './test-support.ts';
 
 const log = createLogger({ name: 'test', level: 'silent' });
+type RestartGrace = { readonly admissionPerSecond: number; readonly agentBackoffCapMs: number };
 const NAMES = ['m0', 'm1', 'm2'];
 
 // ---- the inputs ----
@@ -71,14 +73,16 @@ const link = (): AgentLink => ({ resync: () => {}, close: () => {}, sendCommand:
 
 // ---- the harness ----
 
-function run(cfg: LivenessConfig, inputs: readonly Input[]): void {
+/** `restartGrace`: the fleet view sizes its restart grace; the full scan is given the same. */
+function run(base: LivenessConfig, inputs: readonly Input[], restartGrace?: RestartGrace): void {
   const now = { t: 1_000 };
   const clock = () => now.t;
   const store: Store = openStore(':memory:', { now: clock, log });
   const { token } = store.createToken({ ttlMs: 60_000, maxUses: 1000, description: '' });
   const enroll = (name: string) => store.enroll({ token, identity: identity(name), agentVersion: 't' });
   for (const n of NAMES) enroll(n);
-  const opts = { livenessGraceMs: cfg.graceMs, livenessRecoverMs: cfg.recoverMs };
+  const opts = { livenessGraceMs: base.graceMs, livenessRecoverMs: base.recoverMs, ...(restartGrace === undefined ? {} : { restartGrace }) };
+  let cfg: LivenessConfig = base;
   let batcher = new WriteBatcher(store, { intervalMs: 3_600_000, log, autoStart: false });
   let fleet: FleetView;
   let seen: string[] = [];
@@ -86,6 +90,8 @@ function run(cfg: LivenessConfig, inputs: readonly Input[]): void {
   const start = () => {
     startedAt = now.t;
     fleet = new FleetView({ store, batcher, clock, log }, opts);
+    const machines = store.listMachines().length;
+    if (restartGrace !== undefined) cfg = { ...base, restartGraceMs: restartGraceMs({ machines, graceMs: base.graceMs, ...restartGrace }) };
     fleet.onChanged((name) => seen.push(name));
   };
   start();
@@ -113,7 +119,7 @@ function run(cfg: LivenessConfig, inputs: readonly Input[]): void {
         const l = link();
         fleet!.attach(name, l, step.version);
         links.set(name, l);
-        ref = with_(ref, name, { ...m, ...contactOnMessage(contactOnDisconnect(m), now.t, cfg), connected: true, agentVersion: step.version });
+        ref = with_(ref, name, { ...m, ...contactOnHello(contactOnDisconnect(m), now.t, cfg), connected: true, agentVersion: step.version });
         if (m.agentVersion !== step.version) expected = [name];
         break;
       }
@@ -206,7 +212,10 @@ test('the deadline queue judges exactly as a full scan at every step (liveness, 
     fc.property(
       fc.record({ graceMs: fc.integer({ min: 1, max: 20 }), recoverMs: fc.integer({ min: 0, max: 20 }) }),
       fc.array(input, { minLength: 1, maxLength: 120, size: 'max' }),
-      (cfg, inputs) => run(cfg, inputs),
+      // With a restart grace too: a fast admission and a short cap keep it within reach
+      // of the short clocks here (a Retry-After of at least 1 s still counts).
+      fc.option(fc.record({ admissionPerSecond: fc.integer({ min: 1, max: 100_000 }), agentBackoffCapMs: fc.integer({ min: 0, max: 50 }) }), { nil: undefined }),
+      (cfg, inputs, restartGrace) => run(cfg, inputs, restartGrace),
     ),
     { numRuns: 150 },
   );
@@ -216,4 +225,29 @@ test('a coordinator-sized clock: a 40 s grace and 15 s recovery, ticks a second 
   const tickEvery = fc.constantFrom<Input>({ kind: 'advance', ms: 1_000 }, { kind: 'tick' }, { kind: 'advance', ms: 9_000 });
   const inputs = fc.array(fc.oneof({ weight: 4, arbitrary: tickEvery }, { weight: 3, arbitrary: input }), { minLength: 1, maxLength: 150, size: 'max' });
   fc.assert(fc.property(inputs, (xs) => run({ graceMs: 40_000, recoverMs: 15_000 }, xs)), { numRuns: 60 });
+  // And the restart grace of a slow door: 3 machines at 1 a second behind a 20 s backoff cap (73 s).
+  fc.assert(fc.property(inputs, (xs) => run({ graceMs: 40_000, recoverMs: 15_000 }, xs, { admissionPerSecond: 1, agentBackoffCapMs: 20_000 })), { numRuns: 60 });
+});
+
+test('after a restart, the machines loaded are judged at most MAX_JUDGED_PER_TICK a tick, all of them in the end', () => {
+  const now = { t: 1_000 };
+  const clock = () => now.t;
+  const store: Store = openStore(':memory:', { now: clock, log });
+  const n = MAX_JUDGED_PER_TICK + 7;
+  const { token } = store.createToken({ ttlMs: 60_000, maxUses: n, description: '' });
+  for (let i = 0; i < n; i += 1) store.enroll({ token, identity: identity(`b${i}`), agentVersion: 't' });
+  const batcher = new WriteBatcher(store, { intervalMs: 3_600_000, log, autoStart: false });
+  // Enrolled, never heard from: Pending; an older coordinator's judgement to correct makes each one change.
+  const stale = { state: 'Pending' as const, since: 0, reason: 'FromAnOlderCoordinator', message: '' };
+  for (let i = 0; i < n; i += 1) batcher.status(`b${i}`, { report: null, reportChangedAt: null, liveness: stale, conditions: [], agentVersion: 't' });
+  batcher.flush();
+  const fleet = new FleetView({ store, batcher, clock, log }, { livenessGraceMs: 40_000, livenessRecoverMs: 0 });
+  const changed: string[] = [];
+  fleet.onChanged((name) => changed.push(name));
+  fleet.tick();
+  assert.equal(changed.length, MAX_JUDGED_PER_TICK, 'one tick judges at most the bound');
+  now.t += 1000;
+  fleet.tick();
+  assert.equal(changed.length, n, 'the next tick judges the rest');
+  assert.ok(fleet.list().every((m) => m.liveness.reason === 'AwaitingFirstReport'));
 });

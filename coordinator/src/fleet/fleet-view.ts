@@ -29,10 +29,19 @@ import type { WriteBatcher } from '../store/write-batcher.ts';
 import type { Condition, Liveness, MachineRecord } from '../model/machine.ts';
 import { DeadlineHeap } from './deadline-heap.ts';
 import { judgeMachine, sameConditions } from './judgement.ts';
-import { contactAfterRestart, contactOnDisconnect, contactOnMessage, nextLivenessChangeAt } from './liveness.ts';
+import { contactAfterRestart, contactOnDisconnect, contactOnHello, contactOnMessage, nextLivenessChangeAt } from './liveness.ts';
 import { Interner } from './interner.ts';
 import { mergeReport } from './merge-report.ts';
 import { packCondition, packDelta, packLiveness, packRecord, packReport } from './pack-report.ts';
+import { restartGraceMs } from './restart-grace.ts';
+
+/**
+ * Machines judged in one tick, at most; the rest stay due, earliest first, for the next
+ * ticks. After a restart every machine loaded is due at once: judging 19 k of them in one
+ * go (with the controllers' ticks after it) was most of a 2.1 s event-loop stall in the
+ * reconnect storm (bench/README.md, "Storm result"). 2,000 take under 0.1 s.
+ */
+export const MAX_JUDGED_PER_TICK = 2000;
 
 /** How stale a persisted last-seen time may be while the agent is connected. */
 export const LAST_SEEN_PERSIST_MS = 60_000;
@@ -59,6 +68,8 @@ interface MachineState {
   lastMessageAt: number | null;
   /** Start of the current unbroken contact; null while disconnected. */
   contactSince: number | null;
+  /** Heard from since we started; until then the restart grace applies (liveness.ts). */
+  heardSinceStart: boolean;
   /** The last-seen time last queued for the store. */
   persistedSeenAt: number | null;
   link: AgentLink | null;
@@ -69,6 +80,11 @@ interface MachineState {
 export interface FleetOptions {
   readonly livenessGraceMs: number;
   readonly livenessRecoverMs: number;
+  /**
+   * Sizes the grace for machines not yet heard from after this start (restart-grace.ts)
+   * from the fleet loaded; absent, they get the ordinary grace.
+   */
+  readonly restartGrace?: { readonly admissionPerSecond: number; readonly agentBackoffCapMs: number };
 }
 
 export class FleetView {
@@ -81,6 +97,8 @@ export class FleetView {
   private readonly opts: FleetOptions;
   private readonly log: Logger;
   private readonly startedAt: number;
+  /** Silence allowed, from our start, to a machine not heard from since (restart-grace.ts). */
+  private readonly restartGraceMs: number;
   private connected = 0;
   /** One copy of what machines say alike: report parts, labels, condition texts. */
   private readonly interner = new Interner();
@@ -95,6 +113,9 @@ export class FleetView {
     this.opts = opts;
     this.startedAt = this.clock();
     for (const record of this.store.listMachines()) this.load(record);
+    const rg = opts.restartGrace;
+    this.restartGraceMs = rg === undefined ? opts.livenessGraceMs : restartGraceMs({ machines: this.machines.size, graceMs: opts.livenessGraceMs, ...rg });
+    if (rg !== undefined) this.log.info({ machines: this.machines.size, restartGraceMs: this.restartGraceMs }, 'machines not heard from since this start are judged against the restart grace');
   }
 
   private load(record: MachineRecord): MachineState {
@@ -164,7 +185,7 @@ export class FleetView {
     if (m.link === null) this.connected += 1;
     m.link = link;
     m.lost = false;
-    Object.assign(m, contactOnMessage(contactOnDisconnect(m), this.clock(), { graceMs: this.opts.livenessGraceMs }));
+    Object.assign(m, contactOnHello(contactOnDisconnect(m), this.clock(), { graceMs: this.opts.livenessGraceMs }));
     this.contactChanged(m);
     if (m.agentVersion !== agentVersion) {
       m.agentVersion = this.interner.string(agentVersion);
@@ -220,9 +241,9 @@ export class FleetView {
     return true;
   }
 
-  /** Re-judges the machines whose judgement may have changed since; call on a timer. */
+  /** Re-judges the machines whose judgement may have changed since (at most MAX_JUDGED_PER_TICK); call on a timer. */
   tick(): void {
-    for (const name of this.due.popDue(this.clock())) {
+    for (const name of this.due.popDue(this.clock(), MAX_JUDGED_PER_TICK)) {
       const m = this.machines.get(name);
       if (m !== undefined && this.evaluate(m)) {
         this.persist(m);
@@ -244,11 +265,11 @@ export class FleetView {
     const name = m.record.name;
     if ((this.due.deadlineOf(name) ?? now) <= now) return;
     const settled = m.liveness.state === 'Ready' || m.liveness.state === 'NotReady';
-    this.due.set(name, settled ? nextLivenessChangeAt(m.liveness, { now, lastMessageAt: m.lastMessageAt, contactSince: m.contactSince }, this.livenessConfig()) : now);
+    this.due.set(name, settled ? nextLivenessChangeAt(m.liveness, { now, lastMessageAt: m.lastMessageAt, contactSince: m.contactSince, heardSinceStart: m.heardSinceStart }, this.livenessConfig()) : now);
   }
 
   private livenessConfig() {
-    return { graceMs: this.opts.livenessGraceMs, recoverMs: this.opts.livenessRecoverMs };
+    return { graceMs: this.opts.livenessGraceMs, recoverMs: this.opts.livenessRecoverMs, restartGraceMs: this.restartGraceMs };
   }
 
   /** Takes a machine's new package pins (the store has them already). */

@@ -16,6 +16,8 @@ export interface Judged {
   readonly conditions: readonly Condition[];
   readonly lastMessageAt: number | null;
   readonly contactSince: number | null;
+  /** False until heard from after a coordinator restart (liveness.ts, the restart grace); absent: heard. */
+  readonly heardSinceStart?: boolean;
 }
 
 export interface Judgement {
@@ -29,7 +31,7 @@ export interface Judgement {
 
 export function judgeMachine(m: Judged, now: number, cfg: LivenessConfig): Judgement {
   const health = nodeHealth(m.report);
-  const contact = { now, lastMessageAt: m.lastMessageAt, contactSince: m.contactSince };
+  const contact = { now, lastMessageAt: m.lastMessageAt, contactSince: m.contactSince, heardSinceStart: m.heardSinceStart !== false };
   const liveness = nextLiveness(m.liveness, { ...contact, nodeHealthy: health.healthy, nodeReason: health.reason, nodeMessage: health.message }, cfg);
   const conditions = deriveConditions(m.conditions, m.report, liveness, now);
   const changed = liveness.state !== m.liveness.state || !sameConditions(conditions, m.conditions);

@@ -82,11 +82,11 @@ test('after a restart, silence counts from our start however old the last-seen t
 });
 
 test('contact: a gap longer than grace or a disconnect starts a new run', () => {
-  let c: Contact = { lastMessageAt: null, contactSince: null };
+  let c: Contact = { lastMessageAt: null, contactSince: null, heardSinceStart: true };
   c = contactOnMessage(c, 100, cfg);
-  assert.deepEqual(c, { lastMessageAt: 100, contactSince: 100 });
+  assert.deepEqual(c, { lastMessageAt: 100, contactSince: 100, heardSinceStart: true });
   c = contactOnMessage(c, 200, cfg);
-  assert.deepEqual(c, { lastMessageAt: 200, contactSince: 100 });
+  assert.deepEqual(c, { lastMessageAt: 200, contactSince: 100, heardSinceStart: true });
   c = contactOnMessage(c, 200 + cfg.graceMs + 1, cfg);
   assert.equal(c.contactSince, 200 + cfg.graceMs + 1);
   c = contactOnDisconnect(c);
@@ -133,7 +133,7 @@ interface Observed {
 function run(steps: readonly Step[], c: LivenessConfig, skewFactor: number): Observed[] {
   let now = 1_700_000_000_000;
   let liveness = initialLiveness(now);
-  let contact: Contact = { lastMessageAt: null, contactSince: null };
+  let contact: Contact = { lastMessageAt: null, contactSince: null, heardSinceStart: true };
   let report: NodeReport | null = null;
   const out: Observed[] = [];
   for (const s of steps) {

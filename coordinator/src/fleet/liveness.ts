@@ -28,6 +28,11 @@ export interface LivenessInput {
   readonly nodeHealthy: boolean | null;
   readonly nodeReason: string;
   readonly nodeMessage: string;
+  /**
+   * False while nothing was heard since the coordinator (re)started: silence is then
+   * judged against `restartGraceMs`. Absent means heard (the ordinary grace).
+   */
+  readonly heardSinceStart?: boolean;
 }
 
 export interface LivenessConfig {
@@ -35,6 +40,17 @@ export interface LivenessConfig {
   readonly graceMs: number;
   /** Unbroken contact needed to leave Unknown. */
   readonly recoverMs: number;
+  /**
+   * Silence allowed, counted from the coordinator's start, before a machine not heard
+   * from since is Unknown (restart-grace.ts sizes it to the fleet's readmission); never
+   * less than graceMs. Absent: graceMs.
+   */
+  readonly restartGraceMs?: number;
+}
+
+/** The grace that applies to this silence: the restart grace until the machine is heard again. */
+export function graceFor(input: Pick<LivenessInput, 'heardSinceStart'>, cfg: LivenessConfig): number {
+  return input.heardSinceStart === false ? Math.max(cfg.graceMs, cfg.restartGraceMs ?? cfg.graceMs) : cfg.graceMs;
 }
 
 /** Kubernetes' node-monitor-grace-period, and a recovery window of a few heartbeats. */
@@ -72,18 +88,18 @@ export function nextLiveness(prev: Liveness, input: LivenessInput, cfg: Liveness
 
 /**
  * The earliest instant at which nextLiveness can answer differently from `current` (its
- * last answer for these inputs) with no new input: the grace end (lastMessageAt +
- * graceMs; Unknown just after it) and, while Unknown with unbroken contact, the recovery
+ * last answer for these inputs) with no new input: the grace end (lastMessageAt + the
+ * grace for this silence, graceFor; Unknown just after it) and, while Unknown with unbroken contact, the recovery
  * end (contactSince + recoverMs). Infinity when neither lies ahead (never heard from, or
  * silent past the grace already). Conservative: nothing changes before the answer, and
  * re-judging exactly at it may find nothing changed yet (Unknown comes strictly after the
  * grace end), so a caller that re-judges then asks again. The fleet view's deadline queue
  * (fleet-view.ts) re-judges a machine only when this instant has passed.
  */
-export function nextLivenessChangeAt(current: Liveness, input: Pick<LivenessInput, 'now' | 'lastMessageAt' | 'contactSince'>, cfg: LivenessConfig): number {
+export function nextLivenessChangeAt(current: Liveness, input: Pick<LivenessInput, 'now' | 'lastMessageAt' | 'contactSince' | 'heardSinceStart'>, cfg: LivenessConfig): number {
   const { now, lastMessageAt, contactSince } = input;
   if (lastMessageAt === null) return Infinity;
-  const graceEnd = lastMessageAt + cfg.graceMs;
+  const graceEnd = lastMessageAt + graceFor(input, cfg);
   let at = graceEnd >= now ? graceEnd : Infinity;
   if (current.state === 'Unknown' && contactSince !== null) {
     const recovered = contactSince + cfg.recoverMs;
@@ -100,9 +116,11 @@ function judge(prev: Liveness, input: LivenessInput, cfg: LivenessConfig): Judge
     if (prev.state === 'Pending') return { state: 'Pending', reason: 'AwaitingFirstReport', message: 'enrolled; no message received yet' };
     return { state: 'Unknown', reason: 'AgentSilent', message: 'no message received from the agent' };
   }
-  if (now - lastMessageAt > cfg.graceMs) {
+  const graceMs = graceFor(input, cfg);
+  if (now - lastMessageAt > graceMs) {
     // The message is fixed (no running duration) so a silent machine is not rewritten every tick.
-    return { state: 'Unknown', reason: 'AgentSilent', message: `no message for more than ${seconds(cfg.graceMs)}` };
+    const since = input.heardSinceStart === false ? ' since the coordinator started' : '';
+    return { state: 'Unknown', reason: 'AgentSilent', message: `no message for more than ${seconds(graceMs)}${since}` };
   }
   if (prev.state === 'Unknown') {
     if (contactSince === null) return prev; // heard within grace, but the contact is gone again
@@ -124,17 +142,21 @@ function seconds(ms: number): string {
 export interface Contact {
   readonly lastMessageAt: number | null;
   readonly contactSince: number | null;
+  /** False until the first message after our start (the restart grace applies until then). */
+  readonly heardSinceStart: boolean;
 }
 
 /**
  * Contact after a coordinator restart: silence is counted from our start, not from a
  * persisted last-seen time, so a restart (however long the coordinator was down) cannot
- * mark the fleet Unknown; agents get a full grace period to reconnect. Machines never
- * heard from stay never heard from.
+ * mark the fleet Unknown; and until the agent is heard again it is judged against the
+ * restart grace (LivenessConfig.restartGraceMs, sized by restart-grace.ts to the time the
+ * whole fleet needs to be readmitted), not the ordinary one. Machines never heard from
+ * stay never heard from.
  */
 export function contactAfterRestart(persisted: { liveness: Liveness; lastSeenAt: number | null }, startedAt: number): Contact {
   const neverHeard = persisted.liveness.state === 'Pending' && persisted.lastSeenAt === null;
-  return { lastMessageAt: neverHeard ? null : startedAt, contactSince: null };
+  return { lastMessageAt: neverHeard ? null : startedAt, contactSince: null, heardSinceStart: false };
 }
 
 /**
@@ -143,10 +165,23 @@ export function contactAfterRestart(persisted: { liveness: Liveness; lastSeenAt:
  */
 export function contactOnMessage(c: Contact, now: number, cfg: Pick<LivenessConfig, 'graceMs'>): Contact {
   const broken = c.contactSince === null || c.lastMessageAt === null || now - c.lastMessageAt > cfg.graceMs;
-  return { lastMessageAt: now, contactSince: broken ? now : c.contactSince };
+  return { lastMessageAt: now, contactSince: broken ? now : c.contactSince, heardSinceStart: true };
+}
+
+/**
+ * Contact after a hello (a connection welcomed) at `now`: contact as for any message, but
+ * not yet "heard since start". In a reconnect storm on a busy coordinator, an agent whose
+ * welcome came too late gives up on that connection and queues at the door again; had
+ * its hello ended the restart grace, its wait there would be judged by the ordinary grace
+ * (the 5,000-agent storm over wss marked 11 machines Unknown that way). The first message
+ * after the welcome (the agent's full report follows it at once) ends the restart grace;
+ * until then a silence is judged against it, from the hello.
+ */
+export function contactOnHello(c: Contact, now: number, cfg: Pick<LivenessConfig, 'graceMs'>): Contact {
+  return { ...contactOnMessage(c, now, cfg), heardSinceStart: c.heardSinceStart };
 }
 
 /** Contact after the connection closed: the run of contact ends; the last message stays. */
 export function contactOnDisconnect(c: Contact): Contact {
-  return { lastMessageAt: c.lastMessageAt, contactSince: null };
+  return { lastMessageAt: c.lastMessageAt, contactSince: null, heardSinceStart: c.heardSinceStart };
 }

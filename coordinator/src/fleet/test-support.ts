@@ -16,6 +16,7 @@ export interface RefMachine {
   readonly conditions: readonly Condition[];
   readonly lastMessageAt: number | null;
   readonly contactSince: number | null;
+  readonly heardSinceStart: boolean;
   readonly agentVersion: string | null;
   readonly connected: boolean;
 }

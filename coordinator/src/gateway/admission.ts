@@ -52,6 +52,17 @@ export function judgeUpgrade(input: AdmissionInput, opts: AdmissionOptions): Adm
   return { admit: false, reason, retryAfterS };
 }
 
+/**
+ * The longest Retry-After judgeUpgrade can give while `machines` agents reconnect, in
+ * seconds. The crowd it counts is the pending connections (at most the fleet) plus the
+ * refusals of the last 4 seconds; a refused agent waits at least its Retry-After (1 s or
+ * more) before it dials again, so it is refused at most 4 times in that window: the crowd
+ * never exceeds 5 machines per agent.
+ */
+export function retryAfterBoundS(machines: number, perSecond: number): number {
+  return Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil((5 * machines) / Math.max(1, perSecond))));
+}
+
 /** Measures event-loop delay cheaply: how late a 100 ms timer fires, worst of the last second. */
 class LoopDelay {
   private worst = 0;
