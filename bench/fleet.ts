@@ -5,10 +5,15 @@
  * bench/results.md with the machine described.
  *
  *   node bench/fleet.ts [--sizes 1000,5000,10000,19000] [--window 30] [--scenarios steady,storm,fanout,rollout] [--tls]
+ *                       [--heartbeats 10000,1000] [--cpu-prof-dir DIR]
  *
  * --tls: the coordinator serves https/wss with its generated CA, and the simulated agents
  * enroll and connect pinning it, as real agents do (rows say "wss"); the bare baseline
  * stays plain ws. Without it, everything is plain ws (`--insecure`).
+ *
+ * --heartbeats: the steady heartbeats to run (ms). --cpu-prof-dir DIR: each steady
+ * coordinator runs under `node --cpu-prof --cpu-prof-dir DIR` (a .cpuprofile per run,
+ * written when it stops; read with bench/lib/profile-self.ts).
  *
  * - steady: for each N, at a 10 s and a 1 s heartbeat, the coordinator and then the bare
  *   baseline (bench/baseline-server.ts) with the same agents: CPU per agent frame, RSS
@@ -43,6 +48,8 @@ const { values } = parseArgs({
     scenarios: { type: 'string', default: 'steady,storm,fanout,rollout' },
     keep: { type: 'boolean', default: false },
     tls: { type: 'boolean', default: false },
+    heartbeats: { type: 'string', default: '10000,1000' },
+    'cpu-prof-dir': { type: 'string' },
   },
 });
 const sizes = values.sizes.split(',').map(Number);
@@ -151,12 +158,29 @@ async function enrolled(n: number): Promise<{ dataDir: string; specs: SimAgentSp
   return { dataDir, specs };
 }
 
+/**
+ * A steady run's coordinator; with --cpu-prof-dir, under `node --cpu-prof` (NODE_OPTIONS
+ * set only while it is spawned, so the simulator and the baseline are not profiled).
+ */
+async function steadyCoordinator(dataDir: string, args: readonly string[]) {
+  const dir = values['cpu-prof-dir'];
+  if (dir === undefined) return coordinatorServer(dataDir, args, WSS);
+  const saved = process.env['NODE_OPTIONS'];
+  process.env['NODE_OPTIONS'] = `${saved ?? ''} --cpu-prof --cpu-prof-dir=${path.resolve(dir)}`.trim();
+  try {
+    return await coordinatorServer(dataDir, args, WSS);
+  } finally {
+    if (saved === undefined) delete process.env['NODE_OPTIONS'];
+    else process.env['NODE_OPTIONS'] = saved;
+  }
+}
+
 async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promise<void> {
-  for (const hb of [10_000, 1000]) {
+  for (const hb of values.heartbeats.split(',').map(Number)) {
     const settle = Math.max(2 * hb, 10_000);
     const profile: SimProfile = { ...defaultProfile, probeIntervalMs: hb };
     // The coordinator: started on the enrolled store, idle RSS taken before the fleet arrives.
-    const coord = await coordinatorServer(dataDir, ['--heartbeat-interval', String(hb), '--port', '0'], WSS);
+    const coord = await steadyCoordinator(dataDir, ['--heartbeat-interval', String(hb), '--port', '0']);
     await sleep(2000);
     const idle = rssBytes(coord.pid);
     let fleet = await SimFleet.start({ server: coord.url, caPem: coord.caPem, specs, profile });
