@@ -37,6 +37,8 @@ interface Slot {
 export interface Scan {
   readonly views: readonly RemediationMachineView[];
   readonly faultChanges: ReadonlyMap<string, FaultState | null>;
+  /** Machines whose faults() list was replaced by this scan (what the watch hub rebuilds). */
+  readonly faultsMoved: ReadonlySet<string>;
 }
 
 /** Builds the policy's machine views tick after tick; see the file's comment. */
@@ -72,6 +74,7 @@ export class MachineViews {
   scan(machines: Iterable<MachineRecord>, contact: (name: string) => AgentContact, defaults: ReadonlyArray<{ name: string; version: string }>, now: number): Scan {
     const defaultsKey = defaults.map((p) => `${p.name}=${p.version}`).join('\n');
     const faultChanges = new Map<string, FaultState | null>();
+    const faultsMoved = new Set<string>();
     const last = this.#views;
     let fresh: RemediationMachineView[] | null = null;
     let stored = 0;
@@ -80,7 +83,9 @@ export class MachineViews {
       if (m.revokedAt !== null) continue;
       const c = this.#slot(m.name);
       if (c.saved !== undefined) stored++;
+      const before = c.faults;
       const state = this.#derive(m, c, now);
+      if (c.faults !== before) faultsMoved.add(m.name);
       if (state !== c.saved) faultChanges.set(m.name, state);
       const v = this.#view(m, c, contact(m.name), defaults, defaultsKey);
       // Copied only from the first view that differs from last tick's.
@@ -95,7 +100,7 @@ export class MachineViews {
       const seen = new Set(this.#views.map((v) => v.name));
       for (const name of this.#saved.keys()) if (!seen.has(name)) faultChanges.set(name, null);
     }
-    return { views: this.#views, faultChanges };
+    return { views: this.#views, faultChanges, faultsMoved };
   }
 
   /** The store now holds these fault states (call once their save committed). */

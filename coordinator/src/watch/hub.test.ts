@@ -61,7 +61,7 @@ function fixture(opts: { historySize?: number; stallMs?: number } = {}) {
   const hub = new WatchHub({
     store, log,
     metrics: { watchers: () => {}, dropped: () => void dropped++ },
-    sources: { machineNames: () => [...machines.keys()], machine: (n) => machines.get(n) ?? null, rollouts: () => [], remediations: () => [] },
+    sources: { machineNames: () => [...machines.keys()], machine: (n) => machines.get(n) ?? null, rollouts: () => [], remediations: () => [], remediation: () => null },
   }, { historySize: opts.historySize ?? 1000, maxWatchers: 10, bookmarkMs: 1000, tickMs: 1000, maxBufferBytes: 100, stallMs: opts.stallMs ?? 60_000 });
   return { store, hub, machines, set, dropped: () => dropped };
 }
@@ -93,7 +93,7 @@ describe('watch hub', () => {
       const machines = new Map<string, ApiObject>();
       const f = { store, machines, set: (name: string, phase: string) => machines.set(name, { apiVersion: 'nodekeeper.io/v1alpha1', kind: 'Machine', metadata: { name, labels: {} }, status: { phase } }) };
       f.set('a', 'Ready');
-      const hub = new WatchHub({ store: f.store, log, metrics: { watchers: () => {}, dropped: () => {} }, sources: { machineNames: () => [...f.machines.keys()], machine: (n) => f.machines.get(n) ?? null, rollouts: () => [], remediations: () => [] } },
+      const hub = new WatchHub({ store: f.store, log, metrics: { watchers: () => {}, dropped: () => {} }, sources: { machineNames: () => [...f.machines.keys()], machine: (n) => f.machines.get(n) ?? null, rollouts: () => [], remediations: () => [], remediation: () => null } },
         { historySize: 1000, maxWatchers: 100, bookmarkMs: 1000, tickMs: 1000, maxBufferBytes: 1 << 20, stallMs: 60_000 });
       const watches: Array<{ list: Map<string, ApiObject>; sink: FakeSink }> = [];
       for (const o of ops) {
