@@ -16,6 +16,8 @@ import { FleetView } from '../fleet/fleet-view.ts';
 import { remediationItem, remediationItems } from '../server/remediation-routes.ts';
 import { enrolledStore, sampleReport, tempDir } from '../store/test-support.ts';
 import { WriteBatcher } from '../store/write-batcher.ts';
+import { DEFAULT_FAULT_SETTINGS } from '../remediation/faults.ts';
+import { MachineViews } from '../remediation/machine-views.ts';
 import { RemediationController } from './remediation-controller.ts';
 
 const log = createLogger({ name: 'test', level: 'silent' });
@@ -164,6 +166,46 @@ test('an idle fleet: a tick with nothing moving tells the hub about no machine',
       remediation.tick();
     }
     assert.deepEqual(told, []);
+  } finally {
+    batcher.close();
+    store.close();
+  }
+});
+
+test('a new report that moves no fault keeps every view and the views array; one that does replaces only its machine\'s', () => {
+  const now = { t: 3_000_000 };
+  const clock = () => now.t;
+  const store = enrolledStore(tmp.file('views.db'), NODES, { now: clock, log });
+  const batcher = new WriteBatcher(store, { intervalMs: 3_600_000, log });
+  try {
+    const fleet = new FleetView({ store, batcher, clock, log }, { livenessGraceMs: 40_000, livenessRecoverMs: 0 });
+    for (const n of NODES) fleet.attach(n, { resync() {}, close() {}, sendCommand: () => true }, 't');
+    const report = (n: string, uptime: number, down = false) => {
+      const r = down ? kubeletDown(n) : sampleReport(n);
+      r.host.uptimeSeconds = uptime; // a volatile field: every report moves it
+      fleet.report(n, true, r);
+    };
+    for (const n of NODES) report(n, 1);
+    const views = new MachineViews(DEFAULT_FAULT_SETTINGS, new Map());
+    // As the controller does: the fault states are stored once derived.
+    const scan = () => {
+      const r = views.scan(fleet.values(), () => 'connected', [], now.t);
+      views.stored(r.faultChanges);
+      return r;
+    };
+    const first = scan();
+    for (const n of NODES) report(n, 2);
+    now.t += 1000;
+    const second = scan();
+    assert.equal(second.views, first.views, 'the very same array');
+    assert.deepEqual([...second.faultsMoved], []);
+    // A fault starts: that machine's view and faults move, and nobody else's.
+    report('node-04', 3, true);
+    now.t += 1000;
+    const third = scan();
+    assert.deepEqual([...third.faultsMoved], ['node-04']);
+    assert.deepEqual(third.views.filter((v, i) => v !== second.views[i]).map((v) => v.name), ['node-04']);
+    assert.equal(third.views.find((v) => v.name === 'node-04')?.healthy, false);
   } finally {
     batcher.close();
     store.close();

@@ -81,6 +81,8 @@ export class RemediationController {
   private readonly changeListeners: Array<(machine: string | null) => void> = [];
   /** The rules as of the last tick, to tell when an applied or deleted rule moved them. */
   private rulesKey: string | null = null;
+  /** held() of the last state it was asked of (states are immutable). */
+  private heldOf: { machines: RemediationState['machines']; names: readonly string[] } | null = null;
 
   constructor(deps: Deps, opts: RemediationOptions) {
     this.deps = deps;
@@ -215,7 +217,11 @@ export class RemediationController {
   held(): string[] {
     const state = this.record().state as RemediationState | null;
     if (state === null) return [];
-    return Object.entries(state.machines).filter(([, m]) => m.phase === 'Running' || m.cordoned).map(([name]) => name);
+    // Asked by the budget on every tick of both controllers: worked out once per state.
+    if (this.heldOf?.machines !== state.machines) {
+      this.heldOf = { machines: state.machines, names: Object.entries(state.machines).filter(([, m]) => m.phase === 'Running' || m.cordoned).map(([name]) => name) };
+    }
+    return [...this.heldOf.names];
   }
 
   /**

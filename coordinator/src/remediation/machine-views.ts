@@ -131,8 +131,10 @@ export class MachineViews {
     const sameInput = c.report === m.report && c.livenessState === m.liveness.state && c.livenessSince === m.liveness.since;
     if (sameInput && c.settled && c.state !== null && c.state === c.saved) return c.saved;
     const { faults, state } = deriveFaults(c.saved ?? null, { report: m.report, liveness: m.liveness }, now, this.#settings);
-    // The same faults keep the list the view holds, and so the view.
-    if (!(state === c.state && c.report === m.report && c.livenessState === m.liveness.state)) {
+    // The same faults keep the list the view holds, and so the view: a new report that
+    // moves no fault (most do not: volatile fields) changes nothing the policy or the
+    // watch sees, and the views array, with its index (view-index.ts), is reused.
+    if (!(state === c.state && c.report === m.report && c.livenessState === m.liveness.state) && !sameFaults(c.faults, faults)) {
       c.faults = faults;
       c.view = null;
     }
@@ -149,7 +151,10 @@ export class MachineViews {
     const v = c.view;
     const connected = contact === 'connected';
     const contactLost = contact === 'lost';
-    if (v !== null && v.zone === m.zone && v.connected === connected && v.contactLost === contactLost && v.liveness.since === m.liveness.since && c.overrides === m.packageOverrides && c.defaults === defaultsKey) return v;
+    if (
+      v !== null && v.zone === m.zone && v.connected === connected && v.contactLost === contactLost && v.liveness.state === m.liveness.state &&
+      v.liveness.since === m.liveness.since && v.healthy === isHealthy(m) && c.overrides === m.packageOverrides && c.defaults === defaultsKey
+    ) return v;
     c.view = {
       name: m.name,
       zone: m.zone,
@@ -164,6 +169,17 @@ export class MachineViews {
     c.defaults = defaultsKey;
     return c.view;
   }
+}
+
+/** Whether two derivations' faults say the same, field by field (they are small lists). */
+function sameFaults(a: readonly Fault[], b: readonly Fault[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.type !== y.type || x.status !== y.status || x.since !== y.since || x.lastTransitionTime !== y.lastTransitionTime || x.goodSince !== y.goodSince || x.reason !== y.reason || x.message !== y.message) return false;
+  }
+  return true;
 }
 
 function isHealthy(m: MachineRecord): boolean {
