@@ -552,9 +552,7 @@ export function openStore(file: string, opts: StoreOptions = {}): Store {
     db.close();
     throw err;
   }
-  const ctx = createContext(db, opts.now ?? Date.now, opts.log, opts.observer);
-  meta.logMachineStamps(ctx); // what the watch hub asks for (object-meta.ts)
-  return new Store(file, ctx);
+  return new Store(file, createContext(db, opts.now ?? Date.now, opts.log, opts.observer));
 }
 
 function openFailed(file: string, err: unknown): AppError {

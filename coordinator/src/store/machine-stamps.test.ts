@@ -4,7 +4,8 @@
  * through the batcher, last-seen flushes that stamp nothing, pins, revocations,
  * resets, a transaction rolled back), it names exactly the machines the full scan of
  * the table names, asked as the watch hub asks (a version that never goes back, the
- * same one again after a failed tick).
+ * same one again after a failed tick, the first time too: the log starts seeded from one
+ * scan of the table).
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
