@@ -4,11 +4,16 @@
  * loopback, real enrollment. Not a test: results are printed and appended to
  * bench/results.md with the machine described.
  *
- *   node bench/fleet.ts [--sizes 1000,5000,10000,19000] [--window 30] [--scenarios steady,storm,fanout,rollout] [--tls] [--heartbeats 10000,1000] [--cpu-prof] [--storm-scrape 5]
+ *   node bench/fleet.ts [--sizes 1000,5000,10000,19000] [--window 30] [--scenarios steady,storm,fanout,rollout] [--tls]
+ *                       [--heartbeats 10000,1000] [--cpu-prof-dir DIR] [--cpu-prof] [--storm-scrape 5]
  *
  * --tls: the coordinator serves https/wss with its generated CA, and the simulated agents
  * enroll and connect pinning it, as real agents do (rows say "wss"); the bare baseline
  * stays plain ws. Without it, everything is plain ws (`--insecure`).
+ *
+ * --heartbeats: the steady heartbeats to run (ms). --cpu-prof-dir DIR: each steady
+ * coordinator runs under `node --cpu-prof --cpu-prof-dir DIR` (a .cpuprofile per run,
+ * written when it stops; read with bench/lib/profile-self.ts).
  *
  * - steady: for each N, at a 10 s and a 1 s heartbeat, the coordinator and then the bare
  *   baseline (bench/baseline-server.ts) with the same agents: CPU per agent frame, RSS
@@ -64,6 +69,7 @@ const { values } = parseArgs({
     'coordinator-node-options': { type: 'string', default: '' },
     'cpu-prof': { type: 'boolean', default: false },
     'storm-scrape': { type: 'string', default: '5' },
+    'cpu-prof-dir': { type: 'string' },
   },
 });
 const sizes = values.sizes.split(',').map(Number);
@@ -226,13 +232,30 @@ async function enrolled(n: number): Promise<{ dataDir: string; specs: SimAgentSp
   return { dataDir, specs };
 }
 
+/**
+ * A steady run's coordinator; with --cpu-prof-dir, under `node --cpu-prof` (NODE_OPTIONS
+ * set only while it is spawned, so the simulator and the baseline are not profiled).
+ */
+async function steadyCoordinator(dataDir: string, args: readonly string[]) {
+  const dir = values['cpu-prof-dir'];
+  if (dir === undefined) return coordinatorServer(dataDir, args, WSS);
+  const saved = process.env['NODE_OPTIONS'];
+  process.env['NODE_OPTIONS'] = `${saved ?? ''} --cpu-prof --cpu-prof-dir=${path.resolve(dir)}`.trim();
+  try {
+    return await coordinatorServer(dataDir, args, WSS);
+  } finally {
+    if (saved === undefined) delete process.env['NODE_OPTIONS'];
+    else process.env['NODE_OPTIONS'] = saved;
+  }
+}
+
 async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promise<void> {
   const emptyBytes = await emptyHeap();
   for (const hb of heartbeats) {
     const settle = Math.max(2 * hb, 10_000);
     const profile: SimProfile = { ...defaultProfile, probeIntervalMs: hb };
     // The coordinator: started on the enrolled store, idle RSS taken before the fleet arrives.
-    const coord = await withHeapProbe(() => coordinatorServer(dataDir, ['--heartbeat-interval', String(hb), '--port', '0', ...watchHistory], WSS));
+    const coord = await withHeapProbe(() => steadyCoordinator(dataDir, ['--heartbeat-interval', String(hb), '--port', '0', ...watchHistory]));
     await sleep(2000);
     const idleStats = await heapStats(coord.pid);
     const idleHeap = idleStats.usedHeap;

@@ -28,7 +28,7 @@ import { SharedBudget } from './budget/shared-budget.ts';
 import { FAILURE_REASONS, RolloutController } from './controllers/rollout-controller.ts';
 import { ConvergenceController } from './convergence/controller.ts';
 import { RemediationController } from './controllers/remediation-controller.ts';
-import { remediationItems, remediationRoutes } from './server/remediation-routes.ts';
+import { remediationItem, remediationItems, remediationRoutes } from './server/remediation-routes.ts';
 import { deleteRoutes } from './server/delete-routes.ts';
 import { machineDeleteRoutes } from './server/machine-delete-routes.ts';
 import { RetentionController } from './controllers/retention-controller.ts';
@@ -296,9 +296,11 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       },
       rollouts: () => store.listRollouts().map(rolloutObject),
       remediations: () => remediationItems(apiDeps, remediation),
+      remediation: (machine) => remediationItem(apiDeps, remediation, machine),
     },
   }, { ...DEFAULT_WATCH_OPTIONS, maxWatchers: config.api.maxWatchers, historySize: config.api.watchHistory, bookmarkMs: config.api.watchBookmarkMs, stallMs: config.api.watchStallMs });
   fleet.onChanged((name) => watchHub.machineChanged(name));
+  remediation.onChanged((machine) => watchHub.remediationChanged(machine));
   const routeDeps = { ...apiDeps, watch: { hub: watchHub, events: new EventLogWatch(store, watchHub) } };
   watchHub.start();
   const api = createApi(routeDeps, [...rolloutRoutes(routeDeps, rollouts), ...remediationRoutes(routeDeps, remediation), ...hostRoutes(routeDeps, host, config.hostTokenTtlSeconds), ...memberRoutes(routeDeps, member),

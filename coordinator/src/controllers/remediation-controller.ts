@@ -77,6 +77,12 @@ export class RemediationController {
   private cached: Committed;
   /** The machines as the policy sees them, and their stored fault states (the record's `faults`). */
   private readonly views: MachineViews;
+  /** Told which machines' Remediation objects may have moved (null: all of them). */
+  private readonly changeListeners: Array<(machine: string | null) => void> = [];
+  /** The rules as of the last tick, to tell when an applied or deleted rule moved them. */
+  private rulesKey: string | null = null;
+  /** held() of the last state it was asked of (states are immutable). */
+  private heldOf: { machines: RemediationState['machines']; names: readonly string[] } | null = null;
 
   constructor(deps: Deps, opts: RemediationOptions) {
     this.deps = deps;
@@ -117,6 +123,20 @@ export class RemediationController {
     });
   }
 
+  /**
+   * Calls `listener` with a machine whose Remediation object (its ladder state, its
+   * faults, its pause; remediation-routes.ts) may have changed, or with null when all
+   * may have (the rules moved). Every change of what remediationObject() is built from
+   * is told, once it is visible: the watch hub rebuilds only those, never the fleet.
+   */
+  onChanged(listener: (machine: string | null) => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  private changed(machine: string | null): void {
+    for (const l of this.changeListeners) l(machine);
+  }
+
   /** The rules in force: applied ones, and the built-in default for every other fault. */
   rules(): Array<{ rule: RemediationRule; source: 'default' | 'applied'; object: unknown }> {
     const applied = this.deps.store.listRemediationRules().map((r) => ({ rule: parseRule(r.object), source: 'applied' as const, object: r.object }));
@@ -135,7 +155,10 @@ export class RemediationController {
     }
     checkRuleSet([...others, rule]);
     // The same rule again is no write and no event (apply is idempotent).
-    if (this.deps.store.putRemediationRule(rule.name, object)) this.deps.store.recordEvent({ object: `remediationrule/${rule.name}`, type: 'Normal', reason: 'Applied', message: `${rule.fault}: ${rule.ladder.map((s) => s.action).join(' -> ')}` });
+    if (this.deps.store.putRemediationRule(rule.name, object)) {
+      this.deps.store.recordEvent({ object: `remediationrule/${rule.name}`, type: 'Normal', reason: 'Applied', message: `${rule.fault}: ${rule.ladder.map((s) => s.action).join(' -> ')}` });
+      this.changed(null);
+    }
     return rule;
   }
 
@@ -171,6 +194,7 @@ export class RemediationController {
       this.deps.store.recordEvent({ object: change.machine !== undefined ? `machine/${change.machine.name}` : 'remediation/cluster', type: 'Normal', reason: 'OperatorRequest', message: what });
     });
     this.cached = next; // only once committed
+    if (change.machine !== undefined) this.changed(change.machine.name);
     return next;
   }
 
@@ -193,7 +217,11 @@ export class RemediationController {
   held(): string[] {
     const state = this.record().state as RemediationState | null;
     if (state === null) return [];
-    return Object.entries(state.machines).filter(([, m]) => m.phase === 'Running' || m.cordoned).map(([name]) => name);
+    // Asked by the budget on every tick of both controllers: worked out once per state.
+    if (this.heldOf?.machines !== state.machines) {
+      this.heldOf = { machines: state.machines, names: Object.entries(state.machines).filter(([, m]) => m.phase === 'Running' || m.cordoned).map(([name]) => name) };
+    }
+    return [...this.heldOf.names];
   }
 
   /**
@@ -207,6 +235,7 @@ export class RemediationController {
       this.cached = { ...this.cached, state: { ...state, machines } };
     }
     this.views.stored(new Map([[name, null]]));
+    this.changed(name);
   }
 
   /** Faults of a machine as of the last tick (non-Clear ones unless `all`). */
@@ -244,12 +273,19 @@ export class RemediationController {
     const { store, fleet, clock } = this.deps;
     const now = clock();
     const rec = this.cached;
-    const { views, faultChanges } = this.views.scan(fleet.values(), (name) => fleet.contact(name), store.getClusterPackageVersion()?.packages ?? [], now);
+    const { views, faultChanges, faultsMoved } = this.views.scan(fleet.values(), (name) => fleet.contact(name), store.getClusterPackageVersion()?.packages ?? [], now);
+    // faults() answers from the scan at once, whatever becomes of the plan below.
+    for (const name of faultsMoved) this.changed(name);
+    const rules = this.rules();
+    // A rule applied or deleted (the API, the host) moves the `action` of running ladders.
+    const rulesKey = JSON.stringify(rules.map((r) => r.rule));
+    if (this.rulesKey !== null && rulesKey !== this.rulesKey) this.changed(null);
+    this.rulesKey = rulesKey;
     const results = this.results;
     this.results = [];
     const plan = planRemediation({
       machines: views,
-      rules: this.rules().map((r) => r.rule),
+      rules: rules.map((r) => r.rule),
       state: rec.state,
       budget: this.deps.budget.for(REMEDIATION_OWNER, views.length),
       settings: this.settings,
@@ -282,6 +318,7 @@ export class RemediationController {
     // Only once committed.
     this.views.stored(faultChanges);
     this.cached = { ...rec, state: plan.state };
+    for (const name of machineChanges.keys()) this.changed(name);
     for (const id of toSend) this.deps.commands.sendById(id);
     for (const id of toReboot) this.deps.reboots?.run(id);
     this.results.push(...failedAtOnce);

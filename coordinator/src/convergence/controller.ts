@@ -51,7 +51,8 @@ export class ConvergenceController {
   input(): ConvergeInput {
     const { store, fleet, rollouts } = this.deps;
     const cpv = store.getClusterPackageVersion();
-    const records = fleet.list().filter((m) => m.revokedAt === null);
+    // values(), not list(): the machines are sorted below, by name, without list()'s localeCompare sort.
+    const records = [...fleet.values()].filter((m) => m.revokedAt === null);
     const packages: DesiredPackage[] = (cpv?.packages ?? []).map((p) => ({ name: p.name, version: p.version, strategy: effectiveUpdateStrategy(cpv?.updateStrategy, p.updateStrategy) }));
     // A package only pins name converges with the CPV's default strategy (if any).
     const pinnedOnly = new Set(records.flatMap((m) => Object.keys(m.packageOverrides ?? {})).filter((p) => !packages.some((x) => x.name === p)));

@@ -37,6 +37,8 @@ interface Slot {
 export interface Scan {
   readonly views: readonly RemediationMachineView[];
   readonly faultChanges: ReadonlyMap<string, FaultState | null>;
+  /** Machines whose faults() list was replaced by this scan (what the watch hub rebuilds). */
+  readonly faultsMoved: ReadonlySet<string>;
 }
 
 /** Builds the policy's machine views tick after tick; see the file's comment. */
@@ -73,6 +75,7 @@ export class MachineViews {
   scan(machines: Iterable<MachineRecord>, contact: (name: string) => AgentContact, defaults: ReadonlyArray<{ name: string; version: string }>, now: number): Scan {
     const defaultsKey = defaults.map((p) => `${p.name}=${p.version}`).join('\n');
     const faultChanges = new Map<string, FaultState | null>();
+    const faultsMoved = new Set<string>();
     const last = this.#views;
     let fresh: RemediationMachineView[] | null = null;
     let stored = 0;
@@ -81,7 +84,9 @@ export class MachineViews {
       if (m.revokedAt !== null) continue;
       const c = this.#slot(m.name);
       if (c.saved !== undefined) stored++;
+      const before = c.faults;
       const state = this.#derive(m, c, now);
+      if (c.faults !== before) faultsMoved.add(m.name);
       if (state !== c.saved) faultChanges.set(m.name, state);
       const v = this.#view(m, c, contact(m.name), defaults, defaultsKey);
       // Copied only from the first view that differs from last tick's.
@@ -96,7 +101,7 @@ export class MachineViews {
       const seen = new Set(this.#views.map((v) => v.name));
       for (const name of this.#saved.keys()) if (!seen.has(name)) faultChanges.set(name, null);
     }
-    return { views: this.#views, faultChanges };
+    return { views: this.#views, faultChanges, faultsMoved };
   }
 
   /** The store now holds these fault states (call once their save committed). */
@@ -127,8 +132,10 @@ export class MachineViews {
     const sameInput = c.report === m.report && c.livenessState === m.liveness.state && c.livenessSince === m.liveness.since;
     if (sameInput && c.settled && c.state !== null && c.state === c.saved) return c.saved;
     const { faults, state } = deriveFaults(c.saved ?? null, { report: m.report, liveness: m.liveness }, now, this.#settings);
-    // The same faults keep the list the view holds, and so the view.
-    if (!(state === c.state && c.report === m.report && c.livenessState === m.liveness.state)) {
+    // The same faults keep the list the view holds, and so the view: a new report that
+    // moves no fault (most do not: volatile fields) changes nothing the policy or the
+    // watch sees, and the views array, with its index (view-index.ts), is reused.
+    if (!(state === c.state && c.report === m.report && c.livenessState === m.liveness.state) && !sameFaults(c.faults, faults)) {
       c.faults = faults;
       c.view = null;
     }
@@ -152,7 +159,10 @@ export class MachineViews {
     const v = c.view;
     const connected = contact === 'connected';
     const contactLost = contact === 'lost';
-    if (v !== null && v.zone === m.zone && v.connected === connected && v.contactLost === contactLost && v.liveness.since === m.liveness.since && c.overrides === m.packageOverrides && c.defaults === defaultsKey) return v;
+    if (
+      v !== null && v.zone === m.zone && v.connected === connected && v.contactLost === contactLost && v.liveness.state === m.liveness.state &&
+      v.liveness.since === m.liveness.since && v.healthy === isHealthy(m) && c.overrides === m.packageOverrides && c.defaults === defaultsKey
+    ) return v;
     c.view = {
       name: m.name,
       zone: m.zone,
@@ -167,6 +177,17 @@ export class MachineViews {
     c.defaults = defaultsKey;
     return c.view;
   }
+}
+
+/** Whether two derivations' faults say the same, field by field (they are small lists). */
+function sameFaults(a: readonly Fault[], b: readonly Fault[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.type !== y.type || x.status !== y.status || x.since !== y.since || x.lastTransitionTime !== y.lastTransitionTime || x.goodSince !== y.goodSince || x.reason !== y.reason || x.message !== y.message) return false;
+  }
+  return true;
 }
 
 function isHealthy(m: MachineRecord): boolean {

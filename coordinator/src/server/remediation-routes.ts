@@ -40,13 +40,32 @@ export function remediationObject(name: string, m: MachineRemediation | null, fa
   };
 }
 
+/** Whether the list serves a machine's Remediation: not Idle, with faults, or paused. */
+const listed = (o: Remediation): boolean => o.phase !== 'Idle' || o.faults.length > 0 || o.paused;
+
 /** The Remediation objects the list serves (and the watch): machines not Idle, with faults, or paused. */
 export function remediationItems(deps: Pick<ApiDeps, 'fleet'>, remediation: RemediationController) {
   const rec = remediation.record();
   const rules = new Map(remediation.rules().map((r) => [r.rule.name, r.rule]));
   return deps.fleet.list()
     .map((m) => remediationObject(m.name, remediation.machineState(m.name), remediation.faults(m.name), rec.pausedMachines.includes(m.name), rules))
-    .filter((o) => o.phase !== 'Idle' || o.faults.length > 0 || o.paused);
+    .filter(listed);
+}
+
+/**
+ * One machine's Remediation object as remediationItems() lists it, or null when the list
+ * leaves it out (Idle, no faults, not paused) or there is no such machine: what the
+ * watch hub rebuilds for a machine the controller or the fleet says moved.
+ */
+export function remediationItem(deps: Pick<ApiDeps, 'fleet'>, remediation: RemediationController, name: string): Remediation | null {
+  if (deps.fleet.get(name) === undefined) return null;
+  const m = remediation.machineState(name);
+  const faults = remediation.faults(name);
+  const paused = remediation.record().pausedMachines.includes(name);
+  // The usual case, an idle machine: no rules read, no object built.
+  if ((m === null || m.phase === 'Idle') && faults.length === 0 && !paused) return null;
+  const o = remediationObject(name, m, faults, paused, new Map(remediation.rules().map((r) => [r.rule.name, r.rule])));
+  return listed(o) ? o : null;
 }
 
 export function remediationRoutes(deps: ApiDeps, remediation: RemediationController): Route[] {

@@ -55,8 +55,49 @@ export function currentResourceVersion(ctx: StoreContext): string {
   return String(row?.value ?? 0);
 }
 
-/** Names of the objects of one kind stored or changed after resource version `after` (watch/hub.ts). */
+/**
+ * A connection-local log of machine stamps (resource version -> name), kept by a TEMP
+ * trigger on the stamp itself: no schema change, nothing stored, gone when the
+ * connection closes. The watch hub asks for the machines changed since the last version
+ * it saw four times a second; answering from the table meant a scan of every machine row
+ * (with its report) whenever any machine changed, O(fleet) a tick; the log is a range read
+ * of what changed. It sees this connection's writes only, which is every write the
+ * coordinator makes (one process, one connection, the store's lock). Started by the
+ * first changedSince('machine'), so a store nobody watches (tools, benchmarks) keeps no
+ * log that nobody empties.
+ */
+function startStampLog(ctx: StoreContext, after: number): boolean {
+  const columns = ctx.db.pragma('table_info(machines)') as Array<{ name: string }>;
+  if (!columns.some((c) => c.name === 'resource_version')) return false; // a store before migration 10 (tests of old schemas)
+  ctx.db.exec(`
+    CREATE TEMP TABLE IF NOT EXISTS machine_stamps (rv INTEGER PRIMARY KEY, name TEXT NOT NULL);
+    CREATE TEMP TRIGGER IF NOT EXISTS machine_stamps_log AFTER UPDATE OF resource_version ON main.machines
+      WHEN NEW.resource_version IS NOT OLD.resource_version
+      BEGIN INSERT OR REPLACE INTO machine_stamps (rv, name) VALUES (NEW.resource_version, NEW.name); END;`);
+  // Seeded with what the table says changed after `after`: asked again from there (a hub
+  // tick that failed), the log answers as the table would.
+  ctx.db.prepare('INSERT OR REPLACE INTO temp.machine_stamps (rv, name) SELECT resource_version, name FROM machines WHERE resource_version > ?').run(after);
+  return true;
+}
+
+/** Connections whose stamp log runs. */
+const stampLogs = new WeakSet<StoreContext>();
+
+/**
+ * Names of the objects of one kind stored or changed after resource version `after`
+ * (watch/hub.ts). Machines: the first call starts the stamp log, seeded from one scan of
+ * the table; every call reads the log, and forgets the stamps at or below `after`: the
+ * one caller asks with a version that never goes back.
+ */
 export function changedSince(ctx: StoreContext, kind: ObjectKind, after: number): string[] {
+  if (kind === 'machine') {
+    if (!stampLogs.has(ctx) && startStampLog(ctx, after)) stampLogs.add(ctx);
+    if (stampLogs.has(ctx)) {
+      const names = (ctx.stmt('SELECT DISTINCT name FROM temp.machine_stamps WHERE rv > ?').all(after) as Array<{ name: string }>).map((r) => r.name);
+      ctx.stmt('DELETE FROM temp.machine_stamps WHERE rv <= ?').run(after);
+      return names;
+    }
+  }
   const t = TABLES[kind];
   return (ctx.stmt(`SELECT ${t.key} AS key FROM ${t.table} WHERE resource_version > ?`).all(after) as Array<{ key: string }>).map((r) => r.key);
 }

@@ -1,7 +1,8 @@
 /**
  * The watch hub against a real store file, with sources and sinks in memory: a watch
  * from any list loses nothing (property), a reader paced behind the history gets ERROR
- * 410 mid-stream, one that never reads is dropped, and resumes are checked.
+ * 410 mid-stream, one that never reads is dropped, resumes are checked, and a Remediation
+ * is rebuilt only for the machines the controller told (all of them when told null).
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -61,7 +62,7 @@ function fixture(opts: { historySize?: number; stallMs?: number } = {}) {
   const hub = new WatchHub({
     store, log,
     metrics: { watchers: () => {}, dropped: () => void dropped++ },
-    sources: { machineNames: () => [...machines.keys()], machine: (n) => machines.get(n) ?? null, rollouts: () => [], remediations: () => [] },
+    sources: { machineNames: () => [...machines.keys()], machine: (n) => machines.get(n) ?? null, rollouts: () => [], remediations: () => [], remediation: () => null },
   }, { historySize: opts.historySize ?? 1000, maxWatchers: 10, bookmarkMs: 1000, tickMs: 1000, maxBufferBytes: 100, stallMs: opts.stallMs ?? 60_000 });
   return { store, hub, machines, set, dropped: () => dropped };
 }
@@ -93,7 +94,7 @@ describe('watch hub', () => {
       const machines = new Map<string, ApiObject>();
       const f = { store, machines, set: (name: string, phase: string) => machines.set(name, { apiVersion: 'nodekeeper.io/v1alpha1', kind: 'Machine', metadata: { name, labels: {} }, status: { phase } }) };
       f.set('a', 'Ready');
-      const hub = new WatchHub({ store: f.store, log, metrics: { watchers: () => {}, dropped: () => {} }, sources: { machineNames: () => [...f.machines.keys()], machine: (n) => f.machines.get(n) ?? null, rollouts: () => [], remediations: () => [] } },
+      const hub = new WatchHub({ store: f.store, log, metrics: { watchers: () => {}, dropped: () => {} }, sources: { machineNames: () => [...f.machines.keys()], machine: (n) => f.machines.get(n) ?? null, rollouts: () => [], remediations: () => [], remediation: () => null } },
         { historySize: 1000, maxWatchers: 100, bookmarkMs: 1000, tickMs: 1000, maxBufferBytes: 1 << 20, stallMs: 60_000 });
       const watches: Array<{ list: Map<string, ApiObject>; sink: FakeSink }> = [];
       for (const o of ops) {
@@ -185,5 +186,51 @@ describe('watch hub', () => {
     const f = fixture();
     for (let i = 0; i < 10; i++) void f.hub.watch('rollouts', null, { selector: [], name: null }, new FakeSink());
     assert.throws(() => f.hub.admit(), { code: 'NK_WATCH_TOO_MANY' });
+  });
+
+  test('remediations: a told machine is rebuilt (ADDED, MODIFIED, DELETED), a tick with nothing told rebuilds none, null rebuilds all', async () => {
+    const dir = tempDir('nk-watch-rem-');
+    dirs.push(dir);
+    const store = openStore(dir.file(), { now: () => Date.now(), log });
+    const rem = new Map<string, ApiObject>();
+    let built = 0;
+    const hub = new WatchHub({
+      store, log, metrics: { watchers: () => {}, dropped: () => {} },
+      sources: {
+        machineNames: () => [], machine: () => null, rollouts: () => [],
+        remediations: () => [...rem.values()],
+        remediation: (n) => {
+          built++;
+          return rem.get(n) ?? null;
+        },
+      },
+    }, { historySize: 1000, maxWatchers: 10, bookmarkMs: 1000, tickMs: 1000, maxBufferBytes: 1 << 20, stallMs: 60_000 });
+    const sink = new FakeSink();
+    void hub.watch('remediations', null, { selector: [], name: null }, sink);
+    await flush();
+    const events = () => sink.lines.filter((l) => l.type !== 'BOOKMARK').map((l) => `${l.type} ${l.object.machine}${l.type === 'DELETED' ? '' : ` ${l.object.phase}`}`);
+    rem.set('m1', { kind: 'Remediation', machine: 'm1', phase: 'Running' });
+    hub.tick();
+    assert.deepEqual(events(), [], 'not told: not looked at');
+    assert.equal(built, 0);
+    hub.remediationChanged('m1');
+    hub.tick();
+    assert.deepEqual(events(), ['ADDED m1 Running']);
+    rem.set('m1', { kind: 'Remediation', machine: 'm1', phase: 'NeedsHuman' });
+    rem.set('m2', { kind: 'Remediation', machine: 'm2', phase: 'Running' });
+    hub.remediationChanged('m1');
+    hub.tick();
+    hub.tick();
+    assert.deepEqual(events().slice(1), ['MODIFIED m1 NeedsHuman'], 'm2 was not told');
+    built = 0;
+    hub.tick();
+    assert.equal(built, 0, 'an idle tick builds nothing');
+    // The rules moved: everything is compared once, m2 shows, a gone m1 is DELETED.
+    rem.delete('m1');
+    hub.remediationChanged(null);
+    hub.tick();
+    assert.deepEqual(events().slice(2), ['ADDED m2 Running', 'DELETED m1']);
+    hub.close();
+    store.close();
   });
 });

@@ -10,8 +10,11 @@
  *   hook on store writes would miss all of these, and a hook in every writer would be
  *   forgotten by the next one. So each tick rebuilds the objects that may have moved
  *   (machines: the names the fleet view reported plus the rows whose store
- *   resource_version moved; rollouts and remediations, which are few: all of them) with
- *   the same builders the list routes use, and compares them with what was last sent.
+ *   resource_version moved; rollouts, which are few: all of them, when anything moved;
+ *   remediations: the machines the remediation controller said moved (onChanged: its
+ *   ladder state, faults or pause) and those the fleet view reported, all of them only
+ *   when the rules moved; never a scan of the fleet on an idle tick) with the same
+ *   builders the list routes use, and compares them with what was last sent.
  *   Deletes are names that are gone: no tombstone table is needed.
  * - one version space: a batch of changes found on a tick gets the store-wide counter
  *   (store/object-meta.ts) as its resourceVersion. If a list may already have answered
@@ -46,6 +49,8 @@ export interface WatchSources {
   machine(name: string): ApiObject | null;
   rollouts(): readonly ApiObject[];
   remediations(): readonly ApiObject[];
+  /** One machine's Remediation object as remediations() lists it, or null when it lists none. */
+  remediation(machine: string): ApiObject | null;
 }
 
 export interface WatchOptions {
@@ -69,8 +74,6 @@ export const DEFAULT_WATCH_OPTIONS: WatchOptions = Object.freeze({
 
 /** Lines written before a catching-up watcher waits for 'drain'. */
 const PACE_BYTES = 64 * 1024;
-/** Remediations are rebuilt at least this often even when nothing signalled a change. */
-const FULL_DIFF_MS = 1000;
 
 type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -106,6 +109,8 @@ export class WatchHub {
   readonly #known = new Map<WatchKind, Map<string, Known>>(WATCH_KINDS.map((k) => [k, new Map()]));
   readonly #ring: Entry[] = [];
   readonly #dirty = new Set<string>();
+  /** Machines whose Remediation may have moved (the controller's word); null: all of them. */
+  #dirtyRemediations: Set<string> | null = new Set();
   readonly #watchers = new Set<Watcher>();
   readonly #timers: NodeJS.Timeout[] = [];
   /** The ring holds every change after this version. */
@@ -116,7 +121,6 @@ export class WatchHub {
   #maxServed: number;
   /** The store counter as of the last tick. */
   #storeSeen: number;
-  #lastFullDiff = 0;
   #ticking = false;
   #failing = false;
   /** Other kinds' ticks (the event log's), run after ours. */
@@ -165,6 +169,16 @@ export class WatchHub {
   /** A machine whose served object may have changed in memory (the fleet view's hook). */
   machineChanged(name: string): void {
     this.#dirty.add(name);
+  }
+
+  /**
+   * A machine whose Remediation object may have changed (the remediation controller's
+   * hook), or null for all of them (the rules moved). A machine the fleet view reports
+   * is looked at too (it may have been deleted, revoked or enrolled again).
+   */
+  remediationChanged(machine: string | null): void {
+    if (machine === null) this.#dirtyRemediations = null;
+    else this.#dirtyRemediations?.add(machine);
   }
 
   /** Runs another kind's tick after ours (the event log's). */
@@ -317,23 +331,27 @@ export class WatchHub {
     const pending: Change[] = [];
     for (const name of names) this.#diff('machines', name, this.#sources.machine(name), pending);
     // A Rollout is its row and the fleet's versions: rebuilt when either moved, or a row
-    // went (a delete stamps no version). A Remediation is also the controller's memory:
-    // rebuilt at least every FULL_DIFF_MS.
-    const now = Date.now();
+    // went (a delete stamps no version).
     const moved = storeMoved || names.size > 0 || this.#store.objectMetas('rollout').size !== this.#known.get('rollouts')?.size;
-    const due = now - this.#lastFullDiff >= FULL_DIFF_MS;
-    if (moved || due) {
-      if (due) this.#lastFullDiff = now;
-      this.#fullDiff(pending, moved ? ['rollouts', 'remediations'] : ['remediations']);
+    if (moved) this.#fullDiff(pending, ['rollouts']);
+    // A Remediation is the controller's memory and its machine: rebuilt for the machines
+    // either said moved, never for the whole fleet (unless the rules moved).
+    const remediations = this.#dirtyRemediations;
+    if (remediations === null) this.#fullDiff(pending, ['remediations']);
+    else {
+      for (const name of names) remediations.add(name);
+      for (const name of remediations) this.#diff('remediations', name, this.#sources.remediation(name), pending);
     }
     if (pending.length === 0) {
       this.#dirty.clear();
+      this.#dirtyRemediations = new Set();
       this.#storeSeen = counter;
       return;
     }
     // A version nobody has been answered with yet (see the header).
     const rv = counter > this.#maxServed ? counter : this.#store.bumpResourceVersion();
     this.#dirty.clear();
+    this.#dirtyRemediations = new Set();
     this.#storeSeen = rv;
     for (const c of pending) {
       this.#remember(c);
