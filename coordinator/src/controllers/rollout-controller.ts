@@ -29,6 +29,7 @@ import {
   type InstallResultEvent, type MachineView, type OperatorRequest, type RolloutState,
 } from '../rollout/types.ts';
 import type { Store } from '../store/db.ts';
+import type { NewEvent } from '../store/events.ts';
 import type { RolloutRecord } from '../model/records.ts';
 import type { RebootDriver } from '../reboot/driver.ts';
 import type { RebootGateChecker } from '../reboot/gates.ts';
@@ -127,7 +128,12 @@ export class RolloutController {
   }
 
   /** Validates and creates a rollout (NK_ROLLOUT_INVALID, _EXISTS, _SKEW, _DOWNGRADE, _NO_MACHINES, _UNKNOWN_PACKAGE). */
-  create(object: unknown): RolloutRecord {
+  /**
+   * Creates a rollout and takes its first step. `events` (the caller's own, e.g. the
+   * converger's RolloutCreated) are stored with the rollout's Created event, before that
+   * step may send a command: a kill -9 once an agent holds an install cannot lose them.
+   */
+  create(object: unknown, events: readonly NewEvent[] = []): RolloutRecord {
     const { name, spec } = parseRollout(object);
     if (spec.reboot !== undefined && this.reboots === null) throw new AppError('NK_REBOOT_UNAVAILABLE', `rollout "${name}": this coordinator runs no reboot driver`);
     for (const p of spec.packages) this.actions.installParams(p.package, p.version); // every target must be installable
@@ -145,6 +151,7 @@ export class RolloutController {
     }
     const what = spec.reboot !== undefined ? 'reboot' : spec.packages.map((p) => `${p.package}=${p.version}`).join(', ');
     this.store.recordEvent({ object: owner(name), type: 'Normal', reason: 'Created', message: `${what} on ${state.candidates.length} machine(s)` });
+    for (const e of events) this.store.recordEvent(e);
     this.log.info({ rollout: name, machines: state.candidates.length }, 'rollout created');
     // spec.paused: held from the start, before any machine is touched.
     this.stepOne(name, spec.paused === true ? 'pause' : null);

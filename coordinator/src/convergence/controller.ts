@@ -104,8 +104,13 @@ export class ConvergenceController {
       // Written first: a crash between the two leaves a name taken, never a second rollout.
       store.addConvergenceRollout({ name: a.name, package: a.package, track: a.track, generation: a.generation, version: a.version, specKey: a.specKey });
       const what = a.track === CPV_TRACK ? `ClusterPackageVersion generation ${a.generation}` : `the pin of ${a.track} (generation ${a.generation})`;
+      const message = `created by convergence for ${what}: ${a.package}=${a.version} on ${a.machines.length} machine(s)`;
       try {
-        rollouts.create(a.object);
+        // The events go with the rollout, before its first step sends an install (create's doc).
+        rollouts.create(a.object, [
+          { object: target(a.name), type: 'Normal', reason: 'RolloutCreated', message },
+          { object: CPV_OBJECT, type: 'Normal', reason: 'RolloutCreated', message: `${a.name} ${message}` },
+        ]);
       } catch (err) {
         store.removeConvergenceRollout(a.name);
         if (!(err instanceof AppError)) throw err;
@@ -115,9 +120,6 @@ export class ConvergenceController {
         log.warn({ rollout: a.name, code: err.code }, 'converger rollout refused');
         return;
       }
-      const message = `created by convergence for ${what}: ${a.package}=${a.version} on ${a.machines.length} machine(s)`;
-      store.recordEvent({ object: target(a.name), type: 'Normal', reason: 'RolloutCreated', message });
-      store.recordEvent({ object: CPV_OBJECT, type: 'Normal', reason: 'RolloutCreated', message: `${a.name} ${message}` });
       log.info({ rollout: a.name, generation }, 'converger rollout created');
     } else if (a.kind === 'supersede') {
       rollouts.request(a.name, a.request);
