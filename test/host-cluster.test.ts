@@ -300,6 +300,7 @@ describe('host cluster registration (pull mode)', { timeout: 300_000 }, () => {
 
   test('--host-mirror unhealthy (the default): a healthy machine leaves the host, counted in the Cluster; a silent one comes back', async () => {
     await coord.stop();
+    const restarted = Date.now();
     // A 1 s linger: the restart itself makes node-1 need an eye for a moment (its contact recovering).
     coord = await startCoordinator(coord.dataDir, [...coordArgs('500', 'unhealthy'), '--host-mirror-linger', '1000', '--port', String(coord.port)]);
     const machines = () => getJson(['get', 'machines.nodekeeper.io', '-n', NS]).items.map((x: { metadata: { name: string } }) => x.metadata.name) as string[];
@@ -315,7 +316,10 @@ describe('host cluster registration (pull mode)', { timeout: 300_000 }, () => {
     assert.deepEqual(summary.phases, { Pending: 0, Ready: 1, NotReady: 0, Unknown: 0 });
     assert.deepEqual(summary.problems, []);
     assert.match(kubectl(['get', 'clusters.nodekeeper.io', 'alpha', '-o', 'wide']), /MIRRORED/);
-    // Its agent stops: Unknown after the 5 s grace, so it needs an eye and is mirrored again.
+    // Its agent stops: Unknown after the 5 s grace, so it needs an eye and is mirrored again. Heard
+    // since the restart first: until then the restart grace (readmission plus the agents' backoff
+    // cap, docs/coordinator.md) applies, not the 5 s one.
+    await waitFor('node-1 heard since the restart', async () => Date.parse(JSON.parse(await nk(['get', 'machine', 'node-1', '-o', 'json'])).status.lastSeenTime ?? '0') > restarted, 60_000);
     await node.agent?.stop();
     const back = await waitFor('node-1 mirrored again, Unknown', () => {
       const m = getJson(['get', 'machines.nodekeeper.io', '-n', NS]).items.find((x: { metadata: { name: string } }) => x.metadata.name === 'node-1');
