@@ -298,7 +298,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       remediations: () => remediationItems(apiDeps, remediation),
       remediation: (machine) => remediationItem(apiDeps, remediation, machine),
     },
-  }, { ...DEFAULT_WATCH_OPTIONS, maxWatchers: config.api.maxWatchers, historySize: config.api.watchHistory, bookmarkMs: config.api.watchBookmarkMs, stallMs: config.api.watchStallMs });
+  }, { ...DEFAULT_WATCH_OPTIONS, maxWatchers: config.api.maxWatchers, historySize: config.api.watchHistory, historyBytes: config.api.watchHistoryBytes, bookmarkMs: config.api.watchBookmarkMs, stallMs: config.api.watchStallMs });
   fleet.onChanged((name) => watchHub.machineChanged(name));
   remediation.onChanged((machine) => watchHub.remediationChanged(machine));
   const routeDeps = { ...apiDeps, watch: { hub: watchHub, events: new EventLogWatch(store, watchHub) } };

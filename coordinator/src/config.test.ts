@@ -79,6 +79,10 @@ test('numbers come from flags, env strings or YAML numbers; port 0 picks a free 
   assert.equal(loadConfig([], {}).config.reconnectBackoffCapMs, 30_000, "the agent's default cap");
   assert.equal(loadConfig(['--config', file('reconnectBackoffCap: 4000\n')], {}).config.reconnectBackoffCapMs, 4000);
   assert.equal(loadConfig(['--reconnect-backoff-cap', '0'], {}).config.reconnectBackoffCapMs, 0);
+  assert.equal(loadConfig([], {}).config.api.watchHistoryBytes, 16 * 1024 * 1024);
+  assert.equal(loadConfig(['--config', file('watchHistoryBytes: 1048576\n')], {}).config.api.watchHistoryBytes, 1_048_576);
+  refused(['--watch-history-bytes', '1000'], {}, /watchHistoryBytes must be an integer from 65536/);
+  refused(['--watch-history-bytes', '1e9x'], {}, /watchHistoryBytes/);
 });
 
 test('insecure accepts true/false/1/0 from any source and refuses anything else', () => {

@@ -116,6 +116,8 @@ export interface ApiWatchOptions {
   readonly maxWatchers: number;
   /** Changes kept for resuming a watch at a resourceVersion; older ones are 410 Expired. */
   readonly watchHistory: number;
+  /** Bytes of object JSON the watch history may hold (the oldest versions go first). */
+  readonly watchHistoryBytes: number;
   /** A BOOKMARK line at least this often on every watch. */
   readonly watchBookmarkMs: number;
   /** A watch whose reader leaves over 1 MiB unread this long is dropped. */
@@ -158,7 +160,7 @@ export const defaults: CoordinatorConfig = Object.freeze({
   machineCredentialTtlMs: 30 * 86_400_000,
   sessionTtlMs: 8 * 3_600_000,
   http: Object.freeze({ headersTimeoutMs: 10_000, requestTimeoutMs: 900_000, keepAliveTimeoutMs: 65_000, maxConnections: 4096 }),
-  api: Object.freeze({ maxWatchers: 100, watchHistory: 10_000, watchBookmarkMs: 10_000, watchStallMs: 30_000 }),
+  api: Object.freeze({ maxWatchers: 100, watchHistory: 10_000, watchHistoryBytes: 16 * 1024 * 1024, watchBookmarkMs: 10_000, watchStallMs: 30_000 }),
   retention: Object.freeze({
     eventsMaxAgeMs: 30 * DAY_MS,
     eventsMaxRows: 1_000_000,
@@ -236,6 +238,7 @@ NODEKEEPER_<NAME> is refused):
                                 agents have their own cap (60000)
   --api-max-watchers N          concurrent API watches (?watch=1), at most (default ${defaults.api.maxWatchers}); more get 429
   --watch-history N             changes kept to resume a watch from a resourceVersion (default ${defaults.api.watchHistory})
+  --watch-history-bytes N       bytes of object JSON the watch history may hold; the oldest versions go first (default ${defaults.api.watchHistoryBytes})
   --watch-bookmark-interval MS  a BOOKMARK on every watch at least this often (default ${defaults.api.watchBookmarkMs})
   --watch-stall-timeout MS      a watch whose reader leaves over 1 MiB unread this long is dropped (default ${defaults.api.watchStallMs})
   --retain-events S             prune events older than this, in seconds (default ${defaults.retention.eventsMaxAgeMs / 1000}, 30 days; 0 keeps them)
@@ -322,6 +325,7 @@ const flagSpec = {
   'http-max-connections': { type: 'string' },
   'api-max-watchers': { type: 'string' },
   'watch-history': { type: 'string' },
+  'watch-history-bytes': { type: 'string' },
   'watch-bookmark-interval': { type: 'string' },
   'watch-stall-timeout': { type: 'string' },
   'retain-events': { type: 'string' },
@@ -428,6 +432,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     api: Object.freeze({
       maxWatchers: opt('apiMaxWatchers', defaults.api.maxWatchers, ms(0, 100_000)),
       watchHistory: opt('watchHistory', defaults.api.watchHistory, ms(1, 1_000_000)),
+      watchHistoryBytes: opt('watchHistoryBytes', defaults.api.watchHistoryBytes, ms(65_536, 1024 * 1024 * 1024)),
       watchBookmarkMs: opt('watchBookmarkInterval', defaults.api.watchBookmarkMs, ms(100, 60_000)),
       watchStallMs: opt('watchStallTimeout', defaults.api.watchStallMs, ms(100, 3_600_000)),
     }),

@@ -52,7 +52,7 @@ class FakeSink implements WatchSink {
 }
 
 /** Machines held in memory, as the fleet view would. */
-function fixture(opts: { historySize?: number; stallMs?: number } = {}) {
+function fixture(opts: { historySize?: number; historyBytes?: number; stallMs?: number } = {}) {
   const dir = tempDir('nk-watch-');
   dirs.push(dir);
   const store = openStore(dir.file(), { now: () => Date.now(), log });
@@ -63,7 +63,7 @@ function fixture(opts: { historySize?: number; stallMs?: number } = {}) {
     store, log,
     metrics: { watchers: () => {}, dropped: () => void dropped++ },
     sources: { machineNames: () => [...machines.keys()], machine: (n) => machines.get(n) ?? null, rollouts: () => [], remediations: () => [], remediation: () => null },
-  }, { historySize: opts.historySize ?? 1000, maxWatchers: 10, bookmarkMs: 1000, tickMs: 1000, maxBufferBytes: 100, stallMs: opts.stallMs ?? 60_000 });
+  }, { historySize: opts.historySize ?? 1000, ...(opts.historyBytes === undefined ? {} : { historyBytes: opts.historyBytes }), maxWatchers: 10, bookmarkMs: 1000, tickMs: 1000, maxBufferBytes: 100, stallMs: opts.stallMs ?? 60_000 });
   return { store, hub, machines, set, dropped: () => dropped };
 }
 
@@ -129,6 +129,29 @@ describe('watch hub', () => {
       hub.close();
     }), { numRuns: 100 });
     store.close();
+  });
+
+  test('the history is bounded in bytes too: the oldest versions go first, the newest always stays', () => {
+    // Each change here is a Machine of about 100 characters of JSON; 250 allow two of them.
+    const f = fixture({ historySize: 1000, historyBytes: 250 });
+    const versions: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      f.set(`m${i}`, 'Ready');
+      f.hub.machineChanged(`m${i}`);
+      f.hub.tick();
+      versions.push(Number(f.hub.listVersion()));
+    }
+    // Resuming from the version before the last two needs changes the ring no longer holds.
+    assert.throws(() => f.hub.checkResume(versions[1]!), { code: 'NK_WATCH_EXPIRED' });
+    f.hub.checkResume(versions[3]!);
+    f.hub.checkResume(versions[4]!);
+    // One change larger than the whole bound is still kept: the newest version is never dropped.
+    f.set('big', 'x'.repeat(1000));
+    f.hub.machineChanged('big');
+    f.hub.tick();
+    f.hub.checkResume(versions[4]!);
+    assert.throws(() => f.hub.checkResume(versions[3]!), { code: 'NK_WATCH_EXPIRED' });
+    f.store.close();
   });
 
   test('a reader paced behind the history gets ERROR 410 mid-stream, then the stream ends', async () => {
