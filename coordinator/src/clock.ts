@@ -9,3 +9,8 @@ import { performance } from 'node:perf_hooks';
 export type Clock = () => number;
 
 export const monotonicClock: Clock = () => Math.floor(performance.timeOrigin + performance.now());
+
+/** RFC 3339 with exactly six fractional digits, as Kubernetes writes and parses MicroTime (Leases, Events). */
+export function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}

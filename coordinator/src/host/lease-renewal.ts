@@ -4,6 +4,7 @@
  * (lease-liveness.ts). Created when missing; removed on unregister.
  */
 import os from 'node:os';
+import { microTime } from '../clock.ts';
 import type { HostRegistration } from './registration.ts';
 import { hostError, mergePatch, statusOf, type KubeClients } from './kube-client.ts';
 import { CLUSTER_LABEL, LEASE_NAME, memberNamespace } from './names.ts';
@@ -49,9 +50,4 @@ export class LeaseRenewal {
     });
     return `lease/${LEASE_NAME}`;
   }
-}
-
-/** RFC 3339 with microseconds, as Kubernetes' MicroTime is written. */
-export function microTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }

@@ -1,9 +1,10 @@
+import { microTime } from '../clock.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { EventRecord } from '../model/records.ts';
 import {
-  DEFAULT_KUBE_EVENT_LIMITS, EventPlanner, NOTE_MAX_BYTES, SERIES_WINDOW_MS, boundedNote, eventBody, eventName, kubeEventAction, microTime,
+  DEFAULT_KUBE_EVENT_LIMITS, EventPlanner, NOTE_MAX_BYTES, SERIES_WINDOW_MS, boundedNote, eventBody, eventName, kubeEventAction,
 } from './kube-events-plan.ts';
 
 const T0 = Date.UTC(2026, 11, 3, 12, 0, 0);

@@ -11,6 +11,7 @@
  * whole coordinator (burst 100, 5 per second); an event over either is dropped and counted.
  * https://github.com/kubernetes/client-go/blob/master/tools/record/events_cache.go
  */
+import { microTime } from '../clock.ts';
 import { TokenBucket } from '../gateway/rate-limit.ts';
 import type { EventRecord } from '../model/records.ts';
 
@@ -77,11 +78,6 @@ export function boundedNote(message: string): string {
     bytes += n;
   }
   return out + mark;
-}
-
-/** MicroTime as the API parses it (RFC 3339 with exactly six fractional digits). */
-export function microTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
 /**

@@ -15,7 +15,8 @@ import { AppError, type Logger } from '@nodekeeper/common';
 import { apiMessage, mergePatch, statusOf } from '../host/kube-client.ts';
 import type { EventSink } from '../notify/event-feed.ts';
 import type { EventRecord } from '../model/records.ts';
-import { EVENT_NAMESPACE, EventPlanner, eventBody, eventName, microTime, type DropReason, type KubeEventLimits, type KubeEventWrite, type NodeRef } from './kube-events-plan.ts';
+import { microTime } from '../clock.ts';
+import { EVENT_NAMESPACE, EventPlanner, eventBody, eventName, type DropReason, type KubeEventLimits, type KubeEventWrite, type NodeRef } from './kube-events-plan.ts';
 
 /**
  * What the coordinator's member credential needs for Events, in the namespace `default`
