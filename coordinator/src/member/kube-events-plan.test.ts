@@ -1,7 +1,7 @@
-import { microTime } from '../clock.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { microTime } from '../clock.ts';
 import type { EventRecord } from '../model/records.ts';
 import {
   DEFAULT_KUBE_EVENT_LIMITS, EventPlanner, NOTE_MAX_BYTES, SERIES_WINDOW_MS, boundedNote, eventBody, eventName, kubeEventAction,
