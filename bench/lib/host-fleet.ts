@@ -20,6 +20,7 @@ import { toMachineObject, type MachineObject as Machine } from '../../coordinato
 import { summarizePackages } from '../../coordinator/src/packages/cluster-package-version.ts';
 import type { ClusterStatusInput } from '../../coordinator/src/host/cluster-status.ts';
 import { initialReport } from '../sim/sim-agent.ts';
+import { prng } from '../../coordinator/src/testing/prng.ts';
 
 export interface FleetChurn {
   /** Fault episodes started per minute, as a share of the machines (0.01: 1 % a minute). */
@@ -42,18 +43,6 @@ interface SimMachine {
 const ZONES = ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'];
 const POOLS = ['general', 'general', 'general', 'compute', 'memory'];
 const INSTANCE = { general: 'm6i.2xlarge', compute: 'c6i.4xlarge', memory: 'r6i.2xlarge' } as const;
-
-/** A small deterministic PRNG (mulberry32), so runs are comparable. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export class MemberFleet {
   readonly cluster: string;
