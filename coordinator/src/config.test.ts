@@ -273,3 +273,11 @@ test('max-unavailable is parsed once into a count or a percent (budget/int-or-pe
   assert.equal(loadConfig(['--config', file('maxUnavailable: 7\n')], {}).config.maxUnavailable, 7);
   for (const bad of ['0', '0%', '101%', '1.5', '-2', 'ten', '10 %']) refused([`--max-unavailable=${bad}`], {}, /maxUnavailable must be a positive count or a percentage from 1% to 100%/);
 });
+
+test('--tls-ticket-rotation: whole seconds from 5 to 302400; anything else is refused by name, never clamped', () => {
+  assert.equal(loadConfig([], {}).config.tlsTicketRotationMs, 12 * 3_600_000);
+  assert.equal(loadConfig(['--tls-ticket-rotation', '60'], {}).config.tlsTicketRotationMs, 60_000);
+  refused(['--tls-ticket-rotation', '4'], {}, /tlsTicketRotation must be an integer/);
+  refused(['--tls-ticket-rotation', '302401'], {}, /tlsTicketRotation must be an integer/);
+  refused(['--tls-ticket-rotation', '12h'], {}, /tlsTicketRotation must be an integer/);
+});
