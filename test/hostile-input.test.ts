@@ -9,20 +9,24 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { WebSocket } from 'ws';
 import { MAX_FRAME_BYTES, ProtocolErrorCode, type MachineIdentity } from '@nodekeeper/protocol';
 import { sampleReport } from '@nodekeeper/protocol/testing';
 import { rawPublicKey } from '@nodekeeper/common';
 import { createToken, nkctl, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
+import { StateProbe, type Snapshot } from './harness/state-snapshot.ts';
 
 const publicKey = () => rawPublicKey(generateKeyPairSync('ed25519').publicKey);
 const identity = (n: number): MachineIdentity => ({ machineId: `${n}`.repeat(32), hostname: `node-${n}`, addresses: [], zone: null, labels: {} });
+
+/** The controllers tick once a second (grace 600 s): a store quiet for longer has settled. */
+const QUIET_MS = 1300;
 
 describe('hostile input', { timeout: 120_000 }, () => {
   let dir: string;
   let coord: CoordinatorProc;
   let ca: string;
+  let probe: StateProbe;
   const creds: Record<number, string> = {};
 
   async function post(pathname: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
@@ -40,47 +44,9 @@ describe('hostile input', { timeout: 120_000 }, () => {
     });
   }
 
-  /**
-   * The store once it stopped changing (equal reads over `quietMs`): what the previous
-   * step set off (a flush, a tick's writes) is in it, so a later difference is the
-   * hostile input's doing.
-   */
-  async function settledDump(quietMs = 300): Promise<string> {
-    let last = dump();
-    let quietSince = Date.now();
-    for (const deadline = Date.now() + 20_000; Date.now() < deadline; ) {
-      await new Promise((r) => setTimeout(r, 100));
-      const now = dump();
-      if (now !== last) [last, quietSince] = [now, Date.now()];
-      else if (Date.now() - quietSince >= quietMs) return now;
-    }
-    throw new Error(`the store kept changing for 20 s with no input`);
-  }
-
-  /**
-   * The store is as `before` says; when not, the tables that changed are compared row by
-   * row, so the failure names the rows and columns that moved, not two whole dumps.
-   */
-  function assertStoreIs(before: string, message = 'the store changed'): void {
-    const now = dump();
-    if (now === before) return;
-    const was = new Map<string, unknown>(JSON.parse(before));
-    const is = new Map<string, unknown>(JSON.parse(now));
-    const changed = [...new Set([...was.keys(), ...is.keys()])].filter((t) => JSON.stringify(was.get(t)) !== JSON.stringify(is.get(t)));
-    const pick = (m: Map<string, unknown>) => Object.fromEntries(changed.map((t) => [t, m.get(t)]));
-    assert.deepEqual(pick(is), pick(was), `${message}: ${changed.join(', ')}`);
-  }
-
-  /** Every row of every table, except the batched last-seen column (heartbeats move it). */
-  function dump(): string {
-    const db = new Database(path.join(coord.dataDir, 'state.db'), { readonly: true, fileMustExist: true });
-    try {
-      const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>;
-      const rows = (name: string) => (db.prepare(`SELECT * FROM "${name}"`).all() as Array<Record<string, unknown>>).map(({ last_seen_at: _seen, ...rest }) => rest);
-      return JSON.stringify(tables.map(({ name }) => [name, rows(name)]));
-    } finally {
-      db.close();
-    }
+  /** The store is as `before` says; else the rows that moved are named. */
+  function assertStoreIs(before: Snapshot, message = 'the store changed'): void {
+    assert.equal(StateProbe.diff(before, probe.snapshot()), '', message);
   }
 
   /** A connected, welcomed agent session speaking for machine `n`. */
@@ -131,21 +97,16 @@ describe('hostile input', { timeout: 120_000 }, () => {
     await waitFor('node-1 Ready', async () => JSON.parse((await nkctl(coord.nkctlConfig, ['get', 'machine', 'node-1', '-o', 'json'])).stdout).status.phase === 'Ready');
     s.ws.close();
     await s.closed;
+    probe = new StateProbe(coord.dataDir);
     // The controllers' first tick (1 s after the start) records the remediation state;
     // later ticks write only on a change. Before it, a quiet 300 ms proves nothing: it
-    // may land in the middle of the first case (it did once, in a loaded CI run).
-    await waitFor('the first controller tick', () => {
-      const db = new Database(path.join(coord.dataDir, 'state.db'), { readonly: true, fileMustExist: true });
-      try {
-        return (db.prepare('SELECT count(*) AS n FROM remediation').get() as { n: number }).n > 0;
-      } finally {
-        db.close();
-      }
-    });
-    await settledDump(1500); // longer than a tick
+    // landed in the middle of the first case once, in a loaded CI run.
+    await waitFor('the first controller tick', () => probe.snapshot().tables.get('remediation') !== '[]');
+    await probe.settle(QUIET_MS);
   });
 
   after(async () => {
+    probe?.close();
     await coord?.stop();
     await rm(dir, { recursive: true, force: true });
   });
@@ -162,7 +123,7 @@ describe('hostile input', { timeout: 120_000 }, () => {
   ];
   for (const [name, frame, code] of frameCases) {
     test(`frame: ${name} -> ${code}, nothing stored`, async () => {
-      const before = await settledDump();
+      const before = await probe.settle(QUIET_MS);
       const s = await connect(1);
       await hello(s, identity(1));
       s.frames.length = 0;
@@ -186,7 +147,7 @@ describe('hostile input', { timeout: 120_000 }, () => {
   });
 
   test('an oversize frame is answered with NK_PROTO_FRAME_TOO_LARGE, then closed with 1009', async () => {
-    const before = await settledDump();
+    const before = await probe.settle(QUIET_MS);
     const s = await connect(1);
     await hello(s, identity(1));
     s.ws.send('x'.repeat(MAX_FRAME_BYTES + 1));
@@ -211,7 +172,7 @@ describe('hostile input', { timeout: 120_000 }, () => {
   });
 
   test("machine 1's credential cannot speak for machine 2, in hello or in a report", async () => {
-    const before = await settledDump();
+    const before = await probe.settle(QUIET_MS);
     const s = await connect(1);
     await hello(s, identity(2));
     assert.equal(s.frames[0].code, ProtocolErrorCode.identityMismatch);
@@ -257,12 +218,12 @@ describe('hostile input', { timeout: 120_000 }, () => {
   });
 
   test('expired, revoked and garbage tokens are refused with their codes, nothing enrolled', async () => {
-    const before = await settledDump();
+    const before = await probe.settle(QUIET_MS);
     const expired = JSON.parse((await nkctl(coord.nkctlConfig, ['token', 'create', '--ttl', '1s', '-o', 'json'])).stdout);
     const revoked = JSON.parse((await nkctl(coord.nkctlConfig, ['token', 'create', '-o', 'json'])).stdout);
     assert.equal((await nkctl(coord.nkctlConfig, ['token', 'revoke', revoked.id])).code, 0);
     await new Promise((r) => setTimeout(r, 1200));
-    const afterTokens = dump();
+    const afterTokens = probe.snapshot();
     for (const [token, code] of [
       [expired.token, 'NK_TOKEN_EXPIRED'],
       [revoked.token, 'NK_TOKEN_REVOKED'],
