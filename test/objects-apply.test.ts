@@ -17,9 +17,12 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { rawPublicKey } from '@nodekeeper/common';
 import { createToken, nkctl, nkctlOk, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
+import { StateProbe, type Snapshot } from './harness/state-snapshot.ts';
 
 const API = 'nodekeeper.io/v1alpha1';
 type Answer = { status: number; body: any };
+/** The controllers tick once a second (grace 3600 s): a store quiet for longer has settled. */
+const SETTLE_QUIET_MS = 1300;
 
 describe('objects: apply, conflicts, immutability, delete', { timeout: 120_000 }, () => {
   let dir: string;
@@ -28,6 +31,7 @@ describe('objects: apply, conflicts, immutability, delete', { timeout: 120_000 }
   let admin: string;
   let artifact: { url: string; sha256: string; size: number };
   let spare: string;
+  let probe: StateProbe;
 
   function call(method: string, pathname: string, body?: unknown, raw?: Buffer): Promise<Answer> {
     return new Promise((resolve, reject) => {
@@ -47,42 +51,21 @@ describe('objects: apply, conflicts, immutability, delete', { timeout: 120_000 }
     });
   }
 
-  /** Every row of every table: what "nothing changed" is compared with. */
-  function dump(): string {
-    const db = new Database(path.join(coord.dataDir, 'state.db'), { readonly: true });
-    try {
-      const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>;
-      return JSON.stringify(tables.map(({ name }) => [name, db.prepare(`SELECT * FROM "${name}" ORDER BY rowid`).all()]), (_k, v) => (Buffer.isBuffer(v) ? v.toString('hex') : v));
-    } finally {
-      db.close();
-    }
-  }
   /**
-   * The store once it settled (two equal reads 300 ms apart): what the coordinator's own
-   * ticks set off (first liveness and conditions of new machines, rollout steps) is not
-   * blamed on the request under test.
+   * The store once it settled (quiet for longer than a controller tick): what the
+   * coordinator's own timers set off (the remediation controller's first tick, liveness
+   * flushes after enrollment) is not blamed on the request under test.
    */
-  async function settledDump(): Promise<string> {
-    let last = dump();
-    // Two equal reads a second apart: the coordinator's own timers (the remediation
-    // controller's first tick, liveness flushes after enrollment) have run by then; 300 ms
-    // missed them once, and the test blamed the apply for their writes.
-    return waitFor('the store to settle', async () => {
-      await new Promise((r) => setTimeout(r, 1000));
-      const now = dump();
-      const same = now === last;
-      last = now;
-      return same && now;
-    }, 15_000, 0);
-  }
+  const settled = () => probe.settle(SETTLE_QUIET_MS, 15_000);
+  const assertUnchanged = (before: Snapshot, what: string) => assert.equal(StateProbe.diff(before, probe.snapshot()), '', `${what}: the store changed`);
   /** Runs `fn`, which must be refused, and checks the store is the same after it. */
   async function refusedUnchanged(what: string, fn: () => Promise<Answer>, status: number, code: string, message?: RegExp): Promise<Answer> {
-    const beforeDump = await settledDump();
+    const before = await settled();
     const r = await fn();
     assert.equal(r.status, status, `${what}: ${JSON.stringify(r.body)}`);
     assert.equal(r.body.code, code, what);
     if (message !== undefined) assert.match(r.body.message, message, what);
-    assert.equal(dump(), beforeDump, `${what}: the store changed`);
+    assertUnchanged(before, what);
     return r;
   }
   /** Reasons of the events about `object`, read from the store (they outlive the object). */
@@ -105,6 +88,7 @@ describe('objects: apply, conflicts, immutability, delete', { timeout: 120_000 }
     // A long liveness grace: the never-connected machines stay Pending, so nothing but the
     // requests under test writes to the store while the test compares it.
     coord = await startCoordinator(path.join(dir, 'coordinator'), ['--control-plane-version', 'v1.32.1', '--liveness-grace', '3600000']);
+    probe = new StateProbe(coord.dataDir);
     ca = await readFile(path.join(coord.dataDir, 'ca.crt'), 'utf8');
     admin = (await readFile(path.join(coord.dataDir, 'admin.credential'), 'utf8')).trim();
     const { token } = await createToken(coord.nkctlConfig, 2);
@@ -119,6 +103,7 @@ describe('objects: apply, conflicts, immutability, delete', { timeout: 120_000 }
   });
 
   after(async () => {
+    probe?.close();
     await coord?.stop();
     if (process.env['NK_KEEP_TEST_DIRS'] === undefined) await rm(dir, { recursive: true, force: true });
   });
@@ -148,12 +133,12 @@ describe('objects: apply, conflicts, immutability, delete', { timeout: 120_000 }
     await writeFile(path.join(objects, 'README.md'), 'not a manifest');
     const first = await nkctlOk(coord.nkctlConfig, ['apply', '-f', objects]);
     assert.equal(first, 'clusterpackageversion/cluster created (generation 1)\nremediationrule/kubelet-down created\nrollout/gitops-containerd created\n');
-    const stored = await settledDump();
+    const stored = await settled();
     const eventsBefore = await events('rollouts/gitops-containerd');
     const again = await nkctl(coord.nkctlConfig, ['apply', '-f', objects]);
     assert.equal(again.code, 0, again.stderr);
     assert.equal(again.stdout, 'clusterpackageversion/cluster unchanged (generation 1)\nremediationrule/kubelet-down unchanged\nrollout/gitops-containerd unchanged\n');
-    assert.equal(dump(), stored, 're-applying the same objects wrote nothing');
+    assertUnchanged(stored, 're-applying the same objects');
     assert.deepEqual(await events('rollouts/gitops-containerd'), eventsBefore, 'and recorded no event');
     // A real change says configured.
     await writeFile(path.join(objects, '30-rollout.json'), JSON.stringify(rolloutObject('gitops-containerd', { strategy: { canary: { count: 1 }, soakSeconds: 45, batches: [50, 100] }, paused: true })));
