@@ -81,3 +81,13 @@ test('versionInfo keeps the raw string trimmed and bounded', () => {
   assert.equal(info.semver, '1.2.3');
   assert.equal(info.source, 'package-db');
 });
+
+test('a reading asked again is the same, past the memo\'s bound and for strings too long to keep', () => {
+  fc.assert(fc.property(fc.string({ maxLength: 300 }), (raw) => toSemver(raw) === toSemver(raw)));
+  // More distinct strings than the memo keeps: it starts again, and the answers stay right.
+  for (let i = 0; i < 5000; i += 1) assert.equal(toSemver(`v1.${i}.0`), `1.${i}.0`);
+  for (const [raw, expected] of table) assert.equal(toSemver(raw), expected);
+  const long = `${'x'.repeat(300)} v1.2.3`;
+  assert.equal(toSemver(long), '1.2.3');
+  assert.equal(toSemver(long), '1.2.3');
+});
