@@ -13,6 +13,13 @@ async function main(): Promise<number> {
     const { restoreMain } = await import('./backup/restore.ts');
     return restoreMain(process.argv.slice(3), (s) => process.stdout.write(s), (s) => process.stderr.write(s));
   }
+  // A gateway worker (--gateway-workers), forked by the coordinator with an IPC channel:
+  // its whole setup comes over that channel, never argv or env (gateway/worker-main.ts).
+  if (process.argv[2] === 'gateway-worker') {
+    const { workerMain } = await import('./gateway/worker-main.ts');
+    await workerMain();
+    return await new Promise<number>(() => {}); // runs until the writer goes (worker-main exits then)
+  }
   let loaded;
   try {
     loaded = loadConfig(process.argv.slice(2), process.env);
