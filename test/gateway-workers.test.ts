@@ -13,6 +13,8 @@ import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
@@ -111,6 +113,24 @@ describe('gateway workers: two worker processes in front of the writer', { timeo
   let lost = 0;
   /** The writer's socket directory: left behind by the kill -9 of the writer, removed here. */
   let socketDir: string | null = null;
+  const fetchText = (pathname: string) => new Promise<string>((resolve, reject) => {
+    https.get(new URL(pathname, nc.coord.url), { ca: nc.ca }, (res) => {
+      let t = '';
+      res.on('data', (c: Buffer) => (t += c.toString('utf8')));
+      res.on('end', () => resolve(t));
+    }).on('error', reject);
+  });
+  /** One request on a fresh TLS connection: whether it resumed, and the ticket to use next. */
+  const tlsRequest = (session: Buffer | undefined) => new Promise<{ reused: boolean; session: Buffer }>((resolve, reject) => {
+    let ticket = session;
+    const s = tls.connect({ host: '127.0.0.1', port: nc.coord.port, ca: nc.ca, servername: 'localhost', ...(session === undefined ? {} : { session }) }, () => {
+      s.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+    });
+    s.on('session', (t: Buffer) => (ticket = t));
+    s.on('data', () => {});
+    s.on('error', reject);
+    s.on('end', () => (ticket === undefined ? reject(new Error('no session ticket')) : resolve({ reused: s.isSessionReused(), session: ticket })));
+  });
   const machines = async () => ((await nc.api('GET', '/v1/machines')).json as { items: Machine[] }).items;
   const agentIdentity = (n: number): MachineIdentity => identity(`node-${n}`, n, { machineId: `${n + 1}`.repeat(32) });
 
@@ -189,9 +209,25 @@ describe('gateway workers: two worker processes in front of the writer', { timeo
     ws.send(JSON.stringify({ type: 'hello', minProtocolVersion: 1, maxProtocolVersion: 1, agentVersion: 'test', identity: agent.opts.identity }));
     await waitFor('the error frames and the welcome', () => frames.some((f) => f.type === 'welcome') && frames.filter((f) => f.type === 'error').length === 2, 10_000);
     assert.deepEqual(frames.filter((f) => f.type === 'error').map((f) => f.code), [ProtocolErrorCode.badJson, ProtocolErrorCode.binaryFrame]);
+    // The workers' counts reach the writer's /metrics: one document, the in-process series.
+    await waitFor('the rejections counted in /metrics', async () => {
+      const text = await (await fetchText('/metrics'));
+      return /^nodekeeper_agent_frames_rejected_total\{code="NK_PROTO_BAD_JSON"\} [1-9]/m.test(text) && /^nodekeeper_agent_frames_rejected_total\{code="NK_PROTO_BINARY_FRAME"\} [1-9]/m.test(text)
+        && /^nodekeeper_agent_frames_received_total\{type="heartbeat"\} [1-9]/m.test(text) && /^nodekeeper_agent_upgrade_duration_seconds_count [1-9]/m.test(text)
+        && /^nodekeeper_http_connections\{kind="agent"\} [1-9]/m.test(text);
+    }, 10_000);
     const revoked = await nc.nk(['machine', 'revoke', 'hostile']);
     assert.equal(revoked.code, 0, revoked.stderr);
     assert.equal(await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), 5000))]), CloseCode.revoked);
+  });
+
+  test('TLS sessions resume on whichever worker a connection lands: the workers serve the writer\'s ticket keys', async () => {
+    let { session } = await tlsRequest(undefined);
+    for (let i = 0; i < 8; i += 1) {
+      const r = await tlsRequest(session);
+      assert.equal(r.reused, true, `connection ${i} resumed`);
+      session = r.session;
+    }
   });
 
   test('the writer\'s unix socket answers 403 without the secret', async () => {

@@ -31,7 +31,13 @@ export async function workerMain(): Promise<void> {
     process.stderr.write('nodekeeper-coordinator gateway-worker: started without an IPC channel; the coordinator forks its workers itself (--gateway-workers)\n');
     process.exit(2);
   }
-  process.once('disconnect', () => process.exit(0));
+  // The writer is gone (stopped, or killed): agents must not stay connected to nothing.
+  // Their close frames (1001) get a moment to be written, then the process ends.
+  let closeAgents = () => {};
+  process.once('disconnect', () => {
+    closeAgents();
+    setTimeout(() => process.exit(0), 200).unref();
+  });
   const setup = await new Promise<WorkerSetup>((resolve) => {
     process.once('message', (m: WriterMessage) => {
       if (m.t === 'setup') resolve(m);
@@ -39,14 +45,17 @@ export async function workerMain(): Promise<void> {
     });
   });
   const log = createLogger({ name: 'nodekeeper-gateway-worker', level: setup.logLevel as Level }).child({ worker: setup.worker });
-  process.on('uncaughtException', (err) => {
+  const fatal = (err: unknown) => {
     log.fatal({ err }, 'unexpected error in a gateway worker; exiting (the writer starts another)');
     process.exit(70);
-  });
-  await serve(setup, log);
+  };
+  process.on('uncaughtException', fatal);
+  process.on('unhandledRejection', fatal);
+  const gateway = await serve(setup, log);
+  closeAgents = () => gateway.close(CloseCode.goingAway, 'coordinator shutting down');
 }
 
-async function serve(setup: WorkerSetup, log: Logger): Promise<void> {
+async function serve(setup: WorkerSetup, log: Logger): Promise<WorkerGateway> {
   let gateway: WorkerGateway | null = null;
   let tickets = setup.tickets === null ? null : keysOf(setup.tickets);
   const { server, connections } = createCoordinatorServer(setup.tls === null ? null : { ...setup.tls, caPem: '', caHash: '' }, writerProxy(setup.writerSocket, setup.secret, log), setup.http, {
@@ -73,7 +82,6 @@ async function serve(setup: WorkerSetup, log: Logger): Promise<void> {
       gateway!.fromWriter(m);
     }
   });
-  process.once('disconnect', () => gateway?.close(CloseCode.goingAway, 'coordinator shutting down'));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     // Every worker binds the same port; the kernel spreads new connections among them.
@@ -84,4 +92,5 @@ async function serve(setup: WorkerSetup, log: Logger): Promise<void> {
   });
   send({ t: 'listening', port: (server.address() as AddressInfo).port });
   log.info({ port: setup.port }, 'gateway worker listening');
+  return gateway;
 }
