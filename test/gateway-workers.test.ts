@@ -279,3 +279,30 @@ describe('gateway workers: two worker processes in front of the writer', { timeo
     await waitFor('every worker gone', () => workers.every((pid) => !alive(pid)), 15_000);
   });
 });
+
+describe('gateway workers: a renewed serving certificate reaches every worker', { timeout: 120_000 }, () => {
+  let nc: NkctlCoordinator;
+  before(async () => {
+    nc = await startNkctlCoordinator('nk-gateway-workers-renew-', ['--gateway-workers', '2', '--tls-serving-lifetime', '8']);
+  });
+  after(async () => nc?.stop());
+
+  const served = () => new Promise<string>((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port: nc.coord.port, ca: nc.ca, servername: 'localhost' }, () => {
+      const serial = s.getPeerCertificate().serialNumber;
+      s.end();
+      resolve(serial);
+    });
+    s.on('error', reject);
+  });
+
+  test('renewed in place: after the renewal every new connection, on either worker, gets the new certificate', async () => {
+    const first = await served();
+    await waitFor('a renewed certificate served', async () => (await served()) !== first, 30_000, 200);
+    // Eight fresh connections, spread by the kernel over both workers: none sees the old one.
+    const serials = [];
+    for (let i = 0; i < 8; i += 1) serials.push(await served());
+    assert.ok(serials.every((s) => s !== first), `serials after the renewal: ${serials.join(', ')} (first ${first})`);
+    assert.equal((await nc.api('GET', '/v1/machines')).status, 200);
+  });
+});
