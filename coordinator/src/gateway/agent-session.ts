@@ -14,7 +14,6 @@ import {
   PROTOCOL_VERSION,
   type AgentMessage,
   type Command,
-  type CoordinatorMessage,
   type MachineIdentity,
 } from '@nodekeeper/protocol';
 import type { Clock } from '../clock.ts';
@@ -104,16 +103,6 @@ export class AgentSession implements AgentLink, TransportSink {
     this.helloTimer = setTimeout(() => {
       this.fail(ProtocolErrorCode.unexpectedMessage, `no hello within ${HELLO_TIMEOUT_MS} ms`, CloseCode.protocolError);
     }, HELLO_TIMEOUT_MS).unref();
-  }
-
-  /** The machine this connection speaks for. */
-  get name(): string {
-    return this.machine.name;
-  }
-
-  /** Whether the agent said hello and was welcomed (heartbeats then only touch). */
-  get ready(): boolean {
-    return this.phase === 'ready';
   }
 
   /**

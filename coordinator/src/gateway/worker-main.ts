@@ -58,7 +58,7 @@ export async function workerMain(): Promise<void> {
 async function serve(setup: WorkerSetup, log: Logger): Promise<WorkerGateway> {
   let gateway: WorkerGateway | null = null;
   let tickets = setup.tickets === null ? null : keysOf(setup.tickets);
-  const { server, connections } = createCoordinatorServer(setup.tls === null ? null : { ...setup.tls, caPem: '', caHash: '' }, writerProxy(setup.writerSocket, setup.secret, log), setup.http, {
+  const { server, connections } = createCoordinatorServer(setup.tls, writerProxy(setup.writerSocket, setup.secret, log), setup.http, {
     agentPath: AGENT_PATH,
     agentUpgrade: (req, socket, head) => gateway!.handleUpgrade(req, socket, head),
     refused: () => gateway?.refused(),
