@@ -1,8 +1,9 @@
 /**
- * One agent connection: hello (the credential checked again, the machine key
- * registered or matched), then reports, heartbeats and command answers, bound to the
+ * The logic of one agent connection: hello (the credential checked again, the machine
+ * key registered or matched), then reports, heartbeats and command answers, bound to the
  * one machine its credential speaks for (architecture invariant 4); and the rotation of
- * that credential over the live connection.
+ * that credential over the live connection. The socket and the frame checks are the
+ * transport's (agent-transport.ts), in this process or in a gateway worker.
  */
 import { AppError, type Logger } from '@nodekeeper/common';
 import {
