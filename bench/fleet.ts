@@ -5,11 +5,15 @@
  * bench/results.md with the machine described.
  *
  *   node bench/fleet.ts [--sizes 1000,5000,10000,19000] [--window 30] [--scenarios steady,storm,fanout,rollout] [--tls]
- *                       [--heartbeats 10000,1000] [--cpu-prof-dir DIR] [--cpu-prof] [--storm-scrape 5]
+ *                       [--heartbeats 10000,1000] [--cpu-prof-dir DIR] [--cpu-prof] [--storm-scrape 5] [--gateway-workers N]
  *
  * --tls: the coordinator serves https/wss with its generated CA, and the simulated agents
  * enroll and connect pinning it, as real agents do (rows say "wss"); the bare baseline
  * stays plain ws. Without it, everything is plain ws (`--insecure`).
+ *
+ * --gateway-workers N: every coordinator runs its gateway in N worker processes (docs/coordinator.md,
+ * "Gateway workers"); its CPU and RSS are then the writer's and its workers' together (the
+ * JS heap probe reads the writer's only), and rows say "N gateway workers".
  *
  * --heartbeats: the steady heartbeats to run (ms). --cpu-prof-dir DIR: each steady
  * coordinator runs under `node --cpu-prof --cpu-prof-dir DIR` (a .cpuprofile per run,
@@ -70,6 +74,7 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'boolean', default: false },
     'storm-scrape': { type: 'string', default: '5' },
     'cpu-prof-dir': { type: 'string' },
+    'gateway-workers': { type: 'string', default: '0' },
   },
 });
 const sizes = values.sizes.split(',').map(Number);
@@ -77,8 +82,12 @@ const watchHistory = values['watch-history'] === undefined ? [] : ['--watch-hist
 const heartbeats = values.heartbeats.split(',').map(Number);
 if (heartbeats.some((h) => !Number.isInteger(h) || h < 100)) throw new RangeError(`--heartbeats must be whole milliseconds >= 100, got ${values.heartbeats}`);
 const WSS = values.tls;
-/** Rows over wss say so; plain ws rows keep their old labels. */
-const over = WSS ? ', wss' : '';
+const gatewayWorkers = Number(values['gateway-workers']);
+if (!Number.isInteger(gatewayWorkers) || gatewayWorkers < 0 || gatewayWorkers > 16) throw new RangeError(`--gateway-workers must be 0..16, got ${values['gateway-workers']}`);
+/** Passed to every coordinator the bench starts (nothing when 0: the in-process gateway, as before). */
+const workerArgs = gatewayWorkers === 0 ? [] : ['--gateway-workers', String(gatewayWorkers)];
+/** Rows over wss say so, and rows with gateway workers; plain ws rows keep their old labels. */
+const over = `${WSS ? ', wss' : ''}${gatewayWorkers === 0 ? '' : `, ${gatewayWorkers} gateway workers`}`;
 const windowMs = Number(values.window) * 1000;
 const scenarios = new Set(values.scenarios.split(','));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -183,7 +192,7 @@ let empty: number | null = null;
 /** JS heap used (bytes) after a full GC by a coordinator with no machine, once per run. */
 async function emptyHeap(): Promise<number> {
   if (empty !== null) return empty;
-  const coord = await withHeapProbe(() => coordinatorServer(path.join(root, 'empty', 'coordinator'), watchHistory, WSS));
+  const coord = await withHeapProbe(() => coordinatorServer(path.join(root, 'empty', 'coordinator'), [...watchHistory, ...workerArgs], WSS));
   await sleep(2000);
   empty = await heapUsed(coord.pid);
   await coord.stop();
@@ -223,7 +232,7 @@ async function waitFleet(fleet: SimFleet, n: number, what: string): Promise<numb
 
 async function enrolled(n: number): Promise<{ dataDir: string; specs: SimAgentSpec[] }> {
   const dataDir = path.join(root, `n${n}`, 'coordinator');
-  const coord = await coordinatorServer(dataDir, [], WSS);
+  const coord = await coordinatorServer(dataDir, workerArgs, WSS);
   const { token } = await createToken(coord.proc.nkctlConfig, n);
   const t = Date.now();
   const specs = await enrollFleet(coord.url, token, n, { caPem: coord.caPem, onProgress: (d) => d % 5000 === 0 && say(`  enrolled ${d}/${n}`) });
@@ -255,7 +264,7 @@ async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promis
     const settle = Math.max(2 * hb, 10_000);
     const profile: SimProfile = { ...defaultProfile, probeIntervalMs: hb };
     // The coordinator: started on the enrolled store, idle RSS taken before the fleet arrives.
-    const coord = await withHeapProbe(() => steadyCoordinator(dataDir, ['--heartbeat-interval', String(hb), '--port', '0', ...watchHistory]));
+    const coord = await withHeapProbe(() => steadyCoordinator(dataDir, ['--heartbeat-interval', String(hb), '--port', '0', ...watchHistory, ...workerArgs]));
     await sleep(2000);
     const idleStats = await heapStats(coord.pid);
     const idleHeap = idleStats.usedHeap;
@@ -310,7 +319,7 @@ function wentBad(log: string): { notReady: number; unknown: number } {
 }
 
 async function storm(n: number, dataDir: string, specs: SimAgentSpec[]): Promise<void> {
-  let coord = await coordinatorServer(dataDir, [], WSS);
+  let coord = await coordinatorServer(dataDir, workerArgs, WSS);
   const port = new URL(coord.url).port;
   const fleet = await SimFleet.start({ server: coord.url, caPem: coord.caPem, specs, profile: defaultProfile });
   await waitFleet(fleet, n, 'storm: before the kill');
@@ -322,7 +331,7 @@ async function storm(n: number, dataDir: string, specs: SimAgentSpec[]): Promise
   const killedAt = Date.now();
   const logBefore = coord.proc.log().length;
   const prof = await profiling(n);
-  coord = await coordinatorServer(dataDir, ['--port', port], WSS, prof?.env ?? {});
+  coord = await coordinatorServer(dataDir, ['--port', port, ...workerArgs], WSS, prof?.env ?? {});
   say(`  storm: restarted in ${fmt((Date.now() - killedAt) / 1000)} s`);
   // The loop-delay histogram starts with the process and is reset by each read: this first
   // read holds the start-up (modules, the store, the fleet view and watch hub loaded
@@ -395,7 +404,7 @@ interface RolloutObject { status: { phase: string; reason: string; message: stri
 async function rolloutStage(enrolledDir: string, scenario: string, specs: SimAgentSpec[], profile: SimProfile, budget: string) {
   const dataDir = `${enrolledDir}-${scenario}`;
   await cp(enrolledDir, dataDir, { recursive: true });
-  const coord = await coordinatorServer(dataDir, ['--max-unavailable', budget, '--control-plane-version', 'v1.35.4'], WSS);
+  const coord = await coordinatorServer(dataDir, ['--max-unavailable', budget, '--control-plane-version', 'v1.35.4', ...workerArgs], WSS);
   const artifact = await kubeletArtifact(path.join(root, 'artifacts'), { version: 'v1.35.3' });
   const push = await nkctl(coord.proc.nkctlConfig, ['artifact', 'push', artifact.file, '--package', 'kubelet', '--version', '1.35.3']);
   if (push.code !== 0) throw new Error(`artifact push failed: ${push.stderr}`);

@@ -4,7 +4,7 @@
  * from what each server exposes (/metrics, /stats).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,17 +13,50 @@ import { REPO } from './results.ts';
 
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
-/** CPU time (user + system) the process has used, in ms. */
-export function cpuMs(pid: number): number {
+const statFields = (pid: number) => {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+};
+
+/** The process and its children alive now: a coordinator's gateway workers (--gateway-workers) count as its own. */
+export function processTree(pid: number): number[] {
+  const out = [pid];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (Number(statFields(Number(d))[1]) === pid) out.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
 
-/** Resident set size, in bytes. */
+/** CPU time (user + system) the process and its children alive now have used, in ms. */
+export function cpuMs(pid: number): number {
+  let ticks = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const fields = statFields(p);
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // a child gone meanwhile
+    }
+  }
+  return (ticks * 1000) / CLK_TCK;
+}
+
+/** Resident set size of the process and its children alive now, in bytes. */
 export function rssBytes(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? 0) * 1024;
+  let kb = 0;
+  for (const p of processTree(pid)) {
+    try {
+      kb += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // a child gone meanwhile
+    }
+  }
+  return kb * 1024;
 }
 
 export interface ServerStats {

@@ -7,22 +7,21 @@ import { X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { stringify as toYaml } from 'yaml';
 import type { Logger } from '@nodekeeper/common';
-import { AGENT_PATH } from '@nodekeeper/protocol';
 import { monotonicClock, type Clock } from './clock.ts';
 import { certificateNames, paths, type CoordinatorConfig } from './config.ts';
 import { CommandDispatcher } from './commands/dispatcher.ts';
 import { FleetView } from './fleet/fleet-view.ts';
 import { AgentGateway } from './gateway/agent-gateway.ts';
 import { SourceLimiter, tooManyFailures } from './gateway/source-limiter.ts';
-import { createMetrics, registerBatcherMetrics, registerConnectionMetrics, registerStoreHealthMetrics } from './metrics.ts';
+import { createMetrics, registerBatcherMetrics, registerStoreHealthMetrics } from './metrics.ts';
 import { InstallTiming } from './metrics/install-timing.ts';
 import { registerProductMetrics } from './metrics/product.ts';
-import { createCoordinatorServer } from './server/http-server.ts';
+import { startServing } from './server/serving.ts';
 import { ArtifactStore } from './artifacts/artifact-store.ts';
 import { createApi } from './server/http-api.ts';
+import { clientAddress } from './server/http-util.ts';
 import { rolloutObjectBuilder, rolloutRoutes } from './server/rollout-routes.ts';
 import { SharedBudget } from './budget/shared-budget.ts';
 import { FAILURE_REASONS, RolloutController } from './controllers/rollout-controller.ts';
@@ -40,7 +39,7 @@ import { WriteBatcher } from './store/write-batcher.ts';
 import { StoreHealth, unavailableCode } from './store/store-health.ts';
 import { ensurePki, loadPki, type TlsMaterial } from './tls/pki.ts';
 import { CertRenewer, renewalCheckIntervalMs } from './tls/cert-renewer.ts';
-import { TicketKeyRing, ticketLifetimeSeconds } from './tls/ticket-keys.ts';
+import { TicketKeyRing } from './tls/ticket-keys.ts';
 import { advertisedUrl, checkAdvertisable, servingNames } from './tls/advertise.ts';
 import { BackupService } from './backup/backup-service.ts';
 import { BackupScheduler } from './backup/scheduler.ts';
@@ -231,10 +230,10 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     machineCredentialTtlMs: config.machineCredentialTtlMs,
     authFailures: {
       check: (req: IncomingMessage) => {
-        const wait = authFailures.retryAfterS(req.socket.remoteAddress ?? 'unknown', clock());
+        const wait = authFailures.retryAfterS(clientAddress(req), clock());
         if (wait > 0) throw tooManyFailures(wait);
       },
-      failed: (req: IncomingMessage) => authFailures.failed(req.socket.remoteAddress ?? 'unknown', clock()),
+      failed: (req: IncomingMessage) => authFailures.failed(clientAddress(req), clock()),
     },
     maxArtifactBytes: config.maxArtifactBytes,
     installAllowList,
@@ -307,19 +306,6 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     ...machineDeleteRoutes(routeDeps, { heldBy: (name) => rollouts.holders(name), deleted: (name) => remediation.forget(name) }), ...backupRoutes(routeDeps, backups),
     ...deleteRoutes(routeDeps, rollouts), ...eventRoutes(routeDeps), ...sessionRoutes(routeDeps, config.sessionTtlMs), ...uiRoutes(log.child({ component: 'ui' }))]);
 
-  const { server, connections } = createCoordinatorServer(tls, api, config.http, {
-    agentPath: AGENT_PATH,
-    agentUpgrade: (req, socket, head) => gateway.handleUpgrade(req, socket, head),
-    refused: () => metrics.httpConnectionsRefused.inc(),
-    handshake: (seconds) => metrics.tlsHandshakeDuration.observe(seconds),
-    tlsSessionSeconds: ticketLifetimeSeconds(config.tlsTicketRotationMs),
-    log: log.child({ component: 'http' }),
-  });
-  if (tickets !== null && 'setTicketKeys' in server) {
-    tickets.attach(server);
-    tickets.start();
-  }
-  registerConnectionMetrics(metrics, connections);
   // Parsed when the material changes (start, renewal), not at every scrape.
   const expiry = (m: TlsMaterial) => {
     const end = (pem: string) => {
@@ -351,14 +337,12 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     backupIntervalSeconds: config.backup.dir === null ? null : config.backup.intervalMs / 1000,
     ready: () => health.outage === null,
   });
-  const renewer = tls === null || !('setSecureContext' in server) ? null : new CertRenewer({
+  // Listening starts here: the public port in this process, or in the gateway workers.
+  const serving = await startServing({ config, tls, tickets, api, gateway, metrics, log });
+  tickets?.start();
+  const renewer = tls === null ? null : new CertRenewer({
     load: loadTls,
-    apply: (m) => {
-      server.setSecureContext({ cert: m.certPem, key: m.keyPem });
-      // A new context has Node's random ticket keys: serve ours again, or every agent's
-      // next handshake after a renewal would be a full one.
-      if (tickets !== null) tickets.attach(server);
-    },
+    apply: (m) => serving.applyTls(m),
     log: tlsLog,
     renewed: (m) => {
       certificates = expiry(m);
@@ -371,14 +355,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   }, tls, renewalCheckIntervalMs(config.tlsServingLifetimeMs));
   renewer?.start();
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = serving.port;
   url = advertisedUrl(config, port);
   writeNkctlConfig(config, url, tls);
 
@@ -484,8 +461,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       member?.stop();
       gateway.close();
       watchHub.close();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await serving.close();
       try {
         batcher.close();
       } catch (err) {

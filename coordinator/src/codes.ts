@@ -85,6 +85,8 @@ export const COORDINATOR_CODES = {
   NK_WATCH_TOO_MANY: 'the watcher cap (--api-max-watchers) is reached',
   NK_STORE_UNAVAILABLE: 'SQLite cannot write now (a full disk, an I/O error, a lock held too long; the SQLite code is in the message): nothing was changed and nothing acknowledged',
   NK_GATEWAY_TRANSPORT: 'a WebSocket transport fault on an agent connection (logged and counted)',
+  NK_GATEWAY_FORBIDDEN: 'a request on the writer\'s private unix socket (--gateway-workers) without the gateway workers\' per-start secret',
+  NK_GATEWAY_WRITER_UNAVAILABLE: 'a gateway worker could not reach the writer process to proxy an API request; retry',
   // Backup and restore
   NK_BACKUP_IN_PROGRESS: 'a backup is already being taken (API or schedule); try again when it is done',
   NK_BACKUP_FAILED: 'the online copy of the store, or writing the archive, failed (a full disk, an unwritable `--backup-dir`); the message says which',

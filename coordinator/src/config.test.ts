@@ -281,3 +281,10 @@ test('--tls-ticket-rotation: whole seconds from 5 to 302400; anything else is re
   refused(['--tls-ticket-rotation', '302401'], {}, /tlsTicketRotation must be an integer/);
   refused(['--tls-ticket-rotation', '12h'], {}, /tlsTicketRotation must be an integer/);
 });
+
+test('--gateway-workers: 0 (in-process) by default, up to 16; YAML gatewayWorkers; anything else is refused by name', () => {
+  assert.equal(loadConfig([], {}).config.gatewayWorkers, 0);
+  assert.equal(loadConfig(['--gateway-workers', '2'], {}).config.gatewayWorkers, 2);
+  assert.equal(loadConfig(['--config', file('gatewayWorkers: 4\n')], {}).config.gatewayWorkers, 4);
+  for (const bad of ['17', '-1', '1.5', 'two', '']) refused([`--gateway-workers=${bad}`], {}, /gatewayWorkers must be an integer from 0 to 16/);
+});

@@ -55,6 +55,11 @@ export interface CoordinatorConfig {
   /** Invalid frames tolerated on one connection before it is closed. */
   readonly maxInvalidFrames: number;
   readonly maxConnections: number;
+  /**
+   * Gateway worker processes (gateway/gateway-workers.ts): with N > 0 they terminate TLS
+   * and WebSockets on the port and this process keeps the state; 0 serves in-process.
+   */
+  readonly gatewayWorkers: number;
   /** How long a machine credential lasts; agents get a new one over their connection when a third is left. */
   readonly machineCredentialTtlMs: number;
   /** How long a fleet-page sign-in lasts (docs/ui.md). */
@@ -157,6 +162,7 @@ export const defaults: CoordinatorConfig = Object.freeze({
   rateLimit: { perSecond: 20, burst: 100 },
   maxInvalidFrames: 10,
   maxConnections: 60_000,
+  gatewayWorkers: 0,
   machineCredentialTtlMs: 30 * 86_400_000,
   sessionTtlMs: 8 * 3_600_000,
   http: Object.freeze({ headersTimeoutMs: 10_000, requestTimeoutMs: 900_000, keepAliveTimeoutMs: 65_000, maxConnections: 4096 }),
@@ -231,6 +237,9 @@ NODEKEEPER_<NAME> is refused):
   --max-pending-upgrades N      agent connections admitted but not yet welcomed, at most (default ${defaults.admission.maxPending})
   --max-upgrades-per-second N   agent connections admitted per second, at most (default ${defaults.admission.perSecond});
                                 beyond either (or a tenth of the rate while the event loop lags over ${defaults.admission.maxLoopDelayMs} ms), agents get 503 and Retry-After
+  --gateway-workers N           run the agent gateway (TLS, WebSockets, frame checks) in N worker processes
+                                sharing the port (0..16; default ${defaults.gatewayWorkers}: in this process); this process keeps
+                                all state and serves the API to them on a private unix socket
   --http-headers-timeout MS     time for a request's headers, and for a TLS handshake (default ${defaults.http.headersTimeoutMs})
   --http-request-timeout MS     time for a whole request, body included (default ${defaults.http.requestTimeoutMs})
   --http-keep-alive-timeout MS  idle time kept between requests on a connection (default ${defaults.http.keepAliveTimeoutMs})
@@ -328,6 +337,7 @@ const flagSpec = {
   'watch-history-bytes': { type: 'string' },
   'watch-bookmark-interval': { type: 'string' },
   'watch-stall-timeout': { type: 'string' },
+  'gateway-workers': { type: 'string' },
   'retain-events': { type: 'string' },
   'retain-events-max': { type: 'string' },
   'retain-commands': { type: 'string' },
@@ -423,6 +433,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     rateLimit: defaults.rateLimit,
     maxInvalidFrames: defaults.maxInvalidFrames,
     maxConnections: defaults.maxConnections,
+    gatewayWorkers: opt('gatewayWorkers', defaults.gatewayWorkers, ms(0, 16)),
     http: Object.freeze({
       headersTimeoutMs: opt('httpHeadersTimeout', defaults.http.headersTimeoutMs, ms(100, 600_000)),
       requestTimeoutMs: opt('httpRequestTimeout', defaults.http.requestTimeoutMs, ms(1000, 86_400_000)),

@@ -3,9 +3,6 @@
  * shuts it down cleanly on SIGTERM/SIGINT (flushing batched writes).
  */
 import { AppError, createLogger } from '@nodekeeper/common';
-import { startCoordinator } from './app.ts';
-import { loadConfig, usage } from './config.ts';
-import { unavailableCode } from './store/store-health.ts';
 
 async function main(): Promise<number> {
   // `restore` is a one-shot command on a stopped coordinator's data dir, not a server option.
@@ -13,6 +10,18 @@ async function main(): Promise<number> {
     const { restoreMain } = await import('./backup/restore.ts');
     return restoreMain(process.argv.slice(3), (s) => process.stdout.write(s), (s) => process.stderr.write(s));
   }
+  // A gateway worker (--gateway-workers), forked by the coordinator with an IPC channel:
+  // its whole setup comes over that channel, never argv or env (gateway/worker-main.ts).
+  if (process.argv[2] === 'gateway-worker') {
+    const { workerMain } = await import('./gateway/worker-main.ts');
+    await workerMain();
+    return await new Promise<number>(() => {}); // runs until the writer goes (worker-main exits then)
+  }
+  // Imported here, not at the top: a gateway worker loads none of the store, the
+  // controllers or the Kubernetes clients (a few MB of RSS and seconds of start-up each).
+  const { startCoordinator } = await import('./app.ts');
+  const { loadConfig, usage } = await import('./config.ts');
+  const { unavailableCode } = await import('./store/store-health.ts');
   let loaded;
   try {
     loaded = loadConfig(process.argv.slice(2), process.env);

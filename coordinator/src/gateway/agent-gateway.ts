@@ -2,155 +2,155 @@
  * Where agents connect. Authentication happens at the WebSocket upgrade (the machine
  * credential as a bearer token); after that the connection speaks for that machine
  * alone (architecture invariant 4). Every frame is size-limited, rate-limited and
- * validated; bad input is answered with a specific error frame and changes nothing.
+ * validated (agent-transport.ts); bad input is answered with a specific error frame and
+ * changes nothing.
+ *
+ * The gateway is the writer's: it admits upgrades and owns every session's logic half,
+ * whether the socket is in this process (handleUpgrade) or in a gateway worker
+ * (gateway-workers.ts calls admit and open over IPC).
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer } from 'ws';
 import { AppError } from '@nodekeeper/common';
-import { CloseCode, MAX_FRAME_BYTES, ProtocolErrorCode } from '@nodekeeper/protocol';
+import { CloseCode, ProtocolErrorCode } from '@nodekeeper/protocol';
 import type { Authenticated } from '../store/machine-identity.ts';
 import { UpgradeAdmission } from './admission.ts';
 import { AgentSession, COORDINATOR_VERSION, type GatewayDeps, type GatewayOptions, type SessionAuth } from './agent-session.ts';
+import { AgentTransport, type SessionPort, type TransportCounters } from './agent-transport.ts';
+import { agentWebSocketServer, bearer, refuseUpgrade, type UpgradeRefusal } from './upgrade.ts';
 
 export { COORDINATOR_VERSION, type GatewayOptions };
 
-/**
- * ws buffers frames up to this before our own size check runs, so an oversize frame
- * gets an NK_PROTO_FRAME_TOO_LARGE error frame before the 1009 close. Beyond it the
- * transport cuts the connection itself (a bare 1009) without reading the frame.
- */
-const TRANSPORT_MAX_PAYLOAD = 2 * MAX_FRAME_BYTES;
 /** Credential rotations started per ping round, so a fleet whose credentials all lapse together is spread out. */
 const MAX_ROTATIONS_PER_ROUND = 200;
 
-/** Reads `Authorization: Bearer <credential>`; null when absent or malformed. */
-function bearer(req: IncomingMessage): string | null {
-  const h = req.headers.authorization;
-  if (typeof h !== 'string') return null;
-  const m = /^Bearer ([^\s]{1,512})$/.exec(h);
-  return m?.[1] ?? null;
-}
+/** The writer's answer to an upgrade: admitted (holding an admission slot until settled), or refused. */
+export type UpgradeVerdict =
+  | { readonly ok: true; readonly auth: SessionAuth; readonly settle: () => void }
+  | ({ readonly ok: false } & UpgradeRefusal);
 
-const REASONS: Record<number, string> = { 400: 'Bad Request', 405: 'Method Not Allowed', 401: 'Unauthorized', 403: 'Forbidden', 429: 'Too Many Requests', 503: 'Service Unavailable' };
-
-function refuseUpgrade(socket: Duplex, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
-  const body = JSON.stringify({ code, message });
-  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-  socket.end(
-    `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\n` +
-      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n${extra}\r\n${body}`,
-  );
+/** The frame counters of this process's transports, straight into /metrics. */
+export function metricCounters(metrics: GatewayDeps['metrics']): TransportCounters {
+  return { received: (type) => metrics.framesReceived.inc({ type }), rejected: (code) => metrics.framesRejected.inc({ code }) };
 }
 
 export class AgentGateway {
-  // UTF-8 is checked by the session (NK_PROTO_BAD_JSON, the connection stays), not by
-  // ws, whose 1007 close carries no code of ours.
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: TRANSPORT_MAX_PAYLOAD, perMessageDeflate: false, skipUTF8Validation: true, clientTracking: false });
+  private readonly wss;
   private readonly deps: GatewayDeps;
   private readonly opts: GatewayOptions;
   private readonly sessions = new Set<AgentSession>();
+  /** The transports of this process (in-process mode): pinged here. */
+  private readonly local = new Set<AgentTransport>();
   /** Sessions by machine, welcomed or not: a revocation or re-enrollment closes them all. */
   private readonly byMachine = new Map<string, Set<AgentSession>>();
   private readonly pingTimer: NodeJS.Timeout;
   private readonly admission: UpgradeAdmission;
+  private readonly counters: TransportCounters;
 
   constructor(deps: GatewayDeps, opts: GatewayOptions) {
     this.deps = deps;
     this.opts = opts;
+    this.counters = metricCounters(deps.metrics);
     this.admission = new UpgradeAdmission(opts.admission, deps.clock());
+    this.wss = agentWebSocketServer((code) => deps.metrics.upgradesRejected.inc({ code }));
     // ws-level pings find dead TCP connections that never say goodbye; a session that
-    // sent anything within the interval is alive, and is not pinged.
+    // sent anything within the interval is alive, and is not pinged. (A worker pings its own.)
     const intervalMs = Math.max(1000, opts.heartbeatIntervalMs);
     this.pingTimer = setInterval(() => {
       const now = deps.clock();
       const quietSince = now - intervalMs;
+      for (const t of this.local) t.ping(quietSince);
       let rotations = 0;
       for (const s of this.sessions) {
-        s.ping(quietSince);
         if (rotations < MAX_ROTATIONS_PER_ROUND && s.rotateCredentialIfDue(now)) rotations += 1;
       }
     }, intervalMs).unref();
-    // A handshake ws itself refuses (no key, a version other than 13, a method other than
-    // GET) is answered in our error format rather than ws's plain text.
-    this.wss.on('wsClientError', (err: Error, socket: Duplex) => {
-      deps.metrics.upgradesRejected.inc({ code: 'NK_HTTP_BAD_REQUEST' });
-      if (/method/i.test(err.message)) refuseUpgrade(socket, 405, 'NK_HTTP_METHOD_NOT_ALLOWED', `invalid WebSocket handshake: ${err.message}; agents connect with GET`);
-      else refuseUpgrade(socket, 400, 'NK_HTTP_BAD_REQUEST', `invalid WebSocket handshake: ${err.message}`);
-    });
     deps.fleet.onCredentialsVoided((name, reason) => {
       for (const s of [...(this.byMachine.get(name) ?? [])]) s.close(CloseCode.revoked, reason);
     });
   }
 
-  /** Handles an HTTP upgrade request for AGENT_PATH (@nodekeeper/protocol). */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  /**
+   * Decides an upgrade from `source` presenting `credential`: the connection cap, the
+   * source's failed authentications, the credential, then admission control.
+   */
+  admit(credential: string | null, source: string): UpgradeVerdict {
     const { metrics, store, log, authFailures, clock } = this.deps;
-    const started = performance.now();
-    const source = req.socket.remoteAddress ?? 'unknown';
     if (this.sessions.size >= this.opts.maxConnections) {
       metrics.upgradesRejected.inc({ code: ProtocolErrorCode.tryAgainLater });
-      const retryS = 5 + Math.floor(Math.random() * 25);
-      refuseUpgrade(socket, 503, ProtocolErrorCode.tryAgainLater, 'coordinator is at its connection limit', { 'Retry-After': String(retryS) });
-      return;
+      return { ok: false, status: 503, code: ProtocolErrorCode.tryAgainLater, message: 'coordinator is at its connection limit', retryAfterS: 5 + Math.floor(Math.random() * 25) };
     }
     // A source that keeps failing is turned away before any hashing or store lookup.
     const blockedS = authFailures.retryAfterS(source, clock());
     if (blockedS > 0) {
       metrics.upgradesRejected.inc({ code: 'NK_AUTH_TOO_MANY_FAILURES' });
-      refuseUpgrade(socket, 429, 'NK_AUTH_TOO_MANY_FAILURES', `too many failed authentication attempts from this address; retry after ${blockedS} s`, { 'Retry-After': String(blockedS) });
-      return;
+      return { ok: false, status: 429, code: 'NK_AUTH_TOO_MANY_FAILURES', message: `too many failed authentication attempts from this address; retry after ${blockedS} s`, retryAfterS: blockedS };
     }
     // The credential is checked before admission: an unauthenticated crowd never takes
     // the admission slots real agents need.
-    const credential = bearer(req);
     let auth: Authenticated;
     try {
       if (credential === null) throw new AppError('NK_AUTH_CREDENTIAL_MISSING', 'an agent must present its machine credential as a bearer token');
       auth = store.authenticateMachineCredential(credential);
     } catch (err) {
       const code = err instanceof AppError ? err.code : 'NK_AUTH_CREDENTIAL_INVALID';
+      metrics.upgradesRejected.inc({ code });
       if (code.startsWith('NK_STORE_')) {
         // Our fault, not the agent's: not a failed authentication, and worth a retry.
-        metrics.upgradesRejected.inc({ code });
-        refuseUpgrade(socket, 503, code, 'the coordinator cannot check credentials right now; retry later', { 'Retry-After': '10' });
-        return;
+        return { ok: false, status: 503, code, message: 'the coordinator cannot check credentials right now; retry later', retryAfterS: 10 };
       }
       authFailures.failed(source, clock());
-      metrics.upgradesRejected.inc({ code });
       log.warn({ code, remote: source }, 'agent connection refused');
-      refuseUpgrade(socket, code === 'NK_MACHINE_REVOKED' ? 403 : 401, code, err instanceof Error ? err.message : 'authentication failed');
-      return;
+      return { ok: false, status: code === 'NK_MACHINE_REVOKED' ? 403 : 401, code, message: err instanceof Error ? err.message : 'authentication failed' };
     }
     const verdict = this.admission.judge(clock());
     if (!verdict.admit) {
       metrics.upgradesDeferred.inc({ reason: verdict.reason });
-      refuseUpgrade(socket, 503, ProtocolErrorCode.tryAgainLater, `coordinator is admitting agents gradually (${verdict.reason}); retry after ${verdict.retryAfterS} s`, { 'Retry-After': String(verdict.retryAfterS) });
-      return;
+      return { ok: false, status: 503, code: ProtocolErrorCode.tryAgainLater, message: `coordinator is admitting agents gradually (${verdict.reason}); retry after ${verdict.retryAfterS} s`, retryAfterS: verdict.retryAfterS };
     }
     // Only this much of the record goes on: whatever a closure here captures stays alive
     // as long as the socket (the store's record carries the last report and conditions).
-    const name = auth.machine.name;
-    const sessionAuth: SessionAuth = { machine: { name, machineId: auth.machine.machineId, credentialExpiresAt: auth.machine.credentialExpiresAt ?? null }, credential: credential! };
+    const sessionAuth: SessionAuth = { machine: { name: auth.machine.name, machineId: auth.machine.machineId, credentialExpiresAt: auth.machine.credentialExpiresAt ?? null }, credential: credential! };
     // From here the connection holds an admission slot until it is welcomed or gone.
     let settled = false;
     const settle = () => {
       if (!settled) this.admission.settled();
       settled = true;
     };
-    socket.once('close', settle);
+    return { ok: true, auth: sessionAuth, settle };
+  }
+
+  /** Joins an admitted connection's port to a new session (the logic half), registered by machine. */
+  open(auth: SessionAuth, port: SessionPort, settle: () => void): AgentSession {
+    const name = auth.machine.name;
+    const session = new AgentSession(port, auth, this.deps, this.opts, settle, () => {
+      this.sessions.delete(session);
+      const set = this.byMachine.get(name);
+      set?.delete(session);
+      if (set?.size === 0) this.byMachine.delete(name);
+    });
+    this.sessions.add(session);
+    const set = this.byMachine.get(name) ?? new Set<AgentSession>();
+    set.add(session);
+    this.byMachine.set(name, set);
+    return session;
+  }
+
+  /** Handles an HTTP upgrade request for AGENT_PATH (@nodekeeper/protocol), in this process. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const started = performance.now();
+    const verdict = this.admit(bearer(req), req.socket.remoteAddress ?? 'unknown');
+    if (!verdict.ok) {
+      refuseUpgrade(socket, verdict);
+      return;
+    }
+    socket.once('close', verdict.settle);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      metrics.upgradeDuration.observe((performance.now() - started) / 1000);
-      const session = new AgentSession(ws, sessionAuth, this.deps, this.opts, settle, () => {
-        this.sessions.delete(session);
-        const set = this.byMachine.get(name);
-        set?.delete(session);
-        if (set?.size === 0) this.byMachine.delete(name);
-      });
-      this.sessions.add(session);
-      const set = this.byMachine.get(name) ?? new Set<AgentSession>();
-      set.add(session);
-      this.byMachine.set(name, set);
+      this.deps.metrics.upgradeDuration.observe((performance.now() - started) / 1000);
+      const transport = new AgentTransport(ws, verdict.auth.machine.name, this.opts, this.counters, this.deps.clock, this.deps.log);
+      this.local.add(transport);
+      ws.once('close', () => this.local.delete(transport));
+      transport.sink = this.open(verdict.auth, transport, verdict.settle);
     });
   }
 
@@ -162,4 +162,3 @@ export class AgentGateway {
     this.wss.close();
   }
 }
-

@@ -1,26 +1,20 @@
 /**
- * One agent connection: hello (the credential checked again, the machine key
- * registered or matched), then reports, heartbeats and command answers, bound to the
+ * The logic of one agent connection: hello (the credential checked again, the machine
+ * key registered or matched), then reports, heartbeats and command answers, bound to the
  * one machine its credential speaks for (architecture invariant 4); and the rotation of
- * that credential over the live connection.
+ * that credential over the live connection. The socket and the frame checks are the
+ * transport's (agent-transport.ts), in this process or in a gateway worker.
  */
-import { isUtf8 } from 'node:buffer';
-import type { WebSocket, RawData } from 'ws';
 import { AppError, type Logger } from '@nodekeeper/common';
 import {
   CloseCode,
-  MAX_FRAME_BYTES,
   ProtocolErrorCode,
-  decodeAgentMessage,
-  encode,
-  errorFrame,
   negotiateVersion,
   versionRange,
   MIN_PROTOCOL_VERSION,
   PROTOCOL_VERSION,
   type AgentMessage,
   type Command,
-  type CoordinatorMessage,
   type MachineIdentity,
 } from '@nodekeeper/protocol';
 import type { Clock } from '../clock.ts';
@@ -29,7 +23,7 @@ import type { FleetView, AgentLink } from '../fleet/fleet-view.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Store } from '../store/db.ts';
 import type { MachineRecord } from '../store/types.ts';
-import { TokenBucket } from './rate-limit.ts';
+import type { SessionPort, TransportSink } from './agent-transport.ts';
 import { packageVersion } from '../version.ts';
 import type { AdmissionOptions } from './admission.ts';
 import type { SourceLimiter } from './source-limiter.ts';
@@ -72,20 +66,19 @@ export interface SessionAuth {
   readonly credential: string;
 }
 
-/** One agent connection: hello, then reports and heartbeats, bound to one machine. */
-export class AgentSession implements AgentLink {
-  private readonly ws: WebSocket;
+/**
+ * The logic half of one agent connection: hello, then reports and heartbeats, bound to
+ * one machine. It speaks through a SessionPort: the transport half in this process, or
+ * a worker's over IPC (gateway-workers.ts); it never touches the socket.
+ */
+export class AgentSession implements AgentLink, TransportSink {
+  private readonly port: SessionPort;
   /** Only what a session needs of its machine: the whole record (its report, conditions) would stay alive per connection. */
   private readonly machine: Pick<MachineRecord, 'name' | 'machineId'>;
   private readonly deps: GatewayDeps;
   private readonly opts: GatewayOptions;
-  private readonly bucket: TokenBucket;
   private phase: 'awaiting-hello' | 'ready' | 'closed' = 'awaiting-hello';
-  private invalidFrames = 0;
   private lastSeq: number | null = null;
-  private awaitingPong = false;
-  private lastHeardAt: number;
-  private lastRateWarning = 0;
   /** The credential this connection authenticated with: checked again at hello. */
   private credential: string | null;
   private credentialExpiresAt: number | null;
@@ -97,39 +90,20 @@ export class AgentSession implements AgentLink {
   private helloTimer: NodeJS.Timeout | null;
   /** Frees the admission slot: called once welcomed (or closed before). */
   private readonly onWelcomed: () => void;
+  private readonly onClose: () => void;
 
-  constructor(ws: WebSocket, auth: SessionAuth, deps: GatewayDeps, opts: GatewayOptions, onWelcomed: () => void, onClose: () => void) {
-    this.ws = ws;
+  constructor(port: SessionPort, auth: SessionAuth, deps: GatewayDeps, opts: GatewayOptions, onWelcomed: () => void, onClose: () => void) {
+    this.port = port;
     this.onWelcomed = onWelcomed;
-    this.lastHeardAt = deps.clock();
+    this.onClose = onClose;
     this.machine = { name: auth.machine.name, machineId: auth.machine.machineId };
     this.credential = auth.credential;
     this.credentialExpiresAt = auth.machine.credentialExpiresAt ?? null;
     this.deps = deps;
     this.opts = opts;
-    this.bucket = new TokenBucket(opts.rateLimit.perSecond, opts.rateLimit.burst, deps.clock());
     this.helloTimer = setTimeout(() => {
       this.fail(ProtocolErrorCode.unexpectedMessage, `no hello within ${HELLO_TIMEOUT_MS} ms`, CloseCode.protocolError);
     }, HELLO_TIMEOUT_MS).unref();
-    ws.on('message', (data, isBinary) => this.onFrame(data, isBinary));
-    ws.on('pong', () => {
-      this.awaitingPong = false;
-      this.lastHeardAt = this.deps.clock();
-    });
-    ws.on('error', (err) => {
-      // ws reports frames beyond TRANSPORT_MAX_PAYLOAD here (and closes with 1009); anything else is a transport fault.
-      const code = /max payload/i.test(err.message) ? ProtocolErrorCode.frameTooLarge : 'NK_GATEWAY_TRANSPORT';
-      this.deps.metrics.framesRejected.inc({ code });
-      this.log.warn({ err, code }, 'agent connection error');
-    });
-    ws.on('close', () => {
-      clearTimeout(this.helloTimer ?? undefined);
-      onWelcomed();
-      this.phase = 'closed';
-      this.deps.fleet.detach(this.machine.name, this);
-      this.deps.metrics.connectedAgents.set(this.deps.fleet.connectedCount());
-      onClose();
-    });
   }
 
   /**
@@ -140,24 +114,18 @@ export class AgentSession implements AgentLink {
     return this.deps.log.child({ machine: this.machine.name });
   }
 
-  /** Pings a session heard from last before `quietSince`; drops one that missed the last ping. */
-  ping(quietSince: number): void {
-    if (this.phase === 'closed') return;
-    if (this.lastHeardAt > quietSince) {
-      this.awaitingPong = false;
-      return;
-    }
-    if (this.awaitingPong) {
-      this.log.warn('agent stopped answering pings; dropping the connection');
-      this.ws.terminate();
-      return;
-    }
-    this.awaitingPong = true;
-    this.ws.ping();
+  /** The connection is gone: the machine is detached and the admission slot freed. */
+  closed(): void {
+    clearTimeout(this.helloTimer ?? undefined);
+    this.onWelcomed();
+    this.phase = 'closed';
+    this.deps.fleet.detach(this.machine.name, this);
+    this.deps.metrics.connectedAgents.set(this.deps.fleet.connectedCount());
+    this.onClose();
   }
 
   resync(): void {
-    this.send({ type: 'resync' });
+    this.port.send({ type: 'resync' });
   }
 
   /**
@@ -173,7 +141,7 @@ export class AgentSession implements AgentLink {
     try {
       const next = this.deps.store.issueNextCredential(this.machine.name, ttl);
       this.rotation = { id: next.id, expiresAt: next.expiresAt, sentAt: now };
-      this.send({ type: 'credential', credential: next.credential, expiresInMs: ttl });
+      this.port.send({ type: 'credential', credential: next.credential, expiresInMs: ttl });
       this.log.info('sent the agent a new credential');
       return true;
     } catch (err) {
@@ -183,76 +151,29 @@ export class AgentSession implements AgentLink {
   }
 
   sendCommand(command: Command): boolean {
-    if (this.phase !== 'ready' || this.ws.readyState !== this.ws.OPEN) return false;
-    this.send(command);
+    if (this.phase !== 'ready' || !this.port.open) return false;
+    this.port.send(command);
     return true;
   }
 
   close(code: number, reason: string): void {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
-    this.ws.close(code, reason);
+    this.port.close(code, reason);
   }
 
-  private send(msg: CoordinatorMessage): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(encode(msg));
+  private fail(code: string, message: string, closeCode: number, retryAfterMs?: number): void {
+    this.phase = 'closed';
+    this.port.fail(code, message, closeCode, retryAfterMs);
   }
 
-  private fail(code: string, message: string, closeCode: number): void {
-    this.deps.metrics.framesRejected.inc({ code });
-    this.log.warn({ code }, message);
-    this.send(errorFrame(code, message, { fatal: true }));
-    this.close(closeCode, code);
-  }
-
-  /** A bad frame: answer it; too many and the connection goes. */
   private reject(code: string, message: string): void {
-    this.invalidFrames += 1;
-    this.deps.metrics.framesRejected.inc({ code });
-    if (this.invalidFrames > this.opts.maxInvalidFrames) {
-      this.fail(code, `too many invalid frames (${this.invalidFrames}); last: ${message}`, CloseCode.protocolError);
-      return;
-    }
-    this.log.debug({ code }, message);
-    this.send(errorFrame(code, message));
+    this.port.reject(code, message);
   }
 
-  private onFrame(data: RawData, isBinary: boolean): void {
+  /** A message the transport half validated. */
+  message(message: AgentMessage): void {
     if (this.phase === 'closed') return;
-    const now = this.deps.clock();
-    this.lastHeardAt = now;
-    const size = Buffer.isBuffer(data) ? data.length : Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
-    if (size > MAX_FRAME_BYTES) {
-      this.fail(ProtocolErrorCode.frameTooLarge, `frame of ${size} bytes exceeds the limit of ${MAX_FRAME_BYTES}`, CloseCode.messageTooBig);
-      return;
-    }
-    if (!this.bucket.take(now)) {
-      this.deps.metrics.framesRejected.inc({ code: ProtocolErrorCode.rateLimited });
-      this.invalidFrames += 1;
-      if (this.invalidFrames > this.opts.maxInvalidFrames * 10) {
-        this.fail(ProtocolErrorCode.rateLimited, 'message rate limit exceeded persistently', CloseCode.rateLimited);
-      } else if (now - this.lastRateWarning > 1000) {
-        this.lastRateWarning = now;
-        this.send(errorFrame(ProtocolErrorCode.rateLimited, `more than ${this.opts.rateLimit.perSecond} messages/s; frames are being dropped`, { retryAfterMs: 1000 }));
-      }
-      return;
-    }
-    if (isBinary) {
-      this.reject(ProtocolErrorCode.binaryFrame, 'binary frames are not part of the protocol; send JSON text');
-      return;
-    }
-    const frame = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(new Uint8Array(data));
-    if (!isUtf8(frame)) {
-      this.reject(ProtocolErrorCode.badJson, 'frame is not valid UTF-8 text');
-      return;
-    }
-    const decoded = decodeAgentMessage(frame);
-    if (!decoded.ok) {
-      this.reject(decoded.error.code, decoded.error.message);
-      return;
-    }
-    this.deps.metrics.framesReceived.inc({ type: decoded.message.type });
-    const message = decoded.message;
     try {
       (this.deps.runAs ?? ((fn) => fn()))(() => this.handle(message));
     } catch (err) {
@@ -260,10 +181,13 @@ export class AgentSession implements AgentLink {
       // acknowledged: the agent reconnects later, the open command is re-delivered and
       // answered again from the agent's journal. Never a crash (invariant 11).
       this.log.warn({ err, type: message.type }, 'could not handle an agent frame; asking the agent to come back later');
-      this.deps.metrics.framesRejected.inc({ code: ProtocolErrorCode.tryAgainLater });
-      this.send(errorFrame(ProtocolErrorCode.tryAgainLater, 'the coordinator cannot record this now; reconnect later', { fatal: true, retryAfterMs: 5000 }));
-      this.close(CloseCode.tryAgainLater, ProtocolErrorCode.tryAgainLater);
+      this.fail(ProtocolErrorCode.tryAgainLater, 'the coordinator cannot record this now; reconnect later', CloseCode.tryAgainLater, 5000);
     }
+  }
+
+  /** Heartbeats a worker batched: only contact (gateway-workers.ts). */
+  heartbeat(): void {
+    if (this.phase === 'ready') this.deps.fleet.touch(this.machine.name);
   }
 
   private identityMatches(identity: MachineIdentity): boolean {
@@ -294,7 +218,7 @@ export class AgentSession implements AgentLink {
       this.deps.metrics.connectedAgents.set(fleet.connectedCount());
       this.onWelcomed();
       this.log.info({ agentVersion: msg.agentVersion }, 'agent connected');
-      this.send({
+      this.port.send({
         type: 'welcome',
         protocolVersion: version,
         machine: this.machine.name,

@@ -49,7 +49,7 @@ export interface CoordinatorServer {
 const TIMEOUT_ANSWER = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
 
 /** Creates (but does not start) the server with its limits and the agents' upgrade path. */
-export function createCoordinatorServer(tls: TlsMaterial | null, api: ApiHandler, limits: HttpLimits, hooks: ServerHooks): CoordinatorServer {
+export function createCoordinatorServer(tls: Pick<TlsMaterial, 'certPem' | 'keyPem'> | null, api: ApiHandler, limits: HttpLimits, hooks: ServerHooks): CoordinatorServer {
   const timing = {
     headersTimeout: limits.headersTimeoutMs,
     requestTimeout: limits.requestTimeoutMs,

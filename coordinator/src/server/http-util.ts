@@ -129,6 +129,19 @@ export function requestUrl(req: IncomingMessage): URL | null {
   }
 }
 
+/** Client addresses a gateway worker vouched for (gateway/writer-proxy.ts), by request. */
+const vouched = new WeakMap<IncomingMessage, string>();
+
+/** Records the client address a gateway worker gave, on the writer's own socket only. */
+export function setClientAddress(req: IncomingMessage, address: string): void {
+  vouched.set(req, address);
+}
+
+/** The client's address: the socket's peer, or behind a gateway worker the address it saw. */
+export function clientAddress(req: IncomingMessage): string {
+  return vouched.get(req) ?? req.socket.remoteAddress ?? 'unknown';
+}
+
 export function send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
   const text = contentType === 'application/json' ? `${JSON.stringify(body, null, 2)}\n` : String(body);
   res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });

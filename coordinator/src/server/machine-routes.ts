@@ -9,7 +9,7 @@ import type { PackageOverride } from '../store/types.ts';
 import { toEventObject, toMachineList, toMachineObject, tokenObject } from '../api/objects.ts';
 import { manifestFor } from '../packages/manifests.ts';
 import { checkManifestAtApply, coordinatorAllowList } from '../packages/manifest-policy.ts';
-import { NAME, httpError, listVersion, readJson, refuseSkew, send, watchOf, type ApiDeps, type Route } from './http-util.ts';
+import { NAME, clientAddress, httpError, listVersion, readJson, refuseSkew, send, watchOf, type ApiDeps, type Route } from './http-util.ts';
 import { parseListQuery, matchesFilter } from '../watch/query.ts';
 import { serveWatch } from '../watch/http-sink.ts';
 
@@ -102,7 +102,7 @@ export function machineRoutes(deps: ApiDeps): Route[] {
           const code = err instanceof AppError ? err.code : 'error';
           metrics.enrollments.inc({ result: code });
           if (code.startsWith('NK_TOKEN_') || code.startsWith('NK_ENROLL_') || code === 'NK_MACHINE_ALREADY_ENROLLED') deps.authFailures?.failed(req);
-          log.warn({ code, hostname: body.identity.hostname, remote: req.socket.remoteAddress }, 'enrollment refused');
+          log.warn({ code, hostname: body.identity.hostname, remote: clientAddress(req) }, 'enrollment refused');
           throw err;
         }
       },

@@ -141,6 +141,20 @@ async function readKeyFile(file: string): Promise<{ data: Buffer; st: Stats } | 
 }
 
 /**
+ * Serves `keys()` on `server`: the current key seals, current and previous open. Call
+ * again after every `setSecureContext`. False when this Node lacks the hook (then only the
+ * current key is served).
+ */
+export function serveTicketKeys(server: tls.Server, keys: () => TicketKeySet): boolean {
+  server.setTicketKeys(keys().current);
+  const ctx = (server as unknown as { _sharedCreds?: { context?: TicketContext } })._sharedCreds?.context;
+  if (ctx === undefined || typeof ctx.enableTicketKeyCallback !== 'function') return false;
+  ctx.enableTicketKeyCallback();
+  ctx.onticketkeycallback = ticketCallback(keys);
+  return true;
+}
+
+/**
  * The coordinator's ticket keys: loaded (or made) at start, rotated on a timer, applied to
  * the server after each rotation is on disk (a key that sealed tickets is never lost).
  */
@@ -151,6 +165,7 @@ export class TicketKeyRing {
   readonly #log: Logger;
   readonly #now: () => number;
   #servers: tls.Server[] = [];
+  #listeners: Array<(keys: TicketKeySet) => void> = [];
   #timer: NodeJS.Timeout | null = null;
   #hookMissingLogged = false;
   #stopped = false;
@@ -193,15 +208,15 @@ export class TicketKeyRing {
    */
   attach(server: tls.Server): void {
     if (!this.#servers.includes(server)) this.#servers.push(server);
-    server.setTicketKeys(this.#set.current);
-    const ctx = (server as unknown as { _sharedCreds?: { context?: TicketContext } })._sharedCreds?.context;
-    if (ctx !== undefined && typeof ctx.enableTicketKeyCallback === 'function') {
-      ctx.enableTicketKeyCallback();
-      ctx.onticketkeycallback = ticketCallback(() => this.#set);
-    } else if (!this.#hookMissingLogged) {
+    if (!serveTicketKeys(server, () => this.#set) && !this.#hookMissingLogged) {
       this.#hookMissingLogged = true;
       this.#log.warn('this Node has no TLS ticket-key hook: only the current ticket key is served, so tickets from before a rotation do not resume');
     }
+  }
+
+  /** Called after each rotation is on disk (the gateway workers get the new keys). */
+  onRotated(fn: (keys: TicketKeySet) => void): void {
+    this.#listeners.push(fn);
   }
 
   start(): void {
@@ -234,6 +249,7 @@ export class TicketKeyRing {
     }
     this.#set = next.set;
     for (const s of this.#servers) s.setTicketKeys(this.#set.current);
+    for (const fn of this.#listeners) fn(this.#set);
     this.#log.info('TLS ticket keys rotated; the previous key still opens tickets until the next rotation');
     return true;
   }

@@ -9,6 +9,9 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = Object.freeze({
   NK_HTTP_NOT_FOUND: 404,
   NK_HTTP_METHOD_NOT_ALLOWED: 405,
   NK_HTTP_EXPECTATION_FAILED: 417,
+  // Gateway workers (coordinator/src/gateway/writer-proxy.ts).
+  NK_GATEWAY_FORBIDDEN: 403,
+  NK_GATEWAY_WRITER_UNAVAILABLE: 502,
   NK_AUTH_CREDENTIAL_MISSING: 401,
   NK_AUTH_CREDENTIAL_INVALID: 401,
   NK_AUTH_FORBIDDEN: 403,
