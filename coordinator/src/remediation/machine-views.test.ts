@@ -22,7 +22,7 @@ import { DEFAULT_FAULT_SETTINGS, deriveFaults, type FaultState } from './faults.
 import { MachineViews, type AgentContact } from './machine-views.ts';
 import { planRemediation } from './policy.ts';
 import { defaultRules } from './rules.ts';
-import { DEFAULT_REMEDIATION_SETTINGS, type RemediationMachineView, type RemediationState } from './types.ts';
+import { DEFAULT_REMEDIATION_SETTINGS, type RemediationInput, type RemediationMachineView, type RemediationState } from './types.ts';
 import { indexViews } from './view-index.ts';
 
 const log = createLogger({ name: 'test', level: 'silent' });
@@ -175,7 +175,7 @@ test('views kept from the change signals and the fault clocks equal a full scan,
             lastFaults.set(n, json);
           }
           // The policy: the live index and an array of the same views plan the same.
-          const input = { rules: defaultRules(), state, budget: { maxUnavailable: 3, unavailableNow: [] }, settings: DEFAULT_REMEDIATION_SETTINGS, pause: { cluster: false, machines: [] }, dryRun: false, results: [], now: now.t };
+          const input: Omit<RemediationInput, 'machines'> = { rules: defaultRules(), state, budget: { maxUnavailable: 3, unavailableNow: [] }, settings: DEFAULT_REMEDIATION_SETTINGS, pause: { cluster: false, machines: [] }, dryRun: false, results: [], now: now.t };
           const fromIndex = planRemediation({ ...input, machines: got.views });
           assert.deepEqual(fromIndex, planRemediation({ ...input, machines: [...want.views.values()] }), `plan ${at}`);
           if (lose) {
