@@ -5,17 +5,22 @@
  * field that moves no fault, as the fleet simulator's default profile does), at 5 k, 10 k
  * and 19 k machines.
  *
- *   node bench/controller-tick.ts [--sizes 5000,10000,19000] [--seconds 60] [--no-record]
+ *   node bench/controller-tick.ts [--sizes 5000,10000,19000] [--seconds 60] [--note TEXT] [--no-record]
+ *
+ * --note adds TEXT to the row's benchmark name (say, which code ran); the load average
+ * at the start and the end of each size's run is in the row (the box may be shared).
  *
  * The fleet is built as the coordinator builds it (app.ts): an SQLite store (in memory)
  * with N enrolled machines, the ClusterPackageVersion with an updateStrategy (so
  * convergence plans), a FleetView holding each machine's full report, the command
  * dispatcher, the shared budget, the rollout, remediation and convergence controllers,
  * and a simulated clock stepped a second at a time (app.ts ticks every second). CPU is
- * the process's own (process.cpuUsage) around each controller's tick only; the fleet
- * view's tick and the heartbeats are done between them, untimed (fleet-tick.ts measures
- * those). One row per size is appended to bench/results.md.
+ * the process's own (process.cpuUsage) around each controller's tick only (the rollout
+ * controller's, with no rollout, is shown beside them); the fleet view's tick and the
+ * heartbeats are done between them, untimed (fleet-tick.ts measures those). One row per
+ * size is appended to bench/results.md.
  */
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createLogger, versionInfo } from '@nodekeeper/common';
 import { SharedBudget } from '../coordinator/src/budget/shared-budget.ts';
@@ -29,7 +34,7 @@ import { sampleReport } from '../coordinator/src/store/test-support.ts';
 import { WriteBatcher } from '../coordinator/src/store/write-batcher.ts';
 import { percentile, record } from './lib/results.ts';
 
-const { values } = parseArgs({ options: { sizes: { type: 'string', default: '5000,10000,19000' }, seconds: { type: 'string', default: '60' }, 'no-record': { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { sizes: { type: 'string', default: '5000,10000,19000' }, seconds: { type: 'string', default: '60' }, note: { type: 'string', default: '' }, 'no-record': { type: 'boolean', default: false } } });
 const SIZES = values.sizes.split(',').map(Number);
 const SECONDS = Number(values.seconds);
 if (SIZES.some((n) => !Number.isInteger(n) || n < 10)) throw new RangeError(`--sizes must be whole numbers >= 10, got ${values.sizes}`);
@@ -65,6 +70,7 @@ function prng(seed: number): () => number {
 }
 
 for (const n of SIZES) {
+  const loadBefore = loadavg()[0] ?? 0;
   const now = { t: 1_000_000 };
   const clock = () => now.t;
   const store = openStore(':memory:', { now: clock, log });
@@ -104,6 +110,7 @@ for (const n of SIZES) {
   const rand = prng(20261204);
   const rem: number[] = [];
   const conv: number[] = [];
+  const roll: number[] = [];
   let reports = 0;
   /** One second: heartbeats (and the reports 1 % of probes send), the fleet view's tick, then the controllers as app.ts orders them. */
   const second = (s: number, timed: boolean) => {
@@ -119,10 +126,11 @@ for (const n of SIZES) {
       }
     }
     fleet.tick();
-    rollouts.tick();
+    const o = cpu(() => rollouts.tick());
     const c = cpu(() => convergence.tick());
     const r = cpu(() => remediation.tick());
     if (timed) {
+      roll.push(o);
       conv.push(c);
       rem.push(r);
     }
@@ -142,7 +150,8 @@ for (const n of SIZES) {
   const result =
     `N=${n}, idle (all Ready, healthy, at the desired versions; heartbeat ${HEARTBEAT_S} s, ${(reports / SECONDS).toFixed(0)} reports a second moving no fault), ${SECONDS} ticks a second apart: ` +
     `remediation tick ${ms(mean(rem))} ms CPU per second (p99 ${ms(percentile(rem, 99))} ms); ` +
-    `convergence tick ${ms(mean(conv))} ms (p99 ${ms(percentile(conv, 99))} ms); together ${ms(mean(rem) + mean(conv))} ms, ${((mean(rem) + mean(conv)) / n * 1000).toFixed(2)} ns per machine a second`;
+    `convergence tick ${ms(mean(conv))} ms (p99 ${ms(percentile(conv, 99))} ms); together ${ms(mean(rem) + mean(conv))} ms, ${((mean(rem) + mean(conv)) / n * 1000).toFixed(2)} ns per machine a second; ` +
+    `beside them, the rollout tick (no rollout) ${ms(mean(roll))} ms; load average ${loadBefore.toFixed(1)} at the start, ${(loadavg()[0] ?? 0).toFixed(1)} at the end`;
   if (values['no-record']) console.log(`controller ticks: ${result}`);
-  else record('controller ticks (remediation, convergence)', result);
+  else record(`controller ticks (remediation, convergence)${values.note === '' ? '' : `, ${values.note}`}`, result);
 }

@@ -278,7 +278,7 @@ export class RemediationController {
     const now = clock();
     const rec = this.cached;
     const { views, faultChanges, faultsMoved } = this.views.update(fleet, store.getClusterPackageVersion()?.packages ?? [], now);
-    // faults() answers from the scan at once, whatever becomes of the plan below.
+    // faults() answers from the update at once, whatever becomes of the plan below.
     for (const name of faultsMoved) this.changed(name);
     const rules = this.rules();
     // A rule applied or deleted (the API, the host) moves the `action` of running ladders.

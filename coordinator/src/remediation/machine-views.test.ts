@@ -4,10 +4,10 @@
  * that derives every machine on every tick from the stored fault states (what the
  * controller did before): over random reports (faults, recoveries, restart counters,
  * fields that move no fault), connections lost and back, silence, pins, revocations,
- * deletions, enrollments, desired versions moved, saves that never commit and time, the
- * views, the index, the fault states to store and the faults() lists are the full scan's
- * after every tick; and the policy plans the same from the live index as from an array
- * of the same views.
+ * deletions, enrollments, desired versions moved, saves that never commit, fault states
+ * forgotten and time, the views, the index, the fault states to store and the faults()
+ * lists are the full scan's after every tick; and the policy plans the same from the
+ * live index as from an array of the same views.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -47,7 +47,8 @@ type Step =
   | { op: 'pin'; node: number; version: string | null }
   | { op: 'defaults'; version: string }
   | { op: 'advance'; ms: number; touch: 'all' | 'some' | 'none' }
-  | { op: 'lose' };
+  | { op: 'lose' }
+  | { op: 'forget'; node: number };
 
 const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ op: fc.constant('report' as const), node: fc.nat(NODES.length - 1), health: fc.constantFrom<Health>('ok', 'kubeletDown', 'runtimeDown', 'restarted', 'volatile') }) },
@@ -59,6 +60,8 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ op: fc.constant('advance' as const), ms: fc.constantFrom(1000, 10_000, 30_000, 70_000, 300_000), touch: fc.constantFrom('all' as const, 'some' as const, 'none' as const) }) },
   // The tick's transaction fails: what it derived is not stored.
   fc.constant({ op: 'lose' as const }),
+  // The controller's forget(): the stored fault state dropped (it is derived again from nothing).
+  fc.record({ op: fc.constant('forget' as const), node: fc.nat(NODES.length - 1) }),
 );
 
 /** What the controller did before: every machine derived from the stored fault states, every tick. */
@@ -156,6 +159,9 @@ test('views kept from the change signals and the fault clocks equal a full scan,
               break;
             case 'lose':
               lose = true;
+              break;
+            case 'forget':
+              views.stored(new Map([[name, null]]));
               break;
           }
           const saved = new Map(views.saved);

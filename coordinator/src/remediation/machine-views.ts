@@ -132,8 +132,10 @@ export class MachineViews {
       else this.#saved.set(name, state);
       const c = this.#slots.get(name);
       if (c !== undefined) c.saved = state ?? undefined;
-      // Stored what the last update derived (an older tick's changes would not be).
+      // Stored what the last update derived; anything else (a machine forgotten while it
+      // is still in the fleet) is derived again on the next update.
       if ((this.#index.byName.has(name) ? c?.state ?? null : null) === state) this.#unsaved.delete(name);
+      else this.#unsaved.add(name);
     }
   }
 

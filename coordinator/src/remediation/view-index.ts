@@ -7,7 +7,7 @@
  * - LiveViewIndex: kept up to date view by view (remediation/machine-views.ts puts the
  *   views that changed), so a step after a few views changed costs a few updates, not
  *   a walk over the fleet. The policy reads it during the call only.
- * Both give the same sets for the same views (view-index.test.ts).
+ * Both give the same sets for the same views (machine-views.test.ts).
  */
 import type { RemediationMachineView } from './types.ts';
 
