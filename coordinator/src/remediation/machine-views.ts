@@ -112,12 +112,14 @@ export class MachineViews {
     for (const name of this.#unsaved) names.add(name);
     if (this.#all) {
       this.#all = false;
+      const seen = new Set<string>();
       for (const m of fleet.values()) {
+        seen.add(m.name);
         names.delete(m.name);
         this.#refresh(m.name, m, tick);
       }
-      // Views, slots and stored states of machines the fleet no longer has.
-      for (const name of [...this.#index.byName.keys(), ...this.#saved.keys()]) if (fleet.get(name) === undefined) names.add(name);
+      // Views and stored states of machines the fleet no longer has.
+      for (const name of [...this.#index.byName.keys(), ...this.#saved.keys()]) if (!seen.has(name)) names.add(name);
     } else {
       for (const name of this.#due.popDue(now)) names.add(name);
     }
@@ -204,7 +206,7 @@ export class MachineViews {
     return state;
   }
 
-/** Machines with no pins share one desired-versions object (it is the defaults). */
+  /** Machines with no pins share one desired-versions object (it is the defaults). */
   #desired(m: MachineRecord, defaults: ReadonlyArray<{ name: string; version: string }>, defaultsKey: string): Record<string, string> {
     if (m.packageOverrides !== undefined && Object.keys(m.packageOverrides).length > 0) return desiredVersions(m, defaults);
     if (this.#defaultDesired?.key !== defaultsKey) this.#defaultDesired = { key: defaultsKey, value: Object.freeze(desiredVersions(m, defaults)) };
