@@ -82,7 +82,7 @@ for (const n of SIZES) {
   rollout.refresh(fleet.values(), () => true);
   const h3 = heap();
   const remediation = new RemediationViews(DEFAULT_FAULT_SETTINGS, new Map());
-  remediation.scan(fleet.values(), () => 'connected', [{ name: 'kubelet', version: '1.35.2' }], now.t);
+  remediation.update({ get: (name) => fleet.get(name), values: () => fleet.values(), contact: () => 'connected' }, [{ name: 'kubelet', version: '1.35.2' }], now.t);
   const h4 = heap();
   const parts = [
     ['machines without reports (records, liveness, conditions, deadline queue)', h1 - h0],

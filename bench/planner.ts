@@ -36,7 +36,7 @@ import type { MachineView, PlanInput, RolloutState } from '../coordinator/src/ro
 import { planRemediation } from '../coordinator/src/remediation/policy.ts';
 import { defaultRules } from '../coordinator/src/remediation/rules.ts';
 import { SimFleet as RemediationFleet, type Breakage } from '../coordinator/src/remediation/test-support.ts';
-import { DEFAULT_REMEDIATION_SETTINGS, type AgentCommandKind, type RemediationInput, type RemediationState } from '../coordinator/src/remediation/types.ts';
+import { DEFAULT_REMEDIATION_SETTINGS, type AgentCommandKind, type RemediationInput, type RemediationMachineView, type RemediationState } from '../coordinator/src/remediation/types.ts';
 import { deriveFaults, DEFAULT_FAULT_SETTINGS, type FaultState } from '../coordinator/src/remediation/faults.ts';
 import { CommandDispatcher } from '../coordinator/src/commands/dispatcher.ts';
 import { SharedBudget } from '../coordinator/src/budget/shared-budget.ts';
@@ -138,7 +138,7 @@ const BREAKAGES: readonly Breakage[] = ['kubelet', 'runtime', 'network'];
  * machines break per tick (some cured by a restart, some by a config restore or a
  * reinstall, some by nothing), some recover by themselves, a few agents go silent.
  */
-function remediationInput(): RemediationInput {
+function remediationInput(): RemediationInput & { machines: readonly RemediationMachineView[] } {
   const rand = prng(20261125);
   const fleet = new RemediationFleet(N);
   const rules = defaultRules();
@@ -147,7 +147,7 @@ function remediationInput(): RemediationInput {
   let state: RemediationState | null = null;
   let now = 0;
   let results: ReturnType<RemediationFleet['tick']> = [];
-  const input = (): RemediationInput => ({ machines: fleet.views(now), rules, state, budget, settings, pause: { cluster: false, machines: [] }, dryRun: false, results, now });
+  const input = () => ({ machines: fleet.views(now), rules, state, budget, settings, pause: { cluster: false, machines: [] }, dryRun: false, results, now });
   for (let i = 0; i < 120; i++) {
     now += REMEDIATION_STEP_MS;
     for (const m of fleet.machines.values()) {

@@ -172,7 +172,7 @@ test('an idle fleet: a tick with nothing moving tells the hub about no machine',
   }
 });
 
-test('a new report that moves no fault keeps every view and the views array; one that does replaces only its machine\'s', () => {
+test('a new report that moves no fault keeps every view; one that does replaces only its machine\'s', () => {
   const now = { t: 3_000_000 };
   const clock = () => now.t;
   const store = enrolledStore(tmp.file('views.db'), NODES, { now: clock, log });
@@ -187,25 +187,27 @@ test('a new report that moves no fault keeps every view and the views array; one
     };
     for (const n of NODES) report(n, 1);
     const views = new MachineViews(DEFAULT_FAULT_SETTINGS, new Map());
-    // As the controller does: the fault states are stored once derived.
+    fleet.onChanged((name) => views.touched(name));
+    const source = { get: (name: string) => fleet.get(name), values: () => fleet.values(), contact: () => 'connected' as const };
+    // As the controller does: the fault states are stored once derived. The views as they were then.
     const scan = () => {
-      const r = views.scan(fleet.values(), () => 'connected', [], now.t);
+      const r = views.update(source, [], now.t);
       views.stored(r.faultChanges);
-      return r;
+      return { ...r, views: new Map(r.views.byName) };
     };
     const first = scan();
     for (const n of NODES) report(n, 2);
     now.t += 1000;
     const second = scan();
-    assert.equal(second.views, first.views, 'the very same array');
+    assert.deepEqual([...second.views].filter(([name, v]) => first.views.get(name) !== v), [], 'the very same views');
     assert.deepEqual([...second.faultsMoved], []);
     // A fault starts: that machine's view and faults move, and nobody else's.
     report('node-04', 3, true);
     now.t += 1000;
     const third = scan();
     assert.deepEqual([...third.faultsMoved], ['node-04']);
-    assert.deepEqual(third.views.filter((v, i) => v !== second.views[i]).map((v) => v.name), ['node-04']);
-    assert.equal(third.views.find((v) => v.name === 'node-04')?.healthy, false);
+    assert.deepEqual([...third.views].filter(([name, v]) => second.views.get(name) !== v).map(([name]) => name), ['node-04']);
+    assert.equal(third.views.get('node-04')?.healthy, false);
   } finally {
     batcher.close();
     store.close();

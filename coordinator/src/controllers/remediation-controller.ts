@@ -95,6 +95,9 @@ export class RemediationController {
     // Recovery: the record as stored (ladders, fault states, switches)...
     const rec = deps.store.getRemediation();
     this.views = new MachineViews(this.faultSettings, (rec?.faults ?? new Map()) as ReadonlyMap<string, FaultState>);
+    // What the views look at again (machine-views.ts): the machines the fleet says moved.
+    deps.fleet.onChanged((name) => this.views.touched(name));
+    deps.fleet.onContactChanged((name) => this.views.touched(name));
     this.cached = {
       state: (rec?.state ?? null) as RemediationState | null,
       faults: this.views.saved,
@@ -264,17 +267,18 @@ export class RemediationController {
   }
 
   /**
-   * One step of the policy; call on a timer. Cheap when little changes: a machine whose
-   * report and liveness did not change and whose faults wait on no clock is not derived
-   * again, its view is reused, and only the rows of machines whose faults or ladder moved
-   * are written (with the cluster row when the storm guard's state moved).
+   * One step of the policy; call on a timer. Its work follows what changed, not the
+   * fleet: only machines the fleet view says moved, or whose faults' clock came due, are
+   * looked at again (machine-views.ts), the policy reads their views through a live index,
+   * and only the rows of machines whose faults or ladder moved are written (with the
+   * cluster row when the storm guard's state moved).
    */
   tick(): void {
     const { store, fleet, clock } = this.deps;
     const now = clock();
     const rec = this.cached;
-    const { views, faultChanges, faultsMoved } = this.views.scan(fleet.values(), (name) => fleet.contact(name), store.getClusterPackageVersion()?.packages ?? [], now);
-    // faults() answers from the scan at once, whatever becomes of the plan below.
+    const { views, faultChanges, faultsMoved } = this.views.update(fleet, store.getClusterPackageVersion()?.packages ?? [], now);
+    // faults() answers from the update at once, whatever becomes of the plan below.
     for (const name of faultsMoved) this.changed(name);
     const rules = this.rules();
     // A rule applied or deleted (the API, the host) moves the `action` of running ladders.
@@ -287,7 +291,7 @@ export class RemediationController {
       machines: views,
       rules: rules.map((r) => r.rule),
       state: rec.state,
-      budget: this.deps.budget.for(REMEDIATION_OWNER, views.length),
+      budget: this.deps.budget.for(REMEDIATION_OWNER, views.byName.size),
       settings: this.settings,
       pause: { cluster: rec.paused, machines: rec.pausedMachines },
       dryRun: rec.dryRun,

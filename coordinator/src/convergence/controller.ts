@@ -10,29 +10,19 @@ import { AppError, type Logger } from '@nodekeeper/common';
 import type { Clock } from '../clock.ts';
 import type { RolloutController } from '../controllers/rollout-controller.ts';
 import type { FleetView } from '../fleet/fleet-view.ts';
-import { effectiveUpdateStrategy, observedVersion } from '../packages/cluster-package-version.ts';
+import { effectiveUpdateStrategy } from '../packages/cluster-package-version.ts';
 import type { Store } from '../store/db.ts';
-import type { MachineRecord } from '../model/machine.ts';
+import { ConvergeMachines, convergeMachine } from './machines.ts';
 import { planConvergence } from './planner.ts';
 import { cpvConditions, cpvSummary, machinePackages, type MachinePackageStatus } from './status.ts';
 import {
   CPV_TRACK, DEFAULT_CONVERGE_OPTIONS, FINAL_REFUSALS,
-  type ConvergeAction, type ConvergeInput, type ConvergeMachine, type ConvergeOptions, type ConvergePlan, type DesiredPackage,
+  type ConvergeAction, type ConvergeInput, type ConvergeOptions, type ConvergePlan, type DesiredPackage,
 } from './types.ts';
 
 const CPV_OBJECT = 'clusterpackageversion/cluster';
 /** Convergence needs no sub-second reaction; the controllers' timer may run every 50 ms. */
 const MIN_TICK_MS = 500;
-
-/** The planner's machine view of a stored machine, for `packages`. */
-export function convergeMachine(m: MachineRecord, packages: readonly string[]): ConvergeMachine {
-  const versions: Record<string, string | null> = {};
-  for (const p of packages) versions[p] = observedVersion(m, p)?.raw ?? null;
-  const pins: Record<string, string> = {};
-  for (const [p, o] of Object.entries(m.packageOverrides ?? {})) pins[p] = o.version;
-  // Versions are known once the agent reported (the agent's own comes with its hello, before).
-  return { name: m.name, labels: m.labels, reported: m.report !== null, versions, pins };
-}
 
 export class ConvergenceController {
   private last: { input: ConvergeInput; plan: ConvergePlan } | null = null;
@@ -42,28 +32,33 @@ export class ConvergenceController {
   private readonly deps: { store: Store; fleet: FleetView; rollouts: RolloutController; clock: Clock; log: Logger };
   private readonly opts: ConvergeOptions;
 
+  /** The planner's machines, kept from what the fleet view says moved (machines.ts). */
+  private readonly machines = new ConvergeMachines();
+
   constructor(deps: { store: Store; fleet: FleetView; rollouts: RolloutController; clock: Clock; log: Logger }, opts: ConvergeOptions = DEFAULT_CONVERGE_OPTIONS) {
     this.deps = deps;
     this.opts = opts;
+    deps.fleet.onChanged((name) => this.machines.touched(name));
   }
 
   /** What the planner reads, from the store, the fleet and the rollout controller. */
   input(): ConvergeInput {
     const { store, fleet, rollouts } = this.deps;
     const cpv = store.getClusterPackageVersion();
-    // values(), not list(): the machines are sorted below, by name, without list()'s localeCompare sort.
-    const records = [...fleet.values()].filter((m) => m.revokedAt === null);
+    // Only the machines the fleet view said moved are read again (machines.ts).
+    this.machines.refresh(fleet);
     const packages: DesiredPackage[] = (cpv?.packages ?? []).map((p) => ({ name: p.name, version: p.version, strategy: effectiveUpdateStrategy(cpv?.updateStrategy, p.updateStrategy) }));
     // A package only pins name converges with the CPV's default strategy (if any).
-    const pinnedOnly = new Set(records.flatMap((m) => Object.keys(m.packageOverrides ?? {})).filter((p) => !packages.some((x) => x.name === p)));
-    for (const p of [...pinnedOnly].sort()) packages.push({ name: p, version: null, strategy: effectiveUpdateStrategy(cpv?.updateStrategy, undefined) });
+    for (const p of this.machines.pinnedPackages()) {
+      if (!packages.some((x) => x.name === p)) packages.push({ name: p, version: null, strategy: effectiveUpdateStrategy(cpv?.updateStrategy, undefined) });
+    }
     const names = packages.map((p) => p.name);
     const overview = rollouts.overview();
     const byName = new Map(overview.map((r) => [r.name, r]));
     return {
       generation: cpv?.generation ?? 0,
       packages,
-      machines: records.map((m) => convergeMachine(m, names)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+      machines: this.machines.machines(fleet, names),
       managed: store.listConvergenceRollouts().map((r) => ({ ...r, rollout: byName.get(r.name) ?? null })),
       rollouts: overview,
       refusals: store.listConvergenceRefusals(),

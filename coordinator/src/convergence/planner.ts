@@ -36,15 +36,77 @@ interface Track {
 export function followsCpv(m: ConvergeMachine, pkg: DesiredPackage): boolean {
   if (pkg.version === null || pkg.strategy === null) return false;
   const match = pkg.strategy.selector?.matchLabels ?? {};
-  if (!Object.entries(match).every(([k, v]) => m.labels[k] === v)) return false;
+  for (const k in match) if (m.labels[k] !== match[k]) return false;
   const pin = m.pins[pkg.name];
-  return pin === undefined || sameVersion(pin, pkg.version);
+  return pin === undefined || same(pin, pkg.version);
 }
 
 /** True when machine `m` runs `version` of `pkg`. */
 export function atVersion(m: ConvergeMachine, pkg: string, version: string): boolean {
   const v = m.versions[pkg] ?? null;
-  return v !== null && sameVersion(v, version);
+  return v !== null && same(v, version);
+}
+
+/**
+ * sameVersion, remembered: a fleet reports a handful of version strings, and reading one
+ * as semver is most of what a pass over the machines costs. Bounded: cleared when full.
+ */
+const sameness = new Map<string, boolean>();
+function same(a: string, b: string): boolean {
+  const key = `${a}\n${b}`;
+  let answer = sameness.get(key);
+  if (answer === undefined) {
+    if (sameness.size >= 4096) sameness.clear();
+    answer = sameVersion(a, b);
+    sameness.set(key, answer);
+  }
+  return answer;
+}
+
+/** What a package's convergence reads of the machines: the only part of a step that walks the fleet. */
+interface FleetStand {
+  /** Machines that follow the CPV's track (reported, selected, not pinned elsewhere)... */
+  readonly followers: number;
+  /** ...those at the CPV's version, and the others by name, in machine order. */
+  readonly atDesired: number;
+  readonly behind: readonly string[];
+  /** Machines pinned to another version than the CPV's, in machine order: each its own track. */
+  readonly pins: ReadonlyArray<{ readonly machine: string; readonly version: string; readonly behind: boolean }>;
+}
+
+/**
+ * Per machines array (inputs are immutable), per package and what selects its followers:
+ * worked out once, so steps over the same machines (the controller passes the same array
+ * while no machine's versions, pins or labels moved) do not walk the fleet again.
+ */
+const stands = new WeakMap<readonly ConvergeMachine[], Map<string, FleetStand>>();
+
+function standOf(machines: readonly ConvergeMachine[], pkg: DesiredPackage): FleetStand {
+  let known = stands.get(machines);
+  if (known === undefined) {
+    known = new Map();
+    stands.set(machines, known);
+  }
+  const key = JSON.stringify([pkg.name, pkg.version, pkg.strategy === null ? null : pkg.strategy.selector?.matchLabels ?? {}]);
+  let stand = known.get(key);
+  if (stand === undefined) {
+    let followers = 0;
+    let atDesired = 0;
+    const behind: string[] = [];
+    const pins: Array<FleetStand['pins'][number]> = [];
+    for (const m of machines) {
+      if (pkg.version !== null && m.reported && followsCpv(m, pkg)) {
+        followers++;
+        if (atVersion(m, pkg.name, pkg.version)) atDesired++;
+        else behind.push(m.name);
+      }
+      const pin = m.pins[pkg.name];
+      if (pin !== undefined && !(pkg.version !== null && same(pin, pkg.version))) pins.push({ machine: m.name, version: pin, behind: m.reported && !atVersion(m, pkg.name, pin) });
+    }
+    stand = { followers, atDesired, behind, pins };
+    known.set(key, stand);
+  }
+  return stand;
 }
 
 /** What a rollout is made for; a different key for the same track means it is superseded. */
@@ -52,18 +114,10 @@ function keyOf(version: string, s: UpdateStrategyInput, selector: boolean): stri
   return JSON.stringify({ version, ...(selector ? { selector: s.selector?.matchLabels ?? {} } : {}), strategy: strategyFields(s) });
 }
 
-function tracksOf(pkg: DesiredPackage, s: UpdateStrategyInput, machines: readonly ConvergeMachine[], generation: number): Track[] {
+function tracksOf(pkg: DesiredPackage, s: UpdateStrategyInput, stand: FleetStand, generation: number): Track[] {
   const out: Track[] = [];
-  if (pkg.version !== null) {
-    const version = pkg.version;
-    const behind = machines.filter((m) => m.reported && followsCpv(m, pkg) && !atVersion(m, pkg.name, version)).map((m) => m.name);
-    out.push({ id: CPV_TRACK, version, key: keyOf(version, s, true), refusalKey: `g${generation}`, behind });
-  }
-  for (const m of machines) {
-    const pin = m.pins[pkg.name];
-    if (pin === undefined || (pkg.version !== null && sameVersion(pin, pkg.version))) continue;
-    out.push({ id: m.name, version: pin, key: keyOf(pin, s, false), refusalKey: pin, behind: m.reported && !atVersion(m, pkg.name, pin) ? [m.name] : [] });
-  }
+  if (pkg.version !== null) out.push({ id: CPV_TRACK, version: pkg.version, key: keyOf(pkg.version, s, true), refusalKey: `g${generation}`, behind: stand.behind });
+  for (const p of stand.pins) out.push({ id: p.machine, version: p.version, key: keyOf(p.version, s, false), refusalKey: p.version, behind: p.behind ? [p.machine] : [] });
   return out;
 }
 
@@ -86,16 +140,16 @@ export function planConvergence(input: ConvergeInput): ConvergePlan {
   const taken = new Set([...input.rollouts.map((r) => r.name), ...input.managed.map((r) => r.name)]);
 
   for (const pkg of input.packages) {
-    const followers = pkg.version === null ? [] : input.machines.filter((m) => m.reported && followsCpv(m, pkg));
-    const atDesired = pkg.version === null ? 0 : followers.filter((m) => atVersion(m, pkg.name, pkg.version!)).length;
+    const stand = standOf(input.machines, pkg);
+    const { followers, atDesired } = stand;
     const report = (state: PackageConvergence['state'], reason: string, message: string, rollout: string | null = null) =>
-      packages.push({ name: pkg.name, desired: pkg.version, state, reason, message, machines: followers.length, atDesired, rollout });
+      packages.push({ name: pkg.name, desired: pkg.version, state, reason, message, machines: followers, atDesired, rollout });
     const s = pkg.strategy;
     if (s === null) {
       report('Unmanaged', 'NoUpdateStrategy', 'no updateStrategy: versions move only by rollouts made by hand');
       continue;
     }
-    const tracks = tracksOf(pkg, s, input.machines, input.generation);
+    const tracks = tracksOf(pkg, s, stand, input.generation);
     const mine = input.managed.filter((r) => r.package === pkg.name);
     const running = mine.filter(live);
 
@@ -190,7 +244,7 @@ export function planConvergence(input: ConvergeInput): ConvergePlan {
     if (created !== null) report('Converging', 'RolloutCreated', `created ${created}`, created);
     else if (degraded !== null) report('Degraded', degraded.reason, degraded.message);
     else if (pkg.version === null) report('Converged', 'PinsConverged', 'every pinned machine runs its pinned version');
-    else report('Converged', 'AllAtDesired', `${atDesired}/${followers.length} machine(s) at ${pkg.version}`);
+    else report('Converged', 'AllAtDesired', `${atDesired}/${followers} machine(s) at ${pkg.version}`);
   }
   return { actions, packages };
 }

@@ -104,6 +104,7 @@ export class FleetView {
   private readonly interner = new Interner();
   private readonly voidListeners: Array<(name: string, reason: string) => void> = [];
   private readonly changeListeners: Array<(name: string) => void> = [];
+  private readonly contactListeners: Array<(name: string) => void> = [];
 
   constructor(deps: { store: Store; batcher: WriteBatcher; clock: Clock; log: Logger }, opts: FleetOptions) {
     this.store = deps.store;
@@ -162,6 +163,18 @@ export class FleetView {
     for (const l of this.changeListeners) l(name);
   }
 
+  /**
+   * Listens for a machine whose contact() answer moved (a connection came, or closed):
+   * what remediation's partition guard counts, which onChanged does not tell.
+   */
+  onContactChanged(listener: (name: string) => void): void {
+    this.contactListeners.push(listener);
+  }
+
+  private contactMoved(name: string, before: 'connected' | 'lost' | 'none'): void {
+    if (this.contact(name) !== before) for (const l of this.contactListeners) l(name);
+  }
+
   private voided(name: string, reason: string): void {
     for (const l of this.voidListeners) l(name, reason);
   }
@@ -181,12 +194,14 @@ export class FleetView {
   /** Registers a live connection; an older one for the same machine is closed. */
   attach(name: string, link: AgentLink, agentVersion: string): void {
     const m = this.mustGet(name);
+    const before = this.contact(name);
     if (m.link !== null && m.link !== link) m.link.close(CloseCode.superseded, 'superseded by a newer connection');
     if (m.link === null) this.connected += 1;
     m.link = link;
     m.lost = false;
     Object.assign(m, contactOnHello(contactOnDisconnect(m), this.clock(), { graceMs: this.opts.livenessGraceMs }));
     this.contactChanged(m);
+    this.contactMoved(name, before);
     if (m.agentVersion !== agentVersion) {
       m.agentVersion = this.interner.string(agentVersion);
       this.persist(m);
@@ -203,6 +218,7 @@ export class FleetView {
     this.connected -= 1;
     Object.assign(m, contactOnDisconnect(m));
     this.contactChanged(m);
+    this.contactMoved(name, 'connected');
     if (m.lastMessageAt !== null && m.lastMessageAt !== m.persistedSeenAt) this.persistSeen(m, m.lastMessageAt);
   }
 

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { RemediationRule } from './rules.ts';
 import type { MachineRemediation, RemediationAction, RemediationInput, RemediationMachineView, RemediationResult, RemediationState, StormState } from './types.ts';
 import { REMEDIATION_TRANSITIONS } from './types.ts';
-import { indexViews, type ViewIndex } from './view-index.ts';
+import { indexViews, isViewIndex, type ViewIndex } from './view-index.ts';
 
 /** History lines kept per machine (the events keep the whole trail). */
 export const MAX_HISTORY = 20;
@@ -41,8 +41,8 @@ interface StateIndex {
 }
 
 const indexed = new WeakMap<object, StateIndex>();
-/** Per view index: the state index it was last compared with, and its views that state has no record of. */
-const newcomers = new WeakMap<ViewIndex, { state: StateIndex; names: readonly string[] }>();
+/** Per set of view names (ViewIndex.members): the state index it was last compared with, and the names that state has no record of. */
+const newcomers = new WeakMap<object, { state: StateIndex; names: readonly string[] }>();
 
 function indexState(machines: Readonly<Record<string, MachineRemediation>>): StateIndex {
   let index = indexed.get(machines);
@@ -108,7 +108,7 @@ export class PolicyDraft {
   constructor(input: RemediationInput) {
     this.input = input;
     this.now = input.now;
-    this.index = indexViews(input.machines);
+    this.index = isViewIndex(input.machines) ? input.machines : indexViews(input.machines);
     this.views = this.index.byName;
     this.rules = new Map(input.rules.map((r) => [r.name, r]));
     this.others = new Set(input.budget.unavailableNow);
@@ -118,11 +118,11 @@ export class PolicyDraft {
     // Machines with a story are kept even when their view is gone, so the budget and
     // the trail survive a machine briefly missing from the fleet view.
     this.#given = indexState(prev?.machines ?? {});
-    let seen = newcomers.get(this.index);
+    let seen = newcomers.get(this.index.members);
     if (seen?.state !== this.#given) {
       const given = this.#given.byName;
       seen = { state: this.#given, names: [...this.views.keys()].filter((name) => !given.has(name)) };
-      newcomers.set(this.index, seen);
+      newcomers.set(this.index.members, seen);
     }
     this.#added = seen.names;
     for (const name of this.#added) this.#changed.set(name, idleMachine(input.now));

@@ -137,18 +137,28 @@ export function deriveFaults(prev: FaultState | null, view: FaultInput, now: num
 }
 
 /**
- * True when deriving again from this state, with the same input (report and liveness)
- * it was derived from, gives this very state at any later time: no fault is waiting on
- * a clock (Pending, Clearing) and no restart window can move (at most one sample per
- * service). A caller may then skip the derivation until the input changes.
+ * For a state just derived at `derivedAt`: the first instant at which deriving again from
+ * it, with the same input (report and liveness), may give another state; before it, a
+ * derivation gives this very state, so a caller may skip it (the remediation views queue
+ * each machine at this instant). What waits on a clock: a Pending fault's hold, a Clearing
+ * fault's clear time, a restart sample leaving its window (the first sample is only the
+ * window's baseline: it moves nothing). A hold or clear time already over at `derivedAt`
+ * waits on no clock: the facts were unknown then (known, the derivation would have moved
+ * the fault), and stay so while the input does. Infinity: only a new input changes it.
  */
-export function isSettled(state: FaultState): boolean {
-  if (state.restarts.kubelet.length > 1 || state.restarts.runtime.length > 1) return false;
-  for (const type of FAULT_TYPES) {
-    const status = state.faults[type].status;
-    if (status === 'Pending' || status === 'Clearing') return false;
+export function nextFaultChangeAt(state: FaultState, derivedAt: number, settings: FaultSettings = DEFAULT_FAULT_SETTINGS): number {
+  let at = Infinity;
+  const windowMs = settings.restarts.windowSeconds * 1000;
+  for (const samples of [state.restarts.kubelet, state.restarts.runtime]) {
+    for (let i = 1; i < samples.length; i++) at = Math.min(at, (samples[i] as RestartSample).at + windowMs);
   }
-  return true;
+  for (const type of FAULT_TYPES) {
+    const f = state.faults[type];
+    const t = settings.timing[type];
+    const due = f.status === 'Pending' ? f.since + t.forSeconds * 1000 : f.status === 'Clearing' && f.goodSince !== null ? f.goodSince + t.clearSeconds * 1000 : Infinity;
+    if (due > derivedAt) at = Math.min(at, due);
+  }
+  return at;
 }
 
 function step(f: Fault, fact: Fact, now: number, t: FaultTiming): Fault {

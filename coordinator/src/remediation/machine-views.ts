@@ -1,18 +1,31 @@
 /**
- * The policy's machine views, built each tick from the fleet view and the stored fault
- * states, without redoing what did not change: a machine whose report and liveness did
- * not change and whose faults wait on no clock (isSettled) is not derived again, and its
- * view object is reused; while no view changed, the very same views array is handed out
- * (the policy then reuses what it worked out of it, see view-index.ts). No I/O: what
- * is kept here is derived from the inputs, and a restart rebuilds it.
+ * The policy's machine views, kept from the fleet view and the stored fault states with
+ * work proportional to what changed, not to the fleet (issue 15, item 3): a machine is
+ * looked at again only when the fleet view said it changed (report, liveness, pins,
+ * revocation: touched()), its connection came or went (touched() too), its faults wait
+ * on a clock that came due (a deadline queue, nextFaultChangeAt), its derived fault state
+ * is not yet stored, or the cluster's desired versions moved (then all are). Its view
+ * object is reused while nothing it shows changed, and the policy reads the views through
+ * a LiveViewIndex updated view by view (view-index.ts). No I/O: what is kept here is
+ * derived from the inputs, and a restart rebuilds it. The property test
+ * (machine-views.test.ts) holds it to a full scan that derives every machine each tick.
  */
 import type { NodeReport } from '@nodekeeper/protocol';
+import { DeadlineHeap } from '../fleet/deadline-heap.ts';
 import type { LivenessState, MachineRecord } from '../model/machine.ts';
-import { deriveFaults, isSettled, type Fault, type FaultSettings, type FaultState, type FaultType } from './faults.ts';
+import { deriveFaults, nextFaultChangeAt, type Fault, type FaultSettings, type FaultState, type FaultType } from './faults.ts';
 import type { RemediationMachineView } from './types.ts';
+import { LiveViewIndex, type ViewIndex } from './view-index.ts';
 
 /** The coordinator's connection to an agent: live, lost since our start, or none yet since our start. */
 export type AgentContact = 'connected' | 'lost' | 'none';
+
+/** What the views read of the fleet (the FleetView). */
+export interface FleetSource {
+  get(name: string): MachineRecord | undefined;
+  values(): Iterable<MachineRecord>;
+  contact(name: string): AgentContact;
+}
 
 /** One machine between ticks. */
 interface Slot {
@@ -25,8 +38,8 @@ interface Slot {
   /** ...and its output (null before the first). */
   state: FaultState | null;
   faults: Fault[];
-  /** isSettled(state): deriving again from the same input gives `state` itself. */
-  settled: boolean;
+  /** nextFaultChangeAt(state): until then, deriving again from the same input gives `state` itself. */
+  nextAt: number;
   view: RemediationMachineView | null;
   /** What `view` was built from besides the derivation. */
   overrides: MachineRecord['packageOverrides'];
@@ -34,10 +47,11 @@ interface Slot {
 }
 
 /** One tick's views, and the fault states to store (null: forget the machine's). */
-export interface Scan {
-  readonly views: readonly RemediationMachineView[];
+export interface ViewUpdate {
+  /** Every machine not revoked: the live index (read it before the next update()). */
+  readonly views: ViewIndex;
   readonly faultChanges: ReadonlyMap<string, FaultState | null>;
-  /** Machines whose faults() list was replaced by this scan (what the watch hub rebuilds). */
+  /** Machines whose faults() list was replaced by this update (what the watch hub rebuilds). */
   readonly faultsMoved: ReadonlySet<string>;
 }
 
@@ -47,7 +61,16 @@ export class MachineViews {
   readonly #slots = new Map<string, Slot>();
   /** What the store holds: machine -> fault state. Changed by stored() only. */
   readonly #saved: Map<string, FaultState>;
-  #views: readonly RemediationMachineView[] = [];
+  readonly #index = new LiveViewIndex();
+  /** Machines to look at on the next update() (touched). */
+  #dirty = new Set<string>();
+  /** Look at every machine on the next update(): the first one, and when the desired versions move. */
+  #all = true;
+  /** Machines by the instant their faults' clock comes due. */
+  readonly #due = new DeadlineHeap<string>();
+  /** Machines whose fault state to store (or forget) differs from the stored one: their save has not committed. */
+  readonly #unsaved = new Set<string>();
+  #defaultsKey: string | null = null;
   #defaultDesired: { key: string; value: Record<string, string> } | null = null;
 
   /** `saved`: the fault states in the store now. */
@@ -61,47 +84,47 @@ export class MachineViews {
     return this.#saved;
   }
 
-  /** The machine's faults as of the last scan ([] before its first). */
+  /** The machine's faults as of the last update ([] before its first). */
   faults(machine: string): readonly Fault[] {
     return this.#slots.get(machine)?.faults ?? [];
   }
 
+  /** The machine may have changed in the fleet view (its record, report, liveness or connection). */
+  touched(name: string): void {
+    if (!this.#all) this.#dirty.add(name);
+  }
+
   /**
-   * This tick's views of the machines not revoked, their faults derived on `now` from
-   * the stored fault states, and the fault states that differ from the stored ones
-   * (machines not in `machines` any more lose theirs). The order is `machines`'; the
-   * policy does not depend on it.
+   * This tick's views of the machines not revoked, their faults derived on `now` from the
+   * stored fault states, and the fault states that differ from the stored ones (machines
+   * not in the fleet any more, or revoked, lose theirs). Looks only at the machines that
+   * may have changed (see the file's comment).
    */
-  scan(machines: Iterable<MachineRecord>, contact: (name: string) => AgentContact, defaults: ReadonlyArray<{ name: string; version: string }>, now: number): Scan {
+  update(fleet: FleetSource, defaults: ReadonlyArray<{ name: string; version: string }>, now: number): ViewUpdate {
     const defaultsKey = defaults.map((p) => `${p.name}=${p.version}`).join('\n');
-    const faultChanges = new Map<string, FaultState | null>();
-    const faultsMoved = new Set<string>();
-    const last = this.#views;
-    let fresh: RemediationMachineView[] | null = null;
-    let stored = 0;
-    let i = 0;
-    for (const m of machines) {
-      if (m.revokedAt !== null) continue;
-      const c = this.#slot(m.name);
-      if (c.saved !== undefined) stored++;
-      const before = c.faults;
-      const state = this.#derive(m, c, now);
-      if (c.faults !== before) faultsMoved.add(m.name);
-      if (state !== c.saved) faultChanges.set(m.name, state);
-      const v = this.#view(m, c, contact(m.name), defaults, defaultsKey);
-      // Copied only from the first view that differs from last tick's.
-      if (fresh === null && last[i] !== v) fresh = last.slice(0, i);
-      fresh?.push(v);
-      i++;
+    if (defaultsKey !== this.#defaultsKey) {
+      this.#defaultsKey = defaultsKey;
+      this.#all = true;
     }
-    if (fresh === null && i !== last.length) fresh = last.slice(0, i);
-    this.#views = fresh ?? last;
-    if (stored !== this.#saved.size) {
-      // Machines gone from the view (revoked): their fault states are forgotten.
-      const seen = new Set(this.#views.map((v) => v.name));
-      for (const name of this.#saved.keys()) if (!seen.has(name)) faultChanges.set(name, null);
+    const tick: Tick = { fleet, defaults, defaultsKey, now, faultChanges: new Map(), faultsMoved: new Set() };
+    const names = this.#dirty;
+    this.#dirty = new Set();
+    for (const name of this.#unsaved) names.add(name);
+    if (this.#all) {
+      this.#all = false;
+      const seen = new Set<string>();
+      for (const m of fleet.values()) {
+        seen.add(m.name);
+        names.delete(m.name);
+        this.#refresh(m.name, m, tick);
+      }
+      // Views and stored states of machines the fleet no longer has.
+      for (const name of [...this.#index.byName.keys(), ...this.#saved.keys()]) if (!seen.has(name)) names.add(name);
+    } else {
+      for (const name of this.#due.popDue(now)) names.add(name);
     }
-    return { views: this.#views, faultChanges, faultsMoved };
+    for (const name of names) this.#refresh(name, fleet.get(name), tick);
+    return { views: this.#index, faultChanges: tick.faultChanges, faultsMoved: tick.faultsMoved };
   }
 
   /** The store now holds these fault states (call once their save committed). */
@@ -111,13 +134,49 @@ export class MachineViews {
       else this.#saved.set(name, state);
       const c = this.#slots.get(name);
       if (c !== undefined) c.saved = state ?? undefined;
+      // Stored what the last update derived; anything else (a machine forgotten while it
+      // is still in the fleet) is derived again on the next update.
+      if ((this.#index.byName.has(name) ? c?.state ?? null : null) === state) this.#unsaved.delete(name);
+      else this.#unsaved.add(name);
     }
+  }
+
+  /** One machine looked at again: `m` undefined when the fleet no longer has it. */
+  #refresh(name: string, m: MachineRecord | undefined, tick: Tick): void {
+    if (m === undefined || m.revokedAt !== null) {
+      // Gone or revoked: no view; its stored fault state is forgotten. Its last faults
+      // stay readable (faults()) as before.
+      this.#index.remove(name);
+      this.#due.delete(name);
+      const c = this.#slots.get(name);
+      if (c !== undefined) c.view = null;
+      if (this.#saved.has(name)) {
+        tick.faultChanges.set(name, null);
+        this.#unsaved.add(name);
+      } else {
+        this.#unsaved.delete(name);
+      }
+      return;
+    }
+    const c = this.#slot(name);
+    const before = c.faults;
+    const state = this.#derive(m, c, tick.now);
+    if (c.faults !== before) tick.faultsMoved.add(name);
+    if (state !== c.saved) {
+      tick.faultChanges.set(name, state);
+      this.#unsaved.add(name);
+    } else {
+      this.#unsaved.delete(name);
+    }
+    if (Number.isFinite(c.nextAt)) this.#due.set(name, c.nextAt);
+    else this.#due.delete(name);
+    this.#index.put(this.#view(m, c, tick.fleet.contact(name), tick.defaults, tick.defaultsKey));
   }
 
   #slot(name: string): Slot {
     let c = this.#slots.get(name);
     if (c === undefined) {
-      c = { saved: this.#saved.get(name), report: null, livenessState: 'Pending', livenessSince: 0, state: null, faults: [], settled: false, view: null, overrides: undefined, defaults: '' };
+      c = { saved: this.#saved.get(name), report: null, livenessState: 'Pending', livenessSince: 0, state: null, faults: [], nextAt: -Infinity, view: null, overrides: undefined, defaults: '' };
       this.#slots.set(name, c);
     }
     return c;
@@ -125,16 +184,16 @@ export class MachineViews {
 
   /**
    * The machine's fault state now, derived from the stored one; not derived again when
-   * the last derivation is settled on the same input and is what the store holds (so a
-   * state whose save never committed is derived again, from what did).
+   * the last derivation was on the same input, its clock is not due, and it is what the
+   * store holds (so a state whose save never committed is derived again, from what did).
    */
   #derive(m: MachineRecord, c: Slot, now: number): FaultState {
     const sameInput = c.report === m.report && c.livenessState === m.liveness.state && c.livenessSince === m.liveness.since;
-    if (sameInput && c.settled && c.state !== null && c.state === c.saved) return c.saved;
+    if (sameInput && now < c.nextAt && c.state !== null && c.state === c.saved) return c.saved;
     const { faults, state } = deriveFaults(c.saved ?? null, { report: m.report, liveness: m.liveness }, now, this.#settings);
     // The same faults keep the list the view holds, and so the view: a new report that
     // moves no fault (most do not: volatile fields) changes nothing the policy or the
-    // watch sees, and the views array, with its index (view-index.ts), is reused.
+    // watch sees.
     if (!(state === c.state && c.report === m.report && c.livenessState === m.liveness.state) && !sameFaults(c.faults, faults)) {
       c.faults = faults;
       c.view = null;
@@ -143,7 +202,7 @@ export class MachineViews {
     c.livenessState = m.liveness.state;
     c.livenessSince = m.liveness.since;
     c.state = state;
-    c.settled = isSettled(state);
+    c.nextAt = nextFaultChangeAt(state, now, this.#settings);
     return state;
   }
 
@@ -177,6 +236,16 @@ export class MachineViews {
     c.defaults = defaultsKey;
     return c.view;
   }
+}
+
+/** What one update() is working with. */
+interface Tick {
+  readonly fleet: FleetSource;
+  readonly defaults: ReadonlyArray<{ name: string; version: string }>;
+  readonly defaultsKey: string;
+  readonly now: number;
+  readonly faultChanges: Map<string, FaultState | null>;
+  readonly faultsMoved: Set<string>;
 }
 
 /** Whether two derivations' faults say the same, field by field (they are small lists). */

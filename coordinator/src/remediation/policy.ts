@@ -69,8 +69,8 @@ function judgeStorm(d: PolicyDraft): void {
   // Silent agents and unhealthy machines (view-index.ts), a rollout's excepted: they are expected to blink.
   // Silent counts the connections already lost too: they go first in a partition, a
   // liveness grace (40 s) before the machines turn Unknown, and repairs must not go out then.
-  const quiet = d.index.silent.filter((name) => !d.others.has(name)).length;
-  const unhealthy = d.index.faulty.filter((name) => !d.others.has(name)).length;
+  const quiet = countOutside(d.index.silent, d.others);
+  const unhealthy = countOutside(d.index.faulty, d.others);
   const limit = maxUnhealthyFor(n, s.maxUnhealthy);
   let why: { reason: string; message: string } | null = null;
   if (n > 0 && quiet >= s.minSilentForPartition && quiet / n >= s.silentShareThreshold) {
@@ -96,6 +96,12 @@ function judgeStorm(d: PolicyDraft): void {
   } else {
     d.storm = { ...st, calmSince };
   }
+}
+
+function countOutside(names: Iterable<string>, others: ReadonlySet<string>): number {
+  let n = 0;
+  for (const name of names) if (!others.has(name)) n++;
+  return n;
 }
 
 function faultOf(v: RemediationMachineView | undefined, rule: RemediationRule): Fault | undefined {

@@ -5,6 +5,7 @@
 import type { LivenessState } from '../model/machine.ts';
 import type { Fault } from './faults.ts';
 import type { LadderAction, RemediationRule } from './rules.ts';
+import type { ViewIndex } from './view-index.ts';
 
 /** Phases of one machine's remediation. */
 export const REMEDIATION_PHASES = ['Idle', 'Running', 'NeedsHuman'] as const;
@@ -124,7 +125,11 @@ export const DEFAULT_REMEDIATION_SETTINGS: RemediationSettings = Object.freeze({
 });
 
 export interface RemediationInput {
-  readonly machines: readonly RemediationMachineView[];
+  /**
+   * The machines' views: an array, or an index of them (view-index.ts; the controller
+   * hands its live one, kept view by view, which the policy reads during the call only).
+   */
+  readonly machines: readonly RemediationMachineView[] | ViewIndex;
   readonly rules: readonly RemediationRule[];
   /** The persisted state, or null the first time. */
   readonly state: RemediationState | null;
