@@ -5,7 +5,6 @@
 import type { LivenessState } from '../model/machine.ts';
 import type { Fault } from './faults.ts';
 import type { LadderAction, RemediationRule } from './rules.ts';
-import type { ViewIndex } from './view-index.ts';
 
 /** Phases of one machine's remediation. */
 export const REMEDIATION_PHASES = ['Idle', 'Running', 'NeedsHuman'] as const;
@@ -73,6 +72,20 @@ export interface StormState {
 export interface RemediationState {
   readonly machines: Readonly<Record<string, MachineRemediation>>;
   readonly storm: StormState;
+}
+
+/** The machine views indexed as the policy reads them (view-index.ts keeps one live). */
+export interface ViewIndex {
+  /** By name; a later view of the same name replaces an earlier one. */
+  readonly byName: ReadonlyMap<string, RemediationMachineView>;
+  /** Names of silent agents (liveness Unknown, or their connection lost). */
+  readonly silent: Iterable<string>;
+  /** Names of machines that are not silent and are unhealthy (see faulty()). */
+  readonly faulty: Iterable<string>;
+  /** Views with an Active fault, in no particular order. */
+  readonly withActive: Iterable<RemediationMachineView>;
+  /** Replaced (a new object) whenever the set of names changes: what caches of "which names" key on. */
+  readonly members: object;
 }
 
 /** One machine as the policy sees it, built by the controller from the fleet view. */

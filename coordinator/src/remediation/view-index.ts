@@ -9,20 +9,9 @@
  *   a walk over the fleet. The policy reads it during the call only.
  * Both give the same sets for the same views (machine-views.test.ts).
  */
-import type { RemediationMachineView } from './types.ts';
+import type { RemediationMachineView, ViewIndex } from './types.ts';
 
-export interface ViewIndex {
-  /** By name; a later view of the same name replaces an earlier one. */
-  readonly byName: ReadonlyMap<string, RemediationMachineView>;
-  /** Names of silent agents (liveness Unknown, or their connection lost). */
-  readonly silent: Iterable<string>;
-  /** Names of machines that are not silent and are unhealthy (see faulty()). */
-  readonly faulty: Iterable<string>;
-  /** Views with an Active fault, in no particular order. */
-  readonly withActive: Iterable<RemediationMachineView>;
-  /** Replaced (a new object) whenever the set of names changes: what caches of "which names" key on. */
-  readonly members: object;
-}
+export type { ViewIndex };
 
 /** Silent: liveness Unknown, or the coordinator lost its connection (the first sign of a partition). */
 export const silent = (v: RemediationMachineView): boolean => v.liveness.state === 'Unknown' || v.contactLost;
