@@ -59,9 +59,11 @@
  * - rollout: 5,000 machines, 2 % of installs failing: where the rollout pauses, and why.
  *
  * The simulator shares the 2 cores with the coordinator: the coordinator's numbers are
- * its own process's (from /proc), the simulator's CPU is reported beside them.
+ * its own processes' (the writer's and its gateway workers', from /proc; the baseline's
+ * likewise), the simulator's CPU is reported beside them. bench/README.md, "40,000 agents
+ * on one box", says what bounds the largest run.
  */
-import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -69,7 +71,7 @@ import { readFileSync } from 'node:fs';
 import { kubeletArtifact } from '../test/harness/artifacts.ts';
 import { createToken, nkctl } from '../test/harness/processes.ts';
 import { record, percentile, REPO } from './lib/results.ts';
-import { profileText, summarizeProfile, type ProfileSummary } from './lib/cpu-profile.ts';
+import { processProfile, profilingEnv } from './lib/cpu-profile.ts';
 import { baselineServer, coordinatorServer, cpuMs, rssBytes, type BenchServer } from './lib/servers.ts';
 import { enrollFleet, PER_WORKER, SimFleet, simName, LOCAL_ADDRESSES } from './sim/fleet.ts';
 import { defaultProfile, type SimAgentSpec, type SimProfile } from './sim/sim-agent.ts';
@@ -115,13 +117,14 @@ const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) :
 /**
  * Refuses, before any enrollment, a size some process could not hold: each holds one open
  * file per connection it serves, and a process here may open `ulimit -n` files (20,000,
- * the hard limit). SO_REUSEPORT spreads connections by a hash, not evenly: 5 % and 200
- * files of room.
+ * the hard limit), besides about 200 of its own. SO_REUSEPORT spreads connections by a
+ * hash of their addresses, not evenly: five standard deviations of room when shared.
  */
 function checkOpenFiles(n: number): void {
   const limit = Number(/^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? Infinity);
-  const fits = (processes: number) => Math.ceil((n / processes) * 1.05) + 200 <= limit;
-  const least = Math.ceil((n * 1.05) / (limit - 200));
+  const fits = (processes: number) => n / processes + (processes > 1 ? 5 * Math.sqrt(n / processes) : 0) + 200 <= limit;
+  let least = 1;
+  while (!fits(least) && least < 64) least += 1;
   if (!fits(Math.max(1, gatewayWorkers))) throw new RangeError(`N=${n} does not fit ${gatewayWorkers === 0 ? 'one coordinator process' : `${gatewayWorkers} gateway workers`} at ${limit} open files a process: run with --gateway-workers ${least} or more`);
   if (scenarios.has('steady') && !fits(baselineProcesses)) throw new RangeError(`N=${n} does not fit a baseline of ${baselineProcesses} process(es) at ${limit} open files a process: run with --baseline-processes ${least} or more`);
   if (PER_WORKER + 200 > limit) throw new RangeError(`a simulator process holds up to ${PER_WORKER} connections, more than ${limit} open files allow`);
@@ -283,24 +286,8 @@ async function profiling(run: string): Promise<string | null> {
   return dir;
 }
 
-/**
- * The env that makes a coordinator write its profile into `dir`: NODE_OPTIONS as the bench
- * has it when called (the heap probe's, in a steady run) plus --cpu-prof. Gateway workers
- * inherit it and write theirs beside the writer's.
- */
-const profEnv = (dir: string | null): NodeJS.ProcessEnv => (dir === null ? {} : { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --cpu-prof --cpu-prof-dir=${dir}`.trim() });
-
-/**
- * The writer's profile in `dir` (found by its pid: gateway workers write theirs beside it),
- * summarised into summary.txt there; null when it wrote none.
- */
-async function writerProfile(dir: string, pid: number): Promise<ProfileSummary | null> {
-  const file = (await readdir(dir)).find((f) => f.startsWith('CPU.') && f.split('.')[3] === String(pid) && f.endsWith('.cpuprofile'));
-  if (file === undefined) return null;
-  const summary = summarizeProfile(path.join(dir, file));
-  await writeFile(path.join(dir, 'summary.txt'), `${profileText(summary)}\n`);
-  return summary;
-}
+/** Profiling env for a coordinator (NODE_OPTIONS as the bench has it when called: the heap probe's, in a steady run). */
+const profEnv = (dir: string | null): NodeJS.ProcessEnv => (dir === null ? {} : profilingEnv(dir));
 
 const profiled = (n: number, what: string) => `${what}-n${n}${WSS ? '-wss' : ''}${gatewayWorkers === 0 ? '' : `-gw${gatewayWorkers}`}`;
 const names = (fs: readonly { name: string; ms: number }[], k: number) => fs.slice(0, k).map((f) => `${f.name} ${fmt(f.ms, 0)} ms`).join(', ');
@@ -329,7 +316,7 @@ async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promis
     const lat = await visibility(api(dataDir, coord.url), fleet, n, 40);
     await fleet.stop();
     await coord.stop();
-    const summary = prof === null ? null : await writerProfile(prof, coord.pid);
+    const summary = prof === null ? null : await processProfile(prof, coord.pid);
     // The baseline: the same agents, the same frames.
     const base = await baselineServer(path.join(root, `n${n}`, `baseline-${hb}`), hb, baselineProcesses);
     await sleep(1000);
@@ -427,7 +414,7 @@ async function storm(n: number, dataDir: string, specs: SimAgentSpec[]): Promise
   const handshakes = WSS ? `; TLS handshakes of the returning agents: ${resumed} resumed, ${full} full` : '';
   let profile = '';
   if (prof !== null) {
-    const summary = await writerProfile(prof, coord.pid);
+    const summary = await processProfile(prof, coord.pid);
     if (summary === null) profile = '; no CPU profile written';
     else {
       const worst = summary.stalls[0];
