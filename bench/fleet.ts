@@ -289,6 +289,8 @@ async function profiling(run: string): Promise<string | null> {
 /** Profiling env for a coordinator (NODE_OPTIONS as the bench has it when called: the heap probe's, in a steady run). */
 const profEnv = (dir: string | null): NodeJS.ProcessEnv => (dir === null ? {} : profilingEnv(dir));
 
+/** A profiles folder as a row shows it: relative to the repo when inside it. */
+const shown = (dir: string) => (dir.startsWith(`${REPO}/`) ? path.relative(REPO, dir) : dir);
 const profiled = (n: number, what: string) => `${what}-n${n}${WSS ? '-wss' : ''}${gatewayWorkers === 0 ? '' : `-gw${gatewayWorkers}`}`;
 const names = (fs: readonly { name: string; ms: number }[], k: number) => fs.slice(0, k).map((f) => `${f.name} ${fmt(f.ms, 0)} ms`).join(', ');
 
@@ -331,7 +333,7 @@ async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promis
     // Rows say how many processes each side ran when the baseline had more than one (old rows keep their labels).
     const sides = baselineProcesses === 1 ? '' : `, coordinator ${gatewayWorkers + 1} processes, baseline ${baselineProcesses} processes`;
     const label = `steady state${over}${sides}, N=${n}, heartbeat ${hb / 1000} s, ${windowMs / 1000} s window${watchHistory.length > 0 ? `, --watch-history ${watchHistory[1]}` : ''}${nodeOptions}${prof === null ? '' : ', coordinator under --cpu-prof'}`;
-    const profileNote = prof === null ? '' : `; CPU profile (${path.relative(REPO, prof)}): ${summary === null ? 'none written' : `top self ${names(summary.topSelf, 5)}`}`;
+    const profileNote = prof === null ? '' : `; CPU profile (${shown(prof)}): ${summary === null ? 'none written' : `top self ${names(summary.topSelf, 5)}`}`;
     record(`${label}: coordinator`, `${steadyLine(c)}; JS heap ${fmt(heapPerAgentKb, 2)} KB/agent after a full GC (target <= 8 KB; ${fmt(heapPerConnectionKb, 2)} KB of it came with the connections; after that GC, per connection: heap committed ${perConn('totalHeap')} KB, RSS ${perConn('rss')} KB); report-to-visible p50 ${fmt(percentile(lat, 50), 0)} ms, p99 ${fmt(percentile(lat, 99), 0)} ms (${lat.length} samples)${profileNote}`);
     record(`${label}: bare baseline`, steadyLine(b));
     record(`${label}: coordinator / baseline`, `CPU per frame ${fmt(c.cpuPerFrameUs / b.cpuPerFrameUs, 2)}x (target <= 1.5x), RSS per agent ${fmt(c.rssPerAgentKb, 1)} KB vs ${fmt(b.rssPerAgentKb, 1)} KB (target <= 16 KB); load average ${fmt(loadavg()[0] ?? NaN, 1)}`);
@@ -419,7 +421,7 @@ async function storm(n: number, dataDir: string, specs: SimAgentSpec[]): Promise
     else {
       const worst = summary.stalls[0];
       const ours = (fs: readonly { name: string; ms: number }[]) => fs.filter((f) => / (coordinator|packages)\//.test(f.name) || /^\(garbage/.test(f.name));
-      profile = `; CPU profile (${path.relative(REPO, prof)}): start-up ${fmt(summary.startupMs / 1000)} s before the first idle moment; top self ${names(summary.topSelf, 5)}; longest busy stretch after start-up ${worst === undefined ? 'none' : `${worst.ms} ms at ${fmt(worst.atMs / 1000)} s, in ${names(ours(worst.inclusive), 5)}`}`;
+      profile = `; CPU profile (${shown(prof)}): start-up ${fmt(summary.startupMs / 1000)} s before the first idle moment; top self ${names(summary.topSelf, 5)}; longest busy stretch after start-up ${worst === undefined ? 'none' : `${worst.ms} ms at ${fmt(worst.atMs / 1000)} s, in ${names(ours(worst.inclusive), 5) || 'no function of ours (see summary.txt)'}`}`;
     }
   }
   const secs = (t: number | null) => (t === null ? `never (${watchMs / 1000} s)` : `${fmt((t - killedAt) / 1000)} s`);
