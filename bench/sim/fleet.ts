@@ -92,7 +92,12 @@ export class SimFleet {
     }
   }
 
-  static async start(opts: { server: string; specs: readonly SimAgentSpec[]; profile: SimProfile; seed?: number; caPem?: string | null }): Promise<SimFleet> {
+  /**
+   * Starts the agents in worker processes, `startPerS` a second in all (default 1,000, the
+   * coordinator's default admission rate; a fleet's first dials are not one instant's):
+   * resolves once every process has its agents, before they are all dialling (waitConnected).
+   */
+  static async start(opts: { server: string; specs: readonly SimAgentSpec[]; profile: SimProfile; seed?: number; caPem?: string | null; startPerS?: number }): Promise<SimFleet> {
     const roles = assignRoles(opts.specs.length, opts.profile);
     const count = Math.max(1, Math.ceil(opts.specs.length / PER_WORKER));
     const workers = Array.from({ length: count }, () => fork(fileURLToPath(new URL('./worker.ts', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' }));
@@ -104,7 +109,7 @@ export class SimFleet {
       for (const a of agents) fleet.workerOf.set(a.name, w);
       // Each worker dials from its own share of the addresses.
       const addresses = LOCAL_ADDRESSES.filter((_, i) => i % count === k % count);
-      return fleet.ask(w, { type: 'start', server: opts.server, caPem: opts.caPem ?? null, localAddresses: addresses, profile: opts.profile, agents, roles: roles.slice(from, to), seed: (opts.seed ?? 1) + k });
+      return fleet.ask(w, { type: 'start', server: opts.server, caPem: opts.caPem ?? null, localAddresses: addresses, profile: opts.profile, agents, roles: roles.slice(from, to), seed: (opts.seed ?? 1) + k, startPerS: (opts.startPerS ?? 1000) / count });
     }));
     return fleet;
   }
