@@ -137,7 +137,7 @@ export async function coordinatorServer(dataDir: string, args: readonly string[]
  * The bare baseline (bench/baseline-server.ts) in `processes` processes sharing its port
  * (1: one process, as it always was); CPU and RSS are the process tree's, /stats the totals.
  */
-export async function baselineServer(dir: string, heartbeatIntervalMs: number, processes = 1): Promise<BenchServer & { processes: number }> {
+export async function baselineServer(dir: string, heartbeatIntervalMs: number, processes = 1): Promise<BenchServer> {
   await mkdir(dir, { recursive: true });
   const child = spawn(process.execPath, [path.join(REPO, 'bench/baseline-server.ts'), '--db', path.join(dir, 'baseline.db'), '--heartbeat-interval', String(heartbeatIntervalMs), '--processes', String(processes)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -153,7 +153,6 @@ export async function baselineServer(dir: string, heartbeatIntervalMs: number, p
     caPem: null,
     url,
     pid: child.pid!,
-    processes,
     async stats() {
       const s = (await (await fetch(statsUrl)).json()) as { rowsWritten: number; frames: number; connections: number; loopP99Ms: number; loopMaxMs: number };
       return { loopP99Ms: s.loopP99Ms, loopMaxMs: s.loopMaxMs, rowsWritten: s.rowsWritten, connected: s.connections, states: {}, framesReceived: s.frames };
