@@ -262,7 +262,9 @@ async function heapStats(pid: number): Promise<{ usedHeap: number; totalHeap: nu
 }
 
 async function waitFleet(fleet: SimFleet, n: number, what: string): Promise<number> {
-  const ms = await fleet.waitConnected(n, 600_000, (c) => say(`  ${what}: ${c}/${n} connected`));
+  // 600 s, or 30 ms an agent beyond 20,000: 40,000 over wss took 429 s on the shared box,
+  // admitted about 100 a second while the writer's loop delay held admission in its slow mode.
+  const ms = await fleet.waitConnected(n, Math.max(600_000, n * 30), (c) => say(`  ${what}: ${c}/${n} connected`));
   say(`  ${what}: all ${n} connected in ${fmt(ms / 1000)} s`);
   return ms;
 }
