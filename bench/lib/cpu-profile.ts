@@ -6,6 +6,8 @@
  * leaf it ended in). Not product code.
  */
 import { readFileSync } from 'node:fs';
+import { readdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 
 interface CallFrame { functionName: string; url: string; lineNumber: number }
 interface ProfileNode { id: number; callFrame: CallFrame; children?: number[] }
@@ -95,6 +97,27 @@ export function profileText(s: ProfileSummary): string {
       list(st.self),
     ]),
   ].join('\n');
+}
+
+/**
+ * The env that makes a process write a profile into `dir` when it exits: the NODE_OPTIONS
+ * this process has now, plus --cpu-prof. Its children inherit it (a coordinator's gateway
+ * workers write theirs beside the writer's).
+ */
+export function profilingEnv(dir: string): NodeJS.ProcessEnv {
+  return { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --cpu-prof --cpu-prof-dir=${dir}`.trim() };
+}
+
+/**
+ * The profile process `pid` wrote in `dir` (Node names it CPU.<date>.<time>.<pid>.<thread>.<n>.cpuprofile),
+ * summarised into summary.txt beside it; null when it wrote none.
+ */
+export async function processProfile(dir: string, pid: number): Promise<ProfileSummary | null> {
+  const file = (await readdir(dir)).find((f) => f.startsWith('CPU.') && f.split('.')[3] === String(pid) && f.endsWith('.cpuprofile'));
+  if (file === undefined) return null;
+  const summary = summarizeProfile(path.join(dir, file));
+  await writeFile(path.join(dir, 'summary.txt'), `${profileText(summary)}\n`);
+  return summary;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

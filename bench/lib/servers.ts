@@ -133,12 +133,19 @@ export async function coordinatorServer(dataDir: string, args: readonly string[]
   };
 }
 
-export async function baselineServer(dir: string, heartbeatIntervalMs: number): Promise<BenchServer> {
+/**
+ * The bare baseline (bench/baseline-server.ts) in `processes` processes sharing its port
+ * (1: one process, as it always was); CPU and RSS are the process tree's, /stats the totals.
+ */
+export async function baselineServer(dir: string, heartbeatIntervalMs: number, processes = 1): Promise<BenchServer> {
   await mkdir(dir, { recursive: true });
-  const child = spawn(process.execPath, [path.join(REPO, 'bench/baseline-server.ts'), '--db', path.join(dir, 'baseline.db'), '--heartbeat-interval', String(heartbeatIntervalMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [path.join(REPO, 'bench/baseline-server.ts'), '--db', path.join(dir, 'baseline.db'), '--heartbeat-interval', String(heartbeatIntervalMs), '--processes', String(processes)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout.once('data', (c: Buffer) => resolve((JSON.parse(c.toString('utf8').split('\n')[0]!) as { listening: string }).listening));
+  const { url, statsUrl } = await new Promise<{ url: string; statsUrl: string }>((resolve, reject) => {
+    child.stdout.once('data', (c: Buffer) => {
+      const line = JSON.parse(c.toString('utf8').split('\n')[0]!) as { listening: string; stats: string };
+      resolve({ url: line.listening, statsUrl: line.stats });
+    });
     child.once('exit', (code) => reject(new Error(`baseline server exited ${code}`)));
   });
   return {
@@ -147,7 +154,7 @@ export async function baselineServer(dir: string, heartbeatIntervalMs: number): 
     url,
     pid: child.pid!,
     async stats() {
-      const s = (await (await fetch(new URL('/stats', url))).json()) as { rowsWritten: number; frames: number; connections: number; loopP99Ms: number; loopMaxMs: number };
+      const s = (await (await fetch(statsUrl)).json()) as { rowsWritten: number; frames: number; connections: number; loopP99Ms: number; loopMaxMs: number };
       return { loopP99Ms: s.loopP99Ms, loopMaxMs: s.loopMaxMs, rowsWritten: s.rowsWritten, connected: s.connections, states: {}, framesReceived: s.frames };
     },
     async stop(signal = 'SIGTERM') {

@@ -25,8 +25,11 @@ const ZONES = ['zone-a', 'zone-b', 'zone-c'];
 
 export const simName = (i: number) => `sim-${String(i).padStart(5, '0')}`;
 
-/** Enrolls machines sim-00000.. with the bootstrap token, `concurrency` at a time. */
-export async function enrollFleet(server: string, token: string, count: number, opts: { concurrency?: number; kubeletVersion?: string; onProgress?: (done: number) => void; caPem?: string | null } = {}): Promise<SimAgentSpec[]> {
+/**
+ * Enrolls machines sim-00000.. with the bootstrap token, `concurrency` at a time;
+ * `onProgress` hears the count done every `progressMs` (10 s), however slow the server.
+ */
+export async function enrollFleet(server: string, token: string, count: number, opts: { concurrency?: number; kubeletVersion?: string; onProgress?: (done: number) => void; progressMs?: number; caPem?: string | null } = {}): Promise<SimAgentSpec[]> {
   const specs: SimAgentSpec[] = new Array(count);
   let next = 0;
   let done = 0;
@@ -36,10 +39,14 @@ export async function enrollFleet(server: string, token: string, count: number, 
       const { credential } = await enroll(server, opts.caPem ?? null, token, initialReport(partial, new Date()).identity, 'sim-0.1.0', rawPublicKey(generateKeyPairSync('ed25519').publicKey));
       specs[i] = { ...partial, credential };
       done += 1;
-      if (done % 1000 === 0) opts.onProgress?.(done);
     }
   };
-  await Promise.all(Array.from({ length: opts.concurrency ?? 32 }, worker));
+  const progress = opts.onProgress === undefined ? null : setInterval(() => opts.onProgress!(done), opts.progressMs ?? 10_000);
+  try {
+    await Promise.all(Array.from({ length: opts.concurrency ?? 32 }, worker));
+  } finally {
+    if (progress !== null) clearInterval(progress);
+  }
   return specs;
 }
 
@@ -85,7 +92,12 @@ export class SimFleet {
     }
   }
 
-  static async start(opts: { server: string; specs: readonly SimAgentSpec[]; profile: SimProfile; seed?: number; caPem?: string | null }): Promise<SimFleet> {
+  /**
+   * Starts the agents in worker processes, `startPerS` a second in all (default 1,000, the
+   * coordinator's default admission rate; a fleet's first dials are not one instant's):
+   * resolves once every process has its agents, before they are all dialling (waitConnected).
+   */
+  static async start(opts: { server: string; specs: readonly SimAgentSpec[]; profile: SimProfile; seed?: number; caPem?: string | null; startPerS?: number }): Promise<SimFleet> {
     const roles = assignRoles(opts.specs.length, opts.profile);
     const count = Math.max(1, Math.ceil(opts.specs.length / PER_WORKER));
     const workers = Array.from({ length: count }, () => fork(fileURLToPath(new URL('./worker.ts', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' }));
@@ -97,7 +109,7 @@ export class SimFleet {
       for (const a of agents) fleet.workerOf.set(a.name, w);
       // Each worker dials from its own share of the addresses.
       const addresses = LOCAL_ADDRESSES.filter((_, i) => i % count === k % count);
-      return fleet.ask(w, { type: 'start', server: opts.server, caPem: opts.caPem ?? null, localAddresses: addresses, profile: opts.profile, agents, roles: roles.slice(from, to), seed: (opts.seed ?? 1) + k });
+      return fleet.ask(w, { type: 'start', server: opts.server, caPem: opts.caPem ?? null, localAddresses: addresses, profile: opts.profile, agents, roles: roles.slice(from, to), seed: (opts.seed ?? 1) + k, startPerS: (opts.startPerS ?? 1000) / count });
     }));
     return fleet;
   }

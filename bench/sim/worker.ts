@@ -9,7 +9,7 @@ import { SimAgent, type Role, type SimAgentSpec, type SimProfile } from './sim-a
 import { prng } from '../../coordinator/src/testing/prng.ts';
 
 export type ToWorker =
-  | { type: 'start'; server: string; caPem: string | null; localAddresses: string[]; profile: SimProfile; agents: SimAgentSpec[]; roles: Role[]; seed: number }
+  | { type: 'start'; server: string; caPem: string | null; localAddresses: string[]; profile: SimProfile; agents: SimAgentSpec[]; roles: Role[]; seed: number; startPerS: number }
   | { type: 'mark'; name: string; token: string }
   | { type: 'stats' }
   | { type: 'stop' };
@@ -28,6 +28,7 @@ let frames = 0;
 /** Welcomed wss connections by TLS handshake kind (a storm after a restart should resume). */
 const handshakes = { full: 0, resumed: 0 };
 let pending: CommandSeen[] = [];
+let stopping = false;
 
 // Commands are forwarded in batches: one IPC message per agent would cost more than the agent.
 setInterval(() => {
@@ -46,11 +47,23 @@ process.on('message', (m: ToWorker) => {
         welcomed: (resumed: boolean | null) => void (resumed === true ? handshakes.resumed++ : resumed === false && handshakes.full++),
         command: (name: string, cmd: Command, at: number) => pending.push({ name, kind: cmd.kind, commandId: cmd.commandId, at }),
       };
-      m.agents.forEach((spec, i) => {
+      const all = m.agents.map((spec, i) => {
         const agent = new SimAgent(spec, m.roles[i] ?? 'healthy', m.profile, { server: m.server, caPem: m.caPem, localAddress: m.localAddresses[i % m.localAddresses.length]!, log, random, events });
         agents.set(spec.name, agent);
-        agent.start();
+        return agent;
       });
+      // Started startPerS a second, a tenth each 100 ms, not all in one turn: every start
+      // dials at once (over wss a TLS context and handshake each), and 8,000 dials in one
+      // synchronous loop ran their own handshake timeouts out before this process could
+      // answer any, while a coordinator refuses what it cannot admit yet (Retry-After).
+      const perTick = Math.max(1, Math.round(m.startPerS / 10));
+      let next = 0;
+      const startSome = () => {
+        if (stopping) return;
+        for (const until = Math.min(all.length, next + perTick); next < until; next += 1) all[next]!.start();
+        if (next < all.length) setTimeout(startSome, 100);
+      };
+      startSome();
       send({ type: 'started' });
       return;
     }
@@ -66,6 +79,7 @@ process.on('message', (m: ToWorker) => {
       return;
     }
     case 'stop':
+      stopping = true;
       for (const a of agents.values()) a.stop();
       setTimeout(() => process.exit(0), 200);
   }
