@@ -3,6 +3,7 @@
  * shuts it down cleanly on SIGTERM/SIGINT (flushing batched writes).
  */
 import { AppError, createLogger } from '@nodekeeper/common';
+import { LOG_BUFFER_BYTES } from './logging.ts';
 
 async function main(): Promise<number> {
   // `restore` is a one-shot command on a stopped coordinator's data dir, not a server option.
@@ -34,7 +35,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const { config } = loaded;
-  const log = createLogger({ name: 'nodekeeper-coordinator', level: config.logLevel });
+  const log = createLogger({ name: 'nodekeeper-coordinator', level: config.logLevel, maxBufferedBytes: LOG_BUFFER_BYTES });
   // Last line of defence for invariant 11: a store outage that escaped its caller (a
   // late callback recording an event on a full disk) is reported by StoreHealth and
   // retried; it must not end the process. Any other escaped error is a bug: exit.

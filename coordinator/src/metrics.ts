@@ -10,6 +10,7 @@
  * at scrape time from in-memory views: metrics/product.ts.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { droppedLogLines } from '@nodekeeper/common';
 import type { BatcherCounters } from './store/write-batcher.ts';
 
 /** Buckets (seconds) for work measured in milliseconds: API calls, handshakes, upgrades. */
@@ -26,6 +27,7 @@ export function createMetrics() {
   // No prefix: the standard process_* and nodejs_* names, so stock dashboards work.
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  let reported = droppedLogLines();
   return {
     registry,
     connectedAgents: new Gauge({ name: 'nodekeeper_connected_agents', help: 'Agents connected now', registers }),
@@ -54,6 +56,16 @@ export function createMetrics() {
     notifications: new Counter({ name: 'nodekeeper_notifications_total', help: 'Webhook notifications, by result (sent, failed: given up after retries or refused, dropped: over --notify-rate)', labelNames: ['result'], registers }),
     storeErrors: new Counter({ name: 'nodekeeper_store_errors_total', help: 'Store writes refused by SQLite (nothing changed), by operation and SQLite code', labelNames: ['op', 'code'], registers }),
     rolloutFailures: new Counter({ name: 'nodekeeper_rollout_failures_total', help: 'Rollouts stopped by failures, by reason (CanaryFailed, FailureThreshold: paused or rolling back by onFailure; RollbackFailed; RebootFailed)', labelNames: ['reason'], registers: [registry] }),
+    logLinesDropped: new Counter({
+      name: 'nodekeeper_log_lines_dropped_total',
+      help: 'Log lines dropped because the log reader (journald, a pipe) fell behind by over 8 MiB: the coordinator never waits for it',
+      registers,
+      collect() {
+        const seen = droppedLogLines();
+        if (seen > reported) this.inc(seen - reported);
+        reported = seen;
+      },
+    }),
     nodeConditionWrites: new Counter({ name: 'nodekeeper_node_condition_writes_total', help: 'Writes of nodekeeper\'s conditions to member Nodes (made on change only), by result (ok, failed)', labelNames: ['result'], registers }),
   };
 }

@@ -9,6 +9,7 @@
 import type { AddressInfo } from 'node:net';
 import type tls from 'node:tls';
 import { createLogger, type Logger } from '@nodekeeper/common';
+import { LOG_BUFFER_BYTES } from '../logging.ts';
 import { AGENT_PATH, CloseCode } from '@nodekeeper/protocol';
 import { createCoordinatorServer } from '../server/http-server.ts';
 import { serveTicketKeys, type TicketKeySet } from '../tls/ticket-keys.ts';
@@ -44,7 +45,7 @@ export async function workerMain(): Promise<void> {
       else process.exit(2);
     });
   });
-  const log = createLogger({ name: 'nodekeeper-gateway-worker', level: setup.logLevel as Level }).child({ worker: setup.worker });
+  const log = createLogger({ name: 'nodekeeper-gateway-worker', level: setup.logLevel as Level, maxBufferedBytes: LOG_BUFFER_BYTES }).child({ worker: setup.worker });
   const fatal = (err: unknown) => {
     log.fatal({ err }, 'unexpected error in a gateway worker; exiting (the writer starts another)');
     process.exit(70);
