@@ -251,3 +251,42 @@ test('after a restart, the machines loaded are judged at most MAX_JUDGED_PER_TIC
   assert.equal(changed.length, n, 'the next tick judges the rest');
   assert.ok(fleet.list().every((m) => m.liveness.reason === 'AwaitingFirstReport'));
 });
+
+test('the observation history is the same whether or not a report whose health and versions did not move is compared with it', () => {
+  // Reports of one machine drawn from a few variants: health and version moving, or only
+  // the probe times (every reconnect's full report); flushes and ticks in between. The
+  // history must be what comparing every report with it would give: a row per component
+  // whenever its health or version differs from that component's last row.
+  const variant = fc.record({ healthy: fc.boolean(), version: fc.constantFrom('1.31.2', '1.31.3'), at: fc.integer({ min: 0, max: 3 }) });
+  fc.assert(fc.property(fc.array(fc.record({ v: variant, flush: fc.boolean(), tick: fc.boolean() }), { minLength: 1, maxLength: 25 }), (steps) => {
+    const now = { t: 1_000 };
+    const clock = () => now.t;
+    const store = openStore(':memory:', { now: clock, log });
+    const { token } = store.createToken({ ttlMs: 60_000, maxUses: 1, description: '' });
+    store.enroll({ token, identity: identity('o1'), agentVersion: 't' });
+    const batcher = new WriteBatcher(store, { intervalMs: 3_600_000, log, autoStart: false });
+    const fleet = new FleetView({ store, batcher, clock, log }, { livenessGraceMs: 40_000, livenessRecoverMs: 0 });
+    fleet.attach('o1', link(), 't');
+    const expected: string[] = [];
+    const last = new Map<string, string>();
+    for (const step of steps) {
+      now.t += 1_000;
+      const observedAt = new Date(1_796_000_000_000 + step.v.at * 1000).toISOString();
+      const base = sampleReport('o1');
+      const kubelet = { ...base.kubelet, health: step.v.healthy ? 'healthy' as const : 'unhealthy' as const, observedAt, version: { raw: `Kubernetes v${step.v.version}`, semver: step.v.version, source: 'binary' as const } };
+      const report: NodeReport = { ...base, identity: identity('o1'), kubelet, runtime: { ...base.runtime, observedAt } };
+      fleet.report('o1', true, report);
+      for (const c of ['kubelet', 'runtime', 'cni', 'host'] as const) {
+        const key = `${report[c].health} ${report[c].version?.raw ?? null}`;
+        if (last.get(c) !== key) expected.push(`${c} ${key}`);
+        last.set(c, key);
+      }
+      if (step.tick) fleet.tick();
+      if (step.flush) batcher.flush();
+    }
+    batcher.flush();
+    const rows = store.machineObservations('o1', 1000).map((o) => `${o.component} ${o.health} ${o.versionRaw}`);
+    assert.deepEqual([...rows].sort(), [...expected].sort());
+    assert.equal(rows.length, expected.length);
+  }), { numRuns: 60 });
+});

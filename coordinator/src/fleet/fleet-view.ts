@@ -26,6 +26,7 @@ import { CloseCode, type Command, type NodeReport, type NodeReportDelta } from '
 import type { Clock } from '../clock.ts';
 import type { Store } from '../store/db.ts';
 import type { WriteBatcher } from '../store/write-batcher.ts';
+import { OBSERVED_COMPONENTS } from '../store/status.ts';
 import type { Condition, Liveness, MachineRecord } from '../model/machine.ts';
 import { DeadlineHeap } from './deadline-heap.ts';
 import { judgeMachine, sameConditions } from './judgement.ts';
@@ -187,7 +188,7 @@ export class FleetView {
     if (existing?.link != null) this.connected -= 1;
     const m = this.load(record);
     this.evaluate(m);
-    this.persist(m);
+    this.persist(m, true);
     this.changed(record.name);
   }
 
@@ -248,10 +249,11 @@ export class FleetView {
       return false;
     }
     if (merged.changed && merged.report !== null) {
+      const observe = observationsMoved(m.report, merged.report);
       m.report = full ? packReport(merged.report, this.interner) : merged.report;
       m.reportChangedAt = this.clock();
       this.evaluate(m);
-      this.persist(m);
+      this.persist(m, observe);
       this.changed(name);
     }
     return true;
@@ -407,15 +409,32 @@ export class FleetView {
     return changed;
   }
 
-  private persist(m: MachineState): void {
+  /**
+   * Queues the machine's status. `observe`: its report's health or versions may have
+   * moved, so the observation history is compared with it (a read per component); a
+   * liveness or condition change, or a report whose probe times alone moved (every
+   * reconnect's full report), leaves the history as it is.
+   */
+  private persist(m: MachineState, observe = false): void {
     this.batcher.status(m.record.name, {
       report: m.report,
       reportChangedAt: m.reportChangedAt,
       liveness: m.liveness,
       conditions: m.conditions,
       agentVersion: m.agentVersion,
-    });
+    }, observe);
   }
+}
+
+/**
+ * Whether a component's health or version differs between two reports: what the
+ * observation history records (store/status.ts sameObservation). The history's latest
+ * rows are those of the last report queued with `observe`, so comparing with the report
+ * held (loaded from the store after a restart, written with its rows) is comparing with them.
+ */
+function observationsMoved(before: NodeReport | null, after: NodeReport): boolean {
+  if (before === null) return true;
+  return OBSERVED_COMPONENTS.some((c) => before[c].health !== after[c].health || (before[c].version?.raw ?? null) !== (after[c].version?.raw ?? null));
 }
 
 /** Conditions where True is good (the pressure conditions are the other way round). */

@@ -98,13 +98,17 @@ export class WriteBatcher {
     if (before === undefined || at > before) this.#lastSeen.set(name, at);
   }
 
-  /** Queues a machine's status; the latest one wins, its observations accumulate. */
-  status(name: string, status: StatusWrite): void {
+  /**
+   * Queues a machine's status; the latest one wins, its observations accumulate.
+   * `observe` false: the caller knows its report's health and versions did not move, so
+   * no observation is queued (and none is compared with the history at the flush).
+   */
+  status(name: string, status: StatusWrite, observe = true): void {
     this.#assertOpen();
     const at = status.reportChangedAt ?? (this.#opts.now ?? (() => this.#store.now()))();
     const pending = this.#statuses.get(name) ?? { status, observations: [] };
     pending.status = status;
-    for (const o of observationsOf(status.report, at)) {
+    for (const o of observe ? observationsOf(status.report, at) : []) {
       const last = pending.observations.findLast((p) => p.component === o.component);
       if (last !== undefined && sameObservation(last, o)) continue;
       pending.observations.push(o);
