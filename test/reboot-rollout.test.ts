@@ -25,6 +25,12 @@ import { startTestKubelet, type TestKubelet } from './harness/test-kubelet.ts';
 
 type Obj = { metadata: { name: string }; status: Record<string, any> };
 const OLD = '6.1.0-25-amd64';
+/**
+ * The soak of the reboots that must complete. After a node is back (new boot, Node
+ * Ready), its agent's next probe (1 s apart) must report it healthy within the soak; a
+ * 1 s soak missed it in a loaded CI run (UnhealthyDuringSoak), as rollout-drain's did.
+ */
+const SOAK = '5s';
 const NEW = '6.1.0-26-amd64';
 
 describe('reboot rollouts', { timeout: 600_000 }, () => {
@@ -130,7 +136,7 @@ describe('reboot rollouts', { timeout: 600_000 }, () => {
     pod('web-a', 'node-a', { app: 'web' });
     pod('web-b', 'node-b', { app: 'web' });
     const from = lastEventId();
-    await nk(['reboot', 'create', 'kernel', '--names', 'node-a,node-b', '--soak', '1s']);
+    await nk(['reboot', 'create', 'kernel', '--names', 'node-a,node-b', '--soak', SOAK]);
     // Never both nodes cordoned (or rebooting) at once.
     let both = false;
     const sampler = setInterval(() => {
@@ -176,7 +182,7 @@ describe('reboot rollouts', { timeout: 600_000 }, () => {
     adapters.get('node-a')!.behaviour = {};
     pod('backup-a', 'node-a', { 'reboot-blocker': 'true' });
     const from = lastEventId();
-    await nk(['reboot', 'create', 'blocked', '--names', 'node-a', '--soak', '1s', '--blocking-pods', 'reboot-blocker=true']);
+    await nk(['reboot', 'create', 'blocked', '--names', 'node-a', '--soak', SOAK, '--blocking-pods', 'reboot-blocker=true']);
     await waitFor('held by the blocking pod', async () => /waiting: blocking pods \(reboot-blocker=true\) on Node node-a: default\/backup-a/.test((await rollout('blocked'))?.status['message'] ?? ''), 30_000);
     assert.match(await nk(['rollout', 'describe', 'blocked']), /blocking pods/);
     await new Promise((r) => setTimeout(r, 3000));
@@ -190,7 +196,7 @@ describe('reboot rollouts', { timeout: 600_000 }, () => {
 
   test('a firing alert holds the rollout; an ignored one does not; clearing it releases; an unreachable Prometheus holds', async () => {
     firing = [{ labels: { alertname: 'NodeDown' }, state: 'firing' }, { labels: { alertname: 'Watchdog' }, state: 'firing' }];
-    await nk(['reboot', 'create', 'alerting', '--names', 'node-b', '--soak', '1s', '--prometheus', promUrl, '--alert-filter', '^Watchdog$']);
+    await nk(['reboot', 'create', 'alerting', '--names', 'node-b', '--soak', SOAK, '--prometheus', promUrl, '--alert-filter', '^Watchdog$']);
     await waitFor('held by NodeDown', async () => /waiting: 1 alert\(s\) firing in Prometheus at .*: NodeDown$/.test((await rollout('alerting'))?.status['message'] ?? ''), 30_000);
     await new Promise((r) => setTimeout(r, 3000));
     assert.equal(adapters.get('node-b')!.reboots.length, 1, 'not rebooted while the alert fires');
@@ -256,7 +262,7 @@ describe('reboot rollouts', { timeout: 600_000 }, () => {
     a.behaviour = { kernel: NEW, downMs: 6000 };
     const before = a.reboots.length;
     const from = lastEventId();
-    await nk(['reboot', 'create', 'killed', '--names', 'node-a', '--soak', '1s']);
+    await nk(['reboot', 'create', 'killed', '--names', 'node-a', '--soak', SOAK]);
     await waitFor('the reboot sent', () => events('machine/node-a', from).some((e) => e.reason === 'RebootStarted'), 30_000, 100);
     await coord.stop('SIGKILL');
     coord = await startCoordinator(coord.dataDir, [...coordArgs(), '--port', String(coord.port)]);
