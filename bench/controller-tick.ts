@@ -31,6 +31,7 @@ import { RolloutController } from '../coordinator/src/controllers/rollout-contro
 import { FleetView, type AgentLink } from '../coordinator/src/fleet/fleet-view.ts';
 import { openStore } from '../coordinator/src/store/db.ts';
 import { sampleReport } from '../coordinator/src/store/test-support.ts';
+import { prng } from '../coordinator/src/testing/prng.ts';
 import { WriteBatcher } from '../coordinator/src/store/write-batcher.ts';
 import { percentile, record } from './lib/results.ts';
 
@@ -56,18 +57,6 @@ function cpu(fn: () => void): number {
 
 const ms = (us: number) => (us / 1000).toFixed(us < 1000 ? 3 : 2);
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-
-/** A deterministic PRNG (mulberry32), so every run changes the same reports. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 for (const n of SIZES) {
   const loadBefore = loadavg()[0] ?? 0;
