@@ -11,6 +11,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { droppedLogLines } from '@nodekeeper/common';
+import { LOG_BUFFER_BYTES } from './logging.ts';
 import type { BatcherCounters } from './store/write-batcher.ts';
 
 /** Buckets (seconds) for work measured in milliseconds: API calls, handshakes, upgrades. */
@@ -58,7 +59,7 @@ export function createMetrics() {
     rolloutFailures: new Counter({ name: 'nodekeeper_rollout_failures_total', help: 'Rollouts stopped by failures, by reason (CanaryFailed, FailureThreshold: paused or rolling back by onFailure; RollbackFailed; RebootFailed)', labelNames: ['reason'], registers: [registry] }),
     logLinesDropped: new Counter({
       name: 'nodekeeper_log_lines_dropped_total',
-      help: 'Log lines dropped because the log reader (journald, a pipe) fell behind by over 8 MiB: the coordinator never waits for it',
+      help: `Log lines dropped because the log reader (journald, a pipe) fell behind by over ${LOG_BUFFER_BYTES / 1024 / 1024} MiB: the coordinator never waits for it`,
       registers,
       collect() {
         const seen = droppedLogLines();
