@@ -144,6 +144,32 @@ test('the timer flushes on its own', async () => {
   store.close();
 });
 
+test('a timed flush holds the loop one slice at a time and writes the rest in the next turns, in order', async () => {
+  const names = ['a', 'b', 'c', 'd', 'e'];
+  const { store } = fleet(names);
+  // A slice far shorter than one row: every timed flush takes exactly one event or status.
+  const batcher = new WriteBatcher(store, { intervalMs: 5, random: () => 0.5, sliceMs: 1e-9 });
+  for (const [i, name] of names.entries()) {
+    batcher.lastSeen(name, 500 + i);
+    batcher.status(name, statusOf(sampleReport(name), 10 + i));
+  }
+  for (const reason of ['First', 'Second', 'Third']) batcher.event({ object: 'machine/a', type: 'Normal', reason, message: reason });
+  const txBefore = store.counters.transactions;
+  const turns: number[] = [];
+  while (batcher.pending.statuses > 0 || batcher.counters.eventRows < 3) {
+    await new Promise((r) => setImmediate(r));
+    turns.push(batcher.counters.flushes);
+  }
+  assert.equal(batcher.counters.flushes, 8, 'three events and five statuses, one transaction each');
+  assert.equal(store.counters.transactions, txBefore + 8);
+  assert.ok(turns.filter((f, i) => f !== (turns[i - 1] ?? 0)).every((f, i, moved) => f === (moved[i - 1] ?? 0) + 1), `one slice a turn: ${turns.join(',')}`);
+  assert.deepEqual(store.machineEvents('a', 10).map((e) => e.reason).filter((r) => r !== 'Enrolled'), ['First', 'Second', 'Third']);
+  assert.deepEqual(store.listMachines().map((m) => [m.lastSeenAt, m.reportChangedAt]), names.map((_, i) => [500 + i, 10 + i]));
+  assert.equal(batcher.counters.lastSeenRows, 5, 'last-seen times go whole with the first slice');
+  batcher.close();
+  store.close();
+});
+
 test('a failed flush keeps everything queued and says NK_STORE_WRITE_FAILED', () => {
   const { store } = fleet(['a']);
   const batcher = new WriteBatcher(store, { intervalMs: 60_000, autoStart: false });
@@ -160,5 +186,6 @@ test('options are checked', () => {
   const { store } = fleet(['a']);
   assert.throws(() => new WriteBatcher(store, { intervalMs: 0 }), RangeError);
   assert.throws(() => new WriteBatcher(store, { intervalMs: 10, jitter: 1 }), RangeError);
+  assert.throws(() => new WriteBatcher(store, { intervalMs: 10, sliceMs: 0 }), RangeError);
   store.close();
 });

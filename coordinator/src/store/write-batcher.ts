@@ -8,6 +8,12 @@
  * Events that tell a status change (liveness, conditions) ride in the same transaction
  * as the status they describe, stamped with the time they happened.
  *
+ * A timed flush holds the event loop for at most about `sliceMs`: when a storm has queued
+ * more than that (19,000 machines coming back at once queue their statuses and events
+ * together), it writes what fits in one transaction and the rest in the next turn of the
+ * loop, so heartbeats and admission keep being served in between (a 1 s flush stalled the
+ * loop and throttled the readmission of the fleet).
+ *
  * What is pending when the process dies is lost by design: last-seen times are
  * re-learned from the next message, and status is recomputed from the next report.
  * Acknowledged operations (enrollment, revocation) never go through here.
@@ -33,6 +39,12 @@ export interface WriteBatcherOptions {
   readonly runAs?: <T>(fn: () => T) => T;
   /** Told how long each flush transaction took (the histogram of /metrics). */
   readonly flushed?: (seconds: number, result: 'ok' | 'failed') => void;
+  /**
+   * How long one timed flush may hold the event loop, roughly (default 50 ms): it stops
+   * taking statuses and events once that is spent (always taking at least one) and
+   * writes the rest in the following turns. flush() and close() write everything.
+   */
+  readonly sliceMs?: number;
 }
 
 /** Counters for /metrics. */
@@ -55,6 +67,8 @@ const MAX_PENDING_EVENTS = 100_000;
 /** Bound on observations kept per machine between flushes; the oldest go first. */
 const MAX_PENDING_OBSERVATIONS = 64;
 
+const DEFAULT_SLICE_MS = 50;
+
 interface PendingStatus {
   status: StatusWrite;
   observations: Observation[];
@@ -76,6 +90,7 @@ export class WriteBatcher {
     if (!Number.isFinite(opts.intervalMs) || opts.intervalMs <= 0) throw new RangeError(`intervalMs must be > 0, got ${opts.intervalMs}`);
     const jitter = opts.jitter ?? 0.2;
     if (!(jitter >= 0 && jitter < 1)) throw new RangeError(`jitter must be in [0, 1), got ${jitter}`);
+    if (opts.sliceMs !== undefined && !(opts.sliceMs > 0)) throw new RangeError(`sliceMs must be > 0, got ${opts.sliceMs}`);
     this.#store = store;
     this.#opts = opts;
     if (opts.autoStart !== false) this.start();
@@ -137,16 +152,42 @@ export class WriteBatcher {
    * is thrown with the cause.
    */
   flush(): BatchResult | null {
+    return this.#flush(Infinity);
+  }
+
+  /**
+   * Writes what is pending in one transaction: every last-seen time, then events and
+   * statuses, oldest queued first, until `budgetMs` is spent (at least one of them).
+   * What is written leaves the queue; the rest stays for the next call.
+   */
+  #flush(budgetMs: number): BatchResult | null {
     if (this.#lastSeen.size === 0 && this.#statuses.size === 0 && this.#events.length === 0) return null;
     let result: BatchResult;
-    const events = this.#events;
     const started = performance.now();
     const took = () => (performance.now() - started) / 1000;
+    let taken = 0;
+    const within = () => taken++ === 0 || performance.now() - started < budgetMs;
+    let events = 0;
+    const statuses: string[] = [];
+    const pending = this.#statuses;
+    const queuedEvents = this.#events;
     try {
       result = this.#store.writeBatch({
         lastSeen: this.#lastSeen,
-        statuses: [...this.#statuses].map(([name, p]) => ({ name, status: p.status, observations: p.observations })),
-        events,
+        events: (function* () {
+          for (const e of queuedEvents) {
+            if (!within()) return;
+            events += 1;
+            yield e;
+          }
+        })(),
+        statuses: (function* () {
+          for (const [name, p] of pending) {
+            if (!within()) return;
+            statuses.push(name);
+            yield { name, status: p.status, observations: p.observations };
+          }
+        })(),
       });
     } catch (err) {
       this.counters.failedFlushes += 1;
@@ -155,16 +196,17 @@ export class WriteBatcher {
     }
     // Synchronous from read to here: nothing can have been queued in between.
     this.#lastSeen.clear();
-    this.#statuses.clear();
-    this.#events = [];
+    if (statuses.length === pending.size) pending.clear();
+    else for (const name of statuses) pending.delete(name);
+    this.#events = events === queuedEvents.length ? [] : queuedEvents.slice(events);
     this.#opts.flushed?.(took(), 'ok');
     const c = this.counters;
-    c.eventRows += events.length;
+    c.eventRows += events;
     c.flushes += 1;
     c.lastSeenRows += result.lastSeenRows;
     c.statusRows += result.statusRows;
     c.observationRows += result.observationRows;
-    c.rowsWritten += result.lastSeenRows + result.statusRows + result.observationRows + events.length;
+    c.rowsWritten += result.lastSeenRows + result.statusRows + result.observationRows + events;
     if (result.missing.length > 0) this.#opts.log?.warn({ machines: result.missing }, 'status queued for machines the store does not have');
     return result;
   }
@@ -187,8 +229,10 @@ export class WriteBatcher {
   #tick(): void {
     this.#timer = null;
     if (this.#closed) return;
+    let more = false;
     try {
-      (this.#opts.runAs ?? ((fn) => fn()))(() => this.flush());
+      (this.#opts.runAs ?? ((fn) => fn()))(() => this.#flush(this.#opts.sliceMs ?? DEFAULT_SLICE_MS));
+      more = this.#statuses.size > 0 || this.#events.length > 0;
       if (this.#failingInARow > 0) this.#opts.log?.info({ failed: this.#failingInARow }, 'batched store writes succeed again');
       this.#failingInARow = 0;
     } catch (err) {
@@ -196,7 +240,10 @@ export class WriteBatcher {
       if (this.#failingInARow++ === 0) this.#opts.log?.error({ err }, 'batched store write failed; will retry');
       else this.#opts.log?.debug({ err, failed: this.#failingInARow }, 'batched store write failed again');
     }
-    if (!this.#closed) this.#schedule();
+    if (this.#closed) return;
+    // The rest of a sliced flush goes in the next turn, after the I/O that waited.
+    if (more) this.#timer = setTimeout(() => this.#tick(), 0).unref();
+    else this.#schedule();
   }
 
   #assertOpen(): void {
