@@ -160,9 +160,9 @@ test('every bad value is refused with a message naming its option', () => {
 });
 
 test('admission control on the upgrade path: defaults, flags and env', () => {
-  assert.deepEqual(loadConfig([], {}).config.admission, { maxPending: 500, perSecond: 1000, maxLoopDelayMs: 200 });
+  assert.deepEqual(loadConfig([], {}).config.admission, { maxPending: 500, perSecond: 1000, maxLoopDelayMs: 500, maxLoopUtilization: 0.9 });
   const { config } = loadConfig(['--max-pending-upgrades', '50'], { NODEKEEPER_COORDINATOR_MAX_UPGRADES_PER_SECOND: '200' });
-  assert.deepEqual(config.admission, { maxPending: 50, perSecond: 200, maxLoopDelayMs: 200 });
+  assert.deepEqual(config.admission, { maxPending: 50, perSecond: 200, maxLoopDelayMs: 500, maxLoopUtilization: 0.9 });
 });
 
 test('the liveness grace must exceed the heartbeat interval', () => {

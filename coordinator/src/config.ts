@@ -236,7 +236,8 @@ NODEKEEPER_<NAME> is refused):
                                 (default ${defaults.sessionTtlMs / 1000}, 8 hours)
   --max-pending-upgrades N      agent connections admitted but not yet welcomed, at most (default ${defaults.admission.maxPending})
   --max-upgrades-per-second N   agent connections admitted per second, at most (default ${defaults.admission.perSecond});
-                                beyond either (or a tenth of the rate while the event loop lags over ${defaults.admission.maxLoopDelayMs} ms), agents get 503 and Retry-After
+                                beyond either (or a tenth of the rate while the event loop is busy over ${defaults.admission.maxLoopUtilization * 100} %
+                                of a second or stalls over ${defaults.admission.maxLoopDelayMs} ms), agents get 503 and Retry-After
   --gateway-workers N           run the agent gateway (TLS, WebSockets, frame checks) in N worker processes
                                 sharing the port (0..16; default ${defaults.gatewayWorkers}: in this process); this process keeps
                                 all state and serves the API to them on a private unix socket

@@ -7,10 +7,11 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { MAX_RETRY_AFTER_S, UpgradeAdmission, judgeUpgrade, type AdmissionOptions } from './admission.ts';
 
-const opts: AdmissionOptions = { maxPending: 50, perSecond: 10, maxLoopDelayMs: 200 };
+const opts: AdmissionOptions = { maxPending: 50, perSecond: 10, maxLoopDelayMs: 200, maxLoopUtilization: 0.9 };
 const input = fc.record({
   pending: fc.integer({ min: 0, max: 200 }),
   loopDelayMs: fc.integer({ min: 0, max: 5000 }),
+  loopUtilization: fc.double({ min: 0, max: 1, noNaN: true }),
   recentlyRefused: fc.integer({ min: 0, max: 100_000 }),
   tokenAvailable: fc.boolean(),
   trickleAvailable: fc.boolean(),
@@ -19,9 +20,18 @@ const input = fc.record({
 test('admits exactly when there is room, the loop keeps up (or the trickle allows) and the rate allows', () => {
   fc.assert(fc.property(input, (i) => {
     const v = judgeUpgrade(i, opts);
-    const loopOk = i.loopDelayMs <= opts.maxLoopDelayMs || i.trickleAvailable;
+    const loopOk = (i.loopDelayMs <= opts.maxLoopDelayMs && i.loopUtilization <= opts.maxLoopUtilization) || i.trickleAvailable;
     const room = i.pending < opts.maxPending && loopOk && i.tokenAvailable;
     assert.equal(v.admit, room);
+  }));
+});
+
+test('a loop busy over the bound, or stalled, lets only the trickle in, whatever the other', () => {
+  fc.assert(fc.property(input, (i) => {
+    const saturated = judgeUpgrade({ ...i, pending: 0, tokenAvailable: true, trickleAvailable: false, loopUtilization: Math.max(i.loopUtilization, 0.91) }, opts);
+    const stalled = judgeUpgrade({ ...i, pending: 0, tokenAvailable: true, trickleAvailable: false, loopDelayMs: Math.max(i.loopDelayMs, 201) }, opts);
+    assert.ok(!saturated.admit && saturated.reason === 'loop-delay');
+    assert.ok(!stalled.admit && stalled.reason === 'loop-delay');
   }));
 });
 

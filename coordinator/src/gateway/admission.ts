@@ -5,22 +5,30 @@
  * So an upgrade is admitted only while
  *   - fewer than `maxPending` admitted connections are still between upgrade and welcome,
  *   - the rate of admissions stays under `perSecond` (a token bucket, burst one second), and
- *   - the event loop is keeping up (its recent delay under `maxLoopDelayMs`); while it
- *     lags, a trickle still gets in (a tenth of the rate), so a coordinator that stays
- *     busy never shuts the rest of its fleet out for good;
+ *   - the event loop is keeping up: it was idle for more than a tenth of the last second
+ *     (its utilization under `maxLoopUtilization`) and no callback held it longer than
+ *     `maxLoopDelayMs`; while it lags, a trickle still gets in (a tenth of the rate), so a
+ *     coordinator that stays busy never shuts the rest of its fleet out for good;
  * otherwise it is answered 503 NK_PROTO_TRY_AGAIN_LATER with a Retry-After sized to the
  * queue in front of it (agents add their own jitter on top), so the fleet comes back
  * at the rate the coordinator can take, spread out rather than in waves.
+ *
+ * Utilization, not lateness alone, says whether the loop keeps up: one 300 ms write
+ * a second made a loop idle half the time look lagging, and a 19,000-agent storm was
+ * readmitted at the trickle (100 a second) while half the CPU went unused.
  */
 import { TokenBucket } from './rate-limit.ts';
 
 export interface AdmissionOptions {
   readonly maxPending: number;
   readonly perSecond: number;
+  /** A callback holding the loop longer than this (worst of the last second) is a stall. */
   readonly maxLoopDelayMs: number;
+  /** The share of the last second the loop was busy beyond which it is saturated (0..1). */
+  readonly maxLoopUtilization: number;
 }
 
-export const defaultAdmission: AdmissionOptions = Object.freeze({ maxPending: 500, perSecond: 1000, maxLoopDelayMs: 200 });
+export const defaultAdmission: AdmissionOptions = Object.freeze({ maxPending: 500, perSecond: 1000, maxLoopDelayMs: 500, maxLoopUtilization: 0.9 });
 
 /** Longest Retry-After given, in seconds (the agent waits between that and twice it). */
 export const MAX_RETRY_AFTER_S = 30;
@@ -32,6 +40,8 @@ export type AdmissionVerdict =
 export interface AdmissionInput {
   readonly pending: number;
   readonly loopDelayMs: number;
+  /** The share of the last full second the event loop was busy, 0..1. */
+  readonly loopUtilization: number;
   /** Refused in the last few seconds: the crowd at the door. */
   readonly recentlyRefused: number;
   /** Whether the bucket had a token (taken only when everything else allows). */
@@ -45,11 +55,16 @@ export interface AdmissionInput {
  * coordinator needs to admit it at its rate: 1 s for the first, up to MAX_RETRY_AFTER_S.
  */
 export function judgeUpgrade(input: AdmissionInput, opts: AdmissionOptions): AdmissionVerdict {
-  const lagging = input.loopDelayMs > opts.maxLoopDelayMs && input.trickleAvailable !== true;
+  const lagging = loopLags(input, opts) && input.trickleAvailable !== true;
   const reason = input.pending >= opts.maxPending ? 'pending' : lagging ? 'loop-delay' : !input.tokenAvailable ? 'rate' : null;
   if (reason === null) return { admit: true };
   const retryAfterS = Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil((input.pending + input.recentlyRefused) / Math.max(1, opts.perSecond))));
   return { admit: false, reason, retryAfterS };
+}
+
+/** Whether the loop is stalled or saturated: then only the trickle gets in. */
+export function loopLags(input: Pick<AdmissionInput, 'loopDelayMs' | 'loopUtilization'>, opts: AdmissionOptions): boolean {
+  return input.loopDelayMs > opts.maxLoopDelayMs || input.loopUtilization > opts.maxLoopUtilization;
 }
 
 /**
@@ -63,12 +78,17 @@ export function retryAfterBoundS(machines: number, perSecond: number): number {
   return Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil((5 * machines) / Math.max(1, perSecond))));
 }
 
-/** Measures event-loop delay cheaply: how late a 100 ms timer fires, worst of the last second. */
-class LoopDelay {
+/**
+ * Measures the event loop cheaply, every 100 ms: how late the timer fires (worst of the
+ * last second) and how busy the loop was over the last full second.
+ */
+class LoopMonitor {
   private worst = 0;
   private current = 0;
   private last = performance.now();
   private ticks = 0;
+  private busy = 0;
+  private elu = performance.eventLoopUtilization();
   private readonly timer: NodeJS.Timeout;
 
   constructor() {
@@ -79,13 +99,21 @@ class LoopDelay {
       if (++this.ticks % 10 === 0) {
         this.worst = this.current;
         this.current = 0;
+        const elu = performance.eventLoopUtilization();
+        this.busy = performance.eventLoopUtilization(elu, this.elu).utilization;
+        this.elu = elu;
       }
     }, 100).unref();
   }
 
   /** Worst delay over the last full second and the one running now. */
-  get ms(): number {
+  get delayMs(): number {
     return Math.max(this.worst, this.current, performance.now() - this.last - 100);
+  }
+
+  /** The share of the last full second the loop was busy. */
+  get utilization(): number {
+    return this.busy;
   }
 
   stop(): void {
@@ -97,7 +125,7 @@ export class UpgradeAdmission {
   private readonly opts: AdmissionOptions;
   private readonly bucket: TokenBucket;
   private readonly trickle: TokenBucket;
-  private readonly loop = new LoopDelay();
+  private readonly loop = new LoopMonitor();
   private pendingCount = 0;
   /** Refusals per second over the last 4 seconds, newest last. */
   private readonly refusals = [0, 0, 0, 0];
@@ -125,12 +153,12 @@ export class UpgradeAdmission {
       }
       this.refusalsSecond = second;
     }
-    const base = { pending: this.pendingCount, loopDelayMs: this.loop.ms, recentlyRefused: this.refusals.reduce((a, b) => a + b, 0) };
+    const base = { pending: this.pendingCount, loopDelayMs: this.loop.delayMs, loopUtilization: this.loop.utilization, recentlyRefused: this.refusals.reduce((a, b) => a + b, 0) };
     // Tokens are taken only when nothing else refuses, so a refusal costs no capacity; the
     // trickle's (scarcer) token last, once the rate's was there.
     let verdict = judgeUpgrade({ ...base, tokenAvailable: true, trickleAvailable: true }, this.opts);
     if (verdict.admit && !this.bucket.take(now)) verdict = judgeUpgrade({ ...base, tokenAvailable: false, trickleAvailable: true }, this.opts);
-    if (verdict.admit && base.loopDelayMs > this.opts.maxLoopDelayMs && !this.trickle.take(now)) verdict = judgeUpgrade({ ...base, tokenAvailable: true, trickleAvailable: false }, this.opts);
+    if (verdict.admit && loopLags(base, this.opts) && !this.trickle.take(now)) verdict = judgeUpgrade({ ...base, tokenAvailable: true, trickleAvailable: false }, this.opts);
     if (verdict.admit) this.pendingCount += 1;
     else this.refusals[this.refusals.length - 1]! += 1;
     return verdict;
