@@ -41,7 +41,8 @@ type Input =
   | { kind: 'revoke'; machine: number }
   | { kind: 'delete'; machine: number }
   | { kind: 'reenroll'; machine: number }
-  | { kind: 'restart'; staleMachine: number | null };
+  | { kind: 'restart'; staleMachine: number | null }
+  | { kind: 'refused' };
 
 const machine = fc.integer({ min: 0, max: NAMES.length - 1 });
 const input: fc.Arbitrary<Input> = fc.oneof(
@@ -55,6 +56,7 @@ const input: fc.Arbitrary<Input> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), machine }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('reenroll' as const), machine }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('restart' as const), staleMachine: fc.option(machine) }) },
+  { weight: 2, arbitrary: fc.constant({ kind: 'refused' as const }) },
 );
 
 /** Healthy, kubelet down, CNI unknown, disk pressure, runtime network not ready. */
@@ -87,10 +89,13 @@ function run(base: LivenessConfig, inputs: readonly Input[], restartGrace?: Rest
   let fleet: FleetView;
   let seen: string[] = [];
   let startedAt = now.t;
+  let refusalNotedAt = -Infinity;
+  let loaded = 0;
   const start = () => {
     startedAt = now.t;
+    refusalNotedAt = -Infinity;
     fleet = new FleetView({ store, batcher, clock, log }, opts);
-    const machines = store.listMachines().length;
+    const machines = (loaded = store.listMachines().length);
     if (restartGrace !== undefined) cfg = { ...base, restartGraceMs: restartGraceMs({ machines, graceMs: base.graceMs, ...restartGrace }) };
     fleet.onChanged((name) => seen.push(name));
   };
@@ -177,6 +182,17 @@ function run(base: LivenessConfig, inputs: readonly Input[], restartGrace?: Rest
         const j = judgeMachine(loaded, now.t, cfg);
         ref = with_(ref, name, { ...loaded, liveness: j.liveness, conditions: j.conditions });
         expected = [name];
+        break;
+      }
+      case 'refused': {
+        // Admission control turned an agent away: while the restart grace runs it grows
+        // (at most once a second); the queue must judge by the grown grace as a scan does.
+        fleet!.admissionRefused();
+        const sinceStart = now.t - startedAt;
+        if (restartGrace === undefined || now.t - refusalNotedAt < 1000 || sinceStart > cfg.restartGraceMs!) break;
+        refusalNotedAt = now.t;
+        const grown = restartGraceMs({ machines: loaded, graceMs: base.graceMs, ...restartGrace }, sinceStart);
+        cfg = { ...cfg, restartGraceMs: Math.max(cfg.restartGraceMs!, grown) };
         break;
       }
       case 'restart': {

@@ -99,7 +99,11 @@ export class FleetView {
   private readonly log: Logger;
   private readonly startedAt: number;
   /** Silence allowed, from our start, to a machine not heard from since (restart-grace.ts). */
-  private readonly restartGraceMs: number;
+  private restartGraceMs: number;
+  /** The fleet the restart grace was sized for (the machines loaded at start). */
+  private readonly loadedMachines: number;
+  /** When admissionRefused() last extended the restart grace. */
+  private refusalNotedAt = -Infinity;
   private connected = 0;
   /** One copy of what machines say alike: report parts, labels, condition texts. */
   private readonly interner = new Interner();
@@ -115,6 +119,7 @@ export class FleetView {
     this.opts = opts;
     this.startedAt = this.clock();
     for (const record of this.store.listMachines()) this.load(record);
+    this.loadedMachines = this.machines.size;
     const rg = opts.restartGrace;
     this.restartGraceMs = rg === undefined ? opts.livenessGraceMs : restartGraceMs({ machines: this.machines.size, graceMs: opts.livenessGraceMs, ...rg });
     if (rg !== undefined) this.log.info({ machines: this.machines.size, restartGraceMs: this.restartGraceMs }, 'machines not heard from since this start are judged against the restart grace');
@@ -257,6 +262,22 @@ export class FleetView {
       this.changed(name);
     }
     return true;
+  }
+
+  /**
+   * Admission control turned an agent away. While the restart grace runs, that extends
+   * it (restart-grace.ts): the machines still at the door are not judged Unknown for
+   * waiting there. Once the grace has run out it stays out. At most once a second.
+   */
+  admissionRefused(): void {
+    const rg = this.opts.restartGrace;
+    const now = this.clock();
+    if (rg === undefined || now - this.refusalNotedAt < 1000 || now - this.startedAt > this.restartGraceMs) return;
+    this.refusalNotedAt = now;
+    const grace = restartGraceMs({ machines: this.loadedMachines, graceMs: this.opts.livenessGraceMs, ...rg }, now - this.startedAt);
+    if (grace <= this.restartGraceMs) return;
+    this.log.debug({ restartGraceMs: grace }, 'admission control still refuses agents: restart grace extended');
+    this.restartGraceMs = grace;
   }
 
   /** Re-judges the machines whose judgement may have changed since (at most MAX_JUDGED_PER_TICK); call on a timer. */

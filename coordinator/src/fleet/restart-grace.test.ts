@@ -32,6 +32,21 @@ test('restart grace: never below the grace, and monotone in the fleet size and t
   );
 });
 
+test('restart grace while agents are still refused: extended past the last refusal by a step and a grace, never beyond the readmission at the trickle', () => {
+  fc.assert(
+    fc.property(inputs, fc.integer({ min: 0, max: 10_000_000 }), fc.integer({ min: 0, max: 10_000_000 }), (i: RestartGraceInput, refusedAt, later) => {
+      const base = restartGraceMs(i);
+      const g = restartGraceMs(i, refusedAt);
+      const trickle = Math.max(1, i.admissionPerSecond / 10);
+      const bound = i.graceMs + Math.ceil((i.machines * 1000) / trickle) + (base - i.graceMs - Math.ceil((i.machines * 1000) / i.admissionPerSecond));
+      assert.ok(g >= base, 'never below the grace sized at start');
+      assert.ok(g <= Math.max(base, bound), `at most the readmission of the fleet at the trickle: ${g} > ${bound}`);
+      assert.ok(g >= Math.min(refusedAt + i.graceMs, bound), 'a grace past the last refusal, within the bound');
+      assert.ok(restartGraceMs(i, refusedAt + later) >= g, 'a later refusal never shortens it');
+    }),
+  );
+});
+
 test('restart grace: the two cases of issue 15, and bad input', () => {
   // The demo: 4 agents, an 8 s grace, the agents' 30 s cap: 38 s (their backoff outran 8 s).
   assert.equal(restartGraceMs({ machines: 4, admissionPerSecond: 1000, agentBackoffCapMs: defaultBackoff.capMs, graceMs: 8_000 }), 8_000 + 4 + 30_000);
@@ -40,6 +55,12 @@ test('restart grace: the two cases of issue 15, and bad input', () => {
   assert.throws(() => restartGraceMs({ machines: -1, admissionPerSecond: 1000, agentBackoffCapMs: 0, graceMs: 1 }), RangeError);
   assert.throws(() => restartGraceMs({ machines: 1, admissionPerSecond: 0, agentBackoffCapMs: 0, graceMs: 1 }), RangeError);
   assert.throws(() => restartGraceMs({ machines: 1, admissionPerSecond: 1, agentBackoffCapMs: 0, graceMs: 0 }), RangeError);
+  // 19 k readmitted at the trickle (100 a second): refusals until 150 s in keep the grace to 150 + 60 + 40 s.
+  const storm = { machines: 19_000, admissionPerSecond: 1000, agentBackoffCapMs: defaultBackoff.capMs, graceMs: 40_000 };
+  assert.equal(restartGraceMs(storm, 150_000), 150_000 + 60_000 + 40_000);
+  assert.equal(restartGraceMs(storm, 10_000), 119_000, 'an early refusal leaves the grace sized at start');
+  assert.equal(restartGraceMs(storm, 10_000_000), 40_000 + 190_000 + 60_000, 'bounded by the readmission at the trickle');
+  assert.throws(() => restartGraceMs(storm, -1), RangeError);
 });
 
 test('an agent whose backoff grew through an outage of any length redials within the restart grace, a grace to spare', () => {

@@ -10,9 +10,13 @@
  *   grace + machines / admission rate + the longest step an agent's reconnect timer may
  *   be in (its backoff cap, or a Retry-After and its jitter),
  *
- * the earliest instant by which a live agent must have been readmitted. Once a machine
- * has been heard from again, its silence is judged by the ordinary grace (liveness.ts).
- * Pure.
+ * the earliest instant by which a live agent must have been readmitted if the event loop
+ * keeps up. It may not: while the loop is saturated, admission control lets in only a
+ * tenth of its rate. So while admission control is still refusing agents the grace is
+ * extended, to the last refusal + the longest step + grace (a refused agent is back
+ * within its step, and the door has been open since), never beyond the readmission of
+ * the whole fleet at that tenth of the rate. Once a machine has been heard from again,
+ * its silence is judged by the ordinary grace (liveness.ts). Pure.
  */
 import { retryAfterBoundS } from '../gateway/admission.ts';
 
@@ -27,8 +31,12 @@ export interface RestartGraceInput {
   readonly graceMs: number;
 }
 
-/** The grace for a machine's first silence after a restart; never below the ordinary grace. */
-export function restartGraceMs(input: RestartGraceInput): number {
+/**
+ * The grace for a machine's first silence after a restart, from the start; never below
+ * the ordinary grace. `refusedSinceStartMs`: when admission control last refused an agent,
+ * from the start (extends the grace as the module comment says).
+ */
+export function restartGraceMs(input: RestartGraceInput, refusedSinceStartMs?: number): number {
   const { machines, admissionPerSecond, agentBackoffCapMs, graceMs } = input;
   if (!(Number.isInteger(machines) && machines >= 0)) throw new RangeError(`machines must be a non-negative integer, got ${machines}`);
   if (!(admissionPerSecond > 0)) throw new RangeError(`admissionPerSecond must be > 0, got ${admissionPerSecond}`);
@@ -40,5 +48,10 @@ export function restartGraceMs(input: RestartGraceInput): number {
   // (packages/common backoffDelay); otherwise its backoff step, at most the cap.
   const retryAfterMs = retryAfterBoundS(machines, admissionPerSecond) * 1000;
   const longestStepMs = Math.max(agentBackoffCapMs, retryAfterMs + Math.min(agentBackoffCapMs, retryAfterMs));
-  return graceMs + readmissionMs + longestStepMs;
+  const grace = graceMs + readmissionMs + longestStepMs;
+  if (refusedSinceStartMs === undefined) return grace;
+  if (!(refusedSinceStartMs >= 0)) throw new RangeError(`refusedSinceStartMs must be >= 0, got ${refusedSinceStartMs}`);
+  // The trickle admission control keeps open while the loop lags (gateway/admission.ts).
+  const trickleReadmissionMs = Math.ceil((machines * 1000) / Math.max(1, admissionPerSecond / 10));
+  return Math.max(grace, Math.min(refusedSinceStartMs + longestStepMs + graceMs, graceMs + trickleReadmissionMs + longestStepMs));
 }

@@ -106,6 +106,7 @@ export class AgentGateway {
     const verdict = this.admission.judge(clock());
     if (!verdict.admit) {
       metrics.upgradesDeferred.inc({ reason: verdict.reason });
+      this.deps.fleet.admissionRefused();
       return { ok: false, status: 503, code: ProtocolErrorCode.tryAgainLater, message: `coordinator is admitting agents gradually (${verdict.reason}); retry after ${verdict.retryAfterS} s`, retryAfterS: verdict.retryAfterS };
     }
     // Only this much of the record goes on: whatever a closure here captures stays alive
