@@ -85,7 +85,7 @@ export class Store {
   }
 
   /** The machine a credential speaks for (NK_AUTH_CREDENTIAL_INVALID, _EXPIRED, NK_MACHINE_REVOKED). */
-  authenticateMachine(credential: unknown): MachineRecord {
+  authenticateMachine(credential: unknown): identity.AuthenticatedMachine {
     return identity.authenticateMachine(this.#ctx, credential).machine;
   }
 

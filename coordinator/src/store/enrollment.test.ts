@@ -76,7 +76,7 @@ describe('enrollment', () => {
     assert.equal(machine.liveness.state, 'Pending');
     assert.equal(machine.agentVersion, '0.1.0');
     assert.deepEqual(machine.labels, { pool: 'workers' });
-    assert.deepEqual(store.authenticateMachine(credential), machine);
+    assert.deepEqual(store.authenticateMachine(credential), { name: 'node-1', machineId: 'abc', credentialExpiresAt: machine.credentialExpiresAt });
     assert.deepEqual(store.getMachine('node-1'), machine);
     const events = store.machineEvents('node-1', 10);
     assert.deepEqual(events.map((e) => e.reason), ['Enrolled']);

@@ -148,11 +148,32 @@ export function enroll(ctx: StoreContext, req: EnrollRequest): { machine: Machin
   });
 }
 
-/** The machine a credential speaks for, and whether it was the pending (rotated-to) one. */
+/** What authentication tells of a machine: what opening its session needs, nothing parsed. */
+export interface AuthenticatedMachine {
+  readonly name: string;
+  readonly machineId: string;
+  readonly credentialExpiresAt: number | null;
+}
+
+/** The machine a credential speaks for, and the id of the credential that matched. */
 export interface Authenticated {
-  readonly machine: MachineRecord;
+  readonly machine: AuthenticatedMachine;
   readonly credentialId: string;
 }
+
+/** The columns authentication reads: never the report or other JSON (a storm checks a credential per dial). */
+interface CredentialRow {
+  name: string;
+  machine_id: string;
+  credential_hash: Buffer;
+  credential_expires_at: number | null;
+  next_credential_id: string | null;
+  next_credential_hash: Buffer | null;
+  revoked_at: number | null;
+  reset_at: number | null;
+}
+
+const CREDENTIAL_COLUMNS = 'name, machine_id, credential_hash, credential_expires_at, next_credential_id, next_credential_hash, revoked_at, reset_at';
 
 /**
  * The machine a presented credential speaks for. The current credential, or the one
@@ -164,7 +185,7 @@ export function authenticateMachine(ctx: StoreContext, presented: unknown): Auth
   const parsed = parseCredential(presented, 'machine');
   const invalid = () => new AppError(StoreErrorCode.credentialInvalid, 'machine credential is not valid');
   if (parsed === null) throw invalid();
-  const row = ctx.stmt('SELECT * FROM machines WHERE credential_id = ? OR next_credential_id = ?').get(parsed.id, parsed.id) as MachineRow | undefined;
+  const row = ctx.stmt(`SELECT ${CREDENTIAL_COLUMNS} FROM machines WHERE credential_id = ? OR next_credential_id = ?`).get(parsed.id, parsed.id) as CredentialRow | undefined;
   const isNext = row !== undefined && row.next_credential_id === parsed.id;
   const hash = row === undefined ? DECOY_HASH : isNext ? (row.next_credential_hash ?? DECOY_HASH) : row.credential_hash;
   // An unknown id is checked against a decoy so it costs the same as a wrong secret.
@@ -173,14 +194,19 @@ export function authenticateMachine(ctx: StoreContext, presented: unknown): Auth
   if (row.reset_at !== null) throw new AppError(StoreErrorCode.credentialInvalid, 'machine credential is not valid');
   if (isNext) {
     ctx.tx(() => promote(ctx, row.name, parsed.id));
-    return { machine: toMachineRecord(machineRow(ctx, row.name)!), credentialId: parsed.id };
+    const promoted = ctx.stmt(`SELECT ${CREDENTIAL_COLUMNS} FROM machines WHERE name = ?`).get(row.name) as CredentialRow;
+    return { machine: authenticated(promoted), credentialId: parsed.id };
   }
   if (row.credential_expires_at !== null && ctx.now() >= row.credential_expires_at) {
     throw new AppError(StoreErrorCode.credentialExpired, `the credential of machine ${row.name} has expired; the agent re-enrolls with its machine key`, {
       context: { name: row.name },
     });
   }
-  return { machine: toMachineRecord(row), credentialId: parsed.id };
+  return { machine: authenticated(row), credentialId: parsed.id };
+}
+
+function authenticated(row: CredentialRow): AuthenticatedMachine {
+  return { name: row.name, machineId: row.machine_id, credentialExpiresAt: row.credential_expires_at };
 }
 
 /**
