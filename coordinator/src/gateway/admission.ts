@@ -10,8 +10,11 @@
  *     `maxLoopDelayMs`; while it lags, a trickle still gets in (a tenth of the rate), so a
  *     coordinator that stays busy never shuts the rest of its fleet out for good;
  * otherwise it is answered 503 NK_PROTO_TRY_AGAIN_LATER with a Retry-After sized to the
- * queue in front of it (agents add their own jitter on top), so the fleet comes back
- * at the rate the coordinator can take, spread out rather than in waves.
+ * crowd at the door and the rate the coordinator is actually admitting at (agents add
+ * their own jitter on top), so the fleet comes back at the rate the coordinator can take,
+ * spread out rather than in waves. Sized to the configured rate instead, a coordinator
+ * admitting a tenth of it told the crowd to come back ten times too soon: 66,000
+ * refusals for 19,000 agents, each a TLS handshake and a credential check.
  *
  * Utilization, not lateness alone, says whether the loop keeps up: one 300 ms write
  * a second made a loop idle half the time look lagging, and a 19,000-agent storm was
@@ -44,6 +47,8 @@ export interface AdmissionInput {
   readonly loopUtilization: number;
   /** Refused in the last few seconds: the crowd at the door. */
   readonly recentlyRefused: number;
+  /** Admissions per second lately (UpgradeAdmission measures them); absent: the configured rate. */
+  readonly admittedPerSecond?: number | undefined;
   /** Whether the bucket had a token (taken only when everything else allows). */
   readonly tokenAvailable: boolean;
   /** Whether the trickle bucket (a tenth of the rate) had a token, for a lagging loop. */
@@ -52,13 +57,15 @@ export interface AdmissionInput {
 
 /**
  * The decision, pure. Retry-After spreads the refused crowd over the time the
- * coordinator needs to admit it at its rate: 1 s for the first, up to MAX_RETRY_AFTER_S.
+ * coordinator needs to admit it at the rate it admits now (never taken below the
+ * trickle nor above the configured rate): 1 s for the first, up to MAX_RETRY_AFTER_S.
  */
 export function judgeUpgrade(input: AdmissionInput, opts: AdmissionOptions): AdmissionVerdict {
   const lagging = loopLags(input, opts) && input.trickleAvailable !== true;
   const reason = input.pending >= opts.maxPending ? 'pending' : lagging ? 'loop-delay' : !input.tokenAvailable ? 'rate' : null;
   if (reason === null) return { admit: true };
-  const retryAfterS = Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil((input.pending + input.recentlyRefused) / Math.max(1, opts.perSecond))));
+  const rate = Math.min(opts.perSecond, Math.max(trickleRate(opts.perSecond), input.admittedPerSecond ?? opts.perSecond));
+  const retryAfterS = Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil((input.pending + input.recentlyRefused) / rate)));
   return { admit: false, reason, retryAfterS };
 }
 
@@ -72,17 +79,32 @@ export function loopLags(input: Pick<AdmissionInput, 'loopDelayMs' | 'loopUtiliz
  * seconds. The crowd it counts is the pending connections (at most the fleet) plus the
  * refusals of the last 4 seconds; a refused agent waits at least its Retry-After (1 s or
  * more) before it dials again, so it is refused at most 4 times in that window: the crowd
- * never exceeds 5 machines per agent.
+ * never exceeds 5 machines per agent, and the rate it is divided by is never under the
+ * trickle.
  */
 export function retryAfterBoundS(machines: number, perSecond: number): number {
-  return Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil((5 * machines) / Math.max(1, perSecond))));
+  return Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil((5 * machines) / trickleRate(perSecond))));
+}
+
+/** What admission control lets in while the loop lags: a tenth of the rate, at least one a second. */
+function trickleRate(perSecond: number): number {
+  return Math.max(1, perSecond / 10);
+}
+
+/** How the event loop is doing, as admission control reads it. */
+export interface LoopSignal {
+  /** Worst delay over the last full second and the one running now, ms. */
+  readonly delayMs: number;
+  /** The share of the last full second the loop was busy, 0..1. */
+  readonly utilization: number;
+  stop(): void;
 }
 
 /**
  * Measures the event loop cheaply, every 100 ms: how late the timer fires (worst of the
  * last second) and how busy the loop was over the last full second.
  */
-class LoopMonitor {
+class LoopMonitor implements LoopSignal {
   private worst = 0;
   private current = 0;
   private last = performance.now();
@@ -125,16 +147,18 @@ export class UpgradeAdmission {
   private readonly opts: AdmissionOptions;
   private readonly bucket: TokenBucket;
   private readonly trickle: TokenBucket;
-  private readonly loop = new LoopMonitor();
+  private readonly loop: LoopSignal;
   private pendingCount = 0;
-  /** Refusals per second over the last 4 seconds, newest last. */
-  private readonly refusals = [0, 0, 0, 0];
-  private refusalsSecond = 0;
+  /** Refusals and admissions per second over the last 4 seconds, newest last. */
+  private readonly refusals = new PerSecond(4);
+  private readonly admissions = new PerSecond(4);
 
-  constructor(opts: AdmissionOptions, now: number) {
+  /** `loop`: this process's event loop unless given (tests give a fixed one). */
+  constructor(opts: AdmissionOptions, now: number, loop: LoopSignal = new LoopMonitor()) {
     this.opts = opts;
+    this.loop = loop;
     this.bucket = new TokenBucket(opts.perSecond, opts.perSecond, now);
-    const trickle = Math.max(1, opts.perSecond / 10);
+    const trickle = trickleRate(opts.perSecond);
     this.trickle = new TokenBucket(trickle, trickle, now);
   }
 
@@ -144,23 +168,24 @@ export class UpgradeAdmission {
 
   /** Decides one upgrade; an admitted one counts as pending until `settled` is called. */
   judge(now: number): AdmissionVerdict {
-    const second = Math.floor(now / 1000);
-    if (second !== this.refusalsSecond) {
-      const shift = Math.min(this.refusals.length, second - this.refusalsSecond);
-      for (let i = 0; i < shift; i += 1) {
-        this.refusals.shift();
-        this.refusals.push(0);
-      }
-      this.refusalsSecond = second;
-    }
-    const base = { pending: this.pendingCount, loopDelayMs: this.loop.delayMs, loopUtilization: this.loop.utilization, recentlyRefused: this.refusals.reduce((a, b) => a + b, 0) };
+    const base = {
+      pending: this.pendingCount,
+      loopDelayMs: this.loop.delayMs,
+      loopUtilization: this.loop.utilization,
+      recentlyRefused: this.refusals.total(now),
+      admittedPerSecond: this.admissions.rate(now),
+    };
     // Tokens are taken only when nothing else refuses, so a refusal costs no capacity; the
     // trickle's (scarcer) token last, once the rate's was there.
     let verdict = judgeUpgrade({ ...base, tokenAvailable: true, trickleAvailable: true }, this.opts);
     if (verdict.admit && !this.bucket.take(now)) verdict = judgeUpgrade({ ...base, tokenAvailable: false, trickleAvailable: true }, this.opts);
     if (verdict.admit && loopLags(base, this.opts) && !this.trickle.take(now)) verdict = judgeUpgrade({ ...base, tokenAvailable: true, trickleAvailable: false }, this.opts);
-    if (verdict.admit) this.pendingCount += 1;
-    else this.refusals[this.refusals.length - 1]! += 1;
+    if (verdict.admit) {
+      this.pendingCount += 1;
+      this.admissions.add(now);
+    } else {
+      this.refusals.add(now);
+    }
     return verdict;
   }
 
@@ -171,5 +196,45 @@ export class UpgradeAdmission {
 
   stop(): void {
     this.loop.stop();
+  }
+}
+
+/** Counts of the last few whole seconds, newest last. */
+class PerSecond {
+  private readonly counts: number[];
+  private second = -Infinity;
+  /** The second of the first count: at first a rate is over the seconds since, not the whole window. */
+  private first = Infinity;
+
+  constructor(seconds: number) {
+    this.counts = new Array<number>(seconds).fill(0);
+  }
+
+  add(now: number): void {
+    this.advance(now);
+    this.first = Math.min(this.first, this.second);
+    this.counts[this.counts.length - 1]! += 1;
+  }
+
+  total(now: number): number {
+    this.advance(now);
+    return this.counts.reduce((a, b) => a + b, 0);
+  }
+
+  /** Per second over the window (or the seconds since the first count); undefined before any. */
+  rate(now: number): number | undefined {
+    const total = this.total(now);
+    return this.first === Infinity ? undefined : total / Math.min(this.counts.length, this.second - this.first + 1);
+  }
+
+  private advance(now: number): void {
+    const second = Math.floor(now / 1000);
+    if (second <= this.second) return;
+    const shift = Math.min(this.counts.length, second - this.second);
+    for (let i = 0; i < shift; i += 1) {
+      this.counts.shift();
+      this.counts.push(0);
+    }
+    this.second = second;
   }
 }
