@@ -13,6 +13,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { createLogger } from '@nodekeeper/common';
 import { CoordinatorConnection } from '../agent/src/connection.ts';
+import { ensurePki } from '../coordinator/src/tls/pki.ts';
 import { createToken, startCoordinator, waitFor, type CoordinatorProc } from './harness/processes.ts';
 import { enrollByHand } from './harness/machine-key.ts';
 
@@ -125,33 +126,53 @@ describe('TLS session resumption across restarts and rotations', { timeout: 180_
     assert.equal((await connect(again.session)).reused, true, 'the replacement keys work');
   });
 
-  test('the agent offers its last ticket when it reconnects: after a coordinator kill -9 and restart, it resumes', async () => {
-    const identity = { machineId: '7'.repeat(32), hostname: 'node-7', addresses: [], zone: null, labels: {} };
+  /** A real agent connection to the coordinator for `identity`, pinning `caPem`, counting its welcomes. */
+  const agentConnection = async (identity: { machineId: string; hostname: string }, caPem: string) => {
+    const id = { ...identity, addresses: [], zone: null, labels: {} };
     const { token } = await createToken(coord.nkctlConfig, 1);
-    const { credential } = (await enrollByHand(coord.url, ca, token, identity)).body;
+    const { credential } = (await enrollByHand(coord.url, ca, token, id)).body;
     assert.ok(credential !== undefined);
-    let welcomes = 0;
+    const counts = { welcomes: 0 };
     const conn = new CoordinatorConnection({
       server: coord.url,
       credential: () => credential,
-      caPem: ca,
+      caPem,
       backoff: { baseMs: 100, capMs: 1000 },
       log: createLogger({ name: 'test', level: 'silent' }),
-      hello: async () => ({ type: 'hello', minProtocolVersion: 1, maxProtocolVersion: 1, agentVersion: 'test', identity }),
-      onReady: () => void (welcomes += 1),
+      hello: async () => ({ type: 'hello', minProtocolVersion: 1, maxProtocolVersion: 1, agentVersion: 'test', identity: id }),
+      onReady: () => void (counts.welcomes += 1),
       onMessage: () => {},
       onLost: () => {},
       onRefused: (code) => assert.fail(`refused: ${code}`),
     });
+    return { conn, counts };
+  };
+
+  test('the agent offers its last ticket when it reconnects: after a coordinator kill -9 and restart, it resumes', async () => {
+    const { conn, counts } = await agentConnection({ machineId: '7'.repeat(32), hostname: 'node-7' }, ca);
     try {
       conn.start();
-      await waitFor('the agent connected', () => welcomes === 1);
+      await waitFor('the agent connected', () => counts.welcomes === 1);
       assert.equal(conn.tlsResumed, false, 'the first dial is a full handshake');
       const port = coord.port;
       await coord.stop('SIGKILL');
       await start(port);
-      await waitFor('the agent reconnected', () => welcomes === 2, 30_000);
+      await waitFor('the agent reconnected', () => counts.welcomes === 2, 30_000);
       assert.equal(conn.tlsResumed, true, 'the reconnect resumed the TLS session');
+    } finally {
+      await conn.stop();
+    }
+  });
+
+  test('an agent pinning another CA is never welcomed, dial after dial (the TLS context it keeps still pins)', async () => {
+    const other = await ensurePki(path.join(dir, 'other-ca'), ['localhost', '127.0.0.1']);
+    const { conn, counts } = await agentConnection({ machineId: '8'.repeat(32), hostname: 'node-8' }, other.caPem);
+    try {
+      conn.start();
+      // About ten dials at a 100 ms backoff base: each must fail the certificate check.
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(counts.welcomes, 0, "a coordinator whose certificate the pinned CA did not sign was trusted");
+      assert.equal(conn.tlsResumed, null);
     } finally {
       await conn.stop();
     }

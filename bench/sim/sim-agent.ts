@@ -5,6 +5,7 @@
  * configured time and fail at a configured rate. Frames are the protocol's own types,
  * encoded by the connection, so the coordinator cannot tell it from a real agent.
  */
+import type { SecureContext } from 'node:tls';
 import type { Logger } from '@nodekeeper/common';
 import { CommandKind, type Command, type CoordinatorMessage, type NodeReport } from '@nodekeeper/protocol';
 import { CoordinatorConnection } from '../../agent/src/connection.ts';
@@ -101,7 +102,7 @@ export class SimAgent {
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private readonly installing = new Set<string>();
 
-  constructor(spec: SimAgentSpec, role: Role, profile: SimProfile, opts: { server: string; caPem: string | null; localAddress: string; log: Logger; random: () => number; events: SimEvents }) {
+  constructor(spec: SimAgentSpec, role: Role, profile: SimProfile, opts: { server: string; caPem: string | null; secureContext?: SecureContext; localAddress: string; log: Logger; random: () => number; events: SimEvents }) {
     this.spec = spec;
     this.role = role;
     this.profile = profile;
@@ -114,6 +115,7 @@ export class SimAgent {
       credential: () => spec.credential,
       // wss with the pinned CA, as real agents (bench/fleet.ts --tls), or plain ws.
       caPem: opts.caPem,
+      ...(opts.secureContext === undefined ? {} : { secureContext: opts.secureContext }),
       backoff: { baseMs: 500, capMs: 30_000 },
       log: opts.log,
       localAddress: opts.localAddress,

@@ -3,6 +3,7 @@
  * as a process here may hold about 20,000 open files) and talks to the benchmark over
  * the IPC channel. Started by SimFleet (fleet.ts), never by hand.
  */
+import { createSecureContext } from 'node:tls';
 import { createLogger } from '@nodekeeper/common';
 import type { Command } from '@nodekeeper/protocol';
 import { SimAgent, type Role, type SimAgentSpec, type SimProfile } from './sim-agent.ts';
@@ -42,13 +43,15 @@ process.on('message', (m: ToWorker) => {
     case 'start': {
       const random = prng(m.seed);
       const log = createLogger({ name: 'sim', level: 'silent' });
+      // One TLS context for all of this process's agents: a real agent builds one, once.
+      const secureContext = m.caPem === null ? undefined : createSecureContext({ ca: m.caPem });
       const events = {
         framesSent: (n: number) => (frames += n),
         welcomed: (resumed: boolean | null) => void (resumed === true ? handshakes.resumed++ : resumed === false && handshakes.full++),
         command: (name: string, cmd: Command, at: number) => pending.push({ name, kind: cmd.kind, commandId: cmd.commandId, at }),
       };
       const all = m.agents.map((spec, i) => {
-        const agent = new SimAgent(spec, m.roles[i] ?? 'healthy', m.profile, { server: m.server, caPem: m.caPem, localAddress: m.localAddresses[i % m.localAddresses.length]!, log, random, events });
+        const agent = new SimAgent(spec, m.roles[i] ?? 'healthy', m.profile, { server: m.server, caPem: m.caPem, ...(secureContext === undefined ? {} : { secureContext }), localAddress: m.localAddresses[i % m.localAddresses.length]!, log, random, events });
         agents.set(spec.name, agent);
         return agent;
       });
