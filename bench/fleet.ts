@@ -64,7 +64,7 @@
  * on one box", says what bounds the largest run.
  */
 import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
@@ -364,6 +364,8 @@ async function storm(n: number, dataDir: string, specs: SimAgentSpec[]): Promise
   say(`  storm: ${before.states['Ready']} Ready; kill -9`);
   await coord.stop('SIGKILL');
   const killedAt = Date.now();
+  const simCpu = () => fleet.pids.reduce((a, p) => a + cpuMs(p), 0);
+  const simCpuAtKill = simCpu();
   const logBefore = coord.proc.log().length;
   const prof = await profiling(profiled(n, 'storm'));
   coord = await coordinatorServer(dataDir, ['--port', port, ...workerArgs], WSS, profEnv(prof));
@@ -376,12 +378,17 @@ async function storm(n: number, dataDir: string, specs: SimAgentSpec[]): Promise
   const restartGrace = /"restartGraceMs":(\d+)/.exec(coord.proc.log().slice(logBefore))?.[1];
   let peakCpu = 0;
   let worstLoop = 0;
+  /** When the worst delay was read (the read covers the seconds since the one before). */
+  let worstLoopAt: number | null = null;
   let worstNotReady = 0;
   let worstUnknown = 0;
   let backAt: number | null = null;
   let readyAt: number | null = null;
   let lastCpu = cpuMs(coord.pid);
   let lastT = Date.now();
+  // CPU spent from the kill until all were Ready, core-seconds: the restarted coordinator
+  // (writer and workers, its start-up included) and the simulator.
+  let spent: { coordinator: number; simulator: number } | null = null;
   // /metrics is read only every --storm-scrape seconds (default 5; Prometheus scrapes every
   // 15-30 s): its product gauges are a pass over the whole fleet, 0.45-0.55 s at 5,000 in
   // a storm on a loaded box, and a scrape every second was itself the longest stall and
@@ -402,10 +409,16 @@ async function storm(n: number, dataDir: string, specs: SimAgentSpec[]): Promise
     if (backAt === null && connected >= n) backAt = Date.now();
     if (tick % scrapeEveryS !== 0 && !(backAt !== null && readyAt === null)) continue;
     const s = await coord.stats();
-    worstLoop = Math.max(worstLoop, s.loopMaxMs);
+    if (s.loopMaxMs > worstLoop) {
+      worstLoop = s.loopMaxMs;
+      worstLoopAt = Date.now();
+    }
     worstNotReady = Math.max(worstNotReady, s.states['NotReady'] ?? 0);
     worstUnknown = Math.max(worstUnknown, s.states['Unknown'] ?? 0);
-    if (readyAt === null && (s.states['Ready'] ?? 0) >= n && s.connected >= n) readyAt = Date.now();
+    if (readyAt === null && (s.states['Ready'] ?? 0) >= n && s.connected >= n) {
+      readyAt = Date.now();
+      spent = { coordinator: cpuMs(coord.pid) / 1000, simulator: (simCpu() - simCpuAtKill) / 1000 };
+    }
     if (backAt !== null && readyAt !== null && Date.now() - readyAt > 10_000) break;
   }
   const deferred = (await (await fetch(new URL('/metrics', coord.url))).text()).split('\n').filter((l) => /^nodekeeper_agent_upgrades_(rejected|deferred)_total/.test(l)).map((l) => l.replace(/^nodekeeper_agent_upgrades_/, '').replace('_total', '')).join(' ');
@@ -427,7 +440,7 @@ async function storm(n: number, dataDir: string, specs: SimAgentSpec[]): Promise
     }
   }
   const secs = (t: number | null) => (t === null ? `never (${watchMs / 1000} s)` : `${fmt((t - killedAt) / 1000)} s`);
-  record(`reconnect storm${over}, N=${n}, kill -9 and restart`, `all back ${secs(backAt)}, all Ready ${secs(readyAt)} after the kill (target 60 s); peak CPU ${fmt(peakCpu * 100, 0)} % of a core; worst event-loop delay ${fmt(worstLoop, 0)} ms (target < 1000; start-up before listening ${fmt(startupLoopMs, 0)} ms apart); most NotReady ${worstNotReady}, most Unknown ${worstUnknown} (sampled every ${scrapeEveryS} s), machines with a MachineNotReady event ${bad.notReady}, with a MachineUnknown event ${bad.unknown} (target 0); restart grace ${restartGrace === undefined ? 'n/a' : `${fmt(Number(restartGrace) / 1000)} s`}; upgrades refused or deferred: ${deferred || 'none'}${handshakes}${profile}; load average ${fmt(loadavg()[0]!)} (the box is shared)`);
+  record(`reconnect storm${over}, N=${n}, kill -9 and restart`, `all back ${secs(backAt)}, all Ready ${secs(readyAt)} after the kill (target 60 s); peak CPU ${fmt(peakCpu * 100, 0)} % of a core; CPU from the kill to all Ready ${spent === null ? 'n/a' : `${fmt(spent.coordinator)} s coordinator (with its start-up), ${fmt(spent.simulator)} s simulator, on ${cpus().length} cores`}; worst event-loop delay ${fmt(worstLoop, 0)} ms (read ${worstLoopAt === null ? 'never' : secs(worstLoopAt)} after the kill; target < 1000; start-up before listening ${fmt(startupLoopMs, 0)} ms apart); most NotReady ${worstNotReady}, most Unknown ${worstUnknown} (sampled every ${scrapeEveryS} s), machines with a MachineNotReady event ${bad.notReady}, with a MachineUnknown event ${bad.unknown} (target 0); restart grace ${restartGrace === undefined ? 'n/a' : `${fmt(Number(restartGrace) / 1000)} s`}; upgrades refused or deferred: ${deferred || 'none'}${handshakes}${profile}; load average ${fmt(loadavg()[0]!)} (the box is shared)`);
 }
 
 interface RolloutObject { status: { phase: string; reason: string; message: string; counts: Record<string, number>; batch: { index: number; total: number } } }
