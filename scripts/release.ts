@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { build, type Plugin } from 'esbuild';
+import { AGENT_NODE_FLAGS, COORDINATOR_NODE_FLAGS } from './lib/node-flags.ts';
 import { buildUi } from './lib/ui.ts';
 import { checkElfArch, loadSigningKey, normaliseTree, packTarball, ReleaseError, sha256File, sha256sums, signSums } from './lib/release-archive.ts';
 
@@ -62,16 +63,6 @@ function launcher(what: string, bundle: string, nodeFlags: string, exportInstall
     '',
   ].join('\n');
 }
-
-/**
- * The agent's Node flags (bench/README.md, "Agent footprint", has what each saves): V8
- * collects well before the unit's MemoryMax, a 1 MB young generation, and --lite-mode:
- * no JIT compilers and no feedback vectors, about 18 MB less resident memory for an
- * agent that spends well under 1 % of a core. It also turns WebAssembly off, which the
- * agent never uses (agent/src/startup-footprint.test.ts keeps undici, the one wasm
- * user in Node, from loading).
- */
-const AGENT_NODE_FLAGS = '--max-old-space-size=160 --max-semi-space-size=1 --lite-mode';
 
 interface Options {
   readonly arches: readonly Arch[];
@@ -230,7 +221,7 @@ async function stageCoordinator(dest: string, arch: Arch, version: string): Prom
   await copyNode(dest, arch);
   await bundleCoordinator(path.join(dest, 'lib'), arch);
   await mkdir(path.join(dest, 'bin'));
-  await writeFile(path.join(dest, 'bin/nodekeeper-coordinator'), launcher('nodekeeper-coordinator', 'nodekeeper-coordinator.mjs', '', null), { mode: 0o755 });
+  await writeFile(path.join(dest, 'bin/nodekeeper-coordinator'), launcher('nodekeeper-coordinator', 'nodekeeper-coordinator.mjs', `${COORDINATOR_NODE_FLAGS} `, null), { mode: 0o755 });
   await writeFile(path.join(dest, 'bin/nkctl'), launcher('nkctl', 'nkctl.mjs', '', null), { mode: 0o755 });
   for (const k of COORDINATOR_KIT) {
     if (!existsSync(path.join(REPO, k.from))) {

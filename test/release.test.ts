@@ -123,6 +123,8 @@ describe('release tarballs and install-agent', { timeout: 900_000 }, () => {
     const help = await runCommand(path.join(x, 'bin/nkctl'), ['--help'], { env: EMPTY_ENV });
     assert.equal(help.code, 0, showResult(help));
     assert.match(help.stdout, /^Usage: nkctl/);
+    // The coordinator runs with the young generation bounded (scripts/lib/node-flags.ts); its gateway workers inherit the flags.
+    assert.match(await readFile(path.join(x, 'bin/nodekeeper-coordinator'), 'utf8'), /\nexec "\$here\/\.\.\/node\/bin\/node" --max-semi-space-size=8 "\$here\/\.\.\/lib\/nodekeeper-coordinator\.mjs" "\$@"\n/);
     const coord = spawn(path.join(x, 'bin/nodekeeper-coordinator'), ['--data-dir', path.join(dir, 'coordinator-data'), '--host', '127.0.0.1', '--port', '0'], { env: EMPTY_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     coord.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));

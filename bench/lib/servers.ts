@@ -4,6 +4,7 @@
  * from what each server exposes (/metrics, /stats).
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { COORDINATOR_NODE_FLAGS } from '../../scripts/lib/node-flags.ts';
 import { readdirSync, readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { mkdir } from 'node:fs/promises';
@@ -105,7 +106,9 @@ function trust(caPem: string): void {
 
 /** The coordinator, over plain ws (`--insecure`) or, with `wss`, its own TLS and generated CA. */
 export async function coordinatorServer(dataDir: string, args: readonly string[], wss = false, env: NodeJS.ProcessEnv = {}): Promise<BenchServer & { proc: CoordinatorProc }> {
-  const proc = await startCoordinator(dataDir, [...(wss ? [] : ['--insecure']), ...args], env);
+  // The release launcher's Node flags first, so a later one (--coordinator-node-options) wins.
+  const nodeOptions = `${COORDINATOR_NODE_FLAGS} ${env['NODE_OPTIONS'] ?? process.env['NODE_OPTIONS'] ?? ''}`.trim();
+  const proc = await startCoordinator(dataDir, [...(wss ? [] : ['--insecure']), ...args], { ...env, NODE_OPTIONS: nodeOptions });
   const caPem = wss ? readFileSync(path.join(dataDir, 'ca.crt'), 'utf8') : null;
   if (caPem !== null) trust(caPem);
   return {
