@@ -11,6 +11,8 @@
  * An upgrade with the installed install-coordinator --from the next version (the same
  * tarball with only VERSION changed) restarts the unit on it, keeping data, config and CA.
  * `systemd-analyze security` scores the unit (reported in docs/operations.md).
+ * Then the gateway in worker processes under the same unit and hardening: forked workers
+ * sharing the port, the writer's unix socket in the unit's private /tmp.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -139,5 +141,33 @@ describe('install-coordinator under a real systemd', { timeout: 300_000, skip: u
     const overall = /Overall exposure level for \S+: ([\d.]+) (\S+)/.exec(score.stdout);
     assert.ok(overall !== null, score.stdout + score.stderr);
     console.log(`systemd-analyze security ${UNIT}: ${overall[1]} ${overall[2]}`);
+  });
+
+  test('with --gateway-workers 2 under the shipped unit: the workers serve the port and reach the writer over its unix socket', async () => {
+    const nk = (...args: string[]) => sd!.exec(['env', '-i', 'PATH=/usr/bin:/bin', '/usr/local/bin/nkctl', '--config', `${DATA}/nkctl.yaml`, ...args], { timeoutMs: 60_000 });
+    // The documented override file (EnvironmentFile= of the unit).
+    const env = await sd!.exec(['sh', '-c', 'echo NODEKEEPER_COORDINATOR_GATEWAY_WORKERS=2 >> /etc/nodekeeper-coordinator/coordinator.env']);
+    assert.equal(env.code, 0, env.stderr);
+    await sd!.systemctl('restart', UNIT);
+    // Every request on the port is a worker's now, proxied to the writer: nkctl answering
+    // is the workers' proxy and the writer's socket working under ProtectSystem=, PrivateTmp=
+    // and RestrictAddressFamilies=.
+    const listed = await waitFor('the coordinator answering through its gateway workers', async () => {
+      const l = await nk('token', 'list');
+      return l.code === 0 && l;
+    }, 60_000, 250).catch(async (err) => {
+      throw new Error(`${(err as Error).message}\n${await sd!.journal(UNIT)}`);
+    });
+    assert.match(listed.stdout, /Active/);
+    const { ControlGroup: cgroup } = await sd!.show(UNIT, 'ControlGroup');
+    const procs = await sd!.exec(['sh', '-c', `for p in $(cat /sys/fs/cgroup${cgroup}/cgroup.procs); do tr '\\0' ' ' < /proc/$p/cmdline; echo; done`]);
+    const cmds = procs.stdout.trim().split('\n');
+    assert.equal(cmds.length, 3, `the writer and two workers in the unit's cgroup:\n${procs.stdout}`);
+    assert.equal(cmds.filter((c) => / gateway-worker\s*$/.test(c)).length, 2, procs.stdout);
+    assert.ok(cmds.every((c) => c.includes('--max-semi-space-size=8')), `the workers run with the launcher's Node flags:\n${procs.stdout}`);
+    const journal = await sd!.journal(UNIT);
+    assert.equal((journal.match(/gateway worker listening/g) ?? []).length >= 2, true, journal);
+    assert.doesNotMatch(journal.slice(journal.lastIndexOf('Started')), /"level":50/, 'no error since the restart');
+    assert.equal((await sd!.show(UNIT, 'NRestarts')).NRestarts, '0');
   });
 });
