@@ -249,6 +249,7 @@ export class GatewayWorkers {
     for (const s of m.upgradeSeconds) metrics.upgradeDuration.observe(s);
     for (const s of m.handshakeSeconds) metrics.tlsHandshakeDuration.observe(s);
     if (m.connectionsRefused > 0) metrics.httpConnectionsRefused.inc(m.connectionsRefused);
+    if (m.logLinesDropped > 0) metrics.logLinesDropped.inc(m.logLinesDropped);
     w.connections = m.connections;
   }
 

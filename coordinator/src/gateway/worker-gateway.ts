@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Logger } from '@nodekeeper/common';
+import { droppedLogLines, type Logger } from '@nodekeeper/common';
 import { AgentTransport, type TransportCounters } from './agent-transport.ts';
 import { agentWebSocketServer, bearer, refuseUpgrade } from './upgrade.ts';
 import type { WorkerMessage, WorkerMetrics, WorkerSetup, WriterMessage } from './worker-ipc.ts';
@@ -41,6 +41,8 @@ export class WorkerGateway {
   private heartbeats: number[] = [];
   private readonly timers: NodeJS.Timeout[];
   private metrics = WorkerGateway.emptyMetrics();
+  /** Log lines this process had dropped at the last report (@nodekeeper/common's count). */
+  private droppedReported = droppedLogLines();
   private readonly counters: TransportCounters = {
     received: (type) => add(this.metrics.received, type),
     rejected: (code) => add(this.metrics.rejected, code),
@@ -59,14 +61,16 @@ export class WorkerGateway {
         for (const c of this.connections.values()) c.transport?.ping(quietSince);
       }, pingMs),
       setInterval(() => {
-        this.send({ t: 'metrics', ...this.metrics, connections: openConnections() });
+        const dropped = droppedLogLines();
+        this.send({ t: 'metrics', ...this.metrics, logLinesDropped: dropped - this.droppedReported, connections: openConnections() });
+        this.droppedReported = dropped;
         this.metrics = WorkerGateway.emptyMetrics();
       }, METRICS_INTERVAL_MS),
     ];
     for (const t of this.timers) t.unref();
   }
 
-  private static emptyMetrics(): { -readonly [K in keyof Omit<WorkerMetrics, 'connections'>]: K extends 'upgradeSeconds' | 'handshakeSeconds' ? number[] : WorkerMetrics[K] } {
+  private static emptyMetrics(): { -readonly [K in keyof Omit<WorkerMetrics, 'connections' | 'logLinesDropped'>]: K extends 'upgradeSeconds' | 'handshakeSeconds' ? number[] : WorkerMetrics[K] } {
     return { received: {}, rejected: {}, upgradesRejected: {}, upgradeSeconds: [], handshakeSeconds: [], connectionsRefused: 0 };
   }
 

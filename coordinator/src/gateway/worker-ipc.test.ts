@@ -12,7 +12,7 @@ const valid = [
   { t: 'message', session: 3, message: { type: 'report', seq: 1, full: true, report: {} } },
   { t: 'message', session: 3, message: { type: 'command.result', commandId: 'c1', ok: true } },
   { t: 'heartbeats', sessions: [1, 2, 3] },
-  { t: 'metrics', received: { heartbeat: 3 }, rejected: {}, upgradesRejected: { NK_HTTP_BAD_REQUEST: 1 }, upgradeSeconds: [0.01], handshakeSeconds: [], connectionsRefused: 0, connections: { agents: 2, other: 1 } },
+  { t: 'metrics', received: { heartbeat: 3 }, rejected: {}, upgradesRejected: { NK_HTTP_BAD_REQUEST: 1 }, upgradeSeconds: [0.01], handshakeSeconds: [], connectionsRefused: 0, logLinesDropped: 0, connections: { agents: 2, other: 1 } },
 ];
 
 test('the messages a worker sends pass', () => {
@@ -44,6 +44,7 @@ test('malformed messages are refused with the part that is wrong named, never th
     [{ ...valid[8], rejected: { x: Number.NaN } }, /metrics: counters/],
     [{ ...valid[8], upgradeSeconds: [Infinity] }, /metrics: observations/],
     [{ ...valid[8], connections: null }, /metrics: connections/],
+    [{ ...valid[8], logLinesDropped: -1 }, /metrics: logLinesDropped/],
   ];
   for (const [raw, problem] of cases) {
     const r = parseWorkerMessage(raw);

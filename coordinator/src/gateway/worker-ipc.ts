@@ -61,6 +61,8 @@ export interface WorkerMetrics {
   readonly upgradeSeconds: readonly number[];
   readonly handshakeSeconds: readonly number[];
   readonly connectionsRefused: number;
+  /** Log lines this worker dropped since its last report (its log reader fell behind). */
+  readonly logLinesDropped: number;
   /** Open now (a gauge, not a delta). */
   readonly connections: { readonly agents: number; readonly other: number };
 }
@@ -123,6 +125,7 @@ export function parseWorkerMessage(raw: unknown): Parsed<WorkerMessage> {
       if (!isCounts(raw['received']) || !isCounts(raw['rejected']) || !isCounts(raw['upgradesRejected'])) return bad('metrics: counters');
       if (!isSeconds(raw['upgradeSeconds']) || !isSeconds(raw['handshakeSeconds'])) return bad('metrics: observations');
       if (!isCount(raw['connectionsRefused']) || !isRecord(c) || !isCount(c['agents']) || !isCount(c['other'])) return bad('metrics: connections');
+      if (!isCount(raw['logLinesDropped'])) return bad('metrics: logLinesDropped');
       return ok;
     }
     default:
