@@ -34,7 +34,7 @@ import { contactAfterRestart, contactOnDisconnect, contactOnHello, contactOnMess
 import { Interner } from './interner.ts';
 import { mergeReport } from './merge-report.ts';
 import { packCondition, packDelta, packLiveness, packRecord, packReport } from './pack-report.ts';
-import { restartGraceMs } from './restart-grace.ts';
+import { RestartGrace } from './restart-grace.ts';
 
 /**
  * Machines judged in one tick, at most; the rest stay due, earliest first, for the next
@@ -99,11 +99,7 @@ export class FleetView {
   private readonly log: Logger;
   private readonly startedAt: number;
   /** Silence allowed, from our start, to a machine not heard from since (restart-grace.ts). */
-  private restartGraceMs: number;
-  /** The fleet the restart grace was sized for (the machines loaded at start). */
-  private readonly loadedMachines: number;
-  /** When admissionRefused() last extended the restart grace. */
-  private refusalNotedAt = -Infinity;
+  private readonly restartGrace: RestartGrace;
   private connected = 0;
   /** One copy of what machines say alike: report parts, labels, condition texts. */
   private readonly interner = new Interner();
@@ -119,10 +115,8 @@ export class FleetView {
     this.opts = opts;
     this.startedAt = this.clock();
     for (const record of this.store.listMachines()) this.load(record);
-    this.loadedMachines = this.machines.size;
-    const rg = opts.restartGrace;
-    this.restartGraceMs = rg === undefined ? opts.livenessGraceMs : restartGraceMs({ machines: this.machines.size, graceMs: opts.livenessGraceMs, ...rg });
-    if (rg !== undefined) this.log.info({ machines: this.machines.size, restartGraceMs: this.restartGraceMs }, 'machines not heard from since this start are judged against the restart grace');
+    this.restartGrace = new RestartGrace(this.startedAt, this.machines.size, opts.livenessGraceMs, opts.restartGrace);
+    if (opts.restartGrace !== undefined) this.log.info({ machines: this.machines.size, restartGraceMs: this.restartGrace.ms }, 'machines not heard from since this start are judged against the restart grace');
   }
 
   private load(record: MachineRecord): MachineState {
@@ -270,14 +264,7 @@ export class FleetView {
    * waiting there. Once the grace has run out it stays out. At most once a second.
    */
   admissionRefused(): void {
-    const rg = this.opts.restartGrace;
-    const now = this.clock();
-    if (rg === undefined || now - this.refusalNotedAt < 1000 || now - this.startedAt > this.restartGraceMs) return;
-    this.refusalNotedAt = now;
-    const grace = restartGraceMs({ machines: this.loadedMachines, graceMs: this.opts.livenessGraceMs, ...rg }, now - this.startedAt);
-    if (grace <= this.restartGraceMs) return;
-    this.log.debug({ restartGraceMs: grace }, 'admission control still refuses agents: restart grace extended');
-    this.restartGraceMs = grace;
+    if (this.restartGrace.refused(this.clock())) this.log.debug({ restartGraceMs: this.restartGrace.ms }, 'admission control still refuses agents: restart grace extended');
   }
 
   /** Re-judges the machines whose judgement may have changed since (at most MAX_JUDGED_PER_TICK); call on a timer. */
@@ -308,7 +295,7 @@ export class FleetView {
   }
 
   private livenessConfig() {
-    return { graceMs: this.opts.livenessGraceMs, recoverMs: this.opts.livenessRecoverMs, restartGraceMs: this.restartGraceMs };
+    return { graceMs: this.opts.livenessGraceMs, recoverMs: this.opts.livenessRecoverMs, restartGraceMs: this.restartGrace.ms };
   }
 
   /** Takes a machine's new package pins (the store has them already). */

@@ -55,3 +55,36 @@ export function restartGraceMs(input: RestartGraceInput, refusedSinceStartMs?: n
   const trickleReadmissionMs = Math.ceil((machines * 1000) / Math.max(1, admissionPerSecond / 10));
   return Math.max(grace, Math.min(refusedSinceStartMs + longestStepMs + graceMs, graceMs + trickleReadmissionMs + longestStepMs));
 }
+
+/**
+ * The restart grace of one coordinator start: sized from the machines loaded, extended by
+ * admission control's refusals while it runs (at most once a second), final once it has
+ * run out. `sizing` absent: the ordinary grace, never extended.
+ */
+export class RestartGrace {
+  private readonly input: RestartGraceInput | null;
+  private readonly startedAt: number;
+  private grace: number;
+  private refusalNotedAt = -Infinity;
+
+  constructor(startedAt: number, machines: number, graceMs: number, sizing?: Omit<RestartGraceInput, 'machines' | 'graceMs'>) {
+    this.startedAt = startedAt;
+    this.input = sizing === undefined ? null : { machines, graceMs, ...sizing };
+    this.grace = this.input === null ? graceMs : restartGraceMs(this.input);
+  }
+
+  /** Silence allowed, from the start, to a machine not heard from since. */
+  get ms(): number {
+    return this.grace;
+  }
+
+  /** Admission control turned an agent away at `now`; true when that extended the grace. */
+  refused(now: number): boolean {
+    if (this.input === null || now - this.refusalNotedAt < 1000 || now - this.startedAt > this.grace) return false;
+    this.refusalNotedAt = now;
+    const grace = restartGraceMs(this.input, now - this.startedAt);
+    if (grace <= this.grace) return false;
+    this.grace = grace;
+    return true;
+  }
+}
