@@ -2,9 +2,12 @@
  * Admission control on the agents' upgrade path, against a real coordinator process:
  * a crowd arriving at once is admitted at the configured rate, the rest are told
  * 503 NK_PROTO_TRY_AGAIN_LATER with a Retry-After, and agents using the agent's own
- * connection code (which honours Retry-After) all get in soon after.
+ * connection code (which honours Retry-After) all get in soon after. And a session that
+ * fails frees its admission slot at once, not when a peer that no longer reads lets the
+ * close handshake end.
  */
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp } from 'node:fs/promises';
@@ -87,5 +90,55 @@ describe('admission control on the upgrade path', { timeout: 120_000 }, () => {
     }
     await waitFor('every agent connected', () => connections.every((c) => c.isReady), 60_000);
     assert.equal(ready, COUNT);
+  });
+});
+
+describe('a failed session frees its admission slot at once', { timeout: 120_000 }, () => {
+  let coord: CoordinatorProc;
+  const credentials: string[] = [];
+
+  before(async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'nk-admission-slot-'));
+    coord = await startCoordinator(path.join(dir, 'coordinator'), ['--insecure', '--max-pending-upgrades', '1']);
+    const { token } = await createToken(coord.nkctlConfig, 2);
+    for (let n = 0; n < 2; n += 1) credentials.push((await enroll(coord.url, null, token, identity(n), 'test', rawPublicKey(generateKeyPairSync('ed25519').publicKey))).credential);
+  });
+
+  after(async () => {
+    await coord?.stop();
+  });
+
+  /** An upgrade by hand: the status line of the answer, and the socket (left unread after it). */
+  const upgrade = (credential: string) => new Promise<{ status: string; socket: ReturnType<typeof connect> }>((resolve, reject) => {
+    const url = new URL(coord.url);
+    const socket = connect(Number(url.port), url.hostname, () => {
+      socket.write(`GET /v1/agent/connect HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nAuthorization: Bearer ${credential}\r\n\r\n`);
+    });
+    socket.once('data', (chunk: Buffer) => {
+      // Reads nothing more: the close frame the coordinator sends later is never answered.
+      socket.pause();
+      resolve({ status: chunk.toString('latin1').split('\r\n')[0] ?? '', socket });
+    });
+    socket.once('error', reject);
+  });
+
+  test('an agent that never says hello and then stops reading does not hold the only slot for the close timeout', async () => {
+    const silent = await upgrade(credentials[0]!);
+    assert.match(silent.status, / 101 /, 'the first connection takes the one slot');
+    try {
+      const meanwhile = await upgrade(credentials[1]!);
+      meanwhile.socket.destroy();
+      assert.match(meanwhile.status, / 503 /, 'while it is pending, the door is shut');
+      // The hello timeout (10 s) fails the silent session; ws would wait 30 s more for its
+      // close frame. The slot must be free well before that.
+      const admitted = await waitFor('the second agent admitted', async () => {
+        const u = await upgrade(credentials[1]!);
+        u.socket.destroy();
+        return / 101 /.test(u.status) && u;
+      }, 25_000, 500);
+      assert.ok(admitted);
+    } finally {
+      silent.socket.destroy();
+    }
   });
 });

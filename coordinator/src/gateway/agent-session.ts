@@ -164,6 +164,12 @@ export class AgentSession implements AgentLink, TransportSink {
 
   private fail(code: string, message: string, closeCode: number, retryAfterMs?: number): void {
     this.phase = 'closed';
+    // The admission slot is free at once, not when the close handshake ends: a slow or
+    // gone peer holds a closing socket for up to ws's 30 s, and in a storm 500 such
+    // slots closed the door to everyone.
+    clearTimeout(this.helloTimer ?? undefined);
+    this.helloTimer = null;
+    this.onWelcomed();
     this.port.fail(code, message, closeCode, retryAfterMs);
   }
 
