@@ -72,7 +72,14 @@ export interface WatchOptions {
   readonly maxBufferBytes: number;
   /** A watcher over maxBufferBytes this long is dropped. */
   readonly stallMs: number;
+  /**
+   * Machines one tick rebuilds and diffs, at most (default 2,000); the rest stay dirty for
+   * the next ticks. 16,500 machines going Unknown together held one tick 4.7 s at 40 k.
+   */
+  readonly maxMachinesPerTick?: number;
 }
+
+const DEFAULT_MAX_MACHINES_PER_TICK = 2000;
 
 export const DEFAULT_WATCH_OPTIONS: WatchOptions = Object.freeze({
   historySize: 10_000, historyBytes: 16 * 1024 * 1024, maxWatchers: 100, bookmarkMs: 10_000, tickMs: 250, maxBufferBytes: 1024 * 1024, stallMs: 30_000,
@@ -116,7 +123,7 @@ export class WatchHub {
   readonly #ring: Entry[] = [];
   /** Characters of JSON the ring holds. */
   #ringBytes = 0;
-  readonly #dirty = new Set<string>();
+  #dirty = new Set<string>();
   /** Machines whose Remediation may have moved (the controller's word); null: all of them. */
   #dirtyRemediations: Set<string> | null = new Set();
   readonly #watchers = new Set<Watcher>();
@@ -337,6 +344,15 @@ export class WatchHub {
     const storeMoved = counter > this.#storeSeen;
     const names = new Set(this.#dirty);
     if (storeMoved) for (const n of this.#store.changedSince('machine', this.#storeSeen)) names.add(n);
+    // Past the cap the rest wait, dirty, for the next ticks: a mass change (a partition,
+    // a restart's grace running out) is spread over ticks instead of stalling the loop.
+    const later: string[] = [];
+    const cap = this.#opts.maxMachinesPerTick ?? DEFAULT_MAX_MACHINES_PER_TICK;
+    if (names.size > cap) {
+      let taken = 0;
+      for (const name of names) if (taken++ >= cap) later.push(name);
+      for (const name of later) names.delete(name);
+    }
     const pending: Change[] = [];
     for (const name of names) this.#diff('machines', name, this.#sources.machine(name), pending);
     // A Rollout is its row and the fleet's versions: rebuilt when either moved, or a row
@@ -352,15 +368,13 @@ export class WatchHub {
       for (const name of remediations) this.#diff('remediations', name, this.#sources.remediation(name), pending);
     }
     if (pending.length === 0) {
-      this.#dirty.clear();
-      this.#dirtyRemediations = new Set();
+      this.#settle(later);
       this.#storeSeen = counter;
       return;
     }
     // A version nobody has been answered with yet (see the header).
     const rv = counter > this.#maxServed ? counter : this.#store.bumpResourceVersion();
-    this.#dirty.clear();
-    this.#dirtyRemediations = new Set();
+    this.#settle(later);
     this.#storeSeen = rv;
     for (const c of pending) {
       this.#remember(c);
@@ -390,6 +404,12 @@ export class WatchHub {
       // Object versions are the rows'; the batch's version is told by a bookmark, to resume from.
       if (wrote) w.sink.write(bookmarkLine(rv));
     }
+  }
+
+  /** What a tick took is no longer dirty; what it left for later still is. */
+  #settle(later: readonly string[]): void {
+    this.#dirty = new Set(later);
+    this.#dirtyRemediations = new Set();
   }
 
   /** A BOOKMARK to every live watcher (at least every bookmarkMs). */
