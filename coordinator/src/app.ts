@@ -63,7 +63,7 @@ import { packageVersion } from './version.ts';
 import { DEFAULT_WATCH_OPTIONS, WatchHub } from './watch/hub.ts';
 import { EventLogWatch } from './watch/event-log.ts';
 import { eventRoutes } from './server/event-routes.ts';
-import { machineObjectOf } from './server/machine-routes.ts';
+import { machineObjectOf, machineObjectsOf } from './server/machine-routes.ts';
 import { coordinatorAllowList } from './packages/manifest-policy.ts';
 import { readNotifyHeader, startSinks } from './notify/sinks.ts';
 
@@ -293,6 +293,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
         const m = fleet.get(name);
         return m === undefined ? null : machineObjectOf(apiDeps, m, clock());
       },
+      machines: () => machineObjectsOf(apiDeps, fleet.list(), clock()),
       rollouts: () => store.listRollouts().map(rolloutObject),
       remediations: () => remediationItems(apiDeps, remediation),
       remediation: (machine) => remediationItem(apiDeps, remediation, machine),

@@ -17,9 +17,15 @@ import { serveWatch } from '../watch/http-sink.ts';
 const checks = { enroll: TypeCompiler.Compile(EnrollBody), challenge: TypeCompiler.Compile(ChallengeBody), token: TypeCompiler.Compile(TokenCreateBody), packages: TypeCompiler.Compile(MachinePackagesBody) };
 
 /** The Machine object the API serves for one fleet record (get, list and watch alike). */
-export function machineObjectOf(deps: Pick<ApiDeps, 'store' | 'machineStatusExtras'>, m: Parameters<typeof toMachineObject>[0], now: number) {
-  const o = toMachineObject(m, now, deps.store.objectMeta('machine', m.name));
+export function machineObjectOf(deps: Pick<ApiDeps, 'store' | 'machineStatusExtras'>, m: Parameters<typeof toMachineObject>[0], now: number, meta = deps.store.objectMeta('machine', m.name)) {
+  const o = toMachineObject(m, now, meta);
   return { ...o, status: { ...o.status, ...(deps.machineStatusExtras?.(m.name) ?? {}) } };
+}
+
+/** Every record's Machine object, as machineObjectOf makes it, with one query for all their metadata. */
+export function machineObjectsOf(deps: Pick<ApiDeps, 'store' | 'machineStatusExtras'>, records: readonly Parameters<typeof toMachineObject>[0][], now: number) {
+  const metas = deps.store.objectMetas('machine');
+  return records.map((m) => machineObjectOf(deps, m, now, metas.get(m.name) ?? null));
 }
 
 export function machineRoutes(deps: ApiDeps): Route[] {

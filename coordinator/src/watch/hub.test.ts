@@ -214,6 +214,38 @@ describe('watch hub', () => {
     assert.throws(() => f.hub.admit(), { code: 'NK_WATCH_TOO_MANY' });
   });
 
+  test('the baseline from the one-pass machines() source: nothing is a change until a machine moves, and what moves is MODIFIED', async () => {
+    const f = fixture();
+    for (const n of ['a', 'b', 'c']) f.set(n, 'Ready');
+    let perName = 0;
+    const hub = new WatchHub({
+      store: f.store, log, metrics: { watchers: () => {}, dropped: () => {} },
+      sources: {
+        machineNames: () => [...f.machines.keys()],
+        machine: (n) => {
+          perName++;
+          return f.machines.get(n) ?? null;
+        },
+        // Copies, as a bulk builder makes them: equal, not the same objects.
+        machines: () => [...f.machines.values()].map((o) => structuredClone(o)),
+        rollouts: () => [], remediations: () => [], remediation: () => null,
+      },
+    }, { historySize: 1000, maxWatchers: 10, bookmarkMs: 1000, tickMs: 1000, maxBufferBytes: 1 << 20, stallMs: 60_000 });
+    assert.equal(perName, 0, 'the baseline is built in one pass');
+    const sink = new FakeSink();
+    void hub.watch('machines', Number(hub.listVersion()), { selector: [], name: null }, sink);
+    await flush();
+    for (const n of ['a', 'b', 'c']) hub.machineChanged(n);
+    hub.tick();
+    f.set('b', 'Unknown');
+    hub.machineChanged('b');
+    hub.tick();
+    await flush();
+    assert.deepEqual(sink.lines.filter((l) => l.type !== 'BOOKMARK').map((l) => `${l.type} ${l.object.metadata.name} ${l.object.status.phase}`), ['MODIFIED b Unknown']);
+    hub.close();
+    f.hub.close();
+  });
+
   test('remediations: a told machine is rebuilt (ADDED, MODIFIED, DELETED), a tick with nothing told rebuilds none, null rebuilds all', async () => {
     const dir = tempDir('nk-watch-rem-');
     dirs.push(dir);
