@@ -369,7 +369,8 @@ async function storm(n: number, dataDir: string, specs: SimAgentSpec[]): Promise
   const logBefore = coord.proc.log().length;
   const prof = await profiling(profiled(n, 'storm'));
   coord = await coordinatorServer(dataDir, ['--port', port, ...workerArgs], WSS, profEnv(prof));
-  say(`  storm: restarted in ${fmt((Date.now() - killedAt) / 1000)} s`);
+  const listeningAfterS = (Date.now() - killedAt) / 1000;
+  say(`  storm: restarted in ${fmt(listeningAfterS)} s`);
   // The loop-delay histogram starts with the process and is reset by each read: this first
   // read holds the start-up (modules, the store, the fleet view and watch hub loaded
   // before listening), which no agent waits on; the storm's delays are the later reads.
@@ -440,7 +441,7 @@ async function storm(n: number, dataDir: string, specs: SimAgentSpec[]): Promise
     }
   }
   const secs = (t: number | null) => (t === null ? `never (${watchMs / 1000} s)` : `${fmt((t - killedAt) / 1000)} s`);
-  record(`reconnect storm${over}, N=${n}, kill -9 and restart`, `all back ${secs(backAt)}, all Ready ${secs(readyAt)} after the kill (target 60 s); peak CPU ${fmt(peakCpu * 100, 0)} % of a core; CPU from the kill to all Ready ${spent === null ? 'n/a' : `${fmt(spent.coordinator)} s coordinator (with its start-up), ${fmt(spent.simulator)} s simulator, on ${cpus().length} cores`}; worst event-loop delay ${fmt(worstLoop, 0)} ms (read ${worstLoopAt === null ? 'never' : secs(worstLoopAt)} after the kill; target < 1000; start-up before listening ${fmt(startupLoopMs, 0)} ms apart); most NotReady ${worstNotReady}, most Unknown ${worstUnknown} (sampled every ${scrapeEveryS} s), machines with a MachineNotReady event ${bad.notReady}, with a MachineUnknown event ${bad.unknown} (target 0); restart grace ${restartGrace === undefined ? 'n/a' : `${fmt(Number(restartGrace) / 1000)} s`}; upgrades refused or deferred: ${deferred || 'none'}${handshakes}${profile}; load average ${fmt(loadavg()[0]!)} (the box is shared)`);
+  record(`reconnect storm${over}, N=${n}, kill -9 and restart`, `listening again ${fmt(listeningAfterS)} s after the kill (loading ${n} machines); all back ${secs(backAt)}, all Ready ${secs(readyAt)} after the kill (target 60 s); peak CPU ${fmt(peakCpu * 100, 0)} % of a core; CPU from the kill to all Ready ${spent === null ? 'n/a' : `${fmt(spent.coordinator)} s coordinator (with its start-up), ${fmt(spent.simulator)} s simulator, on ${cpus().length} cores`}; worst event-loop delay ${fmt(worstLoop, 0)} ms (read ${worstLoopAt === null ? 'never' : secs(worstLoopAt)} after the kill; target < 1000; start-up before listening ${fmt(startupLoopMs, 0)} ms apart); most NotReady ${worstNotReady}, most Unknown ${worstUnknown} (sampled every ${scrapeEveryS} s), machines with a MachineNotReady event ${bad.notReady}, with a MachineUnknown event ${bad.unknown} (target 0); restart grace ${restartGrace === undefined ? 'n/a' : `${fmt(Number(restartGrace) / 1000)} s`}; upgrades refused or deferred: ${deferred || 'none'}${handshakes}${profile}; load average ${fmt(loadavg()[0]!)} (the box is shared)`);
 }
 
 interface RolloutObject { status: { phase: string; reason: string; message: string; counts: Record<string, number>; batch: { index: number; total: number } } }
