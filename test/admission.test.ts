@@ -129,6 +129,11 @@ describe('a failed session frees its admission slot at once', { timeout: 120_000
       const meanwhile = await upgrade(credentials[1]!);
       meanwhile.socket.destroy();
       assert.match(meanwhile.status, / 503 /, 'while it is pending, the door is shut');
+      // A full door answers before any credential check: a bad one gets the same 503,
+      // costs no store read and does not count as a failed authentication.
+      const bogus = await upgrade(`nkm.${'0'.repeat(16)}.${'A'.repeat(43)}`);
+      bogus.socket.destroy();
+      assert.match(bogus.status, / 503 /);
       // The hello timeout (10 s) fails the silent session; ws would wait 30 s more for its
       // close frame. The slot must be free well before that.
       const admitted = await waitFor('the second agent admitted', async () => {
@@ -137,6 +142,9 @@ describe('a failed session frees its admission slot at once', { timeout: 120_000
         return / 101 /.test(u.status) && u;
       }, 25_000, 500);
       assert.ok(admitted);
+      const metrics = await (await fetch(new URL('/metrics', coord.url))).text();
+      assert.doesNotMatch(metrics, /nodekeeper_agent_upgrades_rejected_total\{code="NK_AUTH_CREDENTIAL_INVALID"\}/, 'the bogus credential was never checked');
+      assert.match(metrics, /nodekeeper_agent_upgrades_deferred_total\{reason="pending"\} [1-9]/);
     } finally {
       silent.socket.destroy();
     }

@@ -85,6 +85,26 @@ test('connections between upgrade and welcome are bounded; a welcome frees a slo
   }
 });
 
+test('a full door refuses before any credential is checked, and counts the refusal in the crowd', () => {
+  const a = new UpgradeAdmission({ ...opts, maxPending: 2, perSecond: 1000 }, 0, loop());
+  try {
+    assert.equal(a.refuseIfFull(0), null, 'room: the credential is checked, then judge() decides');
+    assert.equal(a.judge(0).admit, true);
+    assert.equal(a.refuseIfFull(0), null);
+    assert.equal(a.judge(0).admit, true);
+    const first = a.refuseIfFull(0);
+    assert.ok(first !== null && !first.admit && first.reason === 'pending');
+    for (let i = 0; i < 5000; i += 1) a.refuseIfFull(0);
+    const later = a.refuseIfFull(0);
+    assert.ok(later !== null && !later.admit && later.retryAfterS > first.retryAfterS, 'the crowd refused before the check makes Retry-After grow');
+    assert.equal(a.pending, 2, 'nothing taken');
+    a.settled();
+    assert.equal(a.refuseIfFull(1), null);
+  } finally {
+    a.stop();
+  }
+});
+
 /**
  * A crowd redialling as agents do (packages/common backoffDelay: the Retry-After plus up
  * to as much again) at a door configured for `perSecond` whose coordinator can welcome

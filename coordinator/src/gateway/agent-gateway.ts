@@ -14,7 +14,7 @@ import type { Duplex } from 'node:stream';
 import { AppError } from '@nodekeeper/common';
 import { CloseCode, ProtocolErrorCode } from '@nodekeeper/protocol';
 import type { Authenticated } from '../store/machine-identity.ts';
-import { UpgradeAdmission } from './admission.ts';
+import { UpgradeAdmission, type AdmissionVerdict } from './admission.ts';
 import { AgentSession, COORDINATOR_VERSION, type GatewayDeps, type GatewayOptions, type SessionAuth } from './agent-session.ts';
 import { AgentTransport, type SessionPort, type TransportCounters } from './agent-transport.ts';
 import { agentWebSocketServer, bearer, refuseUpgrade, type UpgradeRefusal } from './upgrade.ts';
@@ -86,8 +86,11 @@ export class AgentGateway {
       metrics.upgradesRejected.inc({ code: 'NK_AUTH_TOO_MANY_FAILURES' });
       return { ok: false, status: 429, code: 'NK_AUTH_TOO_MANY_FAILURES', message: `too many failed authentication attempts from this address; retry after ${blockedS} s`, retryAfterS: blockedS };
     }
-    // The credential is checked before admission: an unauthenticated crowd never takes
-    // the admission slots real agents need.
+    // A full door refuses before the credential check (admission.ts, refuseIfFull); any
+    // other admission is decided after it: an unauthenticated crowd never takes the
+    // admission slots real agents need.
+    const full = this.admission.refuseIfFull(clock());
+    if (full !== null && !full.admit) return this.deferred(full);
     let auth: Authenticated;
     try {
       if (credential === null) throw new AppError('NK_AUTH_CREDENTIAL_MISSING', 'an agent must present its machine credential as a bearer token');
@@ -104,11 +107,7 @@ export class AgentGateway {
       return { ok: false, status: code === 'NK_MACHINE_REVOKED' ? 403 : 401, code, message: err instanceof Error ? err.message : 'authentication failed' };
     }
     const verdict = this.admission.judge(clock());
-    if (!verdict.admit) {
-      metrics.upgradesDeferred.inc({ reason: verdict.reason });
-      this.deps.fleet.admissionRefused();
-      return { ok: false, status: 503, code: ProtocolErrorCode.tryAgainLater, message: `coordinator is admitting agents gradually (${verdict.reason}); retry after ${verdict.retryAfterS} s`, retryAfterS: verdict.retryAfterS };
-    }
+    if (!verdict.admit) return this.deferred(verdict);
     // Only this much of the record goes on: whatever a closure here captures stays alive
     // as long as the socket (the store's record carries the last report and conditions).
     const sessionAuth: SessionAuth = { machine: { name: auth.machine.name, machineId: auth.machine.machineId, credentialExpiresAt: auth.machine.credentialExpiresAt ?? null }, credential: credential! };
@@ -119,6 +118,13 @@ export class AgentGateway {
       settled = true;
     };
     return { ok: true, auth: sessionAuth, settle };
+  }
+
+  /** The answer to an upgrade admission control deferred. */
+  private deferred(verdict: Extract<AdmissionVerdict, { admit: false }>): UpgradeVerdict {
+    this.deps.metrics.upgradesDeferred.inc({ reason: verdict.reason });
+    this.deps.fleet.admissionRefused();
+    return { ok: false, status: 503, code: ProtocolErrorCode.tryAgainLater, message: `coordinator is admitting agents gradually (${verdict.reason}); retry after ${verdict.retryAfterS} s`, retryAfterS: verdict.retryAfterS };
   }
 
   /** Joins an admitted connection's port to a new session (the logic half), registered by machine. */
