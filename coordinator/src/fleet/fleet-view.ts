@@ -26,7 +26,7 @@ import { CloseCode, type Command, type NodeReport, type NodeReportDelta } from '
 import type { Clock } from '../clock.ts';
 import type { Store } from '../store/db.ts';
 import type { WriteBatcher } from '../store/write-batcher.ts';
-import { OBSERVED_COMPONENTS } from '../store/status.ts';
+import { observationsOf, sameObservation } from '../store/status.ts';
 import type { Condition, Liveness, MachineRecord } from '../model/machine.ts';
 import { DeadlineHeap } from './deadline-heap.ts';
 import { judgeMachine, sameConditions } from './judgement.ts';
@@ -442,7 +442,8 @@ export class FleetView {
  */
 function observationsMoved(before: NodeReport | null, after: NodeReport): boolean {
   if (before === null) return true;
-  return OBSERVED_COMPONENTS.some((c) => before[c].health !== after[c].health || (before[c].version?.raw ?? null) !== (after[c].version?.raw ?? null));
+  const was = observationsOf(before, 0);
+  return observationsOf(after, 0).some((o, i) => !sameObservation(was[i]!, o));
 }
 
 /** Conditions where True is good (the pressure conditions are the other way round). */

@@ -61,6 +61,9 @@ export function restartGraceMs(input: RestartGraceInput, refusedSinceStartMs?: n
  * admission control's refusals while it runs (at most once a second), final once it has
  * run out. `sizing` absent: the ordinary grace, never extended.
  */
+/** Refusals extend the grace at most this often (each extension is a recomputation). */
+const EXTEND_EVERY_MS = 1000;
+
 export class RestartGrace {
   private readonly input: RestartGraceInput | null;
   private readonly startedAt: number;
@@ -80,7 +83,7 @@ export class RestartGrace {
 
   /** Admission control turned an agent away at `now`; true when that extended the grace. */
   refused(now: number): boolean {
-    if (this.input === null || now - this.refusalNotedAt < 1000 || now - this.startedAt > this.grace) return false;
+    if (this.input === null || now - this.refusalNotedAt < EXTEND_EVERY_MS || now - this.startedAt > this.grace) return false;
     this.refusalNotedAt = now;
     const grace = restartGraceMs(this.input, now - this.startedAt);
     if (grace <= this.grace) return false;

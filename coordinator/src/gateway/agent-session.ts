@@ -88,13 +88,13 @@ export class AgentSession implements AgentLink, TransportSink {
   private errorsNotLogged = 0;
   /** Null once the hello came: a cleared timer would stay alive as long as the session. */
   private helloTimer: NodeJS.Timeout | null;
-  /** Frees the admission slot: called once welcomed (or closed before). */
-  private readonly onWelcomed: () => void;
+  /** Frees the admission slot (idempotent): once welcomed, failed or closed, whichever comes first. */
+  private readonly releaseSlot: () => void;
   private readonly onClose: () => void;
 
-  constructor(port: SessionPort, auth: SessionAuth, deps: GatewayDeps, opts: GatewayOptions, onWelcomed: () => void, onClose: () => void) {
+  constructor(port: SessionPort, auth: SessionAuth, deps: GatewayDeps, opts: GatewayOptions, releaseSlot: () => void, onClose: () => void) {
     this.port = port;
-    this.onWelcomed = onWelcomed;
+    this.releaseSlot = releaseSlot;
     this.onClose = onClose;
     this.machine = { name: auth.machine.name, machineId: auth.machine.machineId };
     this.credential = auth.credential;
@@ -117,7 +117,7 @@ export class AgentSession implements AgentLink, TransportSink {
   /** The connection is gone: the machine is detached and the admission slot freed. */
   closed(): void {
     clearTimeout(this.helloTimer ?? undefined);
-    this.onWelcomed();
+    this.releaseSlot();
     this.phase = 'closed';
     this.deps.fleet.detach(this.machine.name, this);
     this.deps.metrics.connectedAgents.set(this.deps.fleet.connectedCount());
@@ -169,7 +169,7 @@ export class AgentSession implements AgentLink, TransportSink {
     // slots closed the door to everyone.
     clearTimeout(this.helloTimer ?? undefined);
     this.helloTimer = null;
-    this.onWelcomed();
+    this.releaseSlot();
     this.port.fail(code, message, closeCode, retryAfterMs);
   }
 
@@ -222,7 +222,7 @@ export class AgentSession implements AgentLink, TransportSink {
       this.phase = 'ready';
       fleet.attach(this.machine.name, this, msg.agentVersion);
       this.deps.metrics.connectedAgents.set(fleet.connectedCount());
-      this.onWelcomed();
+      this.releaseSlot();
       this.log.info({ agentVersion: msg.agentVersion }, 'agent connected');
       this.port.send({
         type: 'welcome',
