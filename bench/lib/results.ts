@@ -12,10 +12,17 @@ import { fileURLToPath } from 'node:url';
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const RESULTS_FILE = path.join(REPO, 'bench/results.md');
 
+/**
+ * The code a row measured: the last commit that changed anything but Markdown, with a "+"
+ * when the work tree holds changes beside it. Markdown is left out because the bench
+ * writes results.md itself, and the notes may be edited while a long run goes on: rows of
+ * one run spread over several sessions then name the same code.
+ */
 function commit(): string {
+  const code = ['--', '.', ':(exclude,glob)**/*.md'];
   try {
-    const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO, encoding: 'utf8' }).trim() !== '';
+    const sha = execFileSync('git', ['log', '-1', '--format=%h', ...code], { cwd: REPO, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', ...code], { cwd: REPO, encoding: 'utf8' }).trim() !== '';
     return dirty ? `${sha}+` : sha;
   } catch {
     return 'unknown';
