@@ -7,8 +7,12 @@
  * conditions, commands or logging: whatever the coordinator spends beyond this is the
  * price of those.
  *
- *   node bench/baseline-server.ts --db FILE [--heartbeat-interval MS] [--processes K]
+ *   node bench/baseline-server.ts --db FILE [--heartbeat-interval MS] [--processes K] [--tls-dir DIR]
  * Prints one JSON line {"listening":URL,"port":N,"stats":URL}; GET the stats URL for the counters.
+ *
+ * --tls-dir DIR: serve https/wss with DIR/server.crt and DIR/server.key (the bench passes
+ * the coordinator's data dir, so the simulated agents pin the same CA against both), and
+ * the wss rows compare like with like: the TLS records cost both sides the same.
  *
  * --processes K (default 1): K processes share the port with SO_REUSEPORT, as the
  * coordinator's gateway workers do (a process here holds at most 20,000 open files, one
@@ -19,9 +23,12 @@
  * fork: this process serves the agents and /stats on the one port, as it always did.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { WebSocketServer } from 'ws';
@@ -31,6 +38,7 @@ const { values } = parseArgs({
     db: { type: 'string' },
     'heartbeat-interval': { type: 'string', default: '10000' },
     processes: { type: 'string', default: '1' },
+    'tls-dir': { type: 'string' },
     /** Internal: set by the parent on the K children, the port they share. */
     'child-port': { type: 'string' },
   },
@@ -40,6 +48,9 @@ const dbFile = values.db;
 const heartbeatIntervalMs = Number(values['heartbeat-interval']);
 const processes = Number(values.processes);
 if (!Number.isInteger(processes) || processes < 1 || processes > 64) throw new RangeError(`--processes must be 1..64, got ${values.processes}`);
+const tlsDir = values['tls-dir'];
+const tlsFiles = tlsDir === undefined ? null : { cert: readFileSync(path.join(tlsDir, 'server.crt')), key: readFileSync(path.join(tlsDir, 'server.key')) };
+const scheme = tlsFiles === null ? 'http' : 'https';
 
 /** What /stats answers: counters since start, and the event-loop delay since the previous read. */
 interface Counters { rowsWritten: number; frames: number; connections: number; loopP99Ms: number; loopMaxMs: number }
@@ -88,13 +99,14 @@ function serve(port: number, reusePort: boolean, statsPath: boolean, onListening
     loop.reset();
     return c;
   };
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     if (!statsPath || req.url !== '/stats') {
       res.writeHead(404).end();
       return;
     }
     res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(counters()));
-  });
+  };
+  const server = tlsFiles === null ? createServer(handler) : createHttpsServer(tlsFiles, handler);
   const wss = new WebSocketServer({ server, path: '/v1/agent/connect', maxPayload: 256 * 1024, perMessageDeflate: false });
   wss.on('connection', (ws) => {
     let name: string | null = null;
@@ -130,7 +142,7 @@ async function parent(k: number): Promise<void> {
   const replies = new Map<ChildProcess, ((c: Counters) => void)[]>();
   let stopping = false;
   const children = Array.from({ length: k }, () => {
-    const args = ['--db', dbFile, '--heartbeat-interval', String(heartbeatIntervalMs), '--child-port', String(port)];
+    const args = ['--db', dbFile, '--heartbeat-interval', String(heartbeatIntervalMs), '--child-port', String(port), ...(tlsDir === undefined ? [] : ['--tls-dir', tlsDir])];
     const child = fork(import.meta.filename, args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     replies.set(child, []);
     child.once('exit', (code, signal) => {
@@ -181,7 +193,7 @@ async function parent(k: number): Promise<void> {
   process.once('SIGINT', () => stop(0));
   stats.listen(0, '127.0.0.1', () => {
     const statsPort = (stats.address() as AddressInfo).port;
-    console.log(JSON.stringify({ listening: `http://127.0.0.1:${port}`, port, stats: `http://127.0.0.1:${statsPort}/stats`, processes: k }));
+    console.log(JSON.stringify({ listening: `${scheme}://127.0.0.1:${port}`, port, stats: `http://127.0.0.1:${statsPort}/stats`, processes: k }));
   });
 }
 
@@ -193,7 +205,7 @@ if (values['child-port'] !== undefined) {
   // A parent gone (even by SIGKILL) takes its children with it.
   process.on('disconnect', () => process.exit(0));
 } else if (processes === 1) {
-  serve(0, false, true, (port) => console.log(JSON.stringify({ listening: `http://127.0.0.1:${port}`, port, stats: `http://127.0.0.1:${port}/stats` })));
+  serve(0, false, true, (port) => console.log(JSON.stringify({ listening: `${scheme}://127.0.0.1:${port}`, port, stats: `${scheme}://127.0.0.1:${port}/stats` })));
 } else {
   await parent(processes);
 }

@@ -10,7 +10,9 @@
  *
  * --tls: the coordinator serves https/wss with its generated CA, and the simulated agents
  * enroll and connect pinning it, as real agents do (rows say "wss"); the bare baseline
- * stays plain ws. Without it, everything is plain ws (`--insecure`).
+ * serves wss too, with the coordinator's certificate (its rows say "over wss"; before
+ * 2026-12-05 it stayed plain ws, so older wss ratios carry the coordinator's TLS alone).
+ * Without it, everything is plain ws (`--insecure`).
  *
  * --gateway-workers N: every coordinator runs its gateway in N worker processes (docs/coordinator.md,
  * "Gateway workers"); its CPU and RSS are then the writer's and its workers' together (the
@@ -114,6 +116,24 @@ const scenarios = new Set(values.scenarios.split(','));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const say = (msg: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
 const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+
+/**
+ * Every coordinator, baseline and simulated fleet started and not stopped yet: stopped
+ * when the bench ends early (an error, Ctrl-C), so none is left running to load the box
+ * under the next benchmark (a coordinator left so once cost a storm row its meaning).
+ */
+const running = new Set<{ stop(): Promise<unknown> }>();
+function tracked<T extends { stop(signal?: NodeJS.Signals): Promise<unknown> }>(x: T): T {
+  const stop = x.stop.bind(x);
+  running.add(x);
+  x.stop = (signal?: NodeJS.Signals) => {
+    running.delete(x);
+    return stop(signal);
+  };
+  return x;
+}
+const stopAll = () => Promise.all([...running].map((x) => x.stop().catch(() => undefined)));
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void stopAll().then(() => process.exit(130)));
 /**
  * Refuses, before any enrollment, a size some process could not hold: each holds one open
  * file per connection it serves, and a process here may open `ulimit -n` files (20,000,
@@ -229,7 +249,7 @@ let empty: number | null = null;
 /** JS heap used (bytes) after a full GC by a coordinator with no machine, once per run. */
 async function emptyHeap(): Promise<number> {
   if (empty !== null) return empty;
-  const coord = await withHeapProbe(() => coordinatorServer(path.join(root, 'empty', 'coordinator'), [...watchHistory, ...workerArgs], WSS));
+  const coord = await withHeapProbe(async () => tracked(await coordinatorServer(path.join(root, 'empty', 'coordinator'), [...watchHistory, ...workerArgs], WSS)));
   await sleep(2000);
   empty = await heapUsed(coord.pid);
   await coord.stop();
@@ -271,7 +291,7 @@ async function waitFleet(fleet: SimFleet, n: number, what: string): Promise<numb
 
 async function enrolled(n: number): Promise<{ dataDir: string; specs: SimAgentSpec[] }> {
   const dataDir = path.join(root, `n${n}`, 'coordinator');
-  const coord = await coordinatorServer(dataDir, workerArgs, WSS);
+  const coord = tracked(await coordinatorServer(dataDir, workerArgs, WSS));
   const { token } = await createToken(coord.proc.nkctlConfig, n);
   const t = Date.now();
   const specs = await enrollFleet(coord.url, token, n, { caPem: coord.caPem, onProgress: (d) => say(`  enrolled ${d}/${n}`) });
@@ -303,13 +323,25 @@ async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promis
     const profile: SimProfile = { ...defaultProfile, probeIntervalMs: hb };
     // The coordinator: started on the enrolled store, idle RSS taken before the fleet arrives.
     const prof = await profiling(profiled(n, `steady-hb${hb}`));
-    const coord = await withHeapProbe(() => coordinatorServer(dataDir, ['--heartbeat-interval', String(hb), '--port', '0', ...watchHistory, ...workerArgs], WSS, profEnv(prof)));
+    const coord = await withHeapProbe(async () => tracked(await coordinatorServer(dataDir, ['--heartbeat-interval', String(hb), '--port', '0', ...watchHistory, ...workerArgs], WSS, profEnv(prof))));
     await sleep(2000);
     const idleStats = await heapStats(coord.pid);
     const idleHeap = idleStats.usedHeap;
     const idle = rssBytes(coord.pid);
-    let fleet = await SimFleet.start({ server: coord.url, caPem: coord.caPem, specs, profile });
-    await waitFleet(fleet, n, `coordinator, heartbeat ${hb / 1000} s`);
+    const nodeOptions = values['coordinator-node-options'] === '' ? '' : `, coordinator NODE_OPTIONS ${values['coordinator-node-options']}`;
+    // Rows say how many processes each side ran when the baseline had more than one (old rows keep their labels).
+    const sides = baselineProcesses === 1 ? '' : `, coordinator ${gatewayWorkers + 1} processes, baseline ${baselineProcesses} processes`;
+    const label = `steady state${over}${sides}, N=${n}, heartbeat ${hb / 1000} s, ${windowMs / 1000} s window${watchHistory.length > 0 ? `, --watch-history ${watchHistory[1]}` : ''}${nodeOptions}${prof === null ? '' : ', coordinator under --cpu-prof'}`;
+    let fleet = tracked(await SimFleet.start({ server: coord.url, caPem: coord.caPem, specs, profile }));
+    const short = await waitFleet(fleet, n, `coordinator, heartbeat ${hb / 1000} s`).then(() => null, (err: Error) => err.message);
+    if (short !== null) {
+      // A row all the same: what both sides spent while the fleet could not all connect says what bounds it.
+      const c = await measure(coord, fleet, n, idle, fleet.pids);
+      await fleet.stop();
+      await coord.stop();
+      record(`${label}: coordinator`, `not all connected (${short}); over the next window: ${steadyLine(c)}; load average ${fmt(loadavg()[0] ?? NaN, 1)}`);
+      continue;
+    }
     await sleep(settle);
     const c = await measure(coord, fleet, n, idle, fleet.pids);
     const endStats = await heapStats(coord.pid);
@@ -321,23 +353,20 @@ async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promis
     await fleet.stop();
     await coord.stop();
     const summary = prof === null ? null : await processProfile(prof, coord.pid);
-    // The baseline: the same agents, the same frames.
-    const base = await baselineServer(path.join(root, `n${n}`, `baseline-${hb}`), hb, baselineProcesses);
+    // The baseline: the same agents, the same frames; over wss with the coordinator's certificate.
+    const base = tracked(await baselineServer(path.join(root, `n${n}`, `baseline-${hb}`), hb, baselineProcesses, WSS ? dataDir : undefined));
     await sleep(1000);
     const baseIdle = rssBytes(base.pid);
-    fleet = await SimFleet.start({ server: base.url, specs, profile });
+    fleet = tracked(await SimFleet.start({ server: base.url, caPem: base.caPem, specs, profile }));
     await waitFleet(fleet, n, `baseline, heartbeat ${hb / 1000} s`);
     await sleep(settle);
     const b = await measure(base, fleet, n, baseIdle, fleet.pids);
     await fleet.stop();
     await base.stop();
-    const nodeOptions = values['coordinator-node-options'] === '' ? '' : `, coordinator NODE_OPTIONS ${values['coordinator-node-options']}`;
-    // Rows say how many processes each side ran when the baseline had more than one (old rows keep their labels).
-    const sides = baselineProcesses === 1 ? '' : `, coordinator ${gatewayWorkers + 1} processes, baseline ${baselineProcesses} processes`;
-    const label = `steady state${over}${sides}, N=${n}, heartbeat ${hb / 1000} s, ${windowMs / 1000} s window${watchHistory.length > 0 ? `, --watch-history ${watchHistory[1]}` : ''}${nodeOptions}${prof === null ? '' : ', coordinator under --cpu-prof'}`;
     const profileNote = prof === null ? '' : `; CPU profile (${shown(prof)}): ${summary === null ? 'none written' : `top self ${names(summary.topSelf, 5)}`}`;
     record(`${label}: coordinator`, `${steadyLine(c)}; JS heap ${fmt(heapPerAgentKb, 2)} KB/agent after a full GC (target <= 8 KB; ${fmt(heapPerConnectionKb, 2)} KB of it came with the connections; after that GC, per connection: heap committed ${perConn('totalHeap')} KB, RSS ${perConn('rss')} KB); report-to-visible p50 ${fmt(percentile(lat, 50), 0)} ms, p99 ${fmt(percentile(lat, 99), 0)} ms (${lat.length} samples)${profileNote}`);
-    record(`${label}: bare baseline`, steadyLine(b));
+    // Until 2026-12-05 the baseline stayed plain ws under wss rows: its rows now say which it spoke.
+    record(`${label}: bare baseline${WSS ? ' over wss' : ''}`, steadyLine(b));
     record(`${label}: coordinator / baseline`, `CPU per frame ${fmt(c.cpuPerFrameUs / b.cpuPerFrameUs, 2)}x (target <= 1.5x), RSS per agent ${fmt(c.rssPerAgentKb, 1)} KB vs ${fmt(b.rssPerAgentKb, 1)} KB (target <= 16 KB); load average ${fmt(loadavg()[0] ?? NaN, 1)}`);
   }
 }
@@ -354,9 +383,9 @@ function wentBad(log: string): { notReady: number; unknown: number } {
 }
 
 async function storm(n: number, dataDir: string, specs: SimAgentSpec[]): Promise<void> {
-  let coord = await coordinatorServer(dataDir, workerArgs, WSS);
+  let coord = tracked(await coordinatorServer(dataDir, workerArgs, WSS));
   const port = new URL(coord.url).port;
-  const fleet = await SimFleet.start({ server: coord.url, caPem: coord.caPem, specs, profile: defaultProfile });
+  const fleet = tracked(await SimFleet.start({ server: coord.url, caPem: coord.caPem, specs, profile: defaultProfile }));
   await waitFleet(fleet, n, 'storm: before the kill');
   await sleep(15_000);
   const before = await coord.stats();
@@ -368,7 +397,7 @@ async function storm(n: number, dataDir: string, specs: SimAgentSpec[]): Promise
   const simCpuAtKill = simCpu();
   const logBefore = coord.proc.log().length;
   const prof = await profiling(profiled(n, 'storm'));
-  coord = await coordinatorServer(dataDir, ['--port', port, ...workerArgs], WSS, profEnv(prof));
+  coord = tracked(await coordinatorServer(dataDir, ['--port', port, ...workerArgs], WSS, profEnv(prof)));
   const listeningAfterS = (Date.now() - killedAt) / 1000;
   say(`  storm: restarted in ${fmt(listeningAfterS)} s`);
   // The loop-delay histogram starts with the process and is reset by each read: this first
@@ -453,11 +482,11 @@ interface RolloutObject { status: { phase: string; reason: string; message: stri
 async function rolloutStage(enrolledDir: string, scenario: string, specs: SimAgentSpec[], profile: SimProfile, budget: string) {
   const dataDir = `${enrolledDir}-${scenario}`;
   await cp(enrolledDir, dataDir, { recursive: true });
-  const coord = await coordinatorServer(dataDir, ['--max-unavailable', budget, '--control-plane-version', 'v1.35.4', ...workerArgs], WSS);
+  const coord = tracked(await coordinatorServer(dataDir, ['--max-unavailable', budget, '--control-plane-version', 'v1.35.4', ...workerArgs], WSS));
   const artifact = await kubeletArtifact(path.join(root, 'artifacts'), { version: 'v1.35.3' });
   const push = await nkctl(coord.proc.nkctlConfig, ['artifact', 'push', artifact.file, '--package', 'kubelet', '--version', '1.35.3']);
   if (push.code !== 0) throw new Error(`artifact push failed: ${push.stderr}`);
-  const fleet = await SimFleet.start({ server: coord.url, caPem: coord.caPem, specs, profile });
+  const fleet = tracked(await SimFleet.start({ server: coord.url, caPem: coord.caPem, specs, profile }));
   await waitFleet(fleet, specs.length, 'rollout stage');
   await sleep(5000);
   const get = api(dataDir, coord.url);
@@ -515,13 +544,17 @@ async function fullRollout(dataDir: string, specs: SimAgentSpec[]): Promise<void
   record(`rollout of ${specs.length} machines, 2 % of installs failing, --max-failures 1%`, `${r?.status.phase} after ${fmt((Date.now() - startedAt - 10_000) / 1000, 0)} s: ${c['succeeded']} succeeded, ${c['failed']} failed, ${c['inProgress']} in progress, ${c['waiting']} waiting; reason ${r?.status.reason}: ${r?.status.message.slice(0, 160)}; installs sent in the 10 s after the stop: ${installsLater - installsAtStop}; timeline: ${timeline.join('; ')}`);
 }
 
-for (const [i, n] of sizes.entries()) {
-  say(`N=${n}: enrolling`);
-  const { dataDir, specs } = await enrolled(n);
-  if (scenarios.has('steady')) await steady(n, dataDir, specs);
-  if (scenarios.has('storm') && i === sizes.length - 1) await storm(n, dataDir, specs);
-  if (scenarios.has('fanout') && (n === 5000 || (i === sizes.length - 1 && !sizes.includes(5000)))) await fanout(dataDir, specs);
-  if (scenarios.has('rollout') && (n === 5000 || (i === sizes.length - 1 && !sizes.includes(5000)))) await fullRollout(dataDir, specs);
-  if (!values.keep) await rm(path.join(root, `n${n}`), { recursive: true, force: true });
+try {
+  for (const [i, n] of sizes.entries()) {
+    say(`N=${n}: enrolling`);
+    const { dataDir, specs } = await enrolled(n);
+    if (scenarios.has('steady')) await steady(n, dataDir, specs);
+    if (scenarios.has('storm') && i === sizes.length - 1) await storm(n, dataDir, specs);
+    if (scenarios.has('fanout') && (n === 5000 || (i === sizes.length - 1 && !sizes.includes(5000)))) await fanout(dataDir, specs);
+    if (scenarios.has('rollout') && (n === 5000 || (i === sizes.length - 1 && !sizes.includes(5000)))) await fullRollout(dataDir, specs);
+    if (!values.keep) await rm(path.join(root, `n${n}`), { recursive: true, force: true });
+  }
+} finally {
+  await stopAll();
 }
 if (!values.keep) await rm(root, { recursive: true, force: true });

@@ -139,10 +139,15 @@ export async function coordinatorServer(dataDir: string, args: readonly string[]
 /**
  * The bare baseline (bench/baseline-server.ts) in `processes` processes sharing its port
  * (1: one process, as it always was); CPU and RSS are the process tree's, /stats the totals.
+ * With `tlsDir` (a coordinator's data dir) it serves wss with that coordinator's serving
+ * certificate, so agents pinning its CA connect to either.
  */
-export async function baselineServer(dir: string, heartbeatIntervalMs: number, processes = 1): Promise<BenchServer> {
+export async function baselineServer(dir: string, heartbeatIntervalMs: number, processes = 1, tlsDir?: string): Promise<BenchServer> {
   await mkdir(dir, { recursive: true });
-  const child = spawn(process.execPath, [path.join(REPO, 'bench/baseline-server.ts'), '--db', path.join(dir, 'baseline.db'), '--heartbeat-interval', String(heartbeatIntervalMs), '--processes', String(processes)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const caPem = tlsDir === undefined ? null : readFileSync(path.join(tlsDir, 'ca.crt'), 'utf8');
+  if (caPem !== null) trust(caPem); // the stats URL is https with one process
+  const tlsArgs = tlsDir === undefined ? [] : ['--tls-dir', tlsDir];
+  const child = spawn(process.execPath, [path.join(REPO, 'bench/baseline-server.ts'), '--db', path.join(dir, 'baseline.db'), '--heartbeat-interval', String(heartbeatIntervalMs), '--processes', String(processes), ...tlsArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   const { url, statsUrl } = await new Promise<{ url: string; statsUrl: string }>((resolve, reject) => {
     child.stdout.once('data', (c: Buffer) => {
@@ -153,7 +158,7 @@ export async function baselineServer(dir: string, heartbeatIntervalMs: number, p
   });
   return {
     kind: 'baseline',
-    caPem: null,
+    caPem,
     url,
     pid: child.pid!,
     async stats() {
