@@ -354,7 +354,7 @@ async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promis
     await coord.stop();
     const summary = prof === null ? null : await processProfile(prof, coord.pid);
     // The baseline: the same agents, the same frames; over wss with the coordinator's certificate.
-    const base = tracked(await baselineServer(path.join(root, `n${n}`, `baseline-${hb}`), hb, baselineProcesses, WSS ? dataDir : undefined));
+    const base = tracked(await baselineServer(path.join(root, `n${n}`, `baseline-${hb}`), hb, baselineProcesses, WSS ? path.join(dataDir, 'pki') : undefined));
     await sleep(1000);
     const baseIdle = rssBytes(base.pid);
     fleet = tracked(await SimFleet.start({ server: base.url, caPem: base.caPem, specs, profile }));

@@ -139,7 +139,7 @@ export async function coordinatorServer(dataDir: string, args: readonly string[]
 /**
  * The bare baseline (bench/baseline-server.ts) in `processes` processes sharing its port
  * (1: one process, as it always was); CPU and RSS are the process tree's, /stats the totals.
- * With `tlsDir` (a coordinator's data dir) it serves wss with that coordinator's serving
+ * With `tlsDir` (a coordinator's data dir's pki/) it serves wss with that coordinator's serving
  * certificate, so agents pinning its CA connect to either.
  */
 export async function baselineServer(dir: string, heartbeatIntervalMs: number, processes = 1, tlsDir?: string): Promise<BenchServer> {
