@@ -11,7 +11,7 @@
  * Prints one JSON line {"listening":URL,"port":N,"stats":URL}; GET the stats URL for the counters.
  *
  * --tls-dir DIR: serve https/wss with DIR/server.crt and DIR/server.key (the bench passes
- * the coordinator's data dir, so the simulated agents pin the same CA against both), and
+ * the coordinator's data dir's pki/, so the simulated agents pin the same CA against both), and
  * the wss rows compare like with like: the TLS records cost both sides the same.
  *
  * --processes K (default 1): K processes share the port with SO_REUSEPORT, as the
