@@ -535,13 +535,21 @@ async function fullRollout(dataDir: string, specs: SimAgentSpec[]): Promise<void
     last = line;
     if (['Paused', 'Completed', 'Failed', 'RolledBack'].includes(r.status.phase)) break;
   }
-  const installsAtStop = fleet.commands.filter((c) => c.kind === 'package.install').length;
+  const installs = () => fleet.commands.filter((c) => c.kind === 'package.install');
+  const atStop = installs();
   await sleep(10_000);
-  const installsLater = fleet.commands.filter((c) => c.kind === 'package.install').length;
+  const all = installs();
   await fleet.stop();
   await coord.stop();
+  // An agent is sent its open commands again whenever it connects: a receipt after the stop
+  // is a new command (what a stopped rollout must not send) or such a re-delivery.
+  const known = new Set(atStop.map((x) => x.commandId));
+  const later = all.slice(atStop.length);
+  const fresh = new Set(later.filter((x) => !known.has(x.commandId)).map((x) => x.commandId)).size;
+  const redelivered = all.length - new Set(all.map((x) => x.commandId)).size;
+  const first = all[0] === undefined ? 'none' : `${fmt((all[0].at - startedAt) / 1000)} s`;
   const c = r?.status.counts ?? {};
-  record(`rollout of ${specs.length} machines, 2 % of installs failing, --max-failures 1%`, `${r?.status.phase} after ${fmt((Date.now() - startedAt - 10_000) / 1000, 0)} s: ${c['succeeded']} succeeded, ${c['failed']} failed, ${c['inProgress']} in progress, ${c['waiting']} waiting; reason ${r?.status.reason}: ${r?.status.message.slice(0, 160)}; installs sent in the 10 s after the stop: ${installsLater - installsAtStop}; timeline: ${timeline.join('; ')}`);
+  record(`rollout of ${specs.length} machines, 2 % of installs failing, --max-failures 1%`, `${r?.status.phase} after ${fmt((Date.now() - startedAt - 10_000) / 1000, 0)} s: ${c['succeeded']} succeeded, ${c['failed']} failed, ${c['inProgress']} in progress, ${c['waiting']} waiting; reason ${r?.status.reason}: ${r?.status.message.slice(0, 160)}; installs received in the 10 s after the stop: ${later.length} (${fresh} new commands); first install received ${first} after the create; installs received twice or more over the rollout: ${redelivered}; timeline: ${timeline.join('; ')}`);
 }
 
 try {
