@@ -170,6 +170,27 @@ test('a finished rollout whose in-flight machine is deleted releases it on the n
   c.close();
 });
 
+test('a rollout created or re-applied while a partition is suspected starts nothing until the hold ends (invariant 5)', () => {
+  const now = { t: 1_000_000 };
+  const budget = new SharedBudget(2);
+  let partition: { reason: string; message: string } | null = { reason: 'PartitionSuspected', message: '3 of 4 agents went silent together' };
+  budget.setPartitionSource(() => partition);
+  const c = coordinator(tmp.file('held-create.db'), now, () => {}, budget);
+  try {
+    c.rollouts.create(rollout('early', { canary: { count: 0 } }));
+    assert.deepEqual(openInstalls(c.store, 'early'), [], 'no install at creation while the guard holds');
+    now.t += 10_000;
+    c.rollouts.tick();
+    assert.deepEqual(openInstalls(c.store, 'early'), [], 'nor at the next tick');
+    partition = null;
+    now.t += 10_000;
+    c.rollouts.tick();
+    assert.equal(openInstalls(c.store, 'early').length, 2, 'it starts once the hold is over');
+  } finally {
+    c.close();
+  }
+});
+
 test('the shared budget (budget/): another user\'s holds and a suspected partition reach the rollouts, and what a rollout holds is told back', () => {
   const now = { t: 1_000_000 };
   const budget = new SharedBudget(2);

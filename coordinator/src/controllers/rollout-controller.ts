@@ -153,8 +153,11 @@ export class RolloutController {
     this.store.recordEvent({ object: owner(name), type: 'Normal', reason: 'Created', message: `${what} on ${state.candidates.length} machine(s)` });
     for (const e of events) this.store.recordEvent(e);
     this.log.info({ rollout: name, machines: state.candidates.length }, 'rollout created');
-    // spec.paused: held from the start, before any machine is touched.
-    this.stepOne(name, spec.paused === true ? 'pause' : null);
+    // spec.paused: held from the start, before any machine is touched. While rollouts
+    // hold (a suspected partition) the first step waits for the tick after the hold, as a
+    // result does: stepping now would start machines (invariant 5).
+    if (spec.paused === true) this.stepOne(name, 'pause');
+    else if (this.budget.partition() === null) this.stepOne(name, null);
     return this.store.getRollout(name) ?? record;
   }
 
@@ -174,7 +177,7 @@ export class RolloutController {
     });
     this.remember({ ...r, spec: plan.spec, state: plan.state });
     if (plan.request !== null && requestAllowed(r.state.phase, plan.request)) this.request(name, plan.request);
-    else this.stepOne(name, null);
+    else if (this.budget.partition() === null) this.stepOne(name, null);
     return { record: this.store.getRollout(name)!, changed: true };
   }
 
