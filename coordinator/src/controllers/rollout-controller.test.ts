@@ -12,7 +12,7 @@ import { CommandDispatcher } from '../commands/dispatcher.ts';
 import { FleetView } from '../fleet/fleet-view.ts';
 import { holdsOf } from '../rollout/holds.ts';
 import type { RolloutState } from '../rollout/types.ts';
-import { ROLLOUT_API_VERSION } from '../rollout/spec.ts';
+import { parseRollout, ROLLOUT_API_VERSION } from '../rollout/spec.ts';
 import type { Store } from '../store/db.ts';
 import { enrolledStore, sampleReport, tempDir } from '../store/test-support.ts';
 import { WriteBatcher } from '../store/write-batcher.ts';
@@ -182,10 +182,13 @@ test('a rollout created or re-applied while a partition is suspected starts noth
     now.t += 10_000;
     c.rollouts.tick();
     assert.deepEqual(openInstalls(c.store, 'early'), [], 'nor at the next tick');
+    const applied = c.rollouts.applySpec('early', parseRollout(rollout('early', { canary: { count: 0 }, maxUnavailable: 1 })).spec);
+    assert.equal(applied.changed, true);
+    assert.deepEqual(openInstalls(c.store, 'early'), [], 'nor when its spec is re-applied');
     partition = null;
     now.t += 10_000;
     c.rollouts.tick();
-    assert.equal(openInstalls(c.store, 'early').length, 2, 'it starts once the hold is over');
+    assert.equal(openInstalls(c.store, 'early').length, 1, 'it starts once the hold is over, by the spec applied meanwhile');
   } finally {
     c.close();
   }

@@ -111,7 +111,6 @@ export class RolloutController {
       const name = rb.owner.slice('rollout/'.length);
       if (!this.rollouts.has(name)) return;
       this.results.set(name, [...(this.results.get(name) ?? []), event]);
-      if (this.budget.partition() !== null) return;
       this.stepOne(name, null);
     });
     this.commands.onFinished((c) => {
@@ -120,9 +119,6 @@ export class RolloutController {
       if (event === null) return;
       const name = c.owner.slice('rollout/'.length);
       this.results.set(name, [...(this.results.get(name) ?? []), event]);
-      // While rollouts hold (a suspected partition), a result waits for the tick after
-      // it: stepping now could start the next machine, a command sent during the hold.
-      if (this.budget.partition() !== null) return;
       this.stepOne(name, null);
     });
   }
@@ -153,11 +149,8 @@ export class RolloutController {
     this.store.recordEvent({ object: owner(name), type: 'Normal', reason: 'Created', message: `${what} on ${state.candidates.length} machine(s)` });
     for (const e of events) this.store.recordEvent(e);
     this.log.info({ rollout: name, machines: state.candidates.length }, 'rollout created');
-    // spec.paused: held from the start, before any machine is touched. While rollouts
-    // hold (a suspected partition) the first step waits for the tick after the hold, as a
-    // result does: stepping now would start machines (invariant 5).
-    if (spec.paused === true) this.stepOne(name, 'pause');
-    else if (this.budget.partition() === null) this.stepOne(name, null);
+    // spec.paused: held from the start, before any machine is touched.
+    this.stepOne(name, spec.paused === true ? 'pause' : null);
     return this.store.getRollout(name) ?? record;
   }
 
@@ -177,7 +170,7 @@ export class RolloutController {
     });
     this.remember({ ...r, spec: plan.spec, state: plan.state });
     if (plan.request !== null && requestAllowed(r.state.phase, plan.request)) this.request(name, plan.request);
-    else if (this.budget.partition() === null) this.stepOne(name, null);
+    else this.stepOne(name, null);
     return { record: this.store.getRollout(name)!, changed: true };
   }
 
@@ -330,7 +323,14 @@ export class RolloutController {
     this.rollouts = new Map(order.map((x) => [x.name, x]));
   }
 
+  /**
+   * Plans one step of a rollout and carries it out. With no operator request, nothing is
+   * stepped while rollouts hold (a suspected partition, invariant 5): a result, a new or
+   * re-applied rollout waits for the first tick after the hold, for stepping now could
+   * start a machine. An operator's request is applied at once.
+   */
   private stepOne(name: string, request: OperatorRequest | null): void {
+    if (request === null && this.budget.partition() !== null) return;
     const r = this.load(name);
     const machines = this.viewsByName();
     const events = this.results.get(name) ?? [];

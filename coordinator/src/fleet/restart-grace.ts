@@ -56,14 +56,14 @@ export function restartGraceMs(input: RestartGraceInput, refusedSinceStartMs?: n
   return Math.max(grace, Math.min(refusedSinceStartMs + longestStepMs + graceMs, graceMs + trickleReadmissionMs + longestStepMs));
 }
 
-/**
- * The restart grace of one coordinator start: sized from the machines loaded, extended by
- * admission control's refusals while it runs (at most once a second), final once it has
- * run out. `sizing` absent: the ordinary grace, never extended.
- */
 /** Refusals extend the grace at most this often (each extension is a recomputation). */
 const EXTEND_EVERY_MS = 1000;
 
+/**
+ * The restart grace of one coordinator start: sized from the machines loaded, extended by
+ * admission control's refusals while it runs (at most once every EXTEND_EVERY_MS), final
+ * once it has run out. `sizing` absent: the ordinary grace, never extended.
+ */
 export class RestartGrace {
   private readonly input: RestartGraceInput | null;
   private readonly startedAt: number;
