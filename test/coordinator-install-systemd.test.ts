@@ -166,9 +166,14 @@ describe('install-coordinator under a real systemd', { timeout: 300_000, skip: u
     assert.equal(cmds.length, 3, `the writer and two workers in the unit's cgroup:\n${procs.stdout}`);
     assert.equal(cmds.filter((c) => / gateway-worker\s*$/.test(c)).length, 2, procs.stdout);
     assert.ok(cmds.every((c) => c.includes('--max-semi-space-size=8')), `the workers run with the launcher's Node flags:\n${procs.stdout}`);
-    // What the unit logged since the restart (the journal only grows).
-    const journal = (await sd!.journal(UNIT)).slice(before);
-    assert.ok((journal.match(/gateway worker listening/g) ?? []).length >= 2, journal);
+    // What the unit logged since the restart (the journal only grows). A worker can serve
+    // nkctl before its sibling's line has reached the journal: wait for both.
+    const journal = await waitFor('both workers\' "listening" lines in the journal', async () => {
+      const j = (await sd!.journal(UNIT)).slice(before);
+      return (j.match(/gateway worker listening/g) ?? []).length >= 2 && j;
+    }, 30_000, 250).catch(async (err) => {
+      throw new Error(`${(err as Error).message}\n${(await sd!.journal(UNIT)).slice(before)}`);
+    });
     assert.doesNotMatch(journal, /"level":50/, 'no error since the restart');
     assert.equal((await sd!.show(UNIT, 'NRestarts')).NRestarts, '0');
   });
