@@ -53,6 +53,8 @@ export interface UserBudget {
   readonly unavailableNow: readonly string[];
   /** Machines out because of the others though nobody holds them (failed-not-yet-restored). */
   readonly countedNow: readonly string[];
+  /** The fleet-wide hold, as in FleetBudget (nothing starts while it is set). */
+  readonly partition: Partition | null;
 }
 
 /** The cluster's limit in machines: percents round down, never below 1 (int-or-percent.ts). */
@@ -69,7 +71,7 @@ export function budgetFor(budget: FleetBudget, user: string): UserBudget {
     for (const m of h.machines) held.add(m);
     for (const m of h.counted) counted.push(m);
   }
-  return { maxUnavailable: clusterLimit(budget.maxUnavailable, budget.fleetSize), unavailableNow: [...held], countedNow: counted };
+  return { maxUnavailable: clusterLimit(budget.maxUnavailable, budget.fleetSize), unavailableNow: [...held], countedNow: counted, partition: budget.partition };
 }
 
 /**

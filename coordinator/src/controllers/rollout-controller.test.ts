@@ -194,6 +194,32 @@ test('a rollout created or re-applied while a partition is suspected starts noth
   }
 });
 
+test('an operator\'s pause and resume during a suspected partition change the phase; the resume starts nothing until the hold ends (invariant 5)', () => {
+  const now = { t: 1_000_000 };
+  const budget = new SharedBudget(2);
+  let partition: { reason: string; message: string } | null = { reason: 'PartitionSuspected', message: '3 of 4 agents went silent together' };
+  budget.setPartitionSource(() => partition);
+  const c = coordinator(tmp.file('held-request.db'), now, () => {}, budget);
+  try {
+    c.rollouts.create(rollout('asked', { canary: { count: 0 } }));
+    assert.equal(c.rollouts.request('asked', 'pause').state.phase, 'Paused', 'a pause applies at once');
+    const resumed = c.rollouts.request('asked', 'resume').state as RolloutState;
+    assert.notEqual(resumed.phase, 'Paused', 'the resume is recorded at once');
+    assert.equal(resumed.waiting?.reason, 'PartitionSuspected', 'and says what it waits for');
+    assert.deepEqual(openInstalls(c.store, 'asked'), [], 'but sends nothing while the guard holds');
+    now.t += 10_000;
+    c.rollouts.tick();
+    assert.deepEqual(openInstalls(c.store, 'asked'), [], 'nor at the next tick');
+    partition = null;
+    now.t += 10_000;
+    c.rollouts.tick();
+    assert.equal(openInstalls(c.store, 'asked').length, 2, 'the hold over, it starts as far as the budget allows');
+    assert.notEqual((c.store.getRollout('asked')?.state as RolloutState).waiting?.reason, 'PartitionSuspected');
+  } finally {
+    c.close();
+  }
+});
+
 test('the shared budget (budget/): another user\'s holds and a suspected partition reach the rollouts, and what a rollout holds is told back', () => {
   const now = { t: 1_000_000 };
   const budget = new SharedBudget(2);

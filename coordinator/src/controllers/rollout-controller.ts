@@ -258,7 +258,8 @@ export class RolloutController {
     const hold = this.budget.partition();
     if (hold !== null) {
       // Many agents silent at once is not a node fault: starting or judging machines now
-      // would act on a picture we cannot see. Operator requests still apply.
+      // would act on a picture we cannot see. Operator requests still change the phase
+      // (planStep: a resume or rollback acts when the hold ends).
       if (this.held_ !== hold.reason) {
         this.store.recordEvent({ object: 'rollouts/cluster', type: 'Warning', reason: hold.reason, message: `rollouts hold: ${hold.message}` });
         this.held_ = hold.reason; // only once recorded: a failed write is retried next tick
@@ -333,11 +334,14 @@ export class RolloutController {
     if (request === null && this.budget.partition() !== null) return;
     const r = this.load(name);
     const machines = this.viewsByName();
-    const events = this.results.get(name) ?? [];
+    const budget = this.budget.for(owner(name), machines.size);
+    // During a suspected partition the planner applies the request alone: results wait.
+    const held = budget.partition !== null;
+    const events = held ? [] : this.results.get(name) ?? [];
     const plan = planStep({
       rollout: r,
       machines,
-      budget: this.budget.for(owner(name), machines.size),
+      budget,
       controlPlaneVersion: this.cpVersion,
       now: this.clock(),
       events,
@@ -347,7 +351,7 @@ export class RolloutController {
         : {}),
     });
     if (plan.actions.length === 0 && sameJson(plan.state, r.state)) {
-      this.results.delete(name);
+      if (!held) this.results.delete(name);
       return; // nothing changed: no write (a quiet rollout costs no fsync per tick)
     }
     const { toSend, toReboot } = this.store.transaction(() => {
@@ -355,7 +359,7 @@ export class RolloutController {
       return this.actions.record(r, plan.actions);
     });
     this.remember({ ...r, state: plan.state });
-    this.results.delete(name);
+    if (!held) this.results.delete(name);
     for (const id of toSend) this.commands.sendById(id);
     for (const id of toReboot) this.reboots?.run(id);
     if (TERMINAL_PHASES.has(plan.state.phase) && !TERMINAL_PHASES.has(r.state.phase)) this.actions.cancelUnsent(name, plan.state.reason);

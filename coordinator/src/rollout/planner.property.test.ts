@@ -61,6 +61,7 @@ const scenario = fc.record({
     crash: fc.constantFrom(0, 0.1),
     cpFlip: fc.constantFrom(0, 0.02),
     others: fc.constantFrom(0, 0.1),
+    partition: fc.constantFrom(0, 0.03),
   }),
 });
 type Scenario = typeof scenario extends fc.Arbitrary<infer T> ? T : never;
@@ -103,6 +104,8 @@ function simulate(s: Scenario): RolloutState | null {
   let counted: string[] = [];
   let lastSent: ReturnType<typeof planStep>['actions'] = [];
   let resumes = 0;
+  /** The storm guard's suspected partition, on and off while faults last. */
+  let partitioned = false;
   let now = 0;
   const maxSteps = s.faultSteps + 3000;
 
@@ -128,6 +131,7 @@ function simulate(s: Scenario): RolloutState | null {
     if (faulty && rand() < s.rates.others) counted = [...fleet.machines.keys()].filter(() => rand() < 2 / (fleet.machines.size + 1));
     if (!faulty) others = [];
     if (!faulty) counted = [];
+    partitioned = faulty && (rand() < s.rates.partition ? !partitioned : partitioned);
     fleet.tick(now);
 
     let request: OperatorRequest | null = null;
@@ -139,10 +143,16 @@ function simulate(s: Scenario): RolloutState | null {
     if (request !== null && !requestAllowed(state.phase, request) && rand() < 0.5) request = null; // the API refuses most
 
     const views = fleet.views();
-    const input: PlanInput = { rollout: { name: 'prop', spec, state }, machines: views, budget: { maxUnavailable: s.clusterMax, unavailableNow: others, countedNow: counted }, controlPlaneVersion: controlPlane, now, events: fleet.resultsFor(state), request, options: { silenceTimeoutMs: 60_000 } };
+    const input: PlanInput = { rollout: { name: 'prop', spec, state }, machines: views, budget: { maxUnavailable: s.clusterMax, unavailableNow: others, countedNow: counted, partition: partitioned ? { reason: 'PartitionSuspected', message: 'many agents silent at once' } : null }, controlPlaneVersion: controlPlane, now, events: fleet.resultsFor(state), request, options: { silenceTimeoutMs: 60_000 } };
     const out = planStep(input);
     for (const a of out.actions) if (a.kind === 'setPhase') cover(`phase ${a.phase} ${a.reason}`);
     if (request !== null) cover(`request ${request}`);
+    if (partitioned) {
+      // Invariant 5: nothing starts while a partition is suspected, whatever was asked.
+      const starts = out.actions.filter((a) => a.kind === 'install' || a.kind === 'rollback' || a.kind === 'reboot');
+      assert.deepEqual(starts, [], `step ${i}: started during a suspected partition (request ${request})`);
+      cover(request === null ? 'step during a partition' : `request ${request} during a partition`);
+    }
     assert.deepEqual(planStep(structuredClone(input)), out, 'same input, same output');
 
     const viewMap = new Map(views.map((v) => [v.name, v]));
@@ -227,6 +237,7 @@ test('planner invariants hold over random fleets, faults, requests and restarts'
   assert.ok((coverage.get('end Completed') ?? 0) > 0, 'some runs completed');
   assert.ok([...coverage.keys()].some((k) => k.startsWith('phase Paused')), 'some runs paused');
   assert.ok([...coverage.keys()].some((k) => k.startsWith('phase RollingBack')), 'some runs rolled back');
+  assert.ok([...coverage.keys()].some((k) => /request (resume|rollback) during a partition/.test(k)), 'an operator resumed or rolled back during a suspected partition');
   assert.ok([...coverage.keys()].some((k) => k.includes('with a switched Failed machine')), 'some runs ended with a switched machine Failed (what a finished rollout must release)');
 });
 

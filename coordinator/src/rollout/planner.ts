@@ -12,7 +12,7 @@
 import { DEFAULT_SILENCE_TIMEOUT_MS, Draft, isSilent } from './draft.ts';
 import { applyResult, continueInstall, continueRollback, isHeld, judgeSoak, packagesToChange, startInstall, startReboot } from './machine-steps.ts';
 import { checkSkew, type SkewReason } from './skew.ts';
-import { Ledger } from '../budget/budget.ts';
+import { Ledger, type Partition } from '../budget/budget.ts';
 import { resolveIntOrPercent } from '../budget/int-or-percent.ts';
 import type { MachineView, OperatorRequest, PlanInput, PlanResult, WaitingReason } from './types.ts';
 import { IN_FLIGHT, MACHINE_GONE, SETTLED, TERMINAL_PHASES, requestAllowed } from './types.ts';
@@ -24,6 +24,8 @@ import { describeWindow, windowOpen } from './window.ts';
  */
 export function planStep(input: PlanInput): PlanResult {
   const d = new Draft(input);
+  const partition = input.budget.partition ?? null;
+  if (partition !== null) return holdForPartition(d, partition);
   for (const ev of input.events ?? []) applyResult(d, ev);
   settleGone(d);
   if (input.request !== undefined && input.request !== null) applyRequest(d, input.request);
@@ -35,6 +37,20 @@ export function planStep(input: PlanInput): PlanResult {
   if (d.phase === 'RollingBack') planRollback(d);
   else if (d.phase === 'Pending' || d.phase === 'Canary' || d.phase === 'Soaking' || d.phase === 'Progressing') planForward(d);
   if (TERMINAL_PHASES.has(d.phase)) settleLeftovers(d);
+  return d.finish();
+}
+
+/**
+ * A suspected partition: the picture of the fleet cannot be trusted, so nothing starts
+ * (no install, rollback or reboot), no soak is judged and results are left for the step
+ * after the hold (the caller keeps them: applying one may start a machine's next package).
+ * An operator's request still changes the phase: a pause or an abort stops the rollout
+ * now, a resume or a rollback is recorded and acts when the hold ends (invariant 5).
+ */
+function holdForPartition(d: Draft, partition: Partition): PlanResult {
+  if (d.input.request !== undefined && d.input.request !== null) applyRequest(d, d.input.request);
+  if (TERMINAL_PHASES.has(d.phase)) settleLeftovers(d);
+  else if (d.phase !== 'Paused') d.setWaiting({ reason: 'PartitionSuspected', message: `${partition.reason}: ${partition.message}; nothing starts until the hold ends` });
   return d.finish();
 }
 

@@ -5,6 +5,7 @@
  * Everything here is plain JSON, so the store can keep it as is and a restart resumes
  * from it (docs/rollouts.md).
  */
+import type { Partition } from '../budget/budget.ts';
 import type { LivenessState } from '../model/machine.ts';
 import type { RolloutSpec } from './spec.ts';
 
@@ -187,6 +188,12 @@ export interface BudgetView {
    * (they already count, so a start adds nothing); they are never BusyElsewhere.
    */
   readonly countedNow?: readonly string[];
+  /**
+   * A suspected partition (the remediation storm guard's): while set, the rollout starts
+   * and judges nothing and leaves results for later; an operator's request still changes
+   * its phase (architecture.md invariant 5).
+   */
+  readonly partition?: Partition | null;
 }
 
 /**
