@@ -337,8 +337,8 @@ async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promis
     if (short !== null) {
       // A row all the same: what both sides spent while the fleet could not all connect says what bounds it.
       const c = await measure(coord, fleet, n, idle, fleet.pids);
-      await fleet.stop();
       await coord.stop();
+      await fleet.stop();
       record(`${label}: coordinator`, `not all connected (${short}); over the next window: ${steadyLine(c)}; load average ${fmt(loadavg()[0] ?? NaN, 1)}`);
       continue;
     }
@@ -350,8 +350,10 @@ async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promis
     const heapPerAgentKb = (endHeap - emptyBytes) / n / 1024;
     const heapPerConnectionKb = (endHeap - idleHeap) / n / 1024;
     const lat = await visibility(api(dataDir, coord.url), fleet, n, 40);
-    await fleet.stop();
+    // The coordinator first: agents stopped under it would go silent together and leave a
+    // PartitionSuspected in the store that later stages copy (it holds their rollouts).
     await coord.stop();
+    await fleet.stop();
     const summary = prof === null ? null : await processProfile(prof, coord.pid);
     // The baseline: the same agents, the same frames; over wss with the coordinator's certificate.
     const base = tracked(await baselineServer(path.join(root, `n${n}`, `baseline-${hb}`), hb, baselineProcesses, WSS ? path.join(dataDir, 'pki') : undefined));
@@ -454,8 +456,8 @@ async function storm(n: number, dataDir: string, specs: SimAgentSpec[]): Promise
   const deferred = (await (await fetch(new URL('/metrics', coord.url))).text()).split('\n').filter((l) => /^nodekeeper_agent_upgrades_(rejected|deferred)_total/.test(l)).map((l) => l.replace(/^nodekeeper_agent_upgrades_/, '').replace('_total', '')).join(' ');
   const bad = wentBad(coord.proc.log().slice(logBefore));
   const fleetAfter = await fleet.stats();
-  await fleet.stop();
   await coord.stop();
+  await fleet.stop();
   const full = fleetAfter.handshakesFull - fleetBefore.handshakesFull;
   const resumed = fleetAfter.handshakesResumed - fleetBefore.handshakesResumed;
   const handshakes = WSS ? `; TLS handshakes of the returning agents: ${resumed} resumed, ${full} full` : '';
