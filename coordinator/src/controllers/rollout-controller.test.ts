@@ -202,7 +202,7 @@ test('an operator\'s pause and resume during a suspected partition change the ph
   const c = coordinator(tmp.file('held-request.db'), now, () => {}, budget);
   try {
     c.rollouts.create(rollout('asked', { canary: { count: 0 } }));
-    assert.equal(c.rollouts.request('asked', 'pause').state.phase, 'Paused', 'a pause applies at once');
+    assert.equal((c.rollouts.request('asked', 'pause').state as RolloutState).phase, 'Paused', 'a pause applies at once');
     const resumed = c.rollouts.request('asked', 'resume').state as RolloutState;
     assert.notEqual(resumed.phase, 'Paused', 'the resume is recorded at once');
     assert.equal(resumed.waiting?.reason, 'PartitionSuspected', 'and says what it waits for');
