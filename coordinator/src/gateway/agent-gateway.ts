@@ -15,7 +15,7 @@ import { AppError } from '@nodekeeper/common';
 import { CloseCode, ProtocolErrorCode } from '@nodekeeper/protocol';
 import type { Authenticated } from '../store/machine-identity.ts';
 import { UpgradeAdmission, type AdmissionVerdict } from './admission.ts';
-import { AgentSession, COORDINATOR_VERSION, type GatewayDeps, type GatewayOptions, type SessionAuth } from './agent-session.ts';
+import { AgentSession, COORDINATOR_VERSION, type GatewayDeps, type GatewayOptions, type SessionAuth, type SessionOwner } from './agent-session.ts';
 import { AgentTransport, type SessionPort, type TransportCounters } from './agent-transport.ts';
 import { agentWebSocketServer, bearer, refuseUpgrade, type UpgradeRefusal } from './upgrade.ts';
 
@@ -34,15 +34,15 @@ export function metricCounters(metrics: GatewayDeps['metrics']): TransportCounte
   return { received: (type) => metrics.framesReceived.inc({ type }), rejected: (code) => metrics.framesRejected.inc({ code }) };
 }
 
-export class AgentGateway {
+export class AgentGateway implements SessionOwner {
   private readonly wss;
   private readonly deps: GatewayDeps;
   private readonly opts: GatewayOptions;
   private readonly sessions = new Set<AgentSession>();
   /** The transports of this process (in-process mode): pinged here. */
   private readonly local = new Set<AgentTransport>();
-  /** Sessions by machine, welcomed or not: a revocation or re-enrollment closes them all. */
-  private readonly byMachine = new Map<string, Set<AgentSession>>();
+  /** Sessions by machine, welcomed or not: a revocation or re-enrollment closes them all (mostly one: an array, not a Set). */
+  private readonly byMachine = new Map<string, AgentSession[]>();
   private readonly pingTimer: NodeJS.Timeout;
   private readonly admission: UpgradeAdmission;
   private readonly counters: TransportCounters;
@@ -66,7 +66,7 @@ export class AgentGateway {
       }
     }, intervalMs).unref();
     deps.fleet.onCredentialsVoided((name, reason) => {
-      for (const s of [...(this.byMachine.get(name) ?? [])]) s.close(CloseCode.revoked, reason);
+      for (const s of this.byMachine.get(name) ?? []) s.close(CloseCode.revoked, reason);
     });
   }
 
@@ -127,20 +127,32 @@ export class AgentGateway {
     return { ok: false, status: 503, code: ProtocolErrorCode.tryAgainLater, message: `coordinator is admitting agents gradually (${verdict.reason}); retry after ${verdict.retryAfterS} s`, retryAfterS: verdict.retryAfterS };
   }
 
-  /** Joins an admitted connection's port to a new session (the logic half), registered by machine. */
-  open(auth: SessionAuth, port: SessionPort, settle: () => void): AgentSession {
+  /**
+   * Joins an admitted connection's port to a new session (the logic half), registered by
+   * machine. The session holds the verdict's admission slot from here (the verdict's
+   * settle must not be called for it any more).
+   */
+  open(auth: SessionAuth, port: SessionPort): AgentSession {
     const name = auth.machine.name;
-    const session = new AgentSession(port, auth, this.deps, this.opts, settle, () => {
-      this.sessions.delete(session);
-      const set = this.byMachine.get(name);
-      set?.delete(session);
-      if (set?.size === 0) this.byMachine.delete(name);
-    });
+    const session = new AgentSession(port, auth, this.deps, this.opts, this);
     this.sessions.add(session);
-    const set = this.byMachine.get(name) ?? new Set<AgentSession>();
-    set.add(session);
-    this.byMachine.set(name, set);
+    const list = this.byMachine.get(name);
+    if (list === undefined) this.byMachine.set(name, [session]);
+    else list.push(session);
     return session;
+  }
+
+  slotFreed(): void {
+    this.admission.settled();
+  }
+
+  sessionClosed(session: AgentSession, port: SessionPort): void {
+    this.sessions.delete(session);
+    if (port instanceof AgentTransport) this.local.delete(port);
+    const name = session.machineName;
+    const list = this.byMachine.get(name)?.filter((s) => s !== session) ?? [];
+    if (list.length === 0) this.byMachine.delete(name);
+    else this.byMachine.set(name, list);
   }
 
   /** Handles an HTTP upgrade request for AGENT_PATH (@nodekeeper/protocol), in this process. */
@@ -151,13 +163,14 @@ export class AgentGateway {
       refuseUpgrade(socket, verdict);
       return;
     }
-    socket.once('close', verdict.settle);
+    // Until the session exists, a socket closed mid-upgrade frees the slot; then the session does.
+    socket.on('close', verdict.settle);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
+      socket.removeListener('close', verdict.settle);
       this.deps.metrics.upgradeDuration.observe((performance.now() - started) / 1000);
       const transport = new AgentTransport(ws, verdict.auth.machine.name, this.opts, this.counters, this.deps.clock, this.deps.log);
       this.local.add(transport);
-      ws.once('close', () => this.local.delete(transport));
-      transport.sink = this.open(verdict.auth, transport, verdict.settle);
+      transport.sink = this.open(verdict.auth, transport);
     });
   }
 

@@ -60,6 +60,17 @@ export interface GatewayDeps {
   readonly runAs?: <T>(fn: () => T) => T;
 }
 
+/**
+ * The gateway, as its sessions see it: methods on one object, not closures per session
+ * (a closure and its context stay alive as long as the connection).
+ */
+export interface SessionOwner {
+  /** The session's admission slot is free (called once per session: welcomed, failed or closed). */
+  slotFreed(): void;
+  /** The connection is gone; `port` is the one the session spoke through. */
+  sessionClosed(session: AgentSession, port: SessionPort): void;
+}
+
 /** What a session is given of its authentication (store/machine-identity.ts `Authenticated`, narrowed). */
 export interface SessionAuth {
   readonly machine: Pick<MachineRecord, 'name' | 'machineId' | 'credentialExpiresAt'>;
@@ -88,14 +99,13 @@ export class AgentSession implements AgentLink, TransportSink {
   private errorsNotLogged = 0;
   /** Null once the hello came: a cleared timer would stay alive as long as the session. */
   private helloTimer: NodeJS.Timeout | null;
-  /** Frees the admission slot (idempotent): once welcomed, failed or closed, whichever comes first. */
-  private readonly releaseSlot: () => void;
-  private readonly onClose: () => void;
+  private readonly owner: SessionOwner;
+  /** Holds an admission slot: until welcomed, failed or closed, whichever comes first. */
+  private slotHeld = true;
 
-  constructor(port: SessionPort, auth: SessionAuth, deps: GatewayDeps, opts: GatewayOptions, releaseSlot: () => void, onClose: () => void) {
+  constructor(port: SessionPort, auth: SessionAuth, deps: GatewayDeps, opts: GatewayOptions, owner: SessionOwner) {
     this.port = port;
-    this.releaseSlot = releaseSlot;
-    this.onClose = onClose;
+    this.owner = owner;
     this.machine = { name: auth.machine.name, machineId: auth.machine.machineId };
     this.credential = auth.credential;
     this.credentialExpiresAt = auth.machine.credentialExpiresAt ?? null;
@@ -114,6 +124,18 @@ export class AgentSession implements AgentLink, TransportSink {
     return this.deps.log.child({ machine: this.machine.name });
   }
 
+  /** The machine this session speaks for. */
+  get machineName(): string {
+    return this.machine.name;
+  }
+
+  /** Frees the admission slot (idempotent). */
+  private releaseSlot(): void {
+    if (!this.slotHeld) return;
+    this.slotHeld = false;
+    this.owner.slotFreed();
+  }
+
   /** The connection is gone: the machine is detached and the admission slot freed. */
   closed(): void {
     clearTimeout(this.helloTimer ?? undefined);
@@ -121,7 +143,7 @@ export class AgentSession implements AgentLink, TransportSink {
     this.phase = 'closed';
     this.deps.fleet.detach(this.machine.name, this);
     this.deps.metrics.connectedAgents.set(this.deps.fleet.connectedCount());
-    this.onClose();
+    this.owner.sessionClosed(this, this.port);
   }
 
   resync(): void {

@@ -216,7 +216,7 @@ export class GatewayWorkers {
         if (p === undefined) return;
         w.pending.delete(m.session);
         const port = new RemotePort(post, m.session);
-        w.sessions.set(m.session, { session: gateway.open(p.auth, port, p.settle), port });
+        w.sessions.set(m.session, { session: gateway.open(p.auth, port), port });
         return;
       }
       case 'message':

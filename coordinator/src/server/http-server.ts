@@ -68,13 +68,20 @@ export function createCoordinatorServer(tls: Pick<TlsMaterial, 'certPem' | 'keyP
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
 
   // TLS handshake times: from the TCP connection to the secure one. The TLS socket is
-  // not the TCP socket 'connection' saw; the peer address and port join them.
+  // not the TCP socket 'connection' saw; the peer address and port join them. Kept in
+  // start order, and a handshake still waiting after its timeout is over (Node has
+  // destroyed the socket) is forgotten at the next connection: no listener per socket.
   const handshakes = new Map<string, number>();
   const peer = (s: { remoteAddress?: string | undefined; remotePort?: number | undefined }) => `${s.remoteAddress}|${s.remotePort}`;
   const handshakeStarted = (socket: Duplex) => {
+    const now = performance.now();
+    for (const [key, at] of handshakes) {
+      if (now - at <= limits.headersTimeoutMs) break;
+      handshakes.delete(key);
+    }
     const key = peer(socket as Duplex & { remoteAddress?: string; remotePort?: number });
-    handshakes.set(key, performance.now());
-    socket.once('close', () => handshakes.delete(key));
+    handshakes.delete(key);
+    handshakes.set(key, now);
   };
   server.on('secureConnection', (tlsSocket: { remoteAddress?: string | undefined; remotePort?: number | undefined }) => {
     const key = peer(tlsSocket);
@@ -83,8 +90,12 @@ export function createCoordinatorServer(tls: Pick<TlsMaterial, 'certPem' | 'keyP
     if (started !== undefined) hooks.handshake?.((performance.now() - started) / 1000);
   });
 
+  // One listener function for every socket ('close' comes once): a closure per socket
+  // would stay alive as long as the connection (thousands of agents).
   let open = 0;
   let agents = 0;
+  const connectionClosed = () => (open -= 1);
+  const agentClosed = () => (agents -= 1);
   server.on('connection', (socket: Duplex) => {
     if (open - agents >= limits.maxConnections) {
       hooks.refused();
@@ -92,11 +103,11 @@ export function createCoordinatorServer(tls: Pick<TlsMaterial, 'certPem' | 'keyP
       return;
     }
     open += 1;
-    socket.once('close', () => (open -= 1));
+    socket.on('close', connectionClosed);
     if (tls !== null) handshakeStarted(socket);
   });
   server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
     // requestUrl, not new URL: a target such as `//` must not throw in a listener.
     if (requestUrl(req)?.pathname !== hooks.agentPath) {
       endWithError(socket, 404, 'NK_HTTP_NOT_FOUND', `no WebSocket endpoint here; agents connect to ${hooks.agentPath}`);
@@ -104,7 +115,7 @@ export function createCoordinatorServer(tls: Pick<TlsMaterial, 'certPem' | 'keyP
     }
     // From here the connection is the gateway's (its own cap and admission control).
     agents += 1;
-    socket.once('close', () => (agents -= 1));
+    socket.on('close', agentClosed);
     hooks.agentUpgrade(req, socket, head);
   });
   server.on('checkContinue', api.checkContinue);
@@ -125,4 +136,9 @@ export function createCoordinatorServer(tls: Pick<TlsMaterial, 'certPem' | 'keyP
     endWithError(socket, 405, 'NK_HTTP_METHOD_NOT_ALLOWED', 'CONNECT is not allowed: the coordinator is not a proxy');
   });
   return { server, connections: () => ({ agents, other: open - agents }) };
+}
+
+/** An upgraded socket's 'error': destroy it (shared by every socket; `this` is the socket). */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
 }
