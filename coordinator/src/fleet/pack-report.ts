@@ -72,12 +72,15 @@ export function packRecord(record: MachineRecord, i: Interner): MachineRecord {
     ...record,
     report: null,
     liveness: IN_STATE_LIVENESS,
-    conditions: [],
+    conditions: NO_CONDITIONS,
     labels: i.value(record.labels),
     zone: record.zone === null ? null : i.string(record.zone),
     ...(record.packageOverrides === undefined ? {} : { packageOverrides: i.value(record.packageOverrides) }),
   };
 }
+
+/** What a packed record carries for conditions: the fleet view's state holds the real ones. */
+const NO_CONDITIONS: readonly Condition[] = Object.freeze([]);
 
 /** What a packed record carries for liveness: the fleet view's state holds the real one. */
 const IN_STATE_LIVENESS: Liveness = Object.freeze({ state: 'Pending', since: 0, reason: 'InState', message: 'kept in the fleet view state' });

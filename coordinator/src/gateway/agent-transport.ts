@@ -7,7 +7,7 @@
  * (gateway-workers.ts), so a frame is judged by the same code in both modes.
  */
 import { isUtf8 } from 'node:buffer';
-import type { WebSocket, RawData } from 'ws';
+import { WebSocket, type RawData } from 'ws';
 import type { Logger } from '@nodekeeper/common';
 import { CloseCode, MAX_FRAME_BYTES, ProtocolErrorCode, decodeAgentMessage, encode, errorFrame, type AgentMessage, type CoordinatorMessage } from '@nodekeeper/protocol';
 import { TokenBucket } from './rate-limit.ts';
@@ -42,8 +42,17 @@ export interface TransportOptions {
   readonly maxInvalidFrames: number;
 }
 
+/**
+ * An agent's WebSocket (the agents' ws server makes these, upgrade.ts). It carries its
+ * transport, so the socket's listeners are functions shared by every connection rather
+ * than closures of each: a closure and its context live as long as the connection.
+ */
+export class AgentSocket extends WebSocket {
+  transport: AgentTransport | null = null;
+}
+
 export class AgentTransport implements SessionPort {
-  private readonly ws: WebSocket;
+  private readonly ws: AgentSocket;
   private readonly opts: TransportOptions;
   private readonly counters: TransportCounters;
   private readonly clock: () => number;
@@ -59,7 +68,7 @@ export class AgentTransport implements SessionPort {
   private lastHeardAt: number;
   private lastRateWarning = 0;
 
-  constructor(ws: WebSocket, machine: string, opts: TransportOptions, counters: TransportCounters, clock: () => number, log: Logger) {
+  constructor(ws: AgentSocket, machine: string, opts: TransportOptions, counters: TransportCounters, clock: () => number, log: Logger) {
     this.ws = ws;
     this.machine = machine;
     this.opts = opts;
@@ -68,21 +77,39 @@ export class AgentTransport implements SessionPort {
     this.baseLog = log;
     this.lastHeardAt = clock();
     this.bucket = new TokenBucket(opts.rateLimit.perSecond, opts.rateLimit.burst, this.lastHeardAt);
-    ws.on('message', (data, isBinary) => this.onFrame(data, isBinary));
-    ws.on('pong', () => {
-      this.awaitingPong = false;
-      this.lastHeardAt = this.clock();
-    });
-    ws.on('error', (err) => {
-      // ws reports frames beyond its maxPayload here (and closes with 1009); anything else is a transport fault.
-      const code = /max payload/i.test(err.message) ? ProtocolErrorCode.frameTooLarge : 'NK_GATEWAY_TRANSPORT';
-      this.counters.rejected(code);
-      this.log.warn({ err, code }, 'agent connection error');
-    });
-    ws.on('close', () => {
-      this.closed = true;
-      this.sink?.closed();
-    });
+    ws.transport = this;
+    ws.on('message', AgentTransport.#onMessage);
+    ws.on('pong', AgentTransport.#onPong);
+    ws.on('error', AgentTransport.#onError);
+    ws.on('close', AgentTransport.#onClose);
+  }
+
+  // The socket's listeners (`this` is the socket).
+  static #onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+    (this as AgentSocket).transport?.onFrame(data, isBinary);
+  }
+
+  static #onPong(this: WebSocket): void {
+    const t = (this as AgentSocket).transport;
+    if (t === null) return;
+    t.awaitingPong = false;
+    t.lastHeardAt = t.clock();
+  }
+
+  static #onError(this: WebSocket, err: Error): void {
+    const t = (this as AgentSocket).transport;
+    if (t === null) return;
+    // ws reports frames beyond its maxPayload here (and closes with 1009); anything else is a transport fault.
+    const code = /max payload/i.test(err.message) ? ProtocolErrorCode.frameTooLarge : 'NK_GATEWAY_TRANSPORT';
+    t.counters.rejected(code);
+    t.log.warn({ err, code }, 'agent connection error');
+  }
+
+  static #onClose(this: WebSocket): void {
+    const t = (this as AgentSocket).transport;
+    if (t === null) return;
+    t.closed = true;
+    t.sink?.closed();
   }
 
   /** Made when something is logged: a child logger kept per connection costs a few hundred bytes for good. */

@@ -5,8 +5,9 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type Server } from 'ws';
 import { MAX_FRAME_BYTES } from '@nodekeeper/protocol';
+import { AgentSocket } from './agent-transport.ts';
 
 /**
  * ws buffers frames up to this before our own size check runs, so an oversize frame
@@ -48,8 +49,8 @@ export function refuseUpgrade(socket: Duplex, r: UpgradeRefusal): void {
  * itself refuses (no key, a version other than 13, a method other than GET) is answered
  * in our error format rather than ws's plain text, and counted by `refused`.
  */
-export function agentWebSocketServer(refused: (code: string) => void): WebSocketServer {
-  const wss = new WebSocketServer({ noServer: true, maxPayload: TRANSPORT_MAX_PAYLOAD, perMessageDeflate: false, skipUTF8Validation: true, clientTracking: false });
+export function agentWebSocketServer(refused: (code: string) => void): Server<typeof AgentSocket> {
+  const wss = new WebSocketServer({ WebSocket: AgentSocket, noServer: true, maxPayload: TRANSPORT_MAX_PAYLOAD, perMessageDeflate: false, skipUTF8Validation: true, clientTracking: false });
   wss.on('wsClientError', (err: Error, socket: Duplex) => {
     refused('NK_HTTP_BAD_REQUEST');
     if (/method/i.test(err.message)) refuseUpgrade(socket, { status: 405, code: 'NK_HTTP_METHOD_NOT_ALLOWED', message: `invalid WebSocket handshake: ${err.message}; agents connect with GET` });

@@ -125,7 +125,9 @@ export class PolicyDraft {
       newcomers.set(this.index.members, seen);
     }
     this.#added = seen.names;
-    for (const name of this.#added) this.#changed.set(name, idleMachine(input.now));
+    // One record for every newcomer of this step: records are never changed in place.
+    const idle = this.#added.length === 0 ? null : idleMachine(input.now);
+    for (const name of this.#added) this.#changed.set(name, idle!);
   }
 
   /** The machine's record, or undefined when it has none. */
