@@ -3,9 +3,10 @@
  * time of the project's own functions (with their callees), in ms per
  * second of the profile: what a process does every second, whatever the box's speed.
  *
- *   node bench/lib/profile-self.ts FILE.cpuprofile [--top 40] [--skip-s 0]
+ *   node bench/lib/profile-self.ts FILE.cpuprofile [--top 40] [--skip-s 0] [--until-s END]
  *
- * --skip-s: leave out the profile's first seconds (start-up, the fleet connecting).
+ * --skip-s: leave out the profile's first seconds (start-up, the fleet connecting);
+ * --until-s: and everything after this second (the bench's reads and the shutdown).
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -13,10 +14,11 @@ import { parseArgs } from 'node:util';
 interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
 interface Profile { nodes: Node[]; startTime: number; endTime: number; samples: number[]; timeDeltas: number[] }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '40' }, 'skip-s': { type: 'string', default: '0' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '40' }, 'skip-s': { type: 'string', default: '0' }, 'until-s': { type: 'string', default: 'Infinity' } } });
 const p = JSON.parse(readFileSync(positionals[0] ?? '', 'utf8')) as Profile;
 const byId = new Map(p.nodes.map((n) => [n.id, n]));
 const skipUs = Number(values['skip-s']) * 1e6;
+const untilUs = Number(values['until-s']) * 1e6;
 const parent = new Map<number, number>();
 for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
 const fn = new Map<string, number>();
@@ -28,7 +30,7 @@ let counted = 0;
 for (let i = 0; i < p.samples.length; i++) {
   const dt = p.timeDeltas[i] ?? 0;
   t += dt;
-  if (t - p.startTime < skipUs) continue;
+  if (t - p.startTime < skipUs || t - p.startTime > untilUs) continue;
   counted += dt;
   const n = byId.get(p.samples[i] ?? -1);
   if (n === undefined) continue;

@@ -21,7 +21,8 @@ export class StateProbe {
   /** `ignoreTables`: tables left out of every snapshot (say why where you pass them). */
   constructor(dataDir: string, ignoreTables: readonly string[] = []) {
     this.dataDir = dataDir;
-    this.ignore = new Set(ignoreTables);
+    // A machine's last-seen time moves with every message it sends: not a change of state.
+    this.ignore = new Set([...ignoreTables, 'machine_seen']);
     this.db = new Database(path.join(dataDir, 'state.db'), { readonly: true, fileMustExist: true });
   }
 
@@ -31,7 +32,7 @@ export class StateProbe {
     // One read transaction: the tables agree with each other.
     this.db.transaction(() => {
       for (const { name } of names.filter((n) => !this.ignore.has(n.name))) {
-        const rows = (this.db.prepare(`SELECT * FROM "${name}"`).all() as Array<Record<string, unknown>>).map(({ last_seen_at: _seen, ...rest }) => rest);
+        const rows = this.db.prepare(`SELECT * FROM "${name}"`).all() as Array<Record<string, unknown>>;
         tables.set(name, JSON.stringify(rows));
       }
     })();

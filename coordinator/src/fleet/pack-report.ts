@@ -33,13 +33,22 @@ const SHARED: Readonly<Record<ReportSection, ReadonlySet<string>>> = {
 /** String fields that are each machine's own: interning them would only fill the interner. */
 const OWN_STRINGS: ReadonlySet<string> = new Set(['machineId', 'hostname', 'observedAt']);
 
+/**
+ * The machine's own strings as the fleet view already holds them: a report's equal
+ * hostname and machine id become these copies (each copy a machine holds costs 30-60 bytes).
+ */
+export interface OwnStrings {
+  readonly name: string;
+  readonly machineId: string;
+}
+
 /** The packed copy of a full report. */
-export function packReport(r: NodeReport, interner: Interner): NodeReport {
-  return packDelta(r, interner) as NodeReport;
+export function packReport(r: NodeReport, interner: Interner, own?: OwnStrings): NodeReport {
+  return packDelta(r, interner, own) as NodeReport;
 }
 
 /** The packed copy of the sections a report message carries (a full report or a delta). */
-export function packDelta(r: NodeReportDelta, interner: Interner): NodeReportDelta {
+export function packDelta(r: NodeReportDelta, interner: Interner, own?: OwnStrings): NodeReportDelta {
   const out: Record<string, unknown> = { ...r };
   // Probes of one pass usually share a timestamp: keep one copy of it per report.
   let at: string | undefined;
@@ -52,6 +61,8 @@ export function packDelta(r: NodeReportDelta, interner: Interner): NodeReportDel
       const x = s[k];
       if (typeof x === 'string') {
         if (k === 'observedAt') s[k] = at === x ? at : (at = x);
+        else if (k === 'hostname' && x === own?.name) s[k] = own.name;
+        else if (k === 'machineId' && x === own?.machineId) s[k] = own.machineId;
         else if (!OWN_STRINGS.has(k)) s[k] = interner.string(x);
       } else if (typeof x === 'object' && x !== null && shared.has(k)) {
         s[k] = interner.value(x);

@@ -110,7 +110,11 @@ export class AgentGateway implements SessionOwner {
     if (!verdict.admit) return this.deferred(verdict);
     // Only this much of the record goes on: whatever a closure here captures stays alive
     // as long as the socket (the store's record carries the last report and conditions).
-    const sessionAuth: SessionAuth = { machine: { name: auth.machine.name, machineId: auth.machine.machineId, credentialExpiresAt: auth.machine.credentialExpiresAt ?? null }, credential: credential! };
+    // The fleet view's copies of the name and id where equal: one copy a machine, not one a holder.
+    const own = this.deps.fleet.ownStrings(auth.machine.name);
+    const name = own?.name ?? auth.machine.name;
+    const machineId = own?.machineId === auth.machine.machineId ? own.machineId : auth.machine.machineId;
+    const sessionAuth: SessionAuth = { machine: { name, machineId, credentialExpiresAt: auth.machine.credentialExpiresAt ?? null }, credential: credential! };
     // From here the connection holds an admission slot until it is welcomed or gone.
     let settled = false;
     const settle = () => {

@@ -104,13 +104,30 @@ type Fact = { readonly bad: true; readonly reason: string; readonly message: str
  */
 export function initialFaultState(now: number): FaultState {
   if (lastInitial?.now === now) return lastInitial.state;
-  const faults = {} as Record<FaultType, Fault>;
-  for (const type of FAULT_TYPES) faults[type] = Object.freeze({ type, status: 'Clear', since: now, lastTransitionTime: now, goodSince: null, reason: 'Healthy', message: '' });
+  const faults = faultRecord((type) => Object.freeze({ type, status: 'Clear', since: now, lastTransitionTime: now, goodSince: null, reason: 'Healthy', message: '' }));
   const state: FaultState = Object.freeze({ faults: Object.freeze(faults), restarts: Object.freeze({ kubelet: Object.freeze([]), runtime: Object.freeze([]) }) });
   lastInitial = { now, state };
   return state;
 }
 let lastInitial: { now: number; state: FaultState } | null = null;
+
+/**
+ * A machine's faults by type, every key named in one literal (FAULT_TYPES' order): an
+ * object filled key by key keeps the keys past its first four in a property array on the
+ * side (64 bytes more a machine).
+ */
+function faultRecord(of: (type: FaultType) => Fault): Record<FaultType, Fault> {
+  return {
+    RuntimeNotReady: of('RuntimeNotReady'),
+    FrequentRuntimeRestart: of('FrequentRuntimeRestart'),
+    KubeletNotRunning: of('KubeletNotRunning'),
+    KubeletUnhealthy: of('KubeletUnhealthy'),
+    FrequentKubeletRestart: of('FrequentKubeletRestart'),
+    NetworkNotReady: of('NetworkNotReady'),
+    DiskPressure: of('DiskPressure'),
+    AgentSilent: of('AgentSilent'),
+  };
+}
 
 /**
  * The faults of one machine now, and the state to persist for the next call. `prev`
@@ -126,12 +143,9 @@ export function deriveFaults(prev: FaultState | null, view: FaultInput, now: num
     runtime: recordRestarts(start.restarts.runtime, report?.runtime.service ?? null, now, settings.restarts.windowSeconds),
   };
   const facts = observe(report, view.liveness, restarts, now, settings);
-  const faults = {} as Record<FaultType, Fault>;
+  const faults = faultRecord((type) => step(start.faults[type], facts[type], now, settings.timing[type]));
   let same = prev !== null && restarts.kubelet === start.restarts.kubelet && restarts.runtime === start.restarts.runtime;
-  for (const type of FAULT_TYPES) {
-    faults[type] = step(start.faults[type], facts[type], now, settings.timing[type]);
-    same &&= faults[type] === start.faults[type];
-  }
+  for (const type of FAULT_TYPES) same &&= faults[type] === start.faults[type];
   // Nothing moved: the very same state, so a caller can tell "unchanged" by identity.
   return { faults: FAULT_TYPES.map((t) => faults[t]), state: same ? start : { faults, restarts } };
 }

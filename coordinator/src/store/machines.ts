@@ -22,6 +22,7 @@ export interface MachineRow {
   revoked_at: number | null;
   report: string | null;
   report_changed_at: number | null;
+  /** From machine_seen (SELECT_MACHINE_ROWS). */
   last_seen_at: number | null;
   liveness_state: Liveness['state'];
   liveness_since: number;
@@ -38,6 +39,12 @@ export interface MachineRow {
   next_credential_expires_at: number | null;
   reset_at: number | null;
 }
+
+/**
+ * A machine's row as MachineRow reads it: its last-seen time is kept in machine_seen
+ * (migration 14). Append a WHERE or ORDER BY naming the machine's columns as `m.`.
+ */
+export const SELECT_MACHINE_ROWS = 'SELECT m.*, s.at AS last_seen_at FROM machines m LEFT JOIN machine_seen s ON s.name = m.name';
 
 /** A row as the record everyone else sees (no secret hash). */
 export function toMachineRecord(r: MachineRow): MachineRecord {
@@ -76,7 +83,7 @@ export function setPackageOverrides(ctx: StoreContext, name: string, overrides: 
 }
 
 function machineRow(ctx: StoreContext, name: string): MachineRow | undefined {
-  return ctx.stmt('SELECT * FROM machines WHERE name = ?').get(name) as MachineRow | undefined;
+  return ctx.stmt(`${SELECT_MACHINE_ROWS} WHERE m.name = ?`).get(name) as MachineRow | undefined;
 }
 
 /** The machine of that name, or null. */
@@ -87,7 +94,7 @@ export function getMachine(ctx: StoreContext, name: string): MachineRecord | nul
 
 /** Every machine, sorted by name. */
 export function listMachines(ctx: StoreContext): MachineRecord[] {
-  return (ctx.stmt('SELECT * FROM machines ORDER BY name').all() as MachineRow[]).map(toMachineRecord);
+  return (ctx.stmt(`${SELECT_MACHINE_ROWS} ORDER BY m.name`).all() as MachineRow[]).map(toMachineRecord);
 }
 
 /** Revokes a machine (idempotent): its credential is refused from then on. */

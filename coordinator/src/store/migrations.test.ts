@@ -6,7 +6,7 @@ import { hasCode } from '@nodekeeper/common';
 import { openStore } from './db.ts';
 import { StoreErrorCode } from './errors.ts';
 import { migrate, migrations, SCHEMA_VERSION, userVersion, type Migration } from './migrations.ts';
-import { dumpTables, tempDir } from './test-support.ts';
+import { dumpTables, identity, tempDir } from './test-support.ts';
 
 const tmp = tempDir();
 after(() => tmp.remove());
@@ -139,4 +139,39 @@ test('migration 5 on a record never planned, and on a store without one', () => 
   const b = openStore(none);
   assert.equal(b.getRemediation(), null);
   b.close();
+});
+
+test('migration 14 moves last-seen times to machine_seen; a deleted machine takes its row along', () => {
+  const file = tmp.file('seen.db');
+  const s0 = openStore(file, { migrations: migrations.slice(0, 13), now: () => 1_000 });
+  // Today's code reads last-seen times from machine_seen: there for building the old file only.
+  const raw = new Database(file);
+  raw.exec('CREATE TABLE machine_seen (name TEXT PRIMARY KEY, at INTEGER NOT NULL)');
+  const { token } = s0.createToken({ ttlMs: 60_000, maxUses: 2, description: '' });
+  s0.enroll({ token, identity: identity('seen-1'), agentVersion: 't' });
+  s0.enroll({ token, identity: identity('never-1'), agentVersion: 't' });
+  s0.close();
+  raw.exec('DROP TABLE machine_seen');
+  raw.prepare("UPDATE machines SET last_seen_at = 777 WHERE name = 'seen-1'").run();
+  raw.close();
+
+  const s = openStore(file, { now: () => 2_000 });
+  try {
+    assert.equal(s.getMachine('seen-1')?.lastSeenAt, 777, 'the time is carried over');
+    assert.equal(s.getMachine('never-1')?.lastSeenAt, null);
+    s.writeBatch({ lastSeen: new Map([['never-1', 900], ['seen-1', 500], ['gone-1', 1]]), events: [], statuses: [] });
+    assert.equal(s.getMachine('seen-1')?.lastSeenAt, 777, 'a late flush never moves it back');
+    assert.equal(s.getMachine('never-1')?.lastSeenAt, 900);
+    s.deleteMachine('seen-1', 'test');
+  } finally {
+    s.close();
+  }
+  const db = new Database(file, { readonly: true });
+  try {
+    assert.deepEqual(db.prepare('SELECT name, at FROM machine_seen ORDER BY name').all(), [{ name: 'never-1', at: 900 }], 'no row for a deleted or unknown machine');
+    const columns = (db.prepare("SELECT name FROM pragma_table_info('machines')").all() as Array<{ name: string }>).map((c) => c.name);
+    assert.ok(!columns.includes('last_seen_at'), 'the machines row no longer carries it');
+  } finally {
+    db.close();
+  }
 });

@@ -112,7 +112,8 @@ function writeObservations(ctx: StoreContext, name: string, candidates: readonly
 function writeLastSeen(ctx: StoreContext, entries: Iterable<readonly [string, number]>): number {
   // ONE statement per flush, whatever the number of machines: the times go in as a JSON
   // object (a name given twice keeps its latest time). max(): a late flush never moves
-  // last-seen backwards. A last-seen-only change moves no resourceVersion (migration 10).
+  // last-seen backwards. Its own narrow table (migration 14): no resourceVersion moves,
+  // no machines row is rewritten; a name the store no longer has is left out.
   const times = Object.create(null) as Record<string, number>;
   let any = false;
   for (const [name, at] of entries) {
@@ -122,8 +123,9 @@ function writeLastSeen(ctx: StoreContext, entries: Iterable<readonly [string, nu
   }
   if (!any) return 0;
   return ctx.stmt(
-    `UPDATE machines SET last_seen_at = max(coalesce(last_seen_at, 0), seen.value)
-     FROM json_each(?) AS seen WHERE machines.name = seen.key`,
+    `INSERT INTO machine_seen (name, at)
+     SELECT seen.key, seen.value FROM json_each(?) AS seen WHERE seen.key IN (SELECT name FROM machines)
+     ON CONFLICT(name) DO UPDATE SET at = max(at, excluded.at)`,
   ).run(JSON.stringify(times)).changes;
 }
 

@@ -30,9 +30,10 @@ export function tempDir(prefix = 'nk-store-'): { dir: string; file: (name?: stri
 export function dumpTables(file: string): Record<string, unknown[]> {
   const db = new Database(file, { readonly: true });
   try {
-    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>;
+    const tables = db.prepare("SELECT name, wr FROM pragma_table_list WHERE type = 'table' AND schema = 'main' ORDER BY name").all() as Array<{ name: string; wr: number }>;
     const out: Record<string, unknown[]> = {};
-    for (const { name } of tables) out[name] = db.prepare(`SELECT * FROM "${name}" ORDER BY rowid`).all();
+    // A WITHOUT ROWID table has no rowid to order by: its primary key (the first column) is.
+    for (const { name, wr } of tables) out[name] = db.prepare(`SELECT * FROM "${name}" ORDER BY ${wr === 1 ? '1' : 'rowid'}`).all();
     return out;
   } finally {
     db.close();
