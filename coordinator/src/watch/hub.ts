@@ -218,8 +218,11 @@ export class WatchHub {
    */
   listVersion(): string {
     // Look first: what the list is about to show must be what the hub knows, or an object
-    // made and removed before the next tick would be listed and never DELETED.
-    this.tick();
+    // made and removed before the next tick would be listed and never DELETED. All of it:
+    // a machine left dirty by the per-tick cap would be listed in a state the hub never
+    // recorded, and a change back to the recorded one would never reach the watch (the
+    // list is a pass over the fleet anyway).
+    this.tick(true);
     const rv = Math.max(Number(this.#store.currentResourceVersion()), this.#last);
     this.#maxServed = Math.max(this.#maxServed, rv);
     return String(rv);
@@ -324,13 +327,16 @@ export class WatchHub {
     }
   }
 
-  /** Looks for changes, records them, and sends them to live watchers. Never throws. */
-  tick(): void {
+  /**
+   * Looks for changes, records them, and sends them to live watchers. Never throws.
+   * `all`: every dirty machine now, past maxMachinesPerTick (for a list).
+   */
+  tick(all = false): void {
     if (this.#ticking) return;
     this.#ticking = true;
     try {
       this.#sweep();
-      this.#tickObjects();
+      this.#tickObjects(all);
       this.#failing = false;
     } catch (err) {
       // A store that cannot be read or bumped now: the next tick tries again with the same
@@ -349,7 +355,7 @@ export class WatchHub {
     }
   }
 
-  #tickObjects(): void {
+  #tickObjects(all: boolean): void {
     const counter = Number(this.#store.currentResourceVersion());
     const storeMoved = counter > this.#storeSeen;
     const names = new Set(this.#dirty);
@@ -357,7 +363,7 @@ export class WatchHub {
     // Past the cap the rest wait, dirty, for the next ticks: a mass change (a partition,
     // a restart's grace running out) is spread over ticks instead of stalling the loop.
     const later: string[] = [];
-    const cap = this.#opts.maxMachinesPerTick ?? DEFAULT_MAX_MACHINES_PER_TICK;
+    const cap = all ? Infinity : (this.#opts.maxMachinesPerTick ?? DEFAULT_MAX_MACHINES_PER_TICK);
     if (names.size > cap) {
       let taken = 0;
       for (const name of names) if (taken++ >= cap) later.push(name);
