@@ -71,3 +71,46 @@ test('popDue with a limit takes the earliest due keys, at most that many, and le
     }),
   );
 });
+
+test('heartbeat-like moves (each later than every deadline before) mixed with any others: the same answers as a plain map', () => {
+  // Most sets move a key to "now + grace" (the lane); some set an earlier or an infinite
+  // deadline (the heap); keys move between the two.
+  const step = fc.oneof(
+    { weight: 6, arbitrary: fc.record({ kind: fc.constant('beat' as const), key: fc.integer({ min: 0, max: 20 }), grace: fc.integer({ min: 0, max: 30 }) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('set' as const), key: fc.integer({ min: 0, max: 20 }), at: fc.oneof(fc.integer({ min: 0, max: 400 }), fc.constant(Infinity)) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), key: fc.integer({ min: 0, max: 20 }) }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('pop' as const), limit: fc.oneof(fc.constant(Infinity), fc.integer({ min: 0, max: 3 })) }) },
+  );
+  fc.assert(
+    fc.property(fc.array(step, { maxLength: 300 }), (steps) => {
+      const heap = new DeadlineHeap<number>();
+      const model = new Map<number, number>();
+      let now = 0;
+      for (const s of steps) {
+        now += 1;
+        if (s.kind === 'beat') {
+          heap.set(s.key, now + s.grace);
+          model.set(s.key, now + s.grace);
+        } else if (s.kind === 'set') {
+          heap.set(s.key, s.at);
+          model.set(s.key, s.at);
+        } else if (s.kind === 'delete') {
+          assert.equal(heap.delete(s.key), model.delete(s.key));
+        } else {
+          const due = heap.popDue(now, s.limit);
+          const expected = [...model].filter(([, at]) => at <= now).map(([, at]) => at).sort((a, b) => a - b);
+          assert.deepEqual(due.map((k) => model.get(k)), expected.slice(0, due.length), 'the earliest due, earliest first');
+          assert.equal(due.length, Math.min(s.limit, expected.length));
+          for (const k of due) model.delete(k);
+        }
+        assert.equal(heap.size, model.size);
+        assert.equal(heap.peekDeadline(), Math.min(...model.values()));
+        for (const [k, at] of model) assert.equal(heap.deadlineOf(k), at);
+        for (let k = 0; k <= 20; k++) assert.equal(heap.has(k), model.has(k));
+      }
+    }),
+    { numRuns: 300 },
+  );
+  const empty = new DeadlineHeap<number>();
+  assert.deepEqual(empty.popDue(Infinity), [], 'an empty queue pops nothing, even at Infinity');
+});
