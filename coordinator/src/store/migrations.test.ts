@@ -6,7 +6,7 @@ import { hasCode } from '@nodekeeper/common';
 import { openStore } from './db.ts';
 import { StoreErrorCode } from './errors.ts';
 import { migrate, migrations, SCHEMA_VERSION, userVersion, type Migration } from './migrations.ts';
-import { dumpTables, identity, tempDir } from './test-support.ts';
+import { buildAtSchema, dumpTables, identity, tempDir } from './test-support.ts';
 
 const tmp = tempDir();
 after(() => tmp.remove());
@@ -143,15 +143,12 @@ test('migration 5 on a record never planned, and on a store without one', () => 
 
 test('migration 14 moves last-seen times to machine_seen; a deleted machine takes its row along', () => {
   const file = tmp.file('seen.db');
-  const s0 = openStore(file, { migrations: migrations.slice(0, 13), now: () => 1_000 });
-  // Today's code reads last-seen times from machine_seen: there for building the old file only.
+  buildAtSchema(file, 13, (s0) => {
+    const { token } = s0.createToken({ ttlMs: 60_000, maxUses: 2, description: '' });
+    s0.enroll({ token, identity: identity('seen-1'), agentVersion: 't' });
+    s0.enroll({ token, identity: identity('never-1'), agentVersion: 't' });
+  });
   const raw = new Database(file);
-  raw.exec('CREATE TABLE machine_seen (name TEXT PRIMARY KEY, at INTEGER NOT NULL)');
-  const { token } = s0.createToken({ ttlMs: 60_000, maxUses: 2, description: '' });
-  s0.enroll({ token, identity: identity('seen-1'), agentVersion: 't' });
-  s0.enroll({ token, identity: identity('never-1'), agentVersion: 't' });
-  s0.close();
-  raw.exec('DROP TABLE machine_seen');
   raw.prepare("UPDATE machines SET last_seen_at = 777 WHERE name = 'seen-1'").run();
   raw.close();
 

@@ -2,9 +2,8 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { openStore } from './db.ts';
-import { migrations } from './migrations.ts';
 import { OBJECT_KINDS, type ObjectMeta } from './object-meta.ts';
-import { identity, sampleReport, tempDir } from './test-support.ts';
+import { buildAtSchema, identity, sampleReport, tempDir } from './test-support.ts';
 
 const tmp = tempDir();
 after(() => tmp.remove());
@@ -14,20 +13,15 @@ const cpvPackages = [{ name: 'kubelet', version: '1.31.3', artifact: { url: 'htt
 
 /** A store at schema 9 (before object metadata) with one row of every kind. */
 function oldStore(file: string): void {
-  const s = openStore(file, { migrations: migrations.slice(0, 9), now: () => 1_000 });
-  // Today's code reads last-seen times from machine_seen (migration 14): there for the build only.
-  const raw = new Database(file);
-  raw.exec('CREATE TABLE machine_seen (name TEXT PRIMARY KEY, at INTEGER NOT NULL)');
-  const { token } = s.createToken({ ttlMs: 60_000, maxUses: 2, description: 'old' });
-  s.enroll({ token, identity: identity('node-1'), agentVersion: 't' });
-  s.enroll({ token, identity: identity('node-2'), agentVersion: 't' });
-  s.putClusterPackageVersion(cpvPackages);
-  s.putClusterPackageVersion([{ ...cpvPackages[0]!, version: '1.31.4' }]); // generation 2
-  s.addArtifact({ sha256: 'b'.repeat(64), package: 'kubelet', version: '1.31.4', size: 3, signature: null });
-  s.createRollout({ name: 'r1', spec: { packages: [] }, state: { phase: 'Completed' } });
-  s.close();
-  raw.exec('DROP TABLE machine_seen');
-  raw.close();
+  buildAtSchema(file, 9, (s) => {
+    const { token } = s.createToken({ ttlMs: 60_000, maxUses: 2, description: 'old' });
+    s.enroll({ token, identity: identity('node-1'), agentVersion: 't' });
+    s.enroll({ token, identity: identity('node-2'), agentVersion: 't' });
+    s.putClusterPackageVersion(cpvPackages);
+    s.putClusterPackageVersion([{ ...cpvPackages[0]!, version: '1.31.4' }]); // generation 2
+    s.addArtifact({ sha256: 'b'.repeat(64), package: 'kubelet', version: '1.31.4', size: 3, signature: null });
+    s.createRollout({ name: 'r1', spec: { packages: [] }, state: { phase: 'Completed' } });
+  });
   const db = new Database(file);
   db.prepare('INSERT INTO remediation_rules (name, object, updated_at) VALUES (?, ?, ?)').run('rule-1', '{"spec":{}}', 500);
   db.close();

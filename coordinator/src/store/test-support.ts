@@ -9,6 +9,25 @@ import Database from 'better-sqlite3';
 import type { Logger } from '@nodekeeper/common';
 import type { MachineIdentity, NodeReport } from '@nodekeeper/protocol';
 import { openStore, type Store } from './db.ts';
+import { migrations } from './migrations.ts';
+
+/**
+ * Builds rows in `file` at an older schema (the first `upTo` migrations) with today's
+ * code, then closes it. Today's reads take last-seen times from machine_seen (migration
+ * 14): the table is there for the build only.
+ */
+export function buildAtSchema(file: string, upTo: number, build: (store: Store) => void): void {
+  const store = openStore(file, { migrations: migrations.slice(0, upTo), now: () => 1_000 });
+  const raw = new Database(file);
+  try {
+    raw.exec('CREATE TABLE machine_seen (name TEXT PRIMARY KEY, at INTEGER NOT NULL)');
+    build(store);
+    store.close();
+    raw.exec('DROP TABLE machine_seen');
+  } finally {
+    raw.close();
+  }
+}
 
 /** The store in `file`, with `names` enrolled the first time it is opened (a restart finds them there). */
 export function enrolledStore(file: string, names: readonly string[], opts: { now: () => number; log: Logger }): Store {
