@@ -170,12 +170,17 @@ test('a finished rollout whose in-flight machine is deleted releases it on the n
   c.close();
 });
 
-test('a rollout created or re-applied while a partition is suspected starts nothing until the hold ends (invariant 5)', () => {
+/** A coordinator whose storm guard suspects a partition until `endHold()`. */
+function heldCoordinator(file: string) {
   const now = { t: 1_000_000 };
   const budget = new SharedBudget(2);
   let partition: { reason: string; message: string } | null = { reason: 'PartitionSuspected', message: '3 of 4 agents went silent together' };
   budget.setPartitionSource(() => partition);
-  const c = coordinator(tmp.file('held-create.db'), now, () => {}, budget);
+  return { c: coordinator(tmp.file(file), now, () => {}, budget), now, endHold: () => void (partition = null) };
+}
+
+test('a rollout created or re-applied while a partition is suspected starts nothing until the hold ends (invariant 5)', () => {
+  const { c, now, endHold } = heldCoordinator('held-create.db');
   try {
     c.rollouts.create(rollout('early', { canary: { count: 0 } }));
     assert.deepEqual(openInstalls(c.store, 'early'), [], 'no install at creation while the guard holds');
@@ -185,7 +190,7 @@ test('a rollout created or re-applied while a partition is suspected starts noth
     const applied = c.rollouts.applySpec('early', parseRollout(rollout('early', { canary: { count: 0 }, maxUnavailable: 1 })).spec);
     assert.equal(applied.changed, true);
     assert.deepEqual(openInstalls(c.store, 'early'), [], 'nor when its spec is re-applied');
-    partition = null;
+    endHold();
     now.t += 10_000;
     c.rollouts.tick();
     assert.equal(openInstalls(c.store, 'early').length, 1, 'it starts once the hold is over, by the spec applied meanwhile');
@@ -195,11 +200,7 @@ test('a rollout created or re-applied while a partition is suspected starts noth
 });
 
 test('an operator\'s pause and resume during a suspected partition change the phase; the resume starts nothing until the hold ends (invariant 5)', () => {
-  const now = { t: 1_000_000 };
-  const budget = new SharedBudget(2);
-  let partition: { reason: string; message: string } | null = { reason: 'PartitionSuspected', message: '3 of 4 agents went silent together' };
-  budget.setPartitionSource(() => partition);
-  const c = coordinator(tmp.file('held-request.db'), now, () => {}, budget);
+  const { c, now, endHold } = heldCoordinator('held-request.db');
   try {
     c.rollouts.create(rollout('asked', { canary: { count: 0 } }));
     assert.equal((c.rollouts.request('asked', 'pause').state as RolloutState).phase, 'Paused', 'a pause applies at once');
@@ -210,7 +211,7 @@ test('an operator\'s pause and resume during a suspected partition change the ph
     now.t += 10_000;
     c.rollouts.tick();
     assert.deepEqual(openInstalls(c.store, 'asked'), [], 'nor at the next tick');
-    partition = null;
+    endHold();
     now.t += 10_000;
     c.rollouts.tick();
     assert.equal(openInstalls(c.store, 'asked').length, 2, 'the hold over, it starts as far as the budget allows');

@@ -126,8 +126,8 @@ export class PolicyDraft {
     }
     this.#added = seen.names;
     // One record for every newcomer of this step: records are never changed in place.
-    const idle = this.#added.length === 0 ? null : idleMachine(input.now);
-    for (const name of this.#added) this.#changed.set(name, idle!);
+    const idle = idleMachine(input.now);
+    for (const name of this.#added) this.#changed.set(name, idle);
   }
 
   /** The machine's record, or undefined when it has none. */

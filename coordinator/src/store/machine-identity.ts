@@ -16,7 +16,7 @@ import { StoreErrorCode } from './errors.ts';
 import { DECOY_HASH, newCredential, parseCredential, secretMatches } from './secrets.ts';
 import { spendToken } from './tokens.ts';
 import { recordEvent } from './events.ts';
-import { SELECT_MACHINE_ROWS, toMachineRecord, type MachineRow } from './machines.ts';
+import { machineRow, toMachineRecord, type MachineRow } from './machines.ts';
 
 /** How long a machine credential is accepted unless the coordinator is told otherwise. */
 export const DEFAULT_CREDENTIAL_TTL_MS = 30 * 86_400_000;
@@ -39,10 +39,6 @@ export interface EnrollRequest {
 /** RFC 1123 subdomain, the rule for Kubernetes Node names. */
 const NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const MAX_NAME = 253;
-
-function machineRow(ctx: StoreContext, name: string): MachineRow | undefined {
-  return ctx.stmt(`${SELECT_MACHINE_ROWS} WHERE m.name = ?`).get(name) as MachineRow | undefined;
-}
 
 function checkName(name: unknown): asserts name is string {
   if (typeof name !== 'string' || name.length > MAX_NAME || !NAME_RE.test(name)) {

@@ -41,10 +41,10 @@ export interface MachineRow {
 }
 
 /**
- * A machine's row as MachineRow reads it: its last-seen time is kept in machine_seen
+ * Machine rows as MachineRow reads them: the last-seen time is kept in machine_seen
  * (migration 14). Append a WHERE or ORDER BY naming the machine's columns as `m.`.
  */
-export const SELECT_MACHINE_ROWS = 'SELECT m.*, s.at AS last_seen_at FROM machines m LEFT JOIN machine_seen s ON s.name = m.name';
+const SELECT_MACHINE_ROWS = 'SELECT m.*, s.at AS last_seen_at FROM machines m LEFT JOIN machine_seen s ON s.name = m.name';
 
 /** A row as the record everyone else sees (no secret hash). */
 export function toMachineRecord(r: MachineRow): MachineRecord {
@@ -82,7 +82,8 @@ export function setPackageOverrides(ctx: StoreContext, name: string, overrides: 
   });
 }
 
-function machineRow(ctx: StoreContext, name: string): MachineRow | undefined {
+/** The row of machine `name` (secret hash included: for the store's own modules). */
+export function machineRow(ctx: StoreContext, name: string): MachineRow | undefined {
   return ctx.stmt(`${SELECT_MACHINE_ROWS} WHERE m.name = ?`).get(name) as MachineRow | undefined;
 }
 
