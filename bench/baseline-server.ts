@@ -206,6 +206,8 @@ if (values['child-port'] !== undefined) {
   process.on('disconnect', () => process.exit(0));
 } else if (processes === 1) {
   serve(0, false, true, (port) => console.log(JSON.stringify({ listening: `${scheme}://127.0.0.1:${port}`, port, stats: `${scheme}://127.0.0.1:${port}/stats` })));
+  // An exit rather than the signal's default death, so a --cpu-prof in NODE_OPTIONS writes its profile.
+  process.once('SIGTERM', () => process.exit(0));
 } else {
   await parent(processes);
 }
