@@ -35,8 +35,15 @@ export function machine(): string {
   return `${(c[0]?.model ?? 'unknown').replace(/\s+/g, ' ').replace(/\s*\d+-Core Processor/, '').trim()} x${c.length}`;
 }
 
+/**
+ * NODE_OPTIONS the bench was started with (a profiler, say): every process it starts
+ * inherits them, so its rows say so. Read at import, before a bench sets its own for a child.
+ */
+const INHERITED_NODE_OPTIONS = (process.env['NODE_OPTIONS'] ?? '').trim();
+
 /** Prints a result and appends it to bench/results.md as one row. */
 export function record(benchmark: string, result: string): void {
+  if (INHERITED_NODE_OPTIONS !== '') benchmark = `${benchmark}, NODE_OPTIONS ${INHERITED_NODE_OPTIONS} in every process`;
   const row = `| ${new Date().toISOString().slice(0, 16)}Z | ${commit()} | ${machine()} | node ${process.versions.node} | ${benchmark} | ${result} |`;
   console.log(`${benchmark}: ${result}`);
   appendFileSync(RESULTS_FILE, `${row}\n`);

@@ -21,8 +21,11 @@ export function buildAtSchema(file: string, upTo: number, build: (store: Store) 
   const raw = new Database(file);
   try {
     raw.exec('CREATE TABLE machine_seen (name TEXT PRIMARY KEY, at INTEGER NOT NULL)');
-    build(store);
-    store.close();
+    try {
+      build(store);
+    } finally {
+      store.close();
+    }
     raw.exec('DROP TABLE machine_seen');
   } finally {
     raw.close();
