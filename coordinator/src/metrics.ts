@@ -29,10 +29,27 @@ export function createMetrics() {
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
   let reported = droppedLogLines();
+  // Frames are counted on the hot path (one for every frame of every agent): a plain
+  // number a message type, added to the counter at scrape time, not a label object and
+  // a label hash a frame (prom-client's inc). Types are the protocol's, a bounded set.
+  const framesByType = new Map<string, number>();
   return {
     registry,
     connectedAgents: new Gauge({ name: 'nodekeeper_connected_agents', help: 'Agents connected now', registers }),
-    framesReceived: new Counter({ name: 'nodekeeper_agent_frames_received_total', help: 'Frames received from agents, by message type', labelNames: ['type'], registers }),
+    framesReceived: new Counter({
+      name: 'nodekeeper_agent_frames_received_total',
+      help: 'Frames received from agents, by message type',
+      labelNames: ['type'],
+      registers,
+      collect() {
+        for (const [type, n] of framesByType) this.inc({ type }, n);
+        framesByType.clear();
+      },
+    }),
+    /** Counts a valid frame of `type` (framesReceived, at the next scrape). */
+    frameReceived: (type: string): void => {
+      framesByType.set(type, (framesByType.get(type) ?? 0) + 1);
+    },
     framesRejected: new Counter({ name: 'nodekeeper_agent_frames_rejected_total', help: 'Frames refused, by error code', labelNames: ['code'], registers }),
     agentErrors: new Counter({ name: 'nodekeeper_agent_error_frames_total', help: 'error frames agents sent (logged at most once per 10 s per connection)', registers }),
     upgradesDeferred: new Counter({ name: 'nodekeeper_agent_upgrades_deferred_total', help: 'WebSocket upgrades answered 503 with Retry-After by admission control, by reason (pending, rate, loop-delay)', labelNames: ['reason'], registers }),

@@ -30,7 +30,7 @@ import { observationsOf, sameObservation } from '../store/status.ts';
 import type { Condition, Liveness, MachineRecord } from '../model/machine.ts';
 import { DeadlineHeap } from './deadline-heap.ts';
 import { judgeMachine, sameConditions } from './judgement.ts';
-import { contactAfterRestart, contactOnDisconnect, contactOnHello, contactOnMessage, nextLivenessChangeAt } from './liveness.ts';
+import { contactAfterRestart, contactOnDisconnect, contactOnHello, contactOnMessage, nextLivenessChangeAt, type LivenessConfig } from './liveness.ts';
 import { Interner } from './interner.ts';
 import { mergeReport } from './merge-report.ts';
 import { packCondition, packDelta, packLiveness, packRecord, packReport, type OwnStrings } from './pack-report.ts';
@@ -106,6 +106,9 @@ export class FleetView {
   private readonly voidListeners: Array<(name: string, reason: string) => void> = [];
   private readonly changeListeners: Array<(name: string) => void> = [];
   private readonly contactListeners: Array<(name: string) => void> = [];
+  /** The configs the liveness functions take, made once (touch runs on every frame of every agent). */
+  private readonly contactConfig: { readonly graceMs: number };
+  private judgeConfig: LivenessConfig;
 
   constructor(deps: { store: Store; batcher: WriteBatcher; clock: Clock; log: Logger }, opts: FleetOptions) {
     this.store = deps.store;
@@ -113,9 +116,11 @@ export class FleetView {
     this.clock = deps.clock;
     this.log = deps.log;
     this.opts = opts;
+    this.contactConfig = { graceMs: opts.livenessGraceMs };
     this.startedAt = this.clock();
     for (const record of this.store.listMachines()) this.load(record);
     this.restartGrace = new RestartGrace(this.startedAt, this.machines.size, opts.livenessGraceMs, opts.restartGrace);
+    this.judgeConfig = { graceMs: opts.livenessGraceMs, recoverMs: opts.livenessRecoverMs, restartGraceMs: this.restartGrace.ms };
     if (opts.restartGrace !== undefined) this.log.info({ machines: this.machines.size, restartGraceMs: this.restartGrace.ms }, 'machines not heard from since this start are judged against the restart grace');
   }
 
@@ -204,7 +209,7 @@ export class FleetView {
     if (m.link === null) this.connected += 1;
     m.link = link;
     m.lost = false;
-    Object.assign(m, contactOnHello(contactOnDisconnect(m), this.clock(), { graceMs: this.opts.livenessGraceMs }));
+    Object.assign(m, contactOnHello(contactOnDisconnect(m), this.clock(), this.contactConfig));
     this.contactChanged(m);
     this.contactMoved(name, before);
     if (m.agentVersion !== agentVersion) {
@@ -232,7 +237,10 @@ export class FleetView {
     const m = this.machines.get(name);
     if (m === undefined) return;
     const now = this.clock();
-    Object.assign(m, contactOnMessage(m, now, { graceMs: this.opts.livenessGraceMs }));
+    const c = contactOnMessage(m, now, this.contactConfig);
+    m.lastMessageAt = c.lastMessageAt;
+    m.contactSince = c.contactSince;
+    m.heardSinceStart = c.heardSinceStart;
     this.contactChanged(m);
     if (m.persistedSeenAt === null || now - m.persistedSeenAt >= LAST_SEEN_PERSIST_MS) this.persistSeen(m, now);
   }
@@ -299,8 +307,11 @@ export class FleetView {
     this.due.set(name, settled ? nextLivenessChangeAt(m.liveness, { now, lastMessageAt: m.lastMessageAt, contactSince: m.contactSince, heardSinceStart: m.heardSinceStart }, this.livenessConfig()) : now);
   }
 
-  private livenessConfig() {
-    return { graceMs: this.opts.livenessGraceMs, recoverMs: this.opts.livenessRecoverMs, restartGraceMs: this.restartGrace.ms };
+  /** The liveness config now: the restart grace can grow while admission control refuses agents. */
+  private livenessConfig(): LivenessConfig {
+    const restartGraceMs = this.restartGrace.ms;
+    if (this.judgeConfig.restartGraceMs !== restartGraceMs) this.judgeConfig = { ...this.judgeConfig, restartGraceMs };
+    return this.judgeConfig;
   }
 
   /** Takes a machine's new package pins (the store has them already). */

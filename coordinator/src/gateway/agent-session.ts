@@ -202,6 +202,14 @@ export class AgentSession implements AgentLink, TransportSink {
   /** A message the transport half validated. */
   message(message: AgentMessage): void {
     if (this.phase === 'closed') return;
+    // A heartbeat after the welcome is contact only: memory, and a last-seen time the
+    // write batcher stores later under its own label. So it goes around runAs, whose
+    // AsyncLocalStorage frame costs about half a KB of garbage a call, on the path every
+    // agent takes every heartbeat (bench/README.md, "CPU per frame over wss").
+    if (message.type === 'heartbeat' && this.phase === 'ready') {
+      this.deps.fleet.touch(this.machine.name);
+      return;
+    }
     try {
       (this.deps.runAs ?? ((fn) => fn()))(() => this.handle(message));
     } catch (err) {
