@@ -206,12 +206,9 @@ export class AgentSession implements AgentLink, TransportSink {
     // write batcher stores later under its own label. So it goes around runAs, whose
     // AsyncLocalStorage frame costs about half a KB of garbage a call, on the path every
     // agent takes every heartbeat (bench/README.md, "CPU per frame over wss").
-    if (message.type === 'heartbeat' && this.phase === 'ready') {
-      this.deps.fleet.touch(this.machine.name);
-      return;
-    }
     try {
-      (this.deps.runAs ?? ((fn) => fn()))(() => this.handle(message));
+      if (message.type === 'heartbeat' && this.phase === 'ready') this.deps.fleet.touch(this.machine.name);
+      else (this.deps.runAs ?? ((fn) => fn()))(() => this.handle(message));
     } catch (err) {
       // A frame we could not persist (say, a command result on a full disk) is not
       // acknowledged: the agent reconnects later, the open command is re-delivered and
