@@ -5,6 +5,7 @@
  * bench/results.md with the machine described.
  *
  *   node bench/fleet.ts [--sizes 1000,5000,10000,19000] [--window 30] [--scenarios steady,storm,fanout,rollout] [--tls]
+ *   (a steady window is --window seconds, and at least 12 heartbeats: 120 s at a 10 s heartbeat)
  *                       [--heartbeats 10000,1000] [--cpu-prof] [--cpu-prof-dir DIR] [--storm-scrape 5] [--gateway-workers N]
  *                       [--baseline-processes K]
  *
@@ -112,6 +113,15 @@ const profRoot = path.resolve(values['cpu-prof-dir'] ?? path.join(REPO, 'bench',
 /** Rows over wss say so, and rows with gateway workers; plain ws rows keep their old labels. */
 const over = `${WSS ? ', wss' : ''}${gatewayWorkers === 0 ? '' : `, ${gatewayWorkers} gateway workers`}`;
 const windowMs = Number(values.window) * 1000;
+/**
+ * A steady window spans at least this many heartbeats. At a 10 s heartbeat a 30 s window
+ * held one or two of the coordinator's major GCs by chance (each, at 19 k, most of a
+ * second of CPU on V8's helper threads), and the same code measured 1.28x-1.68x against
+ * the baseline run to run; 120 s windows average over several (bench/README.md, "CPU per
+ * frame over wss").
+ */
+const MIN_HEARTBEATS_A_WINDOW = 12;
+const windowFor = (heartbeatMs: number) => Math.max(windowMs, MIN_HEARTBEATS_A_WINDOW * heartbeatMs);
 const scenarios = new Set(values.scenarios.split(','));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const say = (msg: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
@@ -177,13 +187,13 @@ interface Steady {
 }
 
 /** Measures a server with the fleet connected, over the window. */
-async function measure(server: BenchServer, fleet: SimFleet, n: number, idleRss: number, simPids: number[]): Promise<Steady> {
+async function measure(server: BenchServer, fleet: SimFleet, n: number, idleRss: number, simPids: number[], window: number): Promise<Steady> {
   const s0 = await server.stats();
   const f0 = await fleet.stats();
   const c0 = cpuMs(server.pid);
   const sim0 = simPids.reduce((a, p) => a + cpuMs(p), 0);
   const t0 = Date.now();
-  await sleep(windowMs);
+  await sleep(window);
   const s1 = await server.stats();
   const f1 = await fleet.stats();
   const c1 = cpuMs(server.pid);
@@ -331,19 +341,19 @@ async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promis
     const nodeOptions = values['coordinator-node-options'] === '' ? '' : `, coordinator NODE_OPTIONS ${values['coordinator-node-options']}`;
     // Rows say how many processes each side ran when the baseline had more than one (old rows keep their labels).
     const sides = baselineProcesses === 1 ? '' : `, coordinator ${gatewayWorkers + 1} processes, baseline ${baselineProcesses} processes`;
-    const label = `steady state${over}${sides}, N=${n}, heartbeat ${hb / 1000} s, ${windowMs / 1000} s window${watchHistory.length > 0 ? `, --watch-history ${watchHistory[1]}` : ''}${nodeOptions}${prof === null ? '' : ', coordinator under --cpu-prof'}`;
+    const label = `steady state${over}${sides}, N=${n}, heartbeat ${hb / 1000} s, ${windowFor(hb) / 1000} s window${watchHistory.length > 0 ? `, --watch-history ${watchHistory[1]}` : ''}${nodeOptions}${prof === null ? '' : ', coordinator under --cpu-prof'}`;
     let fleet = tracked(await SimFleet.start({ server: coord.url, caPem: coord.caPem, specs, profile }));
     const short = await waitFleet(fleet, n, `coordinator, heartbeat ${hb / 1000} s`).then(() => null, (err: Error) => err.message);
     if (short !== null) {
       // A row all the same: what both sides spent while the fleet could not all connect says what bounds it.
-      const c = await measure(coord, fleet, n, idle, fleet.pids);
+      const c = await measure(coord, fleet, n, idle, fleet.pids, windowFor(hb));
       await coord.stop();
       await fleet.stop();
       record(`${label}: coordinator`, `not all connected (${short}); over the next window: ${steadyLine(c)}; load average ${fmt(loadavg()[0] ?? NaN, 1)}`);
       continue;
     }
     await sleep(settle);
-    const c = await measure(coord, fleet, n, idle, fleet.pids);
+    const c = await measure(coord, fleet, n, idle, fleet.pids, windowFor(hb));
     const endStats = await heapStats(coord.pid);
     const endHeap = endStats.usedHeap;
     const perConn = (k: 'totalHeap' | 'rss') => fmt((endStats[k] - idleStats[k]) / n / 1024, 1);
@@ -362,7 +372,7 @@ async function steady(n: number, dataDir: string, specs: SimAgentSpec[]): Promis
     fleet = tracked(await SimFleet.start({ server: base.url, caPem: base.caPem, specs, profile }));
     await waitFleet(fleet, n, `baseline, heartbeat ${hb / 1000} s`);
     await sleep(settle);
-    const b = await measure(base, fleet, n, baseIdle, fleet.pids);
+    const b = await measure(base, fleet, n, baseIdle, fleet.pids, windowFor(hb));
     await fleet.stop();
     await base.stop();
     const profileNote = prof === null ? '' : `; CPU profile (${shown(prof)}): ${summary === null ? 'none written' : `top self ${names(summary.topSelf, 5)}`}`;
