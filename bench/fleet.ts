@@ -5,9 +5,10 @@
  * bench/results.md with the machine described.
  *
  *   node bench/fleet.ts [--sizes 1000,5000,10000,19000] [--window 30] [--scenarios steady,storm,fanout,rollout] [--tls]
- *   (a steady window is --window seconds, and at least 12 heartbeats: 120 s at a 10 s heartbeat)
  *                       [--heartbeats 10000,1000] [--cpu-prof] [--cpu-prof-dir DIR] [--storm-scrape 5] [--gateway-workers N]
  *                       [--baseline-processes K]
+ *
+ * --window S: a steady window is S seconds, and at least 12 heartbeats (120 s at a 10 s heartbeat).
  *
  * --tls: the coordinator serves https/wss with its generated CA, and the simulated agents
  * enroll and connect pinning it, as real agents do (rows say "wss"); the bare baseline
@@ -113,6 +114,7 @@ const profRoot = path.resolve(values['cpu-prof-dir'] ?? path.join(REPO, 'bench',
 /** Rows over wss say so, and rows with gateway workers; plain ws rows keep their old labels. */
 const over = `${WSS ? ', wss' : ''}${gatewayWorkers === 0 ? '' : `, ${gatewayWorkers} gateway workers`}`;
 const windowMs = Number(values.window) * 1000;
+if (!(windowMs >= 1000)) throw new RangeError(`--window must be seconds >= 1, got ${values.window}`);
 /**
  * A steady window spans at least this many heartbeats. At a 10 s heartbeat a 30 s window
  * held one or two of the coordinator's major GCs by chance (each, at 19 k, most of a

@@ -29,11 +29,16 @@ const { values, positionals } = parseArgs({
 const pid = Number(positionals[0]);
 if (!Number.isInteger(pid) || pid <= 0) throw new TypeError('usage: alloc-profile.ts PID [--seconds 30] [--per N] [--all] [--out FILE]');
 const per = Number(values.per);
+if (!(per >= 1)) throw new RangeError(`--per must be >= 1, got ${values.per}`);
+if (!(Number(values.seconds) > 0)) throw new RangeError(`--seconds must be > 0, got ${values.seconds}`);
+/** How long Node takes to open its inspector after SIGUSR1 (it listens until the target exits). */
+const INSPECTOR_OPEN_MS = 1500;
 
 process.kill(pid, 'SIGUSR1');
-await new Promise((r) => setTimeout(r, 1500));
+await new Promise((r) => setTimeout(r, INSPECTOR_OPEN_MS));
 const targets = (await (await fetch(`http://127.0.0.1:${values.port}/json/list`)).json()) as Array<{ webSocketDebuggerUrl: string }>;
-const ws = new WebSocket(targets[0]!.webSocketDebuggerUrl);
+if (targets[0] === undefined) throw new Error(`no inspector target on 127.0.0.1:${values.port} after SIGUSR1 to ${pid}`);
+const ws = new WebSocket(targets[0].webSocketDebuggerUrl);
 await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
 let nextId = 0;
 const pending = new Map<number, (result: unknown) => void>();

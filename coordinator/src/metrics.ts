@@ -29,26 +29,17 @@ export function createMetrics() {
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
   let reported = droppedLogLines();
-  // Frames are counted on the hot path (one for every frame of every agent): a plain
-  // number a message type, added to the counter at scrape time, not a label object and
-  // a label hash a frame (prom-client's inc). Types are the protocol's, a bounded set.
+  // Frames are counted on the hot path (every frame of every agent): totals a message
+  // type in a plain Map, read at scrape time, not a label object and a label hash a frame
+  // (prom-client's inc). Types are the protocol's (counted after decoding), a bounded set.
   const framesByType = new Map<string, number>();
+  mirroredCounter(registry, 'nodekeeper_agent_frames_received_total', 'Frames received from agents, by message type', 'type', () => Object.fromEntries(framesByType));
   return {
     registry,
     connectedAgents: new Gauge({ name: 'nodekeeper_connected_agents', help: 'Agents connected now', registers }),
-    framesReceived: new Counter({
-      name: 'nodekeeper_agent_frames_received_total',
-      help: 'Frames received from agents, by message type',
-      labelNames: ['type'],
-      registers,
-      collect() {
-        for (const [type, n] of framesByType) this.inc({ type }, n);
-        framesByType.clear();
-      },
-    }),
-    /** Counts a valid frame of `type` (framesReceived, at the next scrape). */
-    frameReceived: (type: string): void => {
-      framesByType.set(type, (framesByType.get(type) ?? 0) + 1);
+    /** Counts `n` valid frames of `type` (in-process transports one at a time, gateway workers in batches). */
+    frameReceived: (type: string, n = 1): void => {
+      framesByType.set(type, (framesByType.get(type) ?? 0) + n);
     },
     framesRejected: new Counter({ name: 'nodekeeper_agent_frames_rejected_total', help: 'Frames refused, by error code', labelNames: ['code'], registers }),
     agentErrors: new Counter({ name: 'nodekeeper_agent_error_frames_total', help: 'error frames agents sent (logged at most once per 10 s per connection)', registers }),
@@ -99,10 +90,10 @@ export function statusClass(status: number): string {
  * A counter whose value lives elsewhere (a plain number another module increments):
  * at scrape time it moves by the difference, so it is exposed as `# TYPE counter`.
  */
-function mirroredCounter(metrics: Metrics, name: string, help: string, label: string, read: () => Record<string, number>): void {
+function mirroredCounter(registry: Registry, name: string, help: string, label: string, read: () => Record<string, number>): void {
   const seen = new Map<string, number>();
   new Counter({
-    name, help, labelNames: [label], registers: [metrics.registry],
+    name, help, labelNames: [label], registers: [registry],
     collect() {
       for (const [value, total] of Object.entries(read())) {
         const delta = total - (seen.get(value) ?? 0);
@@ -116,10 +107,10 @@ function mirroredCounter(metrics: Metrics, name: string, help: string, label: st
 
 /** Exposes the write batcher's counters: rows written by kind, flushes by result. */
 export function registerBatcherMetrics(metrics: Metrics, counters: Readonly<BatcherCounters>): void {
-  mirroredCounter(metrics, 'nodekeeper_store_rows_written_total', 'Rows written by the batched status writer since start, by kind', 'kind', () => ({
+  mirroredCounter(metrics.registry, 'nodekeeper_store_rows_written_total', 'Rows written by the batched status writer since start, by kind', 'kind', () => ({
     last_seen: counters.lastSeenRows, status: counters.statusRows, observation: counters.observationRows, event: counters.eventRows,
   }));
-  mirroredCounter(metrics, 'nodekeeper_store_flushes_total', 'Batched write transactions since start, by result', 'result', () => ({
+  mirroredCounter(metrics.registry, 'nodekeeper_store_flushes_total', 'Batched write transactions since start, by result', 'result', () => ({
     ok: counters.flushes, failed: counters.failedFlushes,
   }));
 }

@@ -106,8 +106,7 @@ export class FleetView {
   private readonly voidListeners: Array<(name: string, reason: string) => void> = [];
   private readonly changeListeners: Array<(name: string) => void> = [];
   private readonly contactListeners: Array<(name: string) => void> = [];
-  /** The configs the liveness functions take, made once (touch runs on every frame of every agent). */
-  private readonly contactConfig: { readonly graceMs: number };
+  /** The config the liveness functions take, made once (touch runs on every frame of every agent); livenessConfig() keeps it current. */
   private judgeConfig: LivenessConfig;
 
   constructor(deps: { store: Store; batcher: WriteBatcher; clock: Clock; log: Logger }, opts: FleetOptions) {
@@ -116,7 +115,6 @@ export class FleetView {
     this.clock = deps.clock;
     this.log = deps.log;
     this.opts = opts;
-    this.contactConfig = { graceMs: opts.livenessGraceMs };
     this.startedAt = this.clock();
     for (const record of this.store.listMachines()) this.load(record);
     this.restartGrace = new RestartGrace(this.startedAt, this.machines.size, opts.livenessGraceMs, opts.restartGrace);
@@ -209,7 +207,7 @@ export class FleetView {
     if (m.link === null) this.connected += 1;
     m.link = link;
     m.lost = false;
-    Object.assign(m, contactOnHello(contactOnDisconnect(m), this.clock(), this.contactConfig));
+    Object.assign(m, contactOnHello(contactOnDisconnect(m), this.clock(), this.judgeConfig));
     this.contactChanged(m);
     this.contactMoved(name, before);
     if (m.agentVersion !== agentVersion) {
@@ -237,7 +235,7 @@ export class FleetView {
     const m = this.machines.get(name);
     if (m === undefined) return;
     const now = this.clock();
-    const c = contactOnMessage(m, now, this.contactConfig);
+    const c = contactOnMessage(m, now, this.judgeConfig);
     m.lastMessageAt = c.lastMessageAt;
     m.contactSince = c.contactSince;
     m.heardSinceStart = c.heardSinceStart;

@@ -202,12 +202,13 @@ export class AgentSession implements AgentLink, TransportSink {
   /** A message the transport half validated. */
   message(message: AgentMessage): void {
     if (this.phase === 'closed') return;
-    // A heartbeat after the welcome is contact only: memory, and a last-seen time the
-    // write batcher stores later under its own label. So it goes around runAs, whose
-    // AsyncLocalStorage frame costs about half a KB of garbage a call, on the path every
-    // agent takes every heartbeat (bench/README.md, "CPU per frame over wss").
+    // A heartbeat after the welcome is contact only (memory, and a last-seen time the
+    // write batcher stores later under its own label), as a worker's batched heartbeats
+    // are: it goes around runAs, whose AsyncLocalStorage frame costs about half a KB of
+    // garbage a call, on the path every agent takes every heartbeat (bench/README.md,
+    // "CPU per frame over wss").
     try {
-      if (message.type === 'heartbeat' && this.phase === 'ready') this.deps.fleet.touch(this.machine.name);
+      if (message.type === 'heartbeat' && this.phase === 'ready') this.heartbeat();
       else (this.deps.runAs ?? ((fn) => fn()))(() => this.handle(message));
     } catch (err) {
       // A frame we could not persist (say, a command result on a full disk) is not

@@ -243,7 +243,7 @@ export class GatewayWorkers {
 
   private count(w: Worker, m: Extract<WorkerMessage, { t: 'metrics' }>): void {
     const { metrics } = this.deps;
-    for (const [type, n] of Object.entries(m.received)) metrics.framesReceived.inc({ type }, n);
+    for (const [type, n] of Object.entries(m.received)) metrics.frameReceived(type, n);
     for (const [code, n] of Object.entries(m.rejected)) metrics.framesRejected.inc({ code }, n);
     for (const [code, n] of Object.entries(m.upgradesRejected)) metrics.upgradesRejected.inc({ code }, n);
     for (const s of m.upgradeSeconds) metrics.upgradeDuration.observe(s);
