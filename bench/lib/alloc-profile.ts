@@ -3,7 +3,8 @@
  * generation, by allocation site; with its GC counts over the same seconds. Attaches
  * through the inspector (SIGUSR1 opens it on 127.0.0.1:9229; the process must be ours,
  * and nothing else may hold that port), samples with V8's sampling heap profiler, and
- * detaches. Not product code.
+ * detaches (the target's inspector stays open on loopback until it exits: use it on bench
+ * processes only). Not product code.
  *
  *   node bench/lib/alloc-profile.ts PID [--seconds 30] [--per N] [--all] [--out FILE]
  *
